@@ -1,0 +1,40 @@
+/*
+ * tessera: one binary, subcommands (as Thanos registers its components).
+ * main() only dispatches; each subcommand wires components in its own file.
+ */
+#include "cmd/tessera/cmd.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *help;
+} commands[] = {
+    {"tsdb", ts_cmd_tsdb, "tsdb import openmetrics FILE DIR | tsdb inspect DIR"},
+    {"version", ts_cmd_version, "print the version"},
+};
+
+static void
+usage(FILE *f)
+{
+    fprintf(f, "usage: tessera <command> [args]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+}
+
+int
+main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "tessera: unknown command \"%s\"\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

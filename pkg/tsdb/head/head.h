@@ -1,0 +1,87 @@
+/*
+ * The head: the in-memory, writable part of the TSDB (Prometheus tsdb/head.go).
+ *
+ * Series are identified by a ref (a counter, never reused within a head's
+ * life) and found by label-set hash.  Each series holds XOR chunks of at most
+ * 120 samples; a chunk is also cut when a sample crosses a multiple of
+ * chunk_range_ms, so no chunk ever straddles a block boundary.
+ *
+ * Appending: ts_head_appender() returns a ts_appender (pkg/storage).  append()
+ * validates each sample against the series' last committed sample and the
+ * batch so far (out-of-order -> TS_EOOO, same timestamp with another value ->
+ * TS_EDUPSAMPLE, same timestamp and same bits -> silently ignored, older than
+ * the appendable window -> TS_ETOOOLD) and counts rejections.  commit()
+ * first hands the batch's new series and samples to opts.log (the WAL); only
+ * if that succeeds are they applied to memory.  A failing log rolls back.
+ *
+ * Thread-safety: appenders, queriers and truncation may run concurrently
+ * (series table and each series are locked); one appender is used by one
+ * thread.
+ */
+#ifndef TS_TSDB_HEAD_HEAD_H
+#define TS_TSDB_HEAD_HEAD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pkg/storage/storage.h"
+#include "pkg/tsdb/record/record.h"
+
+typedef struct ts_head ts_head;
+
+typedef struct ts_head_opts {
+    int64_t chunk_range_ms; /* block range; default 2h */
+    /* Called by commit with the batch, before it is applied; non-zero aborts
+     * the commit (the batch is rolled back).  NULL = no WAL (import, tests). */
+    int (*log)(void *ctx, const ts_record_series *series, size_t nseries,
+               const ts_record_sample *samples, size_t nsamples);
+    void *log_ctx;
+} ts_head_opts;
+
+typedef struct ts_head_stats {
+    uint64_t num_series;
+    uint64_t num_samples;     /* samples currently in memory */
+    uint64_t num_chunks;
+    int64_t mint, maxt;       /* INT64_MAX/INT64_MIN when empty */
+    uint64_t appended_total;  /* samples accepted since start */
+    uint64_t out_of_order_total;
+    uint64_t duplicate_total;
+    uint64_t too_old_total;
+    uint64_t series_created_total;
+    uint64_t series_removed_total;
+} ts_head_stats;
+
+int ts_head_new(ts_head **out, const ts_head_opts *opts);
+void ts_head_free(ts_head *h);
+
+/* A new appender (free by commit or rollback). */
+ts_appender *ts_head_appender(ts_head *h);
+
+/* WAL replay: recreate a series with its original ref (ignored if it already
+ * exists with the same labels), then add samples without logging them.
+ * Replayed samples go through the same order checks; rejected ones are
+ * counted and skipped. */
+int ts_head_replay_series(ts_head *h, uint64_t ref, const ts_labels *ls);
+int ts_head_replay_sample(ts_head *h, uint64_t ref, int64_t t, double v);
+
+/* A querier over [mint, maxt] of the head (pkg/storage).  Series' chunks()
+ * yields the head's chunks overlapping the range (the open chunk included,
+ * encoded as it is now). */
+int ts_head_querier(ts_head *h, int64_t mint, int64_t maxt, ts_querier **out);
+
+/* Drops all samples older than mint (whole chunks with maxt < mint) and the
+ * series left without samples.  Called after the range was written to a block. */
+void ts_head_truncate(ts_head *h, int64_t mint);
+
+/* Calls fn for every live series (ref, labels), in no particular order;
+ * used to write a WAL checkpoint. */
+void ts_head_foreach_series(ts_head *h, void (*fn)(void *ctx, uint64_t ref, const ts_labels *ls),
+                            void *ctx);
+
+void ts_head_stats_get(ts_head *h, ts_head_stats *st);
+int64_t ts_head_mint(ts_head *h);
+int64_t ts_head_maxt(ts_head *h);
+/* Next ref that will be assigned (so replay can continue the sequence). */
+uint64_t ts_head_last_ref(ts_head *h);
+
+#endif

@@ -1,0 +1,152 @@
+#include "pkg/labels/labels.h"
+#include "pkg/labels/matcher.h"
+#include "tests/testutil/t.h"
+
+static void
+test_sorted_and_get(void)
+{
+    ts_labels *ls = ts_labels_from_strings(6, "job", "node", "__name__", "up", "instance", "a:1");
+    T_EQ(ts_labels_len(ls), 3);
+    T_STREQ(ls->l[0].name, "__name__");
+    T_STREQ(ls->l[1].name, "instance");
+    T_STREQ(ls->l[2].name, "job");
+    T_STREQ(ts_labels_get(ls, "job"), "node");
+    T_TRUE(ts_labels_get(ls, "nope") == NULL);
+    char buf[128];
+    ts_labels_format(ls, buf, sizeof(buf));
+    T_STREQ(buf, "{__name__=\"up\", instance=\"a:1\", job=\"node\"}");
+    ts_labels_free(ls);
+}
+
+static void
+test_cmp_hash(void)
+{
+    ts_labels *a = ts_labels_from_strings(4, "a", "1", "b", "2");
+    ts_labels *b = ts_labels_from_strings(4, "b", "2", "a", "1");
+    ts_labels *c = ts_labels_from_strings(4, "a", "1", "b", "3");
+    ts_labels *d = ts_labels_from_strings(2, "a", "1");
+    T_TRUE(ts_labels_equal(a, b));
+    T_EQ(ts_labels_hash(a), ts_labels_hash(b));
+    T_NE(ts_labels_hash(a), ts_labels_hash(c));
+    T_TRUE(ts_labels_cmp(a, c) < 0);
+    T_TRUE(ts_labels_cmp(d, a) < 0); /* prefix sorts first */
+    /* hash is not fooled by moving bytes between name and value */
+    ts_labels *e = ts_labels_from_strings(2, "ab", "c");
+    ts_labels *f = ts_labels_from_strings(2, "a", "bc");
+    T_NE(ts_labels_hash(e), ts_labels_hash(f));
+    const char *names[] = {"b"};
+    T_EQ(ts_labels_hash_subset(a, names, 1, false), ts_labels_hash(d));
+    ts_labels *dup = ts_labels_dup(a);
+    T_TRUE(ts_labels_equal(dup, a));
+    ts_labels_free(dup);
+    ts_labels_free(a);
+    ts_labels_free(b);
+    ts_labels_free(c);
+    ts_labels_free(d);
+    ts_labels_free(e);
+    ts_labels_free(f);
+}
+
+static void
+test_builder(void)
+{
+    ts_labels *base = ts_labels_from_strings(4, "a", "1", "b", "2");
+    ts_labels_builder b;
+    ts_labels_builder_init(&b, base);
+    ts_labels_builder_set(&b, "c", "3");
+    ts_labels_builder_set(&b, "a", "");   /* empty value deletes */
+    ts_labels_builder_set(&b, "b", "22");
+    ts_arena ar;
+    ts_arena_init(&ar, 0);
+    ts_labels *out = ts_labels_builder_build(&b, &ar);
+    char buf[128];
+    ts_labels_format(out, buf, sizeof(buf));
+    T_STREQ(buf, "{b=\"22\", c=\"3\"}");
+    ts_labels_builder_del(&b, "c");
+    const char *keep[] = {"b"};
+    ts_labels_builder_keep(&b, keep, 1, true);
+    out = ts_labels_builder_build(&b, NULL);
+    T_EQ(out->n, 1);
+    T_STREQ(ts_labels_get(out, "b"), "22");
+    ts_labels_free(out);
+    ts_labels_builder_fini(&b);
+    ts_arena_fini(&ar);
+    ts_labels_free(base);
+}
+
+static void
+test_quoting(void)
+{
+    ts_labels *ls = ts_labels_from_strings(2, "a", "x\"y\\z\n");
+    char buf[64];
+    ts_labels_format(ls, buf, sizeof(buf));
+    T_STREQ(buf, "{a=\"x\\\"y\\\\z\\n\"}");
+    /* truncated output still NUL-terminated and reports the full length */
+    char small[4];
+    size_t need = ts_labels_format(ls, small, sizeof(small));
+    T_EQ(need, strlen(buf));
+    T_EQ(strlen(small), 3);
+    ts_labels_free(ls);
+}
+
+static void
+test_names_valid(void)
+{
+    T_TRUE(ts_label_name_valid("job", 3));
+    T_TRUE(ts_label_name_valid("_a1", 3));
+    T_FALSE(ts_label_name_valid("1a", 2));
+    T_FALSE(ts_label_name_valid("a:b", 3));
+    T_FALSE(ts_label_name_valid("", 0));
+    T_TRUE(ts_metric_name_valid("a:b_c", 5));
+    T_FALSE(ts_metric_name_valid("a-b", 3));
+}
+
+static bool
+m(ts_match_type t, const char *v, const char *in)
+{
+    ts_matcher *mt;
+    if (ts_matcher_new(&mt, t, "x", v, NULL))
+        return false;
+    bool r = ts_matcher_matches(mt, in);
+    ts_matcher_free(mt);
+    return r;
+}
+
+static void
+test_matchers(void)
+{
+    T_TRUE(m(TS_MATCH_EQ, "a", "a"));
+    T_FALSE(m(TS_MATCH_EQ, "a", "ab"));
+    T_TRUE(m(TS_MATCH_NEQ, "a", "b"));
+    T_TRUE(m(TS_MATCH_EQ, "", "")); /* missing label matches empty */
+    /* fully anchored */
+    T_TRUE(m(TS_MATCH_RE, "a.*", "abc"));
+    T_FALSE(m(TS_MATCH_RE, "b", "abc"));
+    T_FALSE(m(TS_MATCH_RE, "a|ab", "abc"));
+    T_TRUE(m(TS_MATCH_RE, "a|ab", "ab"));
+    T_FALSE(m(TS_MATCH_RE, "abc", "abc\n")); /* $ must not match before a final newline */
+    T_TRUE(m(TS_MATCH_RE, "(?i)ABC", "abc"));
+    T_TRUE(m(TS_MATCH_RE, "\\d+", "123"));
+    T_TRUE(m(TS_MATCH_RE, "", ""));
+    T_FALSE(m(TS_MATCH_RE, "", "a"));
+    T_TRUE(m(TS_MATCH_NRE, "a.*", "b"));
+    T_FALSE(m(TS_MATCH_NRE, ".*", ""));
+    T_TRUE(m(TS_MATCH_RE, "foo", "foo")); /* literal fast path */
+    T_FALSE(m(TS_MATCH_RE, "foo", "foox"));
+    ts_matcher *bad;
+    ts_error e;
+    ts_error_clear(&e);
+    T_EQ(ts_matcher_new(&bad, TS_MATCH_RE, "x", "(a", &e), TS_EPARSE);
+    T_TRUE(strstr(e.msg, "error parsing regexp") != NULL);
+    ts_matcher *ok;
+    T_OK(ts_matcher_new(&ok, TS_MATCH_NRE, "job", "a\"b", NULL));
+    char buf[64];
+    ts_matcher_format(ok, buf, sizeof(buf));
+    T_STREQ(buf, "job!~\"a\\\"b\"");
+    ts_matcher_free(ok);
+    ts_matcher_free(NULL);
+}
+
+T_MAIN({"sorted_and_get", test_sorted_and_get}, {"cmp_hash", test_cmp_hash},
+       {"builder", test_builder}, {"quoting", test_quoting}, {"names_valid", test_names_valid},
+       {"matchers", test_matchers})

@@ -1,0 +1,160 @@
+#include "pkg/util/arena.h"
+#include "pkg/util/buf.h"
+#include "pkg/util/err.h"
+#include "pkg/util/fs.h"
+#include "pkg/util/hash.h"
+#include "pkg/util/mem.h"
+#include "pkg/util/time.h"
+#include "tests/testutil/t.h"
+
+#include <errno.h>
+
+static void
+test_arena(void)
+{
+    ts_arena a;
+    ts_arena_init(&a, 128);
+    char *s = ts_arena_strdup(&a, "hello");
+    T_STREQ(s, "hello");
+    /* many small + one big allocation, all 16-aligned and writable */
+    for (int i = 0; i < 1000; i++) {
+        char *p = ts_arena_alloc(&a, (size_t)(i % 50) + 1);
+        T_EQ((uintptr_t)p % 16, 0);
+        memset(p, 'x', (size_t)(i % 50) + 1);
+    }
+    char *big = ts_arena_alloc(&a, 100000);
+    memset(big, 1, 100000);
+    T_STREQ(s, "hello");
+    T_STREQ(ts_arena_sprintf(&a, "%d-%s", 42, "x"), "42-x");
+    ts_arena_reset(&a);
+    T_EQ(a.allocated, 0);
+    T_STREQ(ts_arena_strdup(&a, "again"), "again");
+    ts_arena_fini(&a);
+}
+
+static void
+test_buf_bounded(void)
+{
+    ts_buf b;
+    ts_buf_init(&b, 10);
+    T_OK(ts_buf_puts(&b, "12345"));
+    T_OK(ts_buf_puts(&b, "67890"));
+    T_EQ(ts_buf_puts(&b, "x"), TS_ELIMIT);
+    T_EQ(b.len, 10);
+    T_STREQ(ts_buf_cstr(&b), "1234567890");
+    ts_buf_fini(&b);
+}
+
+static void
+test_varint_roundtrip(void)
+{
+    ts_buf b;
+    ts_buf_init(&b, 0);
+    const int64_t vals[] = {0, 1, -1, 63, -64, 300, INT64_MAX, INT64_MIN, 1LL << 40};
+    for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+        T_OK(ts_buf_put_varint(&b, vals[i]));
+        T_OK(ts_buf_put_uvarint(&b, (uint64_t)vals[i]));
+        T_OK(ts_buf_put_be32(&b, (uint32_t)vals[i]));
+    }
+    ts_dec d;
+    ts_dec_init(&d, b.p, b.len);
+    for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+        T_EQ(ts_dec_varint(&d), vals[i]);
+        T_TRUE(ts_dec_uvarint(&d) == (uint64_t)vals[i]);
+        T_EQ(ts_dec_be32(&d), (uint32_t)vals[i]);
+    }
+    T_EQ(d.err, 0);
+    T_EQ(ts_dec_len(&d), 0);
+    /* reading past the end is a sticky error, never a crash */
+    T_EQ(ts_dec_be64(&d), 0);
+    T_EQ(d.err, TS_ECORRUPT);
+    T_EQ(ts_dec_byte(&d), 0);
+    /* a truncated varint */
+    uint8_t trunc[] = {0x80, 0x80};
+    ts_dec_init(&d, trunc, sizeof(trunc));
+    ts_dec_uvarint(&d);
+    T_EQ(d.err, TS_ECORRUPT);
+    ts_buf_fini(&b);
+}
+
+static void
+test_crc32c(void)
+{
+    /* Standard check value for CRC-32C of "123456789". */
+    T_EQ(ts_crc32c(0, "123456789", 9), 0xE3069283u);
+    /* incremental == one-shot */
+    uint32_t c = ts_crc32c(0, "1234", 4);
+    c = ts_crc32c(c, "56789", 5);
+    T_EQ(c, 0xE3069283u);
+    T_NE(ts_hash64("a", 1), ts_hash64("b", 1));
+}
+
+static void
+test_duration(void)
+{
+    int64_t ms;
+    T_OK(ts_duration_parse("1h30m", 5, &ms));
+    T_EQ(ms, 5400000);
+    T_OK(ts_duration_parse("5m", 2, &ms));
+    T_EQ(ms, 300000);
+    T_OK(ts_duration_parse("1ms", 3, &ms));
+    T_EQ(ms, 1);
+    T_OK(ts_duration_parse("2d1s", 4, &ms));
+    T_EQ(ms, 2 * 86400000LL + 1000);
+    T_OK(ts_duration_parse("1y", 2, &ms));
+    T_EQ(ms, 365LL * 86400000);
+    T_OK(ts_duration_parse("0", 1, &ms));
+    T_EQ(ms, 0);
+    T_EQ(ts_duration_parse("", 0, &ms), TS_EPARSE);
+    T_EQ(ts_duration_parse("5", 1, &ms), TS_EPARSE);
+    T_EQ(ts_duration_parse("1x", 2, &ms), TS_EPARSE);
+    T_EQ(ts_duration_parse("1m1h", 4, &ms), TS_EPARSE);
+    T_EQ(ts_duration_parse("-1m", 3, &ms), TS_EPARSE);
+    T_EQ(ts_duration_parse("99999999999999999999s", 21, &ms), TS_EPARSE);
+    char buf[32];
+    T_STREQ(ts_duration_format(5400000, buf, sizeof(buf)), "1h30m");
+    T_STREQ(ts_duration_format(0, buf, sizeof(buf)), "0s");
+    T_STREQ(ts_duration_format(15000, buf, sizeof(buf)), "15s");
+    T_STREQ(ts_duration_format(1209600000, buf, sizeof(buf)), "2w");
+    T_STREQ(ts_duration_format(86400000LL * 15, buf, sizeof(buf)), "15d");
+}
+
+static void
+test_fs(void)
+{
+    const char *dir = t_tmpdir();
+    char path[512], sub[512];
+    snprintf(sub, sizeof(sub), "%s/a/b/c", dir);
+    T_OK(ts_fs_mkdir_all(sub, 0755));
+    T_OK(ts_fs_mkdir_all(sub, 0755));
+    snprintf(path, sizeof(path), "%s/file", sub);
+    T_OK(ts_fs_write_file_atomic(path, "data", 4));
+    char *out;
+    size_t n;
+    T_OK(ts_fs_read_file(path, 0, &out, &n));
+    T_EQ(n, 4);
+    T_STREQ(out, "data");
+    ts_free(out);
+    T_EQ(ts_fs_read_file(path, 2, &out, &n), TS_ELIMIT);
+    T_EQ(ts_fs_dir_size(dir), 4);
+    snprintf(sub, sizeof(sub), "%s/a", dir);
+    T_OK(ts_fs_remove_all(sub));
+    T_FALSE(ts_fs_exists(sub));
+    T_EQ(ts_fs_read_file(path, 0, &out, &n), -ENOENT);
+}
+
+static void
+test_error(void)
+{
+    ts_error e;
+    ts_error_clear(&e);
+    T_EQ(ts_error_set(&e, TS_EPARSE, "bad %s", "thing"), TS_EPARSE);
+    ts_error_prefix(&e, "file.yml:%d: ", 3);
+    T_STREQ(e.msg, "file.yml:3: bad thing");
+    T_STREQ(ts_strerror(-ENOENT), "No such file or directory");
+    T_STREQ(ts_strerror(TS_EOOO), "out of order sample");
+}
+
+T_MAIN({"arena", test_arena}, {"buf_bounded", test_buf_bounded},
+       {"varint_roundtrip", test_varint_roundtrip}, {"crc32c", test_crc32c},
+       {"duration", test_duration}, {"fs", test_fs}, {"error", test_error})
