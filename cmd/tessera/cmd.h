@@ -2,7 +2,8 @@
 #ifndef TS_CMD_CMD_H
 #define TS_CMD_CMD_H
 
-int ts_cmd_tsdb(int argc, char **argv);
-int ts_cmd_version(int argc, char **argv);
+int ts_cmd_tsdb(int argc, char **argv);        /* tsdb.c */
+int ts_cmd_promql_test(int argc, char **argv); /* promql_test.c */
+int ts_cmd_version(int argc, char **argv);     /* version.c */
 
 #endif

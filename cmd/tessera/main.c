@@ -1,6 +1,7 @@
 /*
  * tessera: one binary, subcommands (as Thanos registers its components).
- * main() only dispatches; each subcommand wires components in its own file.
+ * main() only dispatches; each subcommand wires components in its own file
+ * (cmd/tessera/<name>.c).
  */
 #include "cmd/tessera/cmd.h"
 
@@ -13,6 +14,7 @@ static const struct {
     const char *help;
 } commands[] = {
     {"tsdb", ts_cmd_tsdb, "tsdb import openmetrics FILE DIR | tsdb inspect DIR"},
+    {"promql-test", ts_cmd_promql_test, "run Prometheus PromQL test files: promql-test FILE..."},
     {"version", ts_cmd_version, "print the version"},
 };
 
@@ -21,7 +23,7 @@ usage(FILE *f)
 {
     fprintf(f, "usage: tessera <command> [args]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].help);
 }
 
 int
@@ -31,6 +33,8 @@ main(int argc, char **argv)
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    if (strcmp(argv[1], "--version") == 0)
+        return ts_cmd_version(argc - 1, argv + 1);
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         if (strcmp(argv[1], commands[i].name) == 0)
             return commands[i].fn(argc - 1, argv + 1);
