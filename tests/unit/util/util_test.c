@@ -3,6 +3,7 @@
 #include "pkg/util/err.h"
 #include "pkg/util/fs.h"
 #include "pkg/util/hash.h"
+#include "pkg/util/md5.h"
 #include "pkg/util/mem.h"
 #include "pkg/util/time.h"
 #include "tests/testutil/t.h"
@@ -90,6 +91,29 @@ test_crc32c(void)
 }
 
 static void
+test_md5(void)
+{
+    /* RFC 1321 test suite values */
+    static const struct {
+        const char *in, *hex;
+    } cases[] = {
+        {"", "d41d8cd98f00b204e9800998ecf8427e"},
+        {"abc", "900150983cd24fb0d6963f7d28e17f72"},
+        {"message digest", "f96b697d7cb7938d525a2f31aaf161d0"},
+        {"12345678901234567890123456789012345678901234567890123456789012345678901234567890",
+         "57edf4a22be3c955ac49da2e2107b67a"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint8_t d[16];
+        char hex[33];
+        ts_md5(cases[i].in, strlen(cases[i].in), d);
+        for (int k = 0; k < 16; k++)
+            snprintf(hex + 2 * k, 3, "%02x", d[k]);
+        T_STREQ(hex, cases[i].hex);
+    }
+}
+
+static void
 test_duration(void)
 {
     int64_t ms;
@@ -156,5 +180,5 @@ test_error(void)
 }
 
 T_MAIN({"arena", test_arena}, {"buf_bounded", test_buf_bounded},
-       {"varint_roundtrip", test_varint_roundtrip}, {"crc32c", test_crc32c},
+       {"varint_roundtrip", test_varint_roundtrip}, {"crc32c", test_crc32c}, {"md5", test_md5},
        {"duration", test_duration}, {"fs", test_fs}, {"error", test_error})
