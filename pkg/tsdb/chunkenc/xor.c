@@ -1,0 +1,505 @@
+/*
+ * XOR chunk encoder and decoder (Gorilla, as Prometheus' chunkenc/xor.go).
+ *
+ * Byte format (all of it; see also pkg/tsdb/docs/format/chunks-xor.md):
+ *
+ *   +----------------+--------------------------------------------------+
+ *   | count (2B, BE) | bit stream, most significant bit of a byte first |
+ *   +----------------+--------------------------------------------------+
+ *
+ * The bit stream holds the samples one after the other, not byte aligned:
+ *
+ *   sample 0:  t as a signed varint (zig-zag LEB128, 8 bits per byte)
+ *              v as its 64 raw IEEE-754 bits
+ *   sample 1:  t - t0 as an unsigned varint (8 bits per byte)
+ *              v as an XOR value (below)
+ *   sample n:  dod = (t_n - t_n-1) - (t_n-1 - t_n-2), in the first bucket
+ *              whose range holds it:
+ *                 '0'                       dod == 0
+ *                 '10'   + 14 bits          -8191   <= dod <= 8192
+ *                 '110'  + 17 bits          -65535  <= dod <= 65536
+ *                 '1110' + 20 bits          -524287 <= dod <= 524288
+ *                 '1111' + 64 bits          anything else
+ *              (the n-bit fields are two's complement; a field value
+ *              greater than 2^(n-1) means field - 2^n)
+ *              v as an XOR value
+ *
+ * XOR value: x = bits(v) ^ bits(previous v).
+ *   '0'                         x == 0 (same value)
+ *   '10' + m bits               x fits the previous window: its leading and
+ *                               trailing zero counts are >= the previous
+ *                               ones; m = 64 - leading - trailing, the bits
+ *                               are x >> trailing
+ *   '11' + 5 bits leading + 6 bits m + m bits
+ *                               a new window; leading is capped at 31 to fit
+ *                               5 bits, m == 64 is written as 0
+ *
+ * Arithmetic on timestamps is done modulo 2^64 (as Go does), so any strictly
+ * increasing sequence round-trips, however large the gaps, without signed
+ * overflow.  The padding bits of the last byte are zero.
+ *
+ * The decoder reads bits through a bounds-checked cursor: any read past the
+ * end, a varint longer than 10 bytes, a window that does not fit 64 bits or
+ * a '10' window before any window was defined ends iteration with
+ * TS_ECORRUPT.
+ */
+#include "pkg/tsdb/chunkenc/xor.h"
+
+#include <string.h>
+
+#include "pkg/util/buf.h"
+#include "pkg/util/err.h"
+#include "pkg/util/mem.h"
+
+#define HEADER_LEN 2
+
+static inline uint64_t
+f2u(double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, sizeof(u));
+    return u;
+}
+
+static inline double
+u2f(uint64_t u)
+{
+    double v;
+    memcpy(&v, &u, sizeof(v));
+    return v;
+}
+
+/* ------------------------------------------------------------ bit writer */
+
+/* Makes room for at least n more bytes. */
+static void
+reserve(ts_xor_chunk *c, size_t n)
+{
+    if ((size_t)c->len + n <= c->cap)
+        return;
+    size_t cap = c->cap ? c->cap : 16;
+    while (cap < (size_t)c->len + n)
+        cap *= 2;
+    c->b = ts_realloc(c->b, cap);
+    c->cap = (uint32_t)cap;
+}
+
+/* Writes the low nbits (<= 64) of v, most significant first.  The caller has
+ * reserved enough room. */
+static void
+write_bits(ts_xor_chunk *c, uint64_t v, int nbits)
+{
+    while (nbits > 0) {
+        if (c->free_bits == 0) {
+            c->b[c->len++] = 0;
+            c->free_bits = 8;
+        }
+        int n = nbits < c->free_bits ? nbits : c->free_bits;
+        uint64_t part = (v >> (nbits - n)) & ((1u << n) - 1);
+        c->b[c->len - 1] |= (uint8_t)(part << (c->free_bits - n));
+        c->free_bits = (uint8_t)(c->free_bits - n);
+        nbits -= n;
+    }
+}
+
+static void
+write_uvarint(ts_xor_chunk *c, uint64_t v)
+{
+    while (v >= 0x80) {
+        write_bits(c, (v & 0x7f) | 0x80, 8);
+        v >>= 7;
+    }
+    write_bits(c, v, 8);
+}
+
+static void
+write_value(ts_xor_chunk *c, uint64_t vbits)
+{
+    uint64_t x = vbits ^ c->vbits;
+    if (x == 0) {
+        write_bits(c, 0, 1);
+        return;
+    }
+    int leading = __builtin_clzll(x);
+    int trailing = __builtin_ctzll(x);
+    if (leading > 31)
+        leading = 31;
+    if (c->leading != 0xff && leading >= c->leading && trailing >= c->trailing) {
+        int m = 64 - c->leading - c->trailing;
+        write_bits(c, 2, 2); /* '10' */
+        write_bits(c, x >> c->trailing, m);
+        return;
+    }
+    c->leading = (uint8_t)leading;
+    c->trailing = (uint8_t)trailing;
+    int m = 64 - leading - trailing;
+    write_bits(c, 3, 2); /* '11' */
+    write_bits(c, (uint64_t)leading, 5);
+    write_bits(c, (uint64_t)(m & 63), 6);
+    write_bits(c, x >> trailing, m);
+}
+
+/* Whether dod fits an nbits bucket: -(2^(n-1) - 1) <= dod <= 2^(n-1). */
+static inline int
+in_bucket(int64_t dod, int nbits)
+{
+    int64_t half = (int64_t)1 << (nbits - 1);
+    return dod >= -(half - 1) && dod <= half;
+}
+
+/* -------------------------------------------------------------- encoder */
+
+void
+ts_xor_chunk_init(ts_xor_chunk *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->leading = 0xff;
+}
+
+void
+ts_xor_chunk_fini(ts_xor_chunk *c)
+{
+    ts_free(c->b);
+    ts_xor_chunk_init(c);
+}
+
+ts_xor_chunk *
+ts_xor_chunk_new(void)
+{
+    ts_xor_chunk *c = ts_malloc(sizeof(*c));
+    ts_xor_chunk_init(c);
+    return c;
+}
+
+void
+ts_xor_chunk_free(ts_xor_chunk *c)
+{
+    if (!c)
+        return;
+    ts_free(c->b);
+    ts_free(c);
+}
+
+int
+ts_xor_chunk_append(ts_xor_chunk *c, int64_t t, double v)
+{
+    if (c->count == TS_XOR_MAX_SAMPLES)
+        return TS_ELIMIT;
+    if (c->count > 0 && t <= c->t)
+        return TS_EOOO;
+    /* Worst case: 4 + 64 bits of dod, 2 + 5 + 6 + 64 bits of value, a
+     * 10-byte varint: 20 bytes; plus the header on first use. */
+    reserve(c, 24);
+    if (c->len == 0) {
+        c->b[0] = c->b[1] = 0;
+        c->len = HEADER_LEN;
+        c->free_bits = 0;
+    }
+    uint64_t vbits = f2u(v);
+    if (c->count == 0) {
+        /* zig-zag, then uvarint */
+        uint64_t zz = ((uint64_t)t << 1) ^ (uint64_t)(t >> 63);
+        write_uvarint(c, zz);
+        write_bits(c, vbits, 64);
+        c->mint = t;
+    } else if (c->count == 1) {
+        uint64_t delta = (uint64_t)t - (uint64_t)c->t;
+        write_uvarint(c, delta);
+        write_value(c, vbits);
+        c->tdelta = (int64_t)delta;
+    } else {
+        uint64_t delta = (uint64_t)t - (uint64_t)c->t;
+        int64_t dod = (int64_t)(delta - (uint64_t)c->tdelta);
+        if (dod == 0) {
+            write_bits(c, 0, 1);
+        } else if (in_bucket(dod, 14)) {
+            write_bits(c, 0x2, 2);
+            write_bits(c, (uint64_t)dod, 14);
+        } else if (in_bucket(dod, 17)) {
+            write_bits(c, 0x6, 3);
+            write_bits(c, (uint64_t)dod, 17);
+        } else if (in_bucket(dod, 20)) {
+            write_bits(c, 0xe, 4);
+            write_bits(c, (uint64_t)dod, 20);
+        } else {
+            write_bits(c, 0xf, 4);
+            write_bits(c, (uint64_t)dod, 64);
+        }
+        write_value(c, vbits);
+        c->tdelta = (int64_t)delta;
+    }
+    c->t = t;
+    c->vbits = vbits;
+    c->count++;
+    c->b[0] = (uint8_t)(c->count >> 8);
+    c->b[1] = (uint8_t)c->count;
+    return TS_OK;
+}
+
+uint16_t
+ts_xor_chunk_count(const ts_xor_chunk *c)
+{
+    return c->count;
+}
+
+int64_t
+ts_xor_chunk_mint(const ts_xor_chunk *c)
+{
+    return c->count ? c->mint : 0;
+}
+
+int64_t
+ts_xor_chunk_maxt(const ts_xor_chunk *c)
+{
+    return c->count ? c->t : 0;
+}
+
+const uint8_t *
+ts_xor_chunk_bytes(const ts_xor_chunk *c, size_t *len)
+{
+    static const uint8_t empty[HEADER_LEN] = {0, 0};
+    if (c->len == 0) {
+        *len = HEADER_LEN;
+        return empty;
+    }
+    *len = c->len;
+    return c->b;
+}
+
+uint8_t *
+ts_xor_chunk_steal(ts_xor_chunk *c, size_t *len)
+{
+    uint8_t *p;
+    if (c->len == 0) {
+        p = ts_calloc(1, HEADER_LEN);
+        *len = HEADER_LEN;
+    } else {
+        p = ts_realloc(c->b, c->len);
+        *len = c->len;
+    }
+    ts_xor_chunk_init(c);
+    return p;
+}
+
+size_t
+ts_xor_chunk_alloc_size(const ts_xor_chunk *c)
+{
+    return c->cap;
+}
+
+/* -------------------------------------------------------------- decoder */
+
+/* Reads nbits (<= 64) into *out; false (and no advance) when too few remain. */
+static bool
+read_bits(ts_xor_iter *it, int nbits, uint64_t *out)
+{
+    if ((size_t)nbits > it->nbits - it->pos)
+        return false;
+    uint64_t v = 0;
+    size_t pos = it->pos;
+    while (nbits > 0) {
+        int avail = 8 - (int)(pos & 7);
+        int n = nbits < avail ? nbits : avail;
+        uint64_t byte = it->data[pos >> 3];
+        v = (v << n) | ((byte >> (avail - n)) & ((1u << n) - 1));
+        pos += (size_t)n;
+        nbits -= n;
+    }
+    it->pos = pos;
+    *out = v;
+    return true;
+}
+
+static bool
+read_uvarint(ts_xor_iter *it, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (int i = 0, shift = 0; i < 10; i++, shift += 7) {
+        uint64_t b;
+        if (!read_bits(it, 8, &b))
+            return false;
+        if (b < 0x80) {
+            if (i == 9 && b > 1)
+                return false; /* overflows 64 bits */
+            *out = v | (b << shift);
+            return true;
+        }
+        v |= (b & 0x7f) << shift;
+    }
+    return false;
+}
+
+static bool
+read_value(ts_xor_iter *it)
+{
+    uint64_t bit, x;
+    if (!read_bits(it, 1, &bit))
+        return false;
+    if (bit == 0)
+        return true; /* unchanged */
+    if (!read_bits(it, 1, &bit))
+        return false;
+    if (bit == 1) {
+        uint64_t leading, m;
+        if (!read_bits(it, 5, &leading) || !read_bits(it, 6, &m))
+            return false;
+        if (m == 0)
+            m = 64;
+        if (leading + m > 64)
+            return false;
+        it->leading = (uint8_t)leading;
+        it->trailing = (uint8_t)(64 - leading - m);
+    } else if (it->leading == 0xff) {
+        return false; /* reuse of a window that was never defined */
+    }
+    int m = 64 - it->leading - it->trailing;
+    if (!read_bits(it, m, &x))
+        return false;
+    it->vbits ^= x << it->trailing;
+    return true;
+}
+
+static bool
+read_dod(ts_xor_iter *it, int64_t *dod)
+{
+    int ones = 0;
+    uint64_t bit;
+    while (ones < 4) {
+        if (!read_bits(it, 1, &bit))
+            return false;
+        if (bit == 0)
+            break;
+        ones++;
+    }
+    static const int widths[5] = {0, 14, 17, 20, 64};
+    int w = widths[ones];
+    if (w == 0) {
+        *dod = 0;
+        return true;
+    }
+    uint64_t raw;
+    if (!read_bits(it, w, &raw))
+        return false;
+    if (w < 64 && raw > ((uint64_t)1 << (w - 1)))
+        raw -= (uint64_t)1 << w; /* negative, modulo 2^64 */
+    *dod = (int64_t)raw;
+    return true;
+}
+
+static ts_val_type
+fail(ts_xor_iter *it)
+{
+    it->err = TS_ECORRUPT;
+    it->done = 1;
+    return TS_VAL_NONE;
+}
+
+static ts_val_type
+iter_next(ts_iterator *base)
+{
+    ts_xor_iter *it = (ts_xor_iter *)base;
+    if (it->done)
+        return TS_VAL_NONE;
+    if (it->nread >= it->total) {
+        it->done = 1;
+        return TS_VAL_NONE;
+    }
+    if (it->nread == 0) {
+        uint64_t zz;
+        if (!read_uvarint(it, &zz) || !read_bits(it, 64, &it->vbits))
+            return fail(it);
+        it->t = (int64_t)((zz >> 1) ^ (0 - (zz & 1)));
+    } else if (it->nread == 1) {
+        uint64_t delta;
+        if (!read_uvarint(it, &delta) || !read_value(it))
+            return fail(it);
+        it->tdelta = (int64_t)delta;
+        it->t = (int64_t)((uint64_t)it->t + delta);
+    } else {
+        int64_t dod;
+        if (!read_dod(it, &dod) || !read_value(it))
+            return fail(it);
+        it->tdelta = (int64_t)((uint64_t)it->tdelta + (uint64_t)dod);
+        it->t = (int64_t)((uint64_t)it->t + (uint64_t)it->tdelta);
+    }
+    it->nread++;
+    return TS_VAL_FLOAT;
+}
+
+static ts_val_type
+iter_seek(ts_iterator *base, int64_t t)
+{
+    ts_xor_iter *it = (ts_xor_iter *)base;
+    if (it->done)
+        return TS_VAL_NONE;
+    if (it->nread > 0 && it->t >= t)
+        return TS_VAL_FLOAT;
+    for (;;) {
+        if (iter_next(base) == TS_VAL_NONE)
+            return TS_VAL_NONE;
+        if (it->t >= t)
+            return TS_VAL_FLOAT;
+    }
+}
+
+static void
+iter_at(const ts_iterator *base, int64_t *t, double *v)
+{
+    const ts_xor_iter *it = (const ts_xor_iter *)base;
+    if (t)
+        *t = it->t;
+    if (v)
+        *v = u2f(it->vbits);
+}
+
+static int
+iter_err(const ts_iterator *base)
+{
+    return ((const ts_xor_iter *)base)->err;
+}
+
+static void
+iter_free_noop(ts_iterator *base)
+{
+}
+
+static void
+iter_free_heap(ts_iterator *base)
+{
+    ts_free(base);
+}
+
+static const ts_iterator_ops stack_ops = {iter_next, iter_seek, iter_at, iter_err, iter_free_noop};
+static const ts_iterator_ops heap_ops = {iter_next, iter_seek, iter_at, iter_err, iter_free_heap};
+
+void
+ts_xor_iter_init(ts_xor_iter *it, const uint8_t *data, size_t len)
+{
+    memset(it, 0, sizeof(*it));
+    it->base.ops = &stack_ops;
+    it->leading = 0xff;
+    if (!data || len < HEADER_LEN) {
+        it->err = TS_ECORRUPT;
+        it->done = 1;
+        return;
+    }
+    it->total = ts_get_be16(data);
+    it->data = data + HEADER_LEN;
+    it->nbits = (len - HEADER_LEN) * 8;
+}
+
+ts_iterator *
+ts_xor_iterator_new(const uint8_t *data, size_t len)
+{
+    ts_xor_iter *it = ts_malloc(sizeof(*it));
+    ts_xor_iter_init(it, data, len);
+    it->base.ops = &heap_ops;
+    it->heap = 1;
+    return &it->base;
+}
+
+uint16_t
+ts_xor_bytes_count(const uint8_t *data, size_t len)
+{
+    return (data && len >= HEADER_LEN) ? ts_get_be16(data) : 0;
+}
