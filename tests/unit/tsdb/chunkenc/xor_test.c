@@ -5,9 +5,11 @@
  */
 #include "pkg/tsdb/chunkenc/xor.h"
 
+#include <dirent.h>
 #include <float.h>
 #include <stdint.h>
 
+#include "pkg/util/buf.h"
 #include "pkg/util/mem.h"
 #include "tests/testutil/t.h"
 
@@ -558,6 +560,123 @@ test_garbled(void)
     ts_xor_chunk_free(c);
 }
 
+
+/*
+ * Cross-check against the real Prometheus encoder: write samples as
+ * OpenMetrics, let `promtool tsdb create-blocks-from openmetrics` build a
+ * block, then read the XOR chunks out of the block's chunk file (format:
+ * 8-byte header, then per chunk uvarint length, encoding byte, data, CRC32).
+ * Each chunk must decode to the input samples, and re-encoding those samples
+ * with our encoder must give exactly promtool's bytes.
+ */
+static void
+test_promtool_bytes(void)
+{
+    enum { N = 300 };
+    int64_t ts[N];
+    double vs[N];
+    static const int frac_ms[] = {0, 500, 250, 125, 375, 875};
+    const char *dir = t_tmpdir();
+    char path[512], cmd[1400];
+    snprintf(path, sizeof(path), "%s/in.om", dir);
+    FILE *f = fopen(path, "w");
+    T_TRUE(f != NULL);
+    fprintf(f, "# TYPE m gauge\n");
+    int64_t sec = 1700000000;
+    for (int i = 0; i < N; i++) {
+        sec += (i % 17 == 5) ? 600 : 15 + (int64_t)(rng() % 3); /* gaps and jitter */
+        ts[i] = sec * 1000 + frac_ms[rng() % 6];
+        switch (rng() % 6) {
+        case 0: vs[i] = NAN; break;
+        case 1: vs[i] = INFINITY; break;
+        case 2: vs[i] = -0.0; break;
+        case 3: vs[i] = 42.0; break;
+        default: vs[i] = (double)(rng() % 100000) / 64.0;
+        }
+        fprintf(f, "m{a=\"b\"} %.17g %lld.%03lld\n", vs[i], (long long)(ts[i] / 1000),
+                (long long)(ts[i] % 1000));
+    }
+    fprintf(f, "# EOF\n");
+    fclose(f);
+    snprintf(cmd, sizeof(cmd),
+             "promtool tsdb create-blocks-from openmetrics %s/in.om %s/out >%s/promtool.log 2>&1",
+             dir, dir, dir);
+    if (system(cmd) != 0) {
+        snprintf(cmd, sizeof(cmd), "cat %s/promtool.log >&2", dir);
+        T_TRUE(system(cmd) == 0);
+        T_FAIL_("promtool (Debian package prometheus) failed or is not installed");
+    }
+
+    /* Every block directory under out/, in name (= time) order. */
+    snprintf(path, sizeof(path), "%s/out", dir);
+    struct dirent **ents;
+    int nents = scandir(path, &ents, NULL, alphasort);
+    T_TRUE(nents > 0);
+    size_t next = 0, nchunks = 0;
+    int bad = 0;
+    for (int e = 0; e < nents; e++) {
+        char cpath[1024];
+        snprintf(cpath, sizeof(cpath), "%s/out/%s/chunks/000001", dir, ents[e]->d_name);
+        FILE *cf = ents[e]->d_name[0] == '.' ? NULL : fopen(cpath, "rb");
+        free(ents[e]);
+        if (!cf)
+            continue;
+        static uint8_t file[1 << 20];
+        size_t flen = fread(file, 1, sizeof(file), cf);
+        fclose(cf);
+        if (flen < 8 || ts_get_be32(file) != 0x85BD40DD) {
+            bad = 1;
+            continue;
+        }
+        const uint8_t *p = file + 8, *end = file + flen;
+        while (p < end && !bad) {
+            uint64_t clen;
+            size_t k = ts_uvarint_decode(p, end, &clen);
+            if (k == 0 || clen > (size_t)(end - p) - k - 1) {
+                bad = 1;
+                break;
+            }
+            p += k;
+            uint8_t enc = *p++;
+            const uint8_t *data = p;
+            p += clen + 4; /* data, CRC */
+            if (enc != TS_ENC_XOR || p > end) {
+                bad = 1;
+                break;
+            }
+            nchunks++;
+            ts_xor_chunk *mine = ts_xor_chunk_new();
+            ts_xor_iter it;
+            ts_xor_iter_init(&it, data, clen);
+            while (ts_it_next(&it.base) == TS_VAL_FLOAT) {
+                int64_t t;
+                double v;
+                ts_it_at(&it.base, &t, &v);
+                if (next >= N || t != ts[next] ||
+                    !(bits_of(v) == bits_of(vs[next]) || (isnan(v) && isnan(vs[next])))) {
+                    fprintf(stderr, "  sample %zu: promtool has (%lld, %g)\n", next,
+                            (long long)t, v);
+                    bad = 1;
+                }
+                next++;
+                if (ts_xor_chunk_append(mine, t, v) != 0)
+                    bad = 1;
+            }
+            size_t mlen;
+            const uint8_t *mb = ts_xor_chunk_bytes(mine, &mlen);
+            if (ts_it_err(&it.base) != 0 || mlen != clen || memcmp(mb, data, clen) != 0) {
+                fprintf(stderr, "  chunk %zu: our bytes differ from promtool's\n", nchunks);
+                bad = 1;
+            }
+            ts_xor_chunk_free(mine);
+        }
+    }
+    free(ents);
+    T_FALSE(bad);
+    T_EQ(next, N);
+    T_TRUE(nchunks >= 3); /* 300 samples: cut at 120 and at block boundaries */
+}
+
 T_MAIN({"bytes_by_hand", test_bytes_by_hand},
        {"bytes_by_hand_reused_window", test_bytes_by_hand_reused_window},
        {"dod_buckets", test_dod_buckets}, {"special_values", test_special_values},
@@ -566,4 +685,5 @@ T_MAIN({"bytes_by_hand", test_bytes_by_hand},
        {"constant_values_compress", test_constant_values_compress},
        {"random_values", test_random_values}, {"full_chunk_65535", test_full_chunk_65535},
        {"empty_and_steal", test_empty_and_steal}, {"seek", test_seek},
-       {"truncated", test_truncated}, {"garbled", test_garbled})
+       {"truncated", test_truncated}, {"garbled", test_garbled},
+       {"promtool_bytes", test_promtool_bytes})
