@@ -77,7 +77,8 @@ build(ts_arena *a, const ts_label *in, size_t n)
 {
     ts_label stack[32];
     ts_label *tmp = n <= 32 ? stack : ts_malloc(n * sizeof(ts_label));
-    memcpy(tmp, in, n * sizeof(ts_label));
+    if (n)
+        memcpy(tmp, in, n * sizeof(ts_label));
     /* already sorted is the common case (decoding from disk, builder) */
     int sorted = 1;
     for (size_t i = 1; i < n && sorted; i++)

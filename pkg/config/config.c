@@ -1,0 +1,834 @@
+/*
+ * prometheus.yml decoding.
+ *
+ * The YAML tree (yaml.c) is walked by one decoder per config type.  Each
+ * decoder first checks the mapping's keys against the type's known fields
+ * (unknown and repeated keys are errors with the texts of Go's yaml.v2, the
+ * library Prometheus uses), then reads the fields it knows with typed
+ * getters, then applies Prometheus' defaults and validation.  The key path
+ * of the node being decoded is kept in dctx.path so every message says
+ * where it is ("scrape_configs[2].relabel_configs[0].regex: ...").
+ */
+#include "pkg/config/config.h"
+#include "pkg/util/fs.h"
+#include "pkg/util/mem.h"
+#include "pkg/util/time.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef struct dctx {
+    ts_config *c;
+    ts_error *err;
+    char path[512];
+} dctx;
+
+static int
+fail(dctx *d, const ts_ynode *n, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int
+fail(dctx *d, const ts_ynode *n, int code, const char *fmt, ...)
+{
+    if (!d->err)
+        return code;
+    char msg[TS_ERROR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (d->path[0])
+        ts_error_set(d->err, code, "%s: %s", d->path, msg);
+    else
+        ts_error_set(d->err, code, "%s", msg);
+    d->err->line = n ? n->line : 0;
+    d->err->col = n ? n->col : 0;
+    return code;
+}
+
+/* Path handling: push appends ".key" or "[i]", pop restores. */
+static size_t
+push_key(dctx *d, const char *key)
+{
+    size_t old = strlen(d->path);
+    snprintf(d->path + old, sizeof(d->path) - old, "%s%s", old ? "." : "", key);
+    return old;
+}
+
+static size_t
+push_index(dctx *d, size_t i)
+{
+    size_t old = strlen(d->path);
+    snprintf(d->path + old, sizeof(d->path) - old, "[%zu]", i);
+    return old;
+}
+
+static void
+pop(dctx *d, size_t old)
+{
+    d->path[old] = '\0';
+}
+
+/* ---------------------------------------------------------------- getters */
+
+static const char *
+dup(dctx *d, const char *s)
+{
+    return ts_arena_strdup(&d->c->arena, s);
+}
+
+/* Checks that n is a mapping (or null) with only known, unrepeated keys. */
+static int
+check_map(dctx *d, const ts_ynode *n, const char *gotype, const char *const *known)
+{
+    if (ts_ynode_is_null(n))
+        return TS_OK;
+    if (n->type != TS_YNODE_MAP)
+        return fail(d, n, TS_EPARSE, "cannot unmarshal %s into %s", ts_ynode_kind(n), gotype);
+    for (size_t i = 0; i < n->n; i += 2) {
+        const ts_ynode *k = n->kids[i];
+        if (k->type != TS_YNODE_SCALAR)
+            return fail(d, k, TS_EPARSE, "cannot unmarshal %s into string", ts_ynode_kind(k));
+        bool found = false;
+        for (const char *const *p = known; *p; p++)
+            found = found || strcmp(*p, k->str) == 0;
+        if (!found)
+            return fail(d, k, TS_EPARSE, "field %s not found in type %s", k->str, gotype);
+        for (size_t j = 0; j < i; j += 2)
+            if (strcmp(n->kids[j]->str, k->str) == 0)
+                return fail(d, k, TS_EPARSE, "field %s already set in type %s", k->str, gotype);
+    }
+    return TS_OK;
+}
+
+static const ts_ynode *
+get(const ts_ynode *map, const char *key)
+{
+    if (!map || map->type != TS_YNODE_MAP)
+        return NULL;
+    for (size_t i = 0; i + 1 < map->n; i += 2)
+        if (strcmp(map->kids[i]->str, key) == 0)
+            return map->kids[i + 1];
+    return NULL;
+}
+
+static int
+scalar(dctx *d, const ts_ynode *v, const char *gotype)
+{
+    if (v->type != TS_YNODE_SCALAR)
+        return fail(d, v, TS_EPARSE, "cannot unmarshal %s into %s", ts_ynode_kind(v), gotype);
+    return TS_OK;
+}
+
+/* Each getter leaves *out untouched when the key is absent or null. */
+static int
+get_str(dctx *d, const ts_ynode *map, const char *key, const char **out)
+{
+    const ts_ynode *v = get(map, key);
+    if (ts_ynode_is_null(v))
+        return TS_OK;
+    size_t old = push_key(d, key);
+    int rc = scalar(d, v, "string");
+    if (!rc)
+        *out = dup(d, v->str);
+    pop(d, old);
+    return rc;
+}
+
+static int
+get_bool(dctx *d, const ts_ynode *map, const char *key, bool *out)
+{
+    const ts_ynode *v = get(map, key);
+    if (ts_ynode_is_null(v))
+        return TS_OK;
+    size_t old = push_key(d, key);
+    int rc = scalar(d, v, "bool");
+    if (!rc) {
+        /* yaml.v2 resolves the YAML 1.1 booleans (plain scalars only) */
+        static const char *const t[] = {"true", "True", "TRUE", "yes", "Yes", "YES",
+                                        "on",   "On",   "ON",   "y",   "Y",   NULL};
+        static const char *const f[] = {"false", "False", "FALSE", "no", "No", "NO",
+                                        "off",   "Off",   "OFF",   "n",  "N",  NULL};
+        int which = -1;
+        for (int i = 0; v->plain && t[i]; i++)
+            if (strcmp(v->str, t[i]) == 0)
+                which = 1;
+        for (int i = 0; v->plain && f[i]; i++)
+            if (strcmp(v->str, f[i]) == 0)
+                which = 0;
+        if (which < 0)
+            rc = fail(d, v, TS_EPARSE, "cannot unmarshal !!str `%s` into bool", v->str);
+        else
+            *out = which == 1;
+    }
+    pop(d, old);
+    return rc;
+}
+
+static int
+get_uint(dctx *d, const ts_ynode *map, const char *key, uint64_t *out)
+{
+    const ts_ynode *v = get(map, key);
+    if (ts_ynode_is_null(v))
+        return TS_OK;
+    size_t old = push_key(d, key);
+    int rc = scalar(d, v, "uint");
+    if (!rc) {
+        char *end;
+        const char *s = v->str;
+        unsigned long long x = strtoull(s, &end, 10);
+        if (!*s || *end || *s == '-' || *s == '+' || !v->plain)
+            rc = fail(d, v, TS_EPARSE, "cannot unmarshal !!str `%s` into uint", s);
+        else
+            *out = x;
+    }
+    pop(d, old);
+    return rc;
+}
+
+static int
+get_duration(dctx *d, const ts_ynode *map, const char *key, int64_t *out)
+{
+    const ts_ynode *v = get(map, key);
+    if (ts_ynode_is_null(v))
+        return TS_OK;
+    size_t old = push_key(d, key);
+    int rc = scalar(d, v, "model.Duration");
+    if (!rc && ts_duration_parse(v->str, strlen(v->str), out) != TS_OK)
+        rc = fail(d, v, TS_EPARSE, "not a valid duration string: \"%s\"", v->str);
+    pop(d, old);
+    return rc;
+}
+
+static int
+get_strlist(dctx *d, const ts_ynode *map, const char *key, ts_strlist *out, bool *present)
+{
+    const ts_ynode *v = get(map, key);
+    if (present)
+        *present = v != NULL;
+    if (ts_ynode_is_null(v))
+        return TS_OK;
+    size_t old = push_key(d, key);
+    int rc = TS_OK;
+    if (v->type != TS_YNODE_SEQ) {
+        rc = fail(d, v, TS_EPARSE, "cannot unmarshal %s into []string", ts_ynode_kind(v));
+    } else {
+        out->v = ts_arena_alloc(&d->c->arena, (v->n ? v->n : 1) * sizeof(char *));
+        out->n = 0;
+        for (size_t i = 0; i < v->n && !rc; i++) {
+            rc = scalar(d, v->kids[i], "string");
+            if (!rc)
+                out->v[out->n++] = dup(d, v->kids[i]->str);
+        }
+    }
+    pop(d, old);
+    return rc;
+}
+
+/* A map of label name -> value (external_labels, static_configs labels). */
+static int
+get_labels(dctx *d, const ts_ynode *map, const char *key, ts_labels **out)
+{
+    const ts_ynode *v = get(map, key);
+    if (ts_ynode_is_null(v)) {
+        *out = ts_labels_new(NULL, 0);
+        return TS_OK;
+    }
+    size_t old = push_key(d, key);
+    int rc = TS_OK;
+    if (v->type != TS_YNODE_MAP) {
+        rc = fail(d, v, TS_EPARSE, "cannot unmarshal %s into model.LabelSet", ts_ynode_kind(v));
+    } else {
+        size_t n = v->n / 2;
+        ts_label *ls = ts_malloc((n ? n : 1) * sizeof(ts_label));
+        for (size_t i = 0; i < n && !rc; i++) {
+            const ts_ynode *k = v->kids[2 * i], *val = v->kids[2 * i + 1];
+            if (k->type != TS_YNODE_SCALAR || val->type != TS_YNODE_SCALAR) {
+                rc = fail(d, k, TS_EPARSE, "cannot unmarshal %s into model.LabelSet",
+                          ts_ynode_kind(k->type != TS_YNODE_SCALAR ? k : val));
+                break;
+            }
+            if (!ts_label_name_valid(k->str, strlen(k->str)))
+                rc = fail(d, k, TS_EINVAL, "\"%s\" is not a valid label name", k->str);
+            for (size_t j = 0; j < i && !rc; j++)
+                if (strcmp(ls[j].name, k->str) == 0)
+                    rc = fail(d, k, TS_EPARSE, "duplicate label name \"%s\"", k->str);
+            ls[i].name = k->str;
+            ls[i].value = ts_ynode_is_null(val) ? "" : val->str;
+        }
+        if (!rc)
+            *out = ts_labels_new(ls, n);
+        ts_free(ls);
+    }
+    pop(d, old);
+    return rc;
+}
+
+/* ------------------------------------------------------------- sections */
+
+static int
+decode_relabel(dctx *d, const ts_ynode *n, ts_relabel_config *r)
+{
+    static const char *const known[] = {"source_labels", "separator", "regex",  "modulus",
+                                        "target_label",  "replacement", "action", NULL};
+    ts_relabel_config_init(r);
+    int rc = check_map(d, n, "relabel.Config", known);
+    if (rc)
+        return rc;
+    ts_strlist src = {0};
+    bool src_present = false;
+    const char *sep = NULL, *target = NULL, *repl = NULL, *action = NULL, *re = NULL;
+    if ((rc = get_strlist(d, n, "source_labels", &src, &src_present)) ||
+        (rc = get_str(d, n, "separator", &sep)) || (rc = get_str(d, n, "regex", &re)) ||
+        (rc = get_uint(d, n, "modulus", &r->modulus)) ||
+        (rc = get_str(d, n, "target_label", &target)) ||
+        (rc = get_str(d, n, "replacement", &repl)) || (rc = get_str(d, n, "action", &action)))
+        return rc;
+    for (size_t i = 0; i < src.n; i++) {
+        if (!ts_label_name_valid(src.v[i], strlen(src.v[i])))
+            return fail(d, get(n, "source_labels"), TS_EINVAL, "\"%s\" is not a valid label name",
+                        src.v[i]);
+    }
+    r->source_labels = ts_malloc((src.n ? src.n : 1) * sizeof(char *));
+    for (size_t i = 0; i < src.n; i++)
+        r->source_labels[i] = ts_strdup(src.v[i]);
+    r->nsource = src.n;
+    r->source_set = src_present && src.n > 0;
+    if (sep) {
+        ts_free(r->separator);
+        r->separator = ts_strdup(sep);
+    }
+    if (target) {
+        ts_free(r->target_label);
+        r->target_label = ts_strdup(target);
+    }
+    if (repl) {
+        ts_free(r->replacement);
+        r->replacement = ts_strdup(repl);
+    }
+    if (re) {
+        size_t old = push_key(d, "regex");
+        ts_error e;
+        ts_error_clear(&e);
+        rc = ts_relabel_config_set_regex(r, re, &e);
+        if (rc)
+            rc = fail(d, get(n, "regex"), rc, "%s", e.msg);
+        pop(d, old);
+        if (rc)
+            return rc;
+    }
+    if (action) {
+        size_t old = push_key(d, "action");
+        ts_error e;
+        ts_error_clear(&e);
+        if (action[0] == '\0')
+            rc = fail(d, get(n, "action"), TS_EINVAL, "relabel action cannot be empty");
+        else if ((rc = ts_relabel_action_parse(action, &r->action, &e)))
+            rc = fail(d, get(n, "action"), rc, "%s", e.msg);
+        pop(d, old);
+        if (rc)
+            return rc;
+    }
+    ts_error e;
+    ts_error_clear(&e);
+    if ((rc = ts_relabel_config_validate(r, &e)))
+        return fail(d, n, rc, "%s", e.msg);
+    return TS_OK;
+}
+
+static int
+decode_relabel_list(dctx *d, const ts_ynode *map, const char *key, ts_relabel_config **out,
+                    size_t *nout)
+{
+    const ts_ynode *v = get(map, key);
+    if (ts_ynode_is_null(v))
+        return TS_OK;
+    size_t old = push_key(d, key);
+    int rc = TS_OK;
+    if (v->type != TS_YNODE_SEQ) {
+        rc = fail(d, v, TS_EPARSE, "cannot unmarshal %s into []*relabel.Config", ts_ynode_kind(v));
+    } else {
+        *out = ts_calloc(v->n ? v->n : 1, sizeof(ts_relabel_config));
+        for (size_t i = 0; i < v->n && !rc; i++) {
+            size_t o2 = push_index(d, i);
+            rc = decode_relabel(d, v->kids[i], &(*out)[i]);
+            *nout = i + 1; /* so free() finalises what was initialised */
+            pop(d, o2);
+        }
+    }
+    pop(d, old);
+    return rc;
+}
+
+static int
+decode_http(dctx *d, const ts_ynode *n, ts_http_config *h)
+{
+    int rc;
+    h->follow_redirects = true;
+    h->enable_http2 = true;
+    const ts_ynode *ba = get(n, "basic_auth");
+    if (!ts_ynode_is_null(ba)) {
+        static const char *const known[] = {"username", "password", "password_file", NULL};
+        size_t old = push_key(d, "basic_auth");
+        rc = check_map(d, ba, "config.BasicAuth", known);
+        if (!rc && !(rc = get_str(d, ba, "username", &h->basic_auth_username)) &&
+            !(rc = get_str(d, ba, "password", &h->basic_auth_password)))
+            rc = get_str(d, ba, "password_file", &h->basic_auth_password_file);
+        pop(d, old);
+        if (rc)
+            return rc;
+        h->has_basic_auth = true;
+        if (h->basic_auth_password && h->basic_auth_password_file)
+            return fail(d, ba, TS_EINVAL,
+                        "at most one of basic_auth password & password_file must be configured");
+    }
+    const char *bearer = NULL, *bearer_file = NULL;
+    if ((rc = get_str(d, n, "bearer_token", &bearer)) ||
+        (rc = get_str(d, n, "bearer_token_file", &bearer_file)))
+        return rc;
+    const ts_ynode *au = get(n, "authorization");
+    if (!ts_ynode_is_null(au)) {
+        static const char *const known[] = {"type", "credentials", "credentials_file", NULL};
+        size_t old = push_key(d, "authorization");
+        rc = check_map(d, au, "config.Authorization", known);
+        if (!rc && !(rc = get_str(d, au, "type", &h->auth_type)) &&
+            !(rc = get_str(d, au, "credentials", &h->auth_credentials)))
+            rc = get_str(d, au, "credentials_file", &h->auth_credentials_file);
+        pop(d, old);
+        if (rc)
+            return rc;
+        h->has_authorization = true;
+        if (bearer || bearer_file)
+            return fail(d, au, TS_EINVAL,
+                        "authorization is not compatible with bearer_token & bearer_token_file");
+        if (h->auth_credentials && h->auth_credentials_file)
+            return fail(d, au, TS_EINVAL,
+                        "at most one of authorization credentials & credentials_file must be "
+                        "configured");
+        if (h->auth_type && strcasecmp(h->auth_type, "basic") == 0)
+            return fail(d, au, TS_EINVAL,
+                        "authorization type cannot be set to \"basic\", use \"basic_auth\" "
+                        "instead");
+    }
+    if (h->has_basic_auth && (bearer || bearer_file || h->has_authorization))
+        return fail(d, ba, TS_EINVAL,
+                    "at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be "
+                    "configured");
+    if (bearer && bearer_file)
+        return fail(d, get(n, "bearer_token"), TS_EINVAL,
+                    "at most one of bearer_token & bearer_token_file must be configured");
+    if (bearer || bearer_file) {
+        h->has_authorization = true;
+        h->auth_credentials = bearer;
+        h->auth_credentials_file = bearer_file;
+    }
+    if (h->has_authorization && !h->auth_type)
+        h->auth_type = "Bearer";
+    const ts_ynode *tls = get(n, "tls_config");
+    if (!ts_ynode_is_null(tls)) {
+        static const char *const known[] = {"ca_file",   "cert_file",   "key_file",
+                                            "server_name", "insecure_skip_verify",
+                                            "min_version", "ca",        "cert",
+                                            "key",       NULL};
+        size_t old = push_key(d, "tls_config");
+        rc = check_map(d, tls, "config.TLSConfig", known);
+        if (!rc && !(rc = get_str(d, tls, "ca_file", &h->tls.ca_file)) &&
+            !(rc = get_str(d, tls, "cert_file", &h->tls.cert_file)) &&
+            !(rc = get_str(d, tls, "key_file", &h->tls.key_file)) &&
+            !(rc = get_str(d, tls, "server_name", &h->tls.server_name)) &&
+            !(rc = get_str(d, tls, "min_version", &h->tls.min_version)))
+            rc = get_bool(d, tls, "insecure_skip_verify", &h->tls.insecure_skip_verify);
+        pop(d, old);
+        if (rc)
+            return rc;
+        if (h->tls.cert_file && !h->tls.key_file)
+            return fail(d, tls, TS_EINVAL,
+                        "exactly one of key or key_file must be configured when a client "
+                        "certificate is configured");
+        if (h->tls.key_file && !h->tls.cert_file)
+            return fail(d, tls, TS_EINVAL,
+                        "exactly one of cert or cert_file must be configured when a client key "
+                        "is configured");
+    }
+    if ((rc = get_str(d, n, "proxy_url", &h->proxy_url)) ||
+        (rc = get_bool(d, n, "follow_redirects", &h->follow_redirects)) ||
+        (rc = get_bool(d, n, "enable_http2", &h->enable_http2)))
+        return rc;
+    return TS_OK;
+}
+
+static int
+decode_static(dctx *d, const ts_ynode *n, ts_static_config *s)
+{
+    static const char *const known[] = {"targets", "labels", NULL};
+    int rc = check_map(d, n, "targetgroup.Group", known);
+    s->line = n ? n->line : 0;
+    if (rc || (rc = get_strlist(d, n, "targets", &s->targets, NULL)) ||
+        (rc = get_labels(d, n, "labels", &s->labels)))
+        return rc;
+    for (size_t i = 0; i < s->targets.n && !rc; i++) {
+        if (strchr(s->targets.v[i], '/')) {
+            size_t old = push_key(d, "targets");
+            rc = fail(d, get(n, "targets"), TS_EINVAL, "\"%s\" is not a valid hostname",
+                      s->targets.v[i]);
+            pop(d, old);
+        }
+    }
+    return rc;
+}
+
+static bool
+ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+static int
+decode_file_sd(dctx *d, const ts_ynode *n, ts_file_sd_config *f)
+{
+    static const char *const known[] = {"files", "refresh_interval", NULL};
+    f->refresh_interval_ms = 5 * 60 * 1000;
+    int rc = check_map(d, n, "file.SDConfig", known);
+    if (rc || (rc = get_strlist(d, n, "files", &f->files, NULL)) ||
+        (rc = get_duration(d, n, "refresh_interval", &f->refresh_interval_ms)))
+        return rc;
+    if (f->files.n == 0)
+        return fail(d, n, TS_EINVAL, "file service discovery config must contain at least one "
+                                     "path name");
+    for (size_t i = 0; i < f->files.n; i++) {
+        const char *p = f->files.v[i];
+        if (!ends_with(p, ".json") && !ends_with(p, ".yml") && !ends_with(p, ".yaml"))
+            return fail(d, get(n, "files"), TS_EINVAL,
+                        "path name \"%s\" is not valid for file discovery", p);
+    }
+    return TS_OK;
+}
+
+static int
+decode_dns_sd(dctx *d, const ts_ynode *n, ts_dns_sd_config *s)
+{
+    static const char *const known[] = {"names", "type", "port", "refresh_interval", NULL};
+    s->refresh_interval_ms = 30 * 1000;
+    s->type = "SRV";
+    uint64_t port = 0;
+    int rc = check_map(d, n, "dns.SDConfig", known);
+    if (rc || (rc = get_strlist(d, n, "names", &s->names, NULL)) ||
+        (rc = get_str(d, n, "type", &s->type)) || (rc = get_uint(d, n, "port", &port)) ||
+        (rc = get_duration(d, n, "refresh_interval", &s->refresh_interval_ms)))
+        return rc;
+    if (s->names.n == 0)
+        return fail(d, n, TS_EINVAL, "DNS-SD config must contain at least one SRV record name");
+    if (strcmp(s->type, "SRV") && strcmp(s->type, "A") && strcmp(s->type, "AAAA") &&
+        strcmp(s->type, "MX"))
+        return fail(d, get(n, "type"), TS_EINVAL, "invalid DNS-SD records type %s", s->type);
+    if (port > 65535)
+        return fail(d, get(n, "port"), TS_EINVAL, "cannot unmarshal !!int `%llu` into int",
+                    (unsigned long long)port);
+    s->port = (int)port;
+    if (strcmp(s->type, "SRV") != 0 && s->port == 0)
+        return fail(d, n, TS_EINVAL,
+                    "a port is required in DNS-SD configs for all record types except SRV");
+    return TS_OK;
+}
+
+/* Decodes a list-valued section with one element decoder. */
+#define DECODE_LIST(d, map, key, elem_t, arr, narr, fn, gotype)                                      \
+    do {                                                                                           \
+        const ts_ynode *lv_ = get((map), (key));                                                   \
+        if (!ts_ynode_is_null(lv_)) {                                                              \
+            size_t o_ = push_key((d), (key));                                                      \
+            if (lv_->type != TS_YNODE_SEQ) {                                                       \
+                rc = fail((d), lv_, TS_EPARSE, "cannot unmarshal %s into %s",                      \
+                          ts_ynode_kind(lv_), gotype);                                             \
+            } else {                                                                               \
+                (arr) = ts_arena_calloc(&(d)->c->arena, lv_->n ? lv_->n : 1, sizeof(elem_t));        \
+                for (size_t i_ = 0; i_ < lv_->n && !rc; i_++) {                                    \
+                    size_t o2_ = push_index((d), i_);                                              \
+                    rc = fn((d), lv_->kids[i_], &(arr)[i_]);                                       \
+                    (narr) = i_ + 1;                                                               \
+                    pop((d), o2_);                                                                 \
+                }                                                                                  \
+            }                                                                                      \
+            pop((d), o_);                                                                          \
+            if (rc)                                                                                \
+                return rc;                                                                         \
+        }                                                                                          \
+    } while (0)
+
+/* Service discovery mechanisms Prometheus 2.42 knows but Tessera does not
+ * implement yet: accepted (so real configs load) and reported at start. */
+#define UNSUPPORTED_SD                                                                             \
+    "azure_sd_configs", "consul_sd_configs", "digitalocean_sd_configs", "docker_sd_configs",       \
+        "dockerswarm_sd_configs", "ec2_sd_configs", "eureka_sd_configs", "gce_sd_configs",         \
+        "hetzner_sd_configs", "http_sd_configs", "ionos_sd_configs", "kubernetes_sd_configs",      \
+        "kuma_sd_configs", "lightsail_sd_configs", "linode_sd_configs", "marathon_sd_configs",     \
+        "nerve_sd_configs", "nomad_sd_configs", "openstack_sd_configs", "ovhcloud_sd_configs",     \
+        "puppetdb_sd_configs", "scaleway_sd_configs", "serverset_sd_configs",                      \
+        "triton_sd_configs", "uyuni_sd_configs", "vultr_sd_configs"
+
+static int
+decode_scrape(dctx *d, const ts_ynode *n, ts_scrape_config *s)
+{
+    static const char *const known[] = {
+        "job_name", "honor_labels", "honor_timestamps", "params", "scrape_interval",
+        "scrape_timeout", "metrics_path", "scheme", "sample_limit", "target_limit",
+        "label_limit", "label_name_length_limit", "label_value_length_limit", "body_size_limit",
+        "relabel_configs", "metric_relabel_configs", "static_configs", "file_sd_configs",
+        "dns_sd_configs", "basic_auth", "authorization", "oauth2", "bearer_token",
+        "bearer_token_file", "tls_config", "proxy_url", "no_proxy", "proxy_from_environment",
+        "proxy_connect_header", "follow_redirects", "enable_http2", UNSUPPORTED_SD, NULL};
+    s->line = n ? n->line : 0;
+    s->metrics_path = "/metrics";
+    s->scheme = "http";
+    s->honor_timestamps = true;
+    s->job_name = "";
+    int rc = check_map(d, n, "config.ScrapeConfig", known);
+    if (rc)
+        return rc;
+    const char *body_limit = NULL;
+    if ((rc = get_str(d, n, "job_name", &s->job_name)) ||
+        (rc = get_bool(d, n, "honor_labels", &s->honor_labels)) ||
+        (rc = get_bool(d, n, "honor_timestamps", &s->honor_timestamps)) ||
+        (rc = get_duration(d, n, "scrape_interval", &s->scrape_interval_ms)) ||
+        (rc = get_duration(d, n, "scrape_timeout", &s->scrape_timeout_ms)) ||
+        (rc = get_str(d, n, "metrics_path", &s->metrics_path)) ||
+        (rc = get_str(d, n, "scheme", &s->scheme)) ||
+        (rc = get_uint(d, n, "sample_limit", &s->sample_limit)) ||
+        (rc = get_uint(d, n, "target_limit", &s->target_limit)) ||
+        (rc = get_uint(d, n, "label_limit", &s->label_limit)) ||
+        (rc = get_uint(d, n, "label_name_length_limit", &s->label_name_length_limit)) ||
+        (rc = get_uint(d, n, "label_value_length_limit", &s->label_value_length_limit)) ||
+        (rc = get_str(d, n, "body_size_limit", &body_limit)) || (rc = decode_http(d, n, &s->http)))
+        return rc;
+    if (s->job_name[0] == '\0')
+        return fail(d, n, TS_EINVAL, "job_name is empty");
+    if (body_limit) {
+        ts_error e;
+        ts_error_clear(&e);
+        size_t old = push_key(d, "body_size_limit");
+        rc = ts_config_parse_bytes(body_limit, &s->body_size_limit, &e);
+        if (rc)
+            rc = fail(d, get(n, "body_size_limit"), rc, "%s", e.msg);
+        pop(d, old);
+        if (rc)
+            return rc;
+    }
+    const ts_ynode *params = get(n, "params");
+    if (!ts_ynode_is_null(params)) {
+        size_t old = push_key(d, "params");
+        if (params->type != TS_YNODE_MAP)
+            rc = fail(d, params, TS_EPARSE, "cannot unmarshal %s into url.Values",
+                      ts_ynode_kind(params));
+        else {
+            s->params = ts_arena_calloc(&d->c->arena, params->n / 2 + 1, sizeof(ts_param));
+            for (size_t i = 0; i + 1 < params->n && !rc; i += 2) {
+                ts_param *p = &s->params[s->nparams++];
+                p->name = dup(d, params->kids[i]->str);
+                rc = get_strlist(d, params, p->name, &p->values, NULL);
+            }
+        }
+        pop(d, old);
+        if (rc)
+            return rc;
+    }
+    DECODE_LIST(d, n, "static_configs", ts_static_config, s->static_configs, s->nstatic,
+                decode_static, "[]*targetgroup.Group");
+    DECODE_LIST(d, n, "file_sd_configs", ts_file_sd_config, s->file_sd, s->nfile_sd,
+                decode_file_sd, "[]*file.SDConfig");
+    DECODE_LIST(d, n, "dns_sd_configs", ts_dns_sd_config, s->dns_sd, s->ndns_sd, decode_dns_sd,
+                "[]*dns.SDConfig");
+    if ((rc = decode_relabel_list(d, n, "relabel_configs", &s->relabel, &s->nrelabel)) ||
+        (rc = decode_relabel_list(d, n, "metric_relabel_configs", &s->metric_relabel,
+                                  &s->nmetric_relabel)))
+        return rc;
+    return TS_OK;
+}
+
+static int
+decode_global(dctx *d, const ts_ynode *n, ts_config *c)
+{
+    static const char *const known[] = {"scrape_interval", "scrape_timeout",
+                                        "evaluation_interval", "external_labels",
+                                        "query_log_file", NULL};
+    size_t old = push_key(d, "global");
+    int rc = check_map(d, n, "config.GlobalConfig", known);
+    bool timeout_set = get(n, "scrape_timeout") != NULL;
+    if (!rc && !(rc = get_duration(d, n, "scrape_interval", &c->scrape_interval_ms)) &&
+        !(rc = get_duration(d, n, "scrape_timeout", &c->scrape_timeout_ms)) &&
+        !(rc = get_duration(d, n, "evaluation_interval", &c->evaluation_interval_ms)) &&
+        !(rc = get_str(d, n, "query_log_file", &c->query_log_file))) {
+        ts_labels_free(c->external_labels);
+        c->external_labels = NULL;
+        rc = get_labels(d, n, "external_labels", &c->external_labels);
+    }
+    if (!rc && c->scrape_timeout_ms > c->scrape_interval_ms) {
+        if (timeout_set)
+            rc = fail(d, n, TS_EINVAL, "global scrape timeout greater than scrape interval");
+        else
+            c->scrape_timeout_ms = c->scrape_interval_ms; /* default follows a short interval */
+    }
+    pop(d, old);
+    return rc;
+}
+
+static int
+decode_root(dctx *d, const ts_ynode *root)
+{
+    static const char *const known[] = {"global",       "alerting",      "rule_files",
+                                        "scrape_configs", "storage",     "tracing",
+                                        "remote_write", "remote_read",   NULL};
+    ts_config *c = d->c;
+    int rc = check_map(d, root, "config.plain", known);
+    if (rc)
+        return rc;
+    const ts_ynode *g = get(root, "global");
+    if ((rc = decode_global(d, g, c)))
+        return rc;
+    if ((rc = get_strlist(d, root, "rule_files", &c->rule_files, NULL)))
+        return rc;
+    DECODE_LIST(d, root, "scrape_configs", ts_scrape_config, c->scrape, c->nscrape, decode_scrape,
+                "[]*config.ScrapeConfig");
+    for (size_t i = 0; i < c->nscrape; i++) {
+        ts_scrape_config *s = &c->scrape[i];
+        if (!s->scrape_interval_ms)
+            s->scrape_interval_ms = c->scrape_interval_ms;
+        if (!s->scrape_timeout_ms)
+            s->scrape_timeout_ms = c->scrape_timeout_ms > s->scrape_interval_ms
+                                       ? s->scrape_interval_ms
+                                       : c->scrape_timeout_ms;
+        const ts_ynode *item = get(root, "scrape_configs")->kids[i];
+        if (s->scrape_timeout_ms > s->scrape_interval_ms) {
+            snprintf(d->path, sizeof(d->path), "scrape_configs[%zu]", i);
+            return fail(d, item, TS_EINVAL,
+                        "scrape timeout greater than scrape interval for scrape config with job "
+                        "name \"%s\"",
+                        s->job_name);
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(c->scrape[j].job_name, s->job_name) == 0) {
+                snprintf(d->path, sizeof(d->path), "scrape_configs[%zu].job_name", i);
+                return fail(d, get(item, "job_name"), TS_EINVAL,
+                            "found multiple scrape configs with job name \"%s\"", s->job_name);
+            }
+        }
+    }
+    return TS_OK;
+}
+
+int
+ts_config_parse(const char *text, size_t len, const char *path, ts_config **out, ts_error *err)
+{
+    ts_config *c = ts_calloc(1, sizeof(*c));
+    ts_arena_init(&c->arena, 16 * 1024);
+    c->path = ts_arena_strdup(&c->arena, path ? path : "");
+    c->text = ts_arena_strndup(&c->arena, text, len);
+    c->scrape_interval_ms = 60 * 1000;
+    c->scrape_timeout_ms = 10 * 1000;
+    c->evaluation_interval_ms = 60 * 1000;
+    c->external_labels = ts_labels_new(NULL, 0);
+    ts_ynode *root = NULL;
+    ts_arena tree;
+    ts_arena_init(&tree, 16 * 1024);
+    ts_error local;
+    if (!err)
+        err = &local;
+    ts_error_clear(err);
+    int rc = ts_yaml_load(text, len, &tree, &root, err);
+    if (rc == TS_OK) {
+        dctx d = {.c = c, .err = err};
+        rc = decode_root(&d, root);
+    }
+    ts_arena_fini(&tree);
+    if (rc) {
+        ts_config_free(c);
+        *out = NULL;
+        return rc;
+    }
+    *out = c;
+    return TS_OK;
+}
+
+int
+ts_config_load(const char *path, ts_config **out, ts_error *err)
+{
+    char *text;
+    size_t len;
+    int rc = ts_fs_read_file(path, 64 << 20, &text, &len);
+    if (rc) {
+        ts_error_set(err, rc, "open %s: %s", path, ts_strerror(rc));
+        return rc;
+    }
+    rc = ts_config_parse(text, len, path, out, err);
+    ts_free(text);
+    return rc;
+}
+
+void
+ts_config_free(ts_config *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->nscrape; i++) {
+        ts_scrape_config *s = &c->scrape[i];
+        for (size_t j = 0; j < s->nstatic; j++)
+            ts_labels_free(s->static_configs[j].labels);
+        for (size_t j = 0; j < s->nrelabel; j++)
+            ts_relabel_config_fini(&s->relabel[j]);
+        ts_free(s->relabel);
+        for (size_t j = 0; j < s->nmetric_relabel; j++)
+            ts_relabel_config_fini(&s->metric_relabel[j]);
+        ts_free(s->metric_relabel);
+    }
+    ts_labels_free(c->external_labels);
+    ts_arena_fini(&c->arena);
+    ts_free(c);
+}
+
+int
+ts_config_parse_bytes(const char *s, int64_t *out, ts_error *err)
+{
+    static const struct {
+        const char *unit;
+        int64_t mult;
+    } units[] = {{"B", 1},
+                 {"KB", 1LL << 10}, {"KiB", 1LL << 10}, {"MB", 1LL << 20}, {"MiB", 1LL << 20},
+                 {"GB", 1LL << 30}, {"GiB", 1LL << 30}, {"TB", 1LL << 40}, {"TiB", 1LL << 40},
+                 {"PB", 1LL << 50}, {"PiB", 1LL << 50}, {"EB", 1LL << 60}, {"EiB", 1LL << 60}};
+    if (strcmp(s, "0") == 0) {
+        *out = 0;
+        return TS_OK;
+    }
+    const char *p = s;
+    int64_t total = 0;
+    if (!*p)
+        return ts_error_set(err, TS_EINVAL, "units: invalid %s", s);
+    while (*p) {
+        if (*p < '0' || *p > '9')
+            return ts_error_set(err, TS_EINVAL, "units: invalid %s", s);
+        int64_t v = 0;
+        while (*p >= '0' && *p <= '9') {
+            if (v > INT64_MAX / 10)
+                return ts_error_set(err, TS_EINVAL, "units: invalid %s", s);
+            v = v * 10 + (*p++ - '0');
+        }
+        const char *u = p;
+        while (*p && !(*p >= '0' && *p <= '9'))
+            p++;
+        size_t ulen = (size_t)(p - u);
+        int64_t mult = 0;
+        for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+            if (strlen(units[i].unit) == ulen && strncmp(units[i].unit, u, ulen) == 0)
+                mult = units[i].mult;
+        if (!mult)
+            return ts_error_set(err, TS_EINVAL, "units: unknown unit %.*s in %s", (int)ulen, u, s);
+        if (v > INT64_MAX / mult || total > INT64_MAX - v * mult)
+            return ts_error_set(err, TS_EINVAL, "units: invalid %s", s);
+        total += v * mult;
+    }
+    *out = total;
+    return TS_OK;
+}
