@@ -14,6 +14,7 @@ static const struct {
     const char *help;
 } commands[] = {
     {"tsdb", ts_cmd_tsdb, "tsdb import openmetrics FILE DIR | tsdb inspect DIR"},
+    {"check", ts_cmd_check, "check config FILE...: validate prometheus.yml like promtool"},
     {"promql-test", ts_cmd_promql_test, "run Prometheus PromQL test files: promql-test FILE..."},
     {"version", ts_cmd_version, "print the version"},
 };
