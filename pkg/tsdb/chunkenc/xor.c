@@ -36,7 +36,11 @@
  *
  * Arithmetic on timestamps is done modulo 2^64 (as Go does), so any strictly
  * increasing sequence round-trips, however large the gaps, without signed
- * overflow.  The padding bits of the last byte are zero.
+ * overflow.  The padding bits of the last byte are zero.  As in Prometheus
+ * (whose bstream appends a fresh byte after every whole-byte write), a
+ * stream whose last write was a whole byte at a byte boundary ends with one
+ * extra zero byte: e.g. a one-sample chunk is 2 + varint + 8 + 1 bytes.
+ * Readers ignore bytes after the last sample.
  *
  * The decoder reads bits through a bounds-checked cursor: any read past the
  * end, a varint longer than 10 bytes, a window that does not fit 64 bits or
@@ -84,10 +88,29 @@ reserve(ts_xor_chunk *c, size_t n)
     c->cap = (uint32_t)cap;
 }
 
-/* Writes the low nbits (<= 64) of v, most significant first.  The caller has
- * reserved enough room. */
+/*
+ * Bit writing mirrors Prometheus' bstream exactly, because its quirk is part
+ * of the byte format: free_bits is 0..8, and 8 means "the last byte is an
+ * empty byte already appended".  A whole-byte write at a byte boundary fills
+ * the current byte and then appends an empty one, so a chunk whose stream
+ * ends with such a write carries one trailing zero byte.  A write of nbits
+ * is split like Prometheus' writeBits: whole bytes first, then single bits.
+ */
 static void
-write_bits(ts_xor_chunk *c, uint64_t v, int nbits)
+write_byte(ts_xor_chunk *c, uint8_t byte)
+{
+    if (c->free_bits == 0) {
+        c->b[c->len++] = 0;
+        c->free_bits = 8;
+    }
+    c->b[c->len - 1] |= (uint8_t)(byte >> (8 - c->free_bits));
+    c->b[c->len++] = (uint8_t)((unsigned)byte << c->free_bits);
+}
+
+/* Writes the low nbits (< 8) of v, most significant first; the result is the
+ * same as Prometheus writing them one writeBit at a time. */
+static void
+write_small(ts_xor_chunk *c, uint64_t v, int nbits)
 {
     while (nbits > 0) {
         if (c->free_bits == 0) {
@@ -100,6 +123,18 @@ write_bits(ts_xor_chunk *c, uint64_t v, int nbits)
         c->free_bits = (uint8_t)(c->free_bits - n);
         nbits -= n;
     }
+}
+
+/* Writes the low nbits (<= 64) of v, most significant first.  The caller has
+ * reserved enough room. */
+static void
+write_bits(ts_xor_chunk *c, uint64_t v, int nbits)
+{
+    while (nbits >= 8) {
+        nbits -= 8;
+        write_byte(c, (uint8_t)(v >> nbits));
+    }
+    write_small(c, v, nbits);
 }
 
 static void

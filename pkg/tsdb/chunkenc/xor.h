@@ -38,7 +38,7 @@
 typedef struct ts_xor_chunk {
     uint8_t *b;        /* 2-byte count, then the bit stream */
     uint32_t len, cap; /* bytes used (the last one possibly partial), allocated */
-    uint8_t free_bits; /* unused low bits in b[len-1] (0..7) */
+    uint8_t free_bits; /* unused low bits in b[len-1] (0..8; 8 = empty last byte) */
     uint8_t leading;   /* XOR window of the last written value; 0xff = none yet */
     uint8_t trailing;
     uint16_t count;    /* samples */
