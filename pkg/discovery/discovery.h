@@ -1,0 +1,107 @@
+/*
+ * Service discovery: where scrape targets come from (Prometheus discovery/).
+ *
+ * A target group is what one source produces: a list of targets (each a
+ * label set holding at least __address__), labels common to all of them,
+ * and a source name that identifies the group within its job.  Three
+ * mechanisms are implemented:
+ *
+ *   static_configs   one group per entry, source "<index>" as Prometheus
+ *   file_sd_configs  JSON or YAML files, globs in the last path element,
+ *                    re-read when the directory changes (uv_fs_event) and
+ *                    every refresh_interval; group source "<file>:<index>",
+ *                    label __meta_filepath.  A file that fails to read or
+ *                    parse keeps its last good groups and logs an error.
+ *   dns_sd_configs   A / AAAA (getaddrinfo) and SRV (res_query), looked up
+ *                    on the libuv thread pool every refresh_interval; labels
+ *                    __meta_dns_name, __meta_dns_srv_record_target,
+ *                    __meta_dns_srv_record_port.  A failed lookup keeps the
+ *                    previous result.
+ *
+ * The manager runs every provider of every job on one uv_loop_t and calls
+ * back with the complete list of groups of a job whenever any of them
+ * changes.  A job is first reported once each of its providers has produced
+ * its first result, so a reload never reports a half-discovered job.
+ *
+ * Thread-safety: everything runs on the loop's thread; the manager must only
+ * be used from it.
+ */
+#ifndef TS_DISCOVERY_DISCOVERY_H
+#define TS_DISCOVERY_DISCOVERY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "pkg/config/config.h"
+#include "pkg/labels/labels.h"
+#include "pkg/util/err.h"
+
+/* ----------------------------------------------------------- target groups */
+
+typedef struct ts_target_group {
+    char *source;        /* heap */
+    ts_labels **targets; /* heap label sets, each with __address__ */
+    size_t ntargets;
+    ts_labels *labels;   /* heap; common labels (never NULL once filled) */
+} ts_target_group;
+
+/* Frees the contents (not g itself); accepts a zeroed group. */
+void ts_target_group_fini(ts_target_group *g);
+/* Frees an array of n groups and the array. */
+void ts_target_groups_free(ts_target_group *gs, size_t n);
+/* Deep copy into *dst. */
+void ts_target_group_copy(ts_target_group *dst, const ts_target_group *src);
+
+/* The group of static_configs[index] of a scrape config (source "<index>"). */
+void ts_discovery_static_group(const ts_static_config *sc, size_t index, ts_target_group *out);
+
+/* ----------------------------------------------------------------- file_sd */
+
+/* Parses the contents of one file_sd file (JSON if path ends in .json, else
+ * YAML): a list of {targets: [..], labels: {..}}.  Each group gets source
+ * "<path>:<i>" and the label __meta_filepath=<path>.  On success *out is a
+ * heap array of *n groups (free with ts_target_groups_free).  Bad content:
+ * TS_EPARSE/TS_EINVAL with a message in err. */
+int ts_discovery_file_parse(const char *path, const char *text, size_t len,
+                            ts_target_group **out, size_t *n, ts_error *err);
+
+/* Expands one file_sd pattern (glob in the last element only, as Go's
+ * filepath.Glob) into sorted heap paths; *out freed by the caller with
+ * ts_free on each and on the array.  No match is not an error (n = 0). */
+int ts_discovery_file_glob(const char *pattern, char ***out, size_t *n);
+
+/* ------------------------------------------------------------------ dns_sd */
+
+/* Looks name up synchronously (blocking: call it off the loop).  type is
+ * "A", "AAAA" or "SRV"; port is used for A/AAAA.  On success fills *out with
+ * one group (source = name).  TS_ENOTFOUND when the name does not resolve,
+ * TS_EUNSUPPORTED for other types. */
+int ts_discovery_dns_lookup(const char *name, const char *type, int port, ts_target_group *out,
+                            ts_error *err);
+
+/* ----------------------------------------------------------------- manager */
+
+typedef struct ts_discovery_manager ts_discovery_manager;
+
+/* Called on the loop thread with every group of the job (borrowed, valid for
+ * the call).  n = 0 means the job has no targets (or was removed). */
+typedef void (*ts_discovery_update_fn)(void *ctx, const char *job, const ts_target_group *groups,
+                                       size_t n);
+
+/* A manager on loop (borrowed; must outlive the manager). */
+int ts_discovery_manager_new(uv_loop_t *loop, ts_discovery_update_fn fn, void *ctx,
+                             ts_discovery_manager **out);
+
+/* Replaces all providers with those of cfg (borrowed only for the call:
+ * everything needed is copied).  Relative file_sd paths are resolved
+ * against the directory of cfg->path.  Jobs no longer present are reported
+ * once with n = 0. */
+int ts_discovery_manager_apply_config(ts_discovery_manager *m, const ts_config *cfg);
+
+/* Stops everything and frees the manager once its handles have closed (the
+ * caller keeps running the loop until then, e.g. uv_run(loop, UV_RUN_DEFAULT)
+ * returns).  No callback is made after this call.  Accepts NULL. */
+void ts_discovery_manager_close(ts_discovery_manager *m);
+
+#endif

@@ -1,0 +1,566 @@
+/*
+ * The discovery manager: providers per job on one uv loop.
+ *
+ * Each job of the configuration owns a list of providers, one per
+ * static_configs entry, file_sd_configs entry and dns_sd_configs entry.  A
+ * provider keeps its current groups in "slots": one slot per static entry,
+ * per file (so a file that turns bad keeps its last good groups) and per DNS
+ * name (a failed lookup keeps the previous answer).  When a provider's slots
+ * change it marks its job dirty and arms the manager's notify timer (0 ms,
+ * so all changes of one loop iteration are reported together); the timer
+ * calls back once per dirty job whose providers have all produced a first
+ * result, with the concatenation of all slots' groups.
+ *
+ * Lifetimes: apply_config detaches the old providers (job = NULL) and closes
+ * their handles; a provider is freed once its handles are closed and no DNS
+ * lookup of it is running on the thread pool.  The manager itself is freed
+ * by ts_discovery_manager_close once its timer and all providers are gone.
+ */
+#include "pkg/discovery/discovery.h"
+
+#include <libgen.h>
+#include <string.h>
+
+#include "pkg/util/fs.h"
+#include "pkg/util/log.h"
+#include "pkg/util/mem.h"
+
+#define FILE_SD_MAX_BYTES (64u << 20)
+
+typedef enum { PROV_STATIC, PROV_FILE, PROV_DNS } prov_type;
+
+typedef struct slot {
+    char *key; /* file path or DNS name; "" for static */
+    ts_target_group *groups;
+    size_t n;
+} slot;
+
+typedef struct job job;
+typedef struct provider provider;
+
+struct job {
+    char *name;
+    provider **provs;
+    size_t nprovs, cap;
+    bool dirty;
+};
+
+typedef struct dns_work {
+    uv_work_t req;
+    provider *p;
+    /* inputs (copied) */
+    char **names;
+    size_t nnames;
+    char type[8];
+    int port;
+    /* outputs per name */
+    ts_target_group *res;
+    int *rc;
+    ts_error *err;
+} dns_work;
+
+struct provider {
+    ts_discovery_manager *m;
+    job *job; /* NULL once detached by apply_config or close */
+    prov_type type;
+    bool ready;
+    slot *slots;
+    size_t nslots;
+    int64_t refresh_ms;
+    /* file_sd */
+    char **patterns;
+    size_t npatterns;
+    uv_fs_event_t **watches;
+    size_t nwatches;
+    /* dns_sd */
+    char **names;
+    size_t nnames;
+    char dns_type[8];
+    int port;
+    bool lookup_running;
+    /* handles */
+    uv_timer_t timer;
+    bool has_timer;
+    int open_handles;
+};
+
+struct ts_discovery_manager {
+    uv_loop_t *loop;
+    ts_discovery_update_fn fn;
+    void *ctx;
+    job **jobs;
+    size_t njobs;
+    char **removed; /* jobs to report once with n = 0 */
+    size_t nremoved, removed_cap;
+    uv_timer_t notify;
+    bool closing, notify_closed;
+    size_t live_providers;
+};
+
+/* ------------------------------------------------------------------ slots */
+
+static void
+slot_fini(slot *s)
+{
+    ts_target_groups_free(s->groups, s->n);
+    ts_free(s->key);
+}
+
+static slot *
+slot_find(provider *p, const char *key)
+{
+    for (size_t i = 0; i < p->nslots; i++)
+        if (strcmp(p->slots[i].key, key) == 0)
+            return &p->slots[i];
+    return NULL;
+}
+
+static void notify_cb(uv_timer_t *t);
+
+static void
+mark_dirty(provider *p)
+{
+    if (!p->job || p->m->closing)
+        return;
+    p->job->dirty = true;
+    uv_timer_start(&p->m->notify, notify_cb, 0, 0);
+}
+
+/* ------------------------------------------------------- provider freeing */
+
+static void maybe_free_manager(ts_discovery_manager *m);
+
+static void
+provider_free_now(provider *p)
+{
+    ts_discovery_manager *m = p->m;
+    for (size_t i = 0; i < p->nslots; i++)
+        slot_fini(&p->slots[i]);
+    ts_free(p->slots);
+    for (size_t i = 0; i < p->npatterns; i++)
+        ts_free(p->patterns[i]);
+    ts_free(p->patterns);
+    ts_free(p->watches);
+    for (size_t i = 0; i < p->nnames; i++)
+        ts_free(p->names[i]);
+    ts_free(p->names);
+    ts_free(p);
+    m->live_providers--;
+    maybe_free_manager(m);
+}
+
+static void
+provider_maybe_free(provider *p)
+{
+    if (!p->job && p->open_handles == 0 && !p->lookup_running)
+        provider_free_now(p);
+}
+
+static void
+handle_closed(uv_handle_t *h)
+{
+    provider *p = h->data;
+    if (h->type == UV_FS_EVENT)
+        ts_free(h);
+    p->open_handles--;
+    provider_maybe_free(p);
+}
+
+static void
+provider_detach(provider *p)
+{
+    p->job = NULL;
+    if (p->has_timer) {
+        uv_timer_stop(&p->timer);
+        uv_close((uv_handle_t *)&p->timer, handle_closed);
+    }
+    for (size_t i = 0; i < p->nwatches; i++) {
+        uv_fs_event_stop(p->watches[i]);
+        uv_close((uv_handle_t *)p->watches[i], handle_closed);
+    }
+    p->nwatches = 0;
+    provider_maybe_free(p);
+}
+
+static provider *
+provider_new(ts_discovery_manager *m, job *j, prov_type type)
+{
+    provider *p = ts_calloc(1, sizeof(*p));
+    p->m = m;
+    p->job = j;
+    p->type = type;
+    m->live_providers++;
+    TS_GROW(j->provs, j->cap, j->nprovs + 1);
+    j->provs[j->nprovs++] = p;
+    return p;
+}
+
+static void
+provider_timer_init(provider *p, uv_timer_cb cb, uint64_t first_ms)
+{
+    uv_timer_init(p->m->loop, &p->timer);
+    p->timer.data = p;
+    p->has_timer = true;
+    p->open_handles++;
+    uint64_t rep = p->refresh_ms > 0 ? (uint64_t)p->refresh_ms : 0;
+    uv_timer_start(&p->timer, cb, first_ms, rep);
+}
+
+/* ---------------------------------------------------------------- file_sd */
+
+static void
+file_refresh(provider *p)
+{
+    /* The new set of files: all matches of all patterns. */
+    char **files = NULL;
+    size_t nfiles = 0, cap = 0;
+    for (size_t i = 0; i < p->npatterns; i++) {
+        char **v;
+        size_t n;
+        if (ts_discovery_file_glob(p->patterns[i], &v, &n) != TS_OK) {
+            TS_LOG(TS_LOG_ERROR, "discovery", "Error expanding glob", "pattern=\"%s\"",
+                   p->patterns[i]);
+            continue;
+        }
+        for (size_t k = 0; k < n; k++) {
+            TS_GROW(files, cap, nfiles + 1);
+            files[nfiles++] = v[k];
+        }
+        ts_free(v);
+    }
+    slot *slots = ts_calloc(nfiles ? nfiles : 1, sizeof(slot));
+    size_t nslots = 0;
+    for (size_t i = 0; i < nfiles; i++) {
+        bool dup = false;
+        for (size_t k = 0; k < nslots; k++)
+            dup = dup || strcmp(slots[k].key, files[i]) == 0;
+        if (dup) {
+            ts_free(files[i]);
+            continue;
+        }
+        slot *s = &slots[nslots++];
+        s->key = files[i];
+        char *text = NULL;
+        size_t len = 0;
+        ts_error err;
+        ts_error_clear(&err);
+        int rc = ts_fs_read_file(files[i], FILE_SD_MAX_BYTES, &text, &len);
+        if (rc)
+            ts_error_set(&err, rc, "%s", ts_strerror(rc));
+        else
+            rc = ts_discovery_file_parse(files[i], text, len, &s->groups, &s->n, &err);
+        ts_free(text);
+        if (rc) {
+            TS_LOG(TS_LOG_ERROR, "discovery", "Error reading file", "path=\"%s\" err=\"%s\"",
+                   files[i], err.msg);
+            slot *old = slot_find(p, files[i]); /* keep the last good groups */
+            if (old) {
+                s->groups = old->groups;
+                s->n = old->n;
+                old->groups = NULL;
+                old->n = 0;
+            }
+        }
+    }
+    ts_free(files);
+    for (size_t i = 0; i < p->nslots; i++)
+        slot_fini(&p->slots[i]);
+    ts_free(p->slots);
+    p->slots = slots;
+    p->nslots = nslots;
+    p->ready = true;
+    mark_dirty(p);
+}
+
+static void
+file_timer_cb(uv_timer_t *t)
+{
+    file_refresh(t->data);
+}
+
+static void
+file_event_cb(uv_fs_event_t *h, const char *filename, int events, int status)
+{
+    provider *p = h->data;
+    if (!p->job)
+        return;
+    /* Debounce: re-read shortly after the last event, then resume the
+     * refresh_interval cadence. */
+    uint64_t rep = p->refresh_ms > 0 ? (uint64_t)p->refresh_ms : 0;
+    uv_timer_start(&p->timer, file_timer_cb, 20, rep);
+}
+
+static char *
+resolve_path(const char *base_dir, const char *p)
+{
+    if (p[0] == '/' || !base_dir || !base_dir[0])
+        return ts_strdup(p);
+    size_t n = strlen(base_dir) + strlen(p) + 2;
+    char *s = ts_malloc(n);
+    snprintf(s, n, "%s/%s", base_dir, p);
+    return s;
+}
+
+static void
+file_provider_start(ts_discovery_manager *m, job *j, const ts_file_sd_config *fc,
+                    const char *base_dir)
+{
+    provider *p = provider_new(m, j, PROV_FILE);
+    p->refresh_ms = fc->refresh_interval_ms;
+    p->patterns = ts_calloc(fc->files.n ? fc->files.n : 1, sizeof(char *));
+    p->watches = ts_calloc(fc->files.n ? fc->files.n : 1, sizeof(uv_fs_event_t *));
+    for (size_t i = 0; i < fc->files.n; i++) {
+        p->patterns[p->npatterns++] = resolve_path(base_dir, fc->files.v[i]);
+        char *tmp = ts_strdup(p->patterns[i]);
+        const char *dir = dirname(tmp);
+        bool seen = false;
+        for (size_t k = 0; k < i; k++) {
+            char *t2 = ts_strdup(p->patterns[k]);
+            seen = seen || strcmp(dirname(t2), dir) == 0;
+            ts_free(t2);
+        }
+        if (!seen) {
+            uv_fs_event_t *w = ts_calloc(1, sizeof(*w));
+            uv_fs_event_init(m->loop, w);
+            w->data = p;
+            int rc = uv_fs_event_start(w, file_event_cb, dir, 0);
+            if (rc)
+                TS_LOG(TS_LOG_WARN, "discovery", "Cannot watch directory; relying on refresh",
+                       "dir=\"%s\" err=\"%s\"", dir, uv_strerror(rc));
+            p->watches[p->nwatches++] = w;
+            p->open_handles++;
+        }
+        ts_free(tmp);
+    }
+    provider_timer_init(p, file_timer_cb, 0);
+}
+
+/* ----------------------------------------------------------------- dns_sd */
+
+static void
+dns_work_cb(uv_work_t *req)
+{
+    dns_work *w = req->data;
+    for (size_t i = 0; i < w->nnames; i++) {
+        ts_error_clear(&w->err[i]);
+        w->rc[i] = ts_discovery_dns_lookup(w->names[i], w->type, w->port, &w->res[i], &w->err[i]);
+    }
+}
+
+static void
+dns_after_cb(uv_work_t *req, int status)
+{
+    dns_work *w = req->data;
+    provider *p = w->p;
+    p->lookup_running = false;
+    for (size_t i = 0; i < w->nnames; i++) {
+        if (status == 0 && w->rc[i] == TS_OK && p->job) {
+            slot *s = slot_find(p, w->names[i]);
+            ts_target_groups_free(s->groups, s->n);
+            s->groups = ts_calloc(1, sizeof(ts_target_group));
+            s->groups[0] = w->res[i];
+            s->n = 1;
+            memset(&w->res[i], 0, sizeof(w->res[i]));
+        } else if (p->job) {
+            TS_LOG(TS_LOG_ERROR, "discovery", "Error refreshing DNS targets", "name=\"%s\" err=\"%s\"",
+                   w->names[i], status ? uv_strerror(status) : w->err[i].msg);
+        }
+        ts_target_group_fini(&w->res[i]);
+        ts_free(w->names[i]);
+    }
+    ts_free(w->names);
+    ts_free(w->res);
+    ts_free(w->rc);
+    ts_free(w->err);
+    ts_free(w);
+    if (p->job) {
+        p->ready = true;
+        mark_dirty(p);
+    }
+    provider_maybe_free(p);
+}
+
+static void
+dns_timer_cb(uv_timer_t *t)
+{
+    provider *p = t->data;
+    if (p->lookup_running || !p->job)
+        return;
+    dns_work *w = ts_calloc(1, sizeof(*w));
+    w->p = p;
+    w->req.data = w;
+    w->nnames = p->nnames;
+    w->names = ts_calloc(p->nnames ? p->nnames : 1, sizeof(char *));
+    for (size_t i = 0; i < p->nnames; i++)
+        w->names[i] = ts_strdup(p->names[i]);
+    memcpy(w->type, p->dns_type, sizeof(w->type));
+    w->port = p->port;
+    w->res = ts_calloc(p->nnames ? p->nnames : 1, sizeof(ts_target_group));
+    w->rc = ts_calloc(p->nnames ? p->nnames : 1, sizeof(int));
+    w->err = ts_calloc(p->nnames ? p->nnames : 1, sizeof(ts_error));
+    p->lookup_running = true;
+    int rc = uv_queue_work(p->m->loop, &w->req, dns_work_cb, dns_after_cb);
+    TS_ASSERT(rc == 0);
+}
+
+static void
+dns_provider_start(ts_discovery_manager *m, job *j, const ts_dns_sd_config *dc)
+{
+    provider *p = provider_new(m, j, PROV_DNS);
+    p->refresh_ms = dc->refresh_interval_ms;
+    snprintf(p->dns_type, sizeof(p->dns_type), "%s", dc->type ? dc->type : "SRV");
+    p->port = dc->port;
+    p->names = ts_calloc(dc->names.n ? dc->names.n : 1, sizeof(char *));
+    p->slots = ts_calloc(dc->names.n ? dc->names.n : 1, sizeof(slot));
+    for (size_t i = 0; i < dc->names.n; i++) {
+        p->names[p->nnames++] = ts_strdup(dc->names.v[i]);
+        p->slots[p->nslots++].key = ts_strdup(dc->names.v[i]);
+    }
+    provider_timer_init(p, dns_timer_cb, 0);
+}
+
+/* ----------------------------------------------------------------- static */
+
+static void
+static_provider_start(ts_discovery_manager *m, job *j, const ts_scrape_config *sc)
+{
+    provider *p = provider_new(m, j, PROV_STATIC);
+    p->slots = ts_calloc(1, sizeof(slot));
+    p->nslots = 1;
+    p->slots[0].key = ts_strdup("");
+    p->slots[0].groups = ts_calloc(sc->nstatic, sizeof(ts_target_group));
+    p->slots[0].n = sc->nstatic;
+    for (size_t i = 0; i < sc->nstatic; i++)
+        ts_discovery_static_group(&sc->static_configs[i], i, &p->slots[0].groups[i]);
+    p->ready = true;
+    mark_dirty(p);
+}
+
+/* ---------------------------------------------------------------- manager */
+
+static void
+notify_cb(uv_timer_t *t)
+{
+    ts_discovery_manager *m = t->data;
+    for (size_t i = 0; i < m->nremoved; i++) {
+        m->fn(m->ctx, m->removed[i], NULL, 0);
+        ts_free(m->removed[i]);
+    }
+    m->nremoved = 0;
+    for (size_t i = 0; i < m->njobs && !m->closing; i++) {
+        job *j = m->jobs[i];
+        if (!j->dirty)
+            continue;
+        size_t total = 0;
+        bool ready = true;
+        for (size_t k = 0; k < j->nprovs; k++) {
+            ready = ready && j->provs[k]->ready;
+            for (size_t s = 0; s < j->provs[k]->nslots; s++)
+                total += j->provs[k]->slots[s].n;
+        }
+        if (!ready)
+            continue; /* reported when the last provider is ready */
+        j->dirty = false;
+        ts_target_group *all = ts_calloc(total ? total : 1, sizeof(*all));
+        size_t n = 0;
+        for (size_t k = 0; k < j->nprovs; k++)
+            for (size_t s = 0; s < j->provs[k]->nslots; s++) {
+                const slot *sl = &j->provs[k]->slots[s];
+                memcpy(all + n, sl->groups, sl->n * sizeof(*all)); /* shallow: borrowed */
+                n += sl->n;
+            }
+        m->fn(m->ctx, j->name, all, n);
+        ts_free(all);
+    }
+}
+
+int
+ts_discovery_manager_new(uv_loop_t *loop, ts_discovery_update_fn fn, void *ctx,
+                         ts_discovery_manager **out)
+{
+    ts_discovery_manager *m = ts_calloc(1, sizeof(*m));
+    m->loop = loop;
+    m->fn = fn;
+    m->ctx = ctx;
+    uv_timer_init(loop, &m->notify);
+    m->notify.data = m;
+    *out = m;
+    return TS_OK;
+}
+
+static void
+drop_jobs(ts_discovery_manager *m, const ts_config *keep)
+{
+    for (size_t i = 0; i < m->njobs; i++) {
+        job *j = m->jobs[i];
+        bool kept = false;
+        for (size_t k = 0; keep && k < keep->nscrape; k++)
+            kept = kept || strcmp(keep->scrape[k].job_name, j->name) == 0;
+        if (!kept && !m->closing) {
+            TS_GROW(m->removed, m->removed_cap, m->nremoved + 1);
+            m->removed[m->nremoved++] = ts_strdup(j->name);
+        }
+        for (size_t k = 0; k < j->nprovs; k++)
+            provider_detach(j->provs[k]);
+        ts_free(j->provs);
+        ts_free(j->name);
+        ts_free(j);
+    }
+    ts_free(m->jobs);
+    m->jobs = NULL;
+    m->njobs = 0;
+}
+
+int
+ts_discovery_manager_apply_config(ts_discovery_manager *m, const ts_config *cfg)
+{
+    drop_jobs(m, cfg);
+    char *dirbuf = ts_strdup(cfg->path ? cfg->path : "");
+    const char *base_dir = dirbuf[0] ? dirname(dirbuf) : "";
+    m->jobs = ts_calloc(cfg->nscrape ? cfg->nscrape : 1, sizeof(job *));
+    for (size_t i = 0; i < cfg->nscrape; i++) {
+        const ts_scrape_config *sc = &cfg->scrape[i];
+        job *j = ts_calloc(1, sizeof(*j));
+        j->name = ts_strdup(sc->job_name);
+        j->dirty = true;
+        m->jobs[m->njobs++] = j;
+        static_provider_start(m, j, sc);
+        for (size_t k = 0; k < sc->nfile_sd; k++)
+            file_provider_start(m, j, &sc->file_sd[k], base_dir);
+        for (size_t k = 0; k < sc->ndns_sd; k++)
+            dns_provider_start(m, j, &sc->dns_sd[k]);
+    }
+    ts_free(dirbuf);
+    uv_timer_start(&m->notify, notify_cb, 0, 0);
+    return TS_OK;
+}
+
+static void
+maybe_free_manager(ts_discovery_manager *m)
+{
+    if (m->closing && m->notify_closed && m->live_providers == 0) {
+        for (size_t i = 0; i < m->nremoved; i++)
+            ts_free(m->removed[i]);
+        ts_free(m->removed);
+        ts_free(m);
+    }
+}
+
+static void
+notify_closed_cb(uv_handle_t *h)
+{
+    ts_discovery_manager *m = h->data;
+    m->notify_closed = true;
+    maybe_free_manager(m);
+}
+
+void
+ts_discovery_manager_close(ts_discovery_manager *m)
+{
+    if (!m)
+        return;
+    m->closing = true;
+    drop_jobs(m, NULL);
+    uv_timer_stop(&m->notify);
+    uv_close((uv_handle_t *)&m->notify, notify_closed_cb);
+}
