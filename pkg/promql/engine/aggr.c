@@ -1,0 +1,239 @@
+/*
+ * Aggregations (Prometheus 2.42 engine.go: aggregation()).
+ *
+ * Elements are grouped by their label set reduced to the by() labels (or
+ * stripped of the without() labels and __name__); groups are output in the
+ * order they are first seen.  topk/bottomk keep whole input elements
+ * (metric name included), sorted within each group with NaN last; the
+ * others produce one element per group with the group's labels.
+ * count_values adds its label (the value formatted as Go's
+ * FormatFloat(v, 'f', -1)) before grouping.  avg and stddev/stdvar use
+ * incremental means, as Prometheus does, so large inputs do not overflow.
+ */
+#include "pkg/promql/engine/internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pkg/promql/engine/kernels.h"
+
+typedef struct group {
+    const ts_labels *l;
+    double value, mean;
+    double count;
+    bool has_value;
+    size_t *members; /* topk/bottomk/quantile: indexes into the input */
+    size_t nmembers, cap;
+} group;
+
+static const ts_labels *
+group_labels(ev *e, const ts_labels *l, const ts_promql_aggregate *a, const char *extra)
+{
+    if (a->without) {
+        const ts_labels *r = ts__labels_keep(e->sa, l, a->grouping, a->ngrouping, false);
+        return ts__labels_set(e->sa, r, TS_METRIC_NAME, "");
+    }
+    if (!extra)
+        return ts__labels_keep(e->sa, l, a->grouping, a->ngrouping, true);
+    char **names = ts_arena_alloc(e->sa, (a->ngrouping + 1) * sizeof(char *));
+    for (size_t i = 0; i < a->ngrouping; i++)
+        names[i] = a->grouping[i];
+    names[a->ngrouping] = (char *)extra;
+    return ts__labels_keep(e->sa, l, names, a->ngrouping + 1, true);
+}
+
+static void
+add_member(ev *e, group *g, size_t idx)
+{
+    if (g->nmembers == g->cap) {
+        size_t ncap = g->cap ? g->cap * 2 : 4;
+        size_t *nm = TS_ARENA_ARRAY(e->sa, size_t, ncap);
+        if (g->nmembers)
+            memcpy(nm, g->members, g->nmembers * sizeof(size_t));
+        g->members = nm;
+        g->cap = ncap;
+    }
+    g->members[g->nmembers++] = idx;
+}
+
+/* Sorting members for topk (desc) / bottomk (asc), NaN last, stable. */
+typedef struct ranked {
+    double v;
+    size_t idx;
+} ranked;
+
+static int
+cmp_top(const void *a, const void *b)
+{
+    const ranked *x = a, *y = b;
+    bool xn = isnan(x->v), yn = isnan(y->v);
+    if (xn != yn)
+        return xn ? 1 : -1;
+    if (!xn && x->v != y->v)
+        return x->v > y->v ? -1 : 1;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+static int
+cmp_bottom(const void *a, const void *b)
+{
+    const ranked *x = a, *y = b;
+    bool xn = isnan(x->v), yn = isnan(y->v);
+    if (xn != yn)
+        return xn ? 1 : -1;
+    if (!xn && x->v != y->v)
+        return x->v < y->v ? -1 : 1;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+val
+ts__eval_aggregate(ev *e, const ts_promql_expr *x, int64_t t)
+{
+    const ts_promql_aggregate *a = &x->u.agg;
+    ts_promql_agg_op op = a->op;
+    double param = 0;
+    const char *label = NULL;
+    long long k = 0;
+    if (a->param) {
+        val p = ts__eval(e, a->param, t);
+        if (op == TS_PROMQL_AGG_COUNT_VALUES) {
+            label = p.str;
+            if (!label || !ts_label_name_valid(label, strlen(label)))
+                ev_fail(e, TS_EINVAL, "invalid label name \"%s\"", label ? label : "");
+        } else {
+            param = p.scalar;
+        }
+    }
+    if (op == TS_PROMQL_AGG_TOPK || op == TS_PROMQL_AGG_BOTTOMK) {
+        if (!(param >= -9223372036854775808.0 && param <= 9223372036854775807.0))
+            ev_fail(e, TS_EINVAL, "Scalar value %g overflows int64", param);
+        k = (long long)param;
+        if (k < 1)
+            return val_vector(NULL, 0);
+    }
+    val in = ts__eval(e, a->expr, t);
+
+    lmap map;
+    ts__lmap_init(&map, e->sa, in.n);
+    group *groups = ts_arena_alloc(e->sa, (in.n + 1) * sizeof(group));
+    size_t ng = 0;
+    char fbuf[400];
+    for (size_t i = 0; i < in.n; i++) {
+        const ts_labels *l = in.vec[i].l;
+        double v = in.vec[i].v;
+        if (op == TS_PROMQL_AGG_COUNT_VALUES) {
+            ts__format_float_f(v, fbuf, sizeof(fbuf));
+            l = ts__labels_set(e->sa, l, label, fbuf);
+        }
+        const ts_labels *gl = group_labels(e, l, a, label);
+        bool found;
+        size_t *slot = ts__lmap_put(&map, ts_labels_hash(gl), &found);
+        group *g;
+        if (!found) {
+            g = &groups[ng];
+            memset(g, 0, sizeof(*g));
+            g->l = gl;
+            *slot = ++ng;
+        }
+        g = &groups[*slot - 1];
+        g->count++;
+        switch (op) {
+        case TS_PROMQL_AGG_SUM:
+            g->value += v;
+            break;
+        case TS_PROMQL_AGG_AVG:
+            if (isinf(g->mean)) {
+                if (isinf(v) && (g->mean > 0) == (v > 0))
+                    break;
+                if (!isinf(v) && !isnan(v))
+                    break;
+            }
+            g->mean += v / g->count - g->mean / g->count;
+            break;
+        case TS_PROMQL_AGG_COUNT:
+        case TS_PROMQL_AGG_COUNT_VALUES:
+        case TS_PROMQL_AGG_GROUP:
+            break;
+        case TS_PROMQL_AGG_MIN:
+            if (!g->has_value || g->value > v || isnan(g->value))
+                g->value = v;
+            break;
+        case TS_PROMQL_AGG_MAX:
+            if (!g->has_value || g->value < v || isnan(g->value))
+                g->value = v;
+            break;
+        case TS_PROMQL_AGG_STDDEV:
+        case TS_PROMQL_AGG_STDVAR: {
+            double delta = v - g->mean;
+            g->mean += delta / g->count;
+            g->value += delta * (v - g->mean);
+            break;
+        }
+        case TS_PROMQL_AGG_TOPK:
+        case TS_PROMQL_AGG_BOTTOMK:
+        case TS_PROMQL_AGG_QUANTILE:
+            add_member(e, g, i);
+            break;
+        default:
+            break;
+        }
+        g->has_value = true;
+    }
+
+    vel *out;
+    size_t k_out = 0;
+    if (op == TS_PROMQL_AGG_TOPK || op == TS_PROMQL_AGG_BOTTOMK) {
+        out = ts_arena_alloc(e->sa, (in.n + 1) * sizeof(vel));
+        for (size_t gi = 0; gi < ng; gi++) {
+            group *g = &groups[gi];
+            ranked *r = ts_arena_alloc(e->sa, g->nmembers * sizeof(ranked));
+            for (size_t j = 0; j < g->nmembers; j++)
+                r[j] = (ranked){in.vec[g->members[j]].v, g->members[j]};
+            qsort(r, g->nmembers, sizeof(ranked), op == TS_PROMQL_AGG_TOPK ? cmp_top : cmp_bottom);
+            size_t take = (long long)g->nmembers < k ? g->nmembers : (size_t)k;
+            for (size_t j = 0; j < take; j++)
+                out[k_out++] = (vel){in.vec[r[j].idx].l, in.vec[r[j].idx].v, t};
+        }
+        return val_vector(out, k_out);
+    }
+    out = ts_arena_alloc(e->sa, (ng + 1) * sizeof(vel));
+    for (size_t gi = 0; gi < ng; gi++) {
+        group *g = &groups[gi];
+        double v = 0;
+        switch (op) {
+        case TS_PROMQL_AGG_SUM:
+        case TS_PROMQL_AGG_MIN:
+        case TS_PROMQL_AGG_MAX:
+            v = g->value;
+            break;
+        case TS_PROMQL_AGG_AVG:
+            v = g->mean;
+            break;
+        case TS_PROMQL_AGG_COUNT:
+        case TS_PROMQL_AGG_COUNT_VALUES:
+            v = g->count;
+            break;
+        case TS_PROMQL_AGG_GROUP:
+            v = 1;
+            break;
+        case TS_PROMQL_AGG_STDVAR:
+            v = g->value / g->count;
+            break;
+        case TS_PROMQL_AGG_STDDEV:
+            v = sqrt(g->value / g->count);
+            break;
+        case TS_PROMQL_AGG_QUANTILE: {
+            double *vals = ts_arena_alloc(e->sa, (g->nmembers + 1) * sizeof(double));
+            for (size_t j = 0; j < g->nmembers; j++)
+                vals[j] = in.vec[g->members[j]].v;
+            v = ts__quantile(param, vals, g->nmembers);
+            break;
+        }
+        default:
+            break;
+        }
+        out[k_out++] = (vel){g->l, v, t};
+    }
+    return val_vector(out, k_out);
+}

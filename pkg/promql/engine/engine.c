@@ -1,0 +1,824 @@
+/*
+ * PromQL engine: query lifecycle, series loading, selectors and subqueries.
+ *
+ * A query runs in three phases:
+ *  1. Parse into the query arena (pkg/promql/parser).
+ *  2. Load: walk the tree and work out, for each vector/matrix selector, the
+ *     time range its evaluation can touch (query range, shifted by enclosing
+ *     subquery ranges, offsets and @, widened by the lookback delta or the
+ *     selector's range), then open one querier over the union and copy each
+ *     selector's series (labels and samples, stale markers included) into the
+ *     query arena, attached to the node through expr->aux.  The querier is
+ *     closed before evaluation starts.
+ *  3. Evaluate step by step (see internal.h).  Instant vector selectors take
+ *     the newest sample at or before t - offset (or @ - offset) no older than
+ *     the lookback delta, and yield nothing when that sample is a stale
+ *     marker.  Range selectors take all samples in [end - range, end] (both
+ *     ends inclusive, as 2.42) except stale markers.  Subqueries evaluate
+ *     their expression at every absolute multiple of their step inside their
+ *     window.
+ *
+ * Limits: the deadline is checked at every step and inner subquery step;
+ * the number of samples held for the current step (selected samples, range
+ * windows, accumulated range result) is compared against max_samples.
+ */
+#include "pkg/promql/engine/internal.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pkg/util/mem.h"
+#include "pkg/util/time.h"
+
+#define DEFAULT_LOOKBACK_MS (5 * 60 * 1000)
+#define DEFAULT_TIMEOUT_MS (2 * 60 * 1000)
+#define DEFAULT_MAX_SAMPLES 50000000
+#define DEFAULT_STEP_MS (60 * 1000)
+
+struct ts_promql_query {
+    ts_arena arena;   /* AST, loaded series, result */
+    ts_arena scratch; /* per-step intermediates */
+    ts_promql_expr *root;
+    ts_promql_result result;
+};
+
+/* ------------------------------------------------------------------ engine */
+
+int
+ts_promql_engine_new(ts_promql_engine **out, const ts_promql_engine_opts *opts)
+{
+    ts_promql_engine *e = ts_calloc(1, sizeof(*e));
+    if (opts)
+        e->opts = *opts;
+    if (e->opts.lookback_ms <= 0)
+        e->opts.lookback_ms = DEFAULT_LOOKBACK_MS;
+    if (e->opts.timeout_ms == 0)
+        e->opts.timeout_ms = DEFAULT_TIMEOUT_MS;
+    if (e->opts.max_samples == 0)
+        e->opts.max_samples = DEFAULT_MAX_SAMPLES;
+    if (e->opts.default_step_ms <= 0)
+        e->opts.default_step_ms = DEFAULT_STEP_MS;
+    *out = e;
+    return TS_OK;
+}
+
+void
+ts_promql_engine_free(ts_promql_engine *e)
+{
+    ts_free(e);
+}
+
+/* ------------------------------------------------------------ error paths */
+
+void
+ts__ev_fail(ev *e, int code, const char *fmt, ...)
+{
+    e->code = code;
+    if (e->err) {
+        e->err->code = code;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(e->err->msg, sizeof(e->err->msg), fmt, ap);
+        va_end(ap);
+    }
+    longjmp(e->jb, 1);
+}
+
+void
+ts__ev_add_samples(ev *e, size_t n)
+{
+    e->cur_samples += n;
+    if (e->cur_samples > e->max_samples)
+        ev_fail(e, TS_ELIMIT,
+                "query processing would load too many samples into memory in query execution");
+}
+
+void
+ts__ev_check_time(ev *e)
+{
+    if (e->deadline_ns && ts_mono_ns() > e->deadline_ns)
+        ev_fail(e, TS_ETIMEOUT, "query timed out in query execution");
+}
+
+/* ----------------------------------------------------------- label helpers */
+
+const ts_labels *
+ts__labels_set(ts_arena *a, const ts_labels *l, const char *name, const char *value)
+{
+    ts_label *tmp = ts_arena_alloc(a, (l->n + 1) * sizeof(ts_label));
+    size_t k = 0;
+    for (uint32_t i = 0; i < l->n; i++)
+        if (strcmp(l->l[i].name, name) != 0)
+            tmp[k++] = l->l[i];
+    if (value && value[0])
+        tmp[k++] = (ts_label){name, value};
+    return ts_labels_new_arena(a, tmp, k);
+}
+
+const ts_labels *
+ts__labels_keep(ts_arena *a, const ts_labels *l, char *const *names, size_t n, bool include)
+{
+    ts_label *tmp = ts_arena_alloc(a, (l->n + 1) * sizeof(ts_label));
+    size_t k = 0;
+    for (uint32_t i = 0; i < l->n; i++) {
+        bool listed = false;
+        for (size_t j = 0; j < n && !listed; j++)
+            listed = strcmp(l->l[i].name, names[j]) == 0;
+        if (listed == include)
+            tmp[k++] = l->l[i];
+    }
+    if (k == l->n)
+        return l;
+    return ts_labels_new_arena(a, tmp, k);
+}
+
+const ts_labels *
+ts__drop_name(ev *e, const ts_labels *l)
+{
+    if (!ts_labels_has(l, TS_METRIC_NAME))
+        return l;
+    return ts__labels_set(e->sa, l, TS_METRIC_NAME, "");
+}
+
+/* -------------------------------------------------------------------- lmap */
+
+void
+ts__lmap_init(lmap *m, ts_arena *a, size_t hint)
+{
+    size_t cap = 16;
+    while (cap < hint * 2)
+        cap <<= 1;
+    m->a = a;
+    m->cap = cap;
+    m->len = 0;
+    m->keys = ts_arena_calloc(a, cap, sizeof(uint64_t));
+    m->vals = ts_arena_calloc(a, cap, sizeof(size_t));
+}
+
+/* Slot values are stored +1 so that 0 marks an empty slot. */
+static size_t
+lmap_slot(const lmap *m, uint64_t key)
+{
+    size_t i = (size_t)(key * 0x9E3779B97F4A7C15ULL) & (m->cap - 1);
+    while (m->vals[i] && m->keys[i] != key)
+        i = (i + 1) & (m->cap - 1);
+    return i;
+}
+
+size_t *
+ts__lmap_put(lmap *m, uint64_t key, bool *found)
+{
+    if ((m->len + 1) * 2 > m->cap) {
+        lmap old = *m;
+        m->cap *= 2;
+        m->keys = ts_arena_calloc(m->a, m->cap, sizeof(uint64_t));
+        m->vals = ts_arena_calloc(m->a, m->cap, sizeof(size_t));
+        for (size_t i = 0; i < old.cap; i++)
+            if (old.vals[i]) {
+                size_t s = lmap_slot(m, old.keys[i]);
+                m->keys[s] = old.keys[i];
+                m->vals[s] = old.vals[i];
+            }
+    }
+    size_t s = lmap_slot(m, key);
+    *found = m->vals[s] != 0;
+    if (!*found) {
+        m->keys[s] = key;
+        m->vals[s] = 1;
+        m->len++;
+    }
+    return &m->vals[s];
+}
+
+size_t *
+ts__lmap_get(const lmap *m, uint64_t key)
+{
+    size_t s = lmap_slot(m, key);
+    return m->vals[s] ? &m->vals[s] : NULL;
+}
+
+void
+ts__check_dup_labels(ev *e, const vel *v, size_t n)
+{
+    if (n < 2)
+        return;
+    lmap m;
+    ts__lmap_init(&m, e->sa, n);
+    for (size_t i = 0; i < n; i++) {
+        bool found;
+        size_t *slot = ts__lmap_put(&m, ts_labels_hash(v[i].l), &found);
+        if (found && ts_labels_equal(v[*slot - 1].l, v[i].l))
+            ev_fail(e, TS_EINVAL, "vector cannot contain metrics with the same labelset");
+        if (!found)
+            *slot = i + 1;
+    }
+}
+
+/* --------------------------------------------------------------- loading */
+
+const ts_promql_expr *
+ts__unwrap(const ts_promql_expr *x)
+{
+    while (x && (x->kind == TS_PROMQL_PAREN || x->kind == TS_PROMQL_STEP_INVARIANT))
+        x = x->kind == TS_PROMQL_PAREN ? x->u.paren : x->u.step_invariant;
+    return x;
+}
+
+static int64_t
+at_time(const ev *e, ts_promql_at_kind at, int64_t at_ms, int64_t t)
+{
+    switch (at) {
+    case TS_PROMQL_AT_TIMESTAMP:
+        return at_ms;
+    case TS_PROMQL_AT_START:
+        return e->start;
+    case TS_PROMQL_AT_END:
+        return e->end;
+    default:
+        return t;
+    }
+}
+
+/* A selector to load, with the data range its evaluation can touch. */
+typedef struct sel_req {
+    ts_promql_expr *vs; /* the vector selector node */
+    int64_t mint, maxt;
+    int64_t range; /* matrix selector range, 0 for instant */
+} sel_req;
+
+typedef struct sel_list {
+    sel_req *r;
+    size_t n, cap;
+} sel_list;
+
+/* Collects selectors; [lo, hi] are the times at which x may be evaluated. */
+static void
+collect(ev *e, ts_promql_expr *x, int64_t lo, int64_t hi, sel_list *out)
+{
+    if (!x)
+        return;
+    switch (x->kind) {
+    case TS_PROMQL_NUMBER:
+    case TS_PROMQL_STRING:
+        return;
+    case TS_PROMQL_VECTOR_SELECTOR:
+    case TS_PROMQL_MATRIX_SELECTOR: {
+        ts_promql_expr *vs = x->kind == TS_PROMQL_MATRIX_SELECTOR ? x->u.ms.vs : x;
+        int64_t range = x->kind == TS_PROMQL_MATRIX_SELECTOR ? x->u.ms.range_ms : 0;
+        const ts_promql_vector_selector *s = &vs->u.vs;
+        int64_t rlo = at_time(e, s->at, s->at_ms, lo) - s->original_offset;
+        int64_t rhi = at_time(e, s->at, s->at_ms, hi) - s->original_offset;
+        TS_GROW(out->r, out->cap, out->n + 1);
+        out->r[out->n++] = (sel_req){vs, rlo - (range ? range : e->lookback), rhi, range};
+        return;
+    }
+    case TS_PROMQL_SUBQUERY: {
+        const ts_promql_subquery *sq = &x->u.sq;
+        int64_t wlo = at_time(e, sq->at, sq->at_ms, lo) - sq->original_offset - sq->range_ms;
+        int64_t whi = at_time(e, sq->at, sq->at_ms, hi) - sq->original_offset;
+        collect(e, sq->expr, wlo, whi, out);
+        return;
+    }
+    case TS_PROMQL_CALL:
+        for (size_t i = 0; i < x->u.call.nargs; i++)
+            collect(e, x->u.call.args[i], lo, hi, out);
+        return;
+    case TS_PROMQL_AGGREGATE:
+        collect(e, x->u.agg.param, lo, hi, out);
+        collect(e, x->u.agg.expr, lo, hi, out);
+        return;
+    case TS_PROMQL_BINARY:
+        collect(e, x->u.bin.lhs, lo, hi, out);
+        collect(e, x->u.bin.rhs, lo, hi, out);
+        return;
+    case TS_PROMQL_UNARY:
+        collect(e, x->u.unary.expr, lo, hi, out);
+        return;
+    case TS_PROMQL_PAREN:
+        collect(e, x->u.paren, lo, hi, out);
+        return;
+    case TS_PROMQL_STEP_INVARIANT:
+        collect(e, x->u.step_invariant, lo, hi, out);
+        return;
+    }
+}
+
+static int
+load_series(ev *e, ts_querier *q, sel_req *r, ts_promql_result *res)
+{
+    const ts_promql_vector_selector *s = &r->vs->u.vs;
+    ts_select_hints hints = {.start = r->mint, .end = r->maxt, .range = r->range};
+    ts_series_set *ss = NULL;
+    ts_error serr = {0};
+    int rc = q->ops->select(q, true, &hints, s->matchers, s->nmatchers, &ss, &serr);
+    if (rc != 0)
+        return ts_error_set(e->err, rc, "%s", serr.msg[0] ? serr.msg : ts_strerror(rc));
+    sel_data *sd = TS_ARENA_NEW(e->qa, sel_data);
+    size_t cap = 0;
+    ts_sample *buf = NULL;
+    size_t bcap = 0;
+    while (ts_ss_next(ss)) {
+        ts_series *se = ts_ss_at(ss);
+        ts_iterator *it = se->ops->iterator(se);
+        size_t n = 0;
+        bool stale = false;
+        ts_val_type vt = ts_it_seek(it, r->mint);
+        while (vt == TS_VAL_FLOAT) {
+            int64_t t;
+            double v;
+            ts_it_at(it, &t, &v);
+            if (t > r->maxt)
+                break;
+            TS_GROW(buf, bcap, n + 1);
+            buf[n++] = (ts_sample){t, v};
+            if (ts_is_stale_nan(v))
+                stale = true;
+            vt = ts_it_next(it);
+        }
+        rc = ts_it_err(it);
+        ts_it_free(it);
+        if (rc != 0) {
+            ts_free(buf);
+            ts_ss_free(ss);
+            return ts_error_set(e->err, rc, "iterating series: %s", ts_strerror(rc));
+        }
+        if (n == 0)
+            continue;
+        if (sd->n == cap) {
+            size_t ncap = cap ? cap * 2 : 8;
+            loaded_series *ns = TS_ARENA_ARRAY(e->qa, loaded_series, ncap);
+            if (sd->n)
+                memcpy(ns, sd->series, sd->n * sizeof(*ns));
+            sd->series = ns;
+            cap = ncap;
+        }
+        loaded_series *ls = &sd->series[sd->n++];
+        ls->l = ts_labels_dup_arena(e->qa, se->labels);
+        ls->s = ts_arena_memdup(e->qa, buf, n * sizeof(ts_sample));
+        ls->n = n;
+        ls->has_stale = stale;
+    }
+    ts_free(buf);
+    if (ss->error.code != 0) {
+        rc = ss->error.code;
+        ts_error_set(e->err, rc, "%s", ss->error.msg);
+        ts_ss_free(ss);
+        return rc;
+    }
+    for (size_t i = 0; i < ss->nwarnings; i++) {
+        const char **nw = TS_ARENA_ARRAY(e->qa, const char *, res->nwarnings + 1);
+        if (res->nwarnings)
+            memcpy(nw, res->warnings, res->nwarnings * sizeof(*nw));
+        nw[res->nwarnings++] = ts_arena_strdup(e->qa, ss->warnings[i]);
+        res->warnings = nw;
+    }
+    ts_ss_free(ss);
+    r->vs->aux = sd;
+    return 0;
+}
+
+static int
+load_all(ev *e, ts_queryable *qb, ts_promql_expr *root, ts_promql_result *res)
+{
+    sel_list sl = {0};
+    collect(e, root, e->start, e->end, &sl);
+    if (sl.n == 0)
+        return 0;
+    int64_t mint = INT64_MAX, maxt = INT64_MIN;
+    for (size_t i = 0; i < sl.n; i++) {
+        if (sl.r[i].mint < mint)
+            mint = sl.r[i].mint;
+        if (sl.r[i].maxt > maxt)
+            maxt = sl.r[i].maxt;
+    }
+    ts_querier *q = NULL;
+    int rc = ts_queryable_querier(qb, mint, maxt, &q);
+    if (rc != 0) {
+        ts_free(sl.r);
+        return ts_error_set(e->err, rc, "opening querier: %s", ts_strerror(rc));
+    }
+    for (size_t i = 0; i < sl.n && rc == 0; i++)
+        rc = load_series(e, q, &sl.r[i], res);
+    ts_querier_close(q);
+    ts_free(sl.r);
+    return rc;
+}
+
+/* ------------------------------------------------------------- selectors */
+
+/* Index of the last sample with t <= ref, or -1. */
+static long
+last_at_or_before(const ts_sample *s, size_t n, int64_t ref)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (s[mid].t <= ref)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return (long)lo - 1;
+}
+
+static size_t
+first_at_or_after(const ts_sample *s, size_t n, int64_t t)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (s[mid].t < t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static val
+eval_vector_selector(ev *e, const ts_promql_expr *x, int64_t t)
+{
+    const ts_promql_vector_selector *s = &x->u.vs;
+    const sel_data *sd = x->aux;
+    if (!sd || sd->n == 0)
+        return val_vector(NULL, 0);
+    int64_t ref = at_time(e, s->at, s->at_ms, t) - s->offset;
+    vel *out = ts_arena_alloc(e->sa, sd->n * sizeof(vel));
+    size_t k = 0;
+    for (size_t i = 0; i < sd->n; i++) {
+        const loaded_series *ls = &sd->series[i];
+        long j = last_at_or_before(ls->s, ls->n, ref);
+        if (j < 0 || ls->s[j].t < ref - e->lookback || ts_is_stale_nan(ls->s[j].v))
+            continue;
+        out[k++] = (vel){ls->l, ls->s[j].v, ls->s[j].t};
+    }
+    ts__ev_add_samples(e, k);
+    return val_vector(out, k);
+}
+
+static val
+eval_matrix_selector(ev *e, const ts_promql_expr *x, int64_t t)
+{
+    const ts_promql_expr *vsx = x->u.ms.vs;
+    const ts_promql_vector_selector *s = &vsx->u.vs;
+    const sel_data *sd = vsx->aux;
+    val r = {0};
+    r.type = TS_PROMQL_VT_MATRIX;
+    r.range_ms = x->u.ms.range_ms;
+    r.range_end = at_time(e, s->at, s->at_ms, t) - s->offset;
+    if (!sd || sd->n == 0)
+        return r;
+    int64_t mint = r.range_end - r.range_ms;
+    r.mat = ts_arena_alloc(e->sa, sd->n * sizeof(mser));
+    size_t total = 0;
+    for (size_t i = 0; i < sd->n; i++) {
+        const loaded_series *ls = &sd->series[i];
+        size_t a = first_at_or_after(ls->s, ls->n, mint);
+        long b = last_at_or_before(ls->s, ls->n, r.range_end);
+        if (b < (long)a)
+            continue;
+        size_t cnt = (size_t)b - a + 1;
+        const ts_sample *win = ls->s + a;
+        if (ls->has_stale) {
+            ts_sample *cp = ts_arena_alloc(e->sa, cnt * sizeof(ts_sample));
+            size_t m = 0;
+            for (size_t j = 0; j < cnt; j++)
+                if (!ts_is_stale_nan(win[j].v))
+                    cp[m++] = win[j];
+            win = cp;
+            cnt = m;
+        }
+        if (cnt == 0)
+            continue;
+        r.mat[r.n++] = (mser){ls->l, win, cnt};
+        total += cnt;
+    }
+    ts__ev_add_samples(e, total);
+    return r;
+}
+
+/* Appends (t, v) to the series of labels l in an accumulating matrix. */
+typedef struct acc {
+    lmap map;
+    mser *ser;
+    size_t n, cap;
+    size_t *caps; /* capacity of each series' sample array */
+    ts_arena *a;
+} acc;
+
+static void
+acc_init(acc *m, ts_arena *a)
+{
+    memset(m, 0, sizeof(*m));
+    m->a = a;
+    ts__lmap_init(&m->map, a, 16);
+}
+
+static void
+acc_add(acc *m, const ts_labels *l, int64_t t, double v, bool copy_labels)
+{
+    bool found;
+    size_t *slot = ts__lmap_put(&m->map, ts_labels_hash(l), &found);
+    size_t idx;
+    if (found) {
+        idx = *slot - 1;
+    } else {
+        if (m->n == m->cap) {
+            size_t ncap = m->cap ? m->cap * 2 : 8;
+            mser *ns = TS_ARENA_ARRAY(m->a, mser, ncap);
+            size_t *nc = TS_ARENA_ARRAY(m->a, size_t, ncap);
+            if (m->n) {
+                memcpy(ns, m->ser, m->n * sizeof(*ns));
+                memcpy(nc, m->caps, m->n * sizeof(*nc));
+            }
+            m->ser = ns;
+            m->caps = nc;
+            m->cap = ncap;
+        }
+        idx = m->n++;
+        m->ser[idx] = (mser){copy_labels ? ts_labels_dup_arena(m->a, l) : l, NULL, 0};
+        m->caps[idx] = 0;
+        *slot = idx + 1;
+    }
+    mser *s = &m->ser[idx];
+    if (s->n == m->caps[idx]) {
+        size_t ncap = m->caps[idx] ? m->caps[idx] * 2 : 4;
+        ts_sample *ns = TS_ARENA_ARRAY(m->a, ts_sample, ncap);
+        if (s->n)
+            memcpy(ns, s->s, s->n * sizeof(*ns));
+        s->s = ns;
+        m->caps[idx] = ncap;
+    }
+    ((ts_sample *)s->s)[s->n++] = (ts_sample){t, v};
+}
+
+static val
+eval_subquery(ev *e, const ts_promql_expr *x, int64_t t)
+{
+    const ts_promql_subquery *sq = &x->u.sq;
+    int64_t step = sq->step_ms > 0 ? sq->step_ms : e->interval;
+    int64_t wend = at_time(e, sq->at, sq->at_ms, t) - sq->offset;
+    int64_t wstart = wend - sq->range_ms;
+    /* First absolute multiple of step at or after wstart (C division truncates like Go's). */
+    int64_t it = step * (wstart / step);
+    if (it < wstart)
+        it += step;
+    acc m;
+    acc_init(&m, e->sa);
+    size_t total = 0;
+    for (; it <= wend; it += step) {
+        ts__ev_check_time(e);
+        val v = ts__eval(e, sq->expr, it);
+        if (v.type == TS_PROMQL_VT_SCALAR) {
+            acc_add(&m, ts_labels_empty(), it, v.scalar, false);
+            total++;
+        } else {
+            for (size_t i = 0; i < v.n; i++)
+                acc_add(&m, v.vec[i].l, it, v.vec[i].v, false);
+            total += v.n;
+        }
+    }
+    val r = {0};
+    r.type = TS_PROMQL_VT_MATRIX;
+    r.mat = m.ser;
+    r.n = m.n;
+    r.range_end = wend;
+    r.range_ms = sq->range_ms;
+    ts__ev_add_samples(e, total);
+    return r;
+}
+
+val
+ts__eval_range_arg(ev *e, const ts_promql_expr *x, int64_t t)
+{
+    x = ts__unwrap(x);
+    if (x->kind == TS_PROMQL_MATRIX_SELECTOR)
+        return eval_matrix_selector(e, x, t);
+    if (x->kind == TS_PROMQL_SUBQUERY)
+        return eval_subquery(e, x, t);
+    ev_fail(e, TS_EINVAL, "expected a range vector argument");
+}
+
+static val
+eval_unary(ev *e, const ts_promql_expr *x, int64_t t)
+{
+    val v = ts__eval(e, x->u.unary.expr, t);
+    if (x->u.unary.op != TS_PROMQL_OP_SUB)
+        return v;
+    if (v.type == TS_PROMQL_VT_SCALAR) {
+        v.scalar = -v.scalar;
+        return v;
+    }
+    vel *out = ts_arena_alloc(e->sa, (v.n + 1) * sizeof(vel));
+    for (size_t i = 0; i < v.n; i++)
+        out[i] = (vel){ts__drop_name(e, v.vec[i].l), -v.vec[i].v, t};
+    ts__check_dup_labels(e, out, v.n);
+    return val_vector(out, v.n);
+}
+
+val
+ts__eval(ev *e, const ts_promql_expr *x, int64_t t)
+{
+    switch (x->kind) {
+    case TS_PROMQL_NUMBER:
+        return val_scalar(x->u.number);
+    case TS_PROMQL_STRING: {
+        val r = {0};
+        r.type = TS_PROMQL_VT_STRING;
+        r.str = x->u.string.p;
+        return r;
+    }
+    case TS_PROMQL_PAREN:
+        return ts__eval(e, x->u.paren, t);
+    case TS_PROMQL_STEP_INVARIANT:
+        return ts__eval(e, x->u.step_invariant, t);
+    case TS_PROMQL_VECTOR_SELECTOR:
+        return eval_vector_selector(e, x, t);
+    case TS_PROMQL_MATRIX_SELECTOR:
+        return eval_matrix_selector(e, x, t);
+    case TS_PROMQL_SUBQUERY:
+        return eval_subquery(e, x, t);
+    case TS_PROMQL_UNARY:
+        return eval_unary(e, x, t);
+    case TS_PROMQL_BINARY:
+        return ts__eval_binary(e, x, t);
+    case TS_PROMQL_AGGREGATE:
+        return ts__eval_aggregate(e, x, t);
+    case TS_PROMQL_CALL:
+        return ts__eval_call(e, x, t);
+    }
+    ev_fail(e, TS_EINVAL, "unhandled expression kind %d", (int)x->kind);
+}
+
+/* --------------------------------------------------------------- queries */
+
+static int
+cmp_mseries(const void *a, const void *b)
+{
+    return ts_labels_cmp(((const ts_promql_mseries *)a)->labels,
+                         ((const ts_promql_mseries *)b)->labels);
+}
+
+/* Copies an evaluated value into the result (query arena). */
+static void
+set_result(ev *e, ts_promql_result *res, const val *v, int64_t t)
+{
+    res->type = v->type;
+    res->t = t;
+    switch (v->type) {
+    case TS_PROMQL_VT_SCALAR:
+        res->scalar = v->scalar;
+        break;
+    case TS_PROMQL_VT_STRING:
+        res->str = ts_arena_strdup(e->qa, v->str);
+        break;
+    case TS_PROMQL_VT_VECTOR:
+        res->vec = TS_ARENA_ARRAY(e->qa, ts_promql_vsample, v->n + 1);
+        for (size_t i = 0; i < v->n; i++)
+            res->vec[i] = (ts_promql_vsample){ts_labels_dup_arena(e->qa, v->vec[i].l), t,
+                                              v->vec[i].v};
+        res->nvec = v->n;
+        break;
+    case TS_PROMQL_VT_MATRIX:
+        res->mat = TS_ARENA_ARRAY(e->qa, ts_promql_mseries, v->n + 1);
+        for (size_t i = 0; i < v->n; i++)
+            res->mat[i] = (ts_promql_mseries){
+                ts_labels_dup_arena(e->qa, v->mat[i].l),
+                ts_arena_memdup(e->qa, v->mat[i].s, v->mat[i].n * sizeof(ts_sample)),
+                v->mat[i].n};
+        res->nmat = v->n;
+        qsort(res->mat, res->nmat, sizeof(*res->mat), cmp_mseries);
+        break;
+    default:
+        break;
+    }
+}
+
+static int
+run(ts_promql_engine *eng, ts_queryable *qb, const char *expr, size_t len, int64_t start,
+    int64_t end, int64_t step, bool range, ts_promql_query **out, ts_error *err)
+{
+    *out = NULL;
+    ts_error local;
+    if (!err)
+        err = &local;
+    ts_error_clear(err);
+    if (range && (step <= 0 || end < start))
+        return ts_error_set(err, TS_EINVAL, "invalid range query: need step > 0 and end >= start");
+
+    ts_promql_query *q = ts_calloc(1, sizeof(*q));
+    ts_arena_init(&q->arena, 0);
+    ts_arena_init(&q->scratch, 0);
+    int rc = ts_promql_parse(&q->arena, expr, len, &q->root, err);
+    if (rc != 0) {
+        ts_promql_query_close(q);
+        return rc;
+    }
+    if (range && q->root->type != TS_PROMQL_VT_SCALAR && q->root->type != TS_PROMQL_VT_VECTOR) {
+        ts_error_set(err, TS_EPARSE,
+                     "invalid expression type \"%s\" for range query, must be Scalar or instant "
+                     "Vector",
+                     ts_promql_value_type_doc(q->root->type));
+        ts_promql_query_close(q);
+        return TS_EPARSE;
+    }
+
+    /* volatile: modified between setjmp and a possible longjmp. */
+    ev *volatile e = ts_arena_alloc(&q->arena, sizeof(ev));
+    memset(e, 0, sizeof(*e));
+    e->eng = eng;
+    e->qa = &q->arena;
+    e->sa = &q->scratch;
+    e->start = start;
+    e->end = end;
+    e->interval = eng->opts.default_step_ms;
+    e->lookback = eng->opts.lookback_ms;
+    e->max_samples = eng->opts.max_samples;
+    e->err = err;
+    if (eng->opts.timeout_ms > 0)
+        e->deadline_ns = ts_mono_ns() + (uint64_t)eng->opts.timeout_ms * 1000000ULL;
+
+    ts_promql_result *res = &q->result;
+    rc = load_all(e, qb, q->root, res);
+    if (rc != 0) {
+        ts_promql_query_close(q);
+        return rc;
+    }
+    if (setjmp(e->jb) != 0) {
+        rc = e->code;
+        ts_promql_query_close(q);
+        return rc;
+    }
+    if (!range) {
+        ts__ev_check_time(e);
+        val v = ts__eval(e, q->root, start);
+        set_result(e, res, &v, start);
+    } else {
+        acc m;
+        acc_init(&m, e->qa);
+        size_t kept = 0;
+        for (int64_t t = start; t <= end; t += step) {
+            ts__ev_check_time(e);
+            e->cur_samples = kept;
+            val v = ts__eval(e, q->root, t);
+            if (v.type == TS_PROMQL_VT_SCALAR) {
+                acc_add(&m, ts_labels_empty(), t, v.scalar, true);
+                kept++;
+            } else {
+                for (size_t i = 0; i < v.n; i++)
+                    acc_add(&m, v.vec[i].l, t, v.vec[i].v, true);
+                kept += v.n;
+            }
+            ts__ev_add_samples(e, 0);
+            ts_arena_reset(e->sa);
+            if (step <= 0 || t > INT64_MAX - step)
+                break;
+        }
+        res->type = TS_PROMQL_VT_MATRIX;
+        res->mat = TS_ARENA_ARRAY(e->qa, ts_promql_mseries, m.n + 1);
+        for (size_t i = 0; i < m.n; i++)
+            res->mat[i] = (ts_promql_mseries){m.ser[i].l, (ts_sample *)m.ser[i].s, m.ser[i].n};
+        res->nmat = m.n;
+        qsort(res->mat, res->nmat, sizeof(*res->mat), cmp_mseries);
+    }
+    ts_arena_fini(&q->scratch);
+    ts_arena_init(&q->scratch, 0);
+    *out = q;
+    return 0;
+}
+
+int
+ts_promql_query_instant(ts_promql_engine *e, ts_queryable *qb, const char *expr, size_t len,
+                        int64_t t_ms, ts_promql_query **out, ts_error *err)
+{
+    return run(e, qb, expr, len, t_ms, t_ms, 0, false, out, err);
+}
+
+int
+ts_promql_query_range(ts_promql_engine *e, ts_queryable *qb, const char *expr, size_t len,
+                      int64_t start_ms, int64_t end_ms, int64_t step_ms, ts_promql_query **out,
+                      ts_error *err)
+{
+    return run(e, qb, expr, len, start_ms, end_ms, step_ms, true, out, err);
+}
+
+const ts_promql_result *
+ts_promql_query_result(const ts_promql_query *q)
+{
+    return &q->result;
+}
+
+void
+ts_promql_query_close(ts_promql_query *q)
+{
+    if (!q)
+        return;
+    ts_promql_expr_free(q->root);
+    ts_arena_fini(&q->scratch);
+    ts_arena_fini(&q->arena);
+    ts_free(q);
+}

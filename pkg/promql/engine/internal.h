@@ -1,0 +1,149 @@
+/*
+ * Engine internals shared by engine.c (orchestration, selectors,
+ * subqueries), binop.c, aggr.c and functions.c.  Not a public header.
+ *
+ * Evaluation model: every expression is evaluated at one timestamp at a
+ * time (eval(ev, expr, t)); a range query loops over its steps and a
+ * subquery loops over its inner steps.  Intermediate values live in the
+ * scratch arena ev->sa, reset after each outer step; anything kept across
+ * steps (the range result, loaded series) lives in the query arena ev->qa.
+ *
+ * Errors unwind with longjmp to the query entry point (ev_fail), as
+ * Prometheus' evaluator panics and recovers.  Code between setjmp and
+ * ev_fail therefore never holds heap memory: everything is in the arenas,
+ * and the few heap objects (compiled regexes) are freed before anything
+ * that can fail is called.
+ */
+#ifndef TS_PROMQL_ENGINE_INTERNAL_H
+#define TS_PROMQL_ENGINE_INTERNAL_H
+
+#include <setjmp.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pkg/promql/engine/engine.h"
+
+struct ts_promql_engine {
+    ts_promql_engine_opts opts;
+};
+
+/* One element of an instant vector during evaluation.  t is the sample's own
+ * timestamp for vector selectors (timestamp() needs it), else the step. */
+typedef struct vel {
+    const ts_labels *l;
+    double v;
+    int64_t t;
+} vel;
+
+/* One series of a range vector: samples in [t - range, t], no stale markers. */
+typedef struct mser {
+    const ts_labels *l;
+    const ts_sample *s;
+    size_t n;
+} mser;
+
+typedef struct val {
+    ts_promql_value_type type;
+    double scalar;
+    const char *str;
+    vel *vec;
+    size_t n; /* elements of vec or mat */
+    mser *mat;
+    /* MATRIX only: the window it covers (for extrapolating functions). */
+    int64_t range_end, range_ms;
+} val;
+
+/* Series loaded for one selector node (hung off expr->aux). */
+typedef struct loaded_series {
+    const ts_labels *l;
+    ts_sample *s; /* ascending, stale markers included */
+    size_t n;
+    bool has_stale;
+} loaded_series;
+
+typedef struct sel_data {
+    loaded_series *series;
+    size_t n;
+} sel_data;
+
+typedef struct ev {
+    const ts_promql_engine *eng;
+    ts_arena *qa; /* query arena: lives as long as the result */
+    ts_arena *sa; /* scratch arena: reset after each outer step */
+    int64_t start, end, interval; /* query start/end (for @ start()/end()) */
+    int64_t lookback;
+    size_t max_samples, cur_samples;
+    uint64_t deadline_ns; /* 0 = none */
+    jmp_buf jb;
+    ts_error *err;
+    int code;
+} ev;
+
+_Noreturn void ts__ev_fail(ev *e, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+#define ev_fail ts__ev_fail
+void ts__ev_add_samples(ev *e, size_t n);
+void ts__ev_check_time(ev *e);
+
+/* Evaluates expr at t (engine.c). */
+val ts__eval(ev *e, const ts_promql_expr *x, int64_t t);
+/* Range-vector argument of a function: a matrix selector or a subquery
+ * (parens unwrapped); also returns the window. */
+val ts__eval_range_arg(ev *e, const ts_promql_expr *x, int64_t t);
+/* Strips parens (and step-invariant markers). */
+const ts_promql_expr *ts__unwrap(const ts_promql_expr *x);
+
+/* binop.c */
+val ts__eval_binary(ev *e, const ts_promql_expr *x, int64_t t);
+/* aggr.c */
+val ts__eval_aggregate(ev *e, const ts_promql_expr *x, int64_t t);
+/* functions.c */
+val ts__eval_call(ev *e, const ts_promql_expr *x, int64_t t);
+
+/* Fails with "vector cannot contain metrics with the same labelset" when two
+ * elements share a label set. */
+void ts__check_dup_labels(ev *e, const vel *v, size_t n);
+
+/* Label helpers (results in the scratch arena). */
+const ts_labels *ts__drop_name(ev *e, const ts_labels *l);
+/* Copy of l with name set to value ("" deletes). */
+const ts_labels *ts__labels_set(ts_arena *a, const ts_labels *l, const char *name,
+                                const char *value);
+/* Keeps only (include) or drops (!include) the given names. */
+const ts_labels *ts__labels_keep(ts_arena *a, const ts_labels *l, char *const *names, size_t n,
+                                 bool include);
+
+/* A small open-addressing map from label-set hash to an index, in an arena. */
+typedef struct lmap {
+    uint64_t *keys;
+    size_t *vals;
+    size_t cap, len;
+    ts_arena *a;
+} lmap;
+void ts__lmap_init(lmap *m, ts_arena *a, size_t hint);
+/* Returns the slot's value pointer; *found tells whether it existed (when not,
+ * the caller must set *ret). */
+size_t *ts__lmap_put(lmap *m, uint64_t key, bool *found);
+size_t *ts__lmap_get(const lmap *m, uint64_t key);
+
+
+static inline val
+val_scalar(double v)
+{
+    val r = {0};
+    r.type = TS_PROMQL_VT_SCALAR;
+    r.scalar = v;
+    return r;
+}
+
+static inline val
+val_vector(vel *v, size_t n)
+{
+    val r = {0};
+    r.type = TS_PROMQL_VT_VECTOR;
+    r.vec = v;
+    r.n = n;
+    return r;
+}
+
+#endif

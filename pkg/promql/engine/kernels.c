@@ -1,0 +1,418 @@
+/*
+ * PromQL numeric kernels (see kernels.h).
+ *
+ * These reproduce the arithmetic of Prometheus 2.42's functions.go and
+ * quantile.go, including its corner cases: rate extrapolation stops at the
+ * counter's zero point and at 1.1x the average sample spacing; regression
+ * over a constant series gives slope 0 (NaN for a constant infinity);
+ * averages and variances use Kahan-compensated incremental formulas so large
+ * values do not overflow; classic-histogram buckets with equal bounds are
+ * merged and made monotonic before interpolation.
+ */
+#include "pkg/promql/engine/kernels.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Neumaier-improved Kahan summation step. */
+static void
+kahan_inc(double inc, double *sum, double *c)
+{
+    double t = *sum + inc;
+    if (fabs(*sum) >= fabs(inc))
+        *c += (*sum - t) + inc;
+    else
+        *c += (inc - t) + *sum;
+    *sum = t;
+}
+
+bool
+ts__extrapolated_rate(const ts_sample *s, size_t n, int64_t range_start, int64_t range_end,
+                      int64_t range_ms, bool counter, bool is_rate, double *out)
+{
+    if (n < 2)
+        return false;
+    double result = s[n - 1].v - s[0].v;
+    if (counter) {
+        double last = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (s[i].v < last)
+                result += last;
+            last = s[i].v;
+        }
+    }
+    double to_start = (double)(s[0].t - range_start) / 1000.0;
+    double to_end = (double)(range_end - s[n - 1].t) / 1000.0;
+    double sampled = (double)(s[n - 1].t - s[0].t) / 1000.0;
+    double avg_gap = sampled / (double)(n - 1);
+
+    if (counter && result > 0 && s[0].v >= 0) {
+        /* A counter cannot go below zero: don't extrapolate past that point. */
+        double to_zero = sampled * (s[0].v / result);
+        if (to_zero < to_start)
+            to_start = to_zero;
+    }
+    double threshold = avg_gap * 1.1;
+    double interval = sampled;
+    interval += to_start < threshold ? to_start : avg_gap / 2;
+    interval += to_end < threshold ? to_end : avg_gap / 2;
+    result = result * (interval / sampled);
+    if (is_rate)
+        result /= (double)range_ms / 1000.0;
+    *out = result;
+    return true;
+}
+
+bool
+ts__instant_value(const ts_sample *s, size_t n, bool is_rate, double *out)
+{
+    if (n < 2)
+        return false;
+    const ts_sample *last = &s[n - 1], *prev = &s[n - 2];
+    double r;
+    if (is_rate && last->v < prev->v)
+        r = last->v; /* counter reset */
+    else
+        r = last->v - prev->v;
+    int64_t dt = last->t - prev->t;
+    if (dt == 0)
+        return false;
+    if (is_rate)
+        r /= (double)dt / 1000.0;
+    *out = r;
+    return true;
+}
+
+bool
+ts__linear_regression(const ts_sample *s, size_t n, int64_t intercept_t, double *slope,
+                      double *intercept)
+{
+    if (n < 2)
+        return false;
+    double cnt = 0, sx = 0, cx = 0, sy = 0, cy = 0, sxy = 0, cxy = 0, sx2 = 0, cx2 = 0;
+    double init_y = s[0].v;
+    bool const_y = true;
+    for (size_t i = 0; i < n; i++) {
+        if (const_y && i > 0 && s[i].v != init_y)
+            const_y = false;
+        cnt += 1;
+        double x = (double)(s[i].t - intercept_t) / 1e3;
+        kahan_inc(x, &sx, &cx);
+        kahan_inc(s[i].v, &sy, &cy);
+        kahan_inc(x * s[i].v, &sxy, &cxy);
+        kahan_inc(x * x, &sx2, &cx2);
+    }
+    if (const_y) {
+        if (isinf(init_y)) {
+            *slope = NAN;
+            *intercept = NAN;
+        } else {
+            *slope = 0;
+            *intercept = init_y;
+        }
+        return true;
+    }
+    sx += cx;
+    sy += cy;
+    sxy += cxy;
+    sx2 += cx2;
+    double cov = sxy - sx * sy / cnt;
+    double var = sx2 - sx * sx / cnt;
+    *slope = cov / var;
+    *intercept = sy / cnt - *slope * sx / cnt;
+    return true;
+}
+
+bool
+ts__holt_winters(const ts_sample *s, size_t n, double sf, double tf, double *out)
+{
+    if (n < 2)
+        return false;
+    double s0 = 0, s1 = s[0].v, b = s[1].v - s[0].v;
+    for (size_t i = 1; i < n; i++) {
+        double x = sf * s[i].v;
+        if (i > 1) /* trend update; the first step keeps the initial slope */
+            b = tf * (s1 - s0) + (1 - tf) * b;
+        double y = (1 - sf) * (s1 + b);
+        s0 = s1;
+        s1 = x + y;
+    }
+    *out = s1;
+    return true;
+}
+
+double
+ts__changes(const ts_sample *s, size_t n)
+{
+    double c = 0;
+    for (size_t i = 1; i < n; i++) {
+        double prev = s[i - 1].v, cur = s[i].v;
+        if (cur != prev && !(isnan(cur) && isnan(prev)))
+            c++;
+    }
+    return c;
+}
+
+double
+ts__resets(const ts_sample *s, size_t n)
+{
+    double c = 0;
+    for (size_t i = 1; i < n; i++)
+        if (s[i].v < s[i - 1].v)
+            c++;
+    return c;
+}
+
+double
+ts__sum_kahan(const ts_sample *s, size_t n)
+{
+    double sum = 0, c = 0;
+    for (size_t i = 0; i < n; i++)
+        kahan_inc(s[i].v, &sum, &c);
+    if (isinf(sum))
+        return sum;
+    return sum + c;
+}
+
+double
+ts__avg_over_time(const ts_sample *s, size_t n)
+{
+    double mean = 0, c = 0, count = 0;
+    for (size_t i = 0; i < n; i++) {
+        double v = s[i].v;
+        count++;
+        if (isinf(mean)) {
+            if (isinf(v) && (mean > 0) == (v > 0))
+                continue; /* same-signed infinities: the mean stays */
+            if (!isinf(v) && !isnan(v))
+                continue; /* a finite value cannot move an infinite mean */
+        }
+        kahan_inc(v / count - mean / count, &mean, &c);
+    }
+    if (isinf(mean))
+        return mean;
+    return mean + c;
+}
+
+double
+ts__min_over_time(const ts_sample *s, size_t n)
+{
+    double m = s[0].v;
+    for (size_t i = 0; i < n; i++)
+        if (s[i].v < m || isnan(m))
+            m = s[i].v;
+    return m;
+}
+
+double
+ts__max_over_time(const ts_sample *s, size_t n)
+{
+    double m = s[0].v;
+    for (size_t i = 0; i < n; i++)
+        if (s[i].v > m || isnan(m))
+            m = s[i].v;
+    return m;
+}
+
+double
+ts__stdvar_over_time(const ts_sample *s, size_t n)
+{
+    double count = 0, mean = 0, cmean = 0, aux = 0, caux = 0;
+    for (size_t i = 0; i < n; i++) {
+        count++;
+        double delta = s[i].v - (mean + cmean);
+        kahan_inc(delta / count, &mean, &cmean);
+        kahan_inc(delta * (s[i].v - (mean + cmean)), &aux, &caux);
+    }
+    return (aux + caux) / count;
+}
+
+/* Sort order of Prometheus' vectorByValueHeap: NaN first, then ascending. */
+static int
+cmp_value_nan_first(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    if (isnan(x))
+        return isnan(y) ? 0 : -1;
+    if (isnan(y))
+        return 1;
+    return x < y ? -1 : x > y;
+}
+
+double
+ts__quantile(double q, double *values, size_t n)
+{
+    if (n == 0 || isnan(q))
+        return NAN;
+    if (q < 0)
+        return -INFINITY;
+    if (q > 1)
+        return INFINITY;
+    qsort(values, n, sizeof(double), cmp_value_nan_first);
+    double nn = (double)n;
+    double rank = q * (nn - 1);
+    double lo = fmax(0, floor(rank));
+    double hi = fmin(nn - 1, lo + 1);
+    double w = rank - floor(rank);
+    return values[(size_t)lo] * (1 - w) + values[(size_t)hi] * w;
+}
+
+static int
+cmp_bucket(const void *a, const void *b)
+{
+    double x = ((const ts__bucket *)a)->upper, y = ((const ts__bucket *)b)->upper;
+    return x < y ? -1 : x > y;
+}
+
+double
+ts__bucket_quantile(double q, ts__bucket *b, size_t n)
+{
+    if (isnan(q))
+        return NAN;
+    if (q < 0)
+        return -INFINITY;
+    if (q > 1)
+        return INFINITY;
+    if (n == 0)
+        return NAN;
+    qsort(b, n, sizeof(*b), cmp_bucket);
+    if (!(isinf(b[n - 1].upper) && b[n - 1].upper > 0))
+        return NAN;
+    /* Merge buckets with the same bound (e.g. le="1" and le="1.0"). */
+    size_t m = 0;
+    for (size_t i = 1; i < n; i++) {
+        if (b[i].upper == b[m].upper)
+            b[m].count += b[i].count;
+        else
+            b[++m] = b[i];
+    }
+    n = m + 1;
+    /* Cumulative counts must not decrease (scrape races can make them). */
+    double max = -INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        if (b[i].count > max)
+            max = b[i].count;
+        else if (b[i].count < max)
+            b[i].count = max;
+    }
+    if (n < 2)
+        return NAN;
+    double observations = b[n - 1].count;
+    if (observations == 0)
+        return NAN;
+    double rank = q * observations;
+    size_t i = 0;
+    while (i < n - 1 && !(b[i].count >= rank))
+        i++;
+    if (i == n - 1)
+        return b[n - 2].upper;
+    if (i == 0 && b[0].upper <= 0)
+        return b[0].upper;
+    double start = 0, end = b[i].upper, count = b[i].count;
+    if (i > 0) {
+        start = b[i - 1].upper;
+        count -= b[i - 1].count;
+        rank -= b[i - 1].count;
+    }
+    return start + (end - start) * (rank / count);
+}
+
+bool
+ts__parse_float(const char *s, size_t n, double *out)
+{
+    char tmp[128];
+    if (n == 0 || n >= sizeof(tmp))
+        return false;
+    memcpy(tmp, s, n);
+    tmp[n] = 0;
+    const char *p = tmp;
+    int sign = 1;
+    if (*p == '+' || *p == '-') {
+        sign = *p == '-' ? -1 : 1;
+        p++;
+    }
+    if (strcasecmp(p, "inf") == 0 || strcasecmp(p, "infinity") == 0) {
+        *out = sign * INFINITY;
+        return true;
+    }
+    if (strcasecmp(p, "nan") == 0) {
+        if (p != tmp)
+            return false;
+        *out = NAN;
+        return true;
+    }
+    /* Reject forms strtod takes but Go does not (leading space, "infx"). */
+    if (!isdigit((unsigned char)*p) && *p != '.')
+        return false;
+    char *end;
+    double v = strtod(tmp, &end);
+    if (*end != 0)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* Go's strconv.FormatFloat(v, 'f', -1, 64): the shortest digits that read
+ * back as v, written without an exponent. */
+void
+ts__format_float_f(double v, char *buf, size_t size)
+{
+    if (isnan(v)) {
+        snprintf(buf, size, "NaN");
+        return;
+    }
+    if (isinf(v)) {
+        snprintf(buf, size, v > 0 ? "+Inf" : "-Inf");
+        return;
+    }
+    char e[64];
+    int prec;
+    for (prec = 1; prec <= 17; prec++) {
+        snprintf(e, sizeof(e), "%.*e", prec - 1, v);
+        if (strtod(e, NULL) == v)
+            break;
+    }
+    /* e = [-]d.ddddde[+-]XX: rebuild in positional notation. */
+    const char *p = e;
+    char digits[32];
+    size_t nd = 0;
+    bool neg = false;
+    if (*p == '-') {
+        neg = true;
+        p++;
+    }
+    while (*p && *p != 'e') {
+        if (*p != '.')
+            digits[nd++] = *p;
+        p++;
+    }
+    int exp10 = atoi(p + 1); /* position of the decimal point after digit 0 */
+    while (nd > 1 && digits[nd - 1] == '0')
+        nd--;
+    char out[400];
+    size_t k = 0;
+    if (neg)
+        out[k++] = '-';
+    if (exp10 < 0) {
+        out[k++] = '0';
+        out[k++] = '.';
+        for (int i = 0; i < -exp10 - 1; i++)
+            out[k++] = '0';
+        for (size_t i = 0; i < nd; i++)
+            out[k++] = digits[i];
+    } else {
+        for (int i = 0; i <= exp10; i++)
+            out[k++] = (size_t)i < nd ? digits[i] : '0';
+        if ((size_t)exp10 + 1 < nd) {
+            out[k++] = '.';
+            for (size_t i = (size_t)exp10 + 1; i < nd; i++)
+                out[k++] = digits[i];
+        }
+    }
+    out[k] = 0;
+    snprintf(buf, size, "%s", out);
+}

@@ -1,0 +1,181 @@
+/* Unit tests for pkg/promql/engine/kernels.c: expected values worked out by
+ * hand from Prometheus 2.42's formulas (see comments). */
+#include "pkg/promql/engine/kernels.h"
+
+#include <math.h>
+
+#include "tests/testutil/t.h"
+
+static int
+close_to(double a, double b)
+{
+    return fabs(a - b) <= 1e-9 * (fabs(a) + fabs(b) + 1e-12);
+}
+
+static void
+test_rate_exact_window(void)
+{
+    /* 0,10,...,50 every 60s, window [0,300s]: no extrapolation needed. */
+    ts_sample s[6];
+    for (int i = 0; i < 6; i++)
+        s[i] = (ts_sample){i * 60000, i * 10.0};
+    double r;
+    T_TRUE(ts__extrapolated_rate(s, 6, 0, 300000, 300000, true, false, &r));
+    T_TRUE(close_to(r, 50));
+    T_TRUE(ts__extrapolated_rate(s, 6, 0, 300000, 300000, true, true, &r));
+    T_TRUE(close_to(r, 50.0 / 300));
+    T_FALSE(ts__extrapolated_rate(s, 1, 0, 300000, 300000, true, true, &r));
+}
+
+static void
+test_rate_reset_and_extrapolation(void)
+{
+    /* Counter reset: 10 20 5 15 -> increase 5 + 20 (the reset adds the last value). */
+    ts_sample a[] = {{0, 10}, {10000, 20}, {20000, 5}, {30000, 15}};
+    double r;
+    T_TRUE(ts__extrapolated_rate(a, 4, 0, 30000, 30000, true, false, &r));
+    T_TRUE(close_to(r, 25));
+    /* delta does not correct resets. */
+    T_TRUE(ts__extrapolated_rate(a, 4, 0, 30000, 30000, false, false, &r));
+    T_TRUE(close_to(r, 5));
+    /* 10..40 at 10s..40s in [0,60s]: start gap 10s < 11s -> extend 10s; end gap 20s
+     * >= 11s -> extend half the spacing (5s): 30 * 45/30 = 45. */
+    ts_sample b[] = {{10000, 10}, {20000, 20}, {30000, 30}, {40000, 40}};
+    T_TRUE(ts__extrapolated_rate(b, 4, 0, 60000, 60000, true, false, &r));
+    T_TRUE(close_to(r, 45));
+    /* Counter starting near zero: extrapolation stops at the zero point.
+     * 1,11,21 at 20s,30s,40s in [0,40s]: to_start 20s, to_zero = 20*(1/20) = 1s. */
+    ts_sample c[] = {{20000, 1}, {30000, 11}, {40000, 21}};
+    T_TRUE(ts__extrapolated_rate(c, 3, 0, 40000, 40000, true, false, &r));
+    T_TRUE(close_to(r, 20 * 21.0 / 20));
+}
+
+static void
+test_irate_idelta(void)
+{
+    ts_sample s[] = {{0, 5}, {10000, 8}, {15000, 2}};
+    double r;
+    T_TRUE(ts__instant_value(s, 3, true, &r)); /* reset: last value / 5s */
+    T_TRUE(close_to(r, 2.0 / 5));
+    T_TRUE(ts__instant_value(s, 3, false, &r));
+    T_TRUE(close_to(r, -6));
+    T_FALSE(ts__instant_value(s, 1, true, &r));
+}
+
+static void
+test_regression_holt_winters(void)
+{
+    ts_sample s[] = {{0, 1}, {10000, 3}, {20000, 5}};
+    double slope, icpt;
+    T_TRUE(ts__linear_regression(s, 3, 0, &slope, &icpt));
+    T_TRUE(close_to(slope, 0.2));
+    T_TRUE(close_to(icpt, 1));
+    T_TRUE(ts__linear_regression(s, 3, 20000, &slope, &icpt));
+    T_TRUE(close_to(icpt, 5));
+    ts_sample k[] = {{0, 7}, {1000, 7}};
+    T_TRUE(ts__linear_regression(k, 2, 0, &slope, &icpt));
+    T_FEQ(slope, 0);
+    T_FEQ(icpt, 7);
+    ts_sample l[] = {{0, 0}, {1000, 1}, {2000, 2}, {3000, 3}};
+    double hw;
+    T_TRUE(ts__holt_winters(l, 4, 0.5, 0.5, &hw));
+    T_TRUE(close_to(hw, 3));
+}
+
+static void
+test_over_time(void)
+{
+    ts_sample s[] = {{0, 2}, {1, 4}, {2, 4}, {3, 4}, {4, 5}, {5, 5}, {6, 7}, {7, 9}};
+    T_TRUE(close_to(ts__avg_over_time(s, 8), 5));
+    T_TRUE(close_to(ts__stdvar_over_time(s, 8), 4));
+    T_TRUE(close_to(ts__sum_kahan(s, 8), 40));
+    T_FEQ(ts__min_over_time(s, 8), 2);
+    T_FEQ(ts__max_over_time(s, 8), 9);
+    T_FEQ(ts__changes(s, 8), 4);
+    ts_sample n[] = {{0, NAN}, {1, 3}, {2, 1}};
+    T_FEQ(ts__min_over_time(n, 3), 1);
+    T_FEQ(ts__resets(n, 3), 1);
+    ts_sample inf[] = {{0, INFINITY}, {1, 3}};
+    T_FEQ(ts__avg_over_time(inf, 2), INFINITY);
+}
+
+static void
+test_quantile(void)
+{
+    double v[] = {4, 1, 3, 2};
+    T_FEQ(ts__quantile(0.5, v, 4), 2.5);
+    T_FEQ(ts__quantile(0, v, 4), 1);
+    T_FEQ(ts__quantile(1, v, 4), 4);
+    T_FEQ(ts__quantile(-1, v, 4), -INFINITY);
+    T_FEQ(ts__quantile(2, v, 4), INFINITY);
+    T_TRUE(isnan(ts__quantile(0.5, v, 0)));
+}
+
+static void
+test_bucket_quantile(void)
+{
+    ts__bucket b[] = {{INFINITY, 40}, {0.1, 10}, {1, 30}, {0.5, 20}};
+    T_TRUE(close_to(ts__bucket_quantile(0.5, b, 4), 0.5));
+    ts__bucket b2[] = {{0.1, 10}, {0.5, 20}, {1, 30}, {INFINITY, 40}};
+    T_TRUE(close_to(ts__bucket_quantile(0.1, b2, 4), 0.04));
+    ts__bucket b3[] = {{0.1, 10}, {0.5, 20}, {1, 30}, {INFINITY, 40}};
+    T_FEQ(ts__bucket_quantile(0.9, b3, 4), 1); /* rank in the +Inf bucket */
+    /* Non-monotonic counts are raised: (2: 8) becomes (2: 10). */
+    ts__bucket m[] = {{1, 10}, {2, 8}, {INFINITY, 12}};
+    T_TRUE(close_to(ts__bucket_quantile(0.5, m, 3), 0.6));
+    ts__bucket noinf[] = {{1, 10}, {2, 20}};
+    T_TRUE(isnan(ts__bucket_quantile(0.5, noinf, 2)));
+    ts__bucket one[] = {{INFINITY, 10}};
+    T_TRUE(isnan(ts__bucket_quantile(0.5, one, 1)));
+    ts__bucket z[] = {{1, 0}, {INFINITY, 0}};
+    T_TRUE(isnan(ts__bucket_quantile(0.5, z, 2)));
+    ts__bucket neg[] = {{-1, 5}, {INFINITY, 10}};
+    T_FEQ(ts__bucket_quantile(0.2, neg, 2), -1);
+    T_FEQ(ts__bucket_quantile(-0.5, neg, 2), -INFINITY);
+    /* Duplicate bounds (le="1" and le="1.0") are merged. */
+    ts__bucket dup[] = {{1, 5}, {1, 5}, {INFINITY, 20}};
+    T_TRUE(close_to(ts__bucket_quantile(0.25, dup, 3), 0.5));
+}
+
+static void
+test_parse_and_format(void)
+{
+    double v;
+    T_TRUE(ts__parse_float("+Inf", 4, &v));
+    T_FEQ(v, INFINITY);
+    T_TRUE(ts__parse_float("-inf", 4, &v));
+    T_FEQ(v, -INFINITY);
+    T_TRUE(ts__parse_float("0.25", 4, &v));
+    T_FEQ(v, 0.25);
+    T_TRUE(ts__parse_float("1e3", 3, &v));
+    T_FEQ(v, 1000);
+    T_FALSE(ts__parse_float("abc", 3, &v));
+    T_FALSE(ts__parse_float("1x", 2, &v));
+    T_FALSE(ts__parse_float("", 0, &v));
+    char buf[64];
+    ts__format_float_f(1, buf, sizeof(buf));
+    T_STREQ(buf, "1");
+    ts__format_float_f(0.1, buf, sizeof(buf));
+    T_STREQ(buf, "0.1");
+    ts__format_float_f(-2.5, buf, sizeof(buf));
+    T_STREQ(buf, "-2.5");
+    ts__format_float_f(1.5e-7, buf, sizeof(buf));
+    T_STREQ(buf, "0.00000015");
+    ts__format_float_f(1e21, buf, sizeof(buf));
+    T_STREQ(buf, "1000000000000000000000");
+    ts__format_float_f(123456.789, buf, sizeof(buf));
+    T_STREQ(buf, "123456.789");
+    ts__format_float_f(0, buf, sizeof(buf));
+    T_STREQ(buf, "0");
+    ts__format_float_f(NAN, buf, sizeof(buf));
+    T_STREQ(buf, "NaN");
+    ts__format_float_f(-INFINITY, buf, sizeof(buf));
+    T_STREQ(buf, "-Inf");
+}
+
+T_MAIN({"rate_exact_window", test_rate_exact_window},
+       {"rate_reset_and_extrapolation", test_rate_reset_and_extrapolation},
+       {"irate_idelta", test_irate_idelta},
+       {"regression_holt_winters", test_regression_holt_winters},
+       {"over_time", test_over_time}, {"quantile", test_quantile},
+       {"bucket_quantile", test_bucket_quantile}, {"parse_and_format", test_parse_and_format})
