@@ -1,0 +1,279 @@
+/* Tests for pkg/discovery: static groups, file_sd parsing and re-reading on
+ * change, dns_sd lookups of localhost, and the manager on a real uv loop. */
+#include "pkg/discovery/discovery.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pkg/util/fs.h"
+#include "pkg/util/mem.h"
+#include "pkg/util/time.h"
+#include "tests/testutil/t.h"
+
+static void
+test_static_group(void)
+{
+    ts_config *c = NULL;
+    ts_error err;
+    const char *y = "scrape_configs:\n"
+                    "- job_name: j\n"
+                    "  static_configs:\n"
+                    "  - targets: ['a:1', 'b:2']\n"
+                    "    labels: {env: prod}\n"
+                    "  - targets: ['c:3']\n";
+    T_OK(ts_config_parse(y, strlen(y), "", &c, &err));
+    ts_target_group g;
+    ts_discovery_static_group(&c->scrape[0].static_configs[0], 0, &g);
+    T_STREQ(g.source, "0");
+    T_EQ(g.ntargets, 2);
+    T_STREQ(ts_labels_get(g.targets[1], "__address__"), "b:2");
+    T_STREQ(ts_labels_get(g.labels, "env"), "prod");
+    ts_target_group g2;
+    ts_target_group_copy(&g2, &g);
+    ts_target_group_fini(&g);
+    T_STREQ(ts_labels_get(g2.targets[0], "__address__"), "a:1");
+    ts_target_group_fini(&g2);
+    ts_discovery_static_group(&c->scrape[0].static_configs[1], 1, &g);
+    T_STREQ(g.source, "1");
+    T_EQ(g.ntargets, 1);
+    T_EQ(ts_labels_len(g.labels), 0);
+    ts_target_group_fini(&g);
+    ts_config_free(c);
+}
+
+static void
+test_file_parse(void)
+{
+    ts_target_group *gs;
+    size_t n;
+    ts_error err;
+    const char *json = "[{\"targets\": [\"h1:9100\", \"h2:9100\"], \"labels\": {\"team\": \"x\"}},"
+                       " {\"targets\": [\"h3:80\"]}]";
+    T_OK(ts_discovery_file_parse("/d/t.json", json, strlen(json), &gs, &n, &err));
+    T_EQ(n, 2);
+    T_STREQ(gs[0].source, "/d/t.json:0");
+    T_STREQ(gs[1].source, "/d/t.json:1");
+    T_EQ(gs[0].ntargets, 2);
+    T_STREQ(ts_labels_get(gs[0].targets[1], "__address__"), "h2:9100");
+    T_STREQ(ts_labels_get(gs[0].labels, "team"), "x");
+    T_STREQ(ts_labels_get(gs[0].labels, "__meta_filepath"), "/d/t.json");
+    T_STREQ(ts_labels_get(gs[1].labels, "__meta_filepath"), "/d/t.json");
+    ts_target_groups_free(gs, n);
+
+    const char *yml = "- targets:\n  - 'a:1'\n  labels:\n    foo: bar\n";
+    T_OK(ts_discovery_file_parse("x.yml", yml, strlen(yml), &gs, &n, &err));
+    T_EQ(n, 1);
+    T_STREQ(ts_labels_get(gs[0].targets[0], "__address__"), "a:1");
+    T_STREQ(ts_labels_get(gs[0].labels, "foo"), "bar");
+    ts_target_groups_free(gs, n);
+
+    /* empty file = no groups */
+    T_OK(ts_discovery_file_parse("x.json", "", 0, &gs, &n, &err));
+    T_EQ(n, 0);
+    ts_target_groups_free(gs, n);
+
+    /* errors: bad syntax, not a list, a URL as target, bad label name */
+    T_EQ(ts_discovery_file_parse("x.json", "[{", 2, &gs, &n, &err), TS_EPARSE);
+    T_EQ(ts_discovery_file_parse("x.json", "{\"a\": 1}", 8, &gs, &n, &err), TS_EPARSE);
+    const char *url = "[{\"targets\": [\"http://h:1/metrics\"]}]";
+    T_EQ(ts_discovery_file_parse("x.json", url, strlen(url), &gs, &n, &err), TS_EINVAL);
+    T_TRUE(strstr(err.msg, "not a valid hostname") != NULL);
+    const char *badlbl = "[{\"targets\": [\"h:1\"], \"labels\": {\"0bad\": \"v\"}}]";
+    T_EQ(ts_discovery_file_parse("x.json", badlbl, strlen(badlbl), &gs, &n, &err), TS_EINVAL);
+    T_TRUE(strstr(err.msg, "not a valid label name") != NULL);
+}
+
+static void
+test_file_glob(void)
+{
+    const char *dir = t_tmpdir();
+    char p[512];
+    const char *names[] = {"b.json", "a.json", "c.yml"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof(p), "%s/%s", dir, names[i]);
+        T_OK(ts_fs_write_file_atomic(p, "[]", 2));
+    }
+    snprintf(p, sizeof(p), "%s/*.json", dir);
+    char **v;
+    size_t n;
+    T_OK(ts_discovery_file_glob(p, &v, &n));
+    T_EQ(n, 2);
+    T_TRUE(strstr(v[0], "/a.json") != NULL);
+    T_TRUE(strstr(v[1], "/b.json") != NULL);
+    for (size_t i = 0; i < n; i++)
+        ts_free(v[i]);
+    ts_free(v);
+    snprintf(p, sizeof(p), "%s/*.nomatch", dir);
+    T_OK(ts_discovery_file_glob(p, &v, &n));
+    T_EQ(n, 0);
+    ts_free(v);
+}
+
+static void
+test_dns_localhost(void)
+{
+    ts_target_group g;
+    ts_error err;
+    T_OK(ts_discovery_dns_lookup("localhost", "A", 9100, &g, &err));
+    T_STREQ(g.source, "localhost");
+    T_TRUE(g.ntargets >= 1);
+    T_STREQ(ts_labels_get(g.targets[0], "__address__"), "127.0.0.1:9100");
+    T_STREQ(ts_labels_get(g.targets[0], "__meta_dns_name"), "localhost");
+    ts_target_group_fini(&g);
+    T_EQ(ts_discovery_dns_lookup("no-such-host.invalid", "A", 1, &g, &err), TS_ENOTFOUND);
+    T_EQ(ts_discovery_dns_lookup("localhost", "MX", 1, &g, &err), TS_EUNSUPPORTED);
+    /* SRV of a name that has no such record fails cleanly (no network needed
+     * to get an answer for the reserved .invalid TLD: the stub resolver may
+     * time out instead, which is also a clean failure). */
+}
+
+/* ------------------------------------------------------------- the manager */
+
+typedef struct seen {
+    int calls;
+    char job[64];
+    char addrs[1024]; /* sorted-ish "addr,addr," of the last update */
+    size_t ntargets;
+} seen;
+
+static void
+on_update(void *ctx, const char *job, const ts_target_group *gs, size_t n)
+{
+    seen *s = ctx;
+    s->calls++;
+    snprintf(s->job, sizeof(s->job), "%s", job);
+    s->addrs[0] = 0;
+    s->ntargets = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < gs[i].ntargets; k++) {
+            size_t l = strlen(s->addrs);
+            snprintf(s->addrs + l, sizeof(s->addrs) - l, "%s,",
+                     ts_labels_get(gs[i].targets[k], "__address__"));
+            s->ntargets++;
+        }
+}
+
+static void
+wake_cb(uv_timer_t *t)
+{
+}
+
+/* Runs the loop until the update count exceeds `calls` and addrs equals
+ * want (or want is NULL), for at most ms. */
+static bool
+run_until(uv_loop_t *loop, seen *s, int calls, const char *want, int ms)
+{
+    uv_timer_t t;
+    uv_timer_init(loop, &t);
+    uv_timer_start(&t, wake_cb, 10, 10);
+    int64_t end = ts_now_ms() + ms;
+    bool ok = false;
+    while (ts_now_ms() < end) {
+        uv_run(loop, UV_RUN_ONCE);
+        if (s->calls > calls && (!want || strcmp(s->addrs, want) == 0)) {
+            ok = true;
+            break;
+        }
+    }
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
+    return ok;
+}
+
+static void
+test_manager_file_sd(void)
+{
+    const char *dir = t_tmpdir();
+    char cfgpath[512], tpath[512], yaml[1024];
+    snprintf(cfgpath, sizeof(cfgpath), "%s/prometheus.yml", dir);
+    snprintf(tpath, sizeof(tpath), "%s/targets.json", dir);
+    const char *v1 = "[{\"targets\": [\"127.0.0.1:1111\"], \"labels\": {\"a\": \"1\"}}]";
+    T_OK(ts_fs_write_file_atomic(tpath, v1, strlen(v1)));
+    snprintf(yaml, sizeof(yaml),
+             "scrape_configs:\n"
+             "- job_name: files\n"
+             "  file_sd_configs:\n"
+             "  - files: ['targets.json']\n" /* relative to the config's directory */
+             "    refresh_interval: 1h\n");
+    ts_config *c = NULL;
+    ts_error err;
+    T_OK(ts_config_parse(yaml, strlen(yaml), cfgpath, &c, &err));
+
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    seen s = {0};
+    ts_discovery_manager *m;
+    T_OK(ts_discovery_manager_new(&loop, on_update, &s, &m));
+    T_OK(ts_discovery_manager_apply_config(m, c));
+    T_TRUE(run_until(&loop, &s, 0, "127.0.0.1:1111,", 5000));
+    T_STREQ(s.job, "files");
+
+    /* change the file: the watch picks it up long before the 1h refresh */
+    int calls = s.calls;
+    const char *v2 = "[{\"targets\": [\"127.0.0.1:2222\", \"127.0.0.1:3333\"]}]";
+    T_OK(ts_fs_write_file_atomic(tpath, v2, strlen(v2)));
+    T_TRUE(run_until(&loop, &s, calls, "127.0.0.1:2222,127.0.0.1:3333,", 5000));
+
+    /* a broken file keeps the last good targets */
+    calls = s.calls;
+    T_OK(ts_fs_write_file_atomic(tpath, "[{\"targets\": ", 13));
+    T_TRUE(run_until(&loop, &s, calls, NULL, 5000));
+    T_STREQ(s.addrs, "127.0.0.1:2222,127.0.0.1:3333,");
+
+    /* a new file matching nothing yet: removing the file empties the job */
+    calls = s.calls;
+    T_EQ(unlink(tpath), 0);
+    T_TRUE(run_until(&loop, &s, calls, "", 5000));
+    T_EQ(s.ntargets, 0);
+
+    /* reload without the job: reported once with no groups */
+    ts_config *c2 = NULL;
+    const char *y2 = "scrape_configs:\n- job_name: other\n  static_configs:\n"
+                     "  - targets: ['x:1']\n";
+    T_OK(ts_config_parse(y2, strlen(y2), "", &c2, &err));
+    calls = s.calls;
+    T_OK(ts_discovery_manager_apply_config(m, c2));
+    T_TRUE(run_until(&loop, &s, calls + 1, "x:1,", 5000));
+
+    ts_discovery_manager_close(m);
+    T_EQ(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    T_EQ(uv_loop_close(&loop), 0);
+    ts_config_free(c);
+    ts_config_free(c2);
+}
+
+static void
+test_manager_dns_and_static(void)
+{
+    const char *yaml = "scrape_configs:\n"
+                       "- job_name: mixed\n"
+                       "  static_configs:\n"
+                       "  - targets: ['s:1']\n"
+                       "  dns_sd_configs:\n"
+                       "  - names: ['localhost']\n"
+                       "    type: A\n"
+                       "    port: 9999\n";
+    ts_config *c = NULL;
+    ts_error err;
+    T_OK(ts_config_parse(yaml, strlen(yaml), "", &c, &err));
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    seen s = {0};
+    ts_discovery_manager *m;
+    T_OK(ts_discovery_manager_new(&loop, on_update, &s, &m));
+    T_OK(ts_discovery_manager_apply_config(m, c));
+    /* the first report waits for the DNS lookup: never "s:1" alone */
+    T_TRUE(run_until(&loop, &s, 0, NULL, 5000));
+    T_EQ(s.calls, 1);
+    T_TRUE(strncmp(s.addrs, "s:1,127.0.0.1:9999,", 19) == 0);
+    ts_discovery_manager_close(m);
+    T_EQ(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    T_EQ(uv_loop_close(&loop), 0);
+    ts_config_free(c);
+}
+
+T_MAIN({"static_group", test_static_group}, {"file_parse", test_file_parse},
+       {"file_glob", test_file_glob}, {"dns_localhost", test_dns_localhost},
+       {"manager_file_sd", test_manager_file_sd},
+       {"manager_dns_and_static", test_manager_dns_and_static})
