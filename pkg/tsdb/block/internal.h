@@ -57,6 +57,18 @@ int ts__frame_get(const uint8_t *p, size_t avail, uint8_t **raw, size_t *raw_len
 int ts__frame_check(const uint8_t *p, size_t avail, size_t *frame_len, const char *what,
                     ts_error *err);
 
+/* Chunk records inside a chunk group (chunks.md). */
+#define TS__REC_RAW 1          /* XOR chunk bytes as they are */
+#define TS__REC_COLUMNAR 0x81  /* compact form, rebuilt into XOR on read (colenc.c) */
+
+/* Appends the compact record (kind byte included) of the XOR chunk
+ * xor[0..len) whose first sample is at mint, if it round-trips to exactly
+ * the same bytes; returns 1 if appended, 0 if the chunk must stay raw. */
+int ts__col_encode(ts_buf *out, const uint8_t *xor, size_t len, int64_t mint);
+/* Decodes a compact record (after its kind byte) and appends the rebuilt
+ * XOR chunk to out as uvarint length + bytes.  TS_ECORRUPT on bad input. */
+int ts__col_decode(ts_dec *d, int64_t mint, ts_buf *out);
+
 /* meta.json */
 int ts__meta_write(const char *dir, const ts_block_meta *m, ts_error *err);
 int ts__meta_read(const char *dir, ts_block_meta *m, ts_error *err);

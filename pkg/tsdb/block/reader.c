@@ -724,20 +724,38 @@ copy_chunks(const ccache *c, uint64_t coff, const cmeta *metas, uint32_t n, int6
     ts_buf_init(&out, 0);
     cslice *s = ts_malloc(n * sizeof(*s));
     size_t k = 0;
+    ts_buf rebuilt;
+    ts_buf_init(&rebuilt, 0);
     for (uint32_t i = 0; i < n; i++) {
-        uint8_t enc = ts_dec_byte(&d);
-        uint64_t len = ts_dec_uvarint(&d);
-        const uint8_t *p = len <= ts_dec_len(&d) ? ts_dec_bytes(&d, len) : NULL;
-        if (d.err || !p || enc != TS_ENC_XOR) {
+        uint8_t kind = ts_dec_byte(&d);
+        bool want = !(metas[i].maxt < mint || metas[i].mint > maxt);
+        const uint8_t *p = NULL;
+        uint64_t len = 0;
+        if (kind == TS__REC_RAW) {
+            len = ts_dec_uvarint(&d);
+            p = len <= ts_dec_len(&d) ? ts_dec_bytes(&d, len) : NULL;
+        } else if (kind == TS__REC_COLUMNAR) {
+            /* decoded even when not wanted: records have no length prefix */
+            ts_buf_reset(&rebuilt);
+            if (!d.err && ts__col_decode(&d, metas[i].mint, &rebuilt) == TS_OK) {
+                ts_dec r;
+                ts_dec_init(&r, rebuilt.p, rebuilt.len);
+                len = ts_dec_uvarint(&r);
+                p = ts_dec_bytes(&r, len);
+            }
+        }
+        if (d.err || !p) {
+            ts_buf_fini(&rebuilt);
             ts_buf_fini(&out);
             ts_free(s);
             return TS_ECORRUPT;
         }
-        if (metas[i].maxt < mint || metas[i].mint > maxt)
+        if (!want)
             continue;
         s[k++] = (cslice){metas[i].mint, metas[i].maxt, out.len, len};
         ts_buf_put(&out, p, len);
     }
+    ts_buf_fini(&rebuilt);
     size_t dummy;
     *data = ts_buf_steal(&out, &dummy);
     *sl = s;

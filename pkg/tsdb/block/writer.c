@@ -5,7 +5,9 @@
  * as they are when they can be used unchanged (XOR encoding, wholly inside
  * [mint, maxt), in time order and not overlapping each other); otherwise it
  * re-encodes the series' samples from its iterator into chunks of at most
- * 120 samples.  The chunk bytes go straight into the current chunk group;
+ * 120 samples.  Each chunk goes into the current chunk group as a record,
+ * in the compact column form of colenc.c when that round-trips exactly,
+ * else raw;
  * a group holding at least TS__CHUNK_GROUP_BYTES is compressed as one frame
  * and appended to the current segment file (chunks/000001, ...).  Only the
  * label sets and chunk time ranges stay in memory, for the index, which is
@@ -256,9 +258,11 @@ add_series(writer *w, ts_series *s, int64_t mint, int64_t maxt)
         const tchunk *t = &w->tc[i];
         w->chunks[w->nchunks++] = (wchunk){t->mint, t->maxt};
         w->nsamples += ts_xor_bytes_count(w->tmp.p + t->off, t->len);
-        ts_buf_putc(&w->group, TS_ENC_XOR);
-        ts_buf_put_uvarint(&w->group, t->len);
-        ts_buf_put(&w->group, w->tmp.p + t->off, t->len);
+        if (!ts__col_encode(&w->group, w->tmp.p + t->off, t->len, t->mint)) {
+            ts_buf_putc(&w->group, TS__REC_RAW);
+            ts_buf_put_uvarint(&w->group, t->len);
+            ts_buf_put(&w->group, w->tmp.p + t->off, t->len);
+        }
     }
     if (w->group.len >= TS__CHUNK_GROUP_BYTES)
         return flush_group(w);

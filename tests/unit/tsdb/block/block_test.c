@@ -412,6 +412,110 @@ test_iterators_and_chunks(void)
     free_series();
 }
 
+static uint64_t
+bits_of(double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, sizeof(u));
+    return u;
+}
+
+/* Every kind of value and timestamp pattern comes back bit-exactly, and
+ * chunks() gives the input chunk bytes exactly, whether the writer stored
+ * them in the compact form or raw. */
+static void
+test_chunk_forms(void)
+{
+    enum { K = 9 };
+    tseries *s[K];
+    uint64_t st = 12345;
+    for (int k = 0; k < K; k++) {
+        char name[16];
+        snprintf(name, sizeof(name), "s%d", k);
+        s[k] = tser_new(ts_labels_from_strings(2, "__name__", name), k == 8 ? 7 : 120);
+        int64_t t = k == 7 ? -4000000000000LL : 1000;
+        for (int i = 0; i < 500; i++) {
+            st = st * 6364136223846793005ULL + 1442695040888963407ULL;
+            double v;
+            switch (k) {
+            case 0: v = i * 3; break;                           /* integers */
+            case 1: v = round((i * 1.37 + 100) * 100) / 100; break; /* 2 decimals */
+            case 2: v = (double)(st >> 11) / 3.0; break;        /* arbitrary floats */
+            case 3: v = i % 5 == 0 ? ts_stale_nan() : i; break; /* stale markers */
+            case 4: v = i % 3 == 0 ? INFINITY : (i % 3 == 1 ? -0.0 : -INFINITY); break;
+            case 5: v = 1e300 * (i % 2 ? 1 : -1); break;
+            case 6: v = 0.1 * i; break;                         /* inexact decimals */
+            case 7: v = 1; break;                               /* negative, huge times */
+            default: v = 123456.789; break;                     /* small chunks */
+            }
+            tser_add(s[k], t, v);
+            t += k == 7 ? 1000000000LL * (1 + (int64_t)(st % 3)) : 15000 + (int64_t)(st % 7) - 3;
+        }
+    }
+    s[8]->trailing = true; /* not our encoder's bytes: must stay raw, byte-identical */
+    const char *dir = t_tmpdir();
+    ts_block_meta m;
+    ts_error err = {0};
+    T_OK(ts_block_write(dir, tset_new(s, K, true), INT64_MIN, INT64_MAX, 0, NULL, 0, &m, &err));
+    T_EQ(m.num_samples, K * 500);
+    char p[512];
+    snprintf(p, sizeof(p), "%s/%s", dir, m.ulid);
+    ts_block *b;
+    T_OK(ts_block_open(p, &b, &err));
+    ts_querier *q;
+    ts_block_querier(b, INT64_MIN, INT64_MAX, &q);
+    ts_matcher *all = M(TS_MATCH_RE, "__name__", ".+");
+    ts_series_set *ss;
+    T_OK(q->ops->select(q, true, NULL, &all, 1, &ss, &err));
+    int n = 0;
+    while (ts_ss_next(ss)) {
+        ts_series *rs = ts_ss_at(ss);
+        const tseries *src = NULL;
+        for (int k = 0; k < K; k++)
+            if (ts_labels_equal(s[k]->ls, rs->labels))
+                src = s[k];
+        T_TRUE(src != NULL);
+        ts_iterator *it = rs->ops->iterator(rs);
+        size_t i = 0;
+        while (ts_it_next(it) == TS_VAL_FLOAT) {
+            int64_t t;
+            double v;
+            ts_it_at(it, &t, &v);
+            T_TRUE(i < src->n);
+            T_EQ(t, src->s[i].t);
+            T_EQ(bits_of(v), bits_of(src->s[i].v));
+            i++;
+        }
+        T_EQ(i, src->n);
+        T_EQ(ts_it_err(it), 0);
+        ts_it_free(it);
+        ts_chunk_iterator *a = rs->ops->chunks(rs);
+        ts_chunk_iterator *e = src->base.ops->chunks((ts_series *)&src->base);
+        while (e->ops->next(e)) {
+            T_TRUE(a->ops->next(a));
+            const ts_chunk_meta *x = a->ops->at(a), *y = e->ops->at(e);
+            T_EQ(x->len, y->len);
+            T_TRUE(memcmp(x->data, y->data, x->len) == 0);
+            T_EQ(x->mint, y->mint);
+            T_EQ(x->maxt, y->maxt);
+        }
+        T_FALSE(a->ops->next(a));
+        T_EQ(a->ops->err(a), 0);
+        a->ops->free(a);
+        e->ops->free(e);
+        n++;
+    }
+    T_EQ(n, K);
+    T_EQ(ss->error.code, 0);
+    ts_ss_free(ss);
+    ts_querier_close(q);
+    ts_matcher_free(all);
+    ts_block_unref(b);
+    ts_block_meta_fini(&m);
+    for (int k = 0; k < K; k++)
+        tser_free(s[k]);
+}
+
 static void
 test_clip_on_write(void)
 {
@@ -940,7 +1044,7 @@ test_compact_plan(void)
 
 T_MAIN({"ulid", test_ulid}, {"write_open_meta", test_write_open_meta},
        {"select_matchers", test_select_matchers},
-       {"iterators_and_chunks", test_iterators_and_chunks}, {"clip_on_write", test_clip_on_write},
+       {"iterators_and_chunks", test_iterators_and_chunks}, {"chunk_forms", test_chunk_forms}, {"clip_on_write", test_clip_on_write},
        {"label_names_values", test_label_names_values}, {"refcount_delete", test_refcount_delete},
        {"tmp_dir_not_a_block", test_tmp_dir_not_a_block}, {"corruption", test_corruption},
        {"compact", test_compact}, {"compact_plan", test_compact_plan})

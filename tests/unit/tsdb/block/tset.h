@@ -20,6 +20,7 @@ typedef struct tseries {
     ts_sample *s;
     size_t n, cap;
     size_t per_chunk; /* 0 = no chunks() (writer must re-encode) */
+    bool trailing;    /* append a junk byte to every chunk (valid, but not our encoder's bytes) */
 } tseries;
 
 typedef struct tset {
@@ -152,6 +153,10 @@ tser_chunks(ts_series *s)
         x->mint[x->n] = ts_xor_chunk_mint(c);
         x->maxt[x->n] = ts_xor_chunk_maxt(c);
         x->data[x->n] = ts_xor_chunk_steal(c, &x->len[x->n]);
+        if (ts->trailing) {
+            x->data[x->n] = ts_realloc(x->data[x->n], x->len[x->n] + 1);
+            x->data[x->n][x->len[x->n]++] = 0xAB;
+        }
         x->n++;
         ts_xor_chunk_free(c);
     }
