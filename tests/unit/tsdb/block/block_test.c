@@ -12,7 +12,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <zstd.h>
+
 #include "pkg/storage/merge.h"
+#include "pkg/tsdb/block/internal.h"
+#include "pkg/util/hash.h"
 #include "pkg/util/fs.h"
 #include "tests/testutil/t.h"
 #include "tests/unit/tsdb/block/tset.h"
@@ -867,6 +871,157 @@ test_corruption(void)
     free_series();
 }
 
+/* Rewrites the frame at f (total size flen) with its decompressed contents
+ * damaged (byte pos XORed with x, or cut at pos when x == 0), keeping the
+ * frame's size: the new zstd data is padded with a skippable zstd frame and
+ * the CRC is recomputed, so the damage gets past the checksums and reaches
+ * the decoders.  Returns 0, or -1 if the size could not be kept. */
+static int
+reframe(uint8_t *f, size_t flen, size_t pos, uint8_t x)
+{
+    uint32_t rlen = ts_get_be32(f), clen = ts_get_be32(f + 4);
+    if (pos >= rlen || flen != clen + 12u)
+        return -1;
+    uint8_t *raw = ts_malloc(rlen + 1);
+    if (ZSTD_decompress(raw, rlen, f + 8, clen) != rlen) {
+        ts_free(raw);
+        return -1;
+    }
+    uint32_t nlen = rlen;
+    if (x)
+        raw[pos] ^= x;
+    else
+        nlen = (uint32_t)pos;
+    size_t cap = ZSTD_compressBound(nlen);
+    uint8_t *c = ts_malloc(cap);
+    int levels[] = {9, 1, 3, 6, 12, 19, -1};
+    int rc = -1;
+    for (int i = 0; i < 7 && rc; i++) {
+        size_t n = ZSTD_compress(c, cap, raw, nlen, levels[i]);
+        if (ZSTD_isError(n) || !(n == clen || n + 8 <= clen))
+            continue;
+        memcpy(f + 8, c, n);
+        if (n < clen) { /* skippable frame: magic, size, filler */
+            uint32_t pad = (uint32_t)(clen - n - 8);
+            uint8_t *p = f + 8 + n;
+            p[0] = 0x50, p[1] = 0x2A, p[2] = 0x4D, p[3] = 0x18;
+            p[4] = (uint8_t)pad, p[5] = (uint8_t)(pad >> 8), p[6] = (uint8_t)(pad >> 16),
+            p[7] = (uint8_t)(pad >> 24);
+            memset(p + 8, 0, pad);
+        }
+        ts_put_be32(f, nlen);
+        ts_put_be32(f + 8 + clen, ts_crc32c(0, f, 8 + clen));
+        rc = 0;
+    }
+    ts_free(c);
+    ts_free(raw);
+    return rc;
+}
+
+/* Damage inside checksummed, compressed sections: every frame of the index
+ * and of the chunk segment gets bytes flipped and its contents cut; the
+ * reader must fail cleanly or read on, never crash or read out of bounds. */
+static void
+test_corruption_past_checksums(void)
+{
+    make_series();
+    const char *dir = t_tmpdir();
+    ts_block_meta wm;
+    char *bdir = write_block(dir, 0, 10000, &wm);
+    T_TRUE(bdir != NULL);
+    const char *files[] = {"index", "chunks/000001"};
+    for (int fi = 0; fi < 2; fi++) {
+        char path[600];
+        snprintf(path, sizeof(path), "%s/%s", bdir, files[fi]);
+        char *orig;
+        size_t len;
+        T_OK(ts_fs_read_file(path, 1 << 30, &orig, &len));
+        size_t end = fi == 0 ? len - 28 : len; /* the index ends with its TOC */
+        int tried = 0, open_fail = 0, read_fail = 0, frames = 0;
+        uint8_t *mod = ts_malloc(len);
+        for (size_t off = 8; off + 12 <= end; frames++) {
+            size_t flen = ts_get_be32((uint8_t *)orig + off + 4) + 12u;
+            uint32_t rlen = ts_get_be32((uint8_t *)orig + off);
+            size_t step = rlen / 24 + 1;
+            for (size_t pos = 0; pos < rlen; pos += step) {
+                for (int kind = 0; kind < 2; kind++) {
+                    memcpy(mod, orig, len);
+                    if (reframe(mod + off, flen, pos, kind ? (uint8_t)(0x80 | pos) : 0) != 0)
+                        continue;
+                    T_OK(rewrite(path, (char *)mod, len));
+                    ts_block *b = NULL;
+                    ts_error err = {0};
+                    tried++;
+                    if (ts_block_open(bdir, &b, &err) != 0) {
+                        T_TRUE(err.msg[0] != 0);
+                        open_fail++;
+                        continue;
+                    }
+                    read_fail += read_all(b) > 0;
+                    ts_block_unref(b);
+                }
+            }
+            off += flen;
+        }
+        T_OK(rewrite(path, orig, len));
+        fprintf(stderr, "  %s: %d frames, %d damaged versions, %d rejected on open, %d failed "
+                "on read\n", files[fi], frames, tried, open_fail, read_fail);
+        T_TRUE(tried > 20);
+        T_TRUE(open_fail + read_fail > 0);
+        ts_free(mod);
+        ts_free(orig);
+    }
+    ts_block *b;
+    ts_error err = {0};
+    T_OK(ts_block_open(bdir, &b, &err));
+    T_EQ(read_all(b), 0);
+    ts_block_unref(b);
+    ts_block_meta_fini(&wm);
+    ts_free(bdir);
+    free_series();
+}
+
+/* The compact chunk decoder on damaged records. */
+static void
+test_colenc_damage(void)
+{
+    ts_xor_chunk *c = ts_xor_chunk_new();
+    for (int i = 0; i < 120; i++)
+        ts_xor_chunk_append(c, 1000 + i * 15000 + (i % 7 == 0), round(i * 1.37 * 100) / 100);
+    size_t len;
+    const uint8_t *x = ts_xor_chunk_bytes(c, &len);
+    ts_buf rec, out;
+    ts_buf_init(&rec, 0);
+    ts_buf_init(&out, 0);
+    T_EQ(ts__col_encode(&rec, x, len, 1000), 1);
+    T_EQ(rec.p[0], 0x81);
+    T_TRUE(rec.len < len); /* smaller before zstd already */
+    ts_dec d;
+    ts_dec_init(&d, rec.p + 1, rec.len - 1);
+    T_OK(ts__col_decode(&d, 1000, &out));
+    int bad = 0;
+    for (size_t cut = 0; cut < rec.len - 1; cut++) {
+        ts_buf_reset(&out);
+        ts_dec_init(&d, rec.p + 1, cut);
+        bad += ts__col_decode(&d, 1000, &out) == TS_ECORRUPT;
+    }
+    T_EQ(bad, (int)rec.len - 1); /* every truncation is detected */
+    uint8_t *m = ts_malloc(rec.len);
+    for (size_t pos = 1; pos < rec.len; pos++)
+        for (int bit = 0; bit < 8; bit++) {
+            memcpy(m, rec.p, rec.len);
+            m[pos] ^= (uint8_t)(1 << bit);
+            ts_buf_reset(&out);
+            ts_dec_init(&d, m + 1, rec.len - 1);
+            int rc = ts__col_decode(&d, 1000, &out);
+            T_TRUE(rc == TS_OK || rc == TS_ECORRUPT);
+        }
+    ts_free(m);
+    ts_buf_fini(&rec);
+    ts_buf_fini(&out);
+    ts_xor_chunk_free(c);
+}
+
 /* ------------------------------------------------------------ compaction */
 
 static void
@@ -1047,4 +1202,6 @@ T_MAIN({"ulid", test_ulid}, {"write_open_meta", test_write_open_meta},
        {"iterators_and_chunks", test_iterators_and_chunks}, {"chunk_forms", test_chunk_forms}, {"clip_on_write", test_clip_on_write},
        {"label_names_values", test_label_names_values}, {"refcount_delete", test_refcount_delete},
        {"tmp_dir_not_a_block", test_tmp_dir_not_a_block}, {"corruption", test_corruption},
+       {"corruption_past_checksums", test_corruption_past_checksums},
+       {"colenc_damage", test_colenc_damage},
        {"compact", test_compact}, {"compact_plan", test_compact_plan})
