@@ -193,7 +193,7 @@ typedef struct ts_promql_function {
                       repeated so the call has nargs-1 .. nargs-1+n args; -1: last type repeats
                       without limit (label_join) */
     ts_promql_value_type return_type;
-    bool experimental; /* native-histogram functions (histogram_count/sum/fraction) */
+    bool experimental; /* Prometheus' Experimental flag; false for every 2.42 function */
 } ts_promql_function;
 
 /* Looks a function up by name (NULL when unknown).  name need not be NUL-terminated. */
@@ -251,8 +251,8 @@ typedef struct ts_promql_vector_matching {
 typedef struct ts_promql_expr ts_promql_expr;
 
 typedef struct ts_promql_vector_selector {
-    const char *name;       /* metric name from before the braces or from {__name__="x"}, or
-                               NULL when there is none (arena) */
+    const char *name;       /* metric name written before the braces, or NULL when there is
+                               none (as in Prometheus, {__name__="x"} leaves it NULL) (arena) */
     ts_matcher **matchers;  /* all matchers including the __name__ one (owned, see top) */
     size_t nmatchers;
     int64_t original_offset; /* ms from `offset d` (negative for `offset -d`), 0 if none */
