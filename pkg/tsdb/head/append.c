@@ -1,0 +1,296 @@
+/*
+ * The head appender (Prometheus headAppender).
+ *
+ * append() finds or creates the series (by ref hint, else by labels: a new
+ * series becomes visible in the index at once, with no samples), takes an
+ * appender reference on it (so truncation cannot remove it under us) and
+ * validates the sample against, in order:
+ *   - the appendable window: t < ts__head_min_valid_append -> TS_ETOOOLD
+ *     (checked before the series is looked up or created);
+ *   - the last sample of the series in this batch, or else the last
+ *     committed one: older -> TS_EOOO; same t with other value bits ->
+ *     TS_EDUPSAMPLE; same t and same bits -> accepted and dropped.
+ * Rejections are counted in the head's statistics; the batch stays usable.
+ *
+ * commit() hands the batch to opts.log first: a series record for every
+ * touched series whose record was never logged (normally those this batch
+ * created; after a concurrent rollback possibly others), then the samples.
+ * If the log fails, the batch is rolled back and the error returned.  Then
+ * the samples are applied in order.  A concurrent commit to the same series
+ * may have moved it on since append(); samples that became out of order are
+ * counted and dropped, like Prometheus does at commit.
+ *
+ * rollback() drops the batch and removes the series this batch created and
+ * that are still empty (unless a querier is open; truncation removes them
+ * later).
+ *
+ * The batch: one entry per touched series (found through a small
+ * open-addressing table keyed by the series pointer) and one array of
+ * samples; no allocation per sample beyond amortised array growth.
+ */
+#include "pkg/tsdb/head/internal.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#include "pkg/util/hash.h"
+#include "pkg/util/mem.h"
+
+typedef struct entry {
+    ts__series *s;
+    bool created; /* by this appender */
+    bool has;     /* a sample of this series is in the batch */
+    int64_t t;    /* the batch's last sample of the series */
+    uint64_t vbits;
+} entry;
+
+typedef struct pending {
+    uint32_t ent;
+    int64_t t;
+    double v;
+} pending;
+
+typedef struct head_appender {
+    ts_appender base;
+    ts_head *h;
+    entry *ents;
+    size_t nents, cents;
+    uint32_t *slots; /* entry index + 1, 0 = empty; capacity nslots (power of two) */
+    uint32_t nslots;
+    pending *samples;
+    size_t nsamples, csamples;
+} head_appender;
+
+static inline uint64_t
+f2u(double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, sizeof(u));
+    return u;
+}
+
+static inline uint32_t
+ptr_slot(const ts__series *s, uint32_t nslots)
+{
+    uintptr_t p = (uintptr_t)s;
+    return (uint32_t)((p >> 4) * 0x9E3779B97F4A7C15ULL >> 32) & (nslots - 1);
+}
+
+static entry *
+find_entry(head_appender *a, const ts__series *s)
+{
+    if (a->nslots == 0)
+        return NULL;
+    for (uint32_t i = ptr_slot(s, a->nslots);; i = (i + 1) & (a->nslots - 1)) {
+        uint32_t k = a->slots[i];
+        if (k == 0)
+            return NULL;
+        if (a->ents[k - 1].s == s)
+            return &a->ents[k - 1];
+    }
+}
+
+static void
+slots_put(uint32_t *slots, uint32_t nslots, const ts__series *s, uint32_t idx1)
+{
+    uint32_t i = ptr_slot(s, nslots);
+    while (slots[i])
+        i = (i + 1) & (nslots - 1);
+    slots[i] = idx1;
+}
+
+static entry *
+add_entry(head_appender *a, ts__series *s, bool created)
+{
+    if ((a->nents + 1) * 2 > a->nslots) {
+        uint32_t n = a->nslots ? a->nslots * 2 : 16;
+        uint32_t *slots = ts_calloc(n, sizeof(*slots));
+        for (size_t i = 0; i < a->nents; i++)
+            slots_put(slots, n, a->ents[i].s, (uint32_t)i + 1);
+        ts_free(a->slots);
+        a->slots = slots;
+        a->nslots = n;
+    }
+    TS_GROW(a->ents, a->cents, a->nents + 1);
+    entry *e = &a->ents[a->nents++];
+    memset(e, 0, sizeof(*e));
+    e->s = s;
+    e->created = created;
+    slots_put(a->slots, a->nslots, s, (uint32_t)a->nents);
+    return e;
+}
+
+static int
+app_append(ts_appender *base, uint64_t ref, const ts_labels *ls, int64_t t, double v,
+           uint64_t *ref_out)
+{
+    head_appender *a = (head_appender *)base;
+    ts_head *h = a->h;
+    ts__last last = {false, 0, 0};
+    ts__series *s = NULL;
+    bool created = false;
+    /* The window first, as Prometheus does: a too-old sample of an unknown
+     * series does not create it. */
+    if (t < ts__head_min_valid_append(h)) {
+        atomic_fetch_add(&h->too_old_total, 1);
+        return TS_ETOOOLD;
+    }
+    if (ref != 0)
+        s = ts__series_acquire_ref(h, ref, &last);
+    if (!s) {
+        int rc = ts__series_acquire_labels(h, ls, &s, &created, &last);
+        if (rc != TS_OK)
+            return rc;
+    }
+    entry *e = find_entry(a, s);
+    if (e)
+        ts__series_release(h, s, false); /* we already hold a reference */
+    else
+        e = add_entry(a, s, created);
+    if (ref_out)
+        *ref_out = s->ref;
+
+    uint64_t vbits = f2u(v);
+    bool has = e->has || last.has;
+    int64_t lt = e->has ? e->t : last.t;
+    uint64_t lv = e->has ? e->vbits : last.vbits;
+    if (has && t <= lt) {
+        if (t < lt) {
+            atomic_fetch_add(&h->ooo_total, 1);
+            return TS_EOOO;
+        }
+        if (vbits == lv)
+            return TS_OK; /* identical duplicate: ignored */
+        atomic_fetch_add(&h->dup_total, 1);
+        return TS_EDUPSAMPLE;
+    }
+    TS_GROW(a->samples, a->csamples, a->nsamples + 1);
+    a->samples[a->nsamples++] = (pending){(uint32_t)(e - a->ents), t, v};
+    e->has = true;
+    e->t = t;
+    e->vbits = vbits;
+    return TS_OK;
+}
+
+static void
+app_free(head_appender *a)
+{
+    ts_free(a->ents);
+    ts_free(a->slots);
+    ts_free(a->samples);
+    ts_free(a);
+}
+
+static void
+release_all(head_appender *a)
+{
+    for (size_t i = 0; i < a->nents; i++)
+        ts__series_release(a->h, a->ents[i].s, a->ents[i].created);
+}
+
+static int
+app_rollback(ts_appender *base)
+{
+    head_appender *a = (head_appender *)base;
+    release_all(a);
+    app_free(a);
+    return TS_OK;
+}
+
+static int
+app_commit(ts_appender *base)
+{
+    head_appender *a = (head_appender *)base;
+    ts_head *h = a->h;
+
+    if (h->opts.log && (a->nsamples > 0 || a->nents > 0)) {
+        ts_record_series *recs = ts_malloc((a->nents ? a->nents : 1) * sizeof(*recs));
+        size_t nrecs = 0;
+        for (size_t i = 0; i < a->nents; i++) {
+            ts__series *s = a->ents[i].s;
+            ts__series_lock(h, s);
+            if (!s->logged)
+                recs[nrecs++] = (ts_record_series){s->ref, s->labels};
+            ts__series_unlock(h, s);
+        }
+        ts_record_sample *smp = ts_malloc((a->nsamples ? a->nsamples : 1) * sizeof(*smp));
+        for (size_t i = 0; i < a->nsamples; i++) {
+            const pending *p = &a->samples[i];
+            smp[i] = (ts_record_sample){a->ents[p->ent].s->ref, p->t, p->v};
+        }
+        int rc = TS_OK;
+        if (nrecs > 0 || a->nsamples > 0)
+            rc = h->opts.log(h->opts.log_ctx, recs, nrecs, smp, a->nsamples);
+        if (rc == TS_OK) {
+            for (size_t i = 0; i < a->nents; i++) {
+                ts__series *s = a->ents[i].s;
+                ts__series_lock(h, s);
+                s->logged = 1;
+                ts__series_unlock(h, s);
+            }
+        }
+        ts_free(recs);
+        ts_free(smp);
+        if (rc != TS_OK) {
+            app_rollback(base);
+            return rc < 0 ? rc : TS_EIO;
+        }
+    } else if (!h->opts.log) {
+        /* No WAL: records are trivially "logged". */
+        for (size_t i = 0; i < a->nents; i++) {
+            ts__series *s = a->ents[i].s;
+            ts__series_lock(h, s);
+            s->logged = 1;
+            ts__series_unlock(h, s);
+        }
+    }
+
+    int64_t mint = INT64_MAX, maxt = INT64_MIN;
+    uint64_t ok = 0, ooo = 0, dup = 0;
+    ts__series *locked = NULL;
+    for (size_t i = 0; i < a->nsamples; i++) {
+        const pending *p = &a->samples[i];
+        ts__series *s = a->ents[p->ent].s;
+        if (s != locked) {
+            if (locked)
+                ts__series_unlock(h, locked);
+            ts__series_lock(h, s);
+            locked = s;
+        }
+        int rc = ts__series_append(h, s, p->t, p->v);
+        if (rc == TS_OK) {
+            ok++;
+            if (p->t < mint)
+                mint = p->t;
+            if (p->t > maxt)
+                maxt = p->t;
+        } else if (rc == TS_EOOO) {
+            ooo++;
+        } else if (rc == TS_EDUPSAMPLE) {
+            dup++;
+        }
+    }
+    if (locked)
+        ts__series_unlock(h, locked);
+    if (ok > 0)
+        ts__head_widen(h, mint, maxt);
+    atomic_fetch_add(&h->appended_total, ok);
+    if (ooo)
+        atomic_fetch_add(&h->ooo_total, ooo);
+    if (dup)
+        atomic_fetch_add(&h->dup_total, dup);
+    release_all(a);
+    app_free(a);
+    return TS_OK;
+}
+
+static const ts_appender_ops head_appender_ops = {app_append, app_commit, app_rollback};
+
+ts_appender *
+ts_head_appender(ts_head *h)
+{
+    head_appender *a = ts_calloc(1, sizeof(*a));
+    a->base.ops = &head_appender_ops;
+    a->h = h;
+    return &a->base;
+}

@@ -1,0 +1,803 @@
+/*
+ * The head's series table, sample storage, truncation and replay.
+ *
+ * Series table (Prometheus' stripeSeries): TS__HEAD_STRIPES stripes, each
+ * a rwlock plus two chained hash tables, ref -> series (stripe ref & mask)
+ * and label hash -> series (stripe hash & mask).  A series is found by ref
+ * (appends with a ref hint, queriers, replay) or by labels (first append).
+ * Creation inserts into the hash stripe under its write lock (so two
+ * appenders cannot create the same series twice), then into the ref stripe,
+ * then into the postings index (postings.c).
+ *
+ * Series data (chunks, open chunk, flags) is guarded by a series mutex taken
+ * from a striped array by ref, which keeps a series at ~120 bytes plus its
+ * labels and chunks instead of carrying its own 40-byte mutex.
+ *
+ * Samples: each series has completed chunks (exact-size byte arrays,
+ * immutable) and one open ts_xor_chunk.  The open chunk is cut when it holds
+ * TS__HEAD_CHUNK_SAMPLES samples or when a sample reaches the next multiple
+ * of chunk_range_ms after the chunk's first sample, so no chunk straddles a
+ * block boundary.
+ *
+ * Lifetimes.  A series is referenced by:
+ *  - appenders: `pending` counts open appenders holding it; a series with
+ *    pending > 0 is never removed;
+ *  - queriers: they keep series pointers and completed chunk data between
+ *    calls, so anything that frees those (truncation, removal of series an
+ *    appender created and rolled back) runs under the gc guard: it waits
+ *    until no querier is open and keeps new ones out meanwhile.  Rollback
+ *    does not wait: if a querier is open it leaves the empty series for the
+ *    next truncation.
+ * Removal marks the series dead under its lock (lookups skip dead series),
+ * unlinks it from both stripes and from the postings, then frees it.
+ *
+ * Appendable window (Prometheus' appendableMinValidTime): once the head has
+ * data, samples with t < max(min_valid, maxt - chunk_range_ms / 2) are
+ * rejected with TS_ETOOOLD, where min_valid is the highest mint passed to
+ * ts_head_truncate (INT64_MIN before).  Replay only applies min_valid.
+ */
+#include "pkg/tsdb/head/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "pkg/util/mem.h"
+
+#define DEFAULT_CHUNK_RANGE_MS (2 * 3600 * 1000LL)
+#define STRIPE_MASK (TS__HEAD_STRIPES - 1)
+#define STRIPE_BITS 10 /* log2(TS__HEAD_STRIPES): bucket index uses the bits above */
+
+_Static_assert((1 << STRIPE_BITS) == TS__HEAD_STRIPES, "STRIPE_BITS");
+
+static inline ts__stripe *
+ref_stripe(ts_head *h, uint64_t ref)
+{
+    return &h->stripes[ref & STRIPE_MASK];
+}
+
+static inline ts__stripe *
+hash_stripe(ts_head *h, uint64_t hash)
+{
+    return &h->stripes[hash & STRIPE_MASK];
+}
+
+static inline bool
+series_empty(const ts__series *s)
+{
+    return s->nchunks == 0 && s->open.count == 0;
+}
+
+static inline uint64_t
+f2u(double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, sizeof(u));
+    return u;
+}
+
+/* ---------------------------------------------------- stripe hash tables */
+
+static uint32_t
+bucket(uint64_t key, uint32_t nbuckets)
+{
+    return (uint32_t)(key >> STRIPE_BITS) & (nbuckets - 1);
+}
+
+static void
+ref_rehash(ts__stripe *st)
+{
+    uint32_t nb = st->nref_buckets ? st->nref_buckets * 2 : 4;
+    ts__series **b = ts_calloc(nb, sizeof(*b));
+    for (uint32_t i = 0; i < st->nref_buckets; i++) {
+        for (ts__series *s = st->by_ref[i], *next; s; s = next) {
+            next = s->next_ref;
+            uint32_t k = bucket(s->ref, nb);
+            s->next_ref = b[k];
+            b[k] = s;
+        }
+    }
+    ts_free(st->by_ref);
+    st->by_ref = b;
+    st->nref_buckets = nb;
+}
+
+static void
+hash_rehash(ts__stripe *st)
+{
+    uint32_t nb = st->nhash_buckets ? st->nhash_buckets * 2 : 4;
+    ts__series **b = ts_calloc(nb, sizeof(*b));
+    for (uint32_t i = 0; i < st->nhash_buckets; i++) {
+        for (ts__series *s = st->by_hash[i], *next; s; s = next) {
+            next = s->next_hash;
+            uint32_t k = bucket(s->labels->hash, nb);
+            s->next_hash = b[k];
+            b[k] = s;
+        }
+    }
+    ts_free(st->by_hash);
+    st->by_hash = b;
+    st->nhash_buckets = nb;
+}
+
+static void
+ref_insert(ts__stripe *st, ts__series *s)
+{
+    if (st->nref >= st->nref_buckets)
+        ref_rehash(st);
+    uint32_t k = bucket(s->ref, st->nref_buckets);
+    s->next_ref = st->by_ref[k];
+    st->by_ref[k] = s;
+    st->nref++;
+}
+
+static void
+hash_insert(ts__stripe *st, ts__series *s)
+{
+    if (st->nhash >= st->nhash_buckets)
+        hash_rehash(st);
+    uint32_t k = bucket(s->labels->hash, st->nhash_buckets);
+    s->next_hash = st->by_hash[k];
+    st->by_hash[k] = s;
+    st->nhash++;
+}
+
+static void
+ref_unlink(ts__stripe *st, ts__series *s)
+{
+    for (ts__series **pp = &st->by_ref[bucket(s->ref, st->nref_buckets)]; *pp;
+         pp = &(*pp)->next_ref) {
+        if (*pp == s) {
+            *pp = s->next_ref;
+            st->nref--;
+            return;
+        }
+    }
+}
+
+static void
+hash_unlink(ts__stripe *st, ts__series *s)
+{
+    for (ts__series **pp = &st->by_hash[bucket(s->labels->hash, st->nhash_buckets)]; *pp;
+         pp = &(*pp)->next_hash) {
+        if (*pp == s) {
+            *pp = s->next_hash;
+            st->nhash--;
+            return;
+        }
+    }
+}
+
+/* Under the stripe lock (either mode).  May return a dead series. */
+static ts__series *
+find_ref(const ts__stripe *st, uint64_t ref)
+{
+    if (st->nref_buckets == 0)
+        return NULL;
+    for (ts__series *s = st->by_ref[bucket(ref, st->nref_buckets)]; s; s = s->next_ref)
+        if (s->ref == ref)
+            return s;
+    return NULL;
+}
+
+/* Under the stripe lock.  Returns the live series with these labels and
+ * takes an appender reference on it (when acquire) and fills *last. */
+static ts__series *
+find_labels_live(ts_head *h, const ts__stripe *st, const ts_labels *ls, bool acquire,
+                 ts__last *last)
+{
+    if (st->nhash_buckets == 0)
+        return NULL;
+    for (ts__series *s = st->by_hash[bucket(ls->hash, st->nhash_buckets)]; s; s = s->next_hash) {
+        if (s->labels->hash != ls->hash || !ts_labels_equal(s->labels, ls))
+            continue;
+        ts__series_lock(h, s);
+        bool live = !s->dead;
+        if (live) {
+            if (acquire)
+                s->pending++;
+            if (last) {
+                last->has = s->open.count > 0;
+                last->t = s->open.t;
+                last->vbits = s->open.vbits;
+            }
+        }
+        ts__series_unlock(h, s);
+        if (live)
+            return s;
+    }
+    return NULL;
+}
+
+/* Locks the stripes of hash and ref (write), in index order. */
+static void
+lock_two(ts_head *h, uint64_t hash, uint64_t ref)
+{
+    uint32_t a = (uint32_t)(hash & STRIPE_MASK), b = (uint32_t)(ref & STRIPE_MASK);
+    if (a > b) {
+        uint32_t t = a;
+        a = b;
+        b = t;
+    }
+    pthread_rwlock_wrlock(&h->stripes[a].lock);
+    if (b != a)
+        pthread_rwlock_wrlock(&h->stripes[b].lock);
+}
+
+static void
+unlock_two(ts_head *h, uint64_t hash, uint64_t ref)
+{
+    uint32_t a = (uint32_t)(hash & STRIPE_MASK), b = (uint32_t)(ref & STRIPE_MASK);
+    pthread_rwlock_unlock(&h->stripes[a].lock);
+    if (b != a)
+        pthread_rwlock_unlock(&h->stripes[b].lock);
+}
+
+/* ------------------------------------------------------- series lifecycle */
+
+static void
+series_free(ts__series *s)
+{
+    for (uint32_t i = 0; i < s->nchunks; i++)
+        ts_free(s->chunks[i].data);
+    ts_free(s->chunks);
+    ts_xor_chunk_fini(&s->open);
+    ts_labels_free(s->labels);
+    ts_free(s);
+}
+
+/* Creates and links a series (caller holds no stripe lock; the caller has
+ * checked under the hash stripe's write lock that it does not exist, and
+ * holds that lock: hs).  Returns with hs still locked. */
+static ts__series *
+series_create_locked(ts_head *h, ts__stripe *hs, uint64_t ref, const ts_labels *ls,
+                     uint32_t pending, uint8_t logged)
+{
+    ts__series *s = ts_calloc(1, sizeof(*s));
+    s->ref = ref;
+    s->labels = ts_labels_dup(ls);
+    s->pending = pending;
+    s->logged = logged;
+    ts_xor_chunk_init(&s->open);
+    hash_insert(hs, s);
+    return s;
+}
+
+/* Second half of creation, after the hash stripe was unlocked. */
+static void
+series_publish(ts_head *h, ts__series *s)
+{
+    ts__stripe *rs = ref_stripe(h, s->ref);
+    pthread_rwlock_wrlock(&rs->lock);
+    ref_insert(rs, s);
+    pthread_rwlock_unlock(&rs->lock);
+    pthread_rwlock_wrlock(&h->postings_lock);
+    ts__postings_add(h->postings, s->ref, s->labels);
+    pthread_rwlock_unlock(&h->postings_lock);
+    atomic_fetch_add(&h->num_series, 1);
+    atomic_fetch_add(&h->created_total, 1);
+}
+
+/* Unlinks and frees s if it is still empty and unreferenced.  Caller holds
+ * the gc guard (no querier open). */
+static bool
+series_remove(ts_head *h, ts__series *s)
+{
+    uint64_t hash = s->labels->hash, ref = s->ref;
+    lock_two(h, hash, ref);
+    ts__series_lock(h, s);
+    bool ok = !s->dead && s->pending == 0 && series_empty(s);
+    if (ok)
+        s->dead = 1;
+    ts__series_unlock(h, s);
+    if (ok) {
+        hash_unlink(hash_stripe(h, hash), s);
+        ref_unlink(ref_stripe(h, ref), s);
+    }
+    unlock_two(h, hash, ref);
+    if (!ok)
+        return false;
+    pthread_rwlock_wrlock(&h->postings_lock);
+    ts__postings_del(h->postings, ref, s->labels);
+    pthread_rwlock_unlock(&h->postings_lock);
+    series_free(s);
+    atomic_fetch_sub(&h->num_series, 1);
+    atomic_fetch_add(&h->removed_total, 1);
+    return true;
+}
+
+ts__series *
+ts__series_acquire_ref(ts_head *h, uint64_t ref, ts__last *last)
+{
+    ts__stripe *st = ref_stripe(h, ref);
+    pthread_rwlock_rdlock(&st->lock);
+    ts__series *s = find_ref(st, ref);
+    if (s) {
+        pthread_mutex_t *mu = ts__series_mu(h, s);
+        pthread_mutex_lock(mu);
+        if (s->dead) {
+            s = NULL;
+        } else {
+            s->pending++;
+            last->has = s->open.count > 0;
+            last->t = s->open.t;
+            last->vbits = s->open.vbits;
+        }
+        pthread_mutex_unlock(mu);
+    }
+    pthread_rwlock_unlock(&st->lock);
+    return s;
+}
+
+int
+ts__series_acquire_labels(ts_head *h, const ts_labels *ls, ts__series **out, bool *created,
+                          ts__last *last)
+{
+    *out = NULL;
+    *created = false;
+    if (!ls || ls->n == 0)
+        return TS_EINVAL;
+    ts__stripe *hs = hash_stripe(h, ls->hash);
+    pthread_rwlock_rdlock(&hs->lock);
+    ts__series *s = find_labels_live(h, hs, ls, true, last);
+    pthread_rwlock_unlock(&hs->lock);
+    if (s) {
+        *out = s;
+        return TS_OK;
+    }
+    pthread_rwlock_wrlock(&hs->lock);
+    s = find_labels_live(h, hs, ls, true, last);
+    if (!s) {
+        uint64_t ref = atomic_fetch_add(&h->next_ref, 1);
+        s = series_create_locked(h, hs, ref, ls, 1, 0);
+        *created = true;
+        last->has = false;
+    }
+    pthread_rwlock_unlock(&hs->lock);
+    if (*created)
+        series_publish(h, s);
+    *out = s;
+    return TS_OK;
+}
+
+static bool
+gc_try_begin(ts_head *h)
+{
+    pthread_mutex_lock(&h->gc_mu);
+    bool ok = h->readers == 0 && !h->gc_active;
+    if (ok)
+        h->gc_active = true;
+    pthread_mutex_unlock(&h->gc_mu);
+    return ok;
+}
+
+static void
+gc_begin(ts_head *h)
+{
+    pthread_mutex_lock(&h->gc_mu);
+    while (h->gc_active)
+        pthread_cond_wait(&h->gc_cv, &h->gc_mu);
+    h->gc_active = true;
+    while (h->readers > 0)
+        pthread_cond_wait(&h->gc_cv, &h->gc_mu);
+    pthread_mutex_unlock(&h->gc_mu);
+}
+
+static void
+gc_end(ts_head *h)
+{
+    pthread_mutex_lock(&h->gc_mu);
+    h->gc_active = false;
+    pthread_cond_broadcast(&h->gc_cv);
+    pthread_mutex_unlock(&h->gc_mu);
+}
+
+void
+ts__reader_enter(ts_head *h)
+{
+    pthread_mutex_lock(&h->gc_mu);
+    while (h->gc_active)
+        pthread_cond_wait(&h->gc_cv, &h->gc_mu);
+    h->readers++;
+    pthread_mutex_unlock(&h->gc_mu);
+}
+
+void
+ts__reader_exit(ts_head *h)
+{
+    pthread_mutex_lock(&h->gc_mu);
+    if (--h->readers == 0)
+        pthread_cond_broadcast(&h->gc_cv);
+    pthread_mutex_unlock(&h->gc_mu);
+}
+
+void
+ts__series_release(ts_head *h, ts__series *s, bool remove_if_empty)
+{
+    ts__series_lock(h, s);
+    TS_ASSERT(s->pending > 0);
+    s->pending--;
+    bool removable = remove_if_empty && s->pending == 0 && series_empty(s) && !s->dead;
+    ts__series_unlock(h, s);
+    if (removable && gc_try_begin(h)) {
+        series_remove(h, s);
+        gc_end(h);
+    }
+}
+
+ts__series *
+ts__series_get(ts_head *h, uint64_t ref)
+{
+    ts__stripe *st = ref_stripe(h, ref);
+    pthread_rwlock_rdlock(&st->lock);
+    ts__series *s = find_ref(st, ref);
+    if (s) {
+        ts__series_lock(h, s);
+        bool dead = s->dead;
+        ts__series_unlock(h, s);
+        if (dead)
+            s = NULL;
+    }
+    pthread_rwlock_unlock(&st->lock);
+    return s;
+}
+
+/* ------------------------------------------------------------- samples */
+
+/* End (exclusive) of the chunk_range-aligned window holding t. */
+static int64_t
+range_end(int64_t t, int64_t range)
+{
+    int64_t q = t / range;
+    if (t % range != 0 && t < 0)
+        q--; /* floor division */
+    if (q >= INT64_MAX / range - 1)
+        return INT64_MAX;
+    return (q + 1) * range;
+}
+
+static void
+cut_open_chunk(ts__series *s)
+{
+    if (s->nchunks == s->cchunks) {
+        s->cchunks = s->cchunks ? s->cchunks * 2 : 1;
+        s->chunks = ts_realloc(s->chunks, s->cchunks * sizeof(*s->chunks));
+    }
+    ts__head_chunk *c = &s->chunks[s->nchunks++];
+    c->mint = s->open.mint;
+    c->maxt = s->open.t;
+    c->count = s->open.count;
+    size_t len;
+    c->data = ts_xor_chunk_steal(&s->open, &len);
+    c->len = (uint32_t)len;
+}
+
+int
+ts__series_append(ts_head *h, ts__series *s, int64_t t, double v)
+{
+    if (s->open.count > 0) {
+        if (t <= s->open.t) {
+            if (t < s->open.t)
+                return TS_EOOO;
+            return f2u(v) == s->open.vbits ? 1 : TS_EDUPSAMPLE;
+        }
+        if (s->open.count >= TS__HEAD_CHUNK_SAMPLES ||
+            t >= range_end(s->open.mint, h->opts.chunk_range_ms))
+            cut_open_chunk(s);
+    } else if (s->nchunks > 0 && t <= s->chunks[s->nchunks - 1].maxt) {
+        return TS_EOOO; /* not reached in practice: the open chunk is only empty when all are */
+    }
+    bool fresh = s->open.count == 0;
+    int rc = ts_xor_chunk_append(&s->open, t, v);
+    if (rc != TS_OK)
+        return rc;
+    if (fresh)
+        atomic_fetch_add(&h->num_chunks, 1);
+    atomic_fetch_add(&h->num_samples, 1);
+    return TS_OK;
+}
+
+void
+ts__head_widen(ts_head *h, int64_t mint, int64_t maxt)
+{
+    int64_t cur = atomic_load(&h->mint);
+    while (mint < cur && !atomic_compare_exchange_weak(&h->mint, &cur, mint)) {
+    }
+    cur = atomic_load(&h->maxt);
+    while (maxt > cur && !atomic_compare_exchange_weak(&h->maxt, &cur, maxt)) {
+    }
+}
+
+int64_t
+ts__head_min_valid_append(ts_head *h)
+{
+    int64_t mv = atomic_load(&h->min_valid);
+    int64_t maxt = atomic_load(&h->maxt);
+    if (maxt != INT64_MIN) {
+        int64_t half = h->opts.chunk_range_ms / 2;
+        int64_t w = maxt < INT64_MIN + half ? INT64_MIN : maxt - half;
+        if (w > mv)
+            mv = w;
+    }
+    return mv;
+}
+
+/* ---------------------------------------------------------- public API */
+
+int
+ts_head_new(ts_head **out, const ts_head_opts *opts)
+{
+    ts_head *h = ts_calloc(1, sizeof(*h));
+    if (opts)
+        h->opts = *opts;
+    if (h->opts.chunk_range_ms <= 0)
+        h->opts.chunk_range_ms = DEFAULT_CHUNK_RANGE_MS;
+    for (int i = 0; i < TS__HEAD_STRIPES; i++)
+        pthread_rwlock_init(&h->stripes[i].lock, NULL);
+    for (int i = 0; i < TS__HEAD_SERIES_LOCKS; i++)
+        pthread_mutex_init(&h->series_mu[i], NULL);
+    pthread_rwlock_init(&h->postings_lock, NULL);
+    pthread_mutex_init(&h->gc_mu, NULL);
+    pthread_cond_init(&h->gc_cv, NULL);
+    h->postings = ts__postings_new();
+    atomic_init(&h->next_ref, 1);
+    atomic_init(&h->mint, INT64_MAX);
+    atomic_init(&h->maxt, INT64_MIN);
+    atomic_init(&h->min_valid, INT64_MIN);
+    *out = h;
+    return TS_OK;
+}
+
+void
+ts_head_free(ts_head *h)
+{
+    if (!h)
+        return;
+    for (int i = 0; i < TS__HEAD_STRIPES; i++) {
+        ts__stripe *st = &h->stripes[i];
+        for (uint32_t b = 0; b < st->nref_buckets; b++) {
+            for (ts__series *s = st->by_ref[b], *next; s; s = next) {
+                next = s->next_ref;
+                series_free(s);
+            }
+        }
+        ts_free(st->by_ref);
+        ts_free(st->by_hash);
+        pthread_rwlock_destroy(&st->lock);
+    }
+    for (int i = 0; i < TS__HEAD_SERIES_LOCKS; i++)
+        pthread_mutex_destroy(&h->series_mu[i]);
+    ts__postings_free(h->postings);
+    pthread_rwlock_destroy(&h->postings_lock);
+    pthread_mutex_destroy(&h->gc_mu);
+    pthread_cond_destroy(&h->gc_cv);
+    ts_free(h);
+}
+
+int
+ts_head_replay_series(ts_head *h, uint64_t ref, const ts_labels *ls)
+{
+    if (ref == 0 || !ls || ls->n == 0)
+        return TS_EINVAL;
+    ts__stripe *rs = ref_stripe(h, ref);
+    pthread_rwlock_rdlock(&rs->lock);
+    ts__series *byref = find_ref(rs, ref);
+    bool same = byref && ts_labels_equal(byref->labels, ls);
+    pthread_rwlock_unlock(&rs->lock);
+    if (byref)
+        return same ? TS_OK : TS_EEXIST;
+
+    ts__stripe *hs = hash_stripe(h, ls->hash);
+    pthread_rwlock_wrlock(&hs->lock);
+    ts__series *bylabels = find_labels_live(h, hs, ls, false, NULL);
+    if (bylabels) {
+        pthread_rwlock_unlock(&hs->lock);
+        return TS_EEXIST; /* same labels under another ref */
+    }
+    ts__series *s = series_create_locked(h, hs, ref, ls, 0, 1);
+    pthread_rwlock_unlock(&hs->lock);
+    series_publish(h, s);
+    uint64_t cur = atomic_load(&h->next_ref);
+    while (ref + 1 > cur && !atomic_compare_exchange_weak(&h->next_ref, &cur, ref + 1)) {
+    }
+    return TS_OK;
+}
+
+int
+ts_head_replay_sample(ts_head *h, uint64_t ref, int64_t t, double v)
+{
+    if (t < atomic_load(&h->min_valid)) {
+        atomic_fetch_add(&h->too_old_total, 1);
+        return TS_OK;
+    }
+    ts__stripe *st = ref_stripe(h, ref);
+    pthread_rwlock_rdlock(&st->lock);
+    ts__series *s = find_ref(st, ref);
+    int rc = TS_ENOTFOUND;
+    if (s) {
+        ts__series_lock(h, s);
+        if (!s->dead)
+            rc = ts__series_append(h, s, t, v);
+        ts__series_unlock(h, s);
+    }
+    pthread_rwlock_unlock(&st->lock);
+    switch (rc) {
+    case TS_OK:
+        atomic_fetch_add(&h->appended_total, 1);
+        ts__head_widen(h, t, t);
+        return TS_OK;
+    case 1: /* identical duplicate */
+        return TS_OK;
+    case TS_EOOO:
+        atomic_fetch_add(&h->ooo_total, 1);
+        return TS_OK;
+    case TS_EDUPSAMPLE:
+        atomic_fetch_add(&h->dup_total, 1);
+        return TS_OK;
+    default:
+        return rc;
+    }
+}
+
+/* Growable array of series pointers, for truncation. */
+typedef struct sp_vec {
+    ts__series **v;
+    size_t n, cap;
+} sp_vec;
+
+static int
+cmp_series_ref(const void *a, const void *b)
+{
+    uint64_t x = (*(ts__series *const *)a)->ref, y = (*(ts__series *const *)b)->ref;
+    return x < y ? -1 : x > y;
+}
+
+void
+ts_head_truncate(ts_head *h, int64_t mint)
+{
+    gc_begin(h);
+    int64_t cur = atomic_load(&h->min_valid);
+    while (mint > cur && !atomic_compare_exchange_weak(&h->min_valid, &cur, mint)) {
+    }
+
+    sp_vec dead = {NULL, 0, 0};
+    int64_t new_mint = INT64_MAX, new_maxt = INT64_MIN;
+    for (int i = 0; i < TS__HEAD_STRIPES; i++) {
+        ts__stripe *st = &h->stripes[i];
+        pthread_rwlock_rdlock(&st->lock);
+        for (uint32_t b = 0; b < st->nref_buckets; b++) {
+            for (ts__series *s = st->by_ref[b]; s; s = s->next_ref) {
+                ts__series_lock(h, s);
+                uint32_t drop = 0;
+                uint64_t dropped_samples = 0;
+                while (drop < s->nchunks && s->chunks[drop].maxt < mint) {
+                    dropped_samples += s->chunks[drop].count;
+                    ts_free(s->chunks[drop].data);
+                    drop++;
+                }
+                if (drop > 0) {
+                    memmove(s->chunks, s->chunks + drop,
+                            (s->nchunks - drop) * sizeof(*s->chunks));
+                    s->nchunks -= drop;
+                    if (s->nchunks == 0) {
+                        ts_free(s->chunks);
+                        s->chunks = NULL;
+                        s->cchunks = 0;
+                    }
+                }
+                if (s->open.count > 0 && s->open.t < mint) {
+                    dropped_samples += s->open.count;
+                    ts_xor_chunk_fini(&s->open);
+                    drop++;
+                }
+                atomic_fetch_sub(&h->num_chunks, drop);
+                atomic_fetch_sub(&h->num_samples, dropped_samples);
+                if (series_empty(s)) {
+                    if (s->pending == 0 && !s->dead) {
+                        s->dead = 1;
+                        TS_GROW(dead.v, dead.cap, dead.n + 1);
+                        dead.v[dead.n++] = s;
+                    }
+                } else {
+                    int64_t smin = s->nchunks ? s->chunks[0].mint : s->open.mint;
+                    int64_t smax = s->open.count ? s->open.t : s->chunks[s->nchunks - 1].maxt;
+                    if (smin < new_mint)
+                        new_mint = smin;
+                    if (smax > new_maxt)
+                        new_maxt = smax;
+                }
+                ts__series_unlock(h, s);
+            }
+        }
+        pthread_rwlock_unlock(&st->lock);
+    }
+
+    if (dead.n > 0) {
+        qsort(dead.v, dead.n, sizeof(*dead.v), cmp_series_ref);
+        uint64_t *refs = ts_malloc(dead.n * sizeof(*refs));
+        for (size_t i = 0; i < dead.n; i++) {
+            ts__series *s = dead.v[i];
+            refs[i] = s->ref;
+            lock_two(h, s->labels->hash, s->ref);
+            hash_unlink(hash_stripe(h, s->labels->hash), s);
+            ref_unlink(ref_stripe(h, s->ref), s);
+            unlock_two(h, s->labels->hash, s->ref);
+        }
+        pthread_rwlock_wrlock(&h->postings_lock);
+        ts__postings_del_many(h->postings, refs, dead.n);
+        pthread_rwlock_unlock(&h->postings_lock);
+        for (size_t i = 0; i < dead.n; i++)
+            series_free(dead.v[i]);
+        ts_free(refs);
+        atomic_fetch_sub(&h->num_series, dead.n);
+        atomic_fetch_add(&h->removed_total, dead.n);
+    }
+    ts_free(dead.v);
+
+    /* Concurrent commits may have widened the range meanwhile: only raise
+     * mint, and only reset maxt when nothing is left. */
+    cur = atomic_load(&h->mint);
+    while (new_mint > cur && !atomic_compare_exchange_weak(&h->mint, &cur, new_mint)) {
+    }
+    if (new_maxt == INT64_MIN && atomic_load(&h->num_samples) == 0)
+        atomic_store(&h->maxt, INT64_MIN);
+    gc_end(h);
+}
+
+void
+ts_head_foreach_series(ts_head *h, void (*fn)(void *ctx, uint64_t ref, const ts_labels *ls),
+                       void *ctx)
+{
+    for (int i = 0; i < TS__HEAD_STRIPES; i++) {
+        ts__stripe *st = &h->stripes[i];
+        pthread_rwlock_rdlock(&st->lock);
+        for (uint32_t b = 0; b < st->nref_buckets; b++) {
+            for (ts__series *s = st->by_ref[b]; s; s = s->next_ref) {
+                ts__series_lock(h, s);
+                bool dead = s->dead;
+                ts__series_unlock(h, s);
+                if (!dead)
+                    fn(ctx, s->ref, s->labels);
+            }
+        }
+        pthread_rwlock_unlock(&st->lock);
+    }
+}
+
+void
+ts_head_stats_get(ts_head *h, ts_head_stats *st)
+{
+    memset(st, 0, sizeof(*st));
+    st->num_series = atomic_load(&h->num_series);
+    st->num_samples = atomic_load(&h->num_samples);
+    st->num_chunks = atomic_load(&h->num_chunks);
+    st->mint = atomic_load(&h->mint);
+    st->maxt = atomic_load(&h->maxt);
+    if (st->num_samples == 0) {
+        st->mint = INT64_MAX;
+        st->maxt = INT64_MIN;
+    }
+    st->appended_total = atomic_load(&h->appended_total);
+    st->out_of_order_total = atomic_load(&h->ooo_total);
+    st->duplicate_total = atomic_load(&h->dup_total);
+    st->too_old_total = atomic_load(&h->too_old_total);
+    st->series_created_total = atomic_load(&h->created_total);
+    st->series_removed_total = atomic_load(&h->removed_total);
+}
+
+int64_t
+ts_head_mint(ts_head *h)
+{
+    return atomic_load(&h->num_samples) ? atomic_load(&h->mint) : INT64_MAX;
+}
+
+int64_t
+ts_head_maxt(ts_head *h)
+{
+    return atomic_load(&h->num_samples) ? atomic_load(&h->maxt) : INT64_MIN;
+}
+
+uint64_t
+ts_head_last_ref(ts_head *h)
+{
+    return atomic_load(&h->next_ref);
+}

@@ -1,0 +1,169 @@
+/*
+ * Internals of the head shared by head.c (series table, truncation),
+ * postings.c (label index), append.c (appender) and read.c (querier).
+ * Not part of the public API.
+ *
+ * Lock order (never acquire against it):
+ *     gc guard (gc_mu, only briefly) -> stripe rwlocks in index order
+ *         -> series mutex -> postings rwlock
+ * No code holds two series mutexes at once.
+ */
+#ifndef TS_TSDB_HEAD_INTERNAL_H
+#define TS_TSDB_HEAD_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pkg/tsdb/chunkenc/xor.h"
+#include "pkg/tsdb/head/head.h"
+
+#define TS__HEAD_CHUNK_SAMPLES 120
+#define TS__HEAD_STRIPES 1024          /* series table stripes (power of two) */
+#define TS__HEAD_SERIES_LOCKS 4096     /* series data mutexes (power of two) */
+
+/* A completed, immutable chunk.  data is freed only by truncation, which
+ * excludes queriers, so a querier may keep pointers to it. */
+typedef struct ts__head_chunk {
+    int64_t mint, maxt;
+    uint8_t *data;
+    uint32_t len;
+    uint16_t count;
+} ts__head_chunk;
+
+typedef struct ts__series {
+    uint64_t ref;
+    ts_labels *labels; /* owned; immutable */
+    struct ts__series *next_hash, *next_ref; /* stripe chains */
+    /* Everything below is protected by the series mutex (ts__series_lock). */
+    ts__head_chunk *chunks; /* completed chunks, oldest first */
+    uint32_t nchunks, cchunks;
+    uint32_t pending; /* open appenders that reference the series */
+    uint8_t logged;   /* its series record was handed to opts.log */
+    uint8_t dead;     /* unlinked or being unlinked: lookups ignore it */
+    ts_xor_chunk open; /* the chunk being appended to (count 0 = none) */
+} ts__series;
+
+/* One stripe of the series table: ref -> series and hash -> series chains
+ * (separate chaining, buckets double at load 1).  A series is in the ref
+ * table of stripe ref & mask and the hash table of stripe hash & mask. */
+typedef struct ts__stripe {
+    pthread_rwlock_t lock;
+    ts__series **by_ref, **by_hash;
+    uint32_t nref_buckets, nhash_buckets;
+    uint32_t nref, nhash;
+} ts__stripe;
+
+/* The postings index: label name -> value -> sorted refs, plus all refs. */
+typedef struct ts__postings ts__postings;
+
+struct ts_head {
+    ts_head_opts opts;
+    ts__stripe stripes[TS__HEAD_STRIPES];
+    pthread_mutex_t series_mu[TS__HEAD_SERIES_LOCKS];
+
+    pthread_rwlock_t postings_lock;
+    ts__postings *postings;
+
+    _Atomic uint64_t next_ref;
+    _Atomic int64_t mint, maxt;       /* of samples in memory */
+    _Atomic int64_t min_valid;        /* samples below are too old (set by truncate) */
+
+    /* gc guard: queriers hold pointers to series and chunk data, so removal
+     * and chunk freeing wait until no querier is open (readers == 0) and
+     * block new queriers meanwhile (gc_active). */
+    pthread_mutex_t gc_mu;
+    pthread_cond_t gc_cv;
+    uint64_t readers;
+    bool gc_active;
+
+    /* statistics */
+    _Atomic uint64_t num_series, num_samples, num_chunks;
+    _Atomic uint64_t appended_total, ooo_total, dup_total, too_old_total;
+    _Atomic uint64_t created_total, removed_total;
+};
+
+/* ---------------------------------------------------------------- head.c */
+
+static inline pthread_mutex_t *
+ts__series_mu(ts_head *h, const ts__series *s)
+{
+    return &h->series_mu[s->ref & (TS__HEAD_SERIES_LOCKS - 1)];
+}
+static inline void
+ts__series_lock(ts_head *h, const ts__series *s)
+{
+    pthread_mutex_lock(ts__series_mu(h, s));
+}
+static inline void
+ts__series_unlock(ts_head *h, const ts__series *s)
+{
+    pthread_mutex_unlock(ts__series_mu(h, s));
+}
+
+/* The committed last sample of a series (under its lock). */
+typedef struct ts__last {
+    bool has;
+    int64_t t;
+    uint64_t vbits;
+} ts__last;
+
+/* Finds a live series by ref and takes an appender reference on it
+ * (pending++); *last gets its committed last sample.  NULL if absent. */
+ts__series *ts__series_acquire_ref(ts_head *h, uint64_t ref, ts__last *last);
+/* Same by labels, creating the series when absent (*created = true).
+ * Returns TS_OK or TS_EINVAL (empty label set). */
+int ts__series_acquire_labels(ts_head *h, const ts_labels *ls, ts__series **out, bool *created,
+                              ts__last *last);
+/* Drops an appender reference; when remove_if_empty and the series has no
+ * samples and no other references, removes it if no querier is open. */
+void ts__series_release(ts_head *h, ts__series *s, bool remove_if_empty);
+/* Finds a live series by ref without taking a reference (queriers: the gc
+ * guard keeps it alive). */
+ts__series *ts__series_get(ts_head *h, uint64_t ref);
+
+/* Appends a committed sample to a series (lock held by the caller), cutting
+ * the open chunk at TS__HEAD_CHUNK_SAMPLES and at chunk_range boundaries.
+ * Returns TS_OK, TS_EOOO or TS_EDUPSAMPLE, or 1 for an identical duplicate
+ * (ignored).  Updates sample/chunk statistics but not head mint/maxt. */
+int ts__series_append(ts_head *h, ts__series *s, int64_t t, double v);
+/* Widens head mint/maxt to include [mint, maxt]. */
+void ts__head_widen(ts_head *h, int64_t mint, int64_t maxt);
+/* The lowest timestamp the appender accepts now. */
+int64_t ts__head_min_valid_append(ts_head *h);
+
+/* Querier lifetime against the gc guard. */
+void ts__reader_enter(ts_head *h);
+void ts__reader_exit(ts_head *h);
+
+/* ------------------------------------------------------------ postings.c */
+
+ts__postings *ts__postings_new(void);
+void ts__postings_free(ts__postings *p);
+/* Adds ref (any order: kept sorted) under every (name, value) of ls. */
+void ts__postings_add(ts__postings *p, uint64_t ref, const ts_labels *ls);
+/* Removes one series. */
+void ts__postings_del(ts__postings *p, uint64_t ref, const ts_labels *ls);
+/* Removes many series at once; refs sorted ascending. */
+void ts__postings_del_many(ts__postings *p, const uint64_t *refs, size_t n);
+
+/* A sorted ref list handed to the caller (free with ts_free). */
+typedef struct ts__refs {
+    uint64_t *r;
+    size_t n, cap;
+} ts__refs;
+
+/* Candidate refs for matchers (under the postings read lock): the
+ * intersection of the postings of every matcher that does not match the
+ * empty string (the union over its matching values), or all refs when every
+ * matcher matches "".  *exact[i] is set when matcher i is fully decided by
+ * the postings (callers still filter with the others).  nms may be 0 (all). */
+void ts__postings_select(ts__postings *p, ts_matcher *const *ms, size_t nms, bool *exact,
+                         ts__refs *out);
+/* Sorted values of name (all series), or names; strings copied to arena a. */
+void ts__postings_label_values(ts__postings *p, const char *name, ts_arena *a, const char ***out,
+                               size_t *n);
+void ts__postings_label_names(ts__postings *p, ts_arena *a, const char ***out, size_t *n);
+
+#endif
