@@ -63,10 +63,13 @@ elem_op(ts_promql_op op, double l, double r, bool *keep)
     }
 }
 
+/* Arithmetic drops the metric name; comparisons, set operators and (in
+ * 2.42, where the lexer lists it outside the operator range) atan2 keep it. */
 static bool
 drops_name(ts_promql_op op)
 {
-    return !ts_promql_op_is_comparison(op) && !ts_promql_op_is_set(op);
+    return !ts_promql_op_is_comparison(op) && !ts_promql_op_is_set(op) &&
+           op != TS_PROMQL_OP_ATAN2;
 }
 
 /* The matching signature of l. */

@@ -339,7 +339,8 @@ label_replace(ev *e, const ts_promql_call *c, int64_t t)
         if (ts_regex_match_str(re, sv, strlen(sv), &mt)) {
             ts_buf_reset(&b);
             ts_regex_expand(re, repl, sv, &mt, &b);
-            l = ts__labels_set(e->sa, l, dst, ts_arena_strndup(e->sa, (const char *)b.p, b.len));
+            const char *nv = b.len ? ts_arena_strndup(e->sa, (const char *)b.p, b.len) : "";
+            l = ts__labels_set(e->sa, l, dst, nv);
         }
         out[i] = (vel){l, in.vec[i].v, t};
     }

@@ -75,7 +75,10 @@ reset_head(runner *r)
 {
     ts_head_free(r->head);
     r->head = NULL;
-    ts_head_opts o = {0};
+    /* Test files load data in any order across load blocks (each block starts
+     * at 0), so the head's appendable window must cover everything: a very
+     * long chunk range (Prometheus' test storage uses a 24h one). */
+    ts_head_opts o = {.chunk_range_ms = 100LL * 365 * 86400 * 1000};
     int rc = ts_head_new(&r->head, &o);
     r->qb.querier = head_querier;
     r->qb.impl = r->head;
@@ -228,11 +231,9 @@ scan_number(cur *c, double *out)
         while (p < c->end && isalpha((unsigned char)*p))
             p++;
     } else {
-        if (p + 1 < c->end && p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
-            p += 2;
-            while (p < c->end && isxdigit((unsigned char)*p))
-                p++;
-        } else {
+        /* No hex here: in `0x5` the x is the repetition operator (as
+         * Prometheus' lexer in series-description mode). */
+        {
             while (p < c->end && (isdigit((unsigned char)*p) || *p == '.'))
                 p++;
             if (p < c->end && (*p == 'e' || *p == 'E')) {
@@ -390,33 +391,44 @@ do_load(runner *r, const line *cmd, const line *body, size_t nbody)
         say(r, "%s:%d: invalid load command: %.*s", r->name, cmd->no, (int)cmd->len, cmd->p);
         return TS_EPARSE;
     }
-    ts_appender *app = ts_head_appender(r->head);
-    for (size_t i = 0; i < nbody; i++) {
+    /* Parse every line first: a later line for the same label set replaces
+     * an earlier one (test.go keeps the definitions in a map by label hash). */
+    const ts_labels **ls = ts_arena_calloc(&r->a, nbody + 1, sizeof(*ls));
+    seq *vals = ts_arena_calloc(&r->a, nbody + 1, sizeof(*vals));
+    int rc = 0;
+    for (size_t i = 0; i < nbody && rc == 0; i++) {
         cur lc = {body[i].p, body[i].p + body[i].len};
-        const ts_labels *ls = parse_labels(&lc, &r->a);
-        seq s = {0};
-        if (!ls || !parse_values(&lc, &s)) {
-            ts_free(s.v);
-            app->ops->rollback(app);
+        ls[i] = parse_labels(&lc, &r->a);
+        if (!ls[i] || !parse_values(&lc, &vals[i])) {
             say(r, "%s:%d: invalid series line: %.*s", r->name, body[i].no, (int)body[i].len,
                 body[i].p);
-            return TS_EPARSE;
+            rc = TS_EPARSE;
+            break;
         }
-        uint64_t ref = 0;
-        for (size_t j = 0; j < s.n; j++) {
-            if (s.v[j].omitted)
-                continue;
-            int rc = app->ops->append(app, ref, ls, (int64_t)j * step, s.v[j].v, &ref);
-            if (rc != 0) {
-                ts_free(s.v);
-                app->ops->rollback(app);
-                say(r, "%s:%d: append failed: %s", r->name, body[i].no, ts_strerror(rc));
-                return rc;
-            }
-        }
-        ts_free(s.v);
+        for (size_t j = 0; j < i; j++)
+            if (ls[j] && ts_labels_equal(ls[j], ls[i]))
+                ls[j] = NULL;
     }
-    int rc = app->ops->commit(app);
+    ts_appender *app = ts_head_appender(r->head);
+    for (size_t i = 0; i < nbody && rc == 0; i++) {
+        if (!ls[i])
+            continue;
+        uint64_t ref = 0;
+        for (size_t j = 0; j < vals[i].n && rc == 0; j++) {
+            if (vals[i].v[j].omitted)
+                continue;
+            rc = app->ops->append(app, ref, ls[i], (int64_t)j * step, vals[i].v[j].v, &ref);
+            if (rc != 0)
+                say(r, "%s:%d: append failed: %s", r->name, body[i].no, ts_strerror(rc));
+        }
+    }
+    for (size_t i = 0; i < nbody; i++)
+        ts_free(vals[i].v);
+    if (rc != 0) {
+        app->ops->rollback(app);
+        return rc;
+    }
+    rc = app->ops->commit(app);
     if (rc != 0)
         say(r, "%s:%d: commit failed: %s", r->name, cmd->no, ts_strerror(rc));
     return rc;
