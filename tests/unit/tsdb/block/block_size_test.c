@@ -15,11 +15,13 @@
  */
 #include "pkg/tsdb/block/block.h"
 
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <sys/wait.h>
 #include <time.h>
 
+#include "pkg/tsdb/block/internal.h"
 #include "pkg/util/fs.h"
 #include "tests/testutil/t.h"
 #include "tests/unit/tsdb/block/tset.h"
@@ -398,6 +400,36 @@ test_bytes_per_sample_vs_promtool(void)
     T_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     int64_t prom_size = ts_fs_dir_size(out);
     T_TRUE(prom_size > 0);
+
+    /* Our meta.json reader understands Prometheus' own meta.json. */
+    DIR *d = opendir(out);
+    T_TRUE(d != NULL);
+    struct dirent *de;
+    uint64_t prom_samples = 0, prom_series = 0;
+    int nblocks = 0;
+    while ((de = readdir(d))) {
+        if (strlen(de->d_name) != TS_ULID_LEN)
+            continue;
+        char bd[1200];
+        snprintf(bd, sizeof(bd), "%s/%s", out, de->d_name);
+        ts_block_meta pm;
+        ts_error merr = {0};
+        if (ts__meta_read(bd, &pm, &merr) != 0) {
+            fprintf(stderr, "  %s\n", merr.msg);
+            nblocks = -1000;
+            break;
+        }
+        prom_samples += pm.num_samples;
+        prom_series += pm.num_series;
+        if (pm.level != 1 || pm.nsources != 1 || strcmp(pm.ulid, de->d_name) != 0)
+            nblocks = -1000;
+        ts_block_meta_fini(&pm);
+        nblocks++;
+    }
+    closedir(d);
+    T_EQ(nblocks, 1);
+    T_EQ(prom_samples, nsamples);
+    T_EQ(prom_series, nall);
 
     double ours_bps = (double)our_size / (double)nsamples;
     double prom_bps = (double)prom_size / (double)nsamples;
