@@ -675,13 +675,13 @@ lex_statements(cursor *c, ts__pq_tok *t)
         return false;
     }
     if (is_digit(r) || (r == '.' && is_digit(peek(c)))) {
-        backup(c);
+        lx->pos = lx->start; /* unread r (peek() spent the one-rune backup) */
         lex_number_or_duration(c, t);
         return true;
     }
     if (is_alpha(r) || r == ':') {
         if (!lx->bracket_open) {
-            backup(c);
+            lx->pos = lx->start;
             lex_keyword_or_identifier(c, t);
             return true;
         }

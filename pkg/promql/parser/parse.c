@@ -788,6 +788,7 @@ parse_grouping(parser *p, char ***labels, size_t *n)
 /* ---- Expressions ------------------------------------------------------------------------- */
 
 static ts_promql_expr *parse_expr(parser *p, int min_prec);
+static bool starts_expr(ts__pq_tok_type t);
 
 /* Whether a token can begin an expression (the right operand of a binary operator). */
 static bool
@@ -840,7 +841,9 @@ parse_call_args(parser *p, ptrvec *args)
         ts__pq_tok t = peek(p);
         if (t.type == T_COMMA) {
             advance(p);
-            if (peek(p).type == T_RPAREN) {
+            /* yacc takes `args ,` as complete when no expression can follow */
+            ts__pq_tok n = peek(p);
+            if (n.type != T_ERROR && !starts_expr(n.type)) {
                 fail(p, t.pos, "trailing commas not allowed in function call args");
                 return false;
             }

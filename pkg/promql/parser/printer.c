@@ -199,8 +199,9 @@ put_selector_body(ts_buf *out, const ts_promql_vector_selector *vs)
     size_t ns = 0;
     for (size_t i = 0; i < vs->nmatchers; i++) {
         const ts_matcher *m = vs->matchers[i];
-        if (vs->name && m->type == TS_MATCH_EQ && strcmp(m->name, "__name__") == 0 &&
-            strcmp(m->value, vs->name) == 0)
+        /* as printer.go: skip the __name__="<Name>" matcher (Name is "" without a name) */
+        if (m->type == TS_MATCH_EQ && strcmp(m->name, "__name__") == 0 &&
+            strcmp(m->value, vs->name ? vs->name : "") == 0)
             continue;
         ts_buf b;
         ts_buf_init(&b, 0);
