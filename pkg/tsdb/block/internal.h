@@ -70,7 +70,10 @@ int ts__col_encode(ts_buf *out, const uint8_t *xor, size_t len, int64_t mint);
 int ts__col_decode(ts_dec *d, int64_t mint, ts_buf *out);
 
 /* meta.json */
-int ts__meta_write(const char *dir, const ts_block_meta *m, ts_error *err);
+/* Writes <dir>/meta.json (fsync'd); parents (may be NULL/0) go into
+ * compaction.parents as Prometheus records them. */
+int ts__meta_write(const char *dir, const ts_block_meta *m, const ts_block_meta *const *parents,
+                   size_t nparents, ts_error *err);
 int ts__meta_read(const char *dir, ts_block_meta *m, ts_error *err);
 
 /* fsync a regular file by path. */

@@ -109,7 +109,8 @@ ts__fsync_path(const char *path)
 /* ------------------------------------------------------------------ writing */
 
 int
-ts__meta_write(const char *dir, const ts_block_meta *m, ts_error *err)
+ts__meta_write(const char *dir, const ts_block_meta *m, const ts_block_meta *const *parents,
+               size_t nparents, ts_error *err)
 {
     ts_buf b;
     ts_buf_init(&b, 0);
@@ -122,7 +123,17 @@ ts__meta_write(const char *dir, const ts_block_meta *m, ts_error *err)
                   m->level);
     for (size_t i = 0; i < m->nsources; i++)
         ts_buf_printf(&b, "%s\n\t\t\t\"%s\"", i ? "," : "", m->sources[i]);
-    ts_buf_puts(&b, m->nsources ? "\n\t\t]\n\t},\n\t\"version\": 1\n}\n" : "]\n\t},\n\t\"version\": 1\n}\n");
+    ts_buf_puts(&b, m->nsources ? "\n\t\t]" : "]");
+    if (nparents) {
+        ts_buf_puts(&b, ",\n\t\t\"parents\": [");
+        for (size_t i = 0; i < nparents; i++)
+            ts_buf_printf(&b,
+                          "%s\n\t\t\t{\n\t\t\t\t\"ulid\": \"%s\",\n\t\t\t\t\"minTime\": %" PRId64
+                          ",\n\t\t\t\t\"maxTime\": %" PRId64 "\n\t\t\t}",
+                          i ? "," : "", parents[i]->ulid, parents[i]->mint, parents[i]->maxt);
+        ts_buf_puts(&b, "\n\t\t]");
+    }
+    ts_buf_puts(&b, "\n\t},\n\t\"version\": 1\n}\n");
 
     char path[4096];
     snprintf(path, sizeof(path), "%s/meta.json", dir);

@@ -578,7 +578,7 @@ ts_block_write(const char *parent_dir, ts_series_set *set, int64_t mint, int64_t
         goto fail;
 
     fill_meta(meta_out, ulid, mint, maxt, level, parents, nparents, w);
-    if ((rc = ts__meta_write(w->dir, meta_out, err)))
+    if ((rc = ts__meta_write(w->dir, meta_out, parents, nparents, err)))
         goto fail;
     if ((rc = ts_fs_fsync_dir(sub)) || (rc = ts_fs_fsync_dir(w->dir))) {
         ts_error_set(err, rc, "fsync %s: %s", w->dir, ts_strerror(rc));
