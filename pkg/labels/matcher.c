@@ -1,13 +1,10 @@
 #include "pkg/labels/matcher.h"
 #include "pkg/util/mem.h"
 
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
+#include "pkg/labels/internal.h"
+
 #include <stdio.h>
 #include <string.h>
-
-static _Thread_local pcre2_match_data *tl_md;
-static _Thread_local pcre2_match_context *tl_mctx;
 
 static bool
 is_literal(const char *s)
@@ -72,12 +69,10 @@ re_match(const ts_matcher *m, const char *value)
 {
     if (m->literal)
         return strcmp(m->value, value) == 0;
-    if (!tl_md) {
-        tl_md = pcre2_match_data_create(1, NULL);
-        tl_mctx = pcre2_match_context_create(NULL);
-        pcre2_set_match_limit(tl_mctx, 1000000);
-    }
-    int rc = pcre2_match(m->re, (PCRE2_SPTR)value, strlen(value), 0, 0, tl_md, tl_mctx);
+    pcre2_match_data *md;
+    pcre2_match_context *mc;
+    ts__re_scratch(&md, &mc);
+    int rc = pcre2_match(m->re, (PCRE2_SPTR)value, strlen(value), 0, 0, md, mc);
     return rc >= 0;
 }
 

@@ -1,8 +1,8 @@
 #include "pkg/labels/regex.h"
 #include "pkg/util/mem.h"
 
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
+#include "pkg/labels/internal.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,9 +11,6 @@ struct ts_regex {
     pcre2_code *code;
     char *pattern;
 };
-
-static _Thread_local pcre2_match_data *tl_md;
-static _Thread_local pcre2_match_context *tl_mctx;
 
 int
 ts_regex_new(ts_regex **out, const char *pattern, ts_error *err)
@@ -59,12 +56,10 @@ ts_regex_pattern(const ts_regex *re)
 bool
 ts_regex_match_str(const ts_regex *re, const char *s, size_t n, ts_regex_match *m)
 {
-    if (!tl_md) {
-        tl_md = pcre2_match_data_create(TS_REGEX_MAX_GROUPS, NULL);
-        tl_mctx = pcre2_match_context_create(NULL);
-        pcre2_set_match_limit(tl_mctx, 1000000);
-    }
-    int rc = pcre2_match(re->code, (PCRE2_SPTR)s, n, 0, 0, tl_md, tl_mctx);
+    pcre2_match_data *md;
+    pcre2_match_context *mc;
+    ts__re_scratch(&md, &mc);
+    int rc = pcre2_match(re->code, (PCRE2_SPTR)s, n, 0, 0, md, mc);
     if (rc < 0)
         return false;
     if (m) {
@@ -73,7 +68,7 @@ ts_regex_match_str(const ts_regex *re, const char *s, size_t n, ts_regex_match *
         int ng = (int)cap + 1;
         if (ng > TS_REGEX_MAX_GROUPS)
             ng = TS_REGEX_MAX_GROUPS;
-        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(tl_md);
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
         m->ngroups = ng;
         for (int i = 0; i < ng; i++) {
             if (i < rc && ov[2 * i] != PCRE2_UNSET) {
