@@ -1,0 +1,420 @@
+/*
+ * Tests for pkg/textparse: each case parses an input to the end and compares
+ * a dump of every entry (or the error with its line) with the expected text.
+ *
+ * Dump lines:  S name{l="v",...} value [@ts] [ex]   series
+ *              T name type / H name "help" / U name "unit" / C "comment"
+ *              EOF / ERR <line>: <message>
+ */
+#include "pkg/textparse/internal.h"
+#include "pkg/textparse/textparse.h"
+#include "pkg/util/mem.h"
+#include "tests/testutil/t.h"
+
+#include <stdarg.h>
+
+static char dumpbuf[8192];
+
+static void
+app(size_t *o, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (*o < sizeof(dumpbuf))
+        *o += (size_t)vsnprintf(dumpbuf + *o, sizeof(dumpbuf) - *o, fmt, ap);
+    va_end(ap);
+}
+
+static void
+fmt_value(char *out, size_t n, double v)
+{
+    if (isnan(v)) {
+        uint64_t bits;
+        memcpy(&bits, &v, 8);
+        snprintf(out, n, bits == 0x7ff8000000000001ULL ? "NaN" : "NaN(other)");
+    } else {
+        snprintf(out, n, "%.17g", v);
+    }
+}
+
+/* Parses buf[0..len) and returns the dump (static buffer). */
+static const char *
+dumpn(ts_tp_format f, const char *buf, size_t len, size_t max_line)
+{
+    ts_textparse *p;
+    ts_textparse_opts o = {.max_line = max_line};
+    size_t off = 0;
+    dumpbuf[0] = '\0';
+    if (ts_textparse_new(&p, f, buf, len, &o) != 0)
+        return "new failed";
+    for (int guard = 0; guard < 1000; guard++) {
+        ts_tp_entry e = ts_textparse_next(p);
+        if (off)
+            app(&off, "\n");
+        char q[256], v[64];
+        ts_str s;
+        switch (e) {
+        case TS_TP_EOF:
+            app(&off, "EOF");
+            /* further calls keep returning EOF */
+            if (ts_textparse_next(p) != TS_TP_EOF)
+                app(&off, " (not sticky)");
+            ts_textparse_free(p);
+            return dumpbuf;
+        case TS_TP_ERROR:
+            app(&off, "ERR %d: %s", ts_textparse_error(p)->line, ts_textparse_error(p)->msg);
+            if (ts_textparse_next(p) != TS_TP_ERROR)
+                app(&off, " (not sticky)");
+            ts_textparse_free(p);
+            return dumpbuf;
+        case TS_TP_SERIES: {
+            s = ts_textparse_metric_name(p);
+            app(&off, "S %.*s", (int)s.len, s.p);
+            size_t n;
+            const ts_tp_label *l = ts_textparse_labels(p, &n);
+            if (n) {
+                app(&off, "{");
+                for (size_t i = 0; i < n; i++) {
+                    ts__tp_quote(q, sizeof(q), l[i].value.p, l[i].value.len, 100);
+                    app(&off, "%s%.*s=%s", i ? "," : "", (int)l[i].name.len, l[i].name.p, q);
+                }
+                app(&off, "}");
+            }
+            fmt_value(v, sizeof(v), ts_textparse_value(p));
+            app(&off, " %s", v);
+            int64_t ts;
+            if (ts_textparse_timestamp(p, &ts))
+                app(&off, " @%lld", (long long)ts);
+            if (ts_textparse_has_exemplar(p))
+                app(&off, " ex");
+            break;
+        }
+        case TS_TP_TYPE:
+            s = ts_textparse_metric_name(p);
+            app(&off, "T %.*s %s", (int)s.len, s.p, ts_metric_type_name(ts_textparse_type(p)));
+            break;
+        case TS_TP_HELP:
+        case TS_TP_UNIT:
+            s = ts_textparse_metric_name(p);
+            ts__tp_quote(q, sizeof(q), ts_textparse_text(p).p, ts_textparse_text(p).len, 100);
+            app(&off, "%c %.*s %s", e == TS_TP_HELP ? 'H' : 'U', (int)s.len, s.p, q);
+            break;
+        case TS_TP_COMMENT:
+            ts__tp_quote(q, sizeof(q), ts_textparse_text(p).p, ts_textparse_text(p).len, 100);
+            app(&off, "C %s", q);
+            break;
+        }
+    }
+    ts_textparse_free(p);
+    return "too many entries";
+}
+
+static const char *
+om(const char *s)
+{
+    return dumpn(TS_TP_OPENMETRICS, s, strlen(s), 0);
+}
+
+static const char *
+pt(const char *s)
+{
+    return dumpn(TS_TP_PROMTEXT, s, strlen(s), 0);
+}
+
+/* ------------------------------------------------------------ OpenMetrics */
+
+static void
+test_om_basic(void)
+{
+    T_STREQ(om("# HELP http_requests_total The total number of \\\"requests\\\".\\n\n"
+               "# TYPE http_requests_total counter\n"
+               "http_requests_total{code=\"200\",method=\"get\"} 1027 1700000000\n"
+               "http_requests_total{code=\"400\",method=\"post\"} 3 1700000015.5\n"
+               "# TYPE temp_celsius gauge\n"
+               "# UNIT temp_celsius celsius\n"
+               "temp_celsius 21.5\n"
+               "a{} 1 -1.5\n"
+               "# EOF\n"),
+            "H http_requests_total \"The total number of \\\"requests\\\".\\n\"\n"
+            "T http_requests_total counter\n"
+            "S http_requests_total{code=\"200\",method=\"get\"} 1027 @1700000000000\n"
+            "S http_requests_total{code=\"400\",method=\"post\"} 3 @1700000015500\n"
+            "T temp_celsius gauge\n"
+            "U temp_celsius \"celsius\"\n"
+            "S temp_celsius 21.5\n"
+            "S a 1 @-1500\n"
+            "EOF");
+    /* # EOF without a final newline is fine; an empty file is not */
+    T_STREQ(om("a 1 1\n# EOF"), "S a 1 @1000\nEOF");
+    T_STREQ(om("# EOF\n"), "EOF");
+    T_STREQ(om(""), "ERR 1: data does not end with # EOF");
+}
+
+static void
+test_om_values(void)
+{
+    T_STREQ(om("a NaN\na +Inf\na -Inf\na 1e3\na 1.5E-3\na .5\na 5.\na -0\na inf\na Infinity\n"
+               "a 1e400x\n# EOF\n"),
+            "S a NaN\nS a inf\nS a -inf\nS a 1000\nS a 0.0015\nS a 0.5\nS a 5\nS a -0\nS a inf\n"
+            "S a inf\nERR 11: strconv.ParseFloat: parsing \"1e400x\": invalid syntax");
+    T_STREQ(om("a 1e400\n# EOF\n"),
+            "ERR 1: strconv.ParseFloat: parsing \"1e400\": value out of range");
+    T_STREQ(om("a 0x1F 1\n# EOF\n"), "ERR 1: strconv.ParseFloat: parsing \"0x1F\": invalid syntax");
+    T_STREQ(om("a 0x1p3 1\n# EOF\n"), "ERR 1: unsupported character in float");
+    T_STREQ(om("a 1_000 1\n# EOF\n"), "ERR 1: unsupported character in float");
+    T_STREQ(om("a +NaN\n# EOF\n"), "ERR 1: strconv.ParseFloat: parsing \"+NaN\": invalid syntax");
+    T_STREQ(om("a 1\na x 2\n# EOF\n"),
+            "S a 1\nERR 2: strconv.ParseFloat: parsing \"x\": invalid syntax");
+    /* timestamps are float seconds; Go's int64(ts*1000) truncates */
+    T_STREQ(om("a 1 1.5e3\na 1 1700000015.003\na 1 0.0019\na 1 1.001\n# EOF\n"),
+            "S a 1 @1500000\nS a 1 @1700000015003\nS a 1 @1\nS a 1 @1000\nEOF");
+    T_STREQ(om("a 1 NaN\n# EOF\n"), "ERR 1: invalid timestamp");
+    T_STREQ(om("a 1 +Inf\n# EOF\n"), "ERR 1: invalid timestamp");
+    T_STREQ(om("a 1 99999999999999999999\n# EOF\n"), "ERR 1: invalid timestamp");
+    T_STREQ(om("a 1 abc\n# EOF\n"), "ERR 1: strconv.ParseFloat: parsing \"abc\": invalid syntax");
+}
+
+static void
+test_om_eof(void)
+{
+    T_STREQ(om("a 1 1\na 2 2\n"), "S a 1 @1000\nS a 2 @2000\nERR 3: data does not end with # EOF");
+    T_STREQ(om("a 1 1\na 2 2"), "S a 1 @1000\nERR 2: data does not end with # EOF");
+    T_STREQ(om("a 1 1\n# EOF\na 2 2\n"), "S a 1 @1000\nERR 3: unexpected data after # EOF");
+    T_STREQ(om("# EOF\n\n"), "ERR 2: unexpected data after # EOF");
+    T_STREQ(om("# EOF \n"), "ERR 1: unexpected data after # EOF");
+}
+
+static void
+test_om_syntax_errors(void)
+{
+    T_STREQ(om("a 1 1\n\na 2 2\n# EOF\n"),
+            "S a 1 @1000\nERR 2: expected a valid start token, got \"\\n\" while parsing: \"\"");
+    T_STREQ(om("# hello\n# EOF\n"),
+            "ERR 1: expected a valid start token, got \"#\" while parsing: \"#\"");
+    T_STREQ(om("1a 1 1\n# EOF\n"),
+            "ERR 1: expected a valid start token, got \"1\" while parsing: \"1\"");
+    T_STREQ(om("a  1\n# EOF\n"),
+            "ERR 1: expected value after metric, got \" \" while parsing: \"a  \"");
+    T_STREQ(om("a\t1 1\n# EOF\n"),
+            "ERR 1: expected value after metric, got \"\\t\" while parsing: \"a\\t\"");
+    T_STREQ(om("a 1 1 \n# EOF\n"),
+            "ERR 1: expected next entry after timestamp, got \" \" while parsing: \"a 1 1 \"");
+    T_STREQ(om("a 1 1\r\n# EOF\n"), "ERR 1: strconv.ParseFloat: parsing \"1\\r\": invalid syntax");
+    T_STREQ(om("a{1x=\"1\"} 1 1\n# EOF\n"),
+            "ERR 1: expected label name, got \"1\" while parsing: \"a{1\"");
+    T_STREQ(om("a{x\"1\"} 1 1\n# EOF\n"),
+            "ERR 1: expected equal, got \"\\\"\" while parsing: \"a{x\\\"\"");
+    T_STREQ(om("a{x=\"1} 1 1\n# EOF\n"),
+            "ERR 1: expected label value, got \"\\n\" while parsing: \"a{x=\\\"1} 1 1\"");
+    T_STREQ(om("a{x=1} 1 1\n# EOF\n"),
+            "ERR 1: expected label value, got \"1\" while parsing: \"a{x=1\"");
+    T_STREQ(om("a{x=\"1\" y=\"2\"} 1 1\n# EOF\n"),
+            "ERR 1: expected comma or brace close, got \" \" while parsing: \"a{x=\\\"1\\\" \"");
+    T_STREQ(om("a{x=\"1\",} 1 1\n# EOF\n"),
+            "ERR 1: expected label name, got \"}\" while parsing: \"a{x=\\\"1\\\",}\"");
+    T_STREQ(om("a{x = \"1\"} 1 1\n# EOF\n"),
+            "ERR 1: expected equal, got \" \" while parsing: \"a{x \"");
+    T_STREQ(om("{\"a\"} 1 1\n# EOF\n"),
+            "ERR 1: expected a valid start token, got \"{\" while parsing: \"{\"");
+    T_STREQ(om("a{x=\"1\"}1\n# EOF\n"),
+            "ERR 1: expected value after metric, got \"1\" while parsing: \"a{x=\\\"1\\\"}1\"");
+}
+
+static void
+test_om_metadata(void)
+{
+    T_STREQ(om("# HELP a\n# EOF\n"), "ERR 1: expected text in HELP");
+    T_STREQ(om("# HELP a \n# TYPE a unknown\n# TYPE b info\n# TYPE c stateset\n"
+               "# TYPE d gaugehistogram\n# TYPE e summary\n# UNIT f \n# EOF\n"),
+            "H a \"\"\nT a unknown\nT b info\nT c stateset\nT d gaugehistogram\nT e summary\n"
+            "U f \"\"\nEOF");
+    T_STREQ(om("# TYPE a\n# EOF\n"), "ERR 1: expected text in TYPE");
+    T_STREQ(om("# TYPE a untyped\n# EOF\n"), "ERR 1: invalid metric type \"untyped\"");
+    T_STREQ(om("# TYPE a counter \n# EOF\n"), "ERR 1: invalid metric type \"counter \"");
+    T_STREQ(om("# UNIT a_seconds bytes\n# EOF\n"),
+            "ERR 1: unit \"bytes\" not a suffix of metric \"a_seconds\"");
+    T_STREQ(om("# UNIT seconds seconds\n# EOF\n"),
+            "ERR 1: unit \"seconds\" not a suffix of metric \"seconds\"");
+    T_STREQ(om("# UNIT a_xseconds seconds\n# EOF\n"),
+            "ERR 1: unit \"seconds\" not a suffix of metric \"a_xseconds\"");
+    T_STREQ(om("# TYPE 9a gauge\n# EOF\n"),
+            "ERR 1: expected metric name after TYPE, got \"9\" while parsing: \"# TYPE 9\"");
+    T_STREQ(om("# HELP a \xff\n# EOF\n"), "ERR 1: help text \"\\xff\" is not a valid utf8 string");
+}
+
+static void
+test_om_labels_and_escapes(void)
+{
+    /* \\ \" \n unescape; other escapes stay as written (Prometheus) */
+    T_STREQ(om("a{x=\"a\\\\b\\\"c\\nd\",y=\"a\\tb\",z=\"\"} 1 1\n# EOF\n"),
+            "S a{x=\"a\\\\b\\\"c\\nd\",y=\"a\\\\tb\",z=\"\"} 1 @1000\nEOF");
+    T_STREQ(om("a{x=\"1\",x=\"2\"} 1 1\n# EOF\n"), "ERR 1: label name \"x\" is not unique");
+    T_STREQ(om("a{__name__=\"b\"} 1 1\n# EOF\n"), "ERR 1: label name \"__name__\" is not unique");
+    T_STREQ(om("a{x=\"\xff\"} 1 1\n# EOF\n"), "ERR 1: invalid UTF-8 label value: \"\\xff\"");
+    /* overlong encoding and a surrogate are invalid too; a real multi-byte char is fine */
+    T_STREQ(om("a{x=\"\xc0\xaf\"} 1 1\n# EOF\n"),
+            "ERR 1: invalid UTF-8 label value: \"\\xc0\\xaf\"");
+    T_STREQ(om("a{x=\"\xed\xa0\x80\"} 1 1\n# EOF\n"),
+            "ERR 1: invalid UTF-8 label value: \"\\xed\\xa0\\x80\"");
+    T_STREQ(om("a{x=\"\xc3\xa9\"} 1 1\n# EOF\n"), "S a{x=\"\\xc3\\xa9\"} 1 @1000\nEOF");
+    /* a label name may not contain ':' even though metric names may */
+    T_STREQ(om("a:b{c:d=\"1\"} 1\n# EOF\n"),
+            "ERR 1: expected equal, got \":\" while parsing: \"a:b{c:\"");
+    /* many labels: the duplicate check switches to sorting */
+    char big[2048];
+    size_t o = (size_t)snprintf(big, sizeof(big), "m{");
+    for (int i = 0; i < 40; i++)
+        o += (size_t)snprintf(big + o, sizeof(big) - o, "%sl%02d=\"v\"", i ? "," : "", i % 39);
+    snprintf(big + o, sizeof(big) - o, "} 1\n# EOF\n");
+    T_STREQ(om(big), "ERR 1: label name \"l00\" is not unique");
+}
+
+static void
+test_om_histogram_and_exemplars(void)
+{
+    T_STREQ(om("# TYPE h histogram\n"
+               "h_bucket{le=\"0.5\"} 1 1 # {trace_id=\"abc\"} 0.3 0.9\n"
+               "h_bucket{le=\"+Inf\"} 2 1 # {} 7\n"
+               "h_sum 3 1\nh_count 2 1\nh_created 0.5 1\n"
+               "# TYPE c counter\n"
+               "c_total 5 # {a=\"b\"} 1\n"
+               "# TYPE s summary\n"
+               "s{quantile=\"0.99\"} 0.2 1\n"
+               "# EOF\n"),
+            "T h histogram\n"
+            "S h_bucket{le=\"0.5\"} 1 @1000 ex\n"
+            "S h_bucket{le=\"+Inf\"} 2 @1000 ex\n"
+            "S h_sum 3 @1000\nS h_count 2 @1000\nS h_created 0.5 @1000\n"
+            "T c counter\nS c_total 5 ex\nT s summary\nS s{quantile=\"0.99\"} 0.20000000000000001 @1000\nEOF");
+    T_STREQ(om("a 1 1 # {t=\"x\"} 1 1\n# EOF\n"), "ERR 1: metric name a does not support exemplars");
+    T_STREQ(om("a_total 1 1 # x\n# EOF\n"),
+            "ERR 1: expected next entry after timestamp, got \"x\" while parsing: \"a_total 1 1 # x\"");
+    T_STREQ(om("a_total 1 1 # {t=\"x\"}\n# EOF\n"),
+            "ERR 1: expected value after exemplar labels, got \"\\n\" while parsing: \"a_total 1 1 # {t=\\\"x\\\"}\"");
+    T_STREQ(om("a_total 1 1 # {t=\"x\"} 1 NaN\n# EOF\n"), "ERR 1: invalid exemplar timestamp");
+    T_STREQ(om("a_total 1 1 # {t=\"x\"} 1 1 z\n# EOF\n"),
+            "ERR 1: expected next entry after exemplar timestamp, got \" \" while parsing: \"a_total 1 1 # {t=\\\"x\\\"} 1 1 \"");
+    T_STREQ(om("a_total 1 1 # {\"x\"} 1\n# EOF\n"),
+            "ERR 1: expected label name, got \"\\\"\" while parsing: \"a_total 1 1 # {\\\"\"");
+}
+
+static void
+test_om_limits(void)
+{
+    /* NUL anywhere is an error with its line */
+    static const char nul[] = "a 1 1\na{x=\"1\0\"} 1 1\n# EOF\n";
+    T_STREQ(dumpn(TS_TP_OPENMETRICS, nul, sizeof(nul) - 1, 0),
+            "S a 1 @1000\nERR 2: invalid NUL byte at column 7");
+    /* a line over the limit fails cleanly, one at the limit is fine */
+    T_STREQ(dumpn(TS_TP_OPENMETRICS, "a 12\n# EOF\n", 11, 5), "S a 12\nEOF");
+    T_STREQ(dumpn(TS_TP_OPENMETRICS, "a 1234\n# EOF\n", 13, 5),
+            "ERR 1: line too long (more than 5 bytes)");
+    /* a 4 MiB line without a newline, default 1 MiB limit */
+    size_t n = 4u << 20;
+    char *huge = ts_malloc(n);
+    memset(huge, 'a', n);
+    ts_textparse *p;
+    T_OK(ts_textparse_new(&p, TS_TP_OPENMETRICS, huge, n, NULL));
+    T_EQ(ts_textparse_next(p), TS_TP_ERROR);
+    T_EQ(ts_textparse_error(p)->code, TS_ELIMIT);
+    T_EQ(ts_textparse_error(p)->line, 1);
+    ts_textparse_free(p);
+    ts_free(huge);
+}
+
+/* ------------------------------------------------------- Prometheus text */
+
+static void
+test_prom_basic(void)
+{
+    T_STREQ(pt("# HELP go_gc Help with \\\\ and \\n and \\\" kept.\n"
+               "# TYPE go_gc summary\n"
+               "go_gc{quantile=\"0.5\"} 1.5e-05\n"
+               "\n   \t\n"
+               "  go_gc_sum  3.5   1700000000000  \n"
+               "# a comment\n"
+               "#no space comment\n"
+               "# TYPE up untyped\n"
+               "up { job = \"x\" , } 1 -5\n"
+               "m{} +Inf\n"
+               "last 7"),
+            "H go_gc \"Help with \\\\ and \\n and \\\\\\\" kept.\"\n"
+            "T go_gc summary\n"
+            "S go_gc{quantile=\"0.5\"} 1.5e-05\n"
+            "S go_gc_sum 3.5 @1700000000000\n"
+            "C \"a comment\"\n"
+            "C \"no space comment\"\n"
+            "T up unknown\n"
+            "S up{job=\"x\"} 1 @-5\n"
+            "S m inf\n"
+            "S last 7\n"
+            "EOF");
+    T_STREQ(pt(""), "EOF");
+    T_STREQ(pt("# EOF\n"), "C \"EOF\"\nEOF");
+}
+
+static void
+test_prom_errors(void)
+{
+    T_STREQ(pt("a 1\n# TYPE a gaugehistogram\n"), "S a 1\nERR 2: invalid metric type \"gaugehistogram\"");
+    T_STREQ(pt("# TYPE a\n"), "ERR 1: expected text in TYPE");
+    T_STREQ(pt("# HELP a\n"), "H a \"\"\nEOF");
+    T_STREQ(pt("a 1 1.5\n"), "ERR 1: strconv.ParseInt: parsing \"1.5\": invalid syntax");
+    T_STREQ(pt("a 1 9223372036854775808\n"),
+            "ERR 1: strconv.ParseInt: parsing \"9223372036854775808\": value out of range");
+    T_STREQ(pt("a 1 -9223372036854775808\n"), "S a 1 @-9223372036854775808\nEOF");
+    T_STREQ(pt("a 1 2 3\n"), "ERR 1: expected next entry after timestamp, got \"3\" while parsing: \"a 1 2 3\"");
+    T_STREQ(pt("a\n"), "ERR 1: expected value after metric, got \"\\n\" while parsing: \"a\"");
+    T_STREQ(pt("a{x=\"1\",x=\"1\"} 1\n"), "ERR 1: label name \"x\" is not unique");
+    T_STREQ(pt("a{x=\"\xfe\"} 1\n"), "ERR 1: invalid UTF-8 label value: \"\\xfe\"");
+    T_STREQ(pt("a{x=\"1\"\n"), "ERR 1: expected comma or brace close, got \"\\n\" while parsing: \"a{x=\\\"1\\\"\"");
+    T_STREQ(pt("-a 1\n"), "ERR 1: expected a valid start token, got \"-\" while parsing: \"-\"");
+    static const char nul[] = "a 1\n# HELP a x\0y\n";
+    T_STREQ(dumpn(TS_TP_PROMTEXT, nul, sizeof(nul) - 1, 0), "S a 1\nERR 2: invalid NUL byte at column 11");
+}
+
+static void
+test_build_labels(void)
+{
+    static const char in[] = "m{b=\"2\",a=\"1\",e=\"\",c=\"x\\ny\"} 1\n";
+    ts_textparse *p;
+    T_OK(ts_textparse_new(&p, TS_TP_PROMTEXT, in, sizeof(in) - 1, NULL));
+    T_EQ(ts_textparse_next(p), TS_TP_SERIES);
+    ts_labels *ls = ts_textparse_build_labels(p, NULL);
+    char buf[256];
+    ts_labels_format(ls, buf, sizeof(buf));
+    T_STREQ(buf, "{__name__=\"m\", a=\"1\", b=\"2\", c=\"x\\ny\"}");
+    ts_labels_free(ls);
+    ts_arena a;
+    ts_arena_init(&a, 0);
+    ls = ts_textparse_build_labels(p, &a);
+    T_EQ(ts_labels_len(ls), 4);
+    T_STREQ(ts_labels_get(ls, "c"), "x\ny");
+    ts_arena_fini(&a);
+    T_EQ(ts_textparse_next(p), TS_TP_EOF);
+    ts_textparse_free(p);
+}
+
+static void
+test_content_type(void)
+{
+    T_EQ(ts_textparse_format_for_content_type(
+             "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+         TS_TP_OPENMETRICS);
+    T_EQ(ts_textparse_format_for_content_type("Application/OpenMetrics-Text"), TS_TP_OPENMETRICS);
+    T_EQ(ts_textparse_format_for_content_type("text/plain; version=0.0.4"), TS_TP_PROMTEXT);
+    T_EQ(ts_textparse_format_for_content_type("application/openmetrics-textx"), TS_TP_PROMTEXT);
+    T_EQ(ts_textparse_format_for_content_type(""), TS_TP_PROMTEXT);
+    T_EQ(ts_textparse_format_for_content_type(NULL), TS_TP_PROMTEXT);
+    ts_textparse *p = NULL;
+    T_EQ(ts_textparse_new(&p, (ts_tp_format)7, "", 0, NULL), TS_EINVAL);
+    T_TRUE(p == NULL);
+}
+
+T_MAIN({"om_basic", test_om_basic}, {"om_values", test_om_values}, {"om_eof", test_om_eof},
+       {"om_syntax_errors", test_om_syntax_errors}, {"om_metadata", test_om_metadata},
+       {"om_labels_and_escapes", test_om_labels_and_escapes},
+       {"om_histogram_and_exemplars", test_om_histogram_and_exemplars},
+       {"om_limits", test_om_limits}, {"prom_basic", test_prom_basic},
+       {"prom_errors", test_prom_errors}, {"build_labels", test_build_labels},
+       {"content_type", test_content_type})
