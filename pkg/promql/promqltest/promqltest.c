@@ -30,6 +30,7 @@
 #include "pkg/labels/labels.h"
 #include "pkg/promql/engine/engine.h"
 #include "pkg/promql/engine/kernels.h"
+#include "pkg/promql/parser/ast.h"
 #include "pkg/storage/storage.h"
 #include "pkg/tsdb/head/head.h"
 #include "pkg/util/arena.h"
@@ -687,6 +688,151 @@ needs_native_histograms(const evalcmd *ec)
     return false;
 }
 
+/* Runs one query of an eval (the original or an @ variant) at time t and
+ * compares it; returns true when it passes, else reports and returns false. */
+static bool
+run_one(runner *r, const evalcmd *ec, const char *expr, size_t len, int64_t t)
+{
+    ts_promql_query *q = NULL;
+    ts_error err = {0};
+    int rc;
+    const char *what = expr == ec->expr ? "" : ts_arena_sprintf(&r->a, "(as %s at %" PRId64
+                                                                 "ms) ", expr, t);
+    if (ec->range)
+        rc = ts_promql_query_range(r->eng, &r->qb, expr, len, ec->start, ec->end, ec->step, &q,
+                                   &err);
+    else
+        rc = ts_promql_query_instant(r->eng, &r->qb, expr, len, t, &q, &err);
+    if (ec->fail) {
+        ts_promql_query_close(q);
+        if (rc == 0)
+            report_failure(r, ec, NULL, what, "expected an error but got none");
+        return rc != 0;
+    }
+    if (rc != 0) {
+        report_failure(r, ec, NULL, what, ts_arena_sprintf(&r->a, "error: %s", err.msg));
+        return false;
+    }
+    const ts_promql_result *res = ts_promql_query_result(q);
+    const char *why = ec->range ? compare_range(r, ec, res) : compare_instant(r, ec, res);
+    if (why) {
+        report_failure(r, ec, res, what, why);
+        ts_promql_query_close(q);
+        return false;
+    }
+    if (!ec->range && !ec->ordered) {
+        /* Same query as a range query around t; its middle step must agree. */
+        evalcmd mid = *ec;
+        mid.t = t;
+        ts_promql_query *rq = NULL;
+        rc = ts_promql_query_range(r->eng, &r->qb, expr, len, t - 60000, t + 60000, 60000, &rq,
+                                   &err);
+        if (rc != 0) {
+            report_failure(r, ec, NULL, what,
+                           ts_arena_sprintf(&r->a, "error in range mode: %s", err.msg));
+            ts_promql_query_close(q);
+            return false;
+        }
+        const ts_promql_result *rres = ts_promql_query_result(rq);
+        why = compare_range_middle(r, &mid, res, rres);
+        if (why) {
+            report_failure(r, ec, rres, ts_arena_sprintf(&r->a, "%s(range mode) ", what), why);
+            ts_promql_query_close(rq);
+            ts_promql_query_close(q);
+            return false;
+        }
+        ts_promql_query_close(rq);
+    }
+    ts_promql_query_close(q);
+    return true;
+}
+
+/* Functions whose result depends on the evaluation time itself, so pinning
+ * the selectors with @ does not make the query step-invariant (Prometheus'
+ * AtModifierUnsafeFunctions). */
+static bool
+at_unsafe(ts_promql_func_id id)
+{
+    switch (id) {
+    case TS_PROMQL_FN_DAYS_IN_MONTH: case TS_PROMQL_FN_DAY_OF_MONTH:
+    case TS_PROMQL_FN_DAY_OF_WEEK: case TS_PROMQL_FN_DAY_OF_YEAR: case TS_PROMQL_FN_HOUR:
+    case TS_PROMQL_FN_MINUTE: case TS_PROMQL_FN_MONTH: case TS_PROMQL_FN_YEAR:
+    case TS_PROMQL_FN_PREDICT_LINEAR: case TS_PROMQL_FN_TIME: case TS_PROMQL_FN_TIMESTAMP:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Adds `@ ts` to every selector and subquery without one; the inside of a
+ * subquery that has (or gets) an @ is left alone. */
+static void
+pin_at(ts_promql_expr *x, int64_t ts, bool *unsafe)
+{
+    if (!x)
+        return;
+    switch (x->kind) {
+    case TS_PROMQL_VECTOR_SELECTOR:
+        if (x->u.vs.at == TS_PROMQL_AT_NONE) {
+            x->u.vs.at = TS_PROMQL_AT_TIMESTAMP;
+            x->u.vs.at_ms = ts;
+        }
+        return;
+    case TS_PROMQL_MATRIX_SELECTOR:
+        pin_at(x->u.ms.vs, ts, unsafe);
+        return;
+    case TS_PROMQL_SUBQUERY:
+        if (x->u.sq.at == TS_PROMQL_AT_NONE) {
+            x->u.sq.at = TS_PROMQL_AT_TIMESTAMP;
+            x->u.sq.at_ms = ts;
+        }
+        return;
+    case TS_PROMQL_CALL:
+        if (at_unsafe(x->u.call.func->id))
+            *unsafe = true;
+        for (size_t i = 0; i < x->u.call.nargs; i++)
+            pin_at(x->u.call.args[i], ts, unsafe);
+        return;
+    case TS_PROMQL_AGGREGATE:
+        pin_at(x->u.agg.param, ts, unsafe);
+        pin_at(x->u.agg.expr, ts, unsafe);
+        return;
+    case TS_PROMQL_BINARY:
+        pin_at(x->u.bin.lhs, ts, unsafe);
+        pin_at(x->u.bin.rhs, ts, unsafe);
+        return;
+    case TS_PROMQL_UNARY:
+        pin_at(x->u.unary.expr, ts, unsafe);
+        return;
+    case TS_PROMQL_PAREN:
+        pin_at(x->u.paren, ts, unsafe);
+        return;
+    case TS_PROMQL_STEP_INVARIANT:
+        pin_at(x->u.step_invariant, ts, unsafe);
+        return;
+    default:
+        return;
+    }
+}
+
+/* Prometheus' test.go also runs every instant eval as the same expression
+ * with all selectors pinned to `@ t`, at other evaluation times (-10t, 0,
+ * t/5, t, 10t; or -1s, 0, 1s when t is 0): a step-invariant query must give
+ * the same answer at any time.  Returns the rewritten expression or NULL. */
+static char *
+at_variant(runner *r, const evalcmd *ec)
+{
+    ts_promql_expr *root = NULL;
+    ts_error err = {0};
+    if (ts_promql_parse(&r->a, ec->expr, ec->exprlen, &root, &err) != 0)
+        return NULL;
+    bool unsafe = false;
+    pin_at(root, ec->t, &unsafe);
+    char *s = unsafe ? NULL : ts_promql_to_string(&r->a, root);
+    ts_promql_expr_free(root);
+    return s;
+}
+
 static void
 run_eval(runner *r, evalcmd *ec)
 {
@@ -694,62 +840,21 @@ run_eval(runner *r, evalcmd *ec)
         r->stats->skipped++;
         return;
     }
-    ts_promql_query *q = NULL;
-    ts_error err = {0};
-    int rc;
-    if (ec->range)
-        rc = ts_promql_query_range(r->eng, &r->qb, ec->expr, ec->exprlen, ec->start, ec->end,
-                                   ec->step, &q, &err);
+    bool ok = run_one(r, ec, ec->expr, ec->exprlen, ec->t);
+    char *v = ok && !ec->range ? at_variant(r, ec) : NULL;
+    if (v) {
+        int64_t t = ec->t;
+        int64_t times[5] = {-10 * t, 0, t / 5, t, 10 * t};
+        int64_t zero[3] = {-1000, 0, 1000};
+        const int64_t *ts = t == 0 ? zero : times;
+        size_t n = t == 0 ? 3 : 5;
+        for (size_t i = 0; i < n && ok; i++)
+            ok = run_one(r, ec, v, strlen(v), ts[i]);
+    }
+    if (ok)
+        r->stats->passed++;
     else
-        rc = ts_promql_query_instant(r->eng, &r->qb, ec->expr, ec->exprlen, ec->t, &q, &err);
-    if (ec->fail) {
-        ts_promql_query_close(q);
-        if (rc == 0) {
-            report_failure(r, ec, NULL, "", "expected an error but got none");
-            r->stats->failed++;
-        } else {
-            r->stats->passed++;
-        }
-        return;
-    }
-    if (rc != 0) {
-        report_failure(r, ec, NULL, "", ts_arena_sprintf(&r->a, "error: %s", err.msg));
         r->stats->failed++;
-        return;
-    }
-    const ts_promql_result *res = ts_promql_query_result(q);
-    const char *why = ec->range ? compare_range(r, ec, res) : compare_instant(r, ec, res);
-    if (why) {
-        report_failure(r, ec, res, "", why);
-        r->stats->failed++;
-        ts_promql_query_close(q);
-        return;
-    }
-    if (!ec->range && !ec->ordered) {
-        /* Same query as a range query around t; its middle step must agree. */
-        ts_promql_query *rq = NULL;
-        rc = ts_promql_query_range(r->eng, &r->qb, ec->expr, ec->exprlen, ec->t - 60000,
-                                   ec->t + 60000, 60000, &rq, &err);
-        if (rc != 0) {
-            report_failure(r, ec, NULL, "",
-                           ts_arena_sprintf(&r->a, "error in range mode: %s", err.msg));
-            r->stats->failed++;
-            ts_promql_query_close(q);
-            return;
-        }
-        const ts_promql_result *rres = ts_promql_query_result(rq);
-        why = compare_range_middle(r, ec, res, rres);
-        if (why) {
-            report_failure(r, ec, rres, "(range mode) ", why);
-            r->stats->failed++;
-            ts_promql_query_close(rq);
-            ts_promql_query_close(q);
-            return;
-        }
-        ts_promql_query_close(rq);
-    }
-    ts_promql_query_close(q);
-    r->stats->passed++;
 }
 
 /* Parses `eval[_fail|_ordered|_warn] instant at <time> <expr>` or

@@ -1,0 +1,216 @@
+/* Unit tests for pkg/promql/engine: queries over a real in-memory head. */
+#include "pkg/promql/engine/engine.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "pkg/tsdb/head/head.h"
+#include "tests/testutil/t.h"
+
+static int
+head_querier(ts_queryable *qb, int64_t mint, int64_t maxt, ts_querier **out)
+{
+    return ts_head_querier(qb->impl, mint, maxt, out);
+}
+
+/* up{job="a"} = 0,1,2,..., up{job="b"} = 10,20,... and other{job="a"} = 1, every 15s
+ * for 10 minutes. */
+static ts_head *
+make_head(ts_queryable *qb)
+{
+    ts_head *h = NULL;
+    ts_head_opts o = {0};
+    if (ts_head_new(&h, &o) != 0)
+        return NULL;
+    ts_appender *app = ts_head_appender(h);
+    ts_labels *a = ts_labels_from_strings(4, "__name__", "up", "job", "a");
+    ts_labels *b = ts_labels_from_strings(4, "__name__", "up", "job", "b");
+    ts_labels *oth = ts_labels_from_strings(4, "__name__", "other", "job", "a");
+    for (int i = 0; i <= 40; i++) {
+        app->ops->append(app, 0, a, i * 15000, i, NULL);
+        app->ops->append(app, 0, b, i * 15000, i * 10.0, NULL);
+        app->ops->append(app, 0, oth, i * 15000, 1, NULL);
+    }
+    app->ops->commit(app);
+    ts_labels_free(a);
+    ts_labels_free(b);
+    ts_labels_free(oth);
+    qb->querier = head_querier;
+    qb->impl = h;
+    return h;
+}
+
+static int
+query(ts_promql_engine *e, ts_queryable *qb, const char *s, int64_t t, ts_promql_query **q,
+      ts_error *err)
+{
+    return ts_promql_query_instant(e, qb, s, strlen(s), t, q, err);
+}
+
+static void
+test_instant_vector(void)
+{
+    ts_queryable qb;
+    ts_head *h = make_head(&qb);
+    T_TRUE(h != NULL);
+    ts_promql_engine *e;
+    T_OK(ts_promql_engine_new(&e, NULL));
+    ts_promql_query *q;
+    ts_error err = {0};
+    T_OK(query(e, &qb, "up", 60000, &q, &err));
+    const ts_promql_result *r = ts_promql_query_result(q);
+    T_EQ(r->type, TS_PROMQL_VT_VECTOR);
+    T_EQ(r->nvec, 2);
+    for (size_t i = 0; i < r->nvec; i++) {
+        T_EQ(r->vec[i].t, 60000);
+        const char *job = ts_labels_get(r->vec[i].labels, "job");
+        T_FEQ(r->vec[i].v, strcmp(job, "a") == 0 ? 4 : 40);
+    }
+    ts_promql_query_close(q);
+
+    T_OK(query(e, &qb, "sum(up) * 2", 60000, &q, &err));
+    r = ts_promql_query_result(q);
+    T_EQ(r->nvec, 1);
+    T_FEQ(r->vec[0].v, 88);
+    T_EQ(ts_labels_len(r->vec[0].labels), 0);
+    ts_promql_query_close(q);
+
+    T_OK(query(e, &qb, "scalar(up{job=\"b\"}) / 4", 60000, &q, &err));
+    r = ts_promql_query_result(q);
+    T_EQ(r->type, TS_PROMQL_VT_SCALAR);
+    T_FEQ(r->scalar, 10);
+    ts_promql_query_close(q);
+
+    T_OK(query(e, &qb, "\"hello\"", 0, &q, &err));
+    r = ts_promql_query_result(q);
+    T_EQ(r->type, TS_PROMQL_VT_STRING);
+    T_STREQ(r->str, "hello");
+    ts_promql_query_close(q);
+
+    /* A range selector gives a matrix with the raw samples of [t-1m, t]. */
+    T_OK(query(e, &qb, "up{job=\"a\"}[1m]", 60000, &q, &err));
+    r = ts_promql_query_result(q);
+    T_EQ(r->type, TS_PROMQL_VT_MATRIX);
+    T_EQ(r->nmat, 1);
+    T_EQ(r->mat[0].n, 5);
+    T_EQ(r->mat[0].samples[0].t, 0);
+    T_EQ(r->mat[0].samples[4].t, 60000);
+    ts_promql_query_close(q);
+
+    ts_promql_engine_free(e);
+    ts_head_free(h);
+}
+
+static void
+test_range_query(void)
+{
+    ts_queryable qb;
+    ts_head *h = make_head(&qb);
+    ts_promql_engine *e;
+    T_OK(ts_promql_engine_new(&e, NULL));
+    ts_promql_query *q;
+    ts_error err = {0};
+    const char *s = "up{job=\"a\"} * 2";
+    T_OK(ts_promql_query_range(e, &qb, s, strlen(s), 0, 120000, 30000, &q, &err));
+    const ts_promql_result *r = ts_promql_query_result(q);
+    T_EQ(r->type, TS_PROMQL_VT_MATRIX);
+    T_EQ(r->nmat, 1);
+    T_EQ(r->mat[0].n, 5);
+    for (size_t i = 0; i < 5; i++) {
+        T_EQ(r->mat[0].samples[i].t, (int64_t)i * 30000);
+        T_FEQ(r->mat[0].samples[i].v, 4.0 * i);
+    }
+    T_FALSE(ts_labels_has(r->mat[0].labels, "__name__"));
+    ts_promql_query_close(q);
+
+    /* Scalars give one series without labels; results are sorted by labels. */
+    s = "time()";
+    T_OK(ts_promql_query_range(e, &qb, s, strlen(s), 0, 60000, 60000, &q, &err));
+    r = ts_promql_query_result(q);
+    T_EQ(r->nmat, 1);
+    T_EQ(r->mat[0].n, 2);
+    T_FEQ(r->mat[0].samples[1].v, 60);
+    ts_promql_query_close(q);
+
+    s = "up";
+    T_OK(ts_promql_query_range(e, &qb, s, strlen(s), 0, 60000, 15000, &q, &err));
+    r = ts_promql_query_result(q);
+    T_EQ(r->nmat, 2);
+    T_STREQ(ts_labels_get(r->mat[0].labels, "job"), "a");
+    T_STREQ(ts_labels_get(r->mat[1].labels, "job"), "b");
+    ts_promql_query_close(q);
+
+    /* Range queries need a scalar or instant vector. */
+    s = "up[1m]";
+    T_EQ(ts_promql_query_range(e, &qb, s, strlen(s), 0, 60000, 15000, &q, &err), TS_EPARSE);
+    T_TRUE(q == NULL);
+    T_TRUE(strstr(err.msg, "invalid expression type \"range vector\" for range query") != NULL);
+    T_EQ(ts_promql_query_range(e, &qb, "up", 2, 60000, 0, 15000, &q, &err), TS_EINVAL);
+
+    ts_promql_engine_free(e);
+    ts_head_free(h);
+}
+
+static void
+test_errors(void)
+{
+    ts_queryable qb;
+    ts_head *h = make_head(&qb);
+    ts_promql_engine *e;
+    T_OK(ts_promql_engine_new(&e, NULL));
+    ts_promql_query *q = (ts_promql_query *)1;
+    ts_error err = {0};
+    T_EQ(query(e, &qb, "sum(", 0, &q, &err), TS_EPARSE);
+    T_TRUE(q == NULL);
+    T_TRUE(strstr(err.msg, "parse error") != NULL);
+
+    T_EQ(query(e, &qb, "-{job=\"a\"}", 0, &q, &err), TS_EINVAL);
+    T_STREQ(err.msg, "vector cannot contain metrics with the same labelset");
+
+    T_EQ(query(e, &qb, "up{job=\"a\"} + on() up", 0, &q, &err), TS_EINVAL);
+    T_TRUE(strstr(err.msg, "many-to-many matching not allowed") != NULL);
+    ts_promql_engine_free(e);
+
+    /* Sample limit: two series selected at one step exceed a limit of 1. */
+    ts_promql_engine_opts o = {.max_samples = 1};
+    T_OK(ts_promql_engine_new(&e, &o));
+    T_OK(query(e, &qb, "up{job=\"a\"}", 0, &q, &err));
+    ts_promql_query_close(q);
+    T_EQ(query(e, &qb, "up", 0, &q, &err), TS_ELIMIT);
+    T_STREQ(err.msg,
+            "query processing would load too many samples into memory in query execution");
+    ts_promql_engine_free(e);
+
+    /* Timeout: a long range query with a 1 ms budget. */
+    ts_promql_engine_opts to = {.timeout_ms = 1};
+    T_OK(ts_promql_engine_new(&e, &to));
+    const char *s = "max_over_time(up[10m:1s])";
+    T_EQ(ts_promql_query_range(e, &qb, s, strlen(s), 0, 86400000, 1000, &q, &err), TS_ETIMEOUT);
+    T_STREQ(err.msg, "query timed out in query execution");
+    ts_promql_engine_free(e);
+    ts_head_free(h);
+}
+
+static void
+test_lookback_option(void)
+{
+    ts_queryable qb;
+    ts_head *h = make_head(&qb);
+    ts_promql_engine_opts o = {.lookback_ms = 60000};
+    ts_promql_engine *e;
+    T_OK(ts_promql_engine_new(&e, &o));
+    ts_promql_query *q;
+    ts_error err = {0};
+    /* Last samples at 600s: visible at 660s, gone at 661s with a 1m lookback. */
+    T_OK(query(e, &qb, "count(up)", 660000, &q, &err));
+    T_EQ(ts_promql_query_result(q)->nvec, 1);
+    ts_promql_query_close(q);
+    T_OK(query(e, &qb, "count(up)", 661000, &q, &err));
+    T_EQ(ts_promql_query_result(q)->nvec, 0);
+    ts_promql_query_close(q);
+    ts_promql_engine_free(e);
+    ts_head_free(h);
+}
+
+T_MAIN({"instant_vector", test_instant_vector}, {"range_query", test_range_query},
+       {"errors", test_errors}, {"lookback_option", test_lookback_option})
