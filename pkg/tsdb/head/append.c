@@ -246,7 +246,7 @@ app_commit(ts_appender *base)
     }
 
     int64_t mint = INT64_MAX, maxt = INT64_MIN;
-    uint64_t ok = 0, ooo = 0, dup = 0;
+    uint64_t ok = 0, ooo = 0, dup = 0, chunks = 0;
     ts__series *locked = NULL;
     for (size_t i = 0; i < a->nsamples; i++) {
         const pending *p = &a->samples[i];
@@ -257,9 +257,11 @@ app_commit(ts_appender *base)
             ts__series_lock(h, s);
             locked = s;
         }
-        int rc = ts__series_append(h, s, p->t, p->v);
+        bool new_chunk;
+        int rc = ts__series_append(h, s, p->t, p->v, &new_chunk);
         if (rc == TS_OK) {
             ok++;
+            chunks += new_chunk;
             if (p->t < mint)
                 mint = p->t;
             if (p->t > maxt)
@@ -272,9 +274,13 @@ app_commit(ts_appender *base)
     }
     if (locked)
         ts__series_unlock(h, locked);
-    if (ok > 0)
+    if (ok > 0) {
+        /* samples first: ts_head_mint/maxt read num_samples to tell "empty" */
+        atomic_fetch_add(&h->num_samples, ok);
+        atomic_fetch_add(&h->num_chunks, chunks);
         ts__head_widen(h, mint, maxt);
-    atomic_fetch_add(&h->appended_total, ok);
+        atomic_fetch_add(&h->appended_total, ok);
+    }
     if (ooo)
         atomic_fetch_add(&h->ooo_total, ooo);
     if (dup)

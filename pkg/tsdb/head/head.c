@@ -472,8 +472,9 @@ cut_open_chunk(ts__series *s)
 }
 
 int
-ts__series_append(ts_head *h, ts__series *s, int64_t t, double v)
+ts__series_append(ts_head *h, ts__series *s, int64_t t, double v, bool *new_chunk)
 {
+    *new_chunk = false;
     if (s->open.count > 0) {
         if (t <= s->open.t) {
             if (t < s->open.t)
@@ -490,9 +491,7 @@ ts__series_append(ts_head *h, ts__series *s, int64_t t, double v)
     int rc = ts_xor_chunk_append(&s->open, t, v);
     if (rc != TS_OK)
         return rc;
-    if (fresh)
-        atomic_fetch_add(&h->num_chunks, 1);
-    atomic_fetch_add(&h->num_samples, 1);
+    *new_chunk = fresh;
     return TS_OK;
 }
 
@@ -613,16 +612,20 @@ ts_head_replay_sample(ts_head *h, uint64_t ref, int64_t t, double v)
     pthread_rwlock_rdlock(&st->lock);
     ts__series *s = find_ref(st, ref);
     int rc = TS_ENOTFOUND;
+    bool new_chunk = false;
     if (s) {
         ts__series_lock(h, s);
         if (!s->dead)
-            rc = ts__series_append(h, s, t, v);
+            rc = ts__series_append(h, s, t, v, &new_chunk);
         ts__series_unlock(h, s);
     }
     pthread_rwlock_unlock(&st->lock);
     switch (rc) {
     case TS_OK:
         atomic_fetch_add(&h->appended_total, 1);
+        atomic_fetch_add(&h->num_samples, 1);
+        if (new_chunk)
+            atomic_fetch_add(&h->num_chunks, 1);
         ts__head_widen(h, t, t);
         return TS_OK;
     case 1: /* identical duplicate */

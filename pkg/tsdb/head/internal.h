@@ -126,8 +126,10 @@ ts__series *ts__series_get(ts_head *h, uint64_t ref);
 /* Appends a committed sample to a series (lock held by the caller), cutting
  * the open chunk at TS__HEAD_CHUNK_SAMPLES and at chunk_range boundaries.
  * Returns TS_OK, TS_EOOO or TS_EDUPSAMPLE, or 1 for an identical duplicate
- * (ignored).  Updates sample/chunk statistics but not head mint/maxt. */
-int ts__series_append(ts_head *h, ts__series *s, int64_t t, double v);
+ * (ignored).  *new_chunk is set when the sample started a chunk.  The
+ * caller updates the statistics (num_samples, num_chunks, mint/maxt), so a
+ * commit touches the shared counters once, not once per sample. */
+int ts__series_append(ts_head *h, ts__series *s, int64_t t, double v, bool *new_chunk);
 /* Widens head mint/maxt to include [mint, maxt]. */
 void ts__head_widen(ts_head *h, int64_t mint, int64_t maxt);
 /* The lowest timestamp the appender accepts now. */
