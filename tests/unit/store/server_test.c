@@ -1,0 +1,151 @@
+/* The store server against hostile frames: each gets an error reply and is
+ * counted; the server keeps serving. */
+#include "pkg/store/codec.h"
+#include "pkg/store/store.h"
+#include "pkg/tsdb/head/head.h"
+#include "tests/testutil/t.h"
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <zstd.h>
+
+static int
+head_querier(ts_queryable *qb, int64_t mint, int64_t maxt, ts_querier **out)
+{
+    return ts_head_querier(qb->impl, mint, maxt, out);
+}
+
+/* Sends raw bytes, returns the reply's frame type (or -1) and error code. */
+static int
+send_raw(nng_socket s, const void *p, size_t n, int *code)
+{
+    if (nng_send(s, (void *)p, n, 0) != 0)
+        return -1;
+    char *buf = NULL;
+    size_t len = 0;
+    if (nng_recv(s, &buf, &len, NNG_FLAG_ALLOC) != 0)
+        return -1;
+    ts_arena a;
+    ts_arena_init(&a, 0);
+    uint8_t type = 0;
+    ProtobufCMessage *m;
+    int t = -1;
+    if (ts_store_frame_unpack((uint8_t *)buf, len, 1 << 20, &a, &type, &m, NULL) == 0) {
+        t = type;
+        if (type == TESSERA__STORE__V1__FRAME_TYPE__FRAME_ERROR)
+            *code = ((Tessera__Store__V1__Error *)m)->code;
+    }
+    ts_arena_fini(&a);
+    nng_free(buf, len);
+    return t;
+}
+
+static void
+test_bad_frames(void)
+{
+    ts_head *h;
+    ts_head_opts o = {.chunk_range_ms = 7200000};
+    T_OK(ts_head_new(&h, &o));
+    ts_queryable qb = {head_querier, h};
+    ts_store_server *srv;
+    ts_error err;
+    ts_store_server_opts so = {.listen_url = "tcp://127.0.0.1:0", .queryable = &qb,
+                               .max_frame = 1 << 16};
+    T_OK(ts_store_server_start(&srv, &so, &err));
+    nng_socket s;
+    T_OK(nng_req0_open(&s));
+    nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 5000);
+    T_OK(nng_dial(s, ts_store_server_url(srv), NULL, 0));
+
+    const int ERR = TESSERA__STORE__V1__FRAME_TYPE__FRAME_ERROR;
+    int code = 0;
+    uint8_t empty[1] = {0};
+    T_EQ(send_raw(s, empty, 0, &code), ERR);                    /* empty frame */
+    uint8_t unknown[] = {200, 1, 2, 3};
+    T_EQ(send_raw(s, unknown, sizeof(unknown), &code), ERR);   /* unknown type */
+    T_EQ(code, TS_ECORRUPT);
+    uint8_t badz[] = {TESSERA__STORE__V1__FRAME_TYPE__FRAME_SERIES_REQUEST, 0xde, 0xad, 0xbe, 0xef};
+    T_EQ(send_raw(s, badz, sizeof(badz), &code), ERR);         /* not zstd */
+    /* valid zstd, garbage protobuf */
+    uint8_t garbage[64], frame[256];
+    memset(garbage, 0xff, sizeof(garbage));
+    frame[0] = TESSERA__STORE__V1__FRAME_TYPE__FRAME_SERIES_REQUEST;
+    size_t z = ZSTD_compress(frame + 1, sizeof(frame) - 1, garbage, sizeof(garbage), 1);
+    T_EQ(send_raw(s, frame, z + 1, &code), ERR);
+    T_EQ(code, TS_ECORRUPT);
+    /* truncated: a valid frame cut short */
+    T_EQ(send_raw(s, frame, z / 2, &code), ERR);
+    /* oversized: decompresses past the server's 64 KiB limit */
+    size_t big = 1 << 20;
+    uint8_t *zeros = calloc(1, big), *bframe = malloc(ZSTD_compressBound(big) + 1);
+    bframe[0] = TESSERA__STORE__V1__FRAME_TYPE__FRAME_SERIES_REQUEST;
+    z = ZSTD_compress(bframe + 1, ZSTD_compressBound(big), zeros, big, 1);
+    T_EQ(send_raw(s, bframe, z + 1, &code), ERR);
+    T_EQ(code, TS_ELIMIT);
+    free(zeros);
+    free(bframe);
+    /* a response type sent as a request */
+    ts_buf b;
+    ts_buf_init(&b, 0);
+    Tessera__Store__V1__InfoResponse ir = TESSERA__STORE__V1__INFO_RESPONSE__INIT;
+    T_OK(ts_store_frame_pack(&b, TESSERA__STORE__V1__FRAME_TYPE__FRAME_INFO_RESPONSE, &ir.base));
+    T_EQ(send_raw(s, b.p, b.len, &code), ERR);
+    /* a bad regex in a matcher is an error reply, not a bad frame */
+    ts_buf_reset(&b);
+    Tessera__Store__V1__SeriesRequest sr = TESSERA__STORE__V1__SERIES_REQUEST__INIT;
+    Tessera__Store__V1__LabelMatcher m = TESSERA__STORE__V1__LABEL_MATCHER__INIT, *mp = &m;
+    m.type = TESSERA__STORE__V1__LABEL_MATCHER__TYPE__RE;
+    m.name = "job";
+    m.value = "(";
+    sr.matchers = &mp;
+    sr.n_matchers = 1;
+    sr.max_time = 1000;
+    T_OK(ts_store_frame_pack(&b, TESSERA__STORE__V1__FRAME_TYPE__FRAME_SERIES_REQUEST, &sr.base));
+    T_EQ(send_raw(s, b.p, b.len, &code), ERR);
+    T_EQ(code, TS_EPARSE);
+    /* an unknown cursor */
+    ts_buf_reset(&b);
+    Tessera__Store__V1__SeriesNextRequest nr = TESSERA__STORE__V1__SERIES_NEXT_REQUEST__INIT;
+    nr.cursor = 12345;
+    T_OK(ts_store_frame_pack(&b, TESSERA__STORE__V1__FRAME_TYPE__FRAME_SERIES_NEXT_REQUEST, &nr.base));
+    T_EQ(send_raw(s, b.p, b.len, &code), ERR);
+    T_EQ(code, TS_ENOTFOUND);
+    ts_buf_fini(&b);
+
+    ts_store_server_stats st;
+    ts_store_server_stats_get(srv, &st);
+    T_EQ(st.bad_frames_total, 7);
+    T_EQ(st.errors_total, 9);
+    /* still serving */
+    ts_store_client *c;
+    T_OK(ts_store_client_new(&c, ts_store_server_url(srv), NULL, &err));
+    ts_arena a;
+    ts_arena_init(&a, 0);
+    ts_store_info info;
+    T_OK(ts_store_client_info(c, 5000, &a, &info, &err));
+    ts_arena_fini(&a);
+    ts_store_client_free(c);
+    nng_close(s);
+    ts_store_server_stop(srv);
+    ts_head_free(h);
+}
+
+static void
+test_unreachable_store_times_out(void)
+{
+    ts_store_client *c;
+    ts_error err;
+    ts_error_clear(&err);
+    /* nothing listens there: the request waits for a connection until its deadline */
+    T_OK(ts_store_client_new(&c, "tcp://127.0.0.1:1", NULL, &err));
+    ts_arena a;
+    ts_arena_init(&a, 0);
+    ts_store_info info;
+    T_EQ(ts_store_client_info(c, 300, &a, &info, &err), TS_ETIMEOUT);
+    T_TRUE(strstr(err.msg, "deadline exceeded") != NULL);
+    T_TRUE(strstr(err.msg, "tcp://127.0.0.1:1") != NULL);
+    ts_arena_fini(&a);
+    ts_store_client_free(c);
+}
+
+T_MAIN({"bad_frames", test_bad_frames}, {"unreachable_store_times_out", test_unreachable_store_times_out})
