@@ -6,6 +6,7 @@
  * tries this byte-aligned form instead, which zstd compresses far better:
  *
  *   byte     0x81 (record kind; raw XOR records use kind 1)
+ *   uvarint  length of the rest of the record (lets readers skip it)
  *   uvarint  n                     samples, 1..65535
  *   varint   t0 - chunk mint       (chunk mint is in the index; usually 0)
  *   varint   t1 - t0               if n > 1
@@ -181,7 +182,6 @@ ts__col_encode(ts_buf *out, const uint8_t *xor, size_t len, int64_t mint)
     if (got != n || ts_it_err(&it.base) != 0 || ts_it_next(&it.base) != TS_VAL_NONE)
         goto out;
 
-    ts_buf_putc(&rec, TS__REC_COLUMNAR);
     ts_buf_put_uvarint(&rec, n);
     ts_buf_put_varint(&rec, wsub(t[0], mint));
     for (size_t i = 1; i < n; i++)
@@ -219,7 +219,7 @@ ts__col_encode(ts_buf *out, const uint8_t *xor, size_t len, int64_t mint)
 
     /* Round trip: the record must give back exactly the input bytes. */
     ts_dec dec;
-    ts_dec_init(&dec, rec.p + 1, rec.len - 1);
+    ts_dec_init(&dec, rec.p, rec.len);
     if (ts__col_decode(&dec, mint, &check) != TS_OK || ts_dec_len(&dec) != 0)
         goto out;
     ts_dec cd;
@@ -227,6 +227,8 @@ ts__col_encode(ts_buf *out, const uint8_t *xor, size_t len, int64_t mint)
     uint64_t clen = ts_dec_uvarint(&cd);
     if (clen != len || ts_dec_len(&cd) != len || memcmp(cd.p, xor, len) != 0)
         goto out;
+    ts_buf_putc(out, TS__REC_COLUMNAR);
+    ts_buf_put_uvarint(out, rec.len);
     ts_buf_put(out, rec.p, rec.len);
     ok = 1;
 out:

@@ -65,8 +65,9 @@ int ts__frame_check(const uint8_t *p, size_t avail, size_t *frame_len, const cha
  * xor[0..len) whose first sample is at mint, if it round-trips to exactly
  * the same bytes; returns 1 if appended, 0 if the chunk must stay raw. */
 int ts__col_encode(ts_buf *out, const uint8_t *xor, size_t len, int64_t mint);
-/* Decodes a compact record (after its kind byte) and appends the rebuilt
- * XOR chunk to out as uvarint length + bytes.  TS_ECORRUPT on bad input. */
+/* Decodes the body of a compact record (what follows its kind byte and
+ * length) and appends the rebuilt XOR chunk to out as uvarint length +
+ * bytes.  TS_ECORRUPT on bad input. */
 int ts__col_decode(ts_dec *d, int64_t mint, ts_buf *out);
 
 /* meta.json */

@@ -735,9 +735,17 @@ copy_chunks(const ccache *c, uint64_t coff, const cmeta *metas, uint32_t n, int6
             len = ts_dec_uvarint(&d);
             p = len <= ts_dec_len(&d) ? ts_dec_bytes(&d, len) : NULL;
         } else if (kind == TS__REC_COLUMNAR) {
-            /* decoded even when not wanted: records have no length prefix */
+            uint64_t blen = ts_dec_uvarint(&d);
+            const uint8_t *body = blen <= ts_dec_len(&d) ? ts_dec_bytes(&d, blen) : NULL;
+            if (!body)
+                d.err = TS_ECORRUPT;
+            else if (!want)
+                continue; /* skipped without rebuilding */
             ts_buf_reset(&rebuilt);
-            if (!d.err && ts__col_decode(&d, metas[i].mint, &rebuilt) == TS_OK) {
+            ts_dec bd;
+            ts_dec_init(&bd, body, blen);
+            if (!d.err && ts__col_decode(&bd, metas[i].mint, &rebuilt) == TS_OK &&
+                ts_dec_len(&bd) == 0) {
                 ts_dec r;
                 ts_dec_init(&r, rebuilt.p, rebuilt.len);
                 len = ts_dec_uvarint(&r);

@@ -998,21 +998,31 @@ test_colenc_damage(void)
     T_TRUE(rec.len < len); /* smaller before zstd already */
     ts_dec d;
     ts_dec_init(&d, rec.p + 1, rec.len - 1);
+    size_t blen = ts_dec_uvarint(&d);
+    T_EQ(blen, ts_dec_len(&d));
+    const uint8_t *body = d.p;
     T_OK(ts__col_decode(&d, 1000, &out));
+    T_EQ(ts_dec_len(&d), 0);
+    /* the rebuilt chunk is the input chunk */
+    ts_dec od;
+    ts_dec_init(&od, out.p, out.len);
+    T_EQ(ts_dec_uvarint(&od), len);
+    T_EQ(ts_dec_len(&od), len);
+    T_TRUE(memcmp(od.p, x, len) == 0);
     int bad = 0;
-    for (size_t cut = 0; cut < rec.len - 1; cut++) {
+    for (size_t cut = 0; cut < blen; cut++) {
         ts_buf_reset(&out);
-        ts_dec_init(&d, rec.p + 1, cut);
+        ts_dec_init(&d, body, cut);
         bad += ts__col_decode(&d, 1000, &out) == TS_ECORRUPT;
     }
-    T_EQ(bad, (int)rec.len - 1); /* every truncation is detected */
-    uint8_t *m = ts_malloc(rec.len);
-    for (size_t pos = 1; pos < rec.len; pos++)
+    T_EQ(bad, (int)blen); /* every truncation is detected */
+    uint8_t *m = ts_malloc(blen);
+    for (size_t pos = 0; pos < blen; pos++)
         for (int bit = 0; bit < 8; bit++) {
-            memcpy(m, rec.p, rec.len);
+            memcpy(m, body, blen);
             m[pos] ^= (uint8_t)(1 << bit);
             ts_buf_reset(&out);
-            ts_dec_init(&d, m + 1, rec.len - 1);
+            ts_dec_init(&d, m, blen);
             int rc = ts__col_decode(&d, 1000, &out);
             T_TRUE(rc == TS_OK || rc == TS_ECORRUPT);
         }
