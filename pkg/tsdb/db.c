@@ -27,10 +27,8 @@
  * Head.compactable): [head mint, end of its block_range-aligned window).
  * The block is opened and published, the head truncated to the window's end,
  * then the WAL is cut and checkpointed up to the previous segment.  The
- * checkpoint keeps every series except those the truncation removed
- * (snapshot before minus snapshot after: series created concurrently are in
- * neither snapshot, so they are kept), and only samples at or after the
- * window end.  Then ts_compact_plan/ts_compact merge blocks, the result is
+ * checkpoint keeps the series live in the head after truncation (plus any
+ * created meanwhile) and only samples at or after the window end.  Then ts_compact_plan/ts_compact merge blocks, the result is
  * published before the sources are marked deleted, and retention runs.
  *
  * Blocks are reference-counted (pkg/tsdb/block): the list holds one
@@ -94,6 +92,8 @@ struct ts_db {
     /* replay state */
     int64_t replay_min_t;
     ts_arena replay_arena;
+    struct u64map *replay_by_hash; /* labels hash -> first ref replayed with them */
+    struct u64map *replay_alias;   /* duplicate ref -> that first ref */
 
     uint64_t samples_dropped_on_replay;
     uint64_t head_compactions, block_merges, retention_deletions, compaction_failures;
@@ -251,6 +251,105 @@ db_log(void *ctx, const ts_record_series *series, size_t nseries, const ts_recor
 
 /* --------------------------------------------------------------- WAL replay */
 
+/* A small open-addressing map uint64 -> uint64 (key 0 is never stored:
+ * refs start at 1, and a zero hash is simply not recorded). */
+typedef struct u64map {
+    uint64_t *keys, *vals;
+    size_t n, cap; /* cap: power of two */
+} u64map;
+
+static u64map *
+u64map_new(void)
+{
+    u64map *m = ts_calloc(1, sizeof(*m));
+    m->cap = 1024;
+    m->keys = ts_calloc(m->cap, sizeof(uint64_t));
+    m->vals = ts_calloc(m->cap, sizeof(uint64_t));
+    return m;
+}
+
+static void
+u64map_free(u64map *m)
+{
+    if (!m)
+        return;
+    ts_free(m->keys);
+    ts_free(m->vals);
+    ts_free(m);
+}
+
+static uint64_t *
+u64map_slot(u64map *m, uint64_t key)
+{
+    size_t i = (size_t)(key * 0x9E3779B97F4A7C15ULL) & (m->cap - 1);
+    while (m->keys[i] != 0 && m->keys[i] != key)
+        i = (i + 1) & (m->cap - 1);
+    return &m->keys[i];
+}
+
+static bool
+u64map_get(u64map *m, uint64_t key, uint64_t *val)
+{
+    uint64_t *k = u64map_slot(m, key);
+    if (*k != key || key == 0)
+        return false;
+    *val = m->vals[k - m->keys];
+    return true;
+}
+
+/* Inserts or overwrites key. */
+static void
+u64map_put(u64map *m, uint64_t key, uint64_t val)
+{
+    if (key == 0)
+        return;
+    if ((m->n + 1) * 2 > m->cap) {
+        u64map old = *m;
+        m->cap *= 2;
+        m->n = 0;
+        m->keys = ts_calloc(m->cap, sizeof(uint64_t));
+        m->vals = ts_calloc(m->cap, sizeof(uint64_t));
+        for (size_t i = 0; i < old.cap; i++)
+            if (old.keys[i])
+                u64map_put(m, old.keys[i], old.vals[i]);
+        ts_free(old.keys);
+        ts_free(old.vals);
+    }
+    uint64_t *k = u64map_slot(m, key);
+    if (*k == 0) {
+        *k = key;
+        m->n++;
+    }
+    m->vals[k - m->keys] = val;
+}
+
+/* Replays one series.  The same label set can appear under two refs (a
+ * series removed from the head by truncation, then created again before a
+ * checkpoint dropped the old record, and a crash in between): the head
+ * refuses the second ref (TS_EEXIST), and its samples are then redirected
+ * to the first, as Prometheus does on replay. */
+static void
+replay_series(ts_db *db, uint64_t ref, const ts_labels *ls)
+{
+    uint64_t h = ts_labels_hash(ls), prev;
+    int rc = ts_head_replay_series(db->head, ref, ls);
+    if (rc == TS_OK) {
+        if (!u64map_get(db->replay_by_hash, h, &prev))
+            u64map_put(db->replay_by_hash, h, ref);
+        /* a ref once aliased may be given to another series later */
+        if (db->replay_alias->n && u64map_get(db->replay_alias, ref, &prev))
+            u64map_put(db->replay_alias, ref, ref);
+        return;
+    }
+    uint64_t first;
+    if (rc == TS_EEXIST && u64map_get(db->replay_by_hash, h, &first) && first != ref) {
+        u64map_put(db->replay_alias, ref, first);
+        return;
+    }
+    TS_LOG(TS_LOG_WARN, "tsdb", "WAL series record rejected by the head",
+           "ref=%" PRIu64 " err=\"%s\"", ref, ts_strerror(rc));
+}
+
 static int
 db_replay(void *ctx, const uint8_t *rec, size_t n)
 {
@@ -265,12 +364,8 @@ db_replay(void *ctx, const uint8_t *rec, size_t n)
             TS_LOG(TS_LOG_WARN, "tsdb", "skipping undecodable WAL series record", "bytes=%zu", n);
             return TS_OK;
         }
-        for (size_t i = 0; i < k; i++) {
-            int rc = ts_head_replay_series(db->head, s[i].ref, s[i].labels);
-            if (rc != TS_OK)
-                TS_LOG(TS_LOG_WARN, "tsdb", "WAL series record rejected by the head",
-                       "ref=%" PRIu64 " err=\"%s\"", s[i].ref, ts_strerror(rc));
-        }
+        for (size_t i = 0; i < k; i++)
+            replay_series(db, s[i].ref, s[i].labels);
     } else if (type == TS_REC_SAMPLES) {
         ts_record_sample *s;
         size_t k;
@@ -279,8 +374,11 @@ db_replay(void *ctx, const uint8_t *rec, size_t n)
             return TS_OK;
         }
         for (size_t i = 0; i < k; i++) {
+            uint64_t ref = s[i].ref;
+            if (db->replay_alias->n)
+                u64map_get(db->replay_alias, ref, &ref);
             if (s[i].t < db->replay_min_t ||
-                ts_head_replay_sample(db->head, s[i].ref, s[i].t, s[i].v) != TS_OK)
+                ts_head_replay_sample(db->head, ref, s[i].t, s[i].v) != TS_OK)
                 db->samples_dropped_on_replay++;
         }
     } else {
@@ -567,6 +665,8 @@ ts_db_open(const char *dir, const ts_db_opts *opts, ts_db **out, ts_error *err)
     /* Replay the WAL; samples already in a block are skipped. */
     int64_t bmaxt = newest_block_maxt(db);
     db->replay_min_t = bmaxt;
+    db->replay_by_hash = u64map_new();
+    db->replay_alias = u64map_new();
     ts_wal_opts wo;
     ts_wal_opts_default(&wo);
     wo.fsync_interval_ms = o.wal_fsync_interval_ms;
@@ -581,6 +681,9 @@ ts_db_open(const char *dir, const ts_db_opts *opts, ts_db **out, ts_error *err)
     db->wal = wal;
     ts_arena_fini(&db->replay_arena);
     ts_arena_init(&db->replay_arena, 0);
+    u64map_free(db->replay_by_hash);
+    u64map_free(db->replay_alias);
+    db->replay_by_hash = db->replay_alias = NULL;
     if (bmaxt != INT64_MIN)
         ts_head_truncate(db->head, bmaxt); /* appends below the newest block are too old */
 
@@ -616,6 +719,8 @@ ts_db_close(ts_db *db)
     if (db->lock_fd >= 0)
         close(db->lock_fd); /* releases the flock */
     ts_arena_fini(&db->replay_arena);
+    u64map_free(db->replay_by_hash);
+    u64map_free(db->replay_alias);
     pthread_mutex_destroy(&db->mu);
     pthread_mutex_destroy(&db->compact_mu);
     ts_free(db->dir);
@@ -669,11 +774,19 @@ ref_set_has(const ref_set *s, uint64_t ref)
     return s->n && bsearch(&ref, s->refs, s->n, sizeof(uint64_t), cmp_u64) != NULL;
 }
 
-/* keep(ref) for the checkpoint: everything but the series truncation removed. */
+/* keep(ref) for the checkpoint: series live in the head after truncation
+ * (series being appended to are live from their first append() on, see
+ * pkg/tsdb/head/append.c), or created after that snapshot. */
+typedef struct keep_ctx {
+    ref_set live; /* sorted */
+    uint64_t next_ref;
+} keep_ctx;
+
 static bool
-keep_not_removed(void *ctx, uint64_t ref)
+keep_live(void *ctx, uint64_t ref)
 {
-    return !ref_set_has(ctx, ref);
+    keep_ctx *k = ctx;
+    return ref >= k->next_ref || ref_set_has(&k->live, ref);
 }
 
 /* Writes head data in [mint, maxt) to a block and publishes it; the head is
@@ -746,31 +859,25 @@ finish_truncation(ts_db *db, bool *done, ts_error *err)
         return TS_OK;
     }
 
-    /* Truncate the head; remember which series that removed. */
-    ref_set before = {0}, after = {0}, removed = {0};
-    ts_head_foreach_series(db->head, collect_ref, &before);
     ts_head_truncate(db->head, maxt);
-    ts_head_foreach_series(db->head, collect_ref, &after);
-    if (after.n)
-        qsort(after.refs, after.n, sizeof(uint64_t), cmp_u64);
-    for (size_t i = 0; i < before.n; i++)
-        if (!ref_set_has(&after, before.refs[i]))
-            collect_ref(&removed, before.refs[i], NULL);
-    if (removed.n)
-        qsort(removed.refs, removed.n, sizeof(uint64_t), cmp_u64);
     db->pending_trunc = INT64_MIN;
     *done = true;
 
+    /* Checkpoint: keep the series still in the head, and samples >= maxt.
+     * next_ref is read before the snapshot, so a series created meanwhile
+     * is either in the snapshot or has a ref >= next_ref. */
+    keep_ctx keep = {.next_ref = ts_head_last_ref(db->head)};
+    ts_head_foreach_series(db->head, collect_ref, &keep.live);
+    if (keep.live.n)
+        qsort(keep.live.refs, keep.live.n, sizeof(uint64_t), cmp_u64);
     int rc;
     int cur = ts_wal_cut(db->wal);
     if (cur < 0) {
         rc = ts_error_set(err, cur, "cutting WAL segment: %s", ts_strerror(cur));
     } else {
-        rc = ts_wal_checkpoint(db->wal, cur - 1, keep_not_removed, &removed, maxt, err);
+        rc = ts_wal_checkpoint(db->wal, cur - 1, keep_live, &keep, maxt, err);
     }
-    ts_free(before.refs);
-    ts_free(after.refs);
-    ts_free(removed.refs);
+    ts_free(keep.live.refs);
     return rc;
 }
 

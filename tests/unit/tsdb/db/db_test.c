@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include "pkg/labels/matcher.h"
+#include "pkg/tsdb/record/record.h"
+#include "pkg/tsdb/wal/wal.h"
 #include "pkg/util/fs.h"
 #include "pkg/util/log.h"
 #include "tests/testutil/t.h"
@@ -478,7 +480,68 @@ test_torn_wal_opens(void)
     ts_db_close(db);
 }
 
-T_MAIN({"reopen_replays_wal", test_reopen_replays_wal}, {"stale_nan_replay", test_stale_nan_replay},
+/* The same series under two refs in the WAL (removed by truncation, created
+ * again, crash before a checkpoint dropped the old record): the samples of
+ * both refs end up in the one series. */
+static void
+test_duplicate_series_refs(void)
+{
+    const char *dir = t_tmpdir();
+    char wdir[600];
+    snprintf(wdir, sizeof(wdir), "%s/wal", dir);
+    ts_wal *w;
+    ts_error err;
+    T_OK(ts_wal_open(wdir, NULL, NULL, NULL, &w, &err));
+    ts_labels *ls = series_labels(3);
+    ts_buf b;
+    ts_buf_init(&b, 0);
+    ts_record_series s1 = {5, ls}, s2 = {9, ls};
+    ts_record_sample a = {5, 0, value_for(3, 0)}, c = {9, MIN_MS, value_for(3, MIN_MS)};
+    T_OK(ts_record_encode_series(&b, &s1, 1));
+    T_OK(ts_wal_log(w, b.p, b.len));
+    ts_buf_reset(&b);
+    T_OK(ts_record_encode_samples(&b, &a, 1));
+    T_OK(ts_wal_log(w, b.p, b.len));
+    ts_buf_reset(&b);
+    T_OK(ts_record_encode_series(&b, &s2, 1));
+    T_OK(ts_wal_log(w, b.p, b.len));
+    ts_buf_reset(&b);
+    T_OK(ts_record_encode_samples(&b, &c, 1));
+    T_OK(ts_wal_log(w, b.p, b.len));
+    ts_wal_close(w);
+    ts_buf_fini(&b);
+    ts_labels_free(ls);
+
+    ts_db_opts o = test_opts();
+    ts_db *db;
+    T_OK(ts_db_open(dir, &o, &db, &err));
+    check_result r;
+    T_OK(check_all(db, 0, HOUR_MS, &r));
+    T_EQ(r.nseries, 1);
+    T_EQ(r.nsamples, 2);
+    T_EQ(r.bad, 0);
+    ts_db_stats st;
+    ts_db_stats_get(db, &st);
+    T_EQ(st.wal_samples_dropped_on_replay, 0);
+    /* new series (whatever refs the head gives them, 9 included) and another
+     * restart: every series keeps exactly its own samples */
+    ts_appender *app = ts_db_appender(db);
+    for (int i = 4; i < 12; i++) {
+        ts_labels *l = series_labels(i);
+        T_OK(app->ops->append(app, 0, l, 2 * MIN_MS, value_for(i, 2 * MIN_MS), NULL));
+        ts_labels_free(l);
+    }
+    T_OK(app->ops->commit(app));
+    ts_db_close(db);
+    T_OK(ts_db_open(dir, &o, &db, &err));
+    T_OK(check_all(db, 0, HOUR_MS, &r));
+    T_EQ(r.nseries, 9);
+    T_EQ(r.nsamples, 10);
+    T_EQ(r.bad, 0);
+    ts_db_close(db);
+}
+
+T_MAIN({"duplicate_series_refs", test_duplicate_series_refs}, {"reopen_replays_wal", test_reopen_replays_wal}, {"stale_nan_replay", test_stale_nan_replay},
        {"exit_without_close", test_exit_without_close}, {"lock", test_lock},
        {"compact_head_to_block", test_compact_head_to_block},
        {"query_during_compaction", test_query_during_compaction},
