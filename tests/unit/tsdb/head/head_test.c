@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 
 #include "pkg/tsdb/chunkenc/xor.h"
 #include "pkg/util/mem.h"
@@ -937,6 +938,80 @@ test_concurrent_append_query(void)
     ts_head_free(c.h);
 }
 
+/* Writer, reader and truncator at once; afterwards the statistics must agree
+ * with what a querier reads. */
+static void *
+cc_truncator(void *arg)
+{
+    cc_state *c = arg;
+    while (!atomic_load(&c->done)) {
+        int64_t maxt = ts_head_maxt(c->h);
+        if (maxt != INT64_MIN)
+            ts_head_truncate(c->h, maxt - 2000);
+        struct timespec ts = {0, 200000};
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+static void
+test_concurrent_truncate(void)
+{
+    cc_state c;
+    memset(&c, 0, sizeof(c));
+    c.h = new_head(H2);
+    for (int s = 0; s < CC_SERIES; s++) {
+        char v[16];
+        snprintf(v, sizeof(v), "%d", s);
+        c.ls[s] = ts_labels_from_strings(4, "__name__", "cc", "s", v);
+    }
+    pthread_t w, r, tr;
+    pthread_create(&r, NULL, cc_reader, &c);
+    pthread_create(&tr, NULL, cc_truncator, &c);
+    pthread_create(&w, NULL, cc_writer, &c);
+    pthread_join(w, NULL);
+    pthread_join(r, NULL);
+    pthread_join(tr, NULL);
+    T_EQ(atomic_load(&c.bad), 0);
+
+    ts_matcher *m = M(TS_MATCH_EQ, "__name__", "cc");
+    ts_querier *q;
+    ts_head_querier(c.h, INT64_MIN, INT64_MAX, &q);
+    ts_series_set *ss;
+    uint64_t nseries = 0, nsamples = 0, nchunks = 0;
+    int64_t mint = INT64_MAX, maxt = INT64_MIN;
+    T_OK(q->ops->select(q, false, NULL, &m, 1, &ss, NULL));
+    while (ts_ss_next(ss)) {
+        nseries++;
+        ts_chunk_iterator *ci = ts_ss_at(ss)->ops->chunks(ts_ss_at(ss));
+        while (ci->ops->next(ci)) {
+            const ts_chunk_meta *cm = ci->ops->at(ci);
+            nchunks++;
+            nsamples += ts_xor_bytes_count(cm->data, cm->len);
+            if (cm->mint < mint)
+                mint = cm->mint;
+            if (cm->maxt > maxt)
+                maxt = cm->maxt;
+        }
+        ci->ops->free(ci);
+    }
+    ts_ss_free(ss);
+    ts_querier_close(q);
+    ts_matcher_free(m);
+    ts_head_stats st;
+    ts_head_stats_get(c.h, &st);
+    T_EQ(st.num_series, nseries);
+    T_EQ(st.num_samples, nsamples);
+    T_EQ(st.num_chunks, nchunks);
+    T_EQ(st.maxt, maxt);
+    T_TRUE(st.mint <= mint);
+    T_TRUE(nsamples > 0);
+    T_TRUE(nsamples < CC_SERIES * 2000); /* truncation did drop chunks */
+    for (int s = 0; s < CC_SERIES; s++)
+        ts_labels_free(c.ls[s]);
+    ts_head_free(c.h);
+}
+
 T_MAIN({"append_commit_read", test_append_commit_read},
        {"seek_across_chunks", test_seek_across_chunks}, {"rollback", test_rollback},
        {"rejections", test_rejections}, {"log_callback", test_log_callback},
@@ -944,4 +1019,5 @@ T_MAIN({"append_commit_read", test_append_commit_read},
        {"select_matchers", test_select_matchers}, {"label_queries", test_label_queries},
        {"chunk_cutting", test_chunk_cutting}, {"truncate", test_truncate},
        {"truncate_pending", test_truncate_pending},
-       {"concurrent_append_query", test_concurrent_append_query})
+       {"concurrent_append_query", test_concurrent_append_query},
+       {"concurrent_truncate", test_concurrent_truncate})
