@@ -335,6 +335,10 @@ struct ts_promql_expr {
 
 /* Upper bound on query length accepted by the parser (TS_ELIMIT beyond). */
 #define TS_PROMQL_MAX_QUERY_LEN (1u << 20)
+/* Upper bound on the height of a parsed tree (nesting of parentheses, calls and operator
+ * chains), so that recursive walks over it (checks, printing, evaluation) have bounded stack
+ * depth.  Deeper queries fail with TS_EPARSE "... expression is nested too deeply". */
+#define TS_PROMQL_MAX_DEPTH 1000
 
 /* Parses a PromQL expression of len bytes (need not be NUL-terminated).  On success *out is the
  * root (arena-allocated; call ts_promql_expr_free(*out) before dropping the arena) and 0 is

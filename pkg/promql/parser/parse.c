@@ -256,6 +256,7 @@ typedef struct parser {
     ts_error *err;
     bool failed;
     int agg_depth; /* > 0 while inside an aggregation's argument list */
+    int nest;      /* current parse_expr recursion depth */
     ts_matcher **owned;
     size_t nowned, owned_cap;
 } parser;
@@ -789,6 +790,7 @@ parse_grouping(parser *p, char ***labels, size_t *n)
 
 static ts_promql_expr *parse_expr(parser *p, int min_prec);
 static bool starts_expr(ts__pq_tok_type t);
+static ts_promql_expr *parse_expr_inner(parser *p, int min_prec);
 
 /* Whether a token can begin an expression (the right operand of a binary operator). */
 static bool
@@ -1251,6 +1253,19 @@ parse_unary(parser *p)
 static ts_promql_expr *
 parse_expr(parser *p, int min_prec)
 {
+    if (p->nest >= TS_PROMQL_MAX_DEPTH) {
+        fail(p, peek(p).pos, "expression is nested too deeply (limit %d)", TS_PROMQL_MAX_DEPTH);
+        return NULL;
+    }
+    p->nest++;
+    ts_promql_expr *r = parse_expr_inner(p, min_prec);
+    p->nest--;
+    return r;
+}
+
+static ts_promql_expr *
+parse_expr_inner(parser *p, int min_prec)
+{
     ts_promql_expr *lhs = parse_unary(p);
     while (lhs) {
         ts__pq_tok t = peek(p);
@@ -1510,6 +1525,55 @@ check(parser *p, ts_promql_expr *e)
     return e->type;
 }
 
+/* ---- Tree height ------------------------------------------------------------------------- */
+
+/* Height of the tree, computed with an explicit stack (the tree may be deeper than is safe to
+ * recurse over: a chain like 1+1+1+... is parsed by a loop but is left-deep). */
+static size_t
+tree_height(ts_promql_expr *root)
+{
+    struct item {
+        ts_promql_expr *e;
+        size_t depth;
+    } *st = NULL;
+    size_t n = 0, cap = 0, max = 0;
+    TS_GROW(st, cap, 1);
+    st[n++] = (struct item){root, 1};
+    while (n > 0) {
+        struct item it = st[--n];
+        if (it.depth > max)
+            max = it.depth;
+        ts_promql_expr *kids[4] = {0};
+        ts_promql_expr **many = NULL;
+        size_t nkids = 0, nmany = 0;
+        switch (it.e->kind) {
+        case TS_PROMQL_MATRIX_SELECTOR: kids[nkids++] = it.e->u.ms.vs; break;
+        case TS_PROMQL_SUBQUERY: kids[nkids++] = it.e->u.sq.expr; break;
+        case TS_PROMQL_CALL: many = it.e->u.call.args, nmany = it.e->u.call.nargs; break;
+        case TS_PROMQL_AGGREGATE:
+            kids[nkids++] = it.e->u.agg.expr;
+            if (it.e->u.agg.param)
+                kids[nkids++] = it.e->u.agg.param;
+            break;
+        case TS_PROMQL_BINARY:
+            kids[nkids++] = it.e->u.bin.lhs;
+            kids[nkids++] = it.e->u.bin.rhs;
+            break;
+        case TS_PROMQL_UNARY: kids[nkids++] = it.e->u.unary.expr; break;
+        case TS_PROMQL_PAREN: kids[nkids++] = it.e->u.paren; break;
+        case TS_PROMQL_STEP_INVARIANT: kids[nkids++] = it.e->u.step_invariant; break;
+        default: break;
+        }
+        TS_GROW(st, cap, n + nkids + nmany);
+        for (size_t i = 0; i < nkids; i++)
+            st[n++] = (struct item){kids[i], it.depth + 1};
+        for (size_t i = 0; i < nmany; i++)
+            st[n++] = (struct item){many[i], it.depth + 1};
+    }
+    ts_free(st);
+    return max;
+}
+
 /* ---- Entry points ------------------------------------------------------------------------ */
 
 static void
@@ -1555,6 +1619,8 @@ ts_promql_parse(ts_arena *arena, const char *input, size_t len, ts_promql_expr *
             if (t.type != T_EOF)
                 unexpected(&p, t, NULL, NULL);
         }
+        if (!p.failed && tree_height(e) > TS_PROMQL_MAX_DEPTH)
+            fail(&p, 0, "expression is nested too deeply (limit %d)", TS_PROMQL_MAX_DEPTH);
         if (!p.failed)
             check(&p, e);
     }

@@ -546,6 +546,518 @@ test_regex_error(void)
     T_EQ(err.col, 7);
 }
 
+/* ---- Tree shape and node fields ---------------------------------------------------------- */
+
+typedef struct parsed {
+    ts_arena arena;
+    ts_promql_expr *e;
+    ts_error err;
+    int rc;
+} parsed;
+
+static void
+P(parsed *p, const char *q)
+{
+    ts_arena_init(&p->arena, 0);
+    p->e = NULL;
+    p->rc = ts_promql_parse(&p->arena, q, strlen(q), &p->e, &p->err);
+}
+
+static void
+P_done(parsed *p)
+{
+    ts_promql_expr_free(p->e);
+    ts_arena_fini(&p->arena);
+}
+
+#define BIN(e) (&(e)->u.bin)
+
+static void
+test_precedence(void)
+{
+    parsed p;
+    /* 1 + 2 * 3 = 1 + (2 * 3) */
+    P(&p, "1 + 2 * 3");
+    T_OK(p.rc);
+    T_EQ(p.e->kind, TS_PROMQL_BINARY);
+    T_EQ(BIN(p.e)->op, TS_PROMQL_OP_ADD);
+    T_EQ(BIN(p.e)->rhs->kind, TS_PROMQL_BINARY);
+    T_EQ(BIN(BIN(p.e)->rhs)->op, TS_PROMQL_OP_MUL);
+    T_EQ(p.e->type, TS_PROMQL_VT_SCALAR);
+    T_TRUE(BIN(p.e)->matching == NULL);
+    P_done(&p);
+
+    /* -2 ^ 2 = -(2 ^ 2): ^ binds tighter than unary minus */
+    P(&p, "-2 ^ 2");
+    T_OK(p.rc);
+    T_EQ(p.e->kind, TS_PROMQL_UNARY);
+    T_EQ(p.e->u.unary.op, TS_PROMQL_OP_SUB);
+    T_EQ(p.e->u.unary.expr->kind, TS_PROMQL_BINARY);
+    T_EQ(BIN(p.e->u.unary.expr)->op, TS_PROMQL_OP_POW);
+    P_done(&p);
+
+    /* -a * b = (-a) * b */
+    P(&p, "-a * b");
+    T_OK(p.rc);
+    T_EQ(p.e->kind, TS_PROMQL_BINARY);
+    T_EQ(BIN(p.e)->lhs->kind, TS_PROMQL_UNARY);
+    P_done(&p);
+
+    /* 2 ^ 3 ^ 2 = 2 ^ (3 ^ 2): right-associative */
+    P(&p, "2 ^ 3 ^ 2");
+    T_OK(p.rc);
+    T_EQ(BIN(p.e)->lhs->kind, TS_PROMQL_NUMBER);
+    T_EQ(BIN(p.e)->rhs->kind, TS_PROMQL_BINARY);
+    P_done(&p);
+
+    /* 1 - 2 - 3 = (1 - 2) - 3: left-associative */
+    P(&p, "1 - 2 - 3");
+    T_OK(p.rc);
+    T_EQ(BIN(p.e)->lhs->kind, TS_PROMQL_BINARY);
+    T_EQ(BIN(p.e)->rhs->kind, TS_PROMQL_NUMBER);
+    T_FEQ(BIN(p.e)->rhs->u.number, 3);
+    P_done(&p);
+
+    /* a or b and c = a or (b and c); set operators are many-to-many */
+    P(&p, "a or b and c");
+    T_OK(p.rc);
+    T_EQ(BIN(p.e)->op, TS_PROMQL_OP_LOR);
+    T_EQ(BIN(BIN(p.e)->rhs)->op, TS_PROMQL_OP_LAND);
+    T_EQ(BIN(p.e)->matching->card, TS_PROMQL_CARD_MANY_TO_MANY);
+    T_EQ(BIN(BIN(p.e)->rhs)->matching->card, TS_PROMQL_CARD_MANY_TO_MANY);
+    P_done(&p);
+
+    /* comparisons bind looser than arithmetic: a + b > c * d */
+    P(&p, "a + b > c * d");
+    T_OK(p.rc);
+    T_EQ(BIN(p.e)->op, TS_PROMQL_OP_GTR);
+    T_EQ(BIN(BIN(p.e)->lhs)->op, TS_PROMQL_OP_ADD);
+    T_EQ(BIN(BIN(p.e)->rhs)->op, TS_PROMQL_OP_MUL);
+    T_EQ(BIN(p.e)->matching->card, TS_PROMQL_CARD_ONE_TO_ONE);
+    P_done(&p);
+
+    /* offset binds to the nearest selector: a + (b offset 5m) */
+    P(&p, "a + b offset 5m");
+    T_OK(p.rc);
+    T_EQ(BIN(p.e)->lhs->u.vs.original_offset, 0);
+    T_EQ(BIN(p.e)->rhs->u.vs.original_offset, 300000);
+    P_done(&p);
+
+    /* unary minus on a literal folds into it, position starting at the sign */
+    P(&p, "- - 1");
+    T_OK(p.rc);
+    T_EQ(p.e->kind, TS_PROMQL_NUMBER);
+    T_FEQ(p.e->u.number, 1);
+    T_EQ(p.e->pos.start, 0);
+    T_EQ(p.e->pos.end, 5);
+    P_done(&p);
+}
+
+static void
+test_selectors(void)
+{
+    parsed p;
+    P(&p, "foo{a=\"b\",c=~\"d.*\"} offset -5m @ 123.4567");
+    T_OK(p.rc);
+    T_EQ(p.e->kind, TS_PROMQL_VECTOR_SELECTOR);
+    T_EQ(p.e->type, TS_PROMQL_VT_VECTOR);
+    ts_promql_vector_selector *vs = &p.e->u.vs;
+    T_STREQ(vs->name, "foo");
+    T_EQ(vs->nmatchers, 3);
+    T_STREQ(vs->matchers[0]->name, "a");
+    T_EQ(vs->matchers[1]->type, TS_MATCH_RE);
+    T_STREQ(vs->matchers[2]->name, "__name__"); /* the name matcher comes last */
+    T_STREQ(vs->matchers[2]->value, "foo");
+    T_EQ(vs->original_offset, -300000);
+    T_EQ(vs->offset, -300000);
+    T_EQ(vs->at, TS_PROMQL_AT_TIMESTAMP);
+    T_EQ(vs->at_ms, 123457);
+    T_EQ(p.e->pos.start, 0);
+    T_EQ(p.e->pos.end, strlen("foo{a=\"b\",c=~\"d.*\"} offset -5m @ 123.4567"));
+    P_done(&p);
+
+    P(&p, "{__name__=\"x\"}");
+    T_OK(p.rc);
+    T_TRUE(p.e->u.vs.name == NULL);
+    T_EQ(p.e->u.vs.nmatchers, 1);
+    P_done(&p);
+
+    P(&p, "x[5m] @ start()");
+    T_OK(p.rc);
+    T_EQ(p.e->kind, TS_PROMQL_MATRIX_SELECTOR);
+    T_EQ(p.e->type, TS_PROMQL_VT_MATRIX);
+    T_EQ(p.e->u.ms.range_ms, 300000);
+    T_EQ(p.e->u.ms.vs->u.vs.at, TS_PROMQL_AT_START);
+    P_done(&p);
+
+    P(&p, "sum(x)[5m:1m] offset 1m @ end()");
+    T_OK(p.rc);
+    T_EQ(p.e->kind, TS_PROMQL_SUBQUERY);
+    T_EQ(p.e->u.sq.range_ms, 300000);
+    T_EQ(p.e->u.sq.step_ms, 60000);
+    T_EQ(p.e->u.sq.original_offset, 60000);
+    T_EQ(p.e->u.sq.at, TS_PROMQL_AT_END);
+    T_EQ(p.e->u.sq.expr->kind, TS_PROMQL_AGGREGATE);
+    P_done(&p);
+
+    P(&p, "x[1h:]");
+    T_OK(p.rc);
+    T_EQ(p.e->u.sq.step_ms, 0);
+    P_done(&p);
+}
+
+static void
+test_calls_and_aggregations(void)
+{
+    parsed p;
+    P(&p, "rate(x[5m])");
+    T_OK(p.rc);
+    T_EQ(p.e->kind, TS_PROMQL_CALL);
+    T_TRUE(p.e->u.call.func == ts_promql_function_get(TS_PROMQL_FN_RATE));
+    T_EQ(p.e->u.call.nargs, 1);
+    T_EQ(p.e->u.call.args[0]->kind, TS_PROMQL_MATRIX_SELECTOR);
+    P_done(&p);
+
+    P(&p, "time()");
+    T_OK(p.rc);
+    T_EQ(p.e->type, TS_PROMQL_VT_SCALAR);
+    T_EQ(p.e->u.call.nargs, 0);
+    P_done(&p);
+
+    P(&p, "topk by (a, b) (5, x)");
+    T_OK(p.rc);
+    ts_promql_aggregate *a = &p.e->u.agg;
+    T_EQ(a->op, TS_PROMQL_AGG_TOPK);
+    T_FEQ(a->param->u.number, 5);
+    T_EQ(a->expr->kind, TS_PROMQL_VECTOR_SELECTOR);
+    T_EQ(a->ngrouping, 2);
+    T_STREQ(a->grouping[1], "b");
+    T_FALSE(a->without);
+    T_TRUE(a->has_grouping);
+    P_done(&p);
+
+    P(&p, "count_values without () (\"v\", x)");
+    T_OK(p.rc);
+    T_EQ(p.e->u.agg.op, TS_PROMQL_AGG_COUNT_VALUES);
+    T_EQ(p.e->u.agg.param->kind, TS_PROMQL_STRING);
+    T_STREQ(p.e->u.agg.param->u.string.p, "v");
+    T_TRUE(p.e->u.agg.without);
+    T_EQ(p.e->u.agg.ngrouping, 0);
+    P_done(&p);
+
+    P(&p, "sum(x)");
+    T_OK(p.rc);
+    T_FALSE(p.e->u.agg.has_grouping);
+    T_TRUE(p.e->u.agg.param == NULL);
+    P_done(&p);
+}
+
+static void
+test_binary_matching(void)
+{
+    parsed p;
+    P(&p, "a * on(b) group_left(c) d");
+    T_OK(p.rc);
+    ts_promql_vector_matching *vm = BIN(p.e)->matching;
+    T_TRUE(vm != NULL);
+    T_EQ(vm->card, TS_PROMQL_CARD_MANY_TO_ONE);
+    T_TRUE(vm->on);
+    T_EQ(vm->nlabels, 1);
+    T_STREQ(vm->labels[0], "b");
+    T_EQ(vm->ninclude, 1);
+    T_STREQ(vm->include[0], "c");
+    P_done(&p);
+
+    P(&p, "a / ignoring(b) group_right d");
+    T_OK(p.rc);
+    T_EQ(BIN(p.e)->matching->card, TS_PROMQL_CARD_ONE_TO_MANY);
+    T_FALSE(BIN(p.e)->matching->on);
+    T_EQ(BIN(p.e)->matching->ninclude, 0);
+    P_done(&p);
+
+    P(&p, "x > bool 1");
+    T_OK(p.rc);
+    T_TRUE(BIN(p.e)->return_bool);
+    T_TRUE(BIN(p.e)->matching == NULL); /* not vector-vector */
+    T_EQ(p.e->type, TS_PROMQL_VT_VECTOR);
+    P_done(&p);
+
+    P(&p, "a atan2 b");
+    T_OK(p.rc);
+    T_EQ(BIN(p.e)->op, TS_PROMQL_OP_ATAN2);
+    P_done(&p);
+}
+
+static void
+test_literals(void)
+{
+    static const struct {
+        const char *q;
+        double v;
+    } nums[] = {
+        {"0x1F", 31}, {"017", 15}, {"08", 8},   {"1e3", 1000}, {".5", 0.5},
+        {"5.", 5},    {"-1.5", -1.5}, {"1E-3", 0.001}, {"Inf", INFINITY}, {"-inf", -INFINITY},
+    };
+    parsed p;
+    for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+        P(&p, nums[i].q);
+        T_OK(p.rc);
+        T_EQ(p.e->kind, TS_PROMQL_NUMBER);
+        T_FEQ(p.e->u.number, nums[i].v);
+        P_done(&p);
+    }
+    P(&p, "NaN");
+    T_OK(p.rc);
+    T_TRUE(isnan(p.e->u.number));
+    P_done(&p);
+
+    /* Go escapes: \u00e9 is two UTF-8 bytes, \x41 and \101 are 'A' */
+    P(&p, "\"\\u00e9\\x41\\101\\n\\\\\\\"\"");
+    T_OK(p.rc);
+    T_EQ(p.e->kind, TS_PROMQL_STRING);
+    T_EQ(p.e->type, TS_PROMQL_VT_STRING);
+    T_STREQ(p.e->u.string.p, "\xc3\xa9" "AA\n\\\"");
+    T_EQ(p.e->u.string.len, 7);
+    P_done(&p);
+
+    P(&p, "'it\\'s'");
+    T_OK(p.rc);
+    T_STREQ(p.e->u.string.p, "it's");
+    P_done(&p);
+
+    P(&p, "`raw\\n`");
+    T_OK(p.rc);
+    T_STREQ(p.e->u.string.p, "raw\\n");
+    P_done(&p);
+
+    /* a \x00 escape survives in a string literal */
+    P(&p, "\"a\\x00b\"");
+    T_OK(p.rc);
+    T_EQ(p.e->u.string.len, 3);
+    T_EQ(p.e->u.string.p[1], 0);
+    P_done(&p);
+}
+
+static void
+test_error_positions(void)
+{
+    parsed p;
+    P(&p, "x +\n\n  )");
+    T_EQ(p.rc, TS_EPARSE);
+    T_STREQ(p.err.msg, "3:4: parse error: unexpected right parenthesis ')'");
+    T_EQ(p.err.code, TS_EPARSE);
+    T_EQ(p.err.line, 3);
+    T_EQ(p.err.col, 4);
+    T_EQ(p.err.pos, 8);
+    T_TRUE(p.e == NULL);
+    P_done(&p);
+
+    P(&p, "sum(\n  rate(x)\n)");
+    T_EQ(p.rc, TS_EPARSE);
+    T_STREQ(p.err.msg, "2:8: parse error: expected type range vector in call to function \"rate\", "
+                       "got instant vector");
+    P_done(&p);
+
+    /* a NUL byte in the input is just an unexpected character */
+    ts_arena_init(&p.arena, 0);
+    p.rc = ts_promql_parse(&p.arena, "x\0y", 3, &p.e, &p.err);
+    T_EQ(p.rc, TS_EPARSE);
+    T_STREQ(p.err.msg, "1:2: parse error: unexpected character: '\\x00'");
+    P_done(&p);
+
+    /* the input need not be NUL-terminated: only len bytes are read */
+    ts_arena_init(&p.arena, 0);
+    p.rc = ts_promql_parse(&p.arena, "up{a=\"b\"} + garbage", 9, &p.e, &p.err);
+    T_OK(p.rc);
+    T_STREQ(ts_promql_to_string(&p.arena, p.e), "up{a=\"b\"}");
+    P_done(&p);
+}
+
+static void
+test_limits(void)
+{
+    size_t n = TS_PROMQL_MAX_QUERY_LEN + 1;
+    char *big = ts_malloc(n);
+    memset(big, ' ', n);
+    big[0] = '1';
+    parsed p;
+    ts_arena_init(&p.arena, 0);
+    p.rc = ts_promql_parse(&p.arena, big, n, &p.e, &p.err);
+    T_EQ(p.rc, TS_ELIMIT);
+    ts_arena_fini(&p.arena);
+
+    /* deep nesting fails cleanly instead of exhausting the stack */
+    size_t depth = 100000;
+    for (size_t i = 0; i < depth; i++)
+        big[i] = '(';
+    big[depth] = '1';
+    for (size_t i = 0; i < depth; i++)
+        big[depth + 1 + i] = ')';
+    ts_arena_init(&p.arena, 0);
+    p.rc = ts_promql_parse(&p.arena, big, 2 * depth + 1, &p.e, &p.err);
+    T_EQ(p.rc, TS_EPARSE);
+    T_TRUE(strstr(p.err.msg, "nested too deeply") != NULL);
+    ts_arena_fini(&p.arena);
+
+    /* so does a long left-deep operator chain (parsed by a loop, but deep as a tree) */
+    size_t o = 0;
+    for (size_t i = 0; i < 5000; i++) {
+        big[o++] = '1';
+        big[o++] = '+';
+    }
+    big[o++] = '1';
+    ts_arena_init(&p.arena, 0);
+    p.rc = ts_promql_parse(&p.arena, big, o, &p.e, &p.err);
+    T_EQ(p.rc, TS_EPARSE);
+    T_TRUE(strstr(p.err.msg, "nested too deeply") != NULL);
+    ts_arena_fini(&p.arena);
+
+    /* a chain within the limit parses */
+    o = 0;
+    for (size_t i = 0; i < 500; i++) {
+        big[o++] = 'x';
+        big[o++] = '+';
+    }
+    big[o++] = 'x';
+    ts_arena_init(&p.arena, 0);
+    p.rc = ts_promql_parse(&p.arena, big, o, &p.e, &p.err);
+    T_OK(p.rc);
+    P_done(&p);
+    ts_free(big);
+}
+
+static void
+test_matchers_freed_on_error(void)
+{
+    /* matchers built before a later error must not leak (ASan's leak check is the assertion) */
+    parsed p;
+    P(&p, "x{a=~\"b.*\"} + y{c!~\"d+\"} + foo(1)");
+    T_EQ(p.rc, TS_EPARSE);
+    T_STREQ(p.err.msg, "1:28: parse error: unknown function with name \"foo\"");
+    P_done(&p);
+    P(&p, "x{a=~\"b.*\"} + rate(y)");
+    T_EQ(p.rc, TS_EPARSE);
+    P_done(&p);
+}
+
+static void
+test_series_selector(void)
+{
+    ts_matcher **m;
+    size_t n;
+    ts_error err;
+    T_OK(ts_promql_parse_series_selector("up{job=\"x\",i=~\"a|b\"}", 20, &m, &n, &err));
+    T_EQ(n, 3);
+    T_STREQ(m[0]->name, "job");
+    T_EQ(m[1]->type, TS_MATCH_RE);
+    T_TRUE(ts_matcher_matches(m[1], "b"));
+    T_STREQ(m[2]->name, "__name__");
+    T_STREQ(m[2]->value, "up");
+    ts_promql_matchers_free(m, n);
+
+    const char *s = "{__name__=~\"job:.*\"}";
+    T_OK(ts_promql_parse_series_selector(s, strlen(s), &m, &n, &err));
+    T_EQ(n, 1);
+    ts_promql_matchers_free(m, n);
+
+    s = "{a=\"\"}";
+    T_EQ(ts_promql_parse_series_selector(s, strlen(s), &m, &n, &err), TS_EPARSE);
+    T_STREQ(err.msg, "1:1: parse error: vector selector must contain at least one non-empty matcher");
+    T_TRUE(m == NULL);
+    s = "up + 1";
+    T_EQ(ts_promql_parse_series_selector(s, strlen(s), &m, &n, &err), TS_EPARSE);
+    T_STREQ(err.msg, "1:4: parse error: unexpected <op:+>");
+    s = "rate(x[5m])";
+    T_EQ(ts_promql_parse_series_selector(s, strlen(s), &m, &n, &err), TS_EPARSE);
+    s = "x{a=~\"b\"}[5m]";
+    T_EQ(ts_promql_parse_series_selector(s, strlen(s), &m, &n, &err), TS_EPARSE);
+}
+
+static void
+test_number_duration_helpers(void)
+{
+    double v;
+    T_OK(ts_promql_parse_number("0x10", 4, &v));
+    T_FEQ(v, 16);
+    T_OK(ts_promql_parse_number("-1.5e2", 6, &v));
+    T_FEQ(v, -150);
+    T_OK(ts_promql_parse_number("+Inf", 4, &v));
+    T_TRUE(isinf(v) && v > 0);
+    T_OK(ts_promql_parse_number("1e-400", 6, &v)); /* underflow is not an error in Go */
+    T_EQ(ts_promql_parse_number("1e", 2, &v), TS_EPARSE);
+    T_EQ(ts_promql_parse_number("1e400", 5, &v), TS_EPARSE);
+    T_EQ(ts_promql_parse_number("abc", 3, &v), TS_EPARSE);
+    T_EQ(ts_promql_parse_number("", 0, &v), TS_EPARSE);
+
+    int64_t ms;
+    T_OK(ts_promql_parse_duration("1h30m", 5, &ms));
+    T_EQ(ms, 5400000);
+    T_OK(ts_promql_parse_duration("1y2w3d4h5m6s7ms", 15, &ms));
+    T_EQ(ms, 365LL * 86400000 + 14LL * 86400000 + 3LL * 86400000 + 4 * 3600000 + 5 * 60000 + 6007);
+    T_OK(ts_promql_parse_duration("10ms", 4, &ms));
+    T_EQ(ms, 10);
+    T_EQ(ts_promql_parse_duration("30s1m", 5, &ms), TS_EPARSE);
+    T_EQ(ts_promql_parse_duration("1h1h", 4, &ms), TS_EPARSE);
+    T_EQ(ts_promql_parse_duration("5", 1, &ms), TS_EPARSE);
+    T_EQ(ts_promql_parse_duration("", 0, &ms), TS_EPARSE);
+    T_EQ(ts_promql_parse_duration("300y", 4, &ms), TS_EPARSE); /* beyond Go's time.Duration */
+}
+
+static void
+test_function_table(void)
+{
+    for (int i = 0; i < TS_PROMQL_FN__COUNT; i++) {
+        const ts_promql_function *f = ts_promql_function_get((ts_promql_func_id)i);
+        T_TRUE(f != NULL);
+        T_EQ(f->id, i);
+        T_TRUE(ts_promql_function_lookup(f->name, strlen(f->name)) == f);
+        T_TRUE(f->nargs >= 0 && f->nargs <= TS_PROMQL_FUNC_MAX_ARGS);
+    }
+    T_EQ(TS_PROMQL_FN__COUNT, 70);
+    T_TRUE(ts_promql_function_get(TS_PROMQL_FN__COUNT) == NULL);
+    const ts_promql_function *f = ts_promql_function_lookup("label_join", 10);
+    T_EQ(f->variadic, -1);
+    T_EQ(f->nargs, 4);
+    T_EQ(f->arg_types[3], TS_PROMQL_VT_STRING);
+    f = ts_promql_function_lookup("histogram_quantile", 18);
+    T_EQ(f->arg_types[0], TS_PROMQL_VT_SCALAR);
+    T_EQ(f->arg_types[1], TS_PROMQL_VT_VECTOR);
+    f = ts_promql_function_lookup("round", 5);
+    T_EQ(f->variadic, 1);
+    T_EQ(ts_promql_function_lookup("scalar", 6)->return_type, TS_PROMQL_VT_SCALAR);
+    /* functions added after 2.42 are unknown */
+    T_TRUE(ts_promql_function_lookup("histogram_avg", 13) == NULL);
+    T_TRUE(ts_promql_function_lookup("mad_over_time", 13) == NULL);
+    T_TRUE(ts_promql_function_lookup("rat", 3) == NULL);
+
+    T_STREQ(ts_promql_value_type_str(TS_PROMQL_VT_MATRIX), "matrix");
+    T_STREQ(ts_promql_value_type_doc(TS_PROMQL_VT_MATRIX), "range vector");
+    T_STREQ(ts_promql_op_str(TS_PROMQL_OP_LUNLESS), "unless");
+    T_STREQ(ts_promql_agg_op_str(TS_PROMQL_AGG_COUNT_VALUES), "count_values");
+    T_TRUE(ts_promql_agg_op_has_param(TS_PROMQL_AGG_QUANTILE));
+    T_FALSE(ts_promql_agg_op_has_param(TS_PROMQL_AGG_GROUP));
+    T_TRUE(ts_promql_op_is_comparison(TS_PROMQL_OP_GTE));
+    T_FALSE(ts_promql_op_is_comparison(TS_PROMQL_OP_POW));
+    T_TRUE(ts_promql_op_is_set(TS_PROMQL_OP_LOR));
+}
+
+static void
+test_printer_bounded(void)
+{
+    parsed p;
+    P(&p, "sum by (job) (rate(http_requests_total{code=~\"5..\"}[5m]))");
+    T_OK(p.rc);
+    ts_buf b;
+    ts_buf_init(&b, 10);
+    T_EQ(ts_promql_format(p.e, &b), TS_ELIMIT);
+    ts_buf_fini(&b);
+    ts_buf_init(&b, 0);
+    T_OK(ts_promql_format(p.e, &b));
+    T_EQ(b.len, strlen("sum by (job) (rate(http_requests_total{code=~\"5..\"}[5m]))"));
+    ts_buf_fini(&b);
+    P_done(&p);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -553,6 +1065,18 @@ main(int argc, char **argv)
         {"valid_golden", test_valid_golden},
         {"invalid_golden", test_invalid_golden},
         {"regex_error", test_regex_error},
+        {"precedence", test_precedence},
+        {"selectors", test_selectors},
+        {"calls_and_aggregations", test_calls_and_aggregations},
+        {"binary_matching", test_binary_matching},
+        {"literals", test_literals},
+        {"error_positions", test_error_positions},
+        {"limits", test_limits},
+        {"matchers_freed_on_error", test_matchers_freed_on_error},
+        {"series_selector", test_series_selector},
+        {"number_duration_helpers", test_number_duration_helpers},
+        {"function_table", test_function_table},
+        {"printer_bounded", test_printer_bounded},
     };
     return t_run(cases, sizeof(cases) / sizeof(cases[0]), argc, argv);
 }
