@@ -3,6 +3,8 @@
 #include "pkg/tsdb/db.h"
 
 #include <dirent.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -541,7 +543,64 @@ test_duplicate_series_refs(void)
     ts_db_close(db);
 }
 
-T_MAIN({"duplicate_series_refs", test_duplicate_series_refs}, {"reopen_replays_wal", test_reopen_replays_wal}, {"stale_nan_replay", test_stale_nan_replay},
+typedef struct writer_arg {
+    ts_db *db;
+    int rc;
+    atomic_int done;
+} writer_arg;
+
+static void *
+writer_main(void *p)
+{
+    writer_arg *w = p;
+    w->rc = append_range(w->db, 0, 12 * HOUR_MS, 5);
+    atomic_store(&w->done, 1);
+    return NULL;
+}
+
+/* Compaction, head truncation and WAL checkpoints while another thread
+ * appends: nothing is lost, in memory or after reopening. */
+static void
+test_compact_while_appending(void)
+{
+    const char *dir = t_tmpdir();
+    ts_db_opts o = test_opts();
+    o.retention_ms = 0;
+    ts_db *db;
+    ts_error err;
+    T_OK(ts_db_open(dir, &o, &db, &err));
+    writer_arg w = {.db = db};
+    pthread_t th;
+    T_OK(pthread_create(&th, NULL, writer_main, &w));
+    int rounds = 0;
+    while (!atomic_load(&w.done)) {
+        T_OK(ts_db_compact(db, &err));
+        check_result r;
+        T_OK(check_all(db, 0, 12 * HOUR_MS, &r));
+        T_EQ(r.bad, 0);
+        rounds++;
+    }
+    pthread_join(th, NULL);
+    T_OK(w.rc);
+    T_OK(ts_db_compact(db, &err));
+    ts_db_stats st;
+    ts_db_stats_get(db, &st);
+    T_TRUE(st.head_compactions_total >= 4);
+    check_result r;
+    T_OK(check_all(db, 0, 12 * HOUR_MS, &r));
+    T_EQ(r.nsamples, NSERIES * 720);
+    T_EQ(r.bad, 0);
+    ts_db_close(db);
+    T_OK(ts_db_open(dir, &o, &db, &err));
+    T_OK(check_all(db, 0, 12 * HOUR_MS, &r));
+    T_EQ(r.nseries, NSERIES);
+    T_EQ(r.nsamples, NSERIES * 720);
+    T_EQ(r.bad, 0);
+    ts_db_close(db);
+    fprintf(stderr, "  %d compaction rounds during the writes\n", rounds);
+}
+
+T_MAIN({"compact_while_appending", test_compact_while_appending}, {"duplicate_series_refs", test_duplicate_series_refs}, {"reopen_replays_wal", test_reopen_replays_wal}, {"stale_nan_replay", test_stale_nan_replay},
        {"exit_without_close", test_exit_without_close}, {"lock", test_lock},
        {"compact_head_to_block", test_compact_head_to_block},
        {"query_during_compaction", test_query_during_compaction},
