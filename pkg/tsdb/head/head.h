@@ -17,6 +17,18 @@
  * Thread-safety: appenders, queriers and truncation may run concurrently
  * (series table and each series are locked); one appender is used by one
  * thread.
+ *
+ * Implementation notes (details in head.c, append.c, read.c):
+ *  - Appendable window: once the head has data, samples with
+ *    t < max(min_valid, maxt - chunk_range_ms / 2) are TS_ETOOOLD, where
+ *    min_valid is the highest mint ever passed to ts_head_truncate
+ *    (Prometheus' appendableMinValidTime).  The window is checked before a
+ *    series is created, so a too-old sample of a new series creates nothing.
+ *  - A querier keeps the series and chunks it returned alive until it is
+ *    closed: truncation waits for open queriers to close (and blocks new
+ *    ones meanwhile).  Never call ts_head_truncate from a thread that holds
+ *    an open head querier.  Rollback never waits; an empty series it could
+ *    not remove because a querier was open is removed by the next truncate.
  */
 #ifndef TS_TSDB_HEAD_HEAD_H
 #define TS_TSDB_HEAD_HEAD_H
@@ -60,13 +72,22 @@ ts_appender *ts_head_appender(ts_head *h);
 /* WAL replay: recreate a series with its original ref (ignored if it already
  * exists with the same labels), then add samples without logging them.
  * Replayed samples go through the same order checks; rejected ones are
- * counted and skipped. */
+ * counted and skipped.
+ * replay_series: TS_OK, TS_EINVAL (ref 0 or no labels), TS_EEXIST (the ref
+ * exists with other labels, or the labels exist under another ref).
+ * replay_sample: TS_OK (also for samples skipped as out of order, duplicate
+ * or below the last truncation point), TS_ENOTFOUND for an unknown ref
+ * (callers count it and go on, as Prometheus does).  To drop WAL samples
+ * already persisted in blocks, call ts_head_truncate(h, blocks_maxt + 1)
+ * before replaying: on an empty head it only sets the lower bound. */
 int ts_head_replay_series(ts_head *h, uint64_t ref, const ts_labels *ls);
 int ts_head_replay_sample(ts_head *h, uint64_t ref, int64_t t, double v);
 
 /* A querier over [mint, maxt] of the head (pkg/storage).  Series' chunks()
  * yields the head's chunks overlapping the range (the open chunk included,
- * encoded as it is now). */
+ * encoded as it is now).  select needs at least one matcher (TS_EINVAL);
+ * label_names/label_values without matchers come from the whole head's index
+ * when [mint, maxt] overlaps the head's data, as in Prometheus. */
 int ts_head_querier(ts_head *h, int64_t mint, int64_t maxt, ts_querier **out);
 
 /* Drops all samples older than mint (whole chunks with maxt < mint) and the
@@ -74,7 +95,8 @@ int ts_head_querier(ts_head *h, int64_t mint, int64_t maxt, ts_querier **out);
 void ts_head_truncate(ts_head *h, int64_t mint);
 
 /* Calls fn for every live series (ref, labels), in no particular order;
- * used to write a WAL checkpoint. */
+ * used to write a WAL checkpoint.  fn runs under a series-table read lock:
+ * it must not call back into the head.  ls is valid during the call. */
 void ts_head_foreach_series(ts_head *h, void (*fn)(void *ctx, uint64_t ref, const ts_labels *ls),
                             void *ctx);
 
