@@ -25,6 +25,7 @@ struct ts_textparse {
 
     /* the current entry */
     ts_str mname;
+    ts_str series; /* raw name + label set */
     ts_tp_label *labels;
     size_t nlabels, caplabels;
     double value;

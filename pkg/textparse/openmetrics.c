@@ -163,6 +163,7 @@ parse_series(ts_textparse *p, ts__tp_cur *c)
         return ts__tp_fail_got(p, c, "expected a valid start token");
     if (c->p < c->e && *c->p == '{' && ts__tp_labels(p, c, false, false) == TS_TP_ERROR)
         return TS_TP_ERROR;
+    p->series = (ts_str){p->mname.p, (size_t)(c->p - p->mname.p)};
     if (c->p >= c->e || *c->p != ' ')
         return ts__tp_fail_got(p, c, "expected value after metric");
     c->p++;

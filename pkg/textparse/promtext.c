@@ -92,6 +92,11 @@ parse_series(ts_textparse *p, ts__tp_cur *c)
             return TS_TP_ERROR;
         skip_ws(c);
     }
+    /* the series text ends before the whitespace that precedes the value */
+    const char *end = c->p;
+    while (end > p->mname.p && (end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    p->series = (ts_str){p->mname.p, (size_t)(end - p->mname.p)};
     ts_str v = ts__tp_word(c);
     if (v.len == 0)
         return ts__tp_fail_got(p, c, "expected value after metric");

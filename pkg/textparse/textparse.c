@@ -89,7 +89,7 @@ ts_textparse_next(ts_textparse *p)
         return TS_TP_EOF;
     p->nlabels = 0;
     p->has_ts = p->has_exemplar = false;
-    p->mname = p->text = (ts_str){NULL, 0};
+    p->mname = p->text = p->series = (ts_str){NULL, 0};
     p->scratch_len = 0;
     ts_tp_entry e = p->format == TS_TP_OPENMETRICS ? ts__tp_openmetrics_next(p)
                                                    : ts__tp_promtext_next(p);
@@ -116,6 +116,12 @@ ts_str
 ts_textparse_metric_name(const ts_textparse *p)
 {
     return p->mname;
+}
+
+ts_str
+ts_textparse_series_text(const ts_textparse *p)
+{
+    return p->series;
 }
 
 const ts_tp_label *

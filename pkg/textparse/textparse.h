@@ -112,6 +112,10 @@ int ts_textparse_line(const ts_textparse *p);
 
 /* Metric name of a SERIES, TYPE, HELP or UNIT entry. */
 ts_str ts_textparse_metric_name(const ts_textparse *p);
+/* The raw text of a SERIES entry's metric name and label set, exactly as in
+ * the input ("a{x=\"1\"}"): two lines with equal series text are the same
+ * series, which lets callers cache label-set lookups. */
+ts_str ts_textparse_series_text(const ts_textparse *p);
 /* Labels of a SERIES entry, in input order, __name__ not included. */
 const ts_tp_label *ts_textparse_labels(const ts_textparse *p, size_t *n);
 double ts_textparse_value(const ts_textparse *p);

@@ -380,6 +380,8 @@ test_build_labels(void)
     ts_textparse *p;
     T_OK(ts_textparse_new(&p, TS_TP_PROMTEXT, in, sizeof(in) - 1, NULL));
     T_EQ(ts_textparse_next(p), TS_TP_SERIES);
+    ts_str st = ts_textparse_series_text(p);
+    T_TRUE(st.len == 28 && memcmp(st.p, in, st.len) == 0);
     ts_labels *ls = ts_textparse_build_labels(p, NULL);
     char buf[256];
     ts_labels_format(ls, buf, sizeof(buf));
@@ -391,6 +393,16 @@ test_build_labels(void)
     T_EQ(ts_labels_len(ls), 4);
     T_STREQ(ts_labels_get(ls, "c"), "x\ny");
     ts_arena_fini(&a);
+    T_EQ(ts_textparse_next(p), TS_TP_EOF);
+    ts_textparse_free(p);
+    /* OpenMetrics: the series text of a line with an exemplar stops at the label set */
+    static const char in2[] = "c_total{a=\"1\"} 1 1 # {t=\"x\"} 1\nc_total 2\n# EOF\n";
+    T_OK(ts_textparse_new(&p, TS_TP_OPENMETRICS, in2, sizeof(in2) - 1, NULL));
+    T_EQ(ts_textparse_next(p), TS_TP_SERIES);
+    st = ts_textparse_series_text(p);
+    T_TRUE(st.len == 14 && memcmp(st.p, "c_total{a=\"1\"}", 14) == 0);
+    T_EQ(ts_textparse_next(p), TS_TP_SERIES);
+    T_TRUE(ts_str_eqc(ts_textparse_series_text(p), "c_total"));
     T_EQ(ts_textparse_next(p), TS_TP_EOF);
     ts_textparse_free(p);
 }
