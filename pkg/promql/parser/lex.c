@@ -314,7 +314,7 @@ accept_remaining_duration(cursor *c)
     while (accept(c, "0123456789")) {
         while (accept(c, "0123456789"))
             ;
-        if (!accept(c, "smhdwy"))
+        if (!accept(c, "smhdw")) /* y can only come first */
             return false;
         accept(c, "s");
     }

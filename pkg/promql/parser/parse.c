@@ -918,6 +918,12 @@ parse_aggregate(parser *p)
     if (!ok)
         return NULL;
     t = peek(p);
+    if (!have_mod && t.type == T_ERROR) {
+        /* yacc reads the token after `)` to look for by/without before it checks the
+         * arguments, so a lexer error there comes first */
+        unexpected(p, t, NULL, NULL);
+        return NULL;
+    }
     if (!have_mod && (t.type == T_BY || t.type == T_WITHOUT)) {
         if (!parse_agg_modifier(p, agg))
             return NULL;

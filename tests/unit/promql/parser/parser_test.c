@@ -234,6 +234,7 @@ static const struct golden valid_cases[] = {
     {"(1)", true, "(1)"},
     {"((x))", true, "((x))"},
     {"x # comment", true, "x"},
+    {"x[1y1w]", true, "x[372d]"},
 };
 static const struct golden invalid_cases[] = {
     {"", false, "1:1: parse error: no expression found in input"},
@@ -460,6 +461,14 @@ static const struct golden invalid_cases[] = {
     {"\"\\uD800\"", false, "1:1: parse error: escape sequence is an invalid Unicode code point"},
     {"x $", false, "1:3: parse error: unexpected character: '$'"},
     {"\303\251", false, "1:1: parse error: unexpected character: '\303\251'"},
+    {"group(0.5[1d1y]) by ()[2w:]", false, "1:11: parse error: bad duration syntax: \"1d1\""},
+    {"1 atan2 bool {}[5m1y]", false, "1:17: parse error: bad duration syntax: \"5m1\""},
+    {"x offset 5m1y", false, "1:10: parse error: bad number or duration syntax: \"5m1\""},
+    {"label_replace(count_values(- -1)", false, "1:33: parse error: unclosed left parenthesis"},
+    {"topk() ] [ \"open and$}", false, "1:8: parse error: unexpected right bracket ']'"},
+    {"sum(x) ~", false, "1:8: parse error: unexpected character: '~'"},
+    {"sum by (a) (x) ~", false, "1:16: parse error: unexpected character: '~'"},
+    {"x[5m1y]", false, "1:3: parse error: bad duration syntax: \"5m1\""},
 };
 
 static int
