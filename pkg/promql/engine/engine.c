@@ -18,9 +18,14 @@
  *     their expression at every absolute multiple of their step inside their
  *     window.
  *
+ * Subquery results are memoized per inner timestamp for the life of the
+ * query (see sq_memo), so a range query evaluates each inner step once.
+ *
  * Limits: the deadline is checked at every step and inner subquery step;
  * the number of samples held for the current step (selected samples, range
- * windows, accumulated range result) is compared against max_samples.
+ * windows, accumulated range result) is compared against max_samples, and so
+ * is the total number of samples loaded from storage (a memory guard that
+ * Prometheus, which streams from its iterators, does not need).
  */
 #include "pkg/promql/engine/internal.h"
 
@@ -348,6 +353,16 @@ load_series(ev *e, ts_querier *q, sel_req *r, ts_promql_result *res)
         }
         if (n == 0)
             continue;
+        /* Loaded samples count against the same limit as evaluation (a
+         * guard against a query loading more than memory allows). */
+        e->loaded += n;
+        if (e->loaded > e->max_samples) {
+            ts_free(buf);
+            ts_ss_free(ss);
+            return ts_error_set(e->err, TS_ELIMIT,
+                                "query processing would load too many samples into memory in "
+                                "query execution");
+        }
         if (sd->n == cap) {
             size_t ncap = cap ? cap * 2 : 8;
             loaded_series *ns = TS_ARENA_ARRAY(e->qa, loaded_series, ncap);
@@ -556,6 +571,77 @@ acc_add(acc *m, const ts_labels *l, int64_t t, double v, bool copy_labels)
     ((ts_sample *)s->s)[s->n++] = (ts_sample){t, v};
 }
 
+/* Results of a subquery's inner expression by inner timestamp, kept for the
+ * whole query (hung off the subquery node's aux).  Inner steps are absolute
+ * multiples of the subquery step, so consecutive outer steps (and enclosing
+ * subqueries) share most of them: each is evaluated once, as Prometheus
+ * evaluates a subquery once over the whole range. */
+typedef struct sq_memo {
+    lmap idx; /* timestamp -> index + 1 into vals */
+    val *vals;
+    size_t n, cap;
+    lmap labels; /* interned label sets (query arena) by hash */
+    const ts_labels **lsets;
+    size_t nl, lcap;
+} sq_memo;
+
+static const ts_labels *
+intern_labels(ev *e, sq_memo *m, const ts_labels *l)
+{
+    bool found;
+    size_t *slot = ts__lmap_put(&m->labels, ts_labels_hash(l), &found);
+    if (found && ts_labels_equal(m->lsets[*slot - 1], l))
+        return m->lsets[*slot - 1];
+    const ts_labels *c = ts_labels_dup_arena(e->qa, l);
+    if (found)
+        return c; /* hash collision: keep the first, copy this one */
+    if (m->nl == m->lcap) {
+        size_t ncap = m->lcap ? m->lcap * 2 : 16;
+        const ts_labels **nl = TS_ARENA_ARRAY(e->qa, const ts_labels *, ncap);
+        if (m->nl)
+            memcpy(nl, m->lsets, m->nl * sizeof(*nl));
+        m->lsets = nl;
+        m->lcap = ncap;
+    }
+    m->lsets[m->nl++] = c;
+    *slot = m->nl;
+    return c;
+}
+
+static val
+memo_eval(ev *e, const ts_promql_expr *x, int64_t it)
+{
+    sq_memo *m = x->aux;
+    if (!m) {
+        m = TS_ARENA_NEW(e->qa, sq_memo);
+        ts__lmap_init(&m->idx, e->qa, 64);
+        ts__lmap_init(&m->labels, e->qa, 64);
+        ((ts_promql_expr *)x)->aux = m; /* aux is the engine's to use */
+    }
+    size_t *slot = ts__lmap_get(&m->idx, (uint64_t)it);
+    if (slot)
+        return m->vals[*slot - 1];
+    val v = ts__eval(e, x->u.sq.expr, it);
+    if (v.type == TS_PROMQL_VT_VECTOR) {
+        vel *c = TS_ARENA_ARRAY(e->qa, vel, v.n + 1);
+        for (size_t i = 0; i < v.n; i++)
+            c[i] = (vel){intern_labels(e, m, v.vec[i].l), v.vec[i].v, v.vec[i].t};
+        v.vec = c;
+    }
+    if (m->n == m->cap) {
+        size_t ncap = m->cap ? m->cap * 2 : 64;
+        val *nv = TS_ARENA_ARRAY(e->qa, val, ncap);
+        if (m->n)
+            memcpy(nv, m->vals, m->n * sizeof(*nv));
+        m->vals = nv;
+        m->cap = ncap;
+    }
+    m->vals[m->n++] = v;
+    bool found;
+    *ts__lmap_put(&m->idx, (uint64_t)it, &found) = m->n;
+    return v;
+}
+
 static val
 eval_subquery(ev *e, const ts_promql_expr *x, int64_t t)
 {
@@ -572,7 +658,7 @@ eval_subquery(ev *e, const ts_promql_expr *x, int64_t t)
     size_t total = 0;
     for (; it <= wend; it += step) {
         ts__ev_check_time(e);
-        val v = ts__eval(e, sq->expr, it);
+        val v = memo_eval(e, x, it);
         if (v.type == TS_PROMQL_VT_SCALAR) {
             acc_add(&m, ts_labels_empty(), it, v.scalar, false);
             total++;

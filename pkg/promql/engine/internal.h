@@ -73,6 +73,7 @@ typedef struct ev {
     int64_t start, end, interval; /* query start/end (for @ start()/end()) */
     int64_t lookback;
     size_t max_samples, cur_samples;
+    size_t loaded; /* samples copied from storage */
     uint64_t deadline_ns; /* 0 = none */
     jmp_buf jb;
     ts_error *err;
