@@ -23,13 +23,14 @@
  *  - appenders: `pending` counts open appenders holding it; a series with
  *    pending > 0 is never removed;
  *  - queriers: they keep series pointers and completed chunk data between
- *    calls, so anything that frees those (truncation, removal of series an
- *    appender created and rolled back) runs under the gc guard: it waits
- *    until no querier is open and keeps new ones out meanwhile.  Rollback
- *    does not wait: if a querier is open it leaves the empty series for the
- *    next truncation.
+ *    calls.  Truncation and rollback unlink what they drop, then retire it
+ *    (epoch-based reclamation): a retired batch is tagged with the current
+ *    epoch and freed when every querier opened up to that epoch is closed
+ *    (at once when none is open).  Neither side ever waits for the other.
+ *    The open chunk's bytes and a series' chunk array are only read under
+ *    the series lock (queriers copy them), so they are freed directly.
  * Removal marks the series dead under its lock (lookups skip dead series),
- * unlinks it from both stripes and from the postings, then frees it.
+ * unlinks it from both stripes and from the postings, then retires it.
  *
  * Appendable window (Prometheus' appendableMinValidTime): once the head has
  * data, samples with t < max(min_valid, maxt - chunk_range_ms / 2) are
@@ -245,6 +246,104 @@ series_free(ts__series *s)
     ts_free(s);
 }
 
+/* ------------------------------------------------------ deferred freeing */
+
+typedef struct ts__garbage {
+    struct ts__garbage *next;
+    uint64_t tag; /* epoch at retirement */
+    void **ptrs;  /* completed chunk data */
+    size_t nptrs, cptrs;
+    ts__series **series; /* unlinked series */
+    size_t nseries, cseries;
+} ts__garbage;
+
+static void
+garbage_free_list(ts__garbage *g)
+{
+    while (g) {
+        ts__garbage *next = g->next;
+        for (size_t i = 0; i < g->nptrs; i++)
+            ts_free(g->ptrs[i]);
+        for (size_t i = 0; i < g->nseries; i++)
+            series_free(g->series[i]);
+        ts_free(g->ptrs);
+        ts_free(g->series);
+        ts_free(g);
+        g = next;
+    }
+}
+
+/* Under gc_mu: detaches the batches no open querier can still see. */
+static ts__garbage *
+collect_locked(ts_head *h)
+{
+    uint64_t min_ticket = h->rhead ? h->rhead->ticket : UINT64_MAX;
+    ts__garbage *first = h->ghead, *last = NULL;
+    for (ts__garbage *g = h->ghead; g && g->tag < min_ticket; g = g->next)
+        last = g;
+    if (!last)
+        return NULL;
+    h->ghead = last->next;
+    if (!h->ghead)
+        h->gtail = NULL;
+    last->next = NULL;
+    return first;
+}
+
+/* Hands a batch of unlinked memory over; it is freed at once when no
+ * querier is open, else when the last querier opened before now closes. */
+static void
+retire(ts_head *h, ts__garbage *g)
+{
+    if (g->nptrs == 0 && g->nseries == 0) {
+        garbage_free_list(g);
+        return;
+    }
+    pthread_mutex_lock(&h->gc_mu);
+    g->tag = h->epoch++;
+    g->next = NULL;
+    if (h->gtail)
+        h->gtail->next = g;
+    else
+        h->ghead = g;
+    h->gtail = g;
+    ts__garbage *done = collect_locked(h);
+    pthread_mutex_unlock(&h->gc_mu);
+    garbage_free_list(done);
+}
+
+void
+ts__reader_enter(ts_head *h, ts__reader *r)
+{
+    pthread_mutex_lock(&h->gc_mu);
+    r->ticket = h->epoch;
+    r->next = NULL;
+    r->prev = h->rtail;
+    if (h->rtail)
+        h->rtail->next = r;
+    else
+        h->rhead = r;
+    h->rtail = r;
+    pthread_mutex_unlock(&h->gc_mu);
+}
+
+void
+ts__reader_exit(ts_head *h, ts__reader *r)
+{
+    pthread_mutex_lock(&h->gc_mu);
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        h->rhead = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    else
+        h->rtail = r->prev;
+    ts__garbage *done = collect_locked(h);
+    pthread_mutex_unlock(&h->gc_mu);
+    garbage_free_list(done);
+}
+
 /* Creates and links a series (caller holds no stripe lock; the caller has
  * checked under the hash stripe's write lock that it does not exist, and
  * holds that lock: hs).  Returns with hs still locked. */
@@ -277,8 +376,7 @@ series_publish(ts_head *h, ts__series *s)
     atomic_fetch_add(&h->created_total, 1);
 }
 
-/* Unlinks and frees s if it is still empty and unreferenced.  Caller holds
- * the gc guard (no querier open). */
+/* Unlinks s if it is still empty and unreferenced, and retires it. */
 static bool
 series_remove(ts_head *h, ts__series *s)
 {
@@ -299,7 +397,11 @@ series_remove(ts_head *h, ts__series *s)
     pthread_rwlock_wrlock(&h->postings_lock);
     ts__postings_del(h->postings, ref, s->labels);
     pthread_rwlock_unlock(&h->postings_lock);
-    series_free(s);
+    ts__garbage *g = ts_calloc(1, sizeof(*g));
+    g->series = ts_malloc(sizeof(*g->series));
+    g->series[0] = s;
+    g->nseries = g->cseries = 1;
+    retire(h, g);
     atomic_fetch_sub(&h->num_series, 1);
     atomic_fetch_add(&h->removed_total, 1);
     return true;
@@ -359,57 +461,6 @@ ts__series_acquire_labels(ts_head *h, const ts_labels *ls, ts__series **out, boo
     return TS_OK;
 }
 
-static bool
-gc_try_begin(ts_head *h)
-{
-    pthread_mutex_lock(&h->gc_mu);
-    bool ok = h->readers == 0 && !h->gc_active;
-    if (ok)
-        h->gc_active = true;
-    pthread_mutex_unlock(&h->gc_mu);
-    return ok;
-}
-
-static void
-gc_begin(ts_head *h)
-{
-    pthread_mutex_lock(&h->gc_mu);
-    while (h->gc_active)
-        pthread_cond_wait(&h->gc_cv, &h->gc_mu);
-    h->gc_active = true;
-    while (h->readers > 0)
-        pthread_cond_wait(&h->gc_cv, &h->gc_mu);
-    pthread_mutex_unlock(&h->gc_mu);
-}
-
-static void
-gc_end(ts_head *h)
-{
-    pthread_mutex_lock(&h->gc_mu);
-    h->gc_active = false;
-    pthread_cond_broadcast(&h->gc_cv);
-    pthread_mutex_unlock(&h->gc_mu);
-}
-
-void
-ts__reader_enter(ts_head *h)
-{
-    pthread_mutex_lock(&h->gc_mu);
-    while (h->gc_active)
-        pthread_cond_wait(&h->gc_cv, &h->gc_mu);
-    h->readers++;
-    pthread_mutex_unlock(&h->gc_mu);
-}
-
-void
-ts__reader_exit(ts_head *h)
-{
-    pthread_mutex_lock(&h->gc_mu);
-    if (--h->readers == 0)
-        pthread_cond_broadcast(&h->gc_cv);
-    pthread_mutex_unlock(&h->gc_mu);
-}
-
 void
 ts__series_release(ts_head *h, ts__series *s, bool remove_if_empty)
 {
@@ -418,10 +469,8 @@ ts__series_release(ts_head *h, ts__series *s, bool remove_if_empty)
     s->pending--;
     bool removable = remove_if_empty && s->pending == 0 && series_empty(s) && !s->dead;
     ts__series_unlock(h, s);
-    if (removable && gc_try_begin(h)) {
+    if (removable)
         series_remove(h, s);
-        gc_end(h);
-    }
 }
 
 ts__series *
@@ -536,7 +585,7 @@ ts_head_new(ts_head **out, const ts_head_opts *opts)
         pthread_mutex_init(&h->series_mu[i], NULL);
     pthread_rwlock_init(&h->postings_lock, NULL);
     pthread_mutex_init(&h->gc_mu, NULL);
-    pthread_cond_init(&h->gc_cv, NULL);
+    pthread_mutex_init(&h->trunc_mu, NULL);
     h->postings = ts__postings_new();
     atomic_init(&h->next_ref, 1);
     atomic_init(&h->mint, INT64_MAX);
@@ -567,8 +616,10 @@ ts_head_free(ts_head *h)
         pthread_mutex_destroy(&h->series_mu[i]);
     ts__postings_free(h->postings);
     pthread_rwlock_destroy(&h->postings_lock);
+    TS_ASSERT(h->rhead == NULL); /* every querier must be closed first */
+    garbage_free_list(h->ghead);
     pthread_mutex_destroy(&h->gc_mu);
-    pthread_cond_destroy(&h->gc_cv);
+    pthread_mutex_destroy(&h->trunc_mu);
     ts_free(h);
 }
 
@@ -657,7 +708,8 @@ cmp_series_ref(const void *a, const void *b)
 void
 ts_head_truncate(ts_head *h, int64_t mint)
 {
-    gc_begin(h);
+    pthread_mutex_lock(&h->trunc_mu);
+    ts__garbage *g = ts_calloc(1, sizeof(*g));
     int64_t cur = atomic_load(&h->min_valid);
     while (mint > cur && !atomic_compare_exchange_weak(&h->min_valid, &cur, mint)) {
     }
@@ -674,7 +726,8 @@ ts_head_truncate(ts_head *h, int64_t mint)
                 uint64_t dropped_samples = 0;
                 while (drop < s->nchunks && s->chunks[drop].maxt < mint) {
                     dropped_samples += s->chunks[drop].count;
-                    ts_free(s->chunks[drop].data);
+                    TS_GROW(g->ptrs, g->cptrs, g->nptrs + 1);
+                    g->ptrs[g->nptrs++] = s->chunks[drop].data; /* a querier may read it */
                     drop++;
                 }
                 if (drop > 0) {
@@ -689,7 +742,7 @@ ts_head_truncate(ts_head *h, int64_t mint)
                 }
                 if (s->open.count > 0 && s->open.t < mint) {
                     dropped_samples += s->open.count;
-                    ts_xor_chunk_fini(&s->open);
+                    ts_xor_chunk_fini(&s->open); /* queriers only ever copy it */
                     drop++;
                 }
                 atomic_fetch_sub(&h->num_chunks, drop);
@@ -728,13 +781,14 @@ ts_head_truncate(ts_head *h, int64_t mint)
         pthread_rwlock_wrlock(&h->postings_lock);
         ts__postings_del_many(h->postings, refs, dead.n);
         pthread_rwlock_unlock(&h->postings_lock);
-        for (size_t i = 0; i < dead.n; i++)
-            series_free(dead.v[i]);
         ts_free(refs);
         atomic_fetch_sub(&h->num_series, dead.n);
         atomic_fetch_add(&h->removed_total, dead.n);
     }
-    ts_free(dead.v);
+    g->series = dead.v; /* freed with the batch */
+    g->nseries = dead.n;
+    g->cseries = dead.cap;
+    retire(h, g);
 
     /* Concurrent commits may have widened the range meanwhile: only raise
      * mint, and only reset maxt when nothing is left. */
@@ -743,7 +797,7 @@ ts_head_truncate(ts_head *h, int64_t mint)
     }
     if (new_maxt == INT64_MIN && atomic_load(&h->num_samples) == 0)
         atomic_store(&h->maxt, INT64_MIN);
-    gc_end(h);
+    pthread_mutex_unlock(&h->trunc_mu);
 }
 
 void

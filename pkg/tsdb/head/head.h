@@ -24,11 +24,10 @@
  *    min_valid is the highest mint ever passed to ts_head_truncate
  *    (Prometheus' appendableMinValidTime).  The window is checked before a
  *    series is created, so a too-old sample of a new series creates nothing.
- *  - A querier keeps the series and chunks it returned alive until it is
- *    closed: truncation waits for open queriers to close (and blocks new
- *    ones meanwhile).  Never call ts_head_truncate from a thread that holds
- *    an open head querier.  Rollback never waits; an empty series it could
- *    not remove because a querier was open is removed by the next truncate.
+ *  - A querier keeps the series and chunks it returned readable until it
+ *    is closed, even if truncation drops them meanwhile: dropped memory is
+ *    freed once the queriers opened before the drop are closed.  Truncation
+ *    and queries never wait for each other.
  */
 #ifndef TS_TSDB_HEAD_HEAD_H
 #define TS_TSDB_HEAD_HEAD_H

@@ -4,8 +4,8 @@
  * Not part of the public API.
  *
  * Lock order (never acquire against it):
- *     gc guard (gc_mu, only briefly) -> stripe rwlocks in index order
- *         -> series mutex -> postings rwlock
+ *     trunc_mu -> stripe rwlocks in index order -> series mutex
+ *         -> postings rwlock;  gc_mu is a leaf (nothing is taken under it)
  * No code holds two series mutexes at once.
  */
 #ifndef TS_TSDB_HEAD_INTERNAL_H
@@ -23,8 +23,8 @@
 #define TS__HEAD_STRIPES 1024          /* series table stripes (power of two) */
 #define TS__HEAD_SERIES_LOCKS 4096     /* series data mutexes (power of two) */
 
-/* A completed, immutable chunk.  data is freed only by truncation, which
- * excludes queriers, so a querier may keep pointers to it. */
+/* A completed, immutable chunk.  data is freed only by truncation, and
+ * only after the queriers that could hold pointers to it are closed. */
 typedef struct ts__head_chunk {
     int64_t mint, maxt;
     uint8_t *data;
@@ -70,13 +70,16 @@ struct ts_head {
     _Atomic int64_t mint, maxt;       /* of samples in memory */
     _Atomic int64_t min_valid;        /* samples below are too old (set by truncate) */
 
-    /* gc guard: queriers hold pointers to series and chunk data, so removal
-     * and chunk freeing wait until no querier is open (readers == 0) and
-     * block new queriers meanwhile (gc_active). */
+    /* Deferred freeing (epoch-based reclamation): queriers hold pointers to
+     * series and completed chunk data between calls.  Memory unlinked by
+     * truncation or rollback is retired into a garbage batch tagged with
+     * the current epoch and freed once every querier opened before that is
+     * closed.  Nobody waits: truncation never blocks queries. */
     pthread_mutex_t gc_mu;
-    pthread_cond_t gc_cv;
-    uint64_t readers;
-    bool gc_active;
+    uint64_t epoch;                   /* next tag */
+    struct ts__reader *rhead, *rtail; /* open queriers, oldest ticket first */
+    struct ts__garbage *ghead, *gtail; /* retired batches, oldest first */
+    pthread_mutex_t trunc_mu;         /* one truncation at a time */
 
     /* statistics */
     _Atomic uint64_t num_series, num_samples, num_chunks;
@@ -117,10 +120,11 @@ ts__series *ts__series_acquire_ref(ts_head *h, uint64_t ref, ts__last *last);
 int ts__series_acquire_labels(ts_head *h, const ts_labels *ls, ts__series **out, bool *created,
                               ts__last *last);
 /* Drops an appender reference; when remove_if_empty and the series has no
- * samples and no other references, removes it if no querier is open. */
+ * samples and no other references, removes it (freed once no querier that
+ * could have seen it is open). */
 void ts__series_release(ts_head *h, ts__series *s, bool remove_if_empty);
-/* Finds a live series by ref without taking a reference (queriers: the gc
- * guard keeps it alive). */
+/* Finds a live series by ref without taking a reference (queriers: deferred
+ * freeing keeps it allocated while the querier is open). */
 ts__series *ts__series_get(ts_head *h, uint64_t ref);
 
 /* Appends a committed sample to a series (lock held by the caller), cutting
@@ -135,9 +139,14 @@ void ts__head_widen(ts_head *h, int64_t mint, int64_t maxt);
 /* The lowest timestamp the appender accepts now. */
 int64_t ts__head_min_valid_append(ts_head *h);
 
-/* Querier lifetime against the gc guard. */
-void ts__reader_enter(ts_head *h);
-void ts__reader_exit(ts_head *h);
+/* An open querier, registered for deferred freeing (embedded in it). */
+typedef struct ts__reader {
+    struct ts__reader *prev, *next;
+    uint64_t ticket; /* epoch when it was opened */
+} ts__reader;
+
+void ts__reader_enter(ts_head *h, ts__reader *r);
+void ts__reader_exit(ts_head *h, ts__reader *r);
 
 /* ------------------------------------------------------------ postings.c */
 

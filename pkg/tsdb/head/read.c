@@ -9,9 +9,9 @@
  * label), and series without a chunk overlapping [mint, maxt] are left
  * out.  sorted = true sorts by labels; otherwise series come in ref order.
  *
- * Snapshots: a querier holds the head's gc guard (ts__reader_enter) from
+ * Snapshots: a querier is registered with the head (ts__reader_enter) from
  * creation to close, so the series it found and their completed chunks
- * stay allocated.  iterator() and chunks() take a snapshot of the series
+ * stay allocated even if truncation drops them meanwhile (head.c).  iterator() and chunks() take a snapshot of the series
  * under its lock when they are called: pointers to the completed chunks
  * that overlap the range (immutable) and a private copy of the open chunk's
  * bytes (which appenders keep changing).  Samples appended later are not
@@ -32,6 +32,7 @@
 typedef struct head_querier {
     ts_querier base;
     ts_head *h;
+    ts__reader reader;
 } head_querier;
 
 typedef struct head_set head_set;
@@ -522,7 +523,7 @@ static void
 hq_close(ts_querier *base)
 {
     head_querier *q = (head_querier *)base;
-    ts__reader_exit(q->h);
+    ts__reader_exit(q->h, &q->reader);
     ts_free(q);
 }
 
@@ -537,7 +538,7 @@ ts_head_querier(ts_head *h, int64_t mint, int64_t maxt, ts_querier **out)
     q->base.mint = mint;
     q->base.maxt = maxt;
     q->h = h;
-    ts__reader_enter(h);
+    ts__reader_enter(h, &q->reader);
     *out = &q->base;
     return TS_OK;
 }

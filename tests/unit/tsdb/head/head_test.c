@@ -1012,6 +1012,69 @@ test_concurrent_truncate(void)
     ts_head_free(c.h);
 }
 
+/* A querier open across a truncation: the truncation does not wait for it,
+ * and iterators it made before keep reading the dropped chunks (freed only
+ * when the querier closes: ASan checks both). */
+static void
+test_truncate_with_open_querier(void)
+{
+    ts_head *h = new_head(H2);
+    ts_labels *ls = ts_labels_from_strings(2, "__name__", "m");
+    ts_appender *a = ts_head_appender(h);
+    for (int i = 0; i < 300; i++)
+        T_OK(a->ops->append(a, 0, ls, 1000LL * i, i, NULL));
+    T_OK(a->ops->commit(a));
+
+    ts_querier *q;
+    ts_head_querier(h, INT64_MIN, INT64_MAX, &q);
+    ts_matcher *m = M(TS_MATCH_EQ, "__name__", "m");
+    ts_series_set *ss;
+    T_OK(q->ops->select(q, false, NULL, &m, 1, &ss, NULL));
+    T_TRUE(ts_ss_next(ss));
+    ts_series *series = ts_ss_at(ss);
+    ts_iterator *it = series->ops->iterator(series);
+    T_EQ(ts_it_next(it), TS_VAL_FLOAT);
+
+    ts_head_truncate(h, 1000000); /* drops every chunk and the series */
+    ts_head_stats st;
+    ts_head_stats_get(h, &st);
+    T_EQ(st.num_series, 0);
+    T_EQ(st.num_samples, 0);
+
+    /* the old iterator still reads everything */
+    size_t n = 1;
+    int64_t t;
+    double v;
+    while (ts_it_next(it) == TS_VAL_FLOAT) {
+        ts_it_at(it, &t, &v);
+        T_EQ(t, 1000LL * (int64_t)n);
+        n++;
+    }
+    T_EQ(n, 300);
+    T_EQ(ts_it_err(it), 0);
+    ts_it_free(it);
+    /* the labels are still valid, a new iterator sees nothing left */
+    T_STREQ(ts_labels_get(series->labels, "__name__"), "m");
+    it = series->ops->iterator(series);
+    T_EQ(ts_it_next(it), TS_VAL_NONE);
+    ts_it_free(it);
+    ts_ss_free(ss);
+
+    /* a rollback with the querier still open removes its new series too */
+    ts_labels *tmp = ts_labels_from_strings(2, "__name__", "tmp");
+    a = ts_head_appender(h);
+    T_OK(a->ops->append(a, 0, tmp, 2000000, 1, NULL));
+    T_OK(a->ops->rollback(a));
+    ts_head_stats_get(h, &st);
+    T_EQ(st.num_series, 0);
+    T_EQ(st.series_removed_total, 2);
+    ts_querier_close(q);
+    ts_matcher_free(m);
+    ts_labels_free(tmp);
+    ts_labels_free(ls);
+    ts_head_free(h);
+}
+
 T_MAIN({"append_commit_read", test_append_commit_read},
        {"seek_across_chunks", test_seek_across_chunks}, {"rollback", test_rollback},
        {"rejections", test_rejections}, {"log_callback", test_log_callback},
@@ -1019,5 +1082,6 @@ T_MAIN({"append_commit_read", test_append_commit_read},
        {"select_matchers", test_select_matchers}, {"label_queries", test_label_queries},
        {"chunk_cutting", test_chunk_cutting}, {"truncate", test_truncate},
        {"truncate_pending", test_truncate_pending},
+       {"truncate_with_open_querier", test_truncate_with_open_querier},
        {"concurrent_append_query", test_concurrent_append_query},
        {"concurrent_truncate", test_concurrent_truncate})
