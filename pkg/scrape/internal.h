@@ -1,0 +1,156 @@
+/*
+ * pkg/scrape internals shared between its files (not part of the API).
+ */
+#ifndef TS_SCRAPE_INTERNAL_H
+#define TS_SCRAPE_INTERNAL_H
+
+#include <curl/curl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "pkg/labels/labels.h"
+#include "pkg/util/err.h"
+
+/* ----------------------------------------------------------- parse step */
+
+/* One sample as the parser hands it over.  lb holds the sample's labels
+ * (including __name__), in the parser's builder: valid during the callback. */
+typedef struct ts__sample {
+    ts_labels_builder *lb;
+    const char *series; /* the series text as written, for messages */
+    size_t series_len;
+    bool has_ts;
+    int64_t ts; /* ms */
+    double v;
+} ts__sample;
+
+/* Returns TS_OK to continue, anything else stops parsing and is returned. */
+typedef int (*ts__sample_fn)(void *ctx, const ts__sample *s);
+
+/* Parses a scrape body, choosing the format by content type as Prometheus
+ * does (OpenMetrics for application/openmetrics-text, else text 0.0.4), and
+ * calls fn per sample.  Bad input: TS_EPARSE with err filled.  body need not
+ * be NUL-terminated and may contain any bytes. */
+int ts__scrape_parse(const char *content_type, const char *body, size_t len, ts__sample_fn fn,
+                     void *ctx, ts_error *err);
+
+/* -------------------------------------------------- curl multi on libuv */
+
+typedef struct ts__http ts__http;
+/* Called on the loop thread when a transfer ends (result = curl's code). */
+typedef void (*ts__http_done_fn)(void *ctx, CURL *easy, CURLcode result);
+
+ts__http *ts__http_new(uv_loop_t *loop);
+/* Starts easy (configured by the caller); done is called exactly once,
+ * unless the transfer is cancelled with ts__http_cancel. */
+void ts__http_start(ts__http *h, CURL *easy, ts__http_done_fn done, void *ctx);
+/* Removes a running transfer without calling done. */
+void ts__http_cancel(ts__http *h, CURL *easy);
+/* Closes the handles; frees h once they are closed (the loop must keep
+ * running).  All transfers must have finished or been cancelled. */
+void ts__http_close(ts__http *h);
+
+/* ------------------------------------------------ pools, loops, manager */
+
+#include "pkg/scrape/scrape.h"
+#include "pkg/util/arena.h"
+#include "pkg/util/buf.h"
+
+/* A set of series label sets (heap, owned) with their appender refs: the
+ * series of one scrape, for staleness.  Open addressing on the labels hash. */
+typedef struct ts__sset_entry {
+    ts_labels *ls; /* NULL = empty slot */
+    uint64_t ref;
+} ts__sset_entry;
+
+typedef struct ts__sset {
+    ts__sset_entry *e;
+    size_t cap, n; /* cap is 0 or a power of two */
+} ts__sset;
+
+void ts__sset_clear(ts__sset *s);
+ts__sset_entry *ts__sset_find(const ts__sset *s, const ts_labels *ls);
+/* Inserts a copy of ls unless present; returns the entry. */
+ts__sset_entry *ts__sset_add(ts__sset *s, const ts_labels *ls, uint64_t ref, bool *added);
+
+typedef struct ts__pool ts__pool;
+typedef struct ts__loop ts__loop;
+
+enum { TS__REPORT_UP, TS__REPORT_DURATION, TS__REPORT_SAMPLES, TS__REPORT_POST_RELABEL,
+       TS__REPORT_SERIES_ADDED, TS__NREPORT };
+
+typedef enum ts__loop_state {
+    TS__LOOP_RUNNING = 0,
+    TS__LOOP_END_WAIT1, /* stopped: waiting for the next scheduled scrape time */
+    TS__LOOP_END_WAIT2, /* waiting for the one after it */
+    TS__LOOP_END_WAIT3, /* waiting a further interval/10, then write markers */
+    TS__LOOP_CLOSING,
+} ts__loop_state;
+
+struct ts__loop {
+    ts_scrape_manager *m;
+    ts__pool *pool; /* NULL once the loop has left its pool */
+    uint64_t hash;
+    ts_labels *labels;     /* all target labels (incl. __address__ etc.) */
+    ts_labels *public_labels; /* without "__" names: added to every sample */
+    ts_labels *discovered; /* before relabeling (replaced on sync, under m->mu) */
+    char *url;
+    int64_t interval_ms, timeout_ms;
+    ts__loop_state state;
+    uv_timer_t timer;
+    uint64_t next_due; /* uv_now() ms of the next scheduled scrape */
+    CURL *easy;
+    struct curl_slist *headers;
+    char curl_err[CURL_ERROR_SIZE];
+    char status_line[128];
+    ts_buf body;
+    bool body_too_big, scraping;
+    int64_t scrape_ts;  /* wall ms of the current scrape's start */
+    uint64_t start_ns;
+    int64_t stale_ts;   /* end of run: time of the markers */
+    ts__sset prev;      /* series of the last successful append */
+    ts__sset cur;
+    uint64_t report_ref[TS__NREPORT];
+    ts_arena arena;     /* per-scrape scratch */
+    /* state for the API (under m->mu) */
+    ts_target_health health;
+    char last_error[256];
+    int64_t last_scrape_ms;
+    double last_duration_s;
+    ts__loop *next; /* in m->ending */
+};
+
+struct ts__pool {
+    char *job;
+    const ts_scrape_config *sc; /* borrowed from the current config */
+    uint64_t fingerprint;
+    ts__loop **loops;
+    size_t nloops;
+    ts_labels **dropped; /* discovered labels of targets dropped by relabeling */
+    size_t ndropped;
+    ts_target_group *groups; /* last groups synced (copy), to rebuild on reload */
+    size_t ngroups;
+};
+
+struct ts_scrape_manager {
+    ts_scrape_opts o;
+    ts__http *http;
+    uv_mutex_t mu; /* guards pools/loops lists and the API state */
+    ts__pool **pools;
+    size_t npools;
+    ts__loop *ending; /* loops writing end-of-run staleness markers */
+    size_t live_loops;
+    bool closing;
+};
+
+/* manager.c: frees m once it is closing and its last loop has closed. */
+void ts__manager_maybe_free(ts_scrape_manager *m);
+
+/* loop.c */
+ts__loop *ts__loop_new(ts_scrape_manager *m, ts__pool *p, ts_labels *labels,
+                       ts_labels *discovered, uint64_t hash);
+/* Stops a loop: with markers (end of run) or silently (shutdown, restart). */
+void ts__loop_stop(ts__loop *l, bool write_stale_markers);
+
+#endif

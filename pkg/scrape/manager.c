@@ -1,0 +1,439 @@
+/*
+ * The scrape manager: one pool per job (Prometheus scrapePool), each with
+ * one loop per unique target (loop.c).
+ *
+ * sync(job, groups): every target of every group becomes a discovered label
+ * set (target labels win over group labels), goes through
+ * ts_scrape_populate_labels, and is either active (kept), dropped by
+ * relabeling (remembered for the API) or invalid (logged).  Active targets
+ * are identified by a hash of their labels and scrape URL; a target already
+ * running keeps its loop (only its discovered labels are refreshed), a new
+ * one gets a new loop, and a loop whose target is gone is stopped with
+ * end-of-run staleness markers.
+ *
+ * apply_config: a job whose scrape config fingerprint (every field that
+ * affects scraping) is unchanged just points at the new config; a changed
+ * job re-syncs its last groups with restart = true, which replaces each loop
+ * by a new one that inherits the old loop's series (so staleness still
+ * works across the reload); a removed job's loops stop silently, as
+ * Prometheus' pool stop does.
+ *
+ * Locking: m->mu guards the pools array, each pool's loops/dropped arrays,
+ * loops' discovered labels and API state; it is taken for writes on the
+ * loop thread and by ts_scrape_manager_targets from any thread.
+ */
+#include "pkg/scrape/internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "pkg/util/hash.h"
+#include "pkg/util/log.h"
+#include "pkg/util/mem.h"
+
+/* -------------------------------------------------------------- fingerprint */
+
+static void
+fp_str(ts_buf *b, const char *s)
+{
+    ts_buf_puts(b, s ? s : "\x01(null)");
+    ts_buf_putc(b, 0xff);
+}
+
+static void
+fp_u64(ts_buf *b, uint64_t v)
+{
+    ts_buf_put_be64(b, v);
+}
+
+static void
+fp_labels(ts_buf *b, const ts_labels *ls)
+{
+    for (size_t i = 0; ls && i < ls->n; i++) {
+        fp_str(b, ls->l[i].name);
+        fp_str(b, ls->l[i].value);
+    }
+    ts_buf_putc(b, 0xfe);
+}
+
+static void
+fp_relabel(ts_buf *b, const ts_relabel_config *r, size_t n)
+{
+    fp_u64(b, n);
+    for (size_t i = 0; i < n; i++) {
+        fp_u64(b, r[i].nsource);
+        for (size_t k = 0; k < r[i].nsource; k++)
+            fp_str(b, r[i].source_labels[k]);
+        fp_str(b, r[i].separator);
+        fp_str(b, r[i].regex_src);
+        fp_u64(b, r[i].modulus);
+        fp_str(b, r[i].target_label);
+        fp_str(b, r[i].replacement);
+        fp_u64(b, (uint64_t)r[i].action);
+    }
+}
+
+static uint64_t
+config_fingerprint(const ts_scrape_config *sc)
+{
+    ts_buf b;
+    ts_buf_init(&b, 0);
+    fp_str(&b, sc->job_name);
+    fp_u64(&b, (uint64_t)sc->scrape_interval_ms);
+    fp_u64(&b, (uint64_t)sc->scrape_timeout_ms);
+    fp_str(&b, sc->metrics_path);
+    fp_str(&b, sc->scheme);
+    fp_u64(&b, sc->nparams);
+    for (size_t i = 0; i < sc->nparams; i++) {
+        fp_str(&b, sc->params[i].name);
+        for (size_t k = 0; k < sc->params[i].values.n; k++)
+            fp_str(&b, sc->params[i].values.v[k]);
+    }
+    fp_u64(&b, sc->honor_labels | (uint64_t)sc->honor_timestamps << 1);
+    const ts_http_config *h = &sc->http;
+    fp_str(&b, h->basic_auth_username);
+    fp_str(&b, h->basic_auth_password);
+    fp_str(&b, h->basic_auth_password_file);
+    fp_u64(&b, h->has_basic_auth | (uint64_t)h->has_authorization << 1 |
+                   (uint64_t)h->follow_redirects << 2 | (uint64_t)h->enable_http2 << 3 |
+                   (uint64_t)h->tls.insecure_skip_verify << 4);
+    fp_str(&b, h->auth_type);
+    fp_str(&b, h->auth_credentials);
+    fp_str(&b, h->auth_credentials_file);
+    fp_str(&b, h->tls.ca_file);
+    fp_str(&b, h->tls.cert_file);
+    fp_str(&b, h->tls.key_file);
+    fp_str(&b, h->tls.server_name);
+    fp_str(&b, h->tls.min_version);
+    fp_str(&b, h->proxy_url);
+    fp_u64(&b, sc->sample_limit);
+    fp_u64(&b, sc->label_limit);
+    fp_u64(&b, sc->label_name_length_limit);
+    fp_u64(&b, sc->label_value_length_limit);
+    fp_u64(&b, sc->target_limit);
+    fp_u64(&b, (uint64_t)sc->body_size_limit);
+    fp_relabel(&b, sc->relabel, sc->nrelabel);
+    fp_relabel(&b, sc->metric_relabel, sc->nmetric_relabel);
+    /* static targets are discovery input, not scrape behaviour, but keep
+     * them in: a changed static list re-syncs anyway */
+    for (size_t i = 0; i < sc->nstatic; i++) {
+        for (size_t k = 0; k < sc->static_configs[i].targets.n; k++)
+            fp_str(&b, sc->static_configs[i].targets.v[k]);
+        fp_labels(&b, sc->static_configs[i].labels);
+    }
+    uint64_t fp = ts_hash64(b.p, b.len);
+    ts_buf_fini(&b);
+    return fp;
+}
+
+/* -------------------------------------------------------------------- pools */
+
+static ts__pool *
+pool_new(const ts_scrape_config *sc)
+{
+    ts__pool *p = ts_calloc(1, sizeof(*p));
+    p->job = ts_strdup(sc->job_name);
+    p->sc = sc;
+    p->fingerprint = config_fingerprint(sc);
+    return p;
+}
+
+static void
+pool_free_dropped(ts__pool *p)
+{
+    for (size_t i = 0; i < p->ndropped; i++)
+        ts_labels_free(p->dropped[i]);
+    ts_free(p->dropped);
+    p->dropped = NULL;
+    p->ndropped = 0;
+}
+
+/* Stops every loop (silently) and frees the pool. */
+static void
+pool_free(ts__pool *p)
+{
+    for (size_t i = 0; i < p->nloops; i++)
+        ts__loop_stop(p->loops[i], false);
+    ts_free(p->loops);
+    pool_free_dropped(p);
+    ts_target_groups_free(p->groups, p->ngroups);
+    ts_free(p->job);
+    ts_free(p);
+}
+
+typedef struct active {
+    ts_labels *labels, *discovered;
+    uint64_t hash;
+} active;
+
+static void
+pool_sync(ts_scrape_manager *m, ts__pool *p, bool restart)
+{
+    const ts_scrape_config *sc = p->sc;
+    active *act = NULL;
+    size_t nact = 0, actcap = 0;
+    ts_labels **dropped = NULL;
+    size_t ndropped = 0, dropcap = 0;
+    for (size_t g = 0; g < p->ngroups; g++) {
+        const ts_target_group *tg = &p->groups[g];
+        for (size_t t = 0; t < tg->ntargets; t++) {
+            ts_labels_builder b;
+            ts_labels_builder_init(&b, tg->labels);
+            const ts_labels *tl = tg->targets[t];
+            for (size_t i = 0; i < tl->n; i++)
+                ts_labels_builder_set(&b, tl->l[i].name, tl->l[i].value);
+            ts_labels *disc = ts_labels_builder_build(&b, NULL);
+            ts_labels_builder_fini(&b);
+            ts_labels *res, *orig;
+            ts_error err;
+            ts_error_clear(&err);
+            int rc = ts_scrape_populate_labels(sc, disc, &res, &orig, &err);
+            ts_labels_free(disc);
+            if (rc) {
+                TS_LOG(TS_LOG_ERROR, "scrape", "Creating target failed",
+                       "job=\"%s\" err=\"instance %zu in group %s: %s\"", p->job, t,
+                       tg->source ? tg->source : "", err.msg);
+                continue;
+            }
+            if (!res) {
+                TS_GROW(dropped, dropcap, ndropped + 1);
+                dropped[ndropped++] = orig;
+                continue;
+            }
+            char url[4096];
+            ts_scrape_target_url(sc, res, url, sizeof(url));
+            uint64_t h = ts_hash64_seed(url, strlen(url), ts_labels_hash(res));
+            bool dup = false;
+            for (size_t i = 0; i < nact && !dup; i++)
+                dup = act[i].hash == h && ts_labels_equal(act[i].labels, res);
+            if (dup) {
+                ts_labels_free(res);
+                ts_labels_free(orig);
+                continue;
+            }
+            TS_GROW(act, actcap, nact + 1);
+            act[nact++] = (active){res, orig, h};
+        }
+    }
+
+    ts__loop **old = p->loops;
+    size_t nold = p->nloops;
+    bool *claimed = ts_calloc(nold ? nold : 1, sizeof(bool));
+    ts__loop **loops = ts_calloc(nact ? nact : 1, sizeof(ts__loop *));
+    ts__loop **to_stop = ts_calloc(nold ? nold : 1, sizeof(ts__loop *));
+    size_t nstop = 0;
+    bool *stop_stale = ts_calloc(nold ? nold : 1, sizeof(bool));
+    for (size_t i = 0; i < nact; i++) {
+        ts__loop *found = NULL;
+        for (size_t k = 0; k < nold && !found; k++)
+            if (!claimed[k] && old[k]->hash == act[i].hash &&
+                ts_labels_equal(old[k]->labels, act[i].labels)) {
+                claimed[k] = true;
+                found = old[k];
+            }
+        if (found && !restart) {
+            uv_mutex_lock(&m->mu);
+            ts_labels_free(found->discovered);
+            found->discovered = act[i].discovered;
+            uv_mutex_unlock(&m->mu);
+            ts_labels_free(act[i].labels);
+            loops[i] = found;
+            continue;
+        }
+        ts__loop *l = ts__loop_new(m, p, act[i].labels, act[i].discovered, act[i].hash);
+        if (found) {
+            /* restart: the new loop continues the old one's series */
+            ts__sset tmp = l->prev;
+            l->prev = found->prev;
+            found->prev = tmp;
+            memcpy(l->report_ref, found->report_ref, sizeof(l->report_ref));
+            uv_mutex_lock(&m->mu);
+            l->health = found->health;
+            memcpy(l->last_error, found->last_error, sizeof(l->last_error));
+            l->last_scrape_ms = found->last_scrape_ms;
+            l->last_duration_s = found->last_duration_s;
+            uv_mutex_unlock(&m->mu);
+            stop_stale[nstop] = false;
+            to_stop[nstop++] = found;
+        }
+        loops[i] = l;
+    }
+    for (size_t k = 0; k < nold; k++)
+        if (!claimed[k]) {
+            stop_stale[nstop] = true;
+            to_stop[nstop++] = old[k];
+        }
+    uv_mutex_lock(&m->mu);
+    p->loops = loops;
+    p->nloops = nact;
+    pool_free_dropped(p);
+    p->dropped = dropped;
+    p->ndropped = ndropped;
+    uv_mutex_unlock(&m->mu);
+    for (size_t i = 0; i < nstop; i++)
+        ts__loop_stop(to_stop[i], stop_stale[i]);
+    ts_free(old);
+    ts_free(claimed);
+    ts_free(to_stop);
+    ts_free(stop_stale);
+    ts_free(act);
+}
+
+/* ------------------------------------------------------------------ manager */
+
+int
+ts_scrape_manager_new(const ts_scrape_opts *opts, ts_scrape_manager **out)
+{
+    if (!opts || !opts->loop || !opts->appender)
+        return TS_EINVAL;
+    ts_scrape_manager *m = ts_calloc(1, sizeof(*m));
+    m->o = *opts;
+    m->http = ts__http_new(opts->loop);
+    uv_mutex_init(&m->mu);
+    *out = m;
+    return TS_OK;
+}
+
+static ts__pool *
+find_pool(ts_scrape_manager *m, const char *job)
+{
+    for (size_t i = 0; i < m->npools; i++)
+        if (strcmp(m->pools[i]->job, job) == 0)
+            return m->pools[i];
+    return NULL;
+}
+
+int
+ts_scrape_manager_apply_config(ts_scrape_manager *m, const ts_config *cfg)
+{
+    if (m->closing)
+        return TS_ECLOSED;
+    ts__pool **pools = ts_calloc(cfg->nscrape ? cfg->nscrape : 1, sizeof(ts__pool *));
+    ts__pool **resync = ts_calloc(cfg->nscrape ? cfg->nscrape : 1, sizeof(ts__pool *));
+    size_t npools = 0, nresync = 0;
+    for (size_t i = 0; i < cfg->nscrape; i++) {
+        const ts_scrape_config *sc = &cfg->scrape[i];
+        ts__pool *p = find_pool(m, sc->job_name);
+        if (!p) {
+            p = pool_new(sc);
+        } else {
+            uint64_t fp = config_fingerprint(sc);
+            p->sc = sc;
+            if (fp != p->fingerprint) {
+                p->fingerprint = fp;
+                resync[nresync++] = p;
+            }
+        }
+        pools[npools++] = p;
+    }
+    ts__pool **old = m->pools;
+    size_t nold = m->npools;
+    uv_mutex_lock(&m->mu);
+    m->pools = pools;
+    m->npools = npools;
+    uv_mutex_unlock(&m->mu);
+    for (size_t i = 0; i < nold; i++) {
+        bool kept = false;
+        for (size_t k = 0; k < npools && !kept; k++)
+            kept = pools[k] == old[i];
+        if (!kept)
+            pool_free(old[i]);
+    }
+    ts_free(old);
+    for (size_t i = 0; i < nresync; i++)
+        pool_sync(m, resync[i], true);
+    ts_free(resync);
+    return TS_OK;
+}
+
+void
+ts_scrape_manager_sync(void *mp, const char *job, const ts_target_group *groups, size_t n)
+{
+    ts_scrape_manager *m = mp;
+    if (m->closing)
+        return;
+    ts__pool *p = find_pool(m, job);
+    if (!p)
+        return;
+    ts_target_group *copy = ts_calloc(n ? n : 1, sizeof(*copy));
+    for (size_t i = 0; i < n; i++)
+        ts_target_group_copy(&copy[i], &groups[i]);
+    ts_target_groups_free(p->groups, p->ngroups);
+    p->groups = copy;
+    p->ngroups = n;
+    pool_sync(m, p, false);
+}
+
+void
+ts__manager_maybe_free(ts_scrape_manager *m)
+{
+    if (m->closing && m->live_loops == 0) {
+        uv_mutex_destroy(&m->mu);
+        ts_free(m);
+    }
+}
+
+void
+ts_scrape_manager_close(ts_scrape_manager *m)
+{
+    if (!m)
+        return;
+    m->closing = true;
+    while (m->ending)
+        ts__loop_stop(m->ending, false);
+    ts__pool **pools = m->pools;
+    size_t n = m->npools;
+    uv_mutex_lock(&m->mu);
+    m->pools = NULL;
+    m->npools = 0;
+    uv_mutex_unlock(&m->mu);
+    /* keep m alive while loops close: bump the count during teardown */
+    m->live_loops++;
+    for (size_t i = 0; i < n; i++)
+        pool_free(pools[i]);
+    ts_free(pools);
+    ts__http_close(m->http);
+    m->http = NULL;
+    m->live_loops--;
+    ts__manager_maybe_free(m);
+}
+
+void
+ts_scrape_manager_targets(ts_scrape_manager *m,
+                          void (*fn)(void *ctx, const ts_scrape_target_info *t), void *ctx)
+{
+    uv_mutex_lock(&m->mu);
+    for (size_t i = 0; i < m->npools; i++) {
+        const ts__pool *p = m->pools[i];
+        for (size_t k = 0; k < p->nloops; k++) {
+            const ts__loop *l = p->loops[k];
+            ts_scrape_target_info t = {
+                .job = p->job,
+                .scrape_url = l->url,
+                .discovered = l->discovered,
+                .labels = l->public_labels,
+                .health = l->health,
+                .last_error = l->last_error,
+                .last_scrape_ms = l->last_scrape_ms,
+                .last_scrape_duration_s = l->last_duration_s,
+                .interval_ms = l->interval_ms,
+                .timeout_ms = l->timeout_ms,
+            };
+            fn(ctx, &t);
+        }
+    }
+    for (size_t i = 0; i < m->npools; i++) {
+        const ts__pool *p = m->pools[i];
+        for (size_t k = 0; k < p->ndropped; k++) {
+            ts_scrape_target_info t = {
+                .job = p->job,
+                .scrape_url = "",
+                .discovered = p->dropped[k],
+                .dropped = true,
+                .last_error = "",
+            };
+            fn(ctx, &t);
+        }
+    }
+    uv_mutex_unlock(&m->mu);
+}

@@ -1,0 +1,59 @@
+/*
+ * The parse step of a scrape: body bytes -> samples.
+ *
+ * This is the only place in pkg/scrape that knows about exposition formats;
+ * the parsing itself is pkg/textparse.  The format is chosen from the
+ * Content-Type as Prometheus' textparse.New does (OpenMetrics for
+ * application/openmetrics-text, the text format 0.0.4 otherwise).  Each
+ * SERIES entry is handed to the callback as a label builder (so the loop
+ * can merge target labels and relabel in place), its value and optional
+ * timestamp; HELP/TYPE/UNIT/comments are skipped.  The first parse error
+ * ends the scrape with TS_EPARSE (or TS_ELIMIT for an over-long line) and a
+ * message naming the line.
+ */
+#include "pkg/scrape/internal.h"
+
+#include <stdio.h>
+
+#include "pkg/textparse/textparse.h"
+
+int
+ts__scrape_parse(const char *content_type, const char *body, size_t len, ts__sample_fn fn,
+                 void *ctx, ts_error *err)
+{
+    ts_tp_format fmt = ts_textparse_format_for_content_type(content_type);
+    ts_textparse *p = NULL;
+    int rc = ts_textparse_new(&p, fmt, body, len, NULL);
+    if (rc)
+        return ts_error_set(err, rc, "%s: cannot create parser", ts_textparse_format_name(fmt));
+    ts_arena a;
+    ts_arena_init(&a, 0);
+    ts_labels_builder lb;
+    ts_labels_builder_init(&lb, NULL);
+    for (;;) {
+        ts_tp_entry e = ts_textparse_next(p);
+        if (e == TS_TP_EOF)
+            break;
+        if (e == TS_TP_ERROR) {
+            const ts_error *pe = ts_textparse_error(p);
+            rc = ts_error_set(err, pe->code ? pe->code : TS_EPARSE, "%s", pe->msg);
+            break;
+        }
+        if (e != TS_TP_SERIES)
+            continue;
+        ts_arena_reset(&a);
+        ts_labels *ls = ts_textparse_build_labels(p, &a);
+        ts_labels_builder_reset(&lb, ls);
+        ts_str name = ts_textparse_metric_name(p);
+        ts__sample s = {.lb = &lb, .series = name.p, .series_len = name.len};
+        s.v = ts_textparse_value(p);
+        s.has_ts = ts_textparse_timestamp(p, &s.ts);
+        rc = fn(ctx, &s);
+        if (rc)
+            break;
+    }
+    ts_labels_builder_fini(&lb);
+    ts_arena_fini(&a);
+    ts_textparse_free(p);
+    return rc;
+}

@@ -1,0 +1,839 @@
+/*
+ * Tests for pkg/scrape against real peers: Debian's prometheus-node-exporter
+ * and a small HTTP server written here on the same libuv loop (it serves
+ * fixed bodies, HTTP 500, gzip, NUL bytes, huge lines and slow answers, and
+ * records the request headers).  Samples go into a real in-memory ts_head
+ * and are read back through its querier.
+ */
+#include "pkg/scrape/scrape.h"
+
+#include <arpa/inet.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "pkg/tsdb/head/head.h"
+#include "pkg/util/mem.h"
+#include "pkg/util/time.h"
+#include "tests/testutil/t.h"
+
+extern char **environ;
+
+/* ------------------------------------------------------ populate_labels */
+
+static ts_config *
+parse_cfg(const char *y)
+{
+    ts_config *c = NULL;
+    ts_error err;
+    if (ts_config_parse(y, strlen(y), "", &c, &err) != 0) {
+        fprintf(stderr, "config: %s\n", err.msg);
+        abort();
+    }
+    return c;
+}
+
+static void
+test_populate_labels(void)
+{
+    ts_config *c = parse_cfg("scrape_configs:\n"
+                             "- job_name: j\n"
+                             "  scrape_interval: 30s\n"
+                             "  params: {module: [m1, m2]}\n"
+                             "  relabel_configs:\n"
+                             "  - source_labels: [__meta_drop]\n"
+                             "    regex: yes\n"
+                             "    action: drop\n"
+                             "  - source_labels: [__meta_team]\n"
+                             "    target_label: team\n");
+    const ts_scrape_config *sc = &c->scrape[0];
+    ts_labels *res, *orig;
+    ts_error err;
+
+    ts_labels *d = ts_labels_from_strings(4, "__address__", "h1", "__meta_team", "red");
+    T_OK(ts_scrape_populate_labels(sc, d, &res, &orig, &err));
+    T_TRUE(res != NULL);
+    T_STREQ(ts_labels_get(res, "__address__"), "h1:80"); /* 2.42 adds the port */
+    T_STREQ(ts_labels_get(res, "instance"), "h1:80");
+    T_STREQ(ts_labels_get(res, "job"), "j");
+    T_STREQ(ts_labels_get(res, "team"), "red");
+    T_STREQ(ts_labels_get(res, "__scrape_interval__"), "30s");
+    T_STREQ(ts_labels_get(res, "__scrape_timeout__"), "10s");
+    T_STREQ(ts_labels_get(res, "__metrics_path__"), "/metrics");
+    T_STREQ(ts_labels_get(res, "__scheme__"), "http");
+    T_STREQ(ts_labels_get(res, "__param_module"), "m1");
+    T_TRUE(ts_labels_get(res, "__meta_team") == NULL); /* meta removed */
+    T_STREQ(ts_labels_get(orig, "__meta_team"), "red"); /* kept in discovered */
+    T_TRUE(ts_labels_get(orig, "team") == NULL);
+    char url[256];
+    ts_scrape_target_url(sc, res, url, sizeof(url));
+    T_STREQ(url, "http://h1:80/metrics?module=m1&module=m2");
+    ts_labels_free(res);
+    ts_labels_free(orig);
+    ts_labels_free(d);
+
+    /* https, IPv6, explicit instance, a port already there */
+    d = ts_labels_from_strings(4, "__address__", "[::1]", "__scheme__", "https");
+    T_OK(ts_scrape_populate_labels(sc, d, &res, &orig, &err));
+    T_STREQ(ts_labels_get(res, "__address__"), "[::1]:443");
+    ts_labels_free(res);
+    ts_labels_free(orig);
+    ts_labels_free(d);
+    d = ts_labels_from_strings(4, "__address__", "h:9", "instance", "mine");
+    T_OK(ts_scrape_populate_labels(sc, d, &res, &orig, &err));
+    T_STREQ(ts_labels_get(res, "__address__"), "h:9");
+    T_STREQ(ts_labels_get(res, "instance"), "mine");
+    ts_labels_free(res);
+    ts_labels_free(orig);
+    ts_labels_free(d);
+
+    /* dropped by relabeling: no result, discovered labels kept */
+    d = ts_labels_from_strings(4, "__address__", "h:1", "__meta_drop", "yes");
+    T_OK(ts_scrape_populate_labels(sc, d, &res, &orig, &err));
+    T_TRUE(res == NULL);
+    T_TRUE(orig != NULL);
+    T_STREQ(ts_labels_get(orig, "__meta_drop"), "yes");
+    T_STREQ(ts_labels_get(orig, "job"), "j");
+    ts_labels_free(orig);
+    ts_labels_free(d);
+
+    /* errors */
+    d = ts_labels_from_strings(2, "foo", "bar");
+    T_EQ(ts_scrape_populate_labels(sc, d, &res, &orig, &err), TS_EINVAL);
+    T_STREQ(err.msg, "no address");
+    T_TRUE(res == NULL && orig == NULL);
+    ts_labels_free(d);
+    d = ts_labels_from_strings(4, "__address__", "h:1", "__scrape_timeout__", "1m");
+    T_EQ(ts_scrape_populate_labels(sc, d, &res, &orig, &err), TS_EINVAL);
+    T_STREQ(err.msg, "scrape timeout cannot be greater than scrape interval (\"1m\" > \"30s\")");
+    ts_labels_free(d);
+    d = ts_labels_from_strings(2, "__address__", "h:1/x");
+    T_EQ(ts_scrape_populate_labels(sc, d, &res, &orig, &err), TS_EINVAL);
+    T_TRUE(strstr(err.msg, "is not a valid hostname") != NULL);
+    ts_labels_free(d);
+    ts_config_free(c);
+}
+
+/* ------------------------------------------------------ test HTTP server */
+
+typedef struct route {
+    const char *path;
+    int status;
+    const char *ctype;
+    char *body; /* heap */
+    size_t len;
+    bool gzip;
+    int delay_ms;
+} route;
+
+typedef struct server {
+    uv_tcp_t tcp;
+    int port;
+    route routes[16];
+    size_t nroutes;
+    char last_req[4096]; /* headers of the last request to /ok */
+    int hits;
+} server;
+
+typedef struct conn {
+    uv_tcp_t tcp;
+    server *s;
+    char req[8192];
+    size_t len;
+    bool answered;
+    uv_timer_t delay;
+    uv_buf_t out[2];
+    char head[512];
+    const route *r;
+    char *body; /* copy of the route's body being written */
+    int refs; /* tcp handle + delay timer */
+} conn;
+
+static void
+route_set(server *s, const char *path, int status, const char *ctype, const char *body,
+          size_t len, bool gz, int delay_ms)
+{
+    route *r = NULL;
+    for (size_t i = 0; i < s->nroutes; i++)
+        if (strcmp(s->routes[i].path, path) == 0)
+            r = &s->routes[i];
+    if (!r) {
+        r = &s->routes[s->nroutes++];
+        memset(r, 0, sizeof(*r));
+        r->path = path;
+    }
+    ts_free(r->body);
+    r->status = status;
+    r->ctype = ctype;
+    r->gzip = gz;
+    r->delay_ms = delay_ms;
+    if (gz) {
+        z_stream z;
+        memset(&z, 0, sizeof(z));
+        deflateInit2(&z, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY);
+        size_t cap = deflateBound(&z, len) + 64;
+        r->body = ts_malloc(cap);
+        z.next_in = (Bytef *)body;
+        z.avail_in = (uInt)len;
+        z.next_out = (Bytef *)r->body;
+        z.avail_out = (uInt)cap;
+        deflate(&z, Z_FINISH);
+        r->len = cap - z.avail_out;
+        deflateEnd(&z);
+    } else {
+        r->body = ts_malloc(len + 1);
+        memcpy(r->body, body, len);
+        r->len = len;
+    }
+}
+
+static void
+conn_closed(uv_handle_t *h)
+{
+    conn *c = h->data;
+    if (--c->refs == 0) {
+        ts_free(c->body);
+        ts_free(c);
+    }
+}
+
+static void
+written(uv_write_t *w, int status)
+{
+    conn *c = w->data;
+    ts_free(w);
+    uv_close((uv_handle_t *)&c->tcp, conn_closed);
+}
+
+static void
+send_response(conn *c)
+{
+    const route *r = c->r;
+    static const char *reason[] = {[200] = "OK", [404] = "Not Found",
+                                   [500] = "Internal Server Error"};
+    int st = r ? r->status : 404;
+    snprintf(c->head, sizeof(c->head),
+             "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s"
+             "Connection: close\r\n\r\n",
+             st, reason[st] ? reason[st] : "X", r && r->ctype ? r->ctype : "text/plain",
+             r ? r->len : 0, r && r->gzip ? "Content-Encoding: gzip\r\n" : "");
+    c->out[0] = uv_buf_init(c->head, (unsigned)strlen(c->head));
+    c->body = ts_malloc(r ? r->len + 1 : 1);
+    if (r)
+        memcpy(c->body, r->body, r->len);
+    c->out[1] = uv_buf_init(c->body, r ? (unsigned)r->len : 0);
+    uv_write_t *w = ts_calloc(1, sizeof(*w));
+    w->data = c;
+    uv_write(w, (uv_stream_t *)&c->tcp, c->out, 2, written);
+}
+
+static void
+delay_cb(uv_timer_t *t)
+{
+    conn *c = t->data;
+    if (!uv_is_closing((uv_handle_t *)&c->tcp))
+        send_response(c);
+    uv_close((uv_handle_t *)t, conn_closed);
+}
+
+static void
+on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    conn *c = h->data;
+    buf->base = c->req + c->len;
+    buf->len = sizeof(c->req) - 1 - c->len;
+}
+
+static void
+on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+    conn *c = st->data;
+    if (n < 0) {
+        if (!uv_is_closing((uv_handle_t *)st))
+            uv_close((uv_handle_t *)st, conn_closed);
+        return;
+    }
+    c->len += (size_t)n;
+    c->req[c->len] = 0;
+    if (c->answered || !strstr(c->req, "\r\n\r\n"))
+        return;
+    c->answered = true;
+    char path[256] = "";
+    sscanf(c->req, "GET %255[^? ]", path);
+    c->s->hits++;
+    for (size_t i = 0; i < c->s->nroutes; i++)
+        if (strcmp(c->s->routes[i].path, path) == 0)
+            c->r = &c->s->routes[i];
+    if (strcmp(path, "/ok") == 0)
+        snprintf(c->s->last_req, sizeof(c->s->last_req), "%s", c->req);
+    if (c->r && c->r->delay_ms) {
+        uv_timer_init(st->loop, &c->delay);
+        c->delay.data = c;
+        c->refs++;
+        uv_timer_start(&c->delay, delay_cb, (uint64_t)c->r->delay_ms, 0);
+        return;
+    }
+    send_response(c);
+}
+
+static void
+on_conn(uv_stream_t *l, int status)
+{
+    server *s = l->data;
+    conn *c = ts_calloc(1, sizeof(*c));
+    c->s = s;
+    c->refs = 1;
+    uv_tcp_init(l->loop, &c->tcp);
+    c->tcp.data = c;
+    if (uv_accept(l, (uv_stream_t *)&c->tcp) == 0)
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    else
+        uv_close((uv_handle_t *)&c->tcp, conn_closed);
+}
+
+static void
+server_start(uv_loop_t *loop, server *s)
+{
+    memset(s, 0, sizeof(*s));
+    uv_tcp_init(loop, &s->tcp);
+    s->tcp.data = s;
+    struct sockaddr_in a;
+    uv_ip4_addr("127.0.0.1", 0, &a);
+    uv_tcp_bind(&s->tcp, (const struct sockaddr *)&a, 0);
+    uv_listen((uv_stream_t *)&s->tcp, 64, on_conn);
+    struct sockaddr_in got;
+    int len = sizeof(got);
+    uv_tcp_getsockname(&s->tcp, (struct sockaddr *)&got, &len);
+    s->port = ntohs(got.sin_port);
+}
+
+static void
+server_stop(server *s)
+{
+    uv_close((uv_handle_t *)&s->tcp, NULL);
+    for (size_t i = 0; i < s->nroutes; i++)
+        ts_free(s->routes[i].body);
+}
+
+/* ------------------------------------------------------------- helpers */
+
+static ts_appender *
+head_appender(void *ctx)
+{
+    return ts_head_appender(ctx);
+}
+
+static void
+tick(uv_timer_t *t)
+{
+}
+
+static void
+run_for(uv_loop_t *loop, int ms)
+{
+    uv_timer_t t;
+    uv_timer_init(loop, &t);
+    uv_timer_start(&t, tick, 5, 5);
+    int64_t end = ts_now_ms() + ms;
+    while (ts_now_ms() < end)
+        uv_run(loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
+}
+
+/* All samples of the series matching {__name__=name, job=job[, extra=val]};
+ * returns the number of series matched (samples of the first one). */
+static size_t
+read_job(ts_head *h, const char *name, const char *job, const char *ename, const char *eval,
+         int64_t *ts, double *vs, size_t max, size_t *nsamples, char *lbuf, size_t lsize)
+{
+    ts_querier *q;
+    ts_head_querier(h, INT64_MIN / 2, INT64_MAX / 2, &q);
+    ts_matcher *ms[3];
+    size_t nms = 0;
+    ts_matcher_new(&ms[nms++], TS_MATCH_EQ, "__name__", name, NULL);
+    ts_matcher_new(&ms[nms++], TS_MATCH_EQ, "job", job, NULL);
+    if (ename)
+        ts_matcher_new(&ms[nms++], TS_MATCH_EQ, ename, eval, NULL);
+    ts_series_set *ss;
+    size_t nseries = 0;
+    *nsamples = 0;
+    if (lbuf)
+        lbuf[0] = 0;
+    if (q->ops->select(q, true, NULL, ms, nms, &ss, NULL) == 0) {
+        while (ts_ss_next(ss)) {
+            ts_series *s = ts_ss_at(ss);
+            if (nseries++ == 0) {
+                if (lbuf)
+                    ts_labels_format(s->labels, lbuf, lsize);
+                ts_iterator *it = s->ops->iterator(s);
+                while (ts_it_next(it) == TS_VAL_FLOAT && *nsamples < max) {
+                    ts_it_at(it, &ts[*nsamples], &vs[*nsamples]);
+                    (*nsamples)++;
+                }
+                ts_it_free(it);
+            }
+        }
+        ts_ss_free(ss);
+    }
+    for (size_t i = 0; i < nms; i++)
+        ts_matcher_free(ms[i]);
+    ts_querier_close(q);
+    return nseries;
+}
+
+/* Last value of a series (NAN if none; *count gets the sample count). */
+static double
+last_value(ts_head *h, const char *name, const char *job, size_t *count)
+{
+    int64_t ts[512];
+    double vs[512];
+    size_t n;
+    read_job(h, name, job, NULL, NULL, ts, vs, 512, &n, NULL, 0);
+    if (count)
+        *count = n;
+    return n ? vs[n - 1] : NAN;
+}
+
+typedef struct tinfo {
+    char job[32];
+    char err[256];
+    ts_target_health health;
+    char labels[512], discovered[1024];
+    bool dropped;
+    int64_t interval_ms, timeout_ms;
+} tinfo;
+
+typedef struct tlist {
+    tinfo t[32];
+    size_t n;
+} tlist;
+
+static void
+collect(void *ctx, const ts_scrape_target_info *t)
+{
+    tlist *l = ctx;
+    if (l->n >= 32)
+        return;
+    tinfo *i = &l->t[l->n++];
+    snprintf(i->job, sizeof(i->job), "%s", t->job);
+    snprintf(i->err, sizeof(i->err), "%s", t->last_error);
+    i->health = t->health;
+    i->dropped = t->dropped;
+    i->labels[0] = 0;
+    if (t->labels)
+        ts_labels_format(t->labels, i->labels, sizeof(i->labels));
+    ts_labels_format(t->discovered, i->discovered, sizeof(i->discovered));
+    i->interval_ms = t->interval_ms;
+    i->timeout_ms = t->timeout_ms;
+}
+
+static const tinfo *
+find_target(const tlist *l, const char *job, bool dropped)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->t[i].job, job) == 0 && l->t[i].dropped == dropped)
+            return &l->t[i];
+    return NULL;
+}
+
+/* Feeds every job's static_configs to the manager, as discovery would. */
+static void
+sync_static(ts_scrape_manager *m, const ts_config *c)
+{
+    for (size_t i = 0; i < c->nscrape; i++) {
+        const ts_scrape_config *sc = &c->scrape[i];
+        ts_target_group *gs = ts_calloc(sc->nstatic ? sc->nstatic : 1, sizeof(*gs));
+        for (size_t k = 0; k < sc->nstatic; k++)
+            ts_discovery_static_group(&sc->static_configs[k], k, &gs[k]);
+        ts_scrape_manager_sync(m, sc->job_name, gs, sc->nstatic);
+        ts_target_groups_free(gs, sc->nstatic);
+    }
+}
+
+/* ------------------------------------------------------- the server tests */
+
+#define OK_BODY "# TYPE a counter\na{x=\"1\",job=\"inner\"} 1\nb 2\n"
+
+static void
+test_scrape_cases(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    server s;
+    server_start(&loop, &s);
+    route_set(&s, "/ok", 200, "text/plain; version=0.0.4", OK_BODY, strlen(OK_BODY), false, 0);
+    route_set(&s, "/500", 500, "text/plain", "oops", 4, false, 0);
+    route_set(&s, "/slow", 200, "text/plain", OK_BODY, strlen(OK_BODY), false, 1000);
+    route_set(&s, "/nul", 200, "text/plain", "a 1\nb\0 2\n", 9, false, 0);
+    route_set(&s, "/gzip", 200, "text/plain", OK_BODY, strlen(OK_BODY), true, 0);
+    const char *om = "# TYPE c counter\nc_total 5 1.5\n# EOF\n";
+    route_set(&s, "/om", 200, "application/openmetrics-text; version=1.0.0; charset=utf-8", om,
+              strlen(om), false, 0);
+    size_t hugelen = (2u << 20) + 10;
+    char *huge = ts_malloc(hugelen);
+    memset(huge, 'a', hugelen);
+    memcpy(huge + hugelen - 4, " 1\n", 3);
+    huge[hugelen - 1] = '\n';
+    route_set(&s, "/huge", 200, "text/plain", huge, hugelen, false, 0);
+    ts_free(huge);
+    char big[4096];
+    size_t bl = 0;
+    for (int i = 0; i < 100; i++)
+        bl += (size_t)snprintf(big + bl, sizeof(big) - bl, "m%d 1\n", i);
+    route_set(&s, "/big", 200, "text/plain", big, bl, false, 0);
+
+    char y[4096];
+    snprintf(y, sizeof(y),
+             "global:\n  scrape_interval: 200ms\n  scrape_timeout: 150ms\n"
+             "scrape_configs:\n"
+             "- job_name: ok\n  metrics_path: /ok\n"
+             "  static_configs: [{targets: ['127.0.0.1:%d'], labels: {env: test}}]\n"
+             "- job_name: honor\n  metrics_path: /ok\n  honor_labels: true\n"
+             "  static_configs: [{targets: ['127.0.0.1:%d']}]\n"
+             "- job_name: e500\n  metrics_path: /500\n"
+             "  static_configs: [{targets: ['127.0.0.1:%d']}]\n"
+             "- job_name: slow\n  metrics_path: /slow\n"
+             "  static_configs: [{targets: ['127.0.0.1:%d']}]\n"
+             "- job_name: nul\n  metrics_path: /nul\n"
+             "  static_configs: [{targets: ['127.0.0.1:%d']}]\n"
+             "- job_name: gzip\n  metrics_path: /gzip\n"
+             "  static_configs: [{targets: ['127.0.0.1:%d']}]\n"
+             "- job_name: om\n  metrics_path: /om\n  honor_timestamps: false\n"
+             "  static_configs: [{targets: ['127.0.0.1:%d']}]\n"
+             "- job_name: limit\n  metrics_path: /ok\n  sample_limit: 1\n"
+             "  static_configs: [{targets: ['127.0.0.1:%d']}]\n"
+             "- job_name: lbl\n  metrics_path: /ok\n  label_limit: 3\n"
+             "  static_configs: [{targets: ['127.0.0.1:%d']}]\n"
+             "- job_name: huge\n  metrics_path: /huge\n"
+             "  static_configs: [{targets: ['127.0.0.1:%d']}]\n"
+             "- job_name: body\n  metrics_path: /big\n  body_size_limit: 100B\n"
+             "  static_configs: [{targets: ['127.0.0.1:%d']}]\n"
+             "- job_name: rel\n  metrics_path: /ok\n"
+             "  static_configs: [{targets: ['127.0.0.1:%d', 'drop.me:1']}]\n"
+             "  relabel_configs:\n"
+             "  - {source_labels: [__address__], regex: 'drop.*', action: drop}\n"
+             "  - {target_label: team, replacement: x}\n"
+             "  metric_relabel_configs:\n"
+             "  - {source_labels: [__name__], regex: b, action: drop}\n",
+             s.port, s.port, s.port, s.port, s.port, s.port, s.port, s.port, s.port, s.port,
+             s.port, s.port);
+    ts_config *c = parse_cfg(y);
+    ts_head *h;
+    ts_head_opts ho = {0};
+    T_OK(ts_head_new(&h, &ho));
+    ts_scrape_opts o = {.loop = &loop, .appender = head_appender, .appender_ctx = h};
+    ts_scrape_manager *m;
+    T_OK(ts_scrape_manager_new(&o, &m));
+    T_OK(ts_scrape_manager_apply_config(m, c));
+    sync_static(m, c);
+    run_for(&loop, 1000); /* ~4-5 scrapes per target */
+
+    size_t n;
+    int64_t ts[64];
+    double vs[64];
+    char lbuf[512];
+    /* ok: target labels added, the clashing job label exported */
+    T_EQ(read_job(h, "a", "ok", NULL, NULL, ts, vs, 64, &n, lbuf, sizeof(lbuf)), 1);
+    char want[256];
+    snprintf(want, sizeof(want),
+             "{__name__=\"a\", env=\"test\", exported_job=\"inner\", instance=\"127.0.0.1:%d\", "
+             "job=\"ok\", x=\"1\"}",
+             s.port);
+    T_STREQ(lbuf, want);
+    T_TRUE(n >= 3);
+    T_FEQ(vs[n - 1], 1);
+    T_FEQ(last_value(h, "up", "ok", &n), 1);
+    T_TRUE(n >= 3);
+    T_FEQ(last_value(h, "scrape_samples_scraped", "ok", NULL), 2);
+    T_FEQ(last_value(h, "scrape_samples_post_metric_relabeling", "ok", NULL), 2);
+    read_job(h, "scrape_series_added", "ok", NULL, NULL, ts, vs, 64, &n, NULL, 0);
+    T_TRUE(n >= 2);
+    T_FEQ(vs[0], 2); /* first scrape: both series new */
+    T_FEQ(vs[n - 1], 0);
+    double dur = last_value(h, "scrape_duration_seconds", "ok", NULL);
+    T_TRUE(dur > 0 && dur < 0.15);
+    /* the request as Prometheus 2.42 sends it */
+    T_TRUE(strstr(s.last_req, "Accept: application/openmetrics-text;version=1.0.0,application/"
+                              "openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;"
+                              "q=0.5,*/*;q=0.1\r\n") != NULL);
+    T_TRUE(strstr(s.last_req, "Accept-Encoding: gzip\r\n") != NULL);
+    T_TRUE(strstr(s.last_req, "X-Prometheus-Scrape-Timeout-Seconds: 0.15\r\n") != NULL);
+    T_TRUE(strstr(s.last_req, "User-Agent: Prometheus/2.42.0\r\n") != NULL);
+
+    /* honor_labels: the exposed job wins */
+    T_EQ(read_job(h, "a", "inner", "x", "1", ts, vs, 64, &n, lbuf, sizeof(lbuf)), 1);
+    T_TRUE(strstr(lbuf, "exported_") == NULL);
+    T_FEQ(last_value(h, "up", "honor", NULL), 1);
+
+    /* failures: up = 0 and a clear lastError */
+    tlist tl = {0};
+    ts_scrape_manager_targets(m, collect, &tl);
+    const tinfo *t;
+    T_FEQ(last_value(h, "up", "e500", NULL), 0);
+    T_TRUE((t = find_target(&tl, "e500", false)) != NULL);
+    T_STREQ(t->err, "server returned HTTP status 500 Internal Server Error");
+    T_EQ(t->health, TS_HEALTH_DOWN);
+    T_FEQ(last_value(h, "up", "slow", NULL), 0);
+    T_TRUE((t = find_target(&tl, "slow", false)) != NULL);
+    T_TRUE(strstr(t->err, "context deadline exceeded") != NULL);
+    T_EQ(t->timeout_ms, 150);
+    T_FEQ(last_value(h, "up", "nul", NULL), 0);
+    T_TRUE((t = find_target(&tl, "nul", false)) != NULL);
+    T_TRUE(t->err[0] != 0);
+    T_FEQ(last_value(h, "a", "nul", NULL), NAN); /* rolled back: nothing kept */
+    T_FEQ(last_value(h, "up", "huge", NULL), 0);
+    T_TRUE((t = find_target(&tl, "huge", false)) != NULL);
+    T_TRUE(t->err[0] != 0);
+    T_FEQ(last_value(h, "up", "body", NULL), 0);
+    T_TRUE((t = find_target(&tl, "body", false)) != NULL);
+    T_STREQ(t->err, "body size limit exceeded");
+    T_FEQ(last_value(h, "up", "limit", NULL), 0);
+    T_TRUE((t = find_target(&tl, "limit", false)) != NULL);
+    T_STREQ(t->err, "sample limit exceeded");
+    T_FEQ(last_value(h, "scrape_samples_scraped", "limit", NULL), 2);
+    T_EQ(read_job(h, "b", "limit", NULL, NULL, ts, vs, 64, &n, NULL, 0), 0);
+    T_FEQ(last_value(h, "up", "lbl", NULL), 0);
+    T_TRUE((t = find_target(&tl, "lbl", false)) != NULL);
+    T_TRUE(strstr(t->err, "label_limit exceeded") != NULL);
+
+    /* gzip and OpenMetrics bodies parse */
+    T_FEQ(last_value(h, "up", "gzip", NULL), 1);
+    T_FEQ(last_value(h, "b", "gzip", NULL), 2);
+    T_FEQ(last_value(h, "up", "om", NULL), 1);
+    T_FEQ(last_value(h, "c_total", "om", NULL), 5);
+
+    /* relabeling: target relabel adds team, drops a target (kept for the
+     * API), metric relabeling drops b */
+    T_EQ(read_job(h, "a", "rel", "team", "x", ts, vs, 64, &n, NULL, 0), 1);
+    T_EQ(read_job(h, "b", "rel", NULL, NULL, ts, vs, 64, &n, NULL, 0), 0);
+    T_FEQ(last_value(h, "scrape_samples_scraped", "rel", NULL), 2);
+    T_FEQ(last_value(h, "scrape_samples_post_metric_relabeling", "rel", NULL), 1);
+    T_TRUE((t = find_target(&tl, "rel", true)) != NULL);
+    T_TRUE(strstr(t->discovered, "__address__=\"drop.me:1\"") != NULL);
+    T_TRUE((t = find_target(&tl, "rel", false)) != NULL);
+    T_EQ(t->health, TS_HEALTH_UP);
+    T_STREQ(t->err, "");
+    T_TRUE(strstr(t->labels, "team=\"x\"") != NULL);
+    T_TRUE(strstr(t->labels, "__") == NULL);
+    T_EQ(t->interval_ms, 200);
+
+    ts_scrape_manager_close(m);
+    server_stop(&s);
+    T_EQ(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    T_EQ(uv_loop_close(&loop), 0);
+    ts_head_free(h);
+    ts_config_free(c);
+}
+
+/* Staleness: a series that disappears, a failed scrape, a target that goes
+ * away; and a reload that keeps loops. */
+static void
+test_staleness_and_reload(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    server s;
+    server_start(&loop, &s);
+    const char *v1 = "a 1\nb 2\n", *v2 = "a 1\n";
+    route_set(&s, "/st", 200, "text/plain", v1, strlen(v1), false, 0);
+    char y[1024];
+    snprintf(y, sizeof(y),
+             "scrape_configs:\n"
+             "- job_name: st\n  metrics_path: /st\n  scrape_interval: 200ms\n"
+             "  scrape_timeout: 100ms\n"
+             "  static_configs: [{targets: ['127.0.0.1:%d']}]\n",
+             s.port);
+    ts_config *c = parse_cfg(y);
+    ts_head *h;
+    ts_head_opts ho = {0};
+    T_OK(ts_head_new(&h, &ho));
+    ts_scrape_opts o = {.loop = &loop, .appender = head_appender, .appender_ctx = h};
+    ts_scrape_manager *m;
+    T_OK(ts_scrape_manager_new(&o, &m));
+    T_OK(ts_scrape_manager_apply_config(m, c));
+    sync_static(m, c);
+    run_for(&loop, 500);
+    size_t n;
+    T_FEQ(last_value(h, "b", "st", &n), 2);
+    T_TRUE(n >= 1);
+
+    /* b disappears: one stale marker, a continues */
+    route_set(&s, "/st", 200, "text/plain", v2, strlen(v2), false, 0);
+    run_for(&loop, 500);
+    T_TRUE(ts_is_stale_nan(last_value(h, "b", "st", NULL)));
+    T_FEQ(last_value(h, "a", "st", NULL), 1);
+
+    /* a failed scrape stales the previous series */
+    route_set(&s, "/st", 500, "text/plain", "", 0, false, 0);
+    run_for(&loop, 500);
+    T_TRUE(ts_is_stale_nan(last_value(h, "a", "st", NULL)));
+    T_FEQ(last_value(h, "up", "st", NULL), 0);
+    route_set(&s, "/st", 200, "text/plain", v2, strlen(v2), false, 0);
+    run_for(&loop, 500);
+    T_FEQ(last_value(h, "a", "st", NULL), 1);
+    T_FEQ(last_value(h, "up", "st", NULL), 1);
+
+    /* reload with an identical config: the loop keeps running, nothing stale */
+    ts_config *c2 = parse_cfg(y);
+    T_OK(ts_scrape_manager_apply_config(m, c2));
+    ts_config_free(c);
+    c = c2;
+    sync_static(m, c);
+    run_for(&loop, 500);
+    int64_t ts[512];
+    double vs[512];
+    read_job(h, "a", "st", NULL, NULL, ts, vs, 512, &n, NULL, 0);
+    T_FEQ(vs[n - 1], 1);
+    T_TRUE(!ts_is_stale_nan(vs[n - 2]));
+
+    /* reload with a changed config (new metric relabeling): loops restart
+     * but carry their series, so a is never marked stale */
+    char y3[1200];
+    snprintf(y3, sizeof(y3),
+             "%s  metric_relabel_configs:\n  - {target_label: gen, replacement: two}\n", y);
+    ts_config *c3 = parse_cfg(y3);
+    T_OK(ts_scrape_manager_apply_config(m, c3));
+    ts_config_free(c);
+    c = c3;
+    run_for(&loop, 500);
+    read_job(h, "a", "st", "gen", "two", ts, vs, 512, &n, NULL, 0);
+    T_TRUE(n >= 1);
+    /* the old series (without gen) went stale since the labels changed */
+    read_job(h, "a", "st", "gen", "", ts, vs, 512, &n, NULL, 0);
+    T_TRUE(n >= 1);
+    T_TRUE(ts_is_stale_nan(vs[n - 1]));
+    T_EQ(s.hits > 0, 1);
+
+    /* the target goes away: after ~2.1 intervals its series and report
+     * series get stale markers at the time the next scrape would have been */
+    int64_t removed_at = ts_now_ms();
+    ts_scrape_manager_sync(m, "st", NULL, 0);
+    int hits = s.hits;
+    run_for(&loop, 800);
+    T_EQ(s.hits, hits); /* no more scrapes */
+    read_job(h, "a", "st", "gen", "two", ts, vs, 512, &n, NULL, 0);
+    T_TRUE(ts_is_stale_nan(vs[n - 1]));
+    T_TRUE(ts[n - 1] >= removed_at && ts[n - 1] <= removed_at + 400);
+    T_TRUE(ts_is_stale_nan(last_value(h, "up", "st", NULL)));
+    T_TRUE(ts_is_stale_nan(last_value(h, "scrape_duration_seconds", "st", NULL)));
+    tlist tl = {0};
+    ts_scrape_manager_targets(m, collect, &tl);
+    T_EQ(tl.n, 0);
+
+    ts_scrape_manager_close(m);
+    server_stop(&s);
+    T_EQ(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    T_EQ(uv_loop_close(&loop), 0);
+    ts_head_free(h);
+    ts_config_free(c);
+}
+
+/* ----------------------------------------------------- node_exporter */
+
+static int
+free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bind(fd, (struct sockaddr *)&a, sizeof(a));
+    socklen_t l = sizeof(a);
+    getsockname(fd, (struct sockaddr *)&a, &l);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static bool
+port_open(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bool ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+    close(fd);
+    return ok;
+}
+
+static void
+test_node_exporter(void)
+{
+    const char *dir = t_tmpdir();
+    char prom[512];
+    snprintf(prom, sizeof(prom), "%s/fixed.prom", dir);
+    FILE *f = fopen(prom, "w");
+    T_TRUE(f != NULL);
+    fputs("# TYPE tessera_fixture gauge\ntessera_fixture{kind=\"file\"} 42\n", f);
+    fclose(f);
+    int port = free_port();
+    char listen[64], tdir[600];
+    snprintf(listen, sizeof(listen), "--web.listen-address=127.0.0.1:%d", port);
+    snprintf(tdir, sizeof(tdir), "--collector.textfile.directory=%s", dir);
+    char *argv[] = {"prometheus-node-exporter", listen, tdir, "--log.level=error", NULL};
+    pid_t pid;
+    T_EQ(posix_spawnp(&pid, "prometheus-node-exporter", NULL, NULL, argv, environ), 0);
+    int64_t end = ts_now_ms() + 10000;
+    while (!port_open(port) && ts_now_ms() < end)
+        usleep(20000);
+    bool up = port_open(port);
+    if (!up) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        T_TRUE(up);
+    }
+
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char y[512];
+    snprintf(y, sizeof(y),
+             "scrape_configs:\n"
+             "- job_name: node\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n"
+             "  static_configs: [{targets: ['127.0.0.1:%d']}]\n",
+             port);
+    ts_config *c = parse_cfg(y);
+    ts_head *h;
+    ts_head_opts ho = {0};
+    T_OK(ts_head_new(&h, &ho));
+    ts_scrape_opts o = {.loop = &loop, .appender = head_appender, .appender_ctx = h};
+    ts_scrape_manager *m;
+    T_OK(ts_scrape_manager_new(&o, &m));
+    T_OK(ts_scrape_manager_apply_config(m, c));
+    sync_static(m, c);
+    run_for(&loop, 2300);
+
+    size_t n;
+    double upv = last_value(h, "up", "node", &n);
+    tlist tl = {0};
+    ts_scrape_manager_targets(m, collect, &tl);
+    ts_scrape_manager_close(m);
+    T_EQ(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    uv_loop_close(&loop);
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+
+    T_TRUE(n >= 2);
+    T_FEQ(upv, 1);
+    T_TRUE(last_value(h, "scrape_samples_scraped", "node", NULL) > 100);
+    T_FEQ(last_value(h, "tessera_fixture", "node", NULL), 42);
+    int64_t ts[8];
+    double vs[8];
+    char lbuf[512], want[256];
+    T_TRUE(read_job(h, "node_cpu_seconds_total", "node", NULL, NULL, ts, vs, 8, &n, lbuf,
+                    sizeof(lbuf)) >= 1);
+    snprintf(want, sizeof(want), "instance=\"127.0.0.1:%d\"", port);
+    T_TRUE(strstr(lbuf, want) != NULL);
+    const tinfo *t = find_target(&tl, "node", false);
+    T_TRUE(t != NULL);
+    T_EQ(t->health, TS_HEALTH_UP);
+    T_STREQ(t->err, "");
+    ts_head_free(h);
+    ts_config_free(c);
+}
+
+T_MAIN({"populate_labels", test_populate_labels}, {"scrape_cases", test_scrape_cases},
+       {"staleness_and_reload", test_staleness_and_reload},
+       {"node_exporter", test_node_exporter})
