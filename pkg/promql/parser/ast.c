@@ -181,6 +181,39 @@ ts_promql_agg_op_has_param(ts_promql_agg_op op)
            op == TS_PROMQL_AGG_QUANTILE || op == TS_PROMQL_AGG_COUNT_VALUES;
 }
 
+ts_promql_expr **
+ts_promql_expr_child(ts_promql_expr *e, size_t i)
+{
+    switch (e->kind) {
+    case TS_PROMQL_MATRIX_SELECTOR:
+        return i == 0 ? &e->u.ms.vs : NULL;
+    case TS_PROMQL_SUBQUERY:
+        return i == 0 ? &e->u.sq.expr : NULL;
+    case TS_PROMQL_CALL:
+        return i < e->u.call.nargs ? &e->u.call.args[i] : NULL;
+    case TS_PROMQL_AGGREGATE:
+        if (e->u.agg.param) {
+            if (i == 0)
+                return &e->u.agg.param;
+            i--;
+        }
+        return i == 0 ? &e->u.agg.expr : NULL;
+    case TS_PROMQL_BINARY:
+        return i == 0 ? &e->u.bin.lhs : i == 1 ? &e->u.bin.rhs : NULL;
+    case TS_PROMQL_UNARY:
+        return i == 0 ? &e->u.unary.expr : NULL;
+    case TS_PROMQL_PAREN:
+        return i == 0 ? &e->u.paren : NULL;
+    case TS_PROMQL_STEP_INVARIANT:
+        return i == 0 ? &e->u.step_invariant : NULL;
+    case TS_PROMQL_NUMBER:
+    case TS_PROMQL_STRING:
+    case TS_PROMQL_VECTOR_SELECTOR:
+        break;
+    }
+    return NULL;
+}
+
 void
 ts_promql_expr_free(ts_promql_expr *e)
 {

@@ -368,6 +368,15 @@ int ts_promql_parse_number(const char *s, size_t len, double *out);
  * zero-length.  (Thin wrapper over ts_duration_parse.) */
 int ts_promql_parse_duration(const char *s, size_t len, int64_t *ms);
 
+/* ---- Walking ----------------------------------------------------------------------------- */
+
+/* The address of e's i-th child slot (0-based, in source order: a matrix selector's vector
+ * selector; a subquery's expression; a call's arguments; an aggregation's parameter (when it
+ * has one) then its expression; a binary's lhs then rhs; a unary's, paren's or step-invariant's
+ * operand), or NULL when i is past the last child.  Writing through the slot replaces the child
+ * (e.g. to wrap it in a TS_PROMQL_STEP_INVARIANT node). */
+ts_promql_expr **ts_promql_expr_child(ts_promql_expr *e, size_t i);
+
 /* ---- Printing ---------------------------------------------------------------------------- */
 
 /* Appends Prometheus' String() form of e to out (e.g. `sum by (job) (rate(x[5m]))`).

@@ -1051,6 +1051,29 @@ test_function_table(void)
 }
 
 static void
+test_children(void)
+{
+    parsed p;
+    P(&p, "topk(3, rate(x[5m]) + -y)");
+    T_OK(p.rc);
+    ts_promql_expr **c0 = ts_promql_expr_child(p.e, 0), **c1 = ts_promql_expr_child(p.e, 1);
+    T_TRUE(c0 && *c0 == p.e->u.agg.param);
+    T_TRUE(c1 && *c1 == p.e->u.agg.expr);
+    T_TRUE(ts_promql_expr_child(p.e, 2) == NULL);
+    ts_promql_expr *bin = *c1;
+    T_TRUE(*ts_promql_expr_child(bin, 1) == bin->u.bin.rhs);
+    T_TRUE(ts_promql_expr_child(bin->u.bin.rhs->u.unary.expr, 0) == NULL); /* selector: none */
+    /* replacing a child through its slot: wrap the rhs in a step-invariant node */
+    ts_promql_expr *si = TS_ARENA_NEW(&p.arena, ts_promql_expr);
+    si->kind = TS_PROMQL_STEP_INVARIANT;
+    si->type = bin->u.bin.rhs->type;
+    si->u.step_invariant = bin->u.bin.rhs;
+    *ts_promql_expr_child(bin, 1) = si;
+    T_STREQ(ts_promql_to_string(&p.arena, p.e), "topk(3, rate(x[5m]) + -y)");
+    P_done(&p); /* still frees the wrapped selector's matchers */
+}
+
+static void
 test_printer_bounded(void)
 {
     parsed p;
@@ -1085,6 +1108,7 @@ main(int argc, char **argv)
         {"series_selector", test_series_selector},
         {"number_duration_helpers", test_number_duration_helpers},
         {"function_table", test_function_table},
+        {"children", test_children},
         {"printer_bounded", test_printer_bounded},
     };
     return t_run(cases, sizeof(cases) / sizeof(cases[0]), argc, argv);
