@@ -200,7 +200,7 @@ typedef struct dset {
     ts_series_set **sets;
     ts_series **cur;
     size_t n;
-    bool started, counter;
+    bool started, counter, errors_as_warnings;
     ts_series *out;
     ts_arena arena;
 } dset;
@@ -213,7 +213,11 @@ dset_advance(dset *m, size_t i)
         return;
     }
     m->cur[i] = NULL;
-    if (m->sets[i]->error.code && !m->base.error.code)
+    if (!m->sets[i]->error.code)
+        return;
+    if (m->errors_as_warnings)
+        ts_ss_add_warning(&m->base, "%s", m->sets[i]->error.msg);
+    else if (!m->base.error.code)
         m->base.error = m->sets[i]->error;
 }
 
@@ -288,12 +292,13 @@ dset_free(ts_series_set *ss)
 static const ts_series_set_ops dset_ops = {dset_next, dset_at, dset_free};
 
 ts_series_set *
-ts_dedup_series_sets(ts_series_set **sets, size_t n, bool counter)
+ts_dedup_series_sets(ts_series_set **sets, size_t n, bool counter, bool errors_as_warnings)
 {
     dset *m = ts_calloc(1, sizeof(*m));
     m->base.ops = &dset_ops;
     m->n = n;
     m->counter = counter;
+    m->errors_as_warnings = errors_as_warnings;
     m->sets = ts_malloc((n ? n : 1) * sizeof(*sets));
     if (n)
         memcpy(m->sets, sets, n * sizeof(*sets));

@@ -25,9 +25,12 @@ ts_iterator *ts_dedup_iterators(ts_iterator **its, size_t n, bool counter);
 
 /* Merges sorted series sets (takes ownership).  Series with equal label sets
  * (from any inputs, or repeated within one input) become one series whose
- * samples are deduplicated with the penalty algorithm.  Warnings and the
- * first error are carried over. */
-ts_series_set *ts_dedup_series_sets(ts_series_set **sets, size_t n, bool counter);
+ * samples are deduplicated with the penalty algorithm.  Warnings are carried
+ * over.  An input that ends with an error ends the merged set with that
+ * error, or, with errors_as_warnings (partial response), becomes a warning
+ * while the other inputs go on. */
+ts_series_set *ts_dedup_series_sets(ts_series_set **sets, size_t n, bool counter,
+                                    bool errors_as_warnings);
 
 /* Whether a PromQL function's input should get counter adjustment. */
 bool ts_dedup_is_counter_func(const char *func);

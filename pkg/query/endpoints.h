@@ -1,0 +1,63 @@
+/*
+ * Store endpoints: which stores the querier talks to, and how they are.
+ *
+ * Stores come from three sources, merged: static URLs (--store), a file in
+ * Prometheus' file_sd format (--store.sd-files: a YAML/JSON list of
+ * {targets: [host:port, ...]}; re-read when it changes), and DNS
+ * (--store.sd-dns: "dnssrv+_store._tcp.NAME" for SRV records, or
+ * "dns+HOST:PORT" for A/AAAA).  Addresses without a scheme get tcp://.
+ *
+ * A background thread probes every store with Info: healthy stores every
+ * probe interval, failing ones with exponential back-off (up to 30 s).  The
+ * probe records external labels, time range, last error and last check,
+ * which /api/v1/stores shows and which the fan-out uses to prune.
+ *
+ * Thread-safety: all functions may be called from any thread.
+ */
+#ifndef TS_QUERY_ENDPOINTS_H
+#define TS_QUERY_ENDPOINTS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pkg/store/store.h"
+
+typedef struct ts_endpoints ts_endpoints;
+
+typedef struct ts_endpoints_opts {
+    const char *const *static_urls;
+    size_t nstatic;
+    const char *sd_file;      /* NULL = none */
+    const char *sd_dns;       /* NULL = none */
+    int64_t probe_interval_ms;   /* default 5 s */
+    int64_t probe_timeout_ms;    /* default 2 s */
+    int64_t sd_refresh_ms;       /* default 5 s (file mtime check, DNS re-resolve) */
+    const char *tls_ca_file;
+} ts_endpoints_opts;
+
+/* One store as last seen.  Strings and labels live in the snapshot's arena. */
+typedef struct ts_endpoint_status {
+    const char *url;
+    bool healthy;
+    bool probed;            /* at least one probe finished */
+    ts_labels *labels;      /* external labels (empty if never probed) */
+    int64_t mint, maxt;
+    const char *last_error; /* "" when healthy */
+    int64_t last_check_ms;  /* 0 = never */
+    const char *component;
+    ts_store_client *client; /* referenced: release with ts_endpoints_release */
+    void *ref;               /* internal: the endpoint this entry references */
+} ts_endpoint_status;
+
+int ts_endpoints_start(ts_endpoints **out, const ts_endpoints_opts *opts, ts_error *err);
+void ts_endpoints_stop(ts_endpoints *e);
+
+/* A snapshot of every known store; clients are referenced (valid until
+ * ts_endpoints_release).  Sorted by URL. */
+size_t ts_endpoints_snapshot(ts_endpoints *e, ts_arena *a, ts_endpoint_status **out);
+void ts_endpoints_release(ts_endpoints *e, ts_endpoint_status *st, size_t n);
+
+/* Runs one discovery + probe round now (tests, and at start). */
+void ts_endpoints_refresh_now(ts_endpoints *e);
+
+#endif

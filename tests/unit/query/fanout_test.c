@@ -1,0 +1,327 @@
+/*
+ * The fan-out querier over real store servers on loopback (nng tcp), each
+ * serving a real in-memory head: 2 shards x 2 HA replicas.
+ */
+#include "pkg/query/fanout.h"
+#include "pkg/tsdb/head/head.h"
+#include "pkg/util/fs.h"
+#include "pkg/util/time.h"
+#include "tests/acceptance/acceptance.h"
+#include "tests/testutil/t.h"
+
+#include <unistd.h>
+
+#define T0 1700000000000LL
+#define STEP 15000
+
+static int
+head_querier(ts_queryable *qb, int64_t mint, int64_t maxt, ts_querier **out)
+{
+    return ts_head_querier(qb->impl, mint, maxt, out);
+}
+
+typedef struct store {
+    ts_head *h;
+    ts_queryable qb;
+    ts_store_server *srv;
+    ts_labels *ext;
+} store;
+
+/* Shard s, replica r: series up{job="j<s>", instance="i<k>"} k=0..2 with a
+ * counter value; replica "b" misses samples [gap_lo, gap_hi). */
+static void
+store_start(store *st, int shard, const char *replica, int64_t gap_lo, int64_t gap_hi,
+            int64_t shift)
+{
+    ts_head_opts o = {.chunk_range_ms = 7200000};
+    ts_head_new(&st->h, &o);
+    ts_appender *app = ts_head_appender(st->h);
+    char job[16];
+    snprintf(job, sizeof(job), "j%d", shard);
+    for (int k = 0; k < 3; k++) {
+        char inst[16];
+        snprintf(inst, sizeof(inst), "i%d", k);
+        ts_labels *ls = ts_labels_from_strings(6, "__name__", "up", "job", job, "instance", inst);
+        for (int i = 0; i < 100; i++) {
+            int64_t t = T0 + (int64_t)i * STEP + shift;
+            if (t >= gap_lo && t < gap_hi)
+                continue;
+            app->ops->append(app, 0, ls, t, (double)(i * 10), NULL);
+        }
+        ts_labels_free(ls);
+    }
+    app->ops->commit(app);
+    st->qb = (ts_queryable){head_querier, st->h};
+    char sh[8];
+    snprintf(sh, sizeof(sh), "%d", shard);
+    st->ext = ts_labels_from_strings(4, "replica", replica, "shard", sh);
+    ts_store_server_opts so = {.listen_url = "tcp://127.0.0.1:0", .queryable = &st->qb,
+                               .external_labels = st->ext, .batch_series = 2};
+    ts_error err;
+    ts_store_server_start(&st->srv, &so, &err);
+}
+
+static void
+store_stop(store *st)
+{
+    ts_store_server_stop(st->srv);
+    st->srv = NULL;
+}
+
+static void
+store_free(store *st)
+{
+    if (st->srv)
+        ts_store_server_stop(st->srv);
+    ts_head_free(st->h);
+    ts_labels_free(st->ext);
+}
+
+static const char *const replica_label[] = {"replica"};
+
+/* Counts series and samples of up{} over the whole range; collects warnings. */
+static int
+count(ts_queryable *qb, size_t *nseries, size_t *nsamples, size_t *nwarn, int64_t *maxgap,
+      ts_error *err, const char *func)
+{
+    ts_querier *q;
+    ts_queryable_querier(qb, T0, T0 + 200 * STEP, &q);
+    ts_matcher *m;
+    ts_matcher_new(&m, TS_MATCH_EQ, "__name__", "up", NULL);
+    ts_series_set *ss;
+    ts_select_hints h = {.func = func};
+    int rc = q->ops->select(q, true, &h, &m, 1, &ss, err);
+    *nseries = *nsamples = *nwarn = 0;
+    *maxgap = 0;
+    if (rc == 0) {
+        while (ts_ss_next(ss)) {
+            ts_series *s = ts_ss_at(ss);
+            ts_iterator *it = s->ops->iterator(s);
+            int64_t last = 0;
+            while (ts_it_next(it) == TS_VAL_FLOAT) {
+                int64_t t;
+                double v;
+                ts_it_at(it, &t, &v);
+                if (last && t - last > *maxgap)
+                    *maxgap = t - last;
+                last = t;
+                (*nsamples)++;
+            }
+            ts_it_free(it);
+            (*nseries)++;
+        }
+        if (ss->error.code) {
+            *err = ss->error;
+            rc = ss->error.code;
+        }
+        *nwarn = ss->nwarnings;
+        if (ss->nwarnings)
+            snprintf(err->msg, sizeof(err->msg), "%s", ss->warnings[0]);
+        ts_ss_free(ss);
+    }
+    ts_matcher_free(m);
+    ts_querier_close(q);
+    return rc;
+}
+
+static void
+test_ha_dedup_and_partial_response(void)
+{
+    store s[4];
+    store_start(&s[0], 0, "a", 0, 0, 0);
+    store_start(&s[1], 0, "b", T0 + 20 * STEP, T0 + 40 * STEP, 2000); /* b has a 5 min hole */
+    store_start(&s[2], 1, "a", T0 + 60 * STEP, T0 + 70 * STEP, 0);    /* a has a hole, b not */
+    store_start(&s[3], 1, "b", 0, 0, 3000);
+    char url_buf[4][128];
+    const char *urls[4];
+    for (int i = 0; i < 4; i++) {
+        snprintf(url_buf[i], sizeof(url_buf[i]), "%s", ts_store_server_url(s[i].srv));
+        urls[i] = url_buf[i];
+    }
+    ts_endpoints *e;
+    ts_error err;
+    ts_error_clear(&err);
+    ts_endpoints_opts eo = {.static_urls = urls, .nstatic = 4, .probe_interval_ms = 200,
+                            .probe_timeout_ms = 1000};
+    T_OK(ts_endpoints_start(&e, &eo, &err));
+    ts_arena a;
+    ts_arena_init(&a, 0);
+    ts_endpoint_status *st;
+    size_t n = ts_endpoints_snapshot(e, &a, &st);
+    T_EQ(n, 4);
+    for (size_t i = 0; i < n; i++) {
+        T_TRUE(st[i].healthy);
+        T_TRUE(ts_labels_has(st[i].labels, "replica"));
+    }
+    ts_endpoints_release(e, st, n);
+
+    ts_fanout f;
+    ts_fanout_opts fo = {.dedup = true, .partial_response = true, .replica_labels = replica_label,
+                         .nreplica = 1, .timeout_ms = 5000};
+    ts_fanout_init(&f, e, &fo);
+    size_t ns, nsamp, nw;
+    int64_t gap;
+    T_OK(count(&f.qb, &ns, &nsamp, &nw, &gap, &err, NULL));
+    T_EQ(ns, 6);                 /* 2 shards x 3 instances, not 12 */
+    T_EQ(nw, 0);
+    T_TRUE(gap <= 3 * STEP);     /* each replica's hole is filled by the other */
+    T_TRUE(nsamp >= 6 * 95);
+
+    /* dedup off: both replicas' series, with the replica label */
+    ts_fanout f2;
+    ts_fanout_opts fo2 = fo;
+    fo2.dedup = false;
+    ts_fanout_init(&f2, e, &fo2);
+    T_OK(count(&f2.qb, &ns, &nsamp, &nw, &gap, &err, NULL));
+    T_EQ(ns, 12);
+
+    /* one replica of shard 0 down: still complete, no warning needed? The
+     * store is unreachable: partial response names it */
+    store_stop(&s[0]);
+    /* wait for the probes to notice (they run every 200 ms, 1 s timeout) */
+    int64_t until = ts_now_ms() + 10000;
+    bool down = false;
+    while (!down && ts_now_ms() < until) {
+        usleep(100 * 1000);
+        n = ts_endpoints_snapshot(e, &a, &st);
+        for (size_t i = 0; i < n; i++)
+            down |= strcmp(st[i].url, urls[0]) == 0 && !st[i].healthy;
+        ts_endpoints_release(e, st, n);
+    }
+    T_TRUE(down);
+    T_OK(count(&f.qb, &ns, &nsamp, &nw, &gap, &err, NULL));
+    T_EQ(ns, 6);
+    T_EQ(nw, 1);
+    T_TRUE(strstr(err.msg, urls[0]) != NULL);
+    /* strict mode: the same query fails, naming the store */
+    ts_fanout f3;
+    ts_fanout_opts fo3 = fo;
+    fo3.partial_response = false;
+    ts_fanout_init(&f3, e, &fo3);
+    ts_error_clear(&err);
+    T_NE(count(&f3.qb, &ns, &nsamp, &nw, &gap, &err, NULL), 0);
+    T_TRUE(strstr(err.msg, urls[0]) != NULL);
+
+    /* label values across stores, replica label not among names */
+    ts_querier *q;
+    ts_queryable_querier(&f.qb, T0, T0 + 200 * STEP, &q);
+    const char **vals;
+    size_t nv;
+    T_OK(q->ops->label_values(q, "job", NULL, 0, &a, &vals, &nv, &err));
+    T_EQ(nv, 2);
+    T_STREQ(vals[0], "j0");
+    T_STREQ(vals[1], "j1");
+    T_OK(q->ops->label_names(q, NULL, 0, &a, &vals, &nv, &err));
+    for (size_t i = 0; i < nv; i++)
+        T_TRUE(strcmp(vals[i], "replica") != 0);
+    T_EQ(nv, 4); /* __name__ instance job shard */
+    /* pruning by external labels: shard="1" only asks shard 1's stores */
+    ts_matcher *m;
+    ts_matcher_new(&m, TS_MATCH_EQ, "shard", "1", NULL);
+    ts_series_set *ss;
+    T_OK(q->ops->select(q, true, NULL, &m, 1, &ss, &err));
+    int cnt = 0;
+    while (ts_ss_next(ss))
+        cnt++;
+    T_EQ(cnt, 3);
+    T_EQ(ss->nwarnings, 0); /* the dead store (shard 0) was pruned, not asked */
+    ts_ss_free(ss);
+    ts_matcher_free(m);
+    ts_querier_close(q);
+
+    ts_arena_fini(&a);
+    ts_endpoints_stop(e);
+    for (int i = 0; i < 4; i++)
+        store_free(&s[i]);
+}
+
+static void
+test_sd_file_adds_and_removes_stores(void)
+{
+    store s[2];
+    store_start(&s[0], 0, "a", 0, 0, 0);
+    store_start(&s[1], 1, "a", 0, 0, 0);
+    const char *dir = t_tmpdir();
+    char path[512], text[512];
+    snprintf(path, sizeof(path), "%s/stores.yml", dir);
+    snprintf(text, sizeof(text), "- targets: ['%s']\n", ts_store_server_url(s[0].srv) + 6);
+    T_OK(ts_fs_write_file_atomic(path, text, strlen(text)));
+    ts_endpoints *e;
+    ts_error err;
+    ts_endpoints_opts eo = {.sd_file = path, .sd_refresh_ms = 100, .probe_interval_ms = 100};
+    T_OK(ts_endpoints_start(&e, &eo, &err));
+    ts_arena a;
+    ts_arena_init(&a, 0);
+    ts_endpoint_status *st;
+    size_t n = ts_endpoints_snapshot(e, &a, &st);
+    T_EQ(n, 1);
+    ts_endpoints_release(e, st, n);
+    /* add the second store: picked up within a refresh interval or two */
+    snprintf(text, sizeof(text), "- targets: ['%s', '%s']\n", ts_store_server_url(s[0].srv),
+             ts_store_server_url(s[1].srv));
+    usleep(20 * 1000); /* a different mtime */
+    T_OK(ts_fs_write_file_atomic(path, text, strlen(text)));
+    int64_t deadline = ts_now_ms() + 5000;
+    size_t healthy = 0;
+    while (ts_now_ms() < deadline && healthy < 2) {
+        usleep(50 * 1000);
+        n = ts_endpoints_snapshot(e, &a, &st);
+        healthy = 0;
+        for (size_t i = 0; i < n; i++)
+            healthy += st[i].healthy;
+        ts_endpoints_release(e, st, n);
+    }
+    T_EQ(healthy, 2);
+    /* a broken file keeps the last good list */
+    T_OK(ts_fs_write_file_atomic(path, "{{{", 3));
+    usleep(400 * 1000);
+    n = ts_endpoints_snapshot(e, &a, &st);
+    T_EQ(n, 2);
+    ts_endpoints_release(e, st, n);
+    ts_arena_fini(&a);
+    ts_endpoints_stop(e);
+    store_free(&s[0]);
+    store_free(&s[1]);
+}
+
+static void
+test_acceptance_through_fanout(void)
+{
+    /* two identical replicas of one store: dedup makes them one, and the
+     * acceptance suite must see exactly the fixture plus shard="0" */
+    ts_head *h;
+    ts_head_opts o = {.chunk_range_ms = 7200000};
+    T_OK(ts_head_new(&h, &o));
+    T_OK(acc_load(ts_head_appender(h), T0));
+    ts_queryable qb = {head_querier, h};
+    ts_labels *ea = ts_labels_from_strings(4, "replica", "a", "shard", "0");
+    ts_labels *eb = ts_labels_from_strings(4, "replica", "b", "shard", "0");
+    ts_store_server *sa, *sb;
+    ts_error err;
+    ts_store_server_opts so = {.listen_url = "tcp://127.0.0.1:0", .queryable = &qb,
+                               .external_labels = ea};
+    T_OK(ts_store_server_start(&sa, &so, &err));
+    so.external_labels = eb;
+    T_OK(ts_store_server_start(&sb, &so, &err));
+    const char *urls[2] = {ts_store_server_url(sa), ts_store_server_url(sb)};
+    ts_endpoints *e;
+    ts_endpoints_opts eo = {.static_urls = urls, .nstatic = 2};
+    T_OK(ts_endpoints_start(&e, &eo, &err));
+    ts_fanout f;
+    ts_fanout_opts fo = {.dedup = true, .partial_response = true, .replica_labels = replica_label,
+                         .nreplica = 1, .timeout_ms = 5000};
+    ts_fanout_init(&f, e, &fo);
+    ts_labels *shard = ts_labels_from_strings(2, "shard", "0");
+    T_EQ(acc_run(&f.qb, T0, shard), 0);
+    ts_labels_free(shard);
+    ts_endpoints_stop(e);
+    ts_store_server_stop(sa);
+    ts_store_server_stop(sb);
+    ts_labels_free(ea);
+    ts_labels_free(eb);
+    ts_head_free(h);
+}
+
+T_MAIN({"ha_dedup_and_partial_response", test_ha_dedup_and_partial_response},
+       {"sd_file_adds_and_removes_stores", test_sd_file_adds_and_removes_stores},
+       {"acceptance_through_fanout", test_acceptance_through_fanout})
