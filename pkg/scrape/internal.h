@@ -129,6 +129,7 @@ struct ts__pool {
     size_t nloops;
     ts_labels **dropped; /* discovered labels of targets dropped by relabeling */
     size_t ndropped;
+    char forced_err[128]; /* "" or the target_limit error every loop reports */
     ts_target_group *groups; /* last groups synced (copy), to rebuild on reload */
     size_t ngroups;
 };

@@ -597,6 +597,27 @@ http_done(void *ctx, CURL *easy, CURLcode res)
     } else if (res == CURLE_OPERATION_TIMEDOUT) {
         snprintf(msg, sizeof(msg), "Get \"%s\": context deadline exceeded", l->url);
         scrape_err = msg;
+    } else if (res == CURLE_COULDNT_CONNECT) {
+        /* Go's wording: dial tcp 127.0.0.1:80: connect: connection refused */
+        long oserr = 0, port = 0;
+        char *ip = NULL;
+        curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &oserr);
+        curl_easy_getinfo(easy, CURLINFO_PRIMARY_IP, &ip);
+        curl_easy_getinfo(easy, CURLINFO_PRIMARY_PORT, &port);
+        char es[128];
+        snprintf(es, sizeof(es), "%s", oserr ? strerror((int)oserr) : "connection refused");
+        if (es[0] >= 'A' && es[0] <= 'Z')
+            es[0] = (char)(es[0] - 'A' + 'a');
+        if (ip && ip[0] && strchr(ip, ':'))
+            snprintf(msg, sizeof(msg), "Get \"%s\": dial tcp [%s]:%ld: connect: %s", l->url, ip,
+                     port, es);
+        else if (ip && ip[0])
+            snprintf(msg, sizeof(msg), "Get \"%s\": dial tcp %s:%ld: connect: %s", l->url, ip, port,
+                     es);
+        else /* curl may not report the address of a failed connect */
+            snprintf(msg, sizeof(msg), "Get \"%s\": dial tcp %s: connect: %s", l->url,
+                     ts_labels_get(l->labels, "__address__"), es);
+        scrape_err = msg;
     } else if (res != CURLE_OK) {
         snprintf(msg, sizeof(msg), "Get \"%s\": %s", l->url,
                  l->curl_err[0] ? l->curl_err : curl_easy_strerror(res));
@@ -664,8 +685,16 @@ timer_cb(uv_timer_t *t)
     ts__loop *l = t->data;
     switch (l->state) {
     case TS__LOOP_RUNNING:
-        if (!l->scraping)
+        if (l->pool->forced_err[0] && !l->scraping) {
+            /* target_limit exceeded: every target of the pool fails */
+            char e[sizeof(l->pool->forced_err)];
+            memcpy(e, l->pool->forced_err, sizeof(e));
+            l->scrape_ts = ts_now_ms();
+            l->start_ns = ts_mono_ns();
+            finish_scrape(l, e, "");
+        } else if (!l->scraping) {
             start_scrape(l);
+        }
         schedule_next(l);
         break;
     case TS__LOOP_END_WAIT1:

@@ -216,6 +216,15 @@ pool_sync(ts_scrape_manager *m, ts__pool *p, bool restart)
         }
     }
 
+    /* target_limit (Prometheus refreshTargetLimitErr): too many targets
+     * make every scrape of the pool fail with this error */
+    if (sc->target_limit && nact > sc->target_limit)
+        snprintf(p->forced_err, sizeof(p->forced_err),
+                 "target_limit exceeded (number of targets: %zu, limit: %llu)", nact,
+                 (unsigned long long)sc->target_limit);
+    else
+        p->forced_err[0] = 0;
+
     ts__loop **old = p->loops;
     size_t nold = p->nloops;
     bool *claimed = ts_calloc(nold ? nold : 1, sizeof(bool));

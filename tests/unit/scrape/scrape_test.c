@@ -322,6 +322,8 @@ server_stop(server *s)
 
 /* ------------------------------------------------------------- helpers */
 
+static int free_port(void);
+
 static ts_appender *
 head_appender(void *ctx)
 {
@@ -488,10 +490,24 @@ test_scrape_cases(void)
         bl += (size_t)snprintf(big + bl, sizeof(big) - bl, "m%d 1\n", i);
     route_set(&s, "/big", 200, "text/plain", big, bl, false, 0);
 
-    char y[4096];
+    int64_t ts_given = ts_now_ms() - 1000;
+    char tsbody[64];
+    snprintf(tsbody, sizeof(tsbody), "t 7 %lld\n", (long long)ts_given);
+    route_set(&s, "/ts", 200, "text/plain", tsbody, strlen(tsbody), false, 0);
+    int closed_port = free_port();
+
+    char y[5000];
     snprintf(y, sizeof(y),
              "global:\n  scrape_interval: 200ms\n  scrape_timeout: 150ms\n"
              "scrape_configs:\n"
+             "- job_name: conn\n"
+             "  static_configs: [{targets: ['127.0.0.1:%d']}]\n"
+             "- job_name: tlimit\n  metrics_path: /ok\n  target_limit: 1\n"
+             "  static_configs: [{targets: ['127.0.0.1:%d', 'localhost:%d']}]\n"
+             "- job_name: ts\n  metrics_path: /ts\n"
+             "  static_configs: [{targets: ['127.0.0.1:%d']}]\n"
+             "- job_name: namelen\n  metrics_path: /ok\n  label_name_length_limit: 3\n"
+             "  static_configs: [{targets: ['127.0.0.1:%d']}]\n"
              "- job_name: ok\n  metrics_path: /ok\n"
              "  static_configs: [{targets: ['127.0.0.1:%d'], labels: {env: test}}]\n"
              "- job_name: honor\n  metrics_path: /ok\n  honor_labels: true\n"
@@ -521,7 +537,7 @@ test_scrape_cases(void)
              "  - {target_label: team, replacement: x}\n"
              "  metric_relabel_configs:\n"
              "  - {source_labels: [__name__], regex: b, action: drop}\n",
-             s.port, s.port, s.port, s.port, s.port, s.port, s.port, s.port, s.port, s.port,
+             closed_port, s.port, s.port, s.port, s.port, s.port, s.port, s.port, s.port, s.port, s.port, s.port, s.port, s.port, s.port,
              s.port, s.port);
     ts_config *c = parse_cfg(y);
     ts_head *h;
@@ -602,11 +618,34 @@ test_scrape_cases(void)
     T_TRUE((t = find_target(&tl, "lbl", false)) != NULL);
     T_TRUE(strstr(t->err, "label_limit exceeded") != NULL);
 
+    /* connection refused, worded as Go does */
+    T_TRUE((t = find_target(&tl, "conn", false)) != NULL);
+    char cw[256];
+    snprintf(cw, sizeof(cw),
+             "Get \"http://127.0.0.1:%d/metrics\": dial tcp 127.0.0.1:%d: connect: connection "
+             "refused",
+             closed_port, closed_port);
+    T_STREQ(t->err, cw);
+    T_FEQ(last_value(h, "up", "conn", NULL), 0);
+    /* target_limit: every target of the job fails */
+    T_TRUE((t = find_target(&tl, "tlimit", false)) != NULL);
+    T_STREQ(t->err, "target_limit exceeded (number of targets: 2, limit: 1)");
+    T_EQ(read_job(h, "a", "tlimit", NULL, NULL, ts, vs, 64, &n, NULL, 0), 0);
+    T_TRUE((t = find_target(&tl, "namelen", false)) != NULL);
+    T_TRUE(strstr(t->err, "label_name_length_limit exceeded") != NULL);
+    /* honor_timestamps (default true): the exposed timestamp is kept */
+    T_EQ(read_job(h, "t", "ts", NULL, NULL, ts, vs, 64, &n, NULL, 0), 1);
+    T_EQ(n, 1);
+    T_EQ(ts[0], ts_given);
+    T_FEQ(vs[0], 7);
+
     /* gzip and OpenMetrics bodies parse */
     T_FEQ(last_value(h, "up", "gzip", NULL), 1);
     T_FEQ(last_value(h, "b", "gzip", NULL), 2);
     T_FEQ(last_value(h, "up", "om", NULL), 1);
     T_FEQ(last_value(h, "c_total", "om", NULL), 5);
+    read_job(h, "c_total", "om", NULL, NULL, ts, vs, 64, &n, NULL, 0);
+    T_TRUE(n >= 2 && ts[0] != 1500); /* honor_timestamps: false -> scrape time */
 
     /* relabeling: target relabel adds team, drops a target (kept for the
      * API), metric relabeling drops b */
@@ -773,7 +812,8 @@ test_node_exporter(void)
     char listen[64], tdir[600];
     snprintf(listen, sizeof(listen), "--web.listen-address=127.0.0.1:%d", port);
     snprintf(tdir, sizeof(tdir), "--collector.textfile.directory=%s", dir);
-    char *argv[] = {"prometheus-node-exporter", listen, tdir, "--log.level=error", NULL};
+    char *argv[] = {"prometheus-node-exporter", listen, tdir, "--log.level=error",
+                    "--no-collector.systemd", NULL};
     pid_t pid;
     T_EQ(posix_spawnp(&pid, "prometheus-node-exporter", NULL, NULL, argv, environ), 0);
     int64_t end = ts_now_ms() + 10000;
