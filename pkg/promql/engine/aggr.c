@@ -106,8 +106,11 @@ ts__eval_aggregate(ev *e, const ts_promql_expr *x, int64_t t)
         }
     }
     if (op == TS_PROMQL_AGG_TOPK || op == TS_PROMQL_AGG_BOTTOMK) {
-        if (!(param >= -9223372036854775808.0 && param <= 9223372036854775807.0))
-            ev_fail(e, TS_EINVAL, "Scalar value %g overflows int64", param);
+        if (!(param >= -9223372036854775808.0 && param <= 9223372036854775807.0)) {
+            char num[64];
+            ts__format_float_v(param, num, sizeof(num));
+            ev_fail(e, TS_EINVAL, "Scalar value %s overflows int64", num);
+        }
         k = (long long)param;
         if (k < 1)
             return val_vector(NULL, 0);

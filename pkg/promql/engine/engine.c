@@ -655,18 +655,19 @@ eval_subquery(ev *e, const ts_promql_expr *x, int64_t t)
         it += step;
     acc m;
     acc_init(&m, e->sa);
-    size_t total = 0;
     for (; it <= wend; it += step) {
         ts__ev_check_time(e);
         val v = memo_eval(e, x, it);
         if (v.type == TS_PROMQL_VT_SCALAR) {
             acc_add(&m, ts_labels_empty(), it, v.scalar, false);
-            total++;
+            ts__ev_add_samples(e, 1);
         } else {
             for (size_t i = 0; i < v.n; i++)
                 acc_add(&m, v.vec[i].l, it, v.vec[i].v, false);
-            total += v.n;
+            ts__ev_add_samples(e, v.n);
         }
+        if (it > INT64_MAX - step)
+            break;
     }
     val r = {0};
     r.type = TS_PROMQL_VT_MATRIX;
@@ -674,7 +675,6 @@ eval_subquery(ev *e, const ts_promql_expr *x, int64_t t)
     r.n = m.n;
     r.range_end = wend;
     r.range_ms = sq->range_ms;
-    ts__ev_add_samples(e, total);
     return r;
 }
 

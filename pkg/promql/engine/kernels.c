@@ -416,3 +416,36 @@ ts__format_float_f(double v, char *buf, size_t size)
     out[k] = 0;
     snprintf(buf, size, "%s", out);
 }
+
+void
+ts__format_float_v(double v, char *buf, size_t size)
+{
+    if (isnan(v) || isinf(v)) {
+        ts__format_float_f(v, buf, size);
+        return;
+    }
+    char e[64];
+    int prec;
+    for (prec = 1; prec <= 17; prec++) {
+        snprintf(e, sizeof(e), "%.*e", prec - 1, v);
+        if (strtod(e, NULL) == v)
+            break;
+    }
+    int exp10 = atoi(strchr(e, 'e') + 1);
+    if (exp10 < -4 || exp10 >= 21) {
+        /* Go writes the mantissa without trailing zeros and a 2+ digit exponent. */
+        char *ep = strchr(e, 'e');
+        *ep = 0;
+        char *dot = strchr(e, '.');
+        if (dot) {
+            char *end = ep - 1;
+            while (end > dot && *end == '0')
+                *end-- = 0;
+            if (end == dot)
+                *dot = 0;
+        }
+        snprintf(buf, size, "%se%c%02d", e, exp10 < 0 ? '-' : '+', exp10 < 0 ? -exp10 : exp10);
+        return;
+    }
+    ts__format_float_f(v, buf, size);
+}

@@ -212,5 +212,75 @@ test_lookback_option(void)
     ts_head_free(h);
 }
 
+/* A range query must give, at each step, what an instant query gives at that time. */
+static void
+test_range_matches_instant(void)
+{
+    static const char *const exprs[] = {
+        "rate(up[1m])",
+        "sum by (job) (up)",
+        "max_over_time(up[2m:30s])",
+        "up offset 30s",
+        "up @ 300",
+        "topk(1, up)",
+        "-up{job=\"a\"}",
+        "up > 5",
+        "up + on(job) group_left other",
+        "absent(nonexistent)",
+        "time()",
+        "count_values(\"v\", up{job=\"a\"} % 3)",
+        "avg_over_time(rate(up[1m])[3m:20s] offset 10s)",
+        "up unless on(job) other",
+        "quantile(0.3, up) + 1",
+    };
+    ts_queryable qb;
+    ts_head *h = make_head(&qb);
+    ts_promql_engine *e;
+    T_OK(ts_promql_engine_new(&e, NULL));
+    for (size_t x = 0; x < sizeof(exprs) / sizeof(exprs[0]); x++) {
+        const char *s = exprs[x];
+        ts_promql_query *rq;
+        ts_error err = {0};
+        T_OK(ts_promql_query_range(e, &qb, s, strlen(s), 0, 660000, 45000, &rq, &err));
+        const ts_promql_result *rr = ts_promql_query_result(rq);
+        size_t ranged = 0, instant = 0;
+        for (int64_t t = 0; t <= 660000; t += 45000) {
+            ts_promql_query *iq;
+            T_OK(query(e, &qb, s, t, &iq, &err));
+            const ts_promql_result *ir = ts_promql_query_result(iq);
+            size_t n = ir->type == TS_PROMQL_VT_SCALAR ? 1 : ir->nvec;
+            instant += n;
+            for (size_t i = 0; i < n; i++) {
+                const ts_labels *l =
+                    ir->type == TS_PROMQL_VT_SCALAR ? ts_labels_empty() : ir->vec[i].labels;
+                double v = ir->type == TS_PROMQL_VT_SCALAR ? ir->scalar : ir->vec[i].v;
+                int found = 0;
+                for (size_t j = 0; j < rr->nmat && !found; j++) {
+                    if (!ts_labels_equal(rr->mat[j].labels, l))
+                        continue;
+                    for (size_t k = 0; k < rr->mat[j].n; k++)
+                        if (rr->mat[j].samples[k].t == t) {
+                            double w = rr->mat[j].samples[k].v;
+                            found = (w == v || (isnan(w) && isnan(v))) ? 1 : -1;
+                        }
+                }
+                if (found != 1)
+                    fprintf(stderr, "  %s at %lld: instant element %zu %s in range result\n", s,
+                            (long long)t, i, found ? "differs" : "missing");
+                T_EQ(found, 1);
+            }
+            ts_promql_query_close(iq);
+        }
+        for (size_t j = 0; j < rr->nmat; j++)
+            ranged += rr->mat[j].n;
+        T_EQ(ranged, instant); /* nothing extra in the range result */
+        T_TRUE(instant > 0);
+        ts_promql_query_close(rq);
+    }
+    ts_promql_engine_free(e);
+    ts_head_free(h);
+}
+
 T_MAIN({"instant_vector", test_instant_vector}, {"range_query", test_range_query},
+       {"range_matches_instant", test_range_matches_instant},
        {"errors", test_errors}, {"lookback_option", test_lookback_option})

@@ -171,6 +171,14 @@ test_parse_and_format(void)
     T_STREQ(buf, "NaN");
     ts__format_float_f(-INFINITY, buf, sizeof(buf));
     T_STREQ(buf, "-Inf");
+    ts__format_float_v(1e22, buf, sizeof(buf));
+    T_STREQ(buf, "1e+22");
+    ts__format_float_v(1.5e-7, buf, sizeof(buf));
+    T_STREQ(buf, "1.5e-07");
+    ts__format_float_v(123456, buf, sizeof(buf));
+    T_STREQ(buf, "123456");
+    ts__format_float_v(NAN, buf, sizeof(buf));
+    T_STREQ(buf, "NaN");
 }
 
 T_MAIN({"rate_exact_window", test_rate_exact_window},
