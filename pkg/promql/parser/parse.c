@@ -330,7 +330,7 @@ go_quote(char *buf, size_t size, const char *s, size_t n, size_t max_runes)
     size_t o = 0;
 #define PUT(...)                                                                                   \
     do {                                                                                           \
-        int k_ = snprintf(buf + o, o < size ? size - o : 0, __VA_ARGS__);                          \
+        int k_ = snprintf(o < size ? buf + o : NULL, o < size ? size - o : 0, __VA_ARGS__);        \
         if (k_ > 0)                                                                                \
             o += (size_t)k_;                                                                       \
     } while (0)
@@ -1133,11 +1133,11 @@ parse_at(parser *p, ts_promql_expr *e)
     }
     *at = kind;
     if (kind == TS_PROMQL_AT_TIMESTAMP) {
-        /* timestamp.FromFloatSeconds: round(ts * 1000), kept inside int64 */
+        /* timestamp.FromFloatSeconds: int64(round(ts * 1000)).  Go on amd64 turns an
+         * out-of-range conversion into INT64_MIN (Prometheus then prints @ -9223372036854776);
+         * do the same without C's undefined behaviour. */
         double msf = round(ts * 1000.0);
-        if (msf >= 9223372036854775807.0)
-            *at_ms = INT64_MAX;
-        else if (msf <= -9223372036854775808.0)
+        if (msf >= 9223372036854775807.0 || msf < -9223372036854775808.0)
             *at_ms = INT64_MIN;
         else
             *at_ms = (int64_t)msf;

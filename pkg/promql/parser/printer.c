@@ -79,7 +79,7 @@ format_go_float(double v, char *buf, size_t size)
     size_t o = 0;
 #define PUT(...)                                                                                   \
     do {                                                                                           \
-        int k_ = snprintf(buf + o, o < size ? size - o : 0, __VA_ARGS__);                          \
+        int k_ = snprintf(o < size ? buf + o : NULL, o < size ? size - o : 0, __VA_ARGS__);        \
         if (k_ > 0)                                                                                \
             o += (size_t)k_;                                                                       \
     } while (0)

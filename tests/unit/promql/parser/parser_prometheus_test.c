@@ -266,7 +266,8 @@ static const char *nums[] = {"1", "0.5", "2", "1e3", "0x10", "Inf", "NaN", "-1",
 static const char *strs[] = {"\"a\"", "'b'", "`c`", "\"l\"", "\"$1\"", "\"\\n\""};
 static const char *lnames[] = {"a", "job", "__name__", "b"};
 static const char *mops[] = {"=", "!=", "=~", "!~"};
-static const char *mvals[] = {"\"x\"", "\"\"", "\".*\"", "\".+\"", "'y'"};
+static const char *mvals[] = {"\"x\"", "\"\"", "\".*\"", "\".+\"", "'y'", "\"\\u00e9\\n\"", "`a|b`",
+                              "'\\''", "\"\\x41\\101\""};
 
 static void
 gen_selector(ts_buf *b)
@@ -316,7 +317,8 @@ gen_expr(ts_buf *b, int d)
         }
         ts_buf_putc(b, ')');
     } else if (r < 72) {
-        static const char *amods[] = {"", "", " by (a)", " without (a, b)", " by ()"};
+        static const char *amods[] = {"", "", " by (a)", " without (a, b)", " by ()",
+                                      " by (on, bool, sum)", " BY (a,)", "\nwithout(le)"};
         const char *m = PICK(amods);
         bool before = rnd(2);
         ts_buf_printf(b, "%s%s(", PICK(aggs), before ? m : "");
@@ -347,7 +349,7 @@ gen_expr(ts_buf *b, int d)
     if (r < 10)
         ts_buf_printf(b, " offset %s%s", rnd(2) ? "-" : "", PICK(durs));
     else if (r < 16) {
-        static const char *ats[] = {"100", "start()", "end()", "-5", "1.5", "1e3"};
+        static const char *ats[] = {"100", "start()", "end()", "-5", "1.5", "1e3", "0x10", "1e20"};
         ts_buf_printf(b, " @ %s", PICK(ats));
     }
 }

@@ -235,6 +235,17 @@ static const struct golden valid_cases[] = {
     {"((x))", true, "((x))"},
     {"x # comment", true, "x"},
     {"x[1y1w]", true, "x[372d]"},
+    {"-0", true, "-0"},
+    {"0x0", true, "0"},
+    {"1e-5", true, "1e-05"},
+    {"1000000", true, "1e+06"},
+    {"0.000001234", true, "1.234e-06"},
+    {"5e-324", true, "5e-324"},
+    {"1.7976931348623157e308", true, "1.7976931348623157e+308"},
+    {"1234567.8", true, "1.2345678e+06"},
+    {"33.333333333333336", true, "33.333333333333336"},
+    {"x @ 1e15", true, "x @ 1000000000000000.000"},
+    {"x @ 1e16", true, "x @ -9223372036854776.000"},
 };
 static const struct golden invalid_cases[] = {
     {"", false, "1:1: parse error: no expression found in input"},
