@@ -17,6 +17,22 @@ ts_hash64_seed(const void *p, size_t n, uint64_t seed)
     return XXH3_64bits_withSeed(p, n, seed);
 }
 
+uint32_t
+ts_rendezvous(const void *key, size_t len, uint32_t n)
+{
+    uint32_t best = 0;
+    uint64_t best_score = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        /* the bucket index seeds the hash, so scores are independent per bucket */
+        uint64_t score = XXH3_64bits_withSeed(key, len, 0x9E3779B97F4A7C15ULL * (i + 1));
+        if (i == 0 || score > best_score) {
+            best = i;
+            best_score = score;
+        }
+    }
+    return best;
+}
+
 /* Slicing-by-8 table-driven CRC32-C (reflected polynomial 0x82F63B78). */
 static uint32_t crc_tab[8][256];
 static pthread_once_t crc_once = PTHREAD_ONCE_INIT;

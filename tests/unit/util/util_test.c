@@ -91,6 +91,38 @@ test_crc32c(void)
 }
 
 static void
+test_rendezvous(void)
+{
+    /* 1000 targets; growing from n to n+1 shards moves about 1/(n+1) of them,
+     * and only to the new shard; every target has exactly one owner */
+    char key[64];
+    for (uint32_t n = 1; n <= 8; n++) {
+        int moved = 0, count_new[16] = {0};
+        for (int t = 0; t < 1000; t++) {
+            snprintf(key, sizeof(key), "10.0.%d.%d:9100", t / 256, t % 256);
+            uint32_t a = ts_rendezvous(key, strlen(key), n);
+            uint32_t b = ts_rendezvous(key, strlen(key), n + 1);
+            T_TRUE(a < n && b < n + 1);
+            if (a != b) {
+                moved++;
+                T_EQ(b, n); /* a target only ever moves to the new shard */
+            }
+            count_new[b]++;
+        }
+        double frac = moved / 1000.0, ideal = 1.0 / (n + 1);
+        printf("rendezvous %u -> %u shards: moved %.3f of 1000 targets (ideal %.3f)\n", n, n + 1,
+               frac, ideal);
+        T_TRUE(frac > ideal * 0.7 && frac < ideal * 1.3);
+        int total = 0;
+        for (uint32_t s = 0; s <= n; s++) {
+            total += count_new[s];
+            T_TRUE(count_new[s] > 1000 / (int)(n + 1) / 2); /* roughly balanced */
+        }
+        T_EQ(total, 1000);
+    }
+}
+
+static void
 test_md5(void)
 {
     /* RFC 1321 test suite values */
@@ -180,5 +212,5 @@ test_error(void)
 }
 
 T_MAIN({"arena", test_arena}, {"buf_bounded", test_buf_bounded},
-       {"varint_roundtrip", test_varint_roundtrip}, {"crc32c", test_crc32c}, {"md5", test_md5},
+       {"varint_roundtrip", test_varint_roundtrip}, {"crc32c", test_crc32c}, {"md5", test_md5}, {"rendezvous", test_rendezvous},
        {"duration", test_duration}, {"fs", test_fs}, {"error", test_error})
