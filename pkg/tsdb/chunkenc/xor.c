@@ -324,24 +324,69 @@ ts_xor_chunk_alloc_size(const ts_xor_chunk *c)
 
 /* -------------------------------------------------------------- decoder */
 
-/* Reads nbits (<= 64) into *out; false (and no advance) when too few remain. */
+/*
+ * Bit reader: buf holds the next `valid` bits of the stream, left-aligned
+ * (its top bit is the next bit), refilled a byte at a time from data.
+ */
+static inline void
+refill(ts_xor_iter *it)
+{
+    while (it->valid <= 56 && it->bytepos < it->len) {
+        it->buf |= (uint64_t)it->data[it->bytepos++] << (56 - it->valid);
+        it->valid += 8;
+    }
+}
+
+/* Reads nbits (1..56) into *out; false when too few remain. */
+static inline bool
+read_small(ts_xor_iter *it, int nbits, uint64_t *out)
+{
+    if (it->valid < (unsigned)nbits) {
+        refill(it);
+        if (it->valid < (unsigned)nbits)
+            return false;
+    }
+    *out = it->buf >> (64 - nbits);
+    it->buf <<= nbits;
+    it->valid -= (unsigned)nbits;
+    return true;
+}
+
+/* Reads nbits (0..64) into *out; false when too few remain. */
 static bool
 read_bits(ts_xor_iter *it, int nbits, uint64_t *out)
 {
-    if ((size_t)nbits > it->nbits - it->pos)
-        return false;
-    uint64_t v = 0;
-    size_t pos = it->pos;
-    while (nbits > 0) {
-        int avail = 8 - (int)(pos & 7);
-        int n = nbits < avail ? nbits : avail;
-        uint64_t byte = it->data[pos >> 3];
-        v = (v << n) | ((byte >> (avail - n)) & ((1u << n) - 1));
-        pos += (size_t)n;
-        nbits -= n;
+    if (nbits == 0) {
+        *out = 0;
+        return true;
     }
-    it->pos = pos;
-    *out = v;
+    if (nbits <= 56)
+        return read_small(it, nbits, out);
+    uint64_t hi, lo;
+    if (!read_small(it, nbits - 32, &hi) || !read_small(it, 32, &lo))
+        return false;
+    *out = (hi << 32) | lo;
+    return true;
+}
+
+/* Number of leading one bits among the next (up to) max bits, and whether
+ * the stream holds the full prefix (the ones plus a terminating zero, or max
+ * ones).  Consumes the prefix. */
+static inline bool
+read_ones(ts_xor_iter *it, int max, int *ones)
+{
+    if (it->valid < (unsigned)max)
+        refill(it);
+    uint64_t inv = ~it->buf;
+    int n = inv ? __builtin_clzll(inv) : 64;
+    if (n > max)
+        n = max;
+    int len = n < max ? n + 1 : max;
+    if ((unsigned)len > it->valid)
+        return false;
+    it->buf <<= len;
+    it->valid -= (unsigned)len;
+    *ones = n;
     return true;
 }
 
@@ -367,17 +412,16 @@ read_uvarint(ts_xor_iter *it, uint64_t *out)
 static bool
 read_value(ts_xor_iter *it)
 {
-    uint64_t bit, x;
-    if (!read_bits(it, 1, &bit))
+    int ones;
+    if (!read_ones(it, 2, &ones))
         return false;
-    if (bit == 0)
-        return true; /* unchanged */
-    if (!read_bits(it, 1, &bit))
-        return false;
-    if (bit == 1) {
-        uint64_t leading, m;
-        if (!read_bits(it, 5, &leading) || !read_bits(it, 6, &m))
+    if (ones == 0)
+        return true; /* '0': unchanged */
+    if (ones == 2) { /* '11': a new window */
+        uint64_t hdr;
+        if (!read_small(it, 11, &hdr))
             return false;
+        uint64_t leading = hdr >> 6, m = hdr & 63;
         if (m == 0)
             m = 64;
         if (leading + m > 64)
@@ -385,10 +429,10 @@ read_value(ts_xor_iter *it)
         it->leading = (uint8_t)leading;
         it->trailing = (uint8_t)(64 - leading - m);
     } else if (it->leading == 0xff) {
-        return false; /* reuse of a window that was never defined */
+        return false; /* '10': reuse of a window that was never defined */
     }
-    int m = 64 - it->leading - it->trailing;
-    if (!read_bits(it, m, &x))
+    uint64_t x;
+    if (!read_bits(it, 64 - it->leading - it->trailing, &x))
         return false;
     it->vbits ^= x << it->trailing;
     return true;
@@ -397,15 +441,9 @@ read_value(ts_xor_iter *it)
 static bool
 read_dod(ts_xor_iter *it, int64_t *dod)
 {
-    int ones = 0;
-    uint64_t bit;
-    while (ones < 4) {
-        if (!read_bits(it, 1, &bit))
-            return false;
-        if (bit == 0)
-            break;
-        ones++;
-    }
+    int ones;
+    if (!read_ones(it, 4, &ones))
+        return false;
     static const int widths[5] = {0, 14, 17, 20, 64};
     int w = widths[ones];
     if (w == 0) {
@@ -520,7 +558,7 @@ ts_xor_iter_init(ts_xor_iter *it, const uint8_t *data, size_t len)
     }
     it->total = ts_get_be16(data);
     it->data = data + HEADER_LEN;
-    it->nbits = (len - HEADER_LEN) * 8;
+    it->len = len - HEADER_LEN;
 }
 
 ts_iterator *

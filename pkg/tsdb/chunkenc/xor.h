@@ -88,8 +88,10 @@ size_t ts_xor_chunk_alloc_size(const ts_xor_chunk *c);
 typedef struct ts_xor_iter {
     ts_iterator base;
     const uint8_t *data; /* the bit stream (after the count) */
-    size_t nbits;        /* bits available in data */
-    size_t pos;          /* next bit to read */
+    size_t len;          /* its bytes */
+    size_t bytepos;      /* next byte to load into buf */
+    uint64_t buf;        /* next bits, left-aligned */
+    unsigned valid;      /* bits in buf */
     uint16_t total;      /* samples announced by the header */
     uint16_t nread;      /* samples decoded so far */
     uint8_t leading, trailing;
