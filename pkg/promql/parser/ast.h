@@ -337,7 +337,8 @@ struct ts_promql_expr {
 #define TS_PROMQL_MAX_QUERY_LEN (1u << 20)
 /* Upper bound on the height of a parsed tree (nesting of parentheses, calls and operator
  * chains), so that recursive walks over it (checks, printing, evaluation) have bounded stack
- * depth.  Deeper queries fail with TS_EPARSE "... expression is nested too deeply". */
+ * depth.  Deeper queries fail with TS_EPARSE "... expression is nested too deeply".  Parsing
+ * the deepest accepted query takes about 1 MiB of stack (nested aggregations; -O2, x86-64). */
 #define TS_PROMQL_MAX_DEPTH 1000
 
 /* Parses a PromQL expression of len bytes (need not be NUL-terminated).  On success *out is the

@@ -43,6 +43,9 @@
 #include "pkg/promql/parser/lex.h"
 #include "pkg/util/mem.h"
 
+/* Error paths and helpers with big local buffers stay out of the recursive frames. */
+#define NOINLINE __attribute__((noinline))
+
 /* ---- Go-compatible number and duration syntax -------------------------------------------- */
 
 enum { NUM_OK = 0, NUM_SYNTAX, NUM_RANGE };
@@ -293,7 +296,7 @@ advance(parser *p)
 
 static void fail(parser *p, uint32_t pos, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-static void
+NOINLINE static void
 fail(parser *p, uint32_t pos, const char *fmt, ...)
 {
     if (p->failed)
@@ -370,7 +373,7 @@ go_quote(char *buf, size_t size, const char *s, size_t n, size_t max_runes)
 }
 
 /* Prometheus' Item.desc(): how an unexpected token is named in messages. */
-static void
+NOINLINE static void
 tok_desc(parser *p, ts__pq_tok t, char *buf, size_t size)
 {
     const char *txt = p->in + t.pos;
@@ -418,7 +421,7 @@ tok_desc(parser *p, ts__pq_tok t, char *buf, size_t size)
 
 /* Reports t as unexpected.  A lexer error is reported as itself.  ctx NULL means the generic
  * error, which inside an aggregation's arguments reads "in aggregation". */
-static void
+NOINLINE static void
 unexpected(parser *p, ts__pq_tok t, const char *ctx, const char *expected)
 {
     if (t.type == T_ERROR) {
@@ -465,7 +468,7 @@ ptrvec_push(parser *p, ptrvec *pv, void *x)
 
 /* ---- Literals ---------------------------------------------------------------------------- */
 
-static bool
+NOINLINE static bool
 number_from_tok(parser *p, ts__pq_tok t, double *out)
 {
     char msg[300];
@@ -476,7 +479,7 @@ number_from_tok(parser *p, ts__pq_tok t, double *out)
     return true;
 }
 
-static bool
+NOINLINE static bool
 duration_from_tok(parser *p, ts__pq_tok t, int64_t *ms)
 {
     char msg[200];
@@ -530,7 +533,7 @@ hexval(char c)
 
 /* Unquotes a STRING token the lexer already validated ("..", '..' or `..`).  The result is
  * NUL-terminated in the arena; *outlen excludes the NUL. */
-static char *
+NOINLINE static char *
 unquote(parser *p, ts__pq_tok t, size_t *outlen)
 {
     const char *s = p->in + t.pos + 1;
@@ -620,7 +623,7 @@ own_matcher(parser *p, ts_matcher *m)
     p->owned[p->nowned++] = m;
 }
 
-static ts_matcher *
+NOINLINE static ts_matcher *
 add_matcher(parser *p, ptrvec *ms, ts_match_type type, const char *name, const char *value,
             size_t vlen, uint32_t pos)
 {
@@ -642,7 +645,7 @@ add_matcher(parser *p, ptrvec *ms, ts_match_type type, const char *name, const c
 }
 
 /* {a="b", c=~"d", ...}; the current token is '{'. */
-static bool
+NOINLINE static bool
 parse_label_matchers(parser *p, ptrvec *ms)
 {
     advance(p); /* { */
@@ -748,7 +751,7 @@ is_maybe_label_tok(ts__pq_tok_type t)
 }
 
 /* ( label, ... ) with an optional trailing comma. */
-static bool
+NOINLINE static bool
 parse_grouping(parser *p, char ***labels, size_t *n)
 {
     ptrvec lv = {0};
@@ -860,7 +863,7 @@ parse_call_args(parser *p, ptrvec *args)
     }
 }
 
-static ts_promql_expr *
+NOINLINE static ts_promql_expr *
 parse_call(parser *p)
 {
     ts__pq_tok name = advance(p);
@@ -882,7 +885,7 @@ parse_call(parser *p)
     return e;
 }
 
-static bool
+NOINLINE static bool
 parse_agg_modifier(parser *p, ts_promql_aggregate *agg)
 {
     ts__pq_tok kw = advance(p); /* by / without */
@@ -1028,7 +1031,7 @@ modifier_target(ts_promql_expr *e, int64_t **orig_off, int64_t **off, ts_promql_
     return false;
 }
 
-static bool
+NOINLINE static bool
 parse_offset(parser *p, ts_promql_expr *e)
 {
     advance(p); /* offset */
@@ -1074,7 +1077,7 @@ go_format_f(double v, char *buf, size_t size)
         snprintf(buf, size, "%f", v);
 }
 
-static bool
+NOINLINE static bool
 parse_at(parser *p, ts_promql_expr *e)
 {
     advance(p); /* @ */
@@ -1147,7 +1150,7 @@ parse_at(parser *p, ts_promql_expr *e)
 }
 
 /* [range] or [range:step]; the current token is '['. */
-static ts_promql_expr *
+NOINLINE static ts_promql_expr *
 parse_range_or_subquery(parser *p, ts_promql_expr *e)
 {
     ts__pq_tok lb = advance(p);
@@ -1326,7 +1329,7 @@ parse_expr_inner(parser *p, int min_prec)
 
 static ts_promql_value_type check(parser *p, ts_promql_expr *e);
 
-static void
+NOINLINE static void
 expect_type(parser *p, ts_promql_expr *e, ts_promql_value_type want, const char *ctx)
 {
     ts_promql_value_type t = check(p, e);
@@ -1345,7 +1348,7 @@ op_pos(parser *p, ts_promql_expr *e)
     return i;
 }
 
-static ts_promql_value_type
+NOINLINE static ts_promql_value_type
 check_vector_selector(parser *p, ts_promql_expr *e)
 {
     ts_promql_vector_selector *vs = &e->u.vs;
@@ -1369,7 +1372,7 @@ check_vector_selector(parser *p, ts_promql_expr *e)
     return e->type;
 }
 
-static void
+NOINLINE static void
 check_binary(parser *p, ts_promql_expr *e)
 {
     ts_promql_binary *b = &e->u.bin;
@@ -1432,7 +1435,7 @@ check_binary(parser *p, ts_promql_expr *e)
         fail(p, e->pos.start, "set operator \"%s\" not allowed in binary scalar expression", opname);
 }
 
-static void
+NOINLINE static void
 check_call(parser *p, ts_promql_expr *e)
 {
     const ts_promql_function *fn = e->u.call.func;
