@@ -1,0 +1,1143 @@
+/*
+ * Prometheus HTTP API v1 plumbing (see api.h).
+ *
+ * The reference is Prometheus 2.42's web/api/v1/api.go, checked against a
+ * running Debian prometheus 2.42: every text below (error messages, field
+ * order, number forms) was compared with its responses.
+ *
+ * Envelope: {"status":"success","data":<data>[,"warnings":[...]]} or
+ * {"status":"error","errorType":"<type>","error":"<msg>"} (Go struct field
+ * order status, data, errorType, error, warnings; empty fields omitted), with
+ * Content-Type application/json.  A success body is written straight into
+ * the response: the prefix first, then the data; if producing the data fails
+ * the body is replaced by the error envelope.
+ *
+ * Times: Prometheus turns a float time into (sec, nsec) with Go's
+ * time.Unix (nsec rounded to ms first) and then to ms two ways: the series
+ * and label endpoints with timestamp.FromTime (sec*1000 + nsec/1e6), the
+ * engine with UnixNano()/1e6.  Both wrap on overflow like Go's int64
+ * arithmetic; we reproduce that with unsigned arithmetic so even silly
+ * inputs (time=NaN) give Prometheus' answers.
+ */
+#include "pkg/web/api.h"
+#include "pkg/promql/parser/ast.h"
+#include "pkg/storage/merge.h"
+#include "pkg/util/mem.h"
+#include "pkg/util/time.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ts_web_api {
+    ts_web_api_opts o;
+};
+
+/* ------------------------------------------------------------ errors */
+
+static const struct {
+    const char *name;
+    int status;
+} errtypes[] = {
+    [TS_API_ERR_NONE] = {"", 200},
+    [TS_API_ERR_TIMEOUT] = {"timeout", 503},
+    [TS_API_ERR_CANCELED] = {"canceled", 503},
+    [TS_API_ERR_EXEC] = {"execution", 422},
+    [TS_API_ERR_BAD_DATA] = {"bad_data", 400},
+    [TS_API_ERR_INTERNAL] = {"internal", 500},
+    [TS_API_ERR_UNAVAILABLE] = {"unavailable", 503},
+    [TS_API_ERR_NOT_FOUND] = {"not_found", 404},
+};
+
+const char *
+ts_api_errtype_name(ts_api_errtype t)
+{
+    return (unsigned)t < sizeof errtypes / sizeof errtypes[0] ? errtypes[t].name : "internal";
+}
+
+int
+ts_api_errtype_status(ts_api_errtype t)
+{
+    return (unsigned)t < sizeof errtypes / sizeof errtypes[0] ? errtypes[t].status : 500;
+}
+
+ts_api_errtype
+ts_api_errtype_from_code(int code)
+{
+    switch (code) {
+    case TS_ETIMEOUT:
+        return TS_API_ERR_TIMEOUT;
+    case TS_ECANCELED:
+        return TS_API_ERR_CANCELED;
+    case TS_EPARSE:
+        return TS_API_ERR_BAD_DATA;
+    case TS_EINVAL:
+    case TS_ELIMIT:
+        return TS_API_ERR_EXEC;
+    default:
+        return TS_API_ERR_INTERNAL;
+    }
+}
+
+void
+ts_api_respond_error(ts_web_resp *w, ts_api_errtype t, const char *msg)
+{
+    ts_buf *b = ts_web_resp_body(w);
+    ts_buf_reset(b);
+    ts_jsonw j;
+    ts_jsonw_init(&j, b);
+    ts_jsonw_obj_begin(&j);
+    ts_jsonw_key(&j, "status");
+    ts_jsonw_str(&j, "error");
+    ts_jsonw_key(&j, "errorType");
+    ts_jsonw_str(&j, ts_api_errtype_name(t));
+    ts_jsonw_key(&j, "error");
+    ts_jsonw_str(&j, msg);
+    ts_jsonw_obj_end(&j);
+    ts_web_resp_status(w, ts_api_errtype_status(t));
+    ts_web_resp_header(w, "Content-Type", "application/json");
+}
+
+/* Starts a success envelope; the caller then writes one data value with a
+ * fresh writer on the same buffer and calls success_end. */
+static void
+success_begin(ts_web_resp *w)
+{
+    ts_buf *b = ts_web_resp_body(w);
+    ts_buf_reset(b);
+    ts_buf_puts(b, "{\"status\":\"success\",\"data\":");
+    ts_web_resp_status(w, 200);
+    ts_web_resp_header(w, "Content-Type", "application/json");
+}
+
+static int
+success_end(ts_web_resp *w, ts_jsonw *data, const char *const *warnings, size_t nwarnings)
+{
+    if (nwarnings) {
+        ts_buf_puts(ts_web_resp_body(w), ",\"warnings\":");
+        ts_jsonw ww;
+        ts_jsonw_init(&ww, ts_web_resp_body(w));
+        ts_jsonw_arr_begin(&ww);
+        for (size_t i = 0; i < nwarnings; i++)
+            ts_jsonw_str(&ww, warnings[i]);
+        ts_jsonw_arr_end(&ww);
+        if (ts_jsonw_err(&ww))
+            data->err = ts_jsonw_err(&ww);
+    }
+    int rc = ts_jsonw_err(data);
+    if (!rc)
+        rc = ts_buf_putc(ts_web_resp_body(w), '}');
+    if (rc) {
+        ts_api_respond_error(w, TS_API_ERR_INTERNAL, "response too large");
+        return rc;
+    }
+    return TS_OK;
+}
+
+/* ------------------------------------------------------------ Go %q */
+
+void
+ts_api_goquote(ts_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    ts_buf_putc(b, '"');
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned char c = *p;
+        if (c >= 0x80) {
+            /* copy a valid UTF-8 sequence, escape stray bytes as \xNN */
+            size_t len = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+            size_t k = 1;
+            while (len && k < len && (p[k] & 0xC0) == 0x80)
+                k++;
+            if (len && k == len) {
+                ts_buf_put(b, p, len);
+                p += len;
+                continue;
+            }
+            ts_buf_puts(b, "\\x");
+            ts_buf_putc(b, (uint8_t)hex[c >> 4]);
+            ts_buf_putc(b, (uint8_t)hex[c & 15]);
+            p++;
+            continue;
+        }
+        switch (c) {
+        case '"':
+            ts_buf_puts(b, "\\\"");
+            break;
+        case '\\':
+            ts_buf_puts(b, "\\\\");
+            break;
+        case '\a':
+            ts_buf_puts(b, "\\a");
+            break;
+        case '\b':
+            ts_buf_puts(b, "\\b");
+            break;
+        case '\f':
+            ts_buf_puts(b, "\\f");
+            break;
+        case '\n':
+            ts_buf_puts(b, "\\n");
+            break;
+        case '\r':
+            ts_buf_puts(b, "\\r");
+            break;
+        case '\t':
+            ts_buf_puts(b, "\\t");
+            break;
+        case '\v':
+            ts_buf_puts(b, "\\v");
+            break;
+        default:
+            if (c < 0x20 || c == 0x7f) {
+                ts_buf_puts(b, "\\x");
+                ts_buf_putc(b, (uint8_t)hex[c >> 4]);
+                ts_buf_putc(b, (uint8_t)hex[c & 15]);
+            } else {
+                ts_buf_putc(b, c);
+            }
+        }
+        p++;
+    }
+    ts_buf_putc(b, '"');
+}
+
+/* err->msg = prefix + %q(s) + suffix */
+static int
+quoted_error(ts_error *err, int code, const char *prefix, const char *s, const char *suffix)
+{
+    ts_buf b;
+    ts_buf_init(&b, 0);
+    ts_api_goquote(&b, s);
+    ts_error_set(err, code, "%s%s%s", prefix, ts_buf_cstr(&b), suffix);
+    ts_buf_fini(&b);
+    return code;
+}
+
+/* ------------------------------------------------------------ numbers and times */
+
+/* Go's strconv.ParseFloat(s, 64) acceptance: decimal or hex ('p' exponent
+ * required) floats, "inf"/"infinity" with optional sign, "nan"; no spaces,
+ * no underscores (Go allows them only with a base prefix; we refuse those). */
+static bool
+parse_float_go(const char *s, double *out)
+{
+    const char *p = s;
+    if (*p == '+' || *p == '-')
+        p++;
+    if (strcasecmp(p, "inf") == 0 || strcasecmp(p, "infinity") == 0) {
+        *out = s[0] == '-' ? -INFINITY : INFINITY;
+        return true;
+    }
+    if (strcasecmp(s, "nan") == 0) {
+        *out = NAN;
+        return true;
+    }
+    bool hex = p[0] == '0' && (p[1] == 'x' || p[1] == 'X');
+    const char *q = hex ? p + 2 : p;
+    int digits = 0;
+    while (hex ? isxdigit((unsigned char)*q) : isdigit((unsigned char)*q))
+        q++, digits++;
+    if (*q == '.') {
+        q++;
+        while (hex ? isxdigit((unsigned char)*q) : isdigit((unsigned char)*q))
+            q++, digits++;
+    }
+    if (!digits)
+        return false;
+    if (hex ? (*q == 'p' || *q == 'P') : (*q == 'e' || *q == 'E')) {
+        q++;
+        if (*q == '+' || *q == '-')
+            q++;
+        if (!isdigit((unsigned char)*q))
+            return false;
+        while (isdigit((unsigned char)*q))
+            q++;
+    } else if (hex) {
+        return false; /* hexadecimal mantissa requires a 'p' exponent */
+    }
+    if (*q != '\0')
+        return false;
+    errno = 0;
+    char *end;
+    double v = strtod(s, &end);
+    if (end != q)
+        return false;
+    if (errno == ERANGE && isinf(v))
+        return false; /* Go: value out of range */
+    *out = v;
+    return true;
+}
+
+/* Go's int64(f) on amd64: out-of-range and NaN give MinInt64. */
+static int64_t
+go_f2i(double f)
+{
+    if (!(f >= -9223372036854775808.0 && f < 9223372036854775808.0))
+        return INT64_MIN;
+    return (int64_t)f;
+}
+
+static int64_t
+wrap_add(int64_t a, int64_t b)
+{
+    return (int64_t)((uint64_t)a + (uint64_t)b);
+}
+static int64_t
+wrap_mul(int64_t a, int64_t b)
+{
+    return (int64_t)((uint64_t)a * (uint64_t)b);
+}
+
+typedef struct gotime {
+    int64_t sec, nsec; /* normalized: 0 <= nsec < 1e9 */
+} gotime;
+
+/* time.Unix(sec, nsec) */
+static gotime
+go_unix(int64_t sec, int64_t nsec)
+{
+    if (nsec < 0 || nsec >= 1000000000) {
+        int64_t n = nsec / 1000000000;
+        sec = wrap_add(sec, n);
+        nsec -= n * 1000000000;
+        if (nsec < 0) {
+            nsec += 1000000000;
+            sec = wrap_add(sec, -1);
+        }
+    }
+    return (gotime){sec, nsec};
+}
+
+/* timestamp.FromTime */
+static int64_t
+from_time(gotime t)
+{
+    return wrap_add(wrap_mul(t.sec, 1000), t.nsec / 1000000);
+}
+
+/* UnixNano()/1e6, as the engine converts times */
+static int64_t
+engine_ms(gotime t)
+{
+    return wrap_add(wrap_mul(t.sec, 1000000000), t.nsec) / 1000000;
+}
+
+static bool
+is_leap(int64_t y)
+{
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant). */
+static int64_t
+days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static bool
+digits_n(const char *s, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)s[i]))
+            return false;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+/* time.Parse(time.RFC3339Nano, s) */
+static bool
+parse_rfc3339(const char *s, gotime *out)
+{
+    int y, mo, d, h, mi, se;
+    if (strlen(s) < 20 || !digits_n(s, 4, &y) || s[4] != '-' || !digits_n(s + 5, 2, &mo) ||
+        s[7] != '-' || !digits_n(s + 8, 2, &d) || s[10] != 'T' || !digits_n(s + 11, 2, &h) ||
+        s[13] != ':' || !digits_n(s + 14, 2, &mi) || s[16] != ':' || !digits_n(s + 17, 2, &se))
+        return false;
+    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] + (mo == 2 && is_leap(y)) || h > 23 ||
+        mi > 59 || se > 59)
+        return false;
+    const char *p = s + 19;
+    int64_t nsec = 0;
+    if ((*p == '.' || *p == ',') && isdigit((unsigned char)p[1])) {
+        p++;
+        int nd = 0;
+        while (isdigit((unsigned char)*p)) {
+            if (nd < 9) {
+                nsec = nsec * 10 + (*p - '0');
+                nd++;
+            }
+            p++;
+        }
+        while (nd++ < 9)
+            nsec *= 10;
+    }
+    int64_t off = 0;
+    if (*p == 'Z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int oh, om;
+        if (!digits_n(p + 1, 2, &oh) || p[3] != ':' || !digits_n(p + 4, 2, &om))
+            return false;
+        off = (oh * 3600 + om * 60) * (*p == '-' ? -1 : 1);
+        p += 6;
+    } else {
+        return false;
+    }
+    if (*p)
+        return false;
+    int64_t sec = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - off;
+    *out = (gotime){sec, nsec};
+    return true;
+}
+
+/* Prometheus' MinTime/MaxTime in seconds (time.Unix(math.MinInt64/1000+62135596801, 0),
+ * time.Unix(math.MaxInt64/1000-62135596801, 999999999)). */
+#define MIN_TIME_SEC (INT64_MIN / 1000 + 62135596801LL)
+#define MAX_TIME_SEC (INT64_MAX / 1000 - 62135596801LL)
+
+int64_t
+ts_api_min_time(void)
+{
+    return from_time((gotime){MIN_TIME_SEC, 0});
+}
+
+int64_t
+ts_api_max_time(void)
+{
+    return from_time((gotime){MAX_TIME_SEC, 999999999});
+}
+
+static int
+parse_gotime(const char *s, gotime *t, ts_error *err)
+{
+    double f;
+    if (parse_float_go(s, &f)) {
+        double ip;
+        double frac = modf(f, &ip);
+        frac = round(frac * 1000) / 1000;
+        *t = go_unix(go_f2i(ip), go_f2i(frac * 1e9));
+        return TS_OK;
+    }
+    if (parse_rfc3339(s, t))
+        return TS_OK;
+    return quoted_error(err, TS_EPARSE, "cannot parse ", s, " to a valid timestamp");
+}
+
+int
+ts_api_parse_time(const char *s, int64_t *ms, ts_error *err)
+{
+    gotime t;
+    int rc = parse_gotime(s, &t, err);
+    if (rc == 0)
+        *ms = from_time(t);
+    return rc;
+}
+
+int
+ts_api_parse_duration(const char *s, int64_t *ns, ts_error *err)
+{
+    double f;
+    if (parse_float_go(s, &f)) {
+        double v = f * 1e9;
+        if (v > 9223372036854775807.0 || v < -9223372036854775808.0)
+            return quoted_error(err, TS_EPARSE, "cannot parse ", s,
+                                " to a valid duration. It overflows int64");
+        *ns = go_f2i(v);
+        return TS_OK;
+    }
+    int64_t ms;
+    if (*s && ts_duration_parse(s, strlen(s), &ms) == 0 && ms <= INT64_MAX / 1000000) {
+        *ns = ms * 1000000;
+        return TS_OK;
+    }
+    return quoted_error(err, TS_EPARSE, "cannot parse ", s, " to a valid duration");
+}
+
+/* ------------------------------------------------------------ RFC3339Nano output */
+
+void
+ts_api_format_rfc3339nano(int64_t ns, char *buf, size_t size)
+{
+    int64_t sec = ns / 1000000000, nsec = ns % 1000000000;
+    if (nsec < 0)
+        nsec += 1000000000, sec--;
+    int64_t days = sec / 86400, rem = sec % 86400;
+    if (rem < 0)
+        rem += 86400, days--;
+    /* civil_from_days (Howard Hinnant) */
+    int64_t z = days + 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t y = yoe + era * 400;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    int64_t d = doy - (153 * mp + 2) / 5 + 1;
+    int64_t m = mp + (mp < 10 ? 3 : -9);
+    y += m <= 2;
+    char frac[16] = "";
+    if (nsec) {
+        snprintf(frac, sizeof frac, ".%09lld", (long long)nsec);
+        size_t n = strlen(frac);
+        while (frac[n - 1] == '0')
+            frac[--n] = '\0';
+    }
+    snprintf(buf, size, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld%sZ", (long long)y, (long long)m,
+             (long long)d, (long long)(rem / 3600), (long long)(rem / 60 % 60),
+             (long long)(rem % 60), frac);
+}
+
+/* ------------------------------------------------------------ results */
+
+void
+ts_api_write_labels(ts_jsonw *w, const ts_labels *ls)
+{
+    ts_jsonw_obj_begin(w);
+    for (size_t i = 0; ls && i < ls->n; i++) {
+        ts_jsonw_key(w, ls->l[i].name);
+        ts_jsonw_str(w, ls->l[i].value);
+    }
+    ts_jsonw_obj_end(w);
+}
+
+static void
+write_point(ts_jsonw *w, const ts_sample *s)
+{
+    ts_jsonw_arr_begin(w);
+    ts_jsonw_prom_time(w, s->t);
+    ts_jsonw_prom_value(w, s->v);
+    ts_jsonw_arr_end(w);
+}
+
+void
+ts_api_write_result(ts_jsonw *w, const ts_api_result *r)
+{
+    static const char *const names[] = {"scalar", "string", "vector", "matrix"};
+    ts_jsonw_obj_begin(w);
+    ts_jsonw_key(w, "resultType");
+    ts_jsonw_str(w, names[r->type]);
+    ts_jsonw_key(w, "result");
+    switch (r->type) {
+    case TS_API_SCALAR:
+    case TS_API_STRING:
+        ts_jsonw_arr_begin(w);
+        ts_jsonw_prom_time_float(w, r->t);
+        if (r->type == TS_API_SCALAR)
+            ts_jsonw_go_float_str(w, r->v);
+        else
+            ts_jsonw_str(w, r->str);
+        ts_jsonw_arr_end(w);
+        break;
+    case TS_API_VECTOR:
+    case TS_API_MATRIX:
+        ts_jsonw_arr_begin(w);
+        for (size_t i = 0; i < r->nseries; i++) {
+            const ts_api_series *s = &r->series[i];
+            ts_jsonw_obj_begin(w);
+            ts_jsonw_key(w, "metric");
+            ts_api_write_labels(w, s->labels);
+            if (r->type == TS_API_VECTOR) {
+                ts_jsonw_key(w, "value");
+                if (s->n)
+                    write_point(w, &s->samples[0]);
+                else
+                    ts_jsonw_null(w);
+            } else {
+                ts_jsonw_key(w, "values");
+                ts_jsonw_arr_begin(w);
+                for (size_t k = 0; k < s->n; k++)
+                    write_point(w, &s->samples[k]);
+                ts_jsonw_arr_end(w);
+            }
+            ts_jsonw_obj_end(w);
+        }
+        ts_jsonw_arr_end(w);
+        break;
+    }
+    ts_jsonw_obj_end(w);
+}
+
+/* ------------------------------------------------------------ query callback helpers */
+
+int
+ts_api_query_fail(ts_api_query_out *out, ts_api_errtype t, const char *fmt, ...)
+{
+    out->errtype = t;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out->err.msg, sizeof out->err.msg, fmt, ap);
+    va_end(ap);
+    out->err.code = TS_EINVAL;
+    return -1;
+}
+
+int
+ts_api_query_fail_code(ts_api_query_out *out, int code, const char *msg)
+{
+    if (code == TS_EPARSE)
+        return ts_api_query_fail(out, TS_API_ERR_BAD_DATA, "invalid parameter \"query\": %s", msg);
+    return ts_api_query_fail(out, ts_api_errtype_from_code(code), "%s", msg);
+}
+
+void
+ts_api_query_warn(ts_api_query_out *out, const char *msg)
+{
+    if (out->nwarnings == out->warnings_cap) {
+        size_t ncap = out->warnings_cap ? out->warnings_cap * 2 : 4;
+        const char **nw = ts_arena_alloc(out->arena, ncap * sizeof *nw);
+        if (out->nwarnings)
+            memcpy(nw, out->warnings, out->nwarnings * sizeof *nw);
+        out->warnings = nw;
+        out->warnings_cap = ncap;
+    }
+    out->warnings[out->nwarnings++] = ts_arena_strdup(out->arena, msg);
+}
+
+/* ------------------------------------------------------------ handlers */
+
+/* r.FormValue: "" when absent. */
+static const char *
+form_value(ts_web_req *r, const char *name)
+{
+    const char *v = ts_web_req_param(r, name);
+    return v ? v : "";
+}
+
+static int
+bad_param(ts_web_resp *w, const char *param, const char *msg)
+{
+    char text[TS_ERROR_MSG_MAX + 64];
+    snprintf(text, sizeof text, "invalid parameter \"%s\": %s", param, msg);
+    ts_api_respond_error(w, TS_API_ERR_BAD_DATA, text);
+    return 0;
+}
+
+/* parseTimeParam: default when empty; errors wrapped with "Invalid time value for 'x'". */
+static int
+time_param(ts_web_req *r, ts_web_resp *w, const char *name, gotime def, gotime *out)
+{
+    const char *v = form_value(r, name);
+    if (!*v) {
+        *out = def;
+        return 0;
+    }
+    ts_error err;
+    ts_error_clear(&err);
+    if (parse_gotime(v, out, &err) != 0) {
+        char msg[TS_ERROR_MSG_MAX + 64];
+        snprintf(msg, sizeof msg, "Invalid time value for '%s': %s", name, err.msg);
+        bad_param(w, name, msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int64_t
+default_now(void)
+{
+    return ts_now_ms();
+}
+
+static int
+run_query(ts_web_api *api, ts_web_req *r, ts_web_resp *w, ts_api_query_params *p)
+{
+    const char *to = form_value(r, "timeout");
+    if (*to) {
+        ts_error err;
+        ts_error_clear(&err);
+        int64_t ns;
+        if (ts_api_parse_duration(to, &ns, &err) != 0)
+            return bad_param(w, "timeout", err.msg);
+        p->timeout_ms = ns / 1000000;
+        if (p->timeout_ms <= 0)
+            p->timeout_ms = 1; /* Go's context expires at once for <= 0 */
+    }
+    p->query = form_value(r, "query");
+    if (!api->o.query) {
+        ts_api_respond_error(w, TS_API_ERR_UNAVAILABLE, "query engine not configured");
+        return 0;
+    }
+    success_begin(w);
+    ts_jsonw data;
+    ts_jsonw_init(&data, ts_web_resp_body(w));
+    ts_api_query_out out;
+    memset(&out, 0, sizeof out);
+    out.data = &data;
+    out.arena = ts_web_req_arena(r);
+    if (api->o.query(api->o.query_ctx, p, &out) != 0) {
+        if (out.errtype == TS_API_ERR_NONE)
+            out.errtype = TS_API_ERR_INTERNAL;
+        ts_api_respond_error(w, out.errtype, out.err.msg);
+        return 0;
+    }
+    success_end(w, &data, out.warnings, out.nwarnings);
+    return 0;
+}
+
+static int
+h_query(ts_web_req *r, ts_web_resp *w, void *ctx)
+{
+    ts_web_api *api = ctx;
+    ts_api_query_params p;
+    memset(&p, 0, sizeof p);
+    const char *tv = form_value(r, "time");
+    if (*tv) {
+        gotime t;
+        ts_error err;
+        ts_error_clear(&err);
+        if (parse_gotime(tv, &t, &err) != 0) {
+            char msg[TS_ERROR_MSG_MAX + 64];
+            snprintf(msg, sizeof msg, "Invalid time value for 'time': %s", err.msg);
+            return bad_param(w, "time", msg);
+        }
+        p.time_ms = engine_ms(t);
+    } else {
+        p.time_ms = api->o.now_ms ? api->o.now_ms() : default_now();
+    }
+    return run_query(api, r, w, &p);
+}
+
+static int
+h_query_range(ts_web_req *r, ts_web_resp *w, void *ctx)
+{
+    ts_web_api *api = ctx;
+    ts_api_query_params p;
+    memset(&p, 0, sizeof p);
+    p.range = true;
+    gotime start, end;
+    ts_error err;
+    ts_error_clear(&err);
+    if (parse_gotime(form_value(r, "start"), &start, &err) != 0)
+        return bad_param(w, "start", err.msg);
+    if (parse_gotime(form_value(r, "end"), &end, &err) != 0)
+        return bad_param(w, "end", err.msg);
+    if (end.sec < start.sec || (end.sec == start.sec && end.nsec < start.nsec))
+        return bad_param(w, "end", "end timestamp must not be before start time");
+    int64_t step;
+    if (ts_api_parse_duration(form_value(r, "step"), &step, &err) != 0)
+        return bad_param(w, "step", err.msg);
+    if (step <= 0)
+        return bad_param(w, "step", "zero or negative query resolution step widths are not "
+                                    "accepted. Try a positive integer");
+    /* end.Sub(start) saturates at the largest Duration */
+    __int128 span = ((__int128)end.sec - start.sec) * 1000000000 + (end.nsec - start.nsec);
+    if (span > INT64_MAX)
+        span = INT64_MAX;
+    if ((int64_t)span / step > 11000) {
+        ts_api_respond_error(w, TS_API_ERR_BAD_DATA,
+                             "exceeded maximum resolution of 11,000 points per timeseries. Try "
+                             "decreasing the query resolution (?step=XX)");
+        return 0;
+    }
+    p.start_ms = engine_ms(start);
+    p.end_ms = engine_ms(end);
+    p.step_ns = step;
+    p.step_ms = step / 1000000;
+    return run_query(api, r, w, &p);
+}
+
+/* Parsed match[] sets. */
+typedef struct msets {
+    ts_matcher ***sets;
+    size_t *lens;
+    size_t n;
+} msets;
+
+static void
+msets_free(ts_web_api *api, msets *m)
+{
+    for (size_t i = 0; i < m->n; i++)
+        api->o.free_matchers(m->sets[i], m->lens[i]);
+    ts_free(m->sets);
+    ts_free(m->lens);
+    m->n = 0;
+}
+
+/* parseMatchersParam.  Returns 0, or -1 with the message in err. */
+static int
+parse_matchers(ts_web_api *api, ts_web_req *r, msets *m, ts_error *err)
+{
+    const char *const *vals;
+    size_t n = ts_web_req_params(r, "match[]", &vals);
+    memset(m, 0, sizeof *m);
+    if (!n)
+        return 0;
+    m->sets = ts_calloc(n, sizeof *m->sets);
+    m->lens = ts_calloc(n, sizeof *m->lens);
+    for (size_t i = 0; i < n; i++) {
+        ts_error_clear(err);
+        if (api->o.parse_selector(vals[i], strlen(vals[i]), &m->sets[i], &m->lens[i], err) != 0) {
+            /* The PromQL parser refuses `{}` itself; Prometheus' metric-selector
+             * parser does not, and the API words the check its own way. */
+            if (strstr(err->msg, "at least one non-empty matcher"))
+                ts_error_set(err, TS_EPARSE, "match[] must contain at least one non-empty matcher");
+            msets_free(api, m);
+            return -1;
+        }
+        m->n++;
+    }
+    for (size_t i = 0; i < m->n; i++) {
+        bool ok = false;
+        for (size_t k = 0; k < m->lens[i] && !ok; k++)
+            ok = !ts_matcher_matches(m->sets[i][k], "");
+        if (!ok) {
+            ts_error_set(err, TS_EPARSE, "match[] must contain at least one non-empty matcher");
+            msets_free(api, m);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int
+write_strings(ts_web_resp *w, const char **strs, size_t n, const char *const *warn, size_t nwarn)
+{
+    success_begin(w);
+    ts_jsonw j;
+    ts_jsonw_init(&j, ts_web_resp_body(w));
+    ts_jsonw_arr_begin(&j);
+    for (size_t i = 0; i < n; i++)
+        ts_jsonw_str(&j, strs[i]);
+    ts_jsonw_arr_end(&j);
+    return success_end(w, &j, warn, nwarn);
+}
+
+static int
+h_series(ts_web_req *r, ts_web_resp *w, void *ctx)
+{
+    ts_web_api *api = ctx;
+    const char *ferr = ts_web_req_form_error(r);
+    if (ferr) {
+        char msg[TS_ERROR_MSG_MAX + 64];
+        snprintf(msg, sizeof msg, "error parsing form values: %s", ferr);
+        ts_api_respond_error(w, TS_API_ERR_BAD_DATA, msg);
+        return 0;
+    }
+    const char *const *vals;
+    if (ts_web_req_params(r, "match[]", &vals) == 0) {
+        ts_api_respond_error(w, TS_API_ERR_BAD_DATA, "no match[] parameter provided");
+        return 0;
+    }
+    gotime start, end;
+    if (time_param(r, w, "start", (gotime){MIN_TIME_SEC, 0}, &start) ||
+        time_param(r, w, "end", (gotime){MAX_TIME_SEC, 999999999}, &end))
+        return 0;
+    ts_error err;
+    msets m;
+    if (parse_matchers(api, r, &m, &err) != 0)
+        return bad_param(w, "match[]", err.msg);
+    int64_t mint = from_time(start), maxt = from_time(end);
+    ts_querier *q = NULL;
+    ts_error_clear(&err);
+    int rc = ts_queryable_querier(api->o.queryable, mint, maxt, &q);
+    if (rc) {
+        ts_api_respond_error(w, TS_API_ERR_EXEC, ts_strerror(rc));
+        msets_free(api, &m);
+        return 0;
+    }
+    ts_select_hints hints = {.start = mint, .end = maxt, .func = "series", .skip_chunks = true};
+    ts_series_set **sets = ts_calloc(m.n, sizeof *sets);
+    ts_series_set *set = NULL;
+    for (size_t i = 0; i < m.n && rc == 0; i++) {
+        rc = q->ops->select(q, m.n > 1, &hints, m.sets[i], m.lens[i], &sets[i], &err);
+    }
+    if (rc) {
+        for (size_t i = 0; i < m.n; i++)
+            ts_ss_free(sets[i]);
+        ts_free(sets);
+        ts_querier_close(q);
+        msets_free(api, &m);
+        ts_api_respond_error(w, ts_api_errtype_from_code(rc), err.msg[0] ? err.msg : ts_strerror(rc));
+        return 0;
+    }
+    set = m.n > 1 ? ts_merge_series_sets(sets, m.n) : sets[0];
+    ts_free(sets);
+
+    success_begin(w);
+    ts_jsonw j;
+    ts_jsonw_init(&j, ts_web_resp_body(w));
+    ts_jsonw_arr_begin(&j);
+    while (ts_ss_next(set) && !ts_jsonw_err(&j))
+        ts_api_write_labels(&j, ts_ss_at(set)->labels);
+    ts_jsonw_arr_end(&j);
+    if (set->error.code) {
+        ts_api_respond_error(w, ts_api_errtype_from_code(set->error.code), set->error.msg);
+    } else {
+        success_end(w, &j, (const char *const *)set->warnings, set->nwarnings);
+    }
+    ts_ss_free(set);
+    ts_querier_close(q);
+    msets_free(api, &m);
+    return 0;
+}
+
+/* labelNames and labelValues share everything but the querier call. */
+static int
+label_query(ts_web_api *api, ts_web_req *r, ts_web_resp *w, const char *name)
+{
+    gotime start, end;
+    if (time_param(r, w, "start", (gotime){MIN_TIME_SEC, 0}, &start) ||
+        time_param(r, w, "end", (gotime){MAX_TIME_SEC, 999999999}, &end))
+        return 0;
+    ts_error err;
+    msets m;
+    if (parse_matchers(api, r, &m, &err) != 0) {
+        ts_api_respond_error(w, TS_API_ERR_BAD_DATA, err.msg);
+        return 0;
+    }
+    ts_querier *q = NULL;
+    int rc = ts_queryable_querier(api->o.queryable, from_time(start), from_time(end), &q);
+    if (rc) {
+        ts_api_respond_error(w, name ? TS_API_ERR_EXEC : ts_api_errtype_from_code(rc),
+                             ts_strerror(rc));
+        msets_free(api, &m);
+        return 0;
+    }
+    ts_arena *a = ts_web_req_arena(r);
+    const char **all = NULL;
+    size_t nall = 0, cap = 0;
+    size_t rounds = m.n ? m.n : 1;
+    for (size_t i = 0; i < rounds && rc == 0; i++) {
+        const char **vals = NULL;
+        size_t nv = 0;
+        ts_error_clear(&err);
+        ts_matcher *const *ms = m.n ? m.sets[i] : NULL;
+        size_t nms = m.n ? m.lens[i] : 0;
+        if (name)
+            rc = q->ops->label_values(q, name, ms, nms, a, &vals, &nv, &err);
+        else
+            rc = q->ops->label_names(q, ms, nms, a, &vals, &nv, &err);
+        if (rc)
+            break;
+        TS_GROW(all, cap, nall + nv + 1);
+        if (nv)
+            memcpy(all + nall, vals, nv * sizeof *vals);
+        nall += nv;
+    }
+    ts_querier_close(q);
+    msets_free(api, &m);
+    if (rc) {
+        ts_api_respond_error(w, name ? TS_API_ERR_EXEC : ts_api_errtype_from_code(rc),
+                             err.msg[0] ? err.msg : ts_strerror(rc));
+        ts_free(all);
+        return 0;
+    }
+    ts_strs_sort_unique(all, &nall);
+    write_strings(w, all, nall, NULL, 0);
+    ts_free(all);
+    return 0;
+}
+
+static int
+h_labels(ts_web_req *r, ts_web_resp *w, void *ctx)
+{
+    return label_query(ctx, r, w, NULL);
+}
+
+static int
+h_label_values(ts_web_req *r, ts_web_resp *w, void *ctx)
+{
+    /* rest is "<name>/values"; httprouter's :name is one path segment */
+    const char *rest = ts_web_req_path_rest(r);
+    const char *slash = strchr(rest, '/');
+    if (!slash || slash == rest || strcmp(slash, "/values") != 0)
+        return ts_web_resp_text(w, 404, "text/plain; charset=utf-8", "404 page not found\n");
+    char *name = ts_arena_strndup(ts_web_req_arena(r), rest, (size_t)(slash - rest));
+    if (!ts_label_name_valid(name, strlen(name))) {
+        ts_buf b;
+        ts_buf_init(&b, 0);
+        ts_buf_puts(&b, "invalid label name: ");
+        ts_api_goquote(&b, name);
+        ts_api_respond_error(w, TS_API_ERR_BAD_DATA, ts_buf_cstr(&b));
+        ts_buf_fini(&b);
+        return 0;
+    }
+    return label_query(ctx, r, w, name);
+}
+
+static int
+h_buildinfo(ts_web_req *r, ts_web_resp *w, void *ctx)
+{
+    ts_web_api *api = ctx;
+    const ts_api_buildinfo *b = &api->o.buildinfo;
+    success_begin(w);
+    ts_jsonw j;
+    ts_jsonw_init(&j, ts_web_resp_body(w));
+    ts_jsonw_obj_begin(&j);
+    static const char *const keys[] = {"version",   "revision",  "branch",
+                                       "buildUser", "buildDate", "goVersion"};
+    const char *vals[] = {b->version,    b->revision,   b->branch,
+                          b->build_user, b->build_date, b->go_version};
+    for (size_t i = 0; i < 6; i++) {
+        ts_jsonw_key(&j, keys[i]);
+        ts_jsonw_str(&j, vals[i] ? vals[i] : "");
+    }
+    ts_jsonw_obj_end(&j);
+    return success_end(w, &j, NULL, 0);
+}
+
+static int
+cmp_flag(const void *a, const void *b)
+{
+    return strcmp(**(const char *const *const *)a, **(const char *const *const *)b);
+}
+
+static int
+h_flags(ts_web_req *r, ts_web_resp *w, void *ctx)
+{
+    ts_web_api *api = ctx;
+    size_t n = api->o.nflags / 2;
+    const char *const **order = ts_calloc(n ? n : 1, sizeof *order);
+    for (size_t i = 0; i < n; i++)
+        order[i] = &api->o.flags[2 * i];
+    qsort(order, n, sizeof *order, cmp_flag); /* Go marshals maps sorted by key */
+    success_begin(w);
+    ts_jsonw j;
+    ts_jsonw_init(&j, ts_web_resp_body(w));
+    ts_jsonw_obj_begin(&j);
+    for (size_t i = 0; i < n; i++) {
+        ts_jsonw_key(&j, order[i][0]);
+        ts_jsonw_str(&j, order[i][1]);
+    }
+    ts_jsonw_obj_end(&j);
+    ts_free(order);
+    return success_end(w, &j, NULL, 0);
+}
+
+static int
+h_runtimeinfo(ts_web_req *r, ts_web_resp *w, void *ctx)
+{
+    ts_web_api *api = ctx;
+    ts_api_runtimeinfo ri;
+    memset(&ri, 0, sizeof ri);
+    if (api->o.runtimeinfo)
+        api->o.runtimeinfo(api->o.info_ctx, &ri, ts_web_req_arena(r));
+    char t1[48], t2[48];
+    ts_api_format_rfc3339nano(ri.start_time_ns, t1, sizeof t1);
+    ts_api_format_rfc3339nano(ri.last_config_time_ns, t2, sizeof t2);
+    success_begin(w);
+    ts_jsonw j;
+    ts_jsonw_init(&j, ts_web_resp_body(w));
+    ts_jsonw_obj_begin(&j);
+    ts_jsonw_key(&j, "startTime");
+    ts_jsonw_str(&j, t1);
+    ts_jsonw_key(&j, "CWD");
+    ts_jsonw_str(&j, ri.cwd);
+    ts_jsonw_key(&j, "reloadConfigSuccess");
+    ts_jsonw_bool(&j, ri.reload_config_success);
+    ts_jsonw_key(&j, "lastConfigTime");
+    ts_jsonw_str(&j, t2);
+    ts_jsonw_key(&j, "corruptionCount");
+    ts_jsonw_int(&j, ri.corruption_count);
+    ts_jsonw_key(&j, "goroutineCount");
+    ts_jsonw_int(&j, ri.goroutine_count);
+    ts_jsonw_key(&j, "GOMAXPROCS");
+    ts_jsonw_int(&j, ri.gomaxprocs);
+    ts_jsonw_key(&j, "GOGC");
+    ts_jsonw_str(&j, ri.gogc);
+    ts_jsonw_key(&j, "GODEBUG");
+    ts_jsonw_str(&j, ri.godebug);
+    ts_jsonw_key(&j, "storageRetention");
+    ts_jsonw_str(&j, ri.storage_retention);
+    ts_jsonw_obj_end(&j);
+    return success_end(w, &j, NULL, 0);
+}
+
+static int
+h_config(ts_web_req *r, ts_web_resp *w, void *ctx)
+{
+    ts_web_api *api = ctx;
+    const char *yaml = api->o.config_yaml ? api->o.config_yaml(api->o.info_ctx, ts_web_req_arena(r))
+                                          : "";
+    success_begin(w);
+    ts_jsonw j;
+    ts_jsonw_init(&j, ts_web_resp_body(w));
+    ts_jsonw_obj_begin(&j);
+    ts_jsonw_key(&j, "yaml");
+    ts_jsonw_str(&j, yaml ? yaml : "");
+    ts_jsonw_obj_end(&j);
+    return success_end(w, &j, NULL, 0);
+}
+
+static int
+h_healthy(ts_web_req *r, ts_web_resp *w, void *ctx)
+{
+    return ts_web_resp_text(w, 200, "text/plain; charset=utf-8", "Prometheus Server is Healthy.\n");
+}
+
+static int
+h_ready(ts_web_req *r, ts_web_resp *w, void *ctx)
+{
+    ts_web_api *api = ctx;
+    if (api->o.ready && !api->o.ready(api->o.info_ctx))
+        return ts_web_resp_text(w, 503, "text/plain; charset=utf-8", "Service Unavailable");
+    return ts_web_resp_text(w, 200, "text/plain; charset=utf-8", "Prometheus Server is Ready.\n");
+}
+
+/* ------------------------------------------------------------ registration */
+
+int
+ts_web_api_register(ts_web_server *s, const ts_web_api_opts *opts, ts_web_api **out)
+{
+    ts_web_api *api = ts_calloc(1, sizeof *api);
+    api->o = *opts;
+    if (!api->o.parse_selector) {
+        api->o.parse_selector = ts_promql_parse_series_selector;
+        api->o.free_matchers = ts_promql_matchers_free;
+    }
+    static const struct {
+        const char *method, *path;
+        bool prefix;
+        ts_web_handler_fn fn;
+    } routes[] = {
+        {"GET", "/api/v1/query", false, h_query},
+        {"POST", "/api/v1/query", false, h_query},
+        {"GET", "/api/v1/query_range", false, h_query_range},
+        {"POST", "/api/v1/query_range", false, h_query_range},
+        {"GET", "/api/v1/series", false, h_series},
+        {"POST", "/api/v1/series", false, h_series},
+        {"GET", "/api/v1/labels", false, h_labels},
+        {"POST", "/api/v1/labels", false, h_labels},
+        {"GET", "/api/v1/label/", true, h_label_values},
+        {"GET", "/api/v1/status/buildinfo", false, h_buildinfo},
+        {"GET", "/api/v1/status/flags", false, h_flags},
+        {"GET", "/api/v1/status/runtimeinfo", false, h_runtimeinfo},
+        {"GET", "/api/v1/status/config", false, h_config},
+        {"GET", "/-/healthy", false, h_healthy},
+        {"HEAD", "/-/healthy", false, h_healthy},
+        {"GET", "/-/ready", false, h_ready},
+        {"HEAD", "/-/ready", false, h_ready},
+    };
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        int rc = ts_web_server_route(s, routes[i].method, routes[i].path, routes[i].prefix,
+                                     routes[i].fn, api);
+        if (rc) {
+            ts_free(api);
+            return rc;
+        }
+    }
+    *out = api;
+    return TS_OK;
+}
+
+void
+ts_web_api_free(ts_web_api *api)
+{
+    ts_free(api);
+}

@@ -1,0 +1,791 @@
+/*
+ * HTTP server: nng 1.5's HTTP server for the protocol, our own router and a
+ * pool of worker threads for the handlers.
+ *
+ * Flow of one request:
+ *  1. nng reads the request line and headers and calls on_request() (on an
+ *     nng thread) with an aio whose inputs are the nng request, handler and
+ *     connection.  nng is told not to collect the body (so its 400-on-too-big
+ *     never triggers and we can answer 413 without reading the body).
+ *  2. on_request() only queues a job holding the aio; a worker picks it up.
+ *  3. The worker reads the body itself (Content-Length bounded by max_body,
+ *     via nng_http_conn_read_all on its own aio, with a timeout), parses the
+ *     target and form, routes, calls the handler, converts our response into
+ *     an nng_http_res, sets it as the aio's output and finishes the aio.
+ *     nng then writes it (dropping the body for HEAD) and reads the next
+ *     request on the connection.
+ *
+ * All of nng's requests go to one "tree" handler registered on "/" for every
+ * method; routing is ours so 404 and 405 answers look like Prometheus' (Go's
+ * net/http and httprouter), not like nng's HTML error pages.
+ *
+ * Shutdown: ts_web_server_free marks the server closing (new callbacks then
+ * fail their aio at once), stops the nng server (closing connections), lets
+ * the workers finish the jobs already queued, joins them and releases the
+ * nng server.  nng holds a reference on its handler for every callback in
+ * flight and calls the handler's destructor only after the last one
+ * completed; we wait for that destructor before freeing our state, so a
+ * late callback never touches freed memory.
+ */
+#include "pkg/web/server.h"
+#include "pkg/util/log.h"
+#include "pkg/util/mem.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <nng/nng.h>
+#include <nng/supplemental/http/http.h>
+
+#define DEFAULT_WORKERS 4
+#define DEFAULT_MAX_BODY (16u << 20)
+#define DEFAULT_MAX_RESPONSE (1u << 30)
+#define BODY_READ_TIMEOUT_MS 30000
+
+typedef struct route {
+    char *method; /* NULL = any */
+    char *path;
+    size_t plen;
+    bool prefix;
+    ts_web_handler_fn fn;
+    void *ctx;
+} route;
+
+typedef struct job {
+    struct job *next;
+    nng_aio *aio;
+} job;
+
+struct ts_web_server {
+    ts_web_server_opts opts;
+    char *url;
+    nng_http_server *http;
+    nng_http_handler *handler; /* owned by http once added */
+    route *routes;
+    size_t nroutes, routes_cap;
+    bool started;
+    int port;
+
+    pthread_mutex_t mu;
+    pthread_cond_t cv;      /* job queue and shutdown */
+    pthread_cond_t done_cv; /* handler destructor ran */
+    job *head, *tail;
+    bool closing;
+    bool handler_gone;
+    pthread_t *workers;
+    int nworkers;
+};
+
+typedef struct param {
+    const char *name, *value;
+} param;
+
+struct ts_web_req {
+    ts_arena arena;
+    nng_http_req *hreq;
+    const char *method, *uri, *path, *rest;
+    const uint8_t *body;
+    size_t body_len;
+    param *params;
+    size_t nparams, params_cap;
+    const char *form_err;
+    const char **vals; /* scratch for ts_web_req_params */
+    size_t vals_cap;
+};
+
+typedef struct header {
+    char *name, *value;
+} header;
+
+struct ts_web_resp {
+    int status;
+    header *headers;
+    size_t nheaders, cap;
+    ts_buf body;
+};
+
+/* ------------------------------------------------------------ accessors */
+
+const char *
+ts_web_req_method(const ts_web_req *r)
+{
+    return r->method;
+}
+const char *
+ts_web_req_path(const ts_web_req *r)
+{
+    return r->path;
+}
+const char *
+ts_web_req_path_rest(const ts_web_req *r)
+{
+    return r->rest ? r->rest : "";
+}
+const char *
+ts_web_req_uri(const ts_web_req *r)
+{
+    return r->uri;
+}
+const char *
+ts_web_req_header(const ts_web_req *r, const char *name)
+{
+    return r->hreq ? nng_http_req_get_header(r->hreq, name) : NULL;
+}
+const void *
+ts_web_req_body(const ts_web_req *r, size_t *len)
+{
+    *len = r->body_len;
+    return r->body;
+}
+const char *
+ts_web_req_param(const ts_web_req *r, const char *name)
+{
+    for (size_t i = 0; i < r->nparams; i++)
+        if (strcmp(r->params[i].name, name) == 0)
+            return r->params[i].value;
+    return NULL;
+}
+size_t
+ts_web_req_params(const ts_web_req *r, const char *name, const char *const **vals)
+{
+    ts_web_req *m = (ts_web_req *)r; /* the scratch array is request-private */
+    size_t n = 0;
+    for (size_t i = 0; i < r->nparams; i++) {
+        if (strcmp(r->params[i].name, name) != 0)
+            continue;
+        TS_GROW(m->vals, m->vals_cap, n + 1);
+        m->vals[n++] = r->params[i].value;
+    }
+    *vals = (const char *const *)m->vals;
+    return n;
+}
+const char *
+ts_web_req_form_error(const ts_web_req *r)
+{
+    return r->form_err;
+}
+ts_arena *
+ts_web_req_arena(ts_web_req *r)
+{
+    return &r->arena;
+}
+
+void
+ts_web_resp_status(ts_web_resp *w, int status)
+{
+    w->status = status;
+}
+int
+ts_web_resp_get_status(const ts_web_resp *w)
+{
+    return w->status;
+}
+void
+ts_web_resp_header(ts_web_resp *w, const char *name, const char *value)
+{
+    for (size_t i = 0; i < w->nheaders; i++) {
+        if (strcasecmp(w->headers[i].name, name) == 0) {
+            ts_free(w->headers[i].value);
+            w->headers[i].value = ts_strdup(value);
+            return;
+        }
+    }
+    TS_GROW(w->headers, w->cap, w->nheaders + 1);
+    w->headers[w->nheaders].name = ts_strdup(name);
+    w->headers[w->nheaders].value = ts_strdup(value);
+    w->nheaders++;
+}
+ts_buf *
+ts_web_resp_body(ts_web_resp *w)
+{
+    return &w->body;
+}
+int
+ts_web_resp_text(ts_web_resp *w, int status, const char *content_type, const char *body)
+{
+    w->status = status;
+    if (content_type)
+        ts_web_resp_header(w, "Content-Type", content_type);
+    ts_buf_reset(&w->body);
+    return ts_buf_puts(&w->body, body);
+}
+
+static void
+resp_init(ts_web_resp *w, size_t max)
+{
+    memset(w, 0, sizeof *w);
+    w->status = 200;
+    ts_buf_init(&w->body, max);
+}
+
+static void
+resp_fini(ts_web_resp *w)
+{
+    for (size_t i = 0; i < w->nheaders; i++) {
+        ts_free(w->headers[i].name);
+        ts_free(w->headers[i].value);
+    }
+    ts_free(w->headers);
+    ts_buf_fini(&w->body);
+}
+
+/* Go's http.Error: text/plain, nosniff, message + "\n". */
+static void
+go_error(ts_web_resp *w, int status, const char *msg)
+{
+    ts_web_resp_header(w, "Content-Type", "text/plain; charset=utf-8");
+    ts_web_resp_header(w, "X-Content-Type-Options", "nosniff");
+    w->status = status;
+    ts_buf_reset(&w->body);
+    ts_buf_puts(&w->body, msg);
+    ts_buf_putc(&w->body, '\n');
+}
+
+/* ------------------------------------------------------------ decoding */
+
+static int
+hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Decodes into the arena; on a bad escape returns NULL and, when bad is not
+ * NULL, the offending text (Go's EscapeError: up to 3 bytes from the '%'). */
+static char *
+unescape(ts_arena *a, const char *s, size_t n, bool plus_space, const char **bad)
+{
+    char *out = ts_arena_alloc(a, n + 1), *o = out;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '%') {
+            int h = i + 2 < n ? hexval((unsigned char)s[i + 1]) : -1;
+            int l = i + 2 < n ? hexval((unsigned char)s[i + 2]) : -1;
+            if (h < 0 || l < 0) {
+                if (bad)
+                    *bad = ts_arena_strndup(a, s + i, n - i < 3 ? n - i : 3);
+                return NULL;
+            }
+            *o++ = (char)(h * 16 + l);
+            i += 2;
+        } else if (c == '+' && plus_space) {
+            *o++ = ' ';
+        } else {
+            *o++ = c;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+char *
+ts_web_unescape(ts_arena *a, const char *s, size_t n, bool plus_space)
+{
+    return unescape(a, s, n, plus_space, NULL);
+}
+
+static void
+add_param(ts_web_req *r, const char *name, const char *value)
+{
+    if (r->nparams == r->params_cap) {
+        size_t ncap = r->params_cap ? r->params_cap * 2 : 16;
+        param *np = ts_arena_alloc(&r->arena, ncap * sizeof *np);
+        if (r->nparams)
+            memcpy(np, r->params, r->nparams * sizeof *np);
+        r->params = np;
+        r->params_cap = ncap;
+    }
+    r->params[r->nparams].name = name;
+    r->params[r->nparams].value = value;
+    r->nparams++;
+}
+
+/* Go's url.ParseQuery: '&'-separated pairs; a pair with ';' or a bad escape
+ * is skipped and the first such error remembered. */
+static void
+parse_query(ts_web_req *r, const char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        size_t j = i;
+        while (j < n && s[j] != '&')
+            j++;
+        const char *seg = s + i;
+        size_t len = j - i;
+        i = j + 1;
+        if (len == 0)
+            continue;
+        if (memchr(seg, ';', len)) {
+            if (!r->form_err)
+                r->form_err = "invalid semicolon separator in query";
+            continue;
+        }
+        const char *eq = memchr(seg, '=', len);
+        size_t klen = eq ? (size_t)(eq - seg) : len;
+        const char *bad = NULL;
+        char *k = unescape(&r->arena, seg, klen, true, &bad);
+        char *v = k ? unescape(&r->arena, eq ? eq + 1 : "", eq ? len - klen - 1 : 0, true, &bad)
+                    : NULL;
+        if (!k || !v) {
+            if (!r->form_err)
+                r->form_err = ts_arena_sprintf(&r->arena, "invalid URL escape \"%s\"", bad);
+            continue;
+        }
+        add_param(r, k, v);
+    }
+}
+
+static bool
+is_form(const char *ct)
+{
+    if (!ct)
+        return false;
+    while (*ct == ' ')
+        ct++;
+    static const char want[] = "application/x-www-form-urlencoded";
+    size_t n = sizeof want - 1;
+    if (strncasecmp(ct, want, n) != 0)
+        return false;
+    return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
+}
+
+/* ------------------------------------------------------------ routing */
+
+static bool
+route_matches_path(const route *rt, const char *path)
+{
+    if (rt->prefix)
+        return strncmp(path, rt->path, rt->plen) == 0;
+    return strcmp(path, rt->path) == 0;
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Finds the route for (method, path): the longest matching path, and within
+ * it the one for the method.  Returns NULL and sets *allow (arena text) when
+ * the path is known but the method is not. */
+static const route *
+find_route(ts_web_server *s, ts_web_req *r, const char **allow)
+{
+    size_t best = 0;
+    bool found = false;
+    for (size_t i = 0; i < s->nroutes; i++) {
+        if (route_matches_path(&s->routes[i], r->path) && (!found || s->routes[i].plen > best)) {
+            best = s->routes[i].plen;
+            found = true;
+        }
+    }
+    *allow = NULL;
+    if (!found)
+        return NULL;
+    const char *methods[32];
+    size_t nm = 0;
+    for (size_t i = 0; i < s->nroutes; i++) {
+        const route *rt = &s->routes[i];
+        if (rt->plen != best || !route_matches_path(rt, r->path))
+            continue;
+        if (!rt->method || strcmp(rt->method, r->method) == 0)
+            return rt;
+        if (nm < 31)
+            methods[nm++] = rt->method;
+    }
+    methods[nm++] = "OPTIONS";
+    qsort(methods, nm, sizeof methods[0], cmp_str);
+    ts_buf b;
+    ts_buf_init(&b, 0);
+    for (size_t i = 0; i < nm; i++) {
+        if (i && strcmp(methods[i], methods[i - 1]) == 0)
+            continue;
+        if (b.len)
+            ts_buf_puts(&b, ", ");
+        ts_buf_puts(&b, methods[i]);
+    }
+    *allow = ts_arena_strdup(&r->arena, ts_buf_cstr(&b));
+    ts_buf_fini(&b);
+    return NULL;
+}
+
+/* ------------------------------------------------------------ the worker */
+
+/* Reads the request body per Content-Length.  Returns 0 or an HTTP status to
+ * answer with (the connection is then closed). */
+static int
+read_body(ts_web_server *s, ts_web_req *r, nng_http_conn *conn, nng_aio *rd)
+{
+    const char *te = nng_http_req_get_header(r->hreq, "Transfer-Encoding");
+    if (te && strcasecmp(te, "identity") != 0)
+        return 411; /* chunked bodies are not supported */
+    const char *cl = nng_http_req_get_header(r->hreq, "Content-Length");
+    if (!cl)
+        return 0;
+    char *end;
+    errno = 0;
+    unsigned long long len = strtoull(cl, &end, 10);
+    if (errno || end == cl || *end != '\0' || !isdigit((unsigned char)cl[0]))
+        return 400;
+    if (len > s->opts.max_body)
+        return 413;
+    if (len == 0)
+        return 0;
+    uint8_t *buf = ts_arena_alloc(&r->arena, (size_t)len + 1);
+    nng_iov iov = {.iov_buf = buf, .iov_len = (size_t)len};
+    nng_aio_set_iov(rd, 1, &iov);
+    nng_aio_set_timeout(rd, BODY_READ_TIMEOUT_MS);
+    nng_http_conn_read_all(conn, rd);
+    nng_aio_wait(rd);
+    if (nng_aio_result(rd) != 0)
+        return -1; /* connection gone or too slow: just close */
+    buf[len] = '\0';
+    r->body = buf;
+    r->body_len = (size_t)len;
+    return 0;
+}
+
+static void
+serve(ts_web_server *s, ts_web_req *r, ts_web_resp *w, nng_http_conn *conn, nng_aio *rd)
+{
+    int st = read_body(s, r, conn, rd);
+    if (st < 0) {
+        w->status = -1;
+        return;
+    }
+    if (st) {
+        static const char *const texts[] = {[0] = "400 Bad Request", [1] = "411 Length Required",
+                                            [2] = "413 Request Entity Too Large"};
+        go_error(w, st, texts[st == 400 ? 0 : st == 411 ? 1 : 2]);
+        ts_web_resp_header(w, "Connection", "close");
+        return;
+    }
+
+    /* Target: path [? query]; absolute-form targets keep only the path. */
+    const char *uri = r->uri;
+    if (strncasecmp(uri, "http://", 7) == 0 || strncasecmp(uri, "https://", 8) == 0) {
+        const char *p = strchr(strchr(uri, ':') + 3, '/');
+        uri = p ? p : "/";
+    }
+    const char *q = strchr(uri, '?');
+    size_t plen = q ? (size_t)(q - uri) : strlen(uri);
+    r->path = unescape(&r->arena, uri, plen, false, NULL);
+    if (!r->path || r->path[0] != '/') {
+        go_error(w, 400, "400 Bad Request");
+        return;
+    }
+    const char *ct = nng_http_req_get_header(r->hreq, "Content-Type");
+    if ((strcmp(r->method, "POST") == 0 || strcmp(r->method, "PUT") == 0 ||
+         strcmp(r->method, "PATCH") == 0) &&
+        is_form(ct) && r->body_len)
+        parse_query(r, (const char *)r->body, r->body_len);
+    if (q)
+        parse_query(r, q + 1, strlen(q + 1));
+
+    const char *allow;
+    const route *rt = find_route(s, r, &allow);
+    if (!rt) {
+        if (allow) {
+            ts_web_resp_header(w, "Allow", allow);
+            go_error(w, 405, "Method Not Allowed");
+        } else {
+            go_error(w, 404, "404 page not found");
+        }
+        return;
+    }
+    r->rest = rt->prefix ? r->path + rt->plen : "";
+    int rc = rt->fn(r, w, rt->ctx);
+    if (rc < 0 && w->status < 400) {
+        ts_web_resp_header(w, "Content-Type", "text/plain; charset=utf-8");
+        w->status = 500;
+        ts_buf_fini(&w->body);
+        ts_buf_init(&w->body, s->opts.max_response);
+        ts_buf_puts(&w->body, ts_strerror(rc));
+        ts_buf_putc(&w->body, '\n');
+    }
+}
+
+/* Runs one queued request and completes its aio. */
+static void
+process(ts_web_server *s, nng_aio *aio, nng_aio *rd)
+{
+    nng_http_req *hreq = nng_aio_get_input(aio, 0);
+    nng_http_conn *conn = nng_aio_get_input(aio, 2);
+    ts_web_req r;
+    memset(&r, 0, sizeof r);
+    ts_arena_init(&r.arena, 0);
+    r.hreq = hreq;
+    r.method = nng_http_req_get_method(hreq);
+    r.uri = nng_http_req_get_uri(hreq);
+    ts_web_resp w;
+    resp_init(&w, s->opts.max_response);
+
+    serve(s, &r, &w, conn, rd);
+
+    nng_http_res *res = NULL;
+    int rv = w.status < 0 ? NNG_ECLOSED : nng_http_res_alloc(&res);
+    if (rv == 0)
+        rv = nng_http_res_set_status(res, (uint16_t)w.status);
+    for (size_t i = 0; rv == 0 && i < w.nheaders; i++)
+        rv = nng_http_res_set_header(res, w.headers[i].name, w.headers[i].value);
+    if (rv == 0)
+        rv = nng_http_res_copy_data(res, w.body.p ? (const void *)w.body.p : "", w.body.len);
+    if (rv == 0) {
+        nng_aio_set_output(aio, 0, res);
+    } else if (res) {
+        nng_http_res_free(res);
+    }
+    resp_fini(&w);
+    ts_free(r.vals);
+    ts_arena_fini(&r.arena);
+    nng_aio_finish(aio, rv);
+}
+
+static void *
+worker_main(void *arg)
+{
+    ts_web_server *s = arg;
+    nng_aio *rd = NULL;
+    if (nng_aio_alloc(&rd, NULL, NULL) != 0)
+        TS_ASSERT(!"nng_aio_alloc");
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        while (!s->head && !s->closing)
+            pthread_cond_wait(&s->cv, &s->mu);
+        job *j = s->head;
+        if (!j)
+            break; /* closing and drained */
+        s->head = j->next;
+        if (!s->head)
+            s->tail = NULL;
+        pthread_mutex_unlock(&s->mu);
+        process(s, j->aio, rd);
+        ts_free(j);
+        pthread_mutex_lock(&s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    nng_aio_free(rd);
+    return NULL;
+}
+
+/* nng's callback: queue and return. */
+static void
+on_request(nng_aio *aio)
+{
+    nng_http_handler *h = nng_aio_get_input(aio, 1);
+    ts_web_server *s = nng_http_handler_get_data(h);
+    pthread_mutex_lock(&s->mu);
+    if (s->closing) {
+        pthread_mutex_unlock(&s->mu);
+        nng_aio_finish(aio, NNG_ECLOSED);
+        return;
+    }
+    job *j = ts_malloc(sizeof *j);
+    j->next = NULL;
+    j->aio = aio;
+    if (s->tail)
+        s->tail->next = j;
+    else
+        s->head = j;
+    s->tail = j;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void
+handler_dtor(void *arg)
+{
+    ts_web_server *s = arg;
+    pthread_mutex_lock(&s->mu);
+    s->handler_gone = true;
+    pthread_cond_broadcast(&s->done_cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* ------------------------------------------------------------ life cycle */
+
+static char *
+heap_cat(const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    char *s = ts_malloc(na + nb + 1);
+    memcpy(s, a, na);
+    memcpy(s + na, b, nb + 1);
+    return s;
+}
+
+int
+ts_web_server_new(ts_web_server **out, const ts_web_server_opts *opts, ts_error *err)
+{
+    *out = NULL;
+    const char *listen = opts && opts->listen ? opts->listen : "127.0.0.1:9090";
+    const char *colon = strrchr(listen, ':');
+    if (!colon || !colon[1] || strspn(colon + 1, "0123456789") != strlen(colon + 1))
+        return ts_error_set(err, TS_EINVAL, "invalid listen address \"%s\": want host:port", listen);
+    ts_web_server *s = ts_calloc(1, sizeof *s);
+    if (opts)
+        s->opts = *opts;
+    s->opts.listen = NULL;
+    if (!s->opts.nworkers)
+        s->opts.nworkers = DEFAULT_WORKERS;
+    if (!s->opts.max_body)
+        s->opts.max_body = DEFAULT_MAX_BODY;
+    if (!s->opts.max_response)
+        s->opts.max_response = DEFAULT_MAX_RESPONSE;
+    size_t hlen = (size_t)(colon - listen);
+    if (hlen == 0)
+        s->url = heap_cat("http://0.0.0.0", colon);
+    else
+        s->url = heap_cat("http://", listen);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    pthread_cond_init(&s->done_cv, NULL);
+    *out = s;
+    return TS_OK;
+}
+
+int
+ts_web_server_route(ts_web_server *s, const char *method, const char *path, bool prefix,
+                    ts_web_handler_fn fn, void *ctx)
+{
+    if (s->started || !path || path[0] != '/' || !fn)
+        return TS_EINVAL;
+    for (size_t i = 0; i < s->nroutes; i++) {
+        const route *rt = &s->routes[i];
+        bool same_method = (!rt->method && !method) ||
+                           (rt->method && method && strcmp(rt->method, method) == 0);
+        if (same_method && rt->prefix == prefix && strcmp(rt->path, path) == 0)
+            return TS_EEXIST;
+    }
+    TS_GROW(s->routes, s->routes_cap, s->nroutes + 1);
+    route *rt = &s->routes[s->nroutes++];
+    rt->method = method ? ts_strdup(method) : NULL;
+    rt->path = ts_strdup(path);
+    rt->plen = strlen(path);
+    rt->prefix = prefix;
+    rt->fn = fn;
+    rt->ctx = ctx;
+    return TS_OK;
+}
+
+static int
+nng_fail(ts_error *err, int rv, const char *what, const char *url)
+{
+    int code = rv == NNG_EADDRINUSE ? -EADDRINUSE : rv == NNG_EADDRINVAL ? TS_EINVAL : TS_EIO;
+    return ts_error_set(err, code, "%s %s: %s", what, url + 7, nng_strerror(rv));
+}
+
+int
+ts_web_server_start(ts_web_server *s, ts_error *err)
+{
+    if (s->started)
+        return TS_EINVAL;
+    nng_url *u = NULL;
+    int rv = nng_url_parse(&u, s->url);
+    if (rv)
+        return nng_fail(err, rv, "listen", s->url);
+    rv = nng_http_server_hold(&s->http, u);
+    nng_url_free(u);
+    if (rv)
+        return nng_fail(err, rv, "listen", s->url);
+    if ((rv = nng_http_handler_alloc(&s->handler, "/", on_request)) != 0 ||
+        (rv = nng_http_handler_set_method(s->handler, NULL)) != 0 ||
+        (rv = nng_http_handler_set_tree(s->handler)) != 0 ||
+        (rv = nng_http_handler_collect_body(s->handler, false, 0)) != 0 ||
+        (rv = nng_http_handler_set_data(s->handler, s, handler_dtor)) != 0) {
+        if (s->handler)
+            nng_http_handler_free(s->handler);
+        s->handler = NULL;
+        nng_http_server_release(s->http);
+        s->http = NULL;
+        return nng_fail(err, rv, "http handler", s->url);
+    }
+    if ((rv = nng_http_server_add_handler(s->http, s->handler)) != 0) {
+        nng_http_handler_free(s->handler); /* runs handler_dtor */
+        s->handler = NULL;
+        nng_http_server_release(s->http);
+        s->http = NULL;
+        return nng_fail(err, rv, "http handler", s->url);
+    }
+    s->workers = ts_calloc((size_t)s->opts.nworkers, sizeof *s->workers);
+    for (int i = 0; i < s->opts.nworkers; i++) {
+        if (pthread_create(&s->workers[i], NULL, worker_main, s) != 0)
+            TS_ASSERT(!"pthread_create");
+        s->nworkers++;
+    }
+    s->started = true; /* from here on, free() does the full shutdown */
+    if ((rv = nng_http_server_start(s->http)) != 0)
+        return nng_fail(err, rv, "listen", s->url);
+    nng_sockaddr sa;
+    if (nng_http_server_get_addr(s->http, &sa) == 0) {
+        if (sa.s_family == NNG_AF_INET)
+            s->port = ntohs(sa.s_in.sa_port);
+        else if (sa.s_family == NNG_AF_INET6)
+            s->port = ntohs(sa.s_in6.sa_port);
+    }
+    TS_LOG(TS_LOG_INFO, "web", "listening", "address=%s port=%d", s->url + 7, s->port);
+    return TS_OK;
+}
+
+int
+ts_web_server_port(const ts_web_server *s)
+{
+    return s->port;
+}
+
+void
+ts_web_server_free(ts_web_server *s)
+{
+    if (!s)
+        return;
+    if (s->started) {
+        pthread_mutex_lock(&s->mu);
+        s->closing = true;
+        pthread_cond_broadcast(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+        nng_http_server_stop(s->http);
+        for (int i = 0; i < s->nworkers; i++)
+            pthread_join(s->workers[i], NULL);
+        nng_http_server_release(s->http);
+        /* Wait (bounded) until nng dropped the handler, i.e. no callback can
+         * still reach us. */
+        struct timespec deadline;
+        clock_gettime(CLOCK_REALTIME, &deadline);
+        deadline.tv_sec += 10;
+        pthread_mutex_lock(&s->mu);
+        while (!s->handler_gone) {
+            if (pthread_cond_timedwait(&s->done_cv, &s->mu, &deadline) == ETIMEDOUT)
+                break;
+        }
+        bool gone = s->handler_gone;
+        pthread_mutex_unlock(&s->mu);
+        if (!gone) {
+            TS_LOG(TS_LOG_WARN, "web", "http server did not release its handler; leaking state",
+                   "%s", "");
+            return;
+        }
+    }
+    for (size_t i = 0; i < s->nroutes; i++) {
+        ts_free(s->routes[i].method);
+        ts_free(s->routes[i].path);
+    }
+    ts_free(s->routes);
+    ts_free(s->workers);
+    ts_free(s->url);
+    pthread_cond_destroy(&s->done_cv);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+    ts_free(s);
+}

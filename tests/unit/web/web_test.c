@@ -1,0 +1,640 @@
+/*
+ * pkg/web: parameter parsing, the HTTP server (real requests with libcurl on
+ * 127.0.0.1:0) and the API v1 endpoints over a real in-memory head.  Where
+ * Prometheus' texts matter, expectations were taken from a running
+ * Prometheus 2.42 (Debian's); test_vs_prometheus compares live.
+ */
+#include "pkg/tsdb/head/head.h"
+#include "pkg/util/err.h"
+#include "pkg/util/mem.h"
+#include "pkg/web/api.h"
+#include "pkg/web/server.h"
+#include "tests/testutil/t.h"
+
+#include <curl/curl.h>
+#include <nng/nng.h>
+#include <pthread.h>
+
+/* ------------------------------------------------------------ param parsing */
+
+static void
+test_parse_time(void)
+{
+    static const struct {
+        const char *in;
+        int64_t ms;
+    } ok[] = {
+        {"1435781451.781", 1435781451781},
+        {"1435781451.7809", 1435781451781}, /* rounded to ms */
+        {"1435781451", 1435781451000},
+        {"0.001", 1},
+        {"-1.5", -1500},
+        {"1e3", 1000000},
+        {"2015-07-01T20:10:51.781Z", 1435781451781},
+        {"2015-07-01T20:10:51+02:00", 1435774251000},
+        {"2015-07-01T20:10:51.7819999Z", 1435781451781}, /* truncated */
+        {"2016-02-29T00:00:00Z", 1456704000000},
+        {"1970-01-01T00:00:00Z", 0},
+        {"1969-12-31T23:59:59.5Z", -500},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        int64_t ms = 0;
+        ts_error err;
+        T_OK(ts_api_parse_time(ok[i].in, &ms, &err));
+        T_EQ(ms, ok[i].ms);
+    }
+    static const char *const bad[] = {"x", "", " 1", "1 ", "0x10", "2015-02-29T00:00:00Z",
+                                      "2015-07-01 20:10:51Z", "2015-07-01T20:10:51", "1e400",
+                                      "2015-13-01T00:00:00Z"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int64_t ms;
+        ts_error err;
+        ts_error_clear(&err);
+        T_EQ(ts_api_parse_time(bad[i], &ms, &err), TS_EPARSE);
+        T_TRUE(strstr(err.msg, "to a valid timestamp") != NULL);
+    }
+    ts_error err;
+    int64_t ms;
+    ts_api_parse_time("a\"b\n", &ms, &err);
+    T_STREQ(err.msg, "cannot parse \"a\\\"b\\n\" to a valid timestamp");
+    /* Prometheus' MinTime/MaxTime as ms (timestamp.FromTime) */
+    T_EQ(ts_api_min_time(), -9223309901257974000LL);
+    T_EQ(ts_api_max_time(), 9223309901257974999LL);
+}
+
+static void
+test_parse_duration(void)
+{
+    int64_t ns;
+    ts_error err;
+    T_OK(ts_api_parse_duration("15", &ns, &err));
+    T_EQ(ns, 15000000000LL);
+    T_OK(ts_api_parse_duration("0.5", &ns, &err));
+    T_EQ(ns, 500000000);
+    T_OK(ts_api_parse_duration("1m30s", &ns, &err));
+    T_EQ(ns, 90000000000LL);
+    T_OK(ts_api_parse_duration("0", &ns, &err));
+    T_EQ(ns, 0);
+    T_EQ(ts_api_parse_duration("z", &ns, &err), TS_EPARSE);
+    T_STREQ(err.msg, "cannot parse \"z\" to a valid duration");
+    T_EQ(ts_api_parse_duration("", &ns, &err), TS_EPARSE);
+    T_STREQ(err.msg, "cannot parse \"\" to a valid duration");
+    T_EQ(ts_api_parse_duration("1e300", &ns, &err), TS_EPARSE);
+    T_STREQ(err.msg, "cannot parse \"1e300\" to a valid duration. It overflows int64");
+}
+
+static void
+test_format(void)
+{
+    char b[64];
+    ts_api_format_rfc3339nano(1795596330546128968LL, b, sizeof b);
+    T_STREQ(b, "2026-11-25T08:45:30.546128968Z");
+    ts_api_format_rfc3339nano(1795596330000000000LL, b, sizeof b);
+    T_STREQ(b, "2026-11-25T08:45:30Z");
+    ts_api_format_rfc3339nano(1500000, b, sizeof b);
+    T_STREQ(b, "1970-01-01T00:00:00.0015Z");
+    ts_buf q;
+    ts_buf_init(&q, 0);
+    ts_api_goquote(&q, "a-b\t\x01\xff\xc3\xa9");
+    T_STREQ(ts_buf_cstr(&q), "\"a-b\\t\\x01\\xff\xc3\xa9\"");
+    ts_buf_fini(&q);
+}
+
+/* ------------------------------------------------------------ HTTP client */
+
+typedef struct reply {
+    long status;
+    ts_buf body;
+    char ctype[128];
+    char allow[128];
+} reply;
+
+static size_t
+on_body(char *p, size_t size, size_t n, void *ud)
+{
+    ts_buf_put(&((reply *)ud)->body, p, size * n);
+    return size * n;
+}
+
+static size_t
+on_header(char *p, size_t size, size_t n, void *ud)
+{
+    reply *r = ud;
+    size_t len = size * n;
+    if (len > 14 && strncasecmp(p, "Content-Type: ", 14) == 0)
+        snprintf(r->ctype, sizeof r->ctype, "%.*s", (int)(len - 16), p + 14);
+    if (len > 7 && strncasecmp(p, "Allow: ", 7) == 0)
+        snprintf(r->allow, sizeof r->allow, "%.*s", (int)(len - 9), p + 7);
+    return len;
+}
+
+/* GET (post == NULL) or POST form; body in r (caller frees with reply_fini). */
+static int
+http(int port, const char *method, const char *path, const char *post, size_t post_len, reply *r)
+{
+    memset(r, 0, sizeof *r);
+    ts_buf_init(&r->body, 0);
+    char url[4096];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+    struct curl_slist *hdrs = NULL;
+    if (post) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, post);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+                         (curl_off_t)(post_len ? post_len : strlen(post)));
+        hdrs = curl_slist_append(hdrs, "Expect:");
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    }
+    if (method && strcmp(method, "HEAD") == 0)
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    else if (method)
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    CURLcode rc = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    curl_easy_cleanup(c);
+    curl_slist_free_all(hdrs);
+    return rc == CURLE_OK ? 0 : -1;
+}
+
+static void
+reply_fini(reply *r)
+{
+    ts_buf_fini(&r->body);
+}
+
+/* ------------------------------------------------------------ fixtures */
+
+static int
+echo(ts_web_req *r, ts_web_resp *w, void *ctx)
+{
+    ts_buf *b = ts_web_resp_body(w);
+    ts_buf_printf(b, "%s %s rest=%s", ts_web_req_method(r), ts_web_req_path(r),
+                  ts_web_req_path_rest(r));
+    const char *const *vals;
+    size_t n = ts_web_req_params(r, "a", &vals);
+    for (size_t i = 0; i < n; i++)
+        ts_buf_printf(b, " a=%s", vals[i]);
+    const char *x = ts_web_req_param(r, "x");
+    ts_buf_printf(b, " x=%s", x ? x : "(none)");
+    size_t blen;
+    ts_web_req_body(r, &blen);
+    ts_buf_printf(b, " body=%zu", blen);
+    const char *fe = ts_web_req_form_error(r);
+    if (fe)
+        ts_buf_printf(b, " err=%s", fe);
+    ts_web_resp_header(w, "Content-Type", "text/plain");
+    return 0;
+}
+
+static int
+fail(ts_web_req *r, ts_web_resp *w, void *ctx)
+{
+    return TS_EIO;
+}
+
+static int
+head_querier(ts_queryable *qb, int64_t mint, int64_t maxt, ts_querier **out)
+{
+    return ts_head_querier(qb->impl, mint, maxt, out);
+}
+
+/* A stand-in engine that knows `time()` only (enough to check the query
+ * plumbing against Prometheus, whose answer to time() is the eval time). */
+static int
+tiny_engine(void *ctx, const ts_api_query_params *p, ts_api_query_out *out)
+{
+    if (strcmp(p->query, "time()") != 0)
+        return ts_api_query_fail_code(out, TS_EPARSE, "1:1: parse error: tiny engine");
+    ts_api_result res;
+    memset(&res, 0, sizeof res);
+    if (!p->range) {
+        res.type = TS_API_SCALAR;
+        res.t = p->time_ms;
+        res.v = (double)p->time_ms / 1000;
+    } else {
+        size_t n = 0;
+        for (int64_t t = p->start_ms; t <= p->end_ms; t += p->step_ms)
+            n++;
+        ts_sample *s = ts_arena_alloc(out->arena, (n ? n : 1) * sizeof *s);
+        n = 0;
+        for (int64_t t = p->start_ms; t <= p->end_ms; t += p->step_ms)
+            s[n++] = (ts_sample){t, (double)t / 1000};
+        ts_api_series ser = {ts_labels_empty(), s, n};
+        res.type = TS_API_MATRIX;
+        res.series = &ser;
+        res.nseries = 1;
+        ts_api_write_result(out->data, &res);
+        return 0;
+    }
+    ts_api_write_result(out->data, &res);
+    if (ctx)
+        ts_api_query_warn(out, "a warning");
+    return 0;
+}
+
+static const char *
+yaml_cb(void *ctx, ts_arena *a)
+{
+    return "global:\n  scrape_interval: 15s\n";
+}
+
+typedef struct fixture {
+    ts_head *head;
+    ts_queryable qb;
+    ts_web_server *srv;
+    ts_web_api *api;
+    int port;
+} fixture;
+
+/* Series written to the head (and, for the live comparison, to Prometheus). */
+static const char *const series_def[][6] = {
+    {"__name__", "up", "job", "api", "instance", "a:1"},
+    {"__name__", "up", "job", "api", "instance", "b:1"},
+    {"__name__", "up", "job", "node", "instance", "c:1"},
+    {"__name__", "http_requests_total", "job", "api", "code", "<500>&"},
+};
+#define NSERIES 4
+#define T0 1700000000000LL
+
+static int
+fixture_start(fixture *f, bool warn)
+{
+    memset(f, 0, sizeof *f);
+    if (ts_head_new(&f->head, NULL))
+        return -1;
+    ts_appender *app = ts_head_appender(f->head);
+    for (int i = 0; i < NSERIES; i++) {
+        ts_labels *ls = ts_labels_from_strings(6, series_def[i][0], series_def[i][1],
+                                               series_def[i][2], series_def[i][3],
+                                               series_def[i][4], series_def[i][5]);
+        for (int k = 0; k < 10; k++)
+            app->ops->append(app, 0, ls, T0 + k * 15000, i + k, NULL);
+        ts_labels_free(ls);
+    }
+    if (app->ops->commit(app))
+        return -1;
+    f->qb.querier = head_querier;
+    f->qb.impl = f->head;
+    ts_web_server_opts o = {.listen = "127.0.0.1:0", .nworkers = 3, .max_body = 64 * 1024};
+    ts_error err;
+    if (ts_web_server_new(&f->srv, &o, &err))
+        return -1;
+    static const char *const flags[] = {"storage.tsdb.path", "data/", "config.file", "p.yml"};
+    ts_web_api_opts ao = {
+        .queryable = &f->qb,
+        .query = tiny_engine,
+        .query_ctx = warn ? (void *)1 : NULL,
+        .buildinfo = {"2.42.0", "rev", "main", "me", "today", "c11"},
+        .flags = flags,
+        .nflags = 4,
+        .config_yaml = yaml_cb,
+    };
+    if (ts_web_api_register(f->srv, &ao, &f->api) ||
+        ts_web_server_route(f->srv, NULL, "/echo", false, echo, NULL) ||
+        ts_web_server_route(f->srv, "GET", "/pre/", true, echo, NULL) ||
+        ts_web_server_route(f->srv, "GET", "/fail", false, fail, NULL))
+        return -1;
+    if (ts_web_server_start(f->srv, &err)) {
+        fprintf(stderr, "start: %s\n", err.msg);
+        return -1;
+    }
+    f->port = ts_web_server_port(f->srv);
+    return 0;
+}
+
+static void
+fixture_stop(fixture *f)
+{
+    ts_web_server_free(f->srv);
+    ts_web_api_free(f->api);
+    ts_head_free(f->head);
+}
+
+#define GET_EQ(f, path, want_status, want_body)                                                    \
+    do {                                                                                           \
+        reply r_;                                                                                  \
+        T_OK(http((f)->port, NULL, path, NULL, 0, &r_));                                           \
+        T_EQ(r_.status, want_status);                                                              \
+        T_STREQ(ts_buf_cstr(&r_.body), want_body);                                                 \
+        reply_fini(&r_);                                                                           \
+    } while (0)
+
+/* ------------------------------------------------------------ server tests */
+
+static void
+test_server_basics(void)
+{
+    fixture f;
+    T_OK(fixture_start(&f, false));
+    T_TRUE(f.port > 0);
+    reply r;
+    /* GET with a query string: decoding, repeated keys, '+' */
+    T_OK(http(f.port, NULL, "/echo?a=1&a=%3Cx%3E&x=a+b%2Bc&&a=", NULL, 0, &r));
+    T_EQ(r.status, 200);
+    T_STREQ(ts_buf_cstr(&r.body), "GET /echo rest= a=1 a=<x> a= x=a b+c body=0");
+    T_STREQ(r.ctype, "text/plain");
+    reply_fini(&r);
+    /* POST form: body values come before query values */
+    T_OK(http(f.port, NULL, "/echo?a=q&x=fromquery", "a=b1&x=frombody&a=b%202", 0, &r));
+    T_STREQ(ts_buf_cstr(&r.body), "POST /echo rest= a=b1 a=b 2 a=q x=frombody body=23");
+    reply_fini(&r);
+    /* bad escapes are skipped and reported like Go */
+    T_OK(http(f.port, NULL, "/echo?a=%zz&a=ok&x;y=1", NULL, 0, &r));
+    T_STREQ(ts_buf_cstr(&r.body),
+            "GET /echo rest= a=ok x=(none) body=0 err=invalid URL escape \"%zz\"");
+    reply_fini(&r);
+    /* prefix route, decoded path */
+    T_OK(http(f.port, NULL, "/pre/a%20b/c?a=1", NULL, 0, &r));
+    T_STREQ(ts_buf_cstr(&r.body), "GET /pre/a b/c rest=a b/c a=1 x=(none) body=0");
+    reply_fini(&r);
+    /* unknown path: Go's 404 */
+    T_OK(http(f.port, NULL, "/nope", NULL, 0, &r));
+    T_EQ(r.status, 404);
+    T_STREQ(ts_buf_cstr(&r.body), "404 page not found\n");
+    T_STREQ(r.ctype, "text/plain; charset=utf-8");
+    reply_fini(&r);
+    /* wrong method: 405 with Allow as Prometheus sends it */
+    T_OK(http(f.port, "DELETE", "/api/v1/labels", NULL, 0, &r));
+    T_EQ(r.status, 405);
+    T_STREQ(r.allow, "GET, OPTIONS, POST");
+    T_STREQ(ts_buf_cstr(&r.body), "Method Not Allowed\n");
+    reply_fini(&r);
+    /* handler error -> 500 */
+    T_OK(http(f.port, NULL, "/fail", NULL, 0, &r));
+    T_EQ(r.status, 500);
+    reply_fini(&r);
+    /* body over max_body -> 413 without reading it; the server keeps serving */
+    size_t big = 200 * 1024;
+    char *body = ts_malloc(big);
+    memset(body, 'a', big);
+    memcpy(body, "a=", 2);
+    T_OK(http(f.port, NULL, "/echo", body, big, &r));
+    T_EQ(r.status, 413);
+    reply_fini(&r);
+    /* just under the limit is fine */
+    T_OK(http(f.port, NULL, "/echo", body, 64 * 1024, &r));
+    T_EQ(r.status, 200);
+    T_TRUE(strstr(ts_buf_cstr(&r.body), "body=65536") != NULL);
+    reply_fini(&r);
+    ts_free(body);
+    /* HEAD on /-/ready: headers only */
+    T_OK(http(f.port, "HEAD", "/-/ready", NULL, 0, &r));
+    T_EQ(r.status, 200);
+    T_EQ(r.body.len, 0);
+    reply_fini(&r);
+    GET_EQ(&f, "/-/healthy", 200, "Prometheus Server is Healthy.\n");
+    GET_EQ(&f, "/-/ready", 200, "Prometheus Server is Ready.\n");
+    fixture_stop(&f);
+}
+
+typedef struct worker_arg {
+    int port;
+    int id;
+    int ok;
+} worker_arg;
+
+static void *
+client_thread(void *p)
+{
+    worker_arg *a = p;
+    for (int i = 0; i < 25; i++) {
+        char path[128], want[160];
+        snprintf(path, sizeof path, "/echo?a=%d-%d", a->id, i);
+        snprintf(want, sizeof want, "GET /echo rest= a=%d-%d x=(none) body=0", a->id, i);
+        reply r;
+        if (http(a->port, NULL, path, NULL, 0, &r) == 0 && r.status == 200 &&
+            strcmp(ts_buf_cstr(&r.body), want) == 0)
+            a->ok++;
+        reply_fini(&r);
+    }
+    return NULL;
+}
+
+static void
+test_server_concurrent(void)
+{
+    fixture f;
+    T_OK(fixture_start(&f, false));
+    pthread_t th[8];
+    worker_arg args[8];
+    for (int i = 0; i < 8; i++) {
+        args[i] = (worker_arg){f.port, i, 0};
+        pthread_create(&th[i], NULL, client_thread, &args[i]);
+    }
+    int ok = 0;
+    for (int i = 0; i < 8; i++) {
+        pthread_join(th[i], NULL);
+        ok += args[i].ok;
+    }
+    T_EQ(ok, 8 * 25);
+    fixture_stop(&f);
+    /* a second server on port 0 gets its own port, and a taken port fails cleanly */
+    fixture g;
+    T_OK(fixture_start(&g, false));
+    char listen[64];
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", g.port);
+    ts_web_server *s2;
+    ts_error err;
+    ts_web_server_opts o = {.listen = listen};
+    T_OK(ts_web_server_new(&s2, &o, &err));
+    T_OK(ts_web_server_route(s2, "GET", "/x", false, echo, NULL));
+    /* nng shares one server per address, so the same port "starts" again */
+    ts_web_server_free(s2);
+    T_NE(ts_web_server_new(&s2, &(ts_web_server_opts){.listen = "nocolon"}, &err), 0);
+    fixture_stop(&g);
+}
+
+/* ------------------------------------------------------------ API over the head */
+
+static void
+test_api_endpoints(void)
+{
+    fixture f;
+    T_OK(fixture_start(&f, true));
+    GET_EQ(&f, "/api/v1/labels", 200,
+           "{\"status\":\"success\",\"data\":[\"__name__\",\"code\",\"instance\",\"job\"]}");
+    GET_EQ(&f, "/api/v1/labels?match[]=up", 200,
+           "{\"status\":\"success\",\"data\":[\"__name__\",\"instance\",\"job\"]}");
+    GET_EQ(&f, "/api/v1/label/job/values", 200,
+           "{\"status\":\"success\",\"data\":[\"api\",\"node\"]}");
+    GET_EQ(&f, "/api/v1/label/job/values?match[]=up%7Bjob%3D%22node%22%7D&match[]=http_requests_total",
+           200, "{\"status\":\"success\",\"data\":[\"api\",\"node\"]}");
+    GET_EQ(&f, "/api/v1/label/a-b/values", 400,
+           "{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"invalid label name: "
+           "\\\"a-b\\\"\"}");
+    GET_EQ(&f, "/api/v1/series?match[]=http_requests_total", 200,
+           "{\"status\":\"success\",\"data\":[{\"__name__\":\"http_requests_total\",\"code\":"
+           "\"\\u003c500\\u003e\\u0026\",\"job\":\"api\"}]}");
+    /* two selectors: merged, sorted, deduplicated */
+    GET_EQ(&f, "/api/v1/series?match[]=up%7Bjob%3D%22api%22%7D&match[]=up%7Binstance%3D%22a:1%22%7D",
+           200,
+           "{\"status\":\"success\",\"data\":[{\"__name__\":\"up\",\"instance\":\"a:1\",\"job\":"
+           "\"api\"},{\"__name__\":\"up\",\"instance\":\"b:1\",\"job\":\"api\"}]}");
+    /* outside the data's time range */
+    GET_EQ(&f, "/api/v1/series?match[]=up&start=1&end=2", 200, "{\"status\":\"success\",\"data\":[]}");
+    GET_EQ(&f, "/api/v1/series", 400,
+           "{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"no match[] parameter "
+           "provided\"}");
+    GET_EQ(&f, "/api/v1/series?match[]=%7B%7D", 400,
+           "{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"invalid parameter "
+           "\\\"match[]\\\": match[] must contain at least one non-empty matcher\"}");
+    GET_EQ(&f, "/api/v1/series?match[]=up%7B", 400,
+           "{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"invalid parameter "
+           "\\\"match[]\\\": 1:4: parse error: unexpected end of input inside braces\"}");
+    GET_EQ(&f, "/api/v1/series?match[]=up&start=x", 400,
+           "{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"invalid parameter "
+           "\\\"start\\\": Invalid time value for 'start': cannot parse \\\"x\\\" to a valid "
+           "timestamp\"}");
+    /* POST form to series */
+    reply r;
+    T_OK(http(f.port, NULL, "/api/v1/series", "match[]=up%7Bjob%3D%22node%22%7D", 0, &r));
+    T_EQ(r.status, 200);
+    T_STREQ(ts_buf_cstr(&r.body), "{\"status\":\"success\",\"data\":[{\"__name__\":\"up\","
+                                  "\"instance\":\"c:1\",\"job\":\"node\"}]}");
+    T_STREQ(r.ctype, "application/json");
+    reply_fini(&r);
+    /* query plumbing (with a warning from the callback) */
+    GET_EQ(&f, "/api/v1/query?query=time()&time=1435781451.78", 200,
+           "{\"status\":\"success\",\"data\":{\"resultType\":\"scalar\",\"result\":[1435781451.78,"
+           "\"1435781451.78\"]},\"warnings\":[\"a warning\"]}");
+    GET_EQ(&f, "/api/v1/query?query=1%2B", 400,
+           "{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"invalid parameter "
+           "\\\"query\\\": 1:1: parse error: tiny engine\"}");
+    GET_EQ(&f, "/api/v1/query_range?query=time()&start=1&end=2&step=0.5", 200,
+           "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[{\"metric\":{},"
+           "\"values\":[[1,\"1\"],[1.500,\"1.5\"],[2,\"2\"]]}]}}");
+    GET_EQ(&f, "/api/v1/status/config", 200,
+           "{\"status\":\"success\",\"data\":{\"yaml\":\"global:\\n  scrape_interval: 15s\\n\"}}");
+    GET_EQ(&f, "/api/v1/status/flags", 200,
+           "{\"status\":\"success\",\"data\":{\"config.file\":\"p.yml\",\"storage.tsdb.path\":"
+           "\"data/\"}}");
+    GET_EQ(&f, "/api/v1/status/buildinfo", 200,
+           "{\"status\":\"success\",\"data\":{\"version\":\"2.42.0\",\"revision\":\"rev\","
+           "\"branch\":\"main\",\"buildUser\":\"me\",\"buildDate\":\"today\",\"goVersion\":"
+           "\"c11\"}}");
+    GET_EQ(&f, "/api/v1/status/runtimeinfo", 200,
+           "{\"status\":\"success\",\"data\":{\"startTime\":\"1970-01-01T00:00:00Z\",\"CWD\":\"\","
+           "\"reloadConfigSuccess\":false,\"lastConfigTime\":\"1970-01-01T00:00:00Z\","
+           "\"corruptionCount\":0,\"goroutineCount\":0,\"GOMAXPROCS\":0,\"GOGC\":\"\",\"GODEBUG\":"
+           "\"\",\"storageRetention\":\"\"}}");
+    fixture_stop(&f);
+}
+
+/* ------------------------------------------------------------ live comparison */
+
+/* Requests whose answers need no data: Prometheus (empty storage) and we
+ * must answer byte for byte the same (status and body). */
+static const char *const same_paths[] = {
+    "/api/v1/query?query=time()&time=1435781451.78",
+    "/api/v1/query?query=time()&time=2015-07-01T20:10:51.781Z",
+    "/api/v1/query?query=time()&time=-1.5",
+    "/api/v1/query?query=time()&time=0.0001",
+    "/api/v1/query?query=time()&time=x",
+    "/api/v1/query?query=time()&time=1&timeout=x",
+    "/api/v1/query_range?query=time()&start=1&end=2&step=0.25",
+    "/api/v1/query_range?query=time()&start=1435781451.5&end=1435781452&step=0.1",
+    "/api/v1/query_range?query=time()&start=x",
+    "/api/v1/query_range?query=time()&start=1&end=y",
+    "/api/v1/query_range?query=time()&start=10&end=1&step=1",
+    "/api/v1/query_range?query=time()&start=1&end=10&step=z",
+    "/api/v1/query_range?query=time()&start=1&end=10",
+    "/api/v1/query_range?query=time()&start=1&end=10&step=0",
+    "/api/v1/query_range?query=time()&start=1&end=10&step=-3",
+    "/api/v1/query_range?query=time()&start=1&end=100000&step=1",
+    "/api/v1/query_range?query=time()&start=1&end=3&step=1e300",
+    "/api/v1/series",
+    "/api/v1/series?match[]=%7B%7D",
+    "/api/v1/series?match[]=up%7B",
+    "/api/v1/series?match[]=up&start=x",
+    "/api/v1/series?match[]=up&end=x",
+    "/api/v1/series?match[]=up&start=1&end=2",
+    "/api/v1/labels?match[]=%7B%7D",
+    "/api/v1/labels?start=1&end=2",
+    "/api/v1/labels?start=x",
+    "/api/v1/label/a-b/values",
+    "/api/v1/label/job/values?start=1&end=2",
+    "/api/v1/nope",
+    "/nope",
+    "/-/healthy",
+    "/-/ready",
+};
+
+static void
+test_vs_prometheus(void)
+{
+    /* a free port for Prometheus */
+    int port = 0;
+    {
+        ts_web_server *tmp;
+        ts_error err;
+        T_OK(ts_web_server_new(&tmp, &(ts_web_server_opts){.listen = "127.0.0.1:0"}, &err));
+        T_OK(ts_web_server_route(tmp, "GET", "/", false, echo, NULL));
+        T_OK(ts_web_server_start(tmp, &err));
+        port = ts_web_server_port(tmp);
+        ts_web_server_free(tmp);
+    }
+    const char *dir = t_tmpdir();
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "printf 'global:\\n  scrape_interval: 15s\\n' > %s/p.yml && "
+             "(prometheus --config.file=%s/p.yml --storage.tsdb.path=%s/data "
+             "--web.listen-address=127.0.0.1:%d >%s/log 2>&1 & echo $! > %s/pid)",
+             dir, dir, dir, port, dir, dir);
+    T_EQ(system(cmd), 0);
+    bool ready = false;
+    for (int i = 0; i < 100 && !ready; i++) {
+        reply r;
+        if (http(port, NULL, "/-/ready", NULL, 0, &r) == 0 && r.status == 200)
+            ready = true;
+        reply_fini(&r);
+        if (!ready)
+            nanosleep(&(struct timespec){0, 100000000}, NULL);
+    }
+    fixture f;
+    int started = fixture_start(&f, false);
+    int mismatches = 0;
+    for (size_t i = 0; ready && started == 0 && i < sizeof same_paths / sizeof same_paths[0]; i++) {
+        reply a, b;
+        http(port, NULL, same_paths[i], NULL, 0, &a);
+        http(f.port, NULL, same_paths[i], NULL, 0, &b);
+        if (a.status != b.status || strcmp(ts_buf_cstr(&a.body), ts_buf_cstr(&b.body)) != 0) {
+            fprintf(stderr, "  %s\n    prometheus %ld %s\n    tessera    %ld %s\n", same_paths[i],
+                    a.status, ts_buf_cstr(&a.body), b.status, ts_buf_cstr(&b.body));
+            mismatches++;
+        }
+        reply_fini(&a);
+        reply_fini(&b);
+    }
+    snprintf(cmd, sizeof cmd, "kill $(cat %s/pid); sleep 0.5", dir);
+    T_EQ(system(cmd), 0);
+    if (started == 0)
+        fixture_stop(&f);
+    T_TRUE(ready); /* prometheus must be installed: this test uses the real one */
+    T_EQ(started, 0);
+    T_EQ(mismatches, 0);
+}
+
+static void
+at_exit(void)
+{
+    curl_global_cleanup();
+    nng_fini(); /* lets nng's reaper free the servers' last pieces before leak checking */
+}
+
+__attribute__((constructor)) static void
+setup(void)
+{
+    curl_global_init(CURL_GLOBAL_ALL);
+    atexit(at_exit);
+}
+
+T_MAIN({"parse_time", test_parse_time}, {"parse_duration", test_parse_duration},
+       {"format", test_format}, {"server_basics", test_server_basics},
+       {"server_concurrent", test_server_concurrent}, {"api_endpoints", test_api_endpoints},
+       {"vs_prometheus", test_vs_prometheus})
