@@ -1694,8 +1694,6 @@ ts_promql_matchers_free(ts_matcher **m, size_t n)
     ts_free(m);
 }
 
-/* Shared with printer.c. */
-size_t ts__pq_go_quote(char *buf, size_t size, const char *s, size_t n);
 size_t
 ts__pq_go_quote(char *buf, size_t size, const char *s, size_t n)
 {

@@ -18,9 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pkg/promql/parser/lex.h"
 #include "pkg/util/mem.h"
-
-size_t ts__pq_go_quote(char *buf, size_t size, const char *s, size_t n);
 
 /* Appends Go's %q of s. */
 static int
