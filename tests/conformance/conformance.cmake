@@ -15,11 +15,16 @@
 # Run with `cmake -P` (CMAKE_SCRIPT_MODE_FILE set), the same file is the checker:
 #   cmake -DTESSERA=... -DBASELINE=... -DFILES="a;b" -P conformance.cmake
 if(CMAKE_SCRIPT_MODE_FILE AND MODE STREQUAL "promtool")
-    execute_process(COMMAND ${PYTHON} ${CONVERTER} ${FILES} OUTPUT_FILE ${OUT} RESULT_VARIABLE rc)
-    if(NOT rc EQUAL 0)
-        message(FATAL_ERROR "converting to a promtool test file failed")
+    file(REMOVE_RECURSE ${OUT})
+    file(MAKE_DIRECTORY ${OUT})
+    execute_process(COMMAND ${PYTHON} ${CONVERTER} ${OUT} ${FILES} OUTPUT_VARIABLE ymls
+                    RESULT_VARIABLE rc)
+    string(STRIP "${ymls}" ymls)
+    string(REPLACE "\n" ";" ymls "${ymls}")
+    if(NOT rc EQUAL 0 OR NOT ymls)
+        message(FATAL_ERROR "converting to promtool test files failed")
     endif()
-    execute_process(COMMAND ${PROMTOOL} test rules ${OUT} RESULT_VARIABLE rc)
+    execute_process(COMMAND ${PROMTOOL} test rules ${ymls} RESULT_VARIABLE rc)
     if(NOT rc EQUAL 0)
         message(FATAL_ERROR "promtool disagrees with tests/promql expectations")
     endif()
@@ -84,7 +89,7 @@ if(ts_promql_own_tests AND TS_PROMTOOL AND TS_PYTHON3)
              COMMAND ${CMAKE_COMMAND} -DMODE=promtool -DPYTHON=${TS_PYTHON3}
                      -DPROMTOOL=${TS_PROMTOOL}
                      -DCONVERTER=${PROJECT_SOURCE_DIR}/tests/promql/to_promtool.py
-                     -DOUT=${CMAKE_CURRENT_BINARY_DIR}/promql_own_promtool.yml
+                     -DOUT=${CMAKE_CURRENT_BINARY_DIR}/promql_own_promtool
                      "-DFILES=${ts_promql_own_tests}" -P ${CMAKE_CURRENT_LIST_FILE})
     set_tests_properties(promql_own_vs_promtool PROPERTIES LABELS promql TIMEOUT 120)
 endif()

@@ -2,15 +2,17 @@
 """Converts tessera's PromQL .test files into a `promtool test rules` file, so
 the expected values can be checked against real Prometheus (promtool 2.42):
 
-    tests/promql/to_promtool.py tests/promql/*.test > /tmp/t.yml
-    promtool test rules /tmp/t.yml
+    tests/promql/to_promtool.py OUTDIR tests/promql/*.test   # prints the files written
+    promtool test rules OUTDIR/*.yml
 
 Only `eval instant` (and eval_ordered, compared unordered) are converted;
 eval_fail has no promtool equivalent and is skipped, and so are evals that
 expect NaN (promtool compares exactly, and NaN != NaN).  Each load block with the
-evals after it becomes one test group.
+evals after it becomes one file, whose evaluation_interval is the load step
+(promtool steps through time at that interval up to the last eval time).
 """
 import json
+import os
 import re
 import sys
 
@@ -28,8 +30,9 @@ def num(s):
 
 
 def main():
+    outdir = sys.argv[1]
     groups = []
-    for path in sys.argv[1:]:
+    for path in sys.argv[2:]:
         lines = [l.strip() for l in open(path)]
         lines = ["" if l.startswith("#") else l for l in lines]
         i = 0
@@ -66,8 +69,15 @@ def main():
                 cur["promql_expr_test"].append(
                     {"expr": m.group(2), "eval_time": m.group(1), "exp_samples": exp})
             i = j
-    out = json.dumps({"rule_files": [], "evaluation_interval": "1m", "tests": groups}, indent=1)
-    print(re.sub(r'"@@(.*?)@@"', r"\1", out))
+    for n, g in enumerate(groups):
+        if not g["promql_expr_test"]:
+            continue
+        doc = {"rule_files": [], "evaluation_interval": g["interval"], "tests": [g]}
+        out = re.sub(r'"@@(.*?)@@"', r"\1", json.dumps(doc, indent=1))
+        name = os.path.join(outdir, "group%03d.yml" % n)
+        with open(name, "w") as f:
+            f.write(out + "\n")
+        print(name)
 
 
 main()
