@@ -312,10 +312,17 @@ server_start(uv_loop_t *loop, server *s)
     s->port = ntohs(got.sin_port);
 }
 
+/* Closes the listener; connections still open finish on their own. */
 static void
 server_stop(server *s)
 {
     uv_close((uv_handle_t *)&s->tcp, NULL);
+}
+
+/* After the loop has run dry: frees the routes. */
+static void
+server_free(server *s)
+{
     for (size_t i = 0; i < s->nroutes; i++)
         ts_free(s->routes[i].body);
 }
@@ -666,6 +673,7 @@ test_scrape_cases(void)
     server_stop(&s);
     T_EQ(uv_run(&loop, UV_RUN_DEFAULT), 0);
     T_EQ(uv_loop_close(&loop), 0);
+    server_free(&s);
     ts_head_free(h);
     ts_config_free(c);
 }
@@ -769,6 +777,7 @@ test_staleness_and_reload(void)
     server_stop(&s);
     T_EQ(uv_run(&loop, UV_RUN_DEFAULT), 0);
     T_EQ(uv_loop_close(&loop), 0);
+    server_free(&s);
     ts_head_free(h);
     ts_config_free(c);
 }
@@ -941,6 +950,7 @@ test_file_sd_follow(void)
     server_stop(&s);
     T_EQ(uv_run(&loop, UV_RUN_DEFAULT), 0);
     T_EQ(uv_loop_close(&loop), 0);
+    server_free(&s);
     ts_head_free(h);
     ts_config_free(c);
 }
