@@ -855,7 +855,9 @@ h_series(ts_web_req *r, ts_web_resp *w, void *ctx)
     ts_series_set **sets = ts_calloc(m.n, sizeof *sets);
     ts_series_set *set = NULL;
     for (size_t i = 0; i < m.n && rc == 0; i++) {
-        rc = q->ops->select(q, m.n > 1, &hints, m.sets[i], m.lens[i], &sets[i], &err);
+        /* Always sorted: Prometheus asks for unsorted with one selector, but its
+         * TSDB returns series in label order anyway, and clients see that order. */
+        rc = q->ops->select(q, true, &hints, m.sets[i], m.lens[i], &sets[i], &err);
     }
     if (rc) {
         for (size_t i = 0; i < m.n; i++)

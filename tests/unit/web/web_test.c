@@ -7,6 +7,7 @@
 #include "pkg/tsdb/head/head.h"
 #include "pkg/util/err.h"
 #include "pkg/util/mem.h"
+#include "pkg/util/time.h"
 #include "pkg/web/api.h"
 #include "pkg/web/server.h"
 #include "tests/testutil/t.h"
@@ -253,28 +254,32 @@ typedef struct fixture {
 } fixture;
 
 /* Series written to the head (and, for the live comparison, to Prometheus). */
-static const char *const series_def[][6] = {
-    {"__name__", "up", "job", "api", "instance", "a:1"},
-    {"__name__", "up", "job", "api", "instance", "b:1"},
-    {"__name__", "up", "job", "node", "instance", "c:1"},
-    {"__name__", "http_requests_total", "job", "api", "code", "<500>&"},
+static const char *const series_def[][8] = {
+    {"__name__", "up", "job", "api", "instance", "a:1", NULL, NULL},
+    {"__name__", "up", "job", "api", "instance", "b:1", NULL, NULL},
+    {"__name__", "up", "job", "node", "instance", "c:1", NULL, NULL},
+    {"__name__", "http_requests_total", "job", "api", "code", "<500>&", NULL, NULL},
+    {"__name__", "http_requests_total", "job", "api", "code", "200", "path", "/a\"b\\c \xc3\xa9"},
 };
-#define NSERIES 4
+#define NSERIES 5
+#define NSAMPLES 10
 #define T0 1700000000000LL
 
 static int
-fixture_start(fixture *f, bool warn)
+fixture_start(fixture *f, bool warn, int64_t base)
 {
     memset(f, 0, sizeof *f);
     if (ts_head_new(&f->head, NULL))
         return -1;
     ts_appender *app = ts_head_appender(f->head);
     for (int i = 0; i < NSERIES; i++) {
-        ts_labels *ls = ts_labels_from_strings(6, series_def[i][0], series_def[i][1],
-                                               series_def[i][2], series_def[i][3],
-                                               series_def[i][4], series_def[i][5]);
-        for (int k = 0; k < 10; k++)
-            app->ops->append(app, 0, ls, T0 + k * 15000, i + k, NULL);
+        ts_label l[4];
+        size_t n = 0;
+        for (; n < 4 && series_def[i][2 * n]; n++)
+            l[n] = (ts_label){series_def[i][2 * n], series_def[i][2 * n + 1]};
+        ts_labels *ls = ts_labels_new(l, n);
+        for (int k = 0; k < NSAMPLES; k++)
+            app->ops->append(app, 0, ls, base + k * 15000, i + k, NULL);
         ts_labels_free(ls);
     }
     if (app->ops->commit(app))
@@ -331,7 +336,7 @@ static void
 test_server_basics(void)
 {
     fixture f;
-    T_OK(fixture_start(&f, false));
+    T_OK(fixture_start(&f, false, T0));
     T_TRUE(f.port > 0);
     reply r;
     /* GET with a query string: decoding, repeated keys, '+' */
@@ -420,7 +425,7 @@ static void
 test_server_concurrent(void)
 {
     fixture f;
-    T_OK(fixture_start(&f, false));
+    T_OK(fixture_start(&f, false, T0));
     pthread_t th[8];
     worker_arg args[8];
     for (int i = 0; i < 8; i++) {
@@ -436,7 +441,7 @@ test_server_concurrent(void)
     fixture_stop(&f);
     /* a second server on port 0 gets its own port, and a taken port fails cleanly */
     fixture g;
-    T_OK(fixture_start(&g, false));
+    T_OK(fixture_start(&g, false, T0));
     char listen[64];
     snprintf(listen, sizeof listen, "127.0.0.1:%d", g.port);
     ts_web_server *s2;
@@ -456,9 +461,10 @@ static void
 test_api_endpoints(void)
 {
     fixture f;
-    T_OK(fixture_start(&f, true));
+    T_OK(fixture_start(&f, true, T0));
     GET_EQ(&f, "/api/v1/labels", 200,
-           "{\"status\":\"success\",\"data\":[\"__name__\",\"code\",\"instance\",\"job\"]}");
+           "{\"status\":\"success\",\"data\":[\"__name__\",\"code\",\"instance\",\"job\","
+           "\"path\"]}");
     GET_EQ(&f, "/api/v1/labels?match[]=up", 200,
            "{\"status\":\"success\",\"data\":[\"__name__\",\"instance\",\"job\"]}");
     GET_EQ(&f, "/api/v1/label/job/values", 200,
@@ -468,7 +474,7 @@ test_api_endpoints(void)
     GET_EQ(&f, "/api/v1/label/a-b/values", 400,
            "{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"invalid label name: "
            "\\\"a-b\\\"\"}");
-    GET_EQ(&f, "/api/v1/series?match[]=http_requests_total", 200,
+    GET_EQ(&f, "/api/v1/series?match[]=http_requests_total%7Bcode!%3D%22200%22%7D", 200,
            "{\"status\":\"success\",\"data\":[{\"__name__\":\"http_requests_total\",\"code\":"
            "\"\\u003c500\\u003e\\u0026\",\"job\":\"api\"}]}");
     /* two selectors: merged, sorted, deduplicated */
@@ -565,6 +571,68 @@ static const char *const same_paths[] = {
     "/-/ready",
 };
 
+/* Requests over data: %1$lld is replaced by the data's first timestamp (s). */
+static const char *const data_paths[] = {
+    "/api/v1/series?match[]=up",
+    "/api/v1/series?match[]=up&match[]=http_requests_total",
+    "/api/v1/series?match[]=%7Bjob%3D%22api%22%7D",
+    "/api/v1/series?match[]=%7B__name__%3D~%22.%2B%22%7D",
+    "/api/v1/series?match[]=up%7Bjob!%3D%22api%22%7D&start=%1$lld&end=%1$lld",
+    "/api/v1/series?match[]=up&match[]=up%7Binstance%3D~%22a.*%22%7D",
+    "/api/v1/series?match[]=up&start=%1$lld.5&end=%1$lld.9",
+    "/api/v1/series?match[]=nothing",
+    "/api/v1/labels",
+    "/api/v1/labels?match[]=up",
+    "/api/v1/labels?match[]=up&match[]=http_requests_total%7Bcode%3D%22200%22%7D",
+    "/api/v1/label/job/values",
+    "/api/v1/label/__name__/values",
+    "/api/v1/label/path/values",
+    "/api/v1/label/code/values?match[]=http_requests_total",
+    "/api/v1/label/nonexistent/values",
+};
+
+/* Writes series_def's samples as OpenMetrics for promtool. */
+static int
+write_openmetrics(const char *path, int64_t base)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    const char *last = "";
+    for (int i = 0; i < NSERIES; i++) {
+        if (strcmp(last, series_def[i][1]) != 0)
+            fprintf(f, "# TYPE %s gauge\n", series_def[i][1]);
+        last = series_def[i][1];
+        for (int k = 0; k < NSAMPLES; k++) {
+            fprintf(f, "%s{", series_def[i][1]);
+            for (int l = 1; l < 4 && series_def[i][2 * l]; l++) {
+                fprintf(f, "%s%s=\"", l > 1 ? "," : "", series_def[i][2 * l]);
+                for (const char *c = series_def[i][2 * l + 1]; *c; c++)
+                    fprintf(f, "%s%c", (*c == '"' || *c == '\\') ? "\\" : "", *c);
+                fputc('"', f);
+            }
+            fprintf(f, "} %d %lld\n", i + k, (long long)(base / 1000 + k * 15));
+        }
+    }
+    fputs("# EOF\n", f);
+    return fclose(f);
+}
+
+static int
+compare(int pa, int pb, const char *path)
+{
+    reply a, b;
+    http(pa, NULL, path, NULL, 0, &a);
+    http(pb, NULL, path, NULL, 0, &b);
+    int bad = a.status != b.status || strcmp(ts_buf_cstr(&a.body), ts_buf_cstr(&b.body)) != 0;
+    if (bad)
+        fprintf(stderr, "  %s\n    prometheus %ld %s\n    tessera    %ld %s\n", path, a.status,
+                ts_buf_cstr(&a.body), b.status, ts_buf_cstr(&b.body));
+    reply_fini(&a);
+    reply_fini(&b);
+    return bad;
+}
+
 static void
 test_vs_prometheus(void)
 {
@@ -579,13 +647,18 @@ test_vs_prometheus(void)
         port = ts_web_server_port(tmp);
         ts_web_server_free(tmp);
     }
+    /* the same samples go to Prometheus (through promtool-written blocks) and to our head */
+    int64_t base = (ts_now_ms() / 1000 - 3600) * 1000;
     const char *dir = t_tmpdir();
-    char cmd[1024];
+    char om[512], cmd[2048];
+    snprintf(om, sizeof om, "%s/data.om", dir);
+    T_OK(write_openmetrics(om, base));
     snprintf(cmd, sizeof cmd,
              "printf 'global:\\n  scrape_interval: 15s\\n' > %s/p.yml && "
+             "promtool tsdb create-blocks-from openmetrics %s %s/data >%s/promtool.log 2>&1 && "
              "(prometheus --config.file=%s/p.yml --storage.tsdb.path=%s/data "
              "--web.listen-address=127.0.0.1:%d >%s/log 2>&1 & echo $! > %s/pid)",
-             dir, dir, dir, port, dir, dir);
+             dir, om, dir, dir, dir, dir, port, dir, dir);
     T_EQ(system(cmd), 0);
     bool ready = false;
     for (int i = 0; i < 100 && !ready; i++) {
@@ -597,19 +670,30 @@ test_vs_prometheus(void)
             nanosleep(&(struct timespec){0, 100000000}, NULL);
     }
     fixture f;
-    int started = fixture_start(&f, false);
-    int mismatches = 0;
+    int started = fixture_start(&f, false, base);
+    int mismatches = 0, compared = 0;
     for (size_t i = 0; ready && started == 0 && i < sizeof same_paths / sizeof same_paths[0]; i++) {
-        reply a, b;
-        http(port, NULL, same_paths[i], NULL, 0, &a);
-        http(f.port, NULL, same_paths[i], NULL, 0, &b);
-        if (a.status != b.status || strcmp(ts_buf_cstr(&a.body), ts_buf_cstr(&b.body)) != 0) {
-            fprintf(stderr, "  %s\n    prometheus %ld %s\n    tessera    %ld %s\n", same_paths[i],
-                    a.status, ts_buf_cstr(&a.body), b.status, ts_buf_cstr(&b.body));
-            mismatches++;
+        mismatches += compare(port, f.port, same_paths[i]);
+        compared++;
+    }
+    for (size_t i = 0; ready && started == 0 && i < sizeof data_paths / sizeof data_paths[0]; i++) {
+        char path[1024];
+        const char *tmpl = data_paths[i];
+        /* substitute %1$lld by hand (the table is not a format string for -Wformat) */
+        ts_buf b;
+        ts_buf_init(&b, 0);
+        for (const char *c = tmpl; *c; c++) {
+            if (strncmp(c, "%1$lld", 6) == 0) {
+                ts_buf_printf(&b, "%lld", (long long)(base / 1000));
+                c += 5;
+            } else {
+                ts_buf_putc(&b, (uint8_t)*c);
+            }
         }
-        reply_fini(&a);
-        reply_fini(&b);
+        snprintf(path, sizeof path, "%s", ts_buf_cstr(&b));
+        ts_buf_fini(&b);
+        mismatches += compare(port, f.port, path);
+        compared++;
     }
     snprintf(cmd, sizeof cmd, "kill $(cat %s/pid); sleep 0.5", dir);
     T_EQ(system(cmd), 0);
@@ -617,6 +701,8 @@ test_vs_prometheus(void)
         fixture_stop(&f);
     T_TRUE(ready); /* prometheus must be installed: this test uses the real one */
     T_EQ(started, 0);
+    T_EQ(compared, (int)(sizeof same_paths / sizeof same_paths[0] +
+                         sizeof data_paths / sizeof data_paths[0]));
     T_EQ(mismatches, 0);
 }
 
