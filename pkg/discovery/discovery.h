@@ -80,6 +80,12 @@ int ts_discovery_file_glob(const char *pattern, char ***out, size_t *n);
 int ts_discovery_dns_lookup(const char *name, const char *type, int port, ts_target_group *out,
                             ts_error *err);
 
+/* Same, but SRV queries go to the given IPv4 DNS server (tests run one on
+ * loopback); server_ip NULL = the system resolver.  A/AAAA always use
+ * getaddrinfo. */
+int ts_discovery_dns_lookup_at(const char *server_ip, int server_port, const char *name,
+                               const char *type, int port, ts_target_group *out, ts_error *err);
+
 /* ----------------------------------------------------------------- manager */
 
 typedef struct ts_discovery_manager ts_discovery_manager;

@@ -76,12 +76,26 @@ lookup_addr(const char *name, int family, int port, ts_target_group *g, size_t *
 }
 
 static int
-lookup_srv(const char *name, ts_target_group *g, size_t *cap, ts_error *err)
+lookup_srv(const char *name, const char *server_ip, int server_port, ts_target_group *g,
+           size_t *cap, ts_error *err)
 {
     struct __res_state st;
     memset(&st, 0, sizeof(st));
     if (res_ninit(&st) != 0)
         return ts_error_set(err, TS_EIO, "lookup %s: cannot initialise the resolver", name);
+    if (server_ip) {
+        struct sockaddr_in sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sin_family = AF_INET;
+        sa.sin_port = htons((uint16_t)server_port);
+        if (inet_pton(AF_INET, server_ip, &sa.sin_addr) != 1) {
+            res_nclose(&st);
+            return ts_error_set(err, TS_EINVAL, "bad DNS server address %s", server_ip);
+        }
+        st.nsaddr_list[0] = sa;
+        st.nscount = 1;
+        st.retry = 1;
+    }
     unsigned char ans[NS_MAXMSG];
     int len = res_nquery(&st, name, ns_c_in, ns_t_srv, ans, sizeof(ans));
     int rc = TS_OK;
@@ -125,6 +139,13 @@ int
 ts_discovery_dns_lookup(const char *name, const char *type, int port, ts_target_group *out,
                         ts_error *err)
 {
+    return ts_discovery_dns_lookup_at(NULL, 0, name, type, port, out, err);
+}
+
+int
+ts_discovery_dns_lookup_at(const char *server_ip, int server_port, const char *name,
+                           const char *type, int port, ts_target_group *out, ts_error *err)
+{
     memset(out, 0, sizeof(*out));
     size_t cap = 0;
     int rc;
@@ -133,7 +154,7 @@ ts_discovery_dns_lookup(const char *name, const char *type, int port, ts_target_
     else if (strcmp(type, "AAAA") == 0)
         rc = lookup_addr(name, AF_INET6, port, out, &cap, err);
     else if (strcmp(type, "SRV") == 0)
-        rc = lookup_srv(name, out, &cap, err);
+        rc = lookup_srv(name, server_ip, server_port, out, &cap, err);
     else
         rc = ts_error_set(err, TS_EUNSUPPORTED, "dns_sd: record type %s is not supported", type);
     if (rc) {

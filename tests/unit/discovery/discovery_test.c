@@ -2,8 +2,12 @@
  * change, dns_sd lookups of localhost, and the manager on a real uv loop. */
 #include "pkg/discovery/discovery.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "pkg/util/fs.h"
@@ -126,6 +130,126 @@ test_dns_localhost(void)
     /* SRV of a name that has no such record fails cleanly (no network needed
      * to get an answer for the reserved .invalid TLD: the stub resolver may
      * time out instead, which is also a clean failure). */
+}
+
+/* A one-shot DNS server on loopback UDP: answers the next query with two
+ * SRV records (node1.example.org:9100, node2.example.org:9200), or NXDOMAIN
+ * for names other than _prom._tcp.example.org. */
+typedef struct dns_srv {
+    int fd, port;
+    pthread_t th;
+} dns_srv;
+
+static size_t
+put_name(uint8_t *p, const char *name)
+{
+    size_t n = 0;
+    while (*name) {
+        const char *dot = strchr(name, '.');
+        size_t l = dot ? (size_t)(dot - name) : strlen(name);
+        p[n++] = (uint8_t)l;
+        memcpy(p + n, name, l);
+        n += l;
+        name += l + (dot ? 1 : 0);
+    }
+    p[n++] = 0;
+    return n;
+}
+
+static void *
+dns_serve(void *arg)
+{
+    dns_srv *d = arg;
+    uint8_t q[512], r[1024];
+    struct sockaddr_in from;
+    socklen_t fl = sizeof(from);
+    ssize_t n = recvfrom(d->fd, q, sizeof(q), 0, (struct sockaddr *)&from, &fl);
+    if (n < 12)
+        return NULL;
+    /* the question runs from byte 12 to the end of QTYPE/QCLASS */
+    size_t qend = 12;
+    while (qend < (size_t)n && q[qend])
+        qend += q[qend] + 1u;
+    qend += 5;
+    uint8_t want[256];
+    size_t wl = put_name(want, "_prom._tcp.example.org");
+    bool match = qend - 5 - 12 + 1 == wl && memcmp(q + 12, want, wl) == 0;
+    memcpy(r, q, qend);
+    r[2] = 0x81;
+    r[3] = match ? 0x80 : 0x83; /* NOERROR / NXDOMAIN */
+    r[6] = 0;
+    r[7] = match ? 2 : 0; /* ANCOUNT */
+    r[8] = r[9] = r[10] = r[11] = 0;
+    size_t o = qend;
+    const char *targets[] = {"node1.example.org", "node2.example.org"};
+    int ports[] = {9100, 9200};
+    for (int i = 0; match && i < 2; i++) {
+        r[o++] = 0xc0; /* pointer to the question name */
+        r[o++] = 12;
+        r[o++] = 0; r[o++] = 33; /* SRV */
+        r[o++] = 0; r[o++] = 1;  /* IN */
+        r[o++] = 0; r[o++] = 0; r[o++] = 0; r[o++] = 60; /* TTL */
+        uint8_t rd[300];
+        size_t rl = 0;
+        rd[rl++] = 0; rd[rl++] = 10; /* priority */
+        rd[rl++] = 0; rd[rl++] = 5;  /* weight */
+        rd[rl++] = (uint8_t)(ports[i] >> 8);
+        rd[rl++] = (uint8_t)ports[i];
+        rl += put_name(rd + rl, targets[i]);
+        r[o++] = (uint8_t)(rl >> 8);
+        r[o++] = (uint8_t)rl;
+        memcpy(r + o, rd, rl);
+        o += rl;
+    }
+    sendto(d->fd, r, o, 0, (struct sockaddr *)&from, fl);
+    return NULL;
+}
+
+static void
+dns_start(dns_srv *d)
+{
+    d->fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bind(d->fd, (struct sockaddr *)&a, sizeof(a));
+    socklen_t l = sizeof(a);
+    getsockname(d->fd, (struct sockaddr *)&a, &l);
+    d->port = ntohs(a.sin_port);
+    pthread_create(&d->th, NULL, dns_serve, d);
+}
+
+static void
+dns_stop(dns_srv *d)
+{
+    pthread_join(d->th, NULL);
+    close(d->fd);
+}
+
+static void
+test_dns_srv(void)
+{
+    dns_srv d;
+    dns_start(&d);
+    ts_target_group g;
+    ts_error err;
+    int rc = ts_discovery_dns_lookup_at("127.0.0.1", d.port, "_prom._tcp.example.org", "SRV", 0,
+                                        &g, &err);
+    dns_stop(&d);
+    T_OK(rc);
+    T_EQ(g.ntargets, 2);
+    T_STREQ(g.source, "_prom._tcp.example.org");
+    T_STREQ(ts_labels_get(g.targets[0], "__address__"), "node1.example.org:9100");
+    T_STREQ(ts_labels_get(g.targets[0], "__meta_dns_srv_record_target"), "node1.example.org.");
+    T_STREQ(ts_labels_get(g.targets[0], "__meta_dns_srv_record_port"), "9100");
+    T_STREQ(ts_labels_get(g.targets[1], "__address__"), "node2.example.org:9200");
+    T_STREQ(ts_labels_get(g.targets[1], "__meta_dns_name"), "_prom._tcp.example.org");
+    ts_target_group_fini(&g);
+
+    dns_start(&d);
+    rc = ts_discovery_dns_lookup_at("127.0.0.1", d.port, "_other._tcp.example.org", "SRV", 0, &g,
+                                    &err);
+    dns_stop(&d);
+    T_EQ(rc, TS_ENOTFOUND);
+    T_TRUE(strstr(err.msg, "_other._tcp.example.org") != NULL);
 }
 
 /* ------------------------------------------------------------- the manager */
@@ -275,5 +399,6 @@ test_manager_dns_and_static(void)
 
 T_MAIN({"static_group", test_static_group}, {"file_parse", test_file_parse},
        {"file_glob", test_file_glob}, {"dns_localhost", test_dns_localhost},
+       {"dns_srv", test_dns_srv},
        {"manager_file_sd", test_manager_file_sd},
        {"manager_dns_and_static", test_manager_dns_and_static})
