@@ -410,6 +410,10 @@ load_all(ev *e, ts_queryable *qb, ts_promql_expr *root, ts_promql_result *res)
         if (sl.r[i].maxt > maxt)
             maxt = sl.r[i].maxt;
     }
+    if (!qb) {
+        ts_free(sl.r);
+        return ts_error_set(e->err, TS_EINVAL, "query has selectors but no queryable was given");
+    }
     ts_querier *q = NULL;
     int rc = ts_queryable_querier(qb, mint, maxt, &q);
     if (rc != 0) {

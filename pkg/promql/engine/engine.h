@@ -88,6 +88,7 @@ typedef struct ts_promql_result {
 /* ---- Queries ------------------------------------------------------------------------------ */
 
 /* Evaluates expr (len bytes, need not be NUL-terminated: pass strlen for C strings) at t_ms.
+ * qb (borrowed for the call) may be NULL only for expressions without selectors.
  * Result types: scalar, string, vector, or matrix (for a range selector or subquery). */
 int ts_promql_query_instant(ts_promql_engine *e, ts_queryable *qb, const char *expr, size_t len,
                             int64_t t_ms, ts_promql_query **out, ts_error *err);

@@ -49,6 +49,7 @@ typedef struct runner {
     ts_queryable qb;
     ts_promql_engine *eng;
     ts_arena a; /* per command */
+    bool native; /* a native-histogram series was loaded since the last clear */
 } runner;
 
 static void
@@ -399,6 +400,12 @@ do_load(runner *r, const line *cmd, const line *body, size_t nbody)
     int rc = 0;
     for (size_t i = 0; i < nbody && rc == 0; i++) {
         cur lc = {body[i].p, body[i].p + body[i].len};
+        if (memmem(body[i].p, body[i].len, "{{", 2)) {
+            /* Native histogram samples: not supported, so the evals that
+             * follow (until clear) are skipped. */
+            r->native = true;
+            continue;
+        }
         ls[i] = parse_labels(&lc, &r->a);
         if (!ls[i] || !parse_values(&lc, &vals[i])) {
             say(r, "%s:%d: invalid series line: %.*s", r->name, body[i].no, (int)body[i].len,
@@ -836,7 +843,9 @@ at_variant(runner *r, const evalcmd *ec)
 static void
 run_eval(runner *r, evalcmd *ec)
 {
-    if (needs_native_histograms(ec)) {
+    if (r->native || needs_native_histograms(ec)) {
+        say(r, "%s:%d: skipped (needs native histograms): %.*s", r->name, ec->cmd->no,
+            (int)ec->cmd->len, ec->cmd->p);
         r->stats->skipped++;
         return;
     }
@@ -974,6 +983,7 @@ ts_promqltest_run(const char *name, const char *text, size_t len, ts_promqltest_
             i = j - 1;
         } else if (l->len == 5 && starts_with(l, "clear")) {
             rc = reset_head(&r);
+            r.native = false;
         } else if (starts_with(l, "eval")) {
             evalcmd ec;
             rc = parse_eval(&r, l, &lines[i + 1], j - i - 1, &ec);

@@ -22,8 +22,10 @@
  *
  * Output goes through a callback, one line per call (no trailing newline):
  * for each failing eval "file:line: <message>" with the query, expected and
- * actual results.  Evals whose expressions need native histograms are
- * counted as skipped.
+ * actual results.  Evals that need native histograms (a histogram_count/
+ * sum/fraction call, or any eval after a load with `{{...}}` histogram
+ * samples, until the next clear) are listed as "file:line: skipped (needs
+ * native histograms): ..." and counted as skipped, never as passed.
  */
 #ifndef TS_PROMQL_PROMQLTEST_PROMQLTEST_H
 #define TS_PROMQL_PROMQLTEST_PROMQLTEST_H

@@ -116,6 +116,24 @@ test_skip_and_errors(void)
     T_EQ(st.passed, 1); /* after clear, `a` is empty as expected */
     T_EQ(st.skipped, 1);
     T_EQ(st.failed, 0);
+    T_TRUE(strstr(report_buf, "t.test:4: skipped (needs native histograms)") != NULL);
+
+    st = run("load 1m\n"
+             "  h {{schema:0 sum:5 count:4 buckets:[1 2 1]}}\n"
+             "  a 1\n"
+             "\n"
+             "eval instant at 0m a\n"
+             "  a 1\n"
+             "\n"
+             "clear\n"
+             "load 1m\n"
+             "  a 2\n"
+             "\n"
+             "eval instant at 0m a\n"
+             "  a 2\n");
+    T_EQ(st.skipped, 1);
+    T_EQ(st.passed, 1);
+    T_EQ(st.failed, 0);
 
     st = run("load 1m\n  a 1 bogus\n\neval instant at 0m a\n  a 1\n");
     T_EQ(st.failed, 1);
