@@ -224,9 +224,56 @@ quoted_error(ts_error *err, int code, const char *prefix, const char *s, const c
 /* Go's strconv.ParseFloat(s, 64) acceptance: decimal or hex ('p' exponent
  * required) floats, "inf"/"infinity" with optional sign, "nan"; no spaces,
  * no underscores (Go allows them only with a base prefix; we refuse those). */
+/* Go's underscoreOK: '_' only between digits (a base prefix counts as one). */
 static bool
-parse_float_go(const char *s, double *out)
+underscores_ok(const char *s)
 {
+    char saw = '^';
+    if (*s == '+' || *s == '-')
+        s++;
+    bool hex = false;
+    size_t i = 0;
+    if (s[0] == '0' && s[1] && strchr("bBoOxX", s[1])) {
+        i = 2;
+        saw = '0';
+        hex = s[1] == 'x' || s[1] == 'X';
+    }
+    for (; s[i]; i++) {
+        if (isdigit((unsigned char)s[i]) || (hex && isxdigit((unsigned char)s[i]))) {
+            saw = '0';
+        } else if (s[i] == '_') {
+            if (saw != '0')
+                return false;
+            saw = '_';
+        } else {
+            if (saw == '_')
+                return false;
+            saw = '!';
+        }
+    }
+    return saw != '_';
+}
+
+static bool
+parse_float_go(const char *in, double *out)
+{
+    char s[128];
+    size_t n = 0;
+    if (strchr(in, '_')) {
+        if (!underscores_ok(in))
+            return false;
+        for (const char *c = in; *c && n + 1 < sizeof s; c++)
+            if (*c != '_')
+                s[n++] = *c;
+        if (strlen(in) >= sizeof s)
+            return false;
+    } else {
+        n = strlen(in);
+        if (n >= sizeof s)
+            return false;
+        memcpy(s, in, n);
+    }
+    s[n] = '\0';
     const char *p = s;
     if (*p == '+' || *p == '-')
         p++;
@@ -430,6 +477,8 @@ parse_gotime(const char *s, gotime *t, ts_error *err)
     if (parse_float_go(s, &f)) {
         double ip;
         double frac = modf(f, &ip);
+        if (isinf(f))
+            frac = NAN; /* Go's math.Modf(±Inf) = (±Inf, NaN) */
         frac = round(frac * 1000) / 1000;
         *t = go_unix(go_f2i(ip), go_f2i(frac * 1e9));
         return TS_OK;
@@ -665,8 +714,10 @@ run_query(ts_web_api *api, ts_web_req *r, ts_web_resp *w, ts_api_query_params *p
         if (ts_api_parse_duration(to, &ns, &err) != 0)
             return bad_param(w, "timeout", err.msg);
         p->timeout_ms = ns / 1000000;
-        if (p->timeout_ms <= 0)
-            p->timeout_ms = 1; /* Go's context expires at once for <= 0 */
+        if (ns <= 0)
+            p->timeout_ms = -1; /* a Go context with timeout <= 0 has already expired */
+        else if (p->timeout_ms == 0)
+            p->timeout_ms = 1;
     }
     p->query = form_value(r, "query");
     if (!api->o.query) {

@@ -122,7 +122,10 @@ typedef struct ts_api_query_params {
     int64_t time_ms;              /* instant query (default: now) */
     int64_t start_ms, end_ms;     /* range query */
     int64_t step_ns, step_ms;     /* range query (step_ms = step_ns / 1e6, truncated) */
-    int64_t timeout_ms;           /* 0 = no timeout parameter */
+    int64_t timeout_ms;           /* 0 = no timeout parameter; < 0 = already expired
+                                   * (timeout=0 or negative): parse the query, and if it
+                                   * parses, fail with TS_API_ERR_TIMEOUT "query timed out
+                                   * in query execution", as Prometheus does */
 } ts_api_query_params;
 
 /* What the callback reports back. */

@@ -37,6 +37,8 @@ test_parse_time(void)
         {"2016-02-29T00:00:00Z", 1456704000000},
         {"1970-01-01T00:00:00Z", 0},
         {"1969-12-31T23:59:59.5Z", -500},
+        {"1_000", 1000000},  /* Go accepts digit separators */
+        {"0x1p4", 16000},    /* and hex floats */
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         int64_t ms = 0;
@@ -44,9 +46,13 @@ test_parse_time(void)
         T_OK(ts_api_parse_time(ok[i].in, &ms, &err));
         T_EQ(ms, ok[i].ms);
     }
+    /* NaN is accepted (Go converts it to a garbage time; the live test checks the result) */
+    int64_t nan_ms;
+    ts_error nerr;
+    T_OK(ts_api_parse_time("NaN", &nan_ms, &nerr));
     static const char *const bad[] = {"x", "", " 1", "1 ", "0x10", "2015-02-29T00:00:00Z",
                                       "2015-07-01 20:10:51Z", "2015-07-01T20:10:51", "1e400",
-                                      "2015-13-01T00:00:00Z"};
+                                      "2015-13-01T00:00:00Z", "1__0", "_1", "1_", "0x10"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int64_t ms;
         ts_error err;
@@ -212,6 +218,8 @@ tiny_engine(void *ctx, const ts_api_query_params *p, ts_api_query_out *out)
 {
     if (strcmp(p->query, "time()") != 0)
         return ts_api_query_fail_code(out, TS_EPARSE, "1:1: parse error: tiny engine");
+    if (p->timeout_ms < 0)
+        return ts_api_query_fail(out, TS_API_ERR_TIMEOUT, "query timed out in query execution");
     ts_api_result res;
     memset(&res, 0, sizeof res);
     if (!p->range) {
@@ -569,6 +577,35 @@ static const char *const same_paths[] = {
     "/nope",
     "/-/healthy",
     "/-/ready",
+    "/api/v1/query?query=time()&time=NaN",
+    "/api/v1/query?query=time()&time=Inf",
+    "/api/v1/query?query=time()&time=1e300",
+    "/api/v1/query?query=time()&time=-1e10",
+    "/api/v1/query?query=time()&time=0x1p4",
+    "/api/v1/query?query=time()&time=1_000",
+    "/api/v1/query?query=time()&time=+5",
+    "/api/v1/query?query=time()&time=.5",
+    "/api/v1/query?query=time()&time=5.",
+    "/api/v1/query?query=time()&time=infinity",
+    "/api/v1/query?query=time()&time=2015-07-01T20:10:51.781%2B01:30",
+    "/api/v1/query?query=time()&time=2015-07-01T20:10:51,5Z",
+    "/api/v1/query?query=time()&time=2015-07-01t20:10:51Z",
+    "/api/v1/query?query=time()&time=2015-07-01T20:10:51z",
+    "/api/v1/query?query=time()&time=2015-07-01T24:10:51Z",
+    "/api/v1/query?query=time()&time=2015-07-01T20:10:60Z",
+    "/api/v1/query?query=time()&time=1&timeout=5m",
+    "/api/v1/query?query=time()&time=1&timeout=-1",
+    "/api/v1/query_range?query=time()&start=1&end=2&step=1ms",
+    "/api/v1/query_range?query=time()&start=0&end=11000&step=1",
+    "/api/v1/query_range?query=time()&start=0&end=11001&step=1",
+    "/api/v1/query_range?query=time()&start=1&end=1&step=5m",
+    "/api/v1/series?match[]=up&x=%zz",
+    "/api/v1/series?match[]=up;x",
+    "/api/v1/label/job",
+    "/api/v1/label/job/values/x",
+    "/api/v1/label/%C3%A9/values",
+    "/api/v1/status/nope",
+    "/api/v1/",
 };
 
 /* Requests over data: %1$lld is replaced by the data's first timestamp (s). */
