@@ -27,15 +27,14 @@ ts_matcher_new(ts_matcher **out, ts_match_type type, const char *name, const cha
         if (is_literal(value)) {
             m->literal = 1;
         } else {
-            size_t n = strlen(value);
-            char *pat = ts_malloc(n + 16);
-            snprintf(pat, n + 16, "^(?:%s)\\z", value);
+            /* anchored at both ends by options, not by wrapping the text:
+             * a pattern like "a)|(b" must be a syntax error, as in Go */
             int ecode;
             PCRE2_SIZE eoff;
-            pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED,
-                                           PCRE2_UTF | PCRE2_NEVER_BACKSLASH_C, &ecode, &eoff,
-                                           NULL);
-            ts_free(pat);
+            pcre2_code *re = pcre2_compile((PCRE2_SPTR)value, PCRE2_ZERO_TERMINATED,
+                                           PCRE2_UTF | PCRE2_NEVER_BACKSLASH_C | PCRE2_ANCHORED |
+                                               PCRE2_ENDANCHORED,
+                                           &ecode, &eoff, NULL);
             if (!re) {
                 PCRE2_UCHAR msg[200];
                 pcre2_get_error_message(ecode, msg, sizeof(msg));

@@ -15,14 +15,13 @@ struct ts_regex {
 int
 ts_regex_new(ts_regex **out, const char *pattern, ts_error *err)
 {
-    size_t n = strlen(pattern);
-    char *pat = ts_malloc(n + 16);
-    snprintf(pat, n + 16, "^(?:%s)\\z", pattern);
+    /* anchored by options, not by wrapping the text (see matcher.c) */
     int ecode;
     PCRE2_SIZE eoff;
-    pcre2_code *code = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED,
-                                     PCRE2_UTF | PCRE2_NEVER_BACKSLASH_C, &ecode, &eoff, NULL);
-    ts_free(pat);
+    pcre2_code *code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
+                                     PCRE2_UTF | PCRE2_NEVER_BACKSLASH_C | PCRE2_ANCHORED |
+                                         PCRE2_ENDANCHORED,
+                                     &ecode, &eoff, NULL);
     if (!code) {
         PCRE2_UCHAR msg[200];
         pcre2_get_error_message(ecode, msg, sizeof(msg));

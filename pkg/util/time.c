@@ -89,12 +89,13 @@ ts_duration_format(int64_t ms, char *buf, size_t size)
         off += (size_t)snprintf(buf, size, "-");
         ms = -ms;
     }
-    /* Prometheus prints y w d h m s ms, skipping zero parts; weeks only when
-     * the value is a whole number of weeks, as model.Duration.String does. */
+    /* Prometheus prints y w d h m s ms, skipping zero parts; years and weeks
+     * only when the rest is a whole number of them, as model.Duration.String
+     * does ("366d", not "1y1d"). */
     int64_t rest = ms;
     for (size_t u = 0; u < NUNITS && off < size; u++) {
         int64_t q = rest / units[u].ms;
-        if (units[u].name[0] == 'w' && (rest % units[u].ms) != 0)
+        if ((units[u].name[0] == 'w' || units[u].name[0] == 'y') && (rest % units[u].ms) != 0)
             continue;
         if (q) {
             off += (size_t)snprintf(buf + off, size - off, "%lld%s", (long long)q, units[u].name);

@@ -138,6 +138,11 @@ test_matchers(void)
     ts_error_clear(&e);
     T_EQ(ts_matcher_new(&bad, TS_MATCH_RE, "x", "(a", &e), TS_EPARSE);
     T_TRUE(strstr(e.msg, "error parsing regexp") != NULL);
+    /* a ")" in the pattern must not close an anchoring wrapper */
+    T_EQ(ts_matcher_new(&bad, TS_MATCH_RE, "x", "a)|(.*", &e), TS_EPARSE);
+    T_EQ(ts_matcher_new(&bad, TS_MATCH_RE, "x", ",a) x (b", &e), TS_EPARSE);
+    T_FALSE(m(TS_MATCH_RE, "a|b", "ab"));
+    T_TRUE(m(TS_MATCH_RE, "x|a.*", "abc"));
     ts_matcher *ok;
     T_OK(ts_matcher_new(&ok, TS_MATCH_NRE, "job", "a\"b", NULL));
     char buf[64];

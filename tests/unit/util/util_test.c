@@ -173,6 +173,8 @@ test_duration(void)
     T_STREQ(ts_duration_format(15000, buf, sizeof(buf)), "15s");
     T_STREQ(ts_duration_format(1209600000, buf, sizeof(buf)), "2w");
     T_STREQ(ts_duration_format(86400000LL * 15, buf, sizeof(buf)), "15d");
+    T_STREQ(ts_duration_format(86400000LL * 366, buf, sizeof(buf)), "366d");
+    T_STREQ(ts_duration_format(86400000LL * 365, buf, sizeof(buf)), "1y");
 }
 
 static void
