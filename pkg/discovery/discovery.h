@@ -12,7 +12,7 @@
  *                    every refresh_interval; group source "<file>:<index>",
  *                    label __meta_filepath.  A file that fails to read or
  *                    parse keeps its last good groups and logs an error.
- *   dns_sd_configs   A / AAAA (getaddrinfo) and SRV (res_query), looked up
+ *   dns_sd_configs   A / AAAA (getaddrinfo), SRV and MX (res_query), looked up
  *                    on the libuv thread pool every refresh_interval; labels
  *                    __meta_dns_name, __meta_dns_srv_record_target,
  *                    __meta_dns_srv_record_port.  A failed lookup keeps the
@@ -74,7 +74,7 @@ int ts_discovery_file_glob(const char *pattern, char ***out, size_t *n);
 /* ------------------------------------------------------------------ dns_sd */
 
 /* Looks name up synchronously (blocking: call it off the loop).  type is
- * "A", "AAAA" or "SRV"; port is used for A/AAAA.  On success fills *out with
+ * "A", "AAAA", "SRV" or "MX"; port is used for A/AAAA/MX.  On success fills *out with
  * one group (source = name).  TS_ENOTFOUND when the name does not resolve,
  * TS_EUNSUPPORTED for other types. */
 int ts_discovery_dns_lookup(const char *name, const char *type, int port, ts_target_group *out,

@@ -10,6 +10,8 @@
  *             "<target>:<port>" with __meta_dns_srv_record_target (the
  *             record's FQDN with its trailing dot) and
  *             __meta_dns_srv_record_port.
+ *   MX        the same with T_MX: "<exchange>:<configured port>" and
+ *             __meta_dns_mx_record_target.
  *
  * Every target carries __meta_dns_name = the name looked up; the group
  * source is the name.
@@ -29,7 +31,7 @@
 
 static void
 add_target(ts_target_group *g, size_t *cap, const char *addr, const char *name,
-           const char *srv_target, const char *srv_port)
+           const char *srv_target, const char *srv_port, const char *mx_target)
 {
     for (size_t i = 0; i < g->ntargets; i++)
         if (strcmp(ts_labels_get(g->targets[i], "__address__"), addr) == 0)
@@ -42,6 +44,8 @@ add_target(ts_target_group *g, size_t *cap, const char *addr, const char *name,
         ts_labels_builder_set(&b, "__meta_dns_srv_record_target", srv_target);
     if (srv_port)
         ts_labels_builder_set(&b, "__meta_dns_srv_record_port", srv_port);
+    if (mx_target)
+        ts_labels_builder_set(&b, "__meta_dns_mx_record_target", mx_target);
     TS_GROW(g->targets, *cap, g->ntargets + 1);
     g->targets[g->ntargets++] = ts_labels_builder_build(&b, NULL);
     ts_labels_builder_fini(&b);
@@ -69,15 +73,15 @@ lookup_addr(const char *name, int family, int port, ts_target_group *g, size_t *
         } else {
             continue;
         }
-        add_target(g, cap, addr, name, NULL, NULL);
+        add_target(g, cap, addr, name, NULL, NULL, NULL);
     }
     freeaddrinfo(res);
     return TS_OK;
 }
 
 static int
-lookup_srv(const char *name, const char *server_ip, int server_port, ts_target_group *g,
-           size_t *cap, ts_error *err)
+lookup_srv(const char *name, bool mx, int mx_port, const char *server_ip, int server_port,
+           ts_target_group *g, size_t *cap, ts_error *err)
 {
     struct __res_state st;
     memset(&st, 0, sizeof(st));
@@ -97,29 +101,32 @@ lookup_srv(const char *name, const char *server_ip, int server_port, ts_target_g
         st.retry = 1;
     }
     unsigned char ans[NS_MAXMSG];
-    int len = res_nquery(&st, name, ns_c_in, ns_t_srv, ans, sizeof(ans));
+    const char *tname = mx ? "MX" : "SRV";
+    int len = res_nquery(&st, name, ns_c_in, mx ? ns_t_mx : ns_t_srv, ans, sizeof(ans));
     int rc = TS_OK;
     if (len < 0) {
-        rc = ts_error_set(err, TS_ENOTFOUND, "lookup %s SRV: %s", name,
+        rc = ts_error_set(err, TS_ENOTFOUND, "lookup %s %s: %s", name, tname,
                           hstrerror(st.res_h_errno));
         goto out;
     }
     ns_msg msg;
     if (ns_initparse(ans, len, &msg) != 0) {
-        rc = ts_error_set(err, TS_ECORRUPT, "lookup %s SRV: malformed answer", name);
+        rc = ts_error_set(err, TS_ECORRUPT, "lookup %s %s: malformed answer", name, tname);
         goto out;
     }
     int count = ns_msg_count(msg, ns_s_an);
     for (int i = 0; i < count; i++) {
         ns_rr rr;
-        if (ns_parserr(&msg, ns_s_an, i, &rr) != 0 || ns_rr_type(rr) != ns_t_srv)
+        if (ns_parserr(&msg, ns_s_an, i, &rr) != 0 || ns_rr_type(rr) != (mx ? ns_t_mx : ns_t_srv))
             continue;
         const unsigned char *rd = ns_rr_rdata(rr);
-        if (ns_rr_rdlen(rr) < 7)
+        /* SRV: priority, weight, port, target; MX: preference, exchange */
+        size_t skip = mx ? 2 : 6;
+        if (ns_rr_rdlen(rr) < skip + 1)
             continue;
-        unsigned port = ((unsigned)rd[4] << 8) | rd[5];
+        unsigned port = mx ? (unsigned)mx_port : (((unsigned)rd[4] << 8) | rd[5]);
         char host[NS_MAXDNAME];
-        if (dn_expand(ns_msg_base(msg), ns_msg_end(msg), rd + 6, host, sizeof(host)) < 0)
+        if (dn_expand(ns_msg_base(msg), ns_msg_end(msg), rd + skip, host, sizeof(host)) < 0)
             continue;
         char fqdn[NS_MAXDNAME + 2], addr[NS_MAXDNAME + 16], portstr[8];
         snprintf(fqdn, sizeof(fqdn), "%s.", host);
@@ -128,7 +135,10 @@ lookup_srv(const char *name, const char *server_ip, int server_port, ts_target_g
             snprintf(addr, sizeof(addr), "[%s]:%u", host, port);
         else
             snprintf(addr, sizeof(addr), "%s:%u", host, port);
-        add_target(g, cap, addr, name, fqdn, portstr);
+        if (mx)
+            add_target(g, cap, addr, name, NULL, NULL, fqdn);
+        else
+            add_target(g, cap, addr, name, fqdn, portstr, NULL);
     }
 out:
     res_nclose(&st);
@@ -154,7 +164,9 @@ ts_discovery_dns_lookup_at(const char *server_ip, int server_port, const char *n
     else if (strcmp(type, "AAAA") == 0)
         rc = lookup_addr(name, AF_INET6, port, out, &cap, err);
     else if (strcmp(type, "SRV") == 0)
-        rc = lookup_srv(name, server_ip, server_port, out, &cap, err);
+        rc = lookup_srv(name, false, 0, server_ip, server_port, out, &cap, err);
+    else if (strcmp(type, "MX") == 0)
+        rc = lookup_srv(name, true, port, server_ip, server_port, out, &cap, err);
     else
         rc = ts_error_set(err, TS_EUNSUPPORTED, "dns_sd: record type %s is not supported", type);
     if (rc) {

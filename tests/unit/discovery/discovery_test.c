@@ -126,7 +126,7 @@ test_dns_localhost(void)
     T_STREQ(ts_labels_get(g.targets[0], "__meta_dns_name"), "localhost");
     ts_target_group_fini(&g);
     T_EQ(ts_discovery_dns_lookup("no-such-host.invalid", "A", 1, &g, &err), TS_ENOTFOUND);
-    T_EQ(ts_discovery_dns_lookup("localhost", "MX", 1, &g, &err), TS_EUNSUPPORTED);
+    T_EQ(ts_discovery_dns_lookup("localhost", "TXT", 1, &g, &err), TS_EUNSUPPORTED);
     /* SRV of a name that has no such record fails cleanly (no network needed
      * to get an answer for the reserved .invalid TLD: the stub resolver may
      * time out instead, which is also a clean failure). */
@@ -170,17 +170,32 @@ dns_serve(void *arg)
     size_t qend = 12;
     while (qend < (size_t)n && q[qend])
         qend += q[qend] + 1u;
-    qend += 5;
-    uint8_t want[256];
+    qend += 5; /* root label, QTYPE, QCLASS */
+    uint8_t want[256], want_mx[256];
     size_t wl = put_name(want, "_prom._tcp.example.org");
-    bool match = qend - 5 - 12 + 1 == wl && memcmp(q + 12, want, wl) == 0;
+    size_t wml = put_name(want_mx, "example.org");
+    size_t ql = qend - 4 - 12;
+    bool match = ql == wl && memcmp(q + 12, want, wl) == 0;
+    bool mx = ql == wml && memcmp(q + 12, want_mx, wml) == 0 && q[qend - 3] == 15;
     memcpy(r, q, qend);
     r[2] = 0x81;
-    r[3] = match ? 0x80 : 0x83; /* NOERROR / NXDOMAIN */
+    r[3] = match || mx ? 0x80 : 0x83; /* NOERROR / NXDOMAIN */
     r[6] = 0;
-    r[7] = match ? 2 : 0; /* ANCOUNT */
+    r[7] = match ? 2 : mx ? 1 : 0; /* ANCOUNT */
     r[8] = r[9] = r[10] = r[11] = 0;
     size_t o = qend;
+    if (mx) {
+        uint8_t rd[300];
+        size_t rl = 0;
+        rd[rl++] = 0;
+        rd[rl++] = 10; /* preference */
+        rl += put_name(rd + rl, "mail.example.org");
+        const uint8_t hdr[] = {0xc0, 12, 0, 15, 0, 1, 0, 0, 0, 60, 0, (uint8_t)rl};
+        memcpy(r + o, hdr, sizeof(hdr));
+        o += sizeof(hdr);
+        memcpy(r + o, rd, rl);
+        o += rl;
+    }
     const char *targets[] = {"node1.example.org", "node2.example.org"};
     int ports[] = {9100, 9200};
     for (int i = 0; match && i < 2; i++) {
@@ -250,6 +265,15 @@ test_dns_srv(void)
     dns_stop(&d);
     T_EQ(rc, TS_ENOTFOUND);
     T_TRUE(strstr(err.msg, "_other._tcp.example.org") != NULL);
+
+    dns_start(&d);
+    rc = ts_discovery_dns_lookup_at("127.0.0.1", d.port, "example.org", "MX", 25, &g, &err);
+    dns_stop(&d);
+    T_OK(rc);
+    T_EQ(g.ntargets, 1);
+    T_STREQ(ts_labels_get(g.targets[0], "__address__"), "mail.example.org:25");
+    T_STREQ(ts_labels_get(g.targets[0], "__meta_dns_mx_record_target"), "mail.example.org.");
+    ts_target_group_fini(&g);
 }
 
 /* ------------------------------------------------------------- the manager */
