@@ -38,8 +38,10 @@
 
 typedef struct entry {
     ts__series *s;
-    bool created; /* by this appender */
-    bool has;     /* a sample of this series is in the batch */
+    bool created;  /* by this appender */
+    bool has;      /* a sample of this series is in the batch */
+    bool released; /* commit dropped our reference while applying */
+    uint32_t left; /* samples of this series not applied yet */
     int64_t t;    /* the batch's last sample of the series */
     uint64_t vbits;
 } entry;
@@ -169,6 +171,7 @@ app_append(ts_appender *base, uint64_t ref, const ts_labels *ls, int64_t t, doub
     e->has = true;
     e->t = t;
     e->vbits = vbits;
+    e->left++;
     return TS_OK;
 }
 
@@ -181,11 +184,16 @@ app_free(head_appender *a)
     ts_free(a);
 }
 
+/* Drops the references still held; removes series this batch created that
+ * ended up empty. */
 static void
 release_all(head_appender *a)
 {
-    for (size_t i = 0; i < a->nents; i++)
-        ts__series_release(a->h, a->ents[i].s, a->ents[i].created);
+    for (size_t i = 0; i < a->nents; i++) {
+        entry *e = &a->ents[i];
+        if (!e->released)
+            ts__series_release(a->h, e->s, e->created);
+    }
 }
 
 static int
@@ -270,6 +278,16 @@ app_commit(ts_appender *base)
             ooo++;
         } else if (rc == TS_EDUPSAMPLE) {
             dup++;
+        }
+        /* After the series' last sample, drop our reference while the lock
+         * is held anyway (saves release_all a lock round trip), unless the
+         * series is one we created that is still empty: release_all removes
+         * those. */
+        entry *e = &a->ents[p->ent];
+        if (--e->left == 0 && !(e->created && s->nchunks == 0 && s->open.count == 0)) {
+            TS_ASSERT(s->pending > 0);
+            s->pending--;
+            e->released = true;
         }
     }
     if (locked)

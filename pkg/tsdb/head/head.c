@@ -376,13 +376,17 @@ series_publish(ts_head *h, ts__series *s)
     atomic_fetch_add(&h->created_total, 1);
 }
 
-/* Unlinks s if it is still empty and unreferenced, and retires it. */
+/* Drops the caller's reference on s and, if that leaves it empty and
+ * unreferenced, unlinks and retires it.  The reference is dropped only
+ * under the stripe locks, so s cannot be removed by anyone else meanwhile. */
 static bool
-series_remove(ts_head *h, ts__series *s)
+series_release_remove(ts_head *h, ts__series *s)
 {
     uint64_t hash = s->labels->hash, ref = s->ref;
     lock_two(h, hash, ref);
     ts__series_lock(h, s);
+    TS_ASSERT(s->pending > 0);
+    s->pending--;
     bool ok = !s->dead && s->pending == 0 && series_empty(s);
     if (ok)
         s->dead = 1;
@@ -466,11 +470,14 @@ ts__series_release(ts_head *h, ts__series *s, bool remove_if_empty)
 {
     ts__series_lock(h, s);
     TS_ASSERT(s->pending > 0);
-    s->pending--;
-    bool removable = remove_if_empty && s->pending == 0 && series_empty(s) && !s->dead;
+    /* Would dropping our reference leave it removable?  Then drop it in
+     * series_release_remove, under the stripe locks. */
+    bool removable = remove_if_empty && s->pending == 1 && series_empty(s) && !s->dead;
+    if (!removable)
+        s->pending--;
     ts__series_unlock(h, s);
     if (removable)
-        series_remove(h, s);
+        series_release_remove(h, s);
 }
 
 ts__series *
