@@ -542,7 +542,7 @@ cmd_import(const char *file, const char *dir)
     }
     uint64_t total = 0;
     rc = validate(&im, &total);
-    if (rc == 0 && im.nwin > 0 && (rc = ts_fs_mkdir_all(dir, 0777)) != 0) {
+    if (rc == 0 && (rc = ts_fs_mkdir_all(dir, 0777)) != 0) {
         fprintf(stderr, "%s: %s\n", dir, ts_strerror(rc));
         rc = 1;
     }
