@@ -538,7 +538,6 @@ static void
 finish_scrape(ts__loop *l, const char *scrape_err, const char *ctype)
 {
     const ts_scrape_config *sc = l->pool->sc;
-    double dur_s = (double)(ts_mono_ns() - l->start_ns) / 1e9;
     ts_error err;
     ts_error_clear(&err);
     scrape_ctx c = {.l = l, .sc = sc, .t = l->scrape_ts, .err = &err};
@@ -564,6 +563,8 @@ finish_scrape(ts__loop *l, const char *scrape_err, const char *ctype)
     }
     char fail_copy[TS_ERROR_MSG_MAX];
     snprintf(fail_copy, sizeof(fail_copy), "%s", failure ? failure : "");
+    /* as Prometheus: the duration covers the request, parsing and appending */
+    double dur_s = (double)(ts_mono_ns() - l->start_ns) / 1e9;
     double v[TS__NREPORT] = {failure ? 0 : 1, dur_s, (double)c.total, (double)c.added,
                              (double)c.series_added};
     append_report(l, c.app, l->scrape_ts, v);

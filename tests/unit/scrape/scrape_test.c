@@ -955,6 +955,70 @@ test_file_sd_follow(void)
     ts_config_free(c);
 }
 
-T_MAIN({"populate_labels", test_populate_labels}, {"file_sd_follow", test_file_sd_follow}, {"scrape_cases", test_scrape_cases},
+/* A large body: 100k series in one scrape, all appended, then unchanged on
+ * the next scrape (no series added).  Prints the scrape duration. */
+static void
+test_large_body(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    server s;
+    server_start(&loop, &s);
+    enum { N = 100000 };
+    size_t cap = (size_t)N * 48, len = 0;
+    char *body = ts_malloc(cap);
+    for (int i = 0; i < N; i++)
+        len += (size_t)snprintf(body + len, cap - len,
+                                "big_metric{shard=\"%d\",path=\"/api/v%d\"} %d\n", i % 97, i, i);
+    route_set(&s, "/big", 200, "text/plain; version=0.0.4", body, len, true, 0);
+    ts_free(body);
+    char y[512];
+    snprintf(y, sizeof(y),
+             "scrape_configs:\n- job_name: big\n  metrics_path: /big\n  scrape_interval: 3s\n"
+             "  scrape_timeout: 3s\n  static_configs: [{targets: ['127.0.0.1:%d']}]\n",
+             s.port);
+    ts_config *c = parse_cfg(y);
+    ts_head *h;
+    ts_head_opts ho = {0};
+    T_OK(ts_head_new(&h, &ho));
+    ts_scrape_opts o = {.loop = &loop, .appender = head_appender, .appender_ctx = h};
+    ts_scrape_manager *m;
+    T_OK(ts_scrape_manager_new(&o, &m));
+    T_OK(ts_scrape_manager_apply_config(m, c));
+    sync_static(m, c);
+    /* two scrapes: the first within 3 s, the second 3 s later */
+    int64_t end = ts_now_ms() + 9000;
+    size_t n = 0;
+    while (ts_now_ms() < end) {
+        run_for(&loop, 250);
+        last_value(h, "up", "big", &n);
+        if (n >= 2)
+            break;
+    }
+    ts_scrape_manager_close(m);
+    server_stop(&s);
+    T_EQ(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    T_EQ(uv_loop_close(&loop), 0);
+    server_free(&s);
+    T_EQ(n, 2);
+    T_FEQ(last_value(h, "up", "big", NULL), 1);
+    T_FEQ(last_value(h, "scrape_samples_scraped", "big", NULL), N);
+    int64_t ts[4];
+    double vs[4];
+    read_job(h, "scrape_series_added", "big", NULL, NULL, ts, vs, 4, &n, NULL, 0);
+    T_EQ(n, 2);
+    T_FEQ(vs[0], N);
+    T_FEQ(vs[1], 0);
+    read_job(h, "scrape_duration_seconds", "big", NULL, NULL, ts, vs, 4, &n, NULL, 0);
+    fprintf(stderr, "  100k series: scrape_duration_seconds first %.3f, second %.3f\n", vs[0],
+            vs[1]);
+    ts_head_stats st;
+    ts_head_stats_get(h, &st);
+    T_EQ(st.num_series, N + 5);
+    ts_head_free(h);
+    ts_config_free(c);
+}
+
+T_MAIN({"populate_labels", test_populate_labels}, {"large_body", test_large_body}, {"file_sd_follow", test_file_sd_follow}, {"scrape_cases", test_scrape_cases},
        {"staleness_and_reload", test_staleness_and_reload},
        {"node_exporter", test_node_exporter})
