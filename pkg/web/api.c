@@ -639,7 +639,7 @@ ts_api_query_fail(ts_api_query_out *out, ts_api_errtype t, const char *fmt, ...)
 int
 ts_api_query_fail_code(ts_api_query_out *out, int code, const char *msg)
 {
-    if (code == TS_EPARSE)
+    if (code == TS_EPARSE && !out->range)
         return ts_api_query_fail(out, TS_API_ERR_BAD_DATA, "invalid parameter \"query\": %s", msg);
     return ts_api_query_fail(out, ts_api_errtype_from_code(code), "%s", msg);
 }
@@ -731,6 +731,7 @@ run_query(ts_web_api *api, ts_web_req *r, ts_web_resp *w, ts_api_query_params *p
     memset(&out, 0, sizeof out);
     out.data = &data;
     out.arena = ts_web_req_arena(r);
+    out.range = p->range;
     if (api->o.query(api->o.query_ctx, p, &out) != 0) {
         if (out.errtype == TS_API_ERR_NONE)
             out.errtype = TS_API_ERR_INTERNAL;

@@ -132,6 +132,7 @@ typedef struct ts_api_query_params {
 typedef struct ts_api_query_out {
     ts_jsonw *data;      /* on success, write exactly one value: use ts_api_write_result */
     ts_arena *arena;     /* the request's arena */
+    bool range;          /* a query_range request (error wording differs) */
     ts_api_errtype errtype; /* on failure: set it (or use ts_api_query_fail) */
     ts_error err;           /* ... and the message */
     const char **warnings;  /* added with ts_api_query_warn (arena copies) */
@@ -139,15 +140,16 @@ typedef struct ts_api_query_out {
 } ts_api_query_out;
 
 /* Returns 0 on success (data written) or non-zero after setting out->errtype
- * and out->err.  Parse errors must say `invalid parameter "query": <msg>`
- * (Prometheus' text); the helper ts_api_query_fail_code does that mapping. */
+ * and out->err.  Instant-query parse errors say `invalid parameter "query":
+ * <msg>` (Prometheus' text); ts_api_query_fail_code does that mapping. */
 typedef int (*ts_api_query_fn)(void *ctx, const ts_api_query_params *p, ts_api_query_out *out);
 
 int ts_api_query_fail(ts_api_query_out *out, ts_api_errtype t, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Maps an engine error code and message as Prometheus does (TS_EPARSE ->
- * bad_data with the `invalid parameter "query": ` prefix, else
- * ts_api_errtype_from_code). */
+/* Maps an engine error code and message as Prometheus does: TS_EPARSE ->
+ * bad_data, with the `invalid parameter "query": ` prefix for instant
+ * queries only (query_range reports NewRangeQuery's error bare); other codes
+ * per ts_api_errtype_from_code. */
 int ts_api_query_fail_code(ts_api_query_out *out, int code, const char *msg);
 void ts_api_query_warn(ts_api_query_out *out, const char *msg);
 
