@@ -597,6 +597,10 @@ test_scrape_cases(void)
     /* failures: up = 0 and a clear lastError */
     tlist tl = {0};
     ts_scrape_manager_targets(m, collect, &tl);
+    for (size_t i = 0; i < tl.n; i++) /* for the log: what each failure looks like */
+        fprintf(stderr, "  target %-8s %-7s %s\n", tl.t[i].job,
+                tl.t[i].dropped ? "dropped" : ts_target_health_name(tl.t[i].health),
+                tl.t[i].err);
     const tinfo *t;
     T_FEQ(last_value(h, "up", "e500", NULL), 0);
     T_TRUE((t = find_target(&tl, "e500", false)) != NULL);
