@@ -11,6 +11,8 @@
 #  - promql_own_vs_promtool: the expected values in tests/promql/*.test checked
 #    against real Prometheus (Debian's promtool 2.42, `promtool test rules`),
 #    through tests/promql/to_promtool.py, when promtool and python3 exist.
+#  - promql_diff_vs_promtool: tests/promql/diff_promtool.py, a differential test
+#    of ~1700 query answers of tessera against promtool's own evaluation.
 #
 # Run with `cmake -P` (CMAKE_SCRIPT_MODE_FILE set), the same file is the checker:
 #   cmake -DTESSERA=... -DBASELINE=... -DFILES="a;b" -P conformance.cmake
@@ -92,4 +94,10 @@ if(ts_promql_own_tests AND TS_PROMTOOL AND TS_PYTHON3)
                      -DOUT=${CMAKE_CURRENT_BINARY_DIR}/promql_own_promtool
                      "-DFILES=${ts_promql_own_tests}" -P ${CMAKE_CURRENT_LIST_FILE})
     set_tests_properties(promql_own_vs_promtool PROPERTIES LABELS promql TIMEOUT 120)
+endif()
+if(TARGET tessera AND TARGET ts_promqltest AND TS_PROMTOOL AND TS_PYTHON3)
+    add_test(NAME promql_diff_vs_promtool
+             COMMAND ${TS_PYTHON3} ${PROJECT_SOURCE_DIR}/tests/promql/diff_promtool.py
+                     $<TARGET_FILE:tessera> ${TS_PROMTOOL} ${CMAKE_CURRENT_BINARY_DIR})
+    set_tests_properties(promql_diff_vs_promtool PROPERTIES LABELS promql TIMEOUT 300)
 endif()

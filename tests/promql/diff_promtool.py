@@ -1,0 +1,179 @@
+#!/usr/bin/env python3
+"""Differential test: tessera's PromQL engine against real Prometheus 2.42.
+
+    tests/promql/diff_promtool.py TESSERA PROMTOOL WORKDIR
+
+For a corpus of expressions (every range function over plain, offset, @ and
+subquery arguments; aggregations with by/without; binary operators with
+matching; math, date and label functions; histogram_quantile) evaluated at
+several times over two small data sets with resets, gaps, stale markers,
+NaN and infinities:
+  1. tessera evaluates each one (through `tessera promql-test`, with an
+     impossible expectation so that it prints the actual result);
+  2. the answers become the expectations of a `promtool test rules` file;
+  3. promtool evaluates the same queries and reports where it differs.
+Differences of a few ulps (Go's math library vs. the C library) are
+tolerated (relative 1e-9).  Results containing NaN are skipped (promtool
+cannot compare NaN), so are queries tessera rejects.  Exit status 1 on any
+real difference.
+"""
+import re
+import subprocess
+import sys
+
+DATASETS = []
+
+# Data set 1: counters with resets, a stale marker and a gap; gauges with NaN/Inf; buckets.
+LOAD1 = """load 30s
+  c{i="1"} 0 5 10 2 7 stale 9 12 _ 20 25 30 1 4
+  c{i="2"} 1+3x13
+  g{i="1"} 5 -3 2.5 NaN 4 Inf 1 -Inf 0 3 3 -7 2 2
+  g{i="2"} 0.1+0.2x13
+  h_bucket{le="0.5"} 0+1x13
+  h_bucket{le="1"} 0+3x13
+  h_bucket{le="+Inf"} 0+4x13
+"""
+E1 = []
+for f in ["rate", "increase", "delta", "irate", "idelta", "deriv", "changes", "resets",
+          "avg_over_time", "sum_over_time", "min_over_time", "max_over_time",
+          "count_over_time", "last_over_time", "stddev_over_time", "stdvar_over_time",
+          "present_over_time"]:
+    for a in ["c[1m]", "c[2m]", "g[1m]", "g[3m]", "c[2m:15s]", "g[1m:20s] offset 10s",
+              "c[90s] offset 1m", "g[2m] @ 200"]:
+        E1.append(f"{f}({a})")
+for a in ["g", "c", "g offset 1m"]:
+    for agg in ["sum", "avg", "min", "max", "count", "stddev", "stdvar", "group"]:
+        E1 += [f"{agg}({a})", f"{agg} by (i) ({a} * 2)"]
+    E1 += [f"quantile(0.3, {a})", f"topk(1, {a})", f"bottomk(1, {a})", f'count_values("x", {a})']
+for op in ["+", "-", "*", "/", "%", "^", "atan2", "> bool", "< bool", "== bool", "!= bool",
+           ">=", "<="]:
+    E1 += [f"g {op} c", f"g {op} on(i) c", f"c {op} 2", f"3 {op} g"]
+for fn in ["abs", "ceil", "floor", "exp", "sqrt", "ln", "log2", "log10", "sgn", "sin", "cos",
+           "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh",
+           "deg", "rad"]:
+    E1.append(f"{fn}(g)")
+E1 += ["round(g, 0.3)", "round(g)", "clamp(g, -1, 2)", "clamp_min(g, 1)", "clamp_max(g, 1)",
+       "quantile_over_time(0.7, g[2m])", "quantile_over_time(0.2, c[2m])",
+       "predict_linear(g[2m], 30)", "predict_linear(c[2m], 100)",
+       "holt_winters(g[2m], 0.3, 0.6)", "holt_winters(c[3m], 0.5, 0.1)"]
+E1 += [f"histogram_quantile({q}, rate(h_bucket[1m]))" for q in ["0", "0.25", "0.5", "0.99", "1"]]
+DATASETS.append((LOAD1, E1, ["1m", "2m30s", "4m", "5m15s", "6m30s"]))
+
+# Data set 2: label sets for grouping and vector matching.
+LOAD2 = """load 30s
+  m{j="x", k="1"} 1 2 3 4 0 1 2 stale 5 6 7 8 9
+  m{j="y", k="1"} 10 8 9 11 12 _ _ 13 14 1 2 3 4
+  m{j="x", k="2"} 3+1.5x12
+  m{j="yy", k="2"} -1-0.5x12
+  n{k="1", j="n1"} 2 2 2 2 2 2 2 2 2 2 2 2 2
+  n{k="2", j="n2"} 5 4 3 2 1 0 -1 -2 -3 -4 -5 -6 -7
+"""
+E2 = []
+for a in ["m", "m offset 1m", "m @ 120", 'm{j="x"}']:
+    E2 += [f"sum by (j) ({a})", f"avg without (k) ({a})", f"topk by (j) (1, {a})",
+           f"bottomk without (j) (1, {a})", f'count_values by (j) ("v", {a})',
+           f"quantile by (k) (0.5, {a})", f"stddev by (j) ({a})",
+           f"max by (k) ({a}) / on(k) group_left min by (k) ({a})", f"timestamp({a})", f"-{a}"]
+E2 += ['m and m{j="x"}', "m or n", "n or m", "m unless on(k) n", "m * ignoring(j) group_left n",
+       "m > on(k) group_left n", "m == bool on(k) group_left n",
+       "max_over_time(sum by (k) (m)[2m:30s])", "sum_over_time(rate(m[1m])[3m:45s] offset 30s)",
+       "last_over_time(m[2m:20s] @ 180)", "count_over_time((m > 2)[3m:30s])",
+       "absent_over_time(m[30s])", 'absent(m{j="zz"})',
+       'label_replace(m, "new", "$1-$2", "j", "(.)(.*)")', 'label_join(m, "lj", ",", "j", "k")',
+       "hour(m * 3600)", "minute(m * 60)", "day_of_week(m * 86400)", "month(m * 86400 * 31)",
+       "year(m * 86400 * 366)", "scalar(sum(m)) * m", "sort(m)", "sort_desc(m)",
+       "time() - timestamp(m)", "resets(m[3m])", "changes(m[3m])", "deriv(m[3m])",
+       "idelta(m[1m])", "irate(m[2m])", "delta(m[2m] offset 30s)", "increase(m[150s])",
+       "rate(m[45s])"]
+DATASETS.append((LOAD2, E2, ["30s", "1m", "2m30s", "4m", "5m15s", "6m"]))
+
+
+def tessera_answers(tessera, workdir, load, exprs, times):
+    path = f"{workdir}/diff.test"
+    evs = [(e, t) for e in exprs for t in times]
+    with open(path, "w") as f:
+        f.write(load + "\n")
+        for e, t in evs:
+            f.write(f'eval instant at {t} {e}\n  {{__impossible__="x"}} 0\n\n')
+    out = subprocess.run([tessera, "promql-test", path], capture_output=True, text=True).stdout
+    res = {}
+    for b in re.split(r"\n(?=\S+diff\.test:\d+: )", out):
+        m = re.match(r"\S+diff\.test:\d+: eval instant at (\S+) (.*?): (.*)", b)
+        if not m or (m.group(2), m.group(1)) in res:
+            continue
+        key = (m.group(2), m.group(1))
+        if "  actual:" not in b:
+            res[key] = None  # an error
+            continue
+        samples = []
+        for line in b.split("  actual:")[1].split("\n")[1:]:
+            line = line.strip()
+            mm = re.match(r"^(\{.*\}) (\S+)$", line)
+            if mm:
+                samples.append((mm.group(1), mm.group(2)))
+        res[key] = samples
+    return evs, res
+
+
+def yaml_num(s):
+    low = s.lower().lstrip("+")
+    return {"inf": ".inf", "-inf": "-.inf"}.get(low, s)
+
+
+def parse_samples(s):
+    out = {}
+    for m in re.finditer(r"(\{[^}]*\}) (\S+?)(?:,|$)", s.strip()):
+        v = m.group(2).lower()
+        out[m.group(1)] = float("inf") if v == "+inf" else float("-inf") if v == "-inf" else float(v)
+    return out
+
+
+def main():
+    tessera, promtool, workdir = sys.argv[1:4]
+    checked = skipped = real = 0
+    for n, (load, exprs, times) in enumerate(DATASETS):
+        evs, res = tessera_answers(tessera, workdir, load, exprs, times)
+        tests = []
+        for e, t in evs:
+            if (e, t) not in res:
+                print(f"no answer from tessera for {e} at {t}")
+                real += 1
+                continue
+            r = res[(e, t)]
+            if r is None or any(v.lower() == "nan" for _, v in r):
+                skipped += 1
+                continue
+            q = e.replace("'", "''")
+            if r:
+                ex = "\n".join(f"          - labels: '{l}'\n            value: {yaml_num(v)}"
+                               for l, v in r)
+                tests.append(f"      - expr: '{q}'\n        eval_time: {t}\n        exp_samples:\n{ex}")
+            else:
+                tests.append(f"      - expr: '{q}'\n        eval_time: {t}\n        exp_samples: []")
+        checked += len(tests)
+        series = "\n".join(f"      - series: '{l.split()[0]}'\n        values: '{' '.join(l.split()[1:])}'"
+                           for l in load.strip().split("\n")[1:])
+        yml = (f"rule_files: []\nevaluation_interval: 30s\ntests:\n  - interval: 30s\n"
+               f"    input_series:\n{series}\n    promql_expr_test:\n" + "\n".join(tests) + "\n")
+        ypath = f"{workdir}/diff{n}.yml"
+        with open(ypath, "w") as f:
+            f.write(yml)
+        p = subprocess.run([promtool, "test", "rules", ypath], capture_output=True, text=True)
+        out = p.stdout + p.stderr
+        for m in re.finditer(r"expr: \"(.*?)\", time: (\S+), err: (.*)", out):
+            print(f"promtool failed where tessera answered: {m.group(1)} at {m.group(2)}: {m.group(3)}")
+            real += 1
+        for m in re.finditer(r"expr: \"(.*?)\", time: (\S+),\n\s+exp: (.*)\n\s+got: (.*)", out):
+            e, t, exp, got = m.groups()
+            a, b = parse_samples(exp), parse_samples(got)
+            bad = set(a) != set(b) or any(
+                a[k] != b[k] and abs(a[k] - b[k]) > 1e-9 * (abs(a[k]) + abs(b[k])) for k in a)
+            if bad:
+                real += 1
+                print(f"MISMATCH {e} at {t}\n  tessera:    {exp}\n  prometheus: {got}")
+    print(f"{checked} answers compared with promtool, {skipped} skipped (NaN or error), "
+          f"{real} differences")
+    sys.exit(1 if real else 0)
+
+
+main()
