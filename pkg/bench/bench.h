@@ -83,7 +83,8 @@ typedef struct ts_bench_stats {
  * more before closing it. */
 int ts_bench_server_start(uv_loop_t *loop, const ts_bench_gen *g, const char *host, int port,
                           ts_bench_server **out, ts_error *err);
-/* Whether to gzip bodies for clients that accept it (default true). */
+/* Whether to gzip bodies for clients that accept it (default true; always
+ * false when built without zlib). */
 void ts_bench_server_set_gzip(ts_bench_server *s, bool on);
 /* The bound port (useful with port 0). */
 int ts_bench_server_port(const ts_bench_server *s);

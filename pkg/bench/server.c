@@ -11,7 +11,7 @@
  * MAX_REQUEST) and parsed once the write is done, which also covers
  * pipelining.  When the client sends "Accept-Encoding: gzip" the body is
  * deflated at level 1 (Prometheus always asks for gzip, so this is what a
- * real exporter costs it).
+ * real exporter costs it); built without zlib, bodies are never compressed.
  *
  * Lifetimes: each connection owns its buffers and a lazily made zlib stream;
  * it is freed in its close callback.  The server counts its open handles
@@ -28,7 +28,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#ifdef TS_BENCH_GZIP
 #include <zlib.h>
+#endif
 
 #define MAX_REQUEST (64 * 1024) /* request line + headers */
 
@@ -55,8 +57,10 @@ struct conn {
     ts_buf head, body, gz;
     uv_write_t wr;
     bool writing, close_after, closing;
+#ifdef TS_BENCH_GZIP
     bool zinit;
     z_stream z;
+#endif
 };
 
 static void
@@ -83,8 +87,10 @@ conn_closed(uv_handle_t *h)
     ts_buf_fini(&c->head);
     ts_buf_fini(&c->body);
     ts_buf_fini(&c->gz);
+#ifdef TS_BENCH_GZIP
     if (c->zinit)
         deflateEnd(&c->z);
+#endif
     ts_free(c);
     handle_closed(s);
 }
@@ -102,6 +108,10 @@ conn_close(conn *c)
 static int
 gzip_body(conn *c)
 {
+#ifndef TS_BENCH_GZIP
+    (void)c;
+    return TS_EUNSUPPORTED;
+#else
     if (!c->zinit) {
         memset(&c->z, 0, sizeof(c->z));
         if (deflateInit2(&c->z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
@@ -123,6 +133,7 @@ gzip_body(conn *c)
         return TS_EIO;
     c->gz.len = bound - c->z.avail_out;
     return TS_OK;
+#endif
 }
 
 /* Parses "/metrics/<i>" or "/target/<i>/metrics" (query string ignored). */
@@ -364,7 +375,9 @@ ts_bench_server_start(uv_loop_t *loop, const ts_bench_gen *g, const char *host, 
     ts_bench_server *s = ts_calloc(1, sizeof(*s));
     s->loop = loop;
     s->gen = g;
+#ifdef TS_BENCH_GZIP
     s->gzip = true;
+#endif
     uv_tcp_init(loop, &s->listener);
     s->listener.data = s;
     s->open = 1;
@@ -391,7 +404,11 @@ ts_bench_server_start(uv_loop_t *loop, const ts_bench_gen *g, const char *host, 
 void
 ts_bench_server_set_gzip(ts_bench_server *s, bool on)
 {
+#ifdef TS_BENCH_GZIP
     s->gzip = on;
+#else
+    (void)on;
+#endif
 }
 
 int
