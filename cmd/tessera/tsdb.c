@@ -1,6 +1,8 @@
 /*
  * tessera tsdb import openmetrics FILE DIR
  * tessera tsdb inspect DIR
+ * tessera tsdb dump DIR       every sample of every block, as `promtool tsdb dump`
+ *                             prints them ("{labels} value ts", Go's %g)
  *
  * Import does what `promtool tsdb create-blocks-from openmetrics FILE DIR`
  * does: it reads an OpenMetrics file whose samples all carry timestamps,
@@ -39,6 +41,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -592,9 +595,14 @@ is_ulid(const char *s)
     return true;
 }
 
+/* Opens every block directory (a ULID name) under dir, sorted by min time.
+ * Returns 0, or 1 after printing why something could not be opened (the
+ * blocks that could be opened are still returned). */
 static int
-cmd_inspect(const char *dir)
+open_blocks(const char *dir, ts_block ***out, size_t *nout)
 {
+    *out = NULL;
+    *nout = 0;
     DIR *d = opendir(dir);
     if (!d) {
         fprintf(stderr, "%s: %s\n", dir, strerror(errno));
@@ -623,6 +631,41 @@ cmd_inspect(const char *dir)
     closedir(d);
     if (n)
         qsort(blocks, n, sizeof(*blocks), cmp_meta);
+    *out = blocks;
+    *nout = n;
+    return rc;
+}
+
+static void
+close_blocks(ts_block **blocks, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        ts_block_unref(blocks[i]);
+    ts_free(blocks);
+}
+
+static int dump_block(ts_block *b); /* below */
+
+static int
+cmd_dump(const char *dir)
+{
+    ts_block **blocks;
+    size_t n;
+    int rc = open_blocks(dir, &blocks, &n);
+    for (size_t i = 0; i < n; i++)
+        rc |= dump_block(blocks[i]);
+    close_blocks(blocks, n);
+    return rc;
+}
+
+static int
+cmd_inspect(const char *dir)
+{
+    ts_block **blocks;
+    size_t n;
+    int rc = open_blocks(dir, &blocks, &n);
+    if (!blocks && rc)
+        return rc;
 
     table tab = {.ncols = 11};
     const char *hdr[] = {"BLOCK ULID", "MIN TIME", "MAX TIME", "MIN TIME (ms)", "MAX TIME (ms)",
@@ -685,10 +728,130 @@ cmd_inspect(const char *dir)
     snprintf(wal, sizeof(wal), "%s/wal", dir);
     if (ts_fs_exists(wal) > 0)
         printf("WAL: %s, %" PRId64 " bytes\n", wal, ts_fs_dir_size(wal));
-    for (size_t i = 0; i < n; i++)
-        ts_block_unref(blocks[i]);
-    ts_free(blocks);
+    close_blocks(blocks, n);
     return rc;
+}
+
+/* --------------------------------------------------------------- dump */
+
+/* Go's %g for a float64 (strconv.FormatFloat(v, 'g', -1, 64)), which
+ * promtool's dump prints: the shortest digits that round-trip, in exponent
+ * form (at least two exponent digits) when the exponent is < -4 or >= 6,
+ * else in plain decimal form; NaN, +Inf, -Inf. */
+static void
+go_g(double v, char *out, size_t n)
+{
+    if (isnan(v)) {
+        snprintf(out, n, "NaN");
+        return;
+    }
+    if (isinf(v)) {
+        snprintf(out, n, v > 0 ? "+Inf" : "-Inf");
+        return;
+    }
+    if (v == 0) {
+        snprintf(out, n, signbit(v) ? "-0" : "0");
+        return;
+    }
+    /* shortest digits that round-trip */
+    char e[40];
+    int prec;
+    for (prec = 0; prec < 17; prec++) {
+        snprintf(e, sizeof(e), "%.*e", prec, v);
+        if (strtod(e, NULL) == v)
+            break;
+    }
+    /* e = [-]d[.ddd]e[+-]XX */
+    const char *p = e;
+    bool neg = *p == '-';
+    if (neg)
+        p++;
+    char digits[24];
+    size_t nd = 0;
+    for (; *p && *p != 'e'; p++)
+        if (*p != '.')
+            digits[nd++] = *p;
+    digits[nd] = '\0';
+    int exp = atoi(p + 1);
+    int dp = exp + 1; /* digits before the decimal point */
+    if (exp < -4 || exp >= 6) {
+        char frac[24] = "";
+        if (nd > 1)
+            snprintf(frac, sizeof(frac), ".%s", digits + 1);
+        snprintf(out, n, "%s%c%se%c%02d", neg ? "-" : "", digits[0], frac, exp < 0 ? '-' : '+',
+                 exp < 0 ? -exp : exp);
+        return;
+    }
+    /* fixed notation */
+    char buf[64];
+    size_t o = 0;
+    if (neg)
+        buf[o++] = '-';
+    if (dp <= 0) {
+        buf[o++] = '0';
+        buf[o++] = '.';
+        for (int i = 0; i < -dp; i++)
+            buf[o++] = '0';
+        for (size_t i = 0; i < nd; i++)
+            buf[o++] = digits[i];
+    } else {
+        for (int i = 0; i < dp; i++)
+            buf[o++] = i < (int)nd ? digits[i] : '0';
+        if ((int)nd > dp) {
+            buf[o++] = '.';
+            for (size_t i = (size_t)dp; i < nd; i++)
+                buf[o++] = digits[i];
+        }
+    }
+    buf[o] = '\0';
+    snprintf(out, n, "%s", buf);
+}
+
+static int
+dump_block(ts_block *b)
+{
+    ts_querier *q = NULL;
+    ts_matcher *m = NULL;
+    ts_series_set *set = NULL;
+    ts_error err;
+    ts_error_clear(&err);
+    int rc = ts_block_querier(b, INT64_MIN, INT64_MAX, &q);
+    if (rc == TS_OK)
+        rc = ts_matcher_new(&m, TS_MATCH_RE, TS_METRIC_NAME, ".*", &err);
+    if (rc == TS_OK)
+        rc = q->ops->select(q, true, NULL, &m, 1, &set, &err);
+    char *lbuf = NULL;
+    size_t lcap = 0;
+    while (rc == TS_OK && ts_ss_next(set)) {
+        ts_series *s = ts_ss_at(set);
+        size_t need = ts_labels_format(s->labels, NULL, 0) + 1;
+        if (need > lcap) {
+            ts_free(lbuf);
+            lbuf = ts_malloc(need);
+            lcap = need;
+        }
+        ts_labels_format(s->labels, lbuf, lcap);
+        ts_iterator *it = s->ops->iterator(s);
+        while (ts_it_next(it) == TS_VAL_FLOAT) {
+            int64_t t;
+            double v;
+            char vb[64];
+            ts_it_at(it, &t, &v);
+            go_g(v, vb, sizeof(vb));
+            printf("%s %s %" PRId64 "\n", lbuf, vb, t);
+        }
+        rc = ts_it_err(it);
+        ts_it_free(it);
+    }
+    if (rc == TS_OK && set && set->error.code)
+        rc = set->error.code, err = set->error;
+    if (rc != TS_OK)
+        fprintf(stderr, "%s: %s\n", ts_block_dir(b), err.msg[0] ? err.msg : ts_strerror(rc));
+    ts_free(lbuf);
+    ts_ss_free(set);
+    ts_matcher_free(m);
+    ts_querier_close(q);
+    return rc == TS_OK ? 0 : 1;
 }
 
 /* ---------------------------------------------------------- dispatch */
@@ -697,7 +860,8 @@ static void
 usage(FILE *f)
 {
     fprintf(f, "usage: tessera tsdb import openmetrics FILE DIR\n"
-               "       tessera tsdb inspect DIR\n");
+               "       tessera tsdb inspect DIR\n"
+               "       tessera tsdb dump DIR\n");
 }
 
 int
@@ -711,6 +875,8 @@ ts_cmd_tsdb(int argc, char **argv)
         return cmd_import(argv[3], argv[4]);
     if (argc == 3 && strcmp(argv[1], "inspect") == 0)
         return cmd_inspect(argv[2]);
+    if (argc == 3 && strcmp(argv[1], "dump") == 0)
+        return cmd_dump(argv[2]);
     usage(stderr);
     return 2;
 }
