@@ -28,12 +28,18 @@ typedef struct ts__sample {
 /* Returns TS_OK to continue, anything else stops parsing and is returned. */
 typedef int (*ts__sample_fn)(void *ctx, const ts__sample *s);
 
+/* Metadata lines: kind is 'T' (TYPE: text = type name), 'H' (HELP) or 'U'
+ * (UNIT).  Strings are borrowed for the call and not NUL-terminated. */
+typedef void (*ts__meta_fn)(void *ctx, char kind, const char *metric, size_t mlen,
+                            const char *text, size_t tlen);
+
 /* Parses a scrape body, choosing the format by content type as Prometheus
  * does (OpenMetrics for application/openmetrics-text, else text 0.0.4), and
- * calls fn per sample.  Bad input: TS_EPARSE with err filled.  body need not
- * be NUL-terminated and may contain any bytes. */
+ * calls fn per sample and meta (may be NULL) per metadata line.  Bad input:
+ * TS_EPARSE with err filled.  body need not be NUL-terminated and may
+ * contain any bytes. */
 int ts__scrape_parse(const char *content_type, const char *body, size_t len, ts__sample_fn fn,
-                     void *ctx, ts_error *err);
+                     ts__meta_fn meta, void *ctx, ts_error *err);
 
 /* -------------------------------------------------- curl multi on libuv */
 
@@ -112,6 +118,10 @@ struct ts__loop {
     ts__sset prev;      /* series of the last successful append */
     ts__sset cur;
     uint64_t report_ref[TS__NREPORT];
+    ts_scrape_metadata *meta; /* of the last successful scrape (under m->mu) */
+    size_t nmeta;
+    ts_scrape_metadata *new_meta; /* being collected by the current scrape */
+    size_t nnew_meta, new_meta_cap;
     ts_arena arena;     /* per-scrape scratch */
     /* state for the API (under m->mu) */
     ts_target_health health;

@@ -313,6 +313,8 @@ ts__loop_new(ts_scrape_manager *m, ts__pool *p, ts_labels *labels, ts_labels *di
 
 /* ---------------------------------------------------------------- closing */
 
+static void meta_free(ts_scrape_metadata *md, size_t n);
+
 static void
 loop_closed(uv_handle_t *h)
 {
@@ -327,6 +329,8 @@ loop_closed(uv_handle_t *h)
     ts_labels_free(l->labels);
     ts_labels_free(l->public_labels);
     ts_labels_free(l->discovered);
+    meta_free(l->meta, l->nmeta);
+    meta_free(l->new_meta, l->nnew_meta);
     ts_free(l->url);
     ts_free(l);
     m->live_loops--;
@@ -474,6 +478,47 @@ on_sample(void *ctx, const ts__sample *s)
     return TS_OK;
 }
 
+static char *
+strndup_or_empty(const char *s, size_t n)
+{
+    return s ? ts_strndup(s, n) : ts_strdup("");
+}
+
+static void
+meta_free(ts_scrape_metadata *md, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        ts_free(md[i].metric);
+        ts_free(md[i].type);
+        ts_free(md[i].help);
+        ts_free(md[i].unit);
+    }
+    ts_free(md);
+}
+
+/* HELP/TYPE/UNIT of one family usually come together: update the last
+ * entry when it is the same metric, else start a new one. */
+static void
+on_meta(void *ctx, char kind, const char *metric, size_t mlen, const char *text, size_t tlen)
+{
+    scrape_ctx *c = ctx;
+    ts__loop *l = c->l;
+    ts_scrape_metadata *e = l->nnew_meta ? &l->new_meta[l->nnew_meta - 1] : NULL;
+    if (!e || strlen(e->metric) != mlen || memcmp(e->metric, metric, mlen) != 0) {
+        if (l->nnew_meta >= 100000)
+            return; /* bounded: a target with more families keeps the first ones */
+        TS_GROW(l->new_meta, l->new_meta_cap, l->nnew_meta + 1);
+        e = &l->new_meta[l->nnew_meta++];
+        e->metric = strndup_or_empty(metric, mlen);
+        e->type = ts_strdup("unknown");
+        e->help = ts_strdup("");
+        e->unit = ts_strdup("");
+    }
+    char **slot = kind == 'T' ? &e->type : kind == 'H' ? &e->help : &e->unit;
+    ts_free(*slot);
+    *slot = strndup_or_empty(text, tlen);
+}
+
 /* Appends body (NULL/empty = a failed scrape) and the staleness markers for
  * series of the previous scrape that are gone.  On error nothing of the
  * loop's state changes (the caller rolls back). */
@@ -483,8 +528,11 @@ append_scrape(scrape_ctx *c, const char *ctype, const char *body, size_t len)
     ts__loop *l = c->l;
     ts__sset_clear(&l->cur);
     int rc = TS_OK;
+    meta_free(l->new_meta, l->nnew_meta);
+    l->new_meta = NULL;
+    l->nnew_meta = l->new_meta_cap = 0;
     if (len > 0)
-        rc = ts__scrape_parse(ctype, body, len, on_sample, c, c->err);
+        rc = ts__scrape_parse(ctype, body, len, on_sample, on_meta, c, c->err);
     if (!rc && c->sample_limit_hit)
         rc = ts_error_set(c->err, TS_ELIMIT, "sample limit exceeded");
     if (rc) {
@@ -503,6 +551,17 @@ append_scrape(scrape_ctx *c, const char *ctype, const char *body, size_t len)
     ts__sset_clear(&l->prev);
     l->prev = l->cur;
     memset(&l->cur, 0, sizeof(l->cur));
+    if (len > 0) { /* a successful scrape replaces the metadata */
+        uv_mutex_lock(&l->m->mu);
+        ts_scrape_metadata *old = l->meta;
+        size_t nold = l->nmeta;
+        l->meta = l->new_meta;
+        l->nmeta = l->nnew_meta;
+        uv_mutex_unlock(&l->m->mu);
+        meta_free(old, nold);
+        l->new_meta = NULL;
+        l->nnew_meta = l->new_meta_cap = 0;
+    }
     return TS_OK;
 }
 

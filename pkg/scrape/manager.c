@@ -446,3 +446,32 @@ ts_scrape_manager_targets(ts_scrape_manager *m,
     }
     uv_mutex_unlock(&m->mu);
 }
+
+void
+ts_scrape_manager_metadata(ts_scrape_manager *m,
+                           void (*fn)(void *ctx, const ts_scrape_target_info *t,
+                                      const ts_scrape_metadata *md, size_t n),
+                           void *ctx)
+{
+    uv_mutex_lock(&m->mu);
+    for (size_t i = 0; i < m->npools; i++) {
+        const ts__pool *p = m->pools[i];
+        for (size_t k = 0; k < p->nloops; k++) {
+            const ts__loop *l = p->loops[k];
+            ts_scrape_target_info t = {
+                .job = p->job,
+                .scrape_url = l->url,
+                .discovered = l->discovered,
+                .labels = l->public_labels,
+                .health = l->health,
+                .last_error = l->last_error,
+                .last_scrape_ms = l->last_scrape_ms,
+                .last_scrape_duration_s = l->last_duration_s,
+                .interval_ms = l->interval_ms,
+                .timeout_ms = l->timeout_ms,
+            };
+            fn(ctx, &t, l->meta, l->nmeta);
+        }
+    }
+    uv_mutex_unlock(&m->mu);
+}

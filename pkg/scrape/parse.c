@@ -7,7 +7,8 @@
  * application/openmetrics-text, the text format 0.0.4 otherwise).  Each
  * SERIES entry is handed to the callback as a label builder (so the loop
  * can merge target labels and relabel in place), its value and optional
- * timestamp; HELP/TYPE/UNIT/comments are skipped.  The first parse error
+ * timestamp; HELP/TYPE/UNIT lines go to the metadata callback, comments
+ * are skipped.  The first parse error
  * ends the scrape with TS_EPARSE (or TS_ELIMIT for an over-long line) and a
  * message naming the line.
  */
@@ -19,7 +20,7 @@
 
 int
 ts__scrape_parse(const char *content_type, const char *body, size_t len, ts__sample_fn fn,
-                 void *ctx, ts_error *err)
+                 ts__meta_fn meta, void *ctx, ts_error *err)
 {
     ts_tp_format fmt = ts_textparse_format_for_content_type(content_type);
     ts_textparse *p = NULL;
@@ -38,6 +39,17 @@ ts__scrape_parse(const char *content_type, const char *body, size_t len, ts__sam
             const ts_error *pe = ts_textparse_error(p);
             rc = ts_error_set(err, pe->code ? pe->code : TS_EPARSE, "%s", pe->msg);
             break;
+        }
+        if (e == TS_TP_TYPE || e == TS_TP_HELP || e == TS_TP_UNIT) {
+            if (meta) {
+                ts_str name = ts_textparse_metric_name(p);
+                ts_str text = ts_textparse_text(p);
+                if (e == TS_TP_TYPE)
+                    text = ts_str_c(ts_metric_type_name(ts_textparse_type(p)));
+                meta(ctx, e == TS_TP_TYPE ? 'T' : e == TS_TP_HELP ? 'H' : 'U', name.p, name.len,
+                     text.p, text.len);
+            }
+            continue;
         }
         if (e != TS_TP_SERIES)
             continue;

@@ -122,6 +122,22 @@ typedef struct ts_scrape_target_info {
     int64_t interval_ms, timeout_ms;
 } ts_scrape_target_info;
 
+/* Metric metadata of a target's last successful scrape (HELP/TYPE/UNIT
+ * lines), for /api/v1/targets/metadata and /api/v1/metadata.  type is
+ * Prometheus' API name ("counter", "gauge", ..., "unknown"); help and unit
+ * are "" when absent. */
+typedef struct ts_scrape_metadata {
+    char *metric, *type, *help, *unit;
+} ts_scrape_metadata;
+
+/* Calls fn for each active target with its metadata (n entries, in
+ * exposition order).  Everything is borrowed for the call; fn runs under
+ * the manager's lock. */
+void ts_scrape_manager_metadata(ts_scrape_manager *m,
+                                void (*fn)(void *ctx, const ts_scrape_target_info *t,
+                                           const ts_scrape_metadata *md, size_t n),
+                                void *ctx);
+
 /* Calls fn for each active target, then each dropped target, job by job in
  * configuration order.  Everything passed is borrowed for the call; fn runs
  * under the manager's lock and must not call back into the manager. */

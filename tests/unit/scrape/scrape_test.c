@@ -451,6 +451,26 @@ find_target(const tlist *l, const char *job, bool dropped)
     return NULL;
 }
 
+/* Looks up one metric's metadata of one job's target: "type|help|unit". */
+typedef struct mdq {
+    const char *job, *metric;
+    char out[512];
+    bool found;
+} mdq;
+
+static void
+md_collect(void *ctx, const ts_scrape_target_info *t, const ts_scrape_metadata *md, size_t n)
+{
+    mdq *q = ctx;
+    if (strcmp(t->job, q->job) != 0)
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(md[i].metric, q->metric) == 0) {
+            snprintf(q->out, sizeof(q->out), "%s|%s|%s", md[i].type, md[i].help, md[i].unit);
+            q->found = true;
+        }
+}
+
 /* Feeds every job's static_configs to the manager, as discovery would. */
 static void
 sync_static(ts_scrape_manager *m, const ts_config *c)
@@ -628,6 +648,15 @@ test_scrape_cases(void)
     T_FEQ(last_value(h, "up", "lbl", NULL), 0);
     T_TRUE((t = find_target(&tl, "lbl", false)) != NULL);
     T_TRUE(strstr(t->err, "label_limit exceeded") != NULL);
+
+    /* metadata of the last scrape */
+    mdq q = {.job = "ok", .metric = "a"};
+    ts_scrape_manager_metadata(m, md_collect, &q);
+    T_TRUE(q.found);
+    T_STREQ(q.out, "counter||");
+    mdq q2 = {.job = "om", .metric = "c"};
+    ts_scrape_manager_metadata(m, md_collect, &q2);
+    T_STREQ(q2.out, "counter||");
 
     /* connection refused, worded as Go does */
     T_TRUE((t = find_target(&tl, "conn", false)) != NULL);
@@ -862,6 +891,8 @@ test_node_exporter(void)
     double upv = last_value(h, "up", "node", &n);
     tlist tl = {0};
     ts_scrape_manager_targets(m, collect, &tl);
+    mdq q = {.job = "node", .metric = "node_cpu_seconds_total"};
+    ts_scrape_manager_metadata(m, md_collect, &q);
     ts_scrape_manager_close(m);
     T_EQ(uv_run(&loop, UV_RUN_DEFAULT), 0);
     uv_loop_close(&loop);
@@ -879,6 +910,7 @@ test_node_exporter(void)
                     sizeof(lbuf)) >= 1);
     snprintf(want, sizeof(want), "instance=\"127.0.0.1:%d\"", port);
     T_TRUE(strstr(lbuf, want) != NULL);
+    T_STREQ(q.out, "counter|Seconds the CPUs spent in each mode.|");
     const tinfo *t = find_target(&tl, "node", false);
     T_TRUE(t != NULL);
     T_EQ(t->health, TS_HEALTH_UP);
