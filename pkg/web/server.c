@@ -9,7 +9,8 @@
  *     never triggers and we can answer 413 without reading the body).
  *  2. on_request() only queues a job holding the aio; a worker picks it up.
  *  3. The worker reads the body itself (Content-Length bounded by max_body,
- *     via nng_http_conn_read_all on its own aio, with a timeout), parses the
+ *     via nng_http_conn_read_all on its own aio, with a timeout, after a
+ *     "100 Continue" when the client asked for one), parses the
  *     target and form, routes, calls the handler, converts our response into
  *     an nng_http_res, sets it as the aio's output and finishes the aio.
  *     nng then writes it (dropping the body for HEAD) and reads the next
@@ -443,6 +444,18 @@ read_body(ts_web_server *s, ts_web_req *r, nng_http_conn *conn, nng_aio *rd)
         return 413;
     if (len == 0)
         return 0;
+    const char *expect = nng_http_req_get_header(r->hreq, "Expect");
+    if (expect && strcasecmp(expect, "100-continue") == 0) {
+        /* nng does not send the interim answer; without it curl waits 1 s */
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        nng_iov civ = {.iov_buf = (void *)cont, .iov_len = sizeof cont - 1};
+        nng_aio_set_iov(rd, 1, &civ);
+        nng_aio_set_timeout(rd, BODY_READ_TIMEOUT_MS);
+        nng_http_conn_write_all(conn, rd);
+        nng_aio_wait(rd);
+        if (nng_aio_result(rd) != 0)
+            return -1;
+    }
     uint8_t *buf = ts_arena_alloc(&r->arena, (size_t)len + 1);
     nng_iov iov = {.iov_buf = buf, .iov_len = (size_t)len};
     nng_aio_set_iov(rd, 1, &iov);

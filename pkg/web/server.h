@@ -31,6 +31,11 @@
  * opts.max_body is refused with 413 before it is read; a chunked body (no
  * Content-Length) with 411.
  *
+ * Limits: nng 1.5 reads each request line and header into an 8 KiB buffer;
+ * a longer request line (a GET with a huge query string) makes nng drop the
+ * connection without an answer.  Clients with long queries should POST
+ * (Grafana and promtool can).
+ *
  * Thread-safety: routes are added before start.  Handlers run concurrently
  * on the workers; a request and its response belong to one worker.
  */

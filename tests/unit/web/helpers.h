@@ -50,8 +50,9 @@ http(int port, const char *method, const char *path, const char *post, size_t po
 {
     memset(r, 0, sizeof *r);
     ts_buf_init(&r->body, 0);
-    char url[4096];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    size_t ulen = strlen(path) + 64;
+    char *url = malloc(ulen);
+    snprintf(url, ulen, "http://127.0.0.1:%d%s", port, path);
     CURL *c = curl_easy_init();
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
@@ -75,6 +76,7 @@ http(int port, const char *method, const char *path, const char *post, size_t po
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
     curl_easy_cleanup(c);
     curl_slist_free_all(hdrs);
+    free(url);
     return rc == CURLE_OK ? 0 : -1;
 }
 

@@ -310,6 +310,79 @@ test_server_basics(void)
     fixture_stop(&f);
 }
 
+/* Several requests (with bodies) on one kept-alive connection; Expect: 100-continue; long URLs. */
+static void
+test_server_keepalive(void)
+{
+    fixture f;
+    T_OK(fixture_start(&f, false, T0));
+    CURL *c = curl_easy_init();
+    reply r;
+    memset(&r, 0, sizeof r);
+    ts_buf_init(&r.body, 0);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+    char url[256];
+    static const struct {
+        const char *path, *post, *want;
+    } steps[] = {
+        {"/echo", "a=1&a=2", "POST /echo rest= a=1 a=2 x=(none) body=7"},
+        {"/echo?x=3", NULL, "GET /echo rest= x=3 body=0"},
+        {"/nope", NULL, "404 page not found\n"},
+        {"/echo", "x=%7E", "POST /echo rest= x=~ body=5"},
+        {"/-/healthy", NULL, "Prometheus Server is Healthy.\n"},
+    };
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        ts_buf_reset(&r.body);
+        snprintf(url, sizeof url, "http://127.0.0.1:%d%s", f.port, steps[i].path);
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        if (steps[i].post)
+            curl_easy_setopt(c, CURLOPT_POSTFIELDS, steps[i].post);
+        else
+            curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+        T_EQ(curl_easy_perform(c), CURLE_OK);
+        T_STREQ(ts_buf_cstr(&r.body), steps[i].want);
+    }
+    long conns = -1;
+    curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &conns);
+    T_EQ(conns, 0); /* the last request reused the connection */
+    /* a body with Expect: 100-continue is answered without curl's 1 s wait */
+    size_t n = 40000;
+    char *body = ts_malloc(n + 1);
+    memset(body, 'b', n);
+    memcpy(body, "x=", 2);
+    body[n] = '\0';
+    struct curl_slist *h = curl_slist_append(NULL, "Expect: 100-continue");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_EXPECT_100_TIMEOUT_MS, 5000L);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/echo", f.port);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    ts_buf_reset(&r.body);
+    uint64_t t0 = ts_mono_ns();
+    T_EQ(curl_easy_perform(c), CURLE_OK);
+    T_TRUE(ts_mono_ns() - t0 < 2000000000ull);
+    T_TRUE(strstr(ts_buf_cstr(&r.body), "body=40000") != NULL);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    /* a long query string; nng 1.5 caps the request line at 8 KiB (see server.h) */
+    size_t ulen = 7500;
+    char *path = ts_malloc(ulen + 16);
+    snprintf(path, ulen + 16, "/echo?x=");
+    memset(path + 8, 'u', ulen - 8);
+    path[ulen] = '\0';
+    reply lr;
+    T_OK(http(f.port, NULL, path, NULL, 0, &lr));
+    T_EQ(lr.status, 200);
+    T_EQ(lr.body.len, strlen("GET /echo rest= x= body=0") + ulen - 8);
+    reply_fini(&lr);
+    ts_free(path);
+    ts_free(body);
+    reply_fini(&r);
+    fixture_stop(&f);
+}
+
 typedef struct worker_arg {
     int port;
     int id;
@@ -591,5 +664,6 @@ setup(void)
 
 T_MAIN({"parse_time", test_parse_time}, {"parse_duration", test_parse_duration},
        {"format", test_format}, {"server_basics", test_server_basics},
-       {"server_concurrent", test_server_concurrent}, {"api_endpoints", test_api_endpoints},
+       {"server_concurrent", test_server_concurrent},
+       {"server_keepalive", test_server_keepalive}, {"api_endpoints", test_api_endpoints},
        {"vs_prometheus", test_vs_prometheus})
