@@ -233,6 +233,17 @@ ts__unwrap(const ts_promql_expr *x)
     return x;
 }
 
+/* a - b, clamped to the int64 range (times near the ends of the range come
+ * from hostile @ values and offsets; wrapping around would be undefined). */
+static int64_t
+sat_sub(int64_t a, int64_t b)
+{
+    int64_t r;
+    if (__builtin_sub_overflow(a, b, &r))
+        return b > 0 ? INT64_MIN : INT64_MAX;
+    return r;
+}
+
 static int64_t
 at_time(const ev *e, ts_promql_at_kind at, int64_t at_ms, int64_t t)
 {
@@ -275,16 +286,17 @@ collect(ev *e, ts_promql_expr *x, int64_t lo, int64_t hi, sel_list *out)
         ts_promql_expr *vs = x->kind == TS_PROMQL_MATRIX_SELECTOR ? x->u.ms.vs : x;
         int64_t range = x->kind == TS_PROMQL_MATRIX_SELECTOR ? x->u.ms.range_ms : 0;
         const ts_promql_vector_selector *s = &vs->u.vs;
-        int64_t rlo = at_time(e, s->at, s->at_ms, lo) - s->original_offset;
-        int64_t rhi = at_time(e, s->at, s->at_ms, hi) - s->original_offset;
+        int64_t rlo = sat_sub(at_time(e, s->at, s->at_ms, lo), s->original_offset);
+        int64_t rhi = sat_sub(at_time(e, s->at, s->at_ms, hi), s->original_offset);
         TS_GROW(out->r, out->cap, out->n + 1);
-        out->r[out->n++] = (sel_req){vs, rlo - (range ? range : e->lookback), rhi, range};
+        out->r[out->n++] = (sel_req){vs, sat_sub(rlo, range ? range : e->lookback), rhi, range};
         return;
     }
     case TS_PROMQL_SUBQUERY: {
         const ts_promql_subquery *sq = &x->u.sq;
-        int64_t wlo = at_time(e, sq->at, sq->at_ms, lo) - sq->original_offset - sq->range_ms;
-        int64_t whi = at_time(e, sq->at, sq->at_ms, hi) - sq->original_offset;
+        int64_t wlo =
+            sat_sub(sat_sub(at_time(e, sq->at, sq->at_ms, lo), sq->original_offset), sq->range_ms);
+        int64_t whi = sat_sub(at_time(e, sq->at, sq->at_ms, hi), sq->original_offset);
         collect(e, sq->expr, wlo, whi, out);
         return;
     }
@@ -465,13 +477,13 @@ eval_vector_selector(ev *e, const ts_promql_expr *x, int64_t t)
     const sel_data *sd = x->aux;
     if (!sd || sd->n == 0)
         return val_vector(NULL, 0);
-    int64_t ref = at_time(e, s->at, s->at_ms, t) - s->offset;
+    int64_t ref = sat_sub(at_time(e, s->at, s->at_ms, t), s->offset);
     vel *out = ts_arena_alloc(e->sa, sd->n * sizeof(vel));
     size_t k = 0;
     for (size_t i = 0; i < sd->n; i++) {
         const loaded_series *ls = &sd->series[i];
         long j = last_at_or_before(ls->s, ls->n, ref);
-        if (j < 0 || ls->s[j].t < ref - e->lookback || ts_is_stale_nan(ls->s[j].v))
+        if (j < 0 || ls->s[j].t < sat_sub(ref, e->lookback) || ts_is_stale_nan(ls->s[j].v))
             continue;
         out[k++] = (vel){ls->l, ls->s[j].v, ls->s[j].t};
     }
@@ -488,10 +500,10 @@ eval_matrix_selector(ev *e, const ts_promql_expr *x, int64_t t)
     val r = {0};
     r.type = TS_PROMQL_VT_MATRIX;
     r.range_ms = x->u.ms.range_ms;
-    r.range_end = at_time(e, s->at, s->at_ms, t) - s->offset;
+    r.range_end = sat_sub(at_time(e, s->at, s->at_ms, t), s->offset);
     if (!sd || sd->n == 0)
         return r;
-    int64_t mint = r.range_end - r.range_ms;
+    int64_t mint = sat_sub(r.range_end, r.range_ms);
     r.mat = ts_arena_alloc(e->sa, sd->n * sizeof(mser));
     size_t total = 0;
     for (size_t i = 0; i < sd->n; i++) {
@@ -651,11 +663,11 @@ eval_subquery(ev *e, const ts_promql_expr *x, int64_t t)
 {
     const ts_promql_subquery *sq = &x->u.sq;
     int64_t step = sq->step_ms > 0 ? sq->step_ms : e->interval;
-    int64_t wend = at_time(e, sq->at, sq->at_ms, t) - sq->offset;
-    int64_t wstart = wend - sq->range_ms;
+    int64_t wend = sat_sub(at_time(e, sq->at, sq->at_ms, t), sq->offset);
+    int64_t wstart = sat_sub(wend, sq->range_ms);
     /* First absolute multiple of step at or after wstart (C division truncates like Go's). */
     int64_t it = step * (wstart / step);
-    if (it < wstart)
+    if (it < wstart && it <= INT64_MAX - step)
         it += step;
     acc m;
     acc_init(&m, e->sa);

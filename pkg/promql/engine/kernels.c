@@ -45,8 +45,9 @@ ts__extrapolated_rate(const ts_sample *s, size_t n, int64_t range_start, int64_t
             last = s[i].v;
         }
     }
-    double to_start = (double)(s[0].t - range_start) / 1000.0;
-    double to_end = (double)(range_end - s[n - 1].t) / 1000.0;
+    /* In double: range bounds may be clamped to the ends of int64. */
+    double to_start = ((double)s[0].t - (double)range_start) / 1000.0;
+    double to_end = ((double)range_end - (double)s[n - 1].t) / 1000.0;
     double sampled = (double)(s[n - 1].t - s[0].t) / 1000.0;
     double avg_gap = sampled / (double)(n - 1);
 
@@ -100,7 +101,7 @@ ts__linear_regression(const ts_sample *s, size_t n, int64_t intercept_t, double 
         if (const_y && i > 0 && s[i].v != init_y)
             const_y = false;
         cnt += 1;
-        double x = (double)(s[i].t - intercept_t) / 1e3;
+        double x = ((double)s[i].t - (double)intercept_t) / 1e3;
         kahan_inc(x, &sx, &cx);
         kahan_inc(s[i].v, &sy, &cy);
         kahan_inc(x * s[i].v, &sxy, &cxy);

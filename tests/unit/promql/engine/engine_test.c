@@ -281,6 +281,45 @@ test_range_matches_instant(void)
     ts_head_free(h);
 }
 
-T_MAIN({"instant_vector", test_instant_vector}, {"range_query", test_range_query},
+/* Times at the ends of the int64 range must neither crash nor wrap around. */
+static void
+test_extreme_times(void)
+{
+    static const char *const exprs[] = {
+        "up @ 9223372036854775",
+        "up @ -9223372036854775",
+        "rate(up[5m] @ -9223372036854775)",
+        "predict_linear(up[5m] @ 9223372036854775, 60)",
+        "up offset -100y",
+        "up offset 100y",
+        "max_over_time(up[1h:1m] @ 9223372036854775 offset -1y)",
+        "count_over_time(up[1h:1m] @ -9223372036854775 offset 1y)",
+        "timestamp(up @ 9223372036854775)",
+    };
+    ts_queryable qb;
+    ts_head *h = make_head(&qb);
+    ts_promql_engine *e;
+    T_OK(ts_promql_engine_new(&e, NULL));
+    for (size_t i = 0; i < sizeof(exprs) / sizeof(exprs[0]); i++) {
+        ts_promql_query *q = NULL;
+        ts_error err = {0};
+        int rc = query(e, &qb, exprs[i], 60000, &q, &err);
+        T_TRUE(rc == 0 || rc == TS_EPARSE); /* the parser may reject out-of-range @ */
+        if (rc == 0) {
+            const ts_promql_result *r = ts_promql_query_result(q);
+            T_EQ(r->type, TS_PROMQL_VT_VECTOR);
+            T_EQ(r->nvec, 0); /* no data that far away */
+        }
+        ts_promql_query_close(q);
+        rc = ts_promql_query_range(e, &qb, exprs[i], strlen(exprs[i]), INT64_MAX - 100000,
+                                   INT64_MAX - 1, 30000, &q, &err);
+        T_TRUE(rc == 0 || rc == TS_EPARSE);
+        ts_promql_query_close(q);
+    }
+    ts_promql_engine_free(e);
+    ts_head_free(h);
+}
+
+T_MAIN({"instant_vector", test_instant_vector}, {"extreme_times", test_extreme_times}, {"range_query", test_range_query},
        {"range_matches_instant", test_range_matches_instant},
        {"errors", test_errors}, {"lookback_option", test_lookback_option})
