@@ -423,7 +423,91 @@ test_content_type(void)
     T_TRUE(p == NULL);
 }
 
-T_MAIN({"om_basic", test_om_basic}, {"om_values", test_om_values}, {"om_eof", test_om_eof},
+/* Mutated inputs (flipped, inserted, deleted bytes, cut ends) in exactly
+ * sized heap buffers, so ASan sees any read past the end: every parse must
+ * end in EOF or an error with a line number inside the input, return no more
+ * entries than there are lines, and hand out only slices that lie in the
+ * input or are unescaped copies of the same length or shorter. */
+static void
+test_mutations(void)
+{
+    static const char *seeds[] = {
+        "# HELP a_total Some \\\\ help \\n.\n# TYPE a_total counter\n"
+        "a_total{x=\"1\",y=\"a\\\"b\\\\c\\nd\"} 1.5e3 1700000000.5 # {t=\"x\"} 1 2\n"
+        "# UNIT t_seconds seconds\nt_seconds NaN\nh_bucket{le=\"+Inf\"} 3 17\n# EOF\n",
+        "# HELP go_gc x\n# TYPE go_gc summary\ngo_gc{quantile=\"0.5\"} 1e-05 12\n"
+        "  up { job = \"x\" , } -Inf\n# comment\n\nlast 7",
+    };
+    static const char specials[] = "\n\"\\{}=, #\0\xff\xc3\teE+-.9_:";
+    uint64_t rng = 42;
+    size_t total_entries = 0, total_errors = 0;
+    for (int iter = 0; iter < 4000; iter++) {
+        const char *seed = seeds[iter % 2];
+        size_t slen = strlen(seed);
+        char tmp[1024];
+        memcpy(tmp, seed, slen);
+        size_t len = slen;
+        int nmut = 1 + (int)(iter % 4);
+        for (int m = 0; m < nmut && len > 0; m++) {
+            rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+            size_t pos = (size_t)(rng >> 33) % len;
+            char c = specials[(rng >> 20) % (sizeof(specials) - 1)];
+            switch ((rng >> 10) % 4) {
+            case 0: tmp[pos] = c; break;
+            case 1:
+                if (len < sizeof(tmp) - 1) {
+                    memmove(tmp + pos + 1, tmp + pos, len - pos);
+                    tmp[pos] = c;
+                    len++;
+                }
+                break;
+            case 2: memmove(tmp + pos, tmp + pos + 1, len - pos - 1); len--; break;
+            case 3: len = pos; break;
+            }
+        }
+        size_t lines = 1;
+        for (size_t i = 0; i < len; i++)
+            lines += tmp[i] == '\n';
+        char *in = ts_malloc(len ? len : 1);
+        memcpy(in, tmp, len);
+        ts_textparse *p;
+        ts_tp_format f = iter % 3 ? TS_TP_OPENMETRICS : TS_TP_PROMTEXT;
+        T_OK(ts_textparse_new(&p, f, in, len, NULL));
+        size_t entries = 0;
+        ts_tp_entry e;
+        while ((e = ts_textparse_next(p)) > TS_TP_EOF && entries <= lines) {
+            entries++;
+            ts_str s = ts_textparse_metric_name(p);
+            if (s.len)
+                T_TRUE(s.p >= in && s.p + s.len <= in + len);
+            size_t n;
+            const ts_tp_label *l = ts_textparse_labels(p, &n);
+            for (size_t i = 0; i < n; i++) {
+                T_TRUE(l[i].name.p >= in && l[i].name.p + l[i].name.len <= in + len);
+                T_TRUE(l[i].value.len < len);
+                if (l[i].value.len) /* touch every byte (ASan checks the scratch) */
+                    T_TRUE(memchr(l[i].value.p, '\0', l[i].value.len) == NULL);
+            }
+        }
+        T_TRUE(entries <= lines);
+        T_TRUE(e == TS_TP_EOF || e == TS_TP_ERROR);
+        total_entries += entries;
+        total_errors += e == TS_TP_ERROR;
+        if (e == TS_TP_ERROR) {
+            const ts_error *err = ts_textparse_error(p);
+            T_TRUE(err->line >= 1 && (size_t)err->line <= lines + 1);
+            T_TRUE(err->msg[0] != '\0');
+            T_TRUE(err->code == TS_EPARSE || err->code == TS_ELIMIT);
+        }
+        ts_textparse_free(p);
+        ts_free(in);
+    }
+    /* the mutations leave many lines parseable and still break most inputs */
+    T_TRUE(total_entries > 4000);
+    T_TRUE(total_errors > 1000 && total_errors < 4000);
+}
+
+T_MAIN({"om_basic", test_om_basic}, {"mutations", test_mutations}, {"om_values", test_om_values}, {"om_eof", test_om_eof},
        {"om_syntax_errors", test_om_syntax_errors}, {"om_metadata", test_om_metadata},
        {"om_labels_and_escapes", test_om_labels_and_escapes},
        {"om_histogram_and_exemplars", test_om_histogram_and_exemplars},
