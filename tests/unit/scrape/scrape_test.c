@@ -600,7 +600,7 @@ test_scrape_cases(void)
     T_FEQ(vs[0], 2); /* first scrape: both series new */
     T_FEQ(vs[n - 1], 0);
     double dur = last_value(h, "scrape_duration_seconds", "ok", NULL);
-    T_TRUE(dur > 0 && dur < 0.15);
+    T_TRUE(dur > 0 && dur < 1.0);
     /* the request as Prometheus 2.42 sends it */
     T_TRUE(strstr(s.last_req, "Accept: application/openmetrics-text;version=1.0.0,application/"
                               "openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;"
@@ -794,8 +794,9 @@ test_staleness_and_reload(void)
      * series get stale markers at the time the next scrape would have been */
     int64_t removed_at = ts_now_ms();
     ts_scrape_manager_sync(m, "st", NULL, 0);
+    run_for(&loop, 50); /* a request already on the wire may still arrive */
     int hits = s.hits;
-    run_for(&loop, 800);
+    run_for(&loop, 750);
     T_EQ(s.hits, hits); /* no more scrapes */
     read_job(h, "a", "st", "gen", "two", ts, vs, 512, &n, NULL, 0);
     T_TRUE(ts_is_stale_nan(vs[n - 1]));
