@@ -19,9 +19,12 @@
  *     ("out of order sample") and a second value for a series' timestamp
  *     ("duplicate sample for timestamp") are errors.  (promtool silently
  *     drops the latter two when they fall into one append batch and fails
- *     otherwise; failing always is more predictable.)  An exact repeat of the
- *     previous sample is ignored, as the head ignores it.  This pass also
- *     counts the samples of every window.
+ *     otherwise; failing always is more predictable.)  Order is per window,
+ *     as promtool's is: a series may jump back into an earlier window, and
+ *     then that window's head checks the order in pass 2 (the one case where
+ *     an order error surfaces after blocks of an earlier group may have been
+ *     written).  An exact repeat of the previous sample is ignored, as the
+ *     head ignores it.  This pass also counts the samples of every window.
  *  2. Append passes.  Windows are taken in time order in groups of at most
  *     GROUP_SAMPLES samples; for each group the file is parsed again and each
  *     sample goes into an in-memory head (no WAL) for its window.  As promtool
@@ -346,7 +349,11 @@ validate(importer *im, uint64_t *nsamples)
         uint64_t vbits;
         memcpy(&vbits, &v, sizeof(v));
         iseries *s = lookup_series(im, p);
-        if (s->has_last && t <= s->last_t) {
+        /* Order is checked per window, as promtool appends each window into
+         * its own head: a series may jump back into an earlier window (that
+         * window's head checks the order there, in the append pass). */
+        if (s->has_last && t <= s->last_t &&
+            (t == s->last_t || window_of(t) == window_of(s->last_t))) {
             if (t == s->last_t && vbits == s->last_vbits)
                 continue; /* an exact repeat: ignored, as the head does */
             char lbuf[200];
@@ -414,8 +421,15 @@ append_group(importer *im, size_t first, size_t last)
         iseries *s = lookup_series(im, p);
         uint64_t ref = s->ref_win == idx ? s->ref : 0, ref_out = 0;
         int arc = w->app->ops->append(w->app, ref, s->ls, t, ts_textparse_value(p), &ref_out);
-        if (arc < 0 && arc != TS_EDUPSAMPLE) {
-            rc = fail_at(im, ts_textparse_line(p), "add sample: %s", ts_strerror(arc));
+        if (arc < 0) {
+            /* only reachable after a series jumped back into an earlier window */
+            char lbuf[200];
+            ts_labels_format(s->ls, lbuf, sizeof(lbuf));
+            rc = fail_at(im, ts_textparse_line(p), "%s: timestamp %" PRId64 " of series %s",
+                         arc == TS_EOOO         ? "out of order sample"
+                         : arc == TS_EDUPSAMPLE ? "duplicate sample for timestamp"
+                                                : ts_strerror(arc),
+                         t, lbuf);
             break;
         }
         s->ref_win = idx;
