@@ -138,6 +138,19 @@ success_end(ts_web_resp *w, ts_jsonw *data, const char *const *warnings, size_t 
     return TS_OK;
 }
 
+void
+ts_api_success_begin(ts_web_resp *w, ts_jsonw *data)
+{
+    success_begin(w);
+    ts_jsonw_init(data, ts_web_resp_body(w));
+}
+
+int
+ts_api_success_end(ts_web_resp *w, ts_jsonw *data, const char *const *warnings, size_t n)
+{
+    return success_end(w, data, warnings, n);
+}
+
 /* ------------------------------------------------------------ Go %q */
 
 void
@@ -1025,6 +1038,89 @@ h_label_values(ts_web_req *r, ts_web_resp *w, void *ctx)
     return label_query(ctx, r, w, name);
 }
 
+static bool
+has_selector(const ts_promql_expr *e)
+{
+    if (!e)
+        return false;
+    switch (e->kind) {
+    case TS_PROMQL_VECTOR_SELECTOR:
+    case TS_PROMQL_MATRIX_SELECTOR:
+        return true;
+    case TS_PROMQL_SUBQUERY:
+        return has_selector(e->u.sq.expr);
+    case TS_PROMQL_CALL:
+        for (size_t i = 0; i < e->u.call.nargs; i++)
+            if (has_selector(e->u.call.args[i]))
+                return true;
+        return false;
+    case TS_PROMQL_AGGREGATE:
+        return has_selector(e->u.agg.expr) || has_selector(e->u.agg.param);
+    case TS_PROMQL_BINARY:
+        return has_selector(e->u.bin.lhs) || has_selector(e->u.bin.rhs);
+    case TS_PROMQL_UNARY:
+        return has_selector(e->u.unary.expr);
+    case TS_PROMQL_PAREN:
+        return has_selector(e->u.paren);
+    case TS_PROMQL_STEP_INVARIANT:
+        return has_selector(e->u.step_invariant);
+    default:
+        return false;
+    }
+}
+
+/* We keep no exemplars: validate as Prometheus does, then answer [] (or 204
+ * for a query without selectors, as Prometheus' nil data does). */
+static int
+h_query_exemplars(ts_web_req *r, ts_web_resp *w, void *ctx)
+{
+    gotime start, end;
+    if (time_param(r, w, "start", (gotime){MIN_TIME_SEC, 0}, &start) ||
+        time_param(r, w, "end", (gotime){MAX_TIME_SEC, 999999999}, &end))
+        return 0;
+    if (end.sec < start.sec || (end.sec == start.sec && end.nsec < start.nsec)) {
+        ts_api_respond_error(w, TS_API_ERR_BAD_DATA,
+                             "end timestamp must not be before start timestamp");
+        return 0;
+    }
+    const char *q = form_value(r, "query");
+    ts_promql_expr *e = NULL;
+    ts_error err;
+    ts_error_clear(&err);
+    if (ts_promql_parse(ts_web_req_arena(r), q, strlen(q), &e, &err) != 0) {
+        ts_api_respond_error(w, TS_API_ERR_BAD_DATA, err.msg);
+        return 0;
+    }
+    bool sel = has_selector(e);
+    ts_promql_expr_free(e);
+    if (!sel) {
+        ts_web_resp_status(w, 204);
+        ts_buf_reset(ts_web_resp_body(w));
+        return 0;
+    }
+    return write_strings(w, NULL, 0, NULL, 0);
+}
+
+/* The expression printed back.  Prometheus uses Pretty(0), which equals
+ * String() up to 100 characters; longer expressions are split over lines
+ * there, not here. */
+static int
+h_format_query(ts_web_req *r, ts_web_resp *w, void *ctx)
+{
+    const char *q = form_value(r, "query");
+    ts_promql_expr *e = NULL;
+    ts_error err;
+    ts_error_clear(&err);
+    if (ts_promql_parse(ts_web_req_arena(r), q, strlen(q), &e, &err) != 0)
+        return bad_param(w, "query", err.msg);
+    const char *text = ts_promql_to_string(ts_web_req_arena(r), e);
+    ts_promql_expr_free(e);
+    ts_jsonw j;
+    ts_api_success_begin(w, &j);
+    ts_jsonw_str(&j, text);
+    return ts_api_success_end(w, &j, NULL, 0);
+}
+
 static int
 h_buildinfo(ts_web_req *r, ts_web_resp *w, void *ctx)
 {
@@ -1169,6 +1265,10 @@ ts_web_api_register(ts_web_server *s, const ts_web_api_opts *opts, ts_web_api **
         {"GET", "/api/v1/labels", false, h_labels},
         {"POST", "/api/v1/labels", false, h_labels},
         {"GET", "/api/v1/label/", true, h_label_values},
+        {"GET", "/api/v1/query_exemplars", false, h_query_exemplars},
+        {"POST", "/api/v1/query_exemplars", false, h_query_exemplars},
+        {"GET", "/api/v1/format_query", false, h_format_query},
+        {"POST", "/api/v1/format_query", false, h_format_query},
         {"GET", "/api/v1/status/buildinfo", false, h_buildinfo},
         {"GET", "/api/v1/status/flags", false, h_flags},
         {"GET", "/api/v1/status/runtimeinfo", false, h_runtimeinfo},

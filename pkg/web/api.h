@@ -11,8 +11,10 @@
  *   ts_web_server_free(srv); ts_web_api_free(api);
  *
  * Routes: GET+POST /api/v1/query, /api/v1/query_range, /api/v1/series,
- * /api/v1/labels; GET /api/v1/label/<name>/values, /api/v1/status/{buildinfo,
- * flags,runtimeinfo,config}; GET+HEAD /-/healthy, /-/ready.
+ * /api/v1/labels, /api/v1/query_exemplars (always empty: no exemplar
+ * storage), /api/v1/format_query; GET /api/v1/label/<name>/values,
+ * /api/v1/status/{buildinfo,flags,runtimeinfo,config}; GET+HEAD /-/healthy,
+ * /-/ready.
  *
  * Query evaluation is pluggable (opts.query): the API parses and validates
  * the parameters exactly as Prometheus does, then calls the callback, which
@@ -63,6 +65,14 @@ ts_api_errtype ts_api_errtype_from_code(int code);
  * type's HTTP status and Content-Type application/json (replacing whatever
  * the body held). */
 void ts_api_respond_error(ts_web_resp *w, ts_api_errtype t, const char *msg);
+
+/* Success envelope for endpoints added outside this file (targets, rules, ...):
+ *   ts_jsonw d; ts_api_success_begin(w, &d); <write exactly one value to d>;
+ *   ts_api_success_end(w, &d, warnings, n);
+ * begin sets 200 and application/json; end closes the envelope, or replaces
+ * it with an "internal" error when the body limit was hit (returns TS_ELIMIT). */
+void ts_api_success_begin(ts_web_resp *w, ts_jsonw *data);
+int ts_api_success_end(ts_web_resp *w, ts_jsonw *data, const char *const *warnings, size_t n);
 
 /* ---- Parameter parsing (texts exactly as Prometheus words them) */
 

@@ -553,8 +553,10 @@ process(ts_web_server *s, nng_aio *aio, nng_aio *rd)
         rv = nng_http_res_set_status(res, (uint16_t)w.status);
     for (size_t i = 0; rv == 0 && i < w.nheaders; i++)
         rv = nng_http_res_set_header(res, w.headers[i].name, w.headers[i].value);
-    if (rv == 0)
-        rv = nng_http_res_copy_data(res, w.body.p ? (const void *)w.body.p : "", w.body.len);
+    if (rv == 0 && w.body.len)
+        rv = nng_http_res_copy_data(res, w.body.p, w.body.len);
+    else if (rv == 0 && w.status != 204 && w.status != 304)
+        rv = nng_http_res_set_header(res, "Content-Length", "0"); /* nng refuses 0-byte data */
     if (rv == 0) {
         nng_aio_set_output(aio, 0, res);
     } else if (res) {

@@ -96,7 +96,8 @@ const char *ts_web_req_header(const ts_web_req *r, const char *name);
 const void *ts_web_req_body(const ts_web_req *r, size_t *len);
 /* First value of parameter name (form body first, then query), NULL when absent. */
 const char *ts_web_req_param(const ts_web_req *r, const char *name);
-/* All values of name, in order; returns the count, *vals points into the request. */
+/* All values of name, in order; returns the count.  *vals points into the
+ * request and stays valid until the next ts_web_req_params call. */
 size_t ts_web_req_params(const ts_web_req *r, const char *name, const char *const **vals);
 /* The first error met while parsing the query string or form, as Go words
  * it ("invalid URL escape \"%zz\""); NULL when none.  Bad pairs are skipped. */

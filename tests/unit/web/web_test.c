@@ -133,6 +133,12 @@ echo(ts_web_req *r, ts_web_resp *w, void *ctx)
 }
 
 static int
+empty(ts_web_req *r, ts_web_resp *w, void *ctx)
+{
+    return 0;
+}
+
+static int
 fail(ts_web_req *r, ts_web_resp *w, void *ctx)
 {
     return TS_EIO;
@@ -215,7 +221,8 @@ fixture_start(fixture *f, bool warn, int64_t base)
     if (ts_web_api_register(f->srv, &ao, &f->api) ||
         ts_web_server_route(f->srv, NULL, "/echo", false, echo, NULL) ||
         ts_web_server_route(f->srv, "GET", "/pre/", true, echo, NULL) ||
-        ts_web_server_route(f->srv, "GET", "/fail", false, fail, NULL))
+        ts_web_server_route(f->srv, "GET", "/fail", false, fail, NULL) ||
+        ts_web_server_route(f->srv, "GET", "/empty", false, empty, NULL))
         return -1;
     if (ts_web_server_start(f->srv, &err)) {
         fprintf(stderr, "start: %s\n", err.msg);
@@ -332,6 +339,8 @@ test_server_keepalive(void)
         {"/nope", NULL, "404 page not found\n"},
         {"/echo", "x=%7E", "POST /echo rest= x=~ body=5"},
         {"/-/healthy", NULL, "Prometheus Server is Healthy.\n"},
+        {"/empty", NULL, ""},
+        {"/echo?x=after-empty", NULL, "GET /echo rest= x=after-empty body=0"},
     };
     for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
         ts_buf_reset(&r.body);
@@ -583,6 +592,18 @@ static const char *const same_paths[] = {
     "/api/v1/label/job/values/x",
     "/api/v1/label/%C3%A9/values",
     "/api/v1/status/nope",
+    "/api/v1/query_exemplars?query=up",
+    "/api/v1/query_exemplars?query=sum(rate(up%5B5m%5D))",
+    "/api/v1/query_exemplars?query=1",
+    "/api/v1/query_exemplars?query=up%7B",
+    "/api/v1/query_exemplars",
+    "/api/v1/query_exemplars?query=up&start=x",
+    "/api/v1/query_exemplars?query=up&start=10&end=1",
+    "/api/v1/format_query?query=sum(up)%20by%20(job)",
+    "/api/v1/format_query?query=up%7B",
+    "/api/v1/format_query",
+    "/api/v1/format_query?query=%22a%5Cn%22",
+    "/api/v1/format_query?query=rate(x%7Ba%3D~%22b%22%7D%5B5m%5D%20offset%201h)",
     "/api/v1/",
 };
 
