@@ -21,10 +21,23 @@
  * intervals later (Prometheus' endOfRunStaleness).  Closing the manager
  * (shutdown) writes no markers, as Prometheus.
  *
- * Threading: all calls except ts_scrape_manager_targets must be made on the
- * loop's thread.  ts_scrape_manager_targets may be called from any thread
- * (it takes the manager's lock).  The appender callback runs on the loop
- * thread.
+ * Wiring (what `tessera shard` does):
+ *
+ *   ts_scrape_opts o = {.loop = loop, .appender = my_appender, .appender_ctx = db};
+ *   ts_scrape_manager_new(&o, &sm);
+ *   ts_discovery_manager_new(loop, ts_scrape_manager_sync, sm, &dm);
+ *   // at start and on every reload, in this order, in the same loop turn:
+ *   ts_scrape_manager_apply_config(sm, cfg);
+ *   ts_discovery_manager_apply_config(dm, cfg);
+ *   ts_config_free(old_cfg);  // the scrape manager borrows cfg until the next apply
+ *   // shutdown:
+ *   ts_discovery_manager_close(dm); ts_scrape_manager_close(sm);
+ *   uv_run(loop, UV_RUN_DEFAULT);  // until their handles are closed
+ *
+ * Threading: all other calls must be made on the loop's thread;
+ * ts_scrape_manager_targets and ts_scrape_manager_metadata may be called
+ * from any thread (they take the manager's lock).  The appender callback
+ * runs on the loop thread.
  */
 #ifndef TS_SCRAPE_SCRAPE_H
 #define TS_SCRAPE_SCRAPE_H
