@@ -339,6 +339,11 @@ load_series(ev *e, ts_querier *q, sel_req *r, ts_promql_result *res)
     ts_sample *buf = NULL;
     size_t bcap = 0;
     while (ts_ss_next(ss)) {
+        if (e->deadline_ns && ts_mono_ns() > e->deadline_ns) {
+            ts_free(buf);
+            ts_ss_free(ss);
+            return ts_error_set(e->err, TS_ETIMEOUT, "query timed out in expanding series");
+        }
         ts_series *se = ts_ss_at(ss);
         ts_iterator *it = se->ops->iterator(se);
         size_t n = 0;

@@ -21,6 +21,7 @@
  * and err (may be NULL) filled with Prometheus' text:
  *   TS_EPARSE    syntax/type error ("1:5: parse error: ...")   -> API bad_data
  *   TS_ETIMEOUT  "query timed out in query execution"          -> API timeout
+ *                (or "... in expanding series" while loading series)
  *   TS_ELIMIT    "query processing would load too many samples into memory
  *                 in query execution"                          -> API execution
  *   TS_EINVAL    evaluation errors, e.g. "vector cannot contain metrics with
