@@ -116,7 +116,8 @@ rfc3339(int64_t ms, char *buf, size_t n)
     return buf;
 }
 
-/* A table printed like Go's tabwriter(minwidth 13, padding 2), as promtool's. */
+/* A table printed like Go's tabwriter(minwidth 13, padding 2), as promtool's.
+ * table_print(t, NULL) only frees it. */
 typedef struct table {
     size_t ncols, nrows;
     char **cells; /* nrows * ncols, heap strings */
@@ -144,6 +145,8 @@ table_print(table *t, FILE *f)
     for (size_t r = 0; r < t->nrows; r++) {
         for (size_t c = 0; c < t->ncols; c++) {
             const char *s = t->cells[r * t->ncols + c];
+            if (!f)
+                continue;
             if (c + 1 == t->ncols)
                 fprintf(f, "%s\n", s);
             else
@@ -579,7 +582,10 @@ cmd_import(const char *file, const char *dir)
             rc = write_window(&im, &im.win[i], &tab);
         first = last + 1;
     }
-    table_print(&tab, stdout);
+    if (tab.nrows > 1) /* the blocks written, even if a later group failed */
+        table_print(&tab, stdout);
+    else
+        table_print(&tab, NULL); /* frees the header */
     if (im.buf)
         munmap((void *)im.buf, im.len);
     importer_fini(&im);
