@@ -1,0 +1,215 @@
+#include "cmd/tessera/serve.h"
+#include "pkg/util/mem.h"
+#include "pkg/util/time.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const double query_buckets[] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60};
+
+void
+ts_serve_query_stats_init(ts_serve_query_stats *st)
+{
+    memset(st, 0, sizeof(*st));
+    ts_histogram_init(&st->duration, query_buckets, sizeof(query_buckets) / sizeof(double));
+}
+
+/* Converts the engine's result to the API's. */
+static void
+to_api(const ts_promql_result *r, ts_arena *a, ts_api_result *out)
+{
+    memset(out, 0, sizeof(*out));
+    switch (r->type) {
+    case TS_PROMQL_VT_SCALAR:
+        out->type = TS_API_SCALAR;
+        out->t = r->t;
+        out->v = r->scalar;
+        break;
+    case TS_PROMQL_VT_STRING:
+        out->type = TS_API_STRING;
+        out->t = r->t;
+        out->str = r->str;
+        break;
+    case TS_PROMQL_VT_VECTOR: {
+        out->type = TS_API_VECTOR;
+        ts_api_series *s = TS_ARENA_ARRAY(a, ts_api_series, r->nvec + 1);
+        ts_sample *samples = TS_ARENA_ARRAY(a, ts_sample, r->nvec + 1);
+        for (size_t i = 0; i < r->nvec; i++) {
+            samples[i].t = r->vec[i].t;
+            samples[i].v = r->vec[i].v;
+            s[i].labels = r->vec[i].labels;
+            s[i].samples = &samples[i];
+            s[i].n = 1;
+        }
+        out->series = s;
+        out->nseries = r->nvec;
+        break;
+    }
+    default: {
+        out->type = TS_API_MATRIX;
+        ts_api_series *s = TS_ARENA_ARRAY(a, ts_api_series, r->nmat + 1);
+        for (size_t i = 0; i < r->nmat; i++) {
+            s[i].labels = r->mat[i].labels;
+            s[i].samples = r->mat[i].samples;
+            s[i].n = r->mat[i].n;
+        }
+        out->series = s;
+        out->nseries = r->nmat;
+        break;
+    }
+    }
+}
+
+int
+ts_serve_run_query(ts_promql_engine *eng, ts_queryable *qb, const ts_api_query_params *p,
+                   ts_api_query_out *out, ts_serve_query_stats *st)
+{
+    uint64_t t0 = ts_mono_ns();
+    ts_promql_query *q = NULL;
+    ts_error err;
+    ts_error_clear(&err);
+    int rc;
+    if (p->range)
+        rc = ts_promql_query_range(eng, qb, p->query, strlen(p->query), p->start_ms, p->end_ms,
+                                   p->step_ms, &q, &err);
+    else
+        rc = ts_promql_query_instant(eng, qb, p->query, strlen(p->query), p->time_ms, &q, &err);
+    if (st) {
+        __atomic_add_fetch(&st->queries_total, 1, __ATOMIC_RELAXED);
+        if (rc)
+            __atomic_add_fetch(&st->failures_total, 1, __ATOMIC_RELAXED);
+        ts_histogram_observe(&st->duration, (double)(ts_mono_ns() - t0) / 1e9);
+    }
+    if (rc)
+        return ts_api_query_fail_code(out, rc, err.msg[0] ? err.msg : ts_strerror(rc));
+    const ts_promql_result *r = ts_promql_query_result(q);
+    ts_api_result ar;
+    to_api(r, out->arena, &ar);
+    ts_api_write_result(out->data, &ar);
+    for (size_t i = 0; i < r->nwarnings; i++)
+        ts_api_query_warn(out, r->warnings[i]);
+    ts_promql_query_close(q);
+    return TS_OK;
+}
+
+void
+ts_serve_collect_query_stats(void *ctx, ts_metrics_writer *w)
+{
+    ts_serve_query_stats *st = ctx;
+    ts_mw_counter(w, "tessera_queries_total", "PromQL queries run through the HTTP API.",
+                  (double)__atomic_load_n(&st->queries_total, __ATOMIC_RELAXED));
+    ts_mw_counter(w, "tessera_query_failures_total", "PromQL queries that returned an error.",
+                  (double)__atomic_load_n(&st->failures_total, __ATOMIC_RELAXED));
+    ts_mw_family(w, "prometheus_engine_query_duration_seconds", "histogram",
+                 "Query timings (whole queries through the HTTP API).");
+    ts_mw_histogram(w, "prometheus_engine_query_duration_seconds", "slice=\"inner_eval\"",
+                    &st->duration);
+}
+
+const char **
+ts_serve_flag_pairs(const ts_flag *flags, size_t n, size_t *nstrings)
+{
+    const char **v = ts_calloc(2 * n + 1, sizeof(char *));
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        v[k++] = flags[i].name;
+        if (flags[i].kind == TS_FLAG_BOOL)
+            v[k++] = flags[i].on ? "true" : "false";
+        else if (flags[i].kind == TS_FLAG_LIST)
+            v[k++] = flags[i].nvalues ? flags[i].values[0] : "";
+        else
+            v[k++] = flags[i].value ? flags[i].value : "";
+    }
+    *nstrings = k;
+    return v;
+}
+
+ts_api_buildinfo
+ts_serve_buildinfo(void)
+{
+    ts_api_buildinfo b = {.version = TS_VERSION, .revision = "", .branch = "main",
+                          .build_user = "tessera", .build_date = __DATE__,
+                          .go_version = "none (C11)"};
+    return b;
+}
+
+static int64_t start_ns;
+
+int64_t
+ts_serve_start_time_ns(void)
+{
+    if (!start_ns) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        start_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    }
+    return start_ns;
+}
+
+void
+ts_serve_collect_process(void *ctx, ts_metrics_writer *w)
+{
+    long ticks = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+    unsigned long utime = 0, stime = 0;
+    long rss = 0;
+    FILE *f = fopen("/proc/self/stat", "r");
+    if (f) {
+        /* fields 14, 15 (utime, stime) and 24 (rss pages) */
+        char buf[1024];
+        if (fgets(buf, sizeof(buf), f)) {
+            char *p = strrchr(buf, ')');
+            if (p)
+                sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d "
+                              "%*d %*d %*u %*u %ld",
+                       &utime, &stime, &rss);
+        }
+        fclose(f);
+    }
+    int fds = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (d) {
+        while (readdir(d))
+            fds++;
+        closedir(d);
+        fds -= 3; /* ., .., and the dir's own fd */
+    }
+    ts_mw_counter(w, "process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
+                  (double)(utime + stime) / (double)ticks);
+    ts_mw_gauge(w, "process_resident_memory_bytes", "Resident memory size in bytes.",
+                (double)rss * (double)page);
+    ts_mw_gauge(w, "process_open_fds", "Number of open file descriptors.", fds);
+    ts_mw_gauge(w, "process_start_time_seconds",
+                "Start time of the process since unix epoch in seconds.",
+                (double)(ts_serve_start_time_ns() / 1000000) / 1000.0);
+}
+
+int
+ts_serve_duration_flag(const ts_flag *f, int64_t *ms)
+{
+    if (ts_duration_parse(f->value, strlen(f->value), ms) != TS_OK) {
+        fprintf(stderr, "tessera: error: invalid duration \"%s\" for --%s\n", f->value, f->name);
+        return 2;
+    }
+    return 0;
+}
+
+ts_jsonw *
+ts_serve_json_begin(ts_web_resp *resp, ts_jsonw *jw)
+{
+    ts_buf *b = ts_web_resp_body(resp);
+    ts_buf_reset(b);
+    ts_buf_puts(b, "{\"status\":\"success\",\"data\":");
+    ts_jsonw_init(jw, b);
+    return jw;
+}
+
+void
+ts_serve_json_end(ts_web_resp *resp, ts_jsonw *jw)
+{
+    ts_buf_putc(ts_web_resp_body(resp), '}');
+    ts_web_resp_status(resp, 200);
+    ts_web_resp_header(resp, "Content-Type", "application/json");
+}

@@ -1,0 +1,46 @@
+/*
+ * Wiring shared by the servers (`tessera shard`, `tessera query`): running
+ * PromQL for the HTTP API, build and runtime info, the flags listing, process
+ * metrics, signals.  Thin glue: all logic lives in pkg/.
+ */
+#ifndef TS_CMD_SERVE_H
+#define TS_CMD_SERVE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cmd/tessera/flags.h"
+#include "pkg/promql/engine/engine.h"
+#include "pkg/util/metrics.h"
+#include "pkg/web/api.h"
+
+/* Runs one API query with the engine over qb and writes the result (or the
+ * error, with Prometheus' error types) into out.  Counts it in stats. */
+typedef struct ts_serve_query_stats {
+    uint64_t queries_total, failures_total;
+    ts_histogram duration; /* seconds */
+} ts_serve_query_stats;
+
+void ts_serve_query_stats_init(ts_serve_query_stats *st);
+int ts_serve_run_query(ts_promql_engine *eng, ts_queryable *qb, const ts_api_query_params *p,
+                       ts_api_query_out *out, ts_serve_query_stats *st);
+void ts_serve_collect_query_stats(void *ctx, ts_metrics_writer *w);
+
+/* "name", "value" pairs of all flags (for /api/v1/status/flags), in a or the heap. */
+const char **ts_serve_flag_pairs(const ts_flag *flags, size_t n, size_t *nstrings);
+ts_api_buildinfo ts_serve_buildinfo(void);
+
+/* process_* metrics from /proc/self (CPU, RSS, start time, open fds). */
+void ts_serve_collect_process(void *ctx, ts_metrics_writer *w);
+int64_t ts_serve_start_time_ns(void);
+
+/* Parses a --flag duration value, printing an error naming the flag. */
+int ts_serve_duration_flag(const ts_flag *f, int64_t *ms);
+
+
+
+/* JSON success envelope for routes outside pkg/web's API:
+ *   ts_jsonw *j = ts_serve_json_begin(resp, &jw);  ... write one value ...  ts_serve_json_end(resp, &jw); */
+ts_jsonw *ts_serve_json_begin(ts_web_resp *resp, ts_jsonw *jw);
+void ts_serve_json_end(ts_web_resp *resp, ts_jsonw *jw);
+#endif

@@ -1,0 +1,789 @@
+/*
+ * tessera shard: a Prometheus-compatible node.
+ *
+ *   config (prometheus.yml) -> discovery -> scrape (libcurl on libuv)
+ *        -> TSDB (WAL, head, blocks) -> PromQL engine -> HTTP API
+ *                                    -> store API (nng) for the querier
+ *
+ * Threads: the main thread runs the libuv loop (discovery, scraping,
+ * signals, reload); the web server and the store server have their own
+ * worker threads; one compactor thread calls ts_db_compact every minute.
+ * Config reloads (SIGHUP or POST /-/reload) are applied on the loop thread;
+ * an HTTP reload waits for the outcome so it can report it.
+ */
+#include "cmd/tessera/cmd.h"
+#include "cmd/tessera/flags.h"
+#include "cmd/tessera/serve.h"
+#include "pkg/config/config.h"
+#include "pkg/discovery/discovery.h"
+#include "pkg/scrape/scrape.h"
+#include "pkg/store/store.h"
+#include "pkg/tsdb/db.h"
+#include "pkg/util/hash.h"
+#include "pkg/util/log.h"
+#include "pkg/util/mem.h"
+#include "pkg/util/time.h"
+#include "pkg/web/api.h"
+#include "pkg/web/server.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+enum {
+    F_CONFIG,
+    F_TSDB_PATH,
+    F_WEB_LISTEN,
+    F_STORE_LISTEN,
+    F_SHARD_INDEX,
+    F_SHARD_COUNT,
+    F_RET_TIME,
+    F_RET_SIZE,
+    F_MIN_BLOCK,
+    F_LIFECYCLE,
+    F_LOG_LEVEL,
+    F_QUERY_TIMEOUT,
+    F_QUERY_MAX_SAMPLES,
+    F_LOOKBACK,
+    F_STORE_CERT,
+    F_STORE_KEY,
+    F_NFLAGS
+};
+
+typedef struct shard {
+    ts_flag flags[F_NFLAGS];
+    const char **flag_pairs;
+    size_t nflag_pairs;
+    uint32_t shard_index, shard_count;
+
+    pthread_mutex_t cfg_mu; /* guards cfg (read by API threads) */
+    ts_config *cfg;
+
+    ts_db *db;
+    ts_promql_engine *eng;
+    ts_web_server *web;
+    ts_web_api *api;
+    ts_store_server *store;
+    ts_metrics_registry metrics;
+    ts_serve_query_stats qstats;
+    atomic_bool ready;
+
+    uv_loop_t loop;
+    uv_signal_t sighup, sigterm, sigint;
+    uv_async_t reload_async, stop_async;
+    ts_discovery_manager *disc;
+    ts_scrape_manager *scrape;
+
+    /* reload requests from HTTP threads, answered by the loop */
+    pthread_mutex_t reload_mu;
+    pthread_cond_t reload_cv;
+    uint64_t reload_asked, reload_done;
+    int reload_rc;
+    char reload_err[512];
+    bool reload_success;
+    int64_t reload_time_ns;
+
+    /* compactor */
+    pthread_t compactor;
+    pthread_mutex_t comp_mu;
+    pthread_cond_t comp_cv;
+    bool stopping;
+} shard;
+
+/* ------------------------------------------------------------ config */
+
+static int
+load_config(shard *s, ts_config **out)
+{
+    ts_error err;
+    ts_error_clear(&err);
+    const char *path = s->flags[F_CONFIG].value;
+    int rc = ts_config_load(path, out, &err);
+    if (rc) {
+        if (err.line)
+            snprintf(s->reload_err, sizeof(s->reload_err), "%s:%d: %s", path, err.line, err.msg);
+        else
+            snprintf(s->reload_err, sizeof(s->reload_err), "%s", err.msg);
+    }
+    return rc;
+}
+
+/* Applies a freshly loaded config on the loop thread; the old one stays on
+ * failure (it cannot fail after parsing today, but the API is ready for it). */
+static int
+apply_config(shard *s, ts_config *cfg)
+{
+    int rc = ts_discovery_manager_apply_config(s->disc, cfg);
+    if (rc == TS_OK)
+        rc = ts_scrape_manager_apply_config(s->scrape, cfg);
+    if (rc) {
+        snprintf(s->reload_err, sizeof(s->reload_err), "applying config: %s", ts_strerror(rc));
+        return rc;
+    }
+    if (s->store)
+        ts_store_server_set_external_labels(s->store, cfg->external_labels);
+    pthread_mutex_lock(&s->cfg_mu);
+    ts_config *old = s->cfg;
+    s->cfg = cfg;
+    pthread_mutex_unlock(&s->cfg_mu);
+    /* the managers copied what they need; API threads read cfg under the lock */
+    ts_config_free(old);
+    return TS_OK;
+}
+
+static void
+do_reload(shard *s)
+{
+    ts_config *cfg;
+    int rc = load_config(s, &cfg);
+    if (rc == TS_OK)
+        rc = apply_config(s, cfg);
+    if (rc) {
+        ts_config_free(rc == TS_OK ? NULL : NULL);
+        TS_LOG(TS_LOG_ERROR, "shard", "error reloading config, keeping the old one", "err=\"%s\"",
+               s->reload_err);
+    } else {
+        TS_LOG(TS_LOG_INFO, "shard", "completed loading of configuration file", "filename=%s",
+               s->flags[F_CONFIG].value);
+    }
+    pthread_mutex_lock(&s->reload_mu);
+    s->reload_rc = rc;
+    s->reload_success = rc == TS_OK;
+    s->reload_time_ns = ts_now_ms() * 1000000;
+    s->reload_done = s->reload_asked;
+    pthread_cond_broadcast(&s->reload_cv);
+    pthread_mutex_unlock(&s->reload_mu);
+}
+
+static void
+on_reload_async(uv_async_t *h)
+{
+    do_reload(h->data);
+}
+
+static void
+on_sighup(uv_signal_t *h, int sig)
+{
+    shard *s = h->data;
+    pthread_mutex_lock(&s->reload_mu);
+    s->reload_asked++;
+    pthread_mutex_unlock(&s->reload_mu);
+    do_reload(s);
+}
+
+static void
+on_close_handle(uv_handle_t *h)
+{
+}
+
+static void
+on_stop_async(uv_async_t *h)
+{
+    shard *s = h->data;
+    ts_scrape_manager_close(s->scrape);
+    s->scrape = NULL;
+    ts_discovery_manager_close(s->disc);
+    s->disc = NULL;
+    uv_close((uv_handle_t *)&s->sighup, on_close_handle);
+    uv_close((uv_handle_t *)&s->sigterm, on_close_handle);
+    uv_close((uv_handle_t *)&s->sigint, on_close_handle);
+    uv_close((uv_handle_t *)&s->reload_async, on_close_handle);
+    uv_close((uv_handle_t *)&s->stop_async, on_close_handle);
+}
+
+static void
+on_sigterm(uv_signal_t *h, int sig)
+{
+    shard *s = h->data;
+    TS_LOG(TS_LOG_WARN, "shard", "received signal, exiting gracefully", "signal=%s",
+           sig == SIGTERM ? "terminated" : "interrupt");
+    on_stop_async(&s->stop_async);
+}
+
+/* ------------------------------------------------------------ scrape hooks */
+
+static ts_appender *
+scrape_appender(void *ctx)
+{
+    return ts_db_appender(((shard *)ctx)->db);
+}
+
+/* ------------------------------------------------------------ HTTP handlers */
+
+static int
+query_fn(void *ctx, const ts_api_query_params *p, ts_api_query_out *out)
+{
+    shard *s = ctx;
+    return ts_serve_run_query(s->eng, ts_db_queryable(s->db), p, out, &s->qstats);
+}
+
+static const char *
+config_yaml(void *ctx, ts_arena *a)
+{
+    shard *s = ctx;
+    pthread_mutex_lock(&s->cfg_mu);
+    const char *y = ts_arena_strdup(a, s->cfg ? s->cfg->text : "");
+    pthread_mutex_unlock(&s->cfg_mu);
+    return y;
+}
+
+static bool
+is_ready(void *ctx)
+{
+    return atomic_load(&((shard *)ctx)->ready);
+}
+
+static void
+runtimeinfo(void *ctx, ts_api_runtimeinfo *ri, ts_arena *a)
+{
+    shard *s = ctx;
+    char cwd[1024];
+    ri->start_time_ns = ts_serve_start_time_ns();
+    ri->cwd = ts_arena_strdup(a, getcwd(cwd, sizeof(cwd)) ? cwd : "");
+    pthread_mutex_lock(&s->reload_mu);
+    ri->reload_config_success = s->reload_success;
+    ri->last_config_time_ns = s->reload_time_ns;
+    pthread_mutex_unlock(&s->reload_mu);
+    ri->goroutine_count = 0;
+    ri->gomaxprocs = sysconf(_SC_NPROCESSORS_ONLN);
+    ri->gogc = "";
+    ri->godebug = "";
+    ri->storage_retention = s->flags[F_RET_TIME].value;
+}
+
+static int
+handle_reload(ts_web_req *req, ts_web_resp *resp, void *ctx)
+{
+    shard *s = ctx;
+    if (!s->flags[F_LIFECYCLE].on)
+        return ts_web_resp_text(resp, 403, "text/plain; charset=utf-8",
+                                "Lifecycle API is not enabled.");
+    pthread_mutex_lock(&s->reload_mu);
+    uint64_t ticket = ++s->reload_asked;
+    pthread_mutex_unlock(&s->reload_mu);
+    uv_async_send(&s->reload_async);
+    pthread_mutex_lock(&s->reload_mu);
+    while (s->reload_done < ticket && !s->stopping)
+        pthread_cond_wait(&s->reload_cv, &s->reload_mu);
+    int rc = s->reload_rc;
+    char msg[600];
+    snprintf(msg, sizeof(msg), "failed to reload config: %s\n", s->reload_err);
+    pthread_mutex_unlock(&s->reload_mu);
+    if (rc)
+        return ts_web_resp_text(resp, 500, "text/plain; charset=utf-8", msg);
+    return ts_web_resp_text(resp, 200, "text/plain; charset=utf-8", "");
+}
+
+static int
+handle_metrics(ts_web_req *req, ts_web_resp *resp, void *ctx)
+{
+    shard *s = ctx;
+    ts_buf *b = ts_web_resp_body(resp);
+    ts_buf_reset(b);
+    ts_metrics_write(&s->metrics, b);
+    ts_web_resp_status(resp, 200);
+    ts_web_resp_header(resp, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+    return TS_OK;
+}
+
+typedef struct targets_ctx {
+    ts_jsonw *j;
+    bool dropped; /* which list is being written */
+    bool any;
+    const char *state;
+} targets_ctx;
+
+static void
+write_labels(ts_jsonw *j, const ts_labels *ls)
+{
+    ts_api_write_labels(j, ls ? ls : ts_labels_empty());
+}
+
+static void
+target_json(void *ctx, const ts_scrape_target_info *t)
+{
+    targets_ctx *c = ctx;
+    if (t->dropped != c->dropped)
+        return;
+    ts_jsonw *j = c->j;
+    ts_jsonw_obj_begin(j);
+    ts_jsonw_key(j, "discoveredLabels");
+    write_labels(j, t->discovered);
+    if (!t->dropped) {
+        char buf[64];
+        ts_jsonw_key(j, "labels");
+        write_labels(j, t->labels);
+        ts_jsonw_key(j, "scrapePool");
+        ts_jsonw_str(j, t->job);
+        ts_jsonw_key(j, "scrapeUrl");
+        ts_jsonw_str(j, t->scrape_url);
+        ts_jsonw_key(j, "globalUrl");
+        ts_jsonw_str(j, t->scrape_url);
+        ts_jsonw_key(j, "lastError");
+        ts_jsonw_str(j, t->last_error);
+        ts_jsonw_key(j, "lastScrape");
+        if (t->last_scrape_ms) {
+            ts_api_format_rfc3339nano(t->last_scrape_ms * 1000000, buf, sizeof(buf));
+            ts_jsonw_str(j, buf);
+        } else {
+            ts_jsonw_str(j, "0001-01-01T00:00:00Z");
+        }
+        ts_jsonw_key(j, "lastScrapeDuration");
+        ts_jsonw_double(j, t->last_scrape_duration_s);
+        ts_jsonw_key(j, "health");
+        ts_jsonw_str(j, ts_target_health_name(t->health));
+        ts_jsonw_key(j, "scrapeInterval");
+        ts_jsonw_str(j, ts_duration_format(t->interval_ms, buf, sizeof(buf)));
+        ts_jsonw_key(j, "scrapeTimeout");
+        ts_jsonw_str(j, ts_duration_format(t->timeout_ms, buf, sizeof(buf)));
+    }
+    ts_jsonw_obj_end(j);
+}
+
+static int
+handle_targets(ts_web_req *req, ts_web_resp *resp, void *ctx)
+{
+    shard *s = ctx;
+    const char *state = ts_web_req_param(req, "state");
+    if (!state || !state[0])
+        state = "any";
+    ts_jsonw jw;
+    ts_jsonw *j = ts_serve_json_begin(resp, &jw);
+    targets_ctx c = {.j = j, .state = state};
+    ts_jsonw_obj_begin(j);
+    ts_jsonw_key(j, "activeTargets");
+    ts_jsonw_arr_begin(j);
+    if (strcasecmp(state, "dropped") != 0 && s->scrape)
+        ts_scrape_manager_targets(s->scrape, target_json, &c);
+    ts_jsonw_arr_end(j);
+    ts_jsonw_key(j, "droppedTargets");
+    ts_jsonw_arr_begin(j);
+    c.dropped = true;
+    if (strcasecmp(state, "active") != 0 && s->scrape)
+        ts_scrape_manager_targets(s->scrape, target_json, &c);
+    ts_jsonw_arr_end(j);
+    ts_jsonw_obj_end(j);
+    ts_serve_json_end(resp, &jw);
+    return TS_OK;
+}
+
+/* Endpoints whose subsystems arrive later (rules, alerting) answer with
+ * Prometheus' shapes for "none configured". */
+static int
+handle_static_json(ts_web_req *req, ts_web_resp *resp, void *ctx)
+{
+    const char *json = ctx;
+    ts_buf *b = ts_web_resp_body(resp);
+    ts_buf_reset(b);
+    ts_buf_puts(b, "{\"status\":\"success\",\"data\":");
+    ts_buf_puts(b, json);
+    ts_buf_putc(b, '}');
+    ts_web_resp_status(resp, 200);
+    ts_web_resp_header(resp, "Content-Type", "application/json");
+    return TS_OK;
+}
+
+static int
+handle_tsdb_status(ts_web_req *req, ts_web_resp *resp, void *ctx)
+{
+    shard *s = ctx;
+    ts_db_stats st;
+    ts_db_stats_get(s->db, &st);
+    ts_jsonw jw;
+    ts_jsonw *j = ts_serve_json_begin(resp, &jw);
+    ts_jsonw_obj_begin(j);
+    ts_jsonw_key(j, "headStats");
+    ts_jsonw_obj_begin(j);
+    ts_jsonw_key(j, "numSeries");
+    ts_jsonw_uint(j, st.head.num_series);
+    ts_jsonw_key(j, "numLabelPairs");
+    ts_jsonw_uint(j, 0);
+    ts_jsonw_key(j, "chunkCount");
+    ts_jsonw_uint(j, st.head.num_chunks);
+    ts_jsonw_key(j, "minTime");
+    ts_jsonw_int(j, st.head.num_series ? st.head.mint : INT64_MAX);
+    ts_jsonw_key(j, "maxTime");
+    ts_jsonw_int(j, st.head.num_series ? st.head.maxt : INT64_MIN);
+    ts_jsonw_obj_end(j);
+    static const char *const lists[] = {"seriesCountByMetricName", "labelValueCountByLabelName",
+                                        "memoryInBytesByLabelName", "seriesCountByLabelValuePair"};
+    for (size_t i = 0; i < 4; i++) {
+        ts_jsonw_key(j, lists[i]);
+        ts_jsonw_arr_begin(j);
+        ts_jsonw_arr_end(j);
+    }
+    ts_jsonw_obj_end(j);
+    ts_serve_json_end(resp, &jw);
+    return TS_OK;
+}
+
+/* ------------------------------------------------------------ metrics */
+
+static void
+collect_db(void *ctx, ts_metrics_writer *w)
+{
+    shard *s = ctx;
+    ts_db_stats st;
+    ts_db_stats_get(s->db, &st);
+    ts_mw_gauge(w, "prometheus_tsdb_head_series", "Total number of series in the head block.",
+                (double)st.head.num_series);
+    ts_mw_gauge(w, "prometheus_tsdb_head_chunks", "Total number of chunks in the head block.",
+                (double)st.head.num_chunks);
+    ts_mw_counter(w, "prometheus_tsdb_head_samples_appended_total",
+                  "Total number of appended samples.", (double)st.head.appended_total);
+    ts_mw_counter(w, "prometheus_tsdb_head_series_created_total",
+                  "Total number of series created in the head", (double)st.head.series_created_total);
+    ts_mw_counter(w, "prometheus_tsdb_head_series_removed_total",
+                  "Total number of series removed in the head", (double)st.head.series_removed_total);
+    ts_mw_counter(w, "prometheus_tsdb_out_of_order_samples_total",
+                  "Total number of out of order samples ingestion failed attempts.",
+                  (double)st.head.out_of_order_total);
+    ts_mw_counter(w, "prometheus_tsdb_out_of_bound_samples_total",
+                  "Total number of out of bound samples ingestion failed attempts.",
+                  (double)st.head.too_old_total);
+    ts_mw_gauge(w, "prometheus_tsdb_blocks_loaded", "Number of currently loaded data blocks",
+                (double)st.num_blocks);
+    ts_mw_gauge(w, "prometheus_tsdb_storage_blocks_bytes",
+                "The number of bytes that are currently used for local storage by all blocks.",
+                (double)st.blocks_bytes);
+    ts_mw_gauge(w, "prometheus_tsdb_wal_storage_size_bytes", "Size of the write log directory.",
+                (double)st.wal_bytes);
+    ts_mw_counter(w, "prometheus_tsdb_compactions_total",
+                  "Total number of compactions that were executed for the partition.",
+                  (double)(st.head_compactions_total + st.block_merges_total));
+    ts_mw_counter(w, "prometheus_tsdb_compactions_failed_total",
+                  "Total number of compactions that failed for the partition.",
+                  (double)st.compaction_failures_total);
+    ts_mw_counter(w, "prometheus_tsdb_size_retentions_total",
+                  "The number of times that blocks were deleted because the maximum number of "
+                  "bytes was exceeded.",
+                  (double)st.retention_deletions_total);
+}
+
+static void
+collect_store(void *ctx, ts_metrics_writer *w)
+{
+    shard *s = ctx;
+    if (!s->store)
+        return;
+    ts_store_server_stats st;
+    ts_store_server_stats_get(s->store, &st);
+    ts_mw_counter(w, "tessera_store_requests_total", "Store API requests received.",
+                  (double)st.requests_total);
+    ts_mw_counter(w, "tessera_store_bad_frames_total",
+                  "Store API frames that could not be decoded (answered with an error).",
+                  (double)st.bad_frames_total);
+    ts_mw_counter(w, "tessera_store_errors_total", "Store API error replies.",
+                  (double)st.errors_total);
+    ts_mw_counter(w, "tessera_store_series_sent_total", "Series sent over the store API.",
+                  (double)st.series_sent_total);
+    ts_mw_gauge(w, "tessera_store_open_cursors", "Series cursors open on the store API.",
+                (double)st.open_cursors);
+}
+
+static void
+collect_targets_cb(void *ctx, const ts_scrape_target_info *t)
+{
+    size_t *counts = ctx;
+    counts[t->dropped ? 2 : t->health == TS_HEALTH_UP ? 0 : 1]++;
+}
+
+static void
+collect_scrape(void *ctx, ts_metrics_writer *w)
+{
+    shard *s = ctx;
+    size_t counts[3] = {0};
+    if (s->scrape)
+        ts_scrape_manager_targets(s->scrape, collect_targets_cb, counts);
+    ts_mw_family(w, "tessera_targets", "gauge", "Scrape targets by state.");
+    ts_mw_sample(w, "tessera_targets", "state=\"up\"", (double)counts[0]);
+    ts_mw_sample(w, "tessera_targets", "state=\"down\"", (double)counts[1]);
+    ts_mw_sample(w, "tessera_targets", "state=\"dropped\"", (double)counts[2]);
+    pthread_mutex_lock(&s->reload_mu);
+    bool ok = s->reload_success;
+    double t = (double)(s->reload_time_ns / 1000000) / 1000.0;
+    pthread_mutex_unlock(&s->reload_mu);
+    ts_mw_gauge(w, "prometheus_config_last_reload_successful",
+                "Whether the last configuration reload attempt was successful.", ok ? 1 : 0);
+    ts_mw_gauge(w, "prometheus_config_last_reload_success_timestamp_seconds",
+                "Timestamp of the last successful configuration reload.", t);
+}
+
+/* ------------------------------------------------------------ compactor */
+
+static void *
+compactor(void *arg)
+{
+    shard *s = arg;
+    pthread_mutex_lock(&s->comp_mu);
+    while (!s->stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 60;
+        pthread_cond_timedwait(&s->comp_cv, &s->comp_mu, &ts);
+        if (s->stopping)
+            break;
+        pthread_mutex_unlock(&s->comp_mu);
+        ts_error err;
+        ts_error_clear(&err);
+        if (ts_db_compact(s->db, &err) != TS_OK)
+            TS_LOG(TS_LOG_ERROR, "shard", "compaction failed", "err=\"%s\"", err.msg);
+        pthread_mutex_lock(&s->comp_mu);
+    }
+    pthread_mutex_unlock(&s->comp_mu);
+    return NULL;
+}
+
+static void
+db_time_range(void *ctx, int64_t *mint, int64_t *maxt)
+{
+    shard *s = ctx;
+    ts_db_stats st;
+    ts_db_stats_get(s->db, &st);
+    int64_t lo = st.blocks_mint < st.head.mint ? st.blocks_mint : st.head.mint;
+    *mint = lo == INT64_MAX ? INT64_MIN : lo;
+    /* a live head keeps growing: advertise "up to now and beyond" */
+    *maxt = INT64_MAX;
+}
+
+/* ------------------------------------------------------------ main */
+
+static int
+parse_flags(shard *s, int argc, char **argv)
+{
+    ts_flag init[F_NFLAGS] = {
+        [F_CONFIG] = {"config.file", TS_FLAG_STRING, "prometheus.yml", "Prometheus configuration file path."},
+        [F_TSDB_PATH] = {"storage.tsdb.path", TS_FLAG_STRING, "data/", "Base path for metrics storage."},
+        [F_WEB_LISTEN] = {"web.listen-address", TS_FLAG_STRING, "0.0.0.0:9090", "Address to listen on for UI, API, and telemetry."},
+        [F_STORE_LISTEN] = {"store.listen-address", TS_FLAG_STRING, "tcp://0.0.0.0:10901", "Store API address (nng URL: tcp:// or tls+tcp://); empty disables."},
+        [F_SHARD_INDEX] = {"shard.index", TS_FLAG_STRING, "0", "This shard's index in [0, shard.count)."},
+        [F_SHARD_COUNT] = {"shard.count", TS_FLAG_STRING, "1", "Number of shards; targets are spread by rendezvous hashing of __address__."},
+        [F_RET_TIME] = {"storage.tsdb.retention.time", TS_FLAG_STRING, "15d", "How long to retain samples in storage."},
+        [F_RET_SIZE] = {"storage.tsdb.retention.size", TS_FLAG_STRING, "0B", "Maximum number of bytes that can be stored for blocks (units: B, KB, MB, GB, ...)."},
+        [F_MIN_BLOCK] = {"storage.tsdb.min-block-duration", TS_FLAG_STRING, "2h", "Minimum duration of a data block before being persisted."},
+        [F_LIFECYCLE] = {"web.enable-lifecycle", TS_FLAG_BOOL, "false", "Enable shutdown and reload via HTTP request."},
+        [F_LOG_LEVEL] = {"log.level", TS_FLAG_STRING, "info", "Only log messages with the given severity or above: debug, info, warn, error."},
+        [F_QUERY_TIMEOUT] = {"query.timeout", TS_FLAG_STRING, "2m", "Maximum time a query may take before being aborted."},
+        [F_QUERY_MAX_SAMPLES] = {"query.max-samples", TS_FLAG_STRING, "50000000", "Maximum number of samples a single query can load into memory."},
+        [F_LOOKBACK] = {"query.lookback-delta", TS_FLAG_STRING, "5m", "The maximum lookback duration for retrieving metrics during expression evaluations."},
+        [F_STORE_CERT] = {"store.tls-cert-file", TS_FLAG_STRING, "", "TLS certificate for a tls+tcp:// store address."},
+        [F_STORE_KEY] = {"store.tls-key-file", TS_FLAG_STRING, "", "TLS key for a tls+tcp:// store address."},
+    };
+    memcpy(s->flags, init, sizeof(init));
+    bool help;
+    int rc = ts_flags_parse(s->flags, F_NFLAGS, argc, argv, "shard", &help);
+    if (rc)
+        return help ? -1 : 2;
+    if (ts_log_set_level(s->flags[F_LOG_LEVEL].value) != TS_OK) {
+        fprintf(stderr, "tessera shard: error: invalid log level \"%s\"\n",
+                s->flags[F_LOG_LEVEL].value);
+        return 2;
+    }
+    char *end;
+    s->shard_index = (uint32_t)strtoul(s->flags[F_SHARD_INDEX].value, &end, 10);
+    bool bad = *end != '\0';
+    s->shard_count = (uint32_t)strtoul(s->flags[F_SHARD_COUNT].value, &end, 10);
+    if (bad || *end || s->shard_count == 0 || s->shard_index >= s->shard_count) {
+        fprintf(stderr, "tessera shard: error: need 0 <= --shard.index < --shard.count\n");
+        return 2;
+    }
+    return 0;
+}
+
+int
+ts_cmd_shard(int argc, char **argv)
+{
+    shard *s = ts_calloc(1, sizeof(*s));
+    int rc = parse_flags(s, argc, argv);
+    if (rc) {
+        ts_flags_free(s->flags, F_NFLAGS);
+        ts_free(s);
+        return rc < 0 ? 0 : rc;
+    }
+    ts_serve_start_time_ns();
+    pthread_mutex_init(&s->cfg_mu, NULL);
+    pthread_mutex_init(&s->reload_mu, NULL);
+    pthread_cond_init(&s->reload_cv, NULL);
+    pthread_mutex_init(&s->comp_mu, NULL);
+    pthread_cond_init(&s->comp_cv, NULL);
+    ts_serve_query_stats_init(&s->qstats);
+    int exit_code = 1;
+    ts_error err;
+    ts_error_clear(&err);
+
+    TS_LOG(TS_LOG_INFO, "shard", "starting tessera shard", "version=%s shard=%u/%u", TS_VERSION,
+           s->shard_index, s->shard_count);
+    if (load_config(s, &s->cfg) != TS_OK) {
+        TS_LOG(TS_LOG_ERROR, "shard", "error loading config", "err=\"%s\"", s->reload_err);
+        goto out;
+    }
+    s->reload_success = true;
+    s->reload_time_ns = ts_now_ms() * 1000000;
+
+    /* engine */
+    ts_promql_engine_opts eo = {0};
+    if (ts_serve_duration_flag(&s->flags[F_QUERY_TIMEOUT], &eo.timeout_ms) ||
+        ts_serve_duration_flag(&s->flags[F_LOOKBACK], &eo.lookback_ms))
+        goto out;
+    eo.max_samples = (size_t)strtoull(s->flags[F_QUERY_MAX_SAMPLES].value, NULL, 10);
+    eo.default_step_ms = s->cfg->evaluation_interval_ms;
+    if (ts_promql_engine_new(&s->eng, &eo) != TS_OK)
+        goto out;
+
+    /* web first, so /-/healthy answers and /-/ready says 503 while the WAL replays */
+    ts_web_server_opts wo = {.listen = s->flags[F_WEB_LISTEN].value};
+    if (ts_web_server_new(&s->web, &wo, &err) != TS_OK) {
+        TS_LOG(TS_LOG_ERROR, "shard", "cannot create web server", "err=\"%s\"", err.msg);
+        goto out;
+    }
+    s->flag_pairs = ts_serve_flag_pairs(s->flags, F_NFLAGS, &s->nflag_pairs);
+    ts_web_api_opts ao = {
+        .queryable = NULL, /* set below, once the DB is open */
+        .query = query_fn,
+        .query_ctx = s,
+        .buildinfo = ts_serve_buildinfo(),
+        .flags = s->flag_pairs,
+        .nflags = s->nflag_pairs,
+        .runtimeinfo = runtimeinfo,
+        .config_yaml = config_yaml,
+        .ready = is_ready,
+        .info_ctx = s,
+    };
+
+    /* storage */
+    ts_db_opts dbo;
+    ts_db_opts_default(&dbo);
+    if (ts_serve_duration_flag(&s->flags[F_RET_TIME], &dbo.retention_ms) ||
+        ts_serve_duration_flag(&s->flags[F_MIN_BLOCK], &dbo.block_range_ms))
+        goto out;
+    if (ts_config_parse_bytes(s->flags[F_RET_SIZE].value, &dbo.retention_bytes, &err) != TS_OK) {
+        fprintf(stderr, "tessera shard: error: --storage.tsdb.retention.size: %s\n", err.msg);
+        goto out;
+    }
+    ts_metrics_init(&s->metrics);
+    ts_metrics_register(&s->metrics, ts_serve_collect_process, NULL);
+    ts_metrics_register(&s->metrics, ts_serve_collect_query_stats, &s->qstats);
+    uint64_t t_open = ts_mono_ns();
+    if (ts_db_open(s->flags[F_TSDB_PATH].value, &dbo, &s->db, &err) != TS_OK) {
+        TS_LOG(TS_LOG_ERROR, "shard", "opening storage failed", "err=\"%s\"", err.msg);
+        goto out;
+    }
+    TS_LOG(TS_LOG_INFO, "shard", "TSDB started", "path=%s duration_ms=%llu",
+           s->flags[F_TSDB_PATH].value, (unsigned long long)((ts_mono_ns() - t_open) / 1000000));
+    ts_metrics_register(&s->metrics, collect_db, s);
+    ts_metrics_register(&s->metrics, collect_store, s);
+    ts_metrics_register(&s->metrics, collect_scrape, s);
+    ao.queryable = ts_db_queryable(s->db);
+    if (ts_web_api_register(s->web, &ao, &s->api) != TS_OK)
+        goto out;
+    ts_web_server_route(s->web, "POST", "/-/reload", false, handle_reload, s);
+    ts_web_server_route(s->web, "PUT", "/-/reload", false, handle_reload, s);
+    ts_web_server_route(s->web, "GET", "/metrics", false, handle_metrics, s);
+    ts_web_server_route(s->web, "GET", "/api/v1/targets", false, handle_targets, s);
+    ts_web_server_route(s->web, "GET", "/api/v1/status/tsdb", false, handle_tsdb_status, s);
+    ts_web_server_route(s->web, "GET", "/api/v1/rules", false, handle_static_json,
+                        (void *)"{\"groups\":[]}");
+    ts_web_server_route(s->web, "GET", "/api/v1/alerts", false, handle_static_json,
+                        (void *)"{\"alerts\":[]}");
+    ts_web_server_route(s->web, "GET", "/api/v1/alertmanagers", false, handle_static_json,
+                        (void *)"{\"activeAlertmanagers\":[],\"droppedAlertmanagers\":[]}");
+    ts_web_server_route(s->web, "GET", "/api/v1/metadata", false, handle_static_json,
+                        (void *)"{}");
+    if (ts_web_server_start(s->web, &err) != TS_OK) {
+        TS_LOG(TS_LOG_ERROR, "shard", "cannot listen", "address=%s err=\"%s\"",
+               s->flags[F_WEB_LISTEN].value, err.msg);
+        goto out;
+    }
+    TS_LOG(TS_LOG_INFO, "shard", "web server listening", "address=%s port=%d",
+           s->flags[F_WEB_LISTEN].value, ts_web_server_port(s->web));
+
+    /* store API */
+    if (s->flags[F_STORE_LISTEN].value[0]) {
+        ts_store_server_opts so = {
+            .listen_url = s->flags[F_STORE_LISTEN].value,
+            .queryable = ts_db_queryable(s->db),
+            .external_labels = s->cfg->external_labels,
+            .time_range = db_time_range,
+            .time_range_ctx = s,
+            .component = "shard",
+            .tls_cert_file = s->flags[F_STORE_CERT].value[0] ? s->flags[F_STORE_CERT].value : NULL,
+            .tls_key_file = s->flags[F_STORE_KEY].value[0] ? s->flags[F_STORE_KEY].value : NULL,
+        };
+        if (ts_store_server_start(&s->store, &so, &err) != TS_OK) {
+            TS_LOG(TS_LOG_ERROR, "shard", "cannot start the store API", "err=\"%s\"", err.msg);
+            goto out;
+        }
+    }
+
+    /* scraping */
+    uv_loop_init(&s->loop);
+    ts_scrape_opts sco = {.loop = &s->loop, .appender = scrape_appender, .appender_ctx = s,
+                          .jitter_seed = ts_hash64(s->flags[F_WEB_LISTEN].value,
+                                                   strlen(s->flags[F_WEB_LISTEN].value))};
+    if (ts_scrape_manager_new(&sco, &s->scrape) != TS_OK ||
+        ts_discovery_manager_new(&s->loop, ts_scrape_manager_sync, s->scrape, &s->disc) != TS_OK) {
+        TS_LOG(TS_LOG_ERROR, "shard", "cannot start scraping", "");
+        goto out;
+    }
+    if (ts_scrape_manager_apply_config(s->scrape, s->cfg) != TS_OK ||
+        ts_discovery_manager_apply_config(s->disc, s->cfg) != TS_OK) {
+        TS_LOG(TS_LOG_ERROR, "shard", "cannot apply config", "");
+        goto out;
+    }
+    uv_signal_init(&s->loop, &s->sighup);
+    uv_signal_init(&s->loop, &s->sigterm);
+    uv_signal_init(&s->loop, &s->sigint);
+    s->sighup.data = s->sigterm.data = s->sigint.data = s;
+    uv_signal_start(&s->sighup, on_sighup, SIGHUP);
+    uv_signal_start(&s->sigterm, on_sigterm, SIGTERM);
+    uv_signal_start(&s->sigint, on_sigterm, SIGINT);
+    uv_async_init(&s->loop, &s->reload_async, on_reload_async);
+    uv_async_init(&s->loop, &s->stop_async, on_stop_async);
+    s->reload_async.data = s->stop_async.data = s;
+    pthread_create(&s->compactor, NULL, compactor, s);
+    atomic_store(&s->ready, true);
+    TS_LOG(TS_LOG_INFO, "shard", "server is ready to receive web requests", "");
+
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+    exit_code = 0;
+
+out:
+    atomic_store(&s->ready, false);
+    pthread_mutex_lock(&s->comp_mu);
+    s->stopping = true;
+    pthread_cond_broadcast(&s->comp_cv);
+    pthread_mutex_unlock(&s->comp_mu);
+    pthread_mutex_lock(&s->reload_mu);
+    pthread_cond_broadcast(&s->reload_cv);
+    pthread_mutex_unlock(&s->reload_mu);
+    if (s->compactor)
+        pthread_join(s->compactor, NULL);
+    if (s->scrape || s->disc) {
+        ts_scrape_manager_close(s->scrape);
+        ts_discovery_manager_close(s->disc);
+        uv_run(&s->loop, UV_RUN_NOWAIT);
+    }
+    if (s->loop.data || uv_loop_alive(&s->loop))
+        uv_run(&s->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&s->loop);
+    ts_web_server_free(s->web);
+    ts_web_api_free(s->api);
+    ts_store_server_stop(s->store);
+    ts_db_close(s->db);
+    ts_promql_engine_free(s->eng);
+    ts_config_free(s->cfg);
+    ts_free(s->flag_pairs);
+    ts_flags_free(s->flags, F_NFLAGS);
+    pthread_mutex_destroy(&s->cfg_mu);
+    pthread_mutex_destroy(&s->reload_mu);
+    pthread_cond_destroy(&s->reload_cv);
+    pthread_mutex_destroy(&s->comp_mu);
+    pthread_cond_destroy(&s->comp_cv);
+    ts_free(s);
+    TS_LOG(TS_LOG_INFO, "shard", "see you next time!", "");
+    return exit_code;
+}
