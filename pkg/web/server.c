@@ -364,6 +364,51 @@ is_form(const char *ct)
 
 /* ------------------------------------------------------------ routing */
 
+/* Go's net/http cleanPath: path.Clean (collapse "//", resolve "." and "..")
+ * keeping a trailing slash.  Returns an arena string. */
+static char *
+clean_path(ts_arena *a, const char *p)
+{
+    size_t n = strlen(p);
+    char *out = ts_arena_alloc(a, n + 2);
+    size_t o = 0;
+    out[o++] = '/';
+    size_t i = 0;
+    while (i < n) {
+        while (i < n && p[i] == '/')
+            i++;
+        size_t j = i;
+        while (j < n && p[j] != '/')
+            j++;
+        size_t len = j - i;
+        if (len == 0) {
+            /* nothing */
+        } else if (len == 1 && p[i] == '.') {
+            /* drop "." */
+        } else if (len == 2 && p[i] == '.' && p[i + 1] == '.') {
+            /* back up over the previous element */
+            if (o > 1) {
+                o--; /* the slash ending it */
+                while (o > 1 && out[o - 1] != '/')
+                    o--;
+            }
+        } else {
+            if (o > 1 && out[o - 1] != '/')
+                out[o++] = '/';
+            memcpy(out + o, p + i, len);
+            o += len;
+            out[o++] = '/';
+        }
+        i = j;
+    }
+    if (o > 1 && out[o - 1] == '/')
+        o--; /* path.Clean drops the trailing slash ... */
+    if (n > 1 && p[n - 1] == '/' && o > 1)
+        out[o++] = '/'; /* ... and cleanPath puts it back */
+    out[o] = '\0';
+    return out;
+}
+
 static bool
 route_matches_path(const route *rt, const char *path)
 {
@@ -506,6 +551,37 @@ serve(ts_web_server *s, ts_web_req *r, ts_web_resp *w, nng_http_conn *conn, nng_
         parse_query(r, (const char *)r->body, r->body_len);
     if (q)
         parse_query(r, q + 1, strlen(q + 1));
+
+    /* Go's ServeMux answers unclean paths with a redirect to the clean one. */
+    char *clean = clean_path(&r->arena, r->path);
+    if (strcmp(clean, r->path) != 0) {
+        ts_buf loc;
+        ts_buf_init(&loc, 0);
+        ts_buf_puts(&loc, clean);
+        if (q) {
+            ts_buf_putc(&loc, '?');
+            ts_buf_puts(&loc, q + 1);
+        }
+        ts_web_resp_header(w, "Location", ts_buf_cstr(&loc));
+        w->status = 301;
+        if (strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0) {
+            ts_web_resp_header(w, "Content-Type", "text/html; charset=utf-8");
+            ts_buf_puts(&w->body, "<a href=\"");
+            for (const char *c = ts_buf_cstr(&loc); *c; c++) {
+                switch (*c) {
+                case '&': ts_buf_puts(&w->body, "&amp;"); break;
+                case '<': ts_buf_puts(&w->body, "&lt;"); break;
+                case '>': ts_buf_puts(&w->body, "&gt;"); break;
+                case '"': ts_buf_puts(&w->body, "&#34;"); break;
+                case '\'': ts_buf_puts(&w->body, "&#39;"); break;
+                default: ts_buf_putc(&w->body, (uint8_t)*c);
+                }
+            }
+            ts_buf_puts(&w->body, "\">Moved Permanently</a>.\n\n");
+        }
+        ts_buf_fini(&loc);
+        return;
+    }
 
     const char *allow;
     const route *rt = find_route(s, r, &allow);

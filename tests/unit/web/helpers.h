@@ -60,6 +60,7 @@ http(int port, const char *method, const char *path, const char *post, size_t po
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+    curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L); /* send "/../" and "/./" as written */
     struct curl_slist *hdrs = NULL;
     if (post) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, post);
