@@ -8,6 +8,7 @@
 #include "pkg/scrape/scrape.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -129,6 +130,7 @@ typedef struct route {
     size_t len;
     bool gzip;
     int delay_ms;
+    char last_req[2048]; /* the last request for this path */
 } route;
 
 typedef struct server {
@@ -271,6 +273,8 @@ on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
             c->r = &c->s->routes[i];
     if (strcmp(path, "/ok") == 0)
         snprintf(c->s->last_req, sizeof(c->s->last_req), "%s", c->req);
+    if (c->r)
+        snprintf(((route *)c->r)->last_req, sizeof(c->r->last_req), "%s", c->req);
     if (c->r && c->r->delay_ms) {
         uv_timer_init(st->loop, &c->delay);
         c->delay.data = c;
@@ -1056,6 +1060,125 @@ test_large_body(void)
     ts_config_free(c);
 }
 
-T_MAIN({"populate_labels", test_populate_labels}, {"large_body", test_large_body}, {"file_sd_follow", test_file_sd_follow}, {"scrape_cases", test_scrape_cases},
+static pid_t
+spawn_in(const char *dir, char *const argv[])
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addchdir_np(&fa, dir);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    pid_t pid = -1;
+    if (posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ) != 0)
+        pid = -1;
+    posix_spawn_file_actions_destroy(&fa);
+    return pid;
+}
+
+static bool port_open(int port);
+
+/* basic auth and bearer headers (checked on the test server), and HTTPS
+ * against a real TLS server (openssl s_server -WWW serving ./metrics) with
+ * a CA file, with insecure_skip_verify, and without trust. */
+static void
+test_auth_tls(void)
+{
+    const char *dir = t_tmpdir();
+    char path[600];
+    snprintf(path, sizeof(path), "%s/metrics", dir);
+    FILE *f = fopen(path, "w");
+    T_TRUE(f != NULL);
+    fputs("tls_metric 1\n", f);
+    fclose(f);
+    snprintf(path, sizeof(path), "%s/secret", dir);
+    f = fopen(path, "w");
+    fputs("s3cret\n", f);
+    fclose(f);
+    char *gen[] = {"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                   "key.pem", "-out", "cert.pem", "-days", "1", "-subj", "/CN=127.0.0.1",
+                   "-addext", "subjectAltName=IP:127.0.0.1", NULL};
+    pid_t pid = spawn_in(dir, gen);
+    T_TRUE(pid > 0);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    T_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    int tport = free_port();
+    char acc[64];
+    snprintf(acc, sizeof(acc), "127.0.0.1:%d", tport);
+    char *srv[] = {"openssl", "s_server", "-WWW", "-accept", acc, "-cert", "cert.pem", "-key",
+                   "key.pem", "-quiet", NULL};
+    pid_t tls = spawn_in(dir, srv);
+    T_TRUE(tls > 0);
+    int64_t end = ts_now_ms() + 10000;
+    while (!port_open(tport) && ts_now_ms() < end)
+        usleep(20000);
+
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    server s;
+    server_start(&loop, &s);
+    route_set(&s, "/a1", 200, "text/plain", "x 1\n", 4, false, 0);
+    route_set(&s, "/a2", 200, "text/plain", "x 1\n", 4, false, 0);
+    route_set(&s, "/a3", 200, "text/plain", "x 1\n", 4, false, 0);
+    char y[2048];
+    snprintf(y, sizeof(y),
+             "global: {scrape_interval: 300ms, scrape_timeout: 250ms}\n"
+             "scrape_configs:\n"
+             "- job_name: basic\n  metrics_path: /a1\n"
+             "  basic_auth: {username: user, password: pass}\n"
+             "  static_configs: [{targets: ['127.0.0.1:%d']}]\n"
+             "- job_name: bearer\n  metrics_path: /a2\n"
+             "  authorization: {credentials: tok123}\n"
+             "  static_configs: [{targets: ['127.0.0.1:%d']}]\n"
+             "- job_name: bearerfile\n  metrics_path: /a3\n"
+             "  authorization: {type: Custom, credentials_file: %s/secret}\n"
+             "  static_configs: [{targets: ['127.0.0.1:%d']}]\n"
+             "- job_name: tls_ca\n  scheme: https\n"
+             "  tls_config: {ca_file: %s/cert.pem}\n"
+             "  static_configs: [{targets: ['127.0.0.1:%d']}]\n"
+             "- job_name: tls_insecure\n  scheme: https\n"
+             "  tls_config: {insecure_skip_verify: true}\n"
+             "  static_configs: [{targets: ['127.0.0.1:%d']}]\n"
+             "- job_name: tls_untrusted\n  scheme: https\n"
+             "  static_configs: [{targets: ['127.0.0.1:%d']}]\n",
+             s.port, s.port, dir, s.port, dir, tport, tport, tport);
+    ts_config *c = parse_cfg(y);
+    ts_head *h;
+    ts_head_opts ho = {0};
+    T_OK(ts_head_new(&h, &ho));
+    ts_scrape_opts o = {.loop = &loop, .appender = head_appender, .appender_ctx = h};
+    ts_scrape_manager *m;
+    T_OK(ts_scrape_manager_new(&o, &m));
+    T_OK(ts_scrape_manager_apply_config(m, c));
+    sync_static(m, c);
+    run_for(&loop, 1300);
+    tlist tl = {0};
+    ts_scrape_manager_targets(m, collect, &tl);
+    ts_scrape_manager_close(m);
+    server_stop(&s);
+    T_EQ(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    T_EQ(uv_loop_close(&loop), 0);
+    kill(tls, SIGTERM);
+    waitpid(tls, NULL, 0);
+
+    T_TRUE(strstr(s.routes[0].last_req, "Authorization: Basic dXNlcjpwYXNz\r\n") != NULL);
+    T_TRUE(strstr(s.routes[1].last_req, "Authorization: Bearer tok123\r\n") != NULL);
+    T_TRUE(strstr(s.routes[2].last_req, "Authorization: Custom s3cret\r\n") != NULL);
+    server_free(&s);
+    for (size_t i = 0; i < tl.n; i++)
+        fprintf(stderr, "  target %-13s %-7s %s\n", tl.t[i].job,
+                ts_target_health_name(tl.t[i].health), tl.t[i].err);
+    T_FEQ(last_value(h, "up", "basic", NULL), 1);
+    T_FEQ(last_value(h, "tls_metric", "tls_ca", NULL), 1);
+    T_FEQ(last_value(h, "up", "tls_ca", NULL), 1);
+    T_FEQ(last_value(h, "up", "tls_insecure", NULL), 1);
+    T_FEQ(last_value(h, "up", "tls_untrusted", NULL), 0);
+    const tinfo *t = find_target(&tl, "tls_untrusted", false);
+    T_TRUE(t != NULL && strstr(t->err, "certificate") != NULL);
+    ts_head_free(h);
+    ts_config_free(c);
+}
+
+T_MAIN({"populate_labels", test_populate_labels}, {"auth_tls", test_auth_tls}, {"large_body", test_large_body}, {"file_sd_follow", test_file_sd_follow}, {"scrape_cases", test_scrape_cases},
        {"staleness_and_reload", test_staleness_and_reload},
        {"node_exporter", test_node_exporter})
