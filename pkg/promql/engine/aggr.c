@@ -146,6 +146,10 @@ ts__eval_aggregate(ev *e, const ts_promql_expr *x, int64_t t)
             g->value += v;
             break;
         case TS_PROMQL_AGG_AVG:
+            if (g->count == 1) {
+                g->mean = v;
+                break;
+            }
             if (isinf(g->mean)) {
                 if (isinf(v) && (g->mean > 0) == (v > 0))
                     break;
@@ -168,6 +172,12 @@ ts__eval_aggregate(ev *e, const ts_promql_expr *x, int64_t t)
             break;
         case TS_PROMQL_AGG_STDDEV:
         case TS_PROMQL_AGG_STDVAR: {
+            if (g->count == 1) {
+                /* The first element starts the group (so one Inf gives 0, not NaN). */
+                g->mean = v;
+                g->value = 0;
+                break;
+            }
             double delta = v - g->mean;
             g->mean += delta / g->count;
             g->value += delta * (v - g->mean);
