@@ -557,8 +557,9 @@ ts_api_format_rfc3339nano(int64_t ns, char *buf, size_t size)
     if (nsec) {
         snprintf(frac, sizeof frac, ".%09lld", (long long)nsec);
         size_t n = strlen(frac);
-        while (frac[n - 1] == '0')
-            frac[--n] = '\0';
+        while (n > 1 && frac[n - 1] == '0')
+            n--;
+        frac[n] = '\0';
     }
     snprintf(buf, size, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld%sZ", (long long)y, (long long)m,
              (long long)d, (long long)(rem / 3600), (long long)(rem / 60 % 60),
