@@ -368,7 +368,8 @@ counter_at(uint64_t h, double base, double t0, double t)
             start = t;
     }
     double w = TWO_PI / period;
-    return r * (t - start) + 0.5 * r / w * (cos(w * start + ph) - cos(w * t + ph));
+    double v = r * (t - start) + 0.5 * r / w * (cos(w * start + ph) - cos(w * t + ph));
+    return v > 0 ? v : 0; /* rounding can dip below 0 right at the start */
 }
 
 static double
@@ -397,15 +398,16 @@ put_u64(char *p, uint64_t v)
     return p;
 }
 
-/* Prints v >= 0 with at most `dec` (<= 6) decimals, trailing zeros trimmed. */
+/* Prints v >= 0 with at most `dec` (<= 6) decimals, trailing zeros trimmed
+ * (NaN and negatives print as 0). */
 static char *
 put_fixed(char *p, double v, int dec)
 {
     static const double pow10[] = {1, 10, 100, 1000, 10000, 100000, 1000000};
     if (!(v >= 0))
         v = 0;
-    if (v >= 1e15) /* beyond exact fixed point: print the integer part */
-        return put_u64(p, (uint64_t)v);
+    if (v >= 9e18 / pow10[dec]) /* the scaled value would not fit: integer part only */
+        return put_u64(p, v < 1.8e19 ? (uint64_t)v : UINT64_MAX);
     uint64_t scaled = (uint64_t)llround(v * pow10[dec]);
     uint64_t ip = scaled / (uint64_t)pow10[dec], fp = scaled % (uint64_t)pow10[dec];
     p = put_u64(p, ip);
