@@ -133,6 +133,26 @@ echo(ts_web_req *r, ts_web_resp *w, void *ctx)
 }
 
 static int
+hdr(ts_web_req *r, ts_web_resp *w, void *ctx)
+{
+    const char *h = ts_web_req_header(r, "x-test");
+    ts_buf_printf(ts_web_resp_body(w), "%s|%s", h ? h : "(none)", ts_web_req_uri(r));
+    ts_web_resp_header(w, "X-Reply", "yes");
+    return 0;
+}
+
+static size_t
+read_chunked(char *buf, size_t size, size_t n, void *ud)
+{
+    int *left = ud;
+    if (*left == 0)
+        return 0;
+    (*left)--;
+    memcpy(buf, "a=1&", 4);
+    return 4;
+}
+
+static int
 empty(ts_web_req *r, ts_web_resp *w, void *ctx)
 {
     return 0;
@@ -222,7 +242,8 @@ fixture_start(fixture *f, bool warn, int64_t base)
         ts_web_server_route(f->srv, NULL, "/echo", false, echo, NULL) ||
         ts_web_server_route(f->srv, "GET", "/pre/", true, echo, NULL) ||
         ts_web_server_route(f->srv, "GET", "/fail", false, fail, NULL) ||
-        ts_web_server_route(f->srv, "GET", "/empty", false, empty, NULL))
+        ts_web_server_route(f->srv, "GET", "/empty", false, empty, NULL) ||
+        ts_web_server_route(f->srv, "GET", "/hdr", false, hdr, NULL))
         return -1;
     if (ts_web_server_start(f->srv, &err)) {
         fprintf(stderr, "start: %s\n", err.msg);
@@ -353,6 +374,17 @@ test_server_keepalive(void)
         T_EQ(curl_easy_perform(c), CURLE_OK);
         T_STREQ(ts_buf_cstr(&r.body), steps[i].want);
     }
+    /* request headers and the raw target reach the handler */
+    struct curl_slist *xh = curl_slist_append(NULL, "X-Test: hello there");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, xh);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/hdr?q=%%41+b", f.port);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    ts_buf_reset(&r.body);
+    T_EQ(curl_easy_perform(c), CURLE_OK);
+    T_STREQ(ts_buf_cstr(&r.body), "hello there|/hdr?q=%41+b");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+    curl_slist_free_all(xh);
     long conns = -1;
     curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &conns);
     T_EQ(conns, 0); /* the last request reused the connection */
@@ -374,6 +406,20 @@ test_server_keepalive(void)
     T_TRUE(ts_mono_ns() - t0 < 2000000000ull);
     T_TRUE(strstr(ts_buf_cstr(&r.body), "body=40000") != NULL);
     curl_slist_free_all(h);
+    /* a chunked body (no Content-Length) is refused with 411 */
+    int chunks = 3;
+    h = curl_slist_append(NULL, "Transfer-Encoding: chunked");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, NULL);
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_READFUNCTION, read_chunked);
+    curl_easy_setopt(c, CURLOPT_READDATA, &chunks);
+    ts_buf_reset(&r.body);
+    T_EQ(curl_easy_perform(c), CURLE_OK);
+    long code = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    T_EQ(code, 411);
+    curl_slist_free_all(h);
     curl_easy_cleanup(c);
     /* a long query string; nng 1.5 caps the request line at 8 KiB (see server.h) */
     size_t ulen = 7500;
@@ -390,6 +436,42 @@ test_server_keepalive(void)
     ts_free(body);
     reply_fini(&r);
     fixture_stop(&f);
+}
+
+/* A response over opts.max_response becomes an "internal" API error. */
+static void
+test_response_limit(void)
+{
+    ts_head *head;
+    T_OK(load_head(&head, T0));
+    ts_queryable qb = {.querier = head_querier, .impl = head};
+    ts_web_server *srv;
+    ts_error err;
+    T_OK(ts_web_server_new(&srv, &(ts_web_server_opts){.listen = "127.0.0.1:0", .max_response = 200},
+                           &err));
+    ts_web_api *api;
+    T_OK(ts_web_api_register(srv, &(ts_web_api_opts){.queryable = &qb}, &api));
+    T_OK(ts_web_server_start(srv, &err));
+    reply r;
+    T_OK(http(ts_web_server_port(srv), NULL, "/api/v1/series?match[]=%7B__name__%3D~%22.%2B%22%7D",
+              NULL, 0, &r));
+    T_EQ(r.status, 500);
+    T_STREQ(ts_buf_cstr(&r.body),
+            "{\"status\":\"error\",\"errorType\":\"internal\",\"error\":\"response too large\"}");
+    reply_fini(&r);
+    /* small answers still fit */
+    T_OK(http(ts_web_server_port(srv), NULL, "/api/v1/label/job/values", NULL, 0, &r));
+    T_EQ(r.status, 200);
+    reply_fini(&r);
+    /* no engine configured */
+    T_OK(http(ts_web_server_port(srv), NULL, "/api/v1/query?query=1", NULL, 0, &r));
+    T_EQ(r.status, 503);
+    T_STREQ(ts_buf_cstr(&r.body), "{\"status\":\"error\",\"errorType\":\"unavailable\","
+                                  "\"error\":\"query engine not configured\"}");
+    reply_fini(&r);
+    ts_web_server_free(srv);
+    ts_web_api_free(api);
+    ts_head_free(head);
 }
 
 typedef struct worker_arg {
@@ -692,5 +774,6 @@ setup(void)
 T_MAIN({"parse_time", test_parse_time}, {"parse_duration", test_parse_duration},
        {"format", test_format}, {"server_basics", test_server_basics},
        {"server_concurrent", test_server_concurrent},
-       {"server_keepalive", test_server_keepalive}, {"api_endpoints", test_api_endpoints},
+       {"server_keepalive", test_server_keepalive},
+       {"response_limit", test_response_limit}, {"api_endpoints", test_api_endpoints},
        {"vs_prometheus", test_vs_prometheus})
