@@ -13,6 +13,7 @@
 #include "pkg/textparse/textparse.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -37,6 +38,8 @@ ts_textparse_new(ts_textparse **out, ts_tp_format format, const char *buf, size_
     p->buf = buf;
     p->len = buf ? len : 0;
     p->max_line = opts && opts->max_line ? opts->max_line : TS_TEXTPARSE_DEFAULT_MAX_LINE;
+    if (p->max_line > SIZE_MAX / 2)
+        p->max_line = SIZE_MAX / 2; /* so max_line + 1 never wraps */
     *out = p;
     return TS_OK;
 }

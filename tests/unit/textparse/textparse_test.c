@@ -309,6 +309,8 @@ test_om_limits(void)
     T_STREQ(dumpn(TS_TP_OPENMETRICS, "a 12\n# EOF\n", 11, 5), "S a 12\nEOF");
     T_STREQ(dumpn(TS_TP_OPENMETRICS, "a 1234\n# EOF\n", 13, 5),
             "ERR 1: line too long (more than 5 bytes)");
+    /* an "unlimited" max_line still works */
+    T_STREQ(dumpn(TS_TP_OPENMETRICS, "a 1\n# EOF\n", 10, SIZE_MAX), "S a 1\nEOF");
     /* a 4 MiB line without a newline, default 1 MiB limit */
     size_t n = 4u << 20;
     char *huge = ts_malloc(n);
