@@ -306,9 +306,17 @@ ts__bucket_quantile(double q, ts__bucket *b, size_t n)
     if (observations == 0)
         return NAN;
     double rank = q * observations;
-    size_t i = 0;
-    while (i < n - 1 && !(b[i].count >= rank))
-        i++;
+    /* First bucket (of all but the last) with count >= rank, by binary search
+     * exactly as Go's sort.Search does it, so that NaN counts (which make the
+     * predicate non-monotonic) lead to the same bucket as in Prometheus. */
+    size_t i = 0, j = n - 1;
+    while (i < j) {
+        size_t h = (i + j) / 2;
+        if (!(b[h].count >= rank))
+            i = h + 1;
+        else
+            j = h;
+    }
     if (i == n - 1)
         return b[n - 2].upper;
     if (i == 0 && b[0].upper <= 0)

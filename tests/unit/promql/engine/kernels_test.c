@@ -132,6 +132,10 @@ test_bucket_quantile(void)
     ts__bucket neg[] = {{-1, 5}, {INFINITY, 10}};
     T_FEQ(ts__bucket_quantile(0.2, neg, 2), -1);
     T_FEQ(ts__bucket_quantile(-0.5, neg, 2), -INFINITY);
+    /* A NaN count: found by binary search like Prometheus (rank 2.5 lands past
+     * the NaN bucket, in +Inf, so the answer is the second-highest bound). */
+    ts__bucket nanb[] = {{1, 3}, {2, NAN}, {INFINITY, 5}};
+    T_FEQ(ts__bucket_quantile(0.5, nanb, 3), 2);
     /* Duplicate bounds (le="1" and le="1.0") are merged. */
     ts__bucket dup[] = {{1, 5}, {1, 5}, {INFINITY, 20}};
     T_TRUE(close_to(ts__bucket_quantile(0.25, dup, 3), 0.5));
