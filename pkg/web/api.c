@@ -49,7 +49,8 @@ static const struct {
     [TS_API_ERR_EXEC] = {"execution", 422},
     [TS_API_ERR_BAD_DATA] = {"bad_data", 400},
     [TS_API_ERR_INTERNAL] = {"internal", 500},
-    [TS_API_ERR_UNAVAILABLE] = {"unavailable", 503},
+    /* Prometheus 2.42's respondError has no case for "unavailable": 500 */
+    [TS_API_ERR_UNAVAILABLE] = {"unavailable", 500},
     [TS_API_ERR_NOT_FOUND] = {"not_found", 404},
 };
 
@@ -1241,6 +1242,67 @@ h_ready(ts_web_req *r, ts_web_resp *w, void *ctx)
     return ts_web_resp_text(w, 200, "text/plain; charset=utf-8", "Prometheus Server is Ready.\n");
 }
 
+static int
+lifecycle_check(ts_web_api *api, ts_web_req *r, ts_web_resp *w)
+{
+    if (strcmp(ts_web_req_method(r), "GET") == 0) {
+        ts_web_resp_text(w, 405, "text/plain; charset=utf-8", "Only POST or PUT requests allowed");
+        return -1;
+    }
+    if (!api->o.enable_lifecycle) {
+        ts_web_resp_text(w, 403, "text/plain; charset=utf-8", "Lifecycle API is not enabled.");
+        return -1;
+    }
+    return 0;
+}
+
+static int
+h_reload(ts_web_req *r, ts_web_resp *w, void *ctx)
+{
+    ts_web_api *api = ctx;
+    if (lifecycle_check(api, r, w))
+        return 0;
+    ts_error err;
+    ts_error_clear(&err);
+    if (api->o.reload && api->o.reload(api->o.info_ctx, &err) != 0) {
+        ts_buf *b = ts_web_resp_body(w);
+        ts_buf_reset(b);
+        ts_buf_printf(b, "failed to reload config: %s\n", err.msg);
+        ts_web_resp_status(w, 500);
+        ts_web_resp_header(w, "Content-Type", "text/plain; charset=utf-8");
+        ts_web_resp_header(w, "X-Content-Type-Options", "nosniff");
+    }
+    return 0;
+}
+
+static int
+h_quit(ts_web_req *r, ts_web_resp *w, void *ctx)
+{
+    ts_web_api *api = ctx;
+    if (lifecycle_check(api, r, w))
+        return 0;
+    ts_web_resp_text(w, 200, "text/plain; charset=utf-8", "Requesting termination... Goodbye!");
+    if (api->o.quit)
+        api->o.quit(api->o.info_ctx);
+    return 0;
+}
+
+/* DELETE /api/v1/series exists in Prometheus only to say this. */
+static int
+h_drop_series(ts_web_req *r, ts_web_resp *w, void *ctx)
+{
+    ts_api_respond_error(w, TS_API_ERR_INTERNAL, "not implemented");
+    return 0;
+}
+
+/* The TSDB admin endpoints, disabled (Prometheus without --web.enable-admin-api). */
+static int
+h_admin(ts_web_req *r, ts_web_resp *w, void *ctx)
+{
+    ts_api_respond_error(w, TS_API_ERR_UNAVAILABLE, "admin APIs disabled");
+    return 0;
+}
+
 /* ------------------------------------------------------------ registration */
 
 int
@@ -1265,6 +1327,13 @@ ts_web_api_register(ts_web_server *s, const ts_web_api_opts *opts, ts_web_api **
         {"POST", "/api/v1/series", false, h_series},
         {"GET", "/api/v1/labels", false, h_labels},
         {"POST", "/api/v1/labels", false, h_labels},
+        {"DELETE", "/api/v1/series", false, h_drop_series},
+        {"POST", "/api/v1/admin/tsdb/delete_series", false, h_admin},
+        {"PUT", "/api/v1/admin/tsdb/delete_series", false, h_admin},
+        {"POST", "/api/v1/admin/tsdb/clean_tombstones", false, h_admin},
+        {"PUT", "/api/v1/admin/tsdb/clean_tombstones", false, h_admin},
+        {"POST", "/api/v1/admin/tsdb/snapshot", false, h_admin},
+        {"PUT", "/api/v1/admin/tsdb/snapshot", false, h_admin},
         {"GET", "/api/v1/label/", true, h_label_values},
         {"GET", "/api/v1/query_exemplars", false, h_query_exemplars},
         {"POST", "/api/v1/query_exemplars", false, h_query_exemplars},
@@ -1278,6 +1347,12 @@ ts_web_api_register(ts_web_server *s, const ts_web_api_opts *opts, ts_web_api **
         {"HEAD", "/-/healthy", false, h_healthy},
         {"GET", "/-/ready", false, h_ready},
         {"HEAD", "/-/ready", false, h_ready},
+        {"GET", "/-/reload", false, h_reload},
+        {"POST", "/-/reload", false, h_reload},
+        {"PUT", "/-/reload", false, h_reload},
+        {"GET", "/-/quit", false, h_quit},
+        {"POST", "/-/quit", false, h_quit},
+        {"PUT", "/-/quit", false, h_quit},
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         int rc = ts_web_server_route(s, routes[i].method, routes[i].path, routes[i].prefix,

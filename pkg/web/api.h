@@ -14,7 +14,8 @@
  * /api/v1/labels, /api/v1/query_exemplars (always empty: no exemplar
  * storage), /api/v1/format_query; GET /api/v1/label/<name>/values,
  * /api/v1/status/{buildinfo,flags,runtimeinfo,config}; GET+HEAD /-/healthy,
- * /-/ready.
+ * /-/ready; GET+POST+PUT /-/reload, /-/quit; DELETE /api/v1/series and the
+ * /api/v1/admin/tsdb/{delete_series,clean_tombstones,snapshot} answer as Prometheus does when disabled.
  *
  * Query evaluation is pluggable (opts.query): the API parses and validates
  * the parameters exactly as Prometheus does, then calls the callback, which
@@ -50,7 +51,7 @@ typedef enum ts_api_errtype {
     TS_API_ERR_EXEC,        /* "execution", 422 */
     TS_API_ERR_BAD_DATA,    /* "bad_data", 400 */
     TS_API_ERR_INTERNAL,    /* "internal", 500 */
-    TS_API_ERR_UNAVAILABLE, /* "unavailable", 503 */
+    TS_API_ERR_UNAVAILABLE, /* "unavailable", 500 (sic: Prometheus 2.42 maps it to 500) */
     TS_API_ERR_NOT_FOUND,   /* "not_found", 404 */
 } ts_api_errtype;
 
@@ -202,7 +203,14 @@ typedef struct ts_web_api_opts {
     const char *(*config_yaml)(void *ctx, ts_arena *a);
     /* Whether the server is ready (/-/ready 200 vs 503); NULL = always. */
     bool (*ready)(void *ctx);
-    void *info_ctx;               /* passed to runtimeinfo/config_yaml/ready */
+    /* Lifecycle (/-/reload, /-/quit; POST or PUT), only with enable_lifecycle
+     * (else 403 "Lifecycle API is not enabled.").  reload returns 0 or fills
+     * err (answered 500 "failed to reload config: <msg>"); quit must only
+     * start the shutdown (the answer is still sent). */
+    bool enable_lifecycle;
+    int (*reload)(void *ctx, ts_error *err);
+    void (*quit)(void *ctx);
+    void *info_ctx;               /* passed to runtimeinfo/config_yaml/ready/reload/quit */
     int64_t (*now_ms)(void);      /* default time of instant queries; NULL = wall clock */
 } ts_web_api_opts;
 

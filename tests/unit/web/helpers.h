@@ -152,19 +152,28 @@ write_openmetrics(const char *path, int64_t base)
     return fclose(f);
 }
 
+/* Sends the same request to both servers; 1 when status, Allow or body differ. */
 static int
-compare(int pa, int pb, const char *path)
+compare_m(int pa, int pb, const char *method, const char *path)
 {
     reply a, b;
-    http(pa, NULL, path, NULL, 0, &a);
-    http(pb, NULL, path, NULL, 0, &b);
-    int bad = a.status != b.status || strcmp(ts_buf_cstr(&a.body), ts_buf_cstr(&b.body)) != 0;
+    http(pa, method, path, NULL, 0, &a);
+    http(pb, method, path, NULL, 0, &b);
+    int bad = a.status != b.status || strcmp(a.allow, b.allow) != 0 ||
+              strcmp(ts_buf_cstr(&a.body), ts_buf_cstr(&b.body)) != 0;
     if (bad)
-        fprintf(stderr, "  %s\n    prometheus %ld %s\n    tessera    %ld %s\n", path, a.status,
-                ts_buf_cstr(&a.body), b.status, ts_buf_cstr(&b.body));
+        fprintf(stderr, "  %s %s\n    prometheus %ld [%s] %s\n    tessera    %ld [%s] %s\n",
+                method ? method : "GET", path, a.status, a.allow, ts_buf_cstr(&a.body), b.status,
+                b.allow, ts_buf_cstr(&b.body));
     reply_fini(&a);
     reply_fini(&b);
     return bad;
+}
+
+static int
+compare(int pa, int pb, const char *path)
+{
+    return compare_m(pa, pb, NULL, path);
 }
 
 typedef struct prom {

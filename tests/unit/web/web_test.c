@@ -438,6 +438,61 @@ test_server_keepalive(void)
     fixture_stop(&f);
 }
 
+static int reloads, quits;
+
+static int
+reload_cb(void *ctx, ts_error *err)
+{
+    reloads++;
+    if (reloads == 2)
+        return ts_error_set(err, TS_EPARSE, "bad: yaml");
+    return 0;
+}
+
+static void
+quit_cb(void *ctx)
+{
+    quits++;
+}
+
+/* /-/reload and /-/quit with the lifecycle API enabled (the disabled texts
+ * are compared with Prometheus in vs_prometheus). */
+static void
+test_lifecycle(void)
+{
+    ts_web_server *srv;
+    ts_error err;
+    T_OK(ts_web_server_new(&srv, &(ts_web_server_opts){.listen = "127.0.0.1:0"}, &err));
+    ts_web_api *api;
+    T_OK(ts_web_api_register(srv,
+                             &(ts_web_api_opts){.enable_lifecycle = true, .reload = reload_cb,
+                                                .quit = quit_cb},
+                             &api));
+    T_OK(ts_web_server_start(srv, &err));
+    int port = ts_web_server_port(srv);
+    reply r;
+    T_OK(http(port, "POST", "/-/reload", NULL, 0, &r));
+    T_EQ(r.status, 200);
+    T_EQ(r.body.len, 0);
+    reply_fini(&r);
+    T_OK(http(port, "PUT", "/-/reload", NULL, 0, &r));
+    T_EQ(r.status, 500);
+    T_STREQ(ts_buf_cstr(&r.body), "failed to reload config: bad: yaml\n");
+    reply_fini(&r);
+    T_OK(http(port, NULL, "/-/reload", NULL, 0, &r));
+    T_EQ(r.status, 405);
+    T_STREQ(ts_buf_cstr(&r.body), "Only POST or PUT requests allowed");
+    reply_fini(&r);
+    T_OK(http(port, "POST", "/-/quit", NULL, 0, &r));
+    T_EQ(r.status, 200);
+    T_STREQ(ts_buf_cstr(&r.body), "Requesting termination... Goodbye!");
+    reply_fini(&r);
+    T_EQ(reloads, 2);
+    T_EQ(quits, 1);
+    ts_web_server_free(srv);
+    ts_web_api_free(api);
+}
+
 /* A response over opts.max_response becomes an "internal" API error. */
 static void
 test_response_limit(void)
@@ -465,7 +520,7 @@ test_response_limit(void)
     reply_fini(&r);
     /* no engine configured */
     T_OK(http(ts_web_server_port(srv), NULL, "/api/v1/query?query=1", NULL, 0, &r));
-    T_EQ(r.status, 503);
+    T_EQ(r.status, 500);
     T_STREQ(ts_buf_cstr(&r.body), "{\"status\":\"error\",\"errorType\":\"unavailable\","
                                   "\"error\":\"query engine not configured\"}");
     reply_fini(&r);
@@ -674,6 +729,8 @@ static const char *const same_paths[] = {
     "/api/v1/label/job/values/x",
     "/api/v1/label/%C3%A9/values",
     "/api/v1/status/nope",
+    "/-/reload",
+    "/-/quit",
     "/api/v1/label//values",
     "/api/v1/./labels?a=%3C%22%3E",
     "/api/v1/x/../labels",
@@ -747,13 +804,28 @@ test_vs_prometheus(void)
         mismatches += compare(p.port, f.port, path);
         compared++;
     }
+    static const char *const methods[][2] = {
+        {"POST", "/-/reload"},     {"PUT", "/-/quit"},          {"DELETE", "/-/quit"},
+        {"DELETE", "/-/reload"},   {"POST", "/-/healthy"},      {"HEAD", "/-/healthy"},
+        {"DELETE", "/api/v1/query"}, {"PUT", "/api/v1/series"}, {"POST", "/api/v1/labels"},
+        {"POST", "/api/v1/query?query=time()&time=3"},
+        {"DELETE", "/api/v1/series?match[]=up"},
+        {"POST", "/api/v1/admin/tsdb/snapshot"},
+        {"PUT", "/api/v1/admin/tsdb/delete_series"},
+        {"GET", "/api/v1/admin/tsdb/clean_tombstones"},
+    };
+    for (size_t i = 0; ready && started == 0 && i < sizeof methods / sizeof methods[0]; i++) {
+        mismatches += compare_m(p.port, f.port, methods[i][0], methods[i][1]);
+        compared++;
+    }
     prom_stop(&p);
     if (started == 0)
         fixture_stop(&f);
     T_TRUE(ready); /* prometheus must be installed: this test uses the real one */
     T_EQ(started, 0);
     T_EQ(compared, (int)(sizeof same_paths / sizeof same_paths[0] +
-                         sizeof data_paths / sizeof data_paths[0]));
+                         sizeof data_paths / sizeof data_paths[0] +
+                         sizeof methods / sizeof methods[0]));
     T_EQ(mismatches, 0);
 }
 
@@ -775,5 +847,5 @@ T_MAIN({"parse_time", test_parse_time}, {"parse_duration", test_parse_duration},
        {"format", test_format}, {"server_basics", test_server_basics},
        {"server_concurrent", test_server_concurrent},
        {"server_keepalive", test_server_keepalive},
-       {"response_limit", test_response_limit}, {"api_endpoints", test_api_endpoints},
+       {"response_limit", test_response_limit}, {"lifecycle", test_lifecycle}, {"api_endpoints", test_api_endpoints},
        {"vs_prometheus", test_vs_prometheus})
