@@ -9,11 +9,16 @@
  *   <metric>[{l="v",...}] <value> [<timestamp ms>]
  *   (blank or whitespace-only)      skipped
  *
- * The format is lenient where Prometheus is: spaces or tabs, one or more,
- * separate tokens (also inside the braces), lines may start and end with
- * whitespace, a trailing comma may close a label set, and the last line needs
- * no newline.  Values use Go's float syntax (Inf, -Inf, NaN, 1e-3, ...);
- * timestamps are integer milliseconds.  There is no end marker.
+ * The format is lenient where Prometheus 2.42 is (checked by scraping
+ * edge cases with it): spaces or tabs, one or more, separate tokens (also
+ * inside the braces), comment lines may be indented, lines may end with
+ * whitespace, a trailing comma may close a label set, blank and
+ * whitespace-only lines are skipped, and the last line needs no newline.
+ * A sample line may not be indented (Prometheus takes the whitespace into the
+ * name and rejects it).  Values use Go's float syntax (Inf, -Inf, NaN, 1e-3,
+ * ...); timestamps are unsigned integer milliseconds (no sign).  HELP without
+ * text is an empty help; TYPE without text is an invalid type "".  Unlike
+ * Prometheus, a NUL byte anywhere is an error.  There is no end marker.
  */
 #include <stdio.h>
 
@@ -50,8 +55,6 @@ parse_meta(ts_textparse *p, ts__tp_cur *c, bool help)
             return ts__tp_fail(p, "expected text in %s", kind);
         c->p++; /* one separator; the rest of the line is the text */
         text = (ts_str){c->p, (size_t)(c->e - c->p)};
-    } else if (!help) {
-        return ts__tp_fail(p, "expected text in %s", kind);
     }
     if (help) {
         if (!ts__tp_utf8_valid(text.p, text.len)) {
@@ -110,7 +113,15 @@ parse_series(ts_textparse *p, ts__tp_cur *c)
     }
     skip_ws(c);
     if (c->p < c->e) {
-        ts_str t = ts__tp_word(c);
+        /* a timestamp is unsigned digits (Prometheus' lexer: no sign, no dot) */
+        const char *ts = c->p;
+        while (c->p < c->e && *c->p >= '0' && *c->p <= '9')
+            c->p++;
+        if (c->p == ts)
+            return ts__tp_fail_got(p, c, "expected timestamp or new record");
+        if (c->p < c->e && *c->p != ' ' && *c->p != '\t')
+            return ts__tp_fail_got(p, c, "expected next entry after timestamp");
+        ts_str t = {ts, (size_t)(c->p - ts)};
         if (ts__tp_parse_int(t, &p->ts, &why) != 0) {
             ts__tp_quote(q, sizeof(q), t.p, t.len, 40);
             return ts__tp_fail(p, "strconv.ParseInt: parsing %s: %s", q, why);
@@ -134,11 +145,17 @@ ts__tp_promtext_next(ts_textparse *p)
             return TS_TP_EOF;
         if (r < 0)
             return TS_TP_ERROR;
+        const char *line = c.p;
         skip_ws(&c);
         if (c.p == c.e)
             continue; /* blank line */
-        if (*c.p != '#')
+        if (*c.p != '#') {
+            /* Prometheus takes the whitespace into the metric name and then
+             * rejects the sample; say so directly */
+            if (c.p > line)
+                return ts__tp_fail(p, "invalid metric name: whitespace before the metric name");
             return parse_series(p, &c);
+        }
         c.p++;
         const char *after_hash = c.p;
         skip_ws(&c);

@@ -333,11 +333,11 @@ test_prom_basic(void)
                "# TYPE go_gc summary\n"
                "go_gc{quantile=\"0.5\"} 1.5e-05\n"
                "\n   \t\n"
-               "  go_gc_sum  3.5   1700000000000  \n"
-               "# a comment\n"
+               "go_gc_sum  3.5   1700000000000  \n"
+               "  # a comment\n"
                "#no space comment\n"
                "# TYPE up untyped\n"
-               "up { job = \"x\" , } 1 -5\n"
+               "up { job = \"x\" , } 1 5\n"
                "m{} +Inf\n"
                "last 7"),
             "H go_gc \"Help with \\\\ and \\n and \\\\\\\" kept.\"\n"
@@ -347,7 +347,7 @@ test_prom_basic(void)
             "C \"a comment\"\n"
             "C \"no space comment\"\n"
             "T up unknown\n"
-            "S up{job=\"x\"} 1 @-5\n"
+            "S up{job=\"x\"} 1 @5\n"
             "S m inf\n"
             "S last 7\n"
             "EOF");
@@ -359,12 +359,19 @@ static void
 test_prom_errors(void)
 {
     T_STREQ(pt("a 1\n# TYPE a gaugehistogram\n"), "S a 1\nERR 2: invalid metric type \"gaugehistogram\"");
-    T_STREQ(pt("# TYPE a\n"), "ERR 1: expected text in TYPE");
+    T_STREQ(pt("# TYPE a\n"), "ERR 1: invalid metric type \"\"");
+    T_STREQ(pt("# TYPE a  gauge\n"), "ERR 1: invalid metric type \" gauge\"");
+    T_STREQ(pt("# HELP\ta   x\n# TYPE a\tgauge\n"), "H a \"  x\"\nT a gauge\nEOF");
+    T_STREQ(pt("a 1\n  b 1\n"), "S a 1\nERR 2: invalid metric name: whitespace before the metric name");
+    T_STREQ(pt("a 1 -5\n"), "ERR 1: expected timestamp or new record, got \"-\" while parsing: \"a 1 -\"");
+    T_STREQ(pt("a 1 +5\n"), "ERR 1: expected timestamp or new record, got \"+\" while parsing: \"a 1 +\"");
+    T_STREQ(pt("a{x=\"1\",,y=\"2\"} 1\n"),
+            "ERR 1: expected label name, got \",\" while parsing: \"a{x=\\\"1\\\",,\"");
     T_STREQ(pt("# HELP a\n"), "H a \"\"\nEOF");
-    T_STREQ(pt("a 1 1.5\n"), "ERR 1: strconv.ParseInt: parsing \"1.5\": invalid syntax");
+    T_STREQ(pt("a 1 1.5\n"), "ERR 1: expected next entry after timestamp, got \".\" while parsing: \"a 1 1.\"");
     T_STREQ(pt("a 1 9223372036854775808\n"),
             "ERR 1: strconv.ParseInt: parsing \"9223372036854775808\": value out of range");
-    T_STREQ(pt("a 1 -9223372036854775808\n"), "S a 1 @-9223372036854775808\nEOF");
+    T_STREQ(pt("a 1 9223372036854775807\n"), "S a 1 @9223372036854775807\nEOF");
     T_STREQ(pt("a 1 2 3\n"), "ERR 1: expected next entry after timestamp, got \"3\" while parsing: \"a 1 2 3\"");
     T_STREQ(pt("a\n"), "ERR 1: expected value after metric, got \"\\n\" while parsing: \"a\"");
     T_STREQ(pt("a{x=\"1\",x=\"1\"} 1\n"), "ERR 1: label name \"x\" is not unique");
