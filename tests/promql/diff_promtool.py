@@ -130,6 +130,24 @@ E3 += ["quantile_over_time(0.5, s[2m])", "quantile_over_time(1, s[1m])",
 # (No time where topk/bottomk would face ties: Prometheus breaks them by storage order.)
 DATASETS.append((LOAD3, E3, ["30s", "1m", "2m", "3m", "4m", "5m30s", "6m"]))
 
+# Data set 4: staleness and timing (stale markers, gaps, lookback expiry, odd
+# offsets, @ with fractions, subquery alignment).
+LOAD4 = """load 15s
+  st{i="1"} 1 2 stale 4 5 stale stale 8 9 10 stale _ 13
+  st{i="2"} 0+1x5 _x3 9+1x4
+  st{i="3"} stale 1 stale 2 stale 3 stale 4 stale 5 stale 6 stale
+"""
+E4 = ["st", "st offset 20s", "st offset -20s", "st @ 45", "st @ 45.5", "timestamp(st)",
+      "timestamp(st offset 7s)", "absent_over_time(st[10s])", "present_over_time(st[10s])",
+      "count_over_time(st[20s])", "last_over_time(st[1m])", "changes(st[1m])",
+      "max_over_time(st[30s:7s] offset 8s)", "sum_over_time(st[1m:15s] @ 90)",
+      "avg_over_time((st * 2)[1m:20s])", "min_over_time(timestamp(st)[1m:10s])",
+      "count_over_time(st[2m:1s])", "last_over_time(st[40s:13s])", "count(st)",
+      "sum by (i) (st offset 1m)"]
+for f in ["rate", "increase", "delta", "irate", "idelta", "resets", "deriv"]:
+    E4 += [f"{f}(st[30s])", f"{f}(st[1m])", f"{f}(st[45s:5s])", f"{f}(st[1m] offset 15s)"]
+DATASETS.append((LOAD4, E4, ["10s", "35s", "45s", "1m", "1m37s", "2m", "2m30s", "6m", "8m"]))
+
 
 def tessera_answers(tessera, workdir, load, exprs, times):
     path = f"{workdir}/diff.test"
@@ -203,7 +221,8 @@ def main():
         checked += len(tests)
         series = "\n".join(f"      - series: '{l.split()[0]}'\n        values: '{' '.join(l.split()[1:])}'"
                            for l in load.strip().split("\n")[1:])
-        yml = (f"rule_files: []\nevaluation_interval: 30s\ntests:\n  - interval: 30s\n"
+        step = load.split()[1]
+        yml = (f"rule_files: []\nevaluation_interval: {step}\ntests:\n  - interval: {step}\n"
                f"    input_series:\n{series}\n    promql_expr_test:\n" + "\n".join(tests) + "\n")
         ypath = f"{workdir}/diff{n}.yml"
         with open(ypath, "w") as f:
