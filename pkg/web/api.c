@@ -735,6 +735,7 @@ run_query(ts_web_api *api, ts_web_req *r, ts_web_resp *w, ts_api_query_params *p
             p->timeout_ms = 1;
     }
     p->query = form_value(r, "query");
+    p->req = r;
     if (!api->o.query) {
         ts_api_respond_error(w, TS_API_ERR_UNAVAILABLE, "query engine not configured");
         return 0;
@@ -817,6 +818,16 @@ h_query_range(ts_web_req *r, ts_web_resp *w, void *ctx)
     p.step_ns = step;
     p.step_ms = step / 1000000;
     return run_query(api, r, w, &p);
+}
+
+/* The queryable for this request (per-request options such as dedup=false
+ * in the querier), or the fixed one. */
+static ts_queryable *
+request_queryable(ts_web_api *api, ts_web_req *r)
+{
+    if (api->o.queryable_for)
+        return api->o.queryable_for(api->o.queryable_ctx, r);
+    return api->o.queryable;
 }
 
 /* Parsed match[] sets. */
@@ -912,7 +923,8 @@ h_series(ts_web_req *r, ts_web_resp *w, void *ctx)
     int64_t mint = from_time(start), maxt = from_time(end);
     ts_querier *q = NULL;
     ts_error_clear(&err);
-    int rc = ts_queryable_querier(api->o.queryable, mint, maxt, &q);
+    ts_queryable *qb = request_queryable(api, r);
+    int rc = qb ? ts_queryable_querier(qb, mint, maxt, &q) : TS_EUNSUPPORTED;
     if (rc) {
         ts_api_respond_error(w, TS_API_ERR_EXEC, ts_strerror(rc));
         msets_free(api, &m);
@@ -971,7 +983,8 @@ label_query(ts_web_api *api, ts_web_req *r, ts_web_resp *w, const char *name)
         return 0;
     }
     ts_querier *q = NULL;
-    int rc = ts_queryable_querier(api->o.queryable, from_time(start), from_time(end), &q);
+    ts_queryable *qb = request_queryable(api, r);
+    int rc = qb ? ts_queryable_querier(qb, from_time(start), from_time(end), &q) : TS_EUNSUPPORTED;
     if (rc) {
         ts_api_respond_error(w, name ? TS_API_ERR_EXEC : ts_api_errtype_from_code(rc),
                              ts_strerror(rc));

@@ -14,8 +14,9 @@
  * /api/v1/labels, /api/v1/query_exemplars (always empty: no exemplar
  * storage), /api/v1/format_query; GET /api/v1/label/<name>/values,
  * /api/v1/status/{buildinfo,flags,runtimeinfo,config}; GET+HEAD /-/healthy,
- * /-/ready; GET+POST+PUT /-/reload, /-/quit; DELETE /api/v1/series and the
- * /api/v1/admin/tsdb/{delete_series,clean_tombstones,snapshot} answer as Prometheus does when disabled.
+ * /-/ready; GET+POST+PUT /-/reload, /-/quit.  DELETE /api/v1/series and
+ * /api/v1/admin/tsdb/{delete_series,clean_tombstones,snapshot} answer as a
+ * Prometheus without the admin API does.
  *
  * Query evaluation is pluggable (opts.query): the API parses and validates
  * the parameters exactly as Prometheus does, then calls the callback, which
@@ -133,6 +134,7 @@ typedef struct ts_api_query_params {
     int64_t time_ms;              /* instant query (default: now) */
     int64_t start_ms, end_ms;     /* range query */
     int64_t step_ns, step_ms;     /* range query (step_ms = step_ns / 1e6, truncated) */
+    ts_web_req *req;              /* the request, for extra parameters (dedup, ...) */
     int64_t timeout_ms;           /* 0 = no timeout parameter; < 0 = already expired
                                    * (timeout=0 or negative): parse the query, and if it
                                    * parses, fail with TS_API_ERR_TIMEOUT "query timed out
@@ -190,6 +192,12 @@ typedef struct ts_api_runtimeinfo {
 
 typedef struct ts_web_api_opts {
     ts_queryable *queryable;      /* series, labels, label values (borrowed) */
+    /* Optional: the queryable for one request (e.g. the querier honouring
+     * dedup=false or partial_response); may allocate in ts_web_req_arena(r).
+     * NULL return: the endpoint fails (execution error, "Operation not supported"
+     * text of TS_EUNSUPPORTED). */
+    ts_queryable *(*queryable_for)(void *ctx, ts_web_req *r);
+    void *queryable_ctx;
     ts_api_query_fn query;        /* NULL: query endpoints answer "unavailable" */
     void *query_ctx;
     ts_api_parse_selector_fn parse_selector; /* NULL: the PromQL parser's */

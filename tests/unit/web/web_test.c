@@ -493,6 +493,40 @@ test_lifecycle(void)
     ts_web_api_free(api);
 }
 
+static ts_queryable *
+pick_queryable(void *ctx, ts_web_req *r)
+{
+    const char *d = ts_web_req_param(r, "dedup");
+    return d && strcmp(d, "false") == 0 ? ctx : NULL;
+}
+
+/* queryable_for picks the queryable per request. */
+static void
+test_queryable_for(void)
+{
+    ts_head *head;
+    T_OK(load_head(&head, T0));
+    ts_queryable qb = {.querier = head_querier, .impl = head};
+    ts_web_server *srv;
+    ts_error err;
+    T_OK(ts_web_server_new(&srv, &(ts_web_server_opts){.listen = "127.0.0.1:0"}, &err));
+    ts_web_api *api;
+    T_OK(ts_web_api_register(
+        srv, &(ts_web_api_opts){.queryable_for = pick_queryable, .queryable_ctx = &qb}, &api));
+    T_OK(ts_web_server_start(srv, &err));
+    reply r;
+    T_OK(http(ts_web_server_port(srv), NULL, "/api/v1/label/job/values?dedup=false", NULL, 0, &r));
+    T_EQ(r.status, 200);
+    T_STREQ(ts_buf_cstr(&r.body), "{\"status\":\"success\",\"data\":[\"api\",\"node\"]}");
+    reply_fini(&r);
+    T_OK(http(ts_web_server_port(srv), NULL, "/api/v1/series?match[]=up", NULL, 0, &r));
+    T_EQ(r.status, 422);
+    reply_fini(&r);
+    ts_web_server_free(srv);
+    ts_web_api_free(api);
+    ts_head_free(head);
+}
+
 /* A response over opts.max_response becomes an "internal" API error. */
 static void
 test_response_limit(void)
@@ -847,5 +881,6 @@ T_MAIN({"parse_time", test_parse_time}, {"parse_duration", test_parse_duration},
        {"format", test_format}, {"server_basics", test_server_basics},
        {"server_concurrent", test_server_concurrent},
        {"server_keepalive", test_server_keepalive},
-       {"response_limit", test_response_limit}, {"lifecycle", test_lifecycle}, {"api_endpoints", test_api_endpoints},
+       {"response_limit", test_response_limit}, {"lifecycle", test_lifecycle},
+       {"queryable_for", test_queryable_for}, {"api_endpoints", test_api_endpoints},
        {"vs_prometheus", test_vs_prometheus})
