@@ -15,8 +15,9 @@ NaN and infinities:
 Differences of a few ulps (Go's math library vs. the C library) are
 tolerated (relative 1e-9).  promtool never finds NaN equal to NaN, so a
 result containing NaN is checked as `(E) != bool (E)` (1 where the value is
-NaN, 0 elsewhere).  Queries tessera rejects are skipped.  Exit status 1 on any
-real difference.
+NaN, 0 elsewhere).  Where tessera fails, Prometheus must fail too (error
+texts are compared and differences printed; they do not fail the test, as
+some name series in storage order).  Exit status 1 on any real difference.
 """
 import re
 import subprocess
@@ -88,6 +89,13 @@ E2 += ['m and m{j="x"}', "m or n", "n or m", "m unless on(k) n", "m * ignoring(j
        "time() - timestamp(m)", "resets(m[3m])", "changes(m[3m])", "deriv(m[3m])",
        "idelta(m[1m])", "irate(m[2m])", "delta(m[2m] offset 30s)", "increase(m[150s])",
        "rate(m[45s])"]
+# Queries that must fail.
+E2 += ['label_replace(m, "bad-name", "", "j", ".*")', 'label_replace(m, "z", "", "j", "(")',
+       'label_join(m, "z", ",", "bad-src")', 'label_join(m, "bad-dst", ",", "j")',
+       "holt_winters(m[2m], 0, 0.5)", "holt_winters(m[2m], 0.5, 1)", "topk(1e30, m)",
+       "bottomk(-1e30, m)", 'count_values("bad-name", m)', '-{__name__=~"m|n"}',
+       "m + on() group_left n", "m + on(k) n", "changes({__name__=~\"m|n\"}[1m])",
+       "n + on(k) group_right(j) m", 'label_replace(m, "j", "", "j", ".*")']
 DATASETS.append((LOAD2, E2, ["30s", "1m", "2m30s", "4m", "5m15s", "6m"]))
 
 # Data set 3: special values (signed zeros, halves, NaN runs, huge values) and
@@ -164,7 +172,8 @@ def tessera_answers(tessera, workdir, load, exprs, times):
             continue
         key = (m.group(2), m.group(1))
         if "  actual:" not in b:
-            res[key] = None  # an error
+            em = re.match(r"error: (.*)", m.group(3))
+            res[key] = ("error", em.group(1) if em else m.group(3))
             continue
         samples = []
         for line in b.split("  actual:")[1].split("\n")[1:]:
@@ -191,20 +200,25 @@ def parse_samples(s):
 
 def main():
     tessera, promtool, workdir = sys.argv[1:4]
-    checked = skipped = real = nan_checked = 0
+    checked = skipped = real = nan_checked = failed_both = 0
     for n, (load, exprs, times) in enumerate(DATASETS):
         evs, res = tessera_answers(tessera, workdir, load, exprs, times)
         tests = []
+        errors = {}
         for e, t in evs:
             if (e, t) not in res:
                 print(f"no answer from tessera for {e} at {t}")
                 real += 1
                 continue
             r = res[(e, t)]
-            if r is None:
-                skipped += 1
-                continue
             q = e.replace("'", "''")
+            if isinstance(r, tuple):
+                # tessera failed: Prometheus must fail too (an impossible expectation
+                # makes promtool print either its error or its answer).
+                errors[(e, t)] = r[1]
+                tests.append(f"      - expr: '{q}'\n        eval_time: {t}\n        exp_samples:\n"
+                             f"          - labels: '{{__tessera_error__=\"1\"}}'\n            value: 0")
+                continue
             if any(v.lower() == "nan" for _, v in r):
                 # promtool never finds NaN equal to NaN, so compare where the NaNs are
                 # instead: (E) != bool (E) is 1 exactly for NaN (and drops the name).
@@ -230,10 +244,22 @@ def main():
         p = subprocess.run([promtool, "test", "rules", ypath], capture_output=True, text=True)
         out = p.stdout + p.stderr
         for m in re.finditer(r"expr: \"(.*?)\", time: (\S+), err: (.*)", out):
+            key = (m.group(1).replace('\\"', '"'), m.group(2))
+            if key in errors:
+                failed_both += 1
+                if errors.pop(key) != m.group(3):
+                    print(f"error text differs for {key[0]} at {key[1]}:\n  tessera:    "
+                          f"{res[key][1]}\n  prometheus: {m.group(3)}")
+                continue
             print(f"promtool failed where tessera answered: {m.group(1)} at {m.group(2)}: {m.group(3)}")
+            real += 1
+        for (e, t), msg in errors.items():
+            print(f"tessera failed where Prometheus answered: {e} at {t}: {msg}")
             real += 1
         for m in re.finditer(r"expr: \"(.*?)\", time: (\S+),\n\s+exp: (.*)\n\s+got: (.*)", out):
             e, t, exp, got = m.groups()
+            if "__tessera_error__" in exp:
+                continue  # reported above as "tessera failed where Prometheus answered"
             a, b = parse_samples(exp), parse_samples(got)
             bad = set(a) != set(b) or any(
                 a[k] != b[k] and abs(a[k] - b[k]) > 1e-9 * (abs(a[k]) + abs(b[k])) for k in a)
@@ -241,7 +267,7 @@ def main():
                 real += 1
                 print(f"MISMATCH {e} at {t}\n  tessera:    {exp}\n  prometheus: {got}")
     print(f"{checked} answers compared with promtool ({nan_checked} of them by NaN "
-          f"positions), {skipped} skipped (tessera errors), {real} differences")
+          f"positions, {failed_both} errors in both), {real} differences")
     sys.exit(1 if real else 0)
 
 
