@@ -33,8 +33,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+typedef struct bound {
+    struct ts_web_api *api;
+    ts_web_handler_fn fn;
+} bound;
+
+#define MAX_ROUTES 64
+
 struct ts_web_api {
     ts_web_api_opts o;
+    ts_matcher *cors;          /* NULL: any origin ("*") */
+    bound bound[MAX_ROUTES];   /* /api/v1 handlers behind the CORS wrapper */
+    size_t nbound;
 };
 
 /* ------------------------------------------------------------ errors */
@@ -1316,6 +1326,39 @@ h_admin(ts_web_req *r, ts_web_resp *w, void *ctx)
     return 0;
 }
 
+/* httputil.SetCORS: only when the request has an Origin header. */
+static void
+set_cors(ts_web_api *api, ts_web_req *r, ts_web_resp *w)
+{
+    const char *origin = ts_web_req_header(r, "Origin");
+    if (!origin || !*origin)
+        return;
+    ts_web_resp_header(w, "Access-Control-Allow-Headers", "Accept, Authorization, Content-Type, Origin");
+    ts_web_resp_header(w, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+    ts_web_resp_header(w, "Access-Control-Expose-Headers", "Date");
+    ts_web_resp_header(w, "Vary", "Origin");
+    if (!api->cors)
+        ts_web_resp_header(w, "Access-Control-Allow-Origin", "*");
+    else if (ts_matcher_matches(api->cors, origin))
+        ts_web_resp_header(w, "Access-Control-Allow-Origin", origin);
+}
+
+static int
+api_wrap(ts_web_req *r, ts_web_resp *w, void *ctx)
+{
+    bound *b = ctx;
+    set_cors(b->api, r, w);
+    return b->fn(r, w, b->api);
+}
+
+/* OPTIONS on anything under /api/v1/: 204 (Prometheus' api.options). */
+static int
+h_options(ts_web_req *r, ts_web_resp *w, void *ctx)
+{
+    ts_web_resp_status(w, 204);
+    return 0;
+}
+
 /* ------------------------------------------------------------ registration */
 
 int
@@ -1323,6 +1366,14 @@ ts_web_api_register(ts_web_server *s, const ts_web_api_opts *opts, ts_web_api **
 {
     ts_web_api *api = ts_calloc(1, sizeof *api);
     api->o = *opts;
+    if (opts->cors_origin && strcmp(opts->cors_origin, ".*") != 0) {
+        ts_error err;
+        int rc = ts_matcher_new(&api->cors, TS_MATCH_RE, "origin", opts->cors_origin, &err);
+        if (rc) {
+            ts_free(api);
+            return rc;
+        }
+    }
     if (!api->o.parse_selector) {
         api->o.parse_selector = ts_promql_parse_series_selector;
         api->o.free_matchers = ts_promql_matchers_free;
@@ -1359,6 +1410,7 @@ ts_web_api_register(ts_web_server *s, const ts_web_api_opts *opts, ts_web_api **
         {"GET", "/-/healthy", false, h_healthy},
         {"HEAD", "/-/healthy", false, h_healthy},
         {"GET", "/-/ready", false, h_ready},
+        {"OPTIONS", "/api/v1/", true, h_options},
         {"HEAD", "/-/ready", false, h_ready},
         {"GET", "/-/reload", false, h_reload},
         {"POST", "/-/reload", false, h_reload},
@@ -1368,10 +1420,17 @@ ts_web_api_register(ts_web_server *s, const ts_web_api_opts *opts, ts_web_api **
         {"PUT", "/-/quit", false, h_quit},
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-        int rc = ts_web_server_route(s, routes[i].method, routes[i].path, routes[i].prefix,
-                                     routes[i].fn, api);
+        ts_web_handler_fn fn = routes[i].fn;
+        void *ctx = api;
+        if (strncmp(routes[i].path, "/api/v1/", 8) == 0) {
+            TS_ASSERT(api->nbound < MAX_ROUTES);
+            api->bound[api->nbound] = (bound){api, fn};
+            ctx = &api->bound[api->nbound++];
+            fn = api_wrap;
+        }
+        int rc = ts_web_server_route(s, routes[i].method, routes[i].path, routes[i].prefix, fn, ctx);
         if (rc) {
-            ts_free(api);
+            ts_web_api_free(api);
             return rc;
         }
     }
@@ -1382,5 +1441,8 @@ ts_web_api_register(ts_web_server *s, const ts_web_api_opts *opts, ts_web_api **
 void
 ts_web_api_free(ts_web_api *api)
 {
+    if (!api)
+        return;
+    ts_matcher_free(api->cors);
     ts_free(api);
 }

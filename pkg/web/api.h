@@ -14,7 +14,8 @@
  * /api/v1/labels, /api/v1/query_exemplars (always empty: no exemplar
  * storage), /api/v1/format_query; GET /api/v1/label/<name>/values,
  * /api/v1/status/{buildinfo,flags,runtimeinfo,config}; GET+HEAD /-/healthy,
- * /-/ready; GET+POST+PUT /-/reload, /-/quit.  DELETE /api/v1/series and
+ * /-/ready; GET+POST+PUT /-/reload, /-/quit; OPTIONS /api/v1/... (204, plus
+ * CORS headers as on every /api/v1 answer).  DELETE /api/v1/series and
  * /api/v1/admin/tsdb/{delete_series,clean_tombstones,snapshot} answer as a
  * Prometheus without the admin API does.
  *
@@ -220,6 +221,9 @@ typedef struct ts_web_api_opts {
     void (*quit)(void *ctx);
     void *info_ctx;               /* passed to runtimeinfo/config_yaml/ready/reload/quit */
     int64_t (*now_ms)(void);      /* default time of instant queries; NULL = wall clock */
+    /* --web.cors.origin: anchored regex of allowed Origins; NULL or ".*" = any
+     * (answered "*").  CORS headers are only sent when a request has Origin. */
+    const char *cors_origin;
 } ts_web_api_opts;
 
 typedef struct ts_web_api ts_web_api;

@@ -423,34 +423,33 @@ cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Finds the route for (method, path): the longest matching path, and within
- * it the one for the method.  Returns NULL and sets *allow (arena text) when
- * the path is known but the method is not. */
+/* Finds the route for (method, path) as httprouter does: among the routes
+ * for the request's method (or any method), the longest matching path.  When
+ * there is none, *allow lists (sorted, with OPTIONS) the methods that do have
+ * a route for the path, or is NULL when no route matches at all. */
 static const route *
 find_route(ts_web_server *s, ts_web_req *r, const char **allow)
 {
-    size_t best = 0;
-    bool found = false;
-    for (size_t i = 0; i < s->nroutes; i++) {
-        if (route_matches_path(&s->routes[i], r->path) && (!found || s->routes[i].plen > best)) {
-            best = s->routes[i].plen;
-            found = true;
-        }
-    }
-    *allow = NULL;
-    if (!found)
-        return NULL;
-    const char *methods[32];
-    size_t nm = 0;
+    const route *best = NULL;
     for (size_t i = 0; i < s->nroutes; i++) {
         const route *rt = &s->routes[i];
-        if (rt->plen != best || !route_matches_path(rt, r->path))
-            continue;
-        if (!rt->method || strcmp(rt->method, r->method) == 0)
-            return rt;
-        if (nm < 31)
+        if ((!rt->method || strcmp(rt->method, r->method) == 0) &&
+            route_matches_path(rt, r->path) && (!best || rt->plen > best->plen))
+            best = rt;
+    }
+    *allow = NULL;
+    if (best)
+        return best;
+    const char *methods[64];
+    size_t nm = 0;
+    for (size_t i = 0; i < s->nroutes && nm < 63; i++) {
+        const route *rt = &s->routes[i];
+        /* OPTIONS routes do not make a path "known" (httprouter's allowed()) */
+        if (rt->method && strcmp(rt->method, "OPTIONS") != 0 && route_matches_path(rt, r->path))
             methods[nm++] = rt->method;
     }
+    if (!nm)
+        return NULL;
     methods[nm++] = "OPTIONS";
     qsort(methods, nm, sizeof methods[0], cmp_str);
     ts_buf b;
@@ -586,7 +585,10 @@ serve(ts_web_server *s, ts_web_req *r, ts_web_resp *w, nng_http_conn *conn, nng_
     const char *allow;
     const route *rt = find_route(s, r, &allow);
     if (!rt) {
-        if (allow) {
+        if (allow && strcmp(r->method, "OPTIONS") == 0) {
+            ts_web_resp_header(w, "Allow", allow); /* httprouter answers OPTIONS itself */
+            w->status = 200;
+        } else if (allow) {
             ts_web_resp_header(w, "Allow", allow);
             go_error(w, 405, "Method Not Allowed");
         } else {

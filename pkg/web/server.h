@@ -19,10 +19,14 @@
  *
  * Routing (Go net/http + httprouter behaviour, as Prometheus):
  *  - a route is a method ("GET", "POST", ... or NULL for any) and a path,
- *    matched exactly, or as a prefix when `prefix` is true (the longest
- *    matching route wins; ts_web_req_path_rest gives the part after it);
+ *    matched exactly, or as a prefix when `prefix` is true (among the routes
+ *    for the request's method the longest matching one wins;
+ *    ts_web_req_path_rest gives the part after it);
  *  - a path with routes but none for the method: 405 "Method Not Allowed"
- *    with an Allow header; no route at all: 404 "404 page not found\n".
+ *    with an Allow header (200 with Allow for OPTIONS); no route at all:
+ *    404 "404 page not found\n";
+ *  - an unclean path ("//", "/./", "/../") is redirected (301) to its clean
+ *    form, as Go's ServeMux does.
  *
  * Requests: the query string and, for POST/PUT/PATCH with Content-Type
  * application/x-www-form-urlencoded, the body are parsed into parameters

@@ -23,6 +23,8 @@ typedef struct reply {
     ts_buf body;
     char ctype[128];
     char allow[128];
+    char acao[128]; /* Access-Control-Allow-Origin */
+    int nheaders_cors; /* how many Access-Control-* and Vary headers */
 } reply;
 
 static size_t
@@ -39,6 +41,10 @@ on_header(char *p, size_t size, size_t n, void *ud)
     size_t len = size * n;
     if (len > 14 && strncasecmp(p, "Content-Type: ", 14) == 0)
         snprintf(r->ctype, sizeof r->ctype, "%.*s", (int)(len - 16), p + 14);
+    if (len > 29 && strncasecmp(p, "Access-Control-Allow-Origin: ", 29) == 0)
+        snprintf(r->acao, sizeof r->acao, "%.*s", (int)(len - 31), p + 29);
+    if (strncasecmp(p, "Access-Control-", 15) == 0 || strncasecmp(p, "Vary: ", 6) == 0)
+        r->nheaders_cors++;
     if (len > 7 && strncasecmp(p, "Allow: ", 7) == 0)
         snprintf(r->allow, sizeof r->allow, "%.*s", (int)(len - 9), p + 7);
     return len;
@@ -68,6 +74,11 @@ http(int port, const char *method, const char *path, const char *post, size_t po
                          (curl_off_t)(post_len ? post_len : strlen(post)));
         hdrs = curl_slist_append(hdrs, "Expect:");
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    }
+    if (method && strncmp(method, "ORIGIN-", 7) == 0) { /* "ORIGIN-GET": with an Origin header */
+        hdrs = curl_slist_append(hdrs, "Origin: http://example.org");
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+        method += 7;
     }
     if (method && strcmp(method, "HEAD") == 0)
         curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
@@ -160,6 +171,7 @@ compare_m(int pa, int pb, const char *method, const char *path)
     http(pa, method, path, NULL, 0, &a);
     http(pb, method, path, NULL, 0, &b);
     int bad = a.status != b.status || strcmp(a.allow, b.allow) != 0 ||
+              strcmp(a.acao, b.acao) != 0 || a.nheaders_cors != b.nheaders_cors ||
               strcmp(ts_buf_cstr(&a.body), ts_buf_cstr(&b.body)) != 0;
     if (bad)
         fprintf(stderr, "  %s %s\n    prometheus %ld [%s] %s\n    tessera    %ld [%s] %s\n",

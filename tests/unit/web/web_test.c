@@ -847,6 +847,14 @@ test_vs_prometheus(void)
         {"POST", "/api/v1/admin/tsdb/snapshot"},
         {"PUT", "/api/v1/admin/tsdb/delete_series"},
         {"GET", "/api/v1/admin/tsdb/clean_tombstones"},
+        {"OPTIONS", "/api/v1/labels"},
+        {"OPTIONS", "/api/v1/nope"},
+        {"OPTIONS", "/-/healthy"},
+        {"OPTIONS", "/nope"},
+        {"ORIGIN-GET", "/api/v1/labels"},
+        {"ORIGIN-GET", "/api/v1/series"},
+        {"ORIGIN-GET", "/-/healthy"},
+        {"ORIGIN-OPTIONS", "/api/v1/query"},
     };
     for (size_t i = 0; ready && started == 0 && i < sizeof methods / sizeof methods[0]; i++) {
         mismatches += compare_m(p.port, f.port, methods[i][0], methods[i][1]);
