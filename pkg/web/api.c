@@ -1359,6 +1359,17 @@ h_options(ts_web_req *r, ts_web_resp *w, void *ctx)
     return 0;
 }
 
+/* HEAD /-/healthy and /-/ready: Prometheus only writes the status. */
+static int
+h_head(ts_web_req *r, ts_web_resp *w, void *ctx)
+{
+    ts_web_api *api = ctx;
+    if (strcmp(ts_web_req_path(r), "/-/ready") == 0 && api->o.ready && !api->o.ready(api->o.info_ctx))
+        return ts_web_resp_text(w, 503, "text/plain; charset=utf-8", "Service Unavailable");
+    ts_web_resp_status(w, 200);
+    return 0;
+}
+
 /* ------------------------------------------------------------ registration */
 
 int
@@ -1408,10 +1419,10 @@ ts_web_api_register(ts_web_server *s, const ts_web_api_opts *opts, ts_web_api **
         {"GET", "/api/v1/status/runtimeinfo", false, h_runtimeinfo},
         {"GET", "/api/v1/status/config", false, h_config},
         {"GET", "/-/healthy", false, h_healthy},
-        {"HEAD", "/-/healthy", false, h_healthy},
+        {"HEAD", "/-/healthy", false, h_head},
         {"GET", "/-/ready", false, h_ready},
         {"OPTIONS", "/api/v1/", true, h_options},
-        {"HEAD", "/-/ready", false, h_ready},
+        {"HEAD", "/-/ready", false, h_head},
         {"GET", "/-/reload", false, h_reload},
         {"POST", "/-/reload", false, h_reload},
         {"PUT", "/-/reload", false, h_reload},

@@ -50,6 +50,8 @@ on_header(char *p, size_t size, size_t n, void *ud)
     return len;
 }
 
+static int http_quiet; /* no message for failed requests (readiness polling) */
+
 /* GET (post == NULL) or POST form; body in r (caller frees with reply_fini). */
 static int
 http(int port, const char *method, const char *path, const char *post, size_t post_len, reply *r)
@@ -85,7 +87,7 @@ http(int port, const char *method, const char *path, const char *post, size_t po
     else if (method)
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     CURLcode rc = curl_easy_perform(c);
-    if (rc != CURLE_OK)
+    if (rc != CURLE_OK && !http_quiet)
         fprintf(stderr, "  curl %s: %s\n", path, curl_easy_strerror(rc));
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
     curl_easy_cleanup(c);
@@ -172,11 +174,12 @@ compare_m(int pa, int pb, const char *method, const char *path)
     http(pb, method, path, NULL, 0, &b);
     int bad = a.status != b.status || strcmp(a.allow, b.allow) != 0 ||
               strcmp(a.acao, b.acao) != 0 || a.nheaders_cors != b.nheaders_cors ||
+              strcmp(a.ctype, b.ctype) != 0 ||
               strcmp(ts_buf_cstr(&a.body), ts_buf_cstr(&b.body)) != 0;
     if (bad)
-        fprintf(stderr, "  %s %s\n    prometheus %ld [%s] %s\n    tessera    %ld [%s] %s\n",
-                method ? method : "GET", path, a.status, a.allow, ts_buf_cstr(&a.body), b.status,
-                b.allow, ts_buf_cstr(&b.body));
+        fprintf(stderr, "  %s %s\n    prometheus %ld [%s] (%s) %s\n    tessera    %ld [%s] (%s) %s\n",
+                method ? method : "GET", path, a.status, a.allow, a.ctype, ts_buf_cstr(&a.body),
+                b.status, b.allow, b.ctype, ts_buf_cstr(&b.body));
     reply_fini(&a);
     reply_fini(&b);
     return bad;
@@ -227,7 +230,9 @@ prom_start(prom *p, int64_t base)
         return -1;
     for (int i = 0; i < 100; i++) {
         reply r;
+        http_quiet = 1;
         bool ok = http(p->port, NULL, "/-/ready", NULL, 0, &r) == 0 && r.status == 200;
+        http_quiet = 0;
         reply_fini(&r);
         if (ok)
             return 0;
