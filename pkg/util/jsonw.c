@@ -450,8 +450,8 @@ ts_jsonw_prom_time(ts_jsonw *w, int64_t ms)
     uint64_t mag = ms < 0 ? (uint64_t)0 - (uint64_t)ms : (uint64_t)ms;
     unsigned frac = (unsigned)(mag % 1000);
     if (frac)
-        n = snprintf(b, sizeof b, "%s%llu.%03u", ms < 0 ? "-" : "", (unsigned long long)(mag / 1000),
-                     frac);
+        n = snprintf(b, sizeof b, "%s%llu.%03u", ms < 0 ? "-" : "",
+                     (unsigned long long)(mag / 1000), frac);
     else
         n = snprintf(b, sizeof b, "%s%llu", ms < 0 ? "-" : "", (unsigned long long)(mag / 1000));
     sep(w);

@@ -47,7 +47,7 @@ typedef struct ts_jsonw {
     ts_buf *out; /* borrowed */
     int err;     /* sticky: TS_OK or the first error */
     int depth;
-    bool after_key; /* a key was written; the next value needs no comma */
+    bool after_key;                        /* a key was written; the next value needs no comma */
     bool nonempty[TS_JSONW_MAX_DEPTH + 1]; /* per level: something was written */
 } ts_jsonw;
 

@@ -42,8 +42,8 @@ typedef struct bound {
 
 struct ts_web_api {
     ts_web_api_opts o;
-    ts_matcher *cors;          /* NULL: any origin ("*") */
-    bound bound[MAX_ROUTES];   /* /api/v1 handlers behind the CORS wrapper */
+    ts_matcher *cors;        /* NULL: any origin ("*") */
+    bound bound[MAX_ROUTES]; /* /api/v1 handlers behind the CORS wrapper */
     size_t nbound;
 };
 
@@ -174,7 +174,10 @@ ts_api_goquote(ts_buf *b, const char *s)
         unsigned char c = *p;
         if (c >= 0x80) {
             /* copy a valid UTF-8 sequence, escape stray bytes as \xNN */
-            size_t len = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+            size_t len = (c & 0xE0) == 0xC0   ? 2
+                         : (c & 0xF0) == 0xE0 ? 3
+                         : (c & 0xF8) == 0xF0 ? 4
+                                              : 0;
             size_t k = 1;
             while (len && k < len && (p[k] & 0xC0) == 0x80)
                 k++;
@@ -811,8 +814,9 @@ h_query_range(ts_web_req *r, ts_web_resp *w, void *ctx)
     if (ts_api_parse_duration(form_value(r, "step"), &step, &err) != 0)
         return bad_param(w, "step", err.msg);
     if (step <= 0)
-        return bad_param(w, "step", "zero or negative query resolution step widths are not "
-                                    "accepted. Try a positive integer");
+        return bad_param(w, "step",
+                         "zero or negative query resolution step widths are not "
+                         "accepted. Try a positive integer");
     /* end.Sub(start) saturates at the largest Duration */
     __int128 span = ((__int128)end.sec - start.sec) * 1000000000 + (end.nsec - start.nsec);
     if (span > INT64_MAX)
@@ -954,7 +958,8 @@ h_series(ts_web_req *r, ts_web_resp *w, void *ctx)
         ts_free(sets);
         ts_querier_close(q);
         msets_free(api, &m);
-        ts_api_respond_error(w, ts_api_errtype_from_code(rc), err.msg[0] ? err.msg : ts_strerror(rc));
+        ts_api_respond_error(w, ts_api_errtype_from_code(rc),
+                             err.msg[0] ? err.msg : ts_strerror(rc));
         return 0;
     }
     set = m.n > 1 ? ts_merge_series_sets(sets, m.n) : sets[0];
@@ -1238,8 +1243,8 @@ static int
 h_config(ts_web_req *r, ts_web_resp *w, void *ctx)
 {
     ts_web_api *api = ctx;
-    const char *yaml = api->o.config_yaml ? api->o.config_yaml(api->o.info_ctx, ts_web_req_arena(r))
-                                          : "";
+    const char *yaml =
+        api->o.config_yaml ? api->o.config_yaml(api->o.info_ctx, ts_web_req_arena(r)) : "";
     success_begin(w);
     ts_jsonw j;
     ts_jsonw_init(&j, ts_web_resp_body(w));
@@ -1333,7 +1338,8 @@ set_cors(ts_web_api *api, ts_web_req *r, ts_web_resp *w)
     const char *origin = ts_web_req_header(r, "Origin");
     if (!origin || !*origin)
         return;
-    ts_web_resp_header(w, "Access-Control-Allow-Headers", "Accept, Authorization, Content-Type, Origin");
+    ts_web_resp_header(w, "Access-Control-Allow-Headers",
+                       "Accept, Authorization, Content-Type, Origin");
     ts_web_resp_header(w, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
     ts_web_resp_header(w, "Access-Control-Expose-Headers", "Date");
     ts_web_resp_header(w, "Vary", "Origin");
@@ -1364,7 +1370,8 @@ static int
 h_head(ts_web_req *r, ts_web_resp *w, void *ctx)
 {
     ts_web_api *api = ctx;
-    if (strcmp(ts_web_req_path(r), "/-/ready") == 0 && api->o.ready && !api->o.ready(api->o.info_ctx))
+    if (strcmp(ts_web_req_path(r), "/-/ready") == 0 && api->o.ready &&
+        !api->o.ready(api->o.info_ctx))
         return ts_web_resp_text(w, 503, "text/plain; charset=utf-8", "Service Unavailable");
     ts_web_resp_status(w, 200);
     return 0;
@@ -1439,7 +1446,8 @@ ts_web_api_register(ts_web_server *s, const ts_web_api_opts *opts, ts_web_api **
             ctx = &api->bound[api->nbound++];
             fn = api_wrap;
         }
-        int rc = ts_web_server_route(s, routes[i].method, routes[i].path, routes[i].prefix, fn, ctx);
+        int rc =
+            ts_web_server_route(s, routes[i].method, routes[i].path, routes[i].prefix, fn, ctx);
         if (rc) {
             ts_web_api_free(api);
             return rc;

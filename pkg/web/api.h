@@ -111,9 +111,9 @@ typedef enum ts_api_result_type {
 
 typedef struct ts_api_result {
     ts_api_result_type type;
-    int64_t t;       /* SCALAR, STRING: evaluation time (ms) */
-    double v;        /* SCALAR */
-    const char *str; /* STRING */
+    int64_t t;                   /* SCALAR, STRING: evaluation time (ms) */
+    double v;                    /* SCALAR */
+    const char *str;             /* STRING */
     const ts_api_series *series; /* VECTOR, MATRIX */
     size_t nseries;
 } ts_api_result;
@@ -132,21 +132,21 @@ void ts_api_write_labels(ts_jsonw *w, const ts_labels *ls);
 typedef struct ts_api_query_params {
     const char *query; /* "" when absent */
     bool range;
-    int64_t time_ms;              /* instant query (default: now) */
-    int64_t start_ms, end_ms;     /* range query */
-    int64_t step_ns, step_ms;     /* range query (step_ms = step_ns / 1e6, truncated) */
-    ts_web_req *req;              /* the request, for extra parameters (dedup, ...) */
-    int64_t timeout_ms;           /* 0 = no timeout parameter; < 0 = already expired
-                                   * (timeout=0 or negative): parse the query, and if it
-                                   * parses, fail with TS_API_ERR_TIMEOUT "query timed out
-                                   * in query execution", as Prometheus does */
+    int64_t time_ms;          /* instant query (default: now) */
+    int64_t start_ms, end_ms; /* range query */
+    int64_t step_ns, step_ms; /* range query (step_ms = step_ns / 1e6, truncated) */
+    ts_web_req *req;          /* the request, for extra parameters (dedup, ...) */
+    int64_t timeout_ms;       /* 0 = no timeout parameter; < 0 = already expired
+                               * (timeout=0 or negative): parse the query, and if it
+                               * parses, fail with TS_API_ERR_TIMEOUT "query timed out
+                               * in query execution", as Prometheus does */
 } ts_api_query_params;
 
 /* What the callback reports back. */
 typedef struct ts_api_query_out {
-    ts_jsonw *data;      /* on success, write exactly one value: use ts_api_write_result */
-    ts_arena *arena;     /* the request's arena */
-    bool range;          /* a query_range request (error wording differs) */
+    ts_jsonw *data;         /* on success, write exactly one value: use ts_api_write_result */
+    ts_arena *arena;        /* the request's arena */
+    bool range;             /* a query_range request (error wording differs) */
     ts_api_errtype errtype; /* on failure: set it (or use ts_api_query_fail) */
     ts_error err;           /* ... and the message */
     const char **warnings;  /* added with ts_api_query_warn (arena copies) */
@@ -180,32 +180,32 @@ typedef struct ts_api_buildinfo {
 } ts_api_buildinfo;
 
 typedef struct ts_api_runtimeinfo {
-    int64_t start_time_ns;       /* wall clock, printed RFC3339Nano */
+    int64_t start_time_ns; /* wall clock, printed RFC3339Nano */
     const char *cwd;
     bool reload_config_success;
     int64_t last_config_time_ns; /* printed RFC3339Nano */
     int64_t corruption_count;
-    int64_t goroutine_count;     /* we report threads */
+    int64_t goroutine_count; /* we report threads */
     int64_t gomaxprocs;
     const char *gogc, *godebug;
     const char *storage_retention; /* "15d" */
 } ts_api_runtimeinfo;
 
 typedef struct ts_web_api_opts {
-    ts_queryable *queryable;      /* series, labels, label values (borrowed) */
+    ts_queryable *queryable; /* series, labels, label values (borrowed) */
     /* Optional: the queryable for one request (e.g. the querier honouring
      * dedup=false or partial_response); may allocate in ts_web_req_arena(r).
      * NULL return: the endpoint fails (execution error, "Operation not supported"
      * text of TS_EUNSUPPORTED). */
     ts_queryable *(*queryable_for)(void *ctx, ts_web_req *r);
     void *queryable_ctx;
-    ts_api_query_fn query;        /* NULL: query endpoints answer "unavailable" */
+    ts_api_query_fn query; /* NULL: query endpoints answer "unavailable" */
     void *query_ctx;
     ts_api_parse_selector_fn parse_selector; /* NULL: the PromQL parser's */
     ts_api_free_matchers_fn free_matchers;
-    ts_api_buildinfo buildinfo;   /* strings borrowed for the API's life */
-    const char *const *flags;     /* name, value, name, value, ... (borrowed) */
-    size_t nflags;                /* number of strings (2 per flag) */
+    ts_api_buildinfo buildinfo; /* strings borrowed for the API's life */
+    const char *const *flags;   /* name, value, name, value, ... (borrowed) */
+    size_t nflags;              /* number of strings (2 per flag) */
     /* Fills *ri (strings may live in arena a); NULL: zeros. */
     void (*runtimeinfo)(void *ctx, ts_api_runtimeinfo *ri, ts_arena *a);
     /* Returns the loaded config as YAML (arena or static string). */
@@ -219,8 +219,8 @@ typedef struct ts_web_api_opts {
     bool enable_lifecycle;
     int (*reload)(void *ctx, ts_error *err);
     void (*quit)(void *ctx);
-    void *info_ctx;               /* passed to runtimeinfo/config_yaml/ready/reload/quit */
-    int64_t (*now_ms)(void);      /* default time of instant queries; NULL = wall clock */
+    void *info_ctx;          /* passed to runtimeinfo/config_yaml/ready/reload/quit */
+    int64_t (*now_ms)(void); /* default time of instant queries; NULL = wall clock */
     /* --web.cors.origin: anchored regex of allowed Origins; NULL or ".*" = any
      * (answered "*").  CORS headers are only sent when a request has Origin. */
     const char *cors_origin;

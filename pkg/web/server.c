@@ -337,8 +337,8 @@ parse_query(ts_web_req *r, const char *s, size_t n)
         size_t klen = eq ? (size_t)(eq - seg) : len;
         const char *bad = NULL;
         char *k = unescape(&r->arena, seg, klen, true, &bad);
-        char *v = k ? unescape(&r->arena, eq ? eq + 1 : "", eq ? len - klen - 1 : 0, true, &bad)
-                    : NULL;
+        char *v =
+            k ? unescape(&r->arena, eq ? eq + 1 : "", eq ? len - klen - 1 : 0, true, &bad) : NULL;
         if (!k || !v) {
             if (!r->form_err)
                 r->form_err = ts_arena_sprintf(&r->arena, "invalid URL escape \"%s\"", bad);
@@ -523,7 +523,8 @@ serve(ts_web_server *s, ts_web_req *r, ts_web_resp *w, nng_http_conn *conn, nng_
         return;
     }
     if (st) {
-        static const char *const texts[] = {[0] = "400 Bad Request", [1] = "411 Length Required",
+        static const char *const texts[] = {[0] = "400 Bad Request",
+                                            [1] = "411 Length Required",
                                             [2] = "413 Request Entity Too Large"};
         go_error(w, st, texts[st == 400 ? 0 : st == 411 ? 1 : 2]);
         ts_web_resp_header(w, "Connection", "close");
@@ -568,12 +569,23 @@ serve(ts_web_server *s, ts_web_req *r, ts_web_resp *w, nng_http_conn *conn, nng_
             ts_buf_puts(&w->body, "<a href=\"");
             for (const char *c = ts_buf_cstr(&loc); *c; c++) {
                 switch (*c) {
-                case '&': ts_buf_puts(&w->body, "&amp;"); break;
-                case '<': ts_buf_puts(&w->body, "&lt;"); break;
-                case '>': ts_buf_puts(&w->body, "&gt;"); break;
-                case '"': ts_buf_puts(&w->body, "&#34;"); break;
-                case '\'': ts_buf_puts(&w->body, "&#39;"); break;
-                default: ts_buf_putc(&w->body, (uint8_t)*c);
+                case '&':
+                    ts_buf_puts(&w->body, "&amp;");
+                    break;
+                case '<':
+                    ts_buf_puts(&w->body, "&lt;");
+                    break;
+                case '>':
+                    ts_buf_puts(&w->body, "&gt;");
+                    break;
+                case '"':
+                    ts_buf_puts(&w->body, "&#34;");
+                    break;
+                case '\'':
+                    ts_buf_puts(&w->body, "&#39;");
+                    break;
+                default:
+                    ts_buf_putc(&w->body, (uint8_t)*c);
                 }
             }
             ts_buf_puts(&w->body, "\">Moved Permanently</a>.\n\n");
@@ -726,7 +738,8 @@ ts_web_server_new(ts_web_server **out, const ts_web_server_opts *opts, ts_error 
     const char *listen = opts && opts->listen ? opts->listen : "127.0.0.1:9090";
     const char *colon = strrchr(listen, ':');
     if (!colon || !colon[1] || strspn(colon + 1, "0123456789") != strlen(colon + 1))
-        return ts_error_set(err, TS_EINVAL, "invalid listen address \"%s\": want host:port", listen);
+        return ts_error_set(err, TS_EINVAL, "invalid listen address \"%s\": want host:port",
+                            listen);
     ts_web_server *s = ts_calloc(1, sizeof *s);
     if (opts)
         s->opts = *opts;
@@ -757,8 +770,8 @@ ts_web_server_route(ts_web_server *s, const char *method, const char *path, bool
         return TS_EINVAL;
     for (size_t i = 0; i < s->nroutes; i++) {
         const route *rt = &s->routes[i];
-        bool same_method = (!rt->method && !method) ||
-                           (rt->method && method && strcmp(rt->method, method) == 0);
+        bool same_method =
+            (!rt->method && !method) || (rt->method && method && strcmp(rt->method, method) == 0);
         if (same_method && rt->prefix == prefix && strcmp(rt->path, path) == 0)
             return TS_EEXIST;
     }

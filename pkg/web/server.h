@@ -60,10 +60,10 @@ typedef struct ts_web_resp ts_web_resp;
 typedef int (*ts_web_handler_fn)(ts_web_req *req, ts_web_resp *resp, void *ctx);
 
 typedef struct ts_web_server_opts {
-    const char *listen;   /* "host:port"; ":port" or "0.0.0.0:port" = all interfaces; port 0 = any */
-    int nworkers;         /* handler threads; 0 = 4 */
-    size_t max_body;      /* request body limit; 0 = 16 MiB; larger -> 413 */
-    size_t max_response;  /* response body limit; 0 = 1 GiB; a handler hitting it gets TS_ELIMIT */
+    const char *listen;  /* "host:port"; ":port" or "0.0.0.0:port" = all interfaces; port 0 = any */
+    int nworkers;        /* handler threads; 0 = 4 */
+    size_t max_body;     /* request body limit; 0 = 16 MiB; larger -> 413 */
+    size_t max_response; /* response body limit; 0 = 1 GiB; a handler hitting it gets TS_ELIMIT */
 } ts_web_server_opts;
 
 /* ---- Server life cycle */

@@ -180,7 +180,8 @@ test_strings(void)
     /* valid multibyte kept; quote and backslash; truncated, overlong and surrogate sequences */
     ts_buf_reset(&b);
     ts_jsonw_init(&w, &b);
-    ts_jsonw_str(&w, "\xc3\xa9\"\\\xf0\x9f\x98\x80|\xe2\x82|\xc0\xaf|\xed\xa0\x80|\xf4\x90\x80\x80");
+    ts_jsonw_str(&w,
+                 "\xc3\xa9\"\\\xf0\x9f\x98\x80|\xe2\x82|\xc0\xaf|\xed\xa0\x80|\xf4\x90\x80\x80");
     T_STREQ(render(&b), "\"\xc3\xa9\\\"\\\\\xf0\x9f\x98\x80|\\ufffd\\ufffd|\\ufffd\\ufffd|"
                         "\\ufffd\\ufffd\\ufffd|\\ufffd\\ufffd\\ufffd\\ufffd\"");
     /* keys are escaped too, NULL string is "" */

@@ -23,7 +23,7 @@ typedef struct reply {
     ts_buf body;
     char ctype[128];
     char allow[128];
-    char acao[128]; /* Access-Control-Allow-Origin */
+    char acao[128];    /* Access-Control-Allow-Origin */
     int nheaders_cors; /* how many Access-Control-* and Vary headers */
 } reply;
 
@@ -177,7 +177,8 @@ compare_m(int pa, int pb, const char *method, const char *path)
               strcmp(a.ctype, b.ctype) != 0 ||
               strcmp(ts_buf_cstr(&a.body), ts_buf_cstr(&b.body)) != 0;
     if (bad)
-        fprintf(stderr, "  %s %s\n    prometheus %ld [%s] (%s) %s\n    tessera    %ld [%s] (%s) %s\n",
+        fprintf(stderr,
+                "  %s %s\n    prometheus %ld [%s] (%s) %s\n    tessera    %ld [%s] (%s) %s\n",
                 method ? method : "GET", path, a.status, a.allow, a.ctype, ts_buf_cstr(&a.body),
                 b.status, b.allow, b.ctype, ts_buf_cstr(&b.body));
     reply_fini(&a);

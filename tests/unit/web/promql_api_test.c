@@ -50,7 +50,8 @@ static const char *const paths[] = {
     "/api/v1/query?query=topk(1%2Cup)&time=%1$lld.140",
     "/api/v1/query?query=sort_desc(up)&time=%1$lld.140",
     "/api/v1/query?query=up%7Bjob%3D~%22a.*%22%7D%20offset%201m&time=%1$lld.140",
-    "/api/v1/query?query=label_replace(up%2C%22x%22%2C%22%3C%26%3E%22%2C%22%22%2C%22%22)&time=%1$lld.140",
+    "/api/v1/"
+    "query?query=label_replace(up%2C%22x%22%2C%22%3C%26%3E%22%2C%22%22%2C%22%22)&time=%1$lld.140",
 };
 
 static void

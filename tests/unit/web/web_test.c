@@ -38,8 +38,8 @@ test_parse_time(void)
         {"2016-02-29T00:00:00Z", 1456704000000},
         {"1970-01-01T00:00:00Z", 0},
         {"1969-12-31T23:59:59.5Z", -500},
-        {"1_000", 1000000},  /* Go accepts digit separators */
-        {"0x1p4", 16000},    /* and hex floats */
+        {"1_000", 1000000}, /* Go accepts digit separators */
+        {"0x1p4", 16000},   /* and hex floats */
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         int64_t ms = 0;
@@ -51,9 +51,20 @@ test_parse_time(void)
     int64_t nan_ms;
     ts_error nerr;
     T_OK(ts_api_parse_time("NaN", &nan_ms, &nerr));
-    static const char *const bad[] = {"x", "", " 1", "1 ", "0x10", "2015-02-29T00:00:00Z",
-                                      "2015-07-01 20:10:51Z", "2015-07-01T20:10:51", "1e400",
-                                      "2015-13-01T00:00:00Z", "1__0", "_1", "1_", "0x10"};
+    static const char *const bad[] = {"x",
+                                      "",
+                                      " 1",
+                                      "1 ",
+                                      "0x10",
+                                      "2015-02-29T00:00:00Z",
+                                      "2015-07-01 20:10:51Z",
+                                      "2015-07-01T20:10:51",
+                                      "1e400",
+                                      "2015-13-01T00:00:00Z",
+                                      "1__0",
+                                      "_1",
+                                      "1_",
+                                      "0x10"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int64_t ms;
         ts_error err;
@@ -464,10 +475,9 @@ test_lifecycle(void)
     ts_error err;
     T_OK(ts_web_server_new(&srv, &(ts_web_server_opts){.listen = "127.0.0.1:0"}, &err));
     ts_web_api *api;
-    T_OK(ts_web_api_register(srv,
-                             &(ts_web_api_opts){.enable_lifecycle = true, .reload = reload_cb,
-                                                .quit = quit_cb},
-                             &api));
+    T_OK(ts_web_api_register(
+        srv, &(ts_web_api_opts){.enable_lifecycle = true, .reload = reload_cb, .quit = quit_cb},
+        &api));
     T_OK(ts_web_server_start(srv, &err));
     int port = ts_web_server_port(srv);
     reply r;
@@ -536,8 +546,8 @@ test_response_limit(void)
     ts_queryable qb = {.querier = head_querier, .impl = head};
     ts_web_server *srv;
     ts_error err;
-    T_OK(ts_web_server_new(&srv, &(ts_web_server_opts){.listen = "127.0.0.1:0", .max_response = 200},
-                           &err));
+    T_OK(ts_web_server_new(
+        &srv, &(ts_web_server_opts){.listen = "127.0.0.1:0", .max_response = 200}, &err));
     ts_web_api *api;
     T_OK(ts_web_api_register(srv, &(ts_web_api_opts){.queryable = &qb}, &api));
     T_OK(ts_web_server_start(srv, &err));
@@ -634,7 +644,8 @@ test_api_endpoints(void)
            "{\"status\":\"success\",\"data\":[\"__name__\",\"instance\",\"job\"]}");
     GET_EQ(&f, "/api/v1/label/job/values", 200,
            "{\"status\":\"success\",\"data\":[\"api\",\"node\"]}");
-    GET_EQ(&f, "/api/v1/label/job/values?match[]=up%7Bjob%3D%22node%22%7D&match[]=http_requests_total",
+    GET_EQ(&f,
+           "/api/v1/label/job/values?match[]=up%7Bjob%3D%22node%22%7D&match[]=http_requests_total",
            200, "{\"status\":\"success\",\"data\":[\"api\",\"node\"]}");
     GET_EQ(&f, "/api/v1/label/a-b/values", 400,
            "{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"invalid label name: "
@@ -643,12 +654,14 @@ test_api_endpoints(void)
            "{\"status\":\"success\",\"data\":[{\"__name__\":\"http_requests_total\",\"code\":"
            "\"\\u003c500\\u003e\\u0026\",\"job\":\"api\"}]}");
     /* two selectors: merged, sorted, deduplicated */
-    GET_EQ(&f, "/api/v1/series?match[]=up%7Bjob%3D%22api%22%7D&match[]=up%7Binstance%3D%22a:1%22%7D",
+    GET_EQ(&f,
+           "/api/v1/series?match[]=up%7Bjob%3D%22api%22%7D&match[]=up%7Binstance%3D%22a:1%22%7D",
            200,
            "{\"status\":\"success\",\"data\":[{\"__name__\":\"up\",\"instance\":\"a:1\",\"job\":"
            "\"api\"},{\"__name__\":\"up\",\"instance\":\"b:1\",\"job\":\"api\"}]}");
     /* outside the data's time range */
-    GET_EQ(&f, "/api/v1/series?match[]=up&start=1&end=2", 200, "{\"status\":\"success\",\"data\":[]}");
+    GET_EQ(&f, "/api/v1/series?match[]=up&start=1&end=2", 200,
+           "{\"status\":\"success\",\"data\":[]}");
     GET_EQ(&f, "/api/v1/series", 400,
            "{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"no match[] parameter "
            "provided\"}");
@@ -839,9 +852,15 @@ test_vs_prometheus(void)
         compared++;
     }
     static const char *const methods[][2] = {
-        {"POST", "/-/reload"},     {"PUT", "/-/quit"},          {"DELETE", "/-/quit"},
-        {"DELETE", "/-/reload"},   {"POST", "/-/healthy"},      {"HEAD", "/-/healthy"},
-        {"DELETE", "/api/v1/query"}, {"PUT", "/api/v1/series"}, {"POST", "/api/v1/labels"},
+        {"POST", "/-/reload"},
+        {"PUT", "/-/quit"},
+        {"DELETE", "/-/quit"},
+        {"DELETE", "/-/reload"},
+        {"POST", "/-/healthy"},
+        {"HEAD", "/-/healthy"},
+        {"DELETE", "/api/v1/query"},
+        {"PUT", "/api/v1/series"},
+        {"POST", "/api/v1/labels"},
         {"POST", "/api/v1/query?query=time()&time=3"},
         {"DELETE", "/api/v1/series?match[]=up"},
         {"POST", "/api/v1/admin/tsdb/snapshot"},
@@ -865,9 +884,9 @@ test_vs_prometheus(void)
         fixture_stop(&f);
     T_TRUE(ready); /* prometheus must be installed: this test uses the real one */
     T_EQ(started, 0);
-    T_EQ(compared, (int)(sizeof same_paths / sizeof same_paths[0] +
-                         sizeof data_paths / sizeof data_paths[0] +
-                         sizeof methods / sizeof methods[0]));
+    T_EQ(compared,
+         (int)(sizeof same_paths / sizeof same_paths[0] + sizeof data_paths / sizeof data_paths[0] +
+               sizeof methods / sizeof methods[0]));
     T_EQ(mismatches, 0);
 }
 
@@ -887,8 +906,7 @@ setup(void)
 
 T_MAIN({"parse_time", test_parse_time}, {"parse_duration", test_parse_duration},
        {"format", test_format}, {"server_basics", test_server_basics},
-       {"server_concurrent", test_server_concurrent},
-       {"server_keepalive", test_server_keepalive},
+       {"server_concurrent", test_server_concurrent}, {"server_keepalive", test_server_keepalive},
        {"response_limit", test_response_limit}, {"lifecycle", test_lifecycle},
        {"queryable_for", test_queryable_for}, {"api_endpoints", test_api_endpoints},
        {"vs_prometheus", test_vs_prometheus})
