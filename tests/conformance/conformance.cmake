@@ -12,7 +12,8 @@
 #    against real Prometheus (Debian's promtool 2.42, `promtool test rules`),
 #    through tests/promql/to_promtool.py, when promtool and python3 exist.
 #  - promql_diff_vs_promtool: tests/promql/diff_promtool.py, a differential test
-#    of ~1700 query answers of tessera against promtool's own evaluation.
+#    of ~5000 query answers of tessera against promtool's own evaluation (our
+#    corpus, plus the upstream files' data and expressions at more times).
 #
 # Run with `cmake -P` (CMAKE_SCRIPT_MODE_FILE set), the same file is the checker:
 #   cmake -DTESSERA=... -DBASELINE=... -DFILES="a;b" -P conformance.cmake
@@ -98,6 +99,7 @@ endif()
 if(TARGET tessera AND TARGET ts_promqltest AND TS_PROMTOOL AND TS_PYTHON3)
     add_test(NAME promql_diff_vs_promtool
              COMMAND ${TS_PYTHON3} ${PROJECT_SOURCE_DIR}/tests/promql/diff_promtool.py
-                     $<TARGET_FILE:tessera> ${TS_PROMTOOL} ${CMAKE_CURRENT_BINARY_DIR})
+                     $<TARGET_FILE:tessera> ${TS_PROMTOOL} ${CMAKE_CURRENT_BINARY_DIR}
+                     ${PROJECT_SOURCE_DIR}/../shared/promql-tests)
     set_tests_properties(promql_diff_vs_promtool PROPERTIES LABELS promql TIMEOUT 300)
 endif()

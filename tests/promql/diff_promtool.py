@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Differential test: tessera's PromQL engine against real Prometheus 2.42.
 
-    tests/promql/diff_promtool.py TESSERA PROMTOOL WORKDIR
+    tests/promql/diff_promtool.py TESSERA PROMTOOL WORKDIR [UPSTREAM_TEST_DIR]
 
 For a corpus of expressions (every range function over plain, offset, @ and
 subquery arguments; aggregations with by/without; binary operators with
@@ -17,8 +17,11 @@ tolerated (relative 1e-9).  promtool never finds NaN equal to NaN, so a
 result containing NaN is checked as `(E) != bool (E)` (1 where the value is
 NaN, 0 elsewhere).  Where tessera fails, Prometheus must fail too (error
 texts are compared and differences printed; they do not fail the test, as
-some name series in storage order).  Exit status 1 on any real difference.
+some name series in storage order).  Exit status 1 on any real difference.  With UPSTREAM_TEST_DIR (../shared/promql-tests), the data and
+expressions of Prometheus' own test files are added, evaluated at more times.
 """
+import glob
+import os
 import re
 import subprocess
 import sys
@@ -176,6 +179,9 @@ def tessera_answers(tessera, workdir, load, exprs, times):
             res[key] = ("error", em.group(1) if em else m.group(3))
             continue
         samples = []
+        first = b.split("  actual:")[1].split("\n")[0].strip()
+        if first.startswith("scalar "):
+            samples.append(("{}", first.split()[1]))
         for line in b.split("  actual:")[1].split("\n")[1:]:
             line = line.strip()
             mm = re.match(r"^(\{.*\}) (\S+)$", line)
@@ -183,6 +189,13 @@ def tessera_answers(tessera, workdir, load, exprs, times):
                 samples.append((mm.group(1), mm.group(2)))
         res[key] = samples
     return evs, res
+
+
+def dur_ms(s):
+    """A Prometheus duration ("1h1m", "0s", "61m") in ms, to compare times."""
+    units = {"y": 31536000000, "w": 604800000, "d": 86400000, "h": 3600000, "m": 60000,
+             "s": 1000, "ms": 1}
+    return sum(int(n) * units[u] for n, u in re.findall(r"(\d+)(ms|[ywdhms])", s))
 
 
 def yaml_num(s):
@@ -198,11 +211,45 @@ def parse_samples(s):
     return out
 
 
+def add_upstream(folder):
+    """Adds each load block of Prometheus' own test files, with the expressions of
+    the evals that follow it, at the times those evals use plus a few more (topk and
+    bottomk are left out: at the extra times their inputs tie, and Prometheus breaks
+    ties by storage order)."""
+    for path in sorted(glob.glob(os.path.join(folder, "*.test"))):
+        cur = None
+        lines = [l.strip() for l in open(path)]
+        i = 0
+        while i < len(lines):
+            l = lines[i]
+            if l.startswith("load"):
+                blk = [l]
+                j = i + 1
+                while j < len(lines) and lines[j] and not lines[j].startswith("#"):
+                    blk.append("  " + lines[j])
+                    j += 1
+                cur = ("\n".join(blk) + "\n", set(), {"1m", "7m", "33m", "61m"})
+                DATASETS.append(cur)
+                i = j
+                continue
+            if l == "clear":
+                cur = None
+            m = re.match(r"^eval(?:_ordered)? instant at (\S+) (.*)$", l)
+            if m and cur is not None and not re.search(r"\b(topk|bottomk)\b", m.group(2)):
+                cur[1].add(m.group(2))
+                cur[2].add(m.group(1))
+            i += 1
+
+
 def main():
     tessera, promtool, workdir = sys.argv[1:4]
+    if len(sys.argv) > 4 and os.path.isdir(sys.argv[4]):
+        add_upstream(sys.argv[4])
     checked = skipped = real = nan_checked = failed_both = 0
     for n, (load, exprs, times) in enumerate(DATASETS):
-        evs, res = tessera_answers(tessera, workdir, load, exprs, times)
+        if not exprs:
+            continue
+        evs, res = tessera_answers(tessera, workdir, load, sorted(exprs), sorted(times))
         tests = []
         errors = {}
         for e, t in evs:
@@ -215,7 +262,7 @@ def main():
             if isinstance(r, tuple):
                 # tessera failed: Prometheus must fail too (an impossible expectation
                 # makes promtool print either its error or its answer).
-                errors[(e, t)] = r[1]
+                errors[(e, dur_ms(t))] = r[1]
                 tests.append(f"      - expr: '{q}'\n        eval_time: {t}\n        exp_samples:\n"
                              f"          - labels: '{{__tessera_error__=\"1\"}}'\n            value: 0")
                 continue
@@ -244,12 +291,13 @@ def main():
         p = subprocess.run([promtool, "test", "rules", ypath], capture_output=True, text=True)
         out = p.stdout + p.stderr
         for m in re.finditer(r"expr: \"(.*?)\", time: (\S+), err: (.*)", out):
-            key = (m.group(1).replace('\\"', '"'), m.group(2))
+            key = (m.group(1).replace('\\"', '"'), dur_ms(m.group(2)))
             if key in errors:
                 failed_both += 1
-                if errors.pop(key) != m.group(3):
-                    print(f"error text differs for {key[0]} at {key[1]}:\n  tessera:    "
-                          f"{res[key][1]}\n  prometheus: {m.group(3)}")
+                msg = errors.pop(key)
+                if msg != m.group(3):
+                    print(f"error text differs for {key[0]} at {m.group(2)}:\n  tessera:    "
+                          f"{msg}\n  prometheus: {m.group(3)}")
                 continue
             print(f"promtool failed where tessera answered: {m.group(1)} at {m.group(2)}: {m.group(3)}")
             real += 1
