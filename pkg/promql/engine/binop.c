@@ -68,8 +68,7 @@ elem_op(ts_promql_op op, double l, double r, bool *keep)
 static bool
 drops_name(ts_promql_op op)
 {
-    return !ts_promql_op_is_comparison(op) && !ts_promql_op_is_set(op) &&
-           op != TS_PROMQL_OP_ATAN2;
+    return !ts_promql_op_is_comparison(op) && !ts_promql_op_is_set(op) && op != TS_PROMQL_OP_ATAN2;
 }
 
 /* The matching signature of l. */

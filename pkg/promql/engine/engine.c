@@ -786,8 +786,8 @@ set_result(ev *e, ts_promql_result *res, const val *v, int64_t t)
     case TS_PROMQL_VT_VECTOR:
         res->vec = TS_ARENA_ARRAY(e->qa, ts_promql_vsample, v->n + 1);
         for (size_t i = 0; i < v->n; i++)
-            res->vec[i] = (ts_promql_vsample){ts_labels_dup_arena(e->qa, v->vec[i].l), t,
-                                              v->vec[i].v};
+            res->vec[i] =
+                (ts_promql_vsample){ts_labels_dup_arena(e->qa, v->vec[i].l), t, v->vec[i].v};
         res->nvec = v->n;
         break;
     case TS_PROMQL_VT_MATRIX:
@@ -795,8 +795,7 @@ set_result(ev *e, ts_promql_result *res, const val *v, int64_t t)
         for (size_t i = 0; i < v->n; i++)
             res->mat[i] = (ts_promql_mseries){
                 ts_labels_dup_arena(e->qa, v->mat[i].l),
-                ts_arena_memdup(e->qa, v->mat[i].s, v->mat[i].n * sizeof(ts_sample)),
-                v->mat[i].n};
+                ts_arena_memdup(e->qa, v->mat[i].s, v->mat[i].n * sizeof(ts_sample)), v->mat[i].n};
         res->nmat = v->n;
         qsort(res->mat, res->nmat, sizeof(*res->mat), cmp_mseries);
         break;

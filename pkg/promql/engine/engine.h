@@ -44,10 +44,10 @@
 #include "pkg/util/err.h"
 
 typedef struct ts_promql_engine_opts {
-    int64_t lookback_ms;       /* staleness lookback; 0 = 5m */
-    int64_t timeout_ms;        /* per query; 0 = 2m; < 0 = none */
-    size_t max_samples;        /* samples held in memory at once; 0 = 50,000,000 */
-    int64_t default_step_ms;   /* subquery step when none is given; 0 = 1m */
+    int64_t lookback_ms;     /* staleness lookback; 0 = 5m */
+    int64_t timeout_ms;      /* per query; 0 = 2m; < 0 = none */
+    size_t max_samples;      /* samples held in memory at once; 0 = 50,000,000 */
+    int64_t default_step_ms; /* subquery step when none is given; 0 = 1m */
 } ts_promql_engine_opts;
 
 typedef struct ts_promql_engine ts_promql_engine;
@@ -80,9 +80,9 @@ typedef struct ts_promql_result {
     const char *str;           /* STRING (NUL-terminated) */
     ts_promql_vsample *vec;    /* VECTOR: in evaluation order (sort/topk order kept) */
     size_t nvec;
-    ts_promql_mseries *mat;    /* MATRIX: sorted by labels (range queries, range selectors) */
+    ts_promql_mseries *mat; /* MATRIX: sorted by labels (range queries, range selectors) */
     size_t nmat;
-    const char **warnings;     /* non-fatal notes from storage */
+    const char **warnings; /* non-fatal notes from storage */
     size_t nwarnings;
 } ts_promql_result;
 
@@ -99,8 +99,8 @@ int ts_promql_query_instant(ts_promql_engine *e, ts_queryable *qb, const char *e
  * scalar or instant vector (else TS_EPARSE, as Prometheus' "invalid expression type ... for
  * range query, must be Scalar or instant Vector"). */
 int ts_promql_query_range(ts_promql_engine *e, ts_queryable *qb, const char *expr, size_t len,
-                          int64_t start_ms, int64_t end_ms, int64_t step_ms,
-                          ts_promql_query **out, ts_error *err);
+                          int64_t start_ms, int64_t end_ms, int64_t step_ms, ts_promql_query **out,
+                          ts_error *err);
 
 const ts_promql_result *ts_promql_query_result(const ts_promql_query *q);
 /* Frees everything of the query (accepts NULL). */

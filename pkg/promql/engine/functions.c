@@ -74,30 +74,54 @@ static double
 apply_math(ts_promql_func_id id, double v)
 {
     switch (id) {
-    case TS_PROMQL_FN_ABS: return fabs(v);
-    case TS_PROMQL_FN_CEIL: return ceil(v);
-    case TS_PROMQL_FN_FLOOR: return floor(v);
-    case TS_PROMQL_FN_EXP: return exp(v);
-    case TS_PROMQL_FN_SQRT: return sqrt(v);
-    case TS_PROMQL_FN_LN: return log(v);
-    case TS_PROMQL_FN_LOG2: return log2(v);
-    case TS_PROMQL_FN_LOG10: return log10(v);
-    case TS_PROMQL_FN_SGN: return v > 0 ? 1 : v < 0 ? -1 : v;
-    case TS_PROMQL_FN_ACOS: return acos(v);
-    case TS_PROMQL_FN_ACOSH: return acosh(v);
-    case TS_PROMQL_FN_ASIN: return asin(v);
-    case TS_PROMQL_FN_ASINH: return asinh(v);
-    case TS_PROMQL_FN_ATAN: return atan(v);
-    case TS_PROMQL_FN_ATANH: return atanh(v);
-    case TS_PROMQL_FN_COS: return cos(v);
-    case TS_PROMQL_FN_COSH: return cosh(v);
-    case TS_PROMQL_FN_SIN: return sin(v);
-    case TS_PROMQL_FN_SINH: return sinh(v);
-    case TS_PROMQL_FN_TAN: return tan(v);
-    case TS_PROMQL_FN_TANH: return tanh(v);
-    case TS_PROMQL_FN_DEG: return v * 180 / M_PI;
-    case TS_PROMQL_FN_RAD: return v * M_PI / 180;
-    default: return NAN;
+    case TS_PROMQL_FN_ABS:
+        return fabs(v);
+    case TS_PROMQL_FN_CEIL:
+        return ceil(v);
+    case TS_PROMQL_FN_FLOOR:
+        return floor(v);
+    case TS_PROMQL_FN_EXP:
+        return exp(v);
+    case TS_PROMQL_FN_SQRT:
+        return sqrt(v);
+    case TS_PROMQL_FN_LN:
+        return log(v);
+    case TS_PROMQL_FN_LOG2:
+        return log2(v);
+    case TS_PROMQL_FN_LOG10:
+        return log10(v);
+    case TS_PROMQL_FN_SGN:
+        return v > 0 ? 1 : v < 0 ? -1 : v;
+    case TS_PROMQL_FN_ACOS:
+        return acos(v);
+    case TS_PROMQL_FN_ACOSH:
+        return acosh(v);
+    case TS_PROMQL_FN_ASIN:
+        return asin(v);
+    case TS_PROMQL_FN_ASINH:
+        return asinh(v);
+    case TS_PROMQL_FN_ATAN:
+        return atan(v);
+    case TS_PROMQL_FN_ATANH:
+        return atanh(v);
+    case TS_PROMQL_FN_COS:
+        return cos(v);
+    case TS_PROMQL_FN_COSH:
+        return cosh(v);
+    case TS_PROMQL_FN_SIN:
+        return sin(v);
+    case TS_PROMQL_FN_SINH:
+        return sinh(v);
+    case TS_PROMQL_FN_TAN:
+        return tan(v);
+    case TS_PROMQL_FN_TANH:
+        return tanh(v);
+    case TS_PROMQL_FN_DEG:
+        return v * 180 / M_PI;
+    case TS_PROMQL_FN_RAD:
+        return v * M_PI / 180;
+    default:
+        return NAN;
     }
 }
 
@@ -153,20 +177,28 @@ date_part(ts_promql_func_id id, double secs)
     if (!gmtime_r(&tt, &tm))
         return NAN;
     switch (id) {
-    case TS_PROMQL_FN_DAY_OF_MONTH: return tm.tm_mday;
-    case TS_PROMQL_FN_DAY_OF_WEEK: return tm.tm_wday;
-    case TS_PROMQL_FN_DAY_OF_YEAR: return tm.tm_yday + 1;
-    case TS_PROMQL_FN_HOUR: return tm.tm_hour;
-    case TS_PROMQL_FN_MINUTE: return tm.tm_min;
-    case TS_PROMQL_FN_MONTH: return tm.tm_mon + 1;
-    case TS_PROMQL_FN_YEAR: return tm.tm_year + 1900;
+    case TS_PROMQL_FN_DAY_OF_MONTH:
+        return tm.tm_mday;
+    case TS_PROMQL_FN_DAY_OF_WEEK:
+        return tm.tm_wday;
+    case TS_PROMQL_FN_DAY_OF_YEAR:
+        return tm.tm_yday + 1;
+    case TS_PROMQL_FN_HOUR:
+        return tm.tm_hour;
+    case TS_PROMQL_FN_MINUTE:
+        return tm.tm_min;
+    case TS_PROMQL_FN_MONTH:
+        return tm.tm_mon + 1;
+    case TS_PROMQL_FN_YEAR:
+        return tm.tm_year + 1900;
     case TS_PROMQL_FN_DAYS_IN_MONTH: {
         static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
         int y = tm.tm_year + 1900;
         bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
         return tm.tm_mon == 1 && leap ? 29 : days[tm.tm_mon];
     }
-    default: return NAN;
+    default:
+        return NAN;
     }
 }
 
@@ -240,17 +272,39 @@ range_fn(ev *e, const ts_promql_call *c, int64_t t)
         case TS_PROMQL_FN_HOLT_WINTERS:
             ok = ts__holt_winters(s, n, p1, p2, &r);
             break;
-        case TS_PROMQL_FN_CHANGES: r = ts__changes(s, n); break;
-        case TS_PROMQL_FN_RESETS: r = ts__resets(s, n); break;
-        case TS_PROMQL_FN_AVG_OVER_TIME: r = ts__avg_over_time(s, n); break;
-        case TS_PROMQL_FN_SUM_OVER_TIME: r = ts__sum_kahan(s, n); break;
-        case TS_PROMQL_FN_COUNT_OVER_TIME: r = (double)n; break;
-        case TS_PROMQL_FN_MIN_OVER_TIME: r = ts__min_over_time(s, n); break;
-        case TS_PROMQL_FN_MAX_OVER_TIME: r = ts__max_over_time(s, n); break;
-        case TS_PROMQL_FN_LAST_OVER_TIME: r = s[n - 1].v; break;
-        case TS_PROMQL_FN_PRESENT_OVER_TIME: r = 1; break;
-        case TS_PROMQL_FN_STDVAR_OVER_TIME: r = ts__stdvar_over_time(s, n); break;
-        case TS_PROMQL_FN_STDDEV_OVER_TIME: r = sqrt(ts__stdvar_over_time(s, n)); break;
+        case TS_PROMQL_FN_CHANGES:
+            r = ts__changes(s, n);
+            break;
+        case TS_PROMQL_FN_RESETS:
+            r = ts__resets(s, n);
+            break;
+        case TS_PROMQL_FN_AVG_OVER_TIME:
+            r = ts__avg_over_time(s, n);
+            break;
+        case TS_PROMQL_FN_SUM_OVER_TIME:
+            r = ts__sum_kahan(s, n);
+            break;
+        case TS_PROMQL_FN_COUNT_OVER_TIME:
+            r = (double)n;
+            break;
+        case TS_PROMQL_FN_MIN_OVER_TIME:
+            r = ts__min_over_time(s, n);
+            break;
+        case TS_PROMQL_FN_MAX_OVER_TIME:
+            r = ts__max_over_time(s, n);
+            break;
+        case TS_PROMQL_FN_LAST_OVER_TIME:
+            r = s[n - 1].v;
+            break;
+        case TS_PROMQL_FN_PRESENT_OVER_TIME:
+            r = 1;
+            break;
+        case TS_PROMQL_FN_STDVAR_OVER_TIME:
+            r = ts__stdvar_over_time(s, n);
+            break;
+        case TS_PROMQL_FN_STDDEV_OVER_TIME:
+            r = sqrt(ts__stdvar_over_time(s, n));
+            break;
         case TS_PROMQL_FN_QUANTILE_OVER_TIME: {
             double *vals = ts_arena_alloc(e->sa, n * sizeof(double));
             for (size_t j = 0; j < n; j++)
@@ -492,28 +546,63 @@ ts__eval_call(ev *e, const ts_promql_expr *x, int64_t t)
     const ts_promql_call *c = &x->u.call;
     ts_promql_func_id id = c->func->id;
     switch (id) {
-    case TS_PROMQL_FN_ABS: case TS_PROMQL_FN_CEIL: case TS_PROMQL_FN_FLOOR:
-    case TS_PROMQL_FN_EXP: case TS_PROMQL_FN_SQRT: case TS_PROMQL_FN_LN:
-    case TS_PROMQL_FN_LOG2: case TS_PROMQL_FN_LOG10: case TS_PROMQL_FN_SGN:
-    case TS_PROMQL_FN_ACOS: case TS_PROMQL_FN_ACOSH: case TS_PROMQL_FN_ASIN:
-    case TS_PROMQL_FN_ASINH: case TS_PROMQL_FN_ATAN: case TS_PROMQL_FN_ATANH:
-    case TS_PROMQL_FN_COS: case TS_PROMQL_FN_COSH: case TS_PROMQL_FN_SIN:
-    case TS_PROMQL_FN_SINH: case TS_PROMQL_FN_TAN: case TS_PROMQL_FN_TANH:
-    case TS_PROMQL_FN_DEG: case TS_PROMQL_FN_RAD: case TS_PROMQL_FN_ROUND:
-    case TS_PROMQL_FN_CLAMP: case TS_PROMQL_FN_CLAMP_MIN: case TS_PROMQL_FN_CLAMP_MAX:
+    case TS_PROMQL_FN_ABS:
+    case TS_PROMQL_FN_CEIL:
+    case TS_PROMQL_FN_FLOOR:
+    case TS_PROMQL_FN_EXP:
+    case TS_PROMQL_FN_SQRT:
+    case TS_PROMQL_FN_LN:
+    case TS_PROMQL_FN_LOG2:
+    case TS_PROMQL_FN_LOG10:
+    case TS_PROMQL_FN_SGN:
+    case TS_PROMQL_FN_ACOS:
+    case TS_PROMQL_FN_ACOSH:
+    case TS_PROMQL_FN_ASIN:
+    case TS_PROMQL_FN_ASINH:
+    case TS_PROMQL_FN_ATAN:
+    case TS_PROMQL_FN_ATANH:
+    case TS_PROMQL_FN_COS:
+    case TS_PROMQL_FN_COSH:
+    case TS_PROMQL_FN_SIN:
+    case TS_PROMQL_FN_SINH:
+    case TS_PROMQL_FN_TAN:
+    case TS_PROMQL_FN_TANH:
+    case TS_PROMQL_FN_DEG:
+    case TS_PROMQL_FN_RAD:
+    case TS_PROMQL_FN_ROUND:
+    case TS_PROMQL_FN_CLAMP:
+    case TS_PROMQL_FN_CLAMP_MIN:
+    case TS_PROMQL_FN_CLAMP_MAX:
         return map_vector(e, c, t);
-    case TS_PROMQL_FN_DAY_OF_MONTH: case TS_PROMQL_FN_DAY_OF_WEEK: case TS_PROMQL_FN_DAY_OF_YEAR:
-    case TS_PROMQL_FN_DAYS_IN_MONTH: case TS_PROMQL_FN_HOUR: case TS_PROMQL_FN_MINUTE:
-    case TS_PROMQL_FN_MONTH: case TS_PROMQL_FN_YEAR:
+    case TS_PROMQL_FN_DAY_OF_MONTH:
+    case TS_PROMQL_FN_DAY_OF_WEEK:
+    case TS_PROMQL_FN_DAY_OF_YEAR:
+    case TS_PROMQL_FN_DAYS_IN_MONTH:
+    case TS_PROMQL_FN_HOUR:
+    case TS_PROMQL_FN_MINUTE:
+    case TS_PROMQL_FN_MONTH:
+    case TS_PROMQL_FN_YEAR:
         return date_fn(e, c, t);
-    case TS_PROMQL_FN_RATE: case TS_PROMQL_FN_INCREASE: case TS_PROMQL_FN_DELTA:
-    case TS_PROMQL_FN_IRATE: case TS_PROMQL_FN_IDELTA: case TS_PROMQL_FN_DERIV:
-    case TS_PROMQL_FN_PREDICT_LINEAR: case TS_PROMQL_FN_HOLT_WINTERS: case TS_PROMQL_FN_CHANGES:
-    case TS_PROMQL_FN_RESETS: case TS_PROMQL_FN_AVG_OVER_TIME: case TS_PROMQL_FN_SUM_OVER_TIME:
-    case TS_PROMQL_FN_COUNT_OVER_TIME: case TS_PROMQL_FN_MIN_OVER_TIME:
-    case TS_PROMQL_FN_MAX_OVER_TIME: case TS_PROMQL_FN_LAST_OVER_TIME:
-    case TS_PROMQL_FN_PRESENT_OVER_TIME: case TS_PROMQL_FN_STDVAR_OVER_TIME:
-    case TS_PROMQL_FN_STDDEV_OVER_TIME: case TS_PROMQL_FN_QUANTILE_OVER_TIME:
+    case TS_PROMQL_FN_RATE:
+    case TS_PROMQL_FN_INCREASE:
+    case TS_PROMQL_FN_DELTA:
+    case TS_PROMQL_FN_IRATE:
+    case TS_PROMQL_FN_IDELTA:
+    case TS_PROMQL_FN_DERIV:
+    case TS_PROMQL_FN_PREDICT_LINEAR:
+    case TS_PROMQL_FN_HOLT_WINTERS:
+    case TS_PROMQL_FN_CHANGES:
+    case TS_PROMQL_FN_RESETS:
+    case TS_PROMQL_FN_AVG_OVER_TIME:
+    case TS_PROMQL_FN_SUM_OVER_TIME:
+    case TS_PROMQL_FN_COUNT_OVER_TIME:
+    case TS_PROMQL_FN_MIN_OVER_TIME:
+    case TS_PROMQL_FN_MAX_OVER_TIME:
+    case TS_PROMQL_FN_LAST_OVER_TIME:
+    case TS_PROMQL_FN_PRESENT_OVER_TIME:
+    case TS_PROMQL_FN_STDVAR_OVER_TIME:
+    case TS_PROMQL_FN_STDDEV_OVER_TIME:
+    case TS_PROMQL_FN_QUANTILE_OVER_TIME:
         return range_fn(e, c, t);
     case TS_PROMQL_FN_TIME:
         return val_scalar((double)t / 1000.0);
@@ -534,8 +623,8 @@ ts__eval_call(ev *e, const ts_promql_expr *x, int64_t t)
         val in = ts__eval(e, c->args[0], t);
         vel *out = ts_arena_alloc(e->sa, (in.n + 1) * sizeof(vel));
         for (size_t i = 0; i < in.n; i++)
-            out[i] = (vel){ts__drop_name(e, in.vec[i].l),
-                           (double)(own ? in.vec[i].t : t) / 1000.0, t};
+            out[i] =
+                (vel){ts__drop_name(e, in.vec[i].l), (double)(own ? in.vec[i].t : t) / 1000.0, t};
         return finish(e, out, in.n);
     }
     case TS_PROMQL_FN_ABSENT: {

@@ -68,12 +68,12 @@ typedef struct sel_data {
 
 typedef struct ev {
     const ts_promql_engine *eng;
-    ts_arena *qa; /* query arena: lives as long as the result */
-    ts_arena *sa; /* scratch arena: reset after each outer step */
+    ts_arena *qa;                 /* query arena: lives as long as the result */
+    ts_arena *sa;                 /* scratch arena: reset after each outer step */
     int64_t start, end, interval; /* query start/end (for @ start()/end()) */
     int64_t lookback;
     size_t max_samples, cur_samples;
-    size_t loaded; /* samples copied from storage */
+    size_t loaded;        /* samples copied from storage */
     uint64_t deadline_ns; /* 0 = none */
     jmp_buf jb;
     ts_error *err;
@@ -126,7 +126,6 @@ void ts__lmap_init(lmap *m, ts_arena *a, size_t hint);
  * the caller must set *ret). */
 size_t *ts__lmap_put(lmap *m, uint64_t key, bool *found);
 size_t *ts__lmap_get(const lmap *m, uint64_t key);
-
 
 static inline val
 val_scalar(double v)

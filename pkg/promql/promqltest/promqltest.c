@@ -48,12 +48,11 @@ typedef struct runner {
     ts_head *head;
     ts_queryable qb;
     ts_promql_engine *eng;
-    ts_arena a; /* per command */
+    ts_arena a;  /* per command */
     bool native; /* a native-histogram series was loaded since the last clear */
 } runner;
 
-static void
-say(runner *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(runner *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void
 say(runner *r, const char *fmt, ...)
 {
@@ -129,13 +128,27 @@ parse_quoted(cur *c, ts_arena *a)
         if (ch == '\\' && q != '`' && c->p < c->end) {
             char esc = *c->p++;
             switch (esc) {
-            case 'n': out[n++] = '\n'; break;
-            case 't': out[n++] = '\t'; break;
-            case 'r': out[n++] = '\r'; break;
-            case 'a': out[n++] = '\a'; break;
-            case 'b': out[n++] = '\b'; break;
-            case 'f': out[n++] = '\f'; break;
-            case 'v': out[n++] = '\v'; break;
+            case 'n':
+                out[n++] = '\n';
+                break;
+            case 't':
+                out[n++] = '\t';
+                break;
+            case 'r':
+                out[n++] = '\r';
+                break;
+            case 'a':
+                out[n++] = '\a';
+                break;
+            case 'b':
+                out[n++] = '\b';
+                break;
+            case 'f':
+                out[n++] = '\f';
+                break;
+            case 'v':
+                out[n++] = '\v';
+                break;
             case 'x': {
                 if (c->end - c->p < 2)
                     return NULL;
@@ -162,7 +175,9 @@ parse_quoted(cur *c, ts_arena *a)
                 }
                 break;
             }
-            default: out[n++] = esc; break;
+            default:
+                out[n++] = esc;
+                break;
             }
         } else {
             out[n++] = ch;
@@ -573,8 +588,8 @@ compare_vector(runner *r, const evalcmd *ec, const ts_promql_vsample *v, size_t 
         if (!x)
             return ts_arena_sprintf(&r->a, "unexpected metric %s in result", lb);
         if (ordered && pos != i)
-            return ts_arena_sprintf(&r->a, "expected metric %s at position %zu but was at %zu",
-                                    lb, pos + 1, i + 1);
+            return ts_arena_sprintf(&r->a, "expected metric %s at position %zu but was at %zu", lb,
+                                    pos + 1, i + 1);
         if (x->vals.n != 1 || !almost_equal(x->vals.v[0].v, v[i].v)) {
             fmt_float(x->vals.n ? x->vals.v[0].v : NAN, a1, sizeof(a1));
             fmt_float(v[i].v, a2, sizeof(a2));
@@ -703,8 +718,8 @@ run_one(runner *r, const evalcmd *ec, const char *expr, size_t len, int64_t t)
     ts_promql_query *q = NULL;
     ts_error err = {0};
     int rc;
-    const char *what = expr == ec->expr ? "" : ts_arena_sprintf(&r->a, "(as %s at %" PRId64
-                                                                 "ms) ", expr, t);
+    const char *what =
+        expr == ec->expr ? "" : ts_arena_sprintf(&r->a, "(as %s at %" PRId64 "ms) ", expr, t);
     if (ec->range)
         rc = ts_promql_query_range(r->eng, &r->qb, expr, len, ec->start, ec->end, ec->step, &q,
                                    &err);
@@ -761,10 +776,17 @@ static bool
 at_unsafe(ts_promql_func_id id)
 {
     switch (id) {
-    case TS_PROMQL_FN_DAYS_IN_MONTH: case TS_PROMQL_FN_DAY_OF_MONTH:
-    case TS_PROMQL_FN_DAY_OF_WEEK: case TS_PROMQL_FN_DAY_OF_YEAR: case TS_PROMQL_FN_HOUR:
-    case TS_PROMQL_FN_MINUTE: case TS_PROMQL_FN_MONTH: case TS_PROMQL_FN_YEAR:
-    case TS_PROMQL_FN_PREDICT_LINEAR: case TS_PROMQL_FN_TIME: case TS_PROMQL_FN_TIMESTAMP:
+    case TS_PROMQL_FN_DAYS_IN_MONTH:
+    case TS_PROMQL_FN_DAY_OF_MONTH:
+    case TS_PROMQL_FN_DAY_OF_WEEK:
+    case TS_PROMQL_FN_DAY_OF_YEAR:
+    case TS_PROMQL_FN_HOUR:
+    case TS_PROMQL_FN_MINUTE:
+    case TS_PROMQL_FN_MONTH:
+    case TS_PROMQL_FN_YEAR:
+    case TS_PROMQL_FN_PREDICT_LINEAR:
+    case TS_PROMQL_FN_TIME:
+    case TS_PROMQL_FN_TIMESTAMP:
         return true;
     default:
         return false;
@@ -1006,8 +1028,8 @@ ts_promqltest_run(const char *name, const char *text, size_t len, ts_promqltest_
 }
 
 int
-ts_promqltest_run_file(const char *path, ts_promqltest_stats *stats,
-                       ts_promqltest_report_fn report, void *ctx)
+ts_promqltest_run_file(const char *path, ts_promqltest_stats *stats, ts_promqltest_report_fn report,
+                       void *ctx)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {

@@ -177,8 +177,7 @@ test_errors(void)
     T_OK(query(e, &qb, "up{job=\"a\"}", 0, &q, &err));
     ts_promql_query_close(q);
     T_EQ(query(e, &qb, "up", 0, &q, &err), TS_ELIMIT);
-    T_STREQ(err.msg,
-            "query processing would load too many samples into memory in query execution");
+    T_STREQ(err.msg, "query processing would load too many samples into memory in query execution");
     ts_promql_engine_free(e);
 
     /* Timeout: a long range query with a 1 ms budget. */
@@ -320,6 +319,6 @@ test_extreme_times(void)
     ts_head_free(h);
 }
 
-T_MAIN({"instant_vector", test_instant_vector}, {"extreme_times", test_extreme_times}, {"range_query", test_range_query},
-       {"range_matches_instant", test_range_matches_instant},
+T_MAIN({"instant_vector", test_instant_vector}, {"extreme_times", test_extreme_times},
+       {"range_query", test_range_query}, {"range_matches_instant", test_range_matches_instant},
        {"errors", test_errors}, {"lookback_option", test_lookback_option})

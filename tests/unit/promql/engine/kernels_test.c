@@ -188,6 +188,6 @@ test_parse_and_format(void)
 T_MAIN({"rate_exact_window", test_rate_exact_window},
        {"rate_reset_and_extrapolation", test_rate_reset_and_extrapolation},
        {"irate_idelta", test_irate_idelta},
-       {"regression_holt_winters", test_regression_holt_winters},
-       {"over_time", test_over_time}, {"quantile", test_quantile},
-       {"bucket_quantile", test_bucket_quantile}, {"parse_and_format", test_parse_and_format})
+       {"regression_holt_winters", test_regression_holt_winters}, {"over_time", test_over_time},
+       {"quantile", test_quantile}, {"bucket_quantile", test_bucket_quantile},
+       {"parse_and_format", test_parse_and_format})
