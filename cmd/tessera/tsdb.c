@@ -1,5 +1,5 @@
 /*
- * tessera tsdb import openmetrics FILE DIR
+ * tessera tsdb import openmetrics [-r|--human-readable] [-q|--quiet] FILE DIR
  * tessera tsdb inspect DIR
  * tessera tsdb dump DIR       every sample of every block, as `promtool tsdb dump`
  *                             prints them ("{labels} value ts", Go's %g)
@@ -116,6 +116,39 @@ rfc3339(int64_t ms, char *buf, size_t n)
     return buf;
 }
 
+/* promtool's --human-readable time: time.Unix(ms/1000, 0).UTC().String(). */
+static char *
+human_time(int64_t ms, char *buf, size_t n)
+{
+    time_t secs = (time_t)(ms / 1000); /* Go's integer division truncates too */
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    strftime(buf, n, "%Y-%m-%d %H:%M:%S +0000 UTC", &tm);
+    return buf;
+}
+
+/* promtool's --human-readable size: units.Base2Bytes(n).String(), which
+ * spells every non-zero base-1024 digit ("1MiB183KiB382B", "952B"). */
+static char *
+base2bytes(int64_t n, char *buf, size_t size)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    char parts[7][24];
+    int np = 0;
+    for (int i = 0; i < 7; i++) {
+        if (n % 1024 != 0 || (i == 0 && n == 0))
+            snprintf(parts[np++], sizeof(parts[0]), "%" PRId64 "%s", n % 1024, units[i]);
+        n /= 1024;
+        if (n == 0)
+            break;
+    }
+    size_t o = 0;
+    buf[0] = '\0';
+    for (int i = np - 1; i >= 0; i--)
+        o += (size_t)snprintf(buf + o, o < size ? size - o : 0, "%s", parts[i]);
+    return buf;
+}
+
 /* A table printed like Go's tabwriter(minwidth 13, padding 2), as promtool's.
  * table_print(t, NULL) only frees it. */
 typedef struct table {
@@ -185,6 +218,7 @@ typedef struct window {
 
 typedef struct importer {
     const char *file, *dir;
+    bool human; /* -r: RFC 3339 times in the table, as promtool's --human-readable */
     const char *buf;
     size_t len;
     iseries **tab;
@@ -465,8 +499,8 @@ add_block_row(table *t, const ts_block_meta *m, bool human)
 {
     char mint[40], maxt[40], dur[40], ns[24], nc[24], nser[24], size[32];
     if (human) {
-        rfc3339(m->mint, mint, sizeof(mint));
-        rfc3339(m->maxt, maxt, sizeof(maxt));
+        human_time(m->mint, mint, sizeof(mint));
+        human_time(m->maxt, maxt, sizeof(maxt));
     } else {
         snprintf(mint, sizeof(mint), "%" PRId64, m->mint);
         snprintf(maxt, sizeof(maxt), "%" PRId64, m->maxt);
@@ -475,7 +509,10 @@ add_block_row(table *t, const ts_block_meta *m, bool human)
     snprintf(ns, sizeof(ns), "%" PRIu64, m->num_samples);
     snprintf(nc, sizeof(nc), "%" PRIu64, m->num_chunks);
     snprintf(nser, sizeof(nser), "%" PRIu64, m->num_series);
-    snprintf(size, sizeof(size), "%" PRId64, m->size_bytes);
+    if (human)
+        base2bytes(m->size_bytes, size, sizeof(size));
+    else
+        snprintf(size, sizeof(size), "%" PRId64, m->size_bytes);
     const char *row[] = {m->ulid, mint, maxt, dur, ns, nc, nser, size};
     table_add(t, row);
 }
@@ -507,7 +544,7 @@ write_window(importer *im, window *w, table *tab)
         char path[4096];
         snprintf(path, sizeof(path), "%s/%s", im->dir, meta.ulid);
         meta.size_bytes = ts_fs_dir_size(path);
-        add_block_row(tab, &meta, false);
+        add_block_row(tab, &meta, im->human);
     }
     ts_block_meta_fini(&meta);
     ts_ss_free(set);
@@ -547,12 +584,13 @@ map_file(const char *path, const char **buf, size_t *len)
 }
 
 static int
-cmd_import(const char *file, const char *dir)
+cmd_import(const char *file, const char *dir, bool human, bool quiet)
 {
     importer im;
     memset(&im, 0, sizeof(im));
     im.file = file;
     im.dir = dir;
+    im.human = human;
     ts_arena_init(&im.scratch, 0);
     int rc = map_file(file, &im.buf, &im.len);
     if (rc != 0) {
@@ -582,7 +620,7 @@ cmd_import(const char *file, const char *dir)
             rc = write_window(&im, &im.win[i], &tab);
         first = last + 1;
     }
-    if (tab.nrows > 1) /* the blocks written, even if a later group failed */
+    if (tab.nrows > 1 && !quiet) /* the blocks written, even if a later group failed */
         table_print(&tab, stdout);
     else
         table_print(&tab, NULL); /* frees the header */
@@ -879,7 +917,7 @@ dump_block(ts_block *b)
 static void
 usage(FILE *f)
 {
-    fprintf(f, "usage: tessera tsdb import openmetrics FILE DIR\n"
+    fprintf(f, "usage: tessera tsdb import openmetrics [-r|--human-readable] [-q|--quiet] FILE DIR\n"
                "       tessera tsdb inspect DIR\n"
                "       tessera tsdb dump DIR\n");
 }
@@ -891,8 +929,27 @@ ts_cmd_tsdb(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    if (argc == 5 && strcmp(argv[1], "import") == 0 && strcmp(argv[2], "openmetrics") == 0)
-        return cmd_import(argv[3], argv[4]);
+    if (argc >= 3 && strcmp(argv[1], "import") == 0 && strcmp(argv[2], "openmetrics") == 0) {
+        /* promtool's flags: -r/--human-readable, -q/--quiet */
+        const char *pos[2];
+        int npos = 0;
+        bool human = false, quiet = false;
+        for (int i = 3; i < argc; i++) {
+            if (strcmp(argv[i], "-r") == 0 || strcmp(argv[i], "--human-readable") == 0)
+                human = true;
+            else if (strcmp(argv[i], "-q") == 0 || strcmp(argv[i], "--quiet") == 0)
+                quiet = true;
+            else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+                fprintf(stderr, "tessera tsdb import: unknown flag '%s'\n", argv[i]);
+                return 2;
+            } else if (npos < 2)
+                pos[npos++] = argv[i];
+            else
+                npos = 3;
+        }
+        if (npos == 2)
+            return cmd_import(pos[0], pos[1], human, quiet);
+    }
     if (argc == 3 && strcmp(argv[1], "inspect") == 0)
         return cmd_inspect(argv[2]);
     if (argc == 3 && strcmp(argv[1], "dump") == 0)

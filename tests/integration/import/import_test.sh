@@ -122,6 +122,15 @@ else
     bad "ugly file import failed: $(cat "$tmp/ut.err" "$tmp/up.err")"
 fi
 
+# -r: promtool's human-readable times (and sizes, which differ by design)
+"$tessera" tsdb import openmetrics -r "$tmp/good.om" "$tmp/tr" | awk 'NR > 1 {print $2, $3, $4, $5, $6, $7, $8, $9, $11}' | sort > "$tmp/tr.cols"
+promtool tsdb create-blocks-from openmetrics -r "$tmp/good.om" "$tmp/pr" | awk 'NR > 1 {print $2, $3, $4, $5, $6, $7, $8, $9, $11}' | sort > "$tmp/pr.cols"
+if [ -s "$tmp/tr.cols" ] && cmp -s "$tmp/tr.cols" "$tmp/pr.cols" && grep -q "+0000 UTC" "$tmp/tr.cols"; then
+    ok "-r prints promtool's human-readable times"
+else
+    bad "-r output differs:"; cat "$tmp/tr.cols" "$tmp/pr.cols"
+fi
+
 # ------------------------------------------------------------------ inspect
 if "$tessera" tsdb inspect "$tmp/t" > "$tmp/inspect.out" 2>&1; then
     missing=0
