@@ -63,11 +63,16 @@ void ts__http_close(ts__http *h);
 #include "pkg/util/arena.h"
 #include "pkg/util/buf.h"
 
-/* A set of series label sets (heap, owned) with their appender refs: the
- * series of one scrape, for staleness.  Open addressing on the labels hash. */
+/* The series a loop tracks for staleness: label sets (heap, owned) with
+ * their appender refs and two scrape-attempt stamps.  Open addressing on the
+ * labels hash.  seen_cur = the attempt that last saw the series; seen_ok =
+ * the last successful attempt that saw it (TS__NEVER if none yet). */
+#define TS__NEVER UINT64_MAX
+
 typedef struct ts__sset_entry {
     ts_labels *ls; /* NULL = empty slot */
     uint64_t ref;
+    uint64_t seen_cur, seen_ok;
 } ts__sset_entry;
 
 typedef struct ts__sset {
@@ -77,7 +82,8 @@ typedef struct ts__sset {
 
 void ts__sset_clear(ts__sset *s);
 ts__sset_entry *ts__sset_find(const ts__sset *s, const ts_labels *ls);
-/* Inserts a copy of ls unless present; returns the entry. */
+/* Inserts a copy of ls (seen_ok = TS__NEVER) unless present; returns the
+ * entry and whether it was added. */
 ts__sset_entry *ts__sset_add(ts__sset *s, const ts_labels *ls, uint64_t ref, bool *added);
 
 typedef struct ts__pool ts__pool;
@@ -115,8 +121,9 @@ struct ts__loop {
     int64_t scrape_ts;  /* wall ms of the current scrape's start */
     uint64_t start_ns;
     int64_t stale_ts;   /* end of run: time of the markers */
-    ts__sset prev;      /* series of the last successful append */
-    ts__sset cur;
+    ts__sset series;    /* tracked series (see ts__sset) */
+    uint64_t attempt;   /* number of the current append attempt (from 1) */
+    uint64_t last_ok;   /* last successful attempt (0 = none) */
     uint64_t report_ref[TS__NREPORT];
     ts_scrape_metadata *meta; /* of the last successful scrape (under m->mu) */
     size_t nmeta;

@@ -21,8 +21,11 @@
  * Samples: target labels are merged into each sample's labels (honor_labels
  * keeps the sample's value; otherwise a clashing sample label moves to
  * exported_<name>), metric_relabel_configs run, then the limits.  Series
- * without an explicit timestamp are tracked (loop->cur) so those missing
- * next time get a stale marker.  Appender errors for out-of-order,
+ * without an explicit timestamp are tracked (loop->series, stamped with the
+ * attempt that saw them) so those missing next time get a stale marker; the
+ * table survives from scrape to scrape, so a steady target costs no
+ * allocation per series, and a failed attempt changes nothing in it but
+ * stamps that the next success ignores.  Appender errors for out-of-order,
  * duplicate and too-old samples skip the sample, as Prometheus does.
  *
  * End of run (target gone): the loop keeps its timer, notes the time of the
@@ -81,6 +84,19 @@ ts__sset_find(const ts__sset *s, const ts_labels *ls)
     }
 }
 
+/* Places an entry whose labels are not in s yet (takes ownership of
+ * e.ls); s must have room. */
+static ts__sset_entry *
+sset_place(ts__sset *s, ts__sset_entry e)
+{
+    size_t mask = s->cap - 1, k = ts_labels_hash(e.ls) & mask;
+    while (s->e[k].ls)
+        k = (k + 1) & mask;
+    s->e[k] = e;
+    s->n++;
+    return &s->e[k];
+}
+
 static void
 sset_grow(ts__sset *s)
 {
@@ -88,15 +104,9 @@ sset_grow(ts__sset *s)
     s->cap = old.cap ? old.cap * 2 : 64;
     s->e = ts_calloc(s->cap, sizeof(*s->e));
     s->n = 0;
-    for (size_t i = 0; i < old.cap; i++) {
-        if (!old.e[i].ls)
-            continue;
-        size_t mask = s->cap - 1, k = ts_labels_hash(old.e[i].ls) & mask;
-        while (s->e[k].ls)
-            k = (k + 1) & mask;
-        s->e[k] = old.e[i];
-        s->n++;
-    }
+    for (size_t i = 0; i < old.cap; i++)
+        if (old.e[i].ls)
+            sset_place(s, old.e[i]);
     ts_free(old.e);
 }
 
@@ -109,14 +119,8 @@ ts__sset_add(ts__sset *s, const ts_labels *ls, uint64_t ref, bool *added)
         return e;
     if ((s->n + 1) * 4 > s->cap * 3)
         sset_grow(s);
-    size_t mask = s->cap - 1, k = ts_labels_hash(ls) & mask;
-    while (s->e[k].ls)
-        k = (k + 1) & mask;
-    s->e[k].ls = ts_labels_dup(ls);
-    s->e[k].ref = ref;
-    s->n++;
     *added = true;
-    return &s->e[k];
+    return sset_place(s, (ts__sset_entry){ts_labels_dup(ls), ref, 0, TS__NEVER});
 }
 
 /* ------------------------------------------------------------------- setup */
@@ -323,8 +327,7 @@ loop_closed(uv_handle_t *h)
     curl_easy_cleanup(l->easy);
     curl_slist_free_all(l->headers);
     ts_buf_fini(&l->body);
-    ts__sset_clear(&l->prev);
-    ts__sset_clear(&l->cur);
+    ts__sset_clear(&l->series);
     ts_arena_fini(&l->arena);
     ts_labels_free(l->labels);
     ts_labels_free(l->public_labels);
@@ -462,19 +465,29 @@ on_sample(void *ctx, const ts__sample *s)
         c->sample_limit_hit = true; /* keep counting, append nothing more */
         return TS_OK;
     }
-    int64_t t = (c->sc->honor_timestamps && s->has_ts) ? s->ts : c->t;
-    ts__sset_entry *pe = ts__sset_find(&l->prev, ls);
-    uint64_t ref = pe ? pe->ref : 0, ref_out = 0;
+    bool explicit_ts = c->sc->honor_timestamps && s->has_ts;
+    int64_t t = explicit_ts ? s->ts : c->t;
+    ts__sset_entry *e = ts__sset_find(&l->series, ls);
+    uint64_t ref = e ? e->ref : 0, ref_out = 0;
     rc = c->app->ops->append(c->app, ref, ls, t, s->v, &ref_out);
     if (rc && !append_error_is_soft(rc))
         return ts_error_set(c->err, rc, "append: %s", ts_strerror(rc));
-    if (!(c->sc->honor_timestamps && s->has_ts)) {
-        bool added;
-        ts__sset_entry *e = ts__sset_add(&l->cur, ls, ref_out ? ref_out : ref, &added);
-        if (added && !pe)
-            c->series_added++;
-        (void)e;
+    if (ref_out)
+        ref = ref_out;
+    if (explicit_ts) {
+        if (e)
+            e->ref = ref; /* known, but not tracked for staleness */
+        return TS_OK;
     }
+    if (!e) {
+        bool added;
+        e = ts__sset_add(&l->series, ls, ref, &added);
+        c->series_added++;
+    } else if (e->seen_cur != l->attempt && e->seen_ok != l->last_ok) {
+        c->series_added++; /* known, but not in the last successful scrape */
+    }
+    e->ref = ref;
+    e->seen_cur = l->attempt;
     return TS_OK;
 }
 
@@ -526,7 +539,7 @@ static int
 append_scrape(scrape_ctx *c, const char *ctype, const char *body, size_t len)
 {
     ts__loop *l = c->l;
-    ts__sset_clear(&l->cur);
+    l->attempt++;
     int rc = TS_OK;
     meta_free(l->new_meta, l->nnew_meta);
     l->new_meta = NULL;
@@ -535,22 +548,52 @@ append_scrape(scrape_ctx *c, const char *ctype, const char *body, size_t len)
         rc = ts__scrape_parse(ctype, body, len, on_sample, on_meta, c, c->err);
     if (!rc && c->sample_limit_hit)
         rc = ts_error_set(c->err, TS_ELIMIT, "sample limit exceeded");
-    if (rc) {
-        ts__sset_clear(&l->cur);
-        return rc;
-    }
+    if (rc)
+        return rc; /* the stamps of this attempt are ignored from now on */
+    /* Pass 1: stale markers for series of the last successful scrape that
+     * this one did not see (nothing changes yet, so an error can roll back). */
     double stale = ts_stale_nan();
-    for (size_t i = 0; i < l->prev.cap; i++) {
-        const ts__sset_entry *e = &l->prev.e[i];
-        if (!e->ls || ts__sset_find(&l->cur, e->ls))
+    bool evict = false;
+    for (size_t i = 0; i < l->series.cap; i++) {
+        const ts__sset_entry *e = &l->series.e[i];
+        if (!e->ls || e->seen_cur == l->attempt)
+            continue;
+        evict = true;
+        if (l->last_ok == 0 || e->seen_ok != l->last_ok)
             continue;
         rc = c->app->ops->append(c->app, e->ref, e->ls, c->t, stale, NULL);
         if (rc && !append_error_is_soft(rc))
             return ts_error_set(c->err, rc, "append stale marker: %s", ts_strerror(rc));
     }
-    ts__sset_clear(&l->prev);
-    l->prev = l->cur;
-    memset(&l->cur, 0, sizeof(l->cur));
+    /* Pass 2: this attempt is the last successful one; drop what it did
+     * not see (rebuilding the table, only when something goes). */
+    if (evict) {
+        size_t n = 0;
+        for (size_t i = 0; i < l->series.cap; i++)
+            n += l->series.e[i].ls && l->series.e[i].seen_cur == l->attempt;
+        ts__sset keep = {0};
+        if (n) {
+            keep.cap = 64;
+            while (n * 4 > keep.cap * 3)
+                keep.cap *= 2;
+            keep.e = ts_calloc(keep.cap, sizeof(*keep.e));
+        }
+        for (size_t i = 0; i < l->series.cap; i++) {
+            ts__sset_entry *e = &l->series.e[i];
+            if (e->ls && e->seen_cur == l->attempt) {
+                e->seen_ok = l->attempt;
+                sset_place(&keep, *e); /* moves the labels */
+                e->ls = NULL;
+            }
+        }
+        ts__sset_clear(&l->series); /* frees the labels of the dropped ones */
+        l->series = keep;
+    } else {
+        for (size_t i = 0; i < l->series.cap; i++)
+            if (l->series.e[i].ls)
+                l->series.e[i].seen_ok = l->attempt;
+    }
+    l->last_ok = l->attempt;
     if (len > 0) { /* a successful scrape replaces the metadata */
         uv_mutex_lock(&l->m->mu);
         ts_scrape_metadata *old = l->meta;
@@ -710,9 +753,9 @@ write_end_markers(ts__loop *l)
     ts_appender *app = l->m->o.appender(l->m->o.appender_ctx);
     double stale = ts_stale_nan();
     int rc = TS_OK;
-    for (size_t i = 0; i < l->prev.cap && !rc; i++) {
-        const ts__sset_entry *e = &l->prev.e[i];
-        if (!e->ls)
+    for (size_t i = 0; i < l->series.cap && !rc; i++) {
+        const ts__sset_entry *e = &l->series.e[i];
+        if (!e->ls || e->seen_ok != l->last_ok)
             continue;
         rc = app->ops->append(app, e->ref, e->ls, l->stale_ts, stale, NULL);
         if (append_error_is_soft(rc))

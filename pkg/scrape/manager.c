@@ -252,9 +252,11 @@ pool_sync(ts_scrape_manager *m, ts__pool *p, bool restart)
         ts__loop *l = ts__loop_new(m, p, act[i].labels, act[i].discovered, act[i].hash);
         if (found) {
             /* restart: the new loop continues the old one's series */
-            ts__sset tmp = l->prev;
-            l->prev = found->prev;
-            found->prev = tmp;
+            ts__sset tmp = l->series;
+            l->series = found->series;
+            found->series = tmp;
+            l->attempt = found->attempt;
+            l->last_ok = found->last_ok;
             memcpy(l->report_ref, found->report_ref, sizeof(l->report_ref));
             uv_mutex_lock(&m->mu);
             l->health = found->health;
