@@ -7,10 +7,13 @@
  *     nng thread) with an aio whose inputs are the nng request, handler and
  *     connection.  nng is told not to collect the body (so its 400-on-too-big
  *     never triggers and we can answer 413 without reading the body).
- *  2. on_request() only queues a job holding the aio; a worker picks it up.
- *  3. The worker reads the body itself (Content-Length bounded by max_body,
- *     via nng_http_conn_read_all on its own aio, with a timeout, after a
- *     "100 Continue" when the client asked for one), parses the
+ *  2. on_request() checks the body framing (Content-Length bounded by
+ *     max_body; chunked is refused) and, when there is a body, starts reading
+ *     it asynchronously (nng_http_conn_read_all on the job's own aio, with a
+ *     timeout, after a "100 Continue" when the client asked for one); the
+ *     job is queued when the body is complete, or at once without one.  A
+ *     slow client thus holds its connection, never a worker.
+ *  3. A worker picks the job up, parses the
  *     target and form, routes, calls the handler, converts our response into
  *     an nng_http_res, sets it as the aio's output and finishes the aio.
  *     nng then writes it (dropping the body for HEAD) and reads the next
@@ -59,9 +62,19 @@ typedef struct route {
     void *ctx;
 } route;
 
+/* One request between nng's callback and a worker.  When it has a body, the
+ * body is read asynchronously first (rd), so a slow client holds a
+ * connection, never a worker. */
 typedef struct job {
     struct job *next;
-    nng_aio *aio;
+    struct ts_web_server *srv;
+    nng_aio *aio;       /* nng's handler aio: inputs req/handler/conn, finished by the worker */
+    nng_aio *rd;        /* body read (and 100-continue write); NULL without a body */
+    bool continue_sent; /* rd: the "100 Continue" went out, now reading */
+    int early;          /* 0, or an HTTP status to answer at once (400/411/413), or -1:
+                         * reading the body failed, close the connection */
+    uint8_t *body;      /* heap, len + 1 bytes */
+    size_t len;
 } job;
 
 struct ts_web_server {
@@ -78,6 +91,7 @@ struct ts_web_server {
     pthread_cond_t cv;      /* job queue and shutdown */
     pthread_cond_t done_cv; /* handler destructor ran */
     job *head, *tail;
+    int reading; /* jobs whose body is still being read */
     bool closing;
     bool handler_gone;
     pthread_t *workers;
@@ -468,60 +482,39 @@ find_route(ts_web_server *s, ts_web_req *r, const char **allow)
 
 /* ------------------------------------------------------------ the worker */
 
-/* Reads the request body per Content-Length.  Returns 0 or an HTTP status to
- * answer with (the connection is then closed). */
-static int
-read_body(ts_web_server *s, ts_web_req *r, nng_http_conn *conn, nng_aio *rd)
+/* Checks the body framing of a request: sets j->len, or j->early to the
+ * status to refuse it with. */
+static void
+check_body(ts_web_server *s, nng_http_req *req, job *j)
 {
-    const char *te = nng_http_req_get_header(r->hreq, "Transfer-Encoding");
-    if (te && strcasecmp(te, "identity") != 0)
-        return 411; /* chunked bodies are not supported */
-    const char *cl = nng_http_req_get_header(r->hreq, "Content-Length");
+    const char *te = nng_http_req_get_header(req, "Transfer-Encoding");
+    if (te && strcasecmp(te, "identity") != 0) {
+        j->early = 411; /* chunked bodies are not supported */
+        return;
+    }
+    const char *cl = nng_http_req_get_header(req, "Content-Length");
     if (!cl)
-        return 0;
+        return;
     char *end;
     errno = 0;
     unsigned long long len = strtoull(cl, &end, 10);
     if (errno || end == cl || *end != '\0' || !isdigit((unsigned char)cl[0]))
-        return 400;
-    if (len > s->opts.max_body)
-        return 413;
-    if (len == 0)
-        return 0;
-    const char *expect = nng_http_req_get_header(r->hreq, "Expect");
-    if (expect && strcasecmp(expect, "100-continue") == 0) {
-        /* nng does not send the interim answer; without it curl waits 1 s */
-        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        nng_iov civ = {.iov_buf = (void *)cont, .iov_len = sizeof cont - 1};
-        nng_aio_set_iov(rd, 1, &civ);
-        nng_aio_set_timeout(rd, BODY_READ_TIMEOUT_MS);
-        nng_http_conn_write_all(conn, rd);
-        nng_aio_wait(rd);
-        if (nng_aio_result(rd) != 0)
-            return -1;
-    }
-    uint8_t *buf = ts_arena_alloc(&r->arena, (size_t)len + 1);
-    nng_iov iov = {.iov_buf = buf, .iov_len = (size_t)len};
-    nng_aio_set_iov(rd, 1, &iov);
-    nng_aio_set_timeout(rd, BODY_READ_TIMEOUT_MS);
-    nng_http_conn_read_all(conn, rd);
-    nng_aio_wait(rd);
-    if (nng_aio_result(rd) != 0)
-        return -1; /* connection gone or too slow: just close */
-    buf[len] = '\0';
-    r->body = buf;
-    r->body_len = (size_t)len;
-    return 0;
+        j->early = 400;
+    else if (len > s->opts.max_body)
+        j->early = 413;
+    else
+        j->len = (size_t)len;
 }
-
 static void
-serve(ts_web_server *s, ts_web_req *r, ts_web_resp *w, nng_http_conn *conn, nng_aio *rd)
+serve(ts_web_server *s, ts_web_req *r, ts_web_resp *w, const job *j)
 {
-    int st = read_body(s, r, conn, rd);
+    int st = j->early;
     if (st < 0) {
         w->status = -1;
         return;
     }
+    r->body = j->body;
+    r->body_len = j->body ? j->len : 0;
     if (st) {
         static const char *const texts[] = {[0] = "400 Bad Request",
                                             [1] = "411 Length Required",
@@ -622,10 +615,10 @@ serve(ts_web_server *s, ts_web_req *r, ts_web_resp *w, nng_http_conn *conn, nng_
 
 /* Runs one queued request and completes its aio. */
 static void
-process(ts_web_server *s, nng_aio *aio, nng_aio *rd)
+process(ts_web_server *s, job *j)
 {
+    nng_aio *aio = j->aio;
     nng_http_req *hreq = nng_aio_get_input(aio, 0);
-    nng_http_conn *conn = nng_aio_get_input(aio, 2);
     ts_web_req r;
     memset(&r, 0, sizeof r);
     ts_arena_init(&r.arena, 0);
@@ -635,7 +628,7 @@ process(ts_web_server *s, nng_aio *aio, nng_aio *rd)
     ts_web_resp w;
     resp_init(&w, s->opts.max_response);
 
-    serve(s, &r, &w, conn, rd);
+    serve(s, &r, &w, j);
 
     nng_http_res *res = NULL;
     int rv = w.status < 0 ? NNG_ECLOSED : nng_http_res_alloc(&res);
@@ -658,16 +651,23 @@ process(ts_web_server *s, nng_aio *aio, nng_aio *rd)
     nng_aio_finish(aio, rv);
 }
 
+static void
+job_free(job *j)
+{
+    if (j->rd)
+        nng_aio_free(j->rd); /* waits for its callback to have returned */
+    ts_free(j->body);
+    ts_free(j);
+}
+
 static void *
 worker_main(void *arg)
 {
     ts_web_server *s = arg;
-    nng_aio *rd = NULL;
-    if (nng_aio_alloc(&rd, NULL, NULL) != 0)
-        TS_ASSERT(!"nng_aio_alloc");
     pthread_mutex_lock(&s->mu);
     for (;;) {
-        while (!s->head && !s->closing)
+        /* on close, stay until bodies being read have been handed over too */
+        while (!s->head && !(s->closing && s->reading == 0))
             pthread_cond_wait(&s->cv, &s->mu);
         job *j = s->head;
         if (!j)
@@ -676,37 +676,97 @@ worker_main(void *arg)
         if (!s->head)
             s->tail = NULL;
         pthread_mutex_unlock(&s->mu);
-        process(s, j->aio, rd);
-        ts_free(j);
+        process(s, j);
+        job_free(j);
         pthread_mutex_lock(&s->mu);
     }
+    pthread_cond_broadcast(&s->cv); /* let the other workers see the exit condition */
     pthread_mutex_unlock(&s->mu);
-    nng_aio_free(rd);
     return NULL;
 }
 
-/* nng's callback: queue and return. */
+/* Queues j for the workers; called with s->mu held. */
 static void
-on_request(nng_aio *aio)
+enqueue_locked(ts_web_server *s, job *j)
 {
-    nng_http_handler *h = nng_aio_get_input(aio, 1);
-    ts_web_server *s = nng_http_handler_get_data(h);
-    pthread_mutex_lock(&s->mu);
-    if (s->closing) {
-        pthread_mutex_unlock(&s->mu);
-        nng_aio_finish(aio, NNG_ECLOSED);
-        return;
-    }
-    job *j = ts_malloc(sizeof *j);
     j->next = NULL;
-    j->aio = aio;
     if (s->tail)
         s->tail->next = j;
     else
         s->head = j;
     s->tail = j;
     pthread_cond_signal(&s->cv);
+}
+
+/* Completion of the body read (or of the "100 Continue" write before it). */
+static void
+on_body(void *arg)
+{
+    job *j = arg;
+    ts_web_server *s = j->srv;
+    int rv = nng_aio_result(j->rd);
+    nng_http_conn *conn = nng_aio_get_input(j->aio, 2);
+    if (rv == 0 && !j->continue_sent) {
+        j->continue_sent = true;
+        nng_iov iov = {.iov_buf = j->body, .iov_len = j->len};
+        nng_aio_set_iov(j->rd, 1, &iov);
+        nng_http_conn_read_all(conn, j->rd);
+        return;
+    }
+    if (rv != 0)
+        j->early = -1; /* connection gone or too slow: just close */
+    else
+        j->body[j->len] = '\0';
+    pthread_mutex_lock(&s->mu);
+    s->reading--;
+    enqueue_locked(s, j);
     pthread_mutex_unlock(&s->mu);
+    /* j is the workers' now: no access after the unlock */
+}
+
+/* nng's callback (on an nng thread): start reading the body, or queue. */
+static void
+on_request(nng_aio *aio)
+{
+    nng_http_handler *h = nng_aio_get_input(aio, 1);
+    ts_web_server *s = nng_http_handler_get_data(h);
+    nng_http_req *req = nng_aio_get_input(aio, 0);
+    nng_http_conn *conn = nng_aio_get_input(aio, 2);
+    job *j = ts_calloc(1, sizeof *j);
+    j->srv = s;
+    j->aio = aio;
+    check_body(s, req, j);
+    if (!j->early && j->len > 0 && nng_aio_alloc(&j->rd, on_body, j) != 0)
+        j->early = -1;
+    pthread_mutex_lock(&s->mu);
+    if (s->closing) {
+        pthread_mutex_unlock(&s->mu);
+        job_free(j);
+        nng_aio_finish(aio, NNG_ECLOSED);
+        return;
+    }
+    if (!j->rd) {
+        enqueue_locked(s, j);
+        pthread_mutex_unlock(&s->mu);
+        return;
+    }
+    s->reading++;
+    pthread_mutex_unlock(&s->mu);
+    j->body = ts_malloc(j->len + 1);
+    nng_aio_set_timeout(j->rd, BODY_READ_TIMEOUT_MS);
+    const char *expect = nng_http_req_get_header(req, "Expect");
+    if (expect && strcasecmp(expect, "100-continue") == 0) {
+        /* nng does not send the interim answer; without it curl waits 1 s */
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        nng_iov iov = {.iov_buf = (void *)cont, .iov_len = sizeof cont - 1};
+        nng_aio_set_iov(j->rd, 1, &iov);
+        nng_http_conn_write_all(conn, j->rd);
+    } else {
+        j->continue_sent = true;
+        nng_iov iov = {.iov_buf = j->body, .iov_len = j->len};
+        nng_aio_set_iov(j->rd, 1, &iov);
+        nng_http_conn_read_all(conn, j->rd);
+    }
 }
 
 static void

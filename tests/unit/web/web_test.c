@@ -13,7 +13,11 @@
 #include "tests/testutil/t.h"
 #include "tests/unit/web/helpers.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <nng/nng.h>
 #include <pthread.h>
 
@@ -537,6 +541,52 @@ test_queryable_for(void)
     ts_head_free(head);
 }
 
+static int
+raw_connect(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0)
+        return -1;
+    return fd;
+}
+
+/* Clients that announce a body and never send it hold connections, not
+ * workers; shutting down with such reads pending is prompt. */
+static void
+test_slow_bodies(void)
+{
+    fixture f;
+    T_OK(fixture_start(&f, false, T0)); /* 3 workers */
+    int fds[6];
+    static const char hdr[] = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                              "application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\na=1";
+    for (int i = 0; i < 6; i++) {
+        fds[i] = raw_connect(f.port);
+        T_TRUE(fds[i] >= 0);
+        T_EQ(write(fds[i], hdr, sizeof hdr - 1), (long)(sizeof hdr - 1));
+    }
+    nanosleep(&(struct timespec){0, 200000000}, NULL);
+    uint64_t t0 = ts_mono_ns();
+    GET_EQ(&f, "/echo?x=1", 200, "GET /echo rest= x=1 body=0");
+    T_TRUE(ts_mono_ns() - t0 < 2000000000ull);
+    /* one slow client finishes its body and gets its answer */
+    char rest[97];
+    memset(rest, 'z', sizeof rest);
+    T_EQ(write(fds[0], rest, sizeof rest), (long)sizeof rest);
+    char buf[512];
+    ssize_t n = read(fds[0], buf, sizeof buf - 1);
+    T_TRUE(n > 0);
+    buf[n > 0 ? n : 0] = '\0';
+    T_TRUE(strstr(buf, "POST /echo rest= a=1zzz") != NULL);
+    t0 = ts_mono_ns();
+    fixture_stop(&f); /* five reads still pending */
+    T_TRUE(ts_mono_ns() - t0 < 5000000000ull);
+    for (int i = 0; i < 6; i++)
+        close(fds[i]);
+}
+
 /* A response over opts.max_response becomes an "internal" API error. */
 static void
 test_response_limit(void)
@@ -908,5 +958,5 @@ T_MAIN({"parse_time", test_parse_time}, {"parse_duration", test_parse_duration},
        {"format", test_format}, {"server_basics", test_server_basics},
        {"server_concurrent", test_server_concurrent}, {"server_keepalive", test_server_keepalive},
        {"response_limit", test_response_limit}, {"lifecycle", test_lifecycle},
-       {"queryable_for", test_queryable_for}, {"api_endpoints", test_api_endpoints},
-       {"vs_prometheus", test_vs_prometheus})
+       {"queryable_for", test_queryable_for}, {"slow_bodies", test_slow_bodies},
+       {"api_endpoints", test_api_endpoints}, {"vs_prometheus", test_vs_prometheus})
