@@ -765,6 +765,21 @@ test_staleness_and_reload(void)
     run_for(&loop, 500);
     T_FEQ(last_value(h, "a", "st", NULL), 1);
     T_FEQ(last_value(h, "up", "st", NULL), 1);
+    {
+        /* scrape_series_added: 2 first, 0 while steady, 0 on failures,
+         * 1 when a comes back after the failure */
+        int64_t t2[64];
+        double v[64];
+        size_t k;
+        read_job(h, "scrape_series_added", "st", NULL, NULL, t2, v, 64, &k, NULL, 0);
+        T_TRUE(k >= 6);
+        T_FEQ(v[0], 2);
+        size_t ones = 0, others = 0;
+        for (size_t i = 1; i < k; i++)
+            ones += v[i] == 1, others += v[i] != 0 && v[i] != 1;
+        T_EQ(ones, 1);
+        T_EQ(others, 0);
+    }
 
     /* reload with an identical config: the loop keeps running, nothing stale */
     ts_config *c2 = parse_cfg(y);
