@@ -1389,7 +1389,82 @@ test_same_series_as_prometheus(void)
     T_EQ(nwant, 19);
 }
 
-T_MAIN({"populate_labels", test_populate_labels},
+/* Reloads that add and remove jobs: a new job starts scraping, a removed
+ * job stops without staleness markers (Prometheus' pool stop), the other
+ * job's loop keeps running. */
+static void
+test_reload_jobs(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    server s;
+    server_start(&loop, &s);
+    route_set(&s, "/r", 200, "text/plain", "r 1\n", 4, false, 0);
+    char ya[512], yab[1024], yb[512];
+    snprintf(ya, sizeof(ya),
+             "global: {scrape_interval: 200ms, scrape_timeout: 100ms}\n"
+             "scrape_configs:\n- job_name: A\n  metrics_path: /r\n"
+             "  static_configs: [{targets: ['127.0.0.1:%d']}]\n",
+             s.port);
+    snprintf(yab, sizeof(yab), "%s- job_name: B\n  metrics_path: /r\n"
+             "  static_configs: [{targets: ['localhost:%d']}]\n", ya, s.port);
+    snprintf(yb, sizeof(yb),
+             "global: {scrape_interval: 200ms, scrape_timeout: 100ms}\n"
+             "scrape_configs:\n- job_name: B\n  metrics_path: /r\n"
+             "  static_configs: [{targets: ['localhost:%d']}]\n",
+             s.port);
+    ts_config *c = parse_cfg(ya);
+    ts_head *h;
+    ts_head_opts ho = {0};
+    T_OK(ts_head_new(&h, &ho));
+    ts_scrape_opts o = {.loop = &loop, .appender = head_appender, .appender_ctx = h};
+    ts_scrape_manager *m;
+    T_OK(ts_scrape_manager_new(&o, &m));
+    T_OK(ts_scrape_manager_apply_config(m, c));
+    sync_static(m, c);
+    run_for(&loop, 500);
+    size_t na;
+    T_FEQ(last_value(h, "r", "A", &na), 1);
+
+    ts_config *c2 = parse_cfg(yab);
+    T_OK(ts_scrape_manager_apply_config(m, c2));
+    ts_config_free(c);
+    sync_static(m, c2);
+    run_for(&loop, 500);
+    size_t na2, nb;
+    T_FEQ(last_value(h, "r", "B", &nb), 1);
+    T_FEQ(last_value(h, "r", "A", &na2), 1);
+    T_TRUE(na2 > na); /* A kept scraping across the reload */
+
+    ts_config *c3 = parse_cfg(yb);
+    T_OK(ts_scrape_manager_apply_config(m, c3));
+    ts_config_free(c2);
+    sync_static(m, c3);
+    run_for(&loop, 50);
+    size_t na3;
+    last_value(h, "r", "A", &na3);
+    run_for(&loop, 800);
+    size_t na4, nb2;
+    T_FEQ(last_value(h, "r", "A", &na4), 1); /* no stale marker */
+    T_EQ(na4, na3);                          /* and no more scrapes */
+    T_FEQ(last_value(h, "up", "A", NULL), 1);
+    last_value(h, "r", "B", &nb2);
+    T_TRUE(nb2 > nb);
+    tlist tl = {0};
+    ts_scrape_manager_targets(m, collect, &tl);
+    T_EQ(tl.n, 1);
+    T_STREQ(tl.t[0].job, "B");
+
+    ts_scrape_manager_close(m);
+    server_stop(&s);
+    T_EQ(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    T_EQ(uv_loop_close(&loop), 0);
+    server_free(&s);
+    ts_head_free(h);
+    ts_config_free(c3);
+}
+
+T_MAIN({"populate_labels", test_populate_labels}, {"reload_jobs", test_reload_jobs},
        {"same_series_as_prometheus", test_same_series_as_prometheus}, {"auth_tls", test_auth_tls}, {"large_body", test_large_body}, {"file_sd_follow", test_file_sd_follow}, {"scrape_cases", test_scrape_cases},
        {"staleness_and_reload", test_staleness_and_reload},
        {"node_exporter", test_node_exporter})
