@@ -1446,8 +1446,11 @@ ts_web_api_register(ts_web_server *s, const ts_web_api_opts *opts, ts_web_api **
             ctx = &api->bound[api->nbound++];
             fn = api_wrap;
         }
-        int rc =
-            ts_web_server_route(s, routes[i].method, routes[i].path, routes[i].prefix, fn, ctx);
+        bool health = strncmp(routes[i].path, "/-/healthy", 10) == 0 ||
+                      strncmp(routes[i].path, "/-/ready", 8) == 0;
+        int rc = health ? ts_web_server_route_inline(s, routes[i].method, routes[i].path, fn, ctx)
+                        : ts_web_server_route(s, routes[i].method, routes[i].path, routes[i].prefix,
+                                              fn, ctx);
         if (rc) {
             ts_web_api_free(api);
             return rc;

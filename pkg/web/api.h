@@ -210,7 +210,8 @@ typedef struct ts_web_api_opts {
     void (*runtimeinfo)(void *ctx, ts_api_runtimeinfo *ri, ts_arena *a);
     /* Returns the loaded config as YAML (arena or static string). */
     const char *(*config_yaml)(void *ctx, ts_arena *a);
-    /* Whether the server is ready (/-/ready 200 vs 503); NULL = always. */
+    /* Whether the server is ready (/-/ready 200 vs 503); NULL = always.  Runs
+     * on an I/O thread (health checks bypass the workers): must not block. */
     bool (*ready)(void *ctx);
     /* Lifecycle (/-/reload, /-/quit; POST or PUT), only with enable_lifecycle
      * (else 403 "Lifecycle API is not enabled.").  reload returns 0 or fills

@@ -60,6 +60,7 @@ typedef struct route {
     bool prefix;
     ts_web_handler_fn fn;
     void *ctx;
+    bool inline_; /* run on nng's thread (never blocks: health checks) */
 } route;
 
 /* One request between nng's callback and a worker.  When it has a body, the
@@ -724,6 +725,23 @@ on_body(void *arg)
     /* j is the workers' now: no access after the unlock */
 }
 
+/* Whether the request (without a body) goes to an inline route: its raw path
+ * equals an inline route's path exactly (routes are fixed after start). */
+static bool
+is_inline(ts_web_server *s, nng_http_req *req)
+{
+    const char *uri = nng_http_req_get_uri(req);
+    size_t n = strcspn(uri, "?");
+    const char *method = nng_http_req_get_method(req);
+    for (size_t i = 0; i < s->nroutes; i++) {
+        const route *rt = &s->routes[i];
+        if (rt->inline_ && !rt->prefix && rt->plen == n && memcmp(rt->path, uri, n) == 0 &&
+            (!rt->method || strcmp(rt->method, method) == 0))
+            return true;
+    }
+    return false;
+}
+
 /* nng's callback (on an nng thread): start reading the body, or queue. */
 static void
 on_request(nng_aio *aio)
@@ -743,6 +761,13 @@ on_request(nng_aio *aio)
         pthread_mutex_unlock(&s->mu);
         job_free(j);
         nng_aio_finish(aio, NNG_ECLOSED);
+        return;
+    }
+    if (!j->rd && !j->early && is_inline(s, req)) {
+        /* health checks must answer even when every worker runs a long query */
+        pthread_mutex_unlock(&s->mu);
+        process(s, j);
+        job_free(j);
         return;
     }
     if (!j->rd) {
@@ -822,9 +847,26 @@ ts_web_server_new(ts_web_server **out, const ts_web_server_opts *opts, ts_error 
     return TS_OK;
 }
 
+static int route_add(ts_web_server *s, const char *method, const char *path, bool prefix,
+                     ts_web_handler_fn fn, void *ctx, bool inline_);
+
 int
 ts_web_server_route(ts_web_server *s, const char *method, const char *path, bool prefix,
                     ts_web_handler_fn fn, void *ctx)
+{
+    return route_add(s, method, path, prefix, fn, ctx, false);
+}
+
+int
+ts_web_server_route_inline(ts_web_server *s, const char *method, const char *path,
+                           ts_web_handler_fn fn, void *ctx)
+{
+    return route_add(s, method, path, false, fn, ctx, true);
+}
+
+static int
+route_add(ts_web_server *s, const char *method, const char *path, bool prefix, ts_web_handler_fn fn,
+          void *ctx, bool inline_)
 {
     if (s->started || !path || path[0] != '/' || !fn)
         return TS_EINVAL;
@@ -843,6 +885,7 @@ ts_web_server_route(ts_web_server *s, const char *method, const char *path, bool
     rt->prefix = prefix;
     rt->fn = fn;
     rt->ctx = ctx;
+    rt->inline_ = inline_;
     return TS_OK;
 }
 

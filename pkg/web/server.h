@@ -75,6 +75,12 @@ int ts_web_server_new(ts_web_server **out, const ts_web_server_opts *opts, ts_er
  * are copied; ctx is borrowed and passed to fn. TS_EEXIST for a duplicate. */
 int ts_web_server_route(ts_web_server *s, const char *method, const char *path, bool prefix,
                         ts_web_handler_fn fn, void *ctx);
+/* Adds an exact-path route whose handler runs directly on nng's I/O thread,
+ * not on a worker, so it answers even while every worker is busy (health
+ * checks).  The handler must be quick and never block.  Requests with a body
+ * still go through the workers. */
+int ts_web_server_route_inline(ts_web_server *s, const char *method, const char *path,
+                               ts_web_handler_fn fn, void *ctx);
 /* Binds and starts serving.  Errors: -errno style codes with text in err
  * ("listen 127.0.0.1:9090: Address in use"). */
 int ts_web_server_start(ts_web_server *s, ts_error *err);

@@ -167,6 +167,16 @@ read_chunked(char *buf, size_t size, size_t n, void *ud)
     return 4;
 }
 
+static volatile int release_block; /* set by the test; polled by the handler */
+
+static int
+block(ts_web_req *r, ts_web_resp *w, void *ctx)
+{
+    for (int i = 0; i < 1000 && !__atomic_load_n(&release_block, __ATOMIC_SEQ_CST); i++)
+        nanosleep(&(struct timespec){0, 10000000}, NULL);
+    return ts_buf_puts(ts_web_resp_body(w), "released");
+}
+
 static int
 empty(ts_web_req *r, ts_web_resp *w, void *ctx)
 {
@@ -258,6 +268,7 @@ fixture_start(fixture *f, bool warn, int64_t base)
         ts_web_server_route(f->srv, "GET", "/pre/", true, echo, NULL) ||
         ts_web_server_route(f->srv, "GET", "/fail", false, fail, NULL) ||
         ts_web_server_route(f->srv, "GET", "/empty", false, empty, NULL) ||
+        ts_web_server_route(f->srv, "GET", "/block", false, block, NULL) ||
         ts_web_server_route(f->srv, "GET", "/hdr", false, hdr, NULL))
         return -1;
     if (ts_web_server_start(f->srv, &err)) {
@@ -585,6 +596,43 @@ test_slow_bodies(void)
     T_TRUE(ts_mono_ns() - t0 < 5000000000ull);
     for (int i = 0; i < 6; i++)
         close(fds[i]);
+}
+
+static void *
+block_client(void *p)
+{
+    int port = *(int *)p;
+    reply r;
+    int ok = http(port, NULL, "/block", NULL, 0, &r) == 0 && r.status == 200 &&
+             strcmp(ts_buf_cstr(&r.body), "released") == 0;
+    reply_fini(&r);
+    return ok ? p : NULL;
+}
+
+/* Health checks answer while every worker is busy. */
+static void
+test_health_bypass(void)
+{
+    fixture f;
+    T_OK(fixture_start(&f, false, T0)); /* 3 workers */
+    __atomic_store_n(&release_block, 0, __ATOMIC_SEQ_CST);
+    pthread_t th[3];
+    for (int i = 0; i < 3; i++)
+        pthread_create(&th[i], NULL, block_client, &f.port);
+    nanosleep(&(struct timespec){0, 300000000}, NULL); /* all workers now blocked */
+    uint64_t t0 = ts_mono_ns();
+    GET_EQ(&f, "/-/healthy", 200, "Prometheus Server is Healthy.\n");
+    GET_EQ(&f, "/-/ready", 200, "Prometheus Server is Ready.\n");
+    T_TRUE(ts_mono_ns() - t0 < 2000000000ull);
+    __atomic_store_n(&release_block, 1, __ATOMIC_SEQ_CST);
+    int ok = 0;
+    for (int i = 0; i < 3; i++) {
+        void *res;
+        pthread_join(th[i], &res);
+        ok += res != NULL;
+    }
+    T_EQ(ok, 3);
+    fixture_stop(&f);
 }
 
 /* A response over opts.max_response becomes an "internal" API error. */
@@ -959,4 +1007,5 @@ T_MAIN({"parse_time", test_parse_time}, {"parse_duration", test_parse_duration},
        {"server_concurrent", test_server_concurrent}, {"server_keepalive", test_server_keepalive},
        {"response_limit", test_response_limit}, {"lifecycle", test_lifecycle},
        {"queryable_for", test_queryable_for}, {"slow_bodies", test_slow_bodies},
-       {"api_endpoints", test_api_endpoints}, {"vs_prometheus", test_vs_prometheus})
+       {"health_bypass", test_health_bypass}, {"api_endpoints", test_api_endpoints},
+       {"vs_prometheus", test_vs_prometheus})
