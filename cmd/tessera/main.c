@@ -14,6 +14,7 @@ static const struct {
     const char *help;
 } commands[] = {
     {"shard", ts_cmd_shard, "run a shard: scrape, store, serve the Prometheus API and the store API"},
+    {"query", ts_cmd_query, "run the global querier over store APIs (merge, dedup, PromQL, HTTP API)"},
     {"tsdb", ts_cmd_tsdb, "tsdb import openmetrics FILE DIR | tsdb inspect DIR"},
     {"check", ts_cmd_check, "check config FILE...: validate prometheus.yml like promtool"},
     {"promql-test", ts_cmd_promql_test, "run Prometheus PromQL test files: promql-test FILE..."},

@@ -73,6 +73,7 @@ typedef struct shard {
     atomic_bool ready;
 
     uv_loop_t loop;
+    bool loop_inited;
     uv_signal_t sighup, sigterm, sigint;
     uv_async_t reload_async, stop_async;
     ts_discovery_manager *disc;
@@ -91,7 +92,7 @@ typedef struct shard {
     pthread_t compactor;
     pthread_mutex_t comp_mu;
     pthread_cond_t comp_cv;
-    bool stopping;
+    atomic_bool stopping; /* set once shutdown starts: no more async sends */
 } shard;
 
 /* ------------------------------------------------------------ config */
@@ -199,6 +200,12 @@ static void
 on_sigterm(uv_signal_t *h, int sig)
 {
     shard *s = h->data;
+    pthread_mutex_lock(&s->reload_mu);
+    bool already = atomic_exchange(&s->stopping, true);
+    pthread_cond_broadcast(&s->reload_cv);
+    pthread_mutex_unlock(&s->reload_mu);
+    if (already)
+        return;
     TS_LOG(TS_LOG_WARN, "shard", "received signal, exiting gracefully", "signal=%s",
            sig == SIGTERM ? "terminated" : "interrupt");
     on_stop_async(&s->stop_async);
@@ -255,27 +262,37 @@ runtimeinfo(void *ctx, ts_api_runtimeinfo *ri, ts_arena *a)
     ri->storage_retention = s->flags[F_RET_TIME].value;
 }
 
+/* /-/reload (via pkg/web's lifecycle hook): runs on an HTTP worker, hands
+ * the reload to the loop thread and waits for its outcome. */
 static int
-handle_reload(ts_web_req *req, ts_web_resp *resp, void *ctx)
+api_reload(void *ctx, ts_error *err)
 {
     shard *s = ctx;
-    if (!s->flags[F_LIFECYCLE].on)
-        return ts_web_resp_text(resp, 403, "text/plain; charset=utf-8",
-                                "Lifecycle API is not enabled.");
     pthread_mutex_lock(&s->reload_mu);
+    if (atomic_load(&s->stopping)) {
+        pthread_mutex_unlock(&s->reload_mu);
+        return ts_error_set(err, TS_ECANCELED, "shutting down");
+    }
     uint64_t ticket = ++s->reload_asked;
-    pthread_mutex_unlock(&s->reload_mu);
     uv_async_send(&s->reload_async);
-    pthread_mutex_lock(&s->reload_mu);
-    while (s->reload_done < ticket && !s->stopping)
+    while (s->reload_done < ticket && !atomic_load(&s->stopping))
         pthread_cond_wait(&s->reload_cv, &s->reload_mu);
-    int rc = s->reload_rc;
-    char msg[600];
-    snprintf(msg, sizeof(msg), "failed to reload config: %s\n", s->reload_err);
-    pthread_mutex_unlock(&s->reload_mu);
+    int rc = s->reload_done < ticket ? TS_ECANCELED : s->reload_rc;
     if (rc)
-        return ts_web_resp_text(resp, 500, "text/plain; charset=utf-8", msg);
-    return ts_web_resp_text(resp, 200, "text/plain; charset=utf-8", "");
+        ts_error_set(err, rc, "%s", s->reload_done < ticket ? "shutting down" : s->reload_err);
+    pthread_mutex_unlock(&s->reload_mu);
+    return rc;
+}
+
+/* /-/quit: start the shutdown on the loop thread. */
+static void
+api_quit(void *ctx)
+{
+    shard *s = ctx;
+    pthread_mutex_lock(&s->reload_mu);
+    if (!atomic_exchange(&s->stopping, true))
+        uv_async_send(&s->stop_async);
+    pthread_mutex_unlock(&s->reload_mu);
 }
 
 static int
@@ -520,12 +537,12 @@ compactor(void *arg)
 {
     shard *s = arg;
     pthread_mutex_lock(&s->comp_mu);
-    while (!s->stopping) {
+    while (!atomic_load(&s->stopping)) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += 60;
         pthread_cond_timedwait(&s->comp_cv, &s->comp_mu, &ts);
-        if (s->stopping)
+        if (atomic_load(&s->stopping))
             break;
         pthread_mutex_unlock(&s->comp_mu);
         ts_error err;
@@ -651,6 +668,9 @@ ts_cmd_shard(int argc, char **argv)
         .runtimeinfo = runtimeinfo,
         .config_yaml = config_yaml,
         .ready = is_ready,
+        .enable_lifecycle = s->flags[F_LIFECYCLE].on,
+        .reload = api_reload,
+        .quit = api_quit,
         .info_ctx = s,
     };
 
@@ -680,8 +700,6 @@ ts_cmd_shard(int argc, char **argv)
     ao.queryable = ts_db_queryable(s->db);
     if (ts_web_api_register(s->web, &ao, &s->api) != TS_OK)
         goto out;
-    ts_web_server_route(s->web, "POST", "/-/reload", false, handle_reload, s);
-    ts_web_server_route(s->web, "PUT", "/-/reload", false, handle_reload, s);
     ts_web_server_route(s->web, "GET", "/metrics", false, handle_metrics, s);
     ts_web_server_route(s->web, "GET", "/api/v1/targets", false, handle_targets, s);
     ts_web_server_route(s->web, "GET", "/api/v1/status/tsdb", false, handle_tsdb_status, s);
@@ -721,6 +739,7 @@ ts_cmd_shard(int argc, char **argv)
 
     /* scraping */
     uv_loop_init(&s->loop);
+    s->loop_inited = true;
     ts_scrape_opts sco = {.loop = &s->loop, .appender = scrape_appender, .appender_ctx = s,
                           .jitter_seed = ts_hash64(s->flags[F_WEB_LISTEN].value,
                                                    strlen(s->flags[F_WEB_LISTEN].value))};
@@ -753,23 +772,24 @@ ts_cmd_shard(int argc, char **argv)
 
 out:
     atomic_store(&s->ready, false);
-    pthread_mutex_lock(&s->comp_mu);
-    s->stopping = true;
-    pthread_cond_broadcast(&s->comp_cv);
-    pthread_mutex_unlock(&s->comp_mu);
     pthread_mutex_lock(&s->reload_mu);
+    atomic_store(&s->stopping, true);
     pthread_cond_broadcast(&s->reload_cv);
     pthread_mutex_unlock(&s->reload_mu);
+    pthread_mutex_lock(&s->comp_mu);
+    pthread_cond_broadcast(&s->comp_cv);
+    pthread_mutex_unlock(&s->comp_mu);
     if (s->compactor)
         pthread_join(s->compactor, NULL);
-    if (s->scrape || s->disc) {
-        ts_scrape_manager_close(s->scrape);
-        ts_discovery_manager_close(s->disc);
-        uv_run(&s->loop, UV_RUN_NOWAIT);
-    }
-    if (s->loop.data || uv_loop_alive(&s->loop))
+    if (s->loop_inited) {
+        /* after an early failure the managers may still be open */
+        if (s->scrape)
+            ts_scrape_manager_close(s->scrape);
+        if (s->disc)
+            ts_discovery_manager_close(s->disc);
         uv_run(&s->loop, UV_RUN_DEFAULT);
-    uv_loop_close(&s->loop);
+        uv_loop_close(&s->loop);
+    }
     ts_web_server_free(s->web);
     ts_web_api_free(s->api);
     ts_store_server_stop(s->store);

@@ -1,0 +1,333 @@
+/*
+ * tessera query: the global query endpoint (Thanos Querier's job).
+ *
+ *   stores (--store, --store.sd-files, --store.sd-dns) -> endpoints (Info probes)
+ *     -> fan-out querier (prune, parallel, dedup, partial response)
+ *     -> PromQL engine -> Prometheus HTTP API (+ /api/v1/stores)
+ *
+ * Per request, `dedup=false` turns deduplication off and
+ * `partial_response=false|true` overrides --query.partial-response, as
+ * Thanos' API does.
+ */
+#include "cmd/tessera/cmd.h"
+#include "cmd/tessera/flags.h"
+#include "cmd/tessera/serve.h"
+#include "pkg/query/fanout.h"
+#include "pkg/util/log.h"
+#include "pkg/util/mem.h"
+#include "pkg/util/time.h"
+#include "pkg/web/api.h"
+#include "pkg/web/server.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum {
+    F_WEB_LISTEN,
+    F_STORE,
+    F_SD_FILES,
+    F_SD_DNS,
+    F_REPLICA_LABEL,
+    F_TIMEOUT,
+    F_PARTIAL,
+    F_LOOKBACK,
+    F_MAX_SAMPLES,
+    F_SD_INTERVAL,
+    F_LOG_LEVEL,
+    F_TLS_CA,
+    F_NFLAGS
+};
+
+typedef struct querier {
+    ts_flag flags[F_NFLAGS];
+    const char **flag_pairs;
+    size_t nflag_pairs;
+    const char **replica_labels;
+    size_t nreplica;
+    int64_t timeout_ms;
+    ts_endpoints *endpoints;
+    ts_fanout fanout; /* default options: series/labels endpoints */
+    ts_promql_engine *eng;
+    ts_web_server *web;
+    ts_web_api *api;
+    ts_metrics_registry metrics;
+    ts_serve_query_stats qstats;
+} querier;
+
+static bool
+bool_param(const char *v, bool def)
+{
+    if (!v || !v[0])
+        return def;
+    return strcmp(v, "true") == 0 || strcmp(v, "1") == 0;
+}
+
+/* The fan-out options of one request: Thanos' dedup and partial_response
+ * parameters override the flags' defaults. */
+static ts_fanout_opts
+request_opts(querier *q, ts_web_req *req)
+{
+    ts_fanout_opts fo = q->fanout.opts;
+    if (req) {
+        fo.dedup = bool_param(ts_web_req_param(req, "dedup"), fo.dedup);
+        fo.partial_response =
+            bool_param(ts_web_req_param(req, "partial_response"), fo.partial_response);
+    }
+    return fo;
+}
+
+static int
+query_fn(void *ctx, const ts_api_query_params *p, ts_api_query_out *out)
+{
+    querier *q = ctx;
+    ts_fanout_opts fo = request_opts(q, p->req);
+    if (p->timeout_ms > 0 && p->timeout_ms < fo.timeout_ms)
+        fo.timeout_ms = p->timeout_ms;
+    ts_fanout f;
+    ts_fanout_init(&f, q->endpoints, &fo);
+    return ts_serve_run_query(q->eng, &f.qb, p, out, &q->qstats);
+}
+
+/* series / labels / label values with the request's options */
+static ts_queryable *
+queryable_for(void *ctx, ts_web_req *req)
+{
+    querier *q = ctx;
+    ts_fanout *f = ts_arena_alloc(ts_web_req_arena(req), sizeof(*f));
+    ts_fanout_opts fo = request_opts(q, req);
+    ts_fanout_init(f, q->endpoints, &fo);
+    return &f->qb;
+}
+
+static int
+handle_stores(ts_web_req *req, ts_web_resp *resp, void *ctx)
+{
+    querier *q = ctx;
+    ts_arena *a = ts_web_req_arena(req);
+    ts_endpoint_status *st;
+    size_t n = ts_endpoints_snapshot(q->endpoints, a, &st);
+    ts_jsonw jw;
+    ts_jsonw *j = ts_serve_json_begin(resp, &jw);
+    ts_jsonw_obj_begin(j);
+    ts_jsonw_key(j, "store");
+    ts_jsonw_arr_begin(j);
+    for (size_t i = 0; i < n; i++) {
+        char buf[64];
+        ts_jsonw_obj_begin(j);
+        ts_jsonw_key(j, "name");
+        ts_jsonw_str(j, st[i].url);
+        ts_jsonw_key(j, "healthy");
+        ts_jsonw_bool(j, st[i].healthy);
+        ts_jsonw_key(j, "lastCheck");
+        if (st[i].last_check_ms) {
+            ts_api_format_rfc3339nano(st[i].last_check_ms * 1000000, buf, sizeof(buf));
+            ts_jsonw_str(j, buf);
+        } else {
+            ts_jsonw_null(j);
+        }
+        ts_jsonw_key(j, "lastError");
+        if (st[i].last_error[0])
+            ts_jsonw_str(j, st[i].last_error);
+        else
+            ts_jsonw_null(j);
+        ts_jsonw_key(j, "labelSets");
+        ts_jsonw_arr_begin(j);
+        ts_api_write_labels(j, st[i].labels);
+        ts_jsonw_arr_end(j);
+        ts_jsonw_key(j, "minTime");
+        ts_jsonw_int(j, st[i].mint);
+        ts_jsonw_key(j, "maxTime");
+        ts_jsonw_int(j, st[i].maxt);
+        ts_jsonw_key(j, "componentType");
+        ts_jsonw_str(j, st[i].component);
+        ts_jsonw_obj_end(j);
+    }
+    ts_jsonw_arr_end(j);
+    ts_jsonw_obj_end(j);
+    ts_serve_json_end(resp, &jw);
+    ts_endpoints_release(q->endpoints, st, n);
+    return TS_OK;
+}
+
+static int
+handle_metrics(ts_web_req *req, ts_web_resp *resp, void *ctx)
+{
+    querier *q = ctx;
+    ts_buf *b = ts_web_resp_body(resp);
+    ts_buf_reset(b);
+    ts_metrics_write(&q->metrics, b);
+    ts_web_resp_status(resp, 200);
+    ts_web_resp_header(resp, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+    return TS_OK;
+}
+
+static void
+collect_stores(void *ctx, ts_metrics_writer *w)
+{
+    querier *q = ctx;
+    ts_arena a;
+    ts_arena_init(&a, 4096);
+    ts_endpoint_status *st;
+    size_t n = ts_endpoints_snapshot(q->endpoints, &a, &st);
+    size_t healthy = 0;
+    for (size_t i = 0; i < n; i++)
+        healthy += st[i].healthy;
+    ts_endpoints_release(q->endpoints, st, n);
+    ts_arena_fini(&a);
+    ts_mw_family(w, "tessera_query_stores", "gauge", "Stores known to the querier, by health.");
+    ts_mw_sample(w, "tessera_query_stores", "state=\"healthy\"", (double)healthy);
+    ts_mw_sample(w, "tessera_query_stores", "state=\"unhealthy\"", (double)(n - healthy));
+}
+
+static void
+runtimeinfo(void *ctx, ts_api_runtimeinfo *ri, ts_arena *a)
+{
+    char cwd[1024];
+    ri->start_time_ns = ts_serve_start_time_ns();
+    ri->cwd = ts_arena_strdup(a, getcwd(cwd, sizeof(cwd)) ? cwd : "");
+    ri->reload_config_success = true;
+    ri->last_config_time_ns = ts_serve_start_time_ns();
+    ri->gomaxprocs = sysconf(_SC_NPROCESSORS_ONLN);
+    ri->gogc = "";
+    ri->godebug = "";
+    ri->storage_retention = "";
+}
+
+static const char *
+config_yaml(void *ctx, ts_arena *a)
+{
+    return "";
+}
+
+static volatile sig_atomic_t stop_signal;
+
+static void
+on_signal(int sig)
+{
+    stop_signal = sig;
+}
+
+int
+ts_cmd_query(int argc, char **argv)
+{
+    querier *q = ts_calloc(1, sizeof(*q));
+    ts_flag init[F_NFLAGS] = {
+        [F_WEB_LISTEN] = {"web.listen-address", TS_FLAG_STRING, "0.0.0.0:9090", "Address to listen on for the HTTP API."},
+        [F_STORE] = {"store", TS_FLAG_LIST, "", "Store API address (host:port or nng URL); repeatable."},
+        [F_SD_FILES] = {"store.sd-files", TS_FLAG_STRING, "", "File in file_sd format listing store addresses; re-read on change."},
+        [F_SD_DNS] = {"store.sd-dns", TS_FLAG_STRING, "", "DNS name of the stores: dnssrv+_store._tcp.NAME (SRV) or dns+HOST:PORT (A/AAAA)."},
+        [F_REPLICA_LABEL] = {"query.replica-label", TS_FLAG_LIST, "replica", "Label naming HA replicas, deduplicated over; repeatable."},
+        [F_TIMEOUT] = {"query.timeout", TS_FLAG_STRING, "2m", "Maximum time to process a query."},
+        [F_PARTIAL] = {"query.partial-response", TS_FLAG_BOOL, "true", "Answer with a warning when a store fails (--no-query.partial-response: fail the query)."},
+        [F_LOOKBACK] = {"query.lookback-delta", TS_FLAG_STRING, "5m", "Lookback for instant selectors."},
+        [F_MAX_SAMPLES] = {"query.max-samples", TS_FLAG_STRING, "50000000", "Maximum samples a query may load."},
+        [F_SD_INTERVAL] = {"store.sd-interval", TS_FLAG_STRING, "5s", "How often to re-read the sd file and DNS, and to probe stores."},
+        [F_LOG_LEVEL] = {"log.level", TS_FLAG_STRING, "info", "debug, info, warn, error."},
+        [F_TLS_CA] = {"store.tls-ca-file", TS_FLAG_STRING, "", "CA to verify tls+tcp:// stores (none: not verified)."},
+    };
+    memcpy(q->flags, init, sizeof(init));
+    bool help;
+    int rc = ts_flags_parse(q->flags, F_NFLAGS, argc, argv, "query", &help);
+    int exit_code = help ? 0 : 2;
+    if (rc)
+        goto out;
+    exit_code = 1;
+    if (ts_log_set_level(q->flags[F_LOG_LEVEL].value) != TS_OK) {
+        fprintf(stderr, "tessera query: error: invalid log level\n");
+        goto out;
+    }
+    ts_serve_start_time_ns();
+    ts_serve_query_stats_init(&q->qstats);
+    int64_t lookback, sd_interval;
+    if (ts_serve_duration_flag(&q->flags[F_TIMEOUT], &q->timeout_ms) ||
+        ts_serve_duration_flag(&q->flags[F_LOOKBACK], &lookback) ||
+        ts_serve_duration_flag(&q->flags[F_SD_INTERVAL], &sd_interval))
+        goto out;
+    if (q->flags[F_REPLICA_LABEL].nvalues) {
+        q->replica_labels = q->flags[F_REPLICA_LABEL].values;
+        q->nreplica = q->flags[F_REPLICA_LABEL].nvalues;
+    } else {
+        static const char *const def[] = {"replica"};
+        q->replica_labels = (const char **)def;
+        q->nreplica = 1;
+    }
+    ts_error err;
+    ts_error_clear(&err);
+    ts_endpoints_opts eo = {
+        .static_urls = q->flags[F_STORE].values,
+        .nstatic = q->flags[F_STORE].nvalues,
+        .sd_file = q->flags[F_SD_FILES].value[0] ? q->flags[F_SD_FILES].value : NULL,
+        .sd_dns = q->flags[F_SD_DNS].value[0] ? q->flags[F_SD_DNS].value : NULL,
+        .probe_interval_ms = sd_interval,
+        .sd_refresh_ms = sd_interval,
+        .tls_ca_file = q->flags[F_TLS_CA].value[0] ? q->flags[F_TLS_CA].value : NULL,
+    };
+    if (ts_endpoints_start(&q->endpoints, &eo, &err) != TS_OK) {
+        TS_LOG(TS_LOG_ERROR, "query", "cannot start store discovery", "err=\"%s\"", err.msg);
+        goto out;
+    }
+    ts_fanout_opts fo = {.dedup = true, .partial_response = q->flags[F_PARTIAL].on,
+                         .replica_labels = q->replica_labels, .nreplica = q->nreplica,
+                         .timeout_ms = q->timeout_ms};
+    ts_fanout_init(&q->fanout, q->endpoints, &fo);
+    ts_promql_engine_opts po = {.timeout_ms = q->timeout_ms, .lookback_ms = lookback,
+                                .max_samples = strtoull(q->flags[F_MAX_SAMPLES].value, NULL, 10)};
+    if (ts_promql_engine_new(&q->eng, &po) != TS_OK)
+        goto out;
+    ts_web_server_opts wo = {.listen = q->flags[F_WEB_LISTEN].value};
+    if (ts_web_server_new(&q->web, &wo, &err) != TS_OK) {
+        TS_LOG(TS_LOG_ERROR, "query", "cannot create web server", "err=\"%s\"", err.msg);
+        goto out;
+    }
+    q->flag_pairs = ts_serve_flag_pairs(q->flags, F_NFLAGS, &q->nflag_pairs);
+    ts_web_api_opts ao = {
+        .queryable = &q->fanout.qb,
+        .queryable_for = queryable_for,
+        .queryable_ctx = q,
+        .query = query_fn,
+        .query_ctx = q,
+        .buildinfo = ts_serve_buildinfo(),
+        .flags = q->flag_pairs,
+        .nflags = q->nflag_pairs,
+        .runtimeinfo = runtimeinfo,
+        .config_yaml = config_yaml,
+        .info_ctx = q,
+    };
+    ts_metrics_init(&q->metrics);
+    ts_metrics_register(&q->metrics, ts_serve_collect_process, NULL);
+    ts_metrics_register(&q->metrics, ts_serve_collect_query_stats, &q->qstats);
+    ts_metrics_register(&q->metrics, collect_stores, q);
+    if (ts_web_api_register(q->web, &ao, &q->api) != TS_OK)
+        goto out;
+    ts_web_server_route(q->web, "GET", "/api/v1/stores", false, handle_stores, q);
+    ts_web_server_route(q->web, "GET", "/metrics", false, handle_metrics, q);
+    if (ts_web_server_start(q->web, &err) != TS_OK) {
+        TS_LOG(TS_LOG_ERROR, "query", "cannot listen", "address=%s err=\"%s\"",
+               q->flags[F_WEB_LISTEN].value, err.msg);
+        goto out;
+    }
+    TS_LOG(TS_LOG_INFO, "query", "querier listening", "address=%s port=%d stores=%zu",
+           q->flags[F_WEB_LISTEN].value, ts_web_server_port(q->web), q->flags[F_STORE].nvalues);
+
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    while (!stop_signal)
+        pause();
+    TS_LOG(TS_LOG_WARN, "query", "received signal, exiting gracefully", "");
+    exit_code = 0;
+out:
+    ts_web_server_free(q->web);
+    ts_web_api_free(q->api);
+    ts_promql_engine_free(q->eng);
+    ts_endpoints_stop(q->endpoints);
+    ts_free(q->flag_pairs);
+    ts_flags_free(q->flags, F_NFLAGS);
+    ts_free(q);
+    return exit_code;
+}
