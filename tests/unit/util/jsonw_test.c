@@ -8,6 +8,8 @@
 #include "tests/testutil/t.h"
 
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 typedef struct fcase {
     double v;
@@ -218,5 +220,65 @@ test_limits(void)
     ts_buf_fini(&b);
 }
 
+/* Property: every finite double's text parses back to the same bits, in
+ * both notations, and the digits are as short as "%.17g" or shorter. */
+static void
+test_roundtrip_random(void)
+{
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    char b[TS_FLOAT_BUF_MAX];
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17; /* xorshift64 */
+        double v;
+        if (i % 3 == 0) {
+            memcpy(&v, &x, sizeof v); /* any bit pattern */
+        } else {
+            v = (double)(x >> 11) / (double)(1ull << 53) * pow(10, (int)(x % 40) - 20);
+        }
+        if (!isfinite(v))
+            continue;
+        ts_format_prom_value(v, b, sizeof b);
+        double back = strtod(b, NULL);
+        if (memcmp(&back, &v, sizeof v) != 0)
+            T_FAIL_("prom value %.17g -> %s -> %.17g", v, b, back);
+        ts_format_float_go(v, 'f', b, sizeof b);
+        back = strtod(b, NULL);
+        if (memcmp(&back, &v, sizeof v) != 0)
+            T_FAIL_("'f' %.17g -> %s -> %.17g", v, b, back);
+        /* no trailing zeros after a decimal point, no exponent in 'f' */
+        size_t n = strlen(b);
+        T_TRUE(strchr(b, 'e') == NULL);
+        if (strchr(b, '.'))
+            T_TRUE(b[n - 1] != '0' && b[n - 1] != '.');
+    }
+}
+
+/* Random bytes as strings: the output is valid JSON text for the string
+ * (only printable ASCII or valid UTF-8 between the quotes) and never crashes. */
+static void
+test_strings_random(void)
+{
+    uint64_t x = 12345;
+    ts_buf b;
+    ts_buf_init(&b, 0);
+    for (int i = 0; i < 20000; i++) {
+        unsigned char in[16];
+        for (size_t k = 0; k < sizeof in; k++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            in[k] = (unsigned char)x;
+        }
+        ts_buf_reset(&b);
+        ts_jsonw w;
+        ts_jsonw_init(&w, &b);
+        ts_jsonw_strn(&w, (const char *)in, (size_t)(x % 17));
+        T_OK(ts_jsonw_err(&w));
+        T_TRUE(b.len >= 2 && b.p[0] == '"' && b.p[b.len - 1] == '"');
+        for (size_t k = 1; k + 1 < b.len; k++)
+            T_TRUE(b.p[k] >= 0x20); /* no raw control bytes */
+    }
+    ts_buf_fini(&b);
+}
+
 T_MAIN({"float_forms", test_float_forms}, {"timestamps", test_timestamps},
-       {"structure", test_structure}, {"strings", test_strings}, {"limits", test_limits})
+       {"structure", test_structure}, {"strings", test_strings}, {"limits", test_limits},
+       {"roundtrip_random", test_roundtrip_random}, {"strings_random", test_strings_random})

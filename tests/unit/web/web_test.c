@@ -106,6 +106,41 @@ test_parse_duration(void)
     T_STREQ(err.msg, "cannot parse \"1e300\" to a valid duration. It overflows int64");
 }
 
+/* Random inputs never crash the parsers, and errors always carry a text. */
+static void
+test_parse_random(void)
+{
+    static const char alphabet[] = "0123456789.eE+-_xXpPTZz:,infaINFAyhms ";
+    uint64_t x = 777;
+    char in[24];
+    ts_arena a;
+    ts_arena_init(&a, 0);
+    for (int i = 0; i < 50000; i++) {
+        size_t n = 0;
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        size_t len = (size_t)(x % (sizeof in - 1));
+        for (; n < len; n++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            in[n] = (x & 64) ? (char)(x >> 8) : alphabet[(x >> 8) % (sizeof alphabet - 1)];
+            if (!in[n])
+                in[n] = '0';
+        }
+        in[n] = '\0';
+        int64_t v;
+        ts_error err;
+        ts_error_clear(&err);
+        if (ts_api_parse_time(in, &v, &err) != 0)
+            T_TRUE(strstr(err.msg, "to a valid timestamp") != NULL);
+        ts_error_clear(&err);
+        if (ts_api_parse_duration(in, &v, &err) != 0)
+            T_TRUE(strstr(err.msg, "to a valid duration") != NULL);
+        char *u = ts_web_unescape(&a, in, n, true);
+        if (u)
+            T_TRUE(strlen(u) <= n);
+    }
+    ts_arena_fini(&a);
+}
+
 static void
 test_format(void)
 {
@@ -1003,9 +1038,9 @@ setup(void)
 }
 
 T_MAIN({"parse_time", test_parse_time}, {"parse_duration", test_parse_duration},
-       {"format", test_format}, {"server_basics", test_server_basics},
-       {"server_concurrent", test_server_concurrent}, {"server_keepalive", test_server_keepalive},
-       {"response_limit", test_response_limit}, {"lifecycle", test_lifecycle},
-       {"queryable_for", test_queryable_for}, {"slow_bodies", test_slow_bodies},
-       {"health_bypass", test_health_bypass}, {"api_endpoints", test_api_endpoints},
-       {"vs_prometheus", test_vs_prometheus})
+       {"format", test_format}, {"parse_random", test_parse_random},
+       {"server_basics", test_server_basics}, {"server_concurrent", test_server_concurrent},
+       {"server_keepalive", test_server_keepalive}, {"response_limit", test_response_limit},
+       {"lifecycle", test_lifecycle}, {"queryable_for", test_queryable_for},
+       {"slow_bodies", test_slow_bodies}, {"health_bypass", test_health_bypass},
+       {"api_endpoints", test_api_endpoints}, {"vs_prometheus", test_vs_prometheus})
