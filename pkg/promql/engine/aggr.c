@@ -117,6 +117,16 @@ ts__eval_aggregate(ev *e, const ts_promql_expr *x, int64_t t)
     }
     val in = ts__eval(e, a->expr, t);
 
+    /* Group label sets by input hash, kept for the query (Prometheus, too,
+     * groups by a 64-bit hash of the grouping labels). */
+    label_cache *gcache = NULL;
+    if (op != TS_PROMQL_AGG_COUNT_VALUES) {
+        gcache = x->aux;
+        if (!gcache) {
+            gcache = TS_ARENA_NEW(e->qa, label_cache);
+            ((ts_promql_expr *)x)->aux = gcache; /* aux is the engine's to use */
+        }
+    }
     lmap map;
     ts__lmap_init(&map, e->sa, in.n);
     group *groups = ts_arena_alloc(e->sa, (in.n + 1) * sizeof(group));
@@ -129,7 +139,14 @@ ts__eval_aggregate(ev *e, const ts_promql_expr *x, int64_t t)
             ts__format_float_f(v, fbuf, sizeof(fbuf));
             l = ts__labels_set(e->sa, l, label, fbuf);
         }
-        const ts_labels *gl = group_labels(e, l, a, label);
+        const ts_labels *gl = gcache ? ts__label_cache_get(gcache, ts_labels_hash(l)) : NULL;
+        if (!gl) {
+            gl = group_labels(e, l, a, label);
+            if (gcache) {
+                gl = ts_labels_dup_arena(e->qa, gl);
+                ts__label_cache_put(e, gcache, ts_labels_hash(l), gl);
+            }
+        }
         bool found;
         size_t *slot = ts__lmap_put(&map, ts_labels_hash(gl), &found);
         group *g;

@@ -142,11 +142,68 @@ ts__labels_keep(ts_arena *a, const ts_labels *l, char *const *names, size_t n, b
 }
 
 const ts_labels *
+ts__label_cache_get(const label_cache *c, uint64_t key)
+{
+    if (!c->map)
+        return NULL;
+    size_t *slot = ts__lmap_get(c->map, key);
+    return slot ? c->out[*slot - 1] : NULL;
+}
+
+void
+ts__label_cache_put(ev *e, label_cache *c, uint64_t key, const ts_labels *out)
+{
+    if (c->n >= LABEL_CACHE_MAX)
+        return;
+    if (!c->map) {
+        c->map = TS_ARENA_NEW(e->qa, lmap);
+        ts__lmap_init(c->map, e->qa, 64);
+    }
+    if (c->n == c->cap) {
+        size_t ncap = c->cap ? c->cap * 2 : 64;
+        const ts_labels **no = TS_ARENA_ARRAY(e->qa, const ts_labels *, ncap);
+        if (c->n)
+            memcpy(no, c->out, c->n * sizeof(*no));
+        c->out = no;
+        c->cap = ncap;
+    }
+    bool found;
+    size_t *slot = ts__lmap_put(c->map, key, &found);
+    if (found)
+        return;
+    c->out[c->n++] = out;
+    *slot = c->n;
+}
+
+/* Whether out is exactly l without its __name__ label. */
+static bool
+is_l_without_name(const ts_labels *out, const ts_labels *l)
+{
+    if (out->n + 1 != l->n)
+        return false;
+    uint32_t j = 0;
+    for (uint32_t i = 0; i < l->n; i++) {
+        if (strcmp(l->l[i].name, TS_METRIC_NAME) == 0)
+            continue;
+        if (j >= out->n || strcmp(l->l[i].name, out->l[j].name) != 0 ||
+            strcmp(l->l[i].value, out->l[j].value) != 0)
+            return false;
+        j++;
+    }
+    return true;
+}
+
+const ts_labels *
 ts__drop_name(ev *e, const ts_labels *l)
 {
     if (!ts_labels_has(l, TS_METRIC_NAME))
         return l;
-    return ts__labels_set(e->sa, l, TS_METRIC_NAME, "");
+    const ts_labels *c = ts__label_cache_get(&e->dropped, ts_labels_hash(l));
+    if (c && is_l_without_name(c, l))
+        return c;
+    const ts_labels *out = ts__labels_set(e->qa, l, TS_METRIC_NAME, "");
+    ts__label_cache_put(e, &e->dropped, ts_labels_hash(l), out);
+    return out;
 }
 
 /* -------------------------------------------------------------------- lmap */
@@ -446,32 +503,36 @@ load_all(ev *e, ts_queryable *qb, ts_promql_expr *root, ts_promql_result *res)
 
 /* ------------------------------------------------------------- selectors */
 
-/* Index of the last sample with t <= ref, or -1. */
-static long
-last_at_or_before(const ts_sample *s, size_t n, int64_t ref)
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (s[mid].t <= ref)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return (long)lo - 1;
-}
-
+/* Number of samples with t < bound (strict) or t <= bound, starting from the
+ * hint *pos: a few linear steps forward (the common case in a range query),
+ * else a binary search.  Updates *pos. */
 static size_t
-first_at_or_after(const ts_sample *s, size_t n, int64_t t)
+advance(const ts_sample *s, size_t n, size_t *pos, int64_t bound, bool inclusive)
 {
+    size_t p = *pos <= n ? *pos : n;
     size_t lo = 0, hi = n;
+#define BELOW(i) (inclusive ? s[(i)].t <= bound : s[(i)].t < bound)
+    if (p > 0 && BELOW(p - 1)) {
+        /* The answer is at or after p. */
+        for (int k = 0; k < 8 && p < n && BELOW(p); k++)
+            p++;
+        if (p == n || !BELOW(p)) {
+            *pos = p;
+            return p;
+        }
+        lo = p;
+    } else if (p < n && !BELOW(p)) {
+        hi = p; /* the answer is at or before p */
+    }
     while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (s[mid].t < t)
+        size_t mid = lo + (hi - lo) / 2;
+        if (BELOW(mid))
             lo = mid + 1;
         else
             hi = mid;
     }
+#undef BELOW
+    *pos = lo;
     return lo;
 }
 
@@ -479,15 +540,15 @@ static val
 eval_vector_selector(ev *e, const ts_promql_expr *x, int64_t t)
 {
     const ts_promql_vector_selector *s = &x->u.vs;
-    const sel_data *sd = x->aux;
+    sel_data *sd = x->aux;
     if (!sd || sd->n == 0)
         return val_vector(NULL, 0);
     int64_t ref = sat_sub(at_time(e, s->at, s->at_ms, t), s->offset);
     vel *out = ts_arena_alloc(e->sa, sd->n * sizeof(vel));
     size_t k = 0;
     for (size_t i = 0; i < sd->n; i++) {
-        const loaded_series *ls = &sd->series[i];
-        long j = last_at_or_before(ls->s, ls->n, ref);
+        loaded_series *ls = &sd->series[i];
+        long j = (long)advance(ls->s, ls->n, &ls->hi, ref, true) - 1;
         if (j < 0 || ls->s[j].t < sat_sub(ref, e->lookback) || ts_is_stale_nan(ls->s[j].v))
             continue;
         out[k++] = (vel){ls->l, ls->s[j].v, ls->s[j].t};
@@ -501,7 +562,7 @@ eval_matrix_selector(ev *e, const ts_promql_expr *x, int64_t t)
 {
     const ts_promql_expr *vsx = x->u.ms.vs;
     const ts_promql_vector_selector *s = &vsx->u.vs;
-    const sel_data *sd = vsx->aux;
+    sel_data *sd = vsx->aux;
     val r = {0};
     r.type = TS_PROMQL_VT_MATRIX;
     r.range_ms = x->u.ms.range_ms;
@@ -512,9 +573,9 @@ eval_matrix_selector(ev *e, const ts_promql_expr *x, int64_t t)
     r.mat = ts_arena_alloc(e->sa, sd->n * sizeof(mser));
     size_t total = 0;
     for (size_t i = 0; i < sd->n; i++) {
-        const loaded_series *ls = &sd->series[i];
-        size_t a = first_at_or_after(ls->s, ls->n, mint);
-        long b = last_at_or_before(ls->s, ls->n, r.range_end);
+        loaded_series *ls = &sd->series[i];
+        size_t a = advance(ls->s, ls->n, &ls->lo, mint, false);
+        long b = (long)advance(ls->s, ls->n, &ls->hi, r.range_end, true) - 1;
         if (b < (long)a)
             continue;
         size_t cnt = (size_t)b - a + 1;

@@ -59,12 +59,27 @@ typedef struct loaded_series {
     ts_sample *s; /* ascending, stale markers included */
     size_t n;
     bool has_stale;
+    /* Search hints for the next evaluation (steps mostly move forward):
+     * lo = samples before the last window start, hi = samples at or before the
+     * last window end. */
+    size_t lo, hi;
 } loaded_series;
 
 typedef struct sel_data {
     loaded_series *series;
     size_t n;
 } sel_data;
+
+/* Label sets derived from input label sets, remembered for the whole query
+ * (in the query arena) so that a range query derives each one once, not at
+ * every step: key = hash of the input set. */
+typedef struct label_cache {
+    struct lmap *map;
+    const ts_labels **out;
+    size_t n, cap;
+} label_cache;
+
+#define LABEL_CACHE_MAX 1000000 /* beyond this, derive without caching */
 
 typedef struct ev {
     const ts_promql_engine *eng;
@@ -75,6 +90,7 @@ typedef struct ev {
     size_t max_samples, cur_samples;
     size_t loaded;        /* samples copied from storage */
     uint64_t deadline_ns; /* 0 = none */
+    label_cache dropped;  /* input -> input without __name__ */
     jmp_buf jb;
     ts_error *err;
     int code;
@@ -122,6 +138,10 @@ typedef struct lmap {
     ts_arena *a;
 } lmap;
 void ts__lmap_init(lmap *m, ts_arena *a, size_t hint);
+/* Cached derived label set for the input hash key, or NULL. */
+const ts_labels *ts__label_cache_get(const label_cache *c, uint64_t key);
+/* Remembers out (which must live in the query arena) for key. */
+void ts__label_cache_put(ev *e, label_cache *c, uint64_t key, const ts_labels *out);
 /* Returns the slot's value pointer; *found tells whether it existed (when not,
  * the caller must set *ret). */
 size_t *ts__lmap_put(lmap *m, uint64_t key, bool *found);
