@@ -14,16 +14,22 @@
 
 /* ----------------------------------------------------------- parse step */
 
-/* One sample as the parser hands it over.  lb holds the sample's labels
- * (including __name__), in the parser's builder: valid during the callback. */
+/* One sample as the parser hands it over, valid during the callback.  key
+ * identifies the series as written (metric name and label pairs in input
+ * order, \xff-separated): the same text gives the same key.  The labels
+ * themselves are built only on request, by ts__sample_builder. */
 typedef struct ts__sample {
-    ts_labels_builder *lb;
-    const char *series; /* the series text as written, for messages */
-    size_t series_len;
+    const char *key;
+    size_t klen;
     bool has_ts;
     int64_t ts; /* ms */
     double v;
+    void *parser_; /* for ts__sample_builder */
 } ts__sample;
+
+/* The sample's labels (including __name__) in the parser's builder, which
+ * the caller may modify; valid during the callback. */
+ts_labels_builder *ts__sample_builder(const ts__sample *s);
 
 /* Returns TS_OK to continue, anything else stops parsing and is returned. */
 typedef int (*ts__sample_fn)(void *ctx, const ts__sample *s);
@@ -122,6 +128,7 @@ struct ts__loop {
     uint64_t start_ns;
     int64_t stale_ts;   /* end of run: time of the markers */
     ts__sset series;    /* tracked series (see ts__sset) */
+    struct ts__lcache *lcache; /* series key -> final labels (loop.c) */
     uint64_t attempt;   /* number of the current append attempt (from 1) */
     uint64_t last_ok;   /* last successful attempt (0 = none) */
     uint64_t report_ref[TS__NREPORT];

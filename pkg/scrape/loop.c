@@ -53,6 +53,14 @@
 #define USER_AGENT "Prometheus/2.42.0"
 #define BODY_HARD_MAX ((size_t)1 << 30)
 
+static char *
+ts_memdup_(const char *p, size_t n)
+{
+    char *d = ts_malloc(n ? n : 1);
+    memcpy(d, p, n);
+    return d;
+}
+
 static const char *const report_names[TS__NREPORT] = {
     "up", "scrape_duration_seconds", "scrape_samples_scraped",
     "scrape_samples_post_metric_relabeling", "scrape_series_added",
@@ -121,6 +129,111 @@ ts__sset_add(ts__sset *s, const ts_labels *ls, uint64_t ref, bool *added)
         sset_grow(s);
     *added = true;
     return sset_place(s, (ts__sset_entry){ts_labels_dup(ls), ref, 0, TS__NEVER});
+}
+
+/* ------------------------------------------------------------ label cache */
+
+/* Series key (as written) -> the final labels computed for it (target labels
+ * merged, metric relabeling applied, limits passed), or NULL when metric
+ * relabeling drops it.  Valid for the loop's lifetime: a loop's
+ * configuration never changes (a changed job gets new loops).  Entries not
+ * used by a successful scrape are evicted after it. */
+typedef struct lc_entry {
+    char *key; /* NULL = empty slot */
+    size_t klen;
+    uint64_t hash;
+    ts_labels *ls;
+    uint64_t used; /* attempt that last used it */
+} lc_entry;
+
+struct ts__lcache {
+    lc_entry *e;
+    size_t cap, n;
+};
+
+static lc_entry *
+lc_find(struct ts__lcache *c, const char *key, size_t klen, uint64_t h)
+{
+    if (!c->cap)
+        return NULL;
+    size_t mask = c->cap - 1;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+        lc_entry *e = &c->e[i];
+        if (!e->key)
+            return NULL;
+        if (e->hash == h && e->klen == klen && memcmp(e->key, key, klen) == 0)
+            return e;
+    }
+}
+
+static lc_entry *
+lc_place(struct ts__lcache *c, lc_entry ne)
+{
+    size_t mask = c->cap - 1, k = ne.hash & mask;
+    while (c->e[k].key)
+        k = (k + 1) & mask;
+    c->e[k] = ne;
+    c->n++;
+    return &c->e[k];
+}
+
+static void
+lc_resize(struct ts__lcache *c, size_t cap, uint64_t keep_used, bool filter)
+{
+    struct ts__lcache old = *c;
+    c->cap = cap;
+    c->n = 0;
+    c->e = ts_calloc(cap, sizeof(*c->e));
+    for (size_t i = 0; i < old.cap; i++) {
+        lc_entry *e = &old.e[i];
+        if (!e->key)
+            continue;
+        if (filter && e->used != keep_used) {
+            ts_free(e->key);
+            ts_labels_free(e->ls);
+            continue;
+        }
+        lc_place(c, *e);
+    }
+    ts_free(old.e);
+}
+
+/* Takes ownership of ls (may be NULL = dropped). */
+static lc_entry *
+lc_add(struct ts__lcache *c, const char *key, size_t klen, uint64_t h, ts_labels *ls,
+       uint64_t used)
+{
+    if ((c->n + 1) * 4 > c->cap * 3)
+        lc_resize(c, c->cap ? c->cap * 2 : 256, 0, false);
+    return lc_place(c, (lc_entry){ts_memdup_(key, klen), klen, h, ls, used});
+}
+
+/* Drops the entries the last successful attempt did not use. */
+static void
+lc_evict(struct ts__lcache *c, uint64_t attempt)
+{
+    size_t live = 0;
+    for (size_t i = 0; i < c->cap; i++)
+        live += c->e[i].key && c->e[i].used == attempt;
+    if (live == c->n)
+        return;
+    size_t cap = 256;
+    while (live * 4 > cap * 3)
+        cap *= 2;
+    lc_resize(c, cap, attempt, true);
+}
+
+static void
+lc_free(struct ts__lcache *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->cap; i++) {
+        ts_free(c->e[i].key);
+        ts_labels_free(c->e[i].ls);
+    }
+    ts_free(c->e);
+    ts_free(c);
 }
 
 /* ------------------------------------------------------------------- setup */
@@ -294,6 +407,7 @@ ts__loop_new(ts_scrape_manager *m, ts__pool *p, ts_labels *labels, ts_labels *di
     if (!tv || ts_duration_parse(tv, strlen(tv), &l->timeout_ms) || l->timeout_ms <= 0)
         l->timeout_ms = p->sc->scrape_timeout_ms;
     ts_arena_init(&l->arena, 0);
+    l->lcache = ts_calloc(1, sizeof(*l->lcache));
     l->easy = curl_easy_init();
     TS_ASSERT(l->easy != NULL);
     setup_easy(l, p->sc);
@@ -328,6 +442,7 @@ loop_closed(uv_handle_t *h)
     curl_slist_free_all(l->headers);
     ts_buf_fini(&l->body);
     ts__sset_clear(&l->series);
+    lc_free(l->lcache);
     ts_arena_fini(&l->arena);
     ts_labels_free(l->labels);
     ts_labels_free(l->public_labels);
@@ -447,19 +562,39 @@ on_sample(void *ctx, const ts__sample *s)
     scrape_ctx *c = ctx;
     ts__loop *l = c->l;
     c->total++;
-    ts_labels_builder *b = s->lb;
-    merge_target_labels(c, b);
-    if (c->sc->nmetric_relabel && !ts_relabel_process(c->sc->metric_relabel,
-                                                      c->sc->nmetric_relabel, b))
-        return TS_OK; /* dropped */
-    ts_labels *ls = ts_labels_builder_build(b, &l->arena);
-    if (ls->n == 0)
-        return TS_OK; /* relabeled to nothing: dropped */
-    if (!ts_labels_has(ls, TS_METRIC_NAME))
-        return ts_error_set(c->err, TS_EINVAL, "__name__ label is mandatory");
-    int rc = check_label_limits(c, ls);
-    if (rc)
-        return rc;
+    uint64_t kh = ts_hash64(s->key, s->klen);
+    lc_entry *ce = lc_find(l->lcache, s->key, s->klen, kh);
+    const ts_labels *ls;
+    int rc;
+    if (ce) {
+        ce->used = l->attempt;
+        if (!ce->ls)
+            return TS_OK; /* dropped by metric relabeling */
+        ls = ce->ls;
+    } else {
+        ts_labels_builder *b = ts__sample_builder(s);
+        merge_target_labels(c, b);
+        if (c->sc->nmetric_relabel &&
+            !ts_relabel_process(c->sc->metric_relabel, c->sc->nmetric_relabel, b)) {
+            lc_add(l->lcache, s->key, s->klen, kh, NULL, l->attempt);
+            return TS_OK; /* dropped */
+        }
+        ts_labels *built = ts_labels_builder_build(b, NULL);
+        if (built->n == 0) { /* relabeled to nothing: dropped */
+            ts_labels_free(built);
+            lc_add(l->lcache, s->key, s->klen, kh, NULL, l->attempt);
+            return TS_OK;
+        }
+        if (!ts_labels_has(built, TS_METRIC_NAME)) {
+            ts_labels_free(built);
+            return ts_error_set(c->err, TS_EINVAL, "__name__ label is mandatory");
+        }
+        if ((rc = check_label_limits(c, built))) {
+            ts_labels_free(built);
+            return rc;
+        }
+        ls = lc_add(l->lcache, s->key, s->klen, kh, built, l->attempt)->ls;
+    }
     c->added++;
     if (c->sc->sample_limit && c->added > c->sc->sample_limit) {
         c->sample_limit_hit = true; /* keep counting, append nothing more */
@@ -594,6 +729,7 @@ append_scrape(scrape_ctx *c, const char *ctype, const char *body, size_t len)
                 l->series.e[i].seen_ok = l->attempt;
     }
     l->last_ok = l->attempt;
+    lc_evict(l->lcache, l->attempt);
     if (len > 0) { /* a successful scrape replaces the metadata */
         uv_mutex_lock(&l->m->mu);
         ts_scrape_metadata *old = l->meta;

@@ -5,9 +5,10 @@
  * the parsing itself is pkg/textparse.  The format is chosen from the
  * Content-Type as Prometheus' textparse.New does (OpenMetrics for
  * application/openmetrics-text, the text format 0.0.4 otherwise).  Each
- * SERIES entry is handed to the callback as a label builder (so the loop
- * can merge target labels and relabel in place), its value and optional
- * timestamp; HELP/TYPE/UNIT lines go to the metadata callback, comments
+ * SERIES entry is handed to the callback as a key (the series as written),
+ * its value and optional timestamp; the labels are only built when the
+ * callback asks (ts__sample_builder), so a loop that has already computed
+ * the final labels of that key skips the work; HELP/TYPE/UNIT lines go to the metadata callback, comments
  * are skipped.  The first parse error
  * ends the scrape with TS_EPARSE (or TS_ELIMIT for an over-long line) and a
  * message naming the line.
@@ -17,6 +18,28 @@
 #include <stdio.h>
 
 #include "pkg/textparse/textparse.h"
+#include "pkg/util/buf.h"
+
+typedef struct pstate {
+    ts_textparse *p;
+    ts_arena a;
+    ts_labels_builder lb;
+    bool built;
+    ts_buf key;
+} pstate;
+
+ts_labels_builder *
+ts__sample_builder(const ts__sample *s)
+{
+    pstate *ps = s->parser_;
+    if (!ps->built) {
+        ts_arena_reset(&ps->a);
+        ts_labels *ls = ts_textparse_build_labels(ps->p, &ps->a);
+        ts_labels_builder_reset(&ps->lb, ls);
+        ps->built = true;
+    }
+    return &ps->lb;
+}
 
 int
 ts__scrape_parse(const char *content_type, const char *body, size_t len, ts__sample_fn fn,
@@ -27,10 +50,10 @@ ts__scrape_parse(const char *content_type, const char *body, size_t len, ts__sam
     int rc = ts_textparse_new(&p, fmt, body, len, NULL);
     if (rc)
         return ts_error_set(err, rc, "%s: cannot create parser", ts_textparse_format_name(fmt));
-    ts_arena a;
-    ts_arena_init(&a, 0);
-    ts_labels_builder lb;
-    ts_labels_builder_init(&lb, NULL);
+    pstate ps = {.p = p};
+    ts_arena_init(&ps.a, 0);
+    ts_labels_builder_init(&ps.lb, NULL);
+    ts_buf_init(&ps.key, 0);
     for (;;) {
         ts_tp_entry e = ts_textparse_next(p);
         if (e == TS_TP_EOF)
@@ -53,19 +76,28 @@ ts__scrape_parse(const char *content_type, const char *body, size_t len, ts__sam
         }
         if (e != TS_TP_SERIES)
             continue;
-        ts_arena_reset(&a);
-        ts_labels *ls = ts_textparse_build_labels(p, &a);
-        ts_labels_builder_reset(&lb, ls);
         ts_str name = ts_textparse_metric_name(p);
-        ts__sample s = {.lb = &lb, .series = name.p, .series_len = name.len};
+        size_t nl;
+        const ts_tp_label *tl = ts_textparse_labels(p, &nl);
+        ts_buf_reset(&ps.key);
+        ts_buf_put(&ps.key, name.p, name.len);
+        for (size_t i = 0; i < nl; i++) {
+            ts_buf_putc(&ps.key, 0xff);
+            ts_buf_put(&ps.key, tl[i].name.p, tl[i].name.len);
+            ts_buf_putc(&ps.key, 0xff);
+            ts_buf_put(&ps.key, tl[i].value.p, tl[i].value.len);
+        }
+        ps.built = false;
+        ts__sample s = {.key = (const char *)ps.key.p, .klen = ps.key.len, .parser_ = &ps};
         s.v = ts_textparse_value(p);
         s.has_ts = ts_textparse_timestamp(p, &s.ts);
         rc = fn(ctx, &s);
         if (rc)
             break;
     }
-    ts_labels_builder_fini(&lb);
-    ts_arena_fini(&a);
+    ts_labels_builder_fini(&ps.lb);
+    ts_arena_fini(&ps.a);
+    ts_buf_fini(&ps.key);
     ts_textparse_free(p);
     return rc;
 }
