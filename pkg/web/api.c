@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 typedef struct bound {
     struct ts_web_api *api;
@@ -1349,12 +1350,73 @@ set_cors(ts_web_api *api, ts_web_req *r, ts_web_resp *w)
         ts_web_resp_header(w, "Access-Control-Allow-Origin", origin);
 }
 
+/* Prometheus' CompressionHandler: the first of "gzip" or "deflate" (zlib
+ * format) listed in Accept-Encoding, matched exactly after trimming. */
+static int
+pick_encoding(const char *ae)
+{
+    while (ae && *ae) {
+        while (*ae == ' ' || *ae == '\t')
+            ae++;
+        size_t n = strcspn(ae, ",");
+        size_t m = n;
+        while (m && (ae[m - 1] == ' ' || ae[m - 1] == '\t'))
+            m--;
+        if (m == 4 && strncmp(ae, "gzip", 4) == 0)
+            return 31; /* zlib windowBits for a gzip wrapper */
+        if (m == 7 && strncmp(ae, "deflate", 7) == 0)
+            return 15; /* zlib wrapper */
+        ae += n;
+        if (*ae == ',')
+            ae++;
+    }
+    return 0;
+}
+
+/* Replaces the body by its compressed form; returns 0 or TS_ELIMIT. */
+static int
+compress_body(ts_web_resp *w, int window_bits)
+{
+    ts_buf *b = ts_web_resp_body(w);
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, window_bits, 8, Z_DEFAULT_STRATEGY) !=
+        Z_OK)
+        return TS_EIO;
+    uLong cap = deflateBound(&z, (uLong)b->len);
+    uint8_t *out = ts_malloc(cap);
+    z.next_in = b->p;
+    z.avail_in = (uInt)b->len;
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    int zr = deflate(&z, Z_FINISH);
+    size_t n = z.total_out;
+    deflateEnd(&z);
+    int rc = TS_EIO;
+    if (zr == Z_STREAM_END) {
+        ts_buf_reset(b);
+        rc = ts_buf_put(b, out, n);
+    }
+    ts_free(out);
+    return rc;
+}
+
 static int
 api_wrap(ts_web_req *r, ts_web_resp *w, void *ctx)
 {
     bound *b = ctx;
     set_cors(b->api, r, w);
-    return b->fn(r, w, b->api);
+    int rc = b->fn(r, w, b->api);
+    int wb = pick_encoding(ts_web_req_header(r, "Accept-Encoding"));
+    ts_buf *body = ts_web_resp_body(w);
+    if (rc || !wb || body->len > UINT32_MAX)
+        return rc;
+    /* as Go: the header is set up front (even on a 204), and an empty body
+     * still becomes a (tiny) compressed stream */
+    if (ts_web_resp_get_status(w) != 204 && compress_body(w, wb) != 0)
+        return 0; /* answer uncompressed */
+    ts_web_resp_header(w, "Content-Encoding", wb == 31 ? "gzip" : "deflate");
+    return 0;
 }
 
 /* OPTIONS on anything under /api/v1/: 204 (Prometheus' api.options). */

@@ -19,6 +19,10 @@
  * /api/v1/admin/tsdb/{delete_series,clean_tombstones,snapshot} answer as a
  * Prometheus without the admin API does.
  *
+ * Every /api/v1 answer gets CORS headers when the request has an Origin, and
+ * is compressed (gzip or deflate, the first of them the client lists in
+ * Accept-Encoding), as Prometheus does.
+ *
  * Query evaluation is pluggable (opts.query): the API parses and validates
  * the parameters exactly as Prometheus does, then calls the callback, which
  * evaluates and writes the result with ts_api_write_result (or fails with an

@@ -24,6 +24,7 @@ typedef struct reply {
     char ctype[128];
     char allow[128];
     char acao[128];    /* Access-Control-Allow-Origin */
+    char cenc[32];     /* Content-Encoding */
     int nheaders_cors; /* how many Access-Control-* and Vary headers */
 } reply;
 
@@ -41,6 +42,8 @@ on_header(char *p, size_t size, size_t n, void *ud)
     size_t len = size * n;
     if (len > 14 && strncasecmp(p, "Content-Type: ", 14) == 0)
         snprintf(r->ctype, sizeof r->ctype, "%.*s", (int)(len - 16), p + 14);
+    if (len > 18 && strncasecmp(p, "Content-Encoding: ", 18) == 0)
+        snprintf(r->cenc, sizeof r->cenc, "%.*s", (int)(len - 20), p + 18);
     if (len > 29 && strncasecmp(p, "Access-Control-Allow-Origin: ", 29) == 0)
         snprintf(r->acao, sizeof r->acao, "%.*s", (int)(len - 31), p + 29);
     if (strncasecmp(p, "Access-Control-", 15) == 0 || strncasecmp(p, "Vary: ", 6) == 0)
@@ -76,6 +79,13 @@ http(int port, const char *method, const char *path, const char *post, size_t po
                          (curl_off_t)(post_len ? post_len : strlen(post)));
         hdrs = curl_slist_append(hdrs, "Expect:");
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    }
+    if (method && strncmp(method, "GZIP-", 5) == 0) { /* "GZIP-GET": accept and decode gzip */
+        curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "gzip");
+        method += 5;
+    } else if (method && strncmp(method, "ANYENC-", 7) == 0) { /* all curl supports */
+        curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+        method += 7;
     }
     if (method && strncmp(method, "ORIGIN-", 7) == 0) { /* "ORIGIN-GET": with an Origin header */
         hdrs = curl_slist_append(hdrs, "Origin: http://example.org");
@@ -174,7 +184,7 @@ compare_m(int pa, int pb, const char *method, const char *path)
     http(pb, method, path, NULL, 0, &b);
     int bad = a.status != b.status || strcmp(a.allow, b.allow) != 0 ||
               strcmp(a.acao, b.acao) != 0 || a.nheaders_cors != b.nheaders_cors ||
-              strcmp(a.ctype, b.ctype) != 0 ||
+              strcmp(a.ctype, b.ctype) != 0 || strcmp(a.cenc, b.cenc) != 0 ||
               strcmp(ts_buf_cstr(&a.body), ts_buf_cstr(&b.body)) != 0;
     if (bad)
         fprintf(stderr,

@@ -816,6 +816,15 @@ test_api_endpoints(void)
                                   "\"instance\":\"c:1\",\"job\":\"node\"}]}");
     T_STREQ(r.ctype, "application/json");
     reply_fini(&r);
+    /* compressed answers (curl decodes them) */
+    T_OK(http(f.port, "GZIP-GET", "/api/v1/label/job/values", NULL, 0, &r));
+    T_STREQ(r.cenc, "gzip");
+    T_STREQ(ts_buf_cstr(&r.body), "{\"status\":\"success\",\"data\":[\"api\",\"node\"]}");
+    reply_fini(&r);
+    T_OK(http(f.port, "ANYENC-GET", "/api/v1/label/job/values", NULL, 0, &r));
+    T_TRUE(strcmp(r.cenc, "deflate") == 0 || strcmp(r.cenc, "gzip") == 0);
+    T_STREQ(ts_buf_cstr(&r.body), "{\"status\":\"success\",\"data\":[\"api\",\"node\"]}");
+    reply_fini(&r);
     /* query plumbing (with a warning from the callback) */
     GET_EQ(&f, "/api/v1/query?query=time()&time=1435781451.78", 200,
            "{\"status\":\"success\",\"data\":{\"resultType\":\"scalar\",\"result\":[1435781451.78,"
@@ -1007,6 +1016,12 @@ test_vs_prometheus(void)
         {"ORIGIN-GET", "/api/v1/series"},
         {"ORIGIN-GET", "/-/healthy"},
         {"ORIGIN-OPTIONS", "/api/v1/query"},
+        {"GZIP-GET", "/api/v1/labels"},
+        {"GZIP-GET", "/api/v1/series?match[]=%7B__name__%3D~%22.%2B%22%7D"},
+        {"ANYENC-GET", "/api/v1/series?match[]=up"},
+        {"GZIP-GET", "/api/v1/series"},
+        {"GZIP-GET", "/-/healthy"},
+        {"GZIP-OPTIONS", "/api/v1/labels"},
     };
     for (size_t i = 0; ready && started == 0 && i < sizeof methods / sizeof methods[0]; i++) {
         mismatches += compare_m(p.port, f.port, methods[i][0], methods[i][1]);
