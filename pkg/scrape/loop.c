@@ -20,7 +20,9 @@
  *
  * Samples: target labels are merged into each sample's labels (honor_labels
  * keeps the sample's value; otherwise a clashing sample label moves to
- * exported_<name>), metric_relabel_configs run, then the limits.  Series
+ * exported_<name>), metric_relabel_configs run, then the limits; the
+ * result is cached per series text (loop->lcache), so a series seen before
+ * costs one hash lookup instead (Prometheus' scrape cache).  Series
  * without an explicit timestamp are tracked (loop->series, stamped with the
  * attempt that saw them) so those missing next time get a stale marker; the
  * table survives from scrape to scrape, so a steady target costs no
