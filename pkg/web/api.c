@@ -1444,6 +1444,8 @@ h_head(ts_web_req *r, ts_web_resp *w, void *ctx)
 int
 ts_web_api_register(ts_web_server *s, const ts_web_api_opts *opts, ts_web_api **out)
 {
+    if (opts->parse_selector && !opts->free_matchers)
+        return TS_EINVAL;
     ts_web_api *api = ts_calloc(1, sizeof *api);
     api->o = *opts;
     if (opts->cors_origin && strcmp(opts->cors_origin, ".*") != 0) {

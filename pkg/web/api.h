@@ -235,7 +235,9 @@ typedef struct ts_web_api ts_web_api;
 
 /* Registers the API's routes on s (before ts_web_server_start).  opts is
  * copied (its strings and pointers are borrowed).  Free the API after the
- * server. */
+ * server.  Errors: TS_EINVAL (parse_selector without free_matchers, bad
+ * cors_origin regex: TS_EPARSE), TS_EEXIST (a route is taken); after a
+ * failure the server holds routes to freed memory and must be freed unstarted. */
 int ts_web_api_register(ts_web_server *s, const ts_web_api_opts *opts, ts_web_api **out);
 void ts_web_api_free(ts_web_api *api);
 
