@@ -1022,6 +1022,9 @@ test_vs_prometheus(void)
         {"GZIP-GET", "/api/v1/series"},
         {"GZIP-GET", "/-/healthy"},
         {"GZIP-OPTIONS", "/api/v1/labels"},
+        {"HEAD", "/api/v1/labels"},
+        {"PATCH", "/-/ready"},
+        {"POST", "/api/v1/label/job/values"},
     };
     for (size_t i = 0; ready && started == 0 && i < sizeof methods / sizeof methods[0]; i++) {
         mismatches += compare_m(p.port, f.port, methods[i][0], methods[i][1]);
