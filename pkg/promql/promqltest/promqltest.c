@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "pkg/labels/labels.h"
+#include "pkg/labels/regex.h"
 #include "pkg/promql/engine/engine.h"
 #include "pkg/promql/engine/kernels.h"
 #include "pkg/promql/parser/ast.h"
@@ -486,6 +487,8 @@ typedef struct evalcmd {
     size_t exprlen;
     expect *ex;
     size_t nex;
+    const char *fail_msg; /* eval_fail: `expected_fail_message <text>` (exact) */
+    const char *fail_re;  /* eval_fail: `expected_fail_regexp <re>` (unanchored) */
 } evalcmd;
 
 static void
@@ -727,9 +730,32 @@ run_one(runner *r, const evalcmd *ec, const char *expr, size_t len, int64_t t)
         rc = ts_promql_query_instant(r->eng, &r->qb, expr, len, t, &q, &err);
     if (ec->fail) {
         ts_promql_query_close(q);
-        if (rc == 0)
+        if (rc == 0) {
             report_failure(r, ec, NULL, what, "expected an error but got none");
-        return rc != 0;
+            return false;
+        }
+        if (ec->fail_msg && strcmp(ec->fail_msg, err.msg) != 0) {
+            report_failure(r, ec, NULL, what,
+                           ts_arena_sprintf(&r->a, "expected error \"%s\" but got \"%s\"",
+                                            ec->fail_msg, err.msg));
+            return false;
+        }
+        if (ec->fail_re) {
+            ts_regex *re = NULL;
+            ts_error rerr = {0};
+            char *pat = ts_arena_sprintf(&r->a, "(?s).*(?:%s).*", ec->fail_re);
+            bool ok = ts_regex_new(&re, pat, &rerr) == 0 &&
+                      ts_regex_match_str(re, err.msg, strlen(err.msg), NULL);
+            ts_regex_free(re);
+            if (!ok) {
+                report_failure(r, ec, NULL, what,
+                               ts_arena_sprintf(&r->a,
+                                                "expected error matching `%s` but got \"%s\"",
+                                                ec->fail_re, err.msg));
+                return false;
+            }
+        }
+        return true;
     }
     if (rc != 0) {
         report_failure(r, ec, NULL, what, ts_arena_sprintf(&r->a, "error: %s", err.msg));
@@ -931,6 +957,19 @@ parse_eval(runner *r, const line *cmd, const line *body, size_t nbody, evalcmd *
     ec->ex = ts_arena_calloc(&r->a, nbody + 1, sizeof(expect));
     for (size_t i = 0; i < nbody; i++) {
         cur lc = {body[i].p, body[i].p + body[i].len};
+        const char *fw;
+        size_t fwn;
+        cur wc = lc;
+        if (ec->fail && next_word(&wc, &fw, &fwn) &&
+            (word_is(fw, fwn, "expected_fail_message") || word_is(fw, fwn, "expected_fail_regexp"))) {
+            skip_ws(&wc);
+            char *arg = ts_arena_strndup(&r->a, wc.p, (size_t)(wc.end - wc.p));
+            if (word_is(fw, fwn, "expected_fail_message"))
+                ec->fail_msg = arg;
+            else
+                ec->fail_re = arg;
+            continue;
+        }
         expect *x = &ec->ex[ec->nex];
         x->line = body[i].no;
         double v;

@@ -6,7 +6,9 @@
  *   clear                            drop all data
  *   eval instant at <time> <expr>    followed by expected result lines:
  *     {labels} value | metric{labels} value | a bare number (scalar)
- *   eval_fail instant at ...         the query must fail
+ *   eval_fail instant at ...         the query must fail; optional lines
+ *     expected_fail_message <text>   the error text must be exactly this
+ *     expected_fail_regexp <re>      the error text must match (unanchored)
  *   eval_ordered instant at ...      result order must match the expected lines
  *   eval_warn instant at ...         like eval (warnings are not checked)
  *   eval range from <start> to <end> step <step> <expr>

@@ -167,5 +167,32 @@ test_range_eval(void)
     T_TRUE(strstr(report_buf, "t.test:10:") != NULL);
 }
 
-T_MAIN({"expansions", test_expansions}, {"failures_reported", test_failures_reported},
-       {"skip_and_errors", test_skip_and_errors}, {"range_eval", test_range_eval})
+static void
+test_expected_fail_text(void)
+{
+    ts_promqltest_stats st = run("load 1m\n"
+                                 "  a{i=\"1\"} 1\n"
+                                 "  b{i=\"1\"} 1\n"
+                                 "\n"
+                                 "eval_fail instant at 0m -{i=\"1\"}\n"
+                                 "  expected_fail_message vector cannot contain metrics with the "
+                                 "same labelset\n"
+                                 "\n"
+                                 "eval_fail instant at 0m -{i=\"1\"}\n"
+                                 "  expected_fail_regexp same label(set|s)\n"
+                                 "\n"
+                                 "eval_fail instant at 0m -{i=\"1\"}\n"
+                                 "  expected_fail_message something else\n"
+                                 "\n"
+                                 "eval_fail instant at 0m -{i=\"1\"}\n"
+                                 "  expected_fail_regexp ^labelset\n");
+    T_EQ(st.passed, 2);
+    T_EQ(st.failed, 2);
+    T_TRUE(strstr(report_buf, "t.test:11: eval_fail") != NULL);
+    T_TRUE(strstr(report_buf, "expected error \"something else\"") != NULL);
+    T_TRUE(strstr(report_buf, "t.test:14: eval_fail") != NULL);
+}
+
+T_MAIN({"expansions", test_expansions}, {"expected_fail_text", test_expected_fail_text},
+       {"failures_reported", test_failures_reported}, {"skip_and_errors", test_skip_and_errors},
+       {"range_eval", test_range_eval})
