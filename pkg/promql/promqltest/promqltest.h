@@ -18,8 +18,11 @@
  * A block ends at a blank line or a comment line.  Times and steps are
  * Prometheus durations from the Unix epoch.  Data goes into a fresh
  * in-memory head (pkg/tsdb/head) per file and after each `clear`, queried
- * through its querier.  An instant eval is also run as a range query from
- * t-1m to t+1m step 1m and its middle step compared too, as test.go does.
+ * through its querier.  As test.go does, an instant eval is also run as a
+ * range query from t-1m to t+1m step 1m (its middle step must match), and,
+ * unless it uses a time-dependent function, once more with every selector
+ * pinned by `@ t` at the times -10t, 0, t/5, t and 10t (or -1s, 0, 1s for
+ * t = 0), each of which must give the same expected result.
  * Values compare with relative tolerance 1e-6, NaN equals NaN.
  *
  * Output goes through a callback, one line per call (no trailing newline):
