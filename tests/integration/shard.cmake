@@ -1,5 +1,5 @@
 # tessera shard against real peers (node_exporter, promtool, prometheus).
-foreach(t basic)
+foreach(t basic vs_prometheus restart)
     add_test(NAME shard_${t} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/shard/${t}.sh)
     set_tests_properties(shard_${t} PROPERTIES LABELS integration TIMEOUT 180
         ENVIRONMENT "TESSERA=$<TARGET_FILE:tessera>")
