@@ -12,6 +12,7 @@
 #include "tests/unit/web/helpers.h"
 
 #include <nng/nng.h>
+#include <pthread.h>
 
 /* %1$lld = first sample time (s); samples every 15 s, ten of them. */
 static const char *const paths[] = {
@@ -108,6 +109,82 @@ test_engine_vs_prometheus(void)
     T_EQ(mismatches, 0);
 }
 
+typedef struct qarg {
+    int port;
+    const char *path;
+    const char *want;
+    int ok;
+} qarg;
+
+static void *
+query_thread(void *p)
+{
+    qarg *a = p;
+    for (int i = 0; i < 10; i++) {
+        reply r;
+        if (http(a->port, NULL, a->path, NULL, 0, &r) == 0 && r.status == 200 &&
+            strcmp(ts_buf_cstr(&r.body), a->want) == 0)
+            a->ok++;
+        reply_fini(&r);
+    }
+    return NULL;
+}
+
+/* Queries run concurrently on the workers give the answers they give alone. */
+static void
+test_concurrent_queries(void)
+{
+    int64_t base = 1700000000000LL;
+    ts_head *head;
+    T_OK(load_head(&head, base));
+    ts_queryable qb = {.querier = head_querier, .impl = head};
+    ts_promql_engine *eng;
+    T_OK(ts_promql_engine_new(&eng, NULL));
+    ts_web_promql wp = {.engine = eng, .queryable = &qb};
+    ts_web_server *srv;
+    ts_error err;
+    T_OK(ts_web_server_new(&srv, &(ts_web_server_opts){.listen = "127.0.0.1:0", .nworkers = 4},
+                           &err));
+    ts_web_api *api;
+    T_OK(ts_web_api_register(
+        srv, &(ts_web_api_opts){.queryable = &qb, .query = ts_web_promql_query, .query_ctx = &wp},
+        &api));
+    T_OK(ts_web_server_start(srv, &err));
+    int port = ts_web_server_port(srv);
+    static const char *const queries[] = {
+        "/api/v1/query?query=sum%20by%20(job)%20(up)&time=1700000140",
+        "/api/v1/query_range?query=rate(up%5B1m%5D)&start=1700000000&end=1700000150&step=15",
+        "/api/v1/query?query=http_requests_total%7Bcode%3D%22200%22%7D&time=1700000140",
+        "/api/v1/query_range?query=count(up)&start=1700000000&end=1700000150&step=5",
+    };
+    enum { NQ = sizeof queries / sizeof queries[0], NT = 8 };
+    reply want[NQ];
+    const char *want_body[NQ];
+    for (int i = 0; i < NQ; i++) {
+        T_OK(http(port, NULL, queries[i], NULL, 0, &want[i]));
+        T_EQ(want[i].status, 200);
+        want_body[i] = ts_buf_cstr(&want[i].body); /* before any thread reads it */
+    }
+    pthread_t th[NT];
+    qarg args[NT];
+    for (int i = 0; i < NT; i++) {
+        args[i] = (qarg){port, queries[i % NQ], want_body[i % NQ], 0};
+        pthread_create(&th[i], NULL, query_thread, &args[i]);
+    }
+    int ok = 0;
+    for (int i = 0; i < NT; i++) {
+        pthread_join(th[i], NULL);
+        ok += args[i].ok;
+    }
+    T_EQ(ok, NT * 10);
+    for (int i = 0; i < NQ; i++)
+        reply_fini(&want[i]);
+    ts_web_server_free(srv);
+    ts_web_api_free(api);
+    ts_promql_engine_free(eng);
+    ts_head_free(head);
+}
+
 static void
 at_exit(void)
 {
@@ -122,4 +199,5 @@ setup(void)
     atexit(at_exit);
 }
 
-T_MAIN({"engine_vs_prometheus", test_engine_vs_prometheus})
+T_MAIN({"engine_vs_prometheus", test_engine_vs_prometheus},
+       {"concurrent_queries", test_concurrent_queries})
