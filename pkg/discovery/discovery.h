@@ -36,6 +36,7 @@
 #include "pkg/config/config.h"
 #include "pkg/labels/labels.h"
 #include "pkg/util/err.h"
+#include "pkg/util/metrics.h"
 
 /* ----------------------------------------------------------- target groups */
 
@@ -109,5 +110,9 @@ int ts_discovery_manager_apply_config(ts_discovery_manager *m, const ts_config *
  * caller keeps running the loop until then, e.g. uv_run(loop, UV_RUN_DEFAULT)
  * returns).  No callback is made after this call.  Accepts NULL. */
 void ts_discovery_manager_close(ts_discovery_manager *m);
+
+/* A ts_metrics collector (register with ctx = the manager): Prometheus'
+ * prometheus_sd_* self-metrics.  Safe from any thread. */
+void ts_discovery_manager_write_metrics(void *m, ts_metrics_writer *w);
 
 #endif

@@ -19,6 +19,8 @@
 #include "pkg/discovery/discovery.h"
 
 #include <libgen.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "pkg/util/fs.h"
@@ -43,6 +45,7 @@ struct job {
     provider **provs;
     size_t nprovs, cap;
     bool dirty;
+    size_t ntargets; /* at the last report (under m->mu) */
 };
 
 typedef struct dns_work {
@@ -95,6 +98,8 @@ struct ts_discovery_manager {
     uv_timer_t notify;
     bool closing, notify_closed;
     size_t live_providers;
+    uv_mutex_t mu; /* guards jobs[] and ntargets for the metrics collector */
+    _Atomic uint64_t file_read_errors, dns_lookups, dns_failures, updates;
 };
 
 /* ------------------------------------------------------------------ slots */
@@ -251,6 +256,7 @@ file_refresh(provider *p)
             rc = ts_discovery_file_parse(files[i], text, len, &s->groups, &s->n, &err);
         ts_free(text);
         if (rc) {
+            atomic_fetch_add(&p->m->file_read_errors, 1);
             TS_LOG(TS_LOG_ERROR, "discovery", "Error reading file", "path=\"%s\" err=\"%s\"",
                    files[i], err.msg);
             slot *old = slot_find(p, files[i]); /* keep the last good groups */
@@ -354,6 +360,9 @@ dns_after_cb(uv_work_t *req, int status)
     provider *p = w->p;
     p->lookup_running = false;
     for (size_t i = 0; i < w->nnames; i++) {
+        atomic_fetch_add(&p->m->dns_lookups, 1);
+        if (status != 0 || w->rc[i] != TS_OK)
+            atomic_fetch_add(&p->m->dns_failures, 1);
         if (status == 0 && w->rc[i] == TS_OK && p->job) {
             slot *s = slot_find(p, w->names[i]);
             ts_target_groups_free(s->groups, s->n);
@@ -469,6 +478,13 @@ notify_cb(uv_timer_t *t)
                 memcpy(all + n, sl->groups, sl->n * sizeof(*all)); /* shallow: borrowed */
                 n += sl->n;
             }
+        size_t nt = 0;
+        for (size_t g = 0; g < n; g++)
+            nt += all[g].ntargets;
+        uv_mutex_lock(&m->mu);
+        j->ntargets = nt;
+        uv_mutex_unlock(&m->mu);
+        atomic_fetch_add(&m->updates, 1);
         m->fn(m->ctx, j->name, all, n);
         ts_free(all);
     }
@@ -484,6 +500,7 @@ ts_discovery_manager_new(uv_loop_t *loop, ts_discovery_update_fn fn, void *ctx,
     m->ctx = ctx;
     uv_timer_init(loop, &m->notify);
     m->notify.data = m;
+    uv_mutex_init(&m->mu);
     *out = m;
     return TS_OK;
 }
@@ -502,13 +519,19 @@ drop_jobs(ts_discovery_manager *m, const ts_config *keep)
         }
         for (size_t k = 0; k < j->nprovs; k++)
             provider_detach(j->provs[k]);
-        ts_free(j->provs);
-        ts_free(j->name);
-        ts_free(j);
     }
-    ts_free(m->jobs);
+    uv_mutex_lock(&m->mu);
+    job **jobs = m->jobs;
+    size_t njobs = m->njobs;
     m->jobs = NULL;
     m->njobs = 0;
+    uv_mutex_unlock(&m->mu);
+    for (size_t i = 0; i < njobs; i++) {
+        ts_free(jobs[i]->provs);
+        ts_free(jobs[i]->name);
+        ts_free(jobs[i]);
+    }
+    ts_free(jobs);
 }
 
 int
@@ -517,13 +540,20 @@ ts_discovery_manager_apply_config(ts_discovery_manager *m, const ts_config *cfg)
     drop_jobs(m, cfg);
     char *dirbuf = ts_strdup(cfg->path ? cfg->path : "");
     const char *base_dir = dirbuf[0] ? dirname(dirbuf) : "";
-    m->jobs = ts_calloc(cfg->nscrape ? cfg->nscrape : 1, sizeof(job *));
+    job **jobs = ts_calloc(cfg->nscrape ? cfg->nscrape : 1, sizeof(job *));
+    for (size_t i = 0; i < cfg->nscrape; i++) {
+        job *j = ts_calloc(1, sizeof(*j));
+        j->name = ts_strdup(cfg->scrape[i].job_name);
+        j->dirty = true;
+        jobs[i] = j;
+    }
+    uv_mutex_lock(&m->mu);
+    m->jobs = jobs;
+    m->njobs = cfg->nscrape;
+    uv_mutex_unlock(&m->mu);
     for (size_t i = 0; i < cfg->nscrape; i++) {
         const ts_scrape_config *sc = &cfg->scrape[i];
-        job *j = ts_calloc(1, sizeof(*j));
-        j->name = ts_strdup(sc->job_name);
-        j->dirty = true;
-        m->jobs[m->njobs++] = j;
+        job *j = jobs[i];
         static_provider_start(m, j, sc);
         for (size_t k = 0; k < sc->nfile_sd; k++)
             file_provider_start(m, j, &sc->file_sd[k], base_dir);
@@ -542,6 +572,7 @@ maybe_free_manager(ts_discovery_manager *m)
         for (size_t i = 0; i < m->nremoved; i++)
             ts_free(m->removed[i]);
         ts_free(m->removed);
+        uv_mutex_destroy(&m->mu);
         ts_free(m);
     }
 }
@@ -563,4 +594,36 @@ ts_discovery_manager_close(ts_discovery_manager *m)
     drop_jobs(m, NULL);
     uv_timer_stop(&m->notify);
     uv_close((uv_handle_t *)&m->notify, notify_closed_cb);
+}
+
+void
+ts_discovery_manager_write_metrics(void *mp, ts_metrics_writer *w)
+{
+    ts_discovery_manager *m = mp;
+    ts_mw_counter(w, "prometheus_sd_file_read_errors_total", "The number of File-SD read errors.",
+                  (double)atomic_load(&m->file_read_errors));
+    ts_mw_counter(w, "prometheus_sd_dns_lookups_total", "The number of DNS-SD lookups.",
+                  (double)atomic_load(&m->dns_lookups));
+    ts_mw_counter(w, "prometheus_sd_dns_lookup_failures_total",
+                  "The number of DNS-SD lookup failures.", (double)atomic_load(&m->dns_failures));
+    ts_mw_family(w, "prometheus_sd_updates_total", "counter",
+                 "Total number of update events sent to the SD consumers.");
+    ts_mw_sample(w, "prometheus_sd_updates_total", "name=\"scrape\"",
+                 (double)atomic_load(&m->updates));
+    ts_mw_family(w, "prometheus_sd_discovered_targets", "gauge",
+                 "Current number of discovered targets.");
+    uv_mutex_lock(&m->mu);
+    for (size_t i = 0; i < m->njobs; i++) {
+        char lbl[600], esc[512];
+        size_t k = 0;
+        for (const char *c = m->jobs[i]->name; *c && k + 3 < sizeof(esc); c++) {
+            if (*c == '\\' || *c == '"' || *c == '\n')
+                esc[k++] = '\\';
+            esc[k++] = *c == '\n' ? 'n' : *c;
+        }
+        esc[k] = 0;
+        snprintf(lbl, sizeof(lbl), "config=\"%s\",name=\"scrape\"", esc);
+        ts_mw_sample(w, "prometheus_sd_discovered_targets", lbl, (double)m->jobs[i]->ntargets);
+    }
+    uv_mutex_unlock(&m->mu);
 }

@@ -5,6 +5,7 @@
 #define TS_SCRAPE_INTERNAL_H
 
 #include <curl/curl.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
@@ -158,8 +159,17 @@ struct ts__pool {
     size_t ngroups;
 };
 
+/* Counters for /metrics (Prometheus' prometheus_target_* names); written on
+ * the loop thread, read by the metrics collector from any thread. */
+typedef struct ts__scrape_stats {
+    _Atomic uint64_t pools_created, pool_reloads, exceeded_target_limit;
+    _Atomic uint64_t exceeded_sample_limit, exceeded_body_size_limit;
+    _Atomic uint64_t out_of_order, duplicate, out_of_bounds;
+} ts__scrape_stats;
+
 struct ts_scrape_manager {
     ts_scrape_opts o;
+    ts__scrape_stats stats;
     ts__http *http;
     uv_mutex_t mu; /* guards pools/loops lists and the API state */
     ts__pool **pools;

@@ -558,6 +558,19 @@ append_error_is_soft(int rc)
     return rc == TS_EOOO || rc == TS_EDUPSAMPLE || rc == TS_ETOOOLD;
 }
 
+/* Counts a rejected sample (soft append error) for /metrics. */
+static void
+count_rejected(ts__loop *l, int rc)
+{
+    ts__scrape_stats *st = &l->m->stats;
+    if (rc == TS_EOOO)
+        atomic_fetch_add(&st->out_of_order, 1);
+    else if (rc == TS_EDUPSAMPLE)
+        atomic_fetch_add(&st->duplicate, 1);
+    else if (rc == TS_ETOOOLD)
+        atomic_fetch_add(&st->out_of_bounds, 1);
+}
+
 static int
 on_sample(void *ctx, const ts__sample *s)
 {
@@ -609,6 +622,7 @@ on_sample(void *ctx, const ts__sample *s)
     rc = c->app->ops->append(c->app, ref, ls, t, s->v, &ref_out);
     if (rc && !append_error_is_soft(rc))
         return ts_error_set(c->err, rc, "append: %s", ts_strerror(rc));
+    count_rejected(l, rc);
     if (ref_out)
         ref = ref_out;
     if (explicit_ts) {
@@ -683,8 +697,10 @@ append_scrape(scrape_ctx *c, const char *ctype, const char *body, size_t len)
     l->nnew_meta = l->new_meta_cap = 0;
     if (len > 0)
         rc = ts__scrape_parse(ctype, body, len, on_sample, on_meta, c, c->err);
-    if (!rc && c->sample_limit_hit)
+    if (!rc && c->sample_limit_hit) {
+        atomic_fetch_add(&l->m->stats.exceeded_sample_limit, 1);
         rc = ts_error_set(c->err, TS_ELIMIT, "sample limit exceeded");
+    }
     if (rc)
         return rc; /* the stamps of this attempt are ignored from now on */
     /* Pass 1: stale markers for series of the last successful scrape that
@@ -833,6 +849,7 @@ http_done(void *ctx, CURL *easy, CURLcode res)
         snprintf(msg, sizeof(msg), "server returned HTTP status %s", l->status_line);
         scrape_err = msg;
     } else if (res == CURLE_WRITE_ERROR && l->body_too_big) {
+        atomic_fetch_add(&l->m->stats.exceeded_body_size_limit, 1);
         snprintf(msg, sizeof(msg), "body size limit exceeded");
         scrape_err = msg;
     } else if (res == CURLE_OPERATION_TIMEDOUT) {

@@ -219,6 +219,8 @@ pool_sync(ts_scrape_manager *m, ts__pool *p, bool restart)
     /* target_limit (Prometheus refreshTargetLimitErr): too many targets
      * make every scrape of the pool fail with this error */
     if (sc->target_limit && nact > sc->target_limit)
+        atomic_fetch_add(&m->stats.exceeded_target_limit, 1);
+    if (sc->target_limit && nact > sc->target_limit)
         snprintf(p->forced_err, sizeof(p->forced_err),
                  "target_limit exceeded (number of targets: %zu, limit: %llu)", nact,
                  (unsigned long long)sc->target_limit);
@@ -327,12 +329,14 @@ ts_scrape_manager_apply_config(ts_scrape_manager *m, const ts_config *cfg)
         ts__pool *p = find_pool(m, sc->job_name);
         if (!p) {
             p = pool_new(sc);
+            atomic_fetch_add(&m->stats.pools_created, 1);
         } else {
             uint64_t fp = config_fingerprint(sc);
             p->sc = sc;
             if (fp != p->fingerprint) {
                 p->fingerprint = fp;
                 resync[nresync++] = p;
+                atomic_fetch_add(&m->stats.pool_reloads, 1);
             }
         }
         pools[npools++] = p;
@@ -474,6 +478,69 @@ ts_scrape_manager_metadata(ts_scrape_manager *m,
             };
             fn(ctx, &t, l->meta, l->nmeta);
         }
+    }
+    uv_mutex_unlock(&m->mu);
+}
+
+/* Escapes a label value for the text format (\\, \", \n). */
+static void
+label_escape(const char *s, char *out, size_t size)
+{
+    size_t k = 0;
+    for (; *s && k + 3 < size; s++) {
+        if (*s == '\\' || *s == '"') {
+            out[k++] = '\\';
+            out[k++] = *s;
+        } else if (*s == '\n') {
+            out[k++] = '\\';
+            out[k++] = 'n';
+        } else {
+            out[k++] = *s;
+        }
+    }
+    out[k] = 0;
+}
+
+void
+ts_scrape_manager_write_metrics(void *mp, ts_metrics_writer *w)
+{
+    ts_scrape_manager *m = mp;
+    ts__scrape_stats *st = &m->stats;
+    ts_mw_counter(w, "prometheus_target_scrape_pools_total",
+                  "Total number of scrape pool creation attempts.",
+                  (double)atomic_load(&st->pools_created));
+    ts_mw_counter(w, "prometheus_target_scrape_pool_reloads_total",
+                  "Total number of scrape pool reloads.", (double)atomic_load(&st->pool_reloads));
+    ts_mw_counter(w, "prometheus_target_scrape_pool_exceeded_target_limit_total",
+                  "Total number of times scrape pools hit the target limit, during sync or "
+                  "config reload.",
+                  (double)atomic_load(&st->exceeded_target_limit));
+    ts_mw_counter(w, "prometheus_target_scrapes_exceeded_sample_limit_total",
+                  "Total number of scrapes that hit the sample limit and were rejected.",
+                  (double)atomic_load(&st->exceeded_sample_limit));
+    ts_mw_counter(w, "prometheus_target_scrapes_exceeded_body_size_limit_total",
+                  "Total number of scrapes that hit the body size limit",
+                  (double)atomic_load(&st->exceeded_body_size_limit));
+    ts_mw_counter(w, "prometheus_target_scrapes_sample_out_of_order_total",
+                  "Total number of samples rejected due to not being out of the expected order.",
+                  (double)atomic_load(&st->out_of_order));
+    ts_mw_counter(w, "prometheus_target_scrapes_sample_duplicate_timestamp_total",
+                  "Total number of samples rejected due to duplicate timestamps but different "
+                  "values.",
+                  (double)atomic_load(&st->duplicate));
+    ts_mw_counter(w, "prometheus_target_scrapes_sample_out_of_bounds_total",
+                  "Total number of samples rejected due to timestamp falling outside of the "
+                  "time bounds.",
+                  (double)atomic_load(&st->out_of_bounds));
+    ts_mw_family(w, "prometheus_target_scrape_pool_targets", "gauge",
+                 "Current number of targets in this scrape pool.");
+    uv_mutex_lock(&m->mu);
+    for (size_t i = 0; i < m->npools; i++) {
+        char esc[512], lbl[600];
+        label_escape(m->pools[i]->job, esc, sizeof(esc));
+        snprintf(lbl, sizeof(lbl), "scrape_job=\"%s\"", esc);
+        ts_mw_sample(w, "prometheus_target_scrape_pool_targets", lbl,
+                     (double)m->pools[i]->nloops);
     }
     uv_mutex_unlock(&m->mu);
 }

@@ -51,6 +51,7 @@
 #include "pkg/labels/labels.h"
 #include "pkg/storage/storage.h"
 #include "pkg/util/err.h"
+#include "pkg/util/metrics.h"
 
 /* ------------------------------------------------------------ target labels */
 
@@ -156,5 +157,10 @@ void ts_scrape_manager_metadata(ts_scrape_manager *m,
  * under the manager's lock and must not call back into the manager. */
 void ts_scrape_manager_targets(ts_scrape_manager *m,
                                void (*fn)(void *ctx, const ts_scrape_target_info *t), void *ctx);
+
+/* A ts_metrics collector (register with ctx = the manager): Prometheus'
+ * prometheus_target_* self-metrics (pools, reloads, limits hit, rejected
+ * samples, targets per pool).  Safe from any thread. */
+void ts_scrape_manager_write_metrics(void *m, ts_metrics_writer *w);
 
 #endif

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "pkg/util/buf.h"
 #include "pkg/util/fs.h"
 #include "pkg/util/mem.h"
 #include "pkg/util/time.h"
@@ -368,6 +369,19 @@ test_manager_file_sd(void)
     T_OK(ts_fs_write_file_atomic(tpath, "[{\"targets\": ", 13));
     T_TRUE(run_until(&loop, &s, calls, NULL, 5000));
     T_STREQ(s.addrs, "127.0.0.1:2222,127.0.0.1:3333,");
+    {
+        ts_metrics_registry reg;
+        ts_metrics_init(&reg);
+        ts_metrics_register(&reg, ts_discovery_manager_write_metrics, m);
+        ts_buf out;
+        ts_buf_init(&out, 0);
+        ts_metrics_write(&reg, &out);
+        const char *txt = ts_buf_cstr(&out);
+        T_TRUE(strstr(txt, "\nprometheus_sd_file_read_errors_total 1\n") != NULL);
+        T_TRUE(strstr(txt, "\nprometheus_sd_discovered_targets{config=\"files\",name=\"scrape\"} "
+                           "2\n") != NULL);
+        ts_buf_fini(&out);
+    }
 
     /* a new file matching nothing yet: removing the file empties the job */
     calls = s.calls;
@@ -415,6 +429,18 @@ test_manager_dns_and_static(void)
     T_TRUE(run_until(&loop, &s, 0, NULL, 5000));
     T_EQ(s.calls, 1);
     T_TRUE(strncmp(s.addrs, "s:1,127.0.0.1:9999,", 19) == 0);
+    {
+        ts_metrics_registry reg;
+        ts_metrics_init(&reg);
+        ts_metrics_register(&reg, ts_discovery_manager_write_metrics, m);
+        ts_buf out;
+        ts_buf_init(&out, 0);
+        ts_metrics_write(&reg, &out);
+        const char *txt = ts_buf_cstr(&out);
+        T_TRUE(strstr(txt, "\nprometheus_sd_dns_lookups_total 1\n") != NULL);
+        T_TRUE(strstr(txt, "\nprometheus_sd_dns_lookup_failures_total 0\n") != NULL);
+        ts_buf_fini(&out);
+    }
     ts_discovery_manager_close(m);
     T_EQ(uv_run(&loop, UV_RUN_DEFAULT), 0);
     T_EQ(uv_loop_close(&loop), 0);

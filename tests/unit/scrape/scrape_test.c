@@ -656,6 +656,25 @@ test_scrape_cases(void)
     T_TRUE((t = find_target(&tl, "lbl", false)) != NULL);
     T_TRUE(strstr(t->err, "label_limit exceeded") != NULL);
 
+    /* self-metrics */
+    {
+        ts_metrics_registry reg;
+        ts_metrics_init(&reg);
+        ts_metrics_register(&reg, ts_scrape_manager_write_metrics, m);
+        ts_buf out;
+        ts_buf_init(&out, 0);
+        ts_metrics_write(&reg, &out);
+        const char *txt = ts_buf_cstr(&out);
+        T_TRUE(strstr(txt, "\nprometheus_target_scrape_pools_total 16\n") != NULL);
+        T_TRUE(strstr(txt, "\nprometheus_target_scrape_pool_targets{scrape_job=\"tlimit\"} 2\n"));
+        T_TRUE(strstr(txt, "\nprometheus_target_scrape_pool_targets{scrape_job=\"rel\"} 1\n"));
+        T_TRUE(strstr(txt, "\nprometheus_target_scrape_pool_exceeded_target_limit_total 1\n"));
+        T_TRUE(strstr(txt, "\nprometheus_target_scrapes_exceeded_sample_limit_total 0\n") == NULL);
+        T_TRUE(strstr(txt, "\nprometheus_target_scrapes_exceeded_body_size_limit_total 0\n") ==
+               NULL);
+        ts_buf_fini(&out);
+    }
+
     /* metadata of the last scrape */
     mdq q = {.job = "ok", .metric = "a"};
     ts_scrape_manager_metadata(m, md_collect, &q);
