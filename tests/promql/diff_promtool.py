@@ -159,6 +159,36 @@ for f in ["rate", "increase", "delta", "irate", "idelta", "resets", "deriv"]:
     E4 += [f"{f}(st[30s])", f"{f}(st[1m])", f"{f}(st[45s:5s])", f"{f}(st[1m] offset 15s)"]
 DATASETS.append((LOAD4, E4, ["10s", "35s", "45s", "1m", "1m37s", "2m", "2m30s", "6m", "8m"]))
 
+# Data set 5: expression forms (nesting, precedence, bool chains, group_right
+# with include labels, set operators on computed vectors, nested subqueries).
+LOAD5 = """load 20s
+  a{x="1", y="p"} 1 3 NaN 7 9 11 -13 15 17 19
+  a{x="2", y="p"} 2 4 6 8 Inf 12 14 16 18 20
+  a{x="3", y="q"} 0 0 1 1 2 2 3 3 4 4
+  b{x="1"} 10 10 10 10 10 10 10 10 10 10
+  b{x="2"} 0 1 0 1 0 1 0 1 0 1
+  b{x="3"} -1 -2 -3 -4 -5 -6 -7 -8 -9 -10
+"""
+E5 = ["a + b", "a - on(x) b", "b - on(x) group_right(y) a", "a * ignoring(y) b",
+      "a > b", "a >= bool b", "b < a", "b <= bool a == bool 1", "a / b > 0.5",
+      "(a and b > 0) or a * 100", "a unless b < 0", "a or b", "b or a",
+      "-a ^ 2", "-(a ^ 2)", "2 ^ 3 ^ 2", "a % b", "a atan2 b", "b != a",
+      "sum by (y) (a) / on(y) group_left count by (y) (a)",
+      "max by (y) (a) - ignoring(x) group_right min by (x, y) (a)",
+      "avg(a) + avg(b)", "sum(a > 5)", "count(a != a)", "count(a == a)",
+      "quantile(0.5, a)", "quantile by (y) (0.9, a)", "stddev(b)", "stdvar by (x) (a)",
+      "max_over_time(max_over_time(a[40s:20s])[1m:20s])",
+      "rate(sum by (x) (a)[1m:20s])", "deriv((a - b)[1m:10s])",
+      "avg_over_time(a[1m] offset -20s)", "sum_over_time(b[1m:15s] offset -30s)",
+      "absent(a{x=\"9\"} > 1)", "absent(sum(nonexistent))", "vector(1) and on() a",
+      "scalar(b{x=\"1\"}) * a", "a * scalar(b)", "time() + a * 0",
+      "timestamp(a > 5)", "last_over_time(a[1m]) / 2", "changes(b[2m])",
+      "sort_desc(a) + 0", "topk(2, a - b)", "bottomk(1, b)", "count_values(\"val\", b)",
+      "label_replace(a, \"y\", \"$1\", \"x\", \"(.*)\") + 0",
+      "group by (y) (a)", "count without (x) (a)", "sum without (x, y) (a)",
+      "min(a) by (y)", "max by () (a)"]
+DATASETS.append((LOAD5, E5, ["0s", "20s", "40s", "1m", "1m40s", "2m", "2m20s", "3m"]))
+
 
 def tessera_answers(tessera, workdir, load, exprs, times):
     path = f"{workdir}/diff.test"
