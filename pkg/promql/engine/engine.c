@@ -18,8 +18,12 @@
  *     their expression at every absolute multiple of their step inside their
  *     window.
  *
- * Subquery results are memoized per inner timestamp for the life of the
- * query (see sq_memo), so a range query evaluates each inner step once.
+ * Work shared between steps, all in the query arena: subquery results are
+ * memoized per inner timestamp (sq_memo), so a range query evaluates each
+ * inner step once; label sets derived from an input set (name dropped,
+ * aggregation group) are cached by the input's hash (label_cache); and each
+ * loaded series keeps search hints, so that stepping forward finds the next
+ * window in a few comparisons instead of a binary search.
  *
  * Limits: the deadline is checked at every step and inner subquery step;
  * the number of samples held for the current step (selected samples, range
