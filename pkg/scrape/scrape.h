@@ -96,6 +96,11 @@ typedef struct ts_scrape_opts {
 
 int ts_scrape_manager_new(const ts_scrape_opts *opts, ts_scrape_manager **out);
 
+/* A jitter seed as Prometheus derives it: FNV-1a 64 over the host name
+ * followed by the external labels as printed ({a="1", b="2"}), so replicas
+ * with different external labels scrape at different offsets. */
+uint64_t ts_scrape_jitter_seed(const char *hostname, const ts_labels *external);
+
 /* Applies a configuration.  cfg is borrowed and must stay alive until the
  * next apply_config returned or the manager is closed.  Jobs whose scrape
  * config is unchanged keep their loops; changed jobs restart theirs (series

@@ -294,3 +294,27 @@ ts_target_health_name(ts_target_health h)
         return "unknown";
     }
 }
+
+static uint64_t
+fnv1a(uint64_t h, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+uint64_t
+ts_scrape_jitter_seed(const char *hostname, const ts_labels *external)
+{
+    uint64_t h = 14695981039346656037ULL;
+    h = fnv1a(h, hostname ? hostname : "", hostname ? strlen(hostname) : 0);
+    const ts_labels *ls = external ? external : ts_labels_empty();
+    size_t need = ts_labels_format(ls, NULL, 0);
+    char *buf = ts_malloc(need + 1);
+    ts_labels_format(ls, buf, need + 1);
+    h = fnv1a(h, buf, need);
+    ts_free(buf);
+    return h;
+}

@@ -121,6 +121,12 @@ test_populate_labels(void)
     T_TRUE(strstr(err.msg, "is not a valid hostname") != NULL);
     ts_labels_free(d);
     ts_config_free(c);
+
+    /* jitter seed: FNV-1a over hostname + external labels (values from Python) */
+    ts_labels *ext = ts_labels_from_strings(2, "replica", "a");
+    T_EQ(ts_scrape_jitter_seed("host1", ext), 0xf97c0b3487cfa06cULL);
+    T_EQ(ts_scrape_jitter_seed("host1", NULL), 0x08d0b2aed5c17c4aULL);
+    ts_labels_free(ext);
 }
 
 /* ------------------------------------------------------ test HTTP server */
