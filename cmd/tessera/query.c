@@ -110,8 +110,8 @@ handle_stores(ts_web_req *req, ts_web_resp *resp, void *ctx)
     ts_arena *a = ts_web_req_arena(req);
     ts_endpoint_status *st;
     size_t n = ts_endpoints_snapshot(q->endpoints, a, &st);
-    ts_jsonw jw;
-    ts_jsonw *j = ts_serve_json_begin(resp, &jw);
+    ts_jsonw jw, *j = &jw;
+    ts_api_success_begin(resp, j);
     ts_jsonw_obj_begin(j);
     ts_jsonw_key(j, "store");
     ts_jsonw_arr_begin(j);
@@ -148,7 +148,7 @@ handle_stores(ts_web_req *req, ts_web_resp *resp, void *ctx)
     }
     ts_jsonw_arr_end(j);
     ts_jsonw_obj_end(j);
-    ts_serve_json_end(resp, &jw);
+    ts_api_success_end(resp, j, NULL, 0);
     ts_endpoints_release(q->endpoints, st, n);
     return TS_OK;
 }

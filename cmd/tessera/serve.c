@@ -1,6 +1,7 @@
 #include "cmd/tessera/serve.h"
 #include "pkg/util/mem.h"
 #include "pkg/util/time.h"
+#include "pkg/web/promql_api.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -17,82 +18,20 @@ ts_serve_query_stats_init(ts_serve_query_stats *st)
     ts_histogram_init(&st->duration, query_buckets, sizeof(query_buckets) / sizeof(double));
 }
 
-/* Converts the engine's result to the API's. */
-static void
-to_api(const ts_promql_result *r, ts_arena *a, ts_api_result *out)
-{
-    memset(out, 0, sizeof(*out));
-    switch (r->type) {
-    case TS_PROMQL_VT_SCALAR:
-        out->type = TS_API_SCALAR;
-        out->t = r->t;
-        out->v = r->scalar;
-        break;
-    case TS_PROMQL_VT_STRING:
-        out->type = TS_API_STRING;
-        out->t = r->t;
-        out->str = r->str;
-        break;
-    case TS_PROMQL_VT_VECTOR: {
-        out->type = TS_API_VECTOR;
-        ts_api_series *s = TS_ARENA_ARRAY(a, ts_api_series, r->nvec + 1);
-        ts_sample *samples = TS_ARENA_ARRAY(a, ts_sample, r->nvec + 1);
-        for (size_t i = 0; i < r->nvec; i++) {
-            samples[i].t = r->vec[i].t;
-            samples[i].v = r->vec[i].v;
-            s[i].labels = r->vec[i].labels;
-            s[i].samples = &samples[i];
-            s[i].n = 1;
-        }
-        out->series = s;
-        out->nseries = r->nvec;
-        break;
-    }
-    default: {
-        out->type = TS_API_MATRIX;
-        ts_api_series *s = TS_ARENA_ARRAY(a, ts_api_series, r->nmat + 1);
-        for (size_t i = 0; i < r->nmat; i++) {
-            s[i].labels = r->mat[i].labels;
-            s[i].samples = r->mat[i].samples;
-            s[i].n = r->mat[i].n;
-        }
-        out->series = s;
-        out->nseries = r->nmat;
-        break;
-    }
-    }
-}
-
 int
 ts_serve_run_query(ts_promql_engine *eng, ts_queryable *qb, const ts_api_query_params *p,
                    ts_api_query_out *out, ts_serve_query_stats *st)
 {
     uint64_t t0 = ts_mono_ns();
-    ts_promql_query *q = NULL;
-    ts_error err;
-    ts_error_clear(&err);
-    int rc;
-    if (p->range)
-        rc = ts_promql_query_range(eng, qb, p->query, strlen(p->query), p->start_ms, p->end_ms,
-                                   p->step_ms, &q, &err);
-    else
-        rc = ts_promql_query_instant(eng, qb, p->query, strlen(p->query), p->time_ms, &q, &err);
+    ts_web_promql wp = {.engine = eng, .queryable = qb};
+    int rc = ts_web_promql_query(&wp, p, out);
     if (st) {
         __atomic_add_fetch(&st->queries_total, 1, __ATOMIC_RELAXED);
         if (rc)
             __atomic_add_fetch(&st->failures_total, 1, __ATOMIC_RELAXED);
         ts_histogram_observe(&st->duration, (double)(ts_mono_ns() - t0) / 1e9);
     }
-    if (rc)
-        return ts_api_query_fail_code(out, rc, err.msg[0] ? err.msg : ts_strerror(rc));
-    const ts_promql_result *r = ts_promql_query_result(q);
-    ts_api_result ar;
-    to_api(r, out->arena, &ar);
-    ts_api_write_result(out->data, &ar);
-    for (size_t i = 0; i < r->nwarnings; i++)
-        ts_api_query_warn(out, r->warnings[i]);
-    ts_promql_query_close(q);
-    return TS_OK;
+    return rc;
 }
 
 void
@@ -196,20 +135,3 @@ ts_serve_duration_flag(const ts_flag *f, int64_t *ms)
     return 0;
 }
 
-ts_jsonw *
-ts_serve_json_begin(ts_web_resp *resp, ts_jsonw *jw)
-{
-    ts_buf *b = ts_web_resp_body(resp);
-    ts_buf_reset(b);
-    ts_buf_puts(b, "{\"status\":\"success\",\"data\":");
-    ts_jsonw_init(jw, b);
-    return jw;
-}
-
-void
-ts_serve_json_end(ts_web_resp *resp, ts_jsonw *jw)
-{
-    ts_buf_putc(ts_web_resp_body(resp), '}');
-    ts_web_resp_status(resp, 200);
-    ts_web_resp_header(resp, "Content-Type", "application/json");
-}

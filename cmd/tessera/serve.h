@@ -39,8 +39,4 @@ int ts_serve_duration_flag(const ts_flag *f, int64_t *ms);
 
 
 
-/* JSON success envelope for routes outside pkg/web's API:
- *   ts_jsonw *j = ts_serve_json_begin(resp, &jw);  ... write one value ...  ts_serve_json_end(resp, &jw); */
-ts_jsonw *ts_serve_json_begin(ts_web_resp *resp, ts_jsonw *jw);
-void ts_serve_json_end(ts_web_resp *resp, ts_jsonw *jw);
 #endif

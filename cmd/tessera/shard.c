@@ -368,8 +368,8 @@ handle_targets(ts_web_req *req, ts_web_resp *resp, void *ctx)
     const char *state = ts_web_req_param(req, "state");
     if (!state || !state[0])
         state = "any";
-    ts_jsonw jw;
-    ts_jsonw *j = ts_serve_json_begin(resp, &jw);
+    ts_jsonw jw, *j = &jw;
+    ts_api_success_begin(resp, j);
     targets_ctx c = {.j = j, .state = state};
     ts_jsonw_obj_begin(j);
     ts_jsonw_key(j, "activeTargets");
@@ -384,7 +384,7 @@ handle_targets(ts_web_req *req, ts_web_resp *resp, void *ctx)
         ts_scrape_manager_targets(s->scrape, target_json, &c);
     ts_jsonw_arr_end(j);
     ts_jsonw_obj_end(j);
-    ts_serve_json_end(resp, &jw);
+    ts_api_success_end(resp, j, NULL, 0);
     return TS_OK;
 }
 
@@ -394,14 +394,10 @@ static int
 handle_static_json(ts_web_req *req, ts_web_resp *resp, void *ctx)
 {
     const char *json = ctx;
-    ts_buf *b = ts_web_resp_body(resp);
-    ts_buf_reset(b);
-    ts_buf_puts(b, "{\"status\":\"success\",\"data\":");
-    ts_buf_puts(b, json);
-    ts_buf_putc(b, '}');
-    ts_web_resp_status(resp, 200);
-    ts_web_resp_header(resp, "Content-Type", "application/json");
-    return TS_OK;
+    ts_jsonw j;
+    ts_api_success_begin(resp, &j);
+    ts_jsonw_raw(&j, json, strlen(json));
+    return ts_api_success_end(resp, &j, NULL, 0);
 }
 
 static int
@@ -410,8 +406,8 @@ handle_tsdb_status(ts_web_req *req, ts_web_resp *resp, void *ctx)
     shard *s = ctx;
     ts_db_stats st;
     ts_db_stats_get(s->db, &st);
-    ts_jsonw jw;
-    ts_jsonw *j = ts_serve_json_begin(resp, &jw);
+    ts_jsonw jw, *j = &jw;
+    ts_api_success_begin(resp, j);
     ts_jsonw_obj_begin(j);
     ts_jsonw_key(j, "headStats");
     ts_jsonw_obj_begin(j);
@@ -434,7 +430,7 @@ handle_tsdb_status(ts_web_req *req, ts_web_resp *resp, void *ctx)
         ts_jsonw_arr_end(j);
     }
     ts_jsonw_obj_end(j);
-    ts_serve_json_end(resp, &jw);
+    ts_api_success_end(resp, j, NULL, 0);
     return TS_OK;
 }
 
