@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <unistd.h>
 
 #define NOW_MS 1764000000000LL /* a fixed wall time: tests are deterministic */
 
@@ -164,6 +165,68 @@ test_exact_series_counts(void)
     ts_buf_fini(&b);
 }
 
+/* Histogram shape: within each histogram the buckets' le and counts rise,
+ * then +Inf equals the _count that follows, and _sum is positive. */
+typedef struct hist_check {
+    size_t hist, buckets;
+    bool cumulative, inf_is_count, hist_sum;
+} hist_check;
+
+static hist_check
+check_histograms(const parsed *p)
+{
+    hist_check h = {0, 0, true, true, true};
+    for (size_t i = 0; i < p->n; i++) {
+        const sample *s = &p->s[i];
+        if (s->type != TS_MT_HISTOGRAM || !strstr(s->name, "_bucket"))
+            continue;
+        h.buckets++;
+        /* the previous line of the same histogram has a smaller le and no more count */
+        if (i > 0 && !isinf(p->s[i - 1].le) && !isnan(p->s[i - 1].le) &&
+            strcmp(p->s[i - 1].group, s->group) == 0) {
+            if (!(p->s[i - 1].le < s->le && p->s[i - 1].v <= s->v))
+                h.cumulative = false;
+        }
+        if (isinf(s->le)) { /* +Inf: _sum and _count follow */
+            h.hist++;
+            if (i + 2 >= p->n || !strstr(p->s[i + 2].name, "_count") || p->s[i + 2].v != s->v ||
+                strcmp(p->s[i + 2].group, s->group) != 0)
+                h.inf_is_count = false;
+            if (i + 1 >= p->n || !strstr(p->s[i + 1].name, "_sum") || !(p->s[i + 1].v > 0))
+                h.hist_sum = false;
+        }
+    }
+    return h;
+}
+
+/* Compares two scrapes of one target: counter-like series (counters and
+ * every histogram series) that grew or fell; *same: same series, in order. */
+typedef struct scrape_cmp {
+    size_t mono, grew, fell, gauges, gauges_moved;
+    bool same;
+} scrape_cmp;
+
+static scrape_cmp
+compare_scrapes(const parsed *a, const parsed *c)
+{
+    scrape_cmp r = {0, 0, 0, 0, 0, a->n == c->n};
+    for (size_t i = 0; i < a->n && i < c->n; i++) {
+        if (strcmp(a->s[i].series, c->s[i].series) != 0)
+            r.same = false;
+        if (a->s[i].type == TS_MT_GAUGE) {
+            r.gauges++;
+            r.gauges_moved += a->s[i].v != c->s[i].v;
+            continue;
+        }
+        r.mono++;
+        if (c->s[i].v > a->s[i].v)
+            r.grew++;
+        else if (c->s[i].v < a->s[i].v)
+            r.fell++;
+    }
+    return r;
+}
+
 static void
 test_families_and_histograms(void)
 {
@@ -176,34 +239,13 @@ test_families_and_histograms(void)
     T_TRUE(p.ok);
     T_EQ(p.n, 2000);
     T_TRUE(ts_bench_gen_families(g) >= 10);
-    size_t counters = 0, gauges = 0, buckets = 0, hist = 0;
-    bool cumulative = true, inf_is_count = true, hist_sum = true, unique = true;
+    size_t counters = 0, gauges = 0;
+    bool unique = true;
     for (size_t i = 0; i < p.n; i++) {
-        sample *s = &p.s[i];
-        if (s->type == TS_MT_COUNTER)
-            counters++;
-        if (s->type == TS_MT_GAUGE)
-            gauges++;
-        if (s->type != TS_MT_HISTOGRAM)
-            continue;
-        if (strstr(s->name, "_bucket")) {
-            buckets++;
-            /* the previous line of the same histogram has a smaller le and no more count */
-            if (i > 0 && !isinf(p.s[i - 1].le) && !isnan(p.s[i - 1].le) &&
-                strcmp(p.s[i - 1].group, s->group) == 0) {
-                if (!(p.s[i - 1].le < s->le && p.s[i - 1].v <= s->v))
-                    cumulative = false;
-            }
-            if (isinf(s->le)) { /* +Inf: _sum and _count follow */
-                hist++;
-                if (i + 2 >= p.n || !strstr(p.s[i + 2].name, "_count") ||
-                    p.s[i + 2].v != s->v || strcmp(p.s[i + 2].group, s->group) != 0)
-                    inf_is_count = false;
-                if (i + 1 >= p.n || !strstr(p.s[i + 1].name, "_sum") || !(p.s[i + 1].v > 0))
-                    hist_sum = false;
-            }
-        }
+        counters += p.s[i].type == TS_MT_COUNTER;
+        gauges += p.s[i].type == TS_MT_GAUGE;
     }
+    hist_check h = check_histograms(&p);
     for (size_t i = 0; i + 1 < p.n && unique; i++)
         for (size_t j = i + 1; j < p.n && j < i + 40; j++)
             if (strcmp(p.s[i].series, p.s[j].series) == 0)
@@ -213,11 +255,11 @@ test_families_and_histograms(void)
     ts_bench_gen_free(g);
     T_TRUE(counters > 500);
     T_TRUE(gauges > 200);
-    T_TRUE(hist > 20);
-    T_TRUE(buckets > hist * 5);
-    T_TRUE(cumulative);
-    T_TRUE(inf_is_count);
-    T_TRUE(hist_sum);
+    T_TRUE(h.hist > 20);
+    T_TRUE(h.buckets > h.hist * 5);
+    T_TRUE(h.cumulative);
+    T_TRUE(h.inf_is_count);
+    T_TRUE(h.hist_sum);
     T_TRUE(unique);
 }
 
@@ -236,27 +278,12 @@ test_values_advance(void)
     parse((const char *)b.p, b.len, &c);
     T_TRUE(a.ok && c.ok);
     T_EQ(a.n, c.n);
-    size_t mono = 0, grew = 0, fell = 0, gauges = 0, gauges_moved = 0;
-    bool same_series = true;
-    for (size_t i = 0; i < a.n; i++) {
-        if (strcmp(a.s[i].series, c.s[i].series) != 0)
-            same_series = false;
-        if (a.s[i].type == TS_MT_GAUGE) {
-            gauges++;
-            gauges_moved += a.s[i].v != c.s[i].v;
-            continue;
-        }
-        mono++;
-        if (c.s[i].v > a.s[i].v)
-            grew++;
-        else if (c.s[i].v < a.s[i].v)
-            fell++;
-    }
+    scrape_cmp r = compare_scrapes(&a, &c);
     /* a reset inside 15 s is rare: period >= 30 min for ~3% of groups */
-    T_TRUE(same_series);
-    T_TRUE(fell <= mono / 100);
-    T_TRUE(grew > mono / 2);
-    T_TRUE(gauges_moved > gauges / 2);
+    T_TRUE(r.same);
+    T_TRUE(r.fell <= r.mono / 100);
+    T_TRUE(r.grew > r.mono / 2);
+    T_TRUE(r.gauges_moved > r.gauges / 2);
     parsed_free(&a);
     parsed_free(&c);
 
@@ -558,6 +585,25 @@ test_server_serves_all_targets(void)
     T_EQ(p.n, 800);
     parsed_free(&p);
 
+    /* two scrapes of one target over HTTP, a second apart: the same series,
+     * histograms well formed, counters not falling (but for a rare reset) */
+    parsed first, second;
+    T_EQ(fetch(h, port, "/metrics/2", true, &r), 200);
+    parse((const char *)r.body.p, r.body.len, &first);
+    usleep(1100 * 1000);
+    T_EQ(fetch(h, port, "/metrics/2", true, &r), 200);
+    parse((const char *)r.body.p, r.body.len, &second);
+    scrape_cmp sc = compare_scrapes(&first, &second);
+    hist_check hc = check_histograms(&second);
+    bool both_ok = first.ok && second.ok;
+    parsed_free(&first);
+    parsed_free(&second);
+    T_TRUE(both_ok);
+    T_TRUE(sc.same);
+    T_TRUE(sc.grew > 0);
+    T_TRUE(sc.fell <= sc.mono / 100);
+    T_TRUE(hc.hist > 0 && hc.cumulative && hc.inf_is_count && hc.hist_sum);
+
     T_EQ(fetch(h, port, "/metrics/5", false, &r), 404); /* only 5 targets */
     T_EQ(fetch(h, port, "/metrics/x", false, &r), 404);
     T_EQ(fetch(h, port, "/", false, &r), 404);
@@ -568,7 +614,7 @@ test_server_serves_all_targets(void)
     curl_easy_cleanup(h);
     ts_buf_fini(&r.body);
     srv_stop(&v);
-    T_EQ(v.last.requests, 11);
+    T_EQ(v.last.requests, 13);
 }
 
 /* Several clients at once, each with its own connection, while the server
