@@ -96,6 +96,7 @@ E2 += ['m and m{j="x"}', "m or n", "n or m", "m unless on(k) n", "m * ignoring(j
 E2 += ['label_replace(m, "bad-name", "", "j", ".*")', 'label_replace(m, "z", "", "j", "(")',
        'label_join(m, "z", ",", "bad-src")', 'label_join(m, "bad-dst", ",", "j")',
        "holt_winters(m[2m], 0, 0.5)", "holt_winters(m[2m], 0.5, 1)", "topk(1e30, m)",
+       "holt_winters(nonexistent[2m], 0, 0.5)", "holt_winters(m[2m] offset 1h, 2, 2)",
        "bottomk(-1e30, m)", 'count_values("bad-name", m)', '-{__name__=~"m|n"}',
        "m + on() group_left n", "m + on(k) n", "changes({__name__=~\"m|n\"}[1m])",
        "n + on(k) group_right(j) m", 'label_replace(m, "j", "", "j", ".*")']

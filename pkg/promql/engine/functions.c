@@ -234,12 +234,16 @@ range_fn(ev *e, const ts_promql_call *c, int64_t t)
     if (id == TS_PROMQL_FN_HOLT_WINTERS) {
         p1 = scalar_arg(e, c->args[1], t);
         p2 = scalar_arg(e, c->args[2], t);
+    }
+    val m = ts__eval_range_arg(e, c->args[argi], t);
+    if (id == TS_PROMQL_FN_HOLT_WINTERS && m.n > 0) {
+        /* Checked only when there is a series to smooth, as Prometheus checks
+         * inside the per-series call. */
         if (p1 <= 0 || p1 >= 1)
             ev_fail(e, TS_EINVAL, "invalid smoothing factor. Expected: 0 < sf < 1, got: %f", p1);
         if (p2 <= 0 || p2 >= 1)
             ev_fail(e, TS_EINVAL, "invalid trend factor. Expected: 0 < tf < 1, got: %f", p2);
     }
-    val m = ts__eval_range_arg(e, c->args[argi], t);
     vel *out = ts_arena_alloc(e->sa, (m.n + 1) * sizeof(vel));
     size_t k = 0;
     for (size_t i = 0; i < m.n; i++) {
