@@ -110,7 +110,7 @@ void
 ts__ev_check_time(ev *e)
 {
     if (e->deadline_ns && ts_mono_ns() > e->deadline_ns)
-        ev_fail(e, TS_ETIMEOUT, "query timed out in query execution");
+        ev_fail(e, TS_ETIMEOUT, "query timed out in expression evaluation");
 }
 
 /* ----------------------------------------------------------- label helpers */
@@ -403,7 +403,7 @@ load_series(ev *e, ts_querier *q, sel_req *r, ts_promql_result *res)
         if (e->deadline_ns && ts_mono_ns() > e->deadline_ns) {
             ts_free(buf);
             ts_ss_free(ss);
-            return ts_error_set(e->err, TS_ETIMEOUT, "query timed out in expanding series");
+            return ts_error_set(e->err, TS_ETIMEOUT, "expanding series: context deadline exceeded");
         }
         ts_series *se = ts_ss_at(ss);
         ts_iterator *it = se->ops->iterator(se);

@@ -20,8 +20,9 @@
  * Errors: the query functions return 0, or a negative code with *out = NULL
  * and err (may be NULL) filled with Prometheus' text:
  *   TS_EPARSE    syntax/type error ("1:5: parse error: ...")   -> API bad_data
- *   TS_ETIMEOUT  "query timed out in query execution"          -> API timeout
- *                (or "... in expanding series" while loading series)
+ *   TS_ETIMEOUT  "query timed out in expression evaluation"    -> API timeout
+ *                ("expanding series: context deadline exceeded" while
+ *                loading series; both texts as Prometheus 2.42 gives them)
  *   TS_ELIMIT    "query processing would load too many samples into memory
  *                 in query execution"                          -> API execution
  *   TS_EINVAL    evaluation errors, e.g. "vector cannot contain metrics with

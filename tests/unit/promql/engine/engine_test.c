@@ -185,7 +185,7 @@ test_errors(void)
     T_OK(ts_promql_engine_new(&e, &to));
     const char *s = "max_over_time(up[10m:1s])";
     T_EQ(ts_promql_query_range(e, &qb, s, strlen(s), 0, 86400000, 1000, &q, &err), TS_ETIMEOUT);
-    T_STREQ(err.msg, "query timed out in query execution");
+    T_STREQ(err.msg, "query timed out in expression evaluation");
     ts_promql_engine_free(e);
     ts_head_free(h);
 }
