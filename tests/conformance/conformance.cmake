@@ -14,6 +14,9 @@
 #  - promql_diff_vs_promtool: tests/promql/diff_promtool.py, a differential test
 #    of ~5000 query answers of tessera against promtool's own evaluation (our
 #    corpus, plus the upstream files' data and expressions at more times).
+#  - promql_range_vs_prometheus: tests/promql/diff_prometheus_range.py, range
+#    queries compared with a real `prometheus` (started on a free loopback port
+#    over blocks made by promtool, stopped at the end).
 #
 # Run with `cmake -P` (CMAKE_SCRIPT_MODE_FILE set), the same file is the checker:
 #   cmake -DTESSERA=... -DBASELINE=... -DFILES="a;b" -P conformance.cmake
@@ -102,4 +105,12 @@ if(TARGET tessera AND TARGET ts_promqltest AND TS_PROMTOOL AND TS_PYTHON3)
                      $<TARGET_FILE:tessera> ${TS_PROMTOOL} ${CMAKE_CURRENT_BINARY_DIR}
                      ${PROJECT_SOURCE_DIR}/../shared/promql-tests)
     set_tests_properties(promql_diff_vs_promtool PROPERTIES LABELS promql TIMEOUT 300)
+endif()
+find_program(TS_PROMETHEUS prometheus)
+if(TARGET tessera AND TARGET ts_promqltest AND TS_PROMTOOL AND TS_PYTHON3 AND TS_PROMETHEUS)
+    add_test(NAME promql_range_vs_prometheus
+             COMMAND ${TS_PYTHON3} ${PROJECT_SOURCE_DIR}/tests/promql/diff_prometheus_range.py
+                     $<TARGET_FILE:tessera> ${TS_PROMETHEUS} ${TS_PROMTOOL}
+                     ${CMAKE_CURRENT_BINARY_DIR})
+    set_tests_properties(promql_range_vs_prometheus PROPERTIES LABELS promql TIMEOUT 180)
 endif()
