@@ -961,7 +961,8 @@ parse_eval(runner *r, const line *cmd, const line *body, size_t nbody, evalcmd *
         size_t fwn;
         cur wc = lc;
         if (ec->fail && next_word(&wc, &fw, &fwn) &&
-            (word_is(fw, fwn, "expected_fail_message") || word_is(fw, fwn, "expected_fail_regexp"))) {
+            (word_is(fw, fwn, "expected_fail_message") ||
+             word_is(fw, fwn, "expected_fail_regexp"))) {
             skip_ws(&wc);
             char *arg = ts_arena_strndup(&r->a, wc.p, (size_t)(wc.end - wc.p));
             if (word_is(fw, fwn, "expected_fail_message"))
@@ -1007,7 +1008,10 @@ ts_promqltest_run(const char *name, const char *text, size_t len, ts_promqltest_
 {
     runner r = {.name = name, .stats = stats, .report = report, .ctx = ctx};
     ts_arena_init(&r.a, 0);
-    int rc = ts_promql_engine_new(&r.eng, NULL);
+    /* As test.go's engine: at most 10000 samples in memory, 5m lookback, 1m
+     * default subquery step. */
+    ts_promql_engine_opts eo = {.max_samples = 10000};
+    int rc = ts_promql_engine_new(&r.eng, &eo);
     if (rc == 0)
         rc = reset_head(&r);
     /* Split into trimmed lines. */
