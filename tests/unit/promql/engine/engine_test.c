@@ -2,6 +2,7 @@
 #include "pkg/promql/engine/engine.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "pkg/tsdb/head/head.h"
@@ -319,6 +320,69 @@ test_extreme_times(void)
     ts_head_free(h);
 }
 
-T_MAIN({"instant_vector", test_instant_vector}, {"extreme_times", test_extreme_times},
-       {"range_query", test_range_query}, {"range_matches_instant", test_range_matches_instant},
-       {"errors", test_errors}, {"lookback_option", test_lookback_option})
+/* One engine and one head shared by several threads running queries at once. */
+typedef struct par_ctx {
+    ts_promql_engine *e;
+    ts_queryable *qb;
+    int bad;
+} par_ctx;
+
+static void *
+par_worker(void *arg)
+{
+    par_ctx *c = arg;
+    for (int i = 0; i < 30; i++) {
+        int64_t t = (i % 10) * 60000;
+        ts_promql_query *q;
+        ts_error err = {0};
+        const char *s = "sum(up{job=\"a\"}) + count(up)";
+        if (ts_promql_query_instant(c->e, c->qb, s, strlen(s), t, &q, &err) != 0) {
+            c->bad++;
+            continue;
+        }
+        const ts_promql_result *r = ts_promql_query_result(q);
+        /* up{job="a"} at t is t/15s; count(up) is 2. */
+        if (r->nvec != 1 || r->vec[0].v != (double)(t / 15000) + 2)
+            c->bad++;
+        ts_promql_query_close(q);
+        s = "sum(rate(up[1m]))";
+        if (ts_promql_query_range(c->e, c->qb, s, strlen(s), 60000, 600000, 30000, &q, &err) != 0) {
+            c->bad++;
+            continue;
+        }
+        r = ts_promql_query_result(q);
+        /* rate of job a is 1/15 per second, of job b 10/15. */
+        if (r->nmat != 1 || r->mat[0].n != 19 || fabs(r->mat[0].samples[3].v - 11.0 / 15) > 1e-9)
+            c->bad++;
+        ts_promql_query_close(q);
+    }
+    return NULL;
+}
+
+static void
+test_concurrent_queries(void)
+{
+    ts_queryable qb;
+    ts_head *h = make_head(&qb);
+    ts_promql_engine *e;
+    T_OK(ts_promql_engine_new(&e, NULL));
+    pthread_t th[4];
+    par_ctx ctx[4];
+    for (int i = 0; i < 4; i++) {
+        ctx[i] = (par_ctx){e, &qb, 0};
+        T_EQ(pthread_create(&th[i], NULL, par_worker, &ctx[i]), 0);
+    }
+    int bad = 0;
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        bad += ctx[i].bad;
+    }
+    T_EQ(bad, 0);
+    ts_promql_engine_free(e);
+    ts_head_free(h);
+}
+
+T_MAIN({"instant_vector", test_instant_vector}, {"concurrent_queries", test_concurrent_queries},
+       {"extreme_times", test_extreme_times}, {"range_query", test_range_query},
+       {"range_matches_instant", test_range_matches_instant}, {"errors", test_errors},
+       {"lookback_option", test_lookback_option})
