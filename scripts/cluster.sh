@@ -48,7 +48,7 @@ trap 'stop_all; exit 0' INT TERM
 q=$base; ne=$((base + 20))
 prometheus-node-exporter --web.listen-address=127.0.0.1:$ne >"$dir/node_exporter.log" 2>&1 &
 echo $! >>"$dir/pids"
-targets="'127.0.0.1:$ne', '127.0.0.1:$q'"
+targets="'127.0.0.1:$q'"
 for i in 1 2 3 4; do targets+=", '127.0.0.1:$((base + i))'"; done
 stores=()
 i=0

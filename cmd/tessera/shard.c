@@ -118,9 +118,10 @@ load_config(shard *s, ts_config **out)
 static int
 apply_config(shard *s, ts_config *cfg)
 {
-    int rc = ts_discovery_manager_apply_config(s->disc, cfg);
+    /* scrape first, then discovery, in the same loop turn (pkg/scrape/scrape.h) */
+    int rc = ts_scrape_manager_apply_config(s->scrape, cfg);
     if (rc == TS_OK)
-        rc = ts_scrape_manager_apply_config(s->scrape, cfg);
+        rc = ts_discovery_manager_apply_config(s->disc, cfg);
     if (rc) {
         snprintf(s->reload_err, sizeof(s->reload_err), "applying config: %s", ts_strerror(rc));
         return rc;
@@ -330,6 +331,11 @@ target_json(void *ctx, const ts_scrape_target_info *t)
     ts_jsonw_obj_begin(j);
     ts_jsonw_key(j, "discoveredLabels");
     write_labels(j, t->discovered);
+    if (t->dropped && t->drop_reason && t->drop_reason[0]) {
+        /* not in Prometheus' answer: why this shard does not scrape it */
+        ts_jsonw_key(j, "dropReason");
+        ts_jsonw_str(j, t->drop_reason);
+    }
     if (!t->dropped) {
         char buf[64];
         ts_jsonw_key(j, "labels");
@@ -736,9 +742,11 @@ ts_cmd_shard(int argc, char **argv)
     /* scraping */
     uv_loop_init(&s->loop);
     s->loop_inited = true;
+    char host[256] = "";
+    gethostname(host, sizeof(host) - 1);
     ts_scrape_opts sco = {.loop = &s->loop, .appender = scrape_appender, .appender_ctx = s,
-                          .jitter_seed = ts_hash64(s->flags[F_WEB_LISTEN].value,
-                                                   strlen(s->flags[F_WEB_LISTEN].value))};
+                          .jitter_seed = ts_scrape_jitter_seed(host, s->cfg->external_labels),
+                          .shard_index = s->shard_index, .shard_count = s->shard_count};
     if (ts_scrape_manager_new(&sco, &s->scrape) != TS_OK ||
         ts_discovery_manager_new(&s->loop, ts_scrape_manager_sync, s->scrape, &s->disc) != TS_OK) {
         TS_LOG(TS_LOG_ERROR, "shard", "cannot start scraping", "");

@@ -152,7 +152,8 @@ struct ts__pool {
     uint64_t fingerprint;
     ts__loop **loops;
     size_t nloops;
-    ts_labels **dropped; /* discovered labels of targets dropped by relabeling */
+    ts_labels **dropped; /* discovered labels of targets dropped by relabeling or sharding */
+    char **drop_reasons; /* per dropped target: NULL (relabeling) or the sharding reason */
     size_t ndropped;
     char forced_err[128]; /* "" or the target_limit error every loop reports */
     ts_target_group *groups; /* last groups synced (copy), to rebuild on reload */

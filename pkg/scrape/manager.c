@@ -141,10 +141,14 @@ pool_new(const ts_scrape_config *sc)
 static void
 pool_free_dropped(ts__pool *p)
 {
-    for (size_t i = 0; i < p->ndropped; i++)
+    for (size_t i = 0; i < p->ndropped; i++) {
         ts_labels_free(p->dropped[i]);
+        ts_free(p->drop_reasons[i]);
+    }
     ts_free(p->dropped);
+    ts_free(p->drop_reasons);
     p->dropped = NULL;
+    p->drop_reasons = NULL;
     p->ndropped = 0;
 }
 
@@ -173,7 +177,8 @@ pool_sync(ts_scrape_manager *m, ts__pool *p, bool restart)
     active *act = NULL;
     size_t nact = 0, actcap = 0;
     ts_labels **dropped = NULL;
-    size_t ndropped = 0, dropcap = 0;
+    char **reasons = NULL;
+    size_t ndropped = 0, dropcap = 0, reasoncap = 0;
     for (size_t g = 0; g < p->ngroups; g++) {
         const ts_target_group *tg = &p->groups[g];
         for (size_t t = 0; t < tg->ntargets; t++) {
@@ -195,8 +200,25 @@ pool_sync(ts_scrape_manager *m, ts__pool *p, bool restart)
                        tg->source ? tg->source : "", err.msg);
                 continue;
             }
+            char *reason = NULL;
+            if (res && m->o.shard_count > 1) {
+                /* another shard's target?  decided on the relabeled address,
+                 * so every replica of every shard agrees */
+                const char *addr = ts_labels_get(res, "__address__");
+                uint32_t owner = ts_rendezvous(addr, strlen(addr), m->o.shard_count);
+                if (owner != m->o.shard_index) {
+                    char buf[96];
+                    snprintf(buf, sizeof(buf), "owned by shard %u of %u (this is shard %u)",
+                             owner, m->o.shard_count, m->o.shard_index);
+                    reason = ts_strdup(buf);
+                    ts_labels_free(res);
+                    res = NULL;
+                }
+            }
             if (!res) {
                 TS_GROW(dropped, dropcap, ndropped + 1);
+                TS_GROW(reasons, reasoncap, ndropped + 1);
+                reasons[ndropped] = reason;
                 dropped[ndropped++] = orig;
                 continue;
             }
@@ -281,6 +303,7 @@ pool_sync(ts_scrape_manager *m, ts__pool *p, bool restart)
     p->nloops = nact;
     pool_free_dropped(p);
     p->dropped = dropped;
+    p->drop_reasons = reasons;
     p->ndropped = ndropped;
     uv_mutex_unlock(&m->mu);
     for (size_t i = 0; i < nstop; i++)
@@ -445,6 +468,7 @@ ts_scrape_manager_targets(ts_scrape_manager *m,
                 .scrape_url = "",
                 .discovered = p->dropped[k],
                 .dropped = true,
+                .drop_reason = p->drop_reasons[k] ? p->drop_reasons[k] : "",
                 .last_error = "",
             };
             fn(ctx, &t);

@@ -92,6 +92,11 @@ typedef struct ts_scrape_opts {
     /* Mixed into every target's scrape offset so HA replicas scrape at
      * different moments (Prometheus' jitterSeed); 0 is fine. */
     uint64_t jitter_seed;
+    /* Sharding (DESIGN.md §3): with shard_count > 1 this manager scrapes only
+     * the targets whose __address__ (after relabeling) it wins by rendezvous
+     * hashing over the shard indexes (ts_rendezvous); the others are listed
+     * as dropped, with a reason.  0 or 1 = scrape everything. */
+    uint32_t shard_index, shard_count;
 } ts_scrape_opts;
 
 int ts_scrape_manager_new(const ts_scrape_opts *opts, ts_scrape_manager **out);
@@ -134,6 +139,7 @@ typedef struct ts_scrape_target_info {
     const ts_labels *discovered; /* before relabeling */
     const ts_labels *labels;     /* public labels (no "__" names); NULL when dropped */
     bool dropped;
+    const char *drop_reason;     /* dropped: "" (relabeling) or why another shard owns it */
     ts_target_health health;
     const char *last_error;      /* "" when none */
     int64_t last_scrape_ms;      /* 0 = never */
