@@ -47,6 +47,7 @@
 #define DEFAULT_TIMEOUT_MS (2 * 60 * 1000)
 #define DEFAULT_MAX_SAMPLES 50000000
 #define DEFAULT_STEP_MS (60 * 1000)
+#define DEFAULT_MAX_BYTES ((size_t)2 << 30)
 
 struct ts_promql_query {
     ts_arena arena;   /* AST, loaded series, result */
@@ -71,6 +72,8 @@ ts_promql_engine_new(ts_promql_engine **out, const ts_promql_engine_opts *opts)
         e->opts.max_samples = DEFAULT_MAX_SAMPLES;
     if (e->opts.default_step_ms <= 0)
         e->opts.default_step_ms = DEFAULT_STEP_MS;
+    if (e->opts.max_bytes == 0)
+        e->opts.max_bytes = DEFAULT_MAX_BYTES;
     *out = e;
     return TS_OK;
 }
@@ -109,6 +112,13 @@ ts__ev_add_samples(ev *e, size_t n)
 void
 ts__ev_check_time(ev *e)
 {
+    size_t bytes = e->qa->allocated + e->sa->allocated;
+    for (size_t i = 0; i < sizeof(e->inner) / sizeof(e->inner[0]); i++)
+        if (e->inner[i])
+            bytes += e->inner[i]->allocated;
+    if (bytes > e->max_bytes)
+        ev_fail(e, TS_ELIMIT,
+                "query processing would load too many samples into memory in query execution");
     if (e->deadline_ns && ts_mono_ns() > e->deadline_ns)
         ev_fail(e, TS_ETIMEOUT, "query timed out in expression evaluation");
 }
@@ -707,6 +717,16 @@ memo_eval(ev *e, const ts_promql_expr *x, int64_t it)
     size_t *slot = ts__lmap_get(&m->idx, (uint64_t)it);
     if (slot)
         return m->vals[*slot - 1];
+    /* Evaluate in this depth's own scratch arena: the result is copied into
+     * the query arena below, so the arena's garbage can go right after. */
+    ts_arena *outer = e->sa;
+    int d = e->depth;
+    if (d < (int)(sizeof(e->inner) / sizeof(e->inner[0]))) {
+        if (!e->inner[d])
+            e->inner[d] = ts_arena_new(0);
+        e->sa = e->inner[d];
+        e->depth++;
+    }
     val v = ts__eval(e, x->u.sq.expr, it);
     if (v.type == TS_PROMQL_VT_VECTOR) {
         vel *c = TS_ARENA_ARRAY(e->qa, vel, v.n + 1);
@@ -721,6 +741,11 @@ memo_eval(ev *e, const ts_promql_expr *x, int64_t it)
             memcpy(nv, m->vals, m->n * sizeof(*nv));
         m->vals = nv;
         m->cap = ncap;
+    }
+    if (e->sa != outer) {
+        ts_arena_reset(e->sa);
+        e->sa = outer;
+        e->depth--;
     }
     m->vals[m->n++] = v;
     bool found;
@@ -869,6 +894,15 @@ set_result(ev *e, ts_promql_result *res, const val *v, int64_t t)
     }
 }
 
+static void
+free_inner(ev *e)
+{
+    for (size_t i = 0; i < sizeof(e->inner) / sizeof(e->inner[0]); i++) {
+        ts_arena_free(e->inner[i]);
+        e->inner[i] = NULL;
+    }
+}
+
 static int
 run(ts_promql_engine *eng, ts_queryable *qb, const char *expr, size_t len, int64_t start,
     int64_t end, int64_t step, bool range, ts_promql_query **out, ts_error *err)
@@ -909,6 +943,7 @@ run(ts_promql_engine *eng, ts_queryable *qb, const char *expr, size_t len, int64
     e->interval = eng->opts.default_step_ms;
     e->lookback = eng->opts.lookback_ms;
     e->max_samples = eng->opts.max_samples;
+    e->max_bytes = eng->opts.max_bytes;
     e->err = err;
     if (eng->opts.timeout_ms > 0)
         e->deadline_ns = ts_mono_ns() + (uint64_t)eng->opts.timeout_ms * 1000000ULL;
@@ -921,6 +956,7 @@ run(ts_promql_engine *eng, ts_queryable *qb, const char *expr, size_t len, int64
     }
     if (setjmp(e->jb) != 0) {
         rc = e->code;
+        free_inner(e);
         ts_promql_query_close(q);
         return rc;
     }
@@ -956,6 +992,7 @@ run(ts_promql_engine *eng, ts_queryable *qb, const char *expr, size_t len, int64
         res->nmat = m.n;
         qsort(res->mat, res->nmat, sizeof(*res->mat), cmp_mseries);
     }
+    free_inner(e);
     ts_arena_fini(&q->scratch);
     ts_arena_init(&q->scratch, 0);
     *out = q;

@@ -49,6 +49,8 @@ typedef struct ts_promql_engine_opts {
     int64_t timeout_ms;      /* per query; 0 = 2m; < 0 = none */
     size_t max_samples;      /* samples held in memory at once; 0 = 50,000,000 */
     int64_t default_step_ms; /* subquery step when none is given; 0 = 1m */
+    size_t max_bytes;        /* memory one query may hold (its arenas); 0 = 2 GiB; exceeding
+                                it fails like max_samples (TS_ELIMIT, same text) */
 } ts_promql_engine_opts;
 
 typedef struct ts_promql_engine ts_promql_engine;

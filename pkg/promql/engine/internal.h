@@ -88,7 +88,12 @@ typedef struct ev {
     int64_t start, end, interval; /* query start/end (for @ start()/end()) */
     int64_t lookback;
     size_t max_samples, cur_samples;
-    size_t loaded;        /* samples copied from storage */
+    size_t loaded; /* samples copied from storage */
+    size_t max_bytes;
+    /* Scratch arenas for the inner steps of (nested) subqueries, one per
+     * nesting depth, reset after each inner step; freed with the query. */
+    ts_arena *inner[8];
+    int depth;
     uint64_t deadline_ns; /* 0 = none */
     label_cache dropped;  /* input -> input without __name__ */
     jmp_buf jb;

@@ -181,6 +181,14 @@ test_errors(void)
     T_STREQ(err.msg, "query processing would load too many samples into memory in query execution");
     ts_promql_engine_free(e);
 
+    /* Memory: a subquery with billions of inner steps hits the memory bound
+     * (not the machine's), with the sample-limit text. */
+    ts_promql_engine_opts mo = {.max_bytes = 8 << 20, .timeout_ms = -1};
+    T_OK(ts_promql_engine_new(&e, &mo));
+    T_EQ(query(e, &qb, "max_over_time(sum(up)[100y:1ms])", 60000, &q, &err), TS_ELIMIT);
+    T_STREQ(err.msg, "query processing would load too many samples into memory in query execution");
+    ts_promql_engine_free(e);
+
     /* Timeout: a long range query with a 1 ms budget. */
     ts_promql_engine_opts to = {.timeout_ms = 1};
     T_OK(ts_promql_engine_new(&e, &to));
