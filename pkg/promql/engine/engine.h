@@ -16,6 +16,9 @@
  * by step (a range query is start, start+step, ... <= end; an instant query
  * is one step).  All memory of a query (AST, loaded samples, result) lives in
  * one arena owned by the ts_promql_query and freed by ts_promql_query_close.
+ * Intermediate values live in scratch arenas that are released before the
+ * query functions return.  A query is bounded by max_samples, max_bytes and
+ * the timeout.
  *
  * Errors: the query functions return 0, or a negative code with *out = NULL
  * and err (may be NULL) filled with Prometheus' text:
