@@ -5,14 +5,17 @@
  * Evaluation model: every expression is evaluated at one timestamp at a
  * time (eval(ev, expr, t)); a range query loops over its steps and a
  * subquery loops over its inner steps.  Intermediate values live in the
- * scratch arena ev->sa, reset after each outer step; anything kept across
- * steps (the range result, loaded series) lives in the query arena ev->qa.
+ * scratch arena ev->sa, reset after each outer step (a subquery's inner steps
+ * use a per-depth arena, reset after each); anything kept across steps (the
+ * range result, loaded series, memos, label caches) lives in the query arena
+ * ev->qa.
  *
  * Errors unwind with longjmp to the query entry point (ev_fail), as
  * Prometheus' evaluator panics and recovers.  Code between setjmp and
- * ev_fail therefore never holds heap memory: everything is in the arenas,
- * and the few heap objects (compiled regexes) are freed before anything
- * that can fail is called.
+ * ev_fail therefore never holds heap memory of its own: everything is in the
+ * arenas (the per-depth arenas are listed in ev and freed by the entry
+ * point), and the few other heap objects (compiled regexes, a ts_buf) are
+ * freed before anything that can fail is called.
  */
 #ifndef TS_PROMQL_ENGINE_INTERNAL_H
 #define TS_PROMQL_ENGINE_INTERNAL_H
