@@ -72,16 +72,32 @@ dedup_next(ts_iterator *it)
     int64_t base = d->last_t == INT64_MIN ? INT64_MIN : d->last_t + 1;
     advance_to(d, a, base == INT64_MIN ? INT64_MIN : base + a->pen);
     advance_to(d, b, base == INT64_MIN ? INT64_MIN : base + b->pen);
-    if (d->err || (!a->ok && !b->ok))
-        return d->have = false, TS_VAL_NONE;
     int x;
-    if (!a->ok)
-        x = 1;
-    else if (!b->ok)
-        x = 0;
-    else
-        x = a->t <= b->t ? 0 : 1;
-    side *sx = &d->s[x], *sy = &d->s[1 - x];
+    side *sx, *sy;
+    for (;;) {
+        if (d->err || (!a->ok && !b->ok))
+            return d->have = false, TS_VAL_NONE;
+        if (!a->ok)
+            x = 1;
+        else if (!b->ok)
+            x = 0;
+        else
+            x = a->t <= b->t ? 0 : 1;
+        sx = &d->s[x];
+        sy = &d->s[1 - x];
+        /* A stale marker from one replica while the other still has live
+         * samples means that replica stopped seeing the target (it moved,
+         * or the replica lost it), not that the series ended: skip the
+         * marker and follow the other replica from here.  (Thanos emits it,
+         * which blanks the series for up to two scrape intervals.)  When
+         * both replicas go stale, the last one's marker is emitted. */
+        if (ts_is_stale_nan(sx->v) && sy->ok && !ts_is_stale_nan(sy->v)) {
+            advance_to(d, sx, sx->t + 1);
+            sy->pen = 0;
+            continue;
+        }
+        break;
+    }
     double v = sx->v;
     if (d->counter && d->last_side >= 0 && d->last_side != x) {
         /* switching replicas: a counter must not appear to go down */

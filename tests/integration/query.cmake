@@ -1,4 +1,6 @@
 # The querier over real shards (HA pairs, sharding, partial response).
-add_test(NAME query_ha COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/query/ha.sh)
-set_tests_properties(query_ha PROPERTIES LABELS integration TIMEOUT 300
-    ENVIRONMENT "TESSERA=$<TARGET_FILE:tessera>")
+foreach(t ha move)
+    add_test(NAME query_${t} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/query/${t}.sh)
+    set_tests_properties(query_${t} PROPERTIES LABELS integration TIMEOUT 300
+        ENVIRONMENT "TESSERA=$<TARGET_FILE:tessera>")
+endforeach()

@@ -211,6 +211,38 @@ test_three_replicas_and_seek(void)
 }
 
 static void
+test_stale_marker_of_one_replica_is_skipped(void)
+{
+    /* A scrapes until 10 s and then writes a stale marker (its target moved
+     * away); B has the target all along, 300 ms later */
+    vit *a = (vit *)gen(0, 10000, 1000, -1, -1, 1, 0);
+    a->s = ts_realloc(a->s, (a->n + 1) * sizeof(ts_sample));
+    a->s[a->n++] = (ts_sample){11000, ts_stale_nan()};
+    ts_iterator *its[2] = {&a->base, gen(300, 20300, 1000, -1, -1, 1, 0)};
+    ts_iterator *d = ts_dedup_iterators(its, 2, false);
+    ts_sample s[64];
+    size_t n = drain(d, s, 64);
+    for (size_t i = 0; i < n; i++)
+        T_FALSE(ts_is_stale_nan(s[i].v));
+    /* at the hand-over B resumes after the usual penalty (2 x 1 s) */
+    for (size_t i = 1; i < n; i++)
+        T_TRUE(s[i].t - s[i - 1].t <= 2300);
+    T_EQ(s[n - 1].t, 20300);
+    ts_it_free(d);
+    /* both replicas go stale: the series ends with a stale marker */
+    vit *x = (vit *)gen(0, 5000, 1000, -1, -1, 1, 0), *y = (vit *)gen(300, 5300, 1000, -1, -1, 1, 0);
+    x->s = ts_realloc(x->s, (x->n + 1) * sizeof(ts_sample));
+    x->s[x->n++] = (ts_sample){6000, ts_stale_nan()};
+    y->s = ts_realloc(y->s, (y->n + 1) * sizeof(ts_sample));
+    y->s[y->n++] = (ts_sample){6300, ts_stale_nan()};
+    ts_iterator *its2[2] = {&x->base, &y->base};
+    d = ts_dedup_iterators(its2, 2, false);
+    n = drain(d, s, 64);
+    T_TRUE(n > 0 && ts_is_stale_nan(s[n - 1].v));
+    ts_it_free(d);
+}
+
+static void
 test_one_replica_passthrough(void)
 {
     ts_iterator *its[1] = {gen(0, 30000, 15000, -1, -1, 0, 1)};
@@ -224,4 +256,5 @@ T_MAIN({"identical_replicas", test_identical_replicas},
        {"gap_filled_by_other_replica", test_gap_filled_by_other_replica},
        {"counter_never_goes_down", test_counter_never_goes_down},
        {"three_replicas_and_seek", test_three_replicas_and_seek},
+       {"stale_marker_of_one_replica_is_skipped", test_stale_marker_of_one_replica_is_skipped},
        {"one_replica_passthrough", test_one_replica_passthrough})
