@@ -32,6 +32,7 @@
  * Prometheus, which streams from its iterators, does not need).
  */
 #include "pkg/promql/engine/internal.h"
+#include "pkg/promql/engine/kernels.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -1012,6 +1013,12 @@ ts_promql_query_range(ts_promql_engine *e, ts_queryable *qb, const char *expr, s
                       ts_error *err)
 {
     return run(e, qb, expr, len, start_ms, end_ms, step_ms, true, out, err);
+}
+
+void
+ts_promql_format_value(double v, char *buf, size_t size)
+{
+    ts__format_float_f(v, buf, size);
 }
 
 const ts_promql_result *

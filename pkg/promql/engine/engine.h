@@ -109,6 +109,12 @@ int ts_promql_query_range(ts_promql_engine *e, ts_queryable *qb, const char *exp
                           ts_error *err);
 
 const ts_promql_result *ts_promql_query_result(const ts_promql_query *q);
+
+/* Writes a sample value as Prometheus' HTTP API and count_values print it (Go's
+ * strconv.FormatFloat(v, 'f', -1, 64)): shortest round-trip digits without an
+ * exponent ("1", "0.1", "1000000000000000000000"), "NaN", "+Inf", "-Inf".
+ * Needs at most 330 bytes; output is truncated (NUL-terminated) to size. */
+void ts_promql_format_value(double v, char *buf, size_t size);
 /* Frees everything of the query (accepts NULL). */
 void ts_promql_query_close(ts_promql_query *q);
 

@@ -98,6 +98,16 @@ test_instant_vector(void)
     T_EQ(r->mat[0].samples[4].t, 60000);
     ts_promql_query_close(q);
 
+    char num[400];
+    ts_promql_format_value(0.1, num, sizeof(num));
+    T_STREQ(num, "0.1");
+    ts_promql_format_value(-1e21, num, sizeof(num));
+    T_STREQ(num, "-1000000000000000000000");
+    ts_promql_format_value(-INFINITY, num, sizeof(num));
+    T_STREQ(num, "-Inf");
+    ts_promql_format_value(-1.7976931348623157e308, num, sizeof(num));
+    T_EQ(strlen(num), 310);
+
     ts_promql_engine_free(e);
     ts_head_free(h);
 }
