@@ -123,7 +123,8 @@ ts_merge_iterators(ts_iterator **its, size_t n)
     m->base.ops = &merge_it_ops;
     m->n = n;
     m->its = ts_malloc(n * sizeof(*its));
-    memcpy(m->its, its, n * sizeof(*its));
+    if (n)
+        memcpy(m->its, its, n * sizeof(*its));
     m->t = (int64_t *)(m + 1);
     m->v = (double *)(m->t + n);
     m->ok = (bool *)(m->v + n);
@@ -319,7 +320,8 @@ ts_merge_series_sets(ts_series_set **sets, size_t n)
     m->base.ops = &merge_set_ops;
     m->n = n;
     m->sets = ts_malloc((n ? n : 1) * sizeof(*sets));
-    memcpy(m->sets, sets, n * sizeof(*sets));
+    if (n)
+        memcpy(m->sets, sets, n * sizeof(*sets));
     m->cur = ts_calloc(n ? n : 1, sizeof(*m->cur));
     ts_arena_init(&m->arena, 4096);
     for (size_t i = 0; i < n; i++)
@@ -440,6 +442,7 @@ ts_merge_queriers(ts_querier **qs, size_t n, int64_t mint, int64_t maxt)
     m->base.maxt = maxt;
     m->n = n;
     m->qs = ts_malloc((n ? n : 1) * sizeof(*qs));
-    memcpy(m->qs, qs, n * sizeof(*qs));
+    if (n)
+        memcpy(m->qs, qs, n * sizeof(*qs));
     return &m->base;
 }

@@ -432,7 +432,8 @@ ts__postings_select(ts__postings *p, ts_matcher *const *ms, size_t nms, bool *ex
         if (nsets == 0) {
             out->n = out->cap = p->all.n;
             out->r = ts_malloc((out->n ? out->n : 1) * sizeof(uint64_t));
-            memcpy(out->r, p->all.r, out->n * sizeof(uint64_t));
+            if (out->n)
+                memcpy(out->r, p->all.r, out->n * sizeof(uint64_t));
         } else {
             /* Intersect, smallest first, probing the others by binary search. */
             qsort(sets, nsets, sizeof(*sets), cmp_cset);
