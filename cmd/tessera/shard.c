@@ -73,7 +73,7 @@ typedef struct shard {
     atomic_bool ready;
 
     uv_loop_t loop;
-    bool loop_inited;
+    bool loop_inited, handles_inited;
     uv_signal_t sighup, sigterm, sigint;
     uv_async_t reload_async, stop_async;
     ts_discovery_manager *disc;
@@ -177,24 +177,15 @@ on_sighup(uv_signal_t *h, int sig)
     do_reload(s);
 }
 
-static void
-on_close_handle(uv_handle_t *h)
-{
-}
-
+/* Shutdown starts by stopping the loop; the cleanup at the end of
+ * ts_cmd_shard then stops the HTTP and store servers first (so no request
+ * can still look at the scrape manager), closes the managers and drains the
+ * loop. */
 static void
 on_stop_async(uv_async_t *h)
 {
     shard *s = h->data;
-    ts_scrape_manager_close(s->scrape);
-    s->scrape = NULL;
-    ts_discovery_manager_close(s->disc);
-    s->disc = NULL;
-    uv_close((uv_handle_t *)&s->sighup, on_close_handle);
-    uv_close((uv_handle_t *)&s->sigterm, on_close_handle);
-    uv_close((uv_handle_t *)&s->sigint, on_close_handle);
-    uv_close((uv_handle_t *)&s->reload_async, on_close_handle);
-    uv_close((uv_handle_t *)&s->stop_async, on_close_handle);
+    uv_stop(&s->loop);
 }
 
 static void
@@ -202,14 +193,12 @@ on_sigterm(uv_signal_t *h, int sig)
 {
     shard *s = h->data;
     pthread_mutex_lock(&s->reload_mu);
-    bool already = atomic_exchange(&s->stopping, true);
+    atomic_store(&s->stopping, true);
     pthread_cond_broadcast(&s->reload_cv);
     pthread_mutex_unlock(&s->reload_mu);
-    if (already)
-        return;
     TS_LOG(TS_LOG_WARN, "shard", "received signal, exiting gracefully", "signal=%s",
            sig == SIGTERM ? "terminated" : "interrupt");
-    on_stop_async(&s->stop_async);
+    uv_stop(&s->loop);
 }
 
 /* ------------------------------------------------------------ scrape hooks */
@@ -394,6 +383,105 @@ handle_targets(ts_web_req *req, ts_web_resp *resp, void *ctx)
     return TS_OK;
 }
 
+/* /api/v1/metadata: metric metadata from the targets' last scrapes, as
+ * Prometheus collects it: per metric name the distinct (type, help, unit)
+ * entries, names in sorted order (Go's JSON map order); `metric` filters,
+ * `limit` caps the number of metrics. */
+typedef struct md_entry {
+    const char *metric, *type, *help, *unit;
+} md_entry;
+
+typedef struct md_ctx {
+    ts_arena *a;
+    md_entry *e;
+    size_t n, cap;
+    const char *only;
+} md_ctx;
+
+static void
+collect_md(void *ctx, const ts_scrape_target_info *t, const ts_scrape_metadata *md, size_t n)
+{
+    md_ctx *c = ctx;
+    for (size_t i = 0; i < n; i++) {
+        if (c->only && strcmp(c->only, md[i].metric) != 0)
+            continue;
+        bool dup = false;
+        for (size_t k = 0; k < c->n && !dup; k++)
+            dup = strcmp(c->e[k].metric, md[i].metric) == 0 && strcmp(c->e[k].type, md[i].type) == 0 &&
+                  strcmp(c->e[k].help, md[i].help) == 0 && strcmp(c->e[k].unit, md[i].unit) == 0;
+        if (dup)
+            continue;
+        if (c->n == c->cap) {
+            size_t ncap = c->cap ? c->cap * 2 : 64;
+            md_entry *g = ts_arena_alloc(c->a, ncap * sizeof(*g));
+            if (c->n)
+                memcpy(g, c->e, c->n * sizeof(*g));
+            c->e = g;
+            c->cap = ncap;
+        }
+        c->e[c->n++] = (md_entry){ts_arena_strdup(c->a, md[i].metric), ts_arena_strdup(c->a, md[i].type),
+                                  ts_arena_strdup(c->a, md[i].help ? md[i].help : ""),
+                                  ts_arena_strdup(c->a, md[i].unit ? md[i].unit : "")};
+    }
+}
+
+static int
+md_cmp(const void *a, const void *b)
+{
+    /* by name; entries of one name keep their discovery order (index tiebreak) */
+    const md_entry *x = a, *y = b;
+    int c = strcmp(x->metric, y->metric);
+    return c ? c : (x < y ? -1 : x > y);
+}
+
+static int
+handle_metadata(ts_web_req *req, ts_web_resp *resp, void *ctx)
+{
+    shard *s = ctx;
+    const char *only = ts_web_req_param(req, "metric");
+    const char *limit_s = ts_web_req_param(req, "limit");
+    long limit = -1;
+    if (limit_s && limit_s[0]) {
+        char *end;
+        limit = strtol(limit_s, &end, 10);
+        if (*end) {
+            ts_api_respond_error(resp, TS_API_ERR_BAD_DATA, "limit must be a number");
+            return TS_OK;
+        }
+    }
+    md_ctx c = {.a = ts_web_req_arena(req), .only = only && only[0] ? only : NULL};
+    if (s->scrape)
+        ts_scrape_manager_metadata(s->scrape, collect_md, &c);
+    if (c.n)
+        qsort(c.e, c.n, sizeof(*c.e), md_cmp);
+    ts_jsonw jw, *j = &jw;
+    ts_api_success_begin(resp, j);
+    ts_jsonw_obj_begin(j);
+    long metrics = 0;
+    for (size_t i = 0; i < c.n;) {
+        if (limit >= 0 && metrics >= limit)
+            break;
+        ts_jsonw_key(j, c.e[i].metric);
+        ts_jsonw_arr_begin(j);
+        size_t k = i;
+        for (; k < c.n && strcmp(c.e[k].metric, c.e[i].metric) == 0; k++) {
+            ts_jsonw_obj_begin(j);
+            ts_jsonw_key(j, "type");
+            ts_jsonw_str(j, c.e[k].type);
+            ts_jsonw_key(j, "help");
+            ts_jsonw_str(j, c.e[k].help);
+            ts_jsonw_key(j, "unit");
+            ts_jsonw_str(j, c.e[k].unit);
+            ts_jsonw_obj_end(j);
+        }
+        ts_jsonw_arr_end(j);
+        metrics++;
+        i = k;
+    }
+    ts_jsonw_obj_end(j);
+    return ts_api_success_end(resp, j, NULL, 0);
+}
+
 /* Endpoints whose subsystems arrive later (rules, alerting) answer with
  * Prometheus' shapes for "none configured". */
 static int
@@ -502,6 +590,17 @@ collect_store(void *ctx, ts_metrics_writer *w)
                   (double)st.series_sent_total);
     ts_mw_gauge(w, "tessera_store_open_cursors", "Series cursors open on the store API.",
                 (double)st.open_cursors);
+}
+
+static void
+collect_scrape_managers(void *ctx, ts_metrics_writer *w)
+{
+    shard *s = ctx;
+    /* read from HTTP threads: the managers' writers take their own locks */
+    if (s->scrape)
+        ts_scrape_manager_write_metrics(s->scrape, w);
+    if (s->disc)
+        ts_discovery_manager_write_metrics(s->disc, w);
 }
 
 static void
@@ -699,6 +798,7 @@ ts_cmd_shard(int argc, char **argv)
     ts_metrics_register(&s->metrics, collect_db, s);
     ts_metrics_register(&s->metrics, collect_store, s);
     ts_metrics_register(&s->metrics, collect_scrape, s);
+    ts_metrics_register(&s->metrics, collect_scrape_managers, s);
     ao.queryable = ts_db_queryable(s->db);
     if (ts_web_api_register(s->web, &ao, &s->api) != TS_OK)
         goto out;
@@ -711,8 +811,7 @@ ts_cmd_shard(int argc, char **argv)
                         (void *)"{\"alerts\":[]}");
     ts_web_server_route(s->web, "GET", "/api/v1/alertmanagers", false, handle_static_json,
                         (void *)"{\"activeAlertmanagers\":[],\"droppedAlertmanagers\":[]}");
-    ts_web_server_route(s->web, "GET", "/api/v1/metadata", false, handle_static_json,
-                        (void *)"{}");
+    ts_web_server_route(s->web, "GET", "/api/v1/metadata", false, handle_metadata, s);
     if (ts_web_server_start(s->web, &err) != TS_OK) {
         TS_LOG(TS_LOG_ERROR, "shard", "cannot listen", "address=%s err=\"%s\"",
                s->flags[F_WEB_LISTEN].value, err.msg);
@@ -767,6 +866,7 @@ ts_cmd_shard(int argc, char **argv)
     uv_async_init(&s->loop, &s->reload_async, on_reload_async);
     uv_async_init(&s->loop, &s->stop_async, on_stop_async);
     s->reload_async.data = s->stop_async.data = s;
+    s->handles_inited = true;
     pthread_create(&s->compactor, NULL, compactor, s);
     atomic_store(&s->ready, true);
     TS_LOG(TS_LOG_INFO, "shard", "server is ready to receive web requests", "");
@@ -785,18 +885,27 @@ out:
     pthread_mutex_unlock(&s->comp_mu);
     if (s->compactor)
         pthread_join(s->compactor, NULL);
+    /* servers first: after this no other thread touches the managers */
+    ts_web_server_free(s->web);
+    s->web = NULL;
+    ts_web_api_free(s->api);
+    ts_store_server_stop(s->store);
+    s->store = NULL;
     if (s->loop_inited) {
-        /* after an early failure the managers may still be open */
         if (s->scrape)
             ts_scrape_manager_close(s->scrape);
         if (s->disc)
             ts_discovery_manager_close(s->disc);
+        if (s->handles_inited) {
+            uv_close((uv_handle_t *)&s->sighup, NULL);
+            uv_close((uv_handle_t *)&s->sigterm, NULL);
+            uv_close((uv_handle_t *)&s->sigint, NULL);
+            uv_close((uv_handle_t *)&s->reload_async, NULL);
+            uv_close((uv_handle_t *)&s->stop_async, NULL);
+        }
         uv_run(&s->loop, UV_RUN_DEFAULT);
         uv_loop_close(&s->loop);
     }
-    ts_web_server_free(s->web);
-    ts_web_api_free(s->api);
-    ts_store_server_stop(s->store);
     ts_db_close(s->db);
     ts_promql_engine_free(s->eng);
     ts_config_free(s->cfg);

@@ -45,6 +45,10 @@ curl -sf "$url/api/v1/targets" | jq -e '.data.activeTargets | length == 2 and al
     || fail "targets: $(curl -s "$url/api/v1/targets")"
 metrics=$(curl -sf "$url/metrics")
 grep -q '^prometheus_tsdb_head_series [1-9]' <<<"$metrics" || fail "no head series metric"
+# metric metadata from the scrapes, and the scrape manager's own metrics
+md=$(curl -sf "$url/api/v1/metadata?metric=node_cpu_seconds_total")
+jq -e '.data.node_cpu_seconds_total[0].type == "counter"' <<<"$md" >/dev/null || fail "metadata: $md"
+grep -q '^prometheus_target_' <<<"$metrics" || fail "no prometheus_target_* self-metrics"
 # bad input on the API: Prometheus' error shape and code
 code=$(curl -s -o "$TS_TMP/err.json" -w '%{http_code}' --get --data-urlencode 'query=sum(' "$url/api/v1/query")
 [ "$code" = 400 ] && jq -e '.errorType == "bad_data"' "$TS_TMP/err.json" >/dev/null || fail "bad query: $code"
