@@ -5,6 +5,7 @@
  *  - the same with external labels and replica-label stripping
  */
 #include "pkg/store/store.h"
+#include "pkg/tsdb/db.h"
 #include "pkg/tsdb/head/head.h"
 #include "tests/acceptance/acceptance.h"
 #include "tests/testutil/t.h"
@@ -124,5 +125,32 @@ test_store_external_labels(void)
     ts_head_free(h);
 }
 
-T_MAIN({"head", test_head}, {"store_client", test_store_client},
+/* The TSDB: head only, after a restart (WAL replay), and after compaction
+ * into blocks (10-minute blocks, so the 50-minute fixture spans several). */
+static void
+test_db(void)
+{
+    const char *dir = t_tmpdir();
+    ts_db_opts o;
+    ts_db_opts_default(&o);
+    o.block_range_ms = 10 * 60 * 1000;
+    o.retention_ms = 0;
+    ts_db *db;
+    ts_error err;
+    ts_error_clear(&err);
+    T_OK(ts_db_open(dir, &o, &db, &err));
+    T_OK(acc_load(ts_db_appender(db), T0));
+    T_EQ(acc_run(ts_db_queryable(db), T0, NULL), 0);
+    ts_db_close(db);
+    T_OK(ts_db_open(dir, &o, &db, &err));
+    T_EQ(acc_run(ts_db_queryable(db), T0, NULL), 0);
+    T_OK(ts_db_compact(db, &err));
+    ts_db_stats st;
+    ts_db_stats_get(db, &st);
+    T_TRUE(st.num_blocks >= 2);
+    T_EQ(acc_run(ts_db_queryable(db), T0, NULL), 0);
+    ts_db_close(db);
+}
+
+T_MAIN({"head", test_head}, {"db", test_db}, {"store_client", test_store_client},
        {"store_external_labels", test_store_external_labels})

@@ -284,6 +284,33 @@ test_sd_file_adds_and_removes_stores(void)
     store_free(&s[1]);
 }
 
+/* --store.sd-dns=dns+HOST:PORT: stores found by an A/AAAA lookup */
+static void
+test_dns_discovery(void)
+{
+    store st;
+    store_start(&st, 0, "a", 0, 0, 0);
+    const char *url = ts_store_server_url(st.srv); /* tcp://127.0.0.1:PORT */
+    char spec[64];
+    snprintf(spec, sizeof(spec), "dns+localhost:%s", strrchr(url, ':') + 1);
+    ts_endpoints *e;
+    ts_error err;
+    ts_endpoints_opts eo = {.sd_dns = spec, .probe_timeout_ms = 1000};
+    T_OK(ts_endpoints_start(&e, &eo, &err));
+    ts_arena a;
+    ts_arena_init(&a, 0);
+    ts_endpoint_status *sts;
+    size_t n = ts_endpoints_snapshot(e, &a, &sts);
+    bool found = false;
+    for (size_t i = 0; i < n; i++)
+        found |= strcmp(sts[i].url, url) == 0 && sts[i].healthy;
+    ts_endpoints_release(e, sts, n);
+    T_TRUE(found);
+    ts_arena_fini(&a);
+    ts_endpoints_stop(e);
+    store_free(&st);
+}
+
 static void
 test_acceptance_through_fanout(void)
 {
@@ -324,4 +351,5 @@ test_acceptance_through_fanout(void)
 
 T_MAIN({"ha_dedup_and_partial_response", test_ha_dedup_and_partial_response},
        {"sd_file_adds_and_removes_stores", test_sd_file_adds_and_removes_stores},
+       {"dns_discovery", test_dns_discovery},
        {"acceptance_through_fanout", test_acceptance_through_fanout})

@@ -148,4 +148,59 @@ test_unreachable_store_times_out(void)
     ts_store_client_free(c);
 }
 
-T_MAIN({"bad_frames", test_bad_frames}, {"unreachable_store_times_out", test_unreachable_store_times_out})
+/* tls+tcp://: a self-signed certificate made with openssl; a client that
+ * trusts it talks to the store, a plain tcp client does not. */
+static void
+test_tls(void)
+{
+    const char *dir = t_tmpdir();
+    char cmd[1024], cert[512], key[512];
+    snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+    snprintf(key, sizeof(key), "%s/key.pem", dir);
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey rsa:2048 -nodes -keyout %s -out %s -days 1 "
+             "-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1",
+             key, cert);
+    T_OK(system(cmd));
+    ts_head *h;
+    ts_head_opts o = {.chunk_range_ms = 7200000};
+    T_OK(ts_head_new(&h, &o));
+    ts_queryable qb = {head_querier, h};
+    ts_labels *ext = ts_labels_from_strings(2, "replica", "tls");
+    ts_store_server *srv;
+    ts_error err;
+    ts_error_clear(&err);
+    /* a TLS listener without a certificate is refused with a clear error */
+    ts_store_server_opts bad = {.listen_url = "tls+tcp://127.0.0.1:0", .queryable = &qb};
+    T_NE(ts_store_server_start(&srv, &bad, &err), 0);
+    T_TRUE(strstr(err.msg, "certificate") != NULL);
+    ts_store_server_opts so = {.listen_url = "tls+tcp://127.0.0.1:0", .queryable = &qb,
+                               .external_labels = ext, .tls_cert_file = cert,
+                               .tls_key_file = key};
+    int rc = ts_store_server_start(&srv, &so, &err);
+    if (rc)
+        fprintf(stderr, "  tls server: %s\n", err.msg);
+    T_OK(rc);
+    T_TRUE(strncmp(ts_store_server_url(srv), "tls+tcp://127.0.0.1:", 20) == 0);
+    ts_store_client *c;
+    T_OK(ts_store_client_new(&c, ts_store_server_url(srv), cert, &err));
+    ts_arena a;
+    ts_arena_init(&a, 0);
+    ts_store_info info;
+    T_OK(ts_store_client_info(c, 5000, &a, &info, &err));
+    T_STREQ(ts_labels_get(info.external_labels, "replica"), "tls");
+    ts_store_client_free(c);
+    /* plain tcp to the TLS port gets no answer */
+    char plain[128];
+    snprintf(plain, sizeof(plain), "tcp://%s", ts_store_server_url(srv) + strlen("tls+tcp://"));
+    T_OK(ts_store_client_new(&c, plain, NULL, &err));
+    T_NE(ts_store_client_info(c, 500, &a, &info, &err), 0);
+    ts_store_client_free(c);
+    ts_arena_fini(&a);
+    ts_store_server_stop(srv);
+    ts_labels_free(ext);
+    ts_head_free(h);
+}
+
+T_MAIN({"bad_frames", test_bad_frames}, {"unreachable_store_times_out", test_unreachable_store_times_out},
+       {"tls", test_tls})
