@@ -11,14 +11,14 @@
  * Seeking re-walks next() instead of seeking the inputs, so a gap in the
  * followed replica is never jumped over.
  *
- * The set merge is a k-way merge by labels, as in pkg/storage/merge.c, but
- * groups of equal labels become a dedup series instead of a chained merge.
+ * The set merge is pkg/storage/merge.c's k-way merge by labels, with groups
+ * of equal labels combined by this iterator instead of the chained merge.
  */
 #include "pkg/query/dedup.h"
+#include "pkg/storage/merge.h"
 #include "pkg/util/mem.h"
 
 #include <string.h>
-#include <sys/types.h>
 
 typedef struct side {
     ts_iterator *it;
@@ -187,141 +187,27 @@ ts_dedup_is_counter_func(const char *func)
     return false;
 }
 
-/* ---- series and set ---- */
-
-typedef struct dseries {
-    ts_series base;
-    ts_series **parts;
-    size_t n;
-    bool counter;
-} dseries;
+/* ---- series sets: the storage merge with the penalty combiner ---- */
 
 static ts_iterator *
-dseries_iterator(ts_series *s)
+dedup_plain(void *ctx, ts_iterator **its, size_t n)
 {
-    dseries *ds = (dseries *)s;
-    ts_iterator **its = ts_malloc(ds->n * sizeof(*its));
-    for (size_t i = 0; i < ds->n; i++)
-        its[i] = ds->parts[i]->ops->iterator(ds->parts[i]);
-    ts_iterator *it = ts_dedup_iterators(its, ds->n, ds->counter);
-    ts_free(its);
-    return it;
+    return ts_dedup_iterators(its, n, false);
+}
+
+static ts_iterator *
+dedup_counter(void *ctx, ts_iterator **its, size_t n)
+{
+    return ts_dedup_iterators(its, n, true);
 }
 
 /* A deduplicated series has no single chunk form. */
-static const ts_series_ops dseries_ops = {dseries_iterator, NULL};
-
-typedef struct dset {
-    ts_series_set base;
-    ts_series_set **sets;
-    ts_series **cur;
-    size_t n;
-    bool started, counter, errors_as_warnings;
-    ts_series *out;
-    ts_arena arena;
-} dset;
-
-static void
-dset_advance(dset *m, size_t i)
-{
-    if (ts_ss_next(m->sets[i])) {
-        m->cur[i] = ts_ss_at(m->sets[i]);
-        return;
-    }
-    m->cur[i] = NULL;
-    if (!m->sets[i]->error.code)
-        return;
-    if (m->errors_as_warnings)
-        ts_ss_add_warning(&m->base, "%s", m->sets[i]->error.msg);
-    else if (!m->base.error.code)
-        m->base.error = m->sets[i]->error;
-}
-
-static bool
-dset_next(ts_series_set *ss)
-{
-    dset *m = (dset *)ss;
-    if (!m->started) {
-        m->started = true;
-        for (size_t i = 0; i < m->n; i++)
-            dset_advance(m, i);
-    }
-    if (m->base.error.code)
-        return false;
-    /* smallest label set among the inputs */
-    ssize_t lo = -1;
-    for (size_t i = 0; i < m->n; i++)
-        if (m->cur[i] && (lo < 0 || ts_labels_cmp(m->cur[i]->labels, m->cur[lo]->labels) < 0))
-            lo = (ssize_t)i;
-    if (lo < 0)
-        return false;
-    /* gather every series with those labels (several per input possible) */
-    const ts_labels *ls = m->cur[lo]->labels;
-    ts_series *stack[16];
-    ts_series **parts = stack;
-    size_t np = 0, cap = 16;
-    for (size_t i = (size_t)lo; i < m->n; i++) {
-        while (m->cur[i] && ts_labels_equal(m->cur[i]->labels, ls)) {
-            if (np == cap) {
-                ts_series **g = ts_arena_alloc(&m->arena, cap * 2 * sizeof(*g));
-                memcpy(g, parts, np * sizeof(*g));
-                parts = g;
-                cap *= 2;
-            }
-            parts[np++] = m->cur[i];
-            dset_advance(m, i);
-        }
-    }
-    if (np == 1) {
-        m->out = parts[0];
-        return true;
-    }
-    dseries *ds = TS_ARENA_NEW(&m->arena, dseries);
-    ds->base.ops = &dseries_ops;
-    ds->base.labels = parts[0]->labels;
-    ds->parts = ts_arena_memdup(&m->arena, parts, np * sizeof(*parts));
-    ds->n = np;
-    ds->counter = m->counter;
-    m->out = &ds->base;
-    return true;
-}
-
-static ts_series *
-dset_at(ts_series_set *ss)
-{
-    return ((dset *)ss)->out;
-}
-
-static void
-dset_free(ts_series_set *ss)
-{
-    dset *m = (dset *)ss;
-    for (size_t i = 0; i < m->n; i++)
-        ts_ss_free(m->sets[i]);
-    ts_free(m->sets);
-    ts_free(m->cur);
-    ts_arena_fini(&m->arena);
-    ts_ss_free_warnings(ss);
-    ts_free(m);
-}
-
-static const ts_series_set_ops dset_ops = {dset_next, dset_at, dset_free};
+static const ts_merge_combiner plain_comb = {dedup_plain, false, NULL};
+static const ts_merge_combiner counter_comb = {dedup_counter, false, NULL};
 
 ts_series_set *
 ts_dedup_series_sets(ts_series_set **sets, size_t n, bool counter, bool errors_as_warnings)
 {
-    dset *m = ts_calloc(1, sizeof(*m));
-    m->base.ops = &dset_ops;
-    m->n = n;
-    m->counter = counter;
-    m->errors_as_warnings = errors_as_warnings;
-    m->sets = ts_malloc((n ? n : 1) * sizeof(*sets));
-    if (n)
-        memcpy(m->sets, sets, n * sizeof(*sets));
-    m->cur = ts_calloc(n ? n : 1, sizeof(*m->cur));
-    ts_arena_init(&m->arena, 4096);
-    for (size_t i = 0; i < n; i++)
-        for (size_t w = 0; w < sets[i]->nwarnings; w++)
-            ts_ss_add_warning(&m->base, "%s", sets[i]->warnings[w]);
-    return &m->base;
+    return ts_merge_series_sets_by(sets, n, counter ? &counter_comb : &plain_comb,
+                                   errors_as_warnings);
 }

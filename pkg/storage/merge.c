@@ -186,6 +186,7 @@ typedef struct merged_series {
     ts_series base;
     ts_series **parts;
     size_t n;
+    const ts_merge_combiner *comb;
 } merged_series;
 
 static ts_iterator *
@@ -195,7 +196,7 @@ merged_iterator(ts_series *s)
     ts_iterator **its = ts_malloc(ms->n * sizeof(*its));
     for (size_t i = 0; i < ms->n; i++)
         its[i] = ms->parts[i]->ops->iterator(ms->parts[i]);
-    ts_iterator *it = ts_merge_iterators(its, ms->n);
+    ts_iterator *it = ms->comb->iterators(ms->comb->ctx, its, ms->n);
     ts_free(its);
     return it;
 }
@@ -204,6 +205,8 @@ static ts_chunk_iterator *
 merged_chunks(ts_series *s)
 {
     merged_series *ms = (merged_series *)s;
+    if (!ms->comb->chunks)
+        return NULL;
     for (size_t i = 0; i < ms->n; i++)
         if (!ms->parts[i]->ops->chunks)
             return NULL;
@@ -225,7 +228,8 @@ typedef struct merge_set {
     ts_series_set **sets;
     ts_series **cur; /* current series of each input, NULL = exhausted */
     size_t n;
-    bool started;
+    bool started, errors_as_warnings;
+    const ts_merge_combiner *comb;
     ts_series *out;
     ts_arena arena; /* merged_series objects live until the set is freed */
 } merge_set;
@@ -233,14 +237,17 @@ typedef struct merge_set {
 static void
 advance(merge_set *m, size_t i)
 {
-    ts_series_set *s = m->sets[i];
-    if (s && ts_ss_next(s)) {
-        m->cur[i] = ts_ss_at(s);
+    if (ts_ss_next(m->sets[i])) {
+        m->cur[i] = ts_ss_at(m->sets[i]);
         return;
     }
     m->cur[i] = NULL;
-    if (s && s->error.code && !m->base.error.code)
-        m->base.error = s->error;
+    if (!m->sets[i]->error.code)
+        return;
+    if (m->errors_as_warnings)
+        ts_ss_add_warning(&m->base, "%s", m->sets[i]->error.msg);
+    else if (!m->base.error.code)
+        m->base.error = m->sets[i]->error;
 }
 
 static bool
@@ -251,41 +258,45 @@ merge_set_next(ts_series_set *ss)
         m->started = true;
         for (size_t i = 0; i < m->n; i++)
             advance(m, i);
-    } else if (m->out) {
-        const ts_labels *last = m->out->labels;
-        for (size_t i = 0; i < m->n; i++)
-            if (m->cur[i] && ts_labels_equal(m->cur[i]->labels, last))
-                advance(m, i);
     }
     m->out = NULL;
     if (m->base.error.code)
         return false;
+    /* the smallest label set among the inputs */
     ssize_t lo = -1;
-    size_t count = 0;
-    for (size_t i = 0; i < m->n; i++) {
-        if (!m->cur[i])
-            continue;
-        int c = lo < 0 ? -1 : ts_labels_cmp(m->cur[i]->labels, m->cur[lo]->labels);
-        if (c < 0) {
+    for (size_t i = 0; i < m->n; i++)
+        if (m->cur[i] && (lo < 0 || ts_labels_cmp(m->cur[i]->labels, m->cur[lo]->labels) < 0))
             lo = (ssize_t)i;
-            count = 1;
-        } else if (c == 0) {
-            count++;
-        }
-    }
     if (lo < 0)
         return false;
-    if (count == 1) {
-        m->out = m->cur[lo];
+    /* every series with those labels, from every input (repeats within one
+     * input included), consuming them */
+    const ts_labels *ls = m->cur[lo]->labels;
+    ts_series *stack[16];
+    ts_series **parts = stack;
+    size_t np = 0, cap = 16;
+    for (size_t i = (size_t)lo; i < m->n; i++) {
+        while (m->cur[i] && ts_labels_equal(m->cur[i]->labels, ls)) {
+            if (np == cap) {
+                ts_series **g = ts_arena_alloc(&m->arena, cap * 2 * sizeof(*g));
+                memcpy(g, parts, np * sizeof(*g));
+                parts = g;
+                cap *= 2;
+            }
+            parts[np++] = m->cur[i];
+            advance(m, i);
+        }
+    }
+    if (np == 1) {
+        m->out = parts[0];
         return true;
     }
     merged_series *ms = TS_ARENA_NEW(&m->arena, merged_series);
     ms->base.ops = &merged_series_ops;
-    ms->base.labels = m->cur[lo]->labels;
-    ms->parts = TS_ARENA_ARRAY(&m->arena, ts_series *, count);
-    for (size_t i = (size_t)lo; i < m->n; i++)
-        if (m->cur[i] && ts_labels_equal(m->cur[i]->labels, ms->base.labels))
-            ms->parts[ms->n++] = m->cur[i];
+    ms->base.labels = parts[0]->labels;
+    ms->parts = ts_arena_memdup(&m->arena, parts, np * sizeof(*parts));
+    ms->n = np;
+    ms->comb = m->comb;
     m->out = &ms->base;
     return true;
 }
@@ -312,13 +323,14 @@ merge_set_free(ts_series_set *ss)
 static const ts_series_set_ops merge_set_ops = {merge_set_next, merge_set_at, merge_set_free};
 
 ts_series_set *
-ts_merge_series_sets(ts_series_set **sets, size_t n)
+ts_merge_series_sets_by(ts_series_set **sets, size_t n, const ts_merge_combiner *comb,
+                        bool errors_as_warnings)
 {
-    if (n == 1)
-        return sets[0];
     merge_set *m = ts_calloc(1, sizeof(*m));
     m->base.ops = &merge_set_ops;
     m->n = n;
+    m->comb = comb;
+    m->errors_as_warnings = errors_as_warnings;
     m->sets = ts_malloc((n ? n : 1) * sizeof(*sets));
     if (n)
         memcpy(m->sets, sets, n * sizeof(*sets));
@@ -328,6 +340,22 @@ ts_merge_series_sets(ts_series_set **sets, size_t n)
         for (size_t w = 0; w < sets[i]->nwarnings; w++)
             ts_ss_add_warning(&m->base, "%s", sets[i]->warnings[w]);
     return &m->base;
+}
+
+static ts_iterator *
+chain_iterators(void *ctx, ts_iterator **its, size_t n)
+{
+    return ts_merge_iterators(its, n);
+}
+
+static const ts_merge_combiner chained = {chain_iterators, true, NULL};
+
+ts_series_set *
+ts_merge_series_sets(ts_series_set **sets, size_t n)
+{
+    if (n == 1)
+        return sets[0];
+    return ts_merge_series_sets_by(sets, n, &chained, false);
 }
 
 /* ---- querier ---- */

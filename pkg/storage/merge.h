@@ -18,6 +18,22 @@
  * the merged set with that error. */
 ts_series_set *ts_merge_series_sets(ts_series_set **sets, size_t n);
 
+/* How a merged set turns several series with equal labels into one. */
+typedef struct ts_merge_combiner {
+    /* A sample iterator over the parts' iterators its[0..n) (takes ownership). */
+    ts_iterator *(*iterators)(void *ctx, ts_iterator **its, size_t n);
+    bool chunks; /* the merged series offers the parts' chunks, one part after another */
+    void *ctx;
+} ts_merge_combiner;
+
+/* The k-way merge behind ts_merge_series_sets, with the way equal series are
+ * combined given by comb (borrowed for the set's life).  Series with equal
+ * labels from any inputs, repeats within one input included, become one.  An
+ * input ending with an error ends the set with that error, or with
+ * errors_as_warnings becomes a warning while the other inputs go on. */
+ts_series_set *ts_merge_series_sets_by(ts_series_set **sets, size_t n,
+                                       const ts_merge_combiner *comb, bool errors_as_warnings);
+
 /* A sample iterator over the union of its[0..n) (takes ownership). */
 ts_iterator *ts_merge_iterators(ts_iterator **its, size_t n);
 
