@@ -1,0 +1,642 @@
+/*
+ * Rule files (Prometheus 2.42 rulefmt).
+ *
+ * Two passes over the YAML tree of pkg/config/yaml.h, in the order promtool
+ * uses, so the first error we report is the first one promtool reports:
+ *
+ *  1. decode: the strict YAML unmarshal (yaml.v3 with KnownFields).  Every
+ *     mapping's keys are checked against the Go type's fields, repeated keys
+ *     are rejected, and scalars are converted (durations, ints).  Messages use
+ *     yaml.v3's texts ("field X not found in type rulefmt.RuleNode",
+ *     "cannot unmarshal !!seq into string").  The result is the ts_rule_file
+ *     plus, per rule, the YAML nodes of its fields (for positions in pass 2).
+ *
+ *  2. validate: rulefmt's RuleGroups.Validate / RuleNode.Validate, group by
+ *     group and rule by rule, with their texts ("Groupname must not be
+ *     empty", "only one of 'record' and 'alert' must be set", ...).  Rule
+ *     messages carry promtool's `group "g", rule N, "name": ` prefix (N is
+ *     1-based, the name is the alert name, else the record name).
+ *
+ * Every message starts with a key path ("groups[0].rules[2].expr: ") and
+ * err->line/col point at the node that is wrong (for errors about a missing
+ * field, at the rule or group itself).  Annotation templates are not parsed.
+ */
+/* _GNU_SOURCE (for GLOB_PERIOD) comes from the build flags */
+#include "pkg/rules/rulefmt.h"
+
+#include "pkg/config/yaml.h"
+#include "pkg/promql/parser/ast.h"
+#include "pkg/util/fs.h"
+#include "pkg/util/mem.h"
+#include "pkg/util/time.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <glob.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_FILE_BYTES (64u << 20)
+
+/* YAML nodes of one rule's fields (NULL when absent), kept for pass 2. */
+typedef struct rule_nodes {
+    const ts_ynode *map, *record, *alert, *expr, *for_, *kff, *labels, *annotations;
+} rule_nodes;
+
+typedef struct group_nodes {
+    const ts_ynode *map, *name;
+    rule_nodes *rules;
+} group_nodes;
+
+typedef struct dctx {
+    ts_rule_file *f;
+    ts_error *err;
+    char path[256];
+} dctx;
+
+static int
+fail(dctx *d, const ts_ynode *n, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int
+fail(dctx *d, const ts_ynode *n, int code, const char *fmt, ...)
+{
+    if (!d->err)
+        return code;
+    char msg[TS_ERROR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (d->path[0])
+        ts_error_set(d->err, code, "%s: %s", d->path, msg);
+    else
+        ts_error_set(d->err, code, "%s", msg);
+    d->err->line = n ? n->line : 0;
+    d->err->col = n ? n->col : 0;
+    return code;
+}
+
+/* Key path: set_path replaces it (the passes know their position). */
+static void
+set_path(dctx *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+set_path(dctx *d, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d->path, sizeof(d->path), fmt, ap);
+    va_end(ap);
+}
+
+/* ---------------------------------------------------------------- decode */
+
+/* The tag yaml.v3 resolves a node to, for "cannot unmarshal" messages. */
+static const char *
+tag_of(const ts_ynode *n)
+{
+    if (n->type != TS_YNODE_SCALAR || !n->plain)
+        return ts_ynode_kind(n);
+    if (ts_ynode_is_null(n))
+        return "!!null";
+    static const char *const bools[] = {"true", "True", "TRUE", "false", "False", "FALSE", NULL};
+    for (int i = 0; bools[i]; i++)
+        if (strcmp(n->str, bools[i]) == 0)
+            return "!!bool";
+    const char *s = n->str;
+    if (*s == '-' || *s == '+')
+        s++;
+    if (*s && strspn(s, "0123456789_") == strlen(s))
+        return "!!int";
+    char *end;
+    errno = 0;
+    (void)strtod(n->str, &end);
+    if (*end == '\0' && isdigit((unsigned char)*s))
+        return "!!float";
+    return "!!str";
+}
+
+/* yaml.v3's message for a node that does not fit gotype. */
+static int
+type_error(dctx *d, const ts_ynode *n, const char *gotype)
+{
+    if (n->type == TS_YNODE_SCALAR)
+        return fail(d, n, TS_EPARSE, "cannot unmarshal %s `%s` into %s", tag_of(n), n->str, gotype);
+    return fail(d, n, TS_EPARSE, "cannot unmarshal %s into %s", tag_of(n), gotype);
+}
+
+/* Checks that n is a mapping with scalar keys, no key twice, and (when known
+ * is not NULL) only known keys.  Null is accepted as an empty mapping. */
+static int
+check_map(dctx *d, const ts_ynode *n, const char *gotype, const char *const *known)
+{
+    if (ts_ynode_is_null(n))
+        return TS_OK;
+    if (n->type != TS_YNODE_MAP)
+        return type_error(d, n, gotype);
+    for (size_t i = 0; i + 1 < n->n; i += 2) {
+        const ts_ynode *k = n->kids[i];
+        if (k->type != TS_YNODE_SCALAR)
+            return type_error(d, k, "string");
+        for (size_t j = 0; j < i; j += 2)
+            if (strcmp(n->kids[j]->str, k->str) == 0)
+                return fail(d, k, TS_EPARSE, "mapping key \"%s\" already defined at line %d",
+                            k->str, n->kids[j]->line);
+        if (!known)
+            continue;
+        bool found = false;
+        for (const char *const *p = known; *p && !found; p++)
+            found = strcmp(*p, k->str) == 0;
+        if (!found)
+            return fail(d, k, TS_EPARSE, "field %s not found in type %s", k->str, gotype);
+    }
+    return TS_OK;
+}
+
+/* The value of key in map, NULL when absent. */
+static const ts_ynode *
+get(const ts_ynode *map, const char *key)
+{
+    if (!map || map->type != TS_YNODE_MAP)
+        return NULL;
+    for (size_t i = 0; i + 1 < map->n; i += 2)
+        if (strcmp(map->kids[i]->str, key) == 0)
+            return map->kids[i + 1];
+    return NULL;
+}
+
+/* A string field: any scalar (yaml.v3 takes 5 or true as text); null is "". */
+static int
+get_str(dctx *d, const ts_ynode *v, const char **out)
+{
+    *out = "";
+    if (!v || ts_ynode_is_null(v))
+        return TS_OK;
+    if (v->type != TS_YNODE_SCALAR)
+        return type_error(d, v, "string");
+    *out = ts_arena_strdup(&d->f->arena, v->str);
+    return TS_OK;
+}
+
+static int
+get_duration(dctx *d, const ts_ynode *v, int64_t *out)
+{
+    *out = 0;
+    if (!v || ts_ynode_is_null(v))
+        return TS_OK;
+    if (v->type != TS_YNODE_SCALAR)
+        return type_error(d, v, "string");
+    if (ts_duration_parse(v->str, strlen(v->str), out) != TS_OK)
+        return fail(d, v, TS_EPARSE, "not a valid duration string: \"%s\"", v->str);
+    return TS_OK;
+}
+
+/* The group's limit (a Go int).  Prometheus treats limit <= 0 as "no limit". */
+static int
+get_limit(dctx *d, const ts_ynode *v, uint64_t *out)
+{
+    *out = 0;
+    if (!v || ts_ynode_is_null(v))
+        return TS_OK;
+    if (v->type != TS_YNODE_SCALAR || !v->plain || strcmp(tag_of(v), "!!int") != 0 ||
+        strchr(v->str, '_'))
+        return type_error(d, v, "int");
+    errno = 0;
+    char *end;
+    long long x = strtoll(v->str, &end, 10);
+    if (errno || *end)
+        return type_error(d, v, "int");
+    *out = x > 0 ? (uint64_t)x : 0;
+    return TS_OK;
+}
+
+/* labels / annotations: map[string]string.  On success *nodep is v. */
+static int
+get_labels(dctx *d, const ts_ynode *v, ts_labels **out)
+{
+    ts_arena *a = &d->f->arena;
+    if (!v || ts_ynode_is_null(v)) {
+        *out = ts_labels_new_arena(a, NULL, 0);
+        return TS_OK;
+    }
+    int rc = check_map(d, v, "map[string]string", NULL);
+    if (rc)
+        return rc;
+    size_t n = v->n / 2;
+    ts_label *ls = TS_ARENA_ARRAY(a, ts_label, n ? n : 1);
+    for (size_t i = 0; i < n; i++) {
+        const ts_ynode *val = v->kids[2 * i + 1];
+        ls[i].name = v->kids[2 * i]->str;
+        if ((rc = get_str(d, val, &ls[i].value)))
+            return rc;
+    }
+    *out = ts_labels_new_arena(a, ls, n);
+    return TS_OK;
+}
+
+static int
+decode_rule(dctx *d, const ts_ynode *n, ts_rule *r, rule_nodes *rn)
+{
+    static const char *const known[] = {"record", "alert",  "expr",        "for",
+                                        "keep_firing_for", "labels", "annotations", NULL};
+    int rc = check_map(d, n, "rulefmt.RuleNode", known);
+    if (rc)
+        return rc;
+    rn->map = n;
+    rn->record = get(n, "record");
+    rn->alert = get(n, "alert");
+    rn->expr = get(n, "expr");
+    rn->for_ = get(n, "for");
+    rn->kff = get(n, "keep_firing_for");
+    rn->labels = get(n, "labels");
+    rn->annotations = get(n, "annotations");
+    r->line = n->line;
+    const char *record, *alert, *expr;
+    if ((rc = get_str(d, rn->record, &record)) || (rc = get_str(d, rn->alert, &alert)) ||
+        (rc = get_str(d, rn->expr, &expr)) || (rc = get_duration(d, rn->for_, &r->for_ms)) ||
+        (rc = get_duration(d, rn->kff, &r->keep_firing_for_ms)) ||
+        (rc = get_labels(d, rn->labels, &r->labels)) ||
+        (rc = get_labels(d, rn->annotations, &r->annotations)))
+        return rc;
+    r->record = record[0] ? record : NULL;
+    r->alert = alert[0] ? alert : NULL;
+    r->expr = expr;
+    return TS_OK;
+}
+
+static int
+decode_group(dctx *d, size_t gi, const ts_ynode *n, ts_rule_group *g, group_nodes *gn)
+{
+    static const char *const known[] = {"name", "interval", "limit", "rules", NULL};
+    set_path(d, "groups[%zu]", gi);
+    int rc = check_map(d, n, "rulefmt.RuleGroup", known);
+    if (rc)
+        return rc;
+    gn->map = n;
+    gn->name = get(n, "name");
+    set_path(d, "groups[%zu].name", gi);
+    if ((rc = get_str(d, gn->name, &g->name)))
+        return rc;
+    set_path(d, "groups[%zu].interval", gi);
+    if ((rc = get_duration(d, get(n, "interval"), &g->interval_ms)))
+        return rc;
+    set_path(d, "groups[%zu].limit", gi);
+    if ((rc = get_limit(d, get(n, "limit"), &g->limit)))
+        return rc;
+    const ts_ynode *rules = get(n, "rules");
+    if (!rules || ts_ynode_is_null(rules))
+        return TS_OK;
+    set_path(d, "groups[%zu].rules", gi);
+    if (rules->type != TS_YNODE_SEQ)
+        return type_error(d, rules, "[]rulefmt.RuleNode");
+    g->rules = TS_ARENA_ARRAY(&d->f->arena, ts_rule, rules->n ? rules->n : 1);
+    gn->rules = TS_ARENA_ARRAY(&d->f->arena, rule_nodes, rules->n ? rules->n : 1);
+    g->nrules = rules->n;
+    for (size_t i = 0; i < rules->n; i++) {
+        set_path(d, "groups[%zu].rules[%zu]", gi, i);
+        if ((rc = decode_rule(d, rules->kids[i], &g->rules[i], &gn->rules[i])))
+            return rc;
+    }
+    return TS_OK;
+}
+
+static int
+decode_file(dctx *d, const ts_ynode *root, group_nodes **gnodes)
+{
+    static const char *const known[] = {"groups", NULL};
+    int rc = check_map(d, root, "rulefmt.RuleGroups", known);
+    if (rc)
+        return rc;
+    const ts_ynode *groups = get(root, "groups");
+    if (!groups || ts_ynode_is_null(groups))
+        return TS_OK;
+    set_path(d, "groups");
+    if (groups->type != TS_YNODE_SEQ)
+        return type_error(d, groups, "[]rulefmt.RuleGroup");
+    ts_arena *a = &d->f->arena;
+    d->f->groups = TS_ARENA_ARRAY(a, ts_rule_group, groups->n ? groups->n : 1);
+    *gnodes = TS_ARENA_ARRAY(a, group_nodes, groups->n ? groups->n : 1);
+    d->f->ngroups = groups->n;
+    for (size_t i = 0; i < groups->n; i++)
+        if ((rc = decode_group(d, i, groups->kids[i], &d->f->groups[i], &(*gnodes)[i])))
+            return rc;
+    return TS_OK;
+}
+
+/* -------------------------------------------------------------- validate */
+
+/* Fails with promtool's rule prefix: `group "g", rule N, "name": `. */
+static int
+rule_fail(dctx *d, const ts_ynode *n, const ts_rule_group *g, size_t ri, const ts_rule *r,
+          const char *msg)
+{
+    const char *name = r->alert ? r->alert : r->record ? r->record : "";
+    return fail(d, n, TS_EINVAL, "group \"%s\", rule %zu, \"%s\": %s", g->name, ri + 1, name, msg);
+}
+
+static int
+validate_rule(dctx *d, size_t gi, const ts_rule_group *g, size_t ri, const ts_rule *r,
+              const rule_nodes *rn)
+{
+    char msg[TS_ERROR_MSG_MAX];
+    set_path(d, "groups[%zu].rules[%zu]", gi, ri);
+    if (r->record && r->alert) {
+        set_path(d, "groups[%zu].rules[%zu].alert", gi, ri);
+        return rule_fail(d, rn->alert, g, ri, r, "only one of 'record' and 'alert' must be set");
+    }
+    if (!r->record && !r->alert)
+        return rule_fail(d, rn->map, g, ri, r, "one of 'record' or 'alert' must be set");
+
+    if (r->expr[0] == '\0') {
+        const ts_ynode *at = rn->expr ? rn->expr : rn->map;
+        if (rn->expr)
+            set_path(d, "groups[%zu].rules[%zu].expr", gi, ri);
+        return rule_fail(d, at, g, ri, r, "field 'expr' must be set in rule");
+    }
+    ts_arena tmp;
+    ts_arena_init(&tmp, 0);
+    ts_promql_expr *e = NULL;
+    ts_error perr;
+    ts_error_clear(&perr);
+    int prc = ts_promql_parse(&tmp, r->expr, strlen(r->expr), &e, &perr);
+    ts_promql_expr_free(e);
+    ts_arena_fini(&tmp);
+    if (prc) {
+        set_path(d, "groups[%zu].rules[%zu].expr", gi, ri);
+        snprintf(msg, sizeof(msg), "could not parse expression: %s", perr.msg);
+        return rule_fail(d, rn->expr, g, ri, r, msg);
+    }
+
+    if (r->record) {
+        if (ts_labels_len(r->annotations) > 0) {
+            set_path(d, "groups[%zu].rules[%zu].annotations", gi, ri);
+            return rule_fail(d, rn->annotations, g, ri, r,
+                             "invalid field 'annotations' in recording rule");
+        }
+        if (r->for_ms != 0) {
+            set_path(d, "groups[%zu].rules[%zu].for", gi, ri);
+            return rule_fail(d, rn->for_, g, ri, r, "invalid field 'for' in recording rule");
+        }
+        if (r->keep_firing_for_ms != 0) {
+            set_path(d, "groups[%zu].rules[%zu].keep_firing_for", gi, ri);
+            return rule_fail(d, rn->kff, g, ri, r,
+                             "invalid field 'keep_firing_for' in recording rule");
+        }
+        if (!ts_metric_name_valid(r->record, strlen(r->record))) {
+            set_path(d, "groups[%zu].rules[%zu].record", gi, ri);
+            snprintf(msg, sizeof(msg), "invalid recording rule name: %s", r->record);
+            return rule_fail(d, rn->record, g, ri, r, msg);
+        }
+    }
+
+    /* Names are checked in file order (Go walks a map in random order). */
+    for (size_t i = 0; rn->labels && !ts_ynode_is_null(rn->labels) && i < rn->labels->n; i += 2) {
+        const ts_ynode *k = rn->labels->kids[i];
+        if (!ts_label_name_valid(k->str, strlen(k->str)) || strcmp(k->str, TS_METRIC_NAME) == 0) {
+            set_path(d, "groups[%zu].rules[%zu].labels", gi, ri);
+            snprintf(msg, sizeof(msg), "invalid label name: %s", k->str);
+            return rule_fail(d, k, g, ri, r, msg);
+        }
+    }
+    const ts_ynode *an = rn->annotations;
+    for (size_t i = 0; an && !ts_ynode_is_null(an) && i < an->n; i += 2) {
+        const ts_ynode *k = an->kids[i];
+        if (!ts_label_name_valid(k->str, strlen(k->str))) {
+            set_path(d, "groups[%zu].rules[%zu].annotations", gi, ri);
+            snprintf(msg, sizeof(msg), "invalid annotation name: %s", k->str);
+            return rule_fail(d, k, g, ri, r, msg);
+        }
+    }
+    return TS_OK;
+}
+
+static int
+validate_file(dctx *d, const group_nodes *gnodes)
+{
+    const ts_rule_file *f = d->f;
+    for (size_t gi = 0; gi < f->ngroups; gi++) {
+        const ts_rule_group *g = &f->groups[gi];
+        const group_nodes *gn = &gnodes[gi];
+        if (g->name[0] == '\0') {
+            set_path(d, "groups[%zu]", gi);
+            return fail(d, gn->map, TS_EINVAL, "Groupname must not be empty");
+        }
+        for (size_t j = 0; j < gi; j++) {
+            if (strcmp(f->groups[j].name, g->name) == 0) {
+                set_path(d, "groups[%zu].name", gi);
+                return fail(d, gn->name, TS_EINVAL, "groupname: \"%s\" is repeated in the same file",
+                            g->name);
+            }
+        }
+        for (size_t ri = 0; ri < g->nrules; ri++) {
+            int rc = validate_rule(d, gi, g, ri, &g->rules[ri], &gn->rules[ri]);
+            if (rc)
+                return rc;
+        }
+    }
+    return TS_OK;
+}
+
+/* ------------------------------------------------------------------ API */
+
+int
+ts_rule_file_parse(const char *text, size_t len, const char *path, ts_rule_file **out,
+                   ts_error *err)
+{
+    *out = NULL;
+    if (len > MAX_FILE_BYTES)
+        return ts_error_set(err, TS_ELIMIT, "rule file larger than %u bytes", MAX_FILE_BYTES);
+    ts_rule_file *f = ts_calloc(1, sizeof(*f));
+    ts_arena_init(&f->arena, 0);
+    f->path = path ? ts_arena_strdup(&f->arena, path) : NULL;
+    ts_ynode *root = NULL;
+    int rc = ts_yaml_load(text, len, &f->arena, &root, err);
+    dctx d = {.f = f, .err = err};
+    group_nodes *gnodes = NULL;
+    if (!rc)
+        rc = decode_file(&d, root, &gnodes);
+    if (!rc)
+        rc = validate_file(&d, gnodes);
+    if (rc) {
+        ts_rule_file_free(f);
+        return rc;
+    }
+    *out = f;
+    return TS_OK;
+}
+
+int
+ts_rule_file_load(const char *path, ts_rule_file **out, ts_error *err)
+{
+    *out = NULL;
+    char *text;
+    size_t len;
+    int rc = ts_fs_read_file(path, MAX_FILE_BYTES, &text, &len);
+    if (rc)
+        return ts_error_set(err, rc, "open %s: %s", path, ts_strerror(rc));
+    rc = ts_rule_file_parse(text, len, path, out, err);
+    ts_free(text);
+    return rc;
+}
+
+void
+ts_rule_file_free(ts_rule_file *f)
+{
+    if (!f)
+        return;
+    ts_arena_fini(&f->arena); /* labels and strings are arena-owned */
+    ts_free(f);
+}
+
+size_t
+ts_rule_file_count(const ts_rule_file *f)
+{
+    size_t n = 0;
+    for (size_t i = 0; f && i < f->ngroups; i++)
+        n += f->groups[i].nrules;
+    return n;
+}
+
+/* ---------------------------------------------------------------- globs */
+
+/* Prometheus' config check, the regexp `^[^*]*(\*[^/]*)?$`: no '/' after
+ * the first '*' (globs only in the last path element). */
+static bool
+rule_path_ok(const char *p)
+{
+    const char *star = strchr(p, '*');
+    return !star || !strchr(star, '/');
+}
+
+/* Go's filepath.Match syntax (Unix): a '[' class must be closed, must not be
+ * empty, ranges need both ends; '\' escapes and must not end the pattern. */
+static bool
+glob_syntax_ok(const char *p)
+{
+    for (; *p; p++) {
+        if (*p == '\\') {
+            if (!*++p)
+                return false;
+        } else if (*p == '[') {
+            p++;
+            if (*p == '^')
+                p++;
+            bool first = true;
+            for (;; first = false) {
+                if (*p == ']' && !first)
+                    break;
+                if (*p == '\0' || *p == '-' || (*p == ']' && first))
+                    return false;
+                if (*p == '\\' && !*++p)
+                    return false;
+                p++;
+                if (*p == '-') {
+                    p++;
+                    if (*p == '\0' || *p == ']' || *p == '-')
+                        return false;
+                    if (*p == '\\' && !*++p)
+                        return false;
+                    p++;
+                }
+            }
+        }
+    }
+    return true;
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int
+ts_rule_paths(const char *config_path, const char *const *patterns, size_t n, char ***out,
+              size_t *nout, ts_error *err)
+{
+    *out = NULL;
+    *nout = 0;
+    /* the config file's directory */
+    char dir[4096] = ".";
+    if (config_path) {
+        const char *slash = strrchr(config_path, '/');
+        if (slash && (size_t)(slash - config_path) < sizeof(dir)) {
+            size_t dl = slash == config_path ? 1 : (size_t)(slash - config_path);
+            memcpy(dir, config_path, dl);
+            dir[dl] = '\0';
+        }
+    }
+    char **v = NULL;
+    size_t nv = 0, cap = 0;
+    int rc = TS_OK;
+    for (size_t i = 0; i < n && !rc; i++) {
+        const char *pat = patterns[i];
+        if (!rule_path_ok(pat)) {
+            rc = ts_error_set(err, TS_EINVAL, "invalid rule file path \"%s\"", pat);
+            break;
+        }
+        char *full = pat[0] == '/' ? ts_strdup(pat) : NULL;
+        if (!full) {
+            size_t fl = strlen(dir) + 1 + strlen(pat) + 1;
+            full = ts_malloc(fl);
+            snprintf(full, fl, "%s/%s", dir, pat);
+        }
+        if (!glob_syntax_ok(full)) {
+            rc = ts_error_set(err, TS_EINVAL,
+                              "error retrieving rule files for %s: syntax error in pattern", full);
+            ts_free(full);
+            break;
+        }
+        glob_t g;
+        memset(&g, 0, sizeof(g));
+        int flags = 0;
+#ifdef GLOB_PERIOD
+        flags |= GLOB_PERIOD; /* Go's '*' matches a leading dot too */
+#endif
+        int grc = glob(full, flags, NULL, &g);
+        if (grc == 0) {
+            for (size_t j = 0; j < g.gl_pathc; j++) {
+                const char *m = g.gl_pathv[j];
+                const char *base = strrchr(m, '/');
+                base = base ? base + 1 : m;
+                /* glob(3) with GLOB_PERIOD also yields "." and ".." */
+                if (strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+                    continue;
+                TS_GROW(v, cap, nv + 1);
+                v[nv++] = ts_strdup(m);
+            }
+        } else if (grc != GLOB_NOMATCH) {
+            rc = ts_error_set(err, TS_EIO, "error retrieving rule files for %s: glob failed", full);
+        }
+        globfree(&g);
+        ts_free(full);
+    }
+    if (rc) {
+        ts_rule_paths_free(v, nv);
+        return rc;
+    }
+    if (nv > 1)
+        qsort(v, nv, sizeof(*v), cmp_str);
+    size_t w = 0;
+    for (size_t i = 0; i < nv; i++) {
+        if (w > 0 && strcmp(v[w - 1], v[i]) == 0)
+            ts_free(v[i]);
+        else
+            v[w++] = v[i];
+    }
+    *out = v;
+    *nout = w;
+    return TS_OK;
+}
+
+void
+ts_rule_paths_free(char **paths, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        ts_free(paths[i]);
+    ts_free(paths);
+}

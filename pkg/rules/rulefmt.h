@@ -1,0 +1,86 @@
+/*
+ * Prometheus 2.42 rule files ("rulefmt"): parsing and the checks of
+ * `promtool check rules`, plus the expansion of a config's rule_files globs.
+ *
+ *   groups:
+ *   - name: <string>            required, unique in the file
+ *     interval: <duration>      optional (0 = the global evaluation_interval)
+ *     limit: <int>              optional (0 = no limit)
+ *     rules:
+ *     - record: <metric name>   exactly one of record / alert
+ *       alert: <string>
+ *       expr: <PromQL>          required, must parse
+ *       for: <duration>         alerts only
+ *       keep_firing_for: <dur>  alerts only (new in 2.42)
+ *       labels: {name: value}   no __name__
+ *       annotations: {..}       alerts only
+ *
+ * Error messages carry Prometheus' wording after a key path, e.g.
+ *   groups[0].rules[2].expr: group "a", rule 3, "x": could not parse expression: 1:7: parse error: ...
+ * with err->line/err->col at the offending node.  Only the first error is
+ * reported (promtool lists them all).  Annotation templates are NOT checked
+ * (promtool does check them: "annotation \"a\": template: ...").
+ *
+ * Evaluation is not part of this package yet.
+ */
+#ifndef TS_RULES_RULEFMT_H
+#define TS_RULES_RULEFMT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pkg/labels/labels.h"
+#include "pkg/util/arena.h"
+#include "pkg/util/err.h"
+
+/* Every string and label set lives in the file's arena. */
+typedef struct ts_rule {
+    const char *record, *alert; /* exactly one is non-NULL */
+    const char *expr;           /* the PromQL text as written */
+    int64_t for_ms;             /* alerts only, 0 when absent */
+    ts_labels *labels;          /* never NULL (empty set when absent) */
+    ts_labels *annotations;     /* never NULL; always empty for recording rules */
+    int line;                   /* 1-based line of the rule's first key */
+    int64_t keep_firing_for_ms; /* alerts only, 0 when absent (Prometheus 2.42 has it) */
+} ts_rule;
+
+typedef struct ts_rule_group {
+    const char *name;
+    int64_t interval_ms; /* 0 when absent */
+    uint64_t limit;      /* 0 when absent or <= 0 (Prometheus: no limit) */
+    ts_rule *rules;
+    size_t nrules;
+} ts_rule_group;
+
+typedef struct ts_rule_file {
+    ts_arena arena;
+    const char *path; /* as passed (NULL allowed for parse) */
+    ts_rule_group *groups;
+    size_t ngroups;
+} ts_rule_file;
+
+/* Parses and validates len bytes of YAML.  On success *out is a heap file
+ * (free with ts_rule_file_free).  On error returns TS_EPARSE (syntax, types,
+ * unknown keys) or TS_EINVAL (validation), *out is NULL and err is filled in.
+ * An empty document is a valid file with no groups.  path may be NULL. */
+int ts_rule_file_parse(const char *text, size_t len, const char *path, ts_rule_file **out,
+                       ts_error *err);
+/* Reads path (at most 64 MiB) and parses it; open errors are -errno with
+ * "open <path>: <reason>". */
+int ts_rule_file_load(const char *path, ts_rule_file **out, ts_error *err);
+void ts_rule_file_free(ts_rule_file *f); /* accepts NULL */
+size_t ts_rule_file_count(const ts_rule_file *f); /* rules in all groups */
+
+/* Expands rule_files globs of a config (relative to the config file's
+ * directory, as Prometheus does; config_path NULL means the current
+ * directory) into a sorted, de-duplicated list of paths (heap; free with
+ * ts_rule_paths_free).  A glob that matches nothing is fine.  Errors
+ * (TS_EINVAL): a pattern with a '*' before its last '/' ("invalid rule file
+ * path \"<pattern>\"", as Prometheus' config check), a
+ * pattern Go's filepath.Glob rejects ("error retrieving rule files for X:
+ * syntax error in pattern").  *out is NULL and *nout 0 on error. */
+int ts_rule_paths(const char *config_path, const char *const *patterns, size_t n, char ***out,
+                  size_t *nout, ts_error *err);
+void ts_rule_paths_free(char **paths, size_t n);
+
+#endif
