@@ -9,9 +9,8 @@
  * that strtod maps back to the same bits: a correctly rounded p-digit
  * decimal is the closest p-digit decimal, so the first p that round-trips is
  * both shortest and closest.  Integers below 2^53 are written directly, and
- * the precision is found by binary search (at most 5 tries of a few hundred
- * ns): the API formats one value per sample, so this is on the hot path of
- * large range queries.
+ * the precision is found in 2-3 tries (see shortest()): the API formats one
+ * value per sample, so this is on the hot path of large range queries.
  *
  * The digits (without leading or trailing zeros) and the decimal point
  * position are then laid out in Go's 'f', 'e' or 'g' notation.
@@ -60,18 +59,44 @@ shortest(double v, decimal *dec)
         return;
     }
     /* Round-tripping is monotonic in the number of digits (a correctly
-     * rounded p+1-digit decimal is at least as close as the p-digit one), so
-     * binary search finds the shortest in at most 5 tries instead of 17. */
-    int lo = 1, hi = 17;
-    while (lo < hi) {
-        int mid = (lo + hi) / 2;
-        snprintf(tmp, sizeof tmp, "%.*e", mid - 1, v);
-        if (strtod(tmp, NULL) == v)
-            hi = mid;
-        else
-            lo = mid + 1;
+     * rounded p+1-digit decimal is at least as close as the p-digit one).
+     * Most values round-trip at 15 digits: then the 15-digit form with its
+     * trailing zeros stripped (k digits) is the k-digit rounding, and it is
+     * the shortest if k-1 digits do not round-trip (one more try).  Values
+     * that need more take 16 or 17 digits.  2-3 tries instead of up to 17. */
+    int p = 15;
+    snprintf(tmp, sizeof tmp, "%.*e", p - 1, v);
+    if (strtod(tmp, NULL) == v) {
+        const char *e = strchr(tmp, 'e');
+        int k = 0;
+        for (const char *c = tmp; c < e; c++)
+            if (*c >= '0' && *c <= '9')
+                k++;
+        for (const char *c = e - 1; c > tmp && (*c == '0' || *c == '.'); c--)
+            if (*c == '0')
+                k--;
+        char shorter[40];
+        if (k > 1) {
+            snprintf(shorter, sizeof shorter, "%.*e", k - 2, v);
+            if (strtod(shorter, NULL) == v) {
+                /* rare: an even shorter form exists; search it (monotonic) */
+                int lo = 1, hi = k - 1;
+                while (lo < hi) {
+                    int mid = (lo + hi) / 2;
+                    snprintf(shorter, sizeof shorter, "%.*e", mid - 1, v);
+                    if (strtod(shorter, NULL) == v)
+                        hi = mid;
+                    else
+                        lo = mid + 1;
+                }
+                snprintf(tmp, sizeof tmp, "%.*e", lo - 1, v);
+            }
+        }
+    } else {
+        snprintf(tmp, sizeof tmp, "%.*e", 15, v);
+        if (strtod(tmp, NULL) != v)
+            snprintf(tmp, sizeof tmp, "%.*e", 16, v);
     }
-    snprintf(tmp, sizeof tmp, "%.*e", lo - 1, v);
     /* tmp is "d.ddde[+-]XX" (or "de[+-]XX" for one digit) */
     const char *e = strchr(tmp, 'e');
     int exp10 = atoi(e + 1);
