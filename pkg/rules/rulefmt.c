@@ -57,8 +57,7 @@ typedef struct dctx {
     char path[256];
 } dctx;
 
-static int
-fail(dctx *d, const ts_ynode *n, int code, const char *fmt, ...)
+static int fail(dctx *d, const ts_ynode *n, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 static int
@@ -81,8 +80,7 @@ fail(dctx *d, const ts_ynode *n, int code, const char *fmt, ...)
 }
 
 /* Key path: set_path replaces it (the passes know their position). */
-static void
-set_path(dctx *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_path(dctx *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void
 set_path(dctx *d, const char *fmt, ...)
@@ -214,7 +212,7 @@ get_limit(dctx *d, const ts_ynode *v, uint64_t *out)
     return TS_OK;
 }
 
-/* labels / annotations: map[string]string.  On success *nodep is v. */
+/* labels / annotations: map[string]string (arena label set). */
 static int
 get_labels(dctx *d, const ts_ynode *v, ts_labels **out)
 {
@@ -241,7 +239,7 @@ get_labels(dctx *d, const ts_ynode *v, ts_labels **out)
 static int
 decode_rule(dctx *d, const ts_ynode *n, ts_rule *r, rule_nodes *rn)
 {
-    static const char *const known[] = {"record", "alert",  "expr",        "for",
+    static const char *const known[] = {"record",          "alert",  "expr",        "for",
                                         "keep_firing_for", "labels", "annotations", NULL};
     int rc = check_map(d, n, "rulefmt.RuleNode", known);
     if (rc)
@@ -255,13 +253,24 @@ decode_rule(dctx *d, const ts_ynode *n, ts_rule *r, rule_nodes *rn)
     rn->labels = get(n, "labels");
     rn->annotations = get(n, "annotations");
     r->line = n->line;
-    const char *record, *alert, *expr;
-    if ((rc = get_str(d, rn->record, &record)) || (rc = get_str(d, rn->alert, &alert)) ||
-        (rc = get_str(d, rn->expr, &expr)) || (rc = get_duration(d, rn->for_, &r->for_ms)) ||
-        (rc = get_duration(d, rn->kff, &r->keep_firing_for_ms)) ||
-        (rc = get_labels(d, rn->labels, &r->labels)) ||
-        (rc = get_labels(d, rn->annotations, &r->annotations)))
-        return rc;
+    /* each field with its key path, in the struct's order (as yaml.v3 reports) */
+    const char *record = "", *alert = "", *expr = "";
+    size_t base = strlen(d->path);
+#define FIELD(key, call)                                                                           \
+    do {                                                                                           \
+        snprintf(d->path + base, sizeof(d->path) - base, ".%s", key);                              \
+        if ((rc = (call)))                                                                         \
+            return rc;                                                                             \
+    } while (0)
+    FIELD("record", get_str(d, rn->record, &record));
+    FIELD("alert", get_str(d, rn->alert, &alert));
+    FIELD("expr", get_str(d, rn->expr, &expr));
+    FIELD("for", get_duration(d, rn->for_, &r->for_ms));
+    FIELD("keep_firing_for", get_duration(d, rn->kff, &r->keep_firing_for_ms));
+    FIELD("labels", get_labels(d, rn->labels, &r->labels));
+    FIELD("annotations", get_labels(d, rn->annotations, &r->annotations));
+#undef FIELD
+    d->path[base] = '\0';
     r->record = record[0] ? record : NULL;
     r->alert = alert[0] ? alert : NULL;
     r->expr = expr;
@@ -428,8 +437,8 @@ validate_file(dctx *d, const group_nodes *gnodes)
         for (size_t j = 0; j < gi; j++) {
             if (strcmp(f->groups[j].name, g->name) == 0) {
                 set_path(d, "groups[%zu].name", gi);
-                return fail(d, gn->name, TS_EINVAL, "groupname: \"%s\" is repeated in the same file",
-                            g->name);
+                return fail(d, gn->name, TS_EINVAL,
+                            "groupname: \"%s\" is repeated in the same file", g->name);
             }
         }
         for (size_t ri = 0; ri < g->nrules; ri++) {

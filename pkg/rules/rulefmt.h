@@ -16,10 +16,10 @@
  *       annotations: {..}       alerts only
  *
  * Error messages carry Prometheus' wording after a key path, e.g.
- *   groups[0].rules[2].expr: group "a", rule 3, "x": could not parse expression: 1:7: parse error: ...
- * with err->line/err->col at the offending node.  Only the first error is
- * reported (promtool lists them all).  Annotation templates are NOT checked
- * (promtool does check them: "annotation \"a\": template: ...").
+ *   groups[0].rules[2].expr: group "a", rule 3, "x": could not parse expression: 1:7: parse error:
+ * ... with err->line/err->col at the offending node.  Only the first error is reported (promtool
+ * lists them all).  Annotation templates are NOT checked (promtool does check them: "annotation
+ * \"a\": template: ...").
  *
  * Evaluation is not part of this package yet.
  */
@@ -68,7 +68,7 @@ int ts_rule_file_parse(const char *text, size_t len, const char *path, ts_rule_f
 /* Reads path (at most 64 MiB) and parses it; open errors are -errno with
  * "open <path>: <reason>". */
 int ts_rule_file_load(const char *path, ts_rule_file **out, ts_error *err);
-void ts_rule_file_free(ts_rule_file *f); /* accepts NULL */
+void ts_rule_file_free(ts_rule_file *f);          /* accepts NULL */
 size_t ts_rule_file_count(const ts_rule_file *f); /* rules in all groups */
 
 /* Expands rule_files globs of a config (relative to the config file's
