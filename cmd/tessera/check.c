@@ -1,12 +1,35 @@
 /*
- * tessera check config FILE...: validates prometheus.yml files the way
- * `promtool check config` does, with the line and key of each error.
+ * tessera check config FILE...: validates prometheus.yml files (and the rule
+ * files they name) the way `promtool check config` does, with the line and
+ * key of each error; tessera check rules FILE... checks rule files alone.
  */
 #include "cmd/tessera/cmd.h"
 #include "pkg/config/config.h"
+#include "pkg/rules/rulefmt.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+
+/* Checks one rule file as promtool does ("  SUCCESS: N rules found"). */
+static int
+check_rules(const char *path)
+{
+    ts_rule_file *rf;
+    ts_error e;
+    ts_error_clear(&e);
+    printf("Checking %s\n", path);
+    if (ts_rule_file_load(path, &rf, &e) != TS_OK) {
+        if (e.line)
+            printf("  FAILED:\n%s:%d: %s\n\n", path, e.line, e.msg);
+        else
+            printf("  FAILED:\n%s: %s\n\n", path, e.msg);
+        return 1;
+    }
+    printf("  SUCCESS: %zu rules found\n\n", ts_rule_file_count(rf));
+    ts_rule_file_free(rf);
+    return 0;
+}
 
 static int
 check_config(const char *path)
@@ -22,20 +45,35 @@ check_config(const char *path)
             printf("  FAILED: %s: %s\n\n", path, e.msg);
         return 1;
     }
+    char **rules = NULL;
+    size_t nrules = 0;
+    if (ts_rule_paths(path, c->rule_files.v, c->rule_files.n, &rules, &nrules, &e) != TS_OK) {
+        printf("  FAILED: %s: %s\n\n", path, e.msg);
+        ts_config_free(c);
+        return 1;
+    }
+    if (c->rule_files.n)
+        printf("  SUCCESS: %zu rule files found\n", nrules);
     printf(" SUCCESS: %s is valid prometheus config file syntax\n\n", path);
+    int failed = 0;
+    for (size_t i = 0; i < nrules; i++)
+        failed |= check_rules(rules[i]);
+    ts_rule_paths_free(rules, nrules);
     ts_config_free(c);
-    return 0;
+    return failed;
 }
 
 int
 ts_cmd_check(int argc, char **argv)
 {
-    if (argc < 3 || strcmp(argv[1], "config") != 0) {
-        fprintf(stderr, "usage: tessera check config FILE...\n");
+    bool config = argc >= 3 && strcmp(argv[1], "config") == 0;
+    bool rules = argc >= 3 && strcmp(argv[1], "rules") == 0;
+    if (!config && !rules) {
+        fprintf(stderr, "usage: tessera check config FILE... | tessera check rules FILE...\n");
         return 2;
     }
     int failed = 0;
     for (int i = 2; i < argc; i++)
-        failed |= check_config(argv[i]);
+        failed |= config ? check_config(argv[i]) : check_rules(argv[i]);
     return failed;
 }

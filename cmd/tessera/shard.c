@@ -16,6 +16,7 @@
 #include "cmd/tessera/serve.h"
 #include "pkg/config/config.h"
 #include "pkg/discovery/discovery.h"
+#include "pkg/rules/rulefmt.h"
 #include "pkg/scrape/scrape.h"
 #include "pkg/store/store.h"
 #include "pkg/tsdb/db.h"
@@ -109,6 +110,27 @@ load_config(shard *s, ts_config **out)
             snprintf(s->reload_err, sizeof(s->reload_err), "%s:%d: %s", path, err.line, err.msg);
         else
             snprintf(s->reload_err, sizeof(s->reload_err), "%s", err.msg);
+        return rc;
+    }
+    /* rule files are parsed and checked (evaluation comes later): a config
+     * whose rules do not load is refused, as Prometheus refuses it */
+    char **paths = NULL;
+    size_t npaths = 0;
+    rc = ts_rule_paths(path, (*out)->rule_files.v, (*out)->rule_files.n, &paths, &npaths, &err);
+    if (rc)
+        snprintf(s->reload_err, sizeof(s->reload_err), "%s: %s", path, err.msg);
+    for (size_t i = 0; rc == TS_OK && i < npaths; i++) {
+        ts_rule_file *rf;
+        rc = ts_rule_file_load(paths[i], &rf, &err);
+        if (rc)
+            snprintf(s->reload_err, sizeof(s->reload_err), "loading rules: %s:%d: %s", paths[i],
+                     err.line, err.msg);
+        ts_rule_file_free(rc ? NULL : rf);
+    }
+    ts_rule_paths_free(paths, npaths);
+    if (rc) {
+        ts_config_free(*out);
+        *out = NULL;
     }
     return rc;
 }

@@ -32,6 +32,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <glob.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -93,6 +94,45 @@ set_path(dctx *d, const char *fmt, ...)
 
 /* ---------------------------------------------------------------- decode */
 
+/* Go's strconv.ParseInt(s, 0, 64) as yaml.v3 uses it for ints: an optional
+ * sign, then decimal, 0x hex, 0o / leading-0 octal or 0b binary, '_' between
+ * digits.  Returns false when s is not such an int or overflows. */
+static bool
+parse_go_int(const char *s, long long *out)
+{
+    char buf[80];
+    size_t n = 0;
+    bool neg = false;
+    if (*s == '+' || *s == '-')
+        neg = *s++ == '-';
+    int base = 10;
+    if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+        base = 16, s += 2;
+    else if (s[0] == '0' && (s[1] == 'o' || s[1] == 'O'))
+        base = 8, s += 2;
+    else if (s[0] == '0' && (s[1] == 'b' || s[1] == 'B'))
+        base = 2, s += 2;
+    else if (s[0] == '0' && s[1])
+        base = 8, s += 1;
+    for (; *s; s++) {
+        if (*s == '_')
+            continue;
+        if (n + 1 >= sizeof(buf) || !isxdigit((unsigned char)*s))
+            return false;
+        buf[n++] = *s;
+    }
+    buf[n] = '\0';
+    if (n == 0)
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long long u = strtoull(buf, &end, base);
+    if (errno || *end || u > (unsigned long long)LLONG_MAX + (neg ? 1u : 0u))
+        return false;
+    *out = neg ? (long long)(0 - u) : (long long)u;
+    return true;
+}
+
 /* The tag yaml.v3 resolves a node to, for "cannot unmarshal" messages. */
 static const char *
 tag_of(const ts_ynode *n)
@@ -105,11 +145,12 @@ tag_of(const ts_ynode *n)
     for (int i = 0; bools[i]; i++)
         if (strcmp(n->str, bools[i]) == 0)
             return "!!bool";
+    long long x;
+    if (parse_go_int(n->str, &x))
+        return "!!int";
     const char *s = n->str;
     if (*s == '-' || *s == '+')
         s++;
-    if (*s && strspn(s, "0123456789_") == strlen(s))
-        return "!!int";
     char *end;
     errno = 0;
     (void)strtod(n->str, &end);
@@ -200,15 +241,24 @@ get_limit(dctx *d, const ts_ynode *v, uint64_t *out)
     *out = 0;
     if (!v || ts_ynode_is_null(v))
         return TS_OK;
-    if (v->type != TS_YNODE_SCALAR || !v->plain || strcmp(tag_of(v), "!!int") != 0 ||
-        strchr(v->str, '_'))
-        return type_error(d, v, "int");
-    errno = 0;
-    char *end;
-    long long x = strtoll(v->str, &end, 10);
-    if (errno || *end)
-        return type_error(d, v, "int");
-    *out = x > 0 ? (uint64_t)x : 0;
+    long long x;
+    if (v->type == TS_YNODE_SCALAR && v->plain && parse_go_int(v->str, &x)) {
+        *out = x > 0 ? (uint64_t)x : 0;
+        return TS_OK;
+    }
+    /* yaml.v3 truncates a float into an int field (promtool takes "limit: 1.5") */
+    if (v->type == TS_YNODE_SCALAR && strcmp(tag_of(v), "!!float") == 0) {
+        double f = strtod(v->str, NULL);
+        if (f >= 0 && f < 9.2e18) {
+            *out = (uint64_t)f;
+            return TS_OK;
+        }
+        if (f < 0 && f > -9.2e18) {
+            *out = 0;
+            return TS_OK;
+        }
+    }
+    return type_error(d, v, "int");
     return TS_OK;
 }
 
@@ -304,10 +354,12 @@ decode_group(dctx *d, size_t gi, const ts_ynode *n, ts_rule_group *g, group_node
         return type_error(d, rules, "[]rulefmt.RuleNode");
     g->rules = TS_ARENA_ARRAY(&d->f->arena, ts_rule, rules->n ? rules->n : 1);
     gn->rules = TS_ARENA_ARRAY(&d->f->arena, rule_nodes, rules->n ? rules->n : 1);
-    g->nrules = rules->n;
     for (size_t i = 0; i < rules->n; i++) {
-        set_path(d, "groups[%zu].rules[%zu]", gi, i);
-        if ((rc = decode_rule(d, rules->kids[i], &g->rules[i], &gn->rules[i])))
+        if (ts_ynode_is_null(rules->kids[i]))
+            continue; /* yaml.v3 drops null items ("- " alone): promtool ignores them */
+        size_t ri = g->nrules++;
+        set_path(d, "groups[%zu].rules[%zu]", gi, ri);
+        if ((rc = decode_rule(d, rules->kids[i], &g->rules[ri], &gn->rules[ri])))
             return rc;
     }
     return TS_OK;
@@ -329,10 +381,13 @@ decode_file(dctx *d, const ts_ynode *root, group_nodes **gnodes)
     ts_arena *a = &d->f->arena;
     d->f->groups = TS_ARENA_ARRAY(a, ts_rule_group, groups->n ? groups->n : 1);
     *gnodes = TS_ARENA_ARRAY(a, group_nodes, groups->n ? groups->n : 1);
-    d->f->ngroups = groups->n;
-    for (size_t i = 0; i < groups->n; i++)
-        if ((rc = decode_group(d, i, groups->kids[i], &d->f->groups[i], &(*gnodes)[i])))
+    for (size_t i = 0; i < groups->n; i++) {
+        if (ts_ynode_is_null(groups->kids[i]))
+            continue; /* dropped, as for rules */
+        size_t gi = d->f->ngroups++;
+        if ((rc = decode_group(d, gi, groups->kids[i], &d->f->groups[gi], &(*gnodes)[gi])))
             return rc;
+    }
     return TS_OK;
 }
 
@@ -588,7 +643,9 @@ ts_rule_paths(const char *config_path, const char *const *patterns, size_t n, ch
             rc = ts_error_set(err, TS_EINVAL, "invalid rule file path \"%s\"", pat);
             break;
         }
-        char *full = pat[0] == '/' ? ts_strdup(pat) : NULL;
+        /* absolute, or relative to a config in the working directory: as written
+         * (so messages name "rules/a.yml", as promtool does) */
+        char *full = pat[0] == '/' || strcmp(dir, ".") == 0 ? ts_strdup(pat) : NULL;
         if (!full) {
             size_t fl = strlen(dir) + 1 + strlen(pat) + 1;
             full = ts_malloc(fl);

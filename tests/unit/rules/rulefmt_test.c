@@ -191,6 +191,22 @@ static const bad_case BAD[] = {
      "groups:\n- name: a\n  rules:\n  - record: x\n    expr: up\n    labels:\n"
      "      a: 1\n      a: 2\n",
      TS_EPARSE, "groups[0].rules[0].labels: mapping key \"a\" already defined at line 7", 8},
+    {"bad_expr_braces", "groups:\n- name: a\n  rules:\n  - record: x\n    expr: 'foo{'\n",
+     TS_EINVAL,
+     "groups[0].rules[0].expr: group \"a\", rule 1, \"x\": could not parse expression: 1:5: parse "
+     "error: unexpected end of input inside braces",
+     5},
+    {"bad_expr_type", "groups:\n- name: a\n  rules:\n  - alert: x\n    expr: rate(up)\n", TS_EINVAL,
+     "groups[0].rules[0].expr: group \"a\", rule 1, \"x\": could not parse expression: 1:6: parse "
+     "error: expected type range vector in call to function \"rate\", got instant vector",
+     5},
+    {"bad_expr_offset", "groups:\n- name: a\n  rules:\n  - alert: x\n    expr: foo offset -\n",
+     TS_EINVAL,
+     "groups[0].rules[0].expr: group \"a\", rule 1, \"x\": could not parse expression: 1:13: parse "
+     "error: unexpected end of input in offset, expected duration",
+     5},
+    {"negative_interval", "groups:\n- name: a\n  interval: -5m\n  rules: []\n", TS_EPARSE,
+     "groups[0].interval: not a valid duration string: \"-5m\"", 3},
     /* promtool reports every error; we report the first, in promtool's order */
     {"first_of_many",
      "groups:\n- name: ok\n  rules: []\n- name: \"\"\n  rules:\n  - record: x\n    alert: y\n"
@@ -238,6 +254,26 @@ test_accepted(void)
     T_STREQ(f->groups[0].rules[0].alert, "12");
     T_STREQ(ts_labels_get(f->groups[0].rules[0].labels, "a"), "1");
     T_STREQ(ts_labels_get(f->groups[0].rules[0].labels, "b"), "true");
+    ts_rule_file_free(f);
+    /* null items in groups and rules are dropped; Go ints in any base; any expression
+     * type (strings, scalars, range vectors); alert names are free text */
+    static const char misc[] = "groups:\n-\n- name: a\n  limit: 0x10\n  rules:\n  -\n"
+                               "  - alert: 'not {a} metric name'\n    expr: '\"str\"'\n"
+                               "  - record: r1\n    expr: up[5m]\n"
+                               "  - record: r2\n    expr: '1'\n    for: 0s\n"
+                               "- name: b\n  limit: 0o17\n"
+                               "- name: c\n  limit: 1_000\n"
+                               "- name: d\n  limit: 2.9\n";
+    T_OK(ts_rule_file_parse(misc, sizeof(misc) - 1, NULL, &f, &err));
+    T_EQ(f->ngroups, 4);
+    T_EQ(f->groups[0].limit, 16);
+    T_EQ(f->groups[3].limit, 2); /* yaml.v3 truncates floats into ints */
+    T_EQ(f->groups[0].nrules, 3);
+    T_STREQ(f->groups[0].rules[0].alert, "not {a} metric name");
+    T_STREQ(f->groups[0].rules[0].expr, "\"str\"");
+    T_STREQ(f->groups[0].rules[2].record, "r2");
+    T_EQ(f->groups[1].limit, 15);
+    T_EQ(f->groups[2].limit, 1000);
     ts_rule_file_free(f);
 }
 
@@ -435,7 +471,7 @@ test_paths(void)
     T_OK(rc);
     T_EQ(n, 1);
     if (n == 1)
-        T_STREQ(out[0], "./top.yml");
+        T_STREQ(out[0], "top.yml");
     ts_rule_paths_free(out, n);
 }
 
