@@ -135,28 +135,33 @@ load_config(shard *s, ts_config **out)
     return rc;
 }
 
-/* Applies a freshly loaded config on the loop thread; the old one stays on
- * failure (it cannot fail after parsing today, but the API is ready for it). */
+/* Applies a freshly loaded config on the loop thread and makes it current.
+ * The managers borrow cfg from the moment they accept it, so once the scrape
+ * manager took it, it stays current even if discovery then refuses it (the
+ * error is reported; nothing is freed that a manager still uses).  A config
+ * the scrape manager refuses is freed and the old one keeps running. */
 static int
 apply_config(shard *s, ts_config *cfg)
 {
-    /* scrape first, then discovery, in the same loop turn (pkg/scrape/scrape.h) */
     int rc = ts_scrape_manager_apply_config(s->scrape, cfg);
-    if (rc == TS_OK)
-        rc = ts_discovery_manager_apply_config(s->disc, cfg);
     if (rc) {
         snprintf(s->reload_err, sizeof(s->reload_err), "applying config: %s", ts_strerror(rc));
+        ts_config_free(cfg);
         return rc;
     }
+    /* scrape first, then discovery, in the same loop turn (pkg/scrape/scrape.h) */
+    rc = ts_discovery_manager_apply_config(s->disc, cfg);
+    if (rc)
+        snprintf(s->reload_err, sizeof(s->reload_err), "applying service discovery: %s",
+                 ts_strerror(rc));
     if (s->store)
         ts_store_server_set_external_labels(s->store, cfg->external_labels);
     pthread_mutex_lock(&s->cfg_mu);
     ts_config *old = s->cfg;
     s->cfg = cfg;
     pthread_mutex_unlock(&s->cfg_mu);
-    /* the managers copied what they need; API threads read cfg under the lock */
     ts_config_free(old);
-    return TS_OK;
+    return rc;
 }
 
 static void
@@ -167,9 +172,7 @@ do_reload(shard *s)
     if (rc == TS_OK)
         rc = apply_config(s, cfg);
     if (rc) {
-        ts_config_free(rc == TS_OK ? NULL : NULL);
-        TS_LOG(TS_LOG_ERROR, "shard", "error reloading config, keeping the old one", "err=\"%s\"",
-               s->reload_err);
+        TS_LOG(TS_LOG_ERROR, "shard", "error reloading config", "err=\"%s\"", s->reload_err);
     } else {
         TS_LOG(TS_LOG_INFO, "shard", "completed loading of configuration file", "filename=%s",
                s->flags[F_CONFIG].value);
