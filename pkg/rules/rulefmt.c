@@ -168,8 +168,53 @@ type_error(dctx *d, const ts_ynode *n, const char *gotype)
     return fail(d, n, TS_EPARSE, "cannot unmarshal %s into %s", tag_of(n), gotype);
 }
 
+/* A string and where it was (an index in file order), for finding repeats by
+ * sorting: maps and group lists come from outside and may be huge, so no
+ * quadratic scans. */
+typedef struct keypos {
+    const char *s;
+    size_t pos;
+} keypos;
+
+static int
+cmp_keypos(const void *a, const void *b)
+{
+    const keypos *x = a, *y = b;
+    int c = strcmp(x->s, y->s);
+    return c ? c : (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+/* Repeated keys, reported as yaml.v3 does: the earliest key that has a later
+ * twin, at the twin's line ("mapping key \"a\" already defined at line N"). */
+static int
+check_dups(dctx *d, const ts_ynode *n)
+{
+    size_t np = n->n / 2;
+    if (np < 2)
+        return TS_OK;
+    keypos *kp = ts_malloc(np * sizeof(*kp));
+    for (size_t i = 0; i < np; i++)
+        kp[i] = (keypos){n->kids[2 * i]->str, i};
+    qsort(kp, np, sizeof(*kp), cmp_keypos);
+    size_t first = SIZE_MAX, twin = 0;
+    for (size_t i = 1; i < np; i++) {
+        bool run_start = i < 2 || strcmp(kp[i - 2].s, kp[i].s) != 0;
+        if (run_start && strcmp(kp[i - 1].s, kp[i].s) == 0 && kp[i - 1].pos < first) {
+            first = kp[i - 1].pos;
+            twin = kp[i].pos;
+        }
+    }
+    ts_free(kp);
+    if (first == SIZE_MAX)
+        return TS_OK;
+    const ts_ynode *k0 = n->kids[2 * first], *k1 = n->kids[2 * twin];
+    return fail(d, k1, TS_EPARSE, "mapping key \"%s\" already defined at line %d", k1->str,
+                k0->line);
+}
+
 /* Checks that n is a mapping with scalar keys, no key twice, and (when known
- * is not NULL) only known keys.  Null is accepted as an empty mapping. */
+ * is not NULL) only known keys, in yaml.v3's order: key types, repeats, then
+ * unknown fields.  Null is accepted as an empty mapping. */
 static int
 check_map(dctx *d, const ts_ynode *n, const char *gotype, const char *const *known)
 {
@@ -177,23 +222,19 @@ check_map(dctx *d, const ts_ynode *n, const char *gotype, const char *const *kno
         return TS_OK;
     if (n->type != TS_YNODE_MAP)
         return type_error(d, n, gotype);
-    for (size_t i = 0; i + 1 < n->n; i += 2) {
+    for (size_t i = 0; i + 1 < n->n; i += 2)
+        if (n->kids[i]->type != TS_YNODE_SCALAR)
+            return type_error(d, n->kids[i], "string");
+    int rc = check_dups(d, n);
+    for (size_t i = 0; !rc && known && i + 1 < n->n; i += 2) {
         const ts_ynode *k = n->kids[i];
-        if (k->type != TS_YNODE_SCALAR)
-            return type_error(d, k, "string");
-        for (size_t j = 0; j < i; j += 2)
-            if (strcmp(n->kids[j]->str, k->str) == 0)
-                return fail(d, k, TS_EPARSE, "mapping key \"%s\" already defined at line %d",
-                            k->str, n->kids[j]->line);
-        if (!known)
-            continue;
         bool found = false;
         for (const char *const *p = known; *p && !found; p++)
             found = strcmp(*p, k->str) == 0;
         if (!found)
-            return fail(d, k, TS_EPARSE, "field %s not found in type %s", k->str, gotype);
+            rc = fail(d, k, TS_EPARSE, "field %s not found in type %s", k->str, gotype);
     }
-    return TS_OK;
+    return rc;
 }
 
 /* The value of key in map, NULL when absent. */
@@ -482,27 +523,33 @@ static int
 validate_file(dctx *d, const group_nodes *gnodes)
 {
     const ts_rule_file *f = d->f;
-    for (size_t gi = 0; gi < f->ngroups; gi++) {
+    /* repeated[i]: group i's name was used by an earlier group */
+    bool *repeated = ts_calloc(f->ngroups ? f->ngroups : 1, sizeof(bool));
+    keypos *kp = ts_malloc((f->ngroups ? f->ngroups : 1) * sizeof(*kp));
+    for (size_t i = 0; i < f->ngroups; i++)
+        kp[i] = (keypos){f->groups[i].name, i};
+    qsort(kp, f->ngroups, sizeof(*kp), cmp_keypos);
+    for (size_t i = 1; i < f->ngroups; i++)
+        repeated[kp[i].pos] = strcmp(kp[i - 1].s, kp[i].s) == 0;
+    ts_free(kp);
+
+    int rc = TS_OK;
+    for (size_t gi = 0; gi < f->ngroups && !rc; gi++) {
         const ts_rule_group *g = &f->groups[gi];
         const group_nodes *gn = &gnodes[gi];
         if (g->name[0] == '\0') {
             set_path(d, "groups[%zu]", gi);
-            return fail(d, gn->map, TS_EINVAL, "Groupname must not be empty");
+            rc = fail(d, gn->map, TS_EINVAL, "Groupname must not be empty");
+        } else if (repeated[gi]) {
+            set_path(d, "groups[%zu].name", gi);
+            rc = fail(d, gn->name, TS_EINVAL, "groupname: \"%s\" is repeated in the same file",
+                      g->name);
         }
-        for (size_t j = 0; j < gi; j++) {
-            if (strcmp(f->groups[j].name, g->name) == 0) {
-                set_path(d, "groups[%zu].name", gi);
-                return fail(d, gn->name, TS_EINVAL,
-                            "groupname: \"%s\" is repeated in the same file", g->name);
-            }
-        }
-        for (size_t ri = 0; ri < g->nrules; ri++) {
-            int rc = validate_rule(d, gi, g, ri, &g->rules[ri], &gn->rules[ri]);
-            if (rc)
-                return rc;
-        }
+        for (size_t ri = 0; ri < g->nrules && !rc; ri++)
+            rc = validate_rule(d, gi, g, ri, &g->rules[ri], &gn->rules[ri]);
     }
-    return TS_OK;
+    ts_free(repeated);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ API */

@@ -207,6 +207,13 @@ static const bad_case BAD[] = {
      5},
     {"negative_interval", "groups:\n- name: a\n  interval: -5m\n  rules: []\n", TS_EPARSE,
      "groups[0].interval: not a valid duration string: \"-5m\"", 3},
+    /* yaml.v3's order: the earliest key with a later twin; repeats before unknown keys */
+    {"dup_order",
+     "groups:\n- name: a\n  rules:\n  - record: x\n    expr: up\n    labels:\n"
+     "      a: 1\n      b: 2\n      b: 3\n      a: 4\n",
+     TS_EPARSE, "groups[0].rules[0].labels: mapping key \"a\" already defined at line 7", 10},
+    {"dup_before_unknown", "groups:\n- name: a\n  bogus: 1\n  rules: []\n  rules: []\n", TS_EPARSE,
+     "groups[0]: mapping key \"rules\" already defined at line 4", 5},
     /* promtool reports every error; we report the first, in promtool's order */
     {"first_of_many",
      "groups:\n- name: ok\n  rules: []\n- name: \"\"\n  rules:\n  - record: x\n    alert: y\n"
@@ -353,6 +360,47 @@ test_ugly(void)
     ts_error_clear(&err);
     T_EQ(ts_rule_file_parse(mapkey, sizeof(mapkey) - 1, NULL, &f, &err), TS_EPARSE);
     T_STREQ(err.msg, "groups[0]: cannot unmarshal !!map into string");
+}
+
+/* Large inputs stay fast (no quadratic checks) and the size limit holds. */
+static void
+test_large(void)
+{
+    enum { NG = 100000, NL = 100000 };
+    size_t cap = (size_t)NG * 48 + (size_t)NL * 24 + 256, o = 0;
+    char *s = ts_malloc(cap);
+    o += (size_t)sprintf(s + o, "groups:\n");
+    for (int i = 0; i < NG; i++)
+        o += (size_t)sprintf(s + o, "- name: g%d\n", i);
+    o +=
+        (size_t)sprintf(s + o, "- name: big\n  rules:\n  - record: x\n    expr: up\n    labels:\n");
+    for (int i = 0; i < NL; i++)
+        o += (size_t)sprintf(s + o, "      l%d: v\n", i);
+    ts_rule_file *f = NULL;
+    ts_error err;
+    ts_error_clear(&err);
+    T_OK(ts_rule_file_parse(s, o, NULL, &f, &err));
+    T_EQ(f->ngroups, NG + 1);
+    T_EQ(ts_labels_len(f->groups[NG].rules[0].labels), NL);
+    ts_rule_file_free(f);
+    /* the same with one repeated group name at the end */
+    o += (size_t)sprintf(s + o, "- name: g77\n");
+    ts_error_clear(&err);
+    T_EQ(ts_rule_file_parse(s, o, NULL, &f, &err), TS_EINVAL);
+    char want[128];
+    snprintf(want, sizeof(want), "groups[%d].name: groupname: \"g77\" is repeated in the same file",
+             NG + 1);
+    T_STREQ(err.msg, want);
+    ts_free(s);
+
+    /* over 64 MiB: refused before parsing */
+    size_t big = (64u << 20) + 1;
+    s = ts_malloc(big);
+    memset(s, ' ', big);
+    ts_error_clear(&err);
+    T_EQ(ts_rule_file_parse(s, big, NULL, &f, &err), TS_ELIMIT);
+    T_TRUE(f == NULL);
+    ts_free(s);
 }
 
 static void
@@ -574,4 +622,5 @@ test_promtool(void)
 }
 
 T_MAIN({"valid", test_valid}, {"errors", test_errors}, {"accepted", test_accepted},
-       {"ugly", test_ugly}, {"load", test_load}, {"paths", test_paths}, {"promtool", test_promtool})
+       {"ugly", test_ugly}, {"large", test_large}, {"load", test_load}, {"paths", test_paths},
+       {"promtool", test_promtool})
