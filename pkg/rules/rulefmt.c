@@ -671,16 +671,11 @@ ts_rule_paths(const char *config_path, const char *const *patterns, size_t n, ch
 {
     *out = NULL;
     *nout = 0;
-    /* the config file's directory */
-    char dir[4096] = ".";
-    if (config_path) {
-        const char *slash = strrchr(config_path, '/');
-        if (slash && (size_t)(slash - config_path) < sizeof(dir)) {
-            size_t dl = slash == config_path ? 1 : (size_t)(slash - config_path);
-            memcpy(dir, config_path, dl);
-            dir[dl] = '\0';
-        }
-    }
+    /* the config file's directory; NULL when it is the working directory */
+    char *dir = NULL;
+    const char *slash = config_path ? strrchr(config_path, '/') : NULL;
+    if (slash)
+        dir = ts_strndup(config_path, slash == config_path ? 1 : (size_t)(slash - config_path));
     char **v = NULL;
     size_t nv = 0, cap = 0;
     int rc = TS_OK;
@@ -692,11 +687,13 @@ ts_rule_paths(const char *config_path, const char *const *patterns, size_t n, ch
         }
         /* absolute, or relative to a config in the working directory: as written
          * (so messages name "rules/a.yml", as promtool does) */
-        char *full = pat[0] == '/' || strcmp(dir, ".") == 0 ? ts_strdup(pat) : NULL;
-        if (!full) {
+        char *full;
+        if (pat[0] == '/' || !dir) {
+            full = ts_strdup(pat);
+        } else {
             size_t fl = strlen(dir) + 1 + strlen(pat) + 1;
             full = ts_malloc(fl);
-            snprintf(full, fl, "%s/%s", dir, pat);
+            snprintf(full, fl, "%s%s%s", dir, strcmp(dir, "/") == 0 ? "" : "/", pat);
         }
         if (!glob_syntax_ok(full)) {
             rc = ts_error_set(err, TS_EINVAL,
@@ -728,6 +725,7 @@ ts_rule_paths(const char *config_path, const char *const *patterns, size_t n, ch
         globfree(&g);
         ts_free(full);
     }
+    ts_free(dir);
     if (rc) {
         ts_rule_paths_free(v, nv);
         return rc;

@@ -21,6 +21,10 @@
  * lists them all).  Annotation templates are NOT checked (promtool does check them: "annotation
  * \"a\": template: ...").
  *
+ * Like promtool (yaml.v3): null items in the groups / rules lists are dropped (indices in paths
+ * and in "rule N" count the kept items), any scalar is accepted as a string (alert: 12), limit
+ * takes Go ints in any base and truncates floats, alert names are free text.
+ *
  * Evaluation is not part of this package yet.
  */
 #ifndef TS_RULES_RULEFMT_H
@@ -74,11 +78,13 @@ size_t ts_rule_file_count(const ts_rule_file *f); /* rules in all groups */
 /* Expands rule_files globs of a config (relative to the config file's
  * directory, as Prometheus does; config_path NULL means the current
  * directory) into a sorted, de-duplicated list of paths (heap; free with
- * ts_rule_paths_free).  A glob that matches nothing is fine.  Errors
- * (TS_EINVAL): a pattern with a '*' before its last '/' ("invalid rule file
- * path \"<pattern>\"", as Prometheus' config check), a
- * pattern Go's filepath.Glob rejects ("error retrieving rule files for X:
- * syntax error in pattern").  *out is NULL and *nout 0 on error. */
+ * ts_rule_paths_free).  Absolute patterns, and all patterns of a config in
+ * the working directory (no '/' in config_path), are used as written.  '*'
+ * matches leading dots, as in Go.  A glob that matches nothing is fine.
+ * Errors (TS_EINVAL): a '/' after a '*' ("invalid rule file path
+ * \"<pattern>\"", as Prometheus' config check), a pattern Go's
+ * filepath.Glob rejects ("error retrieving rule files for X: syntax error in
+ * pattern").  *out is NULL and *nout 0 on error. */
 int ts_rule_paths(const char *config_path, const char *const *patterns, size_t n, char ***out,
                   size_t *nout, ts_error *err);
 void ts_rule_paths_free(char **paths, size_t n);

@@ -515,12 +515,23 @@ test_paths(void)
     const char *rel[] = {"top.yml"};
     ts_error_clear(&err);
     int rc = ts_rule_paths(NULL, rel, 1, &out, &n, &err);
+    char **out2 = NULL;
+    size_t n2 = 0;
+    int rc2 = ts_rule_paths("prometheus.yml", pats, 2, &out2, &n2, &err);
     T_EQ(chdir(cwd), 0);
     T_OK(rc);
     T_EQ(n, 1);
     if (n == 1)
         T_STREQ(out[0], "top.yml");
     ts_rule_paths_free(out, n);
+    /* a config in the working directory: paths as written */
+    T_OK(rc2);
+    T_EQ(n2, 3);
+    if (n2 == 3) {
+        T_STREQ(out2[0], "rules/.hidden.yml");
+        T_STREQ(out2[2], "rules/b.yml");
+    }
+    ts_rule_paths_free(out2, n2);
 }
 
 /* ------------------------------------------------- promtool cross-check */
