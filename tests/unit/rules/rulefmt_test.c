@@ -362,6 +362,48 @@ test_ugly(void)
     T_STREQ(err.msg, "groups[0]: cannot unmarshal !!map into string");
 }
 
+/* Every truncation of the valid file and every byte of it replaced by a few
+ * troublesome characters: each parse either succeeds or fails with a message,
+ * never crashes (ASan/UBSan watch the reads). */
+static void
+test_mutations(void)
+{
+    const size_t n = sizeof(VALID) - 1;
+    static const char repl[] = {'\0', ':', '[', '{', '-', '"', '\'', ' ', '\n', '#', '&', '*', '|'};
+    char *buf = ts_malloc(n);
+    size_t ok = 0, failed = 0;
+    for (size_t i = 0; i <= n; i++) {
+        for (size_t r = 0; r <= sizeof(repl); r++) {
+            memcpy(buf, VALID, n);
+            size_t len = n;
+            if (r == sizeof(repl))
+                len = i; /* truncation */
+            else if (i < n)
+                buf[i] = repl[r];
+            else
+                continue;
+            ts_rule_file *f = NULL;
+            ts_error err;
+            ts_error_clear(&err);
+            int rc = ts_rule_file_parse(buf, len, NULL, &f, &err);
+            if (rc == 0) {
+                T_TRUE(f != NULL);
+                (void)ts_rule_file_count(f);
+                ts_rule_file_free(f);
+                ok++;
+            } else {
+                T_TRUE(f == NULL);
+                T_TRUE(rc < 0 && err.msg[0] != '\0');
+                failed++;
+            }
+        }
+    }
+    ts_free(buf);
+    /* both outcomes occur: the mutations reach the checks, not just the YAML reader */
+    T_TRUE(ok > 100);
+    T_TRUE(failed > 100);
+}
+
 /* Large inputs stay fast (no quadratic checks) and the size limit holds. */
 static void
 test_large(void)
@@ -633,5 +675,5 @@ test_promtool(void)
 }
 
 T_MAIN({"valid", test_valid}, {"errors", test_errors}, {"accepted", test_accepted},
-       {"ugly", test_ugly}, {"large", test_large}, {"load", test_load}, {"paths", test_paths},
-       {"promtool", test_promtool})
+       {"ugly", test_ugly}, {"large", test_large}, {"mutations", test_mutations},
+       {"load", test_load}, {"paths", test_paths}, {"promtool", test_promtool})
