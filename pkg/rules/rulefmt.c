@@ -129,7 +129,7 @@ parse_go_int(const char *s, long long *out)
     unsigned long long u = strtoull(buf, &end, base);
     if (errno || *end || u > (unsigned long long)LLONG_MAX + (neg ? 1u : 0u))
         return false;
-    *out = neg ? (long long)(0 - u) : (long long)u;
+    *out = !neg ? (long long)u : u > (unsigned long long)LLONG_MAX ? LLONG_MIN : -(long long)u;
     return true;
 }
 
