@@ -85,7 +85,13 @@ typedef struct ts__sset_entry {
 typedef struct ts__sset {
     ts__sset_entry *e;
     size_t cap, n; /* cap is 0 or a power of two */
+    uint64_t gen;  /* changes whenever entries move or go (see ts__sset_gen_next) */
 } ts__sset;
+
+/* A process-wide unique, nonzero generation: entry pointers into a set stay
+ * valid while its gen is unchanged (inserts into a table with room never
+ * move entries), so a cache may keep them tagged with the gen. */
+uint64_t ts__sset_gen_next(void);
 
 void ts__sset_clear(ts__sset *s);
 ts__sset_entry *ts__sset_find(const ts__sset *s, const ts_labels *ls);

@@ -70,6 +70,13 @@ static const char *const report_names[TS__NREPORT] = {
 
 /* ------------------------------------------------------------ series sets */
 
+uint64_t
+ts__sset_gen_next(void)
+{
+    static _Atomic uint64_t gen;
+    return atomic_fetch_add(&gen, 1) + 1;
+}
+
 void
 ts__sset_clear(ts__sset *s)
 {
@@ -77,6 +84,7 @@ ts__sset_clear(ts__sset *s)
         ts_labels_free(s->e[i].ls);
     ts_free(s->e);
     memset(s, 0, sizeof(*s));
+    s->gen = ts__sset_gen_next();
 }
 
 ts__sset_entry *
@@ -111,6 +119,7 @@ static void
 sset_grow(ts__sset *s)
 {
     ts__sset old = *s;
+    s->gen = ts__sset_gen_next(); /* entries move */
     s->cap = old.cap ? old.cap * 2 : 64;
     s->e = ts_calloc(s->cap, sizeof(*s->e));
     s->n = 0;
@@ -146,6 +155,10 @@ typedef struct lc_entry {
     uint64_t hash;
     ts_labels *ls;
     uint64_t used; /* attempt that last used it */
+    /* The loop's tracked-series entry for ls, valid while loop->series.gen
+     * == sgen (saves the lookup by labels on every scrape); NULL = unknown. */
+    ts__sset_entry *se;
+    uint64_t sgen;
 } lc_entry;
 
 struct ts__lcache {
@@ -207,7 +220,7 @@ lc_add(struct ts__lcache *c, const char *key, size_t klen, uint64_t h, ts_labels
 {
     if ((c->n + 1) * 4 > c->cap * 3)
         lc_resize(c, c->cap ? c->cap * 2 : 256, 0, false);
-    return lc_place(c, (lc_entry){ts_memdup_(key, klen), klen, h, ls, used});
+    return lc_place(c, (lc_entry){ts_memdup_(key, klen), klen, h, ls, used, NULL, 0});
 }
 
 /* Drops the entries the last successful attempt did not use. */
@@ -608,7 +621,8 @@ on_sample(void *ctx, const ts__sample *s)
             ts_labels_free(built);
             return rc;
         }
-        ls = lc_add(l->lcache, s->key, s->klen, kh, built, l->attempt)->ls;
+        ce = lc_add(l->lcache, s->key, s->klen, kh, built, l->attempt);
+        ls = ce->ls;
     }
     c->added++;
     if (c->sc->sample_limit && c->added > c->sc->sample_limit) {
@@ -617,7 +631,8 @@ on_sample(void *ctx, const ts__sample *s)
     }
     bool explicit_ts = c->sc->honor_timestamps && s->has_ts;
     int64_t t = explicit_ts ? s->ts : c->t;
-    ts__sset_entry *e = ts__sset_find(&l->series, ls);
+    ts__sset_entry *e = ce->se && ce->sgen == l->series.gen ? ce->se
+                                                            : ts__sset_find(&l->series, ls);
     uint64_t ref = e ? e->ref : 0, ref_out = 0;
     rc = c->app->ops->append(c->app, ref, ls, t, s->v, &ref_out);
     if (rc && !append_error_is_soft(rc))
@@ -639,6 +654,8 @@ on_sample(void *ctx, const ts__sample *s)
     }
     e->ref = ref;
     e->seen_cur = l->attempt;
+    ce->se = e;
+    ce->sgen = l->series.gen;
     return TS_OK;
 }
 
@@ -725,6 +742,7 @@ append_scrape(scrape_ctx *c, const char *ctype, const char *body, size_t len)
         for (size_t i = 0; i < l->series.cap; i++)
             n += l->series.e[i].ls && l->series.e[i].seen_cur == l->attempt;
         ts__sset keep = {0};
+        keep.gen = ts__sset_gen_next(); /* entries move */
         if (n) {
             keep.cap = 64;
             while (n * 4 > keep.cap * 3)
