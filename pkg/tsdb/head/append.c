@@ -41,6 +41,8 @@ typedef struct entry {
     bool created;  /* by this appender */
     bool has;      /* a sample of this series is in the batch */
     bool released; /* commit dropped our reference while applying */
+    bool logged;   /* its series record was known to be logged (stays so) */
+    bool tolog;    /* commit handed its series record to the log */
     uint32_t left; /* samples of this series not applied yet */
     int64_t t;    /* the batch's last sample of the series */
     uint64_t vbits;
@@ -128,7 +130,7 @@ app_append(ts_appender *base, uint64_t ref, const ts_labels *ls, int64_t t, doub
 {
     head_appender *a = (head_appender *)base;
     ts_head *h = a->h;
-    ts__last last = {false, 0, 0};
+    ts__last last = {false, 0, 0, false};
     ts__series *s = NULL;
     bool created = false;
     /* The window first, as Prometheus does: a too-old sample of an unknown
@@ -149,6 +151,8 @@ app_append(ts_appender *base, uint64_t ref, const ts_labels *ls, int64_t t, doub
         ts__series_release(h, s, false); /* we already hold a reference */
     else
         e = add_entry(a, s, created);
+    if (last.logged)
+        e->logged = true;
     if (ref_out)
         *ref_out = s->ref;
 
@@ -214,12 +218,17 @@ app_commit(ts_appender *base)
     if (h->opts.log && (a->nsamples > 0 || a->nents > 0)) {
         ts_record_series *recs = ts_malloc((a->nents ? a->nents : 1) * sizeof(*recs));
         size_t nrecs = 0;
+        /* Series seen logged at append() need no look (and no lock). */
         for (size_t i = 0; i < a->nents; i++) {
-            ts__series *s = a->ents[i].s;
-            ts__series_lock(h, s);
-            if (!s->logged)
-                recs[nrecs++] = (ts_record_series){s->ref, s->labels};
-            ts__series_unlock(h, s);
+            entry *e = &a->ents[i];
+            if (e->logged)
+                continue;
+            ts__series_lock(h, e->s);
+            if (!e->s->logged) {
+                recs[nrecs++] = (ts_record_series){e->s->ref, e->s->labels};
+                e->tolog = true;
+            }
+            ts__series_unlock(h, e->s);
         }
         ts_record_sample *smp = ts_malloc((a->nsamples ? a->nsamples : 1) * sizeof(*smp));
         for (size_t i = 0; i < a->nsamples; i++) {
@@ -232,6 +241,8 @@ app_commit(ts_appender *base)
         if (rc == TS_OK) {
             for (size_t i = 0; i < a->nents; i++) {
                 ts__series *s = a->ents[i].s;
+                if (!a->ents[i].tolog)
+                    continue; /* logged already */
                 ts__series_lock(h, s);
                 s->logged = 1;
                 ts__series_unlock(h, s);

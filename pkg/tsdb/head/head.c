@@ -200,6 +200,7 @@ find_labels_live(ts_head *h, const ts__stripe *st, const ts_labels *ls, bool acq
                 last->has = s->open.count > 0;
                 last->t = s->open.t;
                 last->vbits = s->open.vbits;
+                last->logged = s->logged;
             }
         }
         ts__series_unlock(h, s);
@@ -427,6 +428,7 @@ ts__series_acquire_ref(ts_head *h, uint64_t ref, ts__last *last)
             last->has = s->open.count > 0;
             last->t = s->open.t;
             last->vbits = s->open.vbits;
+            last->logged = s->logged;
         }
         pthread_mutex_unlock(mu);
     }
@@ -457,6 +459,7 @@ ts__series_acquire_labels(ts_head *h, const ts_labels *ls, ts__series **out, boo
         s = series_create_locked(h, hs, ref, ls, 1, 0);
         *created = true;
         last->has = false;
+        last->logged = false;
     }
     pthread_rwlock_unlock(&hs->lock);
     if (*created)

@@ -110,6 +110,7 @@ typedef struct ts__last {
     bool has;
     int64_t t;
     uint64_t vbits;
+    bool logged; /* the series record was logged (never goes back to false) */
 } ts__last;
 
 /* Finds a live series by ref and takes an appender reference on it
