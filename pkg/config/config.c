@@ -8,9 +8,15 @@
  * getters, then applies Prometheus' defaults and validation.  The key path
  * of the node being decoded is kept in dctx.path so every message says
  * where it is ("scrape_configs[2].relabel_configs[0].regex: ...").
+ *
+ * External label expansion (--enable-feature=expand-external-labels) is a
+ * separate step the caller applies after loading, so the parser stays a pure
+ * function of the text: ts_config_expand_external_labels.
  */
 #include "pkg/config/config.h"
+#include "pkg/util/buf.h"
 #include "pkg/util/fs.h"
+#include "pkg/util/log.h"
 #include "pkg/util/mem.h"
 #include "pkg/util/time.h"
 
@@ -786,6 +792,123 @@ ts_config_free(ts_config *c)
     ts_labels_free(c->external_labels);
     ts_arena_fini(&c->arena);
     ts_free(c);
+}
+
+/* ------------------------------------------------ external label expansion */
+
+/* Go's os.Expand: the "special" one-character shell names ($1, $$, $?...). */
+static bool
+is_special_var(char c)
+{
+    return strchr("*#$@!?-0123456789", c) != NULL && c != '\0';
+}
+
+static bool
+is_name_char(char c)
+{
+    return c == '_' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* Reads the variable reference after a '$' at s (s[0] != '\0').  Sets
+ * name and nlen to the name (nlen 0: no name) and returns how many bytes of s
+ * the reference takes.  A return > 0 with nlen == 0 is bad syntax ("${}",
+ * an unclosed "${"): those bytes are dropped along with the '$'. */
+static size_t
+shell_name(const char *s, const char **name, size_t *nlen)
+{
+    *name = s;
+    *nlen = 0;
+    if (s[0] == '{') {
+        if (s[1] && is_special_var(s[1]) && s[2] == '}') {
+            *name = s + 1;
+            *nlen = 1;
+            return 3;
+        }
+        const char *close = strchr(s + 1, '}');
+        if (!close)
+            return 1; /* "${" with no '}': drop "${" */
+        if (close == s + 1)
+            return 2; /* "${}": drop it */
+        *name = s + 1;
+        *nlen = (size_t)(close - s - 1);
+        return *nlen + 2;
+    }
+    if (is_special_var(s[0])) {
+        *nlen = 1;
+        return 1;
+    }
+    size_t i = 0;
+    while (is_name_char(s[i]))
+        i++;
+    *nlen = i;
+    return i;
+}
+
+const char *
+ts_config_expand_env(ts_arena *a, const char *s, size_t *nempty)
+{
+    if (!strchr(s, '$'))
+        return s;
+    /* Unbounded: the result is at most the input plus environment values,
+     * both already in this process's memory. */
+    ts_buf out;
+    ts_buf_init(&out, 0);
+    const char *p = s;
+    while (*p) {
+        const char *dollar = strchr(p, '$');
+        if (!dollar || dollar[1] == '\0') { /* no '$' left, or a '$' at the very end */
+            ts_buf_puts(&out, p);
+            break;
+        }
+        ts_buf_put(&out, p, (size_t)(dollar - p));
+        const char *name;
+        size_t nlen;
+        size_t w = shell_name(dollar + 1, &name, &nlen);
+        if (nlen == 0 && w == 0) {
+            ts_buf_putc(&out, '$'); /* "$" not followed by a name stays */
+        } else if (nlen == 1 && name[0] == '$') {
+            ts_buf_putc(&out, '$'); /* "$$" is an escaped '$' */
+        } else if (nlen > 0) {
+            char *var = ts_arena_strndup(a, name, nlen);
+            const char *v = getenv(var);
+            if (v && *v) {
+                ts_buf_puts(&out, v);
+            } else {
+                TS_LOG(TS_LOG_WARN, "config", "Empty environment variable", "name=\"%s\"", var);
+                if (nempty)
+                    (*nempty)++;
+            }
+        }
+        p = dollar + 1 + w;
+    }
+    char *r = ts_arena_strndup(a, ts_buf_cstr(&out), out.len);
+    ts_buf_fini(&out);
+    return r;
+}
+
+size_t
+ts_config_expand_external_labels(ts_config *c)
+{
+    ts_labels *old = c->external_labels;
+    size_t n = ts_labels_len(old), changed = 0;
+    if (n == 0)
+        return 0;
+    ts_label *ls = ts_malloc(n * sizeof(ts_label));
+    for (size_t i = 0; i < n; i++) {
+        ls[i].name = old->l[i].name;
+        ls[i].value = ts_config_expand_env(&c->arena, old->l[i].value, NULL);
+        if (strcmp(ls[i].value, old->l[i].value) != 0) {
+            changed++;
+            TS_LOG(TS_LOG_DEBUG, "config", "External label replaced",
+                   "label=%s input=\"%s\" output=\"%s\"", ls[i].name, old->l[i].value,
+                   ls[i].value);
+        }
+    }
+    /* the names are still sorted: only values changed */
+    c->external_labels = ts_labels_new(ls, n);
+    ts_free(ls);
+    ts_labels_free(old);
+    return changed;
 }
 
 int

@@ -117,6 +117,25 @@ int ts_config_parse(const char *text, size_t len, const char *path, ts_config **
 int ts_config_load(const char *path, ts_config **out, ts_error *err);
 void ts_config_free(ts_config *c);
 
+/* Environment variable expansion in external label values: Prometheus'
+ * --enable-feature=expand-external-labels, used by the Helm chart so each
+ * replica takes `replica: ${POD_NAME}` from its pod name.
+ *
+ * ts_config_expand_env expands "$NAME" and "${NAME}" in s with the rules of
+ * Go's os.Expand (NAME is [A-Za-z0-9_]+, or one special character such as
+ * "$1"; "${}" and an unclosed "${" are dropped; a lone "$" at the end or
+ * before another character stays) and Prometheus' mapping: "$$" gives "$",
+ * a variable that is unset or empty gives "" (*nempty is incremented when
+ * nempty is not NULL).  The result lives in arena a.
+ *
+ * ts_config_expand_external_labels applies it to every value of
+ * c->external_labels, after ts_config_parse/ts_config_load and before the
+ * config is shared.  As in Prometheus a value that expands to "" is kept as
+ * an empty value (no error); each empty variable is logged as a warning.
+ * Returns the number of labels whose value changed. */
+const char *ts_config_expand_env(ts_arena *a, const char *s, size_t *nempty);
+size_t ts_config_expand_external_labels(ts_config *c);
+
 /* Parses "10MB", "512KiB", "1GB" (Base2 units as Prometheus' units.Base2Bytes). */
 int ts_config_parse_bytes(const char *s, int64_t *out, ts_error *err);
 

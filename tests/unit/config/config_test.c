@@ -234,6 +234,98 @@ test_bytes(void)
     T_NE(ts_config_parse_bytes("99999999999999999999B", &v, NULL), 0);
 }
 
+static void
+test_expand_env(void)
+{
+    ts_arena a;
+    ts_arena_init(&a, 1024);
+    T_OK(setenv("TS_T_POD", "tessera-shard-0-1", 1));
+    T_OK(setenv("TS_T_EMPTY", "", 1));
+    T_OK(unsetenv("TS_T_UNSET"));
+    T_OK(setenv("1", "one", 1)); /* a special one-character name */
+    static const struct {
+        const char *in, *out;
+        size_t nempty;
+    } cases[] = {
+        {"plain", "plain", 0},
+        {"", "", 0},
+        {"${TS_T_POD}", "tessera-shard-0-1", 0},
+        {"$TS_T_POD", "tessera-shard-0-1", 0},
+        {"r-$TS_T_POD-x", "r-tessera-shard-0-1-x", 0}, /* '-' ends a $NAME */
+        {"${TS_T_POD}x", "tessera-shard-0-1x", 0},
+        {"$TS_T_PODx", "", 1},                         /* the name is TS_T_PODx */
+        {"${TS_T_UNSET}", "", 1},
+        {"a${TS_T_EMPTY}b", "ab", 1},
+        {"$TS_T_UNSET$TS_T_EMPTY", "", 2},
+        {"$$", "$", 0},                 /* escaped dollar */
+        {"$${TS_T_POD}", "${TS_T_POD}", 0},
+        {"cost $", "cost $", 0},        /* '$' at the end stays */
+        {"a $ b", "a $ b", 0},          /* '$' before a non-name stays */
+        {"$%", "$%", 0},
+        {"x${}y", "xy", 0},             /* bad syntax is dropped */
+        {"x${TS_T_POD", "xTS_T_POD", 0}, /* unclosed: "${" is dropped */
+        {"$1a", "onea", 0},             /* special names take one character */
+        {"${1}", "one", 0},
+        {"${TS_T_POD}/${TS_T_POD}", "tessera-shard-0-1/tessera-shard-0-1", 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t nempty = 0;
+        const char *got = ts_config_expand_env(&a, cases[i].in, &nempty);
+        if (strcmp(got, cases[i].out) != 0 || nempty != cases[i].nempty)
+            fprintf(stderr, "case %zu: %s -> %s (%zu empty)\n", i, cases[i].in, got, nempty);
+        T_STREQ(got, cases[i].out);
+        T_EQ(nempty, cases[i].nempty);
+    }
+    T_OK(unsetenv("1"));
+    ts_arena_fini(&a);
+}
+
+static void
+test_expand_external_labels(void)
+{
+    ts_config *c;
+    ts_error e;
+    T_OK(setenv("TS_T_POD", "tessera-shard-1-0", 1));
+    T_OK(unsetenv("TS_T_UNSET"));
+    const char *yml = "global:\n"
+                      "  external_labels:\n"
+                      "    replica: ${TS_T_POD}\n"
+                      "    shard: '1'\n"
+                      "    region: $TS_T_UNSET\n"
+                      "    cost: '$$5'\n"
+                      "scrape_configs:\n"
+                      "  - job_name: node\n"
+                      "    static_configs:\n"
+                      "      - targets: ['localhost:9100']\n"
+                      "        labels: {who: '${TS_T_POD}'}\n";
+    T_OK(parse(yml, &c, &e));
+    /* without the feature, values are taken literally */
+    T_STREQ(ts_labels_get(c->external_labels, "replica"), "${TS_T_POD}");
+    T_STREQ(ts_labels_get(c->external_labels, "cost"), "$$5");
+    T_EQ(ts_config_expand_external_labels(c), 3);
+    T_EQ(ts_labels_len(c->external_labels), 4);
+    T_STREQ(ts_labels_get(c->external_labels, "replica"), "tessera-shard-1-0");
+    T_STREQ(ts_labels_get(c->external_labels, "shard"), "1");
+    T_STREQ(ts_labels_get(c->external_labels, "region"), ""); /* kept empty, as Prometheus */
+    T_STREQ(ts_labels_get(c->external_labels, "cost"), "$5");
+    /* sorted and hashed like any label set */
+    ts_labels *want = ts_labels_from_strings(8, "cost", "$5", "region", "", "replica",
+                                             "tessera-shard-1-0", "shard", "1");
+    T_TRUE(ts_labels_equal(c->external_labels, want));
+    T_EQ(ts_labels_hash(c->external_labels), ts_labels_hash(want));
+    ts_labels_free(want);
+    /* only external labels are expanded: target labels stay literal */
+    T_STREQ(ts_labels_get(c->scrape[0].static_configs[0].labels, "who"), "${TS_T_POD}");
+    ts_config_free(c);
+
+    /* no external labels: nothing to do */
+    T_OK(parse("scrape_configs: []\n", &c, &e));
+    T_EQ(ts_config_expand_external_labels(c), 0);
+    T_EQ(ts_labels_len(c->external_labels), 0);
+    ts_config_free(c);
+}
+
 T_MAIN({"defaults", test_defaults}, {"bearer_becomes_authorization", test_bearer_becomes_authorization},
        {"bad_configs", test_bad_configs}, {"bad_regex", test_bad_regex},
-       {"ugly_input", test_ugly_input}, {"bytes", test_bytes})
+       {"ugly_input", test_ugly_input}, {"bytes", test_bytes},
+       {"expand_env", test_expand_env}, {"expand_external_labels", test_expand_external_labels})
