@@ -52,6 +52,7 @@ enum {
     F_LOOKBACK,
     F_STORE_CERT,
     F_STORE_KEY,
+    F_ENABLE_FEATURE,
     F_NFLAGS
 };
 
@@ -60,6 +61,7 @@ typedef struct shard {
     const char **flag_pairs;
     size_t nflag_pairs;
     uint32_t shard_index, shard_count;
+    bool expand_external_labels; /* --enable-feature=expand-external-labels */
 
     pthread_mutex_t cfg_mu; /* guards cfg (read by API threads) */
     ts_config *cfg;
@@ -112,6 +114,8 @@ load_config(shard *s, ts_config **out)
             snprintf(s->reload_err, sizeof(s->reload_err), "%s", err.msg);
         return rc;
     }
+    if (s->expand_external_labels)
+        ts_config_expand_external_labels(*out);
     /* rule files are parsed and checked (evaluation comes later): a config
      * whose rules do not load is refused, as Prometheus refuses it */
     char **paths = NULL;
@@ -715,6 +719,7 @@ parse_flags(shard *s, int argc, char **argv)
         [F_LOOKBACK] = {"query.lookback-delta", TS_FLAG_STRING, "5m", "The maximum lookback duration for retrieving metrics during expression evaluations."},
         [F_STORE_CERT] = {"store.tls-cert-file", TS_FLAG_STRING, "", "TLS certificate for a tls+tcp:// store address."},
         [F_STORE_KEY] = {"store.tls-key-file", TS_FLAG_STRING, "", "TLS key for a tls+tcp:// store address."},
+        [F_ENABLE_FEATURE] = {"enable-feature", TS_FLAG_LIST, "", "Comma separated feature names to enable (repeatable). Valid options: expand-external-labels."},
     };
     memcpy(s->flags, init, sizeof(init));
     bool help;
@@ -725,6 +730,23 @@ parse_flags(shard *s, int argc, char **argv)
         fprintf(stderr, "tessera shard: error: invalid log level \"%s\"\n",
                 s->flags[F_LOG_LEVEL].value);
         return 2;
+    }
+    /* features as Prometheus takes them: repeatable, each a comma list */
+    const ts_flag *feat = &s->flags[F_ENABLE_FEATURE];
+    for (size_t i = 0; i < feat->nvalues; i++) {
+        const char *p = feat->values[i];
+        while (*p) {
+            size_t n = strcspn(p, ",");
+            if (n == strlen("expand-external-labels") &&
+                strncmp(p, "expand-external-labels", n) == 0) {
+                s->expand_external_labels = true;
+                TS_LOG(TS_LOG_INFO, "shard", "Experimental expand-external-labels enabled", "");
+            } else if (n > 0) {
+                TS_LOG(TS_LOG_WARN, "shard", "Unknown option for --enable-feature", "option=%.*s",
+                       (int)n, p);
+            }
+            p += n + (p[n] == ',');
+        }
     }
     char *end;
     s->shard_index = (uint32_t)strtoul(s->flags[F_SHARD_INDEX].value, &end, 10);
