@@ -518,6 +518,53 @@ prefix_ci(const char *s, size_t n, const char *word)
     return i;
 }
 
+/* Exact fast path for a validated decimal (no specials): with at most 15
+ * mantissa digits the mantissa m is an exact double, and for a decimal
+ * exponent |e| <= 22 so is 10^|e|; one IEEE multiplication or division of
+ * two exact values is correctly rounded, so m * 10^e gives the same double as
+ * strtod (Clinger's fast path).  Returns false when it does not apply. */
+static bool
+fast_decimal(ts_str s, double *out)
+{
+    static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                   1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    size_t i = 0;
+    bool neg = false;
+    if (s.p[0] == '+' || s.p[0] == '-')
+        neg = s.p[i++] == '-';
+    uint64_t m = 0;
+    int digits = 0, frac = 0;
+    for (; i < s.len && s.p[i] >= '0' && s.p[i] <= '9'; i++, digits++)
+        m = m * 10 + (uint64_t)(s.p[i] - '0');
+    if (i < s.len && s.p[i] == '.')
+        for (i++; i < s.len && s.p[i] >= '0' && s.p[i] <= '9'; i++, digits++, frac++)
+            m = m * 10 + (uint64_t)(s.p[i] - '0');
+    if (digits > 15)
+        return false;
+    int e = 0;
+    if (i < s.len) { /* e/E [+-] digits: validated by the caller */
+        i++;
+        bool eneg = false;
+        if (s.p[i] == '+' || s.p[i] == '-')
+            eneg = s.p[i++] == '-';
+        for (; i < s.len; i++) {
+            e = e * 10 + (s.p[i] - '0');
+            if (e > 1000)
+                return false;
+        }
+        if (eneg)
+            e = -e;
+    }
+    e -= frac;
+    if (e < -22 || e > 22)
+        return false;
+    double v = (double)m;
+    v = e >= 0 ? v * pow10[e] : v / pow10[-e];
+    *out = neg ? -v : v;
+    return true;
+}
+
 int
 ts__tp_parse_float(ts_str s, double *out, const char **why)
 {
@@ -571,6 +618,8 @@ ts__tp_parse_float(ts_str s, double *out, const char **why)
     }
     if (i != s.len)
         return -1;
+    if (fast_decimal(s, out))
+        return 0;
     char stack[128];
     char *tmp = s.len < sizeof(stack) ? stack : ts_malloc(s.len + 1);
     memcpy(tmp, s.p, s.len);

@@ -516,10 +516,57 @@ test_mutations(void)
     T_TRUE(total_errors > 1000 && total_errors < 4000);
 }
 
+/* Sample values: every decimal form must give bit for bit what strtod gives
+ * (the parser has a fast path for short mantissas and small exponents). */
+static void
+test_float_matches_strtod(void)
+{
+    static const char *fixed[] = {"0", "-0", "+0", "0.1", "-0.0", "5.", ".5", "1e22", "1e23",
+                                  "123456789012345", "1234567890123456", "9007199254740993",
+                                  "123456789012345e-22", "123456789012345e-23", "0.000001",
+                                  "1.7976931348623157e308", "4.9e-324", "1E+5", "1e-5",
+                                  "14238.34", "55629869044", "999999999999999e22"};
+    char buf[64];
+    double got, want;
+    const char *why;
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+        T_EQ(ts__tp_parse_float((ts_str){fixed[i], strlen(fixed[i])}, &got, &why), 0);
+        want = strtod(fixed[i], NULL);
+        T_TRUE(memcmp(&got, &want, sizeof(got)) == 0);
+    }
+    uint64_t x = 88172645463325252ULL; /* xorshift64 */
+    size_t mismatches = 0;
+    for (int it = 0; it < 200000; it++) {
+        size_t n = 0;
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        uint64_t r = x;
+        if (r & 1)
+            buf[n++] = (r & 2) ? '-' : '+';
+        r >>= 2;
+        int nd = 1 + (int)(r % 18), dot = (int)((r >> 5) % (uint64_t)(nd + 2)) - 1;
+        r >>= 10;
+        for (int d = 0; d < nd; d++) {
+            if (d == dot)
+                buf[n++] = '.';
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            buf[n++] = (char)('0' + x % 10);
+        }
+        if (r & 1)
+            n += (size_t)snprintf(buf + n, sizeof(buf) - n, "e%d", (int)((r >> 1) % 61) - 30);
+        buf[n] = '\0';
+        int rc = ts__tp_parse_float((ts_str){buf, n}, &got, &why);
+        want = strtod(buf, NULL);
+        if (rc != 0 || memcmp(&got, &want, sizeof(got)) != 0)
+            mismatches++;
+    }
+    T_EQ(mismatches, 0);
+}
+
 T_MAIN({"om_basic", test_om_basic}, {"mutations", test_mutations}, {"om_values", test_om_values}, {"om_eof", test_om_eof},
        {"om_syntax_errors", test_om_syntax_errors}, {"om_metadata", test_om_metadata},
        {"om_labels_and_escapes", test_om_labels_and_escapes},
        {"om_histogram_and_exemplars", test_om_histogram_and_exemplars},
        {"om_limits", test_om_limits}, {"prom_basic", test_prom_basic},
        {"prom_errors", test_prom_errors}, {"build_labels", test_build_labels},
-       {"content_type", test_content_type})
+       {"content_type", test_content_type},
+       {"float_matches_strtod", test_float_matches_strtod})
