@@ -49,7 +49,9 @@ typedef struct ep {
 struct ts_endpoints {
     ts_endpoints_opts opts;
     char **static_urls;
-    char *sd_file, *sd_dns, *tls_ca;
+    char *sd_file, *tls_ca;
+    char **sd_dns; /* --store.sd-dns specs */
+    size_t nsd_dns;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     pthread_t thread;
@@ -161,13 +163,12 @@ read_sd_file(ts_endpoints *e)
     ts_free(text);
 }
 
-/* Resolves sd_dns into URLs. */
+/* Appends the store URLs one --store.sd-dns spec resolves to. */
 static void
-resolve_dns(ts_endpoints *e)
+resolve_spec(const char *spec, char ***urlsp, size_t *np, size_t *capp)
 {
-    char **urls = NULL;
-    size_t n = 0, cap = 0;
-    const char *spec = e->sd_dns;
+    char **urls = *urlsp;
+    size_t n = *np, cap = *capp;
     if (strncmp(spec, "dnssrv+", 7) == 0) {
         unsigned char ans[4096];
         int len = res_query(spec + 7, C_IN, T_SRV, ans, sizeof(ans));
@@ -228,6 +229,19 @@ resolve_dns(ts_endpoints *e)
             }
         }
     }
+    *urlsp = urls;
+    *np = n;
+    *capp = cap;
+}
+
+/* Resolves every sd_dns spec into URLs. */
+static void
+resolve_dns(ts_endpoints *e)
+{
+    char **urls = NULL;
+    size_t n = 0, cap = 0;
+    for (size_t i = 0; i < e->nsd_dns; i++)
+        resolve_spec(e->sd_dns[i], &urls, &n, &cap);
     free_strs(e->dns_urls, e->ndns);
     e->dns_urls = urls;
     e->ndns = n;
@@ -277,7 +291,7 @@ discover(ts_endpoints *e)
 {
     if (e->sd_file)
         read_sd_file(e);
-    if (e->sd_dns)
+    if (e->nsd_dns)
         resolve_dns(e);
     pthread_mutex_lock(&e->mu);
     for (size_t i = 0; i < e->n; i++)
@@ -428,7 +442,10 @@ ts_endpoints_start(ts_endpoints **out, const ts_endpoints_opts *opts, ts_error *
     for (size_t i = 0; i < opts->nstatic; i++)
         e->static_urls[i] = normalize(opts->static_urls[i]);
     e->sd_file = opts->sd_file ? ts_strdup(opts->sd_file) : NULL;
-    e->sd_dns = opts->sd_dns ? ts_strdup(opts->sd_dns) : NULL;
+    e->sd_dns = ts_calloc(opts->nsd_dns + 1, sizeof(char *));
+    for (size_t i = 0; i < opts->nsd_dns; i++)
+        e->sd_dns[i] = ts_strdup(opts->sd_dns[i]);
+    e->nsd_dns = opts->nsd_dns;
     e->tls_ca = opts->tls_ca_file ? ts_strdup(opts->tls_ca_file) : NULL;
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
@@ -460,7 +477,7 @@ ts_endpoints_stop(ts_endpoints *e)
     free_strs(e->file_urls, e->nfile);
     free_strs(e->dns_urls, e->ndns);
     ts_free(e->sd_file);
-    ts_free(e->sd_dns);
+    free_strs(e->sd_dns, e->nsd_dns);
     ts_free(e->tls_ca);
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->cv);

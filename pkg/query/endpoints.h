@@ -4,8 +4,8 @@
  * Stores come from three sources, merged: static URLs (--store), a file in
  * Prometheus' file_sd format (--store.sd-files: a YAML/JSON list of
  * {targets: [host:port, ...]}; re-read when it changes), and DNS
- * (--store.sd-dns: "dnssrv+_store._tcp.NAME" for SRV records, or
- * "dns+HOST:PORT" for A/AAAA).  Addresses without a scheme get tcp://.
+ * (--store.sd-dns, repeatable: "dnssrv+_store._tcp.NAME" for SRV records,
+ * or "dns+HOST:PORT" for A/AAAA).  Addresses without a scheme get tcp://.
  *
  * A background thread probes every store with Info: healthy stores every
  * probe interval, failing ones with exponential back-off (up to 30 s).  The
@@ -28,7 +28,8 @@ typedef struct ts_endpoints_opts {
     const char *const *static_urls;
     size_t nstatic;
     const char *sd_file;      /* NULL = none */
-    const char *sd_dns;       /* NULL = none */
+    const char *const *sd_dns; /* DNS specs (see above) */
+    size_t nsd_dns;
     int64_t probe_interval_ms;   /* default 5 s */
     int64_t probe_timeout_ms;    /* default 2 s */
     int64_t sd_refresh_ms;       /* default 5 s (file mtime check, DNS re-resolve) */

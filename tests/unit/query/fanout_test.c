@@ -295,7 +295,8 @@ test_dns_discovery(void)
     snprintf(spec, sizeof(spec), "dns+localhost:%s", strrchr(url, ':') + 1);
     ts_endpoints *e;
     ts_error err;
-    ts_endpoints_opts eo = {.sd_dns = spec, .probe_timeout_ms = 1000};
+    const char *specs[] = {"dns+nonexistent.invalid:1", spec}; /* one bad name does not hide the other */
+    ts_endpoints_opts eo = {.sd_dns = specs, .nsd_dns = 2, .probe_timeout_ms = 1000};
     T_OK(ts_endpoints_start(&e, &eo, &err));
     ts_arena a;
     ts_arena_init(&a, 0);
