@@ -55,14 +55,6 @@
 #define USER_AGENT "Prometheus/2.42.0"
 #define BODY_HARD_MAX ((size_t)1 << 30)
 
-static char *
-ts_memdup_(const char *p, size_t n)
-{
-    char *d = ts_malloc(n ? n : 1);
-    memcpy(d, p, n);
-    return d;
-}
-
 static const char *const report_names[TS__NREPORT] = {
     "up", "scrape_duration_seconds", "scrape_samples_scraped",
     "scrape_samples_post_metric_relabeling", "scrape_series_added",
@@ -148,10 +140,16 @@ ts__sset_add(ts__sset *s, const ts_labels *ls, uint64_t ref, bool *added)
  * merged, metric relabeling applied, limits passed), or NULL when metric
  * relabeling drops it.  Valid for the loop's lifetime: a loop's
  * configuration never changes (a changed job gets new loops).  Entries not
- * used by a successful scrape are evicted after it. */
+ * used by a successful scrape are evicted after it.
+ *
+ * Layout, for a target that lists its series in the same order every time:
+ * entries sit in a dense array in insertion order and their keys in one
+ * byte buffer in the same order; an open-addressing index (entry index + 1)
+ * finds a key by hash.  A lookup first tries the entry after the previous
+ * hit, so a steady scrape walks both arrays sequentially and needs neither
+ * the key's hash nor the index. */
 typedef struct lc_entry {
-    char *key; /* NULL = empty slot */
-    size_t klen;
+    size_t koff, klen; /* key bytes at keys[koff..koff+klen) */
     uint64_t hash;
     ts_labels *ls;
     uint64_t used; /* attempt that last used it */
@@ -162,80 +160,115 @@ typedef struct lc_entry {
 } lc_entry;
 
 struct ts__lcache {
-    lc_entry *e;
-    size_t cap, n;
+    lc_entry *e; /* insertion order */
+    size_t n, cap;
+    uint32_t *slots; /* entry index + 1, 0 = empty; nslots is 0 or a power of two */
+    size_t nslots;
+    char *keys;
+    size_t klen, kcap;
+    size_t next; /* the entry after the last hit: the likely next key */
 };
 
-static lc_entry *
-lc_find(struct ts__lcache *c, const char *key, size_t klen, uint64_t h)
+static void
+lc_index_put(struct ts__lcache *c, size_t idx)
 {
-    if (!c->cap)
-        return NULL;
-    size_t mask = c->cap - 1;
-    for (size_t i = h & mask;; i = (i + 1) & mask) {
-        lc_entry *e = &c->e[i];
-        if (!e->key)
-            return NULL;
-        if (e->hash == h && e->klen == klen && memcmp(e->key, key, klen) == 0)
-            return e;
-    }
-}
-
-static lc_entry *
-lc_place(struct ts__lcache *c, lc_entry ne)
-{
-    size_t mask = c->cap - 1, k = ne.hash & mask;
-    while (c->e[k].key)
+    size_t mask = c->nslots - 1;
+    size_t k = c->e[idx].hash & mask;
+    while (c->slots[k])
         k = (k + 1) & mask;
-    c->e[k] = ne;
-    c->n++;
-    return &c->e[k];
+    c->slots[k] = (uint32_t)idx + 1;
 }
 
 static void
-lc_resize(struct ts__lcache *c, size_t cap, uint64_t keep_used, bool filter)
+lc_reindex(struct ts__lcache *c, size_t nslots)
 {
-    struct ts__lcache old = *c;
-    c->cap = cap;
-    c->n = 0;
-    c->e = ts_calloc(cap, sizeof(*c->e));
-    for (size_t i = 0; i < old.cap; i++) {
-        lc_entry *e = &old.e[i];
-        if (!e->key)
-            continue;
-        if (filter && e->used != keep_used) {
-            ts_free(e->key);
-            ts_labels_free(e->ls);
-            continue;
-        }
-        lc_place(c, *e);
-    }
-    ts_free(old.e);
+    ts_free(c->slots);
+    c->nslots = nslots;
+    c->slots = ts_calloc(nslots, sizeof(*c->slots));
+    for (size_t i = 0; i < c->n; i++)
+        lc_index_put(c, i);
 }
 
-/* Takes ownership of ls (may be NULL = dropped). */
+static bool
+lc_match(const struct ts__lcache *c, const lc_entry *e, const char *key, size_t klen)
+{
+    return e->klen == klen && memcmp(c->keys + e->koff, key, klen) == 0;
+}
+
+/* *h gets the key's hash when it had to be computed (else stays 0 and
+ * lc_add computes it). */
+static lc_entry *
+lc_find(struct ts__lcache *c, const char *key, size_t klen, uint64_t *h)
+{
+    *h = 0;
+    if (c->next < c->n && lc_match(c, &c->e[c->next], key, klen))
+        return &c->e[c->next++];
+    if (!c->nslots)
+        return NULL;
+    *h = ts_hash64(key, klen);
+    size_t mask = c->nslots - 1;
+    for (size_t i = *h & mask;; i = (i + 1) & mask) {
+        uint32_t k = c->slots[i];
+        if (!k)
+            return NULL;
+        lc_entry *e = &c->e[k - 1];
+        if (e->hash == *h && lc_match(c, e, key, klen)) {
+            c->next = k;
+            return e;
+        }
+    }
+}
+
+/* Takes ownership of ls (may be NULL = dropped).  h: as left by lc_find. */
 static lc_entry *
 lc_add(struct ts__lcache *c, const char *key, size_t klen, uint64_t h, ts_labels *ls,
        uint64_t used)
 {
-    if ((c->n + 1) * 4 > c->cap * 3)
-        lc_resize(c, c->cap ? c->cap * 2 : 256, 0, false);
-    return lc_place(c, (lc_entry){ts_memdup_(key, klen), klen, h, ls, used, NULL, 0});
+    if (!h)
+        h = ts_hash64(key, klen);
+    TS_GROW(c->keys, c->kcap, c->klen + klen + 1); /* never NULL once used */
+    memcpy(c->keys + c->klen, key, klen);
+    TS_GROW(c->e, c->cap, c->n + 1);
+    c->e[c->n] = (lc_entry){c->klen, klen, h, ls, used, NULL, 0};
+    c->klen += klen;
+    c->n++;
+    if (c->n * 4 > c->nslots * 3)
+        lc_reindex(c, c->nslots ? c->nslots * 2 : 256);
+    else
+        lc_index_put(c, c->n - 1);
+    c->next = c->n;
+    return &c->e[c->n - 1];
 }
 
-/* Drops the entries the last successful attempt did not use. */
+/* Drops the entries the last successful attempt did not use (keeping the
+ * order of the others). */
 static void
 lc_evict(struct ts__lcache *c, uint64_t attempt)
 {
     size_t live = 0;
-    for (size_t i = 0; i < c->cap; i++)
-        live += c->e[i].key && c->e[i].used == attempt;
+    for (size_t i = 0; i < c->n; i++)
+        live += c->e[i].used == attempt;
     if (live == c->n)
         return;
-    size_t cap = 256;
-    while (live * 4 > cap * 3)
-        cap *= 2;
-    lc_resize(c, cap, attempt, true);
+    size_t n = 0, klen = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        lc_entry *e = &c->e[i];
+        if (e->used != attempt) {
+            ts_labels_free(e->ls);
+            continue;
+        }
+        memmove(c->keys + klen, c->keys + e->koff, e->klen); /* klen <= koff */
+        e->koff = klen;
+        klen += e->klen;
+        c->e[n++] = *e;
+    }
+    c->n = n;
+    c->klen = klen;
+    size_t nslots = 256;
+    while (n * 4 > nslots * 3)
+        nslots *= 2;
+    lc_reindex(c, nslots);
+    c->next = 0;
 }
 
 static void
@@ -243,11 +276,11 @@ lc_free(struct ts__lcache *c)
 {
     if (!c)
         return;
-    for (size_t i = 0; i < c->cap; i++) {
-        ts_free(c->e[i].key);
+    for (size_t i = 0; i < c->n; i++)
         ts_labels_free(c->e[i].ls);
-    }
     ts_free(c->e);
+    ts_free(c->slots);
+    ts_free(c->keys);
     ts_free(c);
 }
 
@@ -590,8 +623,8 @@ on_sample(void *ctx, const ts__sample *s)
     scrape_ctx *c = ctx;
     ts__loop *l = c->l;
     c->total++;
-    uint64_t kh = ts_hash64(s->key, s->klen);
-    lc_entry *ce = lc_find(l->lcache, s->key, s->klen, kh);
+    uint64_t kh;
+    lc_entry *ce = lc_find(l->lcache, s->key, s->klen, &kh);
     const ts_labels *ls;
     int rc;
     if (ce) {
