@@ -97,4 +97,12 @@ done
 labelsets 'rate(node_cpu_seconds_total[5s])'
 labelsets 'sum by (mode) (rate(node_cpu_seconds_total[5s]))'
 labelsets 'up == 0'
+# /api/v1/status/tsdb over the same data: same head series count and the same
+# top-10 cardinality figures (names may order differently among equal values)
+tsdb() { curl -sf "$1/api/v1/status/tsdb" | jq -c '.data | [.headStats.numSeries, .headStats.numLabelPairs,
+    ([.seriesCountByMetricName[].value] | sort), ([.labelValueCountByLabelName[].value] | sort),
+    ([.seriesCountByLabelValuePair[].value] | sort)]'; }
+same_tsdb() { [ "$(tsdb "$P")" = "$(tsdb "$T")" ]; }
+until_true 10 same_tsdb || fail "status/tsdb differs: $(tsdb "$P") vs $(tsdb "$T")"
+echo "same: status/tsdb"
 echo "PASS shard vs prometheus"
