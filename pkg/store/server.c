@@ -16,6 +16,7 @@
  */
 #include "pkg/store/codec.h"
 #include "pkg/store/store.h"
+#include "pkg/storage/merge.h"
 #include "pkg/tsdb/chunkenc/xor.h"
 #include "pkg/util/fs.h"
 #include "pkg/util/log.h"
@@ -530,19 +531,9 @@ handle_labels(ts_store_server *s, const char *name, int64_t start, int64_t end,
                     for (size_t i = 0; i < ext->n; i++)
                         if (!in_list((char *)ext->l[i].name, without, nwithout))
                             all[k++] = ext->l[i].name;
-                    /* sort + unique */
-                    for (size_t i = 1; i < k; i++)
-                        for (size_t j = i; j > 0 && strcmp(all[j - 1], all[j]) > 0; j--) {
-                            const char *t = all[j];
-                            all[j] = all[j - 1];
-                            all[j - 1] = t;
-                        }
-                    size_t u = 0;
-                    for (size_t i = 0; i < k; i++)
-                        if (u == 0 || strcmp(all[u - 1], all[i]) != 0)
-                            all[u++] = all[i];
+                    ts_strs_sort_unique(all, &k);
                     vals = all;
-                    nvals = u;
+                    nvals = k;
                 }
             }
             ts_querier_close(q);
