@@ -194,6 +194,28 @@ handle_info(ts_store_server *s, ts_arena *a, ts_buf *out)
     return ts_store_frame_pack(out, TESSERA__STORE__V1__FRAME_TYPE__FRAME_INFO_RESPONSE, &r.base);
 }
 
+/* Appends a chunk (data copied into a) to the growing arena array *arr. */
+static void
+push_chunk(ts_arena *a, Tessera__Store__V1__Chunk ***arr, size_t *n, size_t *cap, int64_t mint,
+           int64_t maxt, const uint8_t *data, size_t len)
+{
+    Tessera__Store__V1__Chunk *c = TS_ARENA_NEW(a, Tessera__Store__V1__Chunk);
+    tessera__store__v1__chunk__init(c);
+    c->min_time = mint;
+    c->max_time = maxt;
+    c->data.data = ts_arena_memdup(a, data, len);
+    c->data.len = len;
+    if (*n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 4;
+        Tessera__Store__V1__Chunk **g = ts_arena_alloc(a, ncap * sizeof(*g));
+        if (*n)
+            memcpy(g, *arr, *n * sizeof(*g));
+        *arr = g;
+        *cap = ncap;
+    }
+    (*arr)[(*n)++] = c;
+}
+
 /* Encodes a series' samples in [mint, maxt] as XOR chunks of up to 120 samples. */
 static size_t
 encode_samples(ts_arena *a, ts_series *se, int64_t mint, int64_t maxt,
@@ -214,21 +236,7 @@ encode_samples(ts_arena *a, ts_series *se, int64_t mint, int64_t maxt,
         if (xc && (!have || ts_xor_chunk_count(xc) >= 120)) {
             size_t len;
             const uint8_t *b = ts_xor_chunk_bytes(xc, &len);
-            Tessera__Store__V1__Chunk *c = TS_ARENA_NEW(a, Tessera__Store__V1__Chunk);
-            tessera__store__v1__chunk__init(c);
-            c->min_time = ts_xor_chunk_mint(xc);
-            c->max_time = ts_xor_chunk_maxt(xc);
-            c->data.data = ts_arena_memdup(a, b, len);
-            c->data.len = len;
-            if (n == cap) {
-                size_t ncap = cap ? cap * 2 : 4;
-                Tessera__Store__V1__Chunk **g = ts_arena_alloc(a, ncap * sizeof(*g));
-                if (n)
-                    memcpy(g, arr, n * sizeof(*g));
-                arr = g;
-                cap = ncap;
-            }
-            arr[n++] = c;
+            push_chunk(a, &arr, &n, &cap, ts_xor_chunk_mint(xc), ts_xor_chunk_maxt(xc), b, len);
             ts_xor_chunk_free(xc);
             xc = NULL;
         }
@@ -257,21 +265,7 @@ series_chunks(ts_arena *a, ts_series *se, int64_t mint, int64_t maxt,
         const ts_chunk_meta *m = ci->ops->at(ci);
         if (m->maxt < mint || m->mint > maxt || m->enc != TS_ENC_XOR)
             continue;
-        Tessera__Store__V1__Chunk *c = TS_ARENA_NEW(a, Tessera__Store__V1__Chunk);
-        tessera__store__v1__chunk__init(c);
-        c->min_time = m->mint;
-        c->max_time = m->maxt;
-        c->data.data = ts_arena_memdup(a, m->data, m->len);
-        c->data.len = m->len;
-        if (n == cap) {
-            size_t ncap = cap ? cap * 2 : 4;
-            Tessera__Store__V1__Chunk **g = ts_arena_alloc(a, ncap * sizeof(*g));
-            if (n)
-                memcpy(g, arr, n * sizeof(*g));
-            arr = g;
-            cap = ncap;
-        }
-        arr[n++] = c;
+        push_chunk(a, &arr, &n, &cap, m->mint, m->maxt, m->data, m->len);
     }
     ci->ops->free(ci);
     *out = arr;
