@@ -192,3 +192,20 @@ ts_ynode_kind(const ts_ynode *n)
     }
     return "?";
 }
+
+int
+ts_yaml_vfail(ts_error *err, const char *path, const ts_ynode *n, int code, const char *fmt,
+              va_list ap)
+{
+    if (!err)
+        return code;
+    char msg[TS_ERROR_MSG_MAX];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    if (path && path[0])
+        ts_error_set(err, code, "%s: %s", path, msg);
+    else
+        ts_error_set(err, code, "%s", msg);
+    err->line = n ? n->line : 0;
+    err->col = n ? n->col : 0;
+    return code;
+}

@@ -7,6 +7,7 @@
 #ifndef TS_CONFIG_YAML_H
 #define TS_CONFIG_YAML_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -33,6 +34,12 @@ struct ts_ynode {
  * NULL.  Syntax errors: TS_EPARSE, err->line set, err->msg like
  * "yaml: line 2: did not find expected '-' indicator". */
 int ts_yaml_load(const char *text, size_t len, ts_arena *a, ts_ynode **root, ts_error *err);
+
+/* Reports a decoding error at node n: fills err (may be NULL) with
+ * "PATH: message" ("message" alone when path is empty), err->line and
+ * err->col from n (0 when n is NULL).  Returns code. */
+int ts_yaml_vfail(ts_error *err, const char *path, const ts_ynode *n, int code, const char *fmt,
+                  va_list ap) __attribute__((format(printf, 5, 0)));
 
 /* True for a plain null scalar (null, Null, NULL, ~, empty). */
 bool ts_ynode_is_null(const ts_ynode *n);

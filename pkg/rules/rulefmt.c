@@ -64,19 +64,10 @@ static int fail(dctx *d, const ts_ynode *n, int code, const char *fmt, ...)
 static int
 fail(dctx *d, const ts_ynode *n, int code, const char *fmt, ...)
 {
-    if (!d->err)
-        return code;
-    char msg[TS_ERROR_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    ts_yaml_vfail(d->err, d->path, n, code, fmt, ap);
     va_end(ap);
-    if (d->path[0])
-        ts_error_set(d->err, code, "%s: %s", d->path, msg);
-    else
-        ts_error_set(d->err, code, "%s", msg);
-    d->err->line = n ? n->line : 0;
-    d->err->col = n ? n->col : 0;
     return code;
 }
 
