@@ -373,14 +373,20 @@ db_replay(void *ctx, const uint8_t *rec, size_t n)
             TS_LOG(TS_LOG_WARN, "tsdb", "skipping undecodable WAL samples record", "bytes=%zu", n);
             return TS_OK;
         }
+        /* Drop samples already in a block and redirect aliased refs in
+         * place (the decoded array is ours), then apply the rest at once. */
+        size_t keep = 0;
         for (size_t i = 0; i < k; i++) {
-            uint64_t ref = s[i].ref;
-            if (db->replay_alias->n)
-                u64map_get(db->replay_alias, ref, &ref);
-            if (s[i].t < db->replay_min_t ||
-                ts_head_replay_sample(db->head, ref, s[i].t, s[i].v) != TS_OK)
+            if (s[i].t < db->replay_min_t) {
                 db->samples_dropped_on_replay++;
+                continue;
+            }
+            s[keep] = s[i];
+            if (db->replay_alias->n)
+                u64map_get(db->replay_alias, s[keep].ref, &s[keep].ref);
+            keep++;
         }
+        db->samples_dropped_on_replay += ts_head_replay_samples(db->head, s, keep);
     } else {
         TS_LOG(TS_LOG_WARN, "tsdb", "skipping WAL record of unknown type", "type=%d", type);
     }
@@ -679,6 +685,7 @@ ts_db_open(const char *dir, const ts_db_opts *opts, ts_db **out, ts_error *err)
     if ((rc = ts_wal_open(path, &wo, db_replay, db, &wal, err)) != TS_OK)
         goto fail;
     db->wal = wal;
+    ts_head_replay_end(db->head);
     ts_arena_fini(&db->replay_arena);
     ts_arena_init(&db->replay_arena, 0);
     u64map_free(db->replay_by_hash);

@@ -36,6 +36,12 @@
  * data, samples with t < max(min_valid, maxt - chunk_range_ms / 2) are
  * rejected with TS_ETOOOLD, where min_valid is the highest mint passed to
  * ts_head_truncate (INT64_MIN before).  Replay only applies min_valid.
+ *
+ * Batch replay (ts_head_replay_samples) finds series through a plain array
+ * indexed by ref, filled by ts_head_replay_series while refs stay dense
+ * (WAL refs are assigned sequentially), and prefetches the series a few
+ * samples ahead: looking refs up in the striped chains was the main cost of
+ * opening a large WAL (a cache miss on the bucket and one per chain link).
  */
 #include "pkg/tsdb/head/internal.h"
 
@@ -143,14 +149,18 @@ hash_insert(ts__stripe *st, ts__series *s)
 }
 
 static void
-ref_unlink(ts__stripe *st, ts__series *s)
+ref_unlink(ts_head *h, ts__stripe *st, ts__series *s)
 {
+    pthread_mutex_lock(&h->replay_mu);
+    if (s->ref < h->replay_cap && h->replay_idx[s->ref] == s)
+        h->replay_idx[s->ref] = NULL;
+    pthread_mutex_unlock(&h->replay_mu);
     for (ts__series **pp = &st->by_ref[bucket(s->ref, st->nref_buckets)]; *pp;
          pp = &(*pp)->next_ref) {
         if (*pp == s) {
             *pp = s->next_ref;
             st->nref--;
-            return;
+            break;
         }
     }
 }
@@ -394,7 +404,7 @@ series_release_remove(ts_head *h, ts__series *s)
     ts__series_unlock(h, s);
     if (ok) {
         hash_unlink(hash_stripe(h, hash), s);
-        ref_unlink(ref_stripe(h, ref), s);
+        ref_unlink(h, ref_stripe(h, ref), s);
     }
     unlock_two(h, hash, ref);
     if (!ok)
@@ -596,6 +606,7 @@ ts_head_new(ts_head **out, const ts_head_opts *opts)
     pthread_rwlock_init(&h->postings_lock, NULL);
     pthread_mutex_init(&h->gc_mu, NULL);
     pthread_mutex_init(&h->trunc_mu, NULL);
+    pthread_mutex_init(&h->replay_mu, NULL);
     h->postings = ts__postings_new();
     atomic_init(&h->next_ref, 1);
     atomic_init(&h->mint, INT64_MAX);
@@ -630,7 +641,44 @@ ts_head_free(ts_head *h)
     garbage_free_list(h->ghead);
     pthread_mutex_destroy(&h->gc_mu);
     pthread_mutex_destroy(&h->trunc_mu);
+    pthread_mutex_destroy(&h->replay_mu);
+    ts_free(h->replay_idx);
     ts_free(h);
+}
+
+/* Records a replayed series in the dense replay index, growing it while
+ * refs stay dense (at most about 4 slots per series replayed so far, so a
+ * stray huge ref cannot make it allocate much): beyond that the batch replay
+ * falls back to the striped lookup for that ref. */
+static void
+replay_index(ts_head *h, ts__series *s)
+{
+    pthread_mutex_lock(&h->replay_mu);
+    if (s->ref >= h->replay_cap) {
+        uint64_t limit = 4 * atomic_load(&h->num_series) + 65536;
+        if (s->ref < limit) {
+            uint64_t cap = h->replay_cap ? h->replay_cap : 65536;
+            while (cap <= s->ref)
+                cap *= 2;
+            h->replay_idx = ts_realloc(h->replay_idx, cap * sizeof(*h->replay_idx));
+            memset(h->replay_idx + h->replay_cap, 0,
+                   (cap - h->replay_cap) * sizeof(*h->replay_idx));
+            h->replay_cap = cap;
+        }
+    }
+    if (s->ref < h->replay_cap)
+        h->replay_idx[s->ref] = s;
+    pthread_mutex_unlock(&h->replay_mu);
+}
+
+void
+ts_head_replay_end(ts_head *h)
+{
+    pthread_mutex_lock(&h->replay_mu);
+    ts_free(h->replay_idx);
+    h->replay_idx = NULL;
+    h->replay_cap = 0;
+    pthread_mutex_unlock(&h->replay_mu);
 }
 
 int
@@ -656,6 +704,7 @@ ts_head_replay_series(ts_head *h, uint64_t ref, const ts_labels *ls)
     ts__series *s = series_create_locked(h, hs, ref, ls, 0, 1);
     pthread_rwlock_unlock(&hs->lock);
     series_publish(h, s);
+    replay_index(h, s);
     uint64_t cur = atomic_load(&h->next_ref);
     while (ref + 1 > cur && !atomic_compare_exchange_weak(&h->next_ref, &cur, ref + 1)) {
     }
@@ -700,6 +749,88 @@ ts_head_replay_sample(ts_head *h, uint64_t ref, int64_t t, double v)
     default:
         return rc;
     }
+}
+
+/* The series of ref for batch replay: through the replay index when it has
+ * the ref, else the striped table (no concurrent removal during replay, so
+ * the pointer stays valid without the stripe lock). */
+static ts__series *
+replay_lookup(ts_head *h, uint64_t ref)
+{
+    if (ref < h->replay_cap && h->replay_idx[ref])
+        return h->replay_idx[ref];
+    ts__stripe *st = ref_stripe(h, ref);
+    pthread_rwlock_rdlock(&st->lock);
+    ts__series *s = find_ref(st, ref);
+    pthread_rwlock_unlock(&st->lock);
+    return s;
+}
+
+/* How many samples ahead batch replay prefetches the series. */
+#define REPLAY_PREFETCH 8
+
+size_t
+ts_head_replay_samples(ts_head *h, const ts_record_sample *smp, size_t n)
+{
+    int64_t min_valid = atomic_load(&h->min_valid);
+    int64_t mint = INT64_MAX, maxt = INT64_MIN;
+    uint64_t appended = 0, chunks = 0, ooo = 0, dup = 0, too_old = 0;
+    size_t failed = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i + REPLAY_PREFETCH < n) {
+            uint64_t pref = smp[i + REPLAY_PREFETCH].ref;
+            if (pref < h->replay_cap && h->replay_idx[pref])
+                __builtin_prefetch(h->replay_idx[pref]);
+        }
+        int64_t t = smp[i].t;
+        if (t < min_valid) {
+            too_old++;
+            continue;
+        }
+        ts__series *s = replay_lookup(h, smp[i].ref);
+        int rc = TS_ENOTFOUND;
+        bool new_chunk = false;
+        if (s) {
+            ts__series_lock(h, s);
+            if (!s->dead)
+                rc = ts__series_append(h, s, t, smp[i].v, &new_chunk);
+            ts__series_unlock(h, s);
+        }
+        switch (rc) {
+        case TS_OK:
+            appended++;
+            chunks += new_chunk;
+            if (t < mint)
+                mint = t;
+            if (t > maxt)
+                maxt = t;
+            break;
+        case 1: /* identical duplicate */
+            break;
+        case TS_EOOO:
+            ooo++;
+            break;
+        case TS_EDUPSAMPLE:
+            dup++;
+            break;
+        default:
+            failed++;
+            break;
+        }
+    }
+    if (appended) {
+        atomic_fetch_add(&h->appended_total, appended);
+        atomic_fetch_add(&h->num_samples, appended);
+        atomic_fetch_add(&h->num_chunks, chunks);
+        ts__head_widen(h, mint, maxt);
+    }
+    if (ooo)
+        atomic_fetch_add(&h->ooo_total, ooo);
+    if (dup)
+        atomic_fetch_add(&h->dup_total, dup);
+    if (too_old)
+        atomic_fetch_add(&h->too_old_total, too_old);
+    return failed;
 }
 
 /* Growable array of series pointers, for truncation. */
@@ -785,7 +916,7 @@ ts_head_truncate(ts_head *h, int64_t mint)
             refs[i] = s->ref;
             lock_two(h, s->labels->hash, s->ref);
             hash_unlink(hash_stripe(h, s->labels->hash), s);
-            ref_unlink(ref_stripe(h, s->ref), s);
+            ref_unlink(h, ref_stripe(h, s->ref), s);
             unlock_two(h, s->labels->hash, s->ref);
         }
         pthread_rwlock_wrlock(&h->postings_lock);

@@ -81,6 +81,18 @@ ts_appender *ts_head_appender(ts_head *h);
  * before replaying: on an empty head it only sets the lower bound. */
 int ts_head_replay_series(ts_head *h, uint64_t ref, const ts_labels *ls);
 int ts_head_replay_sample(ts_head *h, uint64_t ref, int64_t t, double v);
+/* A decoded samples record at once: the same effect as ts_head_replay_sample
+ * on each sample in order, but faster (refs resolved through a dense ref ->
+ * series index kept by ts_head_replay_series, series prefetched ahead, the
+ * shared counters updated once per batch).  Returns how many samples were
+ * not applied because ts_head_replay_sample would have returned an error
+ * for them (unknown ref).  Unlike ts_head_replay_sample it must run before
+ * the head is shared: not concurrently with appenders, queriers, truncation
+ * or other replay calls. */
+size_t ts_head_replay_samples(ts_head *h, const ts_record_sample *s, size_t n);
+/* Frees the replay index (replay is finished; calling the replay functions
+ * again stays correct, only slower until the index is rebuilt). */
+void ts_head_replay_end(ts_head *h);
 
 /* A querier over [mint, maxt] of the head (pkg/storage).  Series' chunks()
  * yields the head's chunks overlapping the range (the open chunk included,

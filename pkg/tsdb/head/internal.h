@@ -81,6 +81,15 @@ struct ts_head {
     struct ts__garbage *ghead, *gtail; /* retired batches, oldest first */
     pthread_mutex_t trunc_mu;         /* one truncation at a time */
 
+    /* WAL replay only: a dense ref -> series index built by
+     * ts_head_replay_series (grown under replay_mu) and read by
+     * ts_head_replay_samples, which runs before the head is shared.  A
+     * series unlinked from the ref table is cleared from it too.  Freed by
+     * ts_head_replay_end. */
+    pthread_mutex_t replay_mu;
+    ts__series **replay_idx;
+    uint64_t replay_cap;
+
     /* statistics */
     _Atomic uint64_t num_series, num_samples, num_chunks;
     _Atomic uint64_t appended_total, ooo_total, dup_total, too_old_total;

@@ -433,6 +433,104 @@ test_replay(void)
     ts_head_free(h);
 }
 
+/* Batch replay must leave the head exactly as per-sample replay does:
+ * same samples, same counters, same rejects (unknown refs, out of order,
+ * duplicates, too old), with dense refs (replay index) and a sparse one
+ * (striped lookup), and after truncation removed a series. */
+static void
+test_replay_samples_batch(void)
+{
+    enum { NS = 300, NSMP = 20000 };
+    ts_head *one = new_head(H2), *bat = new_head(H2);
+    ts_labels *ls[NS + 1];
+    char name[32];
+    ts_head_truncate(one, 50); /* min_valid: samples below are too old */
+    ts_head_truncate(bat, 50);
+    for (int i = 0; i <= NS; i++) {
+        snprintf(name, sizeof(name), "s%d", i);
+        ls[i] = ts_labels_from_strings(2, "__name__", name);
+        uint64_t ref = i == NS ? (1ULL << 40) : (uint64_t)i + 1;
+        T_OK(ts_head_replay_series(one, ref, ls[i]));
+        T_OK(ts_head_replay_series(bat, ref, ls[i]));
+    }
+
+    ts_record_sample *smp = ts_calloc(NSMP, sizeof(*smp));
+    uint64_t rnd = 12345;
+    size_t want_failed = 0;
+    for (int i = 0; i < NSMP; i++) {
+        rnd = rnd * 6364136223846793005ULL + 1442695040888963407ULL;
+        uint32_t r = (uint32_t)(rnd >> 33);
+        int si = (int)(r % (NS + 2)); /* NS + 1: unknown ref */
+        smp[i].ref = si == NS + 1 ? 777777 : si == NS ? (1ULL << 40) : (uint64_t)si + 1;
+        smp[i].t = i * 10 - (int64_t)(r % 7) * 10;
+        smp[i].v = (double)(r % 5);
+        if (i < 30)
+            smp[i].t = i; /* too old */
+        else if (i % 100 == 1)
+            smp[i] = smp[i - 1]; /* identical duplicate */
+        else if (i % 100 == 2)
+            smp[i] = (ts_record_sample){smp[i - 2].ref, smp[i - 2].t, smp[i - 2].v + 1}; /* dup */
+        else if (i % 100 == 3)
+            smp[i] = (ts_record_sample){smp[i - 3].ref, smp[i - 3].t - 5, 1}; /* out of order */
+        if (ts_head_replay_sample(one, smp[i].ref, smp[i].t, smp[i].v) != TS_OK)
+            want_failed++;
+    }
+    size_t failed = 0;
+    for (size_t off = 0, step = 1; off < NSMP; off += step, step = step * 3 % 997 + 1) {
+        size_t n = off + step > NSMP ? NSMP - off : step;
+        failed += ts_head_replay_samples(bat, smp + off, n);
+    }
+    T_TRUE(want_failed > 0 && want_failed < NSMP / 10); /* only the unknown ref */
+    T_EQ(failed, want_failed);
+
+    ts_head_stats a, b;
+    ts_head_stats_get(one, &a);
+    ts_head_stats_get(bat, &b);
+    T_TRUE(a.out_of_order_total > 0);
+    T_TRUE(a.duplicate_total > 0);
+    T_TRUE(a.too_old_total > 0);
+    T_EQ(b.num_series, a.num_series);
+    T_EQ(b.num_samples, a.num_samples);
+    T_EQ(b.num_chunks, a.num_chunks);
+    T_EQ(b.out_of_order_total, a.out_of_order_total);
+    T_EQ(b.duplicate_total, a.duplicate_total);
+    T_EQ(b.too_old_total, a.too_old_total);
+    T_EQ(b.mint, a.mint);
+    T_EQ(b.maxt, a.maxt);
+    enum { MAXS = NSMP };
+    int64_t *ta = ts_calloc(MAXS, sizeof(int64_t)), *tb = ts_calloc(MAXS, sizeof(int64_t));
+    double *va = ts_calloc(MAXS, sizeof(double)), *vb = ts_calloc(MAXS, sizeof(double));
+    for (int i = 0; i <= NS; i++) {
+        snprintf(name, sizeof(name), "s%d", i);
+        int na = read_series(one, name, INT64_MIN, INT64_MAX, ta, va, MAXS);
+        int nb = read_series(bat, name, INT64_MIN, INT64_MAX, tb, vb, MAXS);
+        T_TRUE(na > 0);
+        T_EQ(nb, na);
+        T_TRUE(memcmp(ta, tb, (size_t)na * sizeof(int64_t)) == 0);
+        T_TRUE(memcmp(va, vb, (size_t)na * sizeof(double)) == 0);
+    }
+
+    /* truncating everything removes the series: their refs are unknown to
+     * batch replay afterwards (the replay index forgets them too) */
+    ts_head_truncate(bat, INT64_MAX);
+    ts_head_stats_get(bat, &b);
+    T_EQ(b.num_series, 0);
+    ts_record_sample late[2] = {{1, INT64_MAX, 1.0}, {1ULL << 40, INT64_MAX, 1.0}};
+    T_EQ(ts_head_replay_samples(bat, late, 2), 2);
+    ts_head_replay_end(bat);
+    T_EQ(ts_head_replay_samples(bat, late, 2), 2);
+
+    ts_free(ta);
+    ts_free(tb);
+    ts_free(va);
+    ts_free(vb);
+    ts_free(smp);
+    for (int i = 0; i <= NS; i++)
+        ts_labels_free(ls[i]);
+    ts_head_free(one);
+    ts_head_free(bat);
+}
+
 typedef struct ref_acc {
     uint64_t sum;
     int n;
@@ -1321,7 +1419,8 @@ test_concurrent_churn(void)
 T_MAIN({"append_commit_read", test_append_commit_read},
        {"seek_across_chunks", test_seek_across_chunks}, {"rollback", test_rollback},
        {"rejections", test_rejections}, {"log_callback", test_log_callback},
-       {"replay", test_replay}, {"foreach_series", test_foreach_series},
+       {"replay", test_replay},
+       {"replay_samples_batch", test_replay_samples_batch}, {"foreach_series", test_foreach_series},
        {"select_matchers", test_select_matchers},
        {"select_random", test_select_random}, {"label_queries", test_label_queries},
        {"chunk_cutting", test_chunk_cutting}, {"truncate", test_truncate},
