@@ -779,8 +779,13 @@ ts_head_replay_samples(ts_head *h, const ts_record_sample *smp, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (i + REPLAY_PREFETCH < n) {
             uint64_t pref = smp[i + REPLAY_PREFETCH].ref;
-            if (pref < h->replay_cap && h->replay_idx[pref])
-                __builtin_prefetch(h->replay_idx[pref]);
+            if (pref < h->replay_cap && h->replay_idx[pref]) {
+                /* a series spans two cache lines: the open chunk is in the second */
+                const char *p = (const char *)h->replay_idx[pref];
+                __builtin_prefetch(p);
+                __builtin_prefetch(p + 64);
+                __builtin_prefetch(ts__series_mu(h, h->replay_idx[pref]));
+            }
         }
         int64_t t = smp[i].t;
         if (t < min_valid) {
