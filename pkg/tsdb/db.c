@@ -92,7 +92,6 @@ struct ts_db {
     /* replay state */
     int64_t replay_min_t;
     ts_arena replay_arena;
-    struct u64map *replay_by_hash; /* labels hash -> first ref replayed with them */
     struct u64map *replay_alias;   /* duplicate ref -> that first ref */
 
     uint64_t samples_dropped_on_replay;
@@ -331,18 +330,15 @@ u64map_put(u64map *m, uint64_t key, uint64_t val)
 static void
 replay_series(ts_db *db, uint64_t ref, const ts_labels *ls)
 {
-    uint64_t h = ts_labels_hash(ls), prev;
-    int rc = ts_head_replay_series(db->head, ref, ls);
+    uint64_t first, prev;
+    int rc = ts_head_replay_series_ref(db->head, ref, ls, &first);
     if (rc == TS_OK) {
-        if (!u64map_get(db->replay_by_hash, h, &prev))
-            u64map_put(db->replay_by_hash, h, ref);
         /* a ref once aliased may be given to another series later */
         if (db->replay_alias->n && u64map_get(db->replay_alias, ref, &prev))
             u64map_put(db->replay_alias, ref, ref);
         return;
     }
-    uint64_t first;
-    if (rc == TS_EEXIST && u64map_get(db->replay_by_hash, h, &first) && first != ref) {
+    if (rc == TS_EEXIST && first != 0 && first != ref) {
         u64map_put(db->replay_alias, ref, first);
         return;
     }
@@ -671,7 +667,6 @@ ts_db_open(const char *dir, const ts_db_opts *opts, ts_db **out, ts_error *err)
     /* Replay the WAL; samples already in a block are skipped. */
     int64_t bmaxt = newest_block_maxt(db);
     db->replay_min_t = bmaxt;
-    db->replay_by_hash = u64map_new();
     db->replay_alias = u64map_new();
     ts_wal_opts wo;
     ts_wal_opts_default(&wo);
@@ -688,9 +683,8 @@ ts_db_open(const char *dir, const ts_db_opts *opts, ts_db **out, ts_error *err)
     ts_head_replay_end(db->head);
     ts_arena_fini(&db->replay_arena);
     ts_arena_init(&db->replay_arena, 0);
-    u64map_free(db->replay_by_hash);
     u64map_free(db->replay_alias);
-    db->replay_by_hash = db->replay_alias = NULL;
+    db->replay_alias = NULL;
     if (bmaxt != INT64_MIN)
         ts_head_truncate(db->head, bmaxt); /* appends below the newest block are too old */
 
@@ -726,7 +720,6 @@ ts_db_close(ts_db *db)
     if (db->lock_fd >= 0)
         close(db->lock_fd); /* releases the flock */
     ts_arena_fini(&db->replay_arena);
-    u64map_free(db->replay_by_hash);
     u64map_free(db->replay_alias);
     pthread_mutex_destroy(&db->mu);
     pthread_mutex_destroy(&db->compact_mu);

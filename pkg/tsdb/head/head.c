@@ -684,6 +684,26 @@ ts_head_replay_end(ts_head *h)
 int
 ts_head_replay_series(ts_head *h, uint64_t ref, const ts_labels *ls)
 {
+    uint64_t other;
+    return ts_head_replay_series_ref(h, ref, ls, &other);
+}
+
+/* The ref of the live series with labels ls, 0 if none. */
+static uint64_t
+ref_of_labels(ts_head *h, const ts_labels *ls)
+{
+    ts__stripe *hs = hash_stripe(h, ls->hash);
+    pthread_rwlock_rdlock(&hs->lock);
+    ts__series *s = find_labels_live(h, hs, ls, false, NULL);
+    uint64_t ref = s ? s->ref : 0;
+    pthread_rwlock_unlock(&hs->lock);
+    return ref;
+}
+
+int
+ts_head_replay_series_ref(ts_head *h, uint64_t ref, const ts_labels *ls, uint64_t *other)
+{
+    *other = 0;
     if (ref == 0 || !ls || ls->n == 0)
         return TS_EINVAL;
     ts__stripe *rs = ref_stripe(h, ref);
@@ -691,13 +711,18 @@ ts_head_replay_series(ts_head *h, uint64_t ref, const ts_labels *ls)
     ts__series *byref = find_ref(rs, ref);
     bool same = byref && ts_labels_equal(byref->labels, ls);
     pthread_rwlock_unlock(&rs->lock);
-    if (byref)
-        return same ? TS_OK : TS_EEXIST;
+    if (byref) {
+        if (same)
+            return TS_OK;
+        *other = ref_of_labels(h, ls);
+        return TS_EEXIST;
+    }
 
     ts__stripe *hs = hash_stripe(h, ls->hash);
     pthread_rwlock_wrlock(&hs->lock);
     ts__series *bylabels = find_labels_live(h, hs, ls, false, NULL);
     if (bylabels) {
+        *other = bylabels->ref;
         pthread_rwlock_unlock(&hs->lock);
         return TS_EEXIST; /* same labels under another ref */
     }

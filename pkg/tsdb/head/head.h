@@ -81,6 +81,11 @@ ts_appender *ts_head_appender(ts_head *h);
  * before replaying: on an empty head it only sets the lower bound. */
 int ts_head_replay_series(ts_head *h, uint64_t ref, const ts_labels *ls);
 int ts_head_replay_sample(ts_head *h, uint64_t ref, int64_t t, double v);
+/* ts_head_replay_series that also tells, on TS_EEXIST, the ref of the live
+ * series that already has these labels (*other; 0 when none, i.e. only the
+ * ref is taken by other labels), so replay can redirect the samples logged
+ * under ref to it without keeping its own labels -> ref map. */
+int ts_head_replay_series_ref(ts_head *h, uint64_t ref, const ts_labels *ls, uint64_t *other);
 /* A decoded samples record at once: the same effect as ts_head_replay_sample
  * on each sample in order, but faster (refs resolved through a dense ref ->
  * series index kept by ts_head_replay_series, series prefetched ahead, the

@@ -396,6 +396,17 @@ test_replay(void)
     T_EQ(ts_head_replay_series(h, 42, b), TS_EEXIST);
     T_EQ(ts_head_replay_series(h, 43, a), TS_EEXIST);
     T_EQ(ts_head_replay_series(h, 0, a), TS_EINVAL);
+    uint64_t other = 99;
+    T_EQ(ts_head_replay_series_ref(h, 43, a, &other), TS_EEXIST);
+    T_EQ(other, 42); /* labels a live under 42 */
+    T_EQ(ts_head_replay_series_ref(h, 42, b, &other), TS_EEXIST);
+    T_EQ(other, 7); /* ref 42 is taken by a; b lives under 7 */
+    ts_labels *z = ts_labels_from_strings(2, "__name__", "z");
+    T_EQ(ts_head_replay_series_ref(h, 42, z, &other), TS_EEXIST);
+    T_EQ(other, 0); /* ref taken, labels z nowhere */
+    T_OK(ts_head_replay_series_ref(h, 42, a, &other));
+    T_EQ(other, 0);
+    ts_labels_free(z);
     T_TRUE(ts_head_last_ref(h) >= 43);
 
     T_OK(ts_head_replay_sample(h, 42, 1000, 1.0));
