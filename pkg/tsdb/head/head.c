@@ -809,7 +809,8 @@ ts_head_replay_samples(ts_head *h, const ts_record_sample *smp, size_t n)
                 const char *p = (const char *)h->replay_idx[pref];
                 __builtin_prefetch(p);
                 __builtin_prefetch(p + 64);
-                __builtin_prefetch(ts__series_mu(h, h->replay_idx[pref]));
+                /* its mutex, by ref (not through the series: that would wait for it) */
+                __builtin_prefetch(&h->series_mu[pref & (TS__HEAD_SERIES_LOCKS - 1)]);
             }
         }
         int64_t t = smp[i].t;
