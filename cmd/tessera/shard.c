@@ -253,7 +253,8 @@ config_yaml(void *ctx, ts_arena *a)
 {
     shard *s = ctx;
     pthread_mutex_lock(&s->cfg_mu);
-    const char *y = ts_arena_strdup(a, s->cfg ? s->cfg->text : "");
+    /* as written, but never with the secrets (Prometheus shows <secret>) */
+    const char *y = s->cfg ? ts_config_masked_text(s->cfg, a) : "";
     pthread_mutex_unlock(&s->cfg_mu);
     return y;
 }

@@ -946,3 +946,110 @@ ts_config_parse_bytes(const char *s, int64_t *out, ts_error *err)
     *out = total;
     return TS_OK;
 }
+
+/* ------------------------------------------------------------ masking */
+
+static bool
+secret_key(const char *k)
+{
+    static const char *const names[] = {"password", "credentials", "bearer_token", "client_secret",
+                                        "secret_key", "key", "token", NULL};
+    for (const char *const *p = names; *p; p++)
+        if (strcmp(k, *p) == 0)
+            return true;
+    return false;
+}
+
+typedef struct span {
+    int line, col;
+} span;
+
+/* Collects the positions of scalar values of secret keys in the tree. */
+static void
+collect_secrets(const ts_ynode *n, span **out, size_t *nout, size_t *cap, int depth)
+{
+    if (!n || depth > 64)
+        return;
+    if (n->type == TS_YNODE_MAP) {
+        for (size_t i = 0; i + 1 < n->n; i += 2) {
+            const ts_ynode *k = n->kids[i], *v = n->kids[i + 1];
+            if (k->type == TS_YNODE_SCALAR && secret_key(k->str) && v->type == TS_YNODE_SCALAR &&
+                !ts_ynode_is_null(v)) {
+                TS_GROW(*out, *cap, *nout + 1);
+                (*out)[(*nout)++] = (span){v->line, v->col};
+            } else {
+                collect_secrets(v, out, nout, cap, depth + 1);
+            }
+        }
+    } else if (n->type == TS_YNODE_SEQ) {
+        for (size_t i = 0; i < n->n; i++)
+            collect_secrets(n->kids[i], out, nout, cap, depth + 1);
+    }
+}
+
+char *
+ts_config_masked_text(const ts_config *c, ts_arena *a)
+{
+    const char *text = c->text ? c->text : "";
+    size_t len = strlen(text);
+    ts_arena tree;
+    ts_arena_init(&tree, 16 * 1024);
+    ts_ynode *root = NULL;
+    ts_error err;
+    ts_error_clear(&err);
+    span *sp = NULL;
+    size_t nsp = 0, cap = 0;
+    if (ts_yaml_load(text, len, &tree, &root, &err) == TS_OK)
+        collect_secrets(root, &sp, &nsp, &cap, 0);
+    ts_buf out;
+    ts_buf_init(&out, 0);
+    int line = 1, col = 1;
+    for (size_t i = 0; i < len;) {
+        bool masked = false;
+        for (size_t k = 0; k < nsp && !masked; k++) {
+            if (sp[k].line != line || sp[k].col != col)
+                continue;
+            /* the scalar runs to its closing quote, or to the end of the
+             * plain token (a comment or the line's end) */
+            size_t j = i;
+            char q = text[i];
+            if (q == '"' || q == '\'') {
+                for (j = i + 1; j < len && text[j] != '\n'; j++) {
+                    if (q == '"' && text[j] == '\\' && j + 1 < len) {
+                        j++;
+                        continue;
+                    }
+                    if (text[j] == q) {
+                        j++;
+                        break;
+                    }
+                }
+            } else {
+                while (j < len && text[j] != '\n' && text[j] != ',' && text[j] != '}' &&
+                       !(text[j] == ' ' && j + 1 < len && text[j + 1] == '#'))
+                    j++;
+                while (j > i && text[j - 1] == ' ')
+                    j--;
+            }
+            ts_buf_puts(&out, "<secret>");
+            col += (int)(j - i);
+            i = j;
+            masked = true;
+        }
+        if (masked)
+            continue;
+        ts_buf_putc(&out, (uint8_t)text[i]);
+        if (text[i] == '\n') {
+            line++;
+            col = 1;
+        } else {
+            col++;
+        }
+        i++;
+    }
+    char *res = ts_arena_strndup(a, out.p ? (const char *)out.p : "", out.len);
+    ts_buf_fini(&out);
+    ts_free(sp);
+    ts_arena_fini(&tree);
+    return res;
+}

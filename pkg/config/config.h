@@ -136,6 +136,11 @@ void ts_config_free(ts_config *c);
 const char *ts_config_expand_env(ts_arena *a, const char *s, size_t *nempty);
 size_t ts_config_expand_external_labels(ts_config *c);
 
+/* The config text for /api/v1/status/config, with the values of secret
+ * fields (passwords, credentials, bearer tokens, client secrets, inline keys)
+ * replaced by "<secret>", as Prometheus never shows them.  Allocated in a. */
+char *ts_config_masked_text(const ts_config *c, ts_arena *a);
+
 /* Parses "10MB", "512KiB", "1GB" (Base2 units as Prometheus' units.Base2Bytes). */
 int ts_config_parse_bytes(const char *s, int64_t *out, ts_error *err);
 

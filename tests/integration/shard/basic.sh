@@ -13,6 +13,7 @@ global:
 scrape_configs:
   - job_name: node
     static_configs: [{targets: ['127.0.0.1:$ne']}]
+    basic_auth: {username: u, password: s3cr3t}
   - job_name: tessera
     static_configs: [{targets: ['127.0.0.1:$web']}]
 YML
@@ -45,6 +46,9 @@ curl -sf "$url/api/v1/targets" | jq -e '.data.activeTargets | length == 2 and al
     || fail "targets: $(curl -s "$url/api/v1/targets")"
 metrics=$(curl -sf "$url/metrics")
 grep -q '^prometheus_tsdb_head_series [1-9]' <<<"$metrics" || fail "no head series metric"
+# the config as loaded, without its secrets
+cfg=$(curl -sf "$url/api/v1/status/config" | jq -r .data.yaml)
+grep -q 'password: <secret>' <<<"$cfg" && ! grep -q s3cr3t <<<"$cfg" || fail "status/config: $cfg"
 # metric metadata from the scrapes, and the scrape manager's own metrics
 md=$(curl -sf "$url/api/v1/metadata?metric=node_cpu_seconds_total")
 jq -e '.data.node_cpu_seconds_total[0].type == "counter"' <<<"$md" >/dev/null || fail "metadata: $md"

@@ -325,7 +325,37 @@ test_expand_external_labels(void)
     ts_config_free(c);
 }
 
-T_MAIN({"defaults", test_defaults}, {"bearer_becomes_authorization", test_bearer_becomes_authorization},
+static void
+test_masked_text(void)
+{
+    ts_config *c;
+    ts_error e;
+    T_OK(parse("scrape_configs:\n"
+               "  - job_name: a\n"
+               "    basic_auth: {username: u, password: hunter2}\n"
+               "  - job_name: b\n"
+               "    bearer_token: 'abc def' # comment stays\n"
+               "  - job_name: c\n"
+               "    authorization:\n"
+               "      credentials: \"x\\\"y\"\n"
+               "    relabel_configs: [{target_label: key, replacement: password}]\n",
+               &c, &e));
+    ts_arena a;
+    ts_arena_init(&a, 0);
+    const char *m = ts_config_masked_text(c, &a);
+    T_TRUE(strstr(m, "hunter2") == NULL);
+    T_TRUE(strstr(m, "abc def") == NULL);
+    T_TRUE(strstr(m, "x\\\"y") == NULL);
+    T_TRUE(strstr(m, "password: <secret>}") != NULL);
+    T_TRUE(strstr(m, "bearer_token: <secret> # comment stays") != NULL);
+    T_TRUE(strstr(m, "credentials: <secret>\n") != NULL);
+    /* values that merely look like secret names are left alone */
+    T_TRUE(strstr(m, "target_label: key, replacement: password") != NULL);
+    ts_arena_fini(&a);
+    ts_config_free(c);
+}
+
+T_MAIN({"masked_text", test_masked_text}, {"defaults", test_defaults}, {"bearer_becomes_authorization", test_bearer_becomes_authorization},
        {"bad_configs", test_bad_configs}, {"bad_regex", test_bad_regex},
        {"ugly_input", test_ugly_input}, {"bytes", test_bytes},
        {"expand_env", test_expand_env}, {"expand_external_labels", test_expand_external_labels})
