@@ -10,6 +10,7 @@
  * merged and made monotonic before interpolation.
  */
 #include "pkg/promql/engine/kernels.h"
+#include "pkg/util/jsonw.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -370,91 +371,23 @@ ts__parse_float(const char *s, size_t n, double *out)
 void
 ts__format_float_f(double v, char *buf, size_t size)
 {
-    if (isnan(v)) {
-        snprintf(buf, size, "NaN");
-        return;
-    }
-    if (isinf(v)) {
-        snprintf(buf, size, v > 0 ? "+Inf" : "-Inf");
-        return;
-    }
-    char e[64];
-    int prec;
-    for (prec = 1; prec <= 17; prec++) {
-        snprintf(e, sizeof(e), "%.*e", prec - 1, v);
-        if (strtod(e, NULL) == v)
-            break;
-    }
-    /* e = [-]d.ddddde[+-]XX: rebuild in positional notation. */
-    const char *p = e;
-    char digits[32];
-    size_t nd = 0;
-    bool neg = false;
-    if (*p == '-') {
-        neg = true;
-        p++;
-    }
-    while (*p && *p != 'e') {
-        if (*p != '.')
-            digits[nd++] = *p;
-        p++;
-    }
-    int exp10 = atoi(p + 1); /* position of the decimal point after digit 0 */
-    while (nd > 1 && digits[nd - 1] == '0')
-        nd--;
-    char out[400];
-    size_t k = 0;
-    if (neg)
-        out[k++] = '-';
-    if (exp10 < 0) {
-        out[k++] = '0';
-        out[k++] = '.';
-        for (int i = 0; i < -exp10 - 1; i++)
-            out[k++] = '0';
-        for (size_t i = 0; i < nd; i++)
-            out[k++] = digits[i];
-    } else {
-        for (int i = 0; i <= exp10; i++)
-            out[k++] = (size_t)i < nd ? digits[i] : '0';
-        if ((size_t)exp10 + 1 < nd) {
-            out[k++] = '.';
-            for (size_t i = (size_t)exp10 + 1; i < nd; i++)
-                out[k++] = digits[i];
-        }
-    }
-    out[k] = 0;
-    snprintf(buf, size, "%s", out);
+    ts_format_float_go(v, 'f', buf, size);
 }
 
+/* Go's fmt %v of a float64: shortest digits, %e when the decimal exponent is
+ * below -4 or at least 21, else %f. */
 void
 ts__format_float_v(double v, char *buf, size_t size)
 {
-    if (isnan(v) || isinf(v)) {
-        ts__format_float_f(v, buf, size);
+    if (isnan(v) || isinf(v) || v == 0) {
+        ts_format_float_go(v, 'f', buf, size);
         return;
     }
-    char e[64];
-    int prec;
-    for (prec = 1; prec <= 17; prec++) {
-        snprintf(e, sizeof(e), "%.*e", prec - 1, v);
-        if (strtod(e, NULL) == v)
-            break;
-    }
+    char e[TS_FLOAT_BUF_MAX];
+    ts_format_float_go(v, 'e', e, sizeof(e));
     int exp10 = atoi(strchr(e, 'e') + 1);
-    if (exp10 < -4 || exp10 >= 21) {
-        /* Go writes the mantissa without trailing zeros and a 2+ digit exponent. */
-        char *ep = strchr(e, 'e');
-        *ep = 0;
-        char *dot = strchr(e, '.');
-        if (dot) {
-            char *end = ep - 1;
-            while (end > dot && *end == '0')
-                *end-- = 0;
-            if (end == dot)
-                *dot = 0;
-        }
-        snprintf(buf, size, "%se%c%02d", e, exp10 < 0 ? '-' : '+', exp10 < 0 ? -exp10 : exp10);
-        return;
-    }
-    ts__format_float_f(v, buf, size);
+    if (exp10 < -4 || exp10 >= 21)
+        snprintf(buf, size, "%s", e);
+    else
+        ts_format_float_go(v, 'f', buf, size);
 }

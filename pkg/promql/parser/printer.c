@@ -12,6 +12,7 @@
  * prints, while an empty `ignoring ()` with its group modifier disappears.
  */
 #include "pkg/promql/parser/ast.h"
+#include "pkg/util/jsonw.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -35,74 +36,11 @@ put_quoted(ts_buf *out, const char *s, size_t n)
     return rc;
 }
 
-/* Go's strconv.FormatFloat(v, 'g', -1, 64) as fmt's %v prints it. */
+/* Go's strconv.FormatFloat(v, 'g', -1, 64). */
 static void
 format_go_float(double v, char *buf, size_t size)
 {
-    if (isnan(v)) {
-        snprintf(buf, size, "NaN");
-        return;
-    }
-    if (isinf(v)) {
-        snprintf(buf, size, "%sInf", v > 0 ? "+" : "-");
-        return;
-    }
-    if (v == 0) {
-        snprintf(buf, size, "%s", signbit(v) ? "-0" : "0");
-        return;
-    }
-    /* shortest digits that round-trip */
-    char e[64];
-    int prec;
-    for (prec = 1; prec <= 17; prec++) {
-        snprintf(e, sizeof(e), "%.*e", prec - 1, v);
-        if (strtod(e, NULL) == v)
-            break;
-    }
-    /* e is [-]d[.ddd]e[+-]XX: split into digits and decimal exponent */
-    const char *p = e;
-    bool neg = false;
-    if (*p == '-') {
-        neg = true;
-        p++;
-    }
-    char digits[32];
-    int nd = 0;
-    for (; *p && *p != 'e'; p++)
-        if (*p != '.')
-            digits[nd++] = *p;
-    while (nd > 1 && digits[nd - 1] == '0')
-        nd--;
-    digits[nd] = 0;
-    int exp = atoi(p + 1); /* exponent of the first digit */
-    size_t o = 0;
-#define PUT(...)                                                                                   \
-    do {                                                                                           \
-        int k_ = snprintf(o < size ? buf + o : NULL, o < size ? size - o : 0, __VA_ARGS__);        \
-        if (k_ > 0)                                                                                \
-            o += (size_t)k_;                                                                       \
-    } while (0)
-    if (neg)
-        PUT("-");
-    if (exp < -4 || exp >= 6) {
-        PUT("%c", digits[0]);
-        if (nd > 1)
-            PUT(".%s", digits + 1);
-        PUT("e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
-        return;
-    }
-    if (exp < 0) {
-        PUT("0.");
-        for (int i = 0; i < -exp - 1; i++)
-            PUT("0");
-        PUT("%s", digits);
-    } else {
-        for (int i = 0; i <= exp; i++)
-            PUT("%c", i < nd ? digits[i] : '0');
-        if (nd > exp + 1)
-            PUT(".%s", digits + exp + 1);
-    }
-#undef PUT
+    ts_format_float_go(v, 'g', buf, size);
 }
 
 /* model.Duration.String(): y and w only when they divide exactly, then d h m s ms. */
