@@ -168,71 +168,18 @@ ts_api_success_end(ts_web_resp *w, ts_jsonw *data, const char *const *warnings, 
 void
 ts_api_goquote(ts_buf *b, const char *s)
 {
-    static const char hex[] = "0123456789abcdef";
-    ts_buf_putc(b, '"');
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        unsigned char c = *p;
-        if (c >= 0x80) {
-            /* copy a valid UTF-8 sequence, escape stray bytes as \xNN */
-            size_t len = (c & 0xE0) == 0xC0   ? 2
-                         : (c & 0xF0) == 0xE0 ? 3
-                         : (c & 0xF8) == 0xF0 ? 4
-                                              : 0;
-            size_t k = 1;
-            while (len && k < len && (p[k] & 0xC0) == 0x80)
-                k++;
-            if (len && k == len) {
-                ts_buf_put(b, p, len);
-                p += len;
-                continue;
-            }
-            ts_buf_puts(b, "\\x");
-            ts_buf_putc(b, (uint8_t)hex[c >> 4]);
-            ts_buf_putc(b, (uint8_t)hex[c & 15]);
-            p++;
-            continue;
-        }
-        switch (c) {
-        case '"':
-            ts_buf_puts(b, "\\\"");
-            break;
-        case '\\':
-            ts_buf_puts(b, "\\\\");
-            break;
-        case '\a':
-            ts_buf_puts(b, "\\a");
-            break;
-        case '\b':
-            ts_buf_puts(b, "\\b");
-            break;
-        case '\f':
-            ts_buf_puts(b, "\\f");
-            break;
-        case '\n':
-            ts_buf_puts(b, "\\n");
-            break;
-        case '\r':
-            ts_buf_puts(b, "\\r");
-            break;
-        case '\t':
-            ts_buf_puts(b, "\\t");
-            break;
-        case '\v':
-            ts_buf_puts(b, "\\v");
-            break;
-        default:
-            if (c < 0x20 || c == 0x7f) {
-                ts_buf_puts(b, "\\x");
-                ts_buf_putc(b, (uint8_t)hex[c >> 4]);
-                ts_buf_putc(b, (uint8_t)hex[c & 15]);
-            } else {
-                ts_buf_putc(b, c);
-            }
-        }
-        p++;
+    /* the PromQL parser's Go quoting (strconv.Quote), so both agree byte for byte */
+    size_t n = strlen(s);
+    char stack[256];
+    size_t need = ts_promql_go_quote(stack, sizeof(stack), s, n);
+    if (need < sizeof(stack)) {
+        ts_buf_put(b, stack, need);
+        return;
     }
-    ts_buf_putc(b, '"');
+    char *big = ts_malloc(need + 1);
+    ts_promql_go_quote(big, need + 1, s, n);
+    ts_buf_put(b, big, need);
+    ts_free(big);
 }
 
 /* err->msg = prefix + %q(s) + suffix */

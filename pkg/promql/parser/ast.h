@@ -386,4 +386,9 @@ int ts_promql_format(const ts_promql_expr *e, ts_buf *out);
 /* The same into a NUL-terminated arena string. */
 char *ts_promql_to_string(ts_arena *arena, const ts_promql_expr *e);
 
+/* Go's strconv.Quote (%q) of s[0..n) into buf, snprintf-style: returns the
+ * full length, writes at most size bytes including the NUL (buf may be NULL
+ * when size is 0); invalid UTF-8 bytes come out as \xNN. */
+size_t ts_promql_go_quote(char *buf, size_t size, const char *s, size_t n);
+
 #endif

@@ -122,8 +122,4 @@ char *ts__pq_quote_rune(int32_t r, char *buf, size_t size);
  * give 0xFFFD with width 1. */
 int32_t ts__pq_decode_rune(const char *s, size_t n, size_t *w);
 
-/* Go's %q of n bytes of s into buf (snprintf-style: returns the full length, writes at most
- * size bytes including the NUL; buf may be NULL when size is 0).  Defined in parse.c. */
-size_t ts__pq_go_quote(char *buf, size_t size, const char *s, size_t n);
-
 #endif

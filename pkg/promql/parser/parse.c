@@ -1695,7 +1695,7 @@ ts_promql_matchers_free(ts_matcher **m, size_t n)
 }
 
 size_t
-ts__pq_go_quote(char *buf, size_t size, const char *s, size_t n)
+ts_promql_go_quote(char *buf, size_t size, const char *s, size_t n)
 {
     return go_quote(buf, size, s, n, 0);
 }

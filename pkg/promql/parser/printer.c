@@ -26,10 +26,10 @@
 static int
 put_quoted(ts_buf *out, const char *s, size_t n)
 {
-    size_t need = ts__pq_go_quote(NULL, 0, s, n);
+    size_t need = ts_promql_go_quote(NULL, 0, s, n);
     char stackbuf[256];
     char *b = need < sizeof(stackbuf) ? stackbuf : ts_malloc(need + 1);
-    ts__pq_go_quote(b, need + 1, s, n);
+    ts_promql_go_quote(b, need + 1, s, n);
     int rc = ts_buf_put(out, b, need);
     if (b != stackbuf)
         ts_free(b);
