@@ -43,12 +43,12 @@ hash_labels(const ts_label *l, size_t n)
 
 /* Lays out sorted labels src[0..n) into one block at mem (size bytes). */
 static ts_labels *
-layout(void *mem, size_t size, const ts_label *src, size_t n, int in_arena)
+layout(void *mem, size_t size, const ts_label *src, size_t n, bool in_arena)
 {
     ts_labels *ls = mem;
     ls->n = (uint32_t)n;
     ls->size = (uint32_t)size;
-    ls->in_arena = in_arena;
+    atomic_init(&ls->refs, in_arena ? 0u : 1u);
     char *s = (char *)&ls->l[n];
     for (size_t i = 0; i < n; i++) {
         size_t a = strlen(src[i].name) + 1, b = strlen(src[i].value) + 1;
@@ -132,14 +132,27 @@ ts_labels_dup_arena(ts_arena *a, const ts_labels *ls)
     return build(a, ls->l, ls->n);
 }
 
+ts_labels *
+ts_labels_share(const ts_labels *ls)
+{
+    ts_labels *m = (ts_labels *)ls; /* only the count changes: the labels stay immutable */
+    if (atomic_load_explicit(&m->refs, memory_order_relaxed) == 0)
+        return ts_labels_dup(ls);
+    atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
+    return m;
+}
+
 void
 ts_labels_free(ts_labels *ls)
 {
-    if (ls && !ls->in_arena && ls != ts_labels_empty())
+    if (!ls || atomic_load_explicit(&ls->refs, memory_order_relaxed) == 0)
+        return;
+    /* release our writes before the free; the freeing side acquires them */
+    if (atomic_fetch_sub_explicit(&ls->refs, 1, memory_order_acq_rel) == 1)
         ts_free(ls);
 }
 
-static ts_labels empty_set = {0, sizeof(ts_labels), 0, 1};
+static ts_labels empty_set = {0, sizeof(ts_labels), 0, 0};
 static pthread_once_t empty_once = PTHREAD_ONCE_INIT;
 
 static void

@@ -7,6 +7,12 @@
  * with one memcpy-like dup.  Use a ts_labels_builder to derive a new set
  * (relabeling, PromQL's label manipulation).
  *
+ * Sharing: a heap set carries a reference count.  ts_labels_share takes one
+ * more reference instead of copying (the scraper's cache, its staleness set
+ * and the head's series hold one object per series, not three copies), and
+ * ts_labels_free drops one; the last drop frees it.  Arena sets and the empty
+ * set are not counted: sharing one copies it to the heap.
+ *
  * Empty values: as in Prometheus, a label with an empty value is the same as
  * an absent label.  The builder drops them; ts_labels_new keeps what it is
  * given (callers that read from disk rely on that being exact).
@@ -17,6 +23,7 @@
 #ifndef TS_LABELS_LABELS_H
 #define TS_LABELS_LABELS_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -34,7 +41,7 @@ typedef struct ts_labels {
     uint32_t n;       /* number of labels */
     uint32_t size;    /* total bytes of this allocation */
     uint64_t hash;    /* ts_labels_hash */
-    int in_arena;     /* 1 when allocated in an arena (ts_labels_free ignores it) */
+    _Atomic uint32_t refs; /* heap: references held (>= 1); 0: arena or static, never freed */
     ts_label l[];     /* sorted by name; strings follow the array */
 } ts_labels;
 
@@ -46,6 +53,10 @@ ts_labels *ts_labels_new_arena(ts_arena *a, const ts_label *ls, size_t n);
 ts_labels *ts_labels_from_strings(size_t nstrings, ...);
 ts_labels *ts_labels_dup(const ts_labels *ls);
 ts_labels *ts_labels_dup_arena(ts_arena *a, const ts_labels *ls);
+/* Another reference to ls (the same object) when it is a heap set, else a
+ * heap copy; either way the caller frees the result with ts_labels_free. */
+ts_labels *ts_labels_share(const ts_labels *ls);
+/* Drops one reference (frees on the last); NULL, arena and static sets are ignored. */
 void ts_labels_free(ts_labels *ls);
 /* The empty set (static, never freed). */
 const ts_labels *ts_labels_empty(void);

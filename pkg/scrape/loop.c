@@ -131,7 +131,7 @@ ts__sset_add(ts__sset *s, const ts_labels *ls, uint64_t ref, bool *added)
     if ((s->n + 1) * 4 > s->cap * 3)
         sset_grow(s);
     *added = true;
-    return sset_place(s, (ts__sset_entry){ts_labels_dup(ls), ref, 0, TS__NEVER});
+    return sset_place(s, (ts__sset_entry){ts_labels_share(ls), ref, 0, TS__NEVER});
 }
 
 /* ------------------------------------------------------------ label cache */

@@ -364,7 +364,7 @@ series_create_locked(ts_head *h, ts__stripe *hs, uint64_t ref, const ts_labels *
 {
     ts__series *s = ts_calloc(1, sizeof(*s));
     s->ref = ref;
-    s->labels = ts_labels_dup(ls);
+    s->labels = ts_labels_share(ls);
     s->pending = pending;
     s->logged = logged;
     ts_xor_chunk_init(&s->open);
