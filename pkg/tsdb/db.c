@@ -949,8 +949,10 @@ apply_retention(ts_db *db)
     pthread_mutex_lock(&db->mu);
     size_t n = db->nblocks;
     ts_block **bs = ts_calloc(n ? n : 1, sizeof(*bs));
-    memcpy(bs, db->blocks, n * sizeof(*bs));
-    qsort(bs, n, sizeof(*bs), cmp_block_maxt_desc); /* newest first */
+    if (n) { /* db->blocks is NULL before the first block */
+        memcpy(bs, db->blocks, n * sizeof(*bs));
+        qsort(bs, n, sizeof(*bs), cmp_block_maxt_desc); /* newest first */
+    }
     int64_t total = wal_bytes;
     for (size_t i = 0; i < n; i++) {
         const ts_block_meta *m = ts_block_get_meta(bs[i]);
