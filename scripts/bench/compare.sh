@@ -2,7 +2,7 @@
 # Tessera vs Prometheus on the same machine, the same scrape targets and the
 # same prometheus.yml (see scripts/bench/README.md).
 #
-#   scripts/bench/compare.sh [--quick] [--scale=N] [--tessera=BIN] [--keep]
+#   scripts/bench/compare.sh [--quick] [--scale=N] [--tessera=BIN] [--keep] [--out=FILE]
 #
 # Starts `tessera bench targets` (synthetic node_exporter-like targets), then
 # Debian's `prometheus` and `tessera shard` side by side, both scraping every
@@ -18,8 +18,8 @@
 #                     the HTTP API, each repeated, after one untimed run
 #   restart           seconds from a restart after SIGKILL (WAL full of the run's
 #                     samples) until /-/ready answers 200
-# Prints a markdown table (also written to docs/BENCHMARKS.md with the date,
-# scale and machine) and, as the last line of stdout,
+# Prints a markdown table (also written to docs/BENCHMARKS.md, or to FILE with
+# --out=FILE, with the date, scale and machine) and, as the last line of stdout,
 #   ratios ingest_cpu=X rss_per_series=X bytes_per_sample=X query_p50=X query_p99=X restart=X
 # (tessera / prometheus; "na" where a figure could not be measured).  If the
 # tessera binary has no `shard` command yet, only the Prometheus half runs and
@@ -37,12 +37,14 @@ quick=0
 scale=1
 keep=0
 tessera=""
+out=""
 for a in "$@"; do
     case $a in
     --quick) quick=1 ;;
     --scale=*) scale=${a#--scale=} ;;
     --tessera=*) tessera=${a#--tessera=} ;;
     --keep) keep=1 ;;
+    --out=*) out=${a#--out=} ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "compare.sh: unknown argument $a (try --help)" >&2; exit 2 ;;
     esac
@@ -439,14 +441,14 @@ rev="commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
     [ -z "$tessera_note" ] || echo "Tessera figures are incomplete: $tessera_note"
 } >"$tmp/report.md"
 
-mkdir -p "$root/docs"
+[ -n "$out" ] || { mkdir -p "$root/docs"; out=$root/docs/BENCHMARKS.md; }
 {
     echo "# Benchmarks"
     echo
     echo "Written by \`scripts/bench/compare.sh\` (see scripts/bench/README.md); rerun it to refresh."
     echo
     cat "$tmp/report.md"
-} >"$root/docs/BENCHMARKS.md"
+} >"$out"
 
 cat "$tmp/report.md"
 echo
