@@ -3,22 +3,25 @@
  * the exact forms).
  *
  * Shortest round-trip digits: Go's strconv picks the shortest decimal that
- * parses back to the same double, and among those the one closest to it.
- * We get the same digits by asking the C library for the correctly rounded
- * value with 1, 2, ... 17 significant digits ("%.*e") and keeping the first
- * that strtod maps back to the same bits: a correctly rounded p-digit
- * decimal is the closest p-digit decimal, so the first p that round-trips is
- * both shortest and closest.  Integers below 2^53 are written directly, and
- * the precision is found in 2-3 tries (see shortest()): the API formats one
- * value per sample, so this is on the hot path of large range queries.
+ * parses back to the same double, and among those the one closest to it
+ * (ties to the even digit).  shortest() computes exactly these digits in
+ * integer arithmetic with the Schubfach method (see schubfach() below): one
+ * 64x126-bit multiplication for the value and for each end of its rounding
+ * interval, against a table of powers of ten built once from exact big
+ * integers (pow10_init, about 10 KiB).  Integers below 2^53 are written
+ * directly.  The API formats one value per sample, so this is on the hot path
+ * of large answers; tests/unit/util/floatfmt_test.c checks the digits against
+ * a slow reference made of the C library's correctly rounded printf/strtod.
  *
  * The digits (without leading or trailing zeros) and the decimal point
  * position are then laid out in Go's 'f', 'e' or 'g' notation.
  */
 #include "pkg/util/jsonw.h"
 #include "pkg/util/err.h"
+#include "pkg/util/mem.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +34,255 @@ typedef struct decimal {
     int dp;     /* value = 0.d[0]d[1]... * 10^dp */
 } decimal;
 
+/* floor(q * log10(2)), floor(q * log10(2) + log10(3/4)) and floor(e * log2(10)):
+ * fixed-point constants scaled by 2^41 (log10(2) = 661971961083.4 / 2^41,
+ * log10(3/4) = -274743187320.9 / 2^41, log2(10) = 7304997133928.9 / 2^41), exact for
+ * |q| <= 1100 and |e| <= 400 (the unit test checks every value in the ranges used).
+ * GCC's >> of a negative int64 is an arithmetic shift, i.e. a floor. */
+static inline int
+flog10_pow2(int q)
+{
+    return (int)(((int64_t)q * 661971961083LL) >> 41);
+}
+
+static inline int
+flog10_34_pow2(int q)
+{
+    return (int)(((int64_t)q * 661971961083LL - 274743187321LL) >> 41);
+}
+
+static inline int
+flog2_pow10(int e)
+{
+    return (int)(((int64_t)e * 7304997133929LL) >> 41);
+}
+
+/* ---- Powers of ten, 126 significant bits
+ *
+ * G[e - POW_EMIN] = floor(10^e * 2^(125 - flog2_pow10(e))) + 1, a number in
+ * (2^125, 2^126]: 10^e rounded up to 126 bits.  Built once from exact big
+ * integers: for e >= 0 the top 126 bits of 5^e (10^e = 5^e * 2^e, the power of
+ * two only moves the binary point); for e < 0 the quotient floor(2^N / 5^-e),
+ * obtained by dividing 2^BIG_NMAX by 5 again and again (floor(floor(a/b)/c) =
+ * floor(a/(bc))) and dropping the low bits. */
+#define POW_EMIN (-292) /* 10^-k for the k of the largest doubles */
+#define POW_EMAX 324    /* ... and of the smallest subnormals */
+#define BIG_WORDS 28
+#define BIG_NMAX (32 * BIG_WORDS - 1)
+
+typedef unsigned __int128 u128;
+
+static u128 pow10_tab[POW_EMAX - POW_EMIN + 1];
+static pthread_once_t pow10_once = PTHREAD_ONCE_INIT;
+
+typedef struct big {
+    uint32_t w[BIG_WORDS]; /* little-endian 32-bit words */
+} big;
+
+static void
+big_mul5(big *b)
+{
+    uint64_t carry = 0;
+    for (int i = 0; i < BIG_WORDS; i++) {
+        uint64_t x = (uint64_t)b->w[i] * 5 + carry;
+        b->w[i] = (uint32_t)x;
+        carry = x >> 32;
+    }
+    TS_ASSERT(carry == 0);
+}
+
+static void
+big_div5(big *b)
+{
+    uint64_t rem = 0;
+    for (int i = BIG_WORDS - 1; i >= 0; i--) {
+        uint64_t x = (rem << 32) | b->w[i];
+        b->w[i] = (uint32_t)(x / 5);
+        rem = x % 5;
+    }
+}
+
+static int
+big_bitlen(const big *b)
+{
+    for (int i = BIG_WORDS - 1; i >= 0; i--)
+        if (b->w[i])
+            return 32 * i + 32 - __builtin_clz(b->w[i]);
+    return 0;
+}
+
+/* floor(b / 2^sh); the caller makes sure the result fits in 128 bits. */
+static u128
+big_shr(const big *b, int sh)
+{
+    u128 r = 0;
+    for (int bit = 127; bit >= 0; bit--) {
+        int src = sh + bit;
+        r <<= 1;
+        if (src < 32 * BIG_WORDS && (b->w[src / 32] >> (src % 32) & 1))
+            r |= 1;
+    }
+    return r;
+}
+
+static void
+pow10_init(void)
+{
+    big p; /* 5^e */
+    memset(&p, 0, sizeof p);
+    p.w[0] = 1;
+    for (int e = 0; e <= POW_EMAX; e++) {
+        if (e > 0)
+            big_mul5(&p);
+        int len = big_bitlen(&p);
+        u128 top = len <= 126 ? big_shr(&p, 0) << (126 - len) : big_shr(&p, len - 126);
+        pow10_tab[e - POW_EMIN] = top + 1;
+    }
+    big a; /* floor(2^BIG_NMAX / 5^m) */
+    memset(&a, 0, sizeof a);
+    a.w[BIG_NMAX / 32] = 1u << (BIG_NMAX % 32);
+    for (int m = 1; m <= -POW_EMIN; m++) {
+        big_div5(&a);
+        int n = 125 - flog2_pow10(-m) - m; /* 10^-m * 2^(125 - r) = 2^n / 5^m */
+        TS_ASSERT(n <= BIG_NMAX);
+        pow10_tab[-m - POW_EMIN] = big_shr(&a, BIG_NMAX - n) + 1;
+    }
+}
+
+/* Round to odd of x = g * cp / 2^127: the floor, with its lowest bit set when
+ * x is not an integer.  An integer result stays exact and any other becomes
+ * odd, so comparing it with even numbers (4s, 4s + 2) gives the same answer as
+ * comparing x itself.  g exceeds the true power of ten by less than one unit,
+ * which adds less than cp < 2^60 units of 2^-127 to the product: that is why
+ * "not an integer" looks only at the fraction bits from 2^-63 down to 2^-126
+ * and ignores the lowest 64 bits of the product, where the excess lands.  An
+ * exact power (10^e = 5^e 2^e for small e >= 0) thus still gives an exact
+ * result, and Schubfach's analysis shows that no fraction of a double's
+ * product falls inside the margins this leaves (2^-63 above an integer,
+ * 2^-67 below one). */
+static inline uint64_t
+mul_rop(u128 g, uint64_t cp)
+{
+    u128 lo = (u128)(uint64_t)g * cp;
+    u128 mid = (u128)(uint64_t)(g >> 64) * cp + (lo >> 64); /* floor(g cp / 2^64) */
+    uint64_t r = (uint64_t)(mid >> 63);
+    uint64_t inexact = ((uint64_t)mid << 1) != 0;
+    return r | inexact;
+}
+
+/* Shortest digits of v = c * 2^q (c > 0; c < 2^53) by the Schubfach method
+ * (R. Giulietti, "The Schubfach way to render doubles", 2020):
+ *
+ *  - v rounds from the interval R = [v - 2^q/2, v + 2^q/2] (the lower half
+ *    width is 2^q/4 when c = 2^52 is the smallest mantissa of its binade),
+ *    both ends included when c is even (strtod rounds half to even).
+ *  - k is the largest exponent with 10^k <= |R|, so R holds at least one
+ *    multiple of 10^k and at most one of 10^(k+1).
+ *  - Everything is scaled by 4 * 10^-k so that the ends and the value are
+ *    (nearly) integers: vb = 4 v 10^-k, vbl, vbr the ends, s = floor(v 10^-k).
+ *    They come from one 64x126-bit product each, rounded to odd (mul_rop),
+ *    which the paper proves decides every comparison below exactly.
+ *  - If a multiple of 10^(k+1) lies in R it is the unique shortest candidate.
+ *    Otherwise the shortest have the precision 10^k: of s and s + 1 take the
+ *    one in R, or, when both are, the closer to v (a tie, which only an exact
+ *    vb can produce, goes to the even one, as Go does).
+ *
+ * Returns the digits as an integer (maybe with trailing zeros) and sets
+ * *exp10 so that the decimal is digits * 10^exp10. */
+static uint64_t
+schubfach(uint64_t c, int q, int *exp10)
+{
+    bool asym = c == (1ull << 52) && q > -1074;
+    int k = asym ? flog10_34_pow2(q) : flog10_pow2(q);
+    int h = q + flog2_pow10(-k) + 2; /* 2..5: keeps cb << h below 2^60 */
+    u128 g = pow10_tab[-k - POW_EMIN];
+    uint64_t cb = c << 2;
+    uint64_t vb = mul_rop(g, cb << h);
+    uint64_t vbl = mul_rop(g, (cb - (asym ? 1 : 2)) << h);
+    uint64_t vbr = mul_rop(g, (cb + 2) << h);
+    uint64_t open = c & 1; /* ends excluded: x in R iff vbl + 1 <= x (x a multiple of 4) */
+    uint64_t s = vb >> 2;
+
+    uint64_t u10 = s / 10 * 10, w10 = u10 + 10;
+    bool u10in = vbl + open <= u10 << 2, w10in = (w10 << 2) + open <= vbr;
+    if (u10in != w10in) {
+        *exp10 = k;
+        return u10in ? u10 : w10;
+    }
+    bool uin = vbl + open <= s << 2, win = ((s + 1) << 2) + open <= vbr;
+    *exp10 = k;
+    if (uin != win)
+        return uin ? s : s + 1;
+    uint64_t mid = (s << 2) + 2;
+    return vb < mid || (vb == mid && (s & 1) == 0) ? s : s + 1;
+}
+
+static const char two_digits[201] = "00010203040506070809"
+                                    "10111213141516171819"
+                                    "20212223242526272829"
+                                    "30313233343536373839"
+                                    "40414243444546474849"
+                                    "50515253545556575859"
+                                    "60616263646566676869"
+                                    "70717273747576777879"
+                                    "80818283848586878889"
+                                    "90919293949596979899";
+
+/* Number of decimal digits of x (x < 10^19). */
+static inline int
+count_digits(uint64_t x)
+{
+    static const uint64_t p10[] = {1ull,
+                                   10ull,
+                                   100ull,
+                                   1000ull,
+                                   10000ull,
+                                   100000ull,
+                                   1000000ull,
+                                   10000000ull,
+                                   100000000ull,
+                                   1000000000ull,
+                                   10000000000ull,
+                                   100000000000ull,
+                                   1000000000000ull,
+                                   10000000000000ull,
+                                   100000000000000ull,
+                                   1000000000000000ull,
+                                   10000000000000000ull,
+                                   100000000000000000ull,
+                                   1000000000000000000ull};
+    int n = 1;
+    while (n < 19 && x >= p10[n])
+        n++;
+    return n;
+}
+
+/* dec = x (> 0) * 10^exp10, trailing zeros dropped. */
+static void
+set_decimal(decimal *dec, uint64_t x, int exp10)
+{
+    while (x % 10 == 0) {
+        x /= 10;
+        exp10++;
+    }
+    int n = count_digits(x);
+    char *p = dec->d + n;
+    while (x >= 100) {
+        unsigned r = (unsigned)(x % 100);
+        x /= 100;
+        p -= 2;
+        memcpy(p, two_digits + 2 * r, 2);
+    }
+    if (x >= 10) {
+        p -= 2;
+        memcpy(p, two_digits + 2 * x, 2);
+    } else {
+        *--p = (char)('0' + x);
+    }
+    dec->nd = n;
+    dec->dp = n + exp10;
+}
+
 /* Shortest round-trip digits of a finite |v|. */
 static void
 shortest(double v, decimal *dec)
@@ -39,75 +291,27 @@ shortest(double v, decimal *dec)
     dec->dp = 0;
     if (v == 0)
         return;
-    char tmp[40];
     if (v < 9007199254740992.0 && v == (double)(int64_t)v) {
-        /* an integer below 2^53 is exact: its digits are the shortest form */
-        int64_t iv = (int64_t)v;
-        char digits[24];
-        int n = 0;
-        while (iv) {
-            digits[n++] = (char)('0' + iv % 10);
-            iv /= 10;
-        }
-        int nd = 0;
-        for (int i = n - 1; i >= 0; i--)
-            dec->d[nd++] = digits[i];
-        dec->dp = n;
-        while (nd > 1 && dec->d[nd - 1] == '0')
-            nd--;
-        dec->nd = nd;
+        /* an integer below 2^53 is exact and its neighbours are integers too:
+         * its own digits are the shortest form */
+        set_decimal(dec, (uint64_t)v, 0);
         return;
     }
-    /* Round-tripping is monotonic in the number of digits (a correctly
-     * rounded p+1-digit decimal is at least as close as the p-digit one).
-     * Most values round-trip at 15 digits: then the 15-digit form with its
-     * trailing zeros stripped (k digits) is the k-digit rounding, and it is
-     * the shortest if k-1 digits do not round-trip (one more try).  Values
-     * that need more take 16 or 17 digits.  2-3 tries instead of up to 17. */
-    int p = 15;
-    snprintf(tmp, sizeof tmp, "%.*e", p - 1, v);
-    if (strtod(tmp, NULL) == v) {
-        const char *e = strchr(tmp, 'e');
-        int k = 0;
-        for (const char *c = tmp; c < e; c++)
-            if (*c >= '0' && *c <= '9')
-                k++;
-        for (const char *c = e - 1; c > tmp && (*c == '0' || *c == '.'); c--)
-            if (*c == '0')
-                k--;
-        char shorter[40];
-        if (k > 1) {
-            snprintf(shorter, sizeof shorter, "%.*e", k - 2, v);
-            if (strtod(shorter, NULL) == v) {
-                /* rare: an even shorter form exists; search it (monotonic) */
-                int lo = 1, hi = k - 1;
-                while (lo < hi) {
-                    int mid = (lo + hi) / 2;
-                    snprintf(shorter, sizeof shorter, "%.*e", mid - 1, v);
-                    if (strtod(shorter, NULL) == v)
-                        hi = mid;
-                    else
-                        lo = mid + 1;
-                }
-                snprintf(tmp, sizeof tmp, "%.*e", lo - 1, v);
-            }
-        }
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    int be = (int)(bits >> 52 & 0x7ff);
+    uint64_t c = bits & ((1ull << 52) - 1);
+    int q;
+    if (be) {
+        c |= 1ull << 52;
+        q = be - 1075;
     } else {
-        snprintf(tmp, sizeof tmp, "%.*e", 15, v);
-        if (strtod(tmp, NULL) != v)
-            snprintf(tmp, sizeof tmp, "%.*e", 16, v);
+        q = -1074;
     }
-    /* tmp is "d.ddde[+-]XX" (or "de[+-]XX" for one digit) */
-    const char *e = strchr(tmp, 'e');
-    int exp10 = atoi(e + 1);
-    int nd = 0;
-    for (const char *c = tmp; c < e; c++)
-        if (*c >= '0' && *c <= '9')
-            dec->d[nd++] = *c;
-    while (nd > 1 && dec->d[nd - 1] == '0')
-        nd--;
-    dec->nd = nd;
-    dec->dp = exp10 + 1;
+    pthread_once(&pow10_once, pow10_init);
+    int exp10;
+    uint64_t x = schubfach(c, q, &exp10);
+    set_decimal(dec, x, exp10);
 }
 
 /* Appends to a fixed buffer; truncates silently (callers size it right). */
