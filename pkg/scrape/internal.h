@@ -130,6 +130,7 @@ struct ts__loop {
     char curl_err[CURL_ERROR_SIZE];
     char status_line[128];
     ts_buf body;
+    size_t body_hint; /* length of the last body (bytes to reserve for the next) */
     bool body_too_big, scraping;
     int64_t scrape_ts;  /* wall ms of the current scrape's start */
     uint64_t start_ns;
