@@ -791,8 +791,12 @@ replay_lookup(ts_head *h, uint64_t ref)
     return s;
 }
 
-/* How many samples ahead batch replay prefetches the series. */
-#define REPLAY_PREFETCH 8
+/* How many samples ahead batch replay prefetches the series, and then (once
+ * that has arrived) the last byte of its open chunk, which the XOR encoder
+ * writes next: without the second prefetch that write was a cache miss per
+ * sample and the largest single cost of replay. */
+#define REPLAY_PREFETCH 32
+#define REPLAY_PREFETCH_CHUNK 16
 
 size_t
 ts_head_replay_samples(ts_head *h, const ts_record_sample *smp, size_t n)
@@ -811,6 +815,14 @@ ts_head_replay_samples(ts_head *h, const ts_record_sample *smp, size_t n)
                 __builtin_prefetch(p + 64);
                 /* its mutex, by ref (not through the series: that would wait for it) */
                 __builtin_prefetch(&h->series_mu[pref & (TS__HEAD_SERIES_LOCKS - 1)]);
+            }
+        }
+        if (i + REPLAY_PREFETCH_CHUNK < n) {
+            uint64_t pref = smp[i + REPLAY_PREFETCH_CHUNK].ref;
+            if (pref < h->replay_cap && h->replay_idx[pref]) {
+                const ts_xor_chunk *oc = &h->replay_idx[pref]->open;
+                if (oc->b)
+                    __builtin_prefetch(oc->b + oc->len - 1, 1);
             }
         }
         int64_t t = smp[i].t;
