@@ -228,33 +228,54 @@ static const char two_digits[201] = "00010203040506070809"
                                     "80818283848586878889"
                                     "90919293949596979899";
 
-/* Number of decimal digits of x (x < 10^19). */
+/* Number of decimal digits of x: from its bit length (1233 / 4096 is just
+ * above log10(2)) the count is t or t + 1. */
 static inline int
 count_digits(uint64_t x)
 {
-    static const uint64_t p10[] = {1ull,
-                                   10ull,
-                                   100ull,
-                                   1000ull,
-                                   10000ull,
-                                   100000ull,
-                                   1000000ull,
-                                   10000000ull,
-                                   100000000ull,
-                                   1000000000ull,
-                                   10000000000ull,
-                                   100000000000ull,
-                                   1000000000000ull,
-                                   10000000000000ull,
-                                   100000000000000ull,
-                                   1000000000000000ull,
-                                   10000000000000000ull,
-                                   100000000000000000ull,
-                                   1000000000000000000ull};
-    int n = 1;
-    while (n < 19 && x >= p10[n])
-        n++;
-    return n;
+    static const uint64_t p10[20] = {1ull,
+                                     10ull,
+                                     100ull,
+                                     1000ull,
+                                     10000ull,
+                                     100000ull,
+                                     1000000ull,
+                                     10000000ull,
+                                     100000000ull,
+                                     1000000000ull,
+                                     10000000000ull,
+                                     100000000000ull,
+                                     1000000000000ull,
+                                     10000000000000ull,
+                                     100000000000000ull,
+                                     1000000000000000ull,
+                                     10000000000000000ull,
+                                     100000000000000000ull,
+                                     1000000000000000000ull,
+                                     10000000000000000000ull};
+    x |= 1; /* 0 has one digit, as 1 has; no 10^t is odd, so the count stays */
+    int bits = 64 - __builtin_clzll(x);
+    int t = (bits * 1233) >> 12;
+    return t + 1 - (x < p10[t]);
+}
+
+/* Decimal digits of x at p (room for 20); returns their number. */
+static size_t
+put_u64(char *p, uint64_t x)
+{
+    int n = count_digits(x);
+    char *q = p + n;
+    while (x >= 100) {
+        unsigned r = (unsigned)(x % 100);
+        x /= 100;
+        q -= 2;
+        memcpy(q, two_digits + 2 * r, 2);
+    }
+    if (x >= 10)
+        memcpy(q - 2, two_digits + 2 * x, 2);
+    else
+        q[-1] = (char)('0' + x);
+    return (size_t)n;
 }
 
 /* dec = x (> 0) * 10^exp10, trailing zeros dropped. */
@@ -265,20 +286,7 @@ set_decimal(decimal *dec, uint64_t x, int exp10)
         x /= 10;
         exp10++;
     }
-    int n = count_digits(x);
-    char *p = dec->d + n;
-    while (x >= 100) {
-        unsigned r = (unsigned)(x % 100);
-        x /= 100;
-        p -= 2;
-        memcpy(p, two_digits + 2 * r, 2);
-    }
-    if (x >= 10) {
-        p -= 2;
-        memcpy(p, two_digits + 2 * x, 2);
-    } else {
-        *--p = (char)('0' + x);
-    }
+    int n = (int)put_u64(dec->d, x);
     dec->nd = n;
     dec->dp = n + exp10;
 }
@@ -314,92 +322,77 @@ shortest(double v, decimal *dec)
     set_decimal(dec, x, exp10);
 }
 
-/* Appends to a fixed buffer; truncates silently (callers size it right). */
-typedef struct out {
-    char *p;
-    size_t size, len;
-} out;
-
-static void
-oc(out *o, char c)
-{
-    if (o->len + 1 < o->size)
-        o->p[o->len] = c;
-    o->len++;
-}
-
-static void
-os_(out *o, const char *s)
-{
-    while (*s)
-        oc(o, *s++);
-}
-
-static void
-fmt_f(out *o, const decimal *d)
-{
-    /* integer part */
-    if (d->dp > 0) {
-        for (int i = 0; i < d->dp; i++)
-            oc(o, i < d->nd ? d->d[i] : '0');
-    } else {
-        oc(o, '0');
-    }
-    /* fraction: digits after the point, if any */
-    if (d->nd > d->dp) {
-        oc(o, '.');
-        for (int i = d->dp; i < d->nd; i++)
-            oc(o, i < 0 ? '0' : d->d[i]);
-    }
-}
-
-static void
-fmt_e(out *o, const decimal *d)
-{
-    oc(o, d->nd ? d->d[0] : '0');
-    if (d->nd > 1) {
-        oc(o, '.');
-        for (int i = 1; i < d->nd; i++)
-            oc(o, d->d[i]);
-    }
-    int exp = d->nd ? d->dp - 1 : 0;
-    oc(o, 'e');
-    oc(o, exp < 0 ? '-' : '+');
-    if (exp < 0)
-        exp = -exp;
-    char num[8];
-    snprintf(num, sizeof num, "%02d", exp);
-    os_(o, num);
-}
+/* The layouts below write into a buffer of TS_FLOAT_BUF_MAX bytes, which
+ * always suffices: the longest text is '-' and the 'f' form of 5e-324
+ * ("0." + 323 zeros + "5"), 327 bytes.  They return the length (no NUL). */
 
 static size_t
-finish(out *o)
+layout_f(char *p, const decimal *d)
 {
-    if (o->size)
-        o->p[o->len < o->size ? o->len : o->size - 1] = '\0';
-    return o->len;
+    char *start = p;
+    if (d->nd == 0) {
+        *p++ = '0';
+    } else if (d->dp <= 0) { /* 0.000ddd */
+        *p++ = '0';
+        *p++ = '.';
+        memset(p, '0', (size_t)-d->dp);
+        p += -d->dp;
+        memcpy(p, d->d, (size_t)d->nd);
+        p += d->nd;
+    } else if (d->dp < d->nd) { /* ddd.ddd */
+        memcpy(p, d->d, (size_t)d->dp);
+        p += d->dp;
+        *p++ = '.';
+        memcpy(p, d->d + d->dp, (size_t)(d->nd - d->dp));
+        p += d->nd - d->dp;
+    } else { /* ddd000 */
+        memcpy(p, d->d, (size_t)d->nd);
+        p += d->nd;
+        memset(p, '0', (size_t)(d->dp - d->nd));
+        p += d->dp - d->nd;
+    }
+    return (size_t)(p - start);
 }
 
-static bool
-nonfinite(out *o, double v)
+/* d.ddde+XX: at least two exponent digits, as Go writes them. */
+static size_t
+layout_e(char *p, const decimal *d)
 {
-    if (isnan(v))
-        os_(o, "NaN");
-    else if (isinf(v))
-        os_(o, v > 0 ? "+Inf" : "-Inf");
-    else
-        return false;
-    return true;
+    char *start = p;
+    *p++ = d->nd ? d->d[0] : '0';
+    if (d->nd > 1) {
+        *p++ = '.';
+        memcpy(p, d->d + 1, (size_t)(d->nd - 1));
+        p += d->nd - 1;
+    }
+    int exp = d->nd ? d->dp - 1 : 0;
+    *p++ = 'e';
+    *p++ = exp < 0 ? '-' : '+';
+    if (exp < 0)
+        exp = -exp;
+    if (exp >= 100) {
+        *p++ = (char)('0' + exp / 100);
+        exp %= 100;
+    }
+    memcpy(p, two_digits + 2 * exp, 2);
+    return (size_t)(p + 2 - start);
 }
 
-size_t
-ts_format_float_go(double v, char fmt, char *buf, size_t size)
+/* Go strconv.FormatFloat(v, fmt, -1, 64) at p (TS_FLOAT_BUF_MAX bytes). */
+static size_t
+format_go(double v, char fmt, char *p)
 {
-    out o = {buf, size, 0};
-    if (nonfinite(&o, v))
-        return finish(&o);
+    if (isnan(v)) {
+        memcpy(p, "NaN", 3);
+        return 3;
+    }
+    if (isinf(v)) {
+        memcpy(p, v > 0 ? "+Inf" : "-Inf", 4);
+        return 4;
+    }
+    size_t n = 0;
     if (signbit(v))
-        oc(&o, '-');
+        p[n++] = '-';
     decimal d;
     shortest(fabs(v), &d);
     if (fmt == 'g') {
@@ -407,19 +400,46 @@ ts_format_float_go(double v, char fmt, char *buf, size_t size)
         /* Go uses precision 6 for the %e-or-%f decision of shortest %g */
         fmt = (exp < -4 || exp >= 6) ? 'e' : 'f';
     }
-    if (fmt == 'e')
-        fmt_e(&o, &d);
-    else
-        fmt_f(&o, &d);
-    return finish(&o);
+    return n + (fmt == 'e' ? layout_e(p + n, &d) : layout_f(p + n, &d));
+}
+
+/* Prometheus' marshalValue at p (TS_FLOAT_BUF_MAX bytes). */
+static size_t
+format_prom(double v, char *p)
+{
+    double a = fabs(v);
+    char fmt = (a != 0 && (a < 1e-6 || a >= 1e21)) ? 'e' : 'f';
+    return format_go(v, fmt, p);
+}
+
+/* Copies a text of length n made in tmp to (buf, size): cut to size - 1
+ * bytes and NUL-terminated; returns n. */
+static size_t
+finish(const char *tmp, size_t n, char *buf, size_t size)
+{
+    if (size) {
+        size_t m = n < size - 1 ? n : size - 1;
+        if (tmp != buf)
+            memcpy(buf, tmp, m);
+        buf[m] = '\0';
+    }
+    return n;
+}
+
+size_t
+ts_format_float_go(double v, char fmt, char *buf, size_t size)
+{
+    char tmp[TS_FLOAT_BUF_MAX];
+    char *p = size >= TS_FLOAT_BUF_MAX ? buf : tmp;
+    return finish(p, format_go(v, fmt, p), buf, size);
 }
 
 size_t
 ts_format_prom_value(double v, char *buf, size_t size)
 {
-    double a = fabs(v);
-    char fmt = (a != 0 && (a < 1e-6 || a >= 1e21)) ? 'e' : 'f';
-    return ts_format_float_go(v, fmt, buf, size);
+    char tmp[TS_FLOAT_BUF_MAX];
+    char *p = size >= TS_FLOAT_BUF_MAX ? buf : tmp;
+    return finish(p, format_prom(v, p), buf, size);
 }
 
 /* ------------------------------------------------------------------ writer */
@@ -617,18 +637,22 @@ void
 ts_jsonw_int(ts_jsonw *w, int64_t v)
 {
     char b[24];
-    int n = snprintf(b, sizeof b, "%lld", (long long)v);
+    size_t n = 0;
+    if (v < 0)
+        b[n++] = '-';
+    /* unsigned negation keeps INT64_MIN defined */
+    n += put_u64(b + n, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v);
     sep(w);
-    put(w, b, (size_t)n);
+    put(w, b, n);
 }
 
 void
 ts_jsonw_uint(ts_jsonw *w, uint64_t v)
 {
     char b[24];
-    int n = snprintf(b, sizeof b, "%llu", (unsigned long long)v);
+    size_t n = put_u64(b, v);
     sep(w);
-    put(w, b, (size_t)n);
+    put(w, b, n);
 }
 
 void
@@ -681,7 +705,7 @@ ts_jsonw_prom_value(ts_jsonw *w, double v)
 {
     char b[TS_FLOAT_BUF_MAX + 2];
     b[0] = '"';
-    size_t n = ts_format_prom_value(v, b + 1, TS_FLOAT_BUF_MAX);
+    size_t n = format_prom(v, b + 1);
     b[n + 1] = '"';
     sep(w);
     put(w, b, n + 2);
@@ -692,27 +716,71 @@ ts_jsonw_go_float_str(ts_jsonw *w, double v)
 {
     char b[TS_FLOAT_BUF_MAX + 2];
     b[0] = '"';
-    size_t n = ts_format_float_go(v, 'f', b + 1, TS_FLOAT_BUF_MAX);
+    size_t n = format_go(v, 'f', b + 1);
     b[n + 1] = '"';
     sep(w);
     put(w, b, n + 2);
 }
 
+/* marshalTimestamp at p (room for 24 bytes); returns the length.  Go writes
+ * '-' then the magnitude; unsigned arithmetic keeps INT64_MIN defined. */
+static size_t
+format_prom_time(int64_t ms, char *p)
+{
+    size_t n = 0;
+    if (ms < 0)
+        p[n++] = '-';
+    uint64_t mag = ms < 0 ? (uint64_t)0 - (uint64_t)ms : (uint64_t)ms;
+    n += put_u64(p + n, mag / 1000);
+    unsigned frac = (unsigned)(mag % 1000);
+    if (frac) {
+        p[n++] = '.';
+        p[n++] = (char)('0' + frac / 100);
+        memcpy(p + n, two_digits + 2 * (frac % 100), 2);
+        n += 2;
+    }
+    return n;
+}
+
 void
 ts_jsonw_prom_time(ts_jsonw *w, int64_t ms)
 {
-    char b[32];
-    int n;
-    /* Go writes '-' then the magnitude; unsigned arithmetic keeps INT64_MIN defined. */
-    uint64_t mag = ms < 0 ? (uint64_t)0 - (uint64_t)ms : (uint64_t)ms;
-    unsigned frac = (unsigned)(mag % 1000);
-    if (frac)
-        n = snprintf(b, sizeof b, "%s%llu.%03u", ms < 0 ? "-" : "",
-                     (unsigned long long)(mag / 1000), frac);
-    else
-        n = snprintf(b, sizeof b, "%s%llu", ms < 0 ? "-" : "", (unsigned long long)(mag / 1000));
+    char b[24];
+    size_t n = format_prom_time(ms, b);
     sep(w);
-    put(w, b, (size_t)n);
+    put(w, b, n);
+}
+
+void
+ts_jsonw_prom_point(ts_jsonw *w, int64_t ms, double v)
+{
+    /* ",[" time ","" value ""]" */
+    enum { POINT_MAX = 2 + 24 + 2 + TS_FLOAT_BUF_MAX + 2 };
+    if (w->err || w->depth >= TS_JSONW_MAX_DEPTH || ts_buf_reserve(w->out, POINT_MAX) != TS_OK) {
+        /* at a limit: piece by piece, for the same error and the same bytes */
+        ts_jsonw_arr_begin(w);
+        ts_jsonw_prom_time(w, ms);
+        ts_jsonw_prom_value(w, v);
+        ts_jsonw_arr_end(w);
+        return;
+    }
+    char *start = (char *)w->out->p + w->out->len, *p = start;
+    if (w->after_key) {
+        w->after_key = false;
+    } else {
+        if (w->nonempty[w->depth])
+            *p++ = ',';
+        w->nonempty[w->depth] = true;
+    }
+    *p++ = '[';
+    p += format_prom_time(ms, p);
+    *p++ = ',';
+    *p++ = '"';
+    p += format_prom(v, p);
+    *p++ = '"';
+    *p++ = ']';
+    w->nonempty[w->depth + 1] = true; /* as the array's elements leave it */
+    w->out->len += (size_t)(p - start);
 }
 
 void

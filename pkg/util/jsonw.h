@@ -83,6 +83,9 @@ void ts_jsonw_raw(ts_jsonw *w, const char *json, size_t n);
 /* ---- Prometheus forms */
 /* Sample value string (marshalValue): "1e+21", "0.5", "NaN", "+Inf". */
 void ts_jsonw_prom_value(ts_jsonw *w, double v);
+/* One sample of a vector or matrix result, [time, "value"]: the same bytes
+ * and errors as arr_begin, prom_time, prom_value, arr_end, in one step. */
+void ts_jsonw_prom_point(ts_jsonw *w, int64_t ms, double v);
 /* Scalar value string: Go FormatFloat(v,'f',-1,64) ("NaN", "+Inf", "-Inf" too). */
 void ts_jsonw_go_float_str(ts_jsonw *w, double v);
 /* Sample timestamp (marshalTimestamp): ms as seconds, "1435781451.780". */

@@ -26,6 +26,8 @@
  * seeds.  TS_FLOATFMT_RANDOM=N changes the number of random bit patterns (for
  * a long one-off run in a Release build: `floatfmt_test random_bits`).
  */
+#include "pkg/util/buf.h"
+#include "pkg/util/err.h"
 #include "pkg/util/jsonw.h"
 #include "tests/testutil/t.h"
 
@@ -550,6 +552,121 @@ test_small_buffers(void)
     T_STREQ(b, "1e-07");
 }
 
+/* ts_jsonw_prom_point writes what arr_begin, prom_time, prom_value and
+ * arr_end write, also when a bounded buffer fills up in the middle. */
+static void
+write_points(ts_buf *b, bool fused, size_t n, int *err)
+{
+    ts_jsonw w;
+    ts_jsonw_init(&w, b);
+    ts_jsonw_obj_begin(&w);
+    ts_jsonw_key(&w, "values");
+    ts_jsonw_arr_begin(&w);
+    rng_state = 99;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t r = rng();
+        int64_t t = (int64_t)rng();
+        if (i % 3 == 0)
+            t %= 100000000000000ll; /* realistic ms, some negative */
+        if (i == 5)
+            t = INT64_MIN;
+        if (i == 6)
+            t = INT64_MAX;
+        double v = i % 2 ? from_bits(r) : (double)(r % 100000) / 300.0;
+        if (fused) {
+            ts_jsonw_prom_point(&w, t, v);
+        } else {
+            ts_jsonw_arr_begin(&w);
+            ts_jsonw_prom_time(&w, t);
+            ts_jsonw_prom_value(&w, v);
+            ts_jsonw_arr_end(&w);
+        }
+    }
+    ts_jsonw_arr_end(&w);
+    ts_jsonw_obj_end(&w);
+    *err = ts_jsonw_err(&w);
+}
+
+static void
+test_points(void)
+{
+    ts_buf full;
+    int e;
+    ts_buf_init(&full, 0);
+    write_points(&full, false, 500, &e);
+    size_t total = full.len;
+    ts_buf_fini(&full);
+    T_OK(e);
+    for (size_t max = 0; max <= total + 500; max += max < 2000 || max > total - 500 ? 7 : 997) {
+        ts_buf a, b;
+        ts_buf_init(&a, max);
+        ts_buf_init(&b, max);
+        int ea, eb;
+        write_points(&a, false, 500, &ea);
+        write_points(&b, true, 500, &eb);
+        T_EQ(ea, eb);
+        T_EQ(ea, max && max < total ? TS_ELIMIT : TS_OK);
+        T_EQ(a.len, b.len);
+        T_TRUE(a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
+        ts_buf_fini(&a);
+        ts_buf_fini(&b);
+    }
+    /* and the texts themselves */
+    ts_buf b;
+    ts_buf_init(&b, 0);
+    ts_jsonw w;
+    ts_jsonw_init(&w, &b);
+    ts_jsonw_arr_begin(&w);
+    ts_jsonw_prom_point(&w, 1435781451780, 0.1);
+    ts_jsonw_prom_point(&w, -1500, -1e-7);
+    ts_jsonw_prom_point(&w, 1, NAN);
+    ts_jsonw_prom_point(&w, INT64_MIN, 1e21);
+    ts_jsonw_int(&w, INT64_MIN);
+    ts_jsonw_int(&w, -7);
+    ts_jsonw_uint(&w, UINT64_MAX);
+    ts_jsonw_arr_end(&w);
+    T_OK(ts_jsonw_err(&w));
+    T_STREQ(ts_buf_cstr(&b), "[[1435781451.780,\"0.1\"],[-1.500,\"-1e-07\"],[0.001,\"NaN\"],"
+                             "[-9223372036854775.808,\"1e+21\"],-9223372036854775808,-7,"
+                             "18446744073709551615]");
+    ts_buf_fini(&b);
+}
+
+/* Integers (ts_jsonw_int/uint, also the digits of timestamps) as printf
+ * writes them, around every power of ten and at random. */
+static void
+test_integers(void)
+{
+    ts_buf b;
+    ts_buf_init(&b, 0);
+    rng_state = 3;
+    uint64_t p = 1;
+    for (int i = 0; i < 2000; i++) {
+        uint64_t x;
+        if (i < 60) {
+            x = p + (uint64_t)(i % 3) - 1; /* 10^k - 1, 10^k, 10^k + 1 */
+            if (i % 3 == 2)
+                p *= 10;
+        } else {
+            x = rng() >> (rng() % 64);
+        }
+        char want[96];
+        ts_jsonw w;
+        ts_buf_reset(&b);
+        ts_jsonw_init(&w, &b);
+        ts_jsonw_arr_begin(&w);
+        ts_jsonw_uint(&w, x);
+        ts_jsonw_int(&w, (int64_t)x);
+        ts_jsonw_int(&w, -(int64_t)(x >> 1));
+        ts_jsonw_arr_end(&w);
+        snprintf(want, sizeof want, "[%llu,%lld,%lld]", (unsigned long long)x,
+                 (long long)(int64_t)x, -(long long)(x >> 1));
+        T_STREQ(ts_buf_cstr(&b), want);
+    }
+    ts_buf_fini(&b);
+}
+
 T_MAIN({"reference_sane", test_reference_sane}, {"known_texts", test_known_texts},
        {"edges", test_edges}, {"binades", test_binades}, {"random_bits", test_random_bits},
-       {"random_human", test_random_human}, {"small_buffers", test_small_buffers})
+       {"random_human", test_random_human}, {"small_buffers", test_small_buffers},
+       {"points", test_points}, {"integers", test_integers})
