@@ -467,17 +467,25 @@ putc_(ts_jsonw *w, char c)
     put(w, &c, 1);
 }
 
-/* Called before every value or key: writes the separating comma. */
-static void
-sep(ts_jsonw *w)
+/* Called before every value or key: updates the state and says whether a
+ * separating comma goes first. */
+static bool
+need_comma(ts_jsonw *w)
 {
     if (w->after_key) {
         w->after_key = false;
-        return;
+        return false;
     }
-    if (w->nonempty[w->depth])
-        putc_(w, ',');
+    bool comma = w->nonempty[w->depth];
     w->nonempty[w->depth] = true;
+    return comma;
+}
+
+static void
+sep(ts_jsonw *w)
+{
+    if (need_comma(w))
+        putc_(w, ',');
 }
 
 static void
@@ -555,62 +563,125 @@ utf8_len(const unsigned char *s, size_t n, uint32_t *cp)
     return len;
 }
 
-static void
-escaped(ts_jsonw *w, const char *s, size_t n)
+/* Bytes a JSON string holds as they are: printable ASCII except " \\ < > &. */
+static const uint8_t plain_byte[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 0, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+
+/* The escape of the character at p[i] (i < n, p[i] not a plain byte): its
+ * text in rep and that length, or 0 when the *adv bytes stay as they are
+ * (valid UTF-8 other than U+2028/U+2029).  Never longer than 6 bytes for
+ * each byte consumed. */
+static size_t
+escape_at(const unsigned char *p, size_t n, size_t i, char rep[8], size_t *adv)
 {
     static const char hex[] = "0123456789abcdef";
-    const unsigned char *p = (const unsigned char *)s;
-    size_t start = 0, i = 0;
-    putc_(w, '"');
-    while (i < n) {
-        unsigned char c = p[i];
-        const char *rep = NULL;
-        char ubuf[7];
-        size_t adv = 1;
-        if (c < 0x80) {
-            if (c == '"')
-                rep = "\\\"";
-            else if (c == '\\')
-                rep = "\\\\";
-            else if (c == '\n')
-                rep = "\\n";
-            else if (c == '\r')
-                rep = "\\r";
-            else if (c == '\t')
-                rep = "\\t";
-            else if (c < 0x20 || c == '<' || c == '>' || c == '&') {
-                snprintf(ubuf, sizeof ubuf, "\\u00%c%c", hex[c >> 4], hex[c & 15]);
-                rep = ubuf;
-            }
-        } else {
-            uint32_t cp;
-            adv = utf8_len(p + i, n - i, &cp);
-            if (adv == 0) {
-                rep = "\\ufffd";
-                adv = 1;
-            } else if (cp == 0x2028) {
-                rep = "\\u2028";
-            } else if (cp == 0x2029) {
-                rep = "\\u2029";
-            }
+    unsigned char c = p[i];
+    *adv = 1;
+    if (c < 0x80) {
+        char e = c == '"'    ? '"'
+                 : c == '\\' ? '\\'
+                 : c == '\n' ? 'n'
+                 : c == '\r' ? 'r'
+                 : c == '\t' ? 't'
+                             : 0;
+        if (e) {
+            rep[0] = '\\';
+            rep[1] = e;
+            return 2;
         }
-        if (rep) {
+        memcpy(rep, "\\u00", 4); /* control bytes and < > & */
+        rep[4] = hex[c >> 4];
+        rep[5] = hex[c & 15];
+        return 6;
+    }
+    uint32_t cp;
+    size_t len = utf8_len(p + i, n - i, &cp);
+    if (len == 0) {
+        memcpy(rep, "\\ufffd", 6);
+        return 6;
+    }
+    *adv = len;
+    if (cp == 0x2028 || cp == 0x2029) {
+        memcpy(rep, cp == 0x2028 ? "\\u2028" : "\\u2029", 6);
+        return 6;
+    }
+    return 0;
+}
+
+/* A string value or key: the separating comma if due, the escaped string,
+ * then tail (':' after a key) unless it is 0.  Normally written straight into
+ * the buffer; when the buffer cannot take the worst case (6 bytes per input
+ * byte) it goes piece by piece, for the same bytes and the same error. */
+static void
+string_(ts_jsonw *w, const char *s, size_t n, char tail)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    bool comma = need_comma(w);
+    if (!w->err && n < ((size_t)1 << 48) && ts_buf_reserve(w->out, 6 * n + 4) == TS_OK) {
+        char *start = (char *)w->out->p + w->out->len, *q = start;
+        if (comma)
+            *q++ = ',';
+        *q++ = '"';
+        size_t i = 0;
+        for (;;) {
+            size_t j = i;
+            while (j < n && plain_byte[p[j]])
+                j++;
+            memcpy(q, p + i, j - i);
+            q += j - i;
+            if (j == n)
+                break;
+            char rep[8];
+            size_t adv, len = escape_at(p, n, j, rep, &adv);
+            if (len)
+                memcpy(q, rep, len);
+            else
+                memcpy(q, p + j, len = adv);
+            q += len;
+            i = j + adv;
+        }
+        *q++ = '"';
+        if (tail)
+            *q++ = tail;
+        w->out->len += (size_t)(q - start);
+        return;
+    }
+    if (comma)
+        putc_(w, ',');
+    putc_(w, '"');
+    size_t start = 0, i = 0;
+    while (i < n) {
+        if (plain_byte[p[i]]) {
+            i++;
+            continue;
+        }
+        char rep[8];
+        size_t adv, len = escape_at(p, n, i, rep, &adv);
+        if (len) {
             put(w, p + start, i - start);
-            put(w, rep, strlen(rep));
+            put(w, rep, len);
             start = i + adv;
         }
         i += adv;
     }
     put(w, p + start, n - start);
     putc_(w, '"');
+    if (tail)
+        putc_(w, tail);
 }
 
 void
 ts_jsonw_keyn(ts_jsonw *w, const char *k, size_t n)
 {
-    sep(w);
-    escaped(w, k, n);
-    putc_(w, ':');
+    string_(w, k, n, ':');
     w->after_key = true;
 }
 
@@ -623,8 +694,7 @@ ts_jsonw_key(ts_jsonw *w, const char *k)
 void
 ts_jsonw_strn(ts_jsonw *w, const char *s, size_t n)
 {
-    sep(w);
-    escaped(w, s ? s : "", s ? n : 0);
+    string_(w, s ? s : "", s ? n : 0, 0);
 }
 
 void
@@ -765,13 +835,8 @@ ts_jsonw_prom_point(ts_jsonw *w, int64_t ms, double v)
         return;
     }
     char *start = (char *)w->out->p + w->out->len, *p = start;
-    if (w->after_key) {
-        w->after_key = false;
-    } else {
-        if (w->nonempty[w->depth])
-            *p++ = ',';
-        w->nonempty[w->depth] = true;
-    }
+    if (need_comma(w))
+        *p++ = ',';
     *p++ = '[';
     p += format_prom_time(ms, p);
     *p++ = ',';

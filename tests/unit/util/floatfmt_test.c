@@ -666,7 +666,134 @@ test_integers(void)
     ts_buf_fini(&b);
 }
 
+/* ---- JSON strings: the writer against a byte-at-a-time reference (the
+ * escaping of Go's encoding/json: " \\ \n \r \t short, other control bytes and
+ * < > & as \u00XX, invalid UTF-8 bytes as \ufffd, U+2028/2029 escaped). */
+
+static size_t
+ref_utf8(const unsigned char *s, size_t n, uint32_t *cp)
+{
+    unsigned char c = s[0];
+    size_t len = c < 0x80             ? 1
+                 : (c & 0xE0) == 0xC0 ? 2
+                 : (c & 0xF0) == 0xE0 ? 3
+                 : (c & 0xF8) == 0xF0 ? 4
+                                      : 0;
+    if (len == 0 || len > n)
+        return 0;
+    uint32_t v = len == 1 ? c : c & (0x7F >> len);
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        v = v << 6 | (s[i] & 0x3F);
+    }
+    static const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (v < min[len] || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
+        return 0;
+    *cp = v;
+    return len;
+}
+
+static void
+ref_escape(const unsigned char *s, size_t n, char *out)
+{
+    char *o = out;
+    *o++ = '"';
+    for (size_t i = 0; i < n;) {
+        unsigned char c = s[i];
+        uint32_t cp;
+        size_t len;
+        if (c == '"' || c == '\\') {
+            o += snprintf(o, 8, "\\%c", c);
+        } else if (c == '\n' || c == '\r' || c == '\t') {
+            o += snprintf(o, 8, "\\%c", c == '\n' ? 'n' : c == '\r' ? 'r' : 't');
+        } else if (c < 0x20 || c == '<' || c == '>' || c == '&') {
+            o += snprintf(o, 8, "\\u%04x", c);
+        } else if (c < 0x80) {
+            *o++ = (char)c;
+        } else if ((len = ref_utf8(s + i, n - i, &cp)) == 0) {
+            o += snprintf(o, 8, "\\ufffd");
+        } else if (cp == 0x2028 || cp == 0x2029) {
+            o += snprintf(o, 8, "\\u%04x", cp);
+            i += len;
+            continue;
+        } else {
+            memcpy(o, s + i, len);
+            o += len;
+            i += len;
+            continue;
+        }
+        i++;
+    }
+    *o++ = '"';
+    *o = '\0';
+}
+
+static void
+test_strings(void)
+{
+    static const char *const pieces[] = {
+        "a",    "\"",       "\\",           "\n",           "\x01",         "\x7f",
+        "<",    "&",        "\xc3\xa9",     "\xe2\x80\xa8", "\xe2\x80\xa9", "\xf0\x9f\x98\x80",
+        "\xc3", "\xe2\x80", "\xed\xa0\x80", "\xc0\xaf",     "\xff",         "ab_c:9"};
+    rng_state = 11;
+    ts_buf b;
+    ts_buf_init(&b, 0);
+    for (int k = 0; k < 20000; k++) {
+        unsigned char s[64];
+        size_t n = 0;
+        int parts = (int)(rng() % 12);
+        for (int i = 0; i < parts; i++) {
+            const char *pc = pieces[rng() % (sizeof pieces / sizeof pieces[0])];
+            size_t l = strlen(pc);
+            if (n + l > sizeof s)
+                break;
+            memcpy(s + n, pc, l);
+            n += l;
+        }
+        if (k % 4 == 0) { /* and some fully random bytes */
+            n = rng() % 40;
+            for (size_t i = 0; i < n; i++)
+                s[i] = (unsigned char)rng();
+        }
+        char want[64 * 6 + 16], got[64 * 18 + 32];
+        ref_escape(s, n, want);
+        ts_jsonw w;
+        ts_buf_reset(&b);
+        ts_jsonw_init(&w, &b);
+        ts_jsonw_obj_begin(&w);
+        ts_jsonw_keyn(&w, (const char *)s, n);
+        ts_jsonw_strn(&w, (const char *)s, n);
+        ts_jsonw_key(&w, "k");
+        ts_jsonw_strn(&w, (const char *)s, n);
+        ts_jsonw_obj_end(&w);
+        T_OK(ts_jsonw_err(&w));
+        snprintf(got, sizeof got, "{%s:%s,\"k\":%s}", want, want, want);
+        T_STREQ(ts_buf_cstr(&b), got);
+        /* bounded (one string in 16): the bytes before the limit are a
+         * prefix, and it fails */
+        size_t total = b.len;
+        for (size_t max = 1; k % 16 == 0 && max < total; max += 1 + rng() % 5) {
+            ts_buf c;
+            ts_buf_init(&c, max);
+            ts_jsonw_init(&w, &c);
+            ts_jsonw_obj_begin(&w);
+            ts_jsonw_keyn(&w, (const char *)s, n);
+            ts_jsonw_strn(&w, (const char *)s, n);
+            ts_jsonw_key(&w, "k");
+            ts_jsonw_strn(&w, (const char *)s, n);
+            ts_jsonw_obj_end(&w);
+            int err = ts_jsonw_err(&w);
+            bool prefix = c.len <= max && (c.len == 0 || memcmp(c.p, b.p, c.len) == 0);
+            ts_buf_fini(&c);
+            T_EQ(err, TS_ELIMIT);
+            T_TRUE(prefix);
+        }
+    }
+    ts_buf_fini(&b);
+}
+
 T_MAIN({"reference_sane", test_reference_sane}, {"known_texts", test_known_texts},
        {"edges", test_edges}, {"binades", test_binades}, {"random_bits", test_random_bits},
        {"random_human", test_random_human}, {"small_buffers", test_small_buffers},
-       {"points", test_points}, {"integers", test_integers})
+       {"points", test_points}, {"integers", test_integers}, {"strings", test_strings})
