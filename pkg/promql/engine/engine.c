@@ -221,6 +221,36 @@ ts__drop_name(ev *e, const ts_labels *l)
     return out;
 }
 
+const ts_labels *
+ts__series_dropped(ev *e, loaded_series *ls)
+{
+    if (!ls->dropped)
+        ls->dropped = ts_labels_has(ls->l, TS_METRIC_NAME)
+                          ? ts__labels_set(e->qa, ls->l, TS_METRIC_NAME, "")
+                          : ls->l;
+    return ls->dropped;
+}
+
+bool
+ts__sel_dropped_distinct(ev *e, sel_data *sd)
+{
+    if (sd->distinct_dropped == 0) {
+        sd->distinct_dropped = 1;
+        lmap m;
+        ts__lmap_init(&m, e->sa, sd->n);
+        for (size_t i = 0; i < sd->n && sd->distinct_dropped > 0; i++) {
+            const ts_labels *l = ts__series_dropped(e, &sd->series[i]);
+            bool found;
+            size_t *slot = ts__lmap_put(&m, ts_labels_hash(l), &found);
+            if (found) /* equal sets, or a hash collision: check at every step then */
+                sd->distinct_dropped = -1;
+            else
+                *slot = i + 1;
+        }
+    }
+    return sd->distinct_dropped > 0;
+}
+
 /* -------------------------------------------------------------------- lmap */
 
 void
@@ -585,6 +615,7 @@ eval_matrix_selector(ev *e, const ts_promql_expr *x, int64_t t)
     if (!sd || sd->n == 0)
         return r;
     int64_t mint = sat_sub(r.range_end, r.range_ms);
+    r.sel = sd;
     r.mat = ts_arena_alloc(e->sa, sd->n * sizeof(mser));
     size_t total = 0;
     for (size_t i = 0; i < sd->n; i++) {
@@ -606,7 +637,7 @@ eval_matrix_selector(ev *e, const ts_promql_expr *x, int64_t t)
         }
         if (cnt == 0)
             continue;
-        r.mat[r.n++] = (mser){ls->l, win, cnt};
+        r.mat[r.n++] = (mser){ls->l, win, cnt, ls};
         total += cnt;
     }
     ts__ev_add_samples(e, total);

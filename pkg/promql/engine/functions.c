@@ -321,10 +321,19 @@ range_fn(ev *e, const ts_promql_call *c, int64_t t)
         }
         if (!ok)
             continue;
-        const ts_labels *l =
-            id == TS_PROMQL_FN_LAST_OVER_TIME ? m.mat[i].l : ts__drop_name(e, m.mat[i].l);
+        const ts_labels *l;
+        if (id == TS_PROMQL_FN_LAST_OVER_TIME)
+            l = m.mat[i].l;
+        else if (m.mat[i].src)
+            l = ts__series_dropped(e, m.mat[i].src);
+        else
+            l = ts__drop_name(e, m.mat[i].l);
         out[k++] = (vel){l, r, t};
     }
+    /* Windows of one selector's series, named without __name__: distinct
+     * whenever the selector's series are (checked once per query). */
+    if (m.sel && id != TS_PROMQL_FN_LAST_OVER_TIME && ts__sel_dropped_distinct(e, m.sel))
+        return val_vector(out, k);
     return finish(e, out, k);
 }
 

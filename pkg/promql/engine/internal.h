@@ -38,11 +38,17 @@ typedef struct vel {
     int64_t t;
 } vel;
 
-/* One series of a range vector: samples in [t - range, t], no stale markers. */
+struct loaded_series;
+struct sel_data;
+
+/* One series of a range vector: samples in [t - range, t], no stale markers.
+ * src is the loaded series the window comes from (matrix selectors), else
+ * NULL (subqueries). */
 typedef struct mser {
     const ts_labels *l;
     const ts_sample *s;
     size_t n;
+    struct loaded_series *src;
 } mser;
 
 typedef struct val {
@@ -52,13 +58,18 @@ typedef struct val {
     vel *vec;
     size_t n; /* elements of vec or mat */
     mser *mat;
-    /* MATRIX only: the window it covers (for extrapolating functions). */
+    /* MATRIX only: the window it covers (for extrapolating functions), and
+     * the selector's series when it comes from a matrix selector (else NULL). */
     int64_t range_end, range_ms;
+    struct sel_data *sel;
 } val;
 
 /* Series loaded for one selector node (hung off expr->aux). */
 typedef struct loaded_series {
     const ts_labels *l;
+    /* l without __name__ (query arena), derived on first use: functions drop
+     * the name at every step, and this spares them the derivation. */
+    const ts_labels *dropped;
     ts_sample *s; /* ascending, stale markers included */
     size_t n;
     bool has_stale;
@@ -71,6 +82,10 @@ typedef struct loaded_series {
 typedef struct sel_data {
     loaded_series *series;
     size_t n;
+    /* Whether the series' label sets without __name__ are pairwise distinct
+     * (0 = not yet known, 1 = yes, -1 = no): when they are, a function's
+     * result over any subset cannot hold duplicates and needs no check. */
+    int distinct_dropped;
 } sel_data;
 
 /* Label sets derived from input label sets, remembered for the whole query
@@ -131,6 +146,10 @@ void ts__check_dup_labels(ev *e, const vel *v, size_t n);
 
 /* Label helpers (results in the scratch arena). */
 const ts_labels *ts__drop_name(ev *e, const ts_labels *l);
+/* The labels of a loaded series without __name__ (derived once per query). */
+const ts_labels *ts__series_dropped(ev *e, loaded_series *ls);
+/* Whether ts__series_dropped is pairwise distinct over the selector's series. */
+bool ts__sel_dropped_distinct(ev *e, sel_data *sd);
 /* Copy of l with name set to value ("" deletes). */
 const ts_labels *ts__labels_set(ts_arena *a, const ts_labels *l, const char *name,
                                 const char *value);
