@@ -27,6 +27,85 @@ typedef struct group {
     size_t nmembers, cap;
 } group;
 
+/* Grouping state of one aggregation node, kept for the whole query
+ * (expr->aux, query arena; for count_values, whose inputs change at every
+ * step, a fresh one per step in the scratch arena).  Every distinct group
+ * label set gets a group id once; a step then finds an input's group by the
+ * input's label-set hash (as Prometheus groups by a 64-bit hash), first
+ * through a hint per input position (a range query sees the same series in
+ * the same order at every step, so this is one sequential comparison), else
+ * through the map.  The step's group for an id is in step_slot, valid when
+ * step_stamp matches the current stamp, so nothing is cleared per step. */
+typedef struct agg_cache {
+    ts_arena *a;
+    lmap in;              /* input label-set hash -> group id + 1 */
+    lmap out;             /* group label-set hash -> group id + 1 */
+    const ts_labels **gl; /* group id -> group labels (in a) */
+    size_t *step_slot;    /* group id -> index + 1 into this step's groups */
+    uint64_t *step_stamp; /* group id -> stamp of the step that set step_slot */
+    size_t ngid, gcap, nin;
+    uint64_t *hint_key; /* input position -> label-set hash seen there */
+    size_t *hint_gid;   /* input position -> its group id + 1 (0 = none) */
+    size_t nhint;
+    uint64_t stamp;
+} agg_cache;
+
+static agg_cache *
+agg_cache_new(ts_arena *a)
+{
+    agg_cache *c = TS_ARENA_NEW(a, agg_cache);
+    c->a = a;
+    ts__lmap_init(&c->in, a, 64);
+    ts__lmap_init(&c->out, a, 16);
+    return c;
+}
+
+static const ts_labels *group_labels(ev *e, const ts_labels *l, const ts_promql_aggregate *a,
+                                     const char *extra);
+
+/* The group id of input labels l (hash h), deriving its group labels when
+ * this input is new. */
+static size_t
+agg_group_id(ev *e, agg_cache *c, const ts_labels *l, uint64_t h, const ts_promql_aggregate *a,
+             const char *extra)
+{
+    size_t *slot = ts__lmap_get(&c->in, h);
+    if (slot)
+        return *slot - 1;
+    const ts_labels *gl = group_labels(e, l, a, extra);
+    bool found;
+    size_t *oslot = ts__lmap_put(&c->out, ts_labels_hash(gl), &found);
+    size_t gid;
+    if (found) {
+        gid = *oslot - 1;
+    } else {
+        if (c->ngid == c->gcap) {
+            size_t ncap = c->gcap ? c->gcap * 2 : 16;
+            const ts_labels **ngl = TS_ARENA_ARRAY(c->a, const ts_labels *, ncap);
+            size_t *nslot = TS_ARENA_ARRAY(c->a, size_t, ncap);
+            uint64_t *nstamp = TS_ARENA_ARRAY(c->a, uint64_t, ncap);
+            if (c->ngid) {
+                memcpy(ngl, c->gl, c->ngid * sizeof(*ngl));
+                memcpy(nslot, c->step_slot, c->ngid * sizeof(*nslot));
+                memcpy(nstamp, c->step_stamp, c->ngid * sizeof(*nstamp));
+            }
+            c->gl = ngl;
+            c->step_slot = nslot;
+            c->step_stamp = nstamp;
+            c->gcap = ncap;
+        }
+        gid = c->ngid++;
+        c->gl[gid] = c->a == e->sa ? gl : ts_labels_dup_arena(c->a, gl);
+        *oslot = gid + 1;
+    }
+    if (c->nin < LABEL_CACHE_MAX) {
+        bool f;
+        *ts__lmap_put(&c->in, h, &f) = gid + 1;
+        c->nin++;
+    }
+    return gid;
+}
+
 static const ts_labels *
 group_labels(ev *e, const ts_labels *l, const ts_promql_aggregate *a, const char *extra)
 {
@@ -117,18 +196,28 @@ ts__eval_aggregate(ev *e, const ts_promql_expr *x, int64_t t)
     }
     val in = ts__eval(e, a->expr, t);
 
-    /* Group label sets by input hash, kept for the query (Prometheus, too,
-     * groups by a 64-bit hash of the grouping labels). */
-    label_cache *gcache = NULL;
-    if (op != TS_PROMQL_AGG_COUNT_VALUES) {
-        gcache = x->aux;
-        if (!gcache) {
-            gcache = TS_ARENA_NEW(e->qa, label_cache);
-            ((ts_promql_expr *)x)->aux = gcache; /* aux is the engine's to use */
+    agg_cache *gc;
+    if (op == TS_PROMQL_AGG_COUNT_VALUES) {
+        gc = agg_cache_new(e->sa);
+    } else {
+        gc = x->aux;
+        if (!gc) {
+            gc = agg_cache_new(e->qa);
+            ((ts_promql_expr *)x)->aux = gc; /* aux is the engine's to use */
+        }
+        if (gc->nhint < in.n && in.n <= LABEL_CACHE_MAX) {
+            uint64_t *nk = TS_ARENA_ARRAY(e->qa, uint64_t, in.n);
+            size_t *nh = TS_ARENA_ARRAY(e->qa, size_t, in.n);
+            if (gc->nhint) {
+                memcpy(nk, gc->hint_key, gc->nhint * sizeof(*nk));
+                memcpy(nh, gc->hint_gid, gc->nhint * sizeof(*nh));
+            }
+            gc->hint_key = nk;
+            gc->hint_gid = nh;
+            gc->nhint = in.n;
         }
     }
-    lmap map;
-    ts__lmap_init(&map, e->sa, in.n);
+    uint64_t stamp = ++gc->stamp;
     group *groups = ts_arena_alloc(e->sa, (in.n + 1) * sizeof(group));
     size_t ng = 0;
     char fbuf[400];
@@ -139,24 +228,25 @@ ts__eval_aggregate(ev *e, const ts_promql_expr *x, int64_t t)
             ts__format_float_f(v, fbuf, sizeof(fbuf));
             l = ts__labels_set(e->sa, l, label, fbuf);
         }
-        const ts_labels *gl = gcache ? ts__label_cache_get(gcache, ts_labels_hash(l)) : NULL;
-        if (!gl) {
-            gl = group_labels(e, l, a, label);
-            if (gcache) {
-                gl = ts_labels_dup_arena(e->qa, gl);
-                ts__label_cache_put(e, gcache, ts_labels_hash(l), gl);
+        uint64_t h = ts_labels_hash(l);
+        size_t gid;
+        if (i < gc->nhint && gc->hint_gid[i] && gc->hint_key[i] == h) {
+            gid = gc->hint_gid[i] - 1;
+        } else {
+            gid = agg_group_id(e, gc, l, h, a, label);
+            if (i < gc->nhint) {
+                gc->hint_key[i] = h;
+                gc->hint_gid[i] = gid + 1;
             }
         }
-        bool found;
-        size_t *slot = ts__lmap_put(&map, ts_labels_hash(gl), &found);
-        group *g;
-        if (!found) {
-            g = &groups[ng];
-            memset(g, 0, sizeof(*g));
-            g->l = gl;
-            *slot = ++ng;
+        if (gc->step_stamp[gid] != stamp) {
+            gc->step_stamp[gid] = stamp;
+            group *fresh = &groups[ng];
+            memset(fresh, 0, sizeof(*fresh));
+            fresh->l = gc->gl[gid];
+            gc->step_slot[gid] = ++ng;
         }
-        g = &groups[*slot - 1];
+        group *g = &groups[gc->step_slot[gid] - 1];
         g->count++;
         switch (op) {
         case TS_PROMQL_AGG_SUM:
