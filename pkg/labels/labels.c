@@ -194,16 +194,18 @@ ts_labels_has(const ts_labels *ls, const char *name)
 int
 ts_labels_cmp(const ts_labels *a, const ts_labels *b)
 {
-    size_t n = a->n < b->n ? a->n : b->n;
-    for (size_t i = 0; i < n; i++) {
-        int c = strcmp(a->l[i].name, b->l[i].name);
-        if (c)
-            return c;
-        c = strcmp(a->l[i].value, b->l[i].value);
-        if (c)
-            return c;
-    }
-    return a->n < b->n ? -1 : a->n > b->n;
+    /* Both string blocks are name\0value\0... in label order (layout()), and
+     * no string holds a NUL: comparing the blocks bytewise orders them as
+     * comparing the labels pair by pair with strcmp (a string that is a
+     * prefix of the other meets the other's larger byte with its NUL), and
+     * a block that is a prefix of the other has fewer labels. */
+    size_t oa = sizeof(ts_labels) + a->n * sizeof(ts_label);
+    size_t ob = sizeof(ts_labels) + b->n * sizeof(ts_label);
+    size_t la = a->size - oa, lb = b->size - ob;
+    int c = memcmp((const char *)a + oa, (const char *)b + ob, la < lb ? la : lb);
+    if (c)
+        return c;
+    return la < lb ? -1 : la > lb;
 }
 
 bool

@@ -1,3 +1,5 @@
+#include <string.h>
+
 #include "pkg/labels/labels.h"
 #include "pkg/labels/matcher.h"
 #include "tests/testutil/t.h"
@@ -152,6 +154,59 @@ test_matchers(void)
     ts_matcher_free(NULL);
 }
 
+/* ts_labels_cmp orders as comparing (name, value) pairs one by one with
+ * strcmp, shorter sets first on a common prefix: checked on every pair of
+ * sets drawn from strings that are prefixes of each other, hold bytes >= 0x80
+ * and move characters between name and value. */
+static int
+pairwise_cmp(const ts_labels *a, const ts_labels *b)
+{
+    size_t n = a->n < b->n ? a->n : b->n;
+    for (size_t i = 0; i < n; i++) {
+        int c = strcmp(a->l[i].name, b->l[i].name);
+        if (c)
+            return c;
+        c = strcmp(a->l[i].value, b->l[i].value);
+        if (c)
+            return c;
+    }
+    return a->n < b->n ? -1 : a->n > b->n;
+}
+
+static int
+sign(int v)
+{
+    return (v > 0) - (v < 0);
+}
+
+static void
+test_cmp_order(void)
+{
+    ts_labels *sets[] = {
+        ts_labels_from_strings(0),
+        ts_labels_from_strings(2, "a", ""),
+        ts_labels_from_strings(2, "a", "1"),
+        ts_labels_from_strings(2, "a", "10"),
+        ts_labels_from_strings(2, "ab", "1"),
+        ts_labels_from_strings(2, "a", "b1"),
+        ts_labels_from_strings(4, "a", "1", "b", "2"),
+        ts_labels_from_strings(4, "a", "1", "bb", ""),
+        ts_labels_from_strings(4, "a", "1", "b", "\xc3\xa9"),
+        ts_labels_from_strings(4, "a", "\xc3\xa9", "b", "2"),
+        ts_labels_from_strings(6, "a", "1", "b", "2", "c", "3"),
+        ts_labels_from_strings(2, "b", "0"),
+    };
+    size_t n = sizeof(sets) / sizeof(sets[0]);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < n; j++)
+            T_EQ(sign(ts_labels_cmp(sets[i], sets[j])), sign(pairwise_cmp(sets[i], sets[j])));
+    T_TRUE(ts_labels_cmp(sets[0], sets[1]) < 0);
+    T_TRUE(ts_labels_cmp(sets[2], sets[3]) < 0);
+    T_TRUE(ts_labels_cmp(sets[3], sets[4]) < 0); /* "a" < "ab" decides before the values */
+    for (size_t i = 0; i < n; i++)
+        ts_labels_free(sets[i]);
+}
+
 T_MAIN({"sorted_and_get", test_sorted_and_get}, {"cmp_hash", test_cmp_hash},
-       {"builder", test_builder}, {"quoting", test_quoting}, {"names_valid", test_names_valid},
-       {"matchers", test_matchers})
+       {"cmp_order", test_cmp_order}, {"builder", test_builder}, {"quoting", test_quoting},
+       {"names_valid", test_names_valid}, {"matchers", test_matchers})
