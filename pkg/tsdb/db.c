@@ -15,7 +15,9 @@
  * before the crash deleted it: removed.  Then the WAL is replayed into the
  * head: series records recreate series with their original refs, samples at
  * or after the newest block's maxt are re-added (older ones are already in a
- * block).
+ * block).  The samples are appended by worker threads while this thread
+ * reads on (see "Parallel replay" below); the log line "WAL replay
+ * completed" gives its duration.
  *
  * Writes.  The head calls db_log() on commit with the batch's new series and
  * samples; it encodes one series record and samples records of at most
@@ -93,6 +95,8 @@ struct ts_db {
     int64_t replay_min_t;
     ts_arena replay_arena;
     struct u64map *replay_alias;   /* duplicate ref -> that first ref */
+    struct replay_pool *replay_pool; /* sample appliers; NULL until the first samples record */
+    uint64_t replay_series, replay_samples; /* records' entries seen, for the log */
 
     uint64_t samples_dropped_on_replay;
     uint64_t head_compactions, block_merges, retention_deletions, compaction_failures;
@@ -322,6 +326,186 @@ u64map_put(u64map *m, uint64_t key, uint64_t val)
     m->vals[k - m->keys] = val;
 }
 
+/* Parallel replay (as Prometheus' Head.loadWAL).  The opening thread reads
+ * the WAL, decodes records, replays series records itself and resolves each
+ * samples record against the head (ts_head_replay_resolve: refs -> series,
+ * at the record's place in the log, so a ref is looked up exactly when the
+ * serial replay would); the resolved samples are then partitioned by series
+ * among the workers, which append them (ts_head_replay_apply).  All samples
+ * of a series go to one worker, in log order, so each series sees its
+ * samples in the order the serial replay gives it, and the order checks
+ * (out-of-order, duplicates) decide exactly as they would there.  A series
+ * is created before any later record is resolved, and samples reach a
+ * worker through its mutex-protected queue, which orders the creation
+ * before the appends.
+ *
+ * Each worker has a queue of at most REPLAY_QUEUE full batches; the reader
+ * waits when it is full, so memory stays bounded whatever the WAL size.
+ * Emptied batch buffers go back to the worker's spare list for reuse. */
+#define REPLAY_MAX_WORKERS 8
+#define REPLAY_BATCH 4096 /* items per hand-off */
+#define REPLAY_QUEUE 4    /* full batches a worker may have waiting */
+
+typedef struct replay_worker {
+    pthread_t thread;
+    ts_head *head;
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* a batch queued or taken, or stop */
+    ts_head_replay_item *queue[REPLAY_QUEUE];
+    size_t queue_n[REPLAY_QUEUE];
+    size_t qfirst, qlen;
+    ts_head_replay_item *spare[REPLAY_QUEUE + 2];
+    size_t nspare;
+    bool stop;
+    uint64_t failed; /* items whose series was gone; read after join */
+    /* reader side only: the batch being filled */
+    ts_head_replay_item *fill;
+    size_t nfill;
+} replay_worker;
+
+typedef struct replay_pool {
+    size_t n;
+    replay_worker w[REPLAY_MAX_WORKERS];
+} replay_pool;
+
+static void *
+replay_worker_main(void *arg)
+{
+    replay_worker *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (w->qlen == 0 && !w->stop)
+            pthread_cond_wait(&w->cv, &w->mu);
+        if (w->qlen == 0)
+            break; /* stopped and drained */
+        ts_head_replay_item *b = w->queue[w->qfirst];
+        size_t n = w->queue_n[w->qfirst];
+        w->qfirst = (w->qfirst + 1) % REPLAY_QUEUE;
+        w->qlen--;
+        pthread_cond_signal(&w->cv); /* room for the reader */
+        pthread_mutex_unlock(&w->mu);
+        size_t failed = ts_head_replay_apply(w->head, b, n);
+        pthread_mutex_lock(&w->mu);
+        w->failed += failed;
+        if (w->nspare < sizeof(w->spare) / sizeof(w->spare[0]))
+            w->spare[w->nspare++] = b;
+        else
+            ts_free(b);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+/* One worker per CPU besides the reading thread's (the reader and one
+ * worker keep two cores about equally busy), at least one. */
+static size_t
+replay_default_workers(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN) - 1;
+    if (n < 1)
+        n = 1;
+    return n > REPLAY_MAX_WORKERS ? REPLAY_MAX_WORKERS : (size_t)n;
+}
+
+/* Starts n workers (1..REPLAY_MAX_WORKERS); returns NULL when not even one
+ * thread could be created (the caller replays serially then). */
+static replay_pool *
+replay_pool_start(ts_head *head, size_t n)
+{
+    replay_pool *p = ts_calloc(1, sizeof(*p));
+    for (size_t i = 0; i < n; i++) {
+        replay_worker *w = &p->w[i];
+        w->head = head;
+        pthread_mutex_init(&w->mu, NULL);
+        pthread_cond_init(&w->cv, NULL);
+        if (pthread_create(&w->thread, NULL, replay_worker_main, w) != 0) {
+            pthread_cond_destroy(&w->cv);
+            pthread_mutex_destroy(&w->mu);
+            break;
+        }
+        p->n++;
+    }
+    if (p->n == 0) {
+        ts_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+/* Hands w's filled batch to it, waiting while its queue is full. */
+static void
+replay_push(replay_worker *w)
+{
+    pthread_mutex_lock(&w->mu);
+    while (w->qlen == REPLAY_QUEUE)
+        pthread_cond_wait(&w->cv, &w->mu);
+    size_t at = (w->qfirst + w->qlen) % REPLAY_QUEUE;
+    w->queue[at] = w->fill;
+    w->queue_n[at] = w->nfill;
+    w->qlen++;
+    pthread_cond_signal(&w->cv);
+    w->fill = w->nspare ? w->spare[--w->nspare] : NULL;
+    pthread_mutex_unlock(&w->mu);
+    if (!w->fill)
+        w->fill = ts_malloc(REPLAY_BATCH * sizeof(*w->fill));
+    w->nfill = 0;
+}
+
+/* Which worker appends the samples of series s: any fixed function of the
+ * series does; a multiplicative hash of its address spreads them evenly. */
+static size_t
+replay_worker_of(const replay_pool *p, const struct ts__series *s)
+{
+    uint64_t x = (uint64_t)(uintptr_t)s * 0x9E3779B97F4A7C15ULL;
+    return (size_t)((x >> 32) % p->n);
+}
+
+/* Distributes resolved samples among the workers. */
+static void
+replay_dispatch(replay_pool *p, const ts_head_replay_item *it, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        replay_worker *w = &p->w[replay_worker_of(p, it[i].series)];
+        if (!w->fill)
+            w->fill = ts_malloc(REPLAY_BATCH * sizeof(*w->fill));
+        w->fill[w->nfill++] = it[i];
+        if (w->nfill == REPLAY_BATCH)
+            replay_push(w);
+    }
+}
+
+/* Hands over the partial batches, waits for the workers to apply
+ * everything, stops them and frees the pool.  Returns the number of items
+ * the workers could not apply. */
+static uint64_t
+replay_pool_finish(replay_pool *p)
+{
+    if (!p)
+        return 0;
+    uint64_t failed = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        replay_worker *w = &p->w[i];
+        if (w->nfill > 0)
+            replay_push(w);
+        pthread_mutex_lock(&w->mu);
+        w->stop = true;
+        pthread_cond_signal(&w->cv);
+        pthread_mutex_unlock(&w->mu);
+    }
+    for (size_t i = 0; i < p->n; i++) {
+        replay_worker *w = &p->w[i];
+        pthread_join(w->thread, NULL);
+        failed += w->failed;
+        ts_free(w->fill);
+        for (size_t j = 0; j < w->nspare; j++)
+            ts_free(w->spare[j]);
+        pthread_cond_destroy(&w->cv);
+        pthread_mutex_destroy(&w->mu);
+    }
+    ts_free(p);
+    return failed;
+}
+
 /* Replays one series.  The same label set can appear under two refs (a
  * series removed from the head by truncation, then created again before a
  * checkpoint dropped the old record, and a crash in between): the head
@@ -360,6 +544,7 @@ db_replay(void *ctx, const uint8_t *rec, size_t n)
             TS_LOG(TS_LOG_WARN, "tsdb", "skipping undecodable WAL series record", "bytes=%zu", n);
             return TS_OK;
         }
+        db->replay_series += k;
         for (size_t i = 0; i < k; i++)
             replay_series(db, s[i].ref, s[i].labels);
     } else if (type == TS_REC_SAMPLES) {
@@ -382,7 +567,23 @@ db_replay(void *ctx, const uint8_t *rec, size_t n)
                 u64map_get(db->replay_alias, s[keep].ref, &s[keep].ref);
             keep++;
         }
-        db->samples_dropped_on_replay += ts_head_replay_samples(db->head, s, keep);
+        db->replay_samples += k;
+        if (!db->replay_pool && db->opts.replay_workers >= 0 && keep > 0) {
+            size_t nw = db->opts.replay_workers > 0 ? (size_t)db->opts.replay_workers
+                                                    : replay_default_workers();
+            db->replay_pool = replay_pool_start(
+                db->head, nw > REPLAY_MAX_WORKERS ? REPLAY_MAX_WORKERS : nw);
+            if (!db->replay_pool)
+                db->opts.replay_workers = -1; /* no threads: serial from now on */
+        }
+        if (!db->replay_pool) {
+            db->samples_dropped_on_replay += ts_head_replay_samples(db->head, s, keep);
+            return TS_OK;
+        }
+        ts_head_replay_item *it = ts_arena_alloc(a, (keep ? keep : 1) * sizeof(*it));
+        size_t nit;
+        db->samples_dropped_on_replay += ts_head_replay_resolve(db->head, s, keep, it, &nit);
+        replay_dispatch(db->replay_pool, it, nit);
     } else {
         TS_LOG(TS_LOG_WARN, "tsdb", "skipping WAL record of unknown type", "type=%d", type);
     }
@@ -677,7 +878,11 @@ ts_db_open(const char *dir, const ts_db_opts *opts, ts_db **out, ts_error *err)
     snprintf(path, sizeof(path), "%s/wal", dir);
     uint64_t t0 = ts_mono_ns();
     ts_wal *wal;
-    if ((rc = ts_wal_open(path, &wo, db_replay, db, &wal, err)) != TS_OK)
+    rc = ts_wal_open(path, &wo, db_replay, db, &wal, err);
+    size_t nworkers = db->replay_pool ? db->replay_pool->n : 0;
+    db->samples_dropped_on_replay += replay_pool_finish(db->replay_pool);
+    db->replay_pool = NULL;
+    if (rc != TS_OK)
         goto fail;
     db->wal = wal;
     ts_head_replay_end(db->head);
@@ -688,10 +893,17 @@ ts_db_open(const char *dir, const ts_db_opts *opts, ts_db **out, ts_error *err)
     if (bmaxt != INT64_MIN)
         ts_head_truncate(db->head, bmaxt); /* appends below the newest block are too old */
 
+    uint64_t t1 = ts_mono_ns();
+
     ts_head_stats hs;
     ts_head_stats_get(db->head, &hs);
     ts_wal_stats ws;
     ts_wal_stats_get(db->wal, &ws);
+    TS_LOG(TS_LOG_INFO, "tsdb", "WAL replay completed",
+           "records=%" PRIu64 " wal_series=%" PRIu64 " wal_samples=%" PRIu64
+           " workers=%zu duration_ms=%.1f",
+           ws.records_replayed, db->replay_series, db->replay_samples, nworkers,
+           (double)(t1 - t0) / 1e6);
     TS_LOG(TS_LOG_INFO, "tsdb", "database opened",
            "dir=%s blocks=%zu series=%" PRIu64 " head_samples=%" PRIu64 " wal_records=%" PRIu64
            " dropped_samples=%" PRIu64 " wal_repairs=%" PRIu64 " replay_ms=%" PRIu64,
@@ -719,6 +931,7 @@ ts_db_close(ts_db *db)
     ts_free(db->blocks);
     if (db->lock_fd >= 0)
         close(db->lock_fd); /* releases the flock */
+    replay_pool_finish(db->replay_pool);
     ts_arena_fini(&db->replay_arena);
     u64map_free(db->replay_alias);
     pthread_mutex_destroy(&db->mu);

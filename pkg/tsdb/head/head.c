@@ -791,54 +791,70 @@ replay_lookup(ts_head *h, uint64_t ref)
     return s;
 }
 
-/* How many samples ahead batch replay prefetches the series, and then (once
- * that has arrived) the last byte of its open chunk, which the XOR encoder
- * writes next: without the second prefetch that write was a cache miss per
- * sample and the largest single cost of replay. */
+/* How many items ahead batch replay prefetches the series, and then (once
+ * that has arrived) its mutex and the last byte of its open chunk, which the
+ * XOR encoder writes next: without the second prefetch that write was a
+ * cache miss per sample and the largest single cost of replay. */
 #define REPLAY_PREFETCH 32
 #define REPLAY_PREFETCH_CHUNK 16
 
 size_t
-ts_head_replay_samples(ts_head *h, const ts_record_sample *smp, size_t n)
+ts_head_replay_resolve(ts_head *h, const ts_record_sample *smp, size_t n,
+                       ts_head_replay_item *out, size_t *nout)
 {
     int64_t min_valid = atomic_load(&h->min_valid);
-    int64_t mint = INT64_MAX, maxt = INT64_MIN;
-    uint64_t appended = 0, chunks = 0, ooo = 0, dup = 0, too_old = 0;
-    size_t failed = 0;
+    uint64_t too_old = 0;
+    size_t failed = 0, k = 0;
     for (size_t i = 0; i < n; i++) {
-        if (i + REPLAY_PREFETCH < n) {
-            uint64_t pref = smp[i + REPLAY_PREFETCH].ref;
-            if (pref < h->replay_cap && h->replay_idx[pref]) {
-                /* a series spans two cache lines: the open chunk is in the second */
-                const char *p = (const char *)h->replay_idx[pref];
-                __builtin_prefetch(p);
-                __builtin_prefetch(p + 64);
-                /* its mutex, by ref (not through the series: that would wait for it) */
-                __builtin_prefetch(&h->series_mu[pref & (TS__HEAD_SERIES_LOCKS - 1)]);
-            }
-        }
-        if (i + REPLAY_PREFETCH_CHUNK < n) {
-            uint64_t pref = smp[i + REPLAY_PREFETCH_CHUNK].ref;
-            if (pref < h->replay_cap && h->replay_idx[pref]) {
-                const ts_xor_chunk *oc = &h->replay_idx[pref]->open;
-                if (oc->b)
-                    __builtin_prefetch(oc->b + oc->len - 1, 1);
-            }
-        }
-        int64_t t = smp[i].t;
-        if (t < min_valid) {
+        if (smp[i].t < min_valid) {
             too_old++;
             continue;
         }
         ts__series *s = replay_lookup(h, smp[i].ref);
+        if (!s) {
+            failed++;
+            continue;
+        }
+        out[k].series = s;
+        out[k].t = smp[i].t;
+        out[k].v = smp[i].v;
+        k++;
+    }
+    if (too_old)
+        atomic_fetch_add(&h->too_old_total, too_old);
+    *nout = k;
+    return failed;
+}
+
+size_t
+ts_head_replay_apply(ts_head *h, const ts_head_replay_item *it, size_t n)
+{
+    int64_t mint = INT64_MAX, maxt = INT64_MIN;
+    uint64_t appended = 0, chunks = 0, ooo = 0, dup = 0;
+    size_t failed = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i + REPLAY_PREFETCH < n) {
+            /* a series spans two cache lines: the open chunk is in the second */
+            const char *p = (const char *)it[i + REPLAY_PREFETCH].series;
+            __builtin_prefetch(p);
+            __builtin_prefetch(p + 64);
+        }
+        if (i + REPLAY_PREFETCH_CHUNK < n) {
+            /* Only this thread appends to the series (see head.h), so its
+             * open chunk cannot change under these unlocked reads. */
+            const ts__series *ps = it[i + REPLAY_PREFETCH_CHUNK].series;
+            __builtin_prefetch(ts__series_mu(h, ps));
+            if (ps->open.b)
+                __builtin_prefetch(ps->open.b + ps->open.len - 1, 1);
+        }
+        ts__series *s = it[i].series;
+        int64_t t = it[i].t;
         int rc = TS_ENOTFOUND;
         bool new_chunk = false;
-        if (s) {
-            ts__series_lock(h, s);
-            if (!s->dead)
-                rc = ts__series_append(h, s, t, smp[i].v, &new_chunk);
-            ts__series_unlock(h, s);
-        }
+        ts__series_lock(h, s);
+        if (!s->dead)
+            rc = ts__series_append(h, s, t, it[i].v, &new_chunk);
+        ts__series_unlock(h, s);
         switch (rc) {
         case TS_OK:
             appended++;
@@ -871,8 +887,22 @@ ts_head_replay_samples(ts_head *h, const ts_record_sample *smp, size_t n)
         atomic_fetch_add(&h->ooo_total, ooo);
     if (dup)
         atomic_fetch_add(&h->dup_total, dup);
-    if (too_old)
-        atomic_fetch_add(&h->too_old_total, too_old);
+    return failed;
+}
+
+/* Samples resolved per step by ts_head_replay_samples (an on-stack array). */
+#define REPLAY_STEP 512
+
+size_t
+ts_head_replay_samples(ts_head *h, const ts_record_sample *smp, size_t n)
+{
+    ts_head_replay_item items[REPLAY_STEP];
+    size_t failed = 0;
+    for (size_t off = 0; off < n; off += REPLAY_STEP) {
+        size_t m = n - off < REPLAY_STEP ? n - off : REPLAY_STEP, k;
+        failed += ts_head_replay_resolve(h, smp + off, m, items, &k);
+        failed += ts_head_replay_apply(h, items, k);
+    }
     return failed;
 }
 

@@ -95,6 +95,32 @@ int ts_head_replay_series_ref(ts_head *h, uint64_t ref, const ts_labels *ls, uin
  * the head is shared: not concurrently with appenders, queriers, truncation
  * or other replay calls. */
 size_t ts_head_replay_samples(ts_head *h, const ts_record_sample *s, size_t n);
+
+/* Parallel replay: ts_head_replay_samples in two steps, so that the samples
+ * of a WAL can be appended by several threads while one thread goes on
+ * reading the WAL and replaying its series records.
+ *
+ * ts_head_replay_resolve (on the thread that calls ts_head_replay_series*)
+ * turns samples into items naming their series, leaving out the samples
+ * below the truncation point (counted as too old, as ts_head_replay_sample
+ * does) and those of unknown refs; returns how many were unknown.  out has
+ * room for n items; *nout gets how many were written.
+ *
+ * ts_head_replay_apply appends items (any thread); returns how many were
+ * not applied because their series is gone.  Several threads may apply at
+ * once, concurrently with the resolving thread's ts_head_replay_series* and
+ * ts_head_replay_resolve calls, provided that every item of one series goes
+ * to the same thread, in WAL order (partition by ref), and that items reach
+ * that thread through a synchronising hand-off (a mutex-protected queue)
+ * after they were resolved.  Nothing else may use the head meanwhile. */
+typedef struct ts_head_replay_item {
+    struct ts__series *series; /* borrowed from the head */
+    int64_t t;
+    double v;
+} ts_head_replay_item;
+size_t ts_head_replay_resolve(ts_head *h, const ts_record_sample *s, size_t n,
+                              ts_head_replay_item *out, size_t *nout);
+size_t ts_head_replay_apply(ts_head *h, const ts_head_replay_item *it, size_t n);
 /* Frees the replay index (replay is finished; calling the replay functions
  * again stays correct, only slower until the index is rebuilt). */
 void ts_head_replay_end(ts_head *h);
