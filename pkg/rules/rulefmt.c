@@ -23,6 +23,7 @@
  */
 /* _GNU_SOURCE (for GLOB_PERIOD) comes from the build flags */
 #include "pkg/rules/rulefmt.h"
+#include "pkg/rules/template.h"
 
 #include "pkg/config/yaml.h"
 #include "pkg/promql/parser/ast.h"
@@ -505,6 +506,27 @@ validate_rule(dctx *d, size_t gi, const ts_rule_group *g, size_t ri, const ts_ru
             set_path(d, "groups[%zu].rules[%zu].annotations", gi, ri);
             snprintf(msg, sizeof(msg), "invalid annotation name: %s", k->str);
             return rule_fail(d, k, g, ri, r, msg);
+        }
+    }
+    /* Alert templates must use the subset pkg/rules/template.h supports, so an
+     * unsupported construct fails here, never at evaluation. */
+    if (r->alert) {
+        char tname[TS_ERROR_MSG_MAX / 2];
+        snprintf(tname, sizeof(tname), "__alert_%s", r->alert);
+        for (int pass = 0; pass < 2; pass++) {
+            const ts_labels *ls = pass == 0 ? r->labels : r->annotations;
+            const ts_ynode *node = pass == 0 ? rn->labels : rn->annotations;
+            for (size_t i = 0; i < ls->n; i++) {
+                ts_error terr;
+                ts_error_clear(&terr);
+                if (ts_rule_template_check(tname, ls->l[i].value, &terr) == TS_OK)
+                    continue;
+                set_path(d, "groups[%zu].rules[%zu].%s", gi, ri,
+                         pass == 0 ? "labels" : "annotations");
+                snprintf(msg, sizeof(msg), "%s \"%s\": %s", pass == 0 ? "label" : "annotation",
+                         ls->l[i].name, terr.msg);
+                return rule_fail(d, node, g, ri, r, msg);
+            }
         }
     }
     return TS_OK;

@@ -1,0 +1,109 @@
+/*
+ * The rule manager: evaluates the recording and alerting rules of a shard's
+ * rule files (Prometheus 2.42 rules/manager.go semantics) and appends the
+ * results back into storage.
+ *
+ *   ts_rules_manager *m;
+ *   ts_rules_manager_new(&opts, &m);
+ *   ts_rules_manager_update(m, paths, n, default_interval_ms, ext_labels, &err);  // each (re)load
+ *   ts_rules_manager_start(m);       // evaluation thread
+ *   ...
+ *   ts_rules_manager_free(m);        // stops the thread
+ *
+ * Scheduling: a group of interval I is evaluated at the instants
+ *   k*I + offset, offset = xxhash64("file\xff<file>\xffname\xff<name>\xff") mod I (in ns)
+ * (Prometheus' Group.EvalTimestamp), the first one strictly after the group
+ * was (re)loaded plus one interval.  Missed instants are skipped.  One thread
+ * evaluates all groups (Prometheus runs one goroutine per group): a slow
+ * group delays the others.
+ *
+ * Evaluation: the rules of a group run in order at the group's timestamp; each
+ * rule's output is committed through its own appender before the next rule
+ * runs, so later rules see earlier results.  Series a rule produced at its
+ * previous evaluation and not at this one get a stale marker at this
+ * timestamp; so do all series of a group removed by a reload (at the reload
+ * time).
+ *
+ * Alerting rules keep pending/firing/inactive alerts as Prometheus does
+ * (`for`, keep_firing_for, resolved alerts retained 15 min) and write ALERTS
+ * and ALERTS_FOR_STATE.  As in Prometheus, at the first load (not on reloads)
+ * alerting rules write those series only from their group's third
+ * evaluation on (the second one restores state, then sets them free); the restoring of `for` state from ALERTS_FOR_STATE that
+ * Prometheus does at that moment is NOT implemented (pending alerts restart).
+ *
+ * Reload keeps state: a rule of a new group with the same file;name key as an
+ * old group, and the same kind, name and labels as an old rule, takes over its
+ * previous series (for staleness), its active alerts and its health.
+ *
+ * Thread-safety: all functions may be called from any thread; one mutex
+ * guards the state (an evaluation holds it, so API readers wait at most one
+ * group evaluation).
+ */
+#ifndef TS_RULES_MANAGER_H
+#define TS_RULES_MANAGER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pkg/labels/labels.h"
+#include "pkg/promql/engine/engine.h"
+#include "pkg/storage/storage.h"
+#include "pkg/util/err.h"
+#include "pkg/util/jsonw.h"
+#include "pkg/util/metrics.h"
+
+typedef struct ts_rules_manager ts_rules_manager;
+
+/* An alert handed to the notifier (all borrowed for the callback). */
+typedef struct ts_rules_alert {
+    const ts_labels *labels;      /* alert labels (without external labels) */
+    const ts_labels *annotations;
+    int64_t starts_at_ns, ends_at_ns; /* ends_at: resolved time, or valid-until for active */
+    const char *generator_url;
+} ts_rules_alert;
+
+typedef struct ts_rules_manager_opts {
+    ts_promql_engine *engine;   /* borrowed */
+    ts_queryable *queryable;    /* borrowed */
+    ts_appender *(*appender)(void *ctx); /* a fresh appender for one rule's output */
+    void *appender_ctx;
+    const char *external_url;   /* for templates and generatorURL; may be NULL */
+    /* Called after each group evaluation with the alerts to send (may be NULL). */
+    void (*notify)(void *ctx, const ts_rules_alert *alerts, size_t n);
+    void *notify_ctx;
+    /* Wall clock in ns (NULL: CLOCK_REALTIME), for tests. */
+    int64_t (*now_ns)(void);
+} ts_rules_manager_opts;
+
+int ts_rules_manager_new(const ts_rules_manager_opts *o, ts_rules_manager **out);
+/* Stops the evaluation thread (if started) and frees everything; accepts NULL. */
+void ts_rules_manager_free(ts_rules_manager *m);
+
+/* Loads the rule files (paths as ts_rule_paths gives them) and replaces the
+ * groups.  default_interval_ms is global.evaluation_interval; ext (borrowed,
+ * copied) are the external labels for templates and notifications.  On error
+ * (a file does not load) nothing changes and err says why. */
+int ts_rules_manager_update(ts_rules_manager *m, char *const *paths, size_t npaths,
+                            int64_t default_interval_ms, const ts_labels *ext, ts_error *err);
+
+/* Starts the evaluation thread. */
+int ts_rules_manager_start(ts_rules_manager *m);
+
+/* Evaluates every group once at t_ms (for tests and tools; no thread needed). */
+void ts_rules_manager_eval_all(ts_rules_manager *m, int64_t t_ms);
+
+/* The evaluation instant (ns) at or before now_ns of a group (Prometheus'
+ * EvalTimestamp), exposed for tests. */
+int64_t ts_rules_eval_timestamp(const char *file, const char *group, int64_t interval_ms,
+                                int64_t now_ns);
+
+/* JSON bodies ("data" values) of /api/v1/rules and /api/v1/alerts.
+ * type: NULL, "alert" or "record" (the rules endpoint's filter). */
+void ts_rules_manager_rules_json(ts_rules_manager *m, ts_jsonw *j, const char *type);
+void ts_rules_manager_alerts_json(ts_rules_manager *m, ts_jsonw *j);
+
+/* prometheus_rule_* self-metrics (a ts_metrics_collect_fn; ctx is the manager). */
+void ts_rules_manager_collect(void *ctx, ts_metrics_writer *w);
+
+#endif

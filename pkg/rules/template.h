@@ -1,0 +1,49 @@
+/*
+ * Alert templates: a small, honest subset of the Go text/template language
+ * Prometheus uses for alert labels and annotations.
+ *
+ * Supported actions (whitespace inside {{ }} is free; {{- and -}} trim the
+ * neighbouring whitespace as in Go):
+ *   {{ $labels.NAME }}  {{ .Labels.NAME }}                 a label of the alert's sample
+ *   {{ $externalLabels.NAME }}  {{ .ExternalLabels.NAME }} an external label
+ *   {{ $value }}  {{ .Value }}                              the sample value (Go's %v of a float64)
+ *   {{ $externalURL }}  {{ .ExternalURL }}
+ *   {{ humanize X }}  {{ X | humanize }}                   X one of the value forms above
+ *   comments: an action holding only a Go comment (slash-star ... star-slash)
+ * A missing label prints "<no value>", as Go does for a missing map key.
+ *
+ * Anything else (if/range/printf/query, other functions or variables) is
+ * refused by ts_rule_template_check with a clear message, so a rule file
+ * using it fails to load; expansion never meets an unknown construct.
+ */
+#ifndef TS_RULES_TEMPLATE_H
+#define TS_RULES_TEMPLATE_H
+
+#include "pkg/labels/labels.h"
+#include "pkg/util/arena.h"
+#include "pkg/util/err.h"
+
+typedef struct ts_rule_tmpl_data {
+    const ts_labels *labels;          /* the sample's labels without __name__ (may be NULL) */
+    const ts_labels *external_labels; /* may be NULL */
+    const char *external_url;         /* may be NULL ("") */
+    double value;
+} ts_rule_tmpl_data;
+
+/* 0, or TS_EINVAL with err->msg "template: NAME:COL: <reason>". */
+int ts_rule_template_check(const char *name, const char *text, ts_error *err);
+
+/* Expands text (which passed ts_rule_template_check) into an arena string.  A text
+ * that would not pass the check expands to "<error expanding template: ...>", as
+ * Prometheus does on an execution error. */
+char *ts_rule_template_expand(ts_arena *a, const char *name, const char *text,
+                              const ts_rule_tmpl_data *d);
+
+/* Go's strconv.FormatFloat(v, fmt, -1, 64) for fmt 'g' or 'e' (shortest digits
+ * that round-trip; "NaN", "+Inf", "-Inf").  buf needs 32 bytes. */
+void ts_rule_format_float(double v, char fmt, char *buf, size_t size);
+
+/* Prometheus' humanize template function (SI prefixes, %.4g). */
+void ts_rule_humanize(double v, char *buf, size_t size);
+
+#endif
