@@ -376,6 +376,12 @@ test_known_texts(void)
         {1e23, 'g', "1e+23"},
         {8.41e21, 'g', "8.41e+21"},
         {5.0e-324 * 2, 'g', "1e-323"},
+        /* powers of two: the rounding interval is narrower below than above
+         * and the only 16-digit form is above, not the nearest; Prometheus
+         * 2.42 prints it (the snprintf search used before tried only the
+         * nearest and printed 17 digits for 46 powers of two) */
+        {0x1p-1017, 'p', "7.120236347223045e-307"},
+        {0x1p-808, 'p', "5.858190679279809e-244"},
         {NAN, 'f', "NaN"},
         {INFINITY, 'g', "+Inf"},
         {-INFINITY, 'p', "-Inf"},
