@@ -120,16 +120,36 @@ ts_labels_from_strings(size_t nstrings, ...)
     return build(NULL, l, n);
 }
 
+/* A copy of a built set is a byte copy of its block (layout()) with the
+ * string pointers moved along; the hash stays valid. */
+static ts_labels *
+copy_block(ts_arena *a, const ts_labels *ls)
+{
+    ts_labels *c = a ? ts_arena_alloc(a, ls->size) : ts_malloc(ls->size);
+    /* the header field by field: refs may be changing under other threads */
+    c->n = ls->n;
+    c->size = ls->size;
+    c->hash = ls->hash;
+    atomic_init(&c->refs, a ? 0u : 1u);
+    size_t off = offsetof(ts_labels, l);
+    memcpy((char *)c + off, (const char *)ls + off, ls->size - off);
+    for (uint32_t i = 0; i < c->n; i++) {
+        c->l[i].name = (const char *)c + (ls->l[i].name - (const char *)ls);
+        c->l[i].value = (const char *)c + (ls->l[i].value - (const char *)ls);
+    }
+    return c;
+}
+
 ts_labels *
 ts_labels_dup(const ts_labels *ls)
 {
-    return build(NULL, ls->l, ls->n);
+    return copy_block(NULL, ls);
 }
 
 ts_labels *
 ts_labels_dup_arena(ts_arena *a, const ts_labels *ls)
 {
-    return build(a, ls->l, ls->n);
+    return copy_block(a, ls);
 }
 
 ts_labels *

@@ -203,8 +203,26 @@ test_cmp_order(void)
     T_TRUE(ts_labels_cmp(sets[0], sets[1]) < 0);
     T_TRUE(ts_labels_cmp(sets[2], sets[3]) < 0);
     T_TRUE(ts_labels_cmp(sets[3], sets[4]) < 0); /* "a" < "ab" decides before the values */
-    for (size_t i = 0; i < n; i++)
+    /* Copies (heap and arena) are equal, own their strings and outlive the original. */
+    ts_arena ar;
+    ts_arena_init(&ar, 0);
+    for (size_t i = 0; i < n; i++) {
+        ts_labels *h = ts_labels_dup(sets[i]);
+        ts_labels *c = ts_labels_dup_arena(&ar, h);
+        T_TRUE(ts_labels_equal(h, sets[i]));
+        T_EQ(ts_labels_hash(h), ts_labels_hash(sets[i]));
         ts_labels_free(sets[i]);
+        for (uint32_t j = 0; j < c->n; j++) {
+            T_TRUE(c->l[j].name > (const char *)c && c->l[j].value < (const char *)c + c->size);
+            T_STREQ(c->l[j].name, h->l[j].name);
+            T_STREQ(c->l[j].value, h->l[j].value);
+        }
+        T_EQ(ts_labels_cmp(c, h), 0);
+        T_EQ(ts_labels_hash(c), ts_labels_hash(h));
+        ts_labels_free(c); /* arena set: ignored */
+        ts_labels_free(h);
+    }
+    ts_arena_fini(&ar);
 }
 
 T_MAIN({"sorted_and_get", test_sorted_and_get}, {"cmp_hash", test_cmp_hash},
