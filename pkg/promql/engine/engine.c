@@ -644,6 +644,26 @@ eval_matrix_selector(ev *e, const ts_promql_expr *x, int64_t t)
     return r;
 }
 
+/* Resets a scratch arena between steps.  An arena keeps only its first
+ * block over a reset, so a step that needed more would give its blocks back
+ * to malloc and take fresh ones (fresh pages: page faults) at every step;
+ * instead, the arena is re-created with one block the size of that step's
+ * use, which the following steps then reuse. */
+#define SCRATCH_BLOCK_MAX ((size_t)64 << 20)
+
+static void
+reset_scratch(ts_arena *a)
+{
+    size_t used = a->allocated;
+    if (used <= a->block_size || a->block_size >= SCRATCH_BLOCK_MAX) {
+        ts_arena_reset(a);
+        return;
+    }
+    size_t want = used + used / 4;
+    ts_arena_fini(a);
+    ts_arena_init(a, want < SCRATCH_BLOCK_MAX ? want : SCRATCH_BLOCK_MAX);
+}
+
 /* Appends (t, v) to the series of labels l in an accumulating matrix. */
 typedef struct acc {
     lmap map;
@@ -775,7 +795,7 @@ memo_eval(ev *e, const ts_promql_expr *x, int64_t it)
         m->cap = ncap;
     }
     if (e->sa != outer) {
-        ts_arena_reset(e->sa);
+        reset_scratch(e->sa);
         e->sa = outer;
         e->depth--;
     }
@@ -1013,7 +1033,7 @@ run(ts_promql_engine *eng, ts_queryable *qb, const char *expr, size_t len, int64
                 kept += v.n;
             }
             ts__ev_add_samples(e, 0);
-            ts_arena_reset(e->sa);
+            reset_scratch(e->sa);
             if (step <= 0 || t > INT64_MAX - step)
                 break;
         }
