@@ -343,6 +343,7 @@ u64map_put(u64map *m, uint64_t key, uint64_t val)
  * waits when it is full, so memory stays bounded whatever the WAL size.
  * Emptied batch buffers go back to the worker's spare list for reuse. */
 #define REPLAY_MAX_WORKERS 8
+#define REPLAY_ARENA_BLOCK (4u << 20)
 #define REPLAY_BATCH 4096 /* items per hand-off */
 #define REPLAY_QUEUE 4    /* full batches a worker may have waiting */
 
@@ -452,12 +453,13 @@ replay_push(replay_worker *w)
 }
 
 /* Which worker appends the samples of series s: any fixed function of the
- * series does; a multiplicative hash of its address spreads them evenly. */
+ * series does; a multiplicative hash of its address spreads them evenly,
+ * scaled to [0, n) by a multiply instead of a (slow) division. */
 static size_t
 replay_worker_of(const replay_pool *p, const struct ts__series *s)
 {
     uint64_t x = (uint64_t)(uintptr_t)s * 0x9E3779B97F4A7C15ULL;
-    return (size_t)((x >> 32) % p->n);
+    return (size_t)(((x >> 32) * p->n) >> 32);
 }
 
 /* Distributes resolved samples among the workers. */
@@ -540,13 +542,16 @@ db_replay(void *ctx, const uint8_t *rec, size_t n)
     if (type == TS_REC_SERIES) {
         ts_record_series *s;
         size_t k;
-        if (ts_record_decode_series(rec, n, a, &s, &k) != TS_OK) {
+        /* heap label sets: a new series shares its set instead of copying it */
+        if (ts_record_decode_series_heap(rec, n, a, &s, &k) != TS_OK) {
             TS_LOG(TS_LOG_WARN, "tsdb", "skipping undecodable WAL series record", "bytes=%zu", n);
             return TS_OK;
         }
         db->replay_series += k;
-        for (size_t i = 0; i < k; i++)
+        for (size_t i = 0; i < k; i++) {
             replay_series(db, s[i].ref, s[i].labels);
+            ts_labels_free((ts_labels *)s[i].labels);
+        }
     } else if (type == TS_REC_SAMPLES) {
         ts_record_sample *s;
         size_t k;
@@ -838,7 +843,10 @@ ts_db_open(const char *dir, const ts_db_opts *opts, ts_db **out, ts_error *err)
     db->pending_trunc = INT64_MIN;
     pthread_mutex_init(&db->mu, NULL);
     pthread_mutex_init(&db->compact_mu, NULL);
-    ts_arena_init(&db->replay_arena, 0);
+    /* Big enough for a decoded record, so that resetting it after each
+     * record keeps its one block instead of freeing and faulting in fresh
+     * memory every time. */
+    ts_arena_init(&db->replay_arena, REPLAY_ARENA_BLOCK);
     db->qb.querier = db_open_querier;
     db->qb.impl = db;
     compute_ranges(db);

@@ -24,6 +24,7 @@
  */
 #include "pkg/tsdb/record/record.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #include "pkg/util/err.h"
@@ -80,9 +81,18 @@ ts_record_type(const uint8_t *p, size_t n)
     return n == 0 ? 0 : p[0];
 }
 
-int
-ts_record_decode_series(const uint8_t *p, size_t n, ts_arena *a, ts_record_series **out,
-                        size_t *count)
+static void
+free_heap_labels(ts_record_series *res, size_t k)
+{
+    for (size_t i = 0; i < k; i++)
+        ts_labels_free((ts_labels *)res[i].labels);
+}
+
+/* Decodes a series record; label sets go to the heap when heap (freed
+ * again on error), else to arena a. */
+static int
+decode_series(const uint8_t *p, size_t n, ts_arena *a, bool heap, ts_record_series **out,
+              size_t *count)
 {
     *out = NULL;
     *count = 0;
@@ -97,11 +107,11 @@ ts_record_decode_series(const uint8_t *p, size_t n, ts_arena *a, ts_record_serie
     size_t tmpcap = 0;
     while (ts_dec_len(&d) > 0 && d.err == TS_OK) {
         if (k >= cap)
-            return TS_ECORRUPT;
+            goto corrupt;
         uint64_t ref = ts_dec_be64(&d);
         uint64_t nl = ts_dec_uvarint(&d);
         if (d.err != TS_OK || nl > ts_dec_len(&d) / MIN_LABEL_BYTES)
-            return TS_ECORRUPT;
+            goto corrupt;
         if (nl > tmpcap || !tmp) {
             /* at least one element: ts_labels_new_arena gets a non-NULL array */
             tmpcap = nl > 8 ? (size_t)nl : 8;
@@ -112,19 +122,39 @@ ts_record_decode_series(const uint8_t *p, size_t n, ts_arena *a, ts_record_serie
             const char *name = ts_dec_uvarint_str(&d, &nlen);
             const char *value = ts_dec_uvarint_str(&d, &vlen);
             if (d.err != TS_OK)
-                return TS_ECORRUPT;
+                goto corrupt;
             tmp[j].name = ts_arena_strndup(a, name, nlen);
             tmp[j].value = ts_arena_strndup(a, value, vlen);
         }
         res[k].ref = ref;
-        res[k].labels = ts_labels_new_arena(a, tmp, (size_t)nl);
+        res[k].labels =
+            heap ? ts_labels_new(tmp, (size_t)nl) : ts_labels_new_arena(a, tmp, (size_t)nl);
         k++;
     }
     if (d.err != TS_OK)
-        return TS_ECORRUPT;
+        goto corrupt;
     *out = res;
     *count = k;
     return TS_OK;
+
+corrupt:
+    if (heap)
+        free_heap_labels(res, k);
+    return TS_ECORRUPT;
+}
+
+int
+ts_record_decode_series(const uint8_t *p, size_t n, ts_arena *a, ts_record_series **out,
+                        size_t *count)
+{
+    return decode_series(p, n, a, false, out, count);
+}
+
+int
+ts_record_decode_series_heap(const uint8_t *p, size_t n, ts_arena *a, ts_record_series **out,
+                             size_t *count)
+{
+    return decode_series(p, n, a, true, out, count);
 }
 
 int

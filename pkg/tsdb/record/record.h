@@ -38,6 +38,12 @@ int ts_record_type(const uint8_t *p, size_t n);
  * (never reads out of bounds).  *out is an arena array. */
 int ts_record_decode_series(const uint8_t *p, size_t n, ts_arena *a, ts_record_series **out,
                             size_t *count);
+/* ts_record_decode_series with each label set on the heap (ts_labels_new),
+ * for a caller that keeps them: the head shares a heap set instead of
+ * copying it.  The caller frees each with ts_labels_free; on error nothing
+ * is left to free.  The array is still in arena a. */
+int ts_record_decode_series_heap(const uint8_t *p, size_t n, ts_arena *a, ts_record_series **out,
+                                 size_t *count);
 int ts_record_decode_samples(const uint8_t *p, size_t n, ts_arena *a, ts_record_sample **out,
                              size_t *count);
 
