@@ -157,6 +157,15 @@ typedef struct lc_entry {
      * == sgen (saves the lookup by labels on every scrape); NULL = unknown. */
     ts__sset_entry *se;
     uint64_t sgen;
+    /* The head's ref for ls as last returned by the appender (0 = none):
+     * read here, in scrape order, instead of through se, whose table is in
+     * hash order (a cache miss per sample). */
+    uint64_t ref;
+    /* tracked: the attempt that last stamped se for this key; ok: the last
+     * successful attempt that did (set by lc_evict).  ok == loop->last_ok
+     * means the series was in the last successful scrape, so it is not
+     * "added", without reading se. */
+    uint64_t tracked, ok;
 } lc_entry;
 
 struct ts__lcache {
@@ -229,7 +238,7 @@ lc_add(struct ts__lcache *c, const char *key, size_t klen, uint64_t h, ts_labels
     TS_GROW(c->keys, c->kcap, c->klen + klen + 1); /* never NULL once used */
     memcpy(c->keys + c->klen, key, klen);
     TS_GROW(c->e, c->cap, c->n + 1);
-    c->e[c->n] = (lc_entry){c->klen, klen, h, ls, used, NULL, 0};
+    c->e[c->n] = (lc_entry){c->klen, klen, h, ls, used, NULL, 0, 0, 0, 0};
     c->klen += klen;
     c->n++;
     if (c->n * 4 > c->nslots * 3)
@@ -246,8 +255,12 @@ static void
 lc_evict(struct ts__lcache *c, uint64_t attempt)
 {
     size_t live = 0;
-    for (size_t i = 0; i < c->n; i++)
-        live += c->e[i].used == attempt;
+    for (size_t i = 0; i < c->n; i++) {
+        lc_entry *e = &c->e[i];
+        live += e->used == attempt;
+        if (e->tracked == attempt)
+            e->ok = attempt;
+    }
     if (live == c->n)
         return;
     size_t n = 0, klen = 0;
@@ -664,15 +677,18 @@ on_sample(void *ctx, const ts__sample *s)
     }
     bool explicit_ts = c->sc->honor_timestamps && s->has_ts;
     int64_t t = explicit_ts ? s->ts : c->t;
-    ts__sset_entry *e = ce->se && ce->sgen == l->series.gen ? ce->se
-                                                            : ts__sset_find(&l->series, ls);
-    uint64_t ref = e ? e->ref : 0, ref_out = 0;
+    /* The steady state reads only ce (sequential) and writes e. */
+    ts__sset_entry *e = ce->se && ce->sgen == l->series.gen ? ce->se : NULL;
+    uint64_t ref = e ? ce->ref : 0, ref_out = 0;
+    if (!e && (e = ts__sset_find(&l->series, ls)))
+        ref = e->ref;
     rc = c->app->ops->append(c->app, ref, ls, t, s->v, &ref_out);
     if (rc && !append_error_is_soft(rc))
         return ts_error_set(c->err, rc, "append: %s", ts_strerror(rc));
     count_rejected(l, rc);
     if (ref_out)
         ref = ref_out;
+    ce->ref = ref;
     if (explicit_ts) {
         if (e)
             e->ref = ref; /* known, but not tracked for staleness */
@@ -682,13 +698,15 @@ on_sample(void *ctx, const ts__sample *s)
         bool added;
         e = ts__sset_add(&l->series, ls, ref, &added);
         c->series_added++;
-    } else if (e->seen_cur != l->attempt && e->seen_ok != l->last_ok) {
+    } else if ((l->last_ok == 0 || ce->ok != l->last_ok) && e->seen_cur != l->attempt &&
+               e->seen_ok != l->last_ok) {
         c->series_added++; /* known, but not in the last successful scrape */
     }
     e->ref = ref;
     e->seen_cur = l->attempt;
     ce->se = e;
     ce->sgen = l->series.gen;
+    ce->tracked = l->attempt;
     return TS_OK;
 }
 

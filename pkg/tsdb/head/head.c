@@ -439,6 +439,10 @@ ts__series_acquire_ref(ts_head *h, uint64_t ref, ts__last *last)
             s = NULL;
         } else {
             s->pending++;
+            /* commit will append to the open chunk's last byte: start
+             * loading it now (a cache miss per sample otherwise) */
+            if (s->open.b)
+                __builtin_prefetch(s->open.b + s->open.len - 1, 1);
             last->has = s->open.count > 0;
             last->t = s->open.t;
             last->vbits = s->open.vbits;
