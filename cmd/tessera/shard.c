@@ -16,6 +16,8 @@
 #include "cmd/tessera/serve.h"
 #include "pkg/config/config.h"
 #include "pkg/discovery/discovery.h"
+#include "pkg/rules/api.h"
+#include "pkg/rules/manager.h"
 #include "pkg/rules/rulefmt.h"
 #include "pkg/scrape/scrape.h"
 #include "pkg/store/store.h"
@@ -82,6 +84,8 @@ typedef struct shard {
     uv_async_t reload_async, stop_async;
     ts_discovery_manager *disc;
     ts_scrape_manager *scrape;
+    ts_rules_manager *rules; /* rule evaluation (pkg/rules/manager.h) */
+    char external_url[300];  /* http://<host>:<port>, as Prometheus defaults it */
 
     /* reload requests from HTTP threads, answered by the loop */
     pthread_mutex_t reload_mu;
@@ -140,6 +144,28 @@ load_config(shard *s, ts_config **out)
     return rc;
 }
 
+/* Replaces the rule groups with the config's rule files (already checked by
+ * load_config); the manager keeps the state of rules that stay. */
+static int
+apply_rules(shard *s, const ts_config *cfg)
+{
+    if (!s->rules)
+        return TS_OK;
+    ts_error err;
+    ts_error_clear(&err);
+    char **paths = NULL;
+    size_t npaths = 0;
+    int rc = ts_rule_paths(s->flags[F_CONFIG].value, cfg->rule_files.v, cfg->rule_files.n, &paths,
+                           &npaths, &err);
+    if (rc == TS_OK)
+        rc = ts_rules_manager_update(s->rules, paths, npaths, cfg->evaluation_interval_ms,
+                                     cfg->external_labels, &err);
+    ts_rule_paths_free(paths, npaths);
+    if (rc)
+        snprintf(s->reload_err, sizeof(s->reload_err), "loading rules: %s", err.msg);
+    return rc;
+}
+
 /* Applies a freshly loaded config on the loop thread and makes it current.
  * The managers borrow cfg from the moment they accept it, so once the scrape
  * manager took it, it stays current even if discovery then refuses it (the
@@ -161,6 +187,9 @@ apply_config(shard *s, ts_config *cfg)
                  ts_strerror(rc));
     if (s->store)
         ts_store_server_set_external_labels(s->store, cfg->external_labels);
+    int rrc = apply_rules(s, cfg);
+    if (rrc && !rc)
+        rc = rrc;
     pthread_mutex_lock(&s->cfg_mu);
     ts_config *old = s->cfg;
     s->cfg = cfg;
@@ -942,10 +971,14 @@ ts_cmd_shard(int argc, char **argv)
     ts_web_server_route(s->web, "GET", "/metrics", false, handle_metrics, s);
     ts_web_server_route(s->web, "GET", "/api/v1/targets", false, handle_targets, s);
     ts_web_server_route(s->web, "GET", "/api/v1/status/tsdb", false, handle_tsdb_status, s);
-    ts_web_server_route(s->web, "GET", "/api/v1/rules", false, handle_static_json,
-                        (void *)"{\"groups\":[]}");
-    ts_web_server_route(s->web, "GET", "/api/v1/alerts", false, handle_static_json,
-                        (void *)"{\"alerts\":[]}");
+    /* rules: evaluated over the TSDB from the first config on */
+    ts_rules_manager_opts rmo = {.engine = s->eng, .queryable = ts_db_queryable(s->db),
+                                 .appender = scrape_appender, .appender_ctx = s,
+                                 .external_url = s->external_url};
+    ts_rules_manager_new(&rmo, &s->rules);
+    ts_metrics_register(&s->metrics, ts_rules_manager_collect, s->rules);
+    ts_web_server_route(s->web, "GET", "/api/v1/rules", false, ts_rules_api_rules, s->rules);
+    ts_web_server_route(s->web, "GET", "/api/v1/alerts", false, ts_rules_api_alerts, s->rules);
     ts_web_server_route(s->web, "GET", "/api/v1/alertmanagers", false, handle_static_json,
                         (void *)"{\"activeAlertmanagers\":[],\"droppedAlertmanagers\":[]}");
     ts_web_server_route(s->web, "GET", "/api/v1/metadata", false, handle_metadata, s);
@@ -956,6 +989,16 @@ ts_cmd_shard(int argc, char **argv)
     }
     TS_LOG(TS_LOG_INFO, "shard", "web server listening", "address=%s port=%d",
            s->flags[F_WEB_LISTEN].value, ts_web_server_port(s->web));
+    {
+        char hn[256] = "";
+        gethostname(hn, sizeof(hn) - 1);
+        snprintf(s->external_url, sizeof(s->external_url), "http://%s:%d", hn,
+                 ts_web_server_port(s->web));
+    }
+    if (apply_rules(s, s->cfg) != TS_OK || ts_rules_manager_start(s->rules) != TS_OK) {
+        TS_LOG(TS_LOG_ERROR, "shard", "cannot start rule evaluation", "err=\"%s\"", s->reload_err);
+        goto out;
+    }
 
     /* store API */
     if (s->flags[F_STORE_LISTEN].value[0]) {
@@ -1028,6 +1071,8 @@ out:
     ts_web_api_free(s->api);
     ts_store_server_stop(s->store);
     s->store = NULL;
+    ts_rules_manager_free(s->rules); /* joins the evaluation thread */
+    s->rules = NULL;
     if (s->loop_inited) {
         if (s->scrape)
             ts_scrape_manager_close(s->scrape);

@@ -92,6 +92,8 @@ typedef struct group {
     uint64_t evals_total, failures_total;
     int evals_done;
     bool should_restore;
+    ts_labels **stale; /* series of rules dropped by a reload: stale at the next evaluation */
+    size_t nstale;
 } group;
 
 struct ts_rules_manager {
@@ -177,6 +179,9 @@ group_fini(group *g)
     for (size_t i = 0; i < g->nrules; i++)
         rule_fini(&g->rules[i]);
     ts_free(g->rules);
+    for (size_t i = 0; i < g->nstale; i++)
+        ts_labels_free(g->stale[i]);
+    ts_free(g->stale);
     ts_free(g->file);
     ts_free(g->name);
     ts_free(g->key);
@@ -614,6 +619,17 @@ eval_group(ts_rules_manager *m, group *g, int64_t ts_ns)
         }
         r->eval_seconds = (double)(ts_mono_ns() - r0) / 1e9;
     }
+    if (g->nstale) {
+        ts_appender *app = m->o.appender(m->o.appender_ctx);
+        for (size_t i = 0; i < g->nstale; i++) {
+            app->ops->append(app, 0, g->stale[i], t, ts_stale_nan(), NULL);
+            ts_labels_free(g->stale[i]);
+        }
+        app->ops->commit(app);
+        ts_free(g->stale);
+        g->stale = NULL;
+        g->nstale = 0;
+    }
     g->evals_done++;
     /* at the first load, alerting rules start writing ALERTS after the second evaluation */
     if (g->should_restore && g->evals_done >= 2) {
@@ -659,6 +675,21 @@ copy_state(group *g, group *old)
             break;
         }
     }
+    /* the series of old rules without a successor end at the next evaluation */
+    for (size_t k = 0; k < old->nrules; k++) {
+        rule *o = &old->rules[k];
+        if (used[k] || !o->nprev)
+            continue;
+        g->stale = ts_realloc(g->stale, (g->nstale + o->nprev) * sizeof(*g->stale));
+        memcpy(g->stale + g->nstale, o->prev, o->nprev * sizeof(*o->prev));
+        g->nstale += o->nprev;
+        o->nprev = 0;
+    }
+    for (size_t k = 0; k < old->nstale; k++) { /* a reload before the next evaluation */
+        g->stale = ts_realloc(g->stale, (g->nstale + 1) * sizeof(*g->stale));
+        g->stale[g->nstale++] = old->stale[k];
+    }
+    old->nstale = 0;
     ts_free(used);
     g->last_eval_ns = old->last_eval_ns;
     g->last_duration = old->last_duration;
@@ -684,6 +715,8 @@ mark_group_stale(ts_rules_manager *m, group *g, int64_t t)
     for (size_t i = 0; i < g->nrules; i++)
         for (size_t k = 0; k < g->rules[i].nprev; k++)
             app->ops->append(app, 0, g->rules[i].prev[k], t, ts_stale_nan(), NULL);
+    for (size_t k = 0; k < g->nstale; k++)
+        app->ops->append(app, 0, g->stale[k], t, ts_stale_nan(), NULL);
     app->ops->commit(app);
 }
 
@@ -977,8 +1010,10 @@ ts_rules_manager_rules_json(ts_rules_manager *m, ts_jsonw *j, const char *type)
                 ts_jsonw_key(j, "keepFiringFor");
                 ts_jsonw_double(j, (double)r->def->keep_firing_for_ms / 1000.0);
             }
-            ts_jsonw_key(j, "labels");
-            ts_api_write_labels(j, r->def->labels);
+            if (r->alerting || r->def->labels->n) { /* recording: omitempty */
+                ts_jsonw_key(j, "labels");
+                ts_api_write_labels(j, r->def->labels);
+            }
             if (r->alerting) {
                 ts_jsonw_key(j, "annotations");
                 ts_api_write_labels(j, r->def->annotations);

@@ -22,7 +22,8 @@
  * runs, so later rules see earlier results.  Series a rule produced at its
  * previous evaluation and not at this one get a stale marker at this
  * timestamp; so do all series of a group removed by a reload (at the reload
- * time).
+ * time) and of a rule removed from a group that stays (at the group's next
+ * evaluation), as Prometheus does.
  *
  * Alerting rules keep pending/firing/inactive alerts as Prometheus does
  * (`for`, keep_firing_for, resolved alerts retained 15 min) and write ALERTS

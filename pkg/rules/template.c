@@ -202,7 +202,10 @@ action(const char *p, size_t n, const ts_rule_tmpl_data *d, out *o, const char *
             break;
         size_t s = i;
         if (p[i] == '"' || p[i] == '`' || p[i] == '(') {
-            *why = "only $labels/$value/$externalLabels/$externalURL and humanize are supported";
+            *why = nw && isalpha((unsigned char)w[0].p[0])
+                       ? "unsupported function or keyword (supported: humanize)"
+                       : "only $labels/$value/$externalLabels/$externalURL and humanize are "
+                         "supported";
             return TS_EINVAL;
         }
         while (i < n && !isspace((unsigned char)p[i]) && p[i] != '|')

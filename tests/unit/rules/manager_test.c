@@ -177,19 +177,30 @@ test_recording(void)
     T_TRUE(strstr(js, "\"interval\":60,\"limit\":0") != NULL);
     ts_free(js);
 
-    /* a reload that drops r:big keeps r:sum's state and marks r:big's series stale */
+    /* a reload that drops r:big from group g: r:big ends (stale) at g's next evaluation,
+     * r:sum goes on */
     char p[600];
     snprintf(p, sizeof(p), "%s/r.yml", e.dir);
-    const char *y2 = "groups:\n- name: g2\n  rules:\n  - record: r:sum\n    expr: sum(m)\n";
-    T_OK(ts_fs_write_file_atomic(p, y2, strlen(y2)));
+    const char *y1 = "groups:\n- name: g\n  rules:\n  - record: r:sum\n    expr: sum(m)\n"
+                     "    labels: {team: a}\n";
+    T_OK(ts_fs_write_file_atomic(p, y1, strlen(y1)));
     char *paths[] = {p};
     ts_error err;
     T_OK(ts_rules_manager_update(e.m, paths, 1, 60000, NULL, &err));
-    /* the stale marker of the dropped group is written at the reload's wall time */
+    ts_rules_manager_eval_all(e.m, 180000);
+    T_EQ(raw_at(&e, "r:big", "a", "1", 180000, &v), 1);
+    T_TRUE(ts_is_stale_nan(v));
+    T_EQ(raw_at(&e, "r:sum", "team", "a", 180000, &v), 1);
+    T_FEQ(v, 10);
+
+    /* a reload that removes group g: its series get stale markers at the reload's wall time */
+    const char *y2 = "groups:\n- name: g2\n  rules:\n  - record: r:other\n    expr: sum(m)\n";
+    T_OK(ts_fs_write_file_atomic(p, y2, strlen(y2)));
+    T_OK(ts_rules_manager_update(e.m, paths, 1, 60000, NULL, &err));
     ts_querier *q;
     T_OK(ts_queryable_querier(ts_db_queryable(e.db), INT64_MIN, INT64_MAX, &q));
     ts_matcher *mt;
-    ts_matcher_new(&mt, TS_MATCH_EQ, "__name__", "r:big", NULL);
+    ts_matcher_new(&mt, TS_MATCH_EQ, "__name__", "r:sum", NULL);
     ts_series_set *ss;
     T_OK(q->ops->select(q, true, NULL, &mt, 1, &ss, NULL));
     T_TRUE(ts_ss_next(ss));
@@ -203,7 +214,7 @@ test_recording(void)
     ts_matcher_free(mt);
     ts_querier_close(q);
     T_TRUE(ts_is_stale_nan(lv));
-    T_TRUE(lt > 120000);
+    T_TRUE(lt > 180000);
     env_close(&e);
 }
 
