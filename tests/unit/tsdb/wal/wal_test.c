@@ -575,6 +575,74 @@ test_replay_error_propagates(void)
     collected_free(&c);
 }
 
+/* Segments of 64 KB and more are read ahead by a helper thread: the same
+ * records in the same order, damage found at the same offset, and an error
+ * from the callback stops the replay at that record. */
+#define AHEAD_RECS 3000
+
+static int
+fail_at_1000(void *ctx, const uint8_t *rec, size_t n)
+{
+    int *calls = ctx;
+    (void)rec;
+    (void)n;
+    return ++*calls == 1000 ? TS_EINVAL : 0;
+}
+
+static void
+test_readahead_big_segment(void)
+{
+    int saved = ts_log_level;
+    ts_log_level = TS_LOG_ERROR; /* the expected repair warning */
+    for (int compress = 0; compress <= 1; compress++) {
+        ts_wal_opts o = small_opts(compress);
+        o.segment_size = 4u << 20;
+        char dir[512];
+        snprintf(dir, sizeof(dir), "%s/w", t_tmpdir());
+        T_OK(write_recs(dir, &o, 0, AHEAD_RECS));
+        char seg[600];
+        last_data_segment(dir, seg, sizeof(seg));
+        off_t size = file_size(seg);
+        T_TRUE(size >= 64 * 1024);
+        collected c = {0};
+        T_OK(read_all(dir, &o, &c));
+        T_TRUE(is_sequence(&c, 0, AHEAD_RECS));
+        collected_free(&c);
+
+        /* the callback fails at the 1000th record: replay stops there,
+         * nothing is repaired */
+        int calls = 0;
+        ts_wal *w;
+        ts_error err;
+        T_EQ(ts_wal_open(dir, &o, fail_at_1000, &calls, &w, &err), TS_EINVAL);
+        T_EQ(calls, 1000);
+        T_EQ(file_size(seg), size);
+
+        /* a flipped byte in the middle: the records before its frame are
+         * replayed, the segment is cut at that frame */
+        int fd = open(seg, O_RDWR);
+        T_TRUE(fd >= 0);
+        uint8_t b;
+        T_EQ(pread(fd, &b, 1, size / 2), 1);
+        b ^= 0x5a;
+        T_EQ(pwrite(fd, &b, 1, size / 2), 1);
+        close(fd);
+        T_OK(read_all(dir, &o, &c));
+        size_t got = c.n;
+        T_TRUE(got > 0 && got < AHEAD_RECS);
+        T_TRUE(is_sequence(&c, 0, (int)got));
+        collected_free(&c);
+        off_t cut = file_size(seg);
+        T_TRUE(cut <= size / 2 && cut > 0);
+        T_OK(read_all(dir, &o, &c)); /* repaired: the same records, no more damage */
+        T_TRUE(is_sequence(&c, 0, (int)got));
+        collected_free(&c);
+        T_EQ(file_size(seg), cut);
+        T_OK(ts_fs_remove_all(dir));
+    }
+    ts_log_level = saved;
+}
+
 T_MAIN({"roundtrip_segments", test_roundtrip_segments},
        {"log_many_and_limits", test_log_many_and_limits},
        {"torn_tail_every_offset", test_torn_tail_every_offset},
@@ -583,4 +651,5 @@ T_MAIN({"roundtrip_segments", test_roundtrip_segments},
        {"missing_segment", test_missing_segment}, {"checkpoint", test_checkpoint},
        {"checkpoint_leftovers", test_checkpoint_leftovers},
        {"background_fsync", test_background_fsync},
-       {"replay_error_propagates", test_replay_error_propagates})
+       {"replay_error_propagates", test_replay_error_propagates},
+       {"readahead_big_segment", test_readahead_big_segment})
