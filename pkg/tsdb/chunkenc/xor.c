@@ -326,11 +326,22 @@ ts_xor_chunk_alloc_size(const ts_xor_chunk *c)
 
 /*
  * Bit reader: buf holds the next `valid` bits of the stream, left-aligned
- * (its top bit is the next bit), refilled a byte at a time from data.
+ * (its top bit is the next bit).  Refilling loads 8 bytes at once where the
+ * stream has them and takes the whole bytes that fit; the bits of the
+ * partly fitting byte land below the valid ones, where they are the
+ * stream's own next bits, so that a later refill ORs the same bits in again.
+ * Near the end of the stream it goes a byte at a time.
  */
 static inline void
 refill(ts_xor_iter *it)
 {
+    if (it->valid < 64 && it->len - it->bytepos >= 8) {
+        it->buf |= ts_get_be64(it->data + it->bytepos) >> it->valid;
+        unsigned take = (63 - it->valid) >> 3;
+        it->bytepos += take;
+        it->valid += take * 8;
+        return;
+    }
     while (it->valid <= 56 && it->bytepos < it->len) {
         it->buf |= (uint64_t)it->data[it->bytepos++] << (56 - it->valid);
         it->valid += 8;
@@ -353,7 +364,7 @@ read_small(ts_xor_iter *it, int nbits, uint64_t *out)
 }
 
 /* Reads nbits (0..64) into *out; false when too few remain. */
-static bool
+static inline bool
 read_bits(ts_xor_iter *it, int nbits, uint64_t *out)
 {
     if (nbits == 0) {
