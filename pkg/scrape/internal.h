@@ -16,9 +16,9 @@
 /* ----------------------------------------------------------- parse step */
 
 /* One sample as the parser hands it over, valid during the callback.  key
- * identifies the series as written (metric name and label pairs in input
- * order, \xff-separated): the same text gives the same key.  The labels
- * themselves are built only on request, by ts__sample_builder. */
+ * is the series text exactly as written (metric name and label set, a slice
+ * of the body): the same text gives the same labels.  The labels themselves
+ * are parsed and built only on request, by ts__sample_builder. */
 typedef struct ts__sample {
     const char *key;
     size_t klen;
@@ -29,8 +29,10 @@ typedef struct ts__sample {
 } ts__sample;
 
 /* The sample's labels (including __name__) in the parser's builder, which
- * the caller may modify; valid during the callback. */
-ts_labels_builder *ts__sample_builder(const ts__sample *s);
+ * the caller may modify; valid during the callback.  NULL when the labels do
+ * not parse: *rc and err then hold the parse error, which the callback
+ * returns (it ends the scrape). */
+ts_labels_builder *ts__sample_builder(const ts__sample *s, ts_error *err, int *rc);
 
 /* Returns TS_OK to continue, anything else stops parsing and is returned. */
 typedef int (*ts__sample_fn)(void *ctx, const ts__sample *s);

@@ -646,7 +646,9 @@ on_sample(void *ctx, const ts__sample *s)
             return TS_OK; /* dropped by metric relabeling */
         ls = ce->ls;
     } else {
-        ts_labels_builder *b = ts__sample_builder(s);
+        ts_labels_builder *b = ts__sample_builder(s, c->err, &rc);
+        if (!b)
+            return rc;
         merge_target_labels(c, b);
         if (c->sc->nmetric_relabel &&
             !ts_relabel_process(c->sc->metric_relabel, c->sc->nmetric_relabel, b)) {

@@ -34,6 +34,13 @@ struct ts_textparse {
     ts_metric_type mtype;
     ts_str text;
 
+    /* Lazy labels (ts_textparse_set_lazy_labels, text format only): next()
+     * only finds the extent of the label set; labels_pending says its
+     * labels are still to be parsed, from lbrace ('{') within the line
+     * [lline, lend). */
+    bool lazy, labels_pending;
+    const char *lline, *lbrace, *lend;
+
     char *scratch; /* unescaped strings of the current line */
     size_t scratch_len, scratch_cap;
 
@@ -89,6 +96,10 @@ int ts__tp_parse_float(ts_str s, double *out, const char **why);
 /* strconv.ParseInt(s, 10, 64). */
 int ts__tp_parse_int(ts_str s, int64_t *out, const char **why);
 bool ts__tp_utf8_valid(const char *s, size_t n);
+
+/* Lazy labels: parses the pending label set of the current entry and checks
+ * it for repeated names (TS_TP_SERIES), or sets the error (TS_TP_ERROR). */
+ts_tp_entry ts__tp_pending_labels(ts_textparse *p);
 
 /* Per-format line parsers: they fetch lines themselves. */
 ts_tp_entry ts__tp_promtext_next(ts_textparse *p);

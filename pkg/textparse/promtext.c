@@ -84,6 +84,33 @@ parse_meta(ts_textparse *p, ts__tp_cur *c, bool help)
     return ts__tp_fail(p, "invalid metric type %s", q);
 }
 
+/* Lazy labels: moves c past the label set at '{' without parsing it: to
+ * just after the first '}' outside a quoted value (a backslash in a value
+ * escapes the next byte, as in ts__tp_labels).  For a valid label set that
+ * is where ts__tp_labels ends too.  False (c unchanged) when the line has no
+ * such '}'. */
+static bool
+skip_label_set(ts__tp_cur *c)
+{
+    bool quoted = false;
+    for (const char *q = c->p + 1; q < c->e; q++) {
+        if (quoted) {
+            if (*q == '\\' && q + 1 < c->e)
+                q++;
+            else if (*q == '"')
+                quoted = false;
+        } else if (*q == '"') {
+            quoted = true;
+        } else if (*q == '}') {
+            c->p = q + 1;
+            return true;
+        }
+    }
+    return false;
+}
+
+static ts_tp_entry parse_value(ts_textparse *p, ts__tp_cur *c);
+
 static ts_tp_entry
 parse_series(ts_textparse *p, ts__tp_cur *c)
 {
@@ -91,10 +118,37 @@ parse_series(ts_textparse *p, ts__tp_cur *c)
         return ts__tp_fail_got(p, c, "expected a valid start token");
     skip_ws(c);
     if (c->p < c->e && *c->p == '{') {
-        if (ts__tp_labels(p, c, true, false) == TS_TP_ERROR)
+        const char *brace = c->p;
+        if (p->lazy && skip_label_set(c)) {
+            p->labels_pending = true;
+            p->lline = c->line;
+            p->lbrace = brace;
+            p->lend = c->e;
+        } else if (ts__tp_labels(p, c, true, false) == TS_TP_ERROR) {
             return TS_TP_ERROR;
+        }
         skip_ws(c);
     }
+    ts_tp_entry e = parse_value(p, c);
+    if (e == TS_TP_ERROR && p->labels_pending) {
+        /* eager parsing would have failed on the label syntax first (but
+         * checks for repeated names only after the value) */
+        ts_error verr = p->err;
+        p->labels_pending = false;
+        ts__tp_cur lc = {p->lline, p->lbrace, p->lend};
+        if (ts__tp_labels(p, &lc, true, false) != TS_TP_ERROR)
+            p->err = verr;
+        return TS_TP_ERROR;
+    }
+    if (e == TS_TP_ERROR || p->labels_pending)
+        return e; /* pending: ts_textparse_parse_labels checks duplicates */
+    return ts__tp_check_dup_labels(p);
+}
+
+/* The rest of a sample line after the series: value, optional timestamp. */
+static ts_tp_entry
+parse_value(ts_textparse *p, ts__tp_cur *c)
+{
     /* the series text ends before the whitespace that precedes the value */
     const char *end = c->p;
     while (end > p->mname.p && (end[-1] == ' ' || end[-1] == '\t'))
@@ -131,7 +185,7 @@ parse_series(ts_textparse *p, ts__tp_cur *c)
         if (c->p < c->e)
             return ts__tp_fail_got(p, c, "expected next entry after timestamp");
     }
-    return ts__tp_check_dup_labels(p);
+    return TS_TP_SERIES;
 }
 
 ts_tp_entry

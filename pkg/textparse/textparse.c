@@ -91,6 +91,7 @@ ts_textparse_next(ts_textparse *p)
     if (p->done)
         return TS_TP_EOF;
     p->nlabels = 0;
+    p->labels_pending = false;
     p->has_ts = p->has_exemplar = false;
     p->mname = p->text = p->series = (ts_str){NULL, 0};
     p->scratch_len = 0;
@@ -101,6 +102,36 @@ ts_textparse_next(ts_textparse *p)
     else if (e == TS_TP_EOF)
         p->done = true;
     return e;
+}
+
+void
+ts_textparse_set_lazy_labels(ts_textparse *p, bool lazy)
+{
+    p->lazy = lazy;
+}
+
+ts_tp_entry
+ts_textparse_parse_labels(ts_textparse *p)
+{
+    if (p->failed)
+        return TS_TP_ERROR;
+    if (!p->labels_pending)
+        return TS_TP_SERIES;
+    ts_tp_entry e = ts__tp_pending_labels(p);
+    if (e == TS_TP_ERROR)
+        p->failed = true;
+    return e;
+}
+
+ts_tp_entry
+ts__tp_pending_labels(ts_textparse *p)
+{
+    TS_ASSERT(p->labels_pending);
+    p->labels_pending = false;
+    ts__tp_cur c = {p->lline, p->lbrace, p->lend};
+    if (ts__tp_labels(p, &c, true, false) == TS_TP_ERROR)
+        return TS_TP_ERROR;
+    return ts__tp_check_dup_labels(p);
 }
 
 const ts_error *
@@ -130,6 +161,7 @@ ts_textparse_series_text(const ts_textparse *p)
 const ts_tp_label *
 ts_textparse_labels(const ts_textparse *p, size_t *n)
 {
+    TS_ASSERT(!p->labels_pending); /* lazy mode: ts_textparse_parse_labels first */
     *n = p->nlabels;
     return p->labels;
 }
@@ -169,6 +201,7 @@ ts_textparse_text(const ts_textparse *p)
 ts_labels *
 ts_textparse_build_labels(const ts_textparse *p, ts_arena *a)
 {
+    TS_ASSERT(!p->labels_pending); /* lazy mode: ts_textparse_parse_labels first */
     ts_arena tmp;
     ts_arena *sa = a;
     if (!a) {

@@ -102,6 +102,23 @@ const char *ts_textparse_format_name(ts_tp_format f);
 /* Advances to the next entry. */
 ts_tp_entry ts_textparse_next(ts_textparse *p);
 
+/* Lazy labels (text format 0.0.4; a no-op for OpenMetrics): next() checks a
+ * SERIES entry's name, value and timestamp but only finds where its label
+ * set ends, so a caller that recognises the series by its series text
+ * (ts_textparse_series_text) never pays for parsing the labels.  Before
+ * reading the labels (ts_textparse_labels, ts_textparse_build_labels) the
+ * caller must call ts_textparse_parse_labels, which may fail: a label error
+ * then ends the parse as if next() had returned it.  Errors are the same as
+ * in eager mode, and so is their order within a line (a label error wins
+ * over a value error on the same line); only a label error on a line whose
+ * labels are never asked for goes unreported, and two lines with equal
+ * series text always parse to the same labels. */
+void ts_textparse_set_lazy_labels(ts_textparse *p, bool lazy);
+/* Parses the current SERIES entry's labels if still pending.  Returns
+ * TS_TP_SERIES, or TS_TP_ERROR with ts_textparse_error set (the parser is
+ * then failed: next() returns TS_TP_ERROR). */
+ts_tp_entry ts_textparse_parse_labels(ts_textparse *p);
+
 /* The error after next() returned TS_TP_ERROR (code TS_EPARSE or TS_ELIMIT,
  * line set, msg without a file prefix). */
 const ts_error *ts_textparse_error(const ts_textparse *p);

@@ -513,6 +513,10 @@ test_scrape_cases(void)
     route_set(&s, "/500", 500, "text/plain", "oops", 4, false, 0);
     route_set(&s, "/slow", 200, "text/plain", OK_BODY, strlen(OK_BODY), false, 1000);
     route_set(&s, "/nul", 200, "text/plain", "a 1\nb\0 2\n", 9, false, 0);
+    /* labels are parsed lazily (only for series the loop does not know yet):
+     * a label error still fails the scrape with the parser's message */
+    const char *badlbl = "a{x=\"1\"} 1\nb{x=1} 2\n";
+    route_set(&s, "/badlbl", 200, "text/plain", badlbl, strlen(badlbl), false, 0);
     route_set(&s, "/gzip", 200, "text/plain", OK_BODY, strlen(OK_BODY), true, 0);
     const char *om = "# TYPE c counter\nc_total 5 1.5\n# EOF\n";
     route_set(&s, "/om", 200, "application/openmetrics-text; version=1.0.0; charset=utf-8", om,
@@ -558,6 +562,8 @@ test_scrape_cases(void)
              "  static_configs: [{targets: ['127.0.0.1:%d']}]\n"
              "- job_name: nul\n  metrics_path: /nul\n"
              "  static_configs: [{targets: ['127.0.0.1:%d']}]\n"
+             "- job_name: badlbl\n  metrics_path: /badlbl\n"
+             "  static_configs: [{targets: ['127.0.0.1:%d']}]\n"
              "- job_name: gzip\n  metrics_path: /gzip\n"
              "  static_configs: [{targets: ['127.0.0.1:%d']}]\n"
              "- job_name: om\n  metrics_path: /om\n  honor_timestamps: false\n"
@@ -578,7 +584,7 @@ test_scrape_cases(void)
              "  metric_relabel_configs:\n"
              "  - {source_labels: [__name__], regex: b, action: drop}\n",
              closed_port, s.port, s.port, s.port, s.port, s.port, s.port, s.port, s.port, s.port, s.port, s.port, s.port, s.port, s.port,
-             s.port, s.port);
+             s.port, s.port, s.port);
     ts_config *c = parse_cfg(y);
     ts_head *h;
     ts_head_opts ho = {0};
@@ -647,6 +653,11 @@ test_scrape_cases(void)
     T_TRUE((t = find_target(&tl, "nul", false)) != NULL);
     T_TRUE(t->err[0] != 0);
     T_FEQ(last_value(h, "a", "nul", NULL), NAN); /* rolled back: nothing kept */
+    T_FEQ(last_value(h, "up", "badlbl", &n), 0);
+    T_TRUE(n >= 3); /* every attempt fails, not only the first */
+    T_TRUE((t = find_target(&tl, "badlbl", false)) != NULL);
+    T_TRUE(strstr(t->err, "expected label value") != NULL);
+    T_FEQ(last_value(h, "a", "badlbl", NULL), NAN);
     T_FEQ(last_value(h, "up", "huge", NULL), 0);
     T_TRUE((t = find_target(&tl, "huge", false)) != NULL);
     T_TRUE(t->err[0] != 0);
@@ -671,7 +682,7 @@ test_scrape_cases(void)
         ts_buf_init(&out, 0);
         ts_metrics_write(&reg, &out);
         const char *txt = ts_buf_cstr(&out);
-        T_TRUE(strstr(txt, "\nprometheus_target_scrape_pools_total 16\n") != NULL);
+        T_TRUE(strstr(txt, "\nprometheus_target_scrape_pools_total 17\n") != NULL);
         T_TRUE(strstr(txt, "\nprometheus_target_scrape_pool_targets{scrape_job=\"tlimit\"} 2\n"));
         T_TRUE(strstr(txt, "\nprometheus_target_scrape_pool_targets{scrape_job=\"rel\"} 1\n"));
         T_TRUE(strstr(txt, "\nprometheus_target_scrape_pool_exceeded_target_limit_total 1\n"));

@@ -14,6 +14,8 @@
 #include <stdarg.h>
 
 static char dumpbuf[8192];
+/* dumpn in lazy-labels mode: labels parsed on request, before each dump */
+static bool lazy_dump;
 
 static void
 app(size_t *o, const char *fmt, ...)
@@ -47,8 +49,11 @@ dumpn(ts_tp_format f, const char *buf, size_t len, size_t max_line)
     dumpbuf[0] = '\0';
     if (ts_textparse_new(&p, f, buf, len, &o) != 0)
         return "new failed";
+    ts_textparse_set_lazy_labels(p, lazy_dump);
     for (int guard = 0; guard < 1000; guard++) {
         ts_tp_entry e = ts_textparse_next(p);
+        if (e == TS_TP_SERIES && lazy_dump)
+            e = ts_textparse_parse_labels(p);
         if (off)
             app(&off, "\n");
         char q[256], v[64];
@@ -516,6 +521,93 @@ test_mutations(void)
     T_TRUE(total_errors > 1000 && total_errors < 4000);
 }
 
+/* Lazy labels (the scrape path's mode) must give exactly the eager dump,
+ * errors included (a label error wins over a value error on the same line),
+ * on fixed cases and on mutated inputs; and labels never asked for are never
+ * parsed. */
+static void
+test_lazy_matches_eager(void)
+{
+    static const char *fixed[] = {
+        "a{x=\"1\",y=\"2\"} 1\na{x=\"1\",y=\"2\"} 2 5\n",
+        "a{x=\"}\",y=\"\\\"}\"} 1\n",          /* braces and quotes in values */
+        "a{x=1} zz\n",                            /* label error and value error */
+        "a{x=\"1\",x=\"2\"} 1\n",                 /* repeated label */
+        "a{x=\"1\",x=\"2\"} zz\n",                /* repeated label, bad value */
+        "a{__name__=\"b\"} 1\n",
+        "a{x=\"1\"} 1 x\n", "a{x=\"1\" 1\n", "a{x=\"1\"}} 1\n", "a{x=\"\xff\"} 1\n",
+        "a { x = \"1\" , } 1\n", "a{} 1\n", "a {x=\"1\"}1\n", "a{x=\"1\"}\n", "a{,} 1\n",
+        "a{x=\"a\\\\\"} 1\n", "a{x=\"1\"}    \t 2 \t\n",
+    };
+    char eager[8192];
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+        lazy_dump = false;
+        snprintf(eager, sizeof(eager), "%s", pt(fixed[i]));
+        lazy_dump = true;
+        T_STREQ(pt(fixed[i]), eager);
+    }
+    lazy_dump = false;
+    static const char *seeds[] = {
+        "# TYPE a_total counter\na_total{x=\"1\",y=\"a\\\"b\\\\c\\nd\"} 1.5e3 17\n"
+        "h_bucket{le=\"+Inf\", a=\"}\"} 3 17\nt NaN\n",
+        "go_gc{quantile=\"0.5\"} 1e-05 12\nup { job = \"x\" , } -Inf\n# c\n\nlast{a=\"\"} 7",
+    };
+    static const char specials[] = "\n\"\\{}=, #\0\xff\t9_:x";
+    uint64_t rng = 7;
+    size_t differ = 0, errors = 0;
+    for (int iter = 0; iter < 4000; iter++) {
+        const char *seed = seeds[iter % 2];
+        char tmp[512];
+        size_t len = strlen(seed);
+        memcpy(tmp, seed, len);
+        for (int m = 0; m < 1 + iter % 3 && len > 0; m++) {
+            rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+            size_t pos = (size_t)(rng >> 33) % len;
+            char c = specials[(rng >> 20) % (sizeof(specials) - 1)];
+            if ((rng >> 10) % 2 == 0) {
+                tmp[pos] = c;
+            } else if (len < sizeof(tmp) - 1) {
+                memmove(tmp + pos + 1, tmp + pos, len - pos);
+                tmp[pos] = c;
+                len++;
+            }
+        }
+        char *in = ts_malloc(len);
+        memcpy(in, tmp, len);
+        lazy_dump = false;
+        snprintf(eager, sizeof(eager), "%s", dumpn(TS_TP_PROMTEXT, in, len, 0));
+        lazy_dump = true;
+        differ += strcmp(dumpn(TS_TP_PROMTEXT, in, len, 0), eager) != 0;
+        lazy_dump = false;
+        errors += strstr(eager, "ERR ") != NULL;
+        ts_free(in);
+    }
+    T_EQ(differ, 0);
+    T_TRUE(errors > 500 && errors < 4000); /* the mutations do break lines */
+
+    /* never asked for: a label error goes unnoticed, the value is still checked */
+    static const char in[] = "a{x=1} 5\nb{y=\"2\"} zz\n";
+    ts_textparse *p;
+    T_OK(ts_textparse_new(&p, TS_TP_PROMTEXT, in, sizeof(in) - 1, NULL));
+    ts_textparse_set_lazy_labels(p, true);
+    T_EQ(ts_textparse_next(p), TS_TP_SERIES);
+    T_TRUE(ts_str_eqc(ts_textparse_series_text(p), "a{x=1}"));
+    T_TRUE(ts_textparse_value(p) == 5);
+    T_EQ(ts_textparse_next(p), TS_TP_ERROR);
+    T_EQ(ts_textparse_error(p)->line, 2);
+    T_TRUE(strstr(ts_textparse_error(p)->msg, "ParseFloat") != NULL);
+    ts_textparse_free(p);
+    /* asked for: the error ends the parse */
+    T_OK(ts_textparse_new(&p, TS_TP_PROMTEXT, in, sizeof(in) - 1, NULL));
+    ts_textparse_set_lazy_labels(p, true);
+    T_EQ(ts_textparse_next(p), TS_TP_SERIES);
+    T_EQ(ts_textparse_parse_labels(p), TS_TP_ERROR);
+    T_EQ(ts_textparse_error(p)->line, 1);
+    T_TRUE(strstr(ts_textparse_error(p)->msg, "expected label value") != NULL);
+    T_EQ(ts_textparse_next(p), TS_TP_ERROR);
+    ts_textparse_free(p);
+}
+
 /* Sample values: every decimal form must give bit for bit what strtod gives
  * (the parser has a fast path for short mantissas and small exponents). */
 static void
@@ -568,5 +660,5 @@ T_MAIN({"om_basic", test_om_basic}, {"mutations", test_mutations}, {"om_values",
        {"om_histogram_and_exemplars", test_om_histogram_and_exemplars},
        {"om_limits", test_om_limits}, {"prom_basic", test_prom_basic},
        {"prom_errors", test_prom_errors}, {"build_labels", test_build_labels},
-       {"content_type", test_content_type},
+       {"content_type", test_content_type}, {"lazy_matches_eager", test_lazy_matches_eager},
        {"float_matches_strtod", test_float_matches_strtod})
