@@ -85,6 +85,7 @@ typedef struct shard {
     ts_discovery_manager *disc;
     ts_scrape_manager *scrape;
     ts_rules_manager *rules; /* rule evaluation (pkg/rules/manager.h) */
+    ts_notifier *notifier;   /* alerts -> Alertmanager (pkg/rules/notifier.h) */
     char external_url[300];  /* http://<host>:<port>, as Prometheus defaults it */
 
     /* reload requests from HTTP threads, answered by the loop */
@@ -151,6 +152,7 @@ apply_rules(shard *s, const ts_config *cfg)
 {
     if (!s->rules)
         return TS_OK;
+    ts_notifier_apply_config(s->notifier, cfg);
     ts_error err;
     ts_error_clear(&err);
     char **paths = NULL;
@@ -540,18 +542,6 @@ handle_metadata(ts_web_req *req, ts_web_resp *resp, void *ctx)
     }
     ts_jsonw_obj_end(j);
     return ts_api_success_end(resp, j, NULL, 0);
-}
-
-/* Endpoints whose subsystems arrive later (rules, alerting) answer with
- * Prometheus' shapes for "none configured". */
-static int
-handle_static_json(ts_web_req *req, ts_web_resp *resp, void *ctx)
-{
-    const char *json = ctx;
-    ts_jsonw j;
-    ts_api_success_begin(resp, &j);
-    ts_jsonw_raw(&j, json, strlen(json));
-    return ts_api_success_end(resp, &j, NULL, 0);
 }
 
 /* /api/v1/status/tsdb: head statistics and Prometheus' top-10 cardinality
@@ -972,15 +962,19 @@ ts_cmd_shard(int argc, char **argv)
     ts_web_server_route(s->web, "GET", "/api/v1/targets", false, handle_targets, s);
     ts_web_server_route(s->web, "GET", "/api/v1/status/tsdb", false, handle_tsdb_status, s);
     /* rules: evaluated over the TSDB from the first config on */
+    if (ts_notifier_new(&s->notifier) != TS_OK)
+        goto out;
     ts_rules_manager_opts rmo = {.engine = s->eng, .queryable = ts_db_queryable(s->db),
                                  .appender = scrape_appender, .appender_ctx = s,
-                                 .external_url = s->external_url};
+                                 .external_url = s->external_url,
+                                 .notify = ts_notifier_send, .notify_ctx = s->notifier};
     ts_rules_manager_new(&rmo, &s->rules);
+    ts_metrics_register(&s->metrics, ts_notifier_collect, s->notifier);
     ts_metrics_register(&s->metrics, ts_rules_manager_collect, s->rules);
     ts_web_server_route(s->web, "GET", "/api/v1/rules", false, ts_rules_api_rules, s->rules);
     ts_web_server_route(s->web, "GET", "/api/v1/alerts", false, ts_rules_api_alerts, s->rules);
-    ts_web_server_route(s->web, "GET", "/api/v1/alertmanagers", false, handle_static_json,
-                        (void *)"{\"activeAlertmanagers\":[],\"droppedAlertmanagers\":[]}");
+    ts_web_server_route(s->web, "GET", "/api/v1/alertmanagers", false, ts_rules_api_alertmanagers,
+                        s->notifier);
     ts_web_server_route(s->web, "GET", "/api/v1/metadata", false, handle_metadata, s);
     if (ts_web_server_start(s->web, &err) != TS_OK) {
         TS_LOG(TS_LOG_ERROR, "shard", "cannot listen", "address=%s err=\"%s\"",
@@ -1073,6 +1067,8 @@ out:
     s->store = NULL;
     ts_rules_manager_free(s->rules); /* joins the evaluation thread */
     s->rules = NULL;
+    ts_notifier_free(s->notifier); /* after the rules: nothing sends any more */
+    s->notifier = NULL;
     if (s->loop_inited) {
         if (s->scrape)
             ts_scrape_manager_close(s->scrape);

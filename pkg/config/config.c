@@ -646,6 +646,52 @@ decode_scrape(dctx *d, const ts_ynode *n, ts_scrape_config *s)
 }
 
 static int
+decode_alertmanager(dctx *d, const ts_ynode *n, ts_alertmanager_config *a)
+{
+    static const char *const known[] = {
+        "scheme", "path_prefix", "timeout", "api_version", "relabel_configs", "static_configs",
+        "file_sd_configs", "dns_sd_configs", "basic_auth", "authorization", "oauth2",
+        "bearer_token", "bearer_token_file", "tls_config", "proxy_url", "no_proxy",
+        "proxy_from_environment", "proxy_connect_header", "follow_redirects", "enable_http2",
+        UNSUPPORTED_SD, NULL};
+    a->line = n ? n->line : 0;
+    a->scheme = "http";
+    a->path_prefix = "";
+    a->timeout_ms = 10 * 1000;
+    a->api_version = "v2";
+    int rc = check_map(d, n, "config.AlertmanagerConfig", known);
+    if (rc || (rc = get_str(d, n, "scheme", &a->scheme)) ||
+        (rc = get_str(d, n, "path_prefix", &a->path_prefix)) ||
+        (rc = get_duration(d, n, "timeout", &a->timeout_ms)) ||
+        (rc = get_str(d, n, "api_version", &a->api_version)) || (rc = decode_http(d, n, &a->http)))
+        return rc;
+    if (strcmp(a->api_version, "v1") != 0 && strcmp(a->api_version, "v2") != 0)
+        return fail(d, get(n, "api_version"), TS_EINVAL,
+                    "expected Alertmanager api version to be one of [v1 v2] but got %s",
+                    a->api_version);
+    DECODE_LIST(d, n, "static_configs", ts_static_config, a->static_configs, a->nstatic,
+                decode_static, "[]*targetgroup.Group");
+    return decode_relabel_list(d, n, "relabel_configs", &a->relabel, &a->nrelabel);
+}
+
+static int
+decode_alerting(dctx *d, const ts_ynode *n, ts_config *c)
+{
+    static const char *const known[] = {"alert_relabel_configs", "alertmanagers", NULL};
+    size_t old = push_key(d, "alerting");
+    int rc = check_map(d, n, "config.AlertingConfig", known);
+    if (!rc)
+        rc = decode_relabel_list(d, n, "alert_relabel_configs", &c->alert_relabel,
+                                 &c->nalert_relabel);
+    if (!rc) {
+        DECODE_LIST(d, n, "alertmanagers", ts_alertmanager_config, c->alertmanagers,
+                    c->nalertmanagers, decode_alertmanager, "[]*config.AlertmanagerConfig");
+    }
+    pop(d, old);
+    return rc;
+}
+
+static int
 decode_global(dctx *d, const ts_ynode *n, ts_config *c)
 {
     static const char *const known[] = {"scrape_interval", "scrape_timeout",
@@ -686,6 +732,9 @@ decode_root(dctx *d, const ts_ynode *root)
     if ((rc = decode_global(d, g, c)))
         return rc;
     if ((rc = get_strlist(d, root, "rule_files", &c->rule_files, NULL)))
+        return rc;
+    const ts_ynode *al = get(root, "alerting");
+    if (!ts_ynode_is_null(al) && (rc = decode_alerting(d, al, c)))
         return rc;
     DECODE_LIST(d, root, "scrape_configs", ts_scrape_config, c->scrape, c->nscrape, decode_scrape,
                 "[]*config.ScrapeConfig");
@@ -780,6 +829,17 @@ ts_config_free(ts_config *c)
             ts_relabel_config_fini(&s->metric_relabel[j]);
         ts_free(s->metric_relabel);
     }
+    for (size_t i = 0; i < c->nalertmanagers; i++) {
+        ts_alertmanager_config *a = &c->alertmanagers[i];
+        for (size_t j = 0; j < a->nstatic; j++)
+            ts_labels_free(a->static_configs[j].labels);
+        for (size_t j = 0; j < a->nrelabel; j++)
+            ts_relabel_config_fini(&a->relabel[j]);
+        ts_free(a->relabel);
+    }
+    for (size_t j = 0; j < c->nalert_relabel; j++)
+        ts_relabel_config_fini(&c->alert_relabel[j]);
+    ts_free(c->alert_relabel);
     ts_labels_free(c->external_labels);
     ts_arena_fini(&c->arena);
     ts_free(c);

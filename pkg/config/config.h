@@ -6,7 +6,7 @@
  *     scrape_configs[0]: field foo not found in type config.ScrapeConfig
  * so callers print "FILE:LINE: MESSAGE".
  *
- * Sections a shard does not use yet (alerting, remote_write, remote_read,
+ * Sections a shard does not use yet (remote_write, remote_read,
  * storage, tracing) are accepted and kept as raw YAML nodes so a user's file
  * loads unmodified; they are not validated further.
  *
@@ -96,6 +96,21 @@ typedef struct ts_scrape_config {
     size_t nmetric_relabel;
 } ts_scrape_config;
 
+/* One entry of alerting.alertmanagers (Prometheus' AlertmanagerConfig).  Only
+ * static_configs are used to find Alertmanagers; file/dns SD are accepted. */
+typedef struct ts_alertmanager_config {
+    const char *scheme;      /* default "http" */
+    const char *path_prefix; /* default "" */
+    int64_t timeout_ms;      /* default 10s */
+    const char *api_version; /* default "v2" */
+    ts_static_config *static_configs;
+    size_t nstatic;
+    ts_relabel_config *relabel; /* relabel_configs (heap array) */
+    size_t nrelabel;
+    ts_http_config http;
+    int line;
+} ts_alertmanager_config;
+
 typedef struct ts_config {
     ts_arena arena;
     const char *path; /* file it came from ("" for a string) */
@@ -108,6 +123,11 @@ typedef struct ts_config {
     ts_scrape_config *scrape;
     size_t nscrape;
     const char *text; /* the original file contents, for /api/v1/status/config */
+    /* alerting: (alert_relabel_configs are parsed and validated, not applied yet) */
+    ts_alertmanager_config *alertmanagers;
+    size_t nalertmanagers;
+    ts_relabel_config *alert_relabel;
+    size_t nalert_relabel;
 } ts_config;
 
 /* Parses YAML text.  path is used for relative rule_files/file_sd paths and

@@ -43,3 +43,12 @@ ts_rules_api_alerts(ts_web_req *req, ts_web_resp *resp, void *ctx)
     ts_rules_manager_alerts_json(ctx, &j);
     return ts_api_success_end(resp, &j, NULL, 0);
 }
+
+int
+ts_rules_api_alertmanagers(ts_web_req *req, ts_web_resp *resp, void *ctx)
+{
+    ts_jsonw j;
+    ts_api_success_begin(resp, &j);
+    ts_notifier_alertmanagers_json(ctx, &j);
+    return ts_api_success_end(resp, &j, NULL, 0);
+}

@@ -7,11 +7,14 @@
 #define TS_RULES_API_H
 
 #include "pkg/rules/manager.h"
+#include "pkg/rules/notifier.h"
 #include "pkg/web/server.h"
 
 /* GET /api/v1/rules[?type=alert|record] */
 int ts_rules_api_rules(ts_web_req *req, ts_web_resp *resp, void *ctx);
 /* GET /api/v1/alerts */
 int ts_rules_api_alerts(ts_web_req *req, ts_web_resp *resp, void *ctx);
+/* GET /api/v1/alertmanagers (ctx: the ts_notifier) */
+int ts_rules_api_alertmanagers(ts_web_req *req, ts_web_resp *resp, void *ctx);
 
 #endif

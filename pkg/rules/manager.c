@@ -524,9 +524,11 @@ eval_alerting(ts_rules_manager *m, group *g, rule *r, int64_t t, int64_t ts_ns, 
     return TS_OK;
 }
 
-/* Collects the alerts to send after an evaluation (Prometheus' sendAlerts:
- * active alerts and alerts resolved within the retention, resent every
- * min(1m, interval)... here: at every evaluation that is due). */
+/* Collects the alerts to send after an evaluation, as Prometheus' sendAlerts:
+ * firing and resolved (kept 15 min) alerts are sent when they resolved since
+ * the last send, or when the last send is more than the resend delay (1m,
+ * Prometheus' --rules.alert.resend-delay) ago; an active alert is valid until
+ * 4 x max(resend delay, interval) from now. */
 static void
 notify_group(ts_rules_manager *m, group *g, int64_t ts_ns)
 {
@@ -541,18 +543,14 @@ notify_group(ts_rules_manager *m, group *g, int64_t ts_ns)
     char **urls = ts_calloc(cap, sizeof(*urls));
     size_t n = 0;
     int64_t resend = 60000LL * NS_PER_MS;
-    if (g->interval_ms * NS_PER_MS < resend)
-        resend = g->interval_ms * NS_PER_MS;
     for (size_t i = 0; i < g->nrules; i++) {
         rule *r = &g->rules[i];
         for (size_t k = 0; k < r->nalerts; k++) {
             alert *x = r->alerts[k];
             if (x->state == ST_PENDING)
                 continue;
-            if (x->state == ST_INACTIVE && x->last_sent_ns > x->resolved_at_ns)
-                continue; /* resolution already sent */
-            if (x->state == ST_FIRING && x->last_sent_ns &&
-                x->last_sent_ns + resend > ts_ns)
+            bool resolved_since = x->resolved_at_ns > x->last_sent_ns;
+            if (!resolved_since && !(x->last_sent_ns + resend < ts_ns))
                 continue;
             x->last_sent_ns = ts_ns;
             /* valid until 4 resend delays (Prometheus: 4 * max(resendDelay, interval)) */
