@@ -22,6 +22,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,9 +30,11 @@
 /* ------------------------------------------------------------------ floats */
 
 typedef struct decimal {
-    char d[24]; /* significant digits, no leading/trailing zeros ("0" never: zero has nd = 0) */
-    int nd;     /* number of digits */
-    int dp;     /* value = 0.d[0]d[1]... * 10^dp */
+    /* significant digits, no leading/trailing zeros ("0" never: zero has nd = 0);
+     * 40 bytes so that the layouts can copy a fixed 24 from any start <= 16 */
+    char d[40];
+    int nd; /* number of digits */
+    int dp; /* value = 0.d[0]d[1]... * 10^dp */
 } decimal;
 
 /* floor(q * log10(2)), floor(q * log10(2) + log10(3/4)) and floor(e * log2(10)):
@@ -74,6 +77,7 @@ typedef unsigned __int128 u128;
 
 static u128 pow10_tab[POW_EMAX - POW_EMIN + 1];
 static pthread_once_t pow10_once = PTHREAD_ONCE_INIT;
+static atomic_bool pow10_ready; /* set (release) once the table is complete */
 
 typedef struct big {
     uint32_t w[BIG_WORDS]; /* little-endian 32-bit words */
@@ -147,6 +151,7 @@ pow10_init(void)
         TS_ASSERT(n <= BIG_NMAX);
         pow10_tab[-m - POW_EMIN] = big_shr(&a, BIG_NMAX - n) + 1;
     }
+    atomic_store_explicit(&pow10_ready, true, memory_order_release);
 }
 
 /* Round to odd of x = g * cp / 2^127: the floor, with its lowest bit set when
@@ -206,8 +211,8 @@ schubfach(uint64_t c, int q, int *exp10)
     uint64_t u10 = s / 10 * 10, w10 = u10 + 10;
     bool u10in = vbl + open <= u10 << 2, w10in = (w10 << 2) + open <= vbr;
     if (u10in != w10in) {
-        *exp10 = k;
-        return u10in ? u10 : w10;
+        *exp10 = k + 1;
+        return (u10in ? u10 : w10) / 10;
     }
     bool uin = vbl + open <= s << 2, win = ((s + 1) << 2) + open <= vbr;
     *exp10 = k;
@@ -259,22 +264,41 @@ count_digits(uint64_t x)
     return t + 1 - (x < p10[t]);
 }
 
+/* The 8 digits of x < 10^8 at q, with leading zeros: two independent 32-bit
+ * halves, a short chain of divisions by constants. */
+static inline void
+put_8digits(char *q, uint32_t x)
+{
+    uint32_t hi = x / 10000, lo = x % 10000;
+    memcpy(q, two_digits + 2 * (hi / 100), 2);
+    memcpy(q + 2, two_digits + 2 * (hi % 100), 2);
+    memcpy(q + 4, two_digits + 2 * (lo / 100), 2);
+    memcpy(q + 6, two_digits + 2 * (lo % 100), 2);
+}
+
 /* Decimal digits of x at p (room for 20); returns their number. */
 static size_t
 put_u64(char *p, uint64_t x)
 {
     int n = count_digits(x);
     char *q = p + n;
-    while (x >= 100) {
-        unsigned r = (unsigned)(x % 100);
-        x /= 100;
-        q -= 2;
-        memcpy(q, two_digits + 2 * r, 2);
+    while (x >= 10000000) { /* 8 digits at a time while 8 or more remain */
+        q -= 8;
+        put_8digits(q, (uint32_t)(x % 100000000));
+        x /= 100000000;
     }
-    if (x >= 10)
-        memcpy(q - 2, two_digits + 2 * x, 2);
-    else
-        q[-1] = (char)('0' + x);
+    if (q > p) { /* the leading 1..7 digits */
+        uint32_t y = (uint32_t)x;
+        while (y >= 100) {
+            q -= 2;
+            memcpy(q, two_digits + 2 * (y % 100), 2);
+            y /= 100;
+        }
+        if (y >= 10)
+            memcpy(q - 2, two_digits + 2 * y, 2);
+        else
+            q[-1] = (char)('0' + y);
+    }
     return (size_t)n;
 }
 
@@ -282,9 +306,18 @@ put_u64(char *p, uint64_t x)
 static void
 set_decimal(decimal *dec, uint64_t x, int exp10)
 {
-    while (x % 10 == 0) {
-        x /= 10;
-        exp10++;
+    if (x % 10 == 0) { /* strip zeros: 8 at a time, then 4, 2, 1 */
+        while (x % 100000000 == 0) {
+            x /= 100000000;
+            exp10 += 8;
+        }
+        static const uint64_t step[] = {10000, 100, 10};
+        static const int nz[] = {4, 2, 1};
+        for (int i = 0; i < 3; i++)
+            if (x % step[i] == 0) {
+                x /= step[i];
+                exp10 += nz[i];
+            }
     }
     int n = (int)put_u64(dec->d, x);
     dec->nd = n;
@@ -316,7 +349,8 @@ shortest(double v, decimal *dec)
     } else {
         q = -1074;
     }
-    pthread_once(&pow10_once, pow10_init);
+    if (!atomic_load_explicit(&pow10_ready, memory_order_acquire))
+        pthread_once(&pow10_once, pow10_init);
     int exp10;
     uint64_t x = schubfach(c, q, &exp10);
     set_decimal(dec, x, exp10);
@@ -325,6 +359,11 @@ shortest(double v, decimal *dec)
 /* The layouts below write into a buffer of TS_FLOAT_BUF_MAX bytes, which
  * always suffices: the longest text is '-' and the 'f' form of 5e-324
  * ("0." + 323 zeros + "5"), 327 bytes.  They return the length (no NUL). */
+
+/* Digit copies are a fixed 24 bytes (two moves instead of a memcpy call):
+ * the bytes past the digits land where the layout writes next or past the
+ * returned length, and p always has room (at most 327 + 24 bytes used). */
+#define COPY_DIGITS(dst, src) memcpy((dst), (src), 24)
 
 static size_t
 layout_f(char *p, const decimal *d)
@@ -337,16 +376,16 @@ layout_f(char *p, const decimal *d)
         *p++ = '.';
         memset(p, '0', (size_t)-d->dp);
         p += -d->dp;
-        memcpy(p, d->d, (size_t)d->nd);
+        COPY_DIGITS(p, d->d);
         p += d->nd;
-    } else if (d->dp < d->nd) { /* ddd.ddd */
-        memcpy(p, d->d, (size_t)d->dp);
+    } else if (d->dp < d->nd) { /* ddd.ddd (dp <= 16) */
+        COPY_DIGITS(p, d->d);
         p += d->dp;
         *p++ = '.';
-        memcpy(p, d->d + d->dp, (size_t)(d->nd - d->dp));
+        COPY_DIGITS(p, d->d + d->dp);
         p += d->nd - d->dp;
     } else { /* ddd000 */
-        memcpy(p, d->d, (size_t)d->nd);
+        COPY_DIGITS(p, d->d);
         p += d->nd;
         memset(p, '0', (size_t)(d->dp - d->nd));
         p += d->dp - d->nd;
@@ -362,7 +401,7 @@ layout_e(char *p, const decimal *d)
     *p++ = d->nd ? d->d[0] : '0';
     if (d->nd > 1) {
         *p++ = '.';
-        memcpy(p, d->d + 1, (size_t)(d->nd - 1));
+        COPY_DIGITS(p, d->d + 1);
         p += d->nd - 1;
     }
     int exp = d->nd ? d->dp - 1 : 0;
