@@ -592,6 +592,82 @@ notify_group(ts_rules_manager *m, group *g, int64_t ts_ns)
     ts_free(v);
 }
 
+/* Prometheus' RestoreForState (defaults --rules.alert.for-outage-tolerance=1h,
+ * --rules.alert.for-grace-period=10m): after the second evaluation since
+ * start, each active alert of a rule with for >= 10m takes its activeAt back
+ * from the newest ALERTS_FOR_STATE sample of the last hour, shifted by the
+ * time the server was down (or so that it fires no sooner than 10m from
+ * now); then the rules start writing ALERTS. */
+#define OUTAGE_TOLERANCE_NS (3600LL * 1000000000)
+#define FOR_GRACE_NS (600LL * 1000000000)
+
+static void
+restore_alert(ts_querier *q, const rule *r, alert *a, int64_t ts_ns)
+{
+    ts_labels *ls = alert_series(a, "ALERTS_FOR_STATE", false);
+    ts_matcher **ms = ts_calloc(ls->n + 1, sizeof(*ms));
+    size_t nm = 0;
+    for (size_t i = 0; i < ls->n; i++)
+        if (ts_matcher_new(&ms[nm], TS_MATCH_EQ, ls->l[i].name, ls->l[i].value, NULL) == TS_OK)
+            nm++;
+    ts_series_set *ss = NULL;
+    bool found = false;
+    int64_t t = 0;
+    double v = 0;
+    if (q->ops->select(q, false, NULL, ms, nm, &ss, NULL) == TS_OK) {
+        while (!found && ts_ss_next(ss)) {
+            ts_series *se = ts_ss_at(ss);
+            if (se->labels->n != nm)
+                continue;
+            found = true;
+            ts_iterator *it = se->ops->iterator(se);
+            bool any = false;
+            while (ts_it_next(it) != TS_VAL_NONE) {
+                ts_it_at(it, &t, &v);
+                any = true;
+            }
+            found = any && ts_it_err(it) == TS_OK;
+            ts_it_free(it);
+        }
+        ts_ss_free(ss);
+    }
+    for (size_t i = 0; i < nm; i++)
+        ts_matcher_free(ms[i]);
+    ts_free(ms);
+    ts_labels_free(ls);
+    if (!found || ts_is_stale_nan(v))
+        return;
+    int64_t down_at = (t / 1000) * 1000000000;
+    int64_t active_at = (int64_t)v * 1000000000;
+    int64_t hold = r->def->for_ms * NS_PER_MS;
+    int64_t remaining = hold - (down_at - active_at);
+    if (remaining <= 0)
+        return; /* it was firing: the next evaluation decides */
+    if (remaining < FOR_GRACE_NS)
+        active_at = ts_ns + FOR_GRACE_NS - hold;
+    else
+        active_at += ts_ns - down_at;
+    a->active_at_ns = active_at;
+}
+
+static void
+restore_for_state(ts_rules_manager *m, group *g, int64_t ts_ns)
+{
+    ts_querier *q = NULL;
+    if (ts_queryable_querier(m->o.queryable, (ts_ns - OUTAGE_TOLERANCE_NS) / NS_PER_MS,
+                             ts_ns / NS_PER_MS, &q) != TS_OK)
+        q = NULL;
+    for (size_t i = 0; i < g->nrules; i++) {
+        rule *r = &g->rules[i];
+        if (r->alerting && q && r->def->for_ms * NS_PER_MS >= FOR_GRACE_NS)
+            for (size_t k = 0; k < r->nalerts; k++)
+                restore_alert(q, r, r->alerts[k], ts_ns);
+        r->restored = true;
+    }
+    if (q)
+        ts_querier_close(q);
+}
+
 static void
 eval_group(ts_rules_manager *m, group *g, int64_t ts_ns)
 {
@@ -631,8 +707,7 @@ eval_group(ts_rules_manager *m, group *g, int64_t ts_ns)
     g->evals_done++;
     /* at the first load, alerting rules start writing ALERTS after the second evaluation */
     if (g->should_restore && g->evals_done >= 2) {
-        for (size_t i = 0; i < g->nrules; i++)
-            g->rules[i].restored = true;
+        restore_for_state(m, g, now_ns(m));
         g->should_restore = false;
     }
     notify_group(m, g, ts_ns);

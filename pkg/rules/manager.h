@@ -29,8 +29,9 @@
  * (`for`, keep_firing_for, resolved alerts retained 15 min) and write ALERTS
  * and ALERTS_FOR_STATE.  As in Prometheus, at the first load (not on reloads)
  * alerting rules write those series only from their group's third
- * evaluation on (the second one restores state, then sets them free); the restoring of `for` state from ALERTS_FOR_STATE that
- * Prometheus does at that moment is NOT implemented (pending alerts restart).
+ * evaluation on: after the second one, the `for` state of active alerts is
+ * restored from ALERTS_FOR_STATE (Prometheus' RestoreForState, with its
+ * defaults: 1h outage tolerance, 10m grace period).
  *
  * Reload keeps state: a rule of a new group with the same file;name key as an
  * old group, and the same kind, name and labels as an old rule, takes over its

@@ -31,6 +31,14 @@ app_fn(void *ctx)
     return ts_db_appender(ctx);
 }
 
+static int64_t fake_now_ns; /* 0: the real clock */
+
+static int64_t
+fake_now(void)
+{
+    return fake_now_ns;
+}
+
 static int
 env_open(env *e, const char *rules_yaml)
 {
@@ -45,7 +53,8 @@ env_open(env *e, const char *rules_yaml)
         return -1;
     ts_rules_manager_opts o = {.engine = e->eng, .queryable = ts_db_queryable(e->db),
                                .appender = app_fn, .appender_ctx = e->db,
-                               .external_url = "http://x:9090"};
+                               .external_url = "http://x:9090",
+                               .now_ns = fake_now_ns ? fake_now : NULL};
     ts_rules_manager_new(&o, &e->m);
     snprintf(p, sizeof(p), "%s/r.yml", e->dir);
     if (ts_fs_write_file_atomic(p, rules_yaml, strlen(rules_yaml)))
@@ -349,6 +358,46 @@ test_alerting(void)
     env_close(&e);
 }
 
+/* After a restart, a pending alert of a rule with for >= 10m takes its activeAt back from
+ * ALERTS_FOR_STATE, shifted by the downtime (Prometheus' RestoreForState). */
+static void
+test_restore_for_state(void)
+{
+    fake_now_ns = 1010LL * 1000000000;
+    env e;
+    T_OK(env_open(&e, "groups:\n- name: g\n  rules:\n  - alert: Long\n    expr: m > 5\n"
+                      "    for: 15m\n"));
+    /* the previous run: active since 40 s, last written at 100 s (then it went down) */
+    ts_appender *app = ts_db_appender(e.db);
+    ts_labels *fs = ts_labels_from_strings(6, "__name__", "ALERTS_FOR_STATE", "a", "2", "alertname",
+                                           "Long");
+    app->ops->append(app, 0, fs, 90000, 40, NULL);
+    app->ops->append(app, 0, fs, 100000, 40, NULL);
+    app->ops->commit(app);
+    ts_labels_free(fs);
+    put(&e, "2", 995000, 7);
+    ts_rules_manager_eval_all(e.m, 1000000);
+    ts_rules_manager_eval_all(e.m, 1005000); /* then the restore, at "now" = 1010 s */
+    char *js = json_of(&e, true);
+    /* 40 s + (1010 s - 100 s) down = 950 s = 00:15:50 */
+    T_TRUE(strstr(js, "\"state\":\"pending\",\"activeAt\":\"1970-01-01T00:15:50Z\"") != NULL);
+    ts_free(js);
+    put(&e, "2", 1840000, 7);
+    ts_rules_manager_eval_all(e.m, 1845000);
+    js = json_of(&e, true);
+    T_TRUE(strstr(js, "\"state\":\"pending\"") != NULL);
+    ts_free(js);
+    ts_rules_manager_eval_all(e.m, 1850000); /* 950 s + 15 m */
+    js = json_of(&e, true);
+    T_TRUE(strstr(js, "\"state\":\"firing\"") != NULL);
+    ts_free(js);
+    double v;
+    T_EQ(raw_at(&e, "ALERTS_FOR_STATE", "a", "2", 1850000, &v), 1);
+    T_FEQ(v, 950);
+    fake_now_ns = 0;
+    env_close(&e);
+}
+
 static void
 test_templates(void)
 {
@@ -428,5 +477,5 @@ test_schedule(void)
 }
 
 T_MAIN({"recording", test_recording}, {"recording_errors", test_recording_errors},
-       {"alerting", test_alerting}, {"templates", test_templates}, {"format", test_format},
+       {"alerting", test_alerting}, {"restore_for_state", test_restore_for_state}, {"templates", test_templates}, {"format", test_format},
        {"schedule", test_schedule})
