@@ -26,10 +26,15 @@
  *
  * The batch: one entry per touched series (found through a small
  * open-addressing table keyed by the series pointer) and one array of
- * samples; no allocation per sample beyond amortised array growth.
+ * samples; no allocation per sample beyond amortised array growth.  A
+ * thread keeps the arrays of its last finished appender (in a pthread key,
+ * freed at thread exit) and its next appender starts with them, so a scrape
+ * loop's appender does not regrow them (and rehash the table) every scrape.
+ * commit's series and sample record arrays are kept the same way.
  */
 #include "pkg/tsdb/head/internal.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -64,6 +69,58 @@ typedef struct head_appender {
     pending *samples;
     size_t nsamples, csamples;
 } head_appender;
+
+/* Arrays kept for the thread's next appender (see the design comment). */
+typedef struct spare {
+    entry *ents;
+    size_t cents;
+    uint32_t *slots;
+    uint32_t nslots;
+    pending *samples;
+    size_t csamples;
+    ts_record_series *recs;
+    size_t crecs;
+    ts_record_sample *smp;
+    size_t csmp;
+} spare;
+
+#define SPARE_MAX_SAMPLES ((size_t)1 << 20) /* larger batches free their arrays */
+
+static pthread_key_t spare_key;
+static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
+
+static void
+spare_free(void *p)
+{
+    spare *sp = p;
+    if (!sp)
+        return;
+    ts_free(sp->ents);
+    ts_free(sp->slots);
+    ts_free(sp->samples);
+    ts_free(sp->recs);
+    ts_free(sp->smp);
+    ts_free(sp);
+}
+
+static void
+spare_key_init(void)
+{
+    TS_ASSERT(pthread_key_create(&spare_key, spare_free) == 0);
+}
+
+/* The calling thread's spare arrays (created empty on first use). */
+static spare *
+spare_get(void)
+{
+    pthread_once(&spare_once, spare_key_init);
+    spare *sp = pthread_getspecific(spare_key);
+    if (!sp) {
+        sp = ts_calloc(1, sizeof(*sp));
+        TS_ASSERT(pthread_setspecific(spare_key, sp) == 0);
+    }
+    return sp;
+}
 
 static inline uint64_t
 f2u(double v)
@@ -179,12 +236,25 @@ app_append(ts_appender *base, uint64_t ref, const ts_labels *ls, int64_t t, doub
     return TS_OK;
 }
 
+/* Frees the appender; its arrays become the thread's spares unless it has
+ * some already (a thread with two appenders open) or they are huge. */
 static void
 app_free(head_appender *a)
 {
-    ts_free(a->ents);
-    ts_free(a->slots);
-    ts_free(a->samples);
+    spare *sp = spare_get();
+    if (!sp->ents && !sp->slots && !sp->samples && a->csamples <= SPARE_MAX_SAMPLES &&
+        a->cents <= SPARE_MAX_SAMPLES) {
+        sp->ents = a->ents;
+        sp->cents = a->cents;
+        sp->slots = a->slots;
+        sp->nslots = a->nslots;
+        sp->samples = a->samples;
+        sp->csamples = a->csamples;
+    } else {
+        ts_free(a->ents);
+        ts_free(a->slots);
+        ts_free(a->samples);
+    }
     ts_free(a);
 }
 
@@ -216,7 +286,11 @@ app_commit(ts_appender *base)
     ts_head *h = a->h;
 
     if (h->opts.log && (a->nsamples > 0 || a->nents > 0)) {
-        ts_record_series *recs = ts_malloc((a->nents ? a->nents : 1) * sizeof(*recs));
+        /* the record arrays are the thread's spares (only used here) */
+        spare *sp = spare_get();
+        TS_GROW(sp->recs, sp->crecs, a->nents ? a->nents : 1);
+        TS_GROW(sp->smp, sp->csmp, a->nsamples ? a->nsamples : 1);
+        ts_record_series *recs = sp->recs;
         size_t nrecs = 0;
         /* Series seen logged at append() need no look (and no lock). */
         for (size_t i = 0; i < a->nents; i++) {
@@ -230,7 +304,7 @@ app_commit(ts_appender *base)
             }
             ts__series_unlock(h, e->s);
         }
-        ts_record_sample *smp = ts_malloc((a->nsamples ? a->nsamples : 1) * sizeof(*smp));
+        ts_record_sample *smp = sp->smp;
         for (size_t i = 0; i < a->nsamples; i++) {
             const pending *p = &a->samples[i];
             smp[i] = (ts_record_sample){a->ents[p->ent].s->ref, p->t, p->v};
@@ -248,8 +322,13 @@ app_commit(ts_appender *base)
                 ts__series_unlock(h, s);
             }
         }
-        ts_free(recs);
-        ts_free(smp);
+        if (sp->csmp > SPARE_MAX_SAMPLES || sp->crecs > SPARE_MAX_SAMPLES) {
+            ts_free(sp->recs);
+            ts_free(sp->smp);
+            sp->recs = NULL;
+            sp->smp = NULL;
+            sp->crecs = sp->csmp = 0;
+        }
         if (rc != TS_OK) {
             app_rollback(base);
             return rc < 0 ? rc : TS_EIO;
@@ -327,5 +406,21 @@ ts_head_appender(ts_head *h)
     head_appender *a = ts_calloc(1, sizeof(*a));
     a->base.ops = &head_appender_ops;
     a->h = h;
+    spare *sp = spare_get();
+    if (sp->ents || sp->slots || sp->samples) {
+        a->ents = sp->ents;
+        a->cents = sp->cents;
+        a->slots = sp->slots;
+        a->nslots = sp->nslots;
+        a->samples = sp->samples;
+        a->csamples = sp->csamples;
+        if (a->slots)
+            memset(a->slots, 0, a->nslots * sizeof(*a->slots));
+        sp->ents = NULL;
+        sp->slots = NULL;
+        sp->samples = NULL;
+        sp->cents = sp->csamples = 0;
+        sp->nslots = 0;
+    }
     return &a->base;
 }
