@@ -3,16 +3,23 @@
  * Prometheus uses for alert labels and annotations.
  *
  * Supported actions (whitespace inside {{ }} is free; {{- and -}} trim the
- * neighbouring whitespace as in Go):
- *   {{ $labels.NAME }}  {{ .Labels.NAME }}                 a label of the alert's sample
- *   {{ $externalLabels.NAME }}  {{ .ExternalLabels.NAME }} an external label
- *   {{ $value }}  {{ .Value }}                              the sample value (Go's %v of a float64)
- *   {{ $externalURL }}  {{ .ExternalURL }}
- *   {{ humanize X }}  {{ X | humanize }}                   X one of the value forms above
- *   comments: an action holding only a Go comment (slash-star ... star-slash)
- * A missing label prints "<no value>", as Go does for a missing map key.
+ * neighbouring whitespace as in Go): a pipeline CMD | CMD ..., where CMD is an
+ * operand alone or a function with operand arguments (a piped value is the
+ * last argument).  Operands:
+ *   $labels.NAME  .Labels.NAME                  a label of the alert's sample (string)
+ *   $externalLabels.NAME  .ExternalLabels.NAME  an external label (string)
+ *   $value  .Value                              the sample value (number; printed as Go's %v)
+ *   $externalURL  .ExternalURL                  (string)
+ *   "text"                                      a string literal (\" \\ \n \t escapes)
+ * Functions: humanize, humanize1024, humanizeDuration, humanizePercentage (one
+ * number), toUpper, toLower (one string), printf "FORMAT" ARGS... with the
+ * verbs %f %e %g %v for numbers and %s %v for strings (flags, width,
+ * precision; types checked at load).  Comments: an action holding only a Go
+ * comment (slash-star ... star-slash).
+ * A missing label prints "" (Prometheus runs the templates with missingkey=zero).
+ * Strings inside a pipeline are cut at 511 bytes.
  *
- * Anything else (if/range/printf/query, other functions or variables) is
+ * Anything else (if/range/with, query, other functions, variables, parentheses) is
  * refused by ts_rule_template_check with a clear message, so a rule file
  * using it fails to load; expansion never meets an unknown construct.
  */

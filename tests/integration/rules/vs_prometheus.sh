@@ -56,6 +56,7 @@ groups:
     annotations:
       summary: '{{ $labels.code }} at {{ $value }} ({{ humanize $value }}) in {{ $externalLabels.env }}'
       plain: no template here
+      more: '{{ printf "%.3f|%s|%v" $value $labels.path $value }} {{ $value | humanizePercentage }} {{ humanizeDuration $value }} {{ humanize1024 $value }} {{ $labels.code | toUpper }} {{ $labels.nope }}'
   - alert: NodeUp
     expr: up{job="node"} == 1
   - alert: Never
@@ -156,10 +157,10 @@ firing "$T" || fail "FixedHigh state lost on reload"
 cat >>"$TS_TMP/rules.yml" <<'YML'
   - alert: Bad
     expr: up
-    annotations: {x: '{{ printf "%.2f" $value }}'}
+    annotations: {x: '{{ query "up" | first | value }}'}
 YML
 out=$(curl -s -X POST "$T/-/reload")
-echo "$out" | grep -q 'annotation "x": template: __alert_Bad:1: {{ printf "%.2f" $value }}: unsupported function' || fail "bad template accepted: $out"
+echo "$out" | grep -q 'annotation "x": template: __alert_Bad:1: {{ query "up" | first | value }}: unsupported function' || fail "bad template accepted: $out"
 "$TESSERA" check rules "$TS_TMP/rules.yml" >"$TS_TMP/check.out" 2>&1 && fail "check rules accepted the bad template"
 grep -q 'template: __alert_Bad' "$TS_TMP/check.out" || fail "check rules: $(cat "$TS_TMP/check.out")"
 echo "refused: unsupported template (reload and check rules)"

@@ -411,12 +411,39 @@ test_templates(void)
                                              "{{ $value | humanize }}|{{ $externalLabels.dc }}|"
                                              "{{ $externalURL }}|{{ $labels.nope }}",
                                     &d),
-            "h:1 j|1.234567e+06|1.235M|eu|http://p|<no value>");
+            "h:1 j|1.234567e+06|1.235M|eu|http://p|");
     T_STREQ(ts_rule_template_expand(&a, "t", "a  {{- /* c */ -}}  b {{- $value }}", &d),
             "ab1.234567e+06");
+    T_STREQ(ts_rule_template_expand(&a, "t", "{{ printf \"%.2f\" $value }}|{{ $value | printf \"%.1e\" }}|"
+                                             "{{ printf \"%s: %v\" $labels.instance $value }}|"
+                                             "{{ toUpper $labels.job }}|{{ $labels.job | toUpper }}",
+                                    &d),
+            "1234567.00|1.2e+06|h:1: 1.234567e+06|J|J");
+    static const struct {
+        double v;
+        const char *fn, *want;
+    } hs[] = {
+        {0.1234, "humanizePercentage", "12.34%"}, {3725, "humanizeDuration", "1h 2m 5s"},
+        {90061, "humanizeDuration", "1d 1h 1m 1s"}, {0.5, "humanizeDuration", "500ms"},
+        {12.3456, "humanizeDuration", "12.35s"},  {2048, "humanize1024", "2ki"},
+        {0.001, "humanize", "1m"},                 {1e9, "humanize", "1G"},
+    };
+    for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++) {
+        char tx[100];
+        snprintf(tx, sizeof(tx), "{{ %s $value }}", hs[i].fn);
+        d.value = hs[i].v;
+        T_STREQ(ts_rule_template_expand(&a, "t", tx, &d), hs[i].want);
+    }
     ts_error err;
-    T_EQ(ts_rule_template_check("t", "{{ printf \"%.2f\" $value }}", &err), TS_EINVAL);
-    T_TRUE(strstr(err.msg, "template: t:1:") != NULL);
+    T_EQ(ts_rule_template_check("t", "{{ query \"up\" }}", &err), TS_EINVAL);
+    T_TRUE(strstr(err.msg, "template: t:1: {{ query \"up\" }}: unsupported function") != NULL);
+    T_EQ(ts_rule_template_check("t", "{{ printf \"%d\" $value }}", &err), TS_EINVAL);
+    T_EQ(ts_rule_template_check("t", "{{ printf \"%f\" $labels.a }}", &err), TS_EINVAL);
+    T_TRUE(strstr(err.msg, "verb does not match") != NULL);
+    T_EQ(ts_rule_template_check("t", "{{ printf \"%f %f\" $value }}", &err), TS_EINVAL);
+    T_EQ(ts_rule_template_check("t", "{{ $value | $labels.a }}", &err), TS_EINVAL);
+    T_EQ(ts_rule_template_check("t", "{{ toUpper $value }}", &err), TS_EINVAL);
+    T_EQ(ts_rule_template_check("t", "{{ $value | }}", &err), TS_EINVAL);
     T_EQ(ts_rule_template_check("t", "{{ if $value }}x{{ end }}", &err), TS_EINVAL);
     T_EQ(ts_rule_template_check("t", "{{ $labels.a ", &err), TS_EINVAL);
     T_TRUE(strstr(err.msg, "unclosed action") != NULL);
