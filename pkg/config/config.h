@@ -123,7 +123,7 @@ typedef struct ts_config {
     ts_scrape_config *scrape;
     size_t nscrape;
     const char *text; /* the original file contents, for /api/v1/status/config */
-    /* alerting: (alert_relabel_configs are parsed and validated, not applied yet) */
+    /* alerting: (used by pkg/rules/notifier.c) */
     ts_alertmanager_config *alertmanagers;
     size_t nalertmanagers;
     ts_relabel_config *alert_relabel;

@@ -195,10 +195,30 @@ set_error(rule *r, const char *msg)
     r->health = msg ? H_BAD : H_OK;
 }
 
+typedef struct pair {
+    ts_labels *ls;
+    double v;
+} pair;
+
 static int
-labels_pcmp(const void *a, const void *b)
+pair_cmp(const void *a, const void *b)
 {
-    return ts_labels_cmp(*(ts_labels *const *)a, *(ts_labels *const *)b);
+    return ts_labels_cmp(((const pair *)a)->ls, ((const pair *)b)->ls);
+}
+
+/* Sorts ls[] by labels, keeping each value with its label set (O(n log n)). */
+static void
+sort_pairs(ts_labels **ls, double *v, size_t n)
+{
+    pair *p = ts_calloc(n + 1, sizeof(*p));
+    for (size_t i = 0; i < n; i++)
+        p[i] = (pair){ls[i], v[i]};
+    qsort(p, n, sizeof(*p), pair_cmp);
+    for (size_t i = 0; i < n; i++) {
+        ls[i] = p[i].ls;
+        v[i] = p[i].v;
+    }
+    ts_free(p);
 }
 
 /* Appends the new output (sorted, heap label sets, ownership taken), stale
@@ -309,22 +329,9 @@ eval_recording(ts_rules_manager *m, group *g, rule *r, int64_t t, ts_error *err)
     }
     ts_labels_builder_fini(&b);
     ts_promql_query_close(q);
-    /* sort values along with their labels */
-    size_t *idx = ts_calloc(n + 1, sizeof(*idx));
-    ts_labels **sorted = ts_calloc(n + 1, sizeof(*sorted));
-    double *svals = ts_calloc(n + 1, sizeof(*svals));
-    for (size_t i = 0; i < n; i++)
-        sorted[i] = out[i];
-    qsort(sorted, n, sizeof(*sorted), labels_pcmp);
-    for (size_t i = 0; i < n; i++)
-        for (size_t k = 0; k < n; k++)
-            if (sorted[i] == out[k]) {
-                svals[i] = vals[k];
-                break;
-            }
-    ts_free(idx);
-    ts_free(out);
-    ts_free(vals);
+    ts_labels **sorted = out;
+    double *svals = vals;
+    sort_pairs(sorted, svals, n);
     rc = TS_OK;
     if (has_dup(sorted, n))
         rc = ts_error_set(err, TS_EINVAL,
@@ -509,16 +516,7 @@ eval_alerting(ts_rules_manager *m, group *g, rule *r, int64_t t, int64_t ts_ns, 
             vals[no++] = (double)(x->active_at_ns / 1000000000);
         }
     }
-    /* sort pairs by labels */
-    for (size_t i = 1; i < no; i++)
-        for (size_t k = i; k > 0 && ts_labels_cmp(out[k - 1], out[k]) > 0; k--) {
-            ts_labels *tl = out[k];
-            out[k] = out[k - 1];
-            out[k - 1] = tl;
-            double tv = vals[k];
-            vals[k] = vals[k - 1];
-            vals[k - 1] = tv;
-        }
+    sort_pairs(out, vals, no);
     write_output(m, r, out, vals, no, t);
     ts_free(vals);
     return TS_OK;

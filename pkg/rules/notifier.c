@@ -40,19 +40,32 @@ struct ts_notifier {
     am *ams;
     size_t nams;
     ts_labels *ext;
+    const ts_relabel_config *relabel; /* alert_relabel_configs, borrowed from the config */
+    size_t nrelabel;
     uint64_t dropped;
 };
 
+/* The alert's JSON object, or NULL when alert_relabel_configs drop it.
+ * Called with nf->mu held (the relabel configs belong to the config). */
 static char *
-alert_json(const ts_rules_alert *a, const ts_labels *ext)
+alert_json(const ts_notifier *nf, const ts_rules_alert *a)
 {
+    const ts_labels *ext = nf->ext;
     ts_labels_builder b;
     ts_labels_builder_init(&b, a->labels);
     for (size_t i = 0; ext && i < ext->n; i++)
         if (!ts_labels_get(a->labels, ext->l[i].name))
             ts_labels_builder_set(&b, ext->l[i].name, ext->l[i].value);
+    if (nf->nrelabel && !ts_relabel_process(nf->relabel, nf->nrelabel, &b)) {
+        ts_labels_builder_fini(&b);
+        return NULL;
+    }
     ts_labels *ls = ts_labels_builder_build(&b, NULL);
     ts_labels_builder_fini(&b);
+    if (ls->n == 0) { /* Prometheus drops alerts left without labels */
+        ts_labels_free(ls);
+        return NULL;
+    }
     ts_buf buf;
     ts_buf_init(&buf, 0);
     ts_jsonw j;
@@ -84,12 +97,13 @@ void
 ts_notifier_send(void *ctx, const ts_rules_alert *alerts, size_t n)
 {
     ts_notifier *nf = ctx;
-    pthread_mutex_lock(&nf->mu);
-    ts_labels *ext = nf->ext ? ts_labels_share(nf->ext) : NULL;
-    pthread_mutex_unlock(&nf->mu);
     for (size_t i = 0; i < n; i++) {
-        char *js = alert_json(&alerts[i], ext);
         pthread_mutex_lock(&nf->mu);
+        char *js = alert_json(nf, &alerts[i]);
+        if (!js) {
+            pthread_mutex_unlock(&nf->mu);
+            continue;
+        }
         if (nf->len == QUEUE_MAX) { /* drop the oldest */
             ts_free(nf->q[nf->head]);
             nf->head = (nf->head + 1) % QUEUE_MAX;
@@ -101,7 +115,6 @@ ts_notifier_send(void *ctx, const ts_rules_alert *alerts, size_t n)
         pthread_cond_signal(&nf->cv);
         pthread_mutex_unlock(&nf->mu);
     }
-    ts_labels_free(ext);
 }
 
 static size_t
@@ -304,6 +317,8 @@ ts_notifier_apply_config(ts_notifier *n, const ts_config *cfg)
     n->nams = nv;
     ts_labels_free(n->ext);
     n->ext = ts_labels_dup(cfg->external_labels);
+    n->relabel = cfg->alert_relabel;
+    n->nrelabel = cfg->nalert_relabel;
     pthread_mutex_unlock(&n->mu);
 }
 

@@ -6,12 +6,13 @@
  *   POST <scheme>://<target><path_prefix>/api/v2/alerts
  *   [{"annotations":{..},"endsAt":"..","startsAt":"..","generatorURL":"..","labels":{..}}, ...]
  *
- * Labels get the external labels the alert does not have already.  Alerts
+ * Labels get the external labels the alert does not have already, then
+ * alert_relabel_configs apply (an alert they drop is not sent).  Alerts
  * are queued (at most 10000, the oldest dropped as in Prometheus) and sent by
  * one worker thread with libcurl (easy interface), in batches of at most 64,
- * each with the Alertmanager's timeout.  api_version v1, relabel_configs,
- * alert_relabel_configs, TLS/auth settings and file/dns SD for Alertmanagers
- * are not applied.
+ * each with the Alertmanager's timeout.  Not applied: the Alertmanagers'
+ * relabel_configs, TLS/auth settings and file/dns SD (api_version v1 only
+ * changes the path; the body is v2's).
  *
  * Thread-safety: every function may be called from any thread.
  */
@@ -30,7 +31,9 @@ int ts_notifier_new(ts_notifier **out);
 /* Stops the worker (after the batch in flight) and frees everything; accepts NULL. */
 void ts_notifier_free(ts_notifier *n);
 
-/* Takes the Alertmanager list and external labels of cfg (copied). */
+/* Takes the Alertmanager list and external labels of cfg (copied) and its
+ * alert_relabel_configs (borrowed: cfg must stay alive until the next
+ * apply_config or ts_notifier_free). */
 void ts_notifier_apply_config(ts_notifier *n, const ts_config *cfg);
 
 /* Queues alerts (copied): the rule manager's notify callback (ctx: the notifier). */
