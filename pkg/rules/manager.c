@@ -230,8 +230,7 @@ write_output(ts_rules_manager *m, rule *r, ts_labels **out, double *vals, size_t
     for (size_t i = 0; i < n; i++) {
         int rc = app->ops->append(app, 0, out[i], t, vals[i], NULL);
         if (rc && rc != TS_EOOO && rc != TS_EDUPSAMPLE && rc != TS_ETOOOLD)
-            TS_LOG(TS_LOG_WARN, "rules", "rule sample appending failed", "err=%s",
-                   ts_strerror(rc));
+            TS_LOG(TS_LOG_WARN, "rules", "rule sample appending failed", "err=%s", ts_strerror(rc));
     }
     /* prev and out are sorted: a merge finds prev - out */
     size_t i = 0, k = 0;
@@ -412,8 +411,10 @@ eval_alerting(ts_rules_manager *m, group *g, rule *r, int64_t t, int64_t ts_ns, 
         ts_labels_builder_del(&lb, TS_METRIC_NAME);
         ts_labels *sample_ls = ts_labels_builder_build(&lb, &a);
         ts_labels_builder_fini(&lb);
-        ts_rule_tmpl_data d = {.labels = sample_ls, .external_labels = m->ext,
-                               .external_url = m->o.external_url, .value = vec[i].v};
+        ts_rule_tmpl_data d = {.labels = sample_ls,
+                               .external_labels = m->ext,
+                               .external_url = m->o.external_url,
+                               .value = vec[i].v};
         alert *x = ts_calloc(1, sizeof(*x));
         x->labels = expand_set(&a, r->def->labels, r->def->alert, &d, "alertname", r->def->alert,
                                vec[i].labels);
@@ -470,8 +471,8 @@ eval_alerting(ts_rules_manager *m, group *g, rule *r, int64_t t, int64_t ts_ns, 
             if (x->state == ST_FIRING && r->def->keep_firing_for_ms > 0) {
                 if (!x->keep_firing_since_ns)
                     x->keep_firing_since_ns = ts_ns;
-                keep_firing = ts_ns - x->keep_firing_since_ns <
-                              r->def->keep_firing_for_ms * NS_PER_MS;
+                keep_firing =
+                    ts_ns - x->keep_firing_since_ns < r->def->keep_firing_for_ms * NS_PER_MS;
             }
             if (x->state == ST_PENDING ||
                 (x->resolved_at_ns && ts_ns - x->resolved_at_ns > RESOLVED_RETENTION_NS)) {
@@ -679,8 +680,8 @@ eval_group(ts_rules_manager *m, group *g, int64_t ts_ns)
         ts_error err;
         ts_error_clear(&err);
         g->evals_total++;
-        int rc = r->alerting ? eval_alerting(m, g, r, t, ts_ns, &err)
-                             : eval_recording(m, g, r, t, &err);
+        int rc =
+            r->alerting ? eval_alerting(m, g, r, t, ts_ns, &err) : eval_recording(m, g, r, t, &err);
         if (rc) {
             g->failures_total++;
             set_error(r, err.msg[0] ? err.msg : ts_strerror(rc));
@@ -719,7 +720,8 @@ same_rule(const rule *a, const rule *b)
 {
     const ts_rule *x = a->def, *y = b->def;
     const char *nx = x->alert ? x->alert : x->record, *ny = y->alert ? y->alert : y->record;
-    return a->alerting == b->alerting && strcmp(nx, ny) == 0 && ts_labels_equal(x->labels, y->labels);
+    return a->alerting == b->alerting && strcmp(nx, ny) == 0 &&
+           ts_labels_equal(x->labels, y->labels);
 }
 
 /* Moves the state of old's rules into the matching rules of g. */
@@ -863,8 +865,8 @@ ts_rules_manager_update(ts_rules_manager *m, char *const *paths, size_t npaths,
                 m->groups[o].key = NULL; /* taken over */
                 break;
             }
-        g->next_eval_ns =
-            ts_rules_eval_timestamp(g->file, g->name, g->interval_ms, now) + g->interval_ms * NS_PER_MS;
+        g->next_eval_ns = ts_rules_eval_timestamp(g->file, g->name, g->interval_ms, now) +
+                          g->interval_ms * NS_PER_MS;
     }
     for (size_t o = 0; o < m->ngroups; o++) {
         if (m->groups[o].key) /* gone: its series end now */
@@ -1184,7 +1186,7 @@ ts_rules_manager_collect(void *ctx, ts_metrics_writer *w)
             }
             q[n++] = '"';
             q[n] = '\0';
-            double v = f == 0 ? (double)g->failures_total
+            double v = f == 0   ? (double)g->failures_total
                        : f == 1 ? (double)g->evals_total
                                 : g->last_duration;
             ts_mw_sample(w, fams[f].name, q, v);

@@ -59,18 +59,18 @@ typedef struct ts_rules_manager ts_rules_manager;
 
 /* An alert handed to the notifier (all borrowed for the callback). */
 typedef struct ts_rules_alert {
-    const ts_labels *labels;      /* alert labels (without external labels) */
+    const ts_labels *labels; /* alert labels (without external labels) */
     const ts_labels *annotations;
     int64_t starts_at_ns, ends_at_ns; /* ends_at: resolved time, or valid-until for active */
     const char *generator_url;
 } ts_rules_alert;
 
 typedef struct ts_rules_manager_opts {
-    ts_promql_engine *engine;   /* borrowed */
-    ts_queryable *queryable;    /* borrowed */
+    ts_promql_engine *engine;            /* borrowed */
+    ts_queryable *queryable;             /* borrowed */
     ts_appender *(*appender)(void *ctx); /* a fresh appender for one rule's output */
     void *appender_ctx;
-    const char *external_url;   /* for templates and generatorURL; may be NULL */
+    const char *external_url; /* for templates and generatorURL; may be NULL */
     /* Called after each group evaluation with the alerts to send (may be NULL). */
     void (*notify)(void *ctx, const ts_rules_alert *alerts, size_t n);
     void *notify_ctx;

@@ -196,8 +196,8 @@ worker(void *arg)
             char err[256];
             int rc = post(urls[i], (const char *)body.p, body.len - 1, tmo[i], err, sizeof(err));
             if (rc)
-                TS_LOG(TS_LOG_ERROR, "notifier", "Error sending alert", "alertmanager=%s count=%zu err=\"%s\"",
-                       urls[i], k, err);
+                TS_LOG(TS_LOG_ERROR, "notifier", "Error sending alert",
+                       "alertmanager=%s count=%zu err=\"%s\"", urls[i], k, err);
             pthread_mutex_lock(&nf->mu);
             for (size_t x = 0; x < nf->nams; x++)
                 if (strcmp(nf->ams[x].url, urls[i]) == 0) {
@@ -376,8 +376,8 @@ ts_notifier_collect(void *ctx, ts_metrics_writer *w)
     ts_mw_gauge(w, "prometheus_notifications_queue_length",
                 "The number of alert notifications in the queue.", (double)n->len);
     for (int f = 0; f < 2 && n->nams; f++) {
-        const char *name = f ? "prometheus_notifications_errors_total"
-                             : "prometheus_notifications_sent_total";
+        const char *name =
+            f ? "prometheus_notifications_errors_total" : "prometheus_notifications_sent_total";
         ts_mw_family(w, name, "counter",
                      f ? "Total number of errors sending alert notifications."
                        : "Total number of alerts sent.");

@@ -171,7 +171,8 @@ operand(tok t, const ts_rule_tmpl_data *d, val *v)
     const ts_labels *map = NULL;
     if (tok_prefix(t, "$labels.", &name) || tok_prefix(t, ".Labels.", &name)) {
         map = d ? d->labels : NULL;
-    } else if (tok_prefix(t, "$externalLabels.", &name) || tok_prefix(t, ".ExternalLabels.", &name)) {
+    } else if (tok_prefix(t, "$externalLabels.", &name) ||
+               tok_prefix(t, ".ExternalLabels.", &name)) {
         map = d ? d->external_labels : NULL;
     } else if (tok_is(t, "$value") || tok_is(t, ".Value")) {
         v->type = V_NUM;
@@ -314,7 +315,7 @@ go_printf(const char *fmt, const val *args, size_t nargs, val *res, bool expand,
             snprintf(cfmt, sizeof(cfmt), "%.*s", (int)(p - spec), spec);
             if (verb == 'v')
                 cfmt[strlen(cfmt) - 1] = a->type == V_NUM ? 'g' : 's';
-            /* cfmt is one verb checked above against the argument's type */
+                /* cfmt is one verb checked above against the argument's type */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
             if (a->type == V_NUM)
@@ -369,7 +370,7 @@ call(tok f, val *args, size_t nargs, val *res, bool expand, const char **why)
         *res = args[0];
         for (char *c = res->str; *c; c++)
             *c = (char)(tok_is(f, "toUpper") ? toupper((unsigned char)*c)
-                                               : tolower((unsigned char)*c));
+                                             : tolower((unsigned char)*c));
         return TS_OK;
     }
     if (tok_is(f, "printf")) {
@@ -541,8 +542,7 @@ ts_rule_template_check(const char *name, const char *text, ts_error *err)
 }
 
 char *
-ts_rule_template_expand(ts_arena *a, const char *name, const char *text,
-                        const ts_rule_tmpl_data *d)
+ts_rule_template_expand(ts_arena *a, const char *name, const char *text, const ts_rule_tmpl_data *d)
 {
     static const ts_rule_tmpl_data zero = {0};
     out o = {0};

@@ -51,8 +51,10 @@ env_open(env *e, const char *rules_yaml)
         return -1;
     if (ts_promql_engine_new(&e->eng, NULL))
         return -1;
-    ts_rules_manager_opts o = {.engine = e->eng, .queryable = ts_db_queryable(e->db),
-                               .appender = app_fn, .appender_ctx = e->db,
+    ts_rules_manager_opts o = {.engine = e->eng,
+                               .queryable = ts_db_queryable(e->db),
+                               .appender = app_fn,
+                               .appender_ctx = e->db,
                                .external_url = "http://x:9090",
                                .now_ns = fake_now_ns ? fake_now : NULL};
     ts_rules_manager_new(&o, &e->m);
@@ -258,8 +260,8 @@ test_recording_errors(void)
     memcpy(txt, b.p, b.len);
     txt[b.len] = '\0';
     char want[700];
-    snprintf(want, sizeof(want), "prometheus_rule_evaluation_failures_total{rule_group=\"%s/r.yml;g\"} 2",
-             e.dir);
+    snprintf(want, sizeof(want),
+             "prometheus_rule_evaluation_failures_total{rule_group=\"%s/r.yml;g\"} 2", e.dir);
     T_TRUE(strstr(txt, want) != NULL);
     ts_free(txt);
     ts_buf_fini(&b);
@@ -342,8 +344,10 @@ test_alerting(void)
     T_EQ(alerts_at(&e, "2", "firing", 120000), 1);
     T_EQ(alerts_at(&e, "2", "pending", 120000), 2); /* the pending series went stale */
     js = json_of(&e, false);
-    T_TRUE(strstr(js, "{\"state\":\"firing\",\"name\":\"High\",\"query\":\"m \\u003e 5\",\"duration\":60,"
-                      "\"keepFiringFor\":0,\"labels\":{\"sev\":\"{{ $labels.a }}\"}") != NULL);
+    T_TRUE(
+        strstr(js,
+               "{\"state\":\"firing\",\"name\":\"High\",\"query\":\"m \\u003e 5\",\"duration\":60,"
+               "\"keepFiringFor\":0,\"labels\":{\"sev\":\"{{ $labels.a }}\"}") != NULL);
     ts_free(js);
     /* the condition ends: resolved (inactive, not listed), ALERTS firing goes stale */
     put(&e, "2", 140000, 1);
@@ -369,8 +373,8 @@ test_restore_for_state(void)
                       "    for: 15m\n"));
     /* the previous run: active since 40 s, last written at 100 s (then it went down) */
     ts_appender *app = ts_db_appender(e.db);
-    ts_labels *fs = ts_labels_from_strings(6, "__name__", "ALERTS_FOR_STATE", "a", "2", "alertname",
-                                           "Long");
+    ts_labels *fs =
+        ts_labels_from_strings(6, "__name__", "ALERTS_FOR_STATE", "a", "2", "alertname", "Long");
     app->ops->append(app, 0, fs, 90000, 40, NULL);
     app->ops->append(app, 0, fs, 100000, 40, NULL);
     app->ops->commit(app);
@@ -403,30 +407,36 @@ test_templates(void)
 {
     ts_labels *ls = ts_labels_from_strings(4, "instance", "h:1", "job", "j");
     ts_labels *ext = ts_labels_from_strings(2, "dc", "eu");
-    ts_rule_tmpl_data d = {.labels = ls, .external_labels = ext, .external_url = "http://p",
-                           .value = 1234567};
+    ts_rule_tmpl_data d = {
+        .labels = ls, .external_labels = ext, .external_url = "http://p", .value = 1234567};
     ts_arena a;
     ts_arena_init(&a, 0);
-    T_STREQ(ts_rule_template_expand(&a, "t", "{{$labels.instance}} {{ .Labels.job }}|{{ $value }}|"
-                                             "{{ $value | humanize }}|{{ $externalLabels.dc }}|"
-                                             "{{ $externalURL }}|{{ $labels.nope }}",
+    T_STREQ(ts_rule_template_expand(&a, "t",
+                                    "{{$labels.instance}} {{ .Labels.job }}|{{ $value }}|"
+                                    "{{ $value | humanize }}|{{ $externalLabels.dc }}|"
+                                    "{{ $externalURL }}|{{ $labels.nope }}",
                                     &d),
             "h:1 j|1.234567e+06|1.235M|eu|http://p|");
     T_STREQ(ts_rule_template_expand(&a, "t", "a  {{- /* c */ -}}  b {{- $value }}", &d),
             "ab1.234567e+06");
-    T_STREQ(ts_rule_template_expand(&a, "t", "{{ printf \"%.2f\" $value }}|{{ $value | printf \"%.1e\" }}|"
-                                             "{{ printf \"%s: %v\" $labels.instance $value }}|"
-                                             "{{ toUpper $labels.job }}|{{ $labels.job | toUpper }}",
+    T_STREQ(ts_rule_template_expand(&a, "t",
+                                    "{{ printf \"%.2f\" $value }}|{{ $value | printf \"%.1e\" }}|"
+                                    "{{ printf \"%s: %v\" $labels.instance $value }}|"
+                                    "{{ toUpper $labels.job }}|{{ $labels.job | toUpper }}",
                                     &d),
             "1234567.00|1.2e+06|h:1: 1.234567e+06|J|J");
     static const struct {
         double v;
         const char *fn, *want;
     } hs[] = {
-        {0.1234, "humanizePercentage", "12.34%"}, {3725, "humanizeDuration", "1h 2m 5s"},
-        {90061, "humanizeDuration", "1d 1h 1m 1s"}, {0.5, "humanizeDuration", "500ms"},
-        {12.3456, "humanizeDuration", "12.35s"},  {2048, "humanize1024", "2ki"},
-        {0.001, "humanize", "1m"},                 {1e9, "humanize", "1G"},
+        {0.1234, "humanizePercentage", "12.34%"},
+        {3725, "humanizeDuration", "1h 2m 5s"},
+        {90061, "humanizeDuration", "1d 1h 1m 1s"},
+        {0.5, "humanizeDuration", "500ms"},
+        {12.3456, "humanizeDuration", "12.35s"},
+        {2048, "humanize1024", "2ki"},
+        {0.001, "humanize", "1m"},
+        {1e9, "humanize", "1G"},
     };
     for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++) {
         char tx[100];
@@ -474,10 +484,10 @@ test_format(void)
         char f;
         const char *want;
     } cases[] = {
-        {1, 'g', "1"},           {0.5, 'g', "0.5"},       {123456, 'g', "123456"},
-        {1e6, 'g', "1e+06"},     {1e-5, 'g', "1e-05"},    {0.0001, 'g', "0.0001"},
-        {1, 'e', "1e+00"},       {7000, 'e', "7e+03"},    {0.125, 'e', "1.25e-01"},
-        {NAN, 'g', "NaN"},       {-INFINITY, 'e', "-Inf"}, {0, 'g', "0"},
+        {1, 'g', "1"},       {0.5, 'g', "0.5"},        {123456, 'g', "123456"},
+        {1e6, 'g', "1e+06"}, {1e-5, 'g', "1e-05"},     {0.0001, 'g', "0.0001"},
+        {1, 'e', "1e+00"},   {7000, 'e', "7e+03"},     {0.125, 'e', "1.25e-01"},
+        {NAN, 'g', "NaN"},   {-INFINITY, 'e', "-Inf"}, {0, 'g', "0"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         ts_rule_format_float(cases[i].v, cases[i].f, b, sizeof(b));
@@ -504,5 +514,5 @@ test_schedule(void)
 }
 
 T_MAIN({"recording", test_recording}, {"recording_errors", test_recording_errors},
-       {"alerting", test_alerting}, {"restore_for_state", test_restore_for_state}, {"templates", test_templates}, {"format", test_format},
-       {"schedule", test_schedule})
+       {"alerting", test_alerting}, {"restore_for_state", test_restore_for_state},
+       {"templates", test_templates}, {"format", test_format}, {"schedule", test_schedule})
