@@ -163,5 +163,8 @@ out=$(curl -s -X POST "$T/-/reload")
 echo "$out" | grep -q 'annotation "x": template: __alert_Bad:1: {{ query "up" | first | value }}: unsupported function' || fail "bad template accepted: $out"
 "$TESSERA" check rules "$TS_TMP/rules.yml" >"$TS_TMP/check.out" 2>&1 && fail "check rules accepted the bad template"
 grep -q 'template: __alert_Bad' "$TS_TMP/check.out" || fail "check rules: $(cat "$TS_TMP/check.out")"
+"$TESSERA" check config "$TS_TMP/prometheus.yml" >"$TS_TMP/checkc.out" 2>&1 && fail "check config accepted the bad template"
+grep -q 'template: __alert_Bad' "$TS_TMP/checkc.out" || fail "check config: $(cat "$TS_TMP/checkc.out")"
+firing "$T" || fail "a refused reload disturbed the running rules"
 echo "refused: unsupported template (reload and check rules)"
 echo "PASS rules vs prometheus"
