@@ -9,6 +9,11 @@
  * appenders cannot create the same series twice), then into the ref stripe,
  * then into the postings index (postings.c).
  *
+ * Lookups by ref (appends with a ref hint) go through a dense index, ref ->
+ * series, shadowing the ref chains: refs are handed out sequentially, so the
+ * refs of one target's series are neighbours in it, while the chains' bucket
+ * arrays are one allocation per stripe (a cache miss per lookup).
+ *
  * Series data (chunks, open chunk, flags) is guarded by a series mutex taken
  * from a striped array by ref, which keeps a series at ~120 bytes plus its
  * labels and chunks instead of carrying its own 40-byte mutex.
@@ -130,8 +135,31 @@ hash_rehash(ts__stripe *st)
     st->nhash_buckets = nb;
 }
 
+/* The dense index slot of ref, or NULL when ref is not indexed (too large,
+ * or its chunk not allocated and !create). */
+static ts__series **
+dense_slot(ts_head *h, uint64_t ref, bool create)
+{
+    uint64_t top = ref >> TS__HEAD_DENSE_BITS;
+    if (top >= TS__HEAD_DENSE_TOP)
+        return NULL;
+    ts__series **chunk = atomic_load_explicit(&h->dense[top], memory_order_acquire);
+    if (!chunk) {
+        if (!create)
+            return NULL;
+        ts__series **fresh = ts_calloc((size_t)1 << TS__HEAD_DENSE_BITS, sizeof(*fresh));
+        if (atomic_compare_exchange_strong_explicit(&h->dense[top], &chunk, fresh,
+                                                    memory_order_acq_rel, memory_order_acquire))
+            chunk = fresh;
+        else
+            ts_free(fresh); /* another stripe's writer was first: chunk is theirs */
+    }
+    return &chunk[ref & (((uint64_t)1 << TS__HEAD_DENSE_BITS) - 1)];
+}
+
+/* Under the ref stripe's write lock. */
 static void
-ref_insert(ts__stripe *st, ts__series *s)
+ref_insert(ts_head *h, ts__stripe *st, ts__series *s)
 {
     if (st->nref >= st->nref_buckets)
         ref_rehash(st);
@@ -139,6 +167,9 @@ ref_insert(ts__stripe *st, ts__series *s)
     s->next_ref = st->by_ref[k];
     st->by_ref[k] = s;
     st->nref++;
+    ts__series **slot = dense_slot(h, s->ref, true);
+    if (slot)
+        *slot = s;
 }
 
 static void
@@ -159,6 +190,9 @@ ref_unlink(ts_head *h, ts__stripe *st, ts__series *s)
     if (s->ref < h->replay_cap && h->replay_idx[s->ref] == s)
         h->replay_idx[s->ref] = NULL;
     pthread_mutex_unlock(&h->replay_mu);
+    ts__series **slot = dense_slot(h, s->ref, false);
+    if (slot && *slot == s)
+        *slot = NULL;
     for (ts__series **pp = &st->by_ref[bucket(s->ref, st->nref_buckets)]; *pp;
          pp = &(*pp)->next_ref) {
         if (*pp == s) {
@@ -192,6 +226,18 @@ find_ref(const ts__stripe *st, uint64_t ref)
         if (s->ref == ref)
             return s;
     return NULL;
+}
+
+/* find_ref through the dense index where it covers ref (same result: a
+ * slot holds exactly the series the ref chains hold).  Under the ref
+ * stripe's lock. */
+static ts__series *
+find_ref_dense(ts_head *h, const ts__stripe *st, uint64_t ref)
+{
+    ts__series **slot = dense_slot(h, ref, false);
+    if (slot)
+        return *slot;
+    return ref >> TS__HEAD_DENSE_BITS < TS__HEAD_DENSE_TOP ? NULL : find_ref(st, ref);
 }
 
 /* Under the stripe lock.  Returns the live series with these labels and
@@ -382,7 +428,7 @@ series_publish(ts_head *h, ts__series *s)
 {
     ts__stripe *rs = ref_stripe(h, s->ref);
     pthread_rwlock_wrlock(&rs->lock);
-    ref_insert(rs, s);
+    ref_insert(h, rs, s);
     pthread_rwlock_unlock(&rs->lock);
     pthread_rwlock_wrlock(&h->postings_lock);
     ts__postings_add(h->postings, s->ref, s->labels);
@@ -431,7 +477,7 @@ ts__series_acquire_ref(ts_head *h, uint64_t ref, ts__last *last)
 {
     ts__stripe *st = ref_stripe(h, ref);
     pthread_rwlock_rdlock(&st->lock);
-    ts__series *s = find_ref(st, ref);
+    ts__series *s = find_ref_dense(h, st, ref);
     if (s) {
         pthread_mutex_t *mu = ts__series_mu(h, s);
         pthread_mutex_lock(mu);
@@ -651,6 +697,8 @@ ts_head_free(ts_head *h)
     pthread_mutex_destroy(&h->trunc_mu);
     pthread_mutex_destroy(&h->replay_mu);
     ts_free(h->replay_idx);
+    for (size_t i = 0; i < TS__HEAD_DENSE_TOP; i++)
+        ts_free(atomic_load(&h->dense[i]));
     ts_free(h);
 }
 

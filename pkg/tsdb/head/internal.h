@@ -22,6 +22,8 @@
 #define TS__HEAD_CHUNK_SAMPLES 120
 #define TS__HEAD_STRIPES 1024          /* series table stripes (power of two) */
 #define TS__HEAD_SERIES_LOCKS 4096     /* series data mutexes (power of two) */
+#define TS__HEAD_DENSE_BITS 16         /* dense ref index: slots per chunk (log2) */
+#define TS__HEAD_DENSE_TOP 65536       /* chunks: refs below 2^32 are indexed */
 
 /* A completed, immutable chunk.  data is freed only by truncation, and
  * only after the queriers that could hold pointers to it are closed. */
@@ -89,6 +91,13 @@ struct ts_head {
     pthread_mutex_t replay_mu;
     ts__series **replay_idx;
     uint64_t replay_cap;
+
+    /* Dense ref index (head.c find_ref_dense): ref -> series for every
+     * series in the ref table whose ref is below 2^32, as chunks of
+     * 2^TS__HEAD_DENSE_BITS slots allocated on first use (by CAS) and kept
+     * until ts_head_free.  A slot is written under its ref stripe's write
+     * lock and read under its read lock, like the chains it shadows. */
+    _Atomic(ts__series **) dense[TS__HEAD_DENSE_TOP];
 
     /* statistics */
     _Atomic uint64_t num_series, num_samples, num_chunks;

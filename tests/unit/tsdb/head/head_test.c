@@ -891,6 +891,56 @@ test_truncate(void)
     ts_head_free(h);
 }
 
+/* Appends by ref hint: the dense ref index (refs below 2^32) and the ref
+ * chains beyond it find the same series; a removed series' ref finds
+ * nothing, so the append falls back to its labels. */
+static void
+test_append_by_ref(void)
+{
+    ts_head *h = new_head(H2);
+    ts_labels *big = ts_labels_from_strings(2, "__name__", "big");
+    ts_labels *mid = ts_labels_from_strings(2, "__name__", "mid");
+    ts_labels *gone = ts_labels_from_strings(2, "__name__", "gone");
+    const uint64_t rbig = ((uint64_t)1 << 33) + 5, rmid = ((uint64_t)1 << 20) + 3;
+    T_OK(ts_head_replay_series(h, rbig, big));
+    T_OK(ts_head_replay_series(h, rmid, mid));
+    ts_head_replay_end(h);
+    ts_appender *a = ts_head_appender(h);
+    uint64_t r1 = 0, r2 = 0, r3 = 0;
+    /* the hint is trusted: NULL labels would fail a lookup by labels */
+    T_OK(a->ops->append(a, rbig, NULL, 1000, 1, &r1));
+    T_OK(a->ops->append(a, rmid, NULL, 1000, 2, &r2));
+    T_OK(a->ops->append(a, 0, gone, 1000, 3, &r3));
+    T_OK(a->ops->commit(a));
+    T_EQ(r1, rbig);
+    T_EQ(r2, rmid);
+    T_TRUE(r3 > rbig);
+    int64_t ts[4];
+    double vs[4];
+    T_EQ(read_series(h, "big", INT64_MIN, INT64_MAX, ts, vs, 4), 1);
+    T_EQ(read_series(h, "mid", INT64_MIN, INT64_MAX, ts, vs, 4), 1);
+    /* "gone" loses its only sample to truncation and is removed */
+    a = ts_head_appender(h);
+    T_OK(a->ops->append(a, r1, big, 200000, 1, NULL));
+    T_OK(a->ops->append(a, r2, mid, 200000, 2, NULL));
+    T_OK(a->ops->commit(a));
+    ts_head_truncate(h, 100000);
+    ts_head_stats st;
+    ts_head_stats_get(h, &st);
+    T_EQ(st.num_series, 2);
+    a = ts_head_appender(h);
+    uint64_t r4 = 0;
+    T_OK(a->ops->append(a, r3, gone, 300000, 4, &r4)); /* stale hint: found by labels */
+    T_TRUE(r4 != r3 && r4 != 0);
+    T_OK(a->ops->commit(a));
+    T_EQ(read_series(h, "gone", INT64_MIN, INT64_MAX, ts, vs, 4), 1);
+    T_EQ(ts[0], 300000);
+    ts_labels_free(big);
+    ts_labels_free(mid);
+    ts_labels_free(gone);
+    ts_head_free(h);
+}
+
 /* Truncation keeps a series an open appender still references. */
 static void
 test_truncate_pending(void)
@@ -1440,7 +1490,7 @@ T_MAIN({"append_commit_read", test_append_commit_read},
        {"select_matchers", test_select_matchers},
        {"select_random", test_select_random}, {"label_queries", test_label_queries},
        {"chunk_cutting", test_chunk_cutting}, {"truncate", test_truncate},
-       {"truncate_pending", test_truncate_pending},
+       {"truncate_pending", test_truncate_pending}, {"append_by_ref", test_append_by_ref},
        {"truncate_with_open_querier", test_truncate_with_open_querier},
        {"concurrent_append_query", test_concurrent_append_query},
        {"concurrent_truncate", test_concurrent_truncate},
