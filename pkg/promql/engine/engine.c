@@ -20,10 +20,13 @@
  *
  * Work shared between steps, all in the query arena: subquery results are
  * memoized per inner timestamp (sq_memo), so a range query evaluates each
- * inner step once; label sets derived from an input set (name dropped,
- * aggregation group) are cached by the input's hash (label_cache); and each
- * loaded series keeps search hints, so that stepping forward finds the next
- * window in a few comparisons instead of a binary search.
+ * inner step once; each loaded series keeps its labels without __name__
+ * once derived (functions over a selector need no lookup per step) and
+ * search hints, so that stepping forward finds the next window in a few
+ * comparisons instead of a binary search; each aggregation node keeps its
+ * groups by input (aggr.c); other name-dropped label sets are cached by the
+ * input's hash (label_cache).  Scratch arenas that outgrow their block are
+ * re-created with one block of a step's size (reset_scratch).
  *
  * Limits: the deadline is checked at every step and inner subquery step;
  * the number of samples held for the current step (selected samples, range
