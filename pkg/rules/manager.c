@@ -90,6 +90,9 @@ typedef struct group {
     int64_t last_eval_ns;
     double last_duration;
     uint64_t evals_total, failures_total;
+    uint64_t iterations_total, missed_total; /* scheduled instants, and those skipped */
+    uint64_t cur_samples, last_samples;      /* samples the rules' queries returned */
+    int64_t last_slot_ns;                    /* the instant of the last evaluation */
     int evals_done;
     bool should_restore;
     ts_labels **stale; /* series of rules dropped by a reload: stale at the next evaluation */
@@ -313,6 +316,7 @@ eval_recording(ts_rules_manager *m, group *g, rule *r, int64_t t, ts_error *err)
     int rc = run_query(m, r, t, &q, &vec, &n, &sbuf, err);
     if (rc)
         return rc;
+    g->cur_samples += n;
     ts_labels **out = ts_calloc(n + 1, sizeof(*out));
     double *vals = ts_calloc(n + 1, sizeof(*vals));
     ts_labels_builder b;
@@ -401,6 +405,7 @@ eval_alerting(ts_rules_manager *m, group *g, rule *r, int64_t t, int64_t ts_ns, 
     int rc = run_query(m, r, t, &q, &vec, &n, &sbuf, err);
     if (rc)
         return rc;
+    g->cur_samples += n;
     ts_arena a;
     ts_arena_init(&a, 4096);
     /* the alerts of this evaluation */
@@ -673,6 +678,9 @@ eval_group(ts_rules_manager *m, group *g, int64_t ts_ns)
     int64_t t = ts_ns / NS_PER_MS;
     uint64_t t0 = ts_mono_ns();
     g->last_eval_ns = now_ns(m);
+    g->last_slot_ns = ts_ns;
+    g->iterations_total++;
+    g->cur_samples = 0;
     for (size_t i = 0; i < g->nrules; i++) {
         rule *r = &g->rules[i];
         uint64_t r0 = ts_mono_ns();
@@ -709,6 +717,7 @@ eval_group(ts_rules_manager *m, group *g, int64_t ts_ns)
         restore_for_state(m, g, now_ns(m));
         g->should_restore = false;
     }
+    g->last_samples = g->cur_samples;
     notify_group(m, g, ts_ns);
     g->last_duration = (double)(ts_mono_ns() - t0) / 1e9;
 }
@@ -768,6 +777,10 @@ copy_state(group *g, group *old)
     g->last_duration = old->last_duration;
     g->evals_total = old->evals_total;
     g->failures_total = old->failures_total;
+    g->iterations_total = old->iterations_total;
+    g->missed_total = old->missed_total;
+    g->last_samples = old->last_samples;
+    g->last_slot_ns = old->last_slot_ns;
     g->evals_done = old->evals_done;
     g->should_restore = old->should_restore;
 }
@@ -936,6 +949,8 @@ run(void *arg)
             TS_LOG(TS_LOG_WARN, "rules", "Rule group evaluation missed", "group=%s missed=%lld",
                    next->name, (long long)missed);
             ts_ns += missed * iv;
+            next->missed_total += (uint64_t)missed;
+            next->iterations_total += (uint64_t)missed;
         }
         eval_group(m, next, ts_ns);
         next->next_eval_ns = ts_ns + iv;
@@ -1160,12 +1175,20 @@ ts_rules_manager_collect(void *ctx, ts_metrics_writer *w)
         {"prometheus_rule_evaluation_failures_total", "counter",
          "The total number of rule evaluation failures."},
         {"prometheus_rule_evaluations_total", "counter", "The total number of rule evaluations."},
+        {"prometheus_rule_group_interval_seconds", "gauge", "The interval of a rule group."},
+        {"prometheus_rule_group_iterations_missed_total", "counter",
+         "The total number of rule group evaluations missed due to slow rule group evaluation."},
+        {"prometheus_rule_group_iterations_total", "counter",
+         "The total number of scheduled rule group evaluations, whether executed or missed."},
         {"prometheus_rule_group_last_duration_seconds", "gauge",
          "The duration of the last rule group evaluation."},
+        {"prometheus_rule_group_last_evaluation_samples", "gauge",
+         "The number of samples returned during the last rule group evaluation."},
+        {"prometheus_rule_group_last_evaluation_timestamp_seconds", "gauge",
+         "The timestamp of the last rule group evaluation in seconds."},
+        {"prometheus_rule_group_rules", "gauge", "The number of rules."},
     };
-    for (size_t f = 0; f < 3; f++) {
-        if (!m->ngroups)
-            break;
+    for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]) && m->ngroups; f++) {
         ts_mw_family(w, fams[f].name, fams[f].type, fams[f].help);
         for (size_t i = 0; i < m->ngroups; i++) {
             group *g = &m->groups[i];
@@ -1186,9 +1209,36 @@ ts_rules_manager_collect(void *ctx, ts_metrics_writer *w)
             }
             q[n++] = '"';
             q[n] = '\0';
-            double v = f == 0   ? (double)g->failures_total
-                       : f == 1 ? (double)g->evals_total
-                                : g->last_duration;
+            double v = 0;
+            switch (f) {
+            case 0:
+                v = (double)g->failures_total;
+                break;
+            case 1:
+                v = (double)g->evals_total;
+                break;
+            case 2:
+                v = (double)g->interval_ms / 1000.0;
+                break;
+            case 3:
+                v = (double)g->missed_total;
+                break;
+            case 4:
+                v = (double)g->iterations_total;
+                break;
+            case 5:
+                v = g->last_duration;
+                break;
+            case 6:
+                v = (double)g->last_samples;
+                break;
+            case 7:
+                v = (double)g->last_slot_ns / 1e9;
+                break;
+            default:
+                v = (double)g->nrules;
+                break;
+            }
             ts_mw_sample(w, fams[f].name, q, v);
         }
     }

@@ -263,6 +263,25 @@ test_recording_errors(void)
     snprintf(want, sizeof(want),
              "prometheus_rule_evaluation_failures_total{rule_group=\"%s/r.yml;g\"} 2", e.dir);
     T_TRUE(strstr(txt, want) != NULL);
+    static const char *const more[] = {
+        "prometheus_rule_group_rules{rule_group=\"%s/r.yml;g\"} 2\n",
+        "prometheus_rule_group_last_evaluation_samples{rule_group=\"%s/"
+        "r.yml;g\"} 2\n",
+        "prometheus_rule_group_last_evaluation_timestamp_seconds{rule_"
+        "group=\"%s/r.yml;g\"} 60\n",
+        "prometheus_rule_group_iterations_total{rule_group=\"%s/r.yml;"
+        "g\"} 1\n",
+        "prometheus_rule_group_interval_seconds{rule_group=\"%s/r.yml;"
+        "g\"} 60\n"};
+    for (size_t i = 0; i < sizeof(more) / sizeof(more[0]); i++) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+        snprintf(want, sizeof(want), more[i], e.dir);
+#pragma GCC diagnostic pop
+        if (!strstr(txt, want))
+            fprintf(stderr, "missing %s in\n%s", want, txt);
+        T_TRUE(strstr(txt, want) != NULL);
+    }
     ts_free(txt);
     ts_buf_fini(&b);
     env_close(&e);
