@@ -84,8 +84,9 @@ echo "amtool sees it"
     fail "the Dropped alert does not fire in tessera"
 [ "$(curl -sf "$A/api/v2/alerts" | jq length)" = 1 ] || fail "alert_relabel_configs did not drop: $(curl -s "$A/api/v2/alerts")"
 echo "alert_relabel_configs applied (replica dropped, severity=none alert dropped)"
-curl -sf "$T/metrics" | grep -q "^prometheus_notifications_sent_total{alertmanager=\"http://127.0.0.1:$am/api/v2/alerts\"} [1-9]" ||
-    fail "prometheus_notifications_sent_total: $(curl -s "$T/metrics" | grep notifications)"
+curl -sf "$T/metrics" >"$TS_TMP/metrics.txt" || fail "/metrics"  # (not piped into grep -q: SIGPIPE)
+grep -q "^prometheus_notifications_sent_total{alertmanager=\"http://127.0.0.1:$am/api/v2/alerts\"} [1-9]" "$TS_TMP/metrics.txt" ||
+    fail "prometheus_notifications_sent_total: $(grep notifications "$TS_TMP/metrics.txt")"
 
 # the condition ends: the resolved notification (endsAt now) clears it
 cat >"$TS_TMP/textfile/fixed.prom" <<'PROM'

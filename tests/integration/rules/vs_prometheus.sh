@@ -137,10 +137,13 @@ code=$(curl -s -o "$TS_TMP/bad.json" -w '%{http_code}' "$T/api/v1/rules?type=x")
 echo "same: /api/v1/rules?type=x error"
 
 # self-metrics with Prometheus' rule_group label
-curl -sf "$T/metrics" | grep -q "^prometheus_rule_evaluations_total{rule_group=\"$TS_TMP/rules.yml;rec\"} [1-9]" ||
+curl -sf "$T/metrics" >"$TS_TMP/metrics.txt" || fail "/metrics"  # (not piped into grep -q: SIGPIPE)
+grep -q "^prometheus_rule_evaluations_total{rule_group=\"$TS_TMP/rules.yml;rec\"} [1-9]" "$TS_TMP/metrics.txt" ||
     fail "prometheus_rule_evaluations_total missing"
-curl -sf "$T/metrics" | grep -q "^prometheus_rule_group_last_duration_seconds{rule_group=\"$TS_TMP/rules.yml;alerts\"}" ||
+grep -q "^prometheus_rule_group_last_duration_seconds{rule_group=\"$TS_TMP/rules.yml;alerts\"}" "$TS_TMP/metrics.txt" ||
     fail "prometheus_rule_group_last_duration_seconds missing"
+grep -q "^prometheus_rule_group_rules{rule_group=\"$TS_TMP/rules.yml;rec\"} 5$" "$TS_TMP/metrics.txt" ||
+    fail "prometheus_rule_group_rules missing"
 
 # reload without rec:dropped_later: same rule lists; its series ends on both
 sed -i '/rec:dropped_later/,+1d' "$TS_TMP/rules.yml"
