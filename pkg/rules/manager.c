@@ -554,7 +554,8 @@ notify_group(ts_rules_manager *m, group *g, int64_t ts_ns)
             if (x->state == ST_PENDING)
                 continue;
             bool resolved_since = x->resolved_at_ns > x->last_sent_ns;
-            if (!resolved_since && !(x->last_sent_ns + resend < ts_ns))
+            bool never_sent = x->last_sent_ns == 0;
+            if (!resolved_since && !never_sent && !(x->last_sent_ns + resend < ts_ns))
                 continue;
             x->last_sent_ns = ts_ns;
             /* valid until 4 resend delays (Prometheus: 4 * max(resendDelay, interval)) */

@@ -33,6 +33,24 @@ app_fn(void *ctx)
 
 static int64_t fake_now_ns; /* 0: the real clock */
 
+/* What the notify callback saw last (and how often it was called). */
+static struct {
+    int calls;
+    size_t n;
+    int64_t starts_at_ns, ends_at_ns;
+    char url[200];
+} sent;
+
+static void
+notify_fn(void *ctx, const ts_rules_alert *a, size_t n)
+{
+    sent.calls++;
+    sent.n = n;
+    sent.starts_at_ns = a[0].starts_at_ns;
+    sent.ends_at_ns = a[0].ends_at_ns;
+    snprintf(sent.url, sizeof(sent.url), "%s", a[0].generator_url);
+}
+
 static int64_t
 fake_now(void)
 {
@@ -56,7 +74,8 @@ env_open(env *e, const char *rules_yaml)
                                .appender = app_fn,
                                .appender_ctx = e->db,
                                .external_url = "http://x:9090",
-                               .now_ns = fake_now_ns ? fake_now : NULL};
+                               .now_ns = fake_now_ns ? fake_now : NULL,
+                               .notify = notify_fn};
     ts_rules_manager_new(&o, &e->m);
     snprintf(p, sizeof(p), "%s/r.yml", e->dir);
     if (ts_fs_write_file_atomic(p, rules_yaml, strlen(rules_yaml)))
@@ -421,6 +440,49 @@ test_restore_for_state(void)
     env_close(&e);
 }
 
+/* keep_firing_for holds a firing alert after its condition ends; notifications go out when
+ * an alert fires, again after the 1m resend delay, and when it resolves. */
+static void
+test_keep_firing_and_notify(void)
+{
+    env e;
+    T_OK(env_open(&e, "groups:\n- name: g\n  rules:\n  - alert: K\n    expr: m > 5\n"
+                      "    keep_firing_for: 1m\n"));
+    memset(&sent, 0, sizeof(sent));
+    put(&e, "2", 55000, 7);
+    ts_rules_manager_eval_all(e.m, 60000);
+    T_EQ(sent.calls, 1);
+    T_EQ(sent.n, 1);
+    T_EQ(sent.starts_at_ns, 60000LL * 1000000);
+    T_EQ(sent.ends_at_ns, 300000LL * 1000000); /* valid for 4 x max(1m resend, 1m interval) */
+    T_STREQ(sent.url, "http://x:9090/graph?g0.expr=m+%3E+5&g0.tab=1");
+    put(&e, "2", 65000, 7);
+    ts_rules_manager_eval_all(e.m, 70000);
+    T_EQ(sent.calls, 1); /* not yet resent */
+    put(&e, "2", 80000, 1);
+    ts_rules_manager_eval_all(e.m, 90000); /* condition gone: kept firing */
+    char *js = json_of(&e, true);
+    T_TRUE(strstr(js, "\"state\":\"firing\"") != NULL);
+    ts_free(js);
+    ts_rules_manager_eval_all(e.m, 125000); /* 65 s after the last send: resent */
+    T_EQ(sent.calls, 2);
+    T_EQ(sent.ends_at_ns, 365000LL * 1000000);
+    ts_rules_manager_eval_all(e.m, 150000); /* 60 s after it started to keep firing */
+    T_EQ(sent.calls, 3);                    /* resolved: sent at once */
+    T_EQ(sent.ends_at_ns, 150000LL * 1000000);
+    js = json_of(&e, true);
+    T_STREQ(js, "{\"alerts\":[]}");
+    ts_free(js);
+    ts_rules_manager_eval_all(e.m, 160000);
+    T_EQ(sent.calls, 3);
+    ts_rules_manager_eval_all(e.m, 215000); /* resolved alerts are resent too */
+    T_EQ(sent.calls, 4);
+    T_EQ(sent.ends_at_ns, 150000LL * 1000000);
+    ts_rules_manager_eval_all(e.m, 150000 + 16 * 60000); /* > 15 min after: forgotten */
+    T_EQ(sent.calls, 4);
+    env_close(&e);
+}
+
 static void
 test_templates(void)
 {
@@ -534,4 +596,5 @@ test_schedule(void)
 
 T_MAIN({"recording", test_recording}, {"recording_errors", test_recording_errors},
        {"alerting", test_alerting}, {"restore_for_state", test_restore_for_state},
-       {"templates", test_templates}, {"format", test_format}, {"schedule", test_schedule})
+       {"keep_firing_and_notify", test_keep_firing_and_notify}, {"templates", test_templates},
+       {"format", test_format}, {"schedule", test_schedule})
