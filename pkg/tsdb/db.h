@@ -37,8 +37,8 @@ typedef struct ts_db_opts {
     /* Largest block the compactor builds; default 0 = min(10% of retention, 31d). */
     int64_t max_block_range_ms;
     /* Threads appending replayed samples while the opening thread reads the
-     * WAL: default 0 = one per online CPU but one (at least 1, at most 8);
-     * < 0 = replay on the opening thread alone. */
+     * WAL: default 0 = one per online CPU (at most 8); < 0 = replay on the
+     * opening thread alone. */
     int replay_workers;
 } ts_db_opts;
 
