@@ -603,10 +603,41 @@ test_garbled(void)
  * Each chunk must decode to the input samples, and re-encoding those samples
  * with our encoder must give exactly promtool's bytes.
  */
-static void
-test_promtool_bytes(void)
+/* Random finite doubles from random bit patterns: every window size and
+ * position of the XOR value encoding. */
+static double
+wild_value(void)
 {
-    enum { N = 300 };
+    for (;;) {
+        uint64_t u = ((uint64_t)rng() << 32) ^ (uint64_t)rng();
+        double v;
+        memcpy(&v, &u, sizeof(v));
+        if (isfinite(v))
+            return v;
+    }
+}
+
+/* Timestamp steps that land in every delta-of-delta bucket: 0, 14, 17, 20
+ * and 64 bits. */
+static int64_t
+wild_step_ms(void)
+{
+    switch (rng() % 5) {
+    case 0: return 15000;
+    case 1: return 15000 + (int64_t)(rng() % 16000) - 8000;
+    case 2: return 60000 + (int64_t)(rng() % 120000);
+    case 3: return 500000 + (int64_t)(rng() % 1000000);
+    default: return 3600000 + (int64_t)(rng() % 3600000);
+    }
+}
+
+/* Our encoder against the chunks promtool writes for the same samples
+ * (plain: scrape-like data with gaps and specials; wild: random bit-pattern
+ * values and steps in every dod bucket). */
+static void
+promtool_compare(int wild)
+{
+    enum { N = 1500 };
     int64_t ts[N];
     double vs[N];
     static const int frac_ms[] = {0, 500, 250, 125, 375, 875};
@@ -617,7 +648,16 @@ test_promtool_bytes(void)
     T_TRUE(f != NULL);
     fprintf(f, "# TYPE m gauge\n");
     int64_t sec = 1700000000;
+    int64_t wild_ms = sec * 1000;
     for (int i = 0; i < N; i++) {
+        if (wild) {
+            wild_ms += wild_step_ms();
+            ts[i] = wild_ms;
+            vs[i] = rng() % 8 ? wild_value() : (double)(rng() % 1000);
+            fprintf(f, "m{a=\"b\"} %.17g %lld.%03lld\n", vs[i], (long long)(ts[i] / 1000),
+                    (long long)(ts[i] % 1000));
+            continue;
+        }
         sec += (i % 17 == 5) ? 600 : 15 + (int64_t)(rng() % 3); /* gaps and jitter */
         ts[i] = sec * 1000 + frac_ms[rng() % 6];
         switch (rng() % 6) {
@@ -712,7 +752,19 @@ test_promtool_bytes(void)
     free(ents);
     T_FALSE(bad);
     T_EQ(next, N);
-    T_TRUE(nchunks >= 3); /* 300 samples: cut at 120 and at block boundaries */
+    T_TRUE(nchunks >= 12); /* 1500 samples: cut at 120 and at block boundaries */
+}
+
+static void
+test_promtool_bytes(void)
+{
+    promtool_compare(0);
+}
+
+static void
+test_promtool_bytes_wild(void)
+{
+    promtool_compare(1);
 }
 
 T_MAIN({"bytes_by_hand", test_bytes_by_hand},
@@ -725,4 +777,5 @@ T_MAIN({"bytes_by_hand", test_bytes_by_hand},
        {"random_values", test_random_values}, {"full_chunk_65535", test_full_chunk_65535},
        {"empty_and_steal", test_empty_and_steal}, {"seek", test_seek},
        {"truncated", test_truncated}, {"garbled", test_garbled},
-       {"promtool_bytes", test_promtool_bytes})
+       {"promtool_bytes", test_promtool_bytes},
+       {"promtool_bytes_wild", test_promtool_bytes_wild})
