@@ -135,10 +135,12 @@ put_bits(uint8_t *s, uint64_t pos, uint64_t v, int n)
     store_be64(p, keep | (bits << (64 - o - n)));
 }
 
-/* Writes the low nbits (1..64) of v, most significant first.  The caller has
- * reserved enough room (including WRITE_SLACK). */
+/* Writes the low nbits (1..64) of v, most significant first, as bstream
+ * would with a sequence of writes whose last one was `last` bits long (that
+ * decides the trailing empty byte).  The caller has reserved enough room
+ * (including WRITE_SLACK). */
 static inline void
-write_bits(ts_xor_chunk *c, uint64_t v, int nbits)
+write_bits(ts_xor_chunk *c, uint64_t v, int nbits, int last)
 {
     uint8_t *s = c->b + HEADER_LEN;
     uint64_t pos = (uint64_t)(c->len - HEADER_LEN) * 8 - c->free_bits;
@@ -152,7 +154,7 @@ write_bits(ts_xor_chunk *c, uint64_t v, int nbits)
     if (end & 7) {
         c->len = (uint32_t)(HEADER_LEN + (end >> 3) + 1);
         c->free_bits = (uint8_t)(8 - (end & 7));
-    } else if ((pos & 7) == 0 && (nbits & 7) == 0) {
+    } else if ((last & 7) == 0) { /* ends on a boundary, so the last write began on one */
         c->len = (uint32_t)(HEADER_LEN + (end >> 3) + 1); /* bstream's trailing empty byte */
         c->b[c->len - 1] = 0;
         c->free_bits = 8;
@@ -162,22 +164,58 @@ write_bits(ts_xor_chunk *c, uint64_t v, int nbits)
     }
 }
 
-static void
-write_uvarint(ts_xor_chunk *c, uint64_t v)
+/* A sample's fields (control bits, dod, value window, value bits) are
+ * gathered in a 64-bit accumulator and written together: one or two stores
+ * per sample instead of one per field. */
+typedef struct bitw {
+    ts_xor_chunk *c;
+    uint64_t acc; /* the low n bits are pending, oldest first */
+    int n, last;  /* pending bits; length of the last field put */
+} bitw;
+
+static inline void
+bw_flush(bitw *w)
 {
-    while (v >= 0x80) {
-        write_bits(c, (v & 0x7f) | 0x80, 8);
-        v >>= 7;
+    if (w->n) {
+        write_bits(w->c, w->acc, w->n, w->last);
+        w->acc = 0;
+        w->n = 0;
     }
-    write_bits(c, v, 8);
+}
+
+/* Puts the low k bits (1..64) of v after the pending ones. */
+static inline void
+bw_put(bitw *w, uint64_t v, int k)
+{
+    if (w->n + k > 57) {
+        bw_flush(w);
+        if (k > 57) {
+            write_bits(w->c, v, k, k);
+            return;
+        }
+    }
+    w->acc = (w->acc << k) | (v & ((1ULL << k) - 1));
+    w->n += k;
+    w->last = k;
 }
 
 static void
-write_value(ts_xor_chunk *c, uint64_t vbits)
+write_uvarint(bitw *w, uint64_t v)
 {
+    while (v >= 0x80) {
+        bw_put(w, (v & 0x7f) | 0x80, 8);
+        v >>= 7;
+    }
+    bw_put(w, v, 8);
+}
+
+static inline void
+write_value(bitw *w, uint64_t vbits)
+{
+    ts_xor_chunk *c = w->c;
     uint64_t x = vbits ^ c->vbits;
     if (x == 0) {
-        write_bits(c, 0, 1);
+        bw_put(w, 0, 1);
         return;
     }
     int leading = __builtin_clzll(x);
@@ -186,17 +224,17 @@ write_value(ts_xor_chunk *c, uint64_t vbits)
         leading = 31;
     if (c->leading != 0xff && leading >= c->leading && trailing >= c->trailing) {
         int m = 64 - c->leading - c->trailing;
-        write_bits(c, 2, 2); /* '10' */
-        write_bits(c, x >> c->trailing, m);
+        bw_put(w, 2, 2); /* '10' */
+        bw_put(w, x >> c->trailing, m);
         return;
     }
     c->leading = (uint8_t)leading;
     c->trailing = (uint8_t)trailing;
     int m = 64 - leading - trailing;
-    write_bits(c, 3, 2); /* '11' */
-    write_bits(c, (uint64_t)leading, 5);
-    write_bits(c, (uint64_t)(m & 63), 6);
-    write_bits(c, x >> trailing, m);
+    bw_put(w, 3, 2); /* '11' */
+    bw_put(w, (uint64_t)leading, 5);
+    bw_put(w, (uint64_t)(m & 63), 6);
+    bw_put(w, x >> trailing, m);
 }
 
 /* Whether dod fits an nbits bucket: -(2^(n-1) - 1) <= dod <= 2^(n-1). */
@@ -257,38 +295,40 @@ ts_xor_chunk_append(ts_xor_chunk *c, int64_t t, double v)
         c->free_bits = 0;
     }
     uint64_t vbits = f2u(v);
+    bitw w = {.c = c};
     if (c->count == 0) {
         /* zig-zag, then uvarint */
         uint64_t zz = ((uint64_t)t << 1) ^ (uint64_t)(t >> 63);
-        write_uvarint(c, zz);
-        write_bits(c, vbits, 64);
+        write_uvarint(&w, zz);
+        bw_put(&w, vbits, 64);
         c->mint = t;
     } else if (c->count == 1) {
         uint64_t delta = (uint64_t)t - (uint64_t)c->t;
-        write_uvarint(c, delta);
-        write_value(c, vbits);
+        write_uvarint(&w, delta);
+        write_value(&w, vbits);
         c->tdelta = (int64_t)delta;
     } else {
         uint64_t delta = (uint64_t)t - (uint64_t)c->t;
         int64_t dod = (int64_t)(delta - (uint64_t)c->tdelta);
         if (dod == 0) {
-            write_bits(c, 0, 1);
+            bw_put(&w, 0, 1);
         } else if (in_bucket(dod, 14)) {
-            write_bits(c, 0x2, 2);
-            write_bits(c, (uint64_t)dod, 14);
+            bw_put(&w, 0x2, 2);
+            bw_put(&w, (uint64_t)dod, 14);
         } else if (in_bucket(dod, 17)) {
-            write_bits(c, 0x6, 3);
-            write_bits(c, (uint64_t)dod, 17);
+            bw_put(&w, 0x6, 3);
+            bw_put(&w, (uint64_t)dod, 17);
         } else if (in_bucket(dod, 20)) {
-            write_bits(c, 0xe, 4);
-            write_bits(c, (uint64_t)dod, 20);
+            bw_put(&w, 0xe, 4);
+            bw_put(&w, (uint64_t)dod, 20);
         } else {
-            write_bits(c, 0xf, 4);
-            write_bits(c, (uint64_t)dod, 64);
+            bw_put(&w, 0xf, 4);
+            bw_put(&w, (uint64_t)dod, 64);
         }
-        write_value(c, vbits);
+        write_value(&w, vbits);
         c->tdelta = (int64_t)delta;
     }
+    bw_flush(&w);
     c->t = t;
     c->vbits = vbits;
     c->count++;

@@ -755,6 +755,148 @@ promtool_compare(int wild)
     T_TRUE(nchunks >= 12); /* 1500 samples: cut at 120 and at block boundaries */
 }
 
+/*
+ * A literal transcription of the format (bit by bit, as Prometheus' bstream
+ * writes: writeBits = whole bytes, then single bits; a byte written on a
+ * boundary appends an empty byte), to check the encoder's word-at-a-time
+ * writer after every single append, so every chunk end is covered: promtool
+ * only shows the bytes of whole chunks.
+ */
+typedef struct ref_chunk {
+    uint8_t b[4096];
+    size_t len; /* bytes of stream (the 2-byte count excluded) */
+    int free;   /* 0..8 */
+    int n, leading, trailing;
+    int64_t t, tdelta;
+    uint64_t v;
+} ref_chunk;
+
+static void
+ref_bit(ref_chunk *r, int bit)
+{
+    if (r->free == 0) {
+        r->b[r->len++] = 0;
+        r->free = 8;
+    }
+    if (bit)
+        r->b[r->len - 1] |= (uint8_t)(1u << (r->free - 1));
+    r->free--;
+}
+
+static void
+ref_byte(ref_chunk *r, uint8_t byte)
+{
+    if (r->free == 0) {
+        r->b[r->len++] = 0;
+        r->free = 8;
+    }
+    r->b[r->len - 1] |= (uint8_t)(byte >> (8 - r->free));
+    r->b[r->len++] = (uint8_t)((unsigned)byte << r->free);
+}
+
+static void
+ref_bits(ref_chunk *r, uint64_t v, int n)
+{
+    for (; n >= 8; n -= 8)
+        ref_byte(r, (uint8_t)(v >> (n - 8)));
+    for (; n > 0; n--)
+        ref_bit(r, (int)((v >> (n - 1)) & 1));
+}
+
+static void
+ref_uvarint(ref_chunk *r, uint64_t v)
+{
+    for (; v >= 0x80; v >>= 7)
+        ref_bits(r, (v & 0x7f) | 0x80, 8);
+    ref_bits(r, v, 8);
+}
+
+static void
+ref_append(ref_chunk *r, int64_t t, double val)
+{
+    uint64_t v = bits_of(val);
+    if (r->n == 0) {
+        ref_uvarint(r, ((uint64_t)t << 1) ^ (uint64_t)(t >> 63));
+        ref_bits(r, v, 64);
+    } else {
+        uint64_t delta = (uint64_t)t - (uint64_t)r->t;
+        if (r->n == 1) {
+            ref_uvarint(r, delta);
+        } else {
+            int64_t dod = (int64_t)(delta - (uint64_t)r->tdelta);
+            static const int width[] = {14, 17, 20};
+            int k = 0;
+            while (k < 3 && !(dod >= -((1LL << (width[k] - 1)) - 1) && dod <= (1LL << (width[k] - 1))))
+                k++;
+            if (dod == 0)
+                ref_bit(r, 0);
+            else if (k < 3)
+                ref_bits(r, (const uint64_t[]){0x2, 0x6, 0xe}[k], k + 2),
+                    ref_bits(r, (uint64_t)dod & ((1ULL << width[k]) - 1), width[k]);
+            else
+                ref_bits(r, 0xf, 4), ref_bits(r, (uint64_t)dod, 64);
+        }
+        r->tdelta = (int64_t)delta;
+        uint64_t x = v ^ r->v;
+        if (x == 0) {
+            ref_bit(r, 0);
+        } else {
+            int lead = __builtin_clzll(x) > 31 ? 31 : __builtin_clzll(x), trail = __builtin_ctzll(x);
+            if (r->n >= 2 && r->leading >= 0 && lead >= r->leading && trail >= r->trailing) {
+                ref_bits(r, 2, 2);
+                ref_bits(r, x >> r->trailing, 64 - r->leading - r->trailing);
+            } else {
+                r->leading = lead;
+                r->trailing = trail;
+                ref_bits(r, 3, 2);
+                ref_bits(r, (uint64_t)lead, 5);
+                ref_bits(r, (uint64_t)((64 - lead - trail) & 63), 6);
+                ref_bits(r, x >> trail, 64 - lead - trail);
+            }
+        }
+    }
+    r->t = t;
+    r->v = v;
+    r->n++;
+}
+
+static void
+test_bstream_reference(void)
+{
+    size_t compared = 0;
+    int bad = 0;
+    for (int chunk = 0; chunk < 3000 && !bad; chunk++) {
+        ref_chunk r = {.leading = -1};
+        ts_xor_chunk *c = ts_xor_chunk_new();
+        int kind = chunk % 4, len = 1 + (int)(rng() % 150);
+        int64_t t = (int64_t)(rng() % 2000000000000ULL) - 500000000000LL;
+        double v = (double)(rng() % 1000);
+        for (int i = 0; i < len && !bad; i++) {
+            t += kind == 0 ? 15000 : kind == 1 ? wild_step_ms() : 1 + (int64_t)(rng() % 100000);
+            switch (kind == 3 ? (int)(rng() % 4) : kind) {
+            case 0: v += (double)(rng() % 10); break;           /* counters, small windows */
+            case 1: v = wild_value(); break;                     /* any window */
+            case 2: v = rng() % 3 ? v : (double)(rng() % 64); break; /* repeats */
+            default: v = (double)(rng() % 100000) / 64.0;
+            }
+            ref_append(&r, t, v);
+            T_OK(ts_xor_chunk_append(c, t, v));
+            size_t mlen;
+            const uint8_t *mb = ts_xor_chunk_bytes(c, &mlen);
+            compared++;
+            if (mlen != r.len + 2 || memcmp(mb + 2, r.b, r.len) != 0 ||
+                ts_get_be16(mb) != (uint16_t)r.n) {
+                fprintf(stderr, "  chunk %d kind %d sample %d: %zu bytes, reference %zu\n", chunk,
+                        kind, i, mlen, r.len + 2);
+                bad = 1;
+            }
+        }
+        ts_xor_chunk_free(c);
+    }
+    T_FALSE(bad);
+    T_TRUE(compared > 100000);
+}
+
 static void
 test_promtool_bytes(void)
 {
@@ -778,4 +920,5 @@ T_MAIN({"bytes_by_hand", test_bytes_by_hand},
        {"empty_and_steal", test_empty_and_steal}, {"seek", test_seek},
        {"truncated", test_truncated}, {"garbled", test_garbled},
        {"promtool_bytes", test_promtool_bytes},
-       {"promtool_bytes_wild", test_promtool_bytes_wild})
+       {"promtool_bytes_wild", test_promtool_bytes_wild},
+       {"bstream_reference", test_bstream_reference})
