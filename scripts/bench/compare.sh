@@ -17,7 +17,11 @@
 #   query_p50/p99     latency of a fixed set of instant and range queries over
 #                     the HTTP API, each repeated, after one untimed run
 #   restart           seconds from a restart after SIGKILL (WAL full of the run's
-#                     samples) until /-/ready answers 200
+#                     samples) until /-/ready answers 200; the systems restart
+#                     one after the other, each after two scrape intervals (at
+#                     most 30 s) of quiet, so neither replays its WAL while the
+#                     other is still busy catching up after the queries or its
+#                     own restart
 # Prints a markdown table (also written to docs/BENCHMARKS.md, or to FILE with
 # --out=FILE, with the date, scale and machine) and, as the last line of stdout,
 #   ratios ingest_cpu=X rss_per_series=X bytes_per_sample=X query_p50=X query_p99=X restart=X
@@ -337,7 +341,10 @@ done
 # -------------------------------------------------------------- restart
 declare -A restart
 drop_dead "during the queries"
+settle=$((interval * 2 < 30 ? interval * 2 : 30))
 for s in "${systems[@]}"; do
+    log "settling for ${settle}s before restarting ${name[$s]}"
+    sleep "$settle"
     kill -KILL "${pid[$s]}"
     wait "${pid[$s]}" 2>/dev/null || true
     start_system "$s"
