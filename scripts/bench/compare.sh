@@ -404,8 +404,10 @@ r_rst=$(ratio "${restart[t]:-}" "${restart[p]:-}")
 
 machine="$(nproc) CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), $(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) memory"
 mode=$([ "$quick" = 1 ] && echo "--quick" || echo "default")
-rev="commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-[ -n "$(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null)" ] && rev="$rev plus uncommitted changes in the tree"
+# the checkout the binary was built in (its build dir lives inside it), else this one
+src=$(git -C "$(dirname "$tessera")" rev-parse --show-toplevel 2>/dev/null || echo "$root")
+rev="commit $(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+[ -n "$(git -C "$src" status --porcelain --untracked-files=no 2>/dev/null)" ] && rev="$rev plus uncommitted changes in the tree"
 {
     echo "## Tessera vs Prometheus $(prometheus --version 2>&1 | awk 'NR == 1 { print $3 }')"
     echo
