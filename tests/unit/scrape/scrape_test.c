@@ -218,7 +218,9 @@ written(uv_write_t *w, int status)
 {
     conn *c = w->data;
     ts_free(w);
-    uv_close((uv_handle_t *)&c->tcp, conn_closed);
+    /* the client may have gone first (a scrape timeout): on_read closed it */
+    if (!uv_is_closing((uv_handle_t *)&c->tcp))
+        uv_close((uv_handle_t *)&c->tcp, conn_closed);
 }
 
 static void
