@@ -190,15 +190,24 @@ name[t]=tessera
 systems=(p)
 [ $have_shard = 1 ] && systems+=(t)
 
-pport=$(free_port)
-url[p]=http://127.0.0.1:$pport
-cmdline[p]="prometheus --config.file=$tmp/prometheus.yml --storage.tsdb.path=$tmp/prom-data --web.listen-address=127.0.0.1:$pport --log.level=warn"
-if [ $have_shard = 1 ]; then
-    tport=$(free_port)
-    sport=$(free_port)
-    url[t]=http://127.0.0.1:$tport
-    cmdline[t]="$tessera shard --config.file=$tmp/prometheus.yml --storage.tsdb.path=$tmp/tessera-data --web.listen-address=127.0.0.1:$tport --store.listen-address=tcp://127.0.0.1:$sport --log.level=warn"
-fi
+# Picks free ports for system $1 and builds its command line.  The ports are
+# only free when checked: another program (a parallel test under ctest) may
+# take one before the server binds it, so the first start retries with new
+# ports when the server says the address is in use.
+set_ports() {
+    local pport tport sport
+    if [ "$1" = p ]; then
+        pport=$(free_port)
+        url[p]=http://127.0.0.1:$pport
+        cmdline[p]="prometheus --config.file=$tmp/prometheus.yml --storage.tsdb.path=$tmp/prom-data --web.listen-address=127.0.0.1:$pport --log.level=warn"
+    else
+        tport=$(free_port)
+        sport=$(free_port)
+        url[t]=http://127.0.0.1:$tport
+        cmdline[t]="$tessera shard --config.file=$tmp/prometheus.yml --storage.tsdb.path=$tmp/tessera-data --web.listen-address=127.0.0.1:$tport --store.listen-address=tcp://127.0.0.1:$sport --log.level=warn"
+    fi
+}
+for s in "${systems[@]}"; do set_ports "$s"; done
 
 start_system() {
     local s=$1
@@ -209,10 +218,30 @@ start_system() {
 }
 
 tessera_note=""
+# Starts system $1 and waits until it is ready (limit $2 s), moving to other
+# ports when one was taken meanwhile.  Sets ready_secs to the seconds from the
+# start of the successful attempt; fails if it never became ready.  (Not to be
+# called in a subshell: it records the new pid.)
+start_ready() {
+    local s=$1 limit=$2 attempt t0 logf="$tmp/${name[$1]}.log" mark
+    ready_secs=""
+    for attempt in 1 2 3; do
+        mark=0
+        [ -f "$logf" ] && mark=$(wc -l <"$logf")
+        start_system "$s"
+        t0=$(now)
+        ready_secs=$(wait_ready "${url[$s]}" "$t0" "$limit" "${pid[$s]}") && return 0
+        grep -qi 'address.*in use' <<<"$(tail -n +"$((mark + 1))" "$logf" 2>/dev/null)" || return 1
+        [ "$attempt" -lt 3 ] || return 1
+        log "${name[$s]}: a port was taken meanwhile; retrying on other ports"
+        kill -TERM "${pid[$s]}" 2>/dev/null || true
+        wait "${pid[$s]}" 2>/dev/null || true
+        set_ports "$s"
+    done
+    return 1
+}
 for s in "${systems[@]}"; do
-    start_system "$s"
-    t0=$(now)
-    if wait_ready "${url[$s]}" "$t0" 120 "${pid[$s]}" >/dev/null; then
+    if start_ready "$s" 120; then
         log "${name[$s]} ready on ${url[$s]} (pid ${pid[$s]})"
     elif [ "$s" = t ]; then
         log "tessera shard did not become ready; going on with prometheus alone. Its log:"
@@ -347,9 +376,8 @@ for s in "${systems[@]}"; do
     sleep "$settle"
     kill -KILL "${pid[$s]}"
     wait "${pid[$s]}" 2>/dev/null || true
-    start_system "$s"
-    t0=$(now)
-    if r=$(wait_ready "${url[$s]}" "$t0" 600 "${pid[$s]}"); then
+    if start_ready "$s" 600; then
+        r=$ready_secs
         restart[$s]=$(awk -v r="$r" 'BEGIN { printf "%.2f", r }')
     fi
     log "${name[$s]}: ready ${restart[$s]:-never} s after SIGKILL"
