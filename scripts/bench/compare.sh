@@ -118,7 +118,9 @@ free_port() {
     local p i
     for i in $(seq 1 200); do
         # not $RANDOM: every $(free_port) subshell would repeat the same value
-        p=$((20000 + $(od -An -N2 -tu2 /dev/urandom) % 40000))
+        # below Linux's ephemeral range (32768-60999), where outgoing
+        # connections take their local ports
+        p=$((20000 + $(od -An -N2 -tu2 /dev/urandom) % 12000))
         if [ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ] &&
             ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
             echo "$p"
