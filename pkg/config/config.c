@@ -101,15 +101,11 @@ check_map(dctx *d, const ts_ynode *n, const char *gotype, const char *const *kno
     return TS_OK;
 }
 
-static const ts_ynode *
+/* Short name for the map lookup used on nearly every line below. */
+static inline const ts_ynode *
 get(const ts_ynode *map, const char *key)
 {
-    if (!map || map->type != TS_YNODE_MAP)
-        return NULL;
-    for (size_t i = 0; i + 1 < map->n; i += 2)
-        if (strcmp(map->kids[i]->str, key) == 0)
-            return map->kids[i + 1];
-    return NULL;
+    return ts_ynode_get(map, key);
 }
 
 static int

@@ -169,6 +169,17 @@ ts_yaml_load(const char *text, size_t len, ts_arena *a, ts_ynode **root, ts_erro
     return rc;
 }
 
+const ts_ynode *
+ts_ynode_get(const ts_ynode *map, const char *key)
+{
+    if (!map || map->type != TS_YNODE_MAP)
+        return NULL;
+    for (size_t i = 0; i + 1 < map->n; i += 2)
+        if (map->kids[i]->type == TS_YNODE_SCALAR && strcmp(map->kids[i]->str, key) == 0)
+            return map->kids[i + 1];
+    return NULL;
+}
+
 bool
 ts_ynode_is_null(const ts_ynode *n)
 {

@@ -43,6 +43,9 @@ int ts_yaml_vfail(ts_error *err, const char *path, const ts_ynode *n, int code, 
 
 /* True for a plain null scalar (null, Null, NULL, ~, empty). */
 bool ts_ynode_is_null(const ts_ynode *n);
+/* The value under the scalar key `key` of a map; NULL when map is NULL, not a
+ * map, or has no such key. */
+const ts_ynode *ts_ynode_get(const ts_ynode *map, const char *key);
 /* YAML name of the node's kind for messages: "!!str", "!!seq", "!!map". */
 const char *ts_ynode_kind(const ts_ynode *n);
 

@@ -73,15 +73,6 @@ ts_discovery_static_group(const ts_static_config *sc, size_t index, ts_target_gr
         out->targets[i] = address_labels(sc->targets.v[i]);
 }
 
-static const ts_ynode *
-map_get(const ts_ynode *m, const char *key)
-{
-    for (size_t i = 0; i + 1 < m->n; i += 2)
-        if (m->kids[i]->type == TS_YNODE_SCALAR && strcmp(m->kids[i]->str, key) == 0)
-            return m->kids[i + 1];
-    return NULL;
-}
-
 /* Decodes one {targets, labels} map into g; returns TS_OK or an error. */
 static int
 decode_group(const char *path, size_t idx, const ts_ynode *n, ts_target_group *g, ts_error *err)
@@ -92,7 +83,7 @@ decode_group(const char *path, size_t idx, const ts_ynode *n, ts_target_group *g
     ts_labels_builder b;
     ts_labels_builder_init(&b, NULL);
     int rc = TS_OK;
-    const ts_ynode *labels = map_get(n, "labels");
+    const ts_ynode *labels = ts_ynode_get(n, "labels");
     if (labels && !ts_ynode_is_null(labels)) {
         if (labels->type != TS_YNODE_MAP) {
             rc = ts_error_set(err, TS_EPARSE, "line %d: labels must be a map", labels->line);
@@ -116,7 +107,7 @@ decode_group(const char *path, size_t idx, const ts_ynode *n, ts_target_group *g
     ts_labels_builder_set(&b, "__meta_filepath", path);
     g->labels = ts_labels_builder_build(&b, NULL);
 
-    const ts_ynode *targets = map_get(n, "targets");
+    const ts_ynode *targets = ts_ynode_get(n, "targets");
     if (targets && !ts_ynode_is_null(targets)) {
         if (targets->type != TS_YNODE_SEQ) {
             rc = ts_error_set(err, TS_EPARSE, "line %d: targets must be a list", targets->line);
