@@ -80,6 +80,19 @@ typedef struct rule {
     double eval_seconds;
 } rule;
 
+/* A group's evaluation history: the API and self-metrics report it, and a
+ * reload that keeps the group carries it over whole. */
+typedef struct group_state {
+    int64_t last_eval_ns;
+    double last_duration;
+    uint64_t evals_total, failures_total;
+    uint64_t iterations_total, missed_total; /* scheduled instants, and those skipped */
+    uint64_t last_samples;                   /* samples the rules' queries returned */
+    int64_t last_slot_ns;                    /* the instant of the last evaluation */
+    int evals_done;
+    bool should_restore;
+} group_state;
+
 typedef struct group {
     char *file, *name, *key; /* key: "file;name" */
     int64_t interval_ms;
@@ -87,14 +100,8 @@ typedef struct group {
     rule *rules;
     size_t nrules;
     int64_t next_eval_ns;
-    int64_t last_eval_ns;
-    double last_duration;
-    uint64_t evals_total, failures_total;
-    uint64_t iterations_total, missed_total; /* scheduled instants, and those skipped */
-    uint64_t cur_samples, last_samples;      /* samples the rules' queries returned */
-    int64_t last_slot_ns;                    /* the instant of the last evaluation */
-    int evals_done;
-    bool should_restore;
+    uint64_t cur_samples; /* samples the rules' queries returned in this evaluation */
+    group_state st;       /* kept by a reload that keeps the group */
     ts_labels **stale; /* series of rules dropped by a reload: stale at the next evaluation */
     size_t nstale;
 } group;
@@ -678,9 +685,9 @@ eval_group(ts_rules_manager *m, group *g, int64_t ts_ns)
 {
     int64_t t = ts_ns / NS_PER_MS;
     uint64_t t0 = ts_mono_ns();
-    g->last_eval_ns = now_ns(m);
-    g->last_slot_ns = ts_ns;
-    g->iterations_total++;
+    g->st.last_eval_ns = now_ns(m);
+    g->st.last_slot_ns = ts_ns;
+    g->st.iterations_total++;
     g->cur_samples = 0;
     for (size_t i = 0; i < g->nrules; i++) {
         rule *r = &g->rules[i];
@@ -688,11 +695,11 @@ eval_group(ts_rules_manager *m, group *g, int64_t ts_ns)
         r->last_eval_ns = now_ns(m);
         ts_error err;
         ts_error_clear(&err);
-        g->evals_total++;
+        g->st.evals_total++;
         int rc =
             r->alerting ? eval_alerting(m, g, r, t, ts_ns, &err) : eval_recording(m, g, r, t, &err);
         if (rc) {
-            g->failures_total++;
+            g->st.failures_total++;
             set_error(r, err.msg[0] ? err.msg : ts_strerror(rc));
             TS_LOG(TS_LOG_WARN, "rules", "Evaluating rule failed", "group=%s rule=%s err=\"%s\"",
                    g->name, r->alerting ? r->def->alert : r->def->record, r->last_error);
@@ -712,15 +719,15 @@ eval_group(ts_rules_manager *m, group *g, int64_t ts_ns)
         g->stale = NULL;
         g->nstale = 0;
     }
-    g->evals_done++;
+    g->st.evals_done++;
     /* at the first load, alerting rules start writing ALERTS after the second evaluation */
-    if (g->should_restore && g->evals_done >= 2) {
+    if (g->st.should_restore && g->st.evals_done >= 2) {
         restore_for_state(m, g, now_ns(m));
-        g->should_restore = false;
+        g->st.should_restore = false;
     }
-    g->last_samples = g->cur_samples;
+    g->st.last_samples = g->cur_samples;
     notify_group(m, g, ts_ns);
-    g->last_duration = (double)(ts_mono_ns() - t0) / 1e9;
+    g->st.last_duration = (double)(ts_mono_ns() - t0) / 1e9;
 }
 
 /* ------------------------------------------------------------ loading */
@@ -768,22 +775,14 @@ copy_state(group *g, group *old)
         g->nstale += o->nprev;
         o->nprev = 0;
     }
-    for (size_t k = 0; k < old->nstale; k++) { /* a reload before the next evaluation */
-        g->stale = ts_realloc(g->stale, (g->nstale + 1) * sizeof(*g->stale));
-        g->stale[g->nstale++] = old->stale[k];
+    if (old->nstale) { /* a reload before the next evaluation: take its markers too */
+        g->stale = ts_realloc(g->stale, (g->nstale + old->nstale) * sizeof(*g->stale));
+        memcpy(g->stale + g->nstale, old->stale, old->nstale * sizeof(*g->stale));
+        g->nstale += old->nstale;
+        old->nstale = 0;
     }
-    old->nstale = 0;
     ts_free(used);
-    g->last_eval_ns = old->last_eval_ns;
-    g->last_duration = old->last_duration;
-    g->evals_total = old->evals_total;
-    g->failures_total = old->failures_total;
-    g->iterations_total = old->iterations_total;
-    g->missed_total = old->missed_total;
-    g->last_samples = old->last_samples;
-    g->last_slot_ns = old->last_slot_ns;
-    g->evals_done = old->evals_done;
-    g->should_restore = old->should_restore;
+    g->st = old->st;
 }
 
 static int
@@ -861,9 +860,9 @@ ts_rules_manager_update(ts_rules_manager *m, char *const *paths, size_t npaths,
                 }
                 ts_arena_fini(&a);
             }
-            g->should_restore = !m->loaded_once;
+            g->st.should_restore = !m->loaded_once;
             for (size_t x = 0; x < g->nrules; x++)
-                g->rules[x].restored = !g->should_restore;
+                g->rules[x].restored = !g->st.should_restore;
         }
     }
     qsort(gs, ng, sizeof(*gs), group_cmp);
@@ -950,8 +949,8 @@ run(void *arg)
             TS_LOG(TS_LOG_WARN, "rules", "Rule group evaluation missed", "group=%s missed=%lld",
                    next->name, (long long)missed);
             ts_ns += missed * iv;
-            next->missed_total += (uint64_t)missed;
-            next->iterations_total += (uint64_t)missed;
+            next->st.missed_total += (uint64_t)missed;
+            next->st.iterations_total += (uint64_t)missed;
         }
         eval_group(m, next, ts_ns);
         next->next_eval_ns = ts_ns + iv;
@@ -1135,9 +1134,9 @@ ts_rules_manager_rules_json(ts_rules_manager *m, ts_jsonw *j, const char *type)
         ts_jsonw_key(j, "limit");
         ts_jsonw_uint(j, g->limit);
         ts_jsonw_key(j, "evaluationTime");
-        ts_jsonw_double(j, g->last_duration);
+        ts_jsonw_double(j, g->st.last_duration);
         ts_jsonw_key(j, "lastEvaluation");
-        write_time(j, g->last_eval_ns);
+        write_time(j, g->st.last_eval_ns);
         ts_jsonw_obj_end(j);
     }
     ts_jsonw_arr_end(j);
@@ -1213,28 +1212,28 @@ ts_rules_manager_collect(void *ctx, ts_metrics_writer *w)
             double v = 0;
             switch (f) {
             case 0:
-                v = (double)g->failures_total;
+                v = (double)g->st.failures_total;
                 break;
             case 1:
-                v = (double)g->evals_total;
+                v = (double)g->st.evals_total;
                 break;
             case 2:
                 v = (double)g->interval_ms / 1000.0;
                 break;
             case 3:
-                v = (double)g->missed_total;
+                v = (double)g->st.missed_total;
                 break;
             case 4:
-                v = (double)g->iterations_total;
+                v = (double)g->st.iterations_total;
                 break;
             case 5:
-                v = g->last_duration;
+                v = g->st.last_duration;
                 break;
             case 6:
-                v = (double)g->last_samples;
+                v = (double)g->st.last_samples;
                 break;
             case 7:
-                v = (double)g->last_slot_ns / 1e9;
+                v = (double)g->st.last_slot_ns / 1e9;
                 break;
             default:
                 v = (double)g->nrules;
