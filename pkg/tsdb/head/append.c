@@ -59,25 +59,36 @@ typedef struct pending {
     double v;
 } pending;
 
-typedef struct head_appender {
-    ts_appender base;
-    ts_head *h;
+/* An appender's arrays with their capacities: what a thread keeps for its
+ * next appender (see the design comment). */
+typedef struct app_arrays {
     entry *ents;
-    size_t nents, cents;
+    size_t cents;
     uint32_t *slots; /* entry index + 1, 0 = empty; capacity nslots (power of two) */
     uint32_t nslots;
     pending *samples;
-    size_t nsamples, csamples;
+    size_t csamples;
+} app_arrays;
+
+typedef struct head_appender {
+    ts_appender base;
+    ts_head *h;
+    app_arrays arr;
+    size_t nents, nsamples; /* used of arr.ents, arr.samples */
 } head_appender;
+
+static void
+arrays_free(app_arrays *x)
+{
+    ts_free(x->ents);
+    ts_free(x->slots);
+    ts_free(x->samples);
+    *x = (app_arrays){0};
+}
 
 /* Arrays kept for the thread's next appender (see the design comment). */
 typedef struct spare {
-    entry *ents;
-    size_t cents;
-    uint32_t *slots;
-    uint32_t nslots;
-    pending *samples;
-    size_t csamples;
+    app_arrays arr; /* all NULL: none kept */
     ts_record_series *recs;
     size_t crecs;
     ts_record_sample *smp;
@@ -95,9 +106,7 @@ spare_free(void *p)
     spare *sp = p;
     if (!sp)
         return;
-    ts_free(sp->ents);
-    ts_free(sp->slots);
-    ts_free(sp->samples);
+    arrays_free(&sp->arr);
     ts_free(sp->recs);
     ts_free(sp->smp);
     ts_free(sp);
@@ -140,14 +149,14 @@ ptr_slot(const ts__series *s, uint32_t nslots)
 static entry *
 find_entry(head_appender *a, const ts__series *s)
 {
-    if (a->nslots == 0)
+    if (a->arr.nslots == 0)
         return NULL;
-    for (uint32_t i = ptr_slot(s, a->nslots);; i = (i + 1) & (a->nslots - 1)) {
-        uint32_t k = a->slots[i];
+    for (uint32_t i = ptr_slot(s, a->arr.nslots);; i = (i + 1) & (a->arr.nslots - 1)) {
+        uint32_t k = a->arr.slots[i];
         if (k == 0)
             return NULL;
-        if (a->ents[k - 1].s == s)
-            return &a->ents[k - 1];
+        if (a->arr.ents[k - 1].s == s)
+            return &a->arr.ents[k - 1];
     }
 }
 
@@ -163,21 +172,21 @@ slots_put(uint32_t *slots, uint32_t nslots, const ts__series *s, uint32_t idx1)
 static entry *
 add_entry(head_appender *a, ts__series *s, bool created)
 {
-    if ((a->nents + 1) * 2 > a->nslots) {
-        uint32_t n = a->nslots ? a->nslots * 2 : 16;
+    if ((a->nents + 1) * 2 > a->arr.nslots) {
+        uint32_t n = a->arr.nslots ? a->arr.nslots * 2 : 16;
         uint32_t *slots = ts_calloc(n, sizeof(*slots));
         for (size_t i = 0; i < a->nents; i++)
-            slots_put(slots, n, a->ents[i].s, (uint32_t)i + 1);
-        ts_free(a->slots);
-        a->slots = slots;
-        a->nslots = n;
+            slots_put(slots, n, a->arr.ents[i].s, (uint32_t)i + 1);
+        ts_free(a->arr.slots);
+        a->arr.slots = slots;
+        a->arr.nslots = n;
     }
-    TS_GROW(a->ents, a->cents, a->nents + 1);
-    entry *e = &a->ents[a->nents++];
+    TS_GROW(a->arr.ents, a->arr.cents, a->nents + 1);
+    entry *e = &a->arr.ents[a->nents++];
     memset(e, 0, sizeof(*e));
     e->s = s;
     e->created = created;
-    slots_put(a->slots, a->nslots, s, (uint32_t)a->nents);
+    slots_put(a->arr.slots, a->arr.nslots, s, (uint32_t)a->nents);
     return e;
 }
 
@@ -227,8 +236,8 @@ app_append(ts_appender *base, uint64_t ref, const ts_labels *ls, int64_t t, doub
         atomic_fetch_add(&h->dup_total, 1);
         return TS_EDUPSAMPLE;
     }
-    TS_GROW(a->samples, a->csamples, a->nsamples + 1);
-    a->samples[a->nsamples++] = (pending){(uint32_t)(e - a->ents), t, v};
+    TS_GROW(a->arr.samples, a->arr.csamples, a->nsamples + 1);
+    a->arr.samples[a->nsamples++] = (pending){(uint32_t)(e - a->arr.ents), t, v};
     e->has = true;
     e->t = t;
     e->vbits = vbits;
@@ -242,19 +251,11 @@ static void
 app_free(head_appender *a)
 {
     spare *sp = spare_get();
-    if (!sp->ents && !sp->slots && !sp->samples && a->csamples <= SPARE_MAX_SAMPLES &&
-        a->cents <= SPARE_MAX_SAMPLES) {
-        sp->ents = a->ents;
-        sp->cents = a->cents;
-        sp->slots = a->slots;
-        sp->nslots = a->nslots;
-        sp->samples = a->samples;
-        sp->csamples = a->csamples;
-    } else {
-        ts_free(a->ents);
-        ts_free(a->slots);
-        ts_free(a->samples);
-    }
+    bool spare_empty = !sp->arr.ents && !sp->arr.slots && !sp->arr.samples;
+    if (spare_empty && a->arr.csamples <= SPARE_MAX_SAMPLES && a->arr.cents <= SPARE_MAX_SAMPLES)
+        sp->arr = a->arr;
+    else
+        arrays_free(&a->arr);
     ts_free(a);
 }
 
@@ -264,7 +265,7 @@ static void
 release_all(head_appender *a)
 {
     for (size_t i = 0; i < a->nents; i++) {
-        entry *e = &a->ents[i];
+        entry *e = &a->arr.ents[i];
         if (!e->released)
             ts__series_release(a->h, e->s, e->created);
     }
@@ -294,7 +295,7 @@ app_commit(ts_appender *base)
         size_t nrecs = 0;
         /* Series seen logged at append() need no look (and no lock). */
         for (size_t i = 0; i < a->nents; i++) {
-            entry *e = &a->ents[i];
+            entry *e = &a->arr.ents[i];
             if (e->logged)
                 continue;
             ts__series_lock(h, e->s);
@@ -306,16 +307,16 @@ app_commit(ts_appender *base)
         }
         ts_record_sample *smp = sp->smp;
         for (size_t i = 0; i < a->nsamples; i++) {
-            const pending *p = &a->samples[i];
-            smp[i] = (ts_record_sample){a->ents[p->ent].s->ref, p->t, p->v};
+            const pending *p = &a->arr.samples[i];
+            smp[i] = (ts_record_sample){a->arr.ents[p->ent].s->ref, p->t, p->v};
         }
         int rc = TS_OK;
         if (nrecs > 0 || a->nsamples > 0)
             rc = h->opts.log(h->opts.log_ctx, recs, nrecs, smp, a->nsamples);
         if (rc == TS_OK) {
             for (size_t i = 0; i < a->nents; i++) {
-                ts__series *s = a->ents[i].s;
-                if (!a->ents[i].tolog)
+                ts__series *s = a->arr.ents[i].s;
+                if (!a->arr.ents[i].tolog)
                     continue; /* logged already */
                 ts__series_lock(h, s);
                 s->logged = 1;
@@ -336,7 +337,7 @@ app_commit(ts_appender *base)
     } else if (!h->opts.log) {
         /* No WAL: records are trivially "logged". */
         for (size_t i = 0; i < a->nents; i++) {
-            ts__series *s = a->ents[i].s;
+            ts__series *s = a->arr.ents[i].s;
             ts__series_lock(h, s);
             s->logged = 1;
             ts__series_unlock(h, s);
@@ -347,8 +348,8 @@ app_commit(ts_appender *base)
     uint64_t ok = 0, ooo = 0, dup = 0, chunks = 0;
     ts__series *locked = NULL;
     for (size_t i = 0; i < a->nsamples; i++) {
-        const pending *p = &a->samples[i];
-        ts__series *s = a->ents[p->ent].s;
+        const pending *p = &a->arr.samples[i];
+        ts__series *s = a->arr.ents[p->ent].s;
         if (s != locked) {
             if (locked)
                 ts__series_unlock(h, locked);
@@ -373,7 +374,7 @@ app_commit(ts_appender *base)
          * is held anyway (saves release_all a lock round trip), unless the
          * series is one we created that is still empty: release_all removes
          * those. */
-        entry *e = &a->ents[p->ent];
+        entry *e = &a->arr.ents[p->ent];
         if (--e->left == 0 && !(e->created && s->nchunks == 0 && s->open.count == 0)) {
             TS_ASSERT(s->pending > 0);
             s->pending--;
@@ -407,20 +408,9 @@ ts_head_appender(ts_head *h)
     a->base.ops = &head_appender_ops;
     a->h = h;
     spare *sp = spare_get();
-    if (sp->ents || sp->slots || sp->samples) {
-        a->ents = sp->ents;
-        a->cents = sp->cents;
-        a->slots = sp->slots;
-        a->nslots = sp->nslots;
-        a->samples = sp->samples;
-        a->csamples = sp->csamples;
-        if (a->slots)
-            memset(a->slots, 0, a->nslots * sizeof(*a->slots));
-        sp->ents = NULL;
-        sp->slots = NULL;
-        sp->samples = NULL;
-        sp->cents = sp->csamples = 0;
-        sp->nslots = 0;
-    }
+    a->arr = sp->arr; /* the spares, if any */
+    sp->arr = (app_arrays){0};
+    if (a->arr.slots)
+        memset(a->arr.slots, 0, a->arr.nslots * sizeof(*a->arr.slots));
     return &a->base;
 }
