@@ -131,8 +131,7 @@ put_bits(uint8_t *s, uint64_t pos, uint64_t v, int n)
     uint8_t *p = s + (pos >> 3);
     int o = (int)(pos & 7);
     uint64_t keep = o ? load_be64(p) & (~0ULL << (64 - o)) : 0;
-    uint64_t bits = n == 64 ? v : v & ((1ULL << n) - 1);
-    store_be64(p, keep | (bits << (64 - o - n)));
+    store_be64(p, keep | ((v & ((1ULL << n) - 1)) << (64 - o - n)));
 }
 
 /* Writes the low nbits (1..64) of v, most significant first, as bstream
