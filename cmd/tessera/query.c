@@ -68,10 +68,10 @@ bool_param(const char *v, bool def)
 
 /* The fan-out options of one request: Thanos' dedup and partial_response
  * parameters override the flags' defaults. */
-static ts_fanout_opts
+static ts_query_fanout_opts
 request_opts(querier *q, ts_web_req *req)
 {
-    ts_fanout_opts fo = q->fanout.opts;
+    ts_query_fanout_opts fo = q->fanout.opts;
     if (req) {
         fo.dedup = bool_param(ts_web_req_param(req, "dedup"), fo.dedup);
         fo.partial_response =
@@ -81,14 +81,14 @@ request_opts(querier *q, ts_web_req *req)
 }
 
 static int
-query_fn(void *ctx, const ts_api_query_params *p, ts_api_query_out *out)
+query_fn(void *ctx, const ts_web_api_query_params *p, ts_web_api_query_out *out)
 {
     querier *q = ctx;
-    ts_fanout_opts fo = request_opts(q, p->req);
+    ts_query_fanout_opts fo = request_opts(q, p->req);
     if (p->timeout_ms > 0 && p->timeout_ms < fo.timeout_ms)
         fo.timeout_ms = p->timeout_ms;
     ts_fanout f;
-    ts_fanout_init(&f, q->endpoints, &fo);
+    ts_query_fanout_init(&f, q->endpoints, &fo);
     return ts_serve_run_query(q->eng, &f.qb, p, out, &q->qstats);
 }
 
@@ -98,8 +98,8 @@ queryable_for(void *ctx, ts_web_req *req)
 {
     querier *q = ctx;
     ts_fanout *f = ts_arena_alloc(ts_web_req_arena(req), sizeof(*f));
-    ts_fanout_opts fo = request_opts(q, req);
-    ts_fanout_init(f, q->endpoints, &fo);
+    ts_query_fanout_opts fo = request_opts(q, req);
+    ts_query_fanout_init(f, q->endpoints, &fo);
     return &f->qb;
 }
 
@@ -108,10 +108,10 @@ handle_stores(ts_web_req *req, ts_web_resp *resp, void *ctx)
 {
     querier *q = ctx;
     ts_arena *a = ts_web_req_arena(req);
-    ts_endpoint_status *st;
-    size_t n = ts_endpoints_snapshot(q->endpoints, a, &st);
+    ts_query_endpoint_status *st;
+    size_t n = ts_query_endpoints_snapshot(q->endpoints, a, &st);
     ts_jsonw jw, *j = &jw;
-    ts_api_success_begin(resp, j);
+    ts_web_api_success_begin(resp, j);
     ts_jsonw_obj_begin(j);
     ts_jsonw_key(j, "store");
     ts_jsonw_arr_begin(j);
@@ -124,7 +124,7 @@ handle_stores(ts_web_req *req, ts_web_resp *resp, void *ctx)
         ts_jsonw_bool(j, st[i].healthy);
         ts_jsonw_key(j, "lastCheck");
         if (st[i].last_check_ms) {
-            ts_api_format_rfc3339nano(st[i].last_check_ms * 1000000, buf, sizeof(buf));
+            ts_web_api_format_rfc3339nano(st[i].last_check_ms * 1000000, buf, sizeof(buf));
             ts_jsonw_str(j, buf);
         } else {
             ts_jsonw_null(j);
@@ -136,7 +136,7 @@ handle_stores(ts_web_req *req, ts_web_resp *resp, void *ctx)
             ts_jsonw_null(j);
         ts_jsonw_key(j, "labelSets");
         ts_jsonw_arr_begin(j);
-        ts_api_write_labels(j, st[i].labels);
+        ts_web_api_write_labels(j, st[i].labels);
         ts_jsonw_arr_end(j);
         ts_jsonw_key(j, "minTime");
         ts_jsonw_int(j, st[i].mint);
@@ -148,8 +148,8 @@ handle_stores(ts_web_req *req, ts_web_resp *resp, void *ctx)
     }
     ts_jsonw_arr_end(j);
     ts_jsonw_obj_end(j);
-    ts_api_success_end(resp, j, NULL, 0);
-    ts_endpoints_release(q->endpoints, st, n);
+    ts_web_api_success_end(resp, j, NULL, 0);
+    ts_query_endpoints_release(q->endpoints, st, n);
     return TS_OK;
 }
 
@@ -171,12 +171,12 @@ collect_stores(void *ctx, ts_metrics_writer *w)
     querier *q = ctx;
     ts_arena a;
     ts_arena_init(&a, 4096);
-    ts_endpoint_status *st;
-    size_t n = ts_endpoints_snapshot(q->endpoints, &a, &st);
+    ts_query_endpoint_status *st;
+    size_t n = ts_query_endpoints_snapshot(q->endpoints, &a, &st);
     size_t healthy = 0;
     for (size_t i = 0; i < n; i++)
         healthy += st[i].healthy;
-    ts_endpoints_release(q->endpoints, st, n);
+    ts_query_endpoints_release(q->endpoints, st, n);
     ts_arena_fini(&a);
     ts_mw_family(w, "tessera_query_stores", "gauge", "Stores known to the querier, by health.");
     ts_mw_sample(w, "tessera_query_stores", "state=\"healthy\"", (double)healthy);
@@ -184,7 +184,7 @@ collect_stores(void *ctx, ts_metrics_writer *w)
 }
 
 static void
-runtimeinfo(void *ctx, ts_api_runtimeinfo *ri, ts_arena *a)
+runtimeinfo(void *ctx, ts_web_api_runtimeinfo *ri, ts_arena *a)
 {
     char cwd[1024];
     ri->start_time_ns = ts_serve_start_time_ns();
@@ -257,7 +257,7 @@ ts_cmd_query(int argc, char **argv)
     }
     ts_error err;
     ts_error_clear(&err);
-    ts_endpoints_opts eo = {
+    ts_query_endpoints_opts eo = {
         .static_urls = q->flags[F_STORE].values,
         .nstatic = q->flags[F_STORE].nvalues,
         .sd_file = q->flags[F_SD_FILES].value[0] ? q->flags[F_SD_FILES].value : NULL,
@@ -267,14 +267,14 @@ ts_cmd_query(int argc, char **argv)
         .sd_refresh_ms = sd_interval,
         .tls_ca_file = q->flags[F_TLS_CA].value[0] ? q->flags[F_TLS_CA].value : NULL,
     };
-    if (ts_endpoints_start(&q->endpoints, &eo, &err) != TS_OK) {
+    if (ts_query_endpoints_start(&q->endpoints, &eo, &err) != TS_OK) {
         TS_LOG(TS_LOG_ERROR, "query", "cannot start store discovery", "err=\"%s\"", err.msg);
         goto out;
     }
-    ts_fanout_opts fo = {.dedup = true, .partial_response = q->flags[F_PARTIAL].on,
+    ts_query_fanout_opts fo = {.dedup = true, .partial_response = q->flags[F_PARTIAL].on,
                          .replica_labels = q->replica_labels, .nreplica = q->nreplica,
                          .timeout_ms = q->timeout_ms};
-    ts_fanout_init(&q->fanout, q->endpoints, &fo);
+    ts_query_fanout_init(&q->fanout, q->endpoints, &fo);
     ts_promql_engine_opts po = {.timeout_ms = q->timeout_ms, .lookback_ms = lookback,
                                 .max_samples = strtoull(q->flags[F_MAX_SAMPLES].value, NULL, 10)};
     if (ts_promql_engine_new(&q->eng, &po) != TS_OK)
@@ -326,7 +326,7 @@ out:
     ts_web_server_free(q->web);
     ts_web_api_free(q->api);
     ts_promql_engine_free(q->eng);
-    ts_endpoints_stop(q->endpoints);
+    ts_query_endpoints_stop(q->endpoints);
     ts_free(q->flag_pairs);
     ts_flags_free(q->flags, F_NFLAGS);
     ts_free(q);

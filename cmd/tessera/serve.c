@@ -19,8 +19,8 @@ ts_serve_query_stats_init(ts_serve_query_stats *st)
 }
 
 int
-ts_serve_run_query(ts_promql_engine *eng, ts_queryable *qb, const ts_api_query_params *p,
-                   ts_api_query_out *out, ts_serve_query_stats *st)
+ts_serve_run_query(ts_promql_engine *eng, ts_queryable *qb, const ts_web_api_query_params *p,
+                   ts_web_api_query_out *out, ts_serve_query_stats *st)
 {
     uint64_t t0 = ts_mono_ns();
     ts_web_promql wp = {.engine = eng, .queryable = qb};
@@ -66,10 +66,10 @@ ts_serve_flag_pairs(const ts_flag *flags, size_t n, size_t *nstrings)
     return v;
 }
 
-ts_api_buildinfo
+ts_web_api_buildinfo
 ts_serve_buildinfo(void)
 {
-    ts_api_buildinfo b = {.version = TS_VERSION, .revision = "", .branch = "main",
+    ts_web_api_buildinfo b = {.version = TS_VERSION, .revision = "", .branch = "main",
                           .build_user = "tessera", .build_date = __DATE__,
                           .go_version = "none (C11)"};
     return b;

@@ -22,13 +22,13 @@ typedef struct ts_serve_query_stats {
 } ts_serve_query_stats;
 
 void ts_serve_query_stats_init(ts_serve_query_stats *st);
-int ts_serve_run_query(ts_promql_engine *eng, ts_queryable *qb, const ts_api_query_params *p,
-                       ts_api_query_out *out, ts_serve_query_stats *st);
+int ts_serve_run_query(ts_promql_engine *eng, ts_queryable *qb, const ts_web_api_query_params *p,
+                       ts_web_api_query_out *out, ts_serve_query_stats *st);
 void ts_serve_collect_query_stats(void *ctx, ts_metrics_writer *w);
 
 /* "name", "value" pairs of all flags (for /api/v1/status/flags), in a or the heap. */
 const char **ts_serve_flag_pairs(const ts_flag *flags, size_t n, size_t *nstrings);
-ts_api_buildinfo ts_serve_buildinfo(void);
+ts_web_api_buildinfo ts_serve_buildinfo(void);
 
 /* process_* metrics from /proc/self (CPU, RSS, start time, open fds). */
 void ts_serve_collect_process(void *ctx, ts_metrics_writer *w);

@@ -273,7 +273,7 @@ scrape_appender(void *ctx)
 /* ------------------------------------------------------------ HTTP handlers */
 
 static int
-query_fn(void *ctx, const ts_api_query_params *p, ts_api_query_out *out)
+query_fn(void *ctx, const ts_web_api_query_params *p, ts_web_api_query_out *out)
 {
     shard *s = ctx;
     return ts_serve_run_query(s->eng, ts_db_queryable(s->db), p, out, &s->qstats);
@@ -297,7 +297,7 @@ is_ready(void *ctx)
 }
 
 static void
-runtimeinfo(void *ctx, ts_api_runtimeinfo *ri, ts_arena *a)
+runtimeinfo(void *ctx, ts_web_api_runtimeinfo *ri, ts_arena *a)
 {
     shard *s = ctx;
     char cwd[1024];
@@ -369,7 +369,7 @@ typedef struct targets_ctx {
 static void
 write_labels(ts_jsonw *j, const ts_labels *ls)
 {
-    ts_api_write_labels(j, ls ? ls : ts_labels_empty());
+    ts_web_api_write_labels(j, ls ? ls : ts_labels_empty());
 }
 
 static void
@@ -401,7 +401,7 @@ target_json(void *ctx, const ts_scrape_target_info *t)
         ts_jsonw_str(j, t->last_error);
         ts_jsonw_key(j, "lastScrape");
         if (t->last_scrape_ms) {
-            ts_api_format_rfc3339nano(t->last_scrape_ms * 1000000, buf, sizeof(buf));
+            ts_web_api_format_rfc3339nano(t->last_scrape_ms * 1000000, buf, sizeof(buf));
             ts_jsonw_str(j, buf);
         } else {
             ts_jsonw_str(j, "0001-01-01T00:00:00Z");
@@ -426,7 +426,7 @@ handle_targets(ts_web_req *req, ts_web_resp *resp, void *ctx)
     if (!state || !state[0])
         state = "any";
     ts_jsonw jw, *j = &jw;
-    ts_api_success_begin(resp, j);
+    ts_web_api_success_begin(resp, j);
     targets_ctx c = {.j = j, .state = state};
     ts_jsonw_obj_begin(j);
     ts_jsonw_key(j, "activeTargets");
@@ -441,7 +441,7 @@ handle_targets(ts_web_req *req, ts_web_resp *resp, void *ctx)
         ts_scrape_manager_targets(s->scrape, target_json, &c);
     ts_jsonw_arr_end(j);
     ts_jsonw_obj_end(j);
-    ts_api_success_end(resp, j, NULL, 0);
+    ts_web_api_success_end(resp, j, NULL, 0);
     return TS_OK;
 }
 
@@ -507,7 +507,7 @@ handle_metadata(ts_web_req *req, ts_web_resp *resp, void *ctx)
         char *end;
         limit = strtol(limit_s, &end, 10);
         if (*end) {
-            ts_api_respond_error(resp, TS_API_ERR_BAD_DATA, "limit must be a number");
+            ts_web_api_respond_error(resp, TS_WEB_API_ERR_BAD_DATA, "limit must be a number");
             return TS_OK;
         }
     }
@@ -517,7 +517,7 @@ handle_metadata(ts_web_req *req, ts_web_resp *resp, void *ctx)
     if (c.n)
         qsort(c.e, c.n, sizeof(*c.e), md_cmp);
     ts_jsonw jw, *j = &jw;
-    ts_api_success_begin(resp, j);
+    ts_web_api_success_begin(resp, j);
     ts_jsonw_obj_begin(j);
     long metrics = 0;
     for (size_t i = 0; i < c.n;) {
@@ -541,7 +541,7 @@ handle_metadata(ts_web_req *req, ts_web_resp *resp, void *ctx)
         i = k;
     }
     ts_jsonw_obj_end(j);
-    return ts_api_success_end(resp, j, NULL, 0);
+    return ts_web_api_success_end(resp, j, NULL, 0);
 }
 
 /* /api/v1/status/tsdb: head statistics and Prometheus' top-10 cardinality
@@ -642,7 +642,7 @@ handle_tsdb_status(ts_web_req *req, ts_web_resp *resp, void *ctx)
         ts_querier_close(q);
     }
     ts_jsonw jw, *j = &jw;
-    ts_api_success_begin(resp, j);
+    ts_web_api_success_begin(resp, j);
     ts_jsonw_obj_begin(j);
     ts_jsonw_key(j, "headStats");
     ts_jsonw_obj_begin(j);
@@ -662,7 +662,7 @@ handle_tsdb_status(ts_web_req *req, ts_web_resp *resp, void *ctx)
     write_top10(j, "memoryInBytesByLabelName", memory, nnames);
     write_top10(j, "seriesCountByLabelValuePair", pairs, npairs);
     ts_jsonw_obj_end(j);
-    ts_api_success_end(resp, j, NULL, 0);
+    ts_web_api_success_end(resp, j, NULL, 0);
     return TS_OK;
 }
 

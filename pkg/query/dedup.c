@@ -108,7 +108,7 @@ dedup_next(ts_iterator *it)
     if (d->counter)
         v += sx->adj;
     if (sx->ok && sy->ok)
-        sy->pen = d->last_t == INT64_MIN ? TS_DEDUP_INITIAL_PENALTY_MS : 2 * (sx->t - d->last_t);
+        sy->pen = d->last_t == INT64_MIN ? TS_QUERY_DEDUP_INITIAL_PENALTY_MS : 2 * (sx->t - d->last_t);
     sx->pen = 0;
     d->last_t = sx->t;
     d->last_v = v;
@@ -160,7 +160,7 @@ dedup_free(ts_iterator *it)
 static const ts_iterator_ops dedup_ops = {dedup_next, dedup_seek, dedup_at, dedup_err, dedup_free};
 
 ts_iterator *
-ts_dedup_iterators(ts_iterator **its, size_t n, bool counter)
+ts_query_dedup_iterators(ts_iterator **its, size_t n, bool counter)
 {
     TS_ASSERT(n >= 1);
     ts_iterator *acc = its[0];
@@ -178,7 +178,7 @@ ts_dedup_iterators(ts_iterator **its, size_t n, bool counter)
 }
 
 bool
-ts_dedup_is_counter_func(const char *func)
+ts_query_dedup_is_counter_func(const char *func)
 {
     static const char *const fns[] = {"rate", "increase", "irate", "resets", NULL};
     for (size_t i = 0; func && fns[i]; i++)
@@ -192,13 +192,13 @@ ts_dedup_is_counter_func(const char *func)
 static ts_iterator *
 dedup_plain(void *ctx, ts_iterator **its, size_t n)
 {
-    return ts_dedup_iterators(its, n, false);
+    return ts_query_dedup_iterators(its, n, false);
 }
 
 static ts_iterator *
 dedup_counter(void *ctx, ts_iterator **its, size_t n)
 {
-    return ts_dedup_iterators(its, n, true);
+    return ts_query_dedup_iterators(its, n, true);
 }
 
 /* A deduplicated series has no single chunk form. */
@@ -206,7 +206,7 @@ static const ts_merge_combiner plain_comb = {dedup_plain, false, NULL};
 static const ts_merge_combiner counter_comb = {dedup_counter, false, NULL};
 
 ts_series_set *
-ts_dedup_series_sets(ts_series_set **sets, size_t n, bool counter, bool errors_as_warnings)
+ts_query_dedup_series_sets(ts_series_set **sets, size_t n, bool counter, bool errors_as_warnings)
 {
     return ts_merge_series_sets_by(sets, n, counter ? &counter_comb : &plain_comb,
                                    errors_as_warnings);

@@ -18,10 +18,10 @@
 
 #include "pkg/storage/storage.h"
 
-#define TS_DEDUP_INITIAL_PENALTY_MS 5000
+#define TS_QUERY_DEDUP_INITIAL_PENALTY_MS 5000
 
 /* Penalty iterator over replicas its[0..n) (takes ownership; n >= 1). */
-ts_iterator *ts_dedup_iterators(ts_iterator **its, size_t n, bool counter);
+ts_iterator *ts_query_dedup_iterators(ts_iterator **its, size_t n, bool counter);
 
 /* Merges sorted series sets (takes ownership).  Series with equal label sets
  * (from any inputs, or repeated within one input) become one series whose
@@ -29,10 +29,10 @@ ts_iterator *ts_dedup_iterators(ts_iterator **its, size_t n, bool counter);
  * over.  An input that ends with an error ends the merged set with that
  * error, or, with errors_as_warnings (partial response), becomes a warning
  * while the other inputs go on. */
-ts_series_set *ts_dedup_series_sets(ts_series_set **sets, size_t n, bool counter,
+ts_series_set *ts_query_dedup_series_sets(ts_series_set **sets, size_t n, bool counter,
                                     bool errors_as_warnings);
 
 /* Whether a PromQL function's input should get counter adjustment. */
-bool ts_dedup_is_counter_func(const char *func);
+bool ts_query_dedup_is_counter_func(const char *func);
 
 #endif

@@ -47,7 +47,7 @@ typedef struct ep {
 } ep;
 
 struct ts_endpoints {
-    ts_endpoints_opts opts;
+    ts_query_endpoints_opts opts;
     char **static_urls;
     char *sd_file, *tls_ca;
     char **sd_dns; /* --store.sd-dns specs */
@@ -392,7 +392,7 @@ probe_due(ts_endpoints *e, bool all)
 }
 
 void
-ts_endpoints_refresh_now(ts_endpoints *e)
+ts_query_endpoints_refresh_now(ts_endpoints *e)
 {
     discover(e);
     probe_due(e, true);
@@ -428,7 +428,7 @@ loop(void *arg)
 }
 
 int
-ts_endpoints_start(ts_endpoints **out, const ts_endpoints_opts *opts, ts_error *err)
+ts_query_endpoints_start(ts_endpoints **out, const ts_query_endpoints_opts *opts, ts_error *err)
 {
     ts_endpoints *e = ts_calloc(1, sizeof(*e));
     e->opts = *opts;
@@ -449,10 +449,10 @@ ts_endpoints_start(ts_endpoints **out, const ts_endpoints_opts *opts, ts_error *
     e->tls_ca = opts->tls_ca_file ? ts_strdup(opts->tls_ca_file) : NULL;
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
-    ts_endpoints_refresh_now(e);
+    ts_query_endpoints_refresh_now(e);
     e->next_sd = ts_now_ms() + e->opts.sd_refresh_ms;
     if (pthread_create(&e->thread, NULL, loop, e) != 0) {
-        ts_endpoints_stop(e);
+        ts_query_endpoints_stop(e);
         return ts_error_set(err, TS_EIO, "cannot start the endpoints thread");
     }
     *out = e;
@@ -460,7 +460,7 @@ ts_endpoints_start(ts_endpoints **out, const ts_endpoints_opts *opts, ts_error *
 }
 
 void
-ts_endpoints_stop(ts_endpoints *e)
+ts_query_endpoints_stop(ts_endpoints *e)
 {
     if (!e)
         return;
@@ -485,10 +485,10 @@ ts_endpoints_stop(ts_endpoints *e)
 }
 
 size_t
-ts_endpoints_snapshot(ts_endpoints *e, ts_arena *a, ts_endpoint_status **out)
+ts_query_endpoints_snapshot(ts_endpoints *e, ts_arena *a, ts_query_endpoint_status **out)
 {
     pthread_mutex_lock(&e->mu);
-    ts_endpoint_status *st = TS_ARENA_ARRAY(a, ts_endpoint_status, e->n + 1);
+    ts_query_endpoint_status *st = TS_ARENA_ARRAY(a, ts_query_endpoint_status, e->n + 1);
     for (size_t i = 0; i < e->n; i++) {
         ep *p = e->eps[i];
         p->refs++;
@@ -509,7 +509,7 @@ ts_endpoints_snapshot(ts_endpoints *e, ts_arena *a, ts_endpoint_status **out)
     /* sort by URL for stable output */
     for (size_t i = 1; i < n; i++)
         for (size_t j = i; j > 0 && strcmp(st[j - 1].url, st[j].url) > 0; j--) {
-            ts_endpoint_status t = st[j];
+            ts_query_endpoint_status t = st[j];
             st[j] = st[j - 1];
             st[j - 1] = t;
         }
@@ -518,7 +518,7 @@ ts_endpoints_snapshot(ts_endpoints *e, ts_arena *a, ts_endpoint_status **out)
 }
 
 void
-ts_endpoints_release(ts_endpoints *e, ts_endpoint_status *st, size_t n)
+ts_query_endpoints_release(ts_endpoints *e, ts_query_endpoint_status *st, size_t n)
 {
     pthread_mutex_lock(&e->mu);
     for (size_t i = 0; i < n; i++)

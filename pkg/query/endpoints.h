@@ -24,7 +24,7 @@
 
 typedef struct ts_endpoints ts_endpoints;
 
-typedef struct ts_endpoints_opts {
+typedef struct ts_query_endpoints_opts {
     const char *const *static_urls;
     size_t nstatic;
     const char *sd_file;      /* NULL = none */
@@ -34,10 +34,10 @@ typedef struct ts_endpoints_opts {
     int64_t probe_timeout_ms;    /* default 2 s */
     int64_t sd_refresh_ms;       /* default 5 s (file mtime check, DNS re-resolve) */
     const char *tls_ca_file;
-} ts_endpoints_opts;
+} ts_query_endpoints_opts;
 
 /* One store as last seen.  Strings and labels live in the snapshot's arena. */
-typedef struct ts_endpoint_status {
+typedef struct ts_query_endpoint_status {
     const char *url;
     bool healthy;
     bool probed;            /* at least one probe finished */
@@ -46,19 +46,19 @@ typedef struct ts_endpoint_status {
     const char *last_error; /* "" when healthy */
     int64_t last_check_ms;  /* 0 = never */
     const char *component;
-    ts_store_client *client; /* referenced: release with ts_endpoints_release */
+    ts_store_client *client; /* referenced: release with ts_query_endpoints_release */
     void *ref;               /* internal: the endpoint this entry references */
-} ts_endpoint_status;
+} ts_query_endpoint_status;
 
-int ts_endpoints_start(ts_endpoints **out, const ts_endpoints_opts *opts, ts_error *err);
-void ts_endpoints_stop(ts_endpoints *e);
+int ts_query_endpoints_start(ts_endpoints **out, const ts_query_endpoints_opts *opts, ts_error *err);
+void ts_query_endpoints_stop(ts_endpoints *e);
 
 /* A snapshot of every known store; clients are referenced (valid until
- * ts_endpoints_release).  Sorted by URL. */
-size_t ts_endpoints_snapshot(ts_endpoints *e, ts_arena *a, ts_endpoint_status **out);
-void ts_endpoints_release(ts_endpoints *e, ts_endpoint_status *st, size_t n);
+ * ts_query_endpoints_release).  Sorted by URL. */
+size_t ts_query_endpoints_snapshot(ts_endpoints *e, ts_arena *a, ts_query_endpoint_status **out);
+void ts_query_endpoints_release(ts_endpoints *e, ts_query_endpoint_status *st, size_t n);
 
 /* Runs one discovery + probe round now (tests, and at start). */
-void ts_endpoints_refresh_now(ts_endpoints *e);
+void ts_query_endpoints_refresh_now(ts_endpoints *e);
 
 #endif

@@ -18,13 +18,13 @@ typedef struct fq {
     ts_querier base;
     ts_fanout *f;
     ts_arena arena;
-    ts_endpoint_status *st;
+    ts_query_endpoint_status *st;
     size_t n;
 } fq;
 
 /* Whether store i can hold series matching ms in [mint, maxt]. */
 static bool
-store_matches(const ts_endpoint_status *st, int64_t mint, int64_t maxt, ts_matcher *const *ms,
+store_matches(const ts_query_endpoint_status *st, int64_t mint, int64_t maxt, ts_matcher *const *ms,
               size_t nms)
 {
     if (st->probed && st->healthy && (st->mint > maxt || st->maxt < mint))
@@ -62,7 +62,7 @@ run_job(void *arg)
 {
     job *j = arg;
     fq *q = j->q;
-    ts_fanout_opts *o = &q->f->opts;
+    ts_query_fanout_opts *o = &q->f->opts;
     ts_store_query_opts so = {
         .timeout_ms = o->timeout_ms,
         .abort_on_error = !o->partial_response,
@@ -177,8 +177,8 @@ fq_select(ts_querier *qq, bool sorted, const ts_select_hints *hints, ts_matcher 
     /* with dedup off the replica labels keep replicas apart, so the same
      * merge serves both; equal series from different stores (a target that
      * moved between shards) are joined by the penalty algorithm either way */
-    ts_series_set *res = ts_dedup_series_sets(sets, ns,
-                                              hints && ts_dedup_is_counter_func(hints->func),
+    ts_series_set *res = ts_query_dedup_series_sets(sets, ns,
+                                              hints && ts_query_dedup_is_counter_func(hints->func),
                                               q->f->opts.partial_response);
     ts_free(sets);
     int rc = collect_failures(q, jobs, nj, res, NULL, NULL, err);
@@ -236,7 +236,7 @@ static void
 fq_close(ts_querier *qq)
 {
     fq *q = (fq *)qq;
-    ts_endpoints_release(q->f->e, q->st, q->n);
+    ts_query_endpoints_release(q->f->e, q->st, q->n);
     ts_arena_fini(&q->arena);
     ts_free(q);
 }
@@ -253,13 +253,13 @@ fanout_querier(ts_queryable *qb, int64_t mint, int64_t maxt, ts_querier **out)
     q->base.maxt = maxt;
     q->f = f;
     ts_arena_init(&q->arena, 4096);
-    q->n = ts_endpoints_snapshot(f->e, &q->arena, &q->st);
+    q->n = ts_query_endpoints_snapshot(f->e, &q->arena, &q->st);
     *out = &q->base;
     return TS_OK;
 }
 
 void
-ts_fanout_init(ts_fanout *f, ts_endpoints *e, const ts_fanout_opts *opts)
+ts_query_fanout_init(ts_fanout *f, ts_endpoints *e, const ts_query_fanout_opts *opts)
 {
     memset(f, 0, sizeof(*f));
     f->qb.querier = fanout_querier;

@@ -14,21 +14,21 @@
 
 #include "pkg/query/endpoints.h"
 
-typedef struct ts_fanout_opts {
+typedef struct ts_query_fanout_opts {
     bool dedup;
     bool partial_response;
     const char *const *replica_labels; /* borrowed */
     size_t nreplica;
     int64_t timeout_ms;
-} ts_fanout_opts;
+} ts_query_fanout_opts;
 
 typedef struct ts_fanout {
     ts_queryable qb; /* first member: a ts_fanout * is a ts_queryable * */
     ts_endpoints *e;
-    ts_fanout_opts opts;
+    ts_query_fanout_opts opts;
 } ts_fanout;
 
 /* Initialises a caller-allocated fan-out (one per request, or shared). */
-void ts_fanout_init(ts_fanout *f, ts_endpoints *e, const ts_fanout_opts *opts);
+void ts_query_fanout_init(ts_fanout *f, ts_endpoints *e, const ts_query_fanout_opts *opts);
 
 #endif

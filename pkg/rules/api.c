@@ -25,30 +25,30 @@ ts_rules_api_rules(ts_web_req *req, ts_web_resp *resp, void *ctx)
             char msg[300];
             snprintf(msg, sizeof(msg), "invalid parameter \"type\": not supported value \"%.200s\"",
                      type);
-            ts_api_respond_error(resp, TS_API_ERR_BAD_DATA, msg);
+            ts_web_api_respond_error(resp, TS_WEB_API_ERR_BAD_DATA, msg);
             return TS_OK;
         }
     }
     ts_jsonw j;
-    ts_api_success_begin(resp, &j);
+    ts_web_api_success_begin(resp, &j);
     ts_rules_manager_rules_json(ctx, &j, t);
-    return ts_api_success_end(resp, &j, NULL, 0);
+    return ts_web_api_success_end(resp, &j, NULL, 0);
 }
 
 int
 ts_rules_api_alerts(ts_web_req *req, ts_web_resp *resp, void *ctx)
 {
     ts_jsonw j;
-    ts_api_success_begin(resp, &j);
+    ts_web_api_success_begin(resp, &j);
     ts_rules_manager_alerts_json(ctx, &j);
-    return ts_api_success_end(resp, &j, NULL, 0);
+    return ts_web_api_success_end(resp, &j, NULL, 0);
 }
 
 int
 ts_rules_api_alertmanagers(ts_web_req *req, ts_web_resp *resp, void *ctx)
 {
     ts_jsonw j;
-    ts_api_success_begin(resp, &j);
+    ts_web_api_success_begin(resp, &j);
     ts_notifier_alertmanagers_json(ctx, &j);
-    return ts_api_success_end(resp, &j, NULL, 0);
+    return ts_web_api_success_end(resp, &j, NULL, 0);
 }

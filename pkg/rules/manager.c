@@ -1013,7 +1013,7 @@ write_time(ts_jsonw *j, int64_t ns)
         ts_jsonw_str(j, "0001-01-01T00:00:00Z");
         return;
     }
-    ts_api_format_rfc3339nano(ns, buf, sizeof(buf));
+    ts_web_api_format_rfc3339nano(ns, buf, sizeof(buf));
     ts_jsonw_str(j, buf);
 }
 
@@ -1023,9 +1023,9 @@ write_alert(ts_jsonw *j, const alert *x)
     char buf[64];
     ts_jsonw_obj_begin(j);
     ts_jsonw_key(j, "labels");
-    ts_api_write_labels(j, x->labels);
+    ts_web_api_write_labels(j, x->labels);
     ts_jsonw_key(j, "annotations");
-    ts_api_write_labels(j, x->annotations);
+    ts_web_api_write_labels(j, x->annotations);
     ts_jsonw_key(j, "state");
     ts_jsonw_str(j, state_names[x->state]);
     ts_jsonw_key(j, "activeAt");
@@ -1100,11 +1100,11 @@ ts_rules_manager_rules_json(ts_rules_manager *m, ts_jsonw *j, const char *type)
             }
             if (r->alerting || r->def->labels->n) { /* recording: omitempty */
                 ts_jsonw_key(j, "labels");
-                ts_api_write_labels(j, r->def->labels);
+                ts_web_api_write_labels(j, r->def->labels);
             }
             if (r->alerting) {
                 ts_jsonw_key(j, "annotations");
-                ts_api_write_labels(j, r->def->annotations);
+                ts_web_api_write_labels(j, r->def->annotations);
                 ts_jsonw_key(j, "alerts");
                 ts_jsonw_arr_begin(j);
                 size_t na;

@@ -54,49 +54,49 @@ static const struct {
     const char *name;
     int status;
 } errtypes[] = {
-    [TS_API_ERR_NONE] = {"", 200},
-    [TS_API_ERR_TIMEOUT] = {"timeout", 503},
-    [TS_API_ERR_CANCELED] = {"canceled", 503},
-    [TS_API_ERR_EXEC] = {"execution", 422},
-    [TS_API_ERR_BAD_DATA] = {"bad_data", 400},
-    [TS_API_ERR_INTERNAL] = {"internal", 500},
+    [TS_WEB_API_ERR_NONE] = {"", 200},
+    [TS_WEB_API_ERR_TIMEOUT] = {"timeout", 503},
+    [TS_WEB_API_ERR_CANCELED] = {"canceled", 503},
+    [TS_WEB_API_ERR_EXEC] = {"execution", 422},
+    [TS_WEB_API_ERR_BAD_DATA] = {"bad_data", 400},
+    [TS_WEB_API_ERR_INTERNAL] = {"internal", 500},
     /* Prometheus 2.42's respondError has no case for "unavailable": 500 */
-    [TS_API_ERR_UNAVAILABLE] = {"unavailable", 500},
-    [TS_API_ERR_NOT_FOUND] = {"not_found", 404},
+    [TS_WEB_API_ERR_UNAVAILABLE] = {"unavailable", 500},
+    [TS_WEB_API_ERR_NOT_FOUND] = {"not_found", 404},
 };
 
 const char *
-ts_api_errtype_name(ts_api_errtype t)
+ts_web_api_errtype_name(ts_web_api_errtype t)
 {
     return (unsigned)t < sizeof errtypes / sizeof errtypes[0] ? errtypes[t].name : "internal";
 }
 
 int
-ts_api_errtype_status(ts_api_errtype t)
+ts_web_api_errtype_status(ts_web_api_errtype t)
 {
     return (unsigned)t < sizeof errtypes / sizeof errtypes[0] ? errtypes[t].status : 500;
 }
 
-ts_api_errtype
-ts_api_errtype_from_code(int code)
+ts_web_api_errtype
+ts_web_api_errtype_from_code(int code)
 {
     switch (code) {
     case TS_ETIMEOUT:
-        return TS_API_ERR_TIMEOUT;
+        return TS_WEB_API_ERR_TIMEOUT;
     case TS_ECANCELED:
-        return TS_API_ERR_CANCELED;
+        return TS_WEB_API_ERR_CANCELED;
     case TS_EPARSE:
-        return TS_API_ERR_BAD_DATA;
+        return TS_WEB_API_ERR_BAD_DATA;
     case TS_EINVAL:
     case TS_ELIMIT:
-        return TS_API_ERR_EXEC;
+        return TS_WEB_API_ERR_EXEC;
     default:
-        return TS_API_ERR_INTERNAL;
+        return TS_WEB_API_ERR_INTERNAL;
     }
 }
 
 void
-ts_api_respond_error(ts_web_resp *w, ts_api_errtype t, const char *msg)
+ts_web_api_respond_error(ts_web_resp *w, ts_web_api_errtype t, const char *msg)
 {
     ts_buf *b = ts_web_resp_body(w);
     ts_buf_reset(b);
@@ -106,11 +106,11 @@ ts_api_respond_error(ts_web_resp *w, ts_api_errtype t, const char *msg)
     ts_jsonw_key(&j, "status");
     ts_jsonw_str(&j, "error");
     ts_jsonw_key(&j, "errorType");
-    ts_jsonw_str(&j, ts_api_errtype_name(t));
+    ts_jsonw_str(&j, ts_web_api_errtype_name(t));
     ts_jsonw_key(&j, "error");
     ts_jsonw_str(&j, msg);
     ts_jsonw_obj_end(&j);
-    ts_web_resp_status(w, ts_api_errtype_status(t));
+    ts_web_resp_status(w, ts_web_api_errtype_status(t));
     ts_web_resp_header(w, "Content-Type", "application/json");
 }
 
@@ -144,21 +144,21 @@ success_end(ts_web_resp *w, ts_jsonw *data, const char *const *warnings, size_t 
     if (!rc)
         rc = ts_buf_putc(ts_web_resp_body(w), '}');
     if (rc) {
-        ts_api_respond_error(w, TS_API_ERR_INTERNAL, "response too large");
+        ts_web_api_respond_error(w, TS_WEB_API_ERR_INTERNAL, "response too large");
         return rc;
     }
     return TS_OK;
 }
 
 void
-ts_api_success_begin(ts_web_resp *w, ts_jsonw *data)
+ts_web_api_success_begin(ts_web_resp *w, ts_jsonw *data)
 {
     success_begin(w);
     ts_jsonw_init(data, ts_web_resp_body(w));
 }
 
 int
-ts_api_success_end(ts_web_resp *w, ts_jsonw *data, const char *const *warnings, size_t n)
+ts_web_api_success_end(ts_web_resp *w, ts_jsonw *data, const char *const *warnings, size_t n)
 {
     return success_end(w, data, warnings, n);
 }
@@ -166,7 +166,7 @@ ts_api_success_end(ts_web_resp *w, ts_jsonw *data, const char *const *warnings, 
 /* ------------------------------------------------------------ Go %q */
 
 void
-ts_api_goquote(ts_buf *b, const char *s)
+ts_web_api_goquote(ts_buf *b, const char *s)
 {
     /* the PromQL parser's Go quoting (strconv.Quote), so both agree byte for byte */
     size_t n = strlen(s);
@@ -188,7 +188,7 @@ quoted_error(ts_error *err, int code, const char *prefix, const char *s, const c
 {
     ts_buf b;
     ts_buf_init(&b, 0);
-    ts_api_goquote(&b, s);
+    ts_web_api_goquote(&b, s);
     ts_error_set(err, code, "%s%s%s", prefix, ts_buf_cstr(&b), suffix);
     ts_buf_fini(&b);
     return code;
@@ -434,13 +434,13 @@ parse_rfc3339(const char *s, gotime *out)
 #define MAX_TIME_SEC (INT64_MAX / 1000 - 62135596801LL)
 
 int64_t
-ts_api_min_time(void)
+ts_web_api_min_time(void)
 {
     return from_time((gotime){MIN_TIME_SEC, 0});
 }
 
 int64_t
-ts_api_max_time(void)
+ts_web_api_max_time(void)
 {
     return from_time((gotime){MAX_TIME_SEC, 999999999});
 }
@@ -464,7 +464,7 @@ parse_gotime(const char *s, gotime *t, ts_error *err)
 }
 
 int
-ts_api_parse_time(const char *s, int64_t *ms, ts_error *err)
+ts_web_api_parse_time(const char *s, int64_t *ms, ts_error *err)
 {
     gotime t;
     int rc = parse_gotime(s, &t, err);
@@ -474,7 +474,7 @@ ts_api_parse_time(const char *s, int64_t *ms, ts_error *err)
 }
 
 int
-ts_api_parse_duration(const char *s, int64_t *ns, ts_error *err)
+ts_web_api_parse_duration(const char *s, int64_t *ns, ts_error *err)
 {
     double f;
     if (parse_float_go(s, &f)) {
@@ -496,7 +496,7 @@ ts_api_parse_duration(const char *s, int64_t *ns, ts_error *err)
 /* ------------------------------------------------------------ RFC3339Nano output */
 
 void
-ts_api_format_rfc3339nano(int64_t ns, char *buf, size_t size)
+ts_web_api_format_rfc3339nano(int64_t ns, char *buf, size_t size)
 {
     int64_t sec = ns / 1000000000, nsec = ns % 1000000000;
     if (nsec < 0)
@@ -531,7 +531,7 @@ ts_api_format_rfc3339nano(int64_t ns, char *buf, size_t size)
 /* ------------------------------------------------------------ results */
 
 void
-ts_api_write_labels(ts_jsonw *w, const ts_labels *ls)
+ts_web_api_write_labels(ts_jsonw *w, const ts_labels *ls)
 {
     ts_jsonw_obj_begin(w);
     for (size_t i = 0; ls && i < ls->n; i++) {
@@ -548,7 +548,7 @@ write_point(ts_jsonw *w, const ts_sample *s)
 }
 
 void
-ts_api_write_result(ts_jsonw *w, const ts_api_result *r)
+ts_web_api_write_result(ts_jsonw *w, const ts_web_api_result *r)
 {
     static const char *const names[] = {"scalar", "string", "vector", "matrix"};
     ts_jsonw_obj_begin(w);
@@ -556,25 +556,25 @@ ts_api_write_result(ts_jsonw *w, const ts_api_result *r)
     ts_jsonw_str(w, names[r->type]);
     ts_jsonw_key(w, "result");
     switch (r->type) {
-    case TS_API_SCALAR:
-    case TS_API_STRING:
+    case TS_WEB_API_SCALAR:
+    case TS_WEB_API_STRING:
         ts_jsonw_arr_begin(w);
         ts_jsonw_prom_time_float(w, r->t);
-        if (r->type == TS_API_SCALAR)
+        if (r->type == TS_WEB_API_SCALAR)
             ts_jsonw_go_float_str(w, r->v);
         else
             ts_jsonw_str(w, r->str);
         ts_jsonw_arr_end(w);
         break;
-    case TS_API_VECTOR:
-    case TS_API_MATRIX:
+    case TS_WEB_API_VECTOR:
+    case TS_WEB_API_MATRIX:
         ts_jsonw_arr_begin(w);
         for (size_t i = 0; i < r->nseries; i++) {
-            const ts_api_series *s = &r->series[i];
+            const ts_web_api_series *s = &r->series[i];
             ts_jsonw_obj_begin(w);
             ts_jsonw_key(w, "metric");
-            ts_api_write_labels(w, s->labels);
-            if (r->type == TS_API_VECTOR) {
+            ts_web_api_write_labels(w, s->labels);
+            if (r->type == TS_WEB_API_VECTOR) {
                 ts_jsonw_key(w, "value");
                 if (s->n)
                     write_point(w, &s->samples[0]);
@@ -598,7 +598,7 @@ ts_api_write_result(ts_jsonw *w, const ts_api_result *r)
 /* ------------------------------------------------------------ query callback helpers */
 
 int
-ts_api_query_fail(ts_api_query_out *out, ts_api_errtype t, const char *fmt, ...)
+ts_web_api_query_fail(ts_web_api_query_out *out, ts_web_api_errtype t, const char *fmt, ...)
 {
     out->errtype = t;
     va_list ap;
@@ -610,15 +610,15 @@ ts_api_query_fail(ts_api_query_out *out, ts_api_errtype t, const char *fmt, ...)
 }
 
 int
-ts_api_query_fail_code(ts_api_query_out *out, int code, const char *msg)
+ts_web_api_query_fail_code(ts_web_api_query_out *out, int code, const char *msg)
 {
     if (code == TS_EPARSE && !out->range)
-        return ts_api_query_fail(out, TS_API_ERR_BAD_DATA, "invalid parameter \"query\": %s", msg);
-    return ts_api_query_fail(out, ts_api_errtype_from_code(code), "%s", msg);
+        return ts_web_api_query_fail(out, TS_WEB_API_ERR_BAD_DATA, "invalid parameter \"query\": %s", msg);
+    return ts_web_api_query_fail(out, ts_web_api_errtype_from_code(code), "%s", msg);
 }
 
 void
-ts_api_query_warn(ts_api_query_out *out, const char *msg)
+ts_web_api_query_warn(ts_web_api_query_out *out, const char *msg)
 {
     if (out->nwarnings == out->warnings_cap) {
         size_t ncap = out->warnings_cap ? out->warnings_cap * 2 : 4;
@@ -646,7 +646,7 @@ bad_param(ts_web_resp *w, const char *param, const char *msg)
 {
     char text[TS_ERROR_MSG_MAX + 64];
     snprintf(text, sizeof text, "invalid parameter \"%s\": %s", param, msg);
-    ts_api_respond_error(w, TS_API_ERR_BAD_DATA, text);
+    ts_web_api_respond_error(w, TS_WEB_API_ERR_BAD_DATA, text);
     return 0;
 }
 
@@ -677,14 +677,14 @@ default_now(void)
 }
 
 static int
-run_query(ts_web_api *api, ts_web_req *r, ts_web_resp *w, ts_api_query_params *p)
+run_query(ts_web_api *api, ts_web_req *r, ts_web_resp *w, ts_web_api_query_params *p)
 {
     const char *to = form_value(r, "timeout");
     if (*to) {
         ts_error err;
         ts_error_clear(&err);
         int64_t ns;
-        if (ts_api_parse_duration(to, &ns, &err) != 0)
+        if (ts_web_api_parse_duration(to, &ns, &err) != 0)
             return bad_param(w, "timeout", err.msg);
         p->timeout_ms = ns / 1000000;
         if (ns <= 0)
@@ -695,21 +695,21 @@ run_query(ts_web_api *api, ts_web_req *r, ts_web_resp *w, ts_api_query_params *p
     p->query = form_value(r, "query");
     p->req = r;
     if (!api->o.query) {
-        ts_api_respond_error(w, TS_API_ERR_UNAVAILABLE, "query engine not configured");
+        ts_web_api_respond_error(w, TS_WEB_API_ERR_UNAVAILABLE, "query engine not configured");
         return 0;
     }
     success_begin(w);
     ts_jsonw data;
     ts_jsonw_init(&data, ts_web_resp_body(w));
-    ts_api_query_out out;
+    ts_web_api_query_out out;
     memset(&out, 0, sizeof out);
     out.data = &data;
     out.arena = ts_web_req_arena(r);
     out.range = p->range;
     if (api->o.query(api->o.query_ctx, p, &out) != 0) {
-        if (out.errtype == TS_API_ERR_NONE)
-            out.errtype = TS_API_ERR_INTERNAL;
-        ts_api_respond_error(w, out.errtype, out.err.msg);
+        if (out.errtype == TS_WEB_API_ERR_NONE)
+            out.errtype = TS_WEB_API_ERR_INTERNAL;
+        ts_web_api_respond_error(w, out.errtype, out.err.msg);
         return 0;
     }
     success_end(w, &data, out.warnings, out.nwarnings);
@@ -720,7 +720,7 @@ static int
 h_query(ts_web_req *r, ts_web_resp *w, void *ctx)
 {
     ts_web_api *api = ctx;
-    ts_api_query_params p;
+    ts_web_api_query_params p;
     memset(&p, 0, sizeof p);
     const char *tv = form_value(r, "time");
     if (*tv) {
@@ -743,7 +743,7 @@ static int
 h_query_range(ts_web_req *r, ts_web_resp *w, void *ctx)
 {
     ts_web_api *api = ctx;
-    ts_api_query_params p;
+    ts_web_api_query_params p;
     memset(&p, 0, sizeof p);
     p.range = true;
     gotime start, end;
@@ -756,7 +756,7 @@ h_query_range(ts_web_req *r, ts_web_resp *w, void *ctx)
     if (end.sec < start.sec || (end.sec == start.sec && end.nsec < start.nsec))
         return bad_param(w, "end", "end timestamp must not be before start time");
     int64_t step;
-    if (ts_api_parse_duration(form_value(r, "step"), &step, &err) != 0)
+    if (ts_web_api_parse_duration(form_value(r, "step"), &step, &err) != 0)
         return bad_param(w, "step", err.msg);
     if (step <= 0)
         return bad_param(w, "step",
@@ -767,7 +767,7 @@ h_query_range(ts_web_req *r, ts_web_resp *w, void *ctx)
     if (span > INT64_MAX)
         span = INT64_MAX;
     if ((int64_t)span / step > 11000) {
-        ts_api_respond_error(w, TS_API_ERR_BAD_DATA,
+        ts_web_api_respond_error(w, TS_WEB_API_ERR_BAD_DATA,
                              "exceeded maximum resolution of 11,000 points per timeseries. Try "
                              "decreasing the query resolution (?step=XX)");
         return 0;
@@ -863,12 +863,12 @@ h_series(ts_web_req *r, ts_web_resp *w, void *ctx)
     if (ferr) {
         char msg[TS_ERROR_MSG_MAX + 64];
         snprintf(msg, sizeof msg, "error parsing form values: %s", ferr);
-        ts_api_respond_error(w, TS_API_ERR_BAD_DATA, msg);
+        ts_web_api_respond_error(w, TS_WEB_API_ERR_BAD_DATA, msg);
         return 0;
     }
     const char *const *vals;
     if (ts_web_req_params(r, "match[]", &vals) == 0) {
-        ts_api_respond_error(w, TS_API_ERR_BAD_DATA, "no match[] parameter provided");
+        ts_web_api_respond_error(w, TS_WEB_API_ERR_BAD_DATA, "no match[] parameter provided");
         return 0;
     }
     gotime start, end;
@@ -885,7 +885,7 @@ h_series(ts_web_req *r, ts_web_resp *w, void *ctx)
     ts_queryable *qb = request_queryable(api, r);
     int rc = qb ? ts_queryable_querier(qb, mint, maxt, &q) : TS_EUNSUPPORTED;
     if (rc) {
-        ts_api_respond_error(w, TS_API_ERR_EXEC, ts_strerror(rc));
+        ts_web_api_respond_error(w, TS_WEB_API_ERR_EXEC, ts_strerror(rc));
         msets_free(api, &m);
         return 0;
     }
@@ -903,7 +903,7 @@ h_series(ts_web_req *r, ts_web_resp *w, void *ctx)
         ts_free(sets);
         ts_querier_close(q);
         msets_free(api, &m);
-        ts_api_respond_error(w, ts_api_errtype_from_code(rc),
+        ts_web_api_respond_error(w, ts_web_api_errtype_from_code(rc),
                              err.msg[0] ? err.msg : ts_strerror(rc));
         return 0;
     }
@@ -915,10 +915,10 @@ h_series(ts_web_req *r, ts_web_resp *w, void *ctx)
     ts_jsonw_init(&j, ts_web_resp_body(w));
     ts_jsonw_arr_begin(&j);
     while (ts_ss_next(set) && !ts_jsonw_err(&j))
-        ts_api_write_labels(&j, ts_ss_at(set)->labels);
+        ts_web_api_write_labels(&j, ts_ss_at(set)->labels);
     ts_jsonw_arr_end(&j);
     if (set->error.code) {
-        ts_api_respond_error(w, ts_api_errtype_from_code(set->error.code), set->error.msg);
+        ts_web_api_respond_error(w, ts_web_api_errtype_from_code(set->error.code), set->error.msg);
     } else {
         success_end(w, &j, (const char *const *)set->warnings, set->nwarnings);
     }
@@ -939,14 +939,14 @@ label_query(ts_web_api *api, ts_web_req *r, ts_web_resp *w, const char *name)
     ts_error err;
     msets m;
     if (parse_matchers(api, r, &m, &err) != 0) {
-        ts_api_respond_error(w, TS_API_ERR_BAD_DATA, err.msg);
+        ts_web_api_respond_error(w, TS_WEB_API_ERR_BAD_DATA, err.msg);
         return 0;
     }
     ts_querier *q = NULL;
     ts_queryable *qb = request_queryable(api, r);
     int rc = qb ? ts_queryable_querier(qb, from_time(start), from_time(end), &q) : TS_EUNSUPPORTED;
     if (rc) {
-        ts_api_respond_error(w, name ? TS_API_ERR_EXEC : ts_api_errtype_from_code(rc),
+        ts_web_api_respond_error(w, name ? TS_WEB_API_ERR_EXEC : ts_web_api_errtype_from_code(rc),
                              ts_strerror(rc));
         msets_free(api, &m);
         return 0;
@@ -975,7 +975,7 @@ label_query(ts_web_api *api, ts_web_req *r, ts_web_resp *w, const char *name)
     ts_querier_close(q);
     msets_free(api, &m);
     if (rc) {
-        ts_api_respond_error(w, name ? TS_API_ERR_EXEC : ts_api_errtype_from_code(rc),
+        ts_web_api_respond_error(w, name ? TS_WEB_API_ERR_EXEC : ts_web_api_errtype_from_code(rc),
                              err.msg[0] ? err.msg : ts_strerror(rc));
         ts_free(all);
         return 0;
@@ -1005,8 +1005,8 @@ h_label_values(ts_web_req *r, ts_web_resp *w, void *ctx)
         ts_buf b;
         ts_buf_init(&b, 0);
         ts_buf_puts(&b, "invalid label name: ");
-        ts_api_goquote(&b, name);
-        ts_api_respond_error(w, TS_API_ERR_BAD_DATA, ts_buf_cstr(&b));
+        ts_web_api_goquote(&b, name);
+        ts_web_api_respond_error(w, TS_WEB_API_ERR_BAD_DATA, ts_buf_cstr(&b));
         ts_buf_fini(&b);
         return 0;
     }
@@ -1054,7 +1054,7 @@ h_query_exemplars(ts_web_req *r, ts_web_resp *w, void *ctx)
         time_param(r, w, "end", (gotime){MAX_TIME_SEC, 999999999}, &end))
         return 0;
     if (end.sec < start.sec || (end.sec == start.sec && end.nsec < start.nsec)) {
-        ts_api_respond_error(w, TS_API_ERR_BAD_DATA,
+        ts_web_api_respond_error(w, TS_WEB_API_ERR_BAD_DATA,
                              "end timestamp must not be before start timestamp");
         return 0;
     }
@@ -1063,7 +1063,7 @@ h_query_exemplars(ts_web_req *r, ts_web_resp *w, void *ctx)
     ts_error err;
     ts_error_clear(&err);
     if (ts_promql_parse(ts_web_req_arena(r), q, strlen(q), &e, &err) != 0) {
-        ts_api_respond_error(w, TS_API_ERR_BAD_DATA, err.msg);
+        ts_web_api_respond_error(w, TS_WEB_API_ERR_BAD_DATA, err.msg);
         return 0;
     }
     bool sel = has_selector(e);
@@ -1091,16 +1091,16 @@ h_format_query(ts_web_req *r, ts_web_resp *w, void *ctx)
     const char *text = ts_promql_to_string(ts_web_req_arena(r), e);
     ts_promql_expr_free(e);
     ts_jsonw j;
-    ts_api_success_begin(w, &j);
+    ts_web_api_success_begin(w, &j);
     ts_jsonw_str(&j, text);
-    return ts_api_success_end(w, &j, NULL, 0);
+    return ts_web_api_success_end(w, &j, NULL, 0);
 }
 
 static int
 h_buildinfo(ts_web_req *r, ts_web_resp *w, void *ctx)
 {
     ts_web_api *api = ctx;
-    const ts_api_buildinfo *b = &api->o.buildinfo;
+    const ts_web_api_buildinfo *b = &api->o.buildinfo;
     success_begin(w);
     ts_jsonw j;
     ts_jsonw_init(&j, ts_web_resp_body(w));
@@ -1149,13 +1149,13 @@ static int
 h_runtimeinfo(ts_web_req *r, ts_web_resp *w, void *ctx)
 {
     ts_web_api *api = ctx;
-    ts_api_runtimeinfo ri;
+    ts_web_api_runtimeinfo ri;
     memset(&ri, 0, sizeof ri);
     if (api->o.runtimeinfo)
         api->o.runtimeinfo(api->o.info_ctx, &ri, ts_web_req_arena(r));
     char t1[48], t2[48];
-    ts_api_format_rfc3339nano(ri.start_time_ns, t1, sizeof t1);
-    ts_api_format_rfc3339nano(ri.last_config_time_ns, t2, sizeof t2);
+    ts_web_api_format_rfc3339nano(ri.start_time_ns, t1, sizeof t1);
+    ts_web_api_format_rfc3339nano(ri.last_config_time_ns, t2, sizeof t2);
     success_begin(w);
     ts_jsonw j;
     ts_jsonw_init(&j, ts_web_resp_body(w));
@@ -1264,7 +1264,7 @@ h_quit(ts_web_req *r, ts_web_resp *w, void *ctx)
 static int
 h_drop_series(ts_web_req *r, ts_web_resp *w, void *ctx)
 {
-    ts_api_respond_error(w, TS_API_ERR_INTERNAL, "not implemented");
+    ts_web_api_respond_error(w, TS_WEB_API_ERR_INTERNAL, "not implemented");
     return 0;
 }
 
@@ -1272,7 +1272,7 @@ h_drop_series(ts_web_req *r, ts_web_resp *w, void *ctx)
 static int
 h_admin(ts_web_req *r, ts_web_resp *w, void *ctx)
 {
-    ts_api_respond_error(w, TS_API_ERR_UNAVAILABLE, "admin APIs disabled");
+    ts_web_api_respond_error(w, TS_WEB_API_ERR_UNAVAILABLE, "admin APIs disabled");
     return 0;
 }
 

@@ -8,53 +8,53 @@
 #include <string.h>
 
 static int
-write_result(const ts_promql_result *res, ts_api_query_out *out)
+write_result(const ts_promql_result *res, ts_web_api_query_out *out)
 {
-    ts_api_result r;
+    ts_web_api_result r;
     memset(&r, 0, sizeof r);
     switch (res->type) {
     case TS_PROMQL_VT_SCALAR:
-        r.type = TS_API_SCALAR;
+        r.type = TS_WEB_API_SCALAR;
         r.t = res->t;
         r.v = res->scalar;
         break;
     case TS_PROMQL_VT_STRING:
-        r.type = TS_API_STRING;
+        r.type = TS_WEB_API_STRING;
         r.t = res->t;
         r.str = res->str;
         break;
     case TS_PROMQL_VT_VECTOR: {
-        r.type = TS_API_VECTOR;
-        ts_api_series *s = ts_arena_alloc(out->arena, (res->nvec ? res->nvec : 1) * sizeof *s);
+        r.type = TS_WEB_API_VECTOR;
+        ts_web_api_series *s = ts_arena_alloc(out->arena, (res->nvec ? res->nvec : 1) * sizeof *s);
         ts_sample *smp = ts_arena_alloc(out->arena, (res->nvec ? res->nvec : 1) * sizeof *smp);
         for (size_t i = 0; i < res->nvec; i++) {
             smp[i] = (ts_sample){res->vec[i].t, res->vec[i].v};
-            s[i] = (ts_api_series){res->vec[i].labels, &smp[i], 1};
+            s[i] = (ts_web_api_series){res->vec[i].labels, &smp[i], 1};
         }
         r.series = s;
         r.nseries = res->nvec;
         break;
     }
     case TS_PROMQL_VT_MATRIX: {
-        r.type = TS_API_MATRIX;
-        ts_api_series *s = ts_arena_alloc(out->arena, (res->nmat ? res->nmat : 1) * sizeof *s);
+        r.type = TS_WEB_API_MATRIX;
+        ts_web_api_series *s = ts_arena_alloc(out->arena, (res->nmat ? res->nmat : 1) * sizeof *s);
         for (size_t i = 0; i < res->nmat; i++)
-            s[i] = (ts_api_series){res->mat[i].labels, res->mat[i].samples, res->mat[i].n};
+            s[i] = (ts_web_api_series){res->mat[i].labels, res->mat[i].samples, res->mat[i].n};
         r.series = s;
         r.nseries = res->nmat;
         break;
     }
     default:
-        return ts_api_query_fail(out, TS_API_ERR_INTERNAL, "unexpected result type");
+        return ts_web_api_query_fail(out, TS_WEB_API_ERR_INTERNAL, "unexpected result type");
     }
-    ts_api_write_result(out->data, &r);
+    ts_web_api_write_result(out->data, &r);
     for (size_t i = 0; i < res->nwarnings; i++)
-        ts_api_query_warn(out, res->warnings[i]);
+        ts_web_api_query_warn(out, res->warnings[i]);
     return 0;
 }
 
 int
-ts_web_promql_query(void *ctx, const ts_api_query_params *p, ts_api_query_out *out)
+ts_web_promql_query(void *ctx, const ts_web_api_query_params *p, ts_web_api_query_out *out)
 {
     ts_web_promql *wp = ctx;
     ts_error err;
@@ -64,8 +64,8 @@ ts_web_promql_query(void *ctx, const ts_api_query_params *p, ts_api_query_out *o
         int rc = ts_promql_parse(out->arena, p->query, strlen(p->query), &e, &err);
         ts_promql_expr_free(e);
         if (rc)
-            return ts_api_query_fail_code(out, rc, err.msg);
-        return ts_api_query_fail(out, TS_API_ERR_TIMEOUT, "query timed out in query execution");
+            return ts_web_api_query_fail_code(out, rc, err.msg);
+        return ts_web_api_query_fail(out, TS_WEB_API_ERR_TIMEOUT, "query timed out in query execution");
     }
     ts_promql_query *q = NULL;
     int rc;
@@ -77,7 +77,7 @@ ts_web_promql_query(void *ctx, const ts_api_query_params *p, ts_api_query_out *o
         rc = ts_promql_query_instant(wp->engine, wp->queryable, p->query, strlen(p->query),
                                      p->time_ms, &q, &err);
     if (rc)
-        return ts_api_query_fail_code(out, rc, err.msg[0] ? err.msg : ts_strerror(rc));
+        return ts_web_api_query_fail_code(out, rc, err.msg[0] ? err.msg : ts_strerror(rc));
     rc = write_result(ts_promql_query_result(q), out);
     ts_promql_query_close(q);
     return rc;

@@ -1,8 +1,8 @@
 /*
  * The adapter between the API's pluggable query callback (pkg/web/api.h) and
- * the PromQL engine (pkg/promql/engine): a ts_api_query_fn that evaluates
+ * the PromQL engine (pkg/promql/engine): a ts_web_api_query_fn that evaluates
  * with ts_promql_query_instant/_range and writes the result with
- * ts_api_write_result.
+ * ts_web_api_write_result.
  *
  *   ts_web_promql wp = {.engine = eng, .queryable = &qb};
  *   ts_web_api_opts o = {..., .query = ts_web_promql_query, .query_ctx = &wp};
@@ -27,7 +27,7 @@ typedef struct ts_web_promql {
     ts_queryable *queryable;  /* borrowed */
 } ts_web_promql;
 
-/* A ts_api_query_fn; ctx is a ts_web_promql *. */
-int ts_web_promql_query(void *ctx, const ts_api_query_params *p, ts_api_query_out *out);
+/* A ts_web_api_query_fn; ctx is a ts_web_promql *. */
+int ts_web_promql_query(void *ctx, const ts_web_api_query_params *p, ts_web_api_query_out *out);
 
 #endif

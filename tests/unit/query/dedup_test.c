@@ -81,7 +81,7 @@ static void
 test_identical_replicas(void)
 {
     ts_iterator *its[2] = {gen(0, 150000, 15000, -1, -1, 0, 1), gen(0, 150000, 15000, -1, -1, 0, 1)};
-    ts_iterator *d = ts_dedup_iterators(its, 2, false);
+    ts_iterator *d = ts_query_dedup_iterators(its, 2, false);
     ts_sample s[64];
     size_t n = drain(d, s, 64);
     T_EQ(n, 11);
@@ -97,7 +97,7 @@ test_phase_shifted_not_interleaved(void)
      * 15 s rhythm to the end (B's 303 s sample is within the penalty) */
     ts_iterator *its[2] = {gen(0, 300000, 15000, -1, -1, 0, 1),
                            gen(3000, 303000, 15000, -1, -1, 100, 1)};
-    ts_iterator *d = ts_dedup_iterators(its, 2, false);
+    ts_iterator *d = ts_query_dedup_iterators(its, 2, false);
     ts_sample s[64];
     size_t n = drain(d, s, 64);
     T_EQ(n, 21);
@@ -110,7 +110,7 @@ test_phase_shifted_not_interleaved(void)
      * start, but then follows one replica: never two samples closer than 15 s */
     ts_iterator *its2[2] = {gen(0, 300000, 15000, -1, -1, 0, 1),
                             gen(7000, 307000, 15000, -1, -1, 100, 1)};
-    d = ts_dedup_iterators(its2, 2, false);
+    d = ts_query_dedup_iterators(its2, 2, false);
     n = drain(d, s, 64);
     T_TRUE(n >= 20 && n <= 22);
     for (size_t i = 2; i < n; i++)
@@ -124,7 +124,7 @@ test_gap_filled_by_other_replica(void)
     /* A is down for [60s, 120s); B (shifted 5 s) covers it */
     ts_iterator *its[2] = {gen(0, 300000, 15000, 60000, 120000, 0, 1),
                            gen(5000, 305000, 15000, -1, -1, 0, 1)};
-    ts_iterator *d = ts_dedup_iterators(its, 2, false);
+    ts_iterator *d = ts_query_dedup_iterators(its, 2, false);
     ts_sample s[64];
     size_t n = drain(d, s, 64);
     /* the switch costs at most the penalty (2x the last gap) plus the phase
@@ -152,7 +152,7 @@ test_counter_never_goes_down(void)
     /* A: counter 1000 + 10/scrape, dies at 60s.  B restarted: counts from 0. */
     ts_iterator *its[2] = {gen(0, 45000, 15000, -1, -1, 1000, 10),
                            gen(3000, 300000, 15000, -1, -1, 0, 10)};
-    ts_iterator *d = ts_dedup_iterators(its, 2, true);
+    ts_iterator *d = ts_query_dedup_iterators(its, 2, true);
     ts_sample s[64];
     size_t n = drain(d, s, 64);
     T_TRUE(n > 10);
@@ -162,16 +162,16 @@ test_counter_never_goes_down(void)
     /* without counter mode the raw (lower) values of B show */
     ts_iterator *its2[2] = {gen(0, 45000, 15000, -1, -1, 1000, 10),
                             gen(3000, 300000, 15000, -1, -1, 0, 10)};
-    d = ts_dedup_iterators(its2, 2, false);
+    d = ts_query_dedup_iterators(its2, 2, false);
     n = drain(d, s, 64);
     bool went_down = false;
     for (size_t i = 1; i < n; i++)
         went_down |= s[i].v < s[i - 1].v;
     T_TRUE(went_down);
     ts_it_free(d);
-    T_TRUE(ts_dedup_is_counter_func("rate"));
-    T_FALSE(ts_dedup_is_counter_func("avg_over_time"));
-    T_FALSE(ts_dedup_is_counter_func(NULL));
+    T_TRUE(ts_query_dedup_is_counter_func("rate"));
+    T_FALSE(ts_query_dedup_is_counter_func("avg_over_time"));
+    T_FALSE(ts_query_dedup_is_counter_func(NULL));
 }
 
 static void
@@ -180,7 +180,7 @@ test_three_replicas_and_seek(void)
     ts_iterator *its[3] = {gen(0, 100000, 10000, 20000, 80000, 0, 1),
                            gen(0, 100000, 10000, 0, 50000, 0, 1),
                            gen(0, 100000, 10000, -1, -1, 0, 1)};
-    ts_iterator *d = ts_dedup_iterators(its, 3, false);
+    ts_iterator *d = ts_query_dedup_iterators(its, 3, false);
     ts_sample s[64];
     size_t n = drain(d, s, 64);
     /* each replica has a long gap, but together they cover the whole range:
@@ -194,7 +194,7 @@ test_three_replicas_and_seek(void)
     T_EQ(s[n - 1].t, 100000);
     ts_it_free(d);
     ts_iterator *its2[2] = {gen(0, 100000, 10000, -1, -1, 0, 1), gen(0, 100000, 10000, -1, -1, 0, 1)};
-    d = ts_dedup_iterators(its2, 2, false);
+    d = ts_query_dedup_iterators(its2, 2, false);
     T_EQ(ts_it_seek(d, 35000), TS_VAL_FLOAT);
     int64_t t;
     double v;
@@ -219,7 +219,7 @@ test_stale_marker_of_one_replica_is_skipped(void)
     a->s = ts_realloc(a->s, (a->n + 1) * sizeof(ts_sample));
     a->s[a->n++] = (ts_sample){11000, ts_stale_nan()};
     ts_iterator *its[2] = {&a->base, gen(300, 20300, 1000, -1, -1, 1, 0)};
-    ts_iterator *d = ts_dedup_iterators(its, 2, false);
+    ts_iterator *d = ts_query_dedup_iterators(its, 2, false);
     ts_sample s[64];
     size_t n = drain(d, s, 64);
     for (size_t i = 0; i < n; i++)
@@ -236,7 +236,7 @@ test_stale_marker_of_one_replica_is_skipped(void)
     y->s = ts_realloc(y->s, (y->n + 1) * sizeof(ts_sample));
     y->s[y->n++] = (ts_sample){6300, ts_stale_nan()};
     ts_iterator *its2[2] = {&x->base, &y->base};
-    d = ts_dedup_iterators(its2, 2, false);
+    d = ts_query_dedup_iterators(its2, 2, false);
     n = drain(d, s, 64);
     T_TRUE(n > 0 && ts_is_stale_nan(s[n - 1].v));
     ts_it_free(d);
@@ -246,7 +246,7 @@ static void
 test_one_replica_passthrough(void)
 {
     ts_iterator *its[1] = {gen(0, 30000, 15000, -1, -1, 0, 1)};
-    ts_iterator *d = ts_dedup_iterators(its, 1, false);
+    ts_iterator *d = ts_query_dedup_iterators(its, 1, false);
     T_TRUE(d == its[0]);
     ts_it_free(d);
 }

@@ -141,24 +141,24 @@ test_ha_dedup_and_partial_response(void)
     ts_endpoints *e;
     ts_error err;
     ts_error_clear(&err);
-    ts_endpoints_opts eo = {.static_urls = urls, .nstatic = 4, .probe_interval_ms = 200,
+    ts_query_endpoints_opts eo = {.static_urls = urls, .nstatic = 4, .probe_interval_ms = 200,
                             .probe_timeout_ms = 1000};
-    T_OK(ts_endpoints_start(&e, &eo, &err));
+    T_OK(ts_query_endpoints_start(&e, &eo, &err));
     ts_arena a;
     ts_arena_init(&a, 0);
-    ts_endpoint_status *st;
-    size_t n = ts_endpoints_snapshot(e, &a, &st);
+    ts_query_endpoint_status *st;
+    size_t n = ts_query_endpoints_snapshot(e, &a, &st);
     T_EQ(n, 4);
     for (size_t i = 0; i < n; i++) {
         T_TRUE(st[i].healthy);
         T_TRUE(ts_labels_has(st[i].labels, "replica"));
     }
-    ts_endpoints_release(e, st, n);
+    ts_query_endpoints_release(e, st, n);
 
     ts_fanout f;
-    ts_fanout_opts fo = {.dedup = true, .partial_response = true, .replica_labels = replica_label,
+    ts_query_fanout_opts fo = {.dedup = true, .partial_response = true, .replica_labels = replica_label,
                          .nreplica = 1, .timeout_ms = 5000};
-    ts_fanout_init(&f, e, &fo);
+    ts_query_fanout_init(&f, e, &fo);
     size_t ns, nsamp, nw;
     int64_t gap;
     T_OK(count(&f.qb, &ns, &nsamp, &nw, &gap, &err, NULL));
@@ -169,9 +169,9 @@ test_ha_dedup_and_partial_response(void)
 
     /* dedup off: both replicas' series, with the replica label */
     ts_fanout f2;
-    ts_fanout_opts fo2 = fo;
+    ts_query_fanout_opts fo2 = fo;
     fo2.dedup = false;
-    ts_fanout_init(&f2, e, &fo2);
+    ts_query_fanout_init(&f2, e, &fo2);
     T_OK(count(&f2.qb, &ns, &nsamp, &nw, &gap, &err, NULL));
     T_EQ(ns, 12);
 
@@ -183,10 +183,10 @@ test_ha_dedup_and_partial_response(void)
     bool down = false;
     while (!down && ts_now_ms() < until) {
         usleep(100 * 1000);
-        n = ts_endpoints_snapshot(e, &a, &st);
+        n = ts_query_endpoints_snapshot(e, &a, &st);
         for (size_t i = 0; i < n; i++)
             down |= strcmp(st[i].url, urls[0]) == 0 && !st[i].healthy;
-        ts_endpoints_release(e, st, n);
+        ts_query_endpoints_release(e, st, n);
     }
     T_TRUE(down);
     T_OK(count(&f.qb, &ns, &nsamp, &nw, &gap, &err, NULL));
@@ -195,9 +195,9 @@ test_ha_dedup_and_partial_response(void)
     T_TRUE(strstr(err.msg, urls[0]) != NULL);
     /* strict mode: the same query fails, naming the store */
     ts_fanout f3;
-    ts_fanout_opts fo3 = fo;
+    ts_query_fanout_opts fo3 = fo;
     fo3.partial_response = false;
-    ts_fanout_init(&f3, e, &fo3);
+    ts_query_fanout_init(&f3, e, &fo3);
     ts_error_clear(&err);
     T_NE(count(&f3.qb, &ns, &nsamp, &nw, &gap, &err, NULL), 0);
     T_TRUE(strstr(err.msg, urls[0]) != NULL);
@@ -230,7 +230,7 @@ test_ha_dedup_and_partial_response(void)
     ts_querier_close(q);
 
     ts_arena_fini(&a);
-    ts_endpoints_stop(e);
+    ts_query_endpoints_stop(e);
     for (int i = 0; i < 4; i++)
         store_free(&s[i]);
 }
@@ -248,14 +248,14 @@ test_sd_file_adds_and_removes_stores(void)
     T_OK(ts_fs_write_file_atomic(path, text, strlen(text)));
     ts_endpoints *e;
     ts_error err;
-    ts_endpoints_opts eo = {.sd_file = path, .sd_refresh_ms = 100, .probe_interval_ms = 100};
-    T_OK(ts_endpoints_start(&e, &eo, &err));
+    ts_query_endpoints_opts eo = {.sd_file = path, .sd_refresh_ms = 100, .probe_interval_ms = 100};
+    T_OK(ts_query_endpoints_start(&e, &eo, &err));
     ts_arena a;
     ts_arena_init(&a, 0);
-    ts_endpoint_status *st;
-    size_t n = ts_endpoints_snapshot(e, &a, &st);
+    ts_query_endpoint_status *st;
+    size_t n = ts_query_endpoints_snapshot(e, &a, &st);
     T_EQ(n, 1);
-    ts_endpoints_release(e, st, n);
+    ts_query_endpoints_release(e, st, n);
     /* add the second store: picked up within a refresh interval or two */
     snprintf(text, sizeof(text), "- targets: ['%s', '%s']\n", ts_store_server_url(s[0].srv),
              ts_store_server_url(s[1].srv));
@@ -265,21 +265,21 @@ test_sd_file_adds_and_removes_stores(void)
     size_t healthy = 0;
     while (ts_now_ms() < deadline && healthy < 2) {
         usleep(50 * 1000);
-        n = ts_endpoints_snapshot(e, &a, &st);
+        n = ts_query_endpoints_snapshot(e, &a, &st);
         healthy = 0;
         for (size_t i = 0; i < n; i++)
             healthy += st[i].healthy;
-        ts_endpoints_release(e, st, n);
+        ts_query_endpoints_release(e, st, n);
     }
     T_EQ(healthy, 2);
     /* a broken file keeps the last good list */
     T_OK(ts_fs_write_file_atomic(path, "{{{", 3));
     usleep(400 * 1000);
-    n = ts_endpoints_snapshot(e, &a, &st);
+    n = ts_query_endpoints_snapshot(e, &a, &st);
     T_EQ(n, 2);
-    ts_endpoints_release(e, st, n);
+    ts_query_endpoints_release(e, st, n);
     ts_arena_fini(&a);
-    ts_endpoints_stop(e);
+    ts_query_endpoints_stop(e);
     store_free(&s[0]);
     store_free(&s[1]);
 }
@@ -296,19 +296,19 @@ test_dns_discovery(void)
     ts_endpoints *e;
     ts_error err;
     const char *specs[] = {"dns+nonexistent.invalid:1", spec}; /* one bad name does not hide the other */
-    ts_endpoints_opts eo = {.sd_dns = specs, .nsd_dns = 2, .probe_timeout_ms = 1000};
-    T_OK(ts_endpoints_start(&e, &eo, &err));
+    ts_query_endpoints_opts eo = {.sd_dns = specs, .nsd_dns = 2, .probe_timeout_ms = 1000};
+    T_OK(ts_query_endpoints_start(&e, &eo, &err));
     ts_arena a;
     ts_arena_init(&a, 0);
-    ts_endpoint_status *sts;
-    size_t n = ts_endpoints_snapshot(e, &a, &sts);
+    ts_query_endpoint_status *sts;
+    size_t n = ts_query_endpoints_snapshot(e, &a, &sts);
     bool found = false;
     for (size_t i = 0; i < n; i++)
         found |= strcmp(sts[i].url, url) == 0 && sts[i].healthy;
-    ts_endpoints_release(e, sts, n);
+    ts_query_endpoints_release(e, sts, n);
     T_TRUE(found);
     ts_arena_fini(&a);
-    ts_endpoints_stop(e);
+    ts_query_endpoints_stop(e);
     store_free(&st);
 }
 
@@ -333,16 +333,16 @@ test_acceptance_through_fanout(void)
     T_OK(ts_store_server_start(&sb, &so, &err));
     const char *urls[2] = {ts_store_server_url(sa), ts_store_server_url(sb)};
     ts_endpoints *e;
-    ts_endpoints_opts eo = {.static_urls = urls, .nstatic = 2};
-    T_OK(ts_endpoints_start(&e, &eo, &err));
+    ts_query_endpoints_opts eo = {.static_urls = urls, .nstatic = 2};
+    T_OK(ts_query_endpoints_start(&e, &eo, &err));
     ts_fanout f;
-    ts_fanout_opts fo = {.dedup = true, .partial_response = true, .replica_labels = replica_label,
+    ts_query_fanout_opts fo = {.dedup = true, .partial_response = true, .replica_labels = replica_label,
                          .nreplica = 1, .timeout_ms = 5000};
-    ts_fanout_init(&f, e, &fo);
+    ts_query_fanout_init(&f, e, &fo);
     ts_labels *shard = ts_labels_from_strings(2, "shard", "0");
     T_EQ(acc_run(&f.qb, T0, shard), 0);
     ts_labels_free(shard);
-    ts_endpoints_stop(e);
+    ts_query_endpoints_stop(e);
     ts_store_server_stop(sa);
     ts_store_server_stop(sb);
     ts_labels_free(ea);

@@ -48,13 +48,13 @@ test_parse_time(void)
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         int64_t ms = 0;
         ts_error err;
-        T_OK(ts_api_parse_time(ok[i].in, &ms, &err));
+        T_OK(ts_web_api_parse_time(ok[i].in, &ms, &err));
         T_EQ(ms, ok[i].ms);
     }
     /* NaN is accepted (Go converts it to a garbage time; the live test checks the result) */
     int64_t nan_ms;
     ts_error nerr;
-    T_OK(ts_api_parse_time("NaN", &nan_ms, &nerr));
+    T_OK(ts_web_api_parse_time("NaN", &nan_ms, &nerr));
     static const char *const bad[] = {"x",
                                       "",
                                       " 1",
@@ -73,16 +73,16 @@ test_parse_time(void)
         int64_t ms;
         ts_error err;
         ts_error_clear(&err);
-        T_EQ(ts_api_parse_time(bad[i], &ms, &err), TS_EPARSE);
+        T_EQ(ts_web_api_parse_time(bad[i], &ms, &err), TS_EPARSE);
         T_TRUE(strstr(err.msg, "to a valid timestamp") != NULL);
     }
     ts_error err;
     int64_t ms;
-    ts_api_parse_time("a\"b\n", &ms, &err);
+    ts_web_api_parse_time("a\"b\n", &ms, &err);
     T_STREQ(err.msg, "cannot parse \"a\\\"b\\n\" to a valid timestamp");
     /* Prometheus' MinTime/MaxTime as ms (timestamp.FromTime) */
-    T_EQ(ts_api_min_time(), -9223309901257974000LL);
-    T_EQ(ts_api_max_time(), 9223309901257974999LL);
+    T_EQ(ts_web_api_min_time(), -9223309901257974000LL);
+    T_EQ(ts_web_api_max_time(), 9223309901257974999LL);
 }
 
 static void
@@ -90,19 +90,19 @@ test_parse_duration(void)
 {
     int64_t ns;
     ts_error err;
-    T_OK(ts_api_parse_duration("15", &ns, &err));
+    T_OK(ts_web_api_parse_duration("15", &ns, &err));
     T_EQ(ns, 15000000000LL);
-    T_OK(ts_api_parse_duration("0.5", &ns, &err));
+    T_OK(ts_web_api_parse_duration("0.5", &ns, &err));
     T_EQ(ns, 500000000);
-    T_OK(ts_api_parse_duration("1m30s", &ns, &err));
+    T_OK(ts_web_api_parse_duration("1m30s", &ns, &err));
     T_EQ(ns, 90000000000LL);
-    T_OK(ts_api_parse_duration("0", &ns, &err));
+    T_OK(ts_web_api_parse_duration("0", &ns, &err));
     T_EQ(ns, 0);
-    T_EQ(ts_api_parse_duration("z", &ns, &err), TS_EPARSE);
+    T_EQ(ts_web_api_parse_duration("z", &ns, &err), TS_EPARSE);
     T_STREQ(err.msg, "cannot parse \"z\" to a valid duration");
-    T_EQ(ts_api_parse_duration("", &ns, &err), TS_EPARSE);
+    T_EQ(ts_web_api_parse_duration("", &ns, &err), TS_EPARSE);
     T_STREQ(err.msg, "cannot parse \"\" to a valid duration");
-    T_EQ(ts_api_parse_duration("1e300", &ns, &err), TS_EPARSE);
+    T_EQ(ts_web_api_parse_duration("1e300", &ns, &err), TS_EPARSE);
     T_STREQ(err.msg, "cannot parse \"1e300\" to a valid duration. It overflows int64");
 }
 
@@ -129,10 +129,10 @@ test_parse_random(void)
         int64_t v;
         ts_error err;
         ts_error_clear(&err);
-        if (ts_api_parse_time(in, &v, &err) != 0)
+        if (ts_web_api_parse_time(in, &v, &err) != 0)
             T_TRUE(strstr(err.msg, "to a valid timestamp") != NULL);
         ts_error_clear(&err);
-        if (ts_api_parse_duration(in, &v, &err) != 0)
+        if (ts_web_api_parse_duration(in, &v, &err) != 0)
             T_TRUE(strstr(err.msg, "to a valid duration") != NULL);
         char *u = ts_web_unescape(&a, in, n, true);
         if (u)
@@ -145,15 +145,15 @@ static void
 test_format(void)
 {
     char b[64];
-    ts_api_format_rfc3339nano(1795596330546128968LL, b, sizeof b);
+    ts_web_api_format_rfc3339nano(1795596330546128968LL, b, sizeof b);
     T_STREQ(b, "2026-11-25T08:45:30.546128968Z");
-    ts_api_format_rfc3339nano(1795596330000000000LL, b, sizeof b);
+    ts_web_api_format_rfc3339nano(1795596330000000000LL, b, sizeof b);
     T_STREQ(b, "2026-11-25T08:45:30Z");
-    ts_api_format_rfc3339nano(1500000, b, sizeof b);
+    ts_web_api_format_rfc3339nano(1500000, b, sizeof b);
     T_STREQ(b, "1970-01-01T00:00:00.0015Z");
     ts_buf q;
     ts_buf_init(&q, 0);
-    ts_api_goquote(&q, "a-b\t\x01\xff\xc3\xa9");
+    ts_web_api_goquote(&q, "a-b\t\x01\xff\xc3\xa9");
     T_STREQ(ts_buf_cstr(&q), "\"a-b\\t\\x01\\xff\xc3\xa9\"");
     ts_buf_fini(&q);
 }
@@ -227,16 +227,16 @@ fail(ts_web_req *r, ts_web_resp *w, void *ctx)
 /* A stand-in engine that knows `time()` only (enough to check the query
  * plumbing against Prometheus, whose answer to time() is the eval time). */
 static int
-tiny_engine(void *ctx, const ts_api_query_params *p, ts_api_query_out *out)
+tiny_engine(void *ctx, const ts_web_api_query_params *p, ts_web_api_query_out *out)
 {
     if (strcmp(p->query, "time()") != 0)
-        return ts_api_query_fail_code(out, TS_EPARSE, "1:1: parse error: tiny engine");
+        return ts_web_api_query_fail_code(out, TS_EPARSE, "1:1: parse error: tiny engine");
     if (p->timeout_ms < 0)
-        return ts_api_query_fail(out, TS_API_ERR_TIMEOUT, "query timed out in query execution");
-    ts_api_result res;
+        return ts_web_api_query_fail(out, TS_WEB_API_ERR_TIMEOUT, "query timed out in query execution");
+    ts_web_api_result res;
     memset(&res, 0, sizeof res);
     if (!p->range) {
-        res.type = TS_API_SCALAR;
+        res.type = TS_WEB_API_SCALAR;
         res.t = p->time_ms;
         res.v = (double)p->time_ms / 1000;
     } else {
@@ -247,16 +247,16 @@ tiny_engine(void *ctx, const ts_api_query_params *p, ts_api_query_out *out)
         n = 0;
         for (int64_t t = p->start_ms; t <= p->end_ms; t += p->step_ms)
             s[n++] = (ts_sample){t, (double)t / 1000};
-        ts_api_series ser = {ts_labels_empty(), s, n};
-        res.type = TS_API_MATRIX;
+        ts_web_api_series ser = {ts_labels_empty(), s, n};
+        res.type = TS_WEB_API_MATRIX;
         res.series = &ser;
         res.nseries = 1;
-        ts_api_write_result(out->data, &res);
+        ts_web_api_write_result(out->data, &res);
         return 0;
     }
-    ts_api_write_result(out->data, &res);
+    ts_web_api_write_result(out->data, &res);
     if (ctx)
-        ts_api_query_warn(out, "a warning");
+        ts_web_api_query_warn(out, "a warning");
     return 0;
 }
 
