@@ -1,5 +1,8 @@
 /*
- * Internals shared by promtext.c, openmetrics.c and textparse.c.
+ * Internals shared by textparse.c (the handle, dispatch), promtext.c and
+ * openmetrics.c (one line parser per format) and lex.c (what both formats
+ * share: lines, errors, tokens, labels, numbers).  Files depend in one
+ * direction: textparse.c -> promtext.c, openmetrics.c -> lex.c.
  *
  * Both formats are line-oriented (a raw newline can never appear inside a
  * token: label values and help text escape it as \n), so the parser first
@@ -46,6 +49,8 @@ struct ts_textparse {
 
     ts_error err;
 };
+
+/* ---- lex.c ---- */
 
 /* A cursor over one line [p, e). */
 typedef struct ts__tp_cur {
@@ -97,9 +102,7 @@ int ts__tp_parse_float(ts_str s, double *out, const char **why);
 int ts__tp_parse_int(ts_str s, int64_t *out, const char **why);
 bool ts__tp_utf8_valid(const char *s, size_t n);
 
-/* Lazy labels: parses the pending label set of the current entry and checks
- * it for repeated names (TS_TP_SERIES), or sets the error (TS_TP_ERROR). */
-ts_tp_entry ts__tp_pending_labels(ts_textparse *p);
+/* ---- promtext.c, openmetrics.c ---- */
 
 /* Per-format line parsers: they fetch lines themselves. */
 ts_tp_entry ts__tp_promtext_next(ts_textparse *p);
