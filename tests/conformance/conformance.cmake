@@ -17,6 +17,9 @@
 #  - promql_range_vs_prometheus: tests/promql/diff_prometheus_range.py, range
 #    queries compared with a real `prometheus` (started on a free loopback port
 #    over blocks made by promtool, stopped at the end).
+#  - promql_rate_bits_vs_prometheus: tests/promql/rate_bits_vs_prometheus.py, rate and
+#    its relatives over the same imported data in tessera shard and prometheus, equal
+#    to the last bit.
 #
 # Run with `cmake -P` (CMAKE_SCRIPT_MODE_FILE set), the same file is the checker:
 #   cmake -DTESSERA=... -DBASELINE=... -DFILES="a;b" -P conformance.cmake
@@ -113,4 +116,9 @@ if(TARGET tessera AND TARGET ts_promqltest AND TS_PROMTOOL AND TS_PYTHON3 AND TS
                      $<TARGET_FILE:tessera> ${TS_PROMETHEUS} ${TS_PROMTOOL}
                      ${CMAKE_CURRENT_BINARY_DIR})
     set_tests_properties(promql_range_vs_prometheus PROPERTIES LABELS promql TIMEOUT 180)
+    add_test(NAME promql_rate_bits_vs_prometheus
+             COMMAND ${TS_PYTHON3} ${PROJECT_SOURCE_DIR}/tests/promql/rate_bits_vs_prometheus.py
+                     $<TARGET_FILE:tessera> ${TS_PROMETHEUS} ${TS_PROMTOOL}
+                     ${CMAKE_CURRENT_BINARY_DIR})
+    set_tests_properties(promql_rate_bits_vs_prometheus PROPERTIES LABELS promql TIMEOUT 300)
 endif()

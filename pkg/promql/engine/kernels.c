@@ -31,6 +31,41 @@ kahan_inc(double inc, double *sum, double *c)
     *sum = t;
 }
 
+/* Duration.Seconds() of a range given in ms, as Go computes it from the
+ * nanosecond count: whole seconds plus the remainder divided by 1e9 (not
+ * ms / 1000.0, which can differ in the last bit). */
+static double
+range_seconds(int64_t range_ms)
+{
+    int64_t sec = range_ms / 1000, rem_ns = (range_ms % 1000) * 1000000;
+    return (double)sec + (double)rem_ns / 1e9;
+}
+
+/* (a - b) / 1000 in seconds, subtracting in int64 as Prometheus does; in
+ * double only if that overflows (range bounds clamped to the ends of int64). */
+static double
+ms_between(int64_t a, int64_t b)
+{
+    int64_t d;
+    if (__builtin_sub_overflow(a, b, &d))
+        return ((double)a - (double)b) / 1000.0;
+    return (double)d / 1000.0;
+}
+
+/* The order of floating-point operations is Prometheus 2.42's
+ * extrapolatedRate, step by step, because a different order (e.g. scaling
+ * the result by interval / sampled and then dividing it by the range,
+ * instead of dividing the factor) differs in the last bit for about a third
+ * of all points, and histogram_quantile can turn one ulp into another
+ * bucket (tests/promql/rate_bits_vs_prometheus.py compares the bits):
+ *   result   = last - first, plus the value before each reset (counters)
+ *   to_start = (first_t - range_start) / 1000, to_end likewise, sampled =
+ *   (last_t - first_t) / 1000, avg = sampled / (n - 1)
+ *   counters: to_start = min(to_start, sampled * (first / result))
+ *   interval = sampled + (to_start or avg / 2) + (to_end or avg / 2),
+ *              a term taken when it is < avg * 1.1
+ *   factor   = interval / sampled, then factor /= range seconds (rate)
+ *   result  *= factor */
 bool
 ts__extrapolated_rate(const ts_sample *s, size_t n, int64_t range_start, int64_t range_end,
                       int64_t range_ms, bool counter, bool is_rate, double *out)
@@ -39,17 +74,16 @@ ts__extrapolated_rate(const ts_sample *s, size_t n, int64_t range_start, int64_t
         return false;
     double result = s[n - 1].v - s[0].v;
     if (counter) {
-        double last = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (s[i].v < last)
-                result += last;
-            last = s[i].v;
+        double prev = s[0].v;
+        for (size_t i = 1; i < n; i++) {
+            if (s[i].v < prev)
+                result += prev;
+            prev = s[i].v;
         }
     }
-    /* In double: range bounds may be clamped to the ends of int64. */
-    double to_start = ((double)s[0].t - (double)range_start) / 1000.0;
-    double to_end = ((double)range_end - (double)s[n - 1].t) / 1000.0;
-    double sampled = (double)(s[n - 1].t - s[0].t) / 1000.0;
+    double to_start = ms_between(s[0].t, range_start);
+    double to_end = ms_between(range_end, s[n - 1].t);
+    double sampled = ms_between(s[n - 1].t, s[0].t);
     double avg_gap = sampled / (double)(n - 1);
 
     if (counter && result > 0 && s[0].v >= 0) {
@@ -62,10 +96,10 @@ ts__extrapolated_rate(const ts_sample *s, size_t n, int64_t range_start, int64_t
     double interval = sampled;
     interval += to_start < threshold ? to_start : avg_gap / 2;
     interval += to_end < threshold ? to_end : avg_gap / 2;
-    result = result * (interval / sampled);
+    double factor = interval / sampled;
     if (is_rate)
-        result /= (double)range_ms / 1000.0;
-    *out = result;
+        factor /= range_seconds(range_ms);
+    *out = result * factor;
     return true;
 }
 

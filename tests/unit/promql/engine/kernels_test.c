@@ -3,6 +3,9 @@
 #include "pkg/promql/engine/kernels.h"
 
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "tests/testutil/t.h"
 
@@ -48,6 +51,103 @@ test_rate_reset_and_extrapolation(void)
     ts_sample c[] = {{20000, 1}, {30000, 11}, {40000, 21}};
     T_TRUE(ts__extrapolated_rate(c, 3, 0, 40000, 40000, true, false, &r));
     T_TRUE(close_to(r, 20 * 21.0 / 20));
+}
+
+/* rate/increase/delta must be Prometheus' float64 to the last bit (a one-ulp
+ * difference can move histogram_quantile to another bucket).  Each case's
+ * expected value is what Debian's Prometheus 2.42 answered for the same
+ * samples (stored at 1700000000000 ms + t through promtool blocks, instant
+ * query at the window's end), and each was chosen because the previous
+ * order of operations (result * (interval / sampled) / range) missed it by
+ * one ulp. */
+static int
+same_bits(double a, double b)
+{
+    uint64_t x, y;
+    memcpy(&x, &a, sizeof(x));
+    memcpy(&y, &b, sizeof(y));
+    return x == y;
+}
+
+static void
+test_rate_bits_as_prometheus(void)
+{
+    static const struct {
+        const char *what;
+        ts_sample s[6];
+        size_t n;
+        int64_t range_ms;
+        bool counter, is_rate;
+        double want; /* Prometheus 2.42's answer */
+    } cases[] = {
+        {"rate(r1[1m])",
+         {{10267, 58.912}, {24814, 61.7}, {40783, 65.89}, {56492, 71.99}},
+         4,
+         60000,
+         true,
+         true,
+         0.2829204975662519},
+        {"rate(r2[1m]) with a reset",
+         {{4696, 139.412}, {15410, 149.561}, {34483, 2.002}, {48169, 6.624}},
+         4,
+         60000,
+         true,
+         true,
+         0.3858256849078737},
+        {"rate(r3[1m]) stopped at the zero point",
+         {{9668, 0.455}, {28533, 7.175}, {43359, 15.391}, {53005, 24.564}},
+         4,
+         60000,
+         true,
+         true,
+         0.47425699479274835},
+        {"rate(r4[1m30s250ms])",
+         {{8895, 1240.54},
+          {17226, 1299.6},
+          {33537, 1326.28},
+          {47986, 1368.76},
+          {63844, 1382.74},
+          {79813, 1473.83}},
+         6,
+         90250,
+         true,
+         true,
+         3.289573874051721},
+        {"rate(r5[75s])",
+         {{2280, 53.588}, {17805, 59.416}, {31570, 61.6}, {46620, 65.9}, {63153, 68.307}},
+         5,
+         75000,
+         true,
+         true,
+         0.24179849851329815},
+        {"delta(r1[1m])",
+         {{10267, 58.912}, {24814, 61.7}, {40783, 65.89}, {56492, 71.99}},
+         4,
+         60000,
+         false,
+         false,
+         16.97522985397512},
+        {"increase(r2[1m])",
+         {{4696, 139.412}, {15410, 149.561}, {34483, 2.002}, {48169, 6.624}},
+         4,
+         60000,
+         true,
+         false,
+         23.149541094472426},
+    };
+    const int64_t base = 1700000000000;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ts_sample s[6];
+        for (size_t j = 0; j < cases[i].n; j++)
+            s[j] = (ts_sample){base + cases[i].s[j].t, cases[i].s[j].v};
+        int64_t end = base + cases[i].range_ms;
+        double r = 0;
+        T_TRUE(ts__extrapolated_rate(s, cases[i].n, end - cases[i].range_ms, end, cases[i].range_ms,
+                                     cases[i].counter, cases[i].is_rate, &r));
+        if (!same_bits(r, cases[i].want))
+            fprintf(stderr, "  %s: got %.17g, Prometheus %.17g\n", cases[i].what, r, cases[i].want);
+        T_TRUE(same_bits(r, cases[i].want));
+    }
 }
 
 static void
@@ -187,6 +287,7 @@ test_parse_and_format(void)
 
 T_MAIN({"rate_exact_window", test_rate_exact_window},
        {"rate_reset_and_extrapolation", test_rate_reset_and_extrapolation},
+       {"rate_bits_as_prometheus", test_rate_bits_as_prometheus},
        {"irate_idelta", test_irate_idelta},
        {"regression_holt_winters", test_regression_holt_winters}, {"over_time", test_over_time},
        {"quantile", test_quantile}, {"bucket_quantile", test_bucket_quantile},
