@@ -552,13 +552,264 @@ decode_dns_sd(dctx *d, const ts_ynode *n, ts_dns_sd_config *s)
         }                                                                                          \
     } while (0)
 
+/* ------------------------------------------------------- kubernetes_sd */
+
+/* k8s fields.ParseSelector: comma-separated terms (a comma may be escaped
+ * with a backslash), each "key=value", "key==value" or "key!=value". */
+static int
+check_field_selector(dctx *d, const ts_ynode *n, const char *sel)
+{
+    const char *p = sel;
+    while (*p) {
+        const char *q = p;
+        bool has_op = false;
+        while (*q && *q != ',') {
+            if (*q == '\\' && q[1])
+                q++;
+            else if (*q == '=')
+                has_op = true;
+            q++;
+        }
+        if (q > p && !has_op)
+            return fail(d, n, TS_EINVAL, "invalid selector: '%s'; can't understand '%.*s'", sel,
+                        (int)(q - p), p);
+        p = *q ? q + 1 : q;
+    }
+    return TS_OK;
+}
+
+static bool
+k8s_key_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.' || c == '/';
+}
+
+/* k8s labels.Parse, reduced to its grammar: requirements separated by
+ * commas outside parentheses, each "key", "!key", "key=v", "key==v",
+ * "key!=v", "key in (v,..)", "key notin (v,..)", "key>n" or "key<n". */
+static int
+check_label_selector(dctx *d, const ts_ynode *n, const char *sel)
+{
+    const char *p = sel;
+    while (*p) {
+        while (*p == ' ')
+            p++;
+        const char *start = p;
+        if (*p == '!')
+            p++;
+        while (*p == ' ')
+            p++;
+        const char *key = p;
+        while (k8s_key_char(*p))
+            p++;
+        bool ok = p > key;
+        while (*p == ' ')
+            p++;
+        if (ok && *start != '!' && *p && *p != ',') {
+            if (p[0] == '=' || p[0] == '!' || p[0] == '<' || p[0] == '>') {
+                p += (p[0] == '!' || (p[0] == '=' && p[1] == '=')) ? 2 : 1;
+                if (p[-1] == '!' && p[-2] != '!')
+                    ok = false;
+                while (*p == ' ')
+                    p++;
+                while (k8s_key_char(*p))
+                    p++;
+            } else if (strncmp(p, "in", 2) == 0 || strncmp(p, "notin", 5) == 0) {
+                p += p[0] == 'i' ? 2 : 5;
+                while (*p == ' ')
+                    p++;
+                if (*p != '(') {
+                    ok = false;
+                } else {
+                    const char *close = strchr(p, ')');
+                    ok = close != NULL;
+                    p = close ? close + 1 : p + strlen(p);
+                }
+            } else {
+                ok = false;
+            }
+            while (*p == ' ')
+                p++;
+        }
+        if (!ok || (*p && *p != ','))
+            return fail(d, n, TS_EINVAL, "unable to parse requirement: invalid label selector '%s'",
+                        sel);
+        if (*p == ',')
+            p++;
+    }
+    return TS_OK;
+}
+
+static const char *const k8s_roles[] = {"node",          "pod",     "service", "endpoints",
+                                        "endpointslice", "ingress", NULL};
+
+static bool
+k8s_role_valid(const char *r)
+{
+    for (const char *const *p = k8s_roles; *p; p++)
+        if (strcmp(*p, r) == 0)
+            return true;
+    return false;
+}
+
+static int
+decode_k8s_selector(dctx *d, const ts_ynode *n, ts_kubernetes_selector *s)
+{
+    static const char *const known[] = {"role", "label", "field", NULL};
+    s->role = s->label = s->field = "";
+    int rc = check_map(d, n, "kubernetes.SelectorConfig", known);
+    if (rc || (rc = get_str(d, n, "role", &s->role)) || (rc = get_str(d, n, "label", &s->label)) ||
+        (rc = get_str(d, n, "field", &s->field)))
+        return rc;
+    if (!k8s_role_valid(s->role))
+        return fail(d, get(n, "role"), TS_EINVAL, "unknown Kubernetes SD role \"%s\"", s->role);
+    return TS_OK;
+}
+
+static bool
+http_is_default(const ts_http_config *h)
+{
+    const ts_tls_config *t = &h->tls;
+    return !h->has_basic_auth && !h->has_authorization && !h->proxy_url && h->follow_redirects &&
+           h->enable_http2 && !t->ca_file && !t->cert_file && !t->key_file && !t->server_name &&
+           !t->min_version && !t->insecure_skip_verify;
+}
+
+static int
+decode_kubernetes_sd(dctx *d, const ts_ynode *n, ts_kubernetes_sd_config *k)
+{
+    static const char *const known[] = {"api_server",
+                                        "role",
+                                        "kubeconfig_file",
+                                        "namespaces",
+                                        "selectors",
+                                        "attach_metadata",
+                                        "basic_auth",
+                                        "authorization",
+                                        "oauth2",
+                                        "bearer_token",
+                                        "bearer_token_file",
+                                        "tls_config",
+                                        "proxy_url",
+                                        "no_proxy",
+                                        "proxy_from_environment",
+                                        "proxy_connect_header",
+                                        "follow_redirects",
+                                        "enable_http2",
+                                        NULL};
+    k->line = n ? n->line : 0;
+    k->role = "";
+    int rc = check_map(d, n, "kubernetes.plain", known);
+    if (rc || (rc = get_str(d, n, "api_server", &k->api_server)) ||
+        (rc = get_str(d, n, "role", &k->role)) ||
+        (rc = get_str(d, n, "kubeconfig_file", &k->kubeconfig_file)))
+        return rc;
+    if (k->role[0] && !k8s_role_valid(k->role))
+        return fail(d, get(n, "role"), TS_EINVAL, "unknown Kubernetes SD role \"%s\"", k->role);
+    if (k->api_server && !k->api_server[0])
+        k->api_server = NULL;
+    if (k->kubeconfig_file && !k->kubeconfig_file[0])
+        k->kubeconfig_file = NULL;
+    const ts_ynode *ns = get(n, "namespaces");
+    if (!ts_ynode_is_null(ns)) {
+        static const char *const nknown[] = {"own_namespace", "names", NULL};
+        size_t old = push_key(d, "namespaces");
+        if (!(rc = check_map(d, ns, "kubernetes.plain", nknown)) &&
+            !(rc = get_bool(d, ns, "own_namespace", &k->own_namespace)))
+            rc = get_strlist(d, ns, "names", &k->namespaces, NULL);
+        pop(d, old);
+        if (rc)
+            return rc;
+    }
+    const ts_ynode *am = get(n, "attach_metadata");
+    if (!ts_ynode_is_null(am)) {
+        static const char *const aknown[] = {"node", NULL};
+        size_t old = push_key(d, "attach_metadata");
+        if (!(rc = check_map(d, am, "kubernetes.AttachMetadataConfig", aknown)))
+            rc = get_bool(d, am, "node", &k->attach_node);
+        pop(d, old);
+        if (rc)
+            return rc;
+    }
+    DECODE_LIST(d, n, "selectors", ts_kubernetes_selector, k->selectors, k->nselectors,
+                decode_k8s_selector, "[]kubernetes.SelectorConfig");
+    if (!ts_ynode_is_null(get(n, "oauth2")))
+        return fail(d, get(n, "oauth2"), TS_EUNSUPPORTED,
+                    "oauth2 is not supported by Tessera's kubernetes_sd_configs");
+    if ((rc = decode_http(d, n, &k->http)))
+        return rc;
+    if (k->role[0] == '\0')
+        return fail(d, n, TS_EINVAL,
+                    "role missing (one of: pod, service, endpoints, endpointslice, node, ingress)");
+    k->http_custom = !http_is_default(&k->http);
+    if (k->api_server && k->kubeconfig_file)
+        return fail(d, n, TS_EINVAL,
+                    "cannot use 'kubeconfig_file' and 'api_server' simultaneously");
+    if (k->kubeconfig_file && k->http_custom)
+        return fail(
+            d, n, TS_EINVAL,
+            "cannot use a custom HTTP client configuration together with 'kubeconfig_file'");
+    if (!k->api_server && k->http_custom)
+        return fail(d, n, TS_EINVAL,
+                    "to use custom HTTP client configuration please provide the 'api_server' URL "
+                    "explicitly");
+    if (k->api_server && k->own_namespace)
+        return fail(d, n, TS_EINVAL,
+                    "cannot use 'api_server' and 'namespaces.own_namespace' simultaneously");
+    if (k->kubeconfig_file && k->own_namespace)
+        return fail(d, n, TS_EINVAL,
+                    "cannot use 'kubeconfig_file' and 'namespaces.own_namespace' simultaneously");
+    if (k->api_server && strncmp(k->api_server, "http://", 7) != 0 &&
+        strncmp(k->api_server, "https://", 8) != 0)
+        return fail(d, get(n, "api_server"), TS_EINVAL,
+                    "api_server \"%s\": Tessera needs an http:// or https:// URL", k->api_server);
+    /* which selector roles each role accepts (Prometheus' allowedSelectors) */
+    static const struct {
+        const char *role, *allowed;
+    } allow[] = {{"pod", "pod"},
+                 {"service", "service"},
+                 {"endpointslice", "pod, service, endpointslice"},
+                 {"endpoints", "pod, service, endpoints"},
+                 {"node", "node"},
+                 {"ingress", "ingress"}};
+    const char *allowed = "";
+    for (size_t i = 0; i < sizeof(allow) / sizeof(allow[0]); i++)
+        if (strcmp(allow[i].role, k->role) == 0)
+            allowed = allow[i].allowed;
+    for (size_t i = 0; i < k->nselectors; i++) {
+        const ts_kubernetes_selector *s = &k->selectors[i];
+        const ts_ynode *sn = get(n, "selectors")->kids[i];
+        char idx[32];
+        snprintf(idx, sizeof(idx), "selectors[%zu]", i);
+        push_key(d, idx); /* an error leaves the path on it (no pop needed) */
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(k->selectors[j].role, s->role) == 0)
+                return fail(d, sn, TS_EINVAL, "duplicated selector role: %s", s->role);
+        bool ok = false;
+        const char *p = allowed;
+        size_t rl = strlen(s->role);
+        while (*p && !ok) {
+            ok = strncmp(p, s->role, rl) == 0 && (p[rl] == ',' || p[rl] == '\0');
+            p = strchr(p, ',') ? strchr(p, ',') + 2 : p + strlen(p);
+        }
+        if (!ok)
+            return fail(d, sn, TS_EINVAL, "%s role supports only %s selectors", k->role, allowed);
+        if ((rc = check_field_selector(d, sn, s->field)) ||
+            (rc = check_label_selector(d, sn, s->label)))
+            return rc;
+        d->path[strlen(d->path) - strlen(idx) - 1] = '\0';
+    }
+    return TS_OK;
+}
+
 /* Service discovery mechanisms Prometheus 2.42 knows but Tessera does not
  * implement yet: accepted (so real configs load) and reported at start. */
 #define UNSUPPORTED_SD                                                                             \
     "azure_sd_configs", "consul_sd_configs", "digitalocean_sd_configs", "docker_sd_configs",       \
         "dockerswarm_sd_configs", "ec2_sd_configs", "eureka_sd_configs", "gce_sd_configs",         \
-        "hetzner_sd_configs", "http_sd_configs", "ionos_sd_configs", "kubernetes_sd_configs",      \
-        "kuma_sd_configs", "lightsail_sd_configs", "linode_sd_configs", "marathon_sd_configs",     \
+        "hetzner_sd_configs", "http_sd_configs", "ionos_sd_configs", "kuma_sd_configs",            \
+        "lightsail_sd_configs", "linode_sd_configs", "marathon_sd_configs",                        \
         "nerve_sd_configs", "nomad_sd_configs", "openstack_sd_configs", "ovhcloud_sd_configs",     \
         "puppetdb_sd_configs", "scaleway_sd_configs", "serverset_sd_configs",                      \
         "triton_sd_configs", "uyuni_sd_configs", "vultr_sd_configs"
@@ -571,9 +822,10 @@ decode_scrape(dctx *d, const ts_ynode *n, ts_scrape_config *s)
         "scrape_timeout", "metrics_path", "scheme", "sample_limit", "target_limit",
         "label_limit", "label_name_length_limit", "label_value_length_limit", "body_size_limit",
         "relabel_configs", "metric_relabel_configs", "static_configs", "file_sd_configs",
-        "dns_sd_configs", "basic_auth", "authorization", "oauth2", "bearer_token",
-        "bearer_token_file", "tls_config", "proxy_url", "no_proxy", "proxy_from_environment",
-        "proxy_connect_header", "follow_redirects", "enable_http2", UNSUPPORTED_SD, NULL};
+        "dns_sd_configs", "kubernetes_sd_configs", "basic_auth", "authorization", "oauth2",
+        "bearer_token", "bearer_token_file", "tls_config", "proxy_url", "no_proxy",
+        "proxy_from_environment", "proxy_connect_header", "follow_redirects", "enable_http2",
+        UNSUPPORTED_SD, NULL};
     s->line = n ? n->line : 0;
     s->metrics_path = "/metrics";
     s->scheme = "http";
@@ -634,6 +886,8 @@ decode_scrape(dctx *d, const ts_ynode *n, ts_scrape_config *s)
                 decode_file_sd, "[]*file.SDConfig");
     DECODE_LIST(d, n, "dns_sd_configs", ts_dns_sd_config, s->dns_sd, s->ndns_sd, decode_dns_sd,
                 "[]*dns.SDConfig");
+    DECODE_LIST(d, n, "kubernetes_sd_configs", ts_kubernetes_sd_config, s->kubernetes_sd,
+                s->nkubernetes_sd, decode_kubernetes_sd, "[]*kubernetes.SDConfig");
     if ((rc = decode_relabel_list(d, n, "relabel_configs", &s->relabel, &s->nrelabel)) ||
         (rc = decode_relabel_list(d, n, "metric_relabel_configs", &s->metric_relabel,
                                   &s->nmetric_relabel)))
@@ -649,7 +903,7 @@ decode_alertmanager(dctx *d, const ts_ynode *n, ts_alertmanager_config *a)
         "file_sd_configs", "dns_sd_configs", "basic_auth", "authorization", "oauth2",
         "bearer_token", "bearer_token_file", "tls_config", "proxy_url", "no_proxy",
         "proxy_from_environment", "proxy_connect_header", "follow_redirects", "enable_http2",
-        UNSUPPORTED_SD, NULL};
+        "kubernetes_sd_configs", UNSUPPORTED_SD, NULL};
     a->line = n ? n->line : 0;
     a->scheme = "http";
     a->path_prefix = "";

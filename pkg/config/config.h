@@ -65,6 +65,25 @@ typedef struct ts_dns_sd_config {
     int64_t refresh_interval_ms; /* default 30s */
 } ts_dns_sd_config;
 
+/* kubernetes_sd_configs entry (Prometheus discovery/kubernetes SDConfig). */
+typedef struct ts_kubernetes_selector {
+    const char *role, *label, *field; /* label/field "" when unset */
+} ts_kubernetes_selector;
+
+typedef struct ts_kubernetes_sd_config {
+    const char *role;            /* node pod service endpoints endpointslice ingress */
+    const char *api_server;      /* NULL: in-cluster (unless kubeconfig_file) */
+    const char *kubeconfig_file; /* NULL or as written (relative to the config's dir) */
+    ts_http_config http;         /* inline HTTP client options (used with api_server) */
+    bool http_custom;            /* any HTTP option differs from the default */
+    ts_strlist namespaces;       /* namespaces.names */
+    bool own_namespace;          /* namespaces.own_namespace */
+    ts_kubernetes_selector *selectors;
+    size_t nselectors;
+    bool attach_node; /* attach_metadata.node */
+    int line;
+} ts_kubernetes_sd_config;
+
 typedef struct ts_param {
     const char *name;
     ts_strlist values;
@@ -90,6 +109,8 @@ typedef struct ts_scrape_config {
     size_t nfile_sd;
     ts_dns_sd_config *dns_sd;
     size_t ndns_sd;
+    ts_kubernetes_sd_config *kubernetes_sd;
+    size_t nkubernetes_sd;
     ts_relabel_config *relabel;
     size_t nrelabel;
     ts_relabel_config *metric_relabel;
