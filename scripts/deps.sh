@@ -5,7 +5,8 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config curl jq iproute2 python3
       libuv1-dev libnng-dev libyaml-dev libprotobuf-c-dev protobuf-c-compiler
       libcurl4-openssl-dev libzstd-dev zlib1g-dev libxxhash-dev libpcre2-dev
-      prometheus prometheus-node-exporter prometheus-alertmanager)
+      prometheus prometheus-node-exporter prometheus-alertmanager
+      docker.io ca-certificates)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -19,7 +20,19 @@ if [ ${#missing[@]} -gt 0 ]; then
     [ "$(id -u)" -ne 0 ] && SUDO=sudo
     echo "installing: ${missing[*]}"
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    # No service a package brings is started (policy-rc.d, honoured by Debian's maintainer
+    # scripts): above all not docker.io's daemon, which would create the docker0 bridge and NAT
+    # rules; the image test runs a dockerd of its own without either (scripts/image.sh uses
+    # whatever daemon DOCKER_HOST names).
+    prc=/usr/sbin/policy-rc.d
+    own_prc=0
+    if ! [ -e "$prc" ]; then
+        printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$prc" >/dev/null && $SUDO chmod 0755 "$prc" && own_prc=1
+    fi
+    rc=0
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" || rc=$?
+    [ $own_prc = 1 ] && $SUDO rm -f "$prc"
+    [ $rc = 0 ] || exit $rc
 fi
-# Debian's packages start their services where systemd runs; our tests start
-# their own instances on random ports and do not need them.
+# Our tests start their own instances (prometheus, node_exporter, dockerd...) on
+# random ports and private directories and need none of the packages' services.

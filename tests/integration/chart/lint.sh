@@ -85,7 +85,7 @@ check_shards() { # dir N
         has "$sts" "runAsNonRoot: true"
         has "$sts" "readOnlyRootFilesystem: true"
         has "$sts" "memory: 2Gi"
-        has "$sts" "image: \"tessera:0.1.0\""
+        has "$sts" "image: \"tessera:dev\""
         svc=$d/Service_t-tessera-shard-$i.yaml
         [ -f "$svc" ] || fail "no headless Service for shard $i"
         has "$svc" "clusterIP: None"
