@@ -5,7 +5,7 @@
  * series becomes visible in the index at once, with no samples), takes an
  * appender reference on it (so truncation cannot remove it under us) and
  * validates the sample against, in order:
- *   - the appendable window: t < ts__head_min_valid_append -> TS_ETOOOLD
+ *   - the appendable window (head.h; ts__head_min_valid_time) -> TS_ETOOOLD
  *     (checked before the series is looked up or created);
  *   - the last sample of the series in this batch, or else the last
  *     committed one: older -> TS_EOOO; same t with other value bits ->
@@ -201,7 +201,7 @@ app_append(ts_appender *base, uint64_t ref, const ts_labels *ls, int64_t t, doub
     bool created = false;
     /* The window first, as Prometheus does: a too-old sample of an unknown
      * series does not create it. */
-    if (t < ts__head_min_valid_append(h)) {
+    if (t < ts__head_min_valid_time(h, TS__WINDOW_APPEND)) {
         atomic_fetch_add(&h->too_old_total, 1);
         return TS_ETOOOLD;
     }

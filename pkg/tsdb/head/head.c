@@ -37,10 +37,8 @@
  * Removal marks the series dead under its lock (lookups skip dead series),
  * unlinks it from both stripes and from the postings, then retires it.
  *
- * Appendable window (Prometheus' appendableMinValidTime): once the head has
- * data, samples with t < max(min_valid, maxt - chunk_range_ms / 2) are
- * rejected with TS_ETOOOLD, where min_valid is the highest mint passed to
- * ts_head_truncate (INT64_MIN before).  Replay only applies min_valid.
+ * Appendable window: stated in head.h, computed by ts__head_min_valid_time
+ * (appends and both replay paths use it).
  *
  * Batch replay (ts_head_replay_samples) finds series through a plain array
  * indexed by ref, filled by ts_head_replay_series while refs stay dense
@@ -630,9 +628,11 @@ ts__head_widen(ts_head *h, int64_t mint, int64_t maxt)
 }
 
 int64_t
-ts__head_min_valid_append(ts_head *h)
+ts__head_min_valid_time(ts_head *h, ts__window window)
 {
     int64_t mv = atomic_load(&h->min_valid);
+    if (window == TS__WINDOW_REPLAY)
+        return mv;
     int64_t maxt = atomic_load(&h->maxt);
     if (maxt != INT64_MIN) {
         int64_t half = h->opts.chunk_range_ms / 2;
@@ -795,7 +795,7 @@ ts_head_replay_series_ref(ts_head *h, uint64_t ref, const ts_labels *ls, uint64_
 int
 ts_head_replay_sample(ts_head *h, uint64_t ref, int64_t t, double v)
 {
-    if (t < atomic_load(&h->min_valid)) {
+    if (t < ts__head_min_valid_time(h, TS__WINDOW_REPLAY)) {
         atomic_fetch_add(&h->too_old_total, 1);
         return TS_OK;
     }
@@ -858,7 +858,7 @@ size_t
 ts_head_replay_resolve(ts_head *h, const ts_record_sample *smp, size_t n,
                        ts_head_replay_item *out, size_t *nout)
 {
-    int64_t min_valid = atomic_load(&h->min_valid);
+    int64_t min_valid = ts__head_min_valid_time(h, TS__WINDOW_REPLAY);
     uint64_t too_old = 0;
     size_t failed = 0, k = 0;
     for (size_t i = 0; i < n; i++) {

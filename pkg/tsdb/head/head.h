@@ -22,8 +22,10 @@
  *  - Appendable window: once the head has data, samples with
  *    t < max(min_valid, maxt - chunk_range_ms / 2) are TS_ETOOOLD, where
  *    min_valid is the highest mint ever passed to ts_head_truncate
- *    (Prometheus' appendableMinValidTime).  The window is checked before a
- *    series is created, so a too-old sample of a new series creates nothing.
+ *    (Prometheus' appendableMinValidTime); WAL replay applies min_valid
+ *    alone.  The window is checked before a series is created, so a
+ *    too-old sample of a new series creates nothing.  (Computed in one
+ *    place: ts__head_min_valid_time, internal.h.)
  *  - A querier keeps the series and chunks it returned readable until it
  *    is closed, even if truncation drops them meanwhile: dropped memory is
  *    freed once the queriers opened before the drop are closed.  Truncation

@@ -155,8 +155,15 @@ ts__series *ts__series_get(ts_head *h, uint64_t ref);
 int ts__series_append(ts_head *h, ts__series *s, int64_t t, double v, bool *new_chunk);
 /* Widens head mint/maxt to include [mint, maxt]. */
 void ts__head_widen(ts_head *h, int64_t mint, int64_t maxt);
-/* The lowest timestamp the appender accepts now. */
-int64_t ts__head_min_valid_append(ts_head *h);
+/* The "too old to append" rule (head.h, "Appendable window"; Prometheus'
+ * appendableMinValidTime), the one place it is computed: the lowest
+ * timestamp accepted now.  A sample below it is too old: the appender
+ * returns TS_ETOOOLD, replay drops it; both count it in too_old_total.
+ *   TS__WINDOW_APPEND: head.h's window, for appenders;
+ *   TS__WINDOW_REPLAY: min_valid alone (WAL samples were inside the window
+ *     when they were appended; only truncation makes them too old). */
+typedef enum { TS__WINDOW_APPEND, TS__WINDOW_REPLAY } ts__window;
+int64_t ts__head_min_valid_time(ts_head *h, ts__window w);
 
 /* An open querier, registered for deferred freeing (embedded in it). */
 typedef struct ts__reader {
