@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#ifdef TS_HAVE_PROMQLTEST /* set by linking ts_promqltest */
 #include "pkg/promql/promqltest/promqltest.h"
 
 static void
@@ -35,11 +34,3 @@ ts_cmd_promql_test(int argc, char **argv)
     fflush(stdout);
     return st.failed ? 1 : 0;
 }
-#else
-int
-ts_cmd_promql_test(int argc, char **argv)
-{
-    fprintf(stderr, "tessera promql-test: not built (PromQL parser or head missing)\n");
-    return 2;
-}
-#endif

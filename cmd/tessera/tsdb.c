@@ -830,7 +830,13 @@ go_g(double v, char *out, size_t n)
         if (*p != '.')
             digits[nd++] = *p;
     digits[nd] = '\0';
-    int exp = atoi(p + 1);
+    char *end = NULL;
+    long lexp = *p == 'e' ? strtol(p + 1, &end, 10) : 0;
+    if (*p != 'e' || end == p + 1 || *end != '\0' || lexp < -400 || lexp > 400) {
+        snprintf(out, n, "%s", e); /* not "d.ddde+XX": print what snprintf gave */
+        return;
+    }
+    int exp = (int)lexp;
     int dp = exp + 1; /* digits before the decimal point */
     if (exp < -4 || exp >= 6) {
         char frac[24] = "";

@@ -70,24 +70,22 @@ if(CMAKE_SCRIPT_MODE_FILE)
     message(FATAL_ERROR "${failed} PromQL evals failed")
 endif()
 
-if(TARGET tessera AND TARGET ts_promqltest)
-    set(ts_promql_upstream_dir ${PROJECT_SOURCE_DIR}/../shared/promql-tests)
-    file(GLOB ts_promql_upstream_tests ${ts_promql_upstream_dir}/*.test)
-    if(ts_promql_upstream_tests)
-        add_test(NAME promql_conformance
-                 COMMAND ${CMAKE_COMMAND} -DTESSERA=$<TARGET_FILE:tessera>
-                         -DBASELINE=${CMAKE_CURRENT_LIST_DIR}/promql_baseline.txt
-                         "-DFILES=${ts_promql_upstream_tests}"
-                         -P ${CMAKE_CURRENT_LIST_FILE})
-        set_tests_properties(promql_conformance PROPERTIES LABELS promql TIMEOUT 600)
-    endif()
-    file(GLOB ts_promql_own_tests ${PROJECT_SOURCE_DIR}/tests/promql/*.test)
-    if(ts_promql_own_tests)
-        add_test(NAME promql_own
-                 COMMAND ${CMAKE_COMMAND} -DTESSERA=$<TARGET_FILE:tessera>
-                         "-DFILES=${ts_promql_own_tests}" -P ${CMAKE_CURRENT_LIST_FILE})
-        set_tests_properties(promql_own PROPERTIES LABELS promql TIMEOUT 300)
-    endif()
+set(ts_promql_upstream_dir ${PROJECT_SOURCE_DIR}/../shared/promql-tests)
+file(GLOB ts_promql_upstream_tests ${ts_promql_upstream_dir}/*.test)
+if(ts_promql_upstream_tests)
+    add_test(NAME promql_conformance
+             COMMAND ${CMAKE_COMMAND} -DTESSERA=$<TARGET_FILE:tessera>
+                     -DBASELINE=${CMAKE_CURRENT_LIST_DIR}/promql_baseline.txt
+                     "-DFILES=${ts_promql_upstream_tests}"
+                     -P ${CMAKE_CURRENT_LIST_FILE})
+    set_tests_properties(promql_conformance PROPERTIES LABELS promql TIMEOUT 600)
+endif()
+file(GLOB ts_promql_own_tests ${PROJECT_SOURCE_DIR}/tests/promql/*.test)
+if(ts_promql_own_tests)
+    add_test(NAME promql_own
+             COMMAND ${CMAKE_COMMAND} -DTESSERA=$<TARGET_FILE:tessera>
+                     "-DFILES=${ts_promql_own_tests}" -P ${CMAKE_CURRENT_LIST_FILE})
+    set_tests_properties(promql_own PROPERTIES LABELS promql TIMEOUT 300)
 endif()
 
 file(GLOB ts_promql_own_tests ${PROJECT_SOURCE_DIR}/tests/promql/*.test)
@@ -102,7 +100,7 @@ if(ts_promql_own_tests AND TS_PROMTOOL AND TS_PYTHON3)
                      "-DFILES=${ts_promql_own_tests}" -P ${CMAKE_CURRENT_LIST_FILE})
     set_tests_properties(promql_own_vs_promtool PROPERTIES LABELS promql TIMEOUT 120)
 endif()
-if(TARGET tessera AND TARGET ts_promqltest AND TS_PROMTOOL AND TS_PYTHON3)
+if(TS_PROMTOOL AND TS_PYTHON3)
     add_test(NAME promql_diff_vs_promtool
              COMMAND ${TS_PYTHON3} ${PROJECT_SOURCE_DIR}/tests/promql/diff_promtool.py
                      $<TARGET_FILE:tessera> ${TS_PROMTOOL} ${CMAKE_CURRENT_BINARY_DIR}
@@ -110,7 +108,7 @@ if(TARGET tessera AND TARGET ts_promqltest AND TS_PROMTOOL AND TS_PYTHON3)
     set_tests_properties(promql_diff_vs_promtool PROPERTIES LABELS promql TIMEOUT 300)
 endif()
 find_program(TS_PROMETHEUS prometheus)
-if(TARGET tessera AND TARGET ts_promqltest AND TS_PROMTOOL AND TS_PYTHON3 AND TS_PROMETHEUS)
+if(TS_PROMTOOL AND TS_PYTHON3 AND TS_PROMETHEUS)
     add_test(NAME promql_range_vs_prometheus
              COMMAND ${TS_PYTHON3} ${PROJECT_SOURCE_DIR}/tests/promql/diff_prometheus_range.py
                      $<TARGET_FILE:tessera> ${TS_PROMETHEUS} ${TS_PROMTOOL}

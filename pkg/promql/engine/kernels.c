@@ -419,8 +419,11 @@ ts__format_float_v(double v, char *buf, size_t size)
     }
     char e[TS_FLOAT_BUF_MAX];
     ts_format_float_go(v, 'e', e, sizeof(e));
-    int exp10 = atoi(strchr(e, 'e') + 1);
-    if (exp10 < -4 || exp10 >= 21)
+    /* e is "d[.ddd]e[+-]XX"; an exponent that does not parse keeps the %e form */
+    const char *x = strchr(e, 'e');
+    char *end = NULL;
+    long exp10 = x ? strtol(x + 1, &end, 10) : 0;
+    if (!x || end == x + 1 || *end != '\0' || exp10 < -4 || exp10 >= 21)
         snprintf(buf, size, "%s", e);
     else
         ts_format_float_go(v, 'f', buf, size);
