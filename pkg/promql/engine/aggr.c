@@ -38,8 +38,8 @@ typedef struct group {
  * step_stamp matches the current stamp, so nothing is cleared per step. */
 typedef struct agg_cache {
     ts_arena *a;
-    lmap in;              /* input label-set hash -> group id + 1 */
-    lmap out;             /* group label-set hash -> group id + 1 */
+    ts__hash_index in;    /* input label-set hash -> group id + 1 */
+    ts__hash_index out;   /* group label-set hash -> group id + 1 */
     const ts_labels **gl; /* group id -> group labels (in a) */
     size_t *step_slot;    /* group id -> index + 1 into this step's groups */
     uint64_t *step_stamp; /* group id -> stamp of the step that set step_slot */
@@ -55,26 +55,26 @@ agg_cache_new(ts_arena *a)
 {
     agg_cache *c = TS_ARENA_NEW(a, agg_cache);
     c->a = a;
-    ts__lmap_init(&c->in, a, 64);
-    ts__lmap_init(&c->out, a, 16);
+    ts__hash_index_init(&c->in, a, 64);
+    ts__hash_index_init(&c->out, a, 16);
     return c;
 }
 
-static const ts_labels *group_labels(ev *e, const ts_labels *l, const ts_promql_aggregate *a,
-                                     const char *extra);
+static const ts_labels *group_labels(ts__evaluator *e, const ts_labels *l,
+                                     const ts_promql_aggregate *a, const char *extra);
 
 /* The group id of input labels l (hash h), deriving its group labels when
  * this input is new. */
 static size_t
-agg_group_id(ev *e, agg_cache *c, const ts_labels *l, uint64_t h, const ts_promql_aggregate *a,
-             const char *extra)
+agg_group_id(ts__evaluator *e, agg_cache *c, const ts_labels *l, uint64_t h,
+             const ts_promql_aggregate *a, const char *extra)
 {
-    size_t *slot = ts__lmap_get(&c->in, h);
+    size_t *slot = ts__hash_index_get(&c->in, h);
     if (slot)
         return *slot - 1;
     const ts_labels *gl = group_labels(e, l, a, extra);
     bool found;
-    size_t *oslot = ts__lmap_put(&c->out, ts_labels_hash(gl), &found);
+    size_t *oslot = ts__hash_index_put(&c->out, ts_labels_hash(gl), &found);
     size_t gid;
     if (found) {
         gid = *oslot - 1;
@@ -98,16 +98,16 @@ agg_group_id(ev *e, agg_cache *c, const ts_labels *l, uint64_t h, const ts_promq
         c->gl[gid] = c->a == e->sa ? gl : ts_labels_dup_arena(c->a, gl);
         *oslot = gid + 1;
     }
-    if (c->nin < LABEL_CACHE_MAX) {
+    if (c->nin < TS__LABEL_CACHE_MAX) {
         bool f;
-        *ts__lmap_put(&c->in, h, &f) = gid + 1;
+        *ts__hash_index_put(&c->in, h, &f) = gid + 1;
         c->nin++;
     }
     return gid;
 }
 
 static const ts_labels *
-group_labels(ev *e, const ts_labels *l, const ts_promql_aggregate *a, const char *extra)
+group_labels(ts__evaluator *e, const ts_labels *l, const ts_promql_aggregate *a, const char *extra)
 {
     if (a->without) {
         const ts_labels *r = ts__labels_keep(e->sa, l, a->grouping, a->ngrouping, false);
@@ -123,7 +123,7 @@ group_labels(ev *e, const ts_labels *l, const ts_promql_aggregate *a, const char
 }
 
 static void
-add_member(ev *e, group *g, size_t idx)
+add_member(ts__evaluator *e, group *g, size_t idx)
 {
     if (g->nmembers == g->cap) {
         size_t ncap = g->cap ? g->cap * 2 : 4;
@@ -166,8 +166,8 @@ cmp_bottom(const void *a, const void *b)
     return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
-val
-ts__eval_aggregate(ev *e, const ts_promql_expr *x, int64_t t)
+ts__value
+ts__eval_aggregate(ts__evaluator *e, const ts_promql_expr *x, int64_t t)
 {
     const ts_promql_aggregate *a = &x->u.agg;
     ts_promql_agg_op op = a->op;
@@ -175,11 +175,11 @@ ts__eval_aggregate(ev *e, const ts_promql_expr *x, int64_t t)
     const char *label = NULL;
     long long k = 0;
     if (a->param) {
-        val p = ts__eval(e, a->param, t);
+        ts__value p = ts__eval(e, a->param, t);
         if (op == TS_PROMQL_AGG_COUNT_VALUES) {
             label = p.str;
             if (!label || !ts_label_name_valid(label, strlen(label)))
-                ev_fail(e, TS_EINVAL, "invalid label name \"%s\"", label ? label : "");
+                ts__eval_fail(e, TS_EINVAL, "invalid label name \"%s\"", label ? label : "");
         } else {
             param = p.scalar;
         }
@@ -188,13 +188,13 @@ ts__eval_aggregate(ev *e, const ts_promql_expr *x, int64_t t)
         if (!(param >= -9223372036854775808.0 && param <= 9223372036854775807.0)) {
             char num[64];
             ts__format_float_v(param, num, sizeof(num));
-            ev_fail(e, TS_EINVAL, "Scalar value %s overflows int64", num);
+            ts__eval_fail(e, TS_EINVAL, "Scalar value %s overflows int64", num);
         }
         k = (long long)param;
         if (k < 1)
-            return val_vector(NULL, 0);
+            return ts__value_vector(NULL, 0);
     }
-    val in = ts__eval(e, a->expr, t);
+    ts__value in = ts__eval(e, a->expr, t);
 
     agg_cache *gc;
     if (op == TS_PROMQL_AGG_COUNT_VALUES) {
@@ -205,7 +205,7 @@ ts__eval_aggregate(ev *e, const ts_promql_expr *x, int64_t t)
             gc = agg_cache_new(e->qa);
             ((ts_promql_expr *)x)->aux = gc; /* aux is the engine's to use */
         }
-        if (gc->nhint < in.n && in.n <= LABEL_CACHE_MAX) {
+        if (gc->nhint < in.n && in.n <= TS__LABEL_CACHE_MAX) {
             uint64_t *nk = TS_ARENA_ARRAY(e->qa, uint64_t, in.n);
             size_t *nh = TS_ARENA_ARRAY(e->qa, size_t, in.n);
             if (gc->nhint) {
@@ -301,10 +301,10 @@ ts__eval_aggregate(ev *e, const ts_promql_expr *x, int64_t t)
         g->has_value = true;
     }
 
-    vel *out;
+    ts__vector_elem *out;
     size_t k_out = 0;
     if (op == TS_PROMQL_AGG_TOPK || op == TS_PROMQL_AGG_BOTTOMK) {
-        out = ts_arena_alloc(e->sa, (in.n + 1) * sizeof(vel));
+        out = ts_arena_alloc(e->sa, (in.n + 1) * sizeof(ts__vector_elem));
         for (size_t gi = 0; gi < ng; gi++) {
             group *g = &groups[gi];
             ranked *r = ts_arena_alloc(e->sa, g->nmembers * sizeof(ranked));
@@ -313,11 +313,11 @@ ts__eval_aggregate(ev *e, const ts_promql_expr *x, int64_t t)
             qsort(r, g->nmembers, sizeof(ranked), op == TS_PROMQL_AGG_TOPK ? cmp_top : cmp_bottom);
             size_t take = (long long)g->nmembers < k ? g->nmembers : (size_t)k;
             for (size_t j = 0; j < take; j++)
-                out[k_out++] = (vel){in.vec[r[j].idx].l, in.vec[r[j].idx].v, t};
+                out[k_out++] = (ts__vector_elem){in.vec[r[j].idx].l, in.vec[r[j].idx].v, t};
         }
-        return val_vector(out, k_out);
+        return ts__value_vector(out, k_out);
     }
-    out = ts_arena_alloc(e->sa, (ng + 1) * sizeof(vel));
+    out = ts_arena_alloc(e->sa, (ng + 1) * sizeof(ts__vector_elem));
     for (size_t gi = 0; gi < ng; gi++) {
         group *g = &groups[gi];
         double v = 0;
@@ -353,7 +353,7 @@ ts__eval_aggregate(ev *e, const ts_promql_expr *x, int64_t t)
         default:
             break;
         }
-        out[k_out++] = (vel){g->l, v, t};
+        out[k_out++] = (ts__vector_elem){g->l, v, t};
     }
-    return val_vector(out, k_out);
+    return ts__value_vector(out, k_out);
 }

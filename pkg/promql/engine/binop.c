@@ -73,7 +73,7 @@ drops_name(ts_promql_op op)
 
 /* The matching signature of l. */
 static uint64_t
-signature(ev *e, const ts_labels *l, const ts_promql_vector_matching *m)
+signature(ts__evaluator *e, const ts_labels *l, const ts_promql_vector_matching *m)
 {
     if (m && m->on)
         return ts_labels_hash_subset(l, (const char *const *)m->labels, m->nlabels, true);
@@ -86,7 +86,7 @@ signature(ev *e, const ts_labels *l, const ts_promql_vector_matching *m)
 }
 
 static const ts_labels *
-match_labels(ev *e, const ts_labels *l, const ts_promql_vector_matching *m)
+match_labels(ts__evaluator *e, const ts_labels *l, const ts_promql_vector_matching *m)
 {
     if (m->on)
         return ts__labels_keep(e->sa, l, m->labels, m->nlabels, true);
@@ -94,10 +94,11 @@ match_labels(ev *e, const ts_labels *l, const ts_promql_vector_matching *m)
     return ts__labels_set(e->sa, r, TS_METRIC_NAME, "");
 }
 
-static val
-vector_scalar(ev *e, ts_promql_op op, val vec, double s, bool swap, bool rbool, int64_t t)
+static ts__value
+vector_scalar(ts__evaluator *e, ts_promql_op op, ts__value vec, double s, bool swap, bool rbool,
+              int64_t t)
 {
-    vel *out = ts_arena_alloc(e->sa, (vec.n + 1) * sizeof(vel));
+    ts__vector_elem *out = ts_arena_alloc(e->sa, (vec.n + 1) * sizeof(ts__vector_elem));
     size_t k = 0;
     bool cmp = ts_promql_op_is_comparison(op);
     for (size_t i = 0; i < vec.n; i++) {
@@ -119,50 +120,51 @@ vector_scalar(ev *e, ts_promql_op op, val vec, double s, bool swap, bool rbool, 
         const ts_labels *lb = vec.vec[i].l;
         if (drops_name(op) || rbool)
             lb = ts__drop_name(e, lb);
-        out[k++] = (vel){lb, v, t};
+        out[k++] = (ts__vector_elem){lb, v, t};
     }
     ts__check_dup_labels(e, out, k);
-    return val_vector(out, k);
+    return ts__value_vector(out, k);
 }
 
-static val
-set_op(ev *e, ts_promql_op op, val lhs, val rhs, const ts_promql_vector_matching *m, int64_t t)
+static ts__value
+set_op(ts__evaluator *e, ts_promql_op op, ts__value lhs, ts__value rhs,
+       const ts_promql_vector_matching *m, int64_t t)
 {
-    vel *out = ts_arena_alloc(e->sa, (lhs.n + rhs.n + 1) * sizeof(vel));
+    ts__vector_elem *out = ts_arena_alloc(e->sa, (lhs.n + rhs.n + 1) * sizeof(ts__vector_elem));
     size_t k = 0;
-    lmap sigs;
+    ts__hash_index sigs;
     if (op == TS_PROMQL_OP_LOR) {
-        ts__lmap_init(&sigs, e->sa, lhs.n);
+        ts__hash_index_init(&sigs, e->sa, lhs.n);
         for (size_t i = 0; i < lhs.n; i++) {
             bool found;
-            *ts__lmap_put(&sigs, signature(e, lhs.vec[i].l, m), &found) = 1;
+            *ts__hash_index_put(&sigs, signature(e, lhs.vec[i].l, m), &found) = 1;
             out[k] = lhs.vec[i];
             out[k++].t = t;
         }
         for (size_t i = 0; i < rhs.n; i++)
-            if (!ts__lmap_get(&sigs, signature(e, rhs.vec[i].l, m))) {
+            if (!ts__hash_index_get(&sigs, signature(e, rhs.vec[i].l, m))) {
                 out[k] = rhs.vec[i];
                 out[k++].t = t;
             }
-        return val_vector(out, k);
+        return ts__value_vector(out, k);
     }
-    ts__lmap_init(&sigs, e->sa, rhs.n);
+    ts__hash_index_init(&sigs, e->sa, rhs.n);
     for (size_t i = 0; i < rhs.n; i++) {
         bool found;
-        *ts__lmap_put(&sigs, signature(e, rhs.vec[i].l, m), &found) = 1;
+        *ts__hash_index_put(&sigs, signature(e, rhs.vec[i].l, m), &found) = 1;
     }
     for (size_t i = 0; i < lhs.n; i++) {
-        bool in_rhs = ts__lmap_get(&sigs, signature(e, lhs.vec[i].l, m)) != NULL;
+        bool in_rhs = ts__hash_index_get(&sigs, signature(e, lhs.vec[i].l, m)) != NULL;
         if (in_rhs == (op == TS_PROMQL_OP_LAND)) {
             out[k] = lhs.vec[i];
             out[k++].t = t;
         }
     }
-    return val_vector(out, k);
+    return ts__value_vector(out, k);
 }
 
 static const ts_labels *
-result_labels(ev *e, const ts_labels *l, const ts_labels *r, ts_promql_op op,
+result_labels(ts__evaluator *e, const ts_labels *l, const ts_labels *r, ts_promql_op op,
               const ts_promql_vector_matching *m)
 {
     const ts_labels *res = l;
@@ -181,49 +183,50 @@ result_labels(ev *e, const ts_labels *l, const ts_labels *r, ts_promql_op op,
     return res;
 }
 
-static val
-vector_vector(ev *e, ts_promql_op op, val lhs, val rhs, const ts_promql_vector_matching *m,
-              bool rbool, int64_t t)
+static ts__value
+vector_vector(ts__evaluator *e, ts_promql_op op, ts__value lhs, ts__value rhs,
+              const ts_promql_vector_matching *m, bool rbool, int64_t t)
 {
     if (m->card == TS_PROMQL_CARD_MANY_TO_MANY)
-        ev_fail(e, TS_EINVAL, "many-to-many only allowed for set operators");
+        ts__eval_fail(e, TS_EINVAL, "many-to-many only allowed for set operators");
     bool swapped = m->card == TS_PROMQL_CARD_ONE_TO_MANY;
     if (swapped) {
-        val tmp = lhs;
+        ts__value tmp = lhs;
         lhs = rhs;
         rhs = tmp;
     }
     /* Index the "one" side by signature. */
-    lmap right;
-    ts__lmap_init(&right, e->sa, rhs.n);
+    ts__hash_index right;
+    ts__hash_index_init(&right, e->sa, rhs.n);
     for (size_t i = 0; i < rhs.n; i++) {
         bool found;
-        size_t *slot = ts__lmap_put(&right, signature(e, rhs.vec[i].l, m), &found);
+        size_t *slot = ts__hash_index_put(&right, signature(e, rhs.vec[i].l, m), &found);
         if (found) {
-            const vel *dup = &rhs.vec[*slot - 1];
+            const ts__vector_elem *dup = &rhs.vec[*slot - 1];
             char *ml = ts_labels_to_string(e->sa, match_labels(e, rhs.vec[i].l, m));
-            ev_fail(e, TS_EINVAL,
-                    "found duplicate series for the match group %s on the %s hand-side of the "
-                    "operation: [%s, %s];many-to-many matching not allowed: matching labels "
-                    "must be unique on one side",
-                    ml, swapped ? "left" : "right", ts_labels_to_string(e->sa, rhs.vec[i].l),
-                    ts_labels_to_string(e->sa, dup->l));
+            ts__eval_fail(
+                e, TS_EINVAL,
+                "found duplicate series for the match group %s on the %s hand-side of the "
+                "operation: [%s, %s];many-to-many matching not allowed: matching labels "
+                "must be unique on one side",
+                ml, swapped ? "left" : "right", ts_labels_to_string(e->sa, rhs.vec[i].l),
+                ts_labels_to_string(e->sa, dup->l));
         }
         *slot = i + 1;
     }
     /* For one-to-one: signatures already matched.  For many-to-one: result
      * label hashes per signature (kept in one map keyed by a mix of both). */
-    lmap matched, inserted;
-    ts__lmap_init(&matched, e->sa, lhs.n);
-    ts__lmap_init(&inserted, e->sa, lhs.n);
-    vel *out = ts_arena_alloc(e->sa, (lhs.n + 1) * sizeof(vel));
+    ts__hash_index matched, inserted;
+    ts__hash_index_init(&matched, e->sa, lhs.n);
+    ts__hash_index_init(&inserted, e->sa, lhs.n);
+    ts__vector_elem *out = ts_arena_alloc(e->sa, (lhs.n + 1) * sizeof(ts__vector_elem));
     size_t k = 0;
     for (size_t i = 0; i < lhs.n; i++) {
         uint64_t sig = signature(e, lhs.vec[i].l, m);
-        size_t *rs = ts__lmap_get(&right, sig);
+        size_t *rs = ts__hash_index_get(&right, sig);
         if (!rs)
             continue;
-        const vel *r = &rhs.vec[*rs - 1];
+        const ts__vector_elem *r = &rhs.vec[*rs - 1];
         double vl = lhs.vec[i].v, vr = r->v;
         if (swapped) {
             double tmp = vl;
@@ -241,36 +244,37 @@ vector_vector(ev *e, ts_promql_op op, val lhs, val rhs, const ts_promql_vector_m
             lb = ts__drop_name(e, lb);
         bool found;
         if (m->card == TS_PROMQL_CARD_ONE_TO_ONE) {
-            ts__lmap_put(&matched, sig, &found);
+            ts__hash_index_put(&matched, sig, &found);
             if (found)
-                ev_fail(e, TS_EINVAL,
-                        "multiple matches for labels: many-to-one matching must be explicit "
-                        "(group_left/group_right)");
+                ts__eval_fail(e, TS_EINVAL,
+                              "multiple matches for labels: many-to-one matching must be explicit "
+                              "(group_left/group_right)");
         } else {
             uint64_t key = sig * 0x9E3779B97F4A7C15ULL ^ ts_labels_hash(lb);
-            ts__lmap_put(&inserted, key, &found);
+            ts__hash_index_put(&inserted, key, &found);
             if (found)
-                ev_fail(e, TS_EINVAL,
-                        "multiple matches for labels: grouping labels must ensure unique matches");
+                ts__eval_fail(
+                    e, TS_EINVAL,
+                    "multiple matches for labels: grouping labels must ensure unique matches");
         }
-        out[k++] = (vel){lb, v, t};
+        out[k++] = (ts__vector_elem){lb, v, t};
     }
     ts__check_dup_labels(e, out, k);
-    return val_vector(out, k);
+    return ts__value_vector(out, k);
 }
 
-val
-ts__eval_binary(ev *e, const ts_promql_expr *x, int64_t t)
+ts__value
+ts__eval_binary(ts__evaluator *e, const ts_promql_expr *x, int64_t t)
 {
     const ts_promql_binary *b = &x->u.bin;
-    val lhs = ts__eval(e, b->lhs, t);
-    val rhs = ts__eval(e, b->rhs, t);
+    ts__value lhs = ts__eval(e, b->lhs, t);
+    ts__value rhs = ts__eval(e, b->rhs, t);
     if (lhs.type == TS_PROMQL_VT_SCALAR && rhs.type == TS_PROMQL_VT_SCALAR) {
         bool keep;
         double v = elem_op(b->op, lhs.scalar, rhs.scalar, &keep);
         if (ts_promql_op_is_comparison(b->op))
             v = keep ? 1 : 0;
-        return val_scalar(v);
+        return ts__value_scalar(v);
     }
     if (lhs.type == TS_PROMQL_VT_VECTOR && rhs.type == TS_PROMQL_VT_VECTOR) {
         static const ts_promql_vector_matching def = {.card = TS_PROMQL_CARD_ONE_TO_ONE};
@@ -283,5 +287,6 @@ ts__eval_binary(ev *e, const ts_promql_expr *x, int64_t t)
         return vector_scalar(e, b->op, lhs, rhs.scalar, false, b->return_bool, t);
     if (lhs.type == TS_PROMQL_VT_SCALAR && rhs.type == TS_PROMQL_VT_VECTOR)
         return vector_scalar(e, b->op, rhs, lhs.scalar, true, b->return_bool, t);
-    ev_fail(e, TS_EINVAL, "invalid operand types for binary operator %s", ts_promql_op_str(b->op));
+    ts__eval_fail(e, TS_EINVAL, "invalid operand types for binary operator %s",
+                  ts_promql_op_str(b->op));
 }

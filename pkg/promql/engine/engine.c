@@ -25,7 +25,7 @@
  * search hints, so that stepping forward finds the next window in a few
  * comparisons instead of a binary search; each aggregation node keeps its
  * groups by input (aggr.c); other name-dropped label sets are cached by the
- * input's hash (label_cache).  Scratch arenas that outgrow their block are
+ * input's hash (ts__label_cache).  Scratch arenas that outgrow their block are
  * re-created with one block of a step's size (reset_scratch).
  *
  * Limits: the deadline is checked at every step and inner subquery step;
@@ -91,7 +91,7 @@ ts_promql_engine_free(ts_promql_engine *e)
 /* ------------------------------------------------------------ error paths */
 
 void
-ts__ev_fail(ev *e, int code, const char *fmt, ...)
+ts__eval_fail(ts__evaluator *e, int code, const char *fmt, ...)
 {
     e->code = code;
     if (e->err) {
@@ -105,26 +105,28 @@ ts__ev_fail(ev *e, int code, const char *fmt, ...)
 }
 
 void
-ts__ev_add_samples(ev *e, size_t n)
+ts__eval_add_samples(ts__evaluator *e, size_t n)
 {
     e->cur_samples += n;
     if (e->cur_samples > e->max_samples)
-        ev_fail(e, TS_ELIMIT,
-                "query processing would load too many samples into memory in query execution");
+        ts__eval_fail(
+            e, TS_ELIMIT,
+            "query processing would load too many samples into memory in query execution");
 }
 
 void
-ts__ev_check_time(ev *e)
+ts__eval_check_time(ts__evaluator *e)
 {
     size_t bytes = e->qa->allocated + e->sa->allocated;
     for (size_t i = 0; i < sizeof(e->inner) / sizeof(e->inner[0]); i++)
         if (e->inner[i])
             bytes += e->inner[i]->allocated;
     if (bytes > e->max_bytes)
-        ev_fail(e, TS_ELIMIT,
-                "query processing would load too many samples into memory in query execution");
+        ts__eval_fail(
+            e, TS_ELIMIT,
+            "query processing would load too many samples into memory in query execution");
     if (e->deadline_ns && ts_mono_ns() > e->deadline_ns)
-        ev_fail(e, TS_ETIMEOUT, "query timed out in expression evaluation");
+        ts__eval_fail(e, TS_ETIMEOUT, "query timed out in expression evaluation");
 }
 
 /* ----------------------------------------------------------- label helpers */
@@ -160,22 +162,22 @@ ts__labels_keep(ts_arena *a, const ts_labels *l, char *const *names, size_t n, b
 }
 
 const ts_labels *
-ts__label_cache_get(const label_cache *c, uint64_t key)
+ts__label_cache_get(const ts__label_cache *c, uint64_t key)
 {
     if (!c->map)
         return NULL;
-    size_t *slot = ts__lmap_get(c->map, key);
+    size_t *slot = ts__hash_index_get(c->map, key);
     return slot ? c->out[*slot - 1] : NULL;
 }
 
 void
-ts__label_cache_put(ev *e, label_cache *c, uint64_t key, const ts_labels *out)
+ts__label_cache_put(ts__evaluator *e, ts__label_cache *c, uint64_t key, const ts_labels *out)
 {
-    if (c->n >= LABEL_CACHE_MAX)
+    if (c->n >= TS__LABEL_CACHE_MAX)
         return;
     if (!c->map) {
-        c->map = TS_ARENA_NEW(e->qa, lmap);
-        ts__lmap_init(c->map, e->qa, 64);
+        c->map = TS_ARENA_NEW(e->qa, ts__hash_index);
+        ts__hash_index_init(c->map, e->qa, 64);
     }
     if (c->n == c->cap) {
         size_t ncap = c->cap ? c->cap * 2 : 64;
@@ -186,7 +188,7 @@ ts__label_cache_put(ev *e, label_cache *c, uint64_t key, const ts_labels *out)
         c->cap = ncap;
     }
     bool found;
-    size_t *slot = ts__lmap_put(c->map, key, &found);
+    size_t *slot = ts__hash_index_put(c->map, key, &found);
     if (found)
         return;
     c->out[c->n++] = out;
@@ -212,7 +214,7 @@ is_l_without_name(const ts_labels *out, const ts_labels *l)
 }
 
 const ts_labels *
-ts__drop_name(ev *e, const ts_labels *l)
+ts__drop_name(ts__evaluator *e, const ts_labels *l)
 {
     if (!ts_labels_has(l, TS_METRIC_NAME))
         return l;
@@ -225,7 +227,7 @@ ts__drop_name(ev *e, const ts_labels *l)
 }
 
 const ts_labels *
-ts__series_dropped(ev *e, loaded_series *ls)
+ts__series_dropped(ts__evaluator *e, ts__loaded_series *ls)
 {
     if (!ls->dropped)
         ls->dropped = ts_labels_has(ls->l, TS_METRIC_NAME)
@@ -235,16 +237,16 @@ ts__series_dropped(ev *e, loaded_series *ls)
 }
 
 bool
-ts__sel_dropped_distinct(ev *e, sel_data *sd)
+ts__sel_dropped_distinct(ts__evaluator *e, ts__selector_data *sd)
 {
     if (sd->distinct_dropped == 0) {
         sd->distinct_dropped = 1;
-        lmap m;
-        ts__lmap_init(&m, e->sa, sd->n);
+        ts__hash_index m;
+        ts__hash_index_init(&m, e->sa, sd->n);
         for (size_t i = 0; i < sd->n && sd->distinct_dropped > 0; i++) {
             const ts_labels *l = ts__series_dropped(e, &sd->series[i]);
             bool found;
-            size_t *slot = ts__lmap_put(&m, ts_labels_hash(l), &found);
+            size_t *slot = ts__hash_index_put(&m, ts_labels_hash(l), &found);
             if (found) /* equal sets, or a hash collision: check at every step then */
                 sd->distinct_dropped = -1;
             else
@@ -254,10 +256,10 @@ ts__sel_dropped_distinct(ev *e, sel_data *sd)
     return sd->distinct_dropped > 0;
 }
 
-/* -------------------------------------------------------------------- lmap */
+/* -------------------------------------------------------------- hash index */
 
 void
-ts__lmap_init(lmap *m, ts_arena *a, size_t hint)
+ts__hash_index_init(ts__hash_index *m, ts_arena *a, size_t hint)
 {
     size_t cap = 16;
     while (cap < hint * 2)
@@ -271,7 +273,7 @@ ts__lmap_init(lmap *m, ts_arena *a, size_t hint)
 
 /* Slot values are stored +1 so that 0 marks an empty slot. */
 static size_t
-lmap_slot(const lmap *m, uint64_t key)
+hash_index_slot(const ts__hash_index *m, uint64_t key)
 {
     size_t i = (size_t)(key * 0x9E3779B97F4A7C15ULL) & (m->cap - 1);
     while (m->vals[i] && m->keys[i] != key)
@@ -280,21 +282,21 @@ lmap_slot(const lmap *m, uint64_t key)
 }
 
 size_t *
-ts__lmap_put(lmap *m, uint64_t key, bool *found)
+ts__hash_index_put(ts__hash_index *m, uint64_t key, bool *found)
 {
     if ((m->len + 1) * 2 > m->cap) {
-        lmap old = *m;
+        ts__hash_index old = *m;
         m->cap *= 2;
         m->keys = ts_arena_calloc(m->a, m->cap, sizeof(uint64_t));
         m->vals = ts_arena_calloc(m->a, m->cap, sizeof(size_t));
         for (size_t i = 0; i < old.cap; i++)
             if (old.vals[i]) {
-                size_t s = lmap_slot(m, old.keys[i]);
+                size_t s = hash_index_slot(m, old.keys[i]);
                 m->keys[s] = old.keys[i];
                 m->vals[s] = old.vals[i];
             }
     }
-    size_t s = lmap_slot(m, key);
+    size_t s = hash_index_slot(m, key);
     *found = m->vals[s] != 0;
     if (!*found) {
         m->keys[s] = key;
@@ -305,24 +307,24 @@ ts__lmap_put(lmap *m, uint64_t key, bool *found)
 }
 
 size_t *
-ts__lmap_get(const lmap *m, uint64_t key)
+ts__hash_index_get(const ts__hash_index *m, uint64_t key)
 {
-    size_t s = lmap_slot(m, key);
+    size_t s = hash_index_slot(m, key);
     return m->vals[s] ? &m->vals[s] : NULL;
 }
 
 void
-ts__check_dup_labels(ev *e, const vel *v, size_t n)
+ts__check_dup_labels(ts__evaluator *e, const ts__vector_elem *v, size_t n)
 {
     if (n < 2)
         return;
-    lmap m;
-    ts__lmap_init(&m, e->sa, n);
+    ts__hash_index m;
+    ts__hash_index_init(&m, e->sa, n);
     for (size_t i = 0; i < n; i++) {
         bool found;
-        size_t *slot = ts__lmap_put(&m, ts_labels_hash(v[i].l), &found);
+        size_t *slot = ts__hash_index_put(&m, ts_labels_hash(v[i].l), &found);
         if (found && ts_labels_equal(v[*slot - 1].l, v[i].l))
-            ev_fail(e, TS_EINVAL, "vector cannot contain metrics with the same labelset");
+            ts__eval_fail(e, TS_EINVAL, "vector cannot contain metrics with the same labelset");
         if (!found)
             *slot = i + 1;
     }
@@ -350,7 +352,7 @@ sat_sub(int64_t a, int64_t b)
 }
 
 static int64_t
-at_time(const ev *e, ts_promql_at_kind at, int64_t at_ms, int64_t t)
+at_time(const ts__evaluator *e, ts_promql_at_kind at, int64_t at_ms, int64_t t)
 {
     switch (at) {
     case TS_PROMQL_AT_TIMESTAMP:
@@ -378,7 +380,7 @@ typedef struct sel_list {
 
 /* Collects selectors; [lo, hi] are the times at which x may be evaluated. */
 static void
-collect(ev *e, ts_promql_expr *x, int64_t lo, int64_t hi, sel_list *out)
+collect(ts__evaluator *e, ts_promql_expr *x, int64_t lo, int64_t hi, sel_list *out)
 {
     if (!x)
         return;
@@ -430,7 +432,7 @@ collect(ev *e, ts_promql_expr *x, int64_t lo, int64_t hi, sel_list *out)
 }
 
 static int
-load_series(ev *e, ts_querier *q, sel_req *r, ts_promql_result *res)
+load_series(ts__evaluator *e, ts_querier *q, sel_req *r, ts_promql_result *res)
 {
     const ts_promql_vector_selector *s = &r->vs->u.vs;
     ts_select_hints hints = {.start = r->mint, .end = r->maxt, .range = r->range};
@@ -439,7 +441,7 @@ load_series(ev *e, ts_querier *q, sel_req *r, ts_promql_result *res)
     int rc = q->ops->select(q, true, &hints, s->matchers, s->nmatchers, &ss, &serr);
     if (rc != 0)
         return ts_error_set(e->err, rc, "%s", serr.msg[0] ? serr.msg : ts_strerror(rc));
-    sel_data *sd = TS_ARENA_NEW(e->qa, sel_data);
+    ts__selector_data *sd = TS_ARENA_NEW(e->qa, ts__selector_data);
     size_t cap = 0;
     ts_sample *buf = NULL;
     size_t bcap = 0;
@@ -487,13 +489,13 @@ load_series(ev *e, ts_querier *q, sel_req *r, ts_promql_result *res)
         }
         if (sd->n == cap) {
             size_t ncap = cap ? cap * 2 : 8;
-            loaded_series *ns = TS_ARENA_ARRAY(e->qa, loaded_series, ncap);
+            ts__loaded_series *ns = TS_ARENA_ARRAY(e->qa, ts__loaded_series, ncap);
             if (sd->n)
                 memcpy(ns, sd->series, sd->n * sizeof(*ns));
             sd->series = ns;
             cap = ncap;
         }
-        loaded_series *ls = &sd->series[sd->n++];
+        ts__loaded_series *ls = &sd->series[sd->n++];
         ls->l = ts_labels_dup_arena(e->qa, se->labels);
         ls->s = ts_arena_memdup(e->qa, buf, n * sizeof(ts_sample));
         ls->n = n;
@@ -519,7 +521,7 @@ load_series(ev *e, ts_querier *q, sel_req *r, ts_promql_result *res)
 }
 
 static int
-load_all(ev *e, ts_queryable *qb, ts_promql_expr *root, ts_promql_result *res)
+load_all(ts__evaluator *e, ts_queryable *qb, ts_promql_expr *root, ts_promql_result *res)
 {
     sel_list sl = {0};
     collect(e, root, e->start, e->end, &sl);
@@ -584,34 +586,34 @@ advance(const ts_sample *s, size_t n, size_t *pos, int64_t bound, bool inclusive
     return lo;
 }
 
-static val
-eval_vector_selector(ev *e, const ts_promql_expr *x, int64_t t)
+static ts__value
+eval_vector_selector(ts__evaluator *e, const ts_promql_expr *x, int64_t t)
 {
     const ts_promql_vector_selector *s = &x->u.vs;
-    sel_data *sd = x->aux;
+    ts__selector_data *sd = x->aux;
     if (!sd || sd->n == 0)
-        return val_vector(NULL, 0);
+        return ts__value_vector(NULL, 0);
     int64_t ref = sat_sub(at_time(e, s->at, s->at_ms, t), s->offset);
-    vel *out = ts_arena_alloc(e->sa, sd->n * sizeof(vel));
+    ts__vector_elem *out = ts_arena_alloc(e->sa, sd->n * sizeof(ts__vector_elem));
     size_t k = 0;
     for (size_t i = 0; i < sd->n; i++) {
-        loaded_series *ls = &sd->series[i];
+        ts__loaded_series *ls = &sd->series[i];
         long j = (long)advance(ls->s, ls->n, &ls->hi, ref, true) - 1;
         if (j < 0 || ls->s[j].t < sat_sub(ref, e->lookback) || ts_is_stale_nan(ls->s[j].v))
             continue;
-        out[k++] = (vel){ls->l, ls->s[j].v, ls->s[j].t};
+        out[k++] = (ts__vector_elem){ls->l, ls->s[j].v, ls->s[j].t};
     }
-    ts__ev_add_samples(e, k);
-    return val_vector(out, k);
+    ts__eval_add_samples(e, k);
+    return ts__value_vector(out, k);
 }
 
-static val
-eval_matrix_selector(ev *e, const ts_promql_expr *x, int64_t t)
+static ts__value
+eval_matrix_selector(ts__evaluator *e, const ts_promql_expr *x, int64_t t)
 {
     const ts_promql_expr *vsx = x->u.ms.vs;
     const ts_promql_vector_selector *s = &vsx->u.vs;
-    sel_data *sd = vsx->aux;
-    val r = {0};
+    ts__selector_data *sd = vsx->aux;
+    ts__value r = {0};
     r.type = TS_PROMQL_VT_MATRIX;
     r.range_ms = x->u.ms.range_ms;
     r.range_end = sat_sub(at_time(e, s->at, s->at_ms, t), s->offset);
@@ -619,10 +621,10 @@ eval_matrix_selector(ev *e, const ts_promql_expr *x, int64_t t)
         return r;
     int64_t mint = sat_sub(r.range_end, r.range_ms);
     r.sel = sd;
-    r.mat = ts_arena_alloc(e->sa, sd->n * sizeof(mser));
+    r.mat = ts_arena_alloc(e->sa, sd->n * sizeof(ts__range_series));
     size_t total = 0;
     for (size_t i = 0; i < sd->n; i++) {
-        loaded_series *ls = &sd->series[i];
+        ts__loaded_series *ls = &sd->series[i];
         size_t a = advance(ls->s, ls->n, &ls->lo, mint, false);
         long b = (long)advance(ls->s, ls->n, &ls->hi, r.range_end, true) - 1;
         if (b < (long)a)
@@ -640,10 +642,10 @@ eval_matrix_selector(ev *e, const ts_promql_expr *x, int64_t t)
         }
         if (cnt == 0)
             continue;
-        r.mat[r.n++] = (mser){ls->l, win, cnt, ls};
+        r.mat[r.n++] = (ts__range_series){ls->l, win, cnt, ls};
         total += cnt;
     }
-    ts__ev_add_samples(e, total);
+    ts__eval_add_samples(e, total);
     return r;
 }
 
@@ -669,8 +671,8 @@ reset_scratch(ts_arena *a)
 
 /* Appends (t, v) to the series of labels l in an accumulating matrix. */
 typedef struct acc {
-    lmap map;
-    mser *ser;
+    ts__hash_index map;
+    ts__range_series *ser;
     size_t n, cap;
     size_t *caps; /* capacity of each series' sample array */
     ts_arena *a;
@@ -681,21 +683,21 @@ acc_init(acc *m, ts_arena *a)
 {
     memset(m, 0, sizeof(*m));
     m->a = a;
-    ts__lmap_init(&m->map, a, 16);
+    ts__hash_index_init(&m->map, a, 16);
 }
 
 static void
 acc_add(acc *m, const ts_labels *l, int64_t t, double v, bool copy_labels)
 {
     bool found;
-    size_t *slot = ts__lmap_put(&m->map, ts_labels_hash(l), &found);
+    size_t *slot = ts__hash_index_put(&m->map, ts_labels_hash(l), &found);
     size_t idx;
     if (found) {
         idx = *slot - 1;
     } else {
         if (m->n == m->cap) {
             size_t ncap = m->cap ? m->cap * 2 : 8;
-            mser *ns = TS_ARENA_ARRAY(m->a, mser, ncap);
+            ts__range_series *ns = TS_ARENA_ARRAY(m->a, ts__range_series, ncap);
             size_t *nc = TS_ARENA_ARRAY(m->a, size_t, ncap);
             if (m->n) {
                 memcpy(ns, m->ser, m->n * sizeof(*ns));
@@ -706,11 +708,11 @@ acc_add(acc *m, const ts_labels *l, int64_t t, double v, bool copy_labels)
             m->cap = ncap;
         }
         idx = m->n++;
-        m->ser[idx] = (mser){copy_labels ? ts_labels_dup_arena(m->a, l) : l, NULL, 0};
+        m->ser[idx] = (ts__range_series){copy_labels ? ts_labels_dup_arena(m->a, l) : l, NULL, 0};
         m->caps[idx] = 0;
         *slot = idx + 1;
     }
-    mser *s = &m->ser[idx];
+    ts__range_series *s = &m->ser[idx];
     if (s->n == m->caps[idx]) {
         size_t ncap = m->caps[idx] ? m->caps[idx] * 2 : 4;
         ts_sample *ns = TS_ARENA_ARRAY(m->a, ts_sample, ncap);
@@ -728,19 +730,19 @@ acc_add(acc *m, const ts_labels *l, int64_t t, double v, bool copy_labels)
  * subqueries) share most of them: each is evaluated once, as Prometheus
  * evaluates a subquery once over the whole range. */
 typedef struct sq_memo {
-    lmap idx; /* timestamp -> index + 1 into vals */
-    val *vals;
+    ts__hash_index idx; /* timestamp -> index + 1 into vals */
+    ts__value *vals;
     size_t n, cap;
-    lmap labels; /* interned label sets (query arena) by hash */
+    ts__hash_index labels; /* interned label sets (query arena) by hash */
     const ts_labels **lsets;
     size_t nl, lcap;
 } sq_memo;
 
 static const ts_labels *
-intern_labels(ev *e, sq_memo *m, const ts_labels *l)
+intern_labels(ts__evaluator *e, sq_memo *m, const ts_labels *l)
 {
     bool found;
-    size_t *slot = ts__lmap_put(&m->labels, ts_labels_hash(l), &found);
+    size_t *slot = ts__hash_index_put(&m->labels, ts_labels_hash(l), &found);
     if (found && ts_labels_equal(m->lsets[*slot - 1], l))
         return m->lsets[*slot - 1];
     const ts_labels *c = ts_labels_dup_arena(e->qa, l);
@@ -759,17 +761,17 @@ intern_labels(ev *e, sq_memo *m, const ts_labels *l)
     return c;
 }
 
-static val
-memo_eval(ev *e, const ts_promql_expr *x, int64_t it)
+static ts__value
+memo_eval(ts__evaluator *e, const ts_promql_expr *x, int64_t it)
 {
     sq_memo *m = x->aux;
     if (!m) {
         m = TS_ARENA_NEW(e->qa, sq_memo);
-        ts__lmap_init(&m->idx, e->qa, 64);
-        ts__lmap_init(&m->labels, e->qa, 64);
+        ts__hash_index_init(&m->idx, e->qa, 64);
+        ts__hash_index_init(&m->labels, e->qa, 64);
         ((ts_promql_expr *)x)->aux = m; /* aux is the engine's to use */
     }
-    size_t *slot = ts__lmap_get(&m->idx, (uint64_t)it);
+    size_t *slot = ts__hash_index_get(&m->idx, (uint64_t)it);
     if (slot)
         return m->vals[*slot - 1];
     /* Evaluate in this depth's own scratch arena: the result is copied into
@@ -782,16 +784,16 @@ memo_eval(ev *e, const ts_promql_expr *x, int64_t it)
         e->sa = e->inner[d];
         e->depth++;
     }
-    val v = ts__eval(e, x->u.sq.expr, it);
+    ts__value v = ts__eval(e, x->u.sq.expr, it);
     if (v.type == TS_PROMQL_VT_VECTOR) {
-        vel *c = TS_ARENA_ARRAY(e->qa, vel, v.n + 1);
+        ts__vector_elem *c = TS_ARENA_ARRAY(e->qa, ts__vector_elem, v.n + 1);
         for (size_t i = 0; i < v.n; i++)
-            c[i] = (vel){intern_labels(e, m, v.vec[i].l), v.vec[i].v, v.vec[i].t};
+            c[i] = (ts__vector_elem){intern_labels(e, m, v.vec[i].l), v.vec[i].v, v.vec[i].t};
         v.vec = c;
     }
     if (m->n == m->cap) {
         size_t ncap = m->cap ? m->cap * 2 : 64;
-        val *nv = TS_ARENA_ARRAY(e->qa, val, ncap);
+        ts__value *nv = TS_ARENA_ARRAY(e->qa, ts__value, ncap);
         if (m->n)
             memcpy(nv, m->vals, m->n * sizeof(*nv));
         m->vals = nv;
@@ -804,12 +806,12 @@ memo_eval(ev *e, const ts_promql_expr *x, int64_t it)
     }
     m->vals[m->n++] = v;
     bool found;
-    *ts__lmap_put(&m->idx, (uint64_t)it, &found) = m->n;
+    *ts__hash_index_put(&m->idx, (uint64_t)it, &found) = m->n;
     return v;
 }
 
-static val
-eval_subquery(ev *e, const ts_promql_expr *x, int64_t t)
+static ts__value
+eval_subquery(ts__evaluator *e, const ts_promql_expr *x, int64_t t)
 {
     const ts_promql_subquery *sq = &x->u.sq;
     int64_t step = sq->step_ms > 0 ? sq->step_ms : e->interval;
@@ -822,20 +824,20 @@ eval_subquery(ev *e, const ts_promql_expr *x, int64_t t)
     acc m;
     acc_init(&m, e->sa);
     for (; it <= wend; it += step) {
-        ts__ev_check_time(e);
-        val v = memo_eval(e, x, it);
+        ts__eval_check_time(e);
+        ts__value v = memo_eval(e, x, it);
         if (v.type == TS_PROMQL_VT_SCALAR) {
             acc_add(&m, ts_labels_empty(), it, v.scalar, false);
-            ts__ev_add_samples(e, 1);
+            ts__eval_add_samples(e, 1);
         } else {
             for (size_t i = 0; i < v.n; i++)
                 acc_add(&m, v.vec[i].l, it, v.vec[i].v, false);
-            ts__ev_add_samples(e, v.n);
+            ts__eval_add_samples(e, v.n);
         }
         if (it > INT64_MAX - step)
             break;
     }
-    val r = {0};
+    ts__value r = {0};
     r.type = TS_PROMQL_VT_MATRIX;
     r.mat = m.ser;
     r.n = m.n;
@@ -844,42 +846,41 @@ eval_subquery(ev *e, const ts_promql_expr *x, int64_t t)
     return r;
 }
 
-val
-ts__eval_range_arg(ev *e, const ts_promql_expr *x, int64_t t)
+ts__value
+ts__eval_range_arg(ts__evaluator *e, const ts_promql_expr *x, int64_t t)
 {
     x = ts__unwrap(x);
     if (x->kind == TS_PROMQL_MATRIX_SELECTOR)
         return eval_matrix_selector(e, x, t);
     if (x->kind == TS_PROMQL_SUBQUERY)
         return eval_subquery(e, x, t);
-    ev_fail(e, TS_EINVAL, "expected a range vector argument");
+    ts__eval_fail(e, TS_EINVAL, "expected a range vector argument");
 }
 
-static val
-eval_unary(ev *e, const ts_promql_expr *x, int64_t t)
+static ts__value
+eval_unary(ts__evaluator *e, const ts_promql_expr *x, int64_t t)
 {
-    val v = ts__eval(e, x->u.unary.expr, t);
+    ts__value v = ts__eval(e, x->u.unary.expr, t);
     if (x->u.unary.op != TS_PROMQL_OP_SUB)
         return v;
     if (v.type == TS_PROMQL_VT_SCALAR) {
         v.scalar = -v.scalar;
         return v;
     }
-    vel *out = ts_arena_alloc(e->sa, (v.n + 1) * sizeof(vel));
+    ts__vector_elem *out = ts_arena_alloc(e->sa, (v.n + 1) * sizeof(ts__vector_elem));
     for (size_t i = 0; i < v.n; i++)
-        out[i] = (vel){ts__drop_name(e, v.vec[i].l), -v.vec[i].v, t};
+        out[i] = (ts__vector_elem){ts__drop_name(e, v.vec[i].l), -v.vec[i].v, t};
     ts__check_dup_labels(e, out, v.n);
-    return val_vector(out, v.n);
+    return ts__value_vector(out, v.n);
 }
 
-val
-ts__eval(ev *e, const ts_promql_expr *x, int64_t t)
+ts__value
+ts__eval(ts__evaluator *e, const ts_promql_expr *x, int64_t t)
 {
     switch (x->kind) {
-    case TS_PROMQL_NUMBER:
-        return val_scalar(x->u.number);
+    case TS_PROMQL_NUMBER: return ts__value_scalar(x->u.number);
     case TS_PROMQL_STRING: {
-        val r = {0};
+        ts__value r = {0};
         r.type = TS_PROMQL_VT_STRING;
         r.str = x->u.string.p;
         return r;
@@ -903,7 +904,7 @@ ts__eval(ev *e, const ts_promql_expr *x, int64_t t)
     case TS_PROMQL_CALL:
         return ts__eval_call(e, x, t);
     }
-    ev_fail(e, TS_EINVAL, "unhandled expression kind %d", (int)x->kind);
+    ts__eval_fail(e, TS_EINVAL, "unhandled expression kind %d", (int)x->kind);
 }
 
 /* --------------------------------------------------------------- queries */
@@ -917,7 +918,7 @@ cmp_mseries(const void *a, const void *b)
 
 /* Copies an evaluated value into the result (query arena). */
 static void
-set_result(ev *e, ts_promql_result *res, const val *v, int64_t t)
+set_result(ts__evaluator *e, ts_promql_result *res, const ts__value *v, int64_t t)
 {
     res->type = v->type;
     res->t = t;
@@ -950,7 +951,7 @@ set_result(ev *e, ts_promql_result *res, const val *v, int64_t t)
 }
 
 static void
-free_inner(ev *e)
+free_inner(ts__evaluator *e)
 {
     for (size_t i = 0; i < sizeof(e->inner) / sizeof(e->inner[0]); i++) {
         ts_arena_free(e->inner[i]);
@@ -988,7 +989,7 @@ run(ts_promql_engine *eng, ts_queryable *qb, const char *expr, size_t len, int64
     }
 
     /* volatile: modified between setjmp and a possible longjmp. */
-    ev *volatile e = ts_arena_alloc(&q->arena, sizeof(ev));
+    ts__evaluator *volatile e = ts_arena_alloc(&q->arena, sizeof(ts__evaluator));
     memset(e, 0, sizeof(*e));
     e->eng = eng;
     e->qa = &q->arena;
@@ -1016,17 +1017,17 @@ run(ts_promql_engine *eng, ts_queryable *qb, const char *expr, size_t len, int64
         return rc;
     }
     if (!range) {
-        ts__ev_check_time(e);
-        val v = ts__eval(e, q->root, start);
+        ts__eval_check_time(e);
+        ts__value v = ts__eval(e, q->root, start);
         set_result(e, res, &v, start);
     } else {
         acc m;
         acc_init(&m, e->qa);
         size_t kept = 0;
         for (int64_t t = start; t <= end; t += step) {
-            ts__ev_check_time(e);
+            ts__eval_check_time(e);
             e->cur_samples = kept;
-            val v = ts__eval(e, q->root, t);
+            ts__value v = ts__eval(e, q->root, t);
             if (v.type == TS_PROMQL_VT_SCALAR) {
                 acc_add(&m, ts_labels_empty(), t, v.scalar, true);
                 kept++;
@@ -1035,7 +1036,7 @@ run(ts_promql_engine *eng, ts_queryable *qb, const char *expr, size_t len, int64
                     acc_add(&m, v.vec[i].l, t, v.vec[i].v, true);
                 kept += v.n;
             }
-            ts__ev_add_samples(e, 0);
+            ts__eval_add_samples(e, 0);
             reset_scratch(e->sa);
             if (step <= 0 || t > INT64_MAX - step)
                 break;

@@ -49,7 +49,7 @@ go_min(double a, double b)
 }
 
 static double
-scalar_arg(ev *e, const ts_promql_expr *x, int64_t t)
+scalar_arg(ts__evaluator *e, const ts_promql_expr *x, int64_t t)
 {
     return ts__eval(e, x, t).scalar;
 }
@@ -61,11 +61,11 @@ string_arg(const ts_promql_expr *x)
     return x->kind == TS_PROMQL_STRING ? x->u.string.p : "";
 }
 
-static val
-finish(ev *e, vel *out, size_t n)
+static ts__value
+finish(ts__evaluator *e, ts__vector_elem *out, size_t n)
 {
     ts__check_dup_labels(e, out, n);
-    return val_vector(out, n);
+    return ts__value_vector(out, n);
 }
 
 /* ------------------------------------------------------ element-wise math */
@@ -125,10 +125,10 @@ apply_math(ts_promql_func_id id, double v)
     }
 }
 
-static val
-map_vector(ev *e, const ts_promql_call *c, int64_t t)
+static ts__value
+map_vector(ts__evaluator *e, const ts_promql_call *c, int64_t t)
 {
-    val in = ts__eval(e, c->args[0], t);
+    ts__value in = ts__eval(e, c->args[0], t);
     ts_promql_func_id id = c->func->id;
     double p1 = 0, p2 = 0;
     if (id == TS_PROMQL_FN_ROUND)
@@ -137,11 +137,11 @@ map_vector(ev *e, const ts_promql_call *c, int64_t t)
         p1 = scalar_arg(e, c->args[1], t);
         p2 = scalar_arg(e, c->args[2], t);
         if (p2 < p1)
-            return val_vector(NULL, 0);
+            return ts__value_vector(NULL, 0);
     }
     if (id == TS_PROMQL_FN_CLAMP_MIN || id == TS_PROMQL_FN_CLAMP_MAX)
         p1 = scalar_arg(e, c->args[1], t);
-    vel *out = ts_arena_alloc(e->sa, (in.n + 1) * sizeof(vel));
+    ts__vector_elem *out = ts_arena_alloc(e->sa, (in.n + 1) * sizeof(ts__vector_elem));
     for (size_t i = 0; i < in.n; i++) {
         double v = in.vec[i].v, r;
         switch (id) {
@@ -162,7 +162,7 @@ map_vector(ev *e, const ts_promql_call *c, int64_t t)
         default:
             r = apply_math(id, v);
         }
-        out[i] = (vel){ts__drop_name(e, in.vec[i].l), r, t};
+        out[i] = (ts__vector_elem){ts__drop_name(e, in.vec[i].l), r, t};
     }
     return finish(e, out, in.n);
 }
@@ -202,27 +202,27 @@ date_part(ts_promql_func_id id, double secs)
     }
 }
 
-static val
-date_fn(ev *e, const ts_promql_call *c, int64_t t)
+static ts__value
+date_fn(ts__evaluator *e, const ts_promql_call *c, int64_t t)
 {
     ts_promql_func_id id = c->func->id;
     if (c->nargs == 0) {
-        vel *out = ts_arena_alloc(e->sa, sizeof(vel));
+        ts__vector_elem *out = ts_arena_alloc(e->sa, sizeof(ts__vector_elem));
         /* Prometheus truncates the evaluation time to whole seconds. */
-        out[0] = (vel){ts_labels_empty(), date_part(id, (double)(t / 1000)), t};
-        return val_vector(out, 1);
+        out[0] = (ts__vector_elem){ts_labels_empty(), date_part(id, (double)(t / 1000)), t};
+        return ts__value_vector(out, 1);
     }
-    val in = ts__eval(e, c->args[0], t);
-    vel *out = ts_arena_alloc(e->sa, (in.n + 1) * sizeof(vel));
+    ts__value in = ts__eval(e, c->args[0], t);
+    ts__vector_elem *out = ts_arena_alloc(e->sa, (in.n + 1) * sizeof(ts__vector_elem));
     for (size_t i = 0; i < in.n; i++)
-        out[i] = (vel){ts__drop_name(e, in.vec[i].l), date_part(id, in.vec[i].v), t};
+        out[i] = (ts__vector_elem){ts__drop_name(e, in.vec[i].l), date_part(id, in.vec[i].v), t};
     return finish(e, out, in.n);
 }
 
 /* ---------------------------------------------------------- range functions */
 
-static val
-range_fn(ev *e, const ts_promql_call *c, int64_t t)
+static ts__value
+range_fn(ts__evaluator *e, const ts_promql_call *c, int64_t t)
 {
     ts_promql_func_id id = c->func->id;
     size_t argi = id == TS_PROMQL_FN_QUANTILE_OVER_TIME ? 1 : 0;
@@ -235,16 +235,17 @@ range_fn(ev *e, const ts_promql_call *c, int64_t t)
         p1 = scalar_arg(e, c->args[1], t);
         p2 = scalar_arg(e, c->args[2], t);
     }
-    val m = ts__eval_range_arg(e, c->args[argi], t);
+    ts__value m = ts__eval_range_arg(e, c->args[argi], t);
     if (id == TS_PROMQL_FN_HOLT_WINTERS && m.n > 0) {
         /* Checked only when there is a series to smooth, as Prometheus checks
          * inside the per-series call. */
         if (p1 <= 0 || p1 >= 1)
-            ev_fail(e, TS_EINVAL, "invalid smoothing factor. Expected: 0 < sf < 1, got: %f", p1);
+            ts__eval_fail(e, TS_EINVAL, "invalid smoothing factor. Expected: 0 < sf < 1, got: %f",
+                          p1);
         if (p2 <= 0 || p2 >= 1)
-            ev_fail(e, TS_EINVAL, "invalid trend factor. Expected: 0 < tf < 1, got: %f", p2);
+            ts__eval_fail(e, TS_EINVAL, "invalid trend factor. Expected: 0 < tf < 1, got: %f", p2);
     }
-    vel *out = ts_arena_alloc(e->sa, (m.n + 1) * sizeof(vel));
+    ts__vector_elem *out = ts_arena_alloc(e->sa, (m.n + 1) * sizeof(ts__vector_elem));
     size_t k = 0;
     for (size_t i = 0; i < m.n; i++) {
         const ts_sample *s = m.mat[i].s;
@@ -328,12 +329,12 @@ range_fn(ev *e, const ts_promql_call *c, int64_t t)
             l = ts__series_dropped(e, m.mat[i].src);
         else
             l = ts__drop_name(e, m.mat[i].l);
-        out[k++] = (vel){l, r, t};
+        out[k++] = (ts__vector_elem){l, r, t};
     }
     /* Windows of one selector's series, named without __name__: distinct
      * whenever the selector's series are (checked once per query). */
     if (m.sel && id != TS_PROMQL_FN_LAST_OVER_TIME && ts__sel_dropped_distinct(e, m.sel))
-        return val_vector(out, k);
+        return ts__value_vector(out, k);
     return finish(e, out, k);
 }
 
@@ -342,7 +343,7 @@ range_fn(ev *e, const ts_promql_call *c, int64_t t)
 /* Labels of absent()'s result: the selector's equality matchers, minus names
  * that appear in more than one matcher or in a non-equality matcher. */
 static const ts_labels *
-absent_labels(ev *e, const ts_promql_expr *arg)
+absent_labels(ts__evaluator *e, const ts_promql_expr *arg)
 {
     arg = ts__unwrap(arg);
     if (arg->kind == TS_PROMQL_MATRIX_SELECTOR)
@@ -378,10 +379,10 @@ absent_labels(ev *e, const ts_promql_expr *arg)
 
 /* --------------------------------------------------------------- labels */
 
-static val
-label_replace(ev *e, const ts_promql_call *c, int64_t t)
+static ts__value
+label_replace(ts__evaluator *e, const ts_promql_call *c, int64_t t)
 {
-    val in = ts__eval(e, c->args[0], t);
+    ts__value in = ts__eval(e, c->args[0], t);
     const char *dst = string_arg(c->args[1]);
     const char *repl = string_arg(c->args[2]);
     const char *src = string_arg(c->args[3]);
@@ -389,14 +390,14 @@ label_replace(ev *e, const ts_promql_call *c, int64_t t)
     ts_regex *re = NULL;
     ts_error rerr = {0};
     if (ts_regex_new(&re, re_s, &rerr) != 0)
-        ev_fail(e, TS_EINVAL, "invalid regular expression in label_replace(): %s", re_s);
+        ts__eval_fail(e, TS_EINVAL, "invalid regular expression in label_replace(): %s", re_s);
     if (!ts_label_name_valid(dst, strlen(dst))) {
         ts_regex_free(re);
-        ev_fail(e, TS_EINVAL, "invalid destination label name in label_replace(): %s", dst);
+        ts__eval_fail(e, TS_EINVAL, "invalid destination label name in label_replace(): %s", dst);
     }
     ts_buf b;
     ts_buf_init(&b, 0);
-    vel *out = ts_arena_alloc(e->sa, (in.n + 1) * sizeof(vel));
+    ts__vector_elem *out = ts_arena_alloc(e->sa, (in.n + 1) * sizeof(ts__vector_elem));
     for (size_t i = 0; i < in.n; i++) {
         const ts_labels *l = in.vec[i].l;
         const char *sv = ts_labels_get(l, src);
@@ -409,27 +410,27 @@ label_replace(ev *e, const ts_promql_call *c, int64_t t)
             const char *nv = b.len ? ts_arena_strndup(e->sa, (const char *)b.p, b.len) : "";
             l = ts__labels_set(e->sa, l, dst, nv);
         }
-        out[i] = (vel){l, in.vec[i].v, t};
+        out[i] = (ts__vector_elem){l, in.vec[i].v, t};
     }
     ts_buf_fini(&b);
     ts_regex_free(re);
     return finish(e, out, in.n);
 }
 
-static val
-label_join(ev *e, const ts_promql_call *c, int64_t t)
+static ts__value
+label_join(ts__evaluator *e, const ts_promql_call *c, int64_t t)
 {
-    val in = ts__eval(e, c->args[0], t);
+    ts__value in = ts__eval(e, c->args[0], t);
     const char *dst = string_arg(c->args[1]);
     const char *sep = string_arg(c->args[2]);
     for (size_t j = 3; j < c->nargs; j++) {
         const char *src = string_arg(c->args[j]);
         if (!ts_label_name_valid(src, strlen(src)))
-            ev_fail(e, TS_EINVAL, "invalid source label name in label_join(): %s", src);
+            ts__eval_fail(e, TS_EINVAL, "invalid source label name in label_join(): %s", src);
     }
     if (!ts_label_name_valid(dst, strlen(dst)))
-        ev_fail(e, TS_EINVAL, "invalid destination label name in label_join(): %s", dst);
-    vel *out = ts_arena_alloc(e->sa, (in.n + 1) * sizeof(vel));
+        ts__eval_fail(e, TS_EINVAL, "invalid destination label name in label_join(): %s", dst);
+    ts__vector_elem *out = ts_arena_alloc(e->sa, (in.n + 1) * sizeof(ts__vector_elem));
     size_t seplen = strlen(sep);
     for (size_t i = 0; i < in.n; i++) {
         const ts_labels *l = in.vec[i].l;
@@ -452,7 +453,7 @@ label_join(ev *e, const ts_promql_call *c, int64_t t)
             }
         }
         joined[p] = 0;
-        out[i] = (vel){ts__labels_set(e->sa, l, dst, joined), in.vec[i].v, t};
+        out[i] = (ts__vector_elem){ts__labels_set(e->sa, l, dst, joined), in.vec[i].v, t};
     }
     return finish(e, out, in.n);
 }
@@ -465,13 +466,13 @@ typedef struct hgroup {
     size_t n, cap;
 } hgroup;
 
-static val
-histogram_quantile(ev *e, const ts_promql_call *c, int64_t t)
+static ts__value
+histogram_quantile(ts__evaluator *e, const ts_promql_call *c, int64_t t)
 {
     double q = scalar_arg(e, c->args[0], t);
-    val in = ts__eval(e, c->args[1], t);
-    lmap map;
-    ts__lmap_init(&map, e->sa, in.n);
+    ts__value in = ts__eval(e, c->args[1], t);
+    ts__hash_index map;
+    ts__hash_index_init(&map, e->sa, in.n);
     hgroup *g = ts_arena_alloc(e->sa, (in.n + 1) * sizeof(hgroup));
     size_t ng = 0;
     static char *const le[] = {"le"};
@@ -482,7 +483,7 @@ histogram_quantile(ev *e, const ts_promql_call *c, int64_t t)
             continue; /* no or malformed bucket label: skipped, as Prometheus does */
         const ts_labels *key = ts__labels_keep(e->sa, in.vec[i].l, le, 1, false);
         bool found;
-        size_t *slot = ts__lmap_put(&map, ts_labels_hash(key), &found);
+        size_t *slot = ts__hash_index_put(&map, ts_labels_hash(key), &found);
         if (!found) {
             g[ng] = (hgroup){ts__labels_set(e->sa, key, TS_METRIC_NAME, ""), NULL, 0, 0};
             *slot = ++ng;
@@ -498,16 +499,16 @@ histogram_quantile(ev *e, const ts_promql_call *c, int64_t t)
         }
         h->b[h->n++] = (ts__bucket){upper, in.vec[i].v};
     }
-    vel *out = ts_arena_alloc(e->sa, (ng + 1) * sizeof(vel));
+    ts__vector_elem *out = ts_arena_alloc(e->sa, (ng + 1) * sizeof(ts__vector_elem));
     for (size_t i = 0; i < ng; i++)
-        out[i] = (vel){g[i].l, ts__bucket_quantile(q, g[i].b, g[i].n), t};
+        out[i] = (ts__vector_elem){g[i].l, ts__bucket_quantile(q, g[i].b, g[i].n), t};
     return finish(e, out, ng);
 }
 
 /* ------------------------------------------------------------ sorting */
 
 typedef struct sortel {
-    vel v;
+    ts__vector_elem v;
     size_t idx;
 } sortel;
 
@@ -535,26 +536,26 @@ cmp_sort_desc(const void *a, const void *b)
     return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
-static val
-sort_fn(ev *e, const ts_promql_call *c, int64_t t, bool desc)
+static ts__value
+sort_fn(ts__evaluator *e, const ts_promql_call *c, int64_t t, bool desc)
 {
-    val in = ts__eval(e, c->args[0], t);
+    ts__value in = ts__eval(e, c->args[0], t);
     sortel *s = ts_arena_alloc(e->sa, (in.n + 1) * sizeof(sortel));
     for (size_t i = 0; i < in.n; i++)
         s[i] = (sortel){in.vec[i], i};
     qsort(s, in.n, sizeof(sortel), desc ? cmp_sort_desc : cmp_sort_asc);
-    vel *out = ts_arena_alloc(e->sa, (in.n + 1) * sizeof(vel));
+    ts__vector_elem *out = ts_arena_alloc(e->sa, (in.n + 1) * sizeof(ts__vector_elem));
     for (size_t i = 0; i < in.n; i++) {
         out[i] = s[i].v;
         out[i].t = t;
     }
-    return val_vector(out, in.n);
+    return ts__value_vector(out, in.n);
 }
 
 /* ------------------------------------------------------------ dispatch */
 
-val
-ts__eval_call(ev *e, const ts_promql_expr *x, int64_t t)
+ts__value
+ts__eval_call(ts__evaluator *e, const ts_promql_expr *x, int64_t t)
 {
     const ts_promql_call *c = &x->u.call;
     ts_promql_func_id id = c->func->id;
@@ -617,44 +618,42 @@ ts__eval_call(ev *e, const ts_promql_expr *x, int64_t t)
     case TS_PROMQL_FN_STDDEV_OVER_TIME:
     case TS_PROMQL_FN_QUANTILE_OVER_TIME:
         return range_fn(e, c, t);
-    case TS_PROMQL_FN_TIME:
-        return val_scalar((double)t / 1000.0);
-    case TS_PROMQL_FN_PI:
-        return val_scalar(M_PI);
+    case TS_PROMQL_FN_TIME: return ts__value_scalar((double)t / 1000.0);
+    case TS_PROMQL_FN_PI: return ts__value_scalar(M_PI);
     case TS_PROMQL_FN_SCALAR: {
-        val in = ts__eval(e, c->args[0], t);
-        return val_scalar(in.n == 1 ? in.vec[0].v : NAN);
+        ts__value in = ts__eval(e, c->args[0], t);
+        return ts__value_scalar(in.n == 1 ? in.vec[0].v : NAN);
     }
     case TS_PROMQL_FN_VECTOR: {
-        vel *out = ts_arena_alloc(e->sa, sizeof(vel));
-        out[0] = (vel){ts_labels_empty(), scalar_arg(e, c->args[0], t), t};
-        return val_vector(out, 1);
+        ts__vector_elem *out = ts_arena_alloc(e->sa, sizeof(ts__vector_elem));
+        out[0] = (ts__vector_elem){ts_labels_empty(), scalar_arg(e, c->args[0], t), t};
+        return ts__value_vector(out, 1);
     }
     case TS_PROMQL_FN_TIMESTAMP: {
         /* On a plain selector, the samples' own timestamps; else the step. */
         bool own = ts__unwrap(c->args[0])->kind == TS_PROMQL_VECTOR_SELECTOR;
-        val in = ts__eval(e, c->args[0], t);
-        vel *out = ts_arena_alloc(e->sa, (in.n + 1) * sizeof(vel));
+        ts__value in = ts__eval(e, c->args[0], t);
+        ts__vector_elem *out = ts_arena_alloc(e->sa, (in.n + 1) * sizeof(ts__vector_elem));
         for (size_t i = 0; i < in.n; i++)
-            out[i] =
-                (vel){ts__drop_name(e, in.vec[i].l), (double)(own ? in.vec[i].t : t) / 1000.0, t};
+            out[i] = (ts__vector_elem){ts__drop_name(e, in.vec[i].l),
+                                       (double)(own ? in.vec[i].t : t) / 1000.0, t};
         return finish(e, out, in.n);
     }
     case TS_PROMQL_FN_ABSENT: {
-        val in = ts__eval(e, c->args[0], t);
+        ts__value in = ts__eval(e, c->args[0], t);
         if (in.n > 0)
-            return val_vector(NULL, 0);
-        vel *out = ts_arena_alloc(e->sa, sizeof(vel));
-        out[0] = (vel){absent_labels(e, c->args[0]), 1, t};
-        return val_vector(out, 1);
+            return ts__value_vector(NULL, 0);
+        ts__vector_elem *out = ts_arena_alloc(e->sa, sizeof(ts__vector_elem));
+        out[0] = (ts__vector_elem){absent_labels(e, c->args[0]), 1, t};
+        return ts__value_vector(out, 1);
     }
     case TS_PROMQL_FN_ABSENT_OVER_TIME: {
-        val m = ts__eval_range_arg(e, c->args[0], t);
+        ts__value m = ts__eval_range_arg(e, c->args[0], t);
         if (m.n > 0)
-            return val_vector(NULL, 0);
-        vel *out = ts_arena_alloc(e->sa, sizeof(vel));
-        out[0] = (vel){absent_labels(e, c->args[0]), 1, t};
-        return val_vector(out, 1);
+            return ts__value_vector(NULL, 0);
+        ts__vector_elem *out = ts_arena_alloc(e->sa, sizeof(ts__vector_elem));
+        out[0] = (ts__vector_elem){absent_labels(e, c->args[0]), 1, t};
+        return ts__value_vector(out, 1);
     }
     case TS_PROMQL_FN_LABEL_REPLACE:
         return label_replace(e, c, t);
@@ -666,7 +665,7 @@ ts__eval_call(ev *e, const ts_promql_expr *x, int64_t t)
     case TS_PROMQL_FN_HISTOGRAM_SUM:
     case TS_PROMQL_FN_HISTOGRAM_FRACTION:
         (void)ts__eval(e, c->args[c->nargs - 1], t);
-        return val_vector(NULL, 0);
+        return ts__value_vector(NULL, 0);
     case TS_PROMQL_FN_SORT:
         return sort_fn(e, c, t, false);
     case TS_PROMQL_FN_SORT_DESC:
@@ -674,5 +673,5 @@ ts__eval_call(ev *e, const ts_promql_expr *x, int64_t t)
     case TS_PROMQL_FN__COUNT:
         break;
     }
-    ev_fail(e, TS_EINVAL, "unknown function %s", c->func->name);
+    ts__eval_fail(e, TS_EINVAL, "unknown function %s", c->func->name);
 }

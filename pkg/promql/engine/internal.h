@@ -1,21 +1,29 @@
 /*
  * Engine internals shared by engine.c (orchestration, selectors,
- * subqueries), binop.c, aggr.c and functions.c.  Not a public header.
+ * subqueries), binop.c, aggr.c and functions.c.  Not a public header; its
+ * names carry the package-internal prefix ts__.
+ *
+ * The values of an evaluation: a ts__value is a scalar, a string, an instant
+ * vector (ts__vector_elem array) or a range vector (ts__range_series
+ * array).  Selectors load their series once per query (ts__loaded_series,
+ * grouped per selector node in ts__selector_data); ts__evaluator holds one
+ * query's state; ts__hash_index maps label-set hashes to indexes, and
+ * ts__label_cache remembers derived label sets for the whole query.
  *
  * Evaluation model: every expression is evaluated at one timestamp at a
- * time (eval(ev, expr, t)); a range query loops over its steps and a
+ * time (ts__eval(e, expr, t)); a range query loops over its steps and a
  * subquery loops over its inner steps.  Intermediate values live in the
- * scratch arena ev->sa, reset after each outer step (a subquery's inner steps
+ * scratch arena e->sa, reset after each outer step (a subquery's inner steps
  * use a per-depth arena, reset after each); anything kept across steps (the
  * range result, loaded series, memos, label caches) lives in the query arena
- * ev->qa.
+ * e->qa.
  *
- * Errors unwind with longjmp to the query entry point (ev_fail), as
+ * Errors unwind with longjmp to the query entry point (ts__eval_fail), as
  * Prometheus' evaluator panics and recovers.  Code between setjmp and
- * ev_fail therefore never holds heap memory of its own: everything is in the
- * arenas (the per-depth arenas are listed in ev and freed by the entry
- * point), and the few other heap objects (compiled regexes, a ts_buf) are
- * freed before anything that can fail is called.
+ * ts__eval_fail therefore never holds heap memory of its own: everything is
+ * in the arenas (the per-depth arenas are listed in the evaluator and freed
+ * by the entry point), and the few other heap objects (compiled regexes, a
+ * ts_buf) are freed before anything that can fail is called.
  */
 #ifndef TS_PROMQL_ENGINE_INTERNAL_H
 #define TS_PROMQL_ENGINE_INTERNAL_H
@@ -32,40 +40,40 @@ struct ts_promql_engine {
 
 /* One element of an instant vector during evaluation.  t is the sample's own
  * timestamp for vector selectors (timestamp() needs it), else the step. */
-typedef struct vel {
+typedef struct ts__vector_elem {
     const ts_labels *l;
     double v;
     int64_t t;
-} vel;
+} ts__vector_elem;
 
-struct loaded_series;
-struct sel_data;
+struct ts__loaded_series;
+struct ts__selector_data;
 
 /* One series of a range vector: samples in [t - range, t], no stale markers.
  * src is the loaded series the window comes from (matrix selectors), else
  * NULL (subqueries). */
-typedef struct mser {
+typedef struct ts__range_series {
     const ts_labels *l;
     const ts_sample *s;
     size_t n;
-    struct loaded_series *src;
-} mser;
+    struct ts__loaded_series *src;
+} ts__range_series;
 
-typedef struct val {
+typedef struct ts__value {
     ts_promql_value_type type;
     double scalar;
     const char *str;
-    vel *vec;
+    ts__vector_elem *vec;
     size_t n; /* elements of vec or mat */
-    mser *mat;
+    ts__range_series *mat;
     /* MATRIX only: the window it covers (for extrapolating functions), and
      * the selector's series when it comes from a matrix selector (else NULL). */
     int64_t range_end, range_ms;
-    struct sel_data *sel;
-} val;
+    struct ts__selector_data *sel;
+} ts__value;
 
 /* Series loaded for one selector node (hung off expr->aux). */
-typedef struct loaded_series {
+typedef struct ts__loaded_series {
     const ts_labels *l;
     /* l without __name__ (query arena), derived on first use: functions drop
      * the name at every step, and this spares them the derivation. */
@@ -77,29 +85,29 @@ typedef struct loaded_series {
      * lo = samples before the last window start, hi = samples at or before the
      * last window end. */
     size_t lo, hi;
-} loaded_series;
+} ts__loaded_series;
 
-typedef struct sel_data {
-    loaded_series *series;
+typedef struct ts__selector_data {
+    ts__loaded_series *series;
     size_t n;
     /* Whether the series' label sets without __name__ are pairwise distinct
      * (0 = not yet known, 1 = yes, -1 = no): when they are, a function's
      * result over any subset cannot hold duplicates and needs no check. */
     int distinct_dropped;
-} sel_data;
+} ts__selector_data;
 
 /* Label sets derived from input label sets, remembered for the whole query
  * (in the query arena) so that a range query derives each one once, not at
  * every step: key = hash of the input set. */
-typedef struct label_cache {
-    struct lmap *map;
+typedef struct ts__label_cache {
+    struct ts__hash_index *map;
     const ts_labels **out;
     size_t n, cap;
-} label_cache;
+} ts__label_cache;
 
-#define LABEL_CACHE_MAX 1000000 /* beyond this, derive without caching */
+#define TS__LABEL_CACHE_MAX 1000000 /* beyond this, derive without caching */
 
-typedef struct ev {
+typedef struct ts__evaluator {
     const ts_promql_engine *eng;
     ts_arena *qa;                 /* query arena: lives as long as the result */
     ts_arena *sa;                 /* scratch arena: reset after each outer step */
@@ -112,44 +120,43 @@ typedef struct ev {
      * nesting depth, reset after each inner step; freed with the query. */
     ts_arena *inner[8];
     int depth;
-    uint64_t deadline_ns; /* 0 = none */
-    label_cache dropped;  /* input -> input without __name__ */
+    uint64_t deadline_ns;    /* 0 = none */
+    ts__label_cache dropped; /* input -> input without __name__ */
     jmp_buf jb;
     ts_error *err;
     int code;
-} ev;
+} ts__evaluator;
 
-_Noreturn void ts__ev_fail(ev *e, int code, const char *fmt, ...)
+_Noreturn void ts__eval_fail(ts__evaluator *e, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-#define ev_fail ts__ev_fail
-void ts__ev_add_samples(ev *e, size_t n);
-void ts__ev_check_time(ev *e);
+void ts__eval_add_samples(ts__evaluator *e, size_t n);
+void ts__eval_check_time(ts__evaluator *e);
 
 /* Evaluates expr at t (engine.c). */
-val ts__eval(ev *e, const ts_promql_expr *x, int64_t t);
+ts__value ts__eval(ts__evaluator *e, const ts_promql_expr *x, int64_t t);
 /* Range-vector argument of a function: a matrix selector or a subquery
  * (parens unwrapped); also returns the window. */
-val ts__eval_range_arg(ev *e, const ts_promql_expr *x, int64_t t);
+ts__value ts__eval_range_arg(ts__evaluator *e, const ts_promql_expr *x, int64_t t);
 /* Strips parens (and step-invariant markers). */
 const ts_promql_expr *ts__unwrap(const ts_promql_expr *x);
 
 /* binop.c */
-val ts__eval_binary(ev *e, const ts_promql_expr *x, int64_t t);
+ts__value ts__eval_binary(ts__evaluator *e, const ts_promql_expr *x, int64_t t);
 /* aggr.c */
-val ts__eval_aggregate(ev *e, const ts_promql_expr *x, int64_t t);
+ts__value ts__eval_aggregate(ts__evaluator *e, const ts_promql_expr *x, int64_t t);
 /* functions.c */
-val ts__eval_call(ev *e, const ts_promql_expr *x, int64_t t);
+ts__value ts__eval_call(ts__evaluator *e, const ts_promql_expr *x, int64_t t);
 
 /* Fails with "vector cannot contain metrics with the same labelset" when two
  * elements share a label set. */
-void ts__check_dup_labels(ev *e, const vel *v, size_t n);
+void ts__check_dup_labels(ts__evaluator *e, const ts__vector_elem *v, size_t n);
 
 /* Label helpers (results in the scratch arena). */
-const ts_labels *ts__drop_name(ev *e, const ts_labels *l);
+const ts_labels *ts__drop_name(ts__evaluator *e, const ts_labels *l);
 /* The labels of a loaded series without __name__ (derived once per query). */
-const ts_labels *ts__series_dropped(ev *e, loaded_series *ls);
+const ts_labels *ts__series_dropped(ts__evaluator *e, ts__loaded_series *ls);
 /* Whether ts__series_dropped is pairwise distinct over the selector's series. */
-bool ts__sel_dropped_distinct(ev *e, sel_data *sd);
+bool ts__sel_dropped_distinct(ts__evaluator *e, ts__selector_data *sd);
 /* Copy of l with name set to value ("" deletes). */
 const ts_labels *ts__labels_set(ts_arena *a, const ts_labels *l, const char *name,
                                 const char *value);
@@ -158,35 +165,35 @@ const ts_labels *ts__labels_keep(ts_arena *a, const ts_labels *l, char *const *n
                                  bool include);
 
 /* A small open-addressing map from label-set hash to an index, in an arena. */
-typedef struct lmap {
+typedef struct ts__hash_index {
     uint64_t *keys;
     size_t *vals;
     size_t cap, len;
     ts_arena *a;
-} lmap;
-void ts__lmap_init(lmap *m, ts_arena *a, size_t hint);
+} ts__hash_index;
+void ts__hash_index_init(ts__hash_index *m, ts_arena *a, size_t hint);
 /* Cached derived label set for the input hash key, or NULL. */
-const ts_labels *ts__label_cache_get(const label_cache *c, uint64_t key);
+const ts_labels *ts__label_cache_get(const ts__label_cache *c, uint64_t key);
 /* Remembers out (which must live in the query arena) for key. */
-void ts__label_cache_put(ev *e, label_cache *c, uint64_t key, const ts_labels *out);
+void ts__label_cache_put(ts__evaluator *e, ts__label_cache *c, uint64_t key, const ts_labels *out);
 /* Returns the slot's value pointer; *found tells whether it existed (when not,
  * the caller must set *ret). */
-size_t *ts__lmap_put(lmap *m, uint64_t key, bool *found);
-size_t *ts__lmap_get(const lmap *m, uint64_t key);
+size_t *ts__hash_index_put(ts__hash_index *m, uint64_t key, bool *found);
+size_t *ts__hash_index_get(const ts__hash_index *m, uint64_t key);
 
-static inline val
-val_scalar(double v)
+static inline ts__value
+ts__value_scalar(double v)
 {
-    val r = {0};
+    ts__value r = {0};
     r.type = TS_PROMQL_VT_SCALAR;
     r.scalar = v;
     return r;
 }
 
-static inline val
-val_vector(vel *v, size_t n)
+static inline ts__value
+ts__value_vector(ts__vector_elem *v, size_t n)
 {
-    val r = {0};
+    ts__value r = {0};
     r.type = TS_PROMQL_VT_VECTOR;
     r.vec = v;
     r.n = n;
