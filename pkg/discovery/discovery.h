@@ -61,10 +61,12 @@ void ts_discovery_static_group(const ts_static_config *sc, size_t index, ts_targ
 
 /* Parses the contents of one file_sd file (JSON if path ends in .json, else
  * YAML): a list of {targets: [..], labels: {..}}.  Each group gets source
- * "<path>:<i>" and the label __meta_filepath=<path>.  On success *out is a
+ * "<path>:<i>" and the label __meta_filepath=<path>.  A target holding '/'
+ * is refused as Prometheus does, unless url_targets (store files, where a
+ * target may be a URL such as tls+tcp://host:port).  On success *out is a
  * heap array of *n groups (free with ts_target_groups_free).  Bad content:
  * TS_EPARSE/TS_EINVAL with a message in err. */
-int ts_discovery_file_parse(const char *path, const char *text, size_t len,
+int ts_discovery_file_parse(const char *path, const char *text, size_t len, bool url_targets,
                             ts_target_group **out, size_t *n, ts_error *err);
 
 /* Expands one file_sd pattern (glob in the last element only, as Go's
@@ -75,7 +77,8 @@ int ts_discovery_file_glob(const char *pattern, char ***out, size_t *n);
 /* ------------------------------------------------------------------ dns_sd */
 
 /* Looks name up synchronously (blocking: call it off the loop).  type is
- * "A", "AAAA", "SRV" or "MX"; port is used for A/AAAA/MX.  On success fills *out with
+ * "A", "AAAA", "SRV" or "MX", or "A+AAAA" (both address families, as
+ * Thanos' dns+ store addresses); port is used for all but SRV.  On success fills *out with
  * one group (source = name).  TS_ENOTFOUND when the name does not resolve,
  * TS_EUNSUPPORTED for other types. */
 int ts_discovery_dns_lookup(const char *name, const char *type, int port, ts_target_group *out,
@@ -106,10 +109,46 @@ int ts_discovery_manager_new(uv_loop_t *loop, ts_discovery_update_fn fn, void *c
  * once with n = 0. */
 int ts_discovery_manager_apply_config(ts_discovery_manager *m, const ts_config *cfg);
 
+/* Lets file_sd targets be URLs (see ts_discovery_file_parse's url_targets):
+ * for a manager that finds stores, not scrape targets.  Before apply_config. */
+void ts_discovery_manager_allow_url_targets(ts_discovery_manager *m);
+
 /* Stops everything and frees the manager once its handles have closed (the
  * caller keeps running the loop until then, e.g. uv_run(loop, UV_RUN_DEFAULT)
  * returns).  No callback is made after this call.  Accepts NULL. */
 void ts_discovery_manager_close(ts_discovery_manager *m);
+
+/* ------------------------------------------------------ store discovery */
+
+/* Where a querier or the ruler finds its stores (the flags --store,
+ * --store.sd-files, --store.sd-dns; stores.c has the forms).  All borrowed
+ * for the call of ts_discovery_stores_start. */
+typedef struct ts_discovery_stores_opts {
+    const char *const *static_addrs; /* host:port or URL */
+    size_t nstatic;
+    const char *sd_file;             /* file_sd format; NULL or "" = none */
+    const char *const *sd_dns;       /* "dnssrv+NAME", "dns+HOST:PORT" */
+    size_t nsd_dns;
+    int64_t refresh_ms;              /* file re-read and DNS interval; default 5 s */
+    int64_t first_wait_ms;           /* start waits this long for the first set; default 60 s */
+} ts_discovery_stores_opts;
+
+/* Called on the discovery thread with the whole current set of store URLs
+ * (addresses without a scheme get tcp://; each once; borrowed for the call),
+ * after start, after each refresh and whenever a file or DNS answer changes. */
+typedef void (*ts_discovery_stores_fn)(void *ctx, const char *const *urls, size_t n);
+
+typedef struct ts_discovery_stores ts_discovery_stores;
+
+/* Starts a manager with the store job on a loop thread of its own and waits
+ * (bounded by first_wait_ms) until fn has been called with the first set. */
+int ts_discovery_stores_start(const ts_discovery_stores_opts *o, ts_discovery_stores_fn fn,
+                              void *ctx, ts_discovery_stores **out, ts_error *err);
+/* Re-reads the file and re-resolves every name now; returns once fn has been
+ * called with the result (true) or after timeout_ms (false).  Any thread. */
+bool ts_discovery_stores_refresh(ts_discovery_stores *s, int64_t timeout_ms);
+/* Stops the thread; no call of fn after it returns.  Accepts NULL. */
+void ts_discovery_stores_stop(ts_discovery_stores *s);
 
 /* A ts_metrics collector (register with ctx = the manager): Prometheus'
  * prometheus_sd_* self-metrics.  Safe from any thread. */

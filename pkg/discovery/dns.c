@@ -2,7 +2,8 @@
  * dns_sd lookups (Prometheus discovery/dns), blocking: the manager runs
  * them on the libuv thread pool.
  *
- *   A / AAAA  getaddrinfo restricted to AF_INET / AF_INET6; each address
+ *   A / AAAA  getaddrinfo restricted to AF_INET / AF_INET6 (A+AAAA: both,
+ *             for Thanos-style dns+HOST:PORT store addresses); each address
  *             becomes a target "<ip>:<port>" ("[<ip6>]:<port>"), deduplicated
  *             and in resolver order.
  *   SRV       res_nquery(T_SRV) with a private resolver state (thread-safe),
@@ -163,6 +164,8 @@ ts_discovery_dns_lookup_at(const char *server_ip, int server_port, const char *n
         rc = lookup_addr(name, AF_INET, port, out, &cap, err);
     else if (strcmp(type, "AAAA") == 0)
         rc = lookup_addr(name, AF_INET6, port, out, &cap, err);
+    else if (strcmp(type, "A+AAAA") == 0)
+        rc = lookup_addr(name, AF_UNSPEC, port, out, &cap, err);
     else if (strcmp(type, "SRV") == 0)
         rc = lookup_srv(name, false, 0, server_ip, server_port, out, &cap, err);
     else if (strcmp(type, "MX") == 0)

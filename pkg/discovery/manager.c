@@ -97,6 +97,7 @@ struct ts_discovery_manager {
     size_t nremoved, removed_cap;
     uv_timer_t notify;
     bool closing, notify_closed;
+    bool url_targets; /* file_sd targets may be URLs (store discovery) */
     size_t live_providers;
     uv_mutex_t mu; /* guards jobs[] and ntargets for the metrics collector */
     _Atomic uint64_t file_read_errors, dns_lookups, dns_failures, updates;
@@ -253,7 +254,8 @@ file_refresh(provider *p)
         if (rc)
             ts_error_set(&err, rc, "%s", ts_strerror(rc));
         else
-            rc = ts_discovery_file_parse(files[i], text, len, &s->groups, &s->n, &err);
+            rc = ts_discovery_file_parse(files[i], text, len, p->m->url_targets, &s->groups,
+                                         &s->n, &err);
         ts_free(text);
         if (rc) {
             atomic_fetch_add(&p->m->file_read_errors, 1);
@@ -475,7 +477,8 @@ notify_cb(uv_timer_t *t)
         for (size_t k = 0; k < j->nprovs; k++)
             for (size_t s = 0; s < j->provs[k]->nslots; s++) {
                 const slot *sl = &j->provs[k]->slots[s];
-                memcpy(all + n, sl->groups, sl->n * sizeof(*all)); /* shallow: borrowed */
+                if (sl->n) /* a slot that never had an answer has no array */
+                    memcpy(all + n, sl->groups, sl->n * sizeof(*all)); /* shallow: borrowed */
                 n += sl->n;
             }
         size_t nt = 0;
@@ -503,6 +506,12 @@ ts_discovery_manager_new(uv_loop_t *loop, ts_discovery_update_fn fn, void *ctx,
     uv_mutex_init(&m->mu);
     *out = m;
     return TS_OK;
+}
+
+void
+ts_discovery_manager_allow_url_targets(ts_discovery_manager *m)
+{
+    m->url_targets = true;
 }
 
 static void

@@ -9,7 +9,9 @@
  * Each group's labels get __meta_filepath=<path> and the group source is
  * "<path>:<index>" (Prometheus discovery/file).  Targets are checked as
  * Prometheus checks them when it reads a group: a target containing '/' is
- * not a host:port, and label names must be valid.
+ * not a host:port, and label names must be valid.  Store files (the querier's
+ * --store.sd-files) may also list URLs such as tls+tcp://host:port, so for
+ * them the '/' check is off (url_targets).
  */
 #include "pkg/discovery/discovery.h"
 
@@ -75,7 +77,8 @@ ts_discovery_static_group(const ts_static_config *sc, size_t index, ts_target_gr
 
 /* Decodes one {targets, labels} map into g; returns TS_OK or an error. */
 static int
-decode_group(const char *path, size_t idx, const ts_ynode *n, ts_target_group *g, ts_error *err)
+decode_group(const char *path, size_t idx, const ts_ynode *n, bool url_targets, ts_target_group *g,
+             ts_error *err)
 {
     if (n->type != TS_YNODE_MAP)
         return ts_error_set(err, TS_EPARSE, "line %d: group %zu is a %s, not a map", n->line, idx,
@@ -120,7 +123,7 @@ decode_group(const char *path, size_t idx, const ts_ynode *n, ts_target_group *g
                 rc = ts_error_set(err, TS_EPARSE, "line %d: a target must be a string", t->line);
                 goto out;
             }
-            if (strchr(t->str, '/')) {
+            if (!url_targets && strchr(t->str, '/')) {
                 rc = ts_error_set(err, TS_EINVAL, "line %d: \"%s\" is not a valid hostname",
                                   t->line, t->str);
                 goto out;
@@ -137,8 +140,8 @@ out:
 }
 
 int
-ts_discovery_file_parse(const char *path, const char *text, size_t len, ts_target_group **out,
-                        size_t *n, ts_error *err)
+ts_discovery_file_parse(const char *path, const char *text, size_t len, bool url_targets,
+                        ts_target_group **out, size_t *n, ts_error *err)
 {
     *out = NULL;
     *n = 0;
@@ -157,7 +160,7 @@ ts_discovery_file_parse(const char *path, const char *text, size_t len, ts_targe
     }
     ts_target_group *gs = ts_calloc(root->n ? root->n : 1, sizeof(*gs));
     for (size_t i = 0; i < root->n; i++) {
-        rc = decode_group(path, i, root->kids[i], &gs[i], err);
+        rc = decode_group(path, i, root->kids[i], url_targets, &gs[i], err);
         if (rc) {
             ts_target_groups_free(gs, i + 1);
             goto done;

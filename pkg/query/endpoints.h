@@ -1,11 +1,14 @@
 /*
- * Store endpoints: which stores the querier talks to, and how they are.
+ * Store endpoints: which stores the querier (and the ruler) talks to, and how
+ * they are.
  *
- * Stores come from three sources, merged: static URLs (--store), a file in
- * Prometheus' file_sd format (--store.sd-files: a YAML/JSON list of
- * {targets: [host:port, ...]}; re-read when it changes), and DNS
- * (--store.sd-dns, repeatable: "dnssrv+_store._tcp.NAME" for SRV records,
- * or "dns+HOST:PORT" for A/AAAA).  Addresses without a scheme get tcp://.
+ * Stores are found by pkg/discovery (ts_discovery_stores, the same manager
+ * that finds scrape targets) from three sources, merged: static addresses
+ * (--store), a file in Prometheus' file_sd format (--store.sd-files: a
+ * YAML/JSON list of {targets: [host:port or URL, ...]}; watched and re-read
+ * when it changes), and DNS (--store.sd-dns, repeatable:
+ * "dnssrv+_store._tcp.NAME" for SRV records, or "dns+HOST:PORT" for
+ * A/AAAA).  Addresses without a scheme get tcp://.
  *
  * A background thread probes every store with Info: healthy stores every
  * probe interval, failing ones with exponential back-off (up to 30 s).  The
@@ -32,7 +35,7 @@ typedef struct ts_query_endpoints_opts {
     size_t nsd_dns;
     int64_t probe_interval_ms;   /* default 5 s */
     int64_t probe_timeout_ms;    /* default 2 s */
-    int64_t sd_refresh_ms;       /* default 5 s (file mtime check, DNS re-resolve) */
+    int64_t sd_refresh_ms;       /* default 5 s (file re-read besides the watch, DNS) */
     const char *tls_ca_file;
 } ts_query_endpoints_opts;
 
@@ -58,7 +61,8 @@ void ts_query_endpoints_stop(ts_endpoints *e);
 size_t ts_query_endpoints_snapshot(ts_endpoints *e, ts_arena *a, ts_query_endpoint_status **out);
 void ts_query_endpoints_release(ts_endpoints *e, ts_query_endpoint_status *st, size_t n);
 
-/* Runs one discovery + probe round now (tests, and at start). */
+/* Re-runs discovery (file and DNS) and probes every store now; returns when
+ * both are done (tests, and at start). */
 void ts_query_endpoints_refresh_now(ts_endpoints *e);
 
 #endif

@@ -55,7 +55,7 @@ test_file_parse(void)
     ts_error err;
     const char *json = "[{\"targets\": [\"h1:9100\", \"h2:9100\"], \"labels\": {\"team\": \"x\"}},"
                        " {\"targets\": [\"h3:80\"]}]";
-    T_OK(ts_discovery_file_parse("/d/t.json", json, strlen(json), &gs, &n, &err));
+    T_OK(ts_discovery_file_parse("/d/t.json", json, strlen(json), false, &gs, &n, &err));
     T_EQ(n, 2);
     T_STREQ(gs[0].source, "/d/t.json:0");
     T_STREQ(gs[1].source, "/d/t.json:1");
@@ -67,25 +67,32 @@ test_file_parse(void)
     ts_target_groups_free(gs, n);
 
     const char *yml = "- targets:\n  - 'a:1'\n  labels:\n    foo: bar\n";
-    T_OK(ts_discovery_file_parse("x.yml", yml, strlen(yml), &gs, &n, &err));
+    T_OK(ts_discovery_file_parse("x.yml", yml, strlen(yml), false, &gs, &n, &err));
     T_EQ(n, 1);
     T_STREQ(ts_labels_get(gs[0].targets[0], "__address__"), "a:1");
     T_STREQ(ts_labels_get(gs[0].labels, "foo"), "bar");
     ts_target_groups_free(gs, n);
 
     /* empty file = no groups */
-    T_OK(ts_discovery_file_parse("x.json", "", 0, &gs, &n, &err));
+    T_OK(ts_discovery_file_parse("x.json", "", 0, false, &gs, &n, &err));
     T_EQ(n, 0);
     ts_target_groups_free(gs, n);
 
     /* errors: bad syntax, not a list, a URL as target, bad label name */
-    T_EQ(ts_discovery_file_parse("x.json", "[{", 2, &gs, &n, &err), TS_EPARSE);
-    T_EQ(ts_discovery_file_parse("x.json", "{\"a\": 1}", 8, &gs, &n, &err), TS_EPARSE);
+    T_EQ(ts_discovery_file_parse("x.json", "[{", 2, false, &gs, &n, &err), TS_EPARSE);
+    T_EQ(ts_discovery_file_parse("x.json", "{\"a\": 1}", 8, false, &gs, &n, &err), TS_EPARSE);
     const char *url = "[{\"targets\": [\"http://h:1/metrics\"]}]";
-    T_EQ(ts_discovery_file_parse("x.json", url, strlen(url), &gs, &n, &err), TS_EINVAL);
+    T_EQ(ts_discovery_file_parse("x.json", url, strlen(url), false, &gs, &n, &err), TS_EINVAL);
     T_TRUE(strstr(err.msg, "not a valid hostname") != NULL);
+    /* store files (url_targets) list URLs */
+    const char *store = "- targets: ['tls+tcp://h:1', 'h:2']\n";
+    T_OK(ts_discovery_file_parse("s.yml", store, strlen(store), true, &gs, &n, &err));
+    T_EQ(n, 1);
+    T_STREQ(ts_labels_get(gs[0].targets[0], "__address__"), "tls+tcp://h:1");
+    ts_target_groups_free(gs, n);
     const char *badlbl = "[{\"targets\": [\"h:1\"], \"labels\": {\"0bad\": \"v\"}}]";
-    T_EQ(ts_discovery_file_parse("x.json", badlbl, strlen(badlbl), &gs, &n, &err), TS_EINVAL);
+    T_EQ(ts_discovery_file_parse("x.json", badlbl, strlen(badlbl), false, &gs, &n, &err),
+         TS_EINVAL);
     T_TRUE(strstr(err.msg, "not a valid label name") != NULL);
 }
 
