@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages Tessera needs to build and test (only the
 # missing ones).  Uses sudo when not run as root.
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config curl jq iproute2 python3
+pkgs=(build-essential cmake pkg-config curl jq iproute2 python3 python3-yaml
       libuv1-dev libnng-dev libyaml-dev libprotobuf-c-dev protobuf-c-compiler
       libcurl4-openssl-dev libzstd-dev zlib1g-dev libxxhash-dev libpcre2-dev
       prometheus prometheus-node-exporter prometheus-alertmanager

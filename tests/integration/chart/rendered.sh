@@ -8,6 +8,8 @@
 #  2. their series carry replica=<pod name> (querier with dedup off)
 #  3. the querier, with its rendered flags (--store.sd-dns swapped for
 #     --store), counts the pair's series once
+#  4. the `helm test` Pod's script (rendered; sh + curl) passes against that querier
+# The chart's kubernetes jobs are switched off: there is no API server here.
 # Usage: rendered.sh CHART_DIR HELM_CACHE   (env TESSERA)
 . "$(dirname "$0")/../lib.sh"
 CHART=$(cd "$1" && pwd)
@@ -17,6 +19,7 @@ get_helm "$2"
 ne=$(free_port)
 start node_exporter prometheus-node-exporter --web.listen-address=127.0.0.1:$ne
 cat >"$TS_TMP/values.yaml" <<YML
+scrapeConfigs: {apiServer: false, kubelet: false, cadvisor: false, serviceEndpoints: false, pods: false}
 shards:
   count: 1
   config:
@@ -90,3 +93,19 @@ until_true 20 one || fail "count(up{job=\"node\"}) through the querier: $(dedup)
 [ "$(q "$Q" 'count by (replica) (up)' | jq -c '[.data.result[].metric]')" = '[{}]' ] ||
     fail "replica label not deduplicated: $(q "$Q" 'count by (replica) (up)')"
 echo "ok 3: the querier with the rendered flags deduplicates the pair"
+
+# 4. The helm test hook's script, as the Pod runs it (sh -c SCRIPT, QUERY_URL from its env).
+python3 - "$TS_TMP/all.yaml" "$TS_TMP/hook.sh" <<'PY' || fail "no helm test Pod in the rendered chart"
+import sys, yaml
+for doc in yaml.safe_load_all(open(sys.argv[1])):
+    if doc and doc["kind"] == "Pod" and doc["metadata"]["annotations"].get("helm.sh/hook") == "test":
+        c = doc["spec"]["containers"][0]
+        assert c["command"] == ["/bin/sh", "-c"], c["command"]
+        open(sys.argv[2], "w").write(c["args"][0])
+        sys.exit(0)
+sys.exit(1)
+PY
+QUERY_URL=$Q timeout 120 sh -c "$(cat "$TS_TMP/hook.sh")" >"$TS_TMP/hook.out" 2>&1 ||
+    fail "the helm test script failed: $(cat "$TS_TMP/hook.out")"
+grep -qx 'count(up) = 1' "$TS_TMP/hook.out" || fail "helm test script output: $(cat "$TS_TMP/hook.out")"
+echo "ok 4: the helm test Pod's script passes against the querier ($(tail -n 1 "$TS_TMP/hook.out"))"
