@@ -1,0 +1,168 @@
+/*
+ * Tests for pkg/scrape/manager.c (one pool per job): jobs added, changed and
+ * removed by a reload, and targets following file_sd.
+ */
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "pkg/tsdb/head/head.h"
+#include "pkg/util/mem.h"
+#include "pkg/util/time.h"
+#include "tests/testutil/t.h"
+#include "tests/unit/scrape/scrape_helper.h"
+
+/* Reloads that add and remove jobs: a new job starts scraping, a removed
+ * job stops without staleness markers (Prometheus' pool stop), the other
+ * job's loop keeps running. */
+static void
+test_reload_jobs(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    server s;
+    server_start(&loop, &s);
+    route_set(&s, "/r", 200, "text/plain", "r 1\n", 4, false, 0);
+    char ya[512], yab[1024], yb[512];
+    snprintf(ya, sizeof(ya),
+             "global: {scrape_interval: 200ms, scrape_timeout: 100ms}\n"
+             "scrape_configs:\n- job_name: A\n  metrics_path: /r\n"
+             "  static_configs: [{targets: ['127.0.0.1:%d']}]\n",
+             s.port);
+    snprintf(yab, sizeof(yab),
+             "%s- job_name: B\n  metrics_path: /r\n"
+             "  static_configs: [{targets: ['localhost:%d']}]\n",
+             ya, s.port);
+    snprintf(yb, sizeof(yb),
+             "global: {scrape_interval: 200ms, scrape_timeout: 100ms}\n"
+             "scrape_configs:\n- job_name: B\n  metrics_path: /r\n"
+             "  static_configs: [{targets: ['localhost:%d']}]\n",
+             s.port);
+    ts_config *c = parse_cfg(ya);
+    ts_head *h;
+    ts_head_opts ho = {0};
+    T_OK(ts_head_new(&h, &ho));
+    ts_scrape_opts o = {.loop = &loop, .appender = head_appender, .appender_ctx = h};
+    ts_scrape_manager *m;
+    T_OK(ts_scrape_manager_new(&o, &m));
+    T_OK(ts_scrape_manager_apply_config(m, c));
+    sync_static(m, c);
+    run_for(&loop, 500);
+    size_t na;
+    T_FEQ(last_value(h, "r", "A", &na), 1);
+
+    ts_config *c2 = parse_cfg(yab);
+    T_OK(ts_scrape_manager_apply_config(m, c2));
+    ts_config_free(c);
+    sync_static(m, c2);
+    run_for(&loop, 500);
+    size_t na2, nb;
+    T_FEQ(last_value(h, "r", "B", &nb), 1);
+    T_FEQ(last_value(h, "r", "A", &na2), 1);
+    T_TRUE(na2 > na); /* A kept scraping across the reload */
+
+    ts_config *c3 = parse_cfg(yb);
+    T_OK(ts_scrape_manager_apply_config(m, c3));
+    ts_config_free(c2);
+    sync_static(m, c3);
+    run_for(&loop, 50);
+    size_t na3;
+    last_value(h, "r", "A", &na3);
+    run_for(&loop, 800);
+    size_t na4, nb2;
+    T_FEQ(last_value(h, "r", "A", &na4), 1); /* no stale marker */
+    T_EQ(na4, na3);                          /* and no more scrapes */
+    T_FEQ(last_value(h, "up", "A", NULL), 1);
+    last_value(h, "r", "B", &nb2);
+    T_TRUE(nb2 > nb);
+    tlist tl = {0};
+    ts_scrape_manager_targets(m, collect, &tl);
+    T_EQ(tl.n, 1);
+    T_STREQ(tl.t[0].job, "B");
+
+    ts_scrape_manager_close(m);
+    server_stop(&s);
+    T_EQ(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    T_EQ(uv_loop_close(&loop), 0);
+    server_free(&s);
+    ts_head_free(h);
+    ts_config_free(c3);
+}
+
+/* file_sd -> discovery manager -> scrape manager: targets follow the file */
+static void
+test_file_sd_follow(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    server s;
+    server_start(&loop, &s);
+    route_set(&s, "/metrics", 200, "text/plain", "a 1\n", 4, false, 0);
+    const char *dir = t_tmpdir();
+    char tpath[512], cpath[512], y[512], t1[128], t2[128], body[256];
+    snprintf(tpath, sizeof(tpath), "%s/targets.json", dir);
+    snprintf(cpath, sizeof(cpath), "%s/prometheus.yml", dir);
+    snprintf(t1, sizeof(t1), "127.0.0.1:%d", s.port);
+    snprintf(t2, sizeof(t2), "localhost:%d", s.port);
+    snprintf(body, sizeof(body), "[{\"targets\": [\"%s\"], \"labels\": {\"src\": \"file\"}}]", t1);
+    FILE *f = fopen(tpath, "w");
+    fputs(body, f);
+    fclose(f);
+    snprintf(y, sizeof(y),
+             "scrape_configs:\n- job_name: fsd\n  scrape_interval: 200ms\n"
+             "  scrape_timeout: 100ms\n"
+             "  file_sd_configs: [{files: ['%s/*.json'], refresh_interval: 1h}]\n",
+             dir);
+    ts_config *c = NULL;
+    ts_error err;
+    T_OK(ts_config_parse(y, strlen(y), cpath, &c, &err));
+    ts_head *h;
+    ts_head_opts ho = {0};
+    T_OK(ts_head_new(&h, &ho));
+    ts_scrape_opts o = {.loop = &loop, .appender = head_appender, .appender_ctx = h};
+    ts_scrape_manager *m;
+    T_OK(ts_scrape_manager_new(&o, &m));
+    T_OK(ts_scrape_manager_apply_config(m, c));
+    ts_discovery_manager *d;
+    T_OK(ts_discovery_manager_new(&loop, ts_scrape_manager_sync, m, &d));
+    T_OK(ts_discovery_manager_apply_config(d, c));
+    run_for(&loop, 600);
+    int64_t ts[256];
+    double vs[256];
+    size_t n;
+    T_EQ(read_job(h, "a", "fsd", "instance", t1, ts, vs, 256, &n, NULL, 0), 1);
+    T_TRUE(n >= 1);
+    T_FEQ(vs[n - 1], 1);
+    T_EQ(read_job(h, "a", "fsd", "src", "file", ts, vs, 256, &n, NULL, 0), 1);
+
+    /* the file changes: the new target is scraped, the old one goes stale */
+    snprintf(body, sizeof(body), "[{\"targets\": [\"%s\"]}]", t2);
+    f = fopen(tpath, "w");
+    fputs(body, f);
+    fclose(f);
+    run_for(&loop, 1200);
+    T_EQ(read_job(h, "up", "fsd", "instance", t2, ts, vs, 256, &n, NULL, 0), 1);
+    T_TRUE(n >= 1);
+    T_FEQ(vs[n - 1], 1);
+    T_EQ(read_job(h, "a", "fsd", "instance", t1, ts, vs, 256, &n, NULL, 0), 1);
+    T_TRUE(ts_is_stale_nan(vs[n - 1]));
+    tlist tl = {0};
+    ts_scrape_manager_targets(m, collect, &tl);
+    T_EQ(tl.n, 1);
+    T_TRUE(strstr(tl.t[0].discovered, "__meta_filepath") != NULL);
+
+    ts_discovery_manager_close(d);
+    ts_scrape_manager_close(m);
+    server_stop(&s);
+    T_EQ(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    T_EQ(uv_loop_close(&loop), 0);
+    server_free(&s);
+    ts_head_free(h);
+    ts_config_free(c);
+}
+
+T_MAIN({"reload_jobs", test_reload_jobs}, {"file_sd_follow", test_file_sd_follow})
