@@ -6,13 +6,15 @@ pkgs=(build-essential cmake pkg-config curl jq iproute2 python3 python3-yaml
       libuv1-dev libnng-dev libyaml-dev libprotobuf-c-dev protobuf-c-compiler
       libcurl4-openssl-dev libzstd-dev zlib1g-dev libxxhash-dev libpcre2-dev
       prometheus prometheus-node-exporter prometheus-alertmanager
-      docker.io ca-certificates)
+      docker.io ca-certificates
+      chromium) # the web console's browser tests (driven by playwright-core, no browser download)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-# The chart test fetches helm from the npm registry (helm is no Debian package);
-# any npm will do, so Debian's is installed only when none is on the PATH.
+# npm builds the web console (pkg/web/ui: esbuild, CodeMirror, uPlot) and the
+# chart test fetches helm from the npm registry (helm is no Debian package);
+# any node/npm will do, so Debian's is installed only when none is on the PATH.
 command -v npm >/dev/null || missing+=(npm)
 command -v unzip >/dev/null || missing+=(unzip)
 if [ ${#missing[@]} -gt 0 ]; then
@@ -36,3 +38,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # Our tests start their own instances (prometheus, node_exporter, dockerd...) on
 # random ports and private directories and need none of the packages' services.
+# The web console's npm packages, exactly as package-lock.json pins them
+# (CMake runs the same when the lockfile changes).
+ui="$(cd "$(dirname "$0")/.." && pwd)/pkg/web/ui"
+if [ ! -f "$ui/node_modules/.package-lock.json" ] ||
+   [ "$ui/package-lock.json" -nt "$ui/node_modules/.package-lock.json" ]; then
+    (cd "$ui" && npm ci --no-audit --no-fund --loglevel=error)
+fi

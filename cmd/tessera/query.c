@@ -17,6 +17,7 @@
 #include "pkg/util/mem.h"
 #include "pkg/util/time.h"
 #include "pkg/web/api.h"
+#include "pkg/web/console.h"
 #include "pkg/web/server.h"
 
 #include <pthread.h>
@@ -39,6 +40,8 @@ enum {
     F_SD_INTERVAL,
     F_LOG_LEVEL,
     F_TLS_CA,
+    F_EXTERNAL_URL,
+    F_ROUTE_PREFIX,
     F_NFLAGS
 };
 
@@ -54,6 +57,8 @@ typedef struct querier {
     ts_promql_engine *eng;
     ts_web_server *web;
     ts_web_api *api;
+    ts_web_console *console;
+    ts_serve_web_urls urls; /* --web.external-url, --web.route-prefix */
     ts_metrics_registry metrics;
     ts_serve_query_stats qstats;
 } querier;
@@ -228,6 +233,8 @@ ts_cmd_query(int argc, char **argv)
         [F_SD_INTERVAL] = {"store.sd-interval", TS_FLAG_STRING, "5s", "How often to re-read the sd file and DNS, and to probe stores."},
         [F_LOG_LEVEL] = {"log.level", TS_FLAG_STRING, "info", "debug, info, warn, error."},
         [F_TLS_CA] = {"store.tls-ca-file", TS_FLAG_STRING, "", "CA to verify tls+tcp:// stores (none: not verified)."},
+        [F_EXTERNAL_URL] = {"web.external-url", TS_FLAG_STRING, "", TS_SERVE_EXTERNAL_URL_HELP},
+        [F_ROUTE_PREFIX] = {"web.route-prefix", TS_FLAG_STRING, "", TS_SERVE_ROUTE_PREFIX_HELP},
     };
     memcpy(q->flags, init, sizeof(init));
     bool help;
@@ -279,7 +286,13 @@ ts_cmd_query(int argc, char **argv)
                                 .max_samples = strtoull(q->flags[F_MAX_SAMPLES].value, NULL, 10)};
     if (ts_promql_engine_new(&q->eng, &po) != TS_OK)
         goto out;
-    ts_web_server_opts wo = {.listen = q->flags[F_WEB_LISTEN].value};
+    if (ts_serve_web_urls_get(q->flags[F_EXTERNAL_URL].value, q->flags[F_ROUTE_PREFIX].value,
+                              q->flags[F_WEB_LISTEN].value, "query", &q->urls) != 0) {
+        exit_code = 2;
+        goto out;
+    }
+    ts_web_server_opts wo = {.listen = q->flags[F_WEB_LISTEN].value,
+                             .route_prefix = q->urls.route_prefix};
     if (ts_web_server_new(&q->web, &wo, &err) != TS_OK) {
         TS_LOG(TS_LOG_ERROR, "query", "cannot create web server", "err=\"%s\"", err.msg);
         goto out;
@@ -306,6 +319,11 @@ ts_cmd_query(int argc, char **argv)
         goto out;
     ts_web_server_route(q->web, "GET", "/api/v1/stores", false, handle_stores, q);
     ts_web_server_route(q->web, "GET", "/metrics", false, handle_metrics, q);
+    ts_web_console_opts co = {.component = "query", .external_path = q->urls.external_path};
+    if (ts_web_console_register(q->web, &co, &q->console) != TS_OK) {
+        TS_LOG(TS_LOG_ERROR, "query", "cannot set up the web console", "");
+        goto out;
+    }
     if (ts_web_server_start(q->web, &err) != TS_OK) {
         TS_LOG(TS_LOG_ERROR, "query", "cannot listen", "address=%s err=\"%s\"",
                q->flags[F_WEB_LISTEN].value, err.msg);
@@ -325,6 +343,8 @@ ts_cmd_query(int argc, char **argv)
 out:
     ts_web_server_free(q->web);
     ts_web_api_free(q->api);
+    ts_web_console_free(q->console);
+    ts_serve_web_urls_free(&q->urls);
     ts_promql_engine_free(q->eng);
     ts_query_endpoints_stop(q->endpoints);
     ts_free(q->flag_pairs);

@@ -1,6 +1,7 @@
 #include "cmd/tessera/serve.h"
 #include "pkg/util/mem.h"
 #include "pkg/util/time.h"
+#include "pkg/web/console.h"
 #include "pkg/web/promql_api.h"
 
 #include <dirent.h>
@@ -135,3 +136,30 @@ ts_serve_duration_flag(const ts_flag *f, int64_t *ms)
     return 0;
 }
 
+
+int
+ts_serve_web_urls_get(const char *external_url, const char *route_prefix, const char *listen,
+                      const char *cmd, ts_serve_web_urls *out)
+{
+    memset(out, 0, sizeof *out);
+    char hn[256] = "";
+    gethostname(hn, sizeof(hn) - 1);
+    ts_error err;
+    ts_error_clear(&err);
+    if (ts_web_external_url(external_url, listen, hn, &out->external_url, &out->external_path,
+                            &err) != TS_OK) {
+        fprintf(stderr, "tessera %s: error: --web.external-url: %s\n", cmd, err.msg);
+        return 2;
+    }
+    out->route_prefix = ts_web_route_prefix(route_prefix, out->external_path);
+    return 0;
+}
+
+void
+ts_serve_web_urls_free(ts_serve_web_urls *u)
+{
+    ts_free(u->external_url);
+    ts_free(u->external_path);
+    ts_free(u->route_prefix);
+    memset(u, 0, sizeof *u);
+}

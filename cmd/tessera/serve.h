@@ -37,6 +37,27 @@ int64_t ts_serve_start_time_ns(void);
 /* Parses a --flag duration value, printing an error naming the flag. */
 int ts_serve_duration_flag(const ts_flag *f, int64_t *ms);
 
+/* --web.external-url and --web.route-prefix, as Prometheus computes them (pkg/web/console.h):
+ * the external URL (from the hostname and the listen port when the flag is empty), its path
+ * ("" or "/prefix") and the route prefix ("/" for none).  Heap strings. */
+typedef struct ts_serve_web_urls {
+    char *external_url, *external_path, *route_prefix;
+} ts_serve_web_urls;
+
+/* The flags' help texts (Prometheus' words). */
+#define TS_SERVE_EXTERNAL_URL_HELP                                                                 \
+    "The URL under which Tessera is externally reachable (for example, if it is served via a "    \
+    "reverse proxy). Used for generating relative and absolute links back to it. If the URL has " \
+    "a path portion, it will be used to prefix all HTTP endpoints. If omitted, relevant URL "     \
+    "components will be derived automatically."
+#define TS_SERVE_ROUTE_PREFIX_HELP                                                                 \
+    "Prefix for the internal routes of web endpoints. Defaults to path of --web.external-url."
+
+/* Prints an error and returns 2 on a bad value. */
+int ts_serve_web_urls_get(const char *external_url, const char *route_prefix, const char *listen,
+                          const char *cmd, ts_serve_web_urls *out);
+void ts_serve_web_urls_free(ts_serve_web_urls *u);
+
 
 
 #endif

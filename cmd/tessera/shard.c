@@ -28,6 +28,7 @@
 #include "pkg/util/mem.h"
 #include "pkg/util/time.h"
 #include "pkg/web/api.h"
+#include "pkg/web/console.h"
 #include "pkg/web/server.h"
 
 #include <pthread.h>
@@ -56,6 +57,8 @@ enum {
     F_STORE_CERT,
     F_STORE_KEY,
     F_ENABLE_FEATURE,
+    F_EXTERNAL_URL,
+    F_ROUTE_PREFIX,
     F_NFLAGS
 };
 
@@ -73,6 +76,8 @@ typedef struct shard {
     ts_promql_engine *eng;
     ts_web_server *web;
     ts_web_api *api;
+    ts_web_console *console;
+    ts_serve_web_urls urls; /* --web.external-url, --web.route-prefix */
     ts_store_server *store;
     ts_metrics_registry metrics;
     ts_serve_query_stats qstats;
@@ -86,7 +91,7 @@ typedef struct shard {
     ts_scrape_manager *scrape;
     ts_rules_manager *rules; /* rule evaluation (pkg/rules/manager.h) */
     ts_notifier *notifier;   /* alerts -> Alertmanager (pkg/rules/notifier.h) */
-    char external_url[300];  /* http://<host>:<port>, as Prometheus defaults it */
+    char external_url[1024]; /* --web.external-url, or http://<host>:<port> as Prometheus's default */
 
     /* reload requests from HTTP threads, answered by the loop */
     pthread_mutex_t reload_mu;
@@ -829,6 +834,8 @@ parse_flags(shard *s, int argc, char **argv)
         [F_STORE_CERT] = {"store.tls-cert-file", TS_FLAG_STRING, "", "TLS certificate for a tls+tcp:// store address."},
         [F_STORE_KEY] = {"store.tls-key-file", TS_FLAG_STRING, "", "TLS key for a tls+tcp:// store address."},
         [F_ENABLE_FEATURE] = {"enable-feature", TS_FLAG_LIST, "", "Comma separated feature names to enable (repeatable). Valid options: expand-external-labels."},
+        [F_EXTERNAL_URL] = {"web.external-url", TS_FLAG_STRING, "", TS_SERVE_EXTERNAL_URL_HELP},
+        [F_ROUTE_PREFIX] = {"web.route-prefix", TS_FLAG_STRING, "", TS_SERVE_ROUTE_PREFIX_HELP},
     };
     memcpy(s->flags, init, sizeof(init));
     bool help;
@@ -909,7 +916,19 @@ ts_cmd_shard(int argc, char **argv)
         goto out;
 
     /* web first, so /-/healthy answers and /-/ready says 503 while the WAL replays */
-    ts_web_server_opts wo = {.listen = s->flags[F_WEB_LISTEN].value};
+    if (ts_serve_web_urls_get(s->flags[F_EXTERNAL_URL].value, s->flags[F_ROUTE_PREFIX].value,
+                              s->flags[F_WEB_LISTEN].value, "shard", &s->urls) != 0) {
+        exit_code = 2;
+        goto out;
+    }
+    if (strlen(s->urls.external_url) >= sizeof(s->external_url)) {
+        fprintf(stderr, "tessera shard: error: --web.external-url is too long\n");
+        exit_code = 2;
+        goto out;
+    }
+    snprintf(s->external_url, sizeof(s->external_url), "%s", s->urls.external_url);
+    ts_web_server_opts wo = {.listen = s->flags[F_WEB_LISTEN].value,
+                             .route_prefix = s->urls.route_prefix};
     if (ts_web_server_new(&s->web, &wo, &err) != TS_OK) {
         TS_LOG(TS_LOG_ERROR, "shard", "cannot create web server", "err=\"%s\"", err.msg);
         goto out;
@@ -976,6 +995,11 @@ ts_cmd_shard(int argc, char **argv)
     ts_web_server_route(s->web, "GET", "/api/v1/alertmanagers", false, ts_rules_api_alertmanagers,
                         s->notifier);
     ts_web_server_route(s->web, "GET", "/api/v1/metadata", false, handle_metadata, s);
+    ts_web_console_opts co = {.component = "shard", .external_path = s->urls.external_path};
+    if (ts_web_console_register(s->web, &co, &s->console) != TS_OK) {
+        TS_LOG(TS_LOG_ERROR, "shard", "cannot set up the web console", "");
+        goto out;
+    }
     if (ts_web_server_start(s->web, &err) != TS_OK) {
         TS_LOG(TS_LOG_ERROR, "shard", "cannot listen", "address=%s err=\"%s\"",
                s->flags[F_WEB_LISTEN].value, err.msg);
@@ -983,7 +1007,8 @@ ts_cmd_shard(int argc, char **argv)
     }
     TS_LOG(TS_LOG_INFO, "shard", "web server listening", "address=%s port=%d",
            s->flags[F_WEB_LISTEN].value, ts_web_server_port(s->web));
-    {
+    if (!s->flags[F_EXTERNAL_URL].value[0]) {
+        /* the port actually bound (the listen address may say :0) */
         char hn[256] = "";
         gethostname(hn, sizeof(hn) - 1);
         snprintf(s->external_url, sizeof(s->external_url), "http://%s:%d", hn,
@@ -1063,6 +1088,8 @@ out:
     ts_web_server_free(s->web);
     s->web = NULL;
     ts_web_api_free(s->api);
+    ts_web_console_free(s->console);
+    ts_serve_web_urls_free(&s->urls);
     ts_store_server_stop(s->store);
     s->store = NULL;
     ts_rules_manager_free(s->rules); /* joins the evaluation thread */

@@ -81,6 +81,7 @@ typedef struct job {
 struct ts_web_server {
     ts_web_server_opts opts;
     char *url;
+    char *prefix; /* route prefix without trailing '/' ("/prom"), NULL for none */
     nng_http_server *http;
     nng_http_handler *handler; /* owned by http once added */
     route *routes;
@@ -506,6 +507,40 @@ check_body(ts_web_server *s, nng_http_req *req, job *j)
     else
         j->len = (size_t)len;
 }
+/* The part of path below the route prefix ("/prom/graph" -> "/graph", "/prom" -> "/"), or NULL
+ * when path is not below it. */
+static const char *
+below_prefix(const ts_web_server *s, const char *path, size_t n)
+{
+    size_t pl = strlen(s->prefix);
+    if (n < pl || memcmp(path, s->prefix, pl) != 0 || (n > pl && path[pl] != '/'))
+        return NULL;
+    return n == pl ? "/" : path + pl;
+}
+
+/* With a route prefix: strips it from r->path, or answers (302 from "/" to the prefix, as
+ * Prometheus does, else 404) and returns false. */
+static bool
+route_prefix(ts_web_server *s, ts_web_req *r, ts_web_resp *w)
+{
+    const char *rest = below_prefix(s, r->path, strlen(r->path));
+    if (rest) {
+        r->path = rest;
+        return true;
+    }
+    if (strcmp(r->path, "/") == 0) {
+        ts_web_resp_header(w, "Location", s->prefix);
+        ts_web_resp_header(w, "Content-Type", "text/html; charset=utf-8");
+        w->status = 302;
+        ts_buf_puts(&w->body, "<a href=\"");
+        ts_buf_puts(&w->body, s->prefix); /* checked at start: no characters to escape */
+        ts_buf_puts(&w->body, "\">Found</a>.\n\n");
+    } else {
+        go_error(w, 404, "404 page not found");
+    }
+    return false;
+}
+
 static void
 serve(ts_web_server *s, ts_web_req *r, ts_web_resp *w, const job *j)
 {
@@ -588,6 +623,8 @@ serve(ts_web_server *s, ts_web_req *r, ts_web_resp *w, const job *j)
         return;
     }
 
+    if (s->prefix && !route_prefix(s, r, w))
+        return;
     const char *allow;
     const route *rt = find_route(s, r, &allow);
     if (!rt) {
@@ -732,6 +769,13 @@ is_inline(ts_web_server *s, nng_http_req *req)
 {
     const char *uri = nng_http_req_get_uri(req);
     size_t n = strcspn(uri, "?");
+    if (s->prefix) {
+        const char *rest = below_prefix(s, uri, n);
+        if (!rest)
+            return false;
+        n -= (size_t)(rest - uri);
+        uri = rest;
+    }
     const char *method = nng_http_req_get_method(req);
     for (size_t i = 0; i < s->nroutes; i++) {
         const route *rt = &s->routes[i];
@@ -825,10 +869,24 @@ ts_web_server_new(ts_web_server **out, const ts_web_server_opts *opts, ts_error 
     if (!colon || !colon[1] || strspn(colon + 1, "0123456789") != strlen(colon + 1))
         return ts_error_set(err, TS_EINVAL, "invalid listen address \"%s\": want host:port",
                             listen);
+    const char *rp = opts ? opts->route_prefix : NULL;
+    if (rp && (rp[0] != '/' || strpbrk(rp, "?#\"<>&' \t\r\n")))
+        return ts_error_set(err, TS_EINVAL, "invalid route prefix \"%s\"", rp);
     ts_web_server *s = ts_calloc(1, sizeof *s);
     if (opts)
         s->opts = *opts;
     s->opts.listen = NULL;
+    s->opts.route_prefix = NULL;
+    if (rp) {
+        size_t n = strlen(rp);
+        while (n && rp[n - 1] == '/')
+            n--;
+        if (n) {
+            s->prefix = ts_malloc(n + 1);
+            memcpy(s->prefix, rp, n);
+            s->prefix[n] = '\0';
+        }
+    }
     if (!s->opts.nworkers)
         s->opts.nworkers = DEFAULT_WORKERS;
     if (!s->opts.max_body)
@@ -993,6 +1051,7 @@ ts_web_server_free(ts_web_server *s)
     ts_free(s->routes);
     ts_free(s->workers);
     ts_free(s->url);
+    ts_free(s->prefix);
     pthread_cond_destroy(&s->done_cv);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);

@@ -26,7 +26,8 @@
  *    with an Allow header (200 with Allow for OPTIONS); no route at all:
  *    404 "404 page not found\n";
  *  - an unclean path ("//", "/./", "/../") is redirected (301) to its clean
- *    form, as Go's ServeMux does.
+ *    form, as Go's ServeMux does;
+ *  - with opts.route_prefix, routes match below the prefix only (see there).
  *
  * Requests: the query string and, for POST/PUT/PATCH with Content-Type
  * application/x-www-form-urlencoded, the body are parsed into parameters
@@ -64,6 +65,9 @@ typedef struct ts_web_server_opts {
     int nworkers;        /* handler threads; 0 = 4 */
     size_t max_body;     /* request body limit; 0 = 16 MiB; larger -> 413 */
     size_t max_response; /* response body limit; 0 = 1 GiB; a handler hitting it gets TS_ELIMIT */
+    /* Prometheus' --web.route-prefix: NULL or "/" = none; "/prom": every route is served under
+     * /prom (handlers see the path without it), "/" answers 302 to "/prom", anything else 404. */
+    const char *route_prefix;
 } ts_web_server_opts;
 
 /* ---- Server life cycle */

@@ -1,0 +1,221 @@
+/*
+ * ts_embed_gen: turns the console's built bundle (a directory: index.html
+ * and static/...) into a C source that defines ts_web_assets[] (console.h),
+ * each file gzip-compressed at level 9.  Run by CMake at build time; the
+ * output lives in the build tree and is never committed.
+ *
+ *   ts_embed_gen OUT.c DIR
+ *
+ * Names under static/ carry a content hash (esbuild's [name]-[hash]) and are
+ * marked immutable; others (index.html) are not.  Prints one line per file
+ * and the total of the compressed sizes (the console's transfer budget).
+ * Files are sorted by name so the output is reproducible.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <zlib.h>
+
+typedef struct file {
+    char name[512];
+} file;
+
+static file *files;
+static size_t nfiles, cap;
+
+static int
+walk(const char *root, const char *rel)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s%s%s", root, *rel ? "/" : "", rel);
+    DIR *d = opendir(path);
+    if (!d) {
+        fprintf(stderr, "ts_embed_gen: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    struct dirent *e;
+    int rc = 0;
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char sub[512], full[1536];
+        snprintf(sub, sizeof sub, "%s%s%s", rel, *rel ? "/" : "", e->d_name);
+        snprintf(full, sizeof full, "%s/%s", root, sub);
+        struct stat st;
+        if (stat(full, &st) != 0) {
+            fprintf(stderr, "ts_embed_gen: %s: %s\n", full, strerror(errno));
+            rc = -1;
+        } else if (S_ISDIR(st.st_mode)) {
+            rc = walk(root, sub);
+        } else if (S_ISREG(st.st_mode) && !strstr(sub, ".map")) {
+            if (nfiles == cap) {
+                cap = cap ? 2 * cap : 16;
+                file *nf = realloc(files, cap * sizeof *files);
+                if (!nf) {
+                    rc = -1;
+                    break;
+                }
+                files = nf;
+            }
+            snprintf(files[nfiles++].name, sizeof files->name, "%s", sub);
+        }
+    }
+    closedir(d);
+    return rc;
+}
+
+static int
+cmp_file(const void *a, const void *b)
+{
+    return strcmp(((const file *)a)->name, ((const file *)b)->name);
+}
+
+static const char *
+content_type(const char *name)
+{
+    static const struct {
+        const char *ext, *type;
+    } types[] = {
+        {".html", "text/html; charset=utf-8"},
+        {".js", "text/javascript; charset=utf-8"},
+        {".css", "text/css; charset=utf-8"},
+        {".svg", "image/svg+xml"},
+        {".png", "image/png"},
+        {".woff2", "font/woff2"},
+        {".json", "application/json"},
+        {".txt", "text/plain; charset=utf-8"},
+    };
+    const char *dot = strrchr(name, '.');
+    for (size_t i = 0; dot && i < sizeof types / sizeof *types; i++)
+        if (strcmp(dot, types[i].ext) == 0)
+            return types[i].type;
+    return "application/octet-stream";
+}
+
+static unsigned char *
+read_all(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap_ = 1 << 16, n = 0;
+    unsigned char *p = malloc(cap_);
+    size_t got;
+    while (p && (got = fread(p + n, 1, cap_ - n, f)) > 0) {
+        n += got;
+        if (n == cap_) {
+            unsigned char *np = realloc(p, cap_ *= 2);
+            if (!np) {
+                free(p);
+                p = NULL;
+            }
+            p = np;
+        }
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(p);
+        return NULL;
+    }
+    *len = n;
+    return p;
+}
+
+static unsigned char *
+gzip9(const unsigned char *in, size_t n, size_t *out_len)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (deflateInit2(&z, 9, Z_DEFLATED, 31, 9, Z_DEFAULT_STRATEGY) != Z_OK)
+        return NULL;
+    uLong cap_ = deflateBound(&z, (uLong)n);
+    unsigned char *out = malloc(cap_);
+    if (!out) {
+        deflateEnd(&z);
+        return NULL;
+    }
+    z.next_in = (Bytef *)in;
+    z.avail_in = (uInt)n;
+    z.next_out = out;
+    z.avail_out = (uInt)cap_;
+    int zr = deflate(&z, Z_FINISH);
+    *out_len = z.total_out;
+    deflateEnd(&z);
+    if (zr != Z_STREAM_END) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+int
+main(int argc, char **argv)
+{
+    if (argc != 3) {
+        fprintf(stderr, "usage: ts_embed_gen OUT.c DIR\n");
+        return 2;
+    }
+    const char *out_path = argv[1], *dir = argv[2];
+    if (walk(dir, "") != 0)
+        return 1;
+    if (nfiles == 0) {
+        fprintf(stderr, "ts_embed_gen: %s: no files\n", dir);
+        return 1;
+    }
+    qsort(files, nfiles, sizeof *files, cmp_file);
+    char tmp[1100];
+    snprintf(tmp, sizeof tmp, "%s.tmp", out_path);
+    FILE *o = fopen(tmp, "w");
+    if (!o) {
+        fprintf(stderr, "ts_embed_gen: %s: %s\n", tmp, strerror(errno));
+        return 1;
+    }
+    fprintf(o, "/* Generated by ts_embed_gen from %s: do not edit, do not commit. */\n", dir);
+    fprintf(o, "#include \"pkg/web/console.h\"\n\n");
+    size_t *raw_lens = calloc(nfiles, sizeof *raw_lens);
+    size_t total_gz = 0, total_raw = 0;
+    for (size_t i = 0; i < nfiles; i++) {
+        char full[1536];
+        snprintf(full, sizeof full, "%s/%s", dir, files[i].name);
+        size_t n = 0, gn = 0;
+        unsigned char *raw = read_all(full, &n);
+        unsigned char *gz = raw ? gzip9(raw, n, &gn) : NULL;
+        if (!gz) {
+            fprintf(stderr, "ts_embed_gen: %s: cannot read or compress\n", full);
+            fclose(o);
+            remove(tmp);
+            return 1;
+        }
+        raw_lens[i] = n;
+        fprintf(o, "static const uint8_t a%zu[%zu] = {", i, gn);
+        for (size_t k = 0; k < gn; k++)
+            fprintf(o, "%s%u,", k % 24 ? "" : "\n", gz[k]);
+        fprintf(o, "\n};\n");
+        fprintf(o, "#define A%zu_GZ %zu\n", i, gn);
+        printf("  %-40s %8zu bytes, %7zu gzipped\n", files[i].name, n, gn);
+        total_gz += gn;
+        total_raw += n;
+        free(raw);
+        free(gz);
+    }
+    fprintf(o, "\nconst ts_web_asset ts_web_assets[] = {\n");
+    for (size_t i = 0; i < nfiles; i++) {
+        int imm = strncmp(files[i].name, "static/", 7) == 0;
+        fprintf(o, "    {\"%s\", \"%s\", a%zu, A%zu_GZ, %zu, %d},\n", files[i].name,
+                content_type(files[i].name), i, i, raw_lens[i], imm);
+    }
+    fprintf(o, "};\nconst size_t ts_web_nassets = %zu;\n", nfiles);
+    printf("console assets: %zu files, %zu bytes, %zu gzipped\n", nfiles, total_raw, total_gz);
+    free(raw_lens);
+    free(files);
+    if (fclose(o) != 0 || rename(tmp, out_path) != 0) {
+        fprintf(stderr, "ts_embed_gen: %s: %s\n", out_path, strerror(errno));
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,48 @@
+// Bundles the web console: node build.mjs OUTDIR
+//
+// OUTDIR/index.html (names the hashed entry files) and OUTDIR/static/*:
+// main-<hash>.js (router, navigation, status pages), graph-<hash>.js and the
+// chunks it shares (CodeMirror, codemirror-promql, uPlot: loaded only by
+// /graph), main-<hash>.css.  ts_embed_gen then embeds the directory.
+import { build } from 'esbuild';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const out = process.argv[2];
+if (!out) {
+  console.error('usage: node build.mjs OUTDIR');
+  process.exit(2);
+}
+rmSync(out, { recursive: true, force: true });
+const result = await build({
+  absWorkingDir: here,
+  entryPoints: ['src/main.js'],
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  minify: true,
+  target: ['chrome100', 'firefox100', 'safari15'],
+  outdir: join(out, 'static'),
+  entryNames: '[name]-[hash]',
+  chunkNames: '[name]-[hash]',
+  assetNames: '[name]-[hash]',
+  metafile: true,
+  logLevel: 'warning',
+});
+let js, css;
+for (const [file, o] of Object.entries(result.metafile.outputs)) {
+  if (o.entryPoint === 'src/main.js') {
+    js = basename(file);
+    css = o.cssBundle && basename(o.cssBundle);
+  }
+}
+if (!js || !css) {
+  console.error('build.mjs: no entry bundle in the esbuild output');
+  process.exit(1);
+}
+const html = readFileSync(join(here, 'src/index.html'), 'utf8')
+  .replace('%CSS%', `static/${css}`)
+  .replace('%JS%', `static/${js}`);
+writeFileSync(join(out, 'index.html'), html);
