@@ -31,18 +31,29 @@ const result = await build({
   metafile: true,
   logLevel: 'warning',
 });
-let js, css;
-for (const [file, o] of Object.entries(result.metafile.outputs)) {
+let js, css, graph;
+const outputs = result.metafile.outputs;
+for (const [file, o] of Object.entries(outputs)) {
   if (o.entryPoint === 'src/main.js') {
     js = basename(file);
     css = o.cssBundle && basename(o.cssBundle);
   }
+  if (o.entryPoint === 'src/graph.js') graph = file;
 }
+// /graph preloads its chunk (and the chunks that one imports) in parallel with main-*.js
+const preload = [];
+const addPreload = (file) => {
+  if (preload.includes(basename(file))) return;
+  preload.push(basename(file));
+  for (const i of outputs[file].imports) if (i.kind === 'import-statement') addPreload(i.path);
+};
+if (graph) addPreload(graph);
 if (!js || !css) {
   console.error('build.mjs: no entry bundle in the esbuild output');
   process.exit(1);
 }
 const html = readFileSync(join(here, 'src/index.html'), 'utf8')
   .replace('%CSS%', `static/${css}`)
-  .replace('%JS%', `static/${js}`);
+  .replace('%JS%', `static/${js}`)
+  .replace('%GRAPH_PRELOAD%', JSON.stringify(preload.map((f) => `static/${f}`)));
 writeFileSync(join(out, 'index.html'), html);

@@ -33,6 +33,12 @@ function align(result, start, end, step) {
   return [xs, ys];
 }
 
+function hasIsolated(y) {
+  for (let i = 0; i < y.length; i++)
+    if (y[i] !== null && (i === 0 || y[i - 1] === null) && (i === y.length - 1 || y[i + 1] === null)) return true;
+  return false;
+}
+
 function stack(ys) {
   const acc = new Float64Array(ys.length ? ys[0].length : 0);
   return ys.map((y) =>
@@ -61,7 +67,8 @@ export function drawChart(el, legendEl, result, opts) {
       stroke: c,
       width: 1.5,
       fill: opts.stacked ? `${c}55` : undefined,
-      points: { show: false },
+      // isolated samples (no neighbour to draw a line to) are drawn as dots, as Prometheus does
+      points: { show: hasIsolated(raw[i]), size: 5, fill: c },
       spanGaps: false,
     });
   });
@@ -147,25 +154,34 @@ function tooltip(u, tip, raw, result, utc) {
     tip.hidden = true;
     return;
   }
-  // the shown series whose point at idx is nearest to the cursor vertically
+  // the shown series' sample nearest to the cursor (within 30 px)
+  const xs = u.data[0];
   let best = -1;
-  let bestDist = Infinity;
+  let bestIdx = -1;
+  let bestDist = 30;
+  let lo = idx;
+  let hi = idx;
+  while (lo > 0 && u.valToPos(xs[lo - 1], 'x') > left - 30) lo--;
+  while (hi < xs.length - 1 && u.valToPos(xs[hi + 1], 'x') < left + 30) hi++;
   for (let k = 1; k < u.series.length; k++) {
     if (!u.series[k].show) continue;
-    const v = u.data[k][idx];
-    if (v === null || v === undefined) continue;
-    const d = Math.abs(u.valToPos(v, 'y') - top);
-    if (d < bestDist) {
-      bestDist = d;
-      best = k;
+    for (let j = lo; j <= hi; j++) {
+      const v = u.data[k][j];
+      if (v === null || v === undefined) continue;
+      const d = Math.hypot(u.valToPos(v, 'y') - top, u.valToPos(xs[j], 'x') - left);
+      if (d < bestDist) {
+        bestDist = d;
+        best = k;
+        bestIdx = j;
+      }
     }
   }
   if (best < 0) {
     tip.hidden = true;
     return;
   }
-  const t = u.data[0][idx] * 1000;
-  const v = raw[best - 1][idx];
+  const t = xs[bestIdx] * 1000;
+  const v = raw[best - 1][bestIdx];
   const metric = result[best - 1].metric;
   tip.textContent = '';
   tip.append(
