@@ -3,7 +3,8 @@
 // OUTDIR/index.html (names the hashed entry files) and OUTDIR/static/*:
 // main-<hash>.js (router, navigation, status pages), graph-<hash>.js and the
 // chunks it shares (CodeMirror, codemirror-promql, uPlot: loaded only by
-// /graph), main-<hash>.css.  ts_embed_gen then embeds the directory.
+// /graph, preloaded by its page); the CSS is inlined into the HTML.
+// ts_embed_gen then embeds the directory.
 import { build } from 'esbuild';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -52,8 +53,11 @@ if (!js || !css) {
   console.error('build.mjs: no entry bundle in the esbuild output');
   process.exit(1);
 }
+// the stylesheet (2 KB gzipped) is inlined: first paint needs no second request
+const style = readFileSync(join(out, 'static', css), 'utf8').trim();
+rmSync(join(out, 'static', css));
 const html = readFileSync(join(here, 'src/index.html'), 'utf8')
-  .replace('%CSS%', `static/${css}`)
+  .replace('%CSS%', () => style)
   .replace('%JS%', `static/${js}`)
   .replace('%GRAPH_PRELOAD%', JSON.stringify(preload.map((f) => `static/${f}`)));
 writeFileSync(join(out, 'index.html'), html);
