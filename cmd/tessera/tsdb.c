@@ -59,6 +59,7 @@
 #include "pkg/tsdb/block/block.h"
 #include "pkg/tsdb/head/head.h"
 #include "pkg/util/arena.h"
+#include "pkg/util/floatfmt.h"
 #include "pkg/util/fs.h"
 #include "pkg/util/mem.h"
 
@@ -792,85 +793,6 @@ cmd_inspect(const char *dir)
 
 /* --------------------------------------------------------------- dump */
 
-/* Go's %g for a float64 (strconv.FormatFloat(v, 'g', -1, 64)), which
- * promtool's dump prints: the shortest digits that round-trip, in exponent
- * form (at least two exponent digits) when the exponent is < -4 or >= 6,
- * else in plain decimal form; NaN, +Inf, -Inf. */
-static void
-go_g(double v, char *out, size_t n)
-{
-    if (isnan(v)) {
-        snprintf(out, n, "NaN");
-        return;
-    }
-    if (isinf(v)) {
-        snprintf(out, n, v > 0 ? "+Inf" : "-Inf");
-        return;
-    }
-    if (v == 0) {
-        snprintf(out, n, signbit(v) ? "-0" : "0");
-        return;
-    }
-    /* shortest digits that round-trip */
-    char e[40];
-    int prec;
-    for (prec = 0; prec < 17; prec++) {
-        snprintf(e, sizeof(e), "%.*e", prec, v);
-        if (strtod(e, NULL) == v)
-            break;
-    }
-    /* e = [-]d[.ddd]e[+-]XX */
-    const char *p = e;
-    bool neg = *p == '-';
-    if (neg)
-        p++;
-    char digits[24];
-    size_t nd = 0;
-    for (; *p && *p != 'e'; p++)
-        if (*p != '.')
-            digits[nd++] = *p;
-    digits[nd] = '\0';
-    char *end = NULL;
-    long lexp = *p == 'e' ? strtol(p + 1, &end, 10) : 0;
-    if (*p != 'e' || end == p + 1 || *end != '\0' || lexp < -400 || lexp > 400) {
-        snprintf(out, n, "%s", e); /* not "d.ddde+XX": print what snprintf gave */
-        return;
-    }
-    int exp = (int)lexp;
-    int dp = exp + 1; /* digits before the decimal point */
-    if (exp < -4 || exp >= 6) {
-        char frac[24] = "";
-        if (nd > 1)
-            snprintf(frac, sizeof(frac), ".%s", digits + 1);
-        snprintf(out, n, "%s%c%se%c%02d", neg ? "-" : "", digits[0], frac, exp < 0 ? '-' : '+',
-                 exp < 0 ? -exp : exp);
-        return;
-    }
-    /* fixed notation */
-    char buf[64];
-    size_t o = 0;
-    if (neg)
-        buf[o++] = '-';
-    if (dp <= 0) {
-        buf[o++] = '0';
-        buf[o++] = '.';
-        for (int i = 0; i < -dp; i++)
-            buf[o++] = '0';
-        for (size_t i = 0; i < nd; i++)
-            buf[o++] = digits[i];
-    } else {
-        for (int i = 0; i < dp; i++)
-            buf[o++] = i < (int)nd ? digits[i] : '0';
-        if ((int)nd > dp) {
-            buf[o++] = '.';
-            for (size_t i = (size_t)dp; i < nd; i++)
-                buf[o++] = digits[i];
-        }
-    }
-    buf[o] = '\0';
-    snprintf(out, n, "%s", buf);
-}
-
 static int
 dump_block(ts_block *b)
 {
@@ -901,7 +823,7 @@ dump_block(ts_block *b)
             double v;
             char vb[64];
             ts_it_at(it, &t, &v);
-            go_g(v, vb, sizeof(vb));
+            ts_format_float_go(v, 'g', vb, sizeof(vb)); /* Go's %g, as promtool prints */
             printf("%s %s %" PRId64 "\n", lbuf, vb, t);
         }
         rc = ts_it_err(it);

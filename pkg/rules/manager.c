@@ -38,6 +38,7 @@
 #include "pkg/promql/parser/ast.h"
 #include "pkg/rules/rulefmt.h"
 #include "pkg/rules/template.h"
+#include "pkg/util/floatfmt.h"
 #include "pkg/util/log.h"
 #include "pkg/util/mem.h"
 #include "pkg/util/time.h"
@@ -1031,7 +1032,7 @@ write_alert(ts_jsonw *j, const alert *x)
     ts_jsonw_key(j, "activeAt");
     write_time(j, x->active_at_ns);
     ts_jsonw_key(j, "value");
-    ts_rule_format_float(x->value, 'e', buf, sizeof(buf));
+    ts_format_float_go(x->value, 'e', buf, sizeof(buf));
     ts_jsonw_str(j, buf);
     ts_jsonw_obj_end(j);
 }

@@ -10,7 +10,7 @@
  * split into commands at '|' and evaluated left to right with typed values
  * (number or string): every type error is found by the check, so expansion
  * cannot fail.  Go prints a float64 with %v, i.e. strconv 'g' with the
- * shortest digits.
+ * shortest digits (ts_format_float_go in pkg/util/floatfmt.c).
  */
 #include "pkg/rules/template.h"
 
@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pkg/util/floatfmt.h"
 #include "pkg/util/mem.h"
 
 /* A growable output string (heap, copied to the arena at the end). */
@@ -43,41 +44,6 @@ put(out *o, const char *s, size_t n)
     memcpy(o->p + o->n, s, n);
     o->n += n;
     o->p[o->n] = '\0';
-}
-
-void
-ts_rule_format_float(double v, char fmt, char *buf, size_t size)
-{
-    if (isnan(v)) {
-        snprintf(buf, size, "NaN");
-        return;
-    }
-    if (isinf(v)) {
-        snprintf(buf, size, v > 0 ? "+Inf" : "-Inf");
-        return;
-    }
-    /* shortest precision whose %e form reads back as v */
-    char e[40];
-    int p = 1;
-    for (; p < 17; p++) {
-        snprintf(e, sizeof(e), "%.*e", p - 1, v);
-        if (strtod(e, NULL) == v)
-            break;
-    }
-    snprintf(e, sizeof(e), "%.*e", p - 1, v);
-    if (fmt == 'e') {
-        snprintf(buf, size, "%s", e);
-        return;
-    }
-    int exp = v == 0 ? 0 : (int)strtol(strchr(e, 'e') + 1, NULL, 10);
-    /* strconv 'g' with shortest digits decides with a precision of 6 */
-    int eprec = 6;
-    if (exp < -4 || exp >= eprec) {
-        snprintf(buf, size, "%s", e);
-        return;
-    }
-    int frac = p - 1 - exp;
-    snprintf(buf, size, "%.*f", frac > 0 ? frac : 0, v);
 }
 
 static void
@@ -308,9 +274,9 @@ go_printf(const char *fmt, const val *args, size_t nargs, val *res, bool expand,
         char one[600], cfmt[24];
         if (a->type == V_NUM && (verb == 'v' || ((verb == 'g' || verb == 'G') && !prec)) &&
             p - spec == 2) {
-            ts_rule_format_float(a->num, 'g', one, sizeof(one));
+            ts_format_float_go(a->num, 'g', one, sizeof(one));
         } else if (a->type == V_NUM && (isnan(a->num) || isinf(a->num))) {
-            ts_rule_format_float(a->num, 'g', one, sizeof(one));
+            ts_format_float_go(a->num, 'g', one, sizeof(one));
         } else {
             snprintf(cfmt, sizeof(cfmt), "%.*s", (int)(p - spec), spec);
             if (verb == 'v')
@@ -471,7 +437,7 @@ action(const char *p, size_t n, const ts_rule_tmpl_data *d, out *o, const char *
     if (d) {
         if (cur.type == V_NUM) {
             char buf[64];
-            ts_rule_format_float(cur.num, 'g', buf, sizeof(buf));
+            ts_format_float_go(cur.num, 'g', buf, sizeof(buf));
             put(o, buf, strlen(buf));
         } else {
             put(o, cur.str, strlen(cur.str));

@@ -46,10 +46,6 @@ int ts_rule_template_check(const char *name, const char *text, ts_error *err);
 char *ts_rule_template_expand(ts_arena *a, const char *name, const char *text,
                               const ts_rule_tmpl_data *d);
 
-/* Go's strconv.FormatFloat(v, fmt, -1, 64) for fmt 'g' or 'e' (shortest digits
- * that round-trip; "NaN", "+Inf", "-Inf").  buf needs 32 bytes. */
-void ts_rule_format_float(double v, char fmt, char *buf, size_t size);
-
 /* Prometheus' humanize template function (SI prefixes, %.4g). */
 void ts_rule_humanize(double v, char *buf, size_t size);
 

@@ -43,6 +43,7 @@
 #include <string.h>
 
 #include "pkg/relabel/relabel.h"
+#include "pkg/util/floatfmt.h"
 #include "pkg/util/fs.h"
 #include "pkg/util/hash.h"
 #include "pkg/util/log.h"
@@ -330,17 +331,6 @@ header_cb(char *ptr, size_t size, size_t nitems, void *userdata)
     return n;
 }
 
-/* Go's strconv.FormatFloat(v, 'f', -1, 64) for the timeout header. */
-static void
-format_seconds(double v, char *buf, size_t size)
-{
-    for (int prec = 0; prec <= 17; prec++) {
-        snprintf(buf, size, "%.*f", prec, v);
-        if (strtod(buf, NULL) == v)
-            return;
-    }
-}
-
 static char *
 read_secret(const char *file)
 {
@@ -377,7 +367,8 @@ setup_easy(ts__loop *l, const ts_scrape_config *sc)
         curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     char hdr[256], secs[64];
     l->headers = curl_slist_append(NULL, ACCEPT_HEADER);
-    format_seconds((double)l->timeout_ms / 1000.0, secs, sizeof(secs));
+    /* Go's strconv.FormatFloat(v, 'f', -1, 64), as Prometheus writes the header */
+    ts_format_float_go((double)l->timeout_ms / 1000.0, 'f', secs, sizeof(secs));
     snprintf(hdr, sizeof(hdr), "X-Prometheus-Scrape-Timeout-Seconds: %s", secs);
     l->headers = curl_slist_append(l->headers, hdr);
     if (h->has_basic_auth) {

@@ -26,7 +26,8 @@
  *   ts_jsonw_obj_end(&w);
  *   if (ts_jsonw_err(&w)) ... // TS_ELIMIT when the bounded buffer filled up
  *
- * Commas and colons are inserted by the writer.  The first buffer error is
+ * The numbers come from floatfmt.h.  Commas and colons are inserted by the
+ * writer.  The first buffer error is
  * sticky: later calls do nothing, so a caller checks once at the end.
  * Nesting deeper than TS_JSONW_MAX_DEPTH fails with TS_ELIMIT.
  *
@@ -40,6 +41,7 @@
 #include <stdint.h>
 
 #include "pkg/util/buf.h"
+#include "pkg/util/floatfmt.h" /* the number forms below; TS_FLOAT_BUF_MAX */
 
 #define TS_JSONW_MAX_DEPTH 64
 
@@ -92,14 +94,5 @@ void ts_jsonw_go_float_str(ts_jsonw *w, double v);
 void ts_jsonw_prom_time(ts_jsonw *w, int64_t ms);
 /* Scalar/string result timestamp: float64(ms)/1000 as encoding/json prints it. */
 void ts_jsonw_prom_time_float(ts_jsonw *w, int64_t ms);
-
-/* ---- Formatting without a writer.  Each writes a NUL-terminated text into
- * buf (TS_FLOAT_BUF_MAX bytes always suffice) and returns its length. */
-#define TS_FLOAT_BUF_MAX 400
-/* Go strconv.FormatFloat(v, fmt, -1, 64) for fmt 'f', 'e' or 'g'
- * ("NaN", "+Inf", "-Inf" for non-finite values). */
-size_t ts_format_float_go(double v, char fmt, char *buf, size_t size);
-/* Prometheus' marshalValue text without the quotes. */
-size_t ts_format_prom_value(double v, char *buf, size_t size);
 
 #endif

@@ -22,6 +22,7 @@
 #include "pkg/web/api.h"
 #include "pkg/promql/parser/ast.h"
 #include "pkg/storage/merge.h"
+#include "pkg/util/floatfmt.h"
 #include "pkg/util/mem.h"
 #include "pkg/util/time.h"
 
@@ -196,104 +197,11 @@ quoted_error(ts_error *err, int code, const char *prefix, const char *s, const c
 
 /* ------------------------------------------------------------ numbers and times */
 
-/* Go's strconv.ParseFloat(s, 64) acceptance: decimal or hex ('p' exponent
- * required) floats, "inf"/"infinity" with optional sign, "nan"; no spaces,
- * no underscores (Go allows them only with a base prefix; we refuse those). */
-/* Go's underscoreOK: '_' only between digits (a base prefix counts as one). */
+/* Go's strconv.ParseFloat(s, 64) == nil (pkg/util/floatfmt.h). */
 static bool
-underscores_ok(const char *s)
+parse_float_go(const char *s, double *out)
 {
-    char saw = '^';
-    if (*s == '+' || *s == '-')
-        s++;
-    bool hex = false;
-    size_t i = 0;
-    if (s[0] == '0' && s[1] && strchr("bBoOxX", s[1])) {
-        i = 2;
-        saw = '0';
-        hex = s[1] == 'x' || s[1] == 'X';
-    }
-    for (; s[i]; i++) {
-        if (isdigit((unsigned char)s[i]) || (hex && isxdigit((unsigned char)s[i]))) {
-            saw = '0';
-        } else if (s[i] == '_') {
-            if (saw != '0')
-                return false;
-            saw = '_';
-        } else {
-            if (saw == '_')
-                return false;
-            saw = '!';
-        }
-    }
-    return saw != '_';
-}
-
-static bool
-parse_float_go(const char *in, double *out)
-{
-    char s[128];
-    size_t n = 0;
-    if (strchr(in, '_')) {
-        if (!underscores_ok(in))
-            return false;
-        for (const char *c = in; *c && n + 1 < sizeof s; c++)
-            if (*c != '_')
-                s[n++] = *c;
-        if (strlen(in) >= sizeof s)
-            return false;
-    } else {
-        n = strlen(in);
-        if (n >= sizeof s)
-            return false;
-        memcpy(s, in, n);
-    }
-    s[n] = '\0';
-    const char *p = s;
-    if (*p == '+' || *p == '-')
-        p++;
-    if (strcasecmp(p, "inf") == 0 || strcasecmp(p, "infinity") == 0) {
-        *out = s[0] == '-' ? -INFINITY : INFINITY;
-        return true;
-    }
-    if (strcasecmp(s, "nan") == 0) {
-        *out = NAN;
-        return true;
-    }
-    bool hex = p[0] == '0' && (p[1] == 'x' || p[1] == 'X');
-    const char *q = hex ? p + 2 : p;
-    int digits = 0;
-    while (hex ? isxdigit((unsigned char)*q) : isdigit((unsigned char)*q))
-        q++, digits++;
-    if (*q == '.') {
-        q++;
-        while (hex ? isxdigit((unsigned char)*q) : isdigit((unsigned char)*q))
-            q++, digits++;
-    }
-    if (!digits)
-        return false;
-    if (hex ? (*q == 'p' || *q == 'P') : (*q == 'e' || *q == 'E')) {
-        q++;
-        if (*q == '+' || *q == '-')
-            q++;
-        if (!isdigit((unsigned char)*q))
-            return false;
-        while (isdigit((unsigned char)*q))
-            q++;
-    } else if (hex) {
-        return false; /* hexadecimal mantissa requires a 'p' exponent */
-    }
-    if (*q != '\0')
-        return false;
-    errno = 0;
-    char *end;
-    double v = strtod(s, &end);
-    if (end != q)
-        return false;
-    if (errno == ERANGE && isinf(v))
-        return false; /* Go: value out of range */
-    *out = v;
-    return true;
+    return ts_parse_float_go(s, strlen(s), out) == TS_OK;
 }
 
 /* Go's int64(f) on amd64: out-of-range and NaN give MinInt64. */

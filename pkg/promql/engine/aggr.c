@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "pkg/promql/engine/kernels.h"
+#include "pkg/util/floatfmt.h"
 
 typedef struct group {
     const ts_labels *l;
@@ -187,7 +188,7 @@ ts__eval_aggregate(ts__evaluator *e, const ts_promql_expr *x, int64_t t)
     if (op == TS_PROMQL_AGG_TOPK || op == TS_PROMQL_AGG_BOTTOMK) {
         if (!(param >= -9223372036854775808.0 && param <= 9223372036854775807.0)) {
             char num[64];
-            ts__format_float_v(param, num, sizeof(num));
+            ts_format_float_go(param, 'g', num, sizeof(num)); /* Go's %v */
             ts__eval_fail(e, TS_EINVAL, "Scalar value %s overflows int64", num);
         }
         k = (long long)param;
@@ -225,7 +226,7 @@ ts__eval_aggregate(ts__evaluator *e, const ts_promql_expr *x, int64_t t)
         const ts_labels *l = in.vec[i].l;
         double v = in.vec[i].v;
         if (op == TS_PROMQL_AGG_COUNT_VALUES) {
-            ts__format_float_f(v, fbuf, sizeof(fbuf));
+            ts_format_float_go(v, 'f', fbuf, sizeof(fbuf));
             l = ts__labels_set(e->sa, l, label, fbuf);
         }
         uint64_t h = ts_labels_hash(l);

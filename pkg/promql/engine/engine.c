@@ -45,6 +45,7 @@
 #include <string.h>
 
 #include "pkg/util/mem.h"
+#include "pkg/util/floatfmt.h"
 #include "pkg/util/time.h"
 
 #define DEFAULT_LOOKBACK_MS (5 * 60 * 1000)
@@ -1073,7 +1074,7 @@ ts_promql_query_range(ts_promql_engine *e, ts_queryable *qb, const char *expr, s
 void
 ts_promql_format_value(double v, char *buf, size_t size)
 {
-    ts__format_float_f(v, buf, size);
+    ts_format_float_go(v, 'f', buf, size);
 }
 
 const ts_promql_result *

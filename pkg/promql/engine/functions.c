@@ -22,6 +22,7 @@
 #include "pkg/labels/regex.h"
 #include "pkg/promql/engine/kernels.h"
 #include "pkg/util/buf.h"
+#include "pkg/util/floatfmt.h"
 
 /* Go's math.Max / math.Min: infinities win over NaN, NaN wins over numbers. */
 static double
@@ -479,7 +480,7 @@ histogram_quantile(ts__evaluator *e, const ts_promql_call *c, int64_t t)
     for (size_t i = 0; i < in.n; i++) {
         const char *lev = ts_labels_get(in.vec[i].l, "le");
         double upper;
-        if (!lev || !ts__parse_float(lev, strlen(lev), &upper))
+        if (!lev || ts_parse_float_go(lev, strlen(lev), &upper) != TS_OK)
             continue; /* no or malformed bucket label: skipped, as Prometheus does */
         const ts_labels *key = ts__labels_keep(e->sa, in.vec[i].l, le, 1, false);
         bool found;

@@ -10,14 +10,10 @@
  * merged and made monotonic before interpolation.
  */
 #include "pkg/promql/engine/kernels.h"
-#include "pkg/util/jsonw.h"
 
-#include <ctype.h>
-#include <stdio.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 /* Neumaier-improved Kahan summation step. */
 static void
@@ -363,68 +359,4 @@ ts__bucket_quantile(double q, ts__bucket *b, size_t n)
         rank -= b[i - 1].count;
     }
     return start + (end - start) * (rank / count);
-}
-
-bool
-ts__parse_float(const char *s, size_t n, double *out)
-{
-    char tmp[128];
-    if (n == 0 || n >= sizeof(tmp))
-        return false;
-    memcpy(tmp, s, n);
-    tmp[n] = 0;
-    const char *p = tmp;
-    int sign = 1;
-    if (*p == '+' || *p == '-') {
-        sign = *p == '-' ? -1 : 1;
-        p++;
-    }
-    if (strcasecmp(p, "inf") == 0 || strcasecmp(p, "infinity") == 0) {
-        *out = sign * INFINITY;
-        return true;
-    }
-    if (strcasecmp(p, "nan") == 0) {
-        if (p != tmp)
-            return false;
-        *out = NAN;
-        return true;
-    }
-    /* Reject forms strtod takes but Go does not (leading space, "infx"). */
-    if (!isdigit((unsigned char)*p) && *p != '.')
-        return false;
-    char *end;
-    double v = strtod(tmp, &end);
-    if (*end != 0)
-        return false;
-    *out = v;
-    return true;
-}
-
-/* Go's strconv.FormatFloat(v, 'f', -1, 64): the shortest digits that read
- * back as v, written without an exponent. */
-void
-ts__format_float_f(double v, char *buf, size_t size)
-{
-    ts_format_float_go(v, 'f', buf, size);
-}
-
-/* Go's fmt %v of a float64: shortest digits, %e when the decimal exponent is
- * below -4 or at least 21, else %f. */
-void
-ts__format_float_v(double v, char *buf, size_t size)
-{
-    if (isnan(v) || isinf(v) || v == 0) {
-        ts_format_float_go(v, 'f', buf, size);
-        return;
-    }
-    char e[TS_FLOAT_BUF_MAX];
-    ts_format_float_go(v, 'e', e, sizeof(e));
-    /* e is "d[.ddd]e[+-]XX"; an exponent that does not parse keeps the %e form */
-    const char *x = strchr(e, 'e');
-    char *end = NULL;
-    long exp10 = x ? strtol(x + 1, &end, 10) : 0;
-    if (!x || end == x + 1 || *end != '\0' || exp10 < -4 || exp10 >= 21)
-        snprintf(buf, size, "%s", e);
-    else
-        ts_format_float_go(v, 'f', buf, size);
 }

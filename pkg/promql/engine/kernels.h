@@ -52,16 +52,4 @@ typedef struct ts__bucket {
 /* Prometheus' bucketQuantile (sorts b in place, enforces monotonicity). */
 double ts__bucket_quantile(double q, ts__bucket *b, size_t n);
 
-/* Go's strconv.ParseFloat-like parsing of a PromQL/test number:
- * decimal, hex (0x..), Inf/+Inf/-Inf/NaN (any case).  Whole string must
- * parse. */
-bool ts__parse_float(const char *s, size_t n, double *out);
-
-/* Go's strconv.FormatFloat(v, 'f', -1, 64) into buf (count_values labels):
- * shortest digits that read back as v, no exponent; "NaN", "+Inf", "-Inf". */
-void ts__format_float_f(double v, char *buf, size_t size);
-/* Go's %v for a float64 (FormatFloat(v, 'g', -1) with exponents only below
- * 1e-4 or from 1e21 on), for error messages: "1e+22", "0.5", "NaN". */
-void ts__format_float_v(double v, char *buf, size_t size);
-
 #endif

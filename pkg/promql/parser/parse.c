@@ -41,6 +41,7 @@
 #include <string.h>
 
 #include "pkg/promql/parser/lex.h"
+#include "pkg/util/floatfmt.h"
 #include "pkg/util/mem.h"
 
 /* Error paths and helpers with big local buffers stay out of the recursive frames. */
@@ -92,50 +93,16 @@ go_parse_int(const char *s, size_t n, bool neg, double *out)
     return NUM_OK;
 }
 
-/* strconv.ParseFloat(s, 64) for decimal text and inf/infinity/nan; hex floats (which need a p
- * exponent that PromQL's lexer never produces) are a syntax error. */
+/* strconv.ParseFloat(s, 64) of the unsigned text s (pkg/util/floatfmt.h), negated if neg. */
 static int
 go_parse_float(const char *s, size_t n, bool neg, double *out)
 {
-    if ((n == 3 && strncasecmp(s, "inf", 3) == 0) || (n == 8 && strncasecmp(s, "infinity", 8) == 0)) {
-        *out = neg ? -INFINITY : INFINITY;
-        return NUM_OK;
-    }
-    if (n == 3 && strncasecmp(s, "nan", 3) == 0) {
-        *out = NAN;
-        return NUM_OK;
-    }
-    size_t i = 0, mant = 0;
-    while (i < n && s[i] >= '0' && s[i] <= '9')
-        i++, mant++;
-    if (i < n && s[i] == '.') {
-        i++;
-        while (i < n && s[i] >= '0' && s[i] <= '9')
-            i++, mant++;
-    }
-    if (mant == 0)
-        return NUM_SYNTAX;
-    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-        i++;
-        if (i < n && (s[i] == '+' || s[i] == '-'))
-            i++;
-        size_t ed = 0;
-        while (i < n && s[i] >= '0' && s[i] <= '9')
-            i++, ed++;
-        if (ed == 0)
-            return NUM_SYNTAX;
-    }
-    if (i != n)
-        return NUM_SYNTAX;
-    char tmp[512];
-    if (n >= sizeof(tmp))
-        return NUM_RANGE;
-    memcpy(tmp, s, n);
-    tmp[n] = 0;
-    errno = 0;
-    double v = strtod(tmp, NULL);
-    if (errno == ERANGE && isinf(v))
-        return NUM_RANGE;
+    if (n && (s[0] == '+' || s[0] == '-'))
+        return NUM_SYNTAX; /* the sign was taken already */
+    double v;
+    int rc = ts_parse_float_go(s, n, &v);
+    if (rc != TS_OK)
+        return rc == -ERANGE ? NUM_RANGE : NUM_SYNTAX;
     *out = neg ? -v : v;
     return NUM_OK;
 }

@@ -12,7 +12,7 @@
  * prints, while an empty `ignoring ()` with its group modifier disappears.
  */
 #include "pkg/promql/parser/ast.h"
-#include "pkg/util/jsonw.h"
+#include "pkg/util/floatfmt.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -30,12 +30,12 @@
 #include "pkg/labels/labels.h"
 #include "pkg/labels/regex.h"
 #include "pkg/promql/engine/engine.h"
-#include "pkg/promql/engine/kernels.h"
 #include "pkg/promql/parser/ast.h"
 #include "pkg/storage/storage.h"
 #include "pkg/tsdb/head/head.h"
 #include "pkg/util/arena.h"
 #include "pkg/util/buf.h"
+#include "pkg/util/floatfmt.h"
 #include "pkg/util/mem.h"
 #include "pkg/util/time.h"
 
@@ -266,7 +266,7 @@ scan_number(cur *c, double *out)
             }
         }
     }
-    if (p == s || !ts__parse_float(s, (size_t)(p - s), out))
+    if (p == s || ts_parse_float_go(s, (size_t)(p - s), out) != TS_OK)
         return false;
     c->p = p;
     return true;

@@ -10,6 +10,7 @@
 #include "pkg/rules/template.h"
 #include "pkg/tsdb/db.h"
 #include "pkg/util/buf.h"
+#include "pkg/util/floatfmt.h"
 #include "pkg/util/fs.h"
 #include "pkg/util/mem.h"
 #include "tests/testutil/t.h"
@@ -571,7 +572,7 @@ test_format(void)
         {NAN, 'g', "NaN"},   {-INFINITY, 'e', "-Inf"}, {0, 'g', "0"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        ts_rule_format_float(cases[i].v, cases[i].f, b, sizeof(b));
+        ts_format_float_go(cases[i].v, cases[i].f, b, sizeof(b));
         T_STREQ(b, cases[i].want);
     }
     ts_rule_humanize(0.0012, b, sizeof(b));

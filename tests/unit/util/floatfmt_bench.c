@@ -5,19 +5,20 @@
  *
  *   cmake --build build-rel --target floatfmt_bench && build-rel/tests/unit/util/floatfmt_bench
  *
- * To compare with another jsonw.c (e.g. the version before a change), link
- * its object before the library, which then does not pull in its own:
+ * To compare with another floatfmt.c (e.g. the version before a change),
+ * link its object before the library, which then does not pull in its own
+ * (before the formatter had its own file, it was in pkg/util/jsonw.c):
  *
- *   git show REV:pkg/util/jsonw.c > /tmp/jsonw_old.c
- *   cc -O3 -DNDEBUG -std=c11 -D_GNU_SOURCE -I. -c /tmp/jsonw_old.c -o /tmp/jsonw_old.o
- *   cc -O3 -DNDEBUG -std=c11 -D_GNU_SOURCE -I. tests/unit/util/floatfmt_bench.c /tmp/jsonw_old.o \
+ *   git show REV:pkg/util/floatfmt.c > /tmp/floatfmt_old.c
+ *   cc -O3 -DNDEBUG -std=c11 -D_GNU_SOURCE -I. -c /tmp/floatfmt_old.c -o /tmp/floatfmt_old.o
+ *   cc -O3 -DNDEBUG -std=c11 -D_GNU_SOURCE -I. tests/unit/util/floatfmt_bench.c /tmp/floatfmt_old.o \
  *      build-rel/pkg/util/libts_util.a -lxxhash -lm -lpthread -o /tmp/floatfmt_bench_old
  *
  * Kinds: "rate" = counter increases over 5 minutes (k / 300, what rate()
  * returns), "int" = integer-valued samples (counters, gauges), "human" =
  * short decimals (k / 10^j), "bits" = random finite bit patterns.
  */
-#include "pkg/util/jsonw.h"
+#include "pkg/util/floatfmt.h"
 
 #include <math.h>
 #include <stdint.h>

@@ -1,6 +1,8 @@
 /*
- * Float to text (pkg/util/jsonw.c: ts_format_float_go, ts_format_prom_value)
- * checked against a slow exact reference built on the C library:
+ * pkg/util/floatfmt.c.
+ *
+ * Float to text (ts_format_float_go, ts_format_prom_value) checked against a
+ * slow exact reference built on the C library:
  *
  *  - glibc's printf rounds correctly in the current rounding mode, so "%.*e"
  *    under FE_TONEAREST / FE_DOWNWARD / FE_UPWARD gives the nearest p-digit
@@ -16,8 +18,8 @@
  *    n - 1 digits have none and that n digits give exactly these digits.
  *
  * The layout (Go's 'f', 'e', 'g' and Prometheus' value form) is compared with
- * ref_layout, the layout code jsonw.c had before the digits were computed in
- * integer arithmetic, applied to the reference digits.
+ * ref_layout, the layout code the formatter had before the digits were
+ * computed in integer arithmetic, applied to the reference digits.
  *
  * Sets: edge values (zeros, subnormals, DBL_MIN/MAX, every power of two, the
  * powers of ten and their neighbours, the 'g' and marshalValue thresholds,
@@ -25,13 +27,20 @@
  * random bit patterns and 200,000 random "human" decimals k / 10^j, fixed
  * seeds.  TS_FLOATFMT_RANDOM=N changes the number of random bit patterns (for
  * a long one-off run in a Release build: `floatfmt_test random_bits`).
+ *
+ * Text to float (ts_parse_float_go): a table of texts that Go's
+ * strconv.ParseFloat takes or refuses, each checked against Prometheus 2.42
+ * (as the time parameter of /api/v1/query, which it parses with ParseFloat).
  */
 #include "pkg/util/buf.h"
 #include "pkg/util/err.h"
+#include "pkg/util/floatfmt.h"
 #include "pkg/util/jsonw.h"
 #include "tests/testutil/t.h"
 
+#include <errno.h>
 #include <fenv.h>
+#include <math.h>
 #include <float.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -600,6 +609,139 @@ test_small_buffers(void)
     T_STREQ(b, "1e-07");
 }
 
+/* The forms the PromQL engine prints: count_values labels ('f') and the
+ * topk/bottomk/limit error texts (Go's %v, which is 'g'). */
+static void
+test_promql_forms(void)
+{
+    char buf[64];
+    static const struct {
+        double v;
+        char fmt;
+        const char *want;
+    } cases[] = {
+        {1, 'f', "1"},
+        {0.1, 'f', "0.1"},
+        {-2.5, 'f', "-2.5"},
+        {1.5e-7, 'f', "0.00000015"},
+        {1e21, 'f', "1000000000000000000000"},
+        {123456.789, 'f', "123456.789"},
+        {0, 'f', "0"},
+        {NAN, 'f', "NaN"},
+        {-INFINITY, 'f', "-Inf"},
+        {1e22, 'g', "1e+22"},
+        {1.5e-7, 'g', "1.5e-07"},
+        {123456, 'g', "123456"},
+        {NAN, 'g', "NaN"},
+        /* Prometheus 2.42: topk(1e20, ...) says "Scalar value 1e+20 overflows
+         * int64", topk(1.5e19, ...) "Scalar value 1.5e+19 ..." */
+        {1e20, 'g', "1e+20"},
+        {1.5e19, 'g', "1.5e+19"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ts_format_float_go(cases[i].v, cases[i].fmt, buf, sizeof buf);
+        T_STREQ(buf, cases[i].want);
+    }
+}
+
+static void
+test_parse_go(void)
+{
+    /* accepted, with the value Prometheus 2.42 gives */
+    static const struct {
+        const char *s;
+        double want;
+    } ok[] = {
+        {"1", 1},
+        {"+1", 1},
+        {"-1.5", -1.5},
+        {".5", 0.5},
+        {"5.", 5},
+        {"00.5", 0.5},
+        {"1e3", 1000},
+        {"1E+3", 1000},
+        {"1e-3", 0.001},
+        {"0.25", 0.25},
+        {"1_000", 1000},
+        {"1_0.5", 10.5},
+        {"0_1", 1},
+        {"1e1_0", 1e10},
+        {"1e+0_1", 10},
+        {"0x1p4", 16},
+        {"0X1.8P1", 3},
+        {"0x_1p0", 1},
+        {"0x.8p1", 1},
+        {"0x1p1_0", 1024},
+        {"-0x1p-2", -0.25},
+        {"1e-400", 0},
+        {"inf", INFINITY},
+        {"+Inf", INFINITY},
+        {"-inf", -INFINITY},
+        {"-INFINITY", -INFINITY},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        double v = -42;
+        int rc = ts_parse_float_go(ok[i].s, strlen(ok[i].s), &v);
+        if (rc != TS_OK)
+            fprintf(stderr, "refused %s\n", ok[i].s);
+        T_EQ(rc, TS_OK);
+        T_FEQ(v, ok[i].want);
+    }
+    double v = 0;
+    T_OK(ts_parse_float_go("NaN", 3, &v));
+    T_TRUE(isnan(v));
+    T_OK(ts_parse_float_go("nan", 3, &v));
+    T_TRUE(isnan(v));
+
+    /* refused as invalid syntax */
+    static const char *const bad[] = {
+        "",       " 1",    "1 ",   "0x10",   "+nan", "-NaN", "infx",  "infin",
+        "1_",     "_1",    "1__0", "1_.5",   "1._5", "1e",   "1e+",   "1e_5",
+        ".",      "1.2.3", "0x",   "0xp1",   "abc",  "1x",   "0b101", "0o17",
+        "nan(1)", "1,5",   "0x1p", "0x1_p1", "1e5_", "+-1",  "--1",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        v = -42;
+        int rc = ts_parse_float_go(bad[i], strlen(bad[i]), &v);
+        if (rc != TS_EPARSE)
+            fprintf(stderr, "took \"%s\"\n", bad[i]);
+        T_EQ(rc, TS_EPARSE);
+        T_FEQ(v, -42); /* untouched */
+    }
+    /* overflow is Go's ErrRange */
+    T_EQ(ts_parse_float_go("1e400", 5, &v), -ERANGE);
+    T_EQ(ts_parse_float_go("-0x1p1024", 9, &v), -ERANGE);
+    /* the length bounds the text: "12" of "123" */
+    T_OK(ts_parse_float_go("123", 2, &v));
+    T_FEQ(v, 12);
+    T_EQ(ts_parse_float_go("1\0"
+                           "2",
+                           3, &v),
+         TS_EPARSE);
+    /* long texts are read whole (no length limit in Go) */
+    char lng[300];
+    memset(lng, '0', sizeof lng);
+    lng[0] = '0', lng[1] = '.';
+    lng[sizeof lng - 2] = '5';
+    lng[sizeof lng - 1] = '_';
+    T_EQ(ts_parse_float_go(lng, sizeof lng, &v), TS_EPARSE); /* trailing '_' */
+    T_OK(ts_parse_float_go(lng, sizeof lng - 1, &v));
+    T_FEQ(v, 5e-297);
+    /* every shortest text reads back as its double */
+    rng_state = 7;
+    for (int i = 0; i < 100000; i++) {
+        uint64_t bits = rng();
+        double x = from_bits(bits);
+        if (!isfinite(x))
+            continue;
+        char b[TS_FLOAT_BUF_MAX];
+        size_t n = ts_format_float_go(x, "efg"[i % 3], b, sizeof b);
+        double y;
+        T_OK(ts_parse_float_go(b, n, &y));
+        T_TRUE(memcmp(&x, &y, sizeof x) == 0);
+    }
+}
+
 /* ts_jsonw_prom_point writes what arr_begin, prom_time, prom_value and
  * arr_end write, also when a bounded buffer fills up in the middle. */
 static void
@@ -844,4 +986,5 @@ test_strings(void)
 T_MAIN({"reference_sane", test_reference_sane}, {"known_texts", test_known_texts},
        {"edges", test_edges}, {"binades", test_binades}, {"random_bits", test_random_bits},
        {"random_human", test_random_human}, {"small_buffers", test_small_buffers},
-       {"points", test_points}, {"integers", test_integers}, {"strings", test_strings})
+       {"promql_forms", test_promql_forms}, {"parse_go", test_parse_go}, {"points", test_points},
+       {"integers", test_integers}, {"strings", test_strings})

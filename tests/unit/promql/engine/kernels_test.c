@@ -241,54 +241,9 @@ test_bucket_quantile(void)
     T_TRUE(close_to(ts__bucket_quantile(0.25, dup, 3), 0.5));
 }
 
-static void
-test_parse_and_format(void)
-{
-    double v;
-    T_TRUE(ts__parse_float("+Inf", 4, &v));
-    T_FEQ(v, INFINITY);
-    T_TRUE(ts__parse_float("-inf", 4, &v));
-    T_FEQ(v, -INFINITY);
-    T_TRUE(ts__parse_float("0.25", 4, &v));
-    T_FEQ(v, 0.25);
-    T_TRUE(ts__parse_float("1e3", 3, &v));
-    T_FEQ(v, 1000);
-    T_FALSE(ts__parse_float("abc", 3, &v));
-    T_FALSE(ts__parse_float("1x", 2, &v));
-    T_FALSE(ts__parse_float("", 0, &v));
-    char buf[64];
-    ts__format_float_f(1, buf, sizeof(buf));
-    T_STREQ(buf, "1");
-    ts__format_float_f(0.1, buf, sizeof(buf));
-    T_STREQ(buf, "0.1");
-    ts__format_float_f(-2.5, buf, sizeof(buf));
-    T_STREQ(buf, "-2.5");
-    ts__format_float_f(1.5e-7, buf, sizeof(buf));
-    T_STREQ(buf, "0.00000015");
-    ts__format_float_f(1e21, buf, sizeof(buf));
-    T_STREQ(buf, "1000000000000000000000");
-    ts__format_float_f(123456.789, buf, sizeof(buf));
-    T_STREQ(buf, "123456.789");
-    ts__format_float_f(0, buf, sizeof(buf));
-    T_STREQ(buf, "0");
-    ts__format_float_f(NAN, buf, sizeof(buf));
-    T_STREQ(buf, "NaN");
-    ts__format_float_f(-INFINITY, buf, sizeof(buf));
-    T_STREQ(buf, "-Inf");
-    ts__format_float_v(1e22, buf, sizeof(buf));
-    T_STREQ(buf, "1e+22");
-    ts__format_float_v(1.5e-7, buf, sizeof(buf));
-    T_STREQ(buf, "1.5e-07");
-    ts__format_float_v(123456, buf, sizeof(buf));
-    T_STREQ(buf, "123456");
-    ts__format_float_v(NAN, buf, sizeof(buf));
-    T_STREQ(buf, "NaN");
-}
-
 T_MAIN({"rate_exact_window", test_rate_exact_window},
        {"rate_reset_and_extrapolation", test_rate_reset_and_extrapolation},
        {"rate_bits_as_prometheus", test_rate_bits_as_prometheus},
        {"irate_idelta", test_irate_idelta},
        {"regression_holt_winters", test_regression_holt_winters}, {"over_time", test_over_time},
-       {"quantile", test_quantile}, {"bucket_quantile", test_bucket_quantile},
-       {"parse_and_format", test_parse_and_format})
+       {"quantile", test_quantile}, {"bucket_quantile", test_bucket_quantile})
