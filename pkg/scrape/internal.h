@@ -187,6 +187,10 @@ struct ts_scrape_manager {
     ts__loop *ending; /* loops writing end-of-run staleness markers */
     size_t live_loops;
     bool closing;
+    /* Shard handoff (ts_scrape_manager_set_shards): until handoff_until (uv_now clock) a target
+     * another shard now owns keeps its running loop; the timer re-syncs every pool then. */
+    uv_timer_t *handoff_timer;
+    uint64_t handoff_until;
 };
 
 /* manager.c: frees m once it is closing and its last loop has closed. */

@@ -18,6 +18,11 @@
  * works across the reload); a removed job's loops stop silently, as
  * Prometheus' pool stop does.
  *
+ * set_shards: the shard count (or index) changed while running.  Every pool re-syncs its last
+ * groups; a target owned by another shard now stays active if it already has a loop here and the
+ * handoff period has not ended (so the new owner has time to start), and a one-shot timer
+ * re-syncs every pool when it ends, which stops those loops with staleness markers.
+ *
  * Locking: m->mu guards the pools array, each pool's loops/dropped arrays,
  * loops' discovered labels and API state; it is taken for writes on the
  * loop thread and by ts_scrape_manager_targets from any thread.
@@ -165,6 +170,24 @@ pool_free(ts__pool *p)
     ts_free(p);
 }
 
+/* Is a loop for this (relabeled) target running in the pool?  (hash as pool_sync computes it) */
+static bool
+pool_running(const ts__pool *p, const ts_labels *res, uint64_t h)
+{
+    for (size_t k = 0; k < p->nloops; k++)
+        if (p->loops[k]->hash == h && ts_labels_equal(p->loops[k]->labels, res))
+            return true;
+    return false;
+}
+
+static uint64_t
+target_hash(const ts_scrape_config *sc, const ts_labels *res)
+{
+    char url[4096];
+    ts_scrape_target_url(sc, res, url, sizeof(url));
+    return ts_hash64_seed(url, strlen(url), ts_labels_hash(res));
+}
+
 typedef struct active {
     ts_labels *labels, *discovered;
     uint64_t hash;
@@ -206,7 +229,10 @@ pool_sync(ts_scrape_manager *m, ts__pool *p, bool restart)
                  * so every replica of every shard agrees */
                 const char *addr = ts_labels_get(res, "__address__");
                 uint32_t owner = ts_rendezvous(addr, strlen(addr), m->o.shard_count);
-                if (owner != m->o.shard_index) {
+                bool handoff = owner != m->o.shard_index && m->handoff_until &&
+                               uv_now(m->o.loop) < m->handoff_until &&
+                               pool_running(p, res, target_hash(sc, res));
+                if (owner != m->o.shard_index && !handoff) {
                     char buf[96];
                     snprintf(buf, sizeof(buf), "owned by shard %u of %u (this is shard %u)",
                              owner, m->o.shard_count, m->o.shard_index);
@@ -222,9 +248,7 @@ pool_sync(ts_scrape_manager *m, ts__pool *p, bool restart)
                 dropped[ndropped++] = orig;
                 continue;
             }
-            char url[4096];
-            ts_scrape_target_url(sc, res, url, sizeof(url));
-            uint64_t h = ts_hash64_seed(url, strlen(url), ts_labels_hash(res));
+            uint64_t h = target_hash(sc, res);
             bool dup = false;
             for (size_t i = 0; i < nact && !dup; i++)
                 dup = act[i].hash == h && ts_labels_equal(act[i].labels, res);
@@ -330,6 +354,56 @@ ts_scrape_manager_new(const ts_scrape_opts *opts, ts_scrape_manager **out)
     return TS_OK;
 }
 
+static void
+handoff_closed(uv_handle_t *h)
+{
+    ts_scrape_manager *m = h->data;
+    ts_free(h);
+    m->live_loops--;
+    ts__manager_maybe_free(m);
+}
+
+static void
+handoff_end(uv_timer_t *t)
+{
+    ts_scrape_manager *m = t->data;
+    if (m->closing)
+        return;
+    m->handoff_until = 0;
+    for (size_t i = 0; i < m->npools; i++)
+        pool_sync(m, m->pools[i], false);
+}
+
+int
+ts_scrape_manager_set_shards(ts_scrape_manager *m, uint32_t index, uint32_t count,
+                             int64_t handoff_ms)
+{
+    if (count == 0)
+        return TS_EINVAL;
+    if (m->closing)
+        return TS_ECLOSED;
+    if (index == m->o.shard_index && count == m->o.shard_count)
+        return TS_OK;
+    if (handoff_ms > 0) {
+        if (!m->handoff_timer) {
+            m->handoff_timer = ts_calloc(1, sizeof(*m->handoff_timer));
+            uv_timer_init(m->o.loop, m->handoff_timer);
+            m->handoff_timer->data = m;
+            m->live_loops++; /* m outlives the timer handle (handoff_closed) */
+        }
+        uv_update_time(m->o.loop);
+        m->handoff_until = uv_now(m->o.loop) + (uint64_t)handoff_ms;
+        uv_timer_start(m->handoff_timer, handoff_end, (uint64_t)handoff_ms, 0);
+    } else {
+        m->handoff_until = 0;
+    }
+    m->o.shard_index = index;
+    m->o.shard_count = count;
+    for (size_t i = 0; i < m->npools; i++)
+        pool_sync(m, m->pools[i], false);
+    return TS_OK;
+}
+
 static ts__pool *
 find_pool(ts_scrape_manager *m, const char *job)
 {
@@ -427,6 +501,10 @@ ts_scrape_manager_close(ts_scrape_manager *m)
     uv_mutex_unlock(&m->mu);
     /* keep m alive while loops close: bump the count during teardown */
     m->live_loops++;
+    if (m->handoff_timer) {
+        uv_close((uv_handle_t *)m->handoff_timer, handoff_closed);
+        m->handoff_timer = NULL;
+    }
     for (size_t i = 0; i < n; i++)
         pool_free(pools[i]);
     ts_free(pools);

@@ -101,6 +101,15 @@ typedef struct ts_scrape_opts {
 
 int ts_scrape_manager_new(const ts_scrape_opts *opts, ts_scrape_manager **out);
 
+/* Changes this manager's shard index and count at run time (a shard that learns a new count from
+ * --shard.count-file) and assigns every job's targets again.  Targets it gains start at once;
+ * targets it loses keep being scraped for handoff_ms more, so their new owner, which may learn
+ * the count later or still be starting, has taken over (the querier deduplicates the overlap
+ * like an HA pair), then stop with end-of-run staleness markers.  A target that was not running
+ * here is never started for a handoff.  Call on the loop thread.  TS_EINVAL for count == 0. */
+int ts_scrape_manager_set_shards(ts_scrape_manager *m, uint32_t index, uint32_t count,
+                                 int64_t handoff_ms);
+
 /* A jitter seed as Prometheus derives it: FNV-1a 64 over the host name
  * followed by the external labels as printed ({a="1", b="2"}), so replicas
  * with different external labels scrape at different offsets. */
