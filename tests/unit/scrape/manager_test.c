@@ -1,6 +1,7 @@
 /*
  * Tests for pkg/scrape/manager.c (one pool per job): jobs added, changed and
- * removed by a reload, and targets following file_sd.
+ * removed by a reload, targets following file_sd, and the shard count changed
+ * at run time (set_shards, with its handoff).
  */
 #include <math.h>
 #include <signal.h>
@@ -10,7 +11,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "pkg/storage/storage.h"
 #include "pkg/tsdb/head/head.h"
+#include "pkg/util/hash.h"
 #include "pkg/util/mem.h"
 #include "pkg/util/time.h"
 #include "tests/testutil/t.h"
@@ -165,4 +168,156 @@ test_file_sd_follow(void)
     ts_config_free(c);
 }
 
-T_MAIN({"reload_jobs", test_reload_jobs}, {"file_sd_follow", test_file_sd_follow})
+/* ts_scrape_manager_set_shards: 12 targets (closed loopback ports: each scrape fails fast but
+ * writes `up`), first one shard of 1, then 0 of 3 with a handoff, then 1 of 2 with another. */
+#define SH_N 12
+
+/* The port of "host:port" (0 when there is none). */
+static int
+port_of(const char *hostport)
+{
+    const char *c = strrchr(hostport, ':');
+    if (!c)
+        return 0;
+    char *end;
+    long p = strtol(c + 1, &end, 10);
+    return *end || p < 0 || p > 65535 ? 0 : (int)p;
+}
+typedef struct shstate {
+    bool active[SH_N], dropped[SH_N];
+} shstate;
+
+static void
+sh_collect(void *ctx, const ts_scrape_target_info *t)
+{
+    shstate *st = ctx;
+    const char *inst = ts_labels_get(t->labels ? t->labels : t->discovered,
+                                     t->labels ? "instance" : "__address__");
+    int port = inst ? port_of(inst) : -1;
+    if (port < 1 || port > SH_N)
+        return;
+    if (t->dropped)
+        st->dropped[port - 1] = true;
+    else
+        st->active[port - 1] = true;
+}
+
+static size_t
+sh_ups(ts_head *h, int port, double *last)
+{
+    int64_t ts[512];
+    double vs[512];
+    size_t n;
+    char inst[32];
+    snprintf(inst, sizeof(inst), "127.0.0.1:%d", port);
+    read_job(h, "up", "sh", "instance", inst, ts, vs, 512, &n, NULL, 0);
+    *last = n ? vs[n - 1] : 0;
+    return n;
+}
+
+static uint32_t
+sh_owner(int port, uint32_t count)
+{
+    char a[32];
+    snprintf(a, sizeof(a), "127.0.0.1:%d", port);
+    return ts_rendezvous(a, strlen(a), count);
+}
+
+static void
+test_set_shards(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char y[1024];
+    int off = snprintf(y, sizeof(y),
+                       "global: {scrape_interval: 100ms, scrape_timeout: 50ms}\n"
+                       "scrape_configs:\n- job_name: sh\n  static_configs: [{targets: [");
+    for (int i = 1; i <= SH_N; i++)
+        off += snprintf(y + off, sizeof(y) - (size_t)off, "%s'127.0.0.1:%d'", i > 1 ? ", " : "", i);
+    snprintf(y + off, sizeof(y) - (size_t)off, "]}]\n");
+    ts_config *c = parse_cfg(y);
+    ts_head *h;
+    ts_head_opts ho = {0};
+    T_OK(ts_head_new(&h, &ho));
+    ts_scrape_opts o = {.loop = &loop, .appender = head_appender, .appender_ctx = h};
+    ts_scrape_manager *m;
+    T_OK(ts_scrape_manager_new(&o, &m));
+    T_OK(ts_scrape_manager_apply_config(m, c));
+    sync_static(m, c);
+    run_for(&loop, 350);
+    shstate st = {0};
+    ts_scrape_manager_targets(m, sh_collect, &st);
+    for (int i = 0; i < SH_N; i++)
+        T_TRUE(st.active[i] && !st.dropped[i]);
+    T_EQ(ts_scrape_manager_set_shards(m, 0, 0, 0), TS_EINVAL);
+
+    /* 1 -> 3 shards, this is shard 0, handoff 600 ms: the lost targets still run meanwhile */
+    int lost = 0, kept = 0;
+    T_OK(ts_scrape_manager_set_shards(m, 0, 3, 600));
+    memset(&st, 0, sizeof(st));
+    ts_scrape_manager_targets(m, sh_collect, &st);
+    size_t before[SH_N];
+    double v;
+    for (int i = 0; i < SH_N; i++) {
+        T_TRUE(st.active[i] && !st.dropped[i]);
+        before[i] = sh_ups(h, i + 1, &v);
+        if (sh_owner(i + 1, 3) == 0)
+            kept++;
+        else
+            lost++;
+    }
+    T_TRUE(lost > 0 && kept > 0);
+    run_for(&loop, 300);
+    for (int i = 0; i < SH_N; i++) /* every target scraped during the handoff */
+        T_TRUE(sh_ups(h, i + 1, &v) > before[i] && v == 0);
+    run_for(&loop, 600);
+    memset(&st, 0, sizeof(st));
+    ts_scrape_manager_targets(m, sh_collect, &st);
+    for (int i = 0; i < SH_N; i++) {
+        bool own = sh_owner(i + 1, 3) == 0;
+        T_EQ(st.active[i], own);
+        T_EQ(st.dropped[i], !own);
+        before[i] = sh_ups(h, i + 1, &v);
+        if (!own) /* ended with a staleness marker */
+            T_TRUE(ts_is_stale_nan(v));
+    }
+    run_for(&loop, 300);
+    for (int i = 0; i < SH_N; i++) { /* the lost ones are not scraped any more */
+        size_t n = sh_ups(h, i + 1, &v);
+        T_TRUE(sh_owner(i + 1, 3) == 0 ? n > before[i] : n == before[i]);
+    }
+
+    /* -> shard 1 of 2, handoff 500 ms: its targets start at once; the running ones of shard 0
+     * of 3 stay for the handoff; a target neither ran here nor owned is not started */
+    T_OK(ts_scrape_manager_set_shards(m, 1, 2, 500));
+    memset(&st, 0, sizeof(st));
+    ts_scrape_manager_targets(m, sh_collect, &st);
+    int neither = 0;
+    for (int i = 0; i < SH_N; i++) {
+        bool was = sh_owner(i + 1, 3) == 0, own = sh_owner(i + 1, 2) == 1;
+        T_EQ(st.active[i], was || own);
+        neither += !was && !own;
+    }
+    T_TRUE(neither > 0);
+    run_for(&loop, 800);
+    memset(&st, 0, sizeof(st));
+    ts_scrape_manager_targets(m, sh_collect, &st);
+    for (int i = 0; i < SH_N; i++)
+        T_EQ(st.active[i], sh_owner(i + 1, 2) == 1);
+
+    /* no handoff: lost targets stop at once */
+    T_OK(ts_scrape_manager_set_shards(m, 0, 2, 0));
+    memset(&st, 0, sizeof(st));
+    ts_scrape_manager_targets(m, sh_collect, &st);
+    for (int i = 0; i < SH_N; i++)
+        T_EQ(st.active[i], sh_owner(i + 1, 2) == 0);
+
+    ts_scrape_manager_close(m);
+    T_EQ(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    T_EQ(uv_loop_close(&loop), 0);
+    ts_head_free(h);
+    ts_config_free(c);
+}
+
+T_MAIN({"reload_jobs", test_reload_jobs}, {"file_sd_follow", test_file_sd_follow},
+       {"set_shards", test_set_shards})
