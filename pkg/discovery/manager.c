@@ -17,6 +17,7 @@
  * by ts_discovery_manager_close once its timer and all providers are gone.
  */
 #include "pkg/discovery/discovery.h"
+#include "pkg/discovery/kubernetes.h"
 
 #include <libgen.h>
 #include <stdatomic.h>
@@ -29,7 +30,7 @@
 
 #define FILE_SD_MAX_BYTES (64u << 20)
 
-typedef enum { PROV_STATIC, PROV_FILE, PROV_DNS } prov_type;
+typedef enum { PROV_STATIC, PROV_FILE, PROV_DNS, PROV_K8S } prov_type;
 
 typedef struct slot {
     char *key; /* file path or DNS name; "" for static */
@@ -81,6 +82,8 @@ struct provider {
     char dns_type[8];
     int port;
     bool lookup_running;
+    /* kubernetes_sd (kubernetes.c); counts as one open handle until closed */
+    ts__k8s *k8s;
     /* handles */
     uv_timer_t timer;
     bool has_timer;
@@ -185,6 +188,10 @@ provider_detach(provider *p)
         uv_close((uv_handle_t *)p->watches[i], handle_closed);
     }
     p->nwatches = 0;
+    if (p->k8s) {
+        ts__k8s_stop(p->k8s);
+        p->k8s = NULL;
+    }
     provider_maybe_free(p);
 }
 
@@ -430,6 +437,52 @@ dns_provider_start(ts_discovery_manager *m, job *j, const ts_dns_sd_config *dc)
     provider_timer_init(p, dns_timer_cb, 0);
 }
 
+/* ----------------------------------------------------------- kubernetes_sd */
+
+static void
+k8s_update(void *ctx, ts_target_group *groups, size_t n)
+{
+    provider *p = ctx;
+    if (!p->job) {
+        ts_target_groups_free(groups, n);
+        return;
+    }
+    ts_target_groups_free(p->slots[0].groups, p->slots[0].n);
+    p->slots[0].groups = groups;
+    p->slots[0].n = n;
+    p->ready = true;
+    mark_dirty(p);
+}
+
+static void
+k8s_closed(void *ctx)
+{
+    provider *p = ctx;
+    p->open_handles--;
+    provider_maybe_free(p);
+}
+
+static void
+k8s_provider_start(ts_discovery_manager *m, job *j, const ts_kubernetes_sd_config *kc,
+                   const char *base_dir)
+{
+    provider *p = provider_new(m, j, PROV_K8S);
+    p->slots = ts_calloc(1, sizeof(slot));
+    p->nslots = 1;
+    p->slots[0].key = ts_strdup("");
+    ts_error err;
+    ts_error_clear(&err);
+    if (ts__k8s_start(m->loop, kc, base_dir, k8s_update, k8s_closed, p, &p->k8s, &err) != TS_OK) {
+        TS_LOG(TS_LOG_ERROR, "discovery", "Cannot create service discovery",
+               "type=kubernetes config=%s err=\"%s\"", j->name, err.msg);
+        p->k8s = NULL;
+        p->ready = true; /* runs without it, as Prometheus does */
+        mark_dirty(p);
+        return;
+    }
+    p->open_handles++;
+}
+
 /* ----------------------------------------------------------------- static */
 
 static void
@@ -568,6 +621,8 @@ ts_discovery_manager_apply_config(ts_discovery_manager *m, const ts_config *cfg)
             file_provider_start(m, j, &sc->file_sd[k], base_dir);
         for (size_t k = 0; k < sc->ndns_sd; k++)
             dns_provider_start(m, j, &sc->dns_sd[k]);
+        for (size_t k = 0; k < sc->nkubernetes_sd; k++)
+            k8s_provider_start(m, j, &sc->kubernetes_sd[k], base_dir);
     }
     ts_free(dirbuf);
     uv_timer_start(&m->notify, notify_cb, 0, 0);
@@ -615,6 +670,7 @@ ts_discovery_manager_write_metrics(void *mp, ts_metrics_writer *w)
                   (double)atomic_load(&m->dns_lookups));
     ts_mw_counter(w, "prometheus_sd_dns_lookup_failures_total",
                   "The number of DNS-SD lookup failures.", (double)atomic_load(&m->dns_failures));
+    ts__k8s_write_metrics(w);
     ts_mw_family(w, "prometheus_sd_updates_total", "counter",
                  "Total number of update events sent to the SD consumers.");
     ts_mw_sample(w, "prometheus_sd_updates_total", "name=\"scrape\"",

@@ -1,0 +1,1274 @@
+/*
+ * Kubernetes API client for kubernetes_sd_configs: list + watch ("informers")
+ * with libcurl's multi-socket interface on the discovery manager's uv loop.
+ *
+ * One provider per kubernetes_sd_configs entry.  It runs one informer per
+ * (object kind, namespace) its role needs (Prometheus 2.42 kubernetes.go):
+ *
+ *   node           nodes (cluster-wide)
+ *   pod            pods per namespace (+ nodes with attach_metadata.node)
+ *   service        services per namespace
+ *   endpoints      endpoints, services, pods per namespace (+ nodes)
+ *   endpointslice  discovery.k8s.io/v1 endpointslices, services, pods (+ nodes)
+ *   ingress        networking.k8s.io/v1 ingresses per namespace
+ *
+ * Namespaces: namespaces.names plus, with own_namespace, the pod's own
+ * (in-cluster only); neither -> one cluster-wide informer per kind.
+ *
+ * An informer's protocol (client-go's reflector, as the API server expects):
+ *
+ *   1. LIST  GET <path>?[fieldSelector=..&][labelSelector=..&]limit=500
+ *            &resourceVersion=<rv|0>.  A reply with metadata.continue asks for
+ *            the next page (continue=<token>, no resourceVersion).  The
+ *            complete list replaces the informer's store (adds, updates and
+ *            deletes counted as events) and gives the resourceVersion to
+ *            watch from.  410 Gone: the version is too old -> LIST again
+ *            without resourceVersion (a consistent read).
+ *   2. WATCH GET <path>?allowWatchBookmarks=true[&selectors]&resourceVersion=
+ *            <rv>&timeoutSeconds=<300..599>&watch=true.  The reply is a
+ *            chunked stream of JSON events {"type":..,"object":..}, parsed
+ *            one value at a time as bytes arrive (jansson with
+ *            JSON_DISABLE_EOF_CHECK: a value that is still incomplete waits
+ *            for more data).  ADDED/MODIFIED store the object, DELETED
+ *            removes it, BOOKMARK only moves the resourceVersion, ERROR with
+ *            code 410 ends the watch and LISTs again from the last version.
+ *            A watch that the server ends normally is re-opened at once from
+ *            the last version (one that ended within 1 s without events
+ *            counts as a failure).
+ *   3. Failures (transport errors, HTTP errors such as 403 when RBAC is
+ *      missing, unparsable replies) are logged with the API server's
+ *      message and retried after a back-off of 800 ms doubling up to 30 s
+ *      (+ up to 100 % jitter), reset by the next success.  A failed watch
+ *      re-watches; a failed list re-lists.
+ *
+ * The provider reports nothing until every informer has completed its first
+ * LIST (so a half-synced cache never removes targets), then after every
+ * loop iteration with changes (a 0 ms timer batches them) it rebuilds all
+ * groups (kubernetes_roles.c) and hands them to the manager.
+ *
+ * Credentials: a bearer token file (bearer_token_file, authorization.
+ * credentials_file, the service-account token) is checked before every
+ * request and re-read when its inode, size or modification time changed,
+ * so rotated projected tokens are used from the next request on.
+ *
+ * Lifetimes: ts__k8s_stop cancels transfers, closes the multi handle, the
+ * poll handles, the timers, and calls closed() when the last is closed.
+ */
+#include "pkg/discovery/kubernetes.h"
+
+#include <curl/curl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "pkg/util/buf.h"
+#include "pkg/util/fs.h"
+#include "pkg/util/log.h"
+#include "pkg/util/mem.h"
+#include "pkg/util/time.h"
+
+#define SA_DIR_DEFAULT "/var/run/secrets/kubernetes.io/serviceaccount"
+#define LIST_MAX_BYTES (1024u << 20) /* one page of a list reply */
+#define EVENT_MAX_BYTES (64u << 20)  /* one pending watch event */
+#define BACKOFF_MIN_MS 800
+#define BACKOFF_MAX_MS 30000
+
+/* ---------------------------------------------------------------- metrics */
+
+static uv_once_t metrics_once = UV_ONCE_INIT;
+static uv_mutex_t metrics_mu;
+static uint64_t events[TS__K8S_NKINDS][3]; /* add, update, delete */
+
+typedef struct req_stat {
+    char key[128]; /* status code, or endpoint path */
+    uint64_t count;
+    double sum;
+} req_stat;
+
+static req_stat status_stats[32], endpoint_stats[64];
+static size_t nstatus_stats, nendpoint_stats;
+
+static void
+metrics_init(void)
+{
+    uv_mutex_init(&metrics_mu);
+}
+
+static void
+stat_add(req_stat *tab, size_t *n, size_t cap, const char *key, double v)
+{
+    uv_mutex_lock(&metrics_mu);
+    size_t i = 0;
+    while (i < *n && strcmp(tab[i].key, key) != 0)
+        i++;
+    if (i == *n && *n < cap) {
+        snprintf(tab[i].key, sizeof(tab[i].key), "%s", key);
+        (*n)++;
+    }
+    if (i < *n) {
+        tab[i].count++;
+        tab[i].sum += v;
+    }
+    uv_mutex_unlock(&metrics_mu);
+}
+
+static void
+count_event(ts__k8s_kind kind, int which)
+{
+    uv_mutex_lock(&metrics_mu);
+    events[kind][which]++;
+    uv_mutex_unlock(&metrics_mu);
+}
+
+void
+ts__k8s_write_metrics(ts_metrics_writer *w)
+{
+    static const char *const kinds[TS__K8S_NKINDS] = {"node",      "pod",           "service",
+                                                      "endpoints", "endpointslice", "ingress"};
+    static const char *const evs[3] = {"add", "update", "delete"};
+    uv_once(&metrics_once, metrics_init);
+    uv_mutex_lock(&metrics_mu);
+    ts_mw_family(w, "prometheus_sd_kubernetes_events_total", "counter",
+                 "The number of Kubernetes events handled.");
+    for (int k = 0; k < TS__K8S_NKINDS; k++)
+        for (int e = 0; e < 3; e++) {
+            char lbl[80];
+            snprintf(lbl, sizeof(lbl), "event=\"%s\",role=\"%s\"", evs[e], kinds[k]);
+            ts_mw_sample(w, "prometheus_sd_kubernetes_events_total", lbl, (double)events[k][e]);
+        }
+    ts_mw_family(w, "prometheus_sd_kubernetes_http_request_total", "counter",
+                 "Total number of HTTP requests to the Kubernetes API by status code.");
+    for (size_t i = 0; i < nstatus_stats; i++) {
+        char lbl[160];
+        snprintf(lbl, sizeof(lbl), "status_code=\"%s\"", status_stats[i].key);
+        ts_mw_sample(w, "prometheus_sd_kubernetes_http_request_total", lbl,
+                     (double)status_stats[i].count);
+    }
+    ts_mw_family(w, "prometheus_sd_kubernetes_http_request_duration_seconds", "summary",
+                 "Summary of latencies for HTTP requests to the Kubernetes API by endpoint.");
+    for (size_t i = 0; i < nendpoint_stats; i++) {
+        char lbl[200];
+        snprintf(lbl, sizeof(lbl), "endpoint=\"%s\"", endpoint_stats[i].key);
+        ts_mw_sample(w, "prometheus_sd_kubernetes_http_request_duration_seconds_sum", lbl,
+                     endpoint_stats[i].sum);
+        ts_mw_sample(w, "prometheus_sd_kubernetes_http_request_duration_seconds_count", lbl,
+                     (double)endpoint_stats[i].count);
+    }
+    uv_mutex_unlock(&metrics_mu);
+}
+
+/* ------------------------------------------------------------------ types */
+
+typedef enum { ST_IDLE, ST_LIST, ST_WATCH } inf_state;
+
+typedef struct informer informer;
+
+typedef struct sock_ctx {
+    uv_poll_t poll;
+    curl_socket_t fd;
+    ts__k8s *k;
+    struct sock_ctx *next, *prev;
+} sock_ctx;
+
+struct ts__k8s {
+    uv_loop_t *loop;
+    ts__k8s_role role;
+    char *base; /* scheme://host:port, no trailing '/' */
+    /* credentials */
+    char *auth_type;  /* "Bearer" by default */
+    char *token;      /* inline token */
+    char *token_file; /* re-read when it changes */
+    char *token_cached;
+    struct stat token_st;
+    bool token_loaded;
+    char *basic_user, *basic_pass, *basic_pass_file;
+    /* TLS and proxy */
+    char *ca_file, *cert_file, *key_file, *proxy;
+    bool insecure;
+    ts_buf ca_blob, cert_blob, key_blob; /* kubeconfig *-data fields */
+    /* informers */
+    informer **infs;
+    size_t ninfs;
+    ts__k8s_cache cache;
+    bool reported; /* first full sync reported */
+    /* curl on uv */
+    CURLM *multi;
+    uv_timer_t curl_timer, notify;
+    sock_ctx *socks;
+    int open_handles;
+    bool stopped;
+    ts__k8s_update_fn fn;
+    ts__k8s_closed_fn closed;
+    void *ctx;
+};
+
+struct informer {
+    ts__k8s *k;
+    ts__k8s_kind kind;
+    char *path;                        /* /api/v1/namespaces/ns/pods */
+    const char *label_sel, *field_sel; /* owned by k (strings below) */
+    char *label_sel_own, *field_sel_own;
+    json_t *store, *pending; /* key -> object; pending: pages of a LIST */
+    inf_state state;
+    bool synced, rv_unavailable, relist_after_watch;
+    char *rv, *cont;
+    CURL *easy;
+    struct curl_slist *hdrs;
+    ts_buf body; /* LIST reply, or unparsed bytes of the watch stream */
+    int64_t started_ms;
+    size_t watch_events;
+    int64_t backoff_ms;
+    uv_timer_t retry;
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+static void start_list(informer *in);
+static void start_watch(informer *in);
+static void check_done(ts__k8s *k);
+
+/* ------------------------------------------------------ curl multi on uv */
+
+static void
+maybe_closed(ts__k8s *k)
+{
+    if (!k->stopped || k->open_handles > 0)
+        return;
+    ts__k8s_closed_fn closed = k->closed;
+    void *ctx = k->ctx;
+    ts_free(k->base);
+    ts_free(k->auth_type);
+    ts_free(k->token);
+    ts_free(k->token_file);
+    ts_free(k->token_cached);
+    ts_free(k->basic_user);
+    ts_free(k->basic_pass);
+    ts_free(k->basic_pass_file);
+    ts_free(k->ca_file);
+    ts_free(k->cert_file);
+    ts_free(k->key_file);
+    ts_free(k->proxy);
+    ts_buf_fini(&k->ca_blob);
+    ts_buf_fini(&k->cert_blob);
+    ts_buf_fini(&k->key_blob);
+    for (size_t i = 0; i < k->ninfs; i++) {
+        informer *in = k->infs[i];
+        json_decref(in->store);
+        json_decref(in->pending);
+        ts_free(in->path);
+        ts_free(in->rv);
+        ts_free(in->cont);
+        ts_free(in->label_sel_own);
+        ts_free(in->field_sel_own);
+        ts_buf_fini(&in->body);
+        ts_free(in);
+    }
+    ts_free(k->infs);
+    ts_free(k);
+    if (closed)
+        closed(ctx);
+}
+
+static void
+handle_closed(uv_handle_t *h)
+{
+    ts__k8s *k = h->data;
+    k->open_handles--;
+    maybe_closed(k);
+}
+
+static void
+poll_closed(uv_handle_t *h)
+{
+    sock_ctx *s = h->data;
+    ts__k8s *k = s->k;
+    ts_free(s);
+    k->open_handles--;
+    maybe_closed(k);
+}
+
+static void
+sock_close(sock_ctx *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        s->k->socks = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    uv_poll_stop(&s->poll);
+    uv_close((uv_handle_t *)&s->poll, poll_closed);
+}
+
+static void
+poll_cb(uv_poll_t *p, int status, int ev)
+{
+    sock_ctx *s = p->data;
+    ts__k8s *k = s->k;
+    int flags = status < 0 ? CURL_CSELECT_ERR : 0;
+    if (ev & UV_READABLE)
+        flags |= CURL_CSELECT_IN;
+    if (ev & UV_WRITABLE)
+        flags |= CURL_CSELECT_OUT;
+    int running;
+    curl_multi_socket_action(k->multi, s->fd, flags, &running);
+    check_done(k);
+}
+
+static void
+curl_timer_cb(uv_timer_t *t)
+{
+    ts__k8s *k = t->data;
+    int running;
+    curl_multi_socket_action(k->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_done(k);
+}
+
+static int
+on_timeout(CURLM *multi, long ms, void *userp)
+{
+    ts__k8s *k = userp;
+    if (k->stopped)
+        return 0;
+    if (ms < 0)
+        uv_timer_stop(&k->curl_timer);
+    else
+        uv_timer_start(&k->curl_timer, curl_timer_cb, (uint64_t)ms, 0);
+    return 0;
+}
+
+static int
+on_socket(CURL *easy, curl_socket_t fd, int action, void *userp, void *socketp)
+{
+    ts__k8s *k = userp;
+    sock_ctx *s = socketp;
+    if (action == CURL_POLL_REMOVE) {
+        if (s) {
+            sock_close(s);
+            curl_multi_assign(k->multi, fd, NULL);
+        }
+        return 0;
+    }
+    if (!s) {
+        s = ts_calloc(1, sizeof(*s));
+        s->fd = fd;
+        s->k = k;
+        if (uv_poll_init_socket(k->loop, &s->poll, fd) != 0) {
+            ts_free(s);
+            return -1;
+        }
+        s->poll.data = s;
+        k->open_handles++;
+        s->next = k->socks;
+        if (k->socks)
+            k->socks->prev = s;
+        k->socks = s;
+        curl_multi_assign(k->multi, fd, s);
+    }
+    int ev = 0;
+    if (action == CURL_POLL_IN || action == CURL_POLL_INOUT)
+        ev |= UV_READABLE;
+    if (action == CURL_POLL_OUT || action == CURL_POLL_INOUT)
+        ev |= UV_WRITABLE;
+    uv_poll_start(&s->poll, ev, poll_cb);
+    return 0;
+}
+
+/* ----------------------------------------------------------- reporting */
+
+static void
+notify_cb(uv_timer_t *t)
+{
+    ts__k8s *k = t->data;
+    if (k->stopped)
+        return;
+    for (size_t i = 0; i < k->ninfs; i++)
+        if (!k->infs[i]->synced)
+            return; /* reported once every informer has listed */
+    ts_target_group *gs;
+    size_t n;
+    ts__k8s_build(k->role, &k->cache, &gs, &n);
+    k->reported = true;
+    k->fn(k->ctx, gs, n);
+}
+
+static void
+mark_dirty(ts__k8s *k)
+{
+    if (!k->stopped)
+        uv_timer_start(&k->notify, notify_cb, 0, 0);
+}
+
+/* -------------------------------------------------------------- requests */
+
+static void
+log_inf(int level, informer *in, const char *msg, const char *err)
+{
+    TS_LOG(level, "discovery", msg, "role=%s url=\"%s%s\" err=\"%s\"",
+           ts__k8s_role_name(in->k->role), in->k->base, in->path, err);
+}
+
+/* The current bearer token: the file is re-read when it changed. */
+static const char *
+current_token(ts__k8s *k)
+{
+    if (!k->token_file)
+        return k->token;
+    struct stat st;
+    if (stat(k->token_file, &st) != 0) {
+        TS_LOG(TS_LOG_ERROR, "discovery", "Cannot read token file", "path=\"%s\" err=\"%s\"",
+               k->token_file, strerror(errno));
+        return k->token_cached;
+    }
+    if (k->token_loaded && st.st_ino == k->token_st.st_ino && st.st_size == k->token_st.st_size &&
+        st.st_mtim.tv_sec == k->token_st.st_mtim.tv_sec &&
+        st.st_mtim.tv_nsec == k->token_st.st_mtim.tv_nsec)
+        return k->token_cached;
+    char *text;
+    size_t len;
+    if (ts_fs_read_file(k->token_file, 1 << 20, &text, &len) != TS_OK) {
+        TS_LOG(TS_LOG_ERROR, "discovery", "Cannot read token file", "path=\"%s\"", k->token_file);
+        return k->token_cached;
+    }
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' '))
+        text[--len] = '\0';
+    if (k->token_loaded)
+        TS_LOG(TS_LOG_INFO, "discovery", "Token file changed, using the new token", "path=\"%s\"",
+               k->token_file);
+    ts_free(k->token_cached);
+    k->token_cached = text;
+    k->token_st = st;
+    k->token_loaded = true;
+    return text;
+}
+
+static size_t on_data(char *p, size_t sz, size_t nm, void *ud);
+
+/* Appends "&name=value" (escaped) to b. */
+static void
+add_param(ts_buf *b, CURL *e, const char *name, const char *value)
+{
+    char *esc = curl_easy_escape(e, value, 0);
+    ts_buf_printf(b, "%c%s=%s", b->len && memchr(b->p, '?', b->len) ? '&' : '?', name,
+                  esc ? esc : "");
+    curl_free(esc);
+}
+
+static void
+start_request(informer *in, bool watch)
+{
+    ts__k8s *k = in->k;
+    if (k->stopped)
+        return;
+    CURL *e = curl_easy_init();
+    TS_ASSERT(e != NULL);
+    ts_buf url;
+    ts_buf_init(&url, 0);
+    ts_buf_printf(&url, "%s%s", k->base, in->path);
+    /* parameters in client-go's (sorted) order */
+    if (watch) {
+        add_param(&url, e, "allowWatchBookmarks", "true");
+        if (in->field_sel[0])
+            add_param(&url, e, "fieldSelector", in->field_sel);
+        if (in->label_sel[0])
+            add_param(&url, e, "labelSelector", in->label_sel);
+        add_param(&url, e, "resourceVersion", in->rv ? in->rv : "");
+        char to[16];
+        snprintf(to, sizeof(to), "%d", 300 + rand() % 300);
+        add_param(&url, e, "timeoutSeconds", to);
+        add_param(&url, e, "watch", "true");
+    } else {
+        if (in->cont)
+            add_param(&url, e, "continue", in->cont);
+        if (in->field_sel[0])
+            add_param(&url, e, "fieldSelector", in->field_sel);
+        if (in->label_sel[0])
+            add_param(&url, e, "labelSelector", in->label_sel);
+        add_param(&url, e, "limit", "500");
+        if (!in->cont && !in->rv_unavailable)
+            add_param(&url, e, "resourceVersion", in->rv ? in->rv : "0");
+    }
+    curl_easy_setopt(e, CURLOPT_URL, ts_buf_cstr(&url));
+    ts_buf_fini(&url);
+    in->hdrs = curl_slist_append(NULL, "Accept: application/json");
+    const char *tok = current_token(k);
+    if (tok) {
+        ts_buf h;
+        ts_buf_init(&h, 0);
+        ts_buf_printf(&h, "Authorization: %s %s", k->auth_type ? k->auth_type : "Bearer", tok);
+        in->hdrs = curl_slist_append(in->hdrs, ts_buf_cstr(&h));
+        ts_buf_fini(&h);
+    }
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, in->hdrs);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "Prometheus/2.42.0 (Tessera " TS_VERSION ")");
+    if (k->basic_user) {
+        curl_easy_setopt(e, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+        curl_easy_setopt(e, CURLOPT_USERNAME, k->basic_user);
+        char *pw = NULL;
+        size_t len = 0;
+        if (k->basic_pass_file && ts_fs_read_file(k->basic_pass_file, 1 << 20, &pw, &len) == 0) {
+            while (len > 0 && (pw[len - 1] == '\n' || pw[len - 1] == '\r'))
+                pw[--len] = '\0';
+            curl_easy_setopt(e, CURLOPT_PASSWORD, pw);
+            ts_free(pw);
+        } else {
+            curl_easy_setopt(e, CURLOPT_PASSWORD, k->basic_pass ? k->basic_pass : "");
+        }
+    }
+    if (k->ca_file)
+        curl_easy_setopt(e, CURLOPT_CAINFO, k->ca_file);
+    if (k->ca_blob.len) {
+        struct curl_blob b = {k->ca_blob.p, k->ca_blob.len, CURL_BLOB_COPY};
+        curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &b);
+    }
+    if (k->cert_file)
+        curl_easy_setopt(e, CURLOPT_SSLCERT, k->cert_file);
+    if (k->key_file)
+        curl_easy_setopt(e, CURLOPT_SSLKEY, k->key_file);
+    if (k->cert_blob.len) {
+        struct curl_blob b = {k->cert_blob.p, k->cert_blob.len, CURL_BLOB_COPY};
+        curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &b);
+    }
+    if (k->key_blob.len) {
+        struct curl_blob b = {k->key_blob.p, k->key_blob.len, CURL_BLOB_COPY};
+        curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &b);
+    }
+    if (k->insecure) {
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    curl_easy_setopt(e, CURLOPT_PROXY, k->proxy ? k->proxy : "");
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+    if (!watch)
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 5L * 60 * 1000);
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, in);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, in);
+    in->errbuf[0] = '\0';
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, in->errbuf);
+    in->easy = e;
+    in->state = watch ? ST_WATCH : ST_LIST;
+    in->started_ms = ts_now_ms();
+    in->watch_events = 0;
+    in->relist_after_watch = false;
+    ts_buf_reset(&in->body);
+    CURLMcode rc = curl_multi_add_handle(k->multi, e);
+    TS_ASSERT(rc == CURLM_OK);
+}
+
+static void
+start_list(informer *in)
+{
+    start_request(in, false);
+}
+
+static void
+start_watch(informer *in)
+{
+    start_request(in, true);
+}
+
+static void
+retry_cb(uv_timer_t *t)
+{
+    informer *in = t->data;
+    if (in->k->stopped)
+        return;
+    if (in->synced && in->rv && !in->relist_after_watch)
+        start_watch(in);
+    else
+        start_list(in);
+}
+
+/* Retries after the back-off: a watch when the informer has a version to
+ * watch from (relist false), a list otherwise. */
+static void
+backoff(informer *in, bool relist)
+{
+    if (in->backoff_ms < BACKOFF_MIN_MS)
+        in->backoff_ms = BACKOFF_MIN_MS;
+    int64_t delay = in->backoff_ms + rand() % (in->backoff_ms + 1);
+    in->backoff_ms *= 2;
+    if (in->backoff_ms > BACKOFF_MAX_MS)
+        in->backoff_ms = BACKOFF_MAX_MS;
+    in->relist_after_watch = relist;
+    uv_timer_start(&in->retry, retry_cb, (uint64_t)delay, 0);
+}
+
+/* ------------------------------------------------------------- the store */
+
+static void
+set_rv(informer *in, const char *rv)
+{
+    if (!rv || !rv[0])
+        return;
+    ts_free(in->rv);
+    in->rv = ts_strdup(rv);
+}
+
+static void
+apply_event(informer *in, const char *type, json_t *obj)
+{
+    char key[512];
+    if (strcmp(type, "BOOKMARK") == 0) {
+        set_rv(in, json_string_value(
+                       json_object_get(json_object_get(obj, "metadata"), "resourceVersion")));
+        return;
+    }
+    if (!ts__k8s_object_key(obj, key, sizeof(key))) {
+        log_inf(TS_LOG_WARN, in, "Watch event without object name", type);
+        return;
+    }
+    set_rv(in,
+           json_string_value(json_object_get(json_object_get(obj, "metadata"), "resourceVersion")));
+    if (strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0) {
+        bool existed = json_object_get(in->store, key) != NULL;
+        json_object_set(in->store, key, obj);
+        count_event(in->kind, existed ? 1 : 0);
+    } else if (strcmp(type, "DELETED") == 0) {
+        if (json_object_del(in->store, key) == 0)
+            count_event(in->kind, 2);
+    } else {
+        return;
+    }
+    mark_dirty(in->k);
+}
+
+/* Parses every complete JSON value at the front of the watch buffer.
+ * Returns false to abort the transfer (ERROR event, bad data). */
+static bool
+parse_watch(informer *in)
+{
+    size_t off = 0;
+    bool ok = true;
+    while (ok) {
+        while (off < in->body.len && (in->body.p[off] == ' ' || in->body.p[off] == '\n' ||
+                                      in->body.p[off] == '\r' || in->body.p[off] == '\t'))
+            off++;
+        if (off >= in->body.len)
+            break;
+        json_error_t jerr;
+        json_t *ev = json_loadb((const char *)in->body.p + off, in->body.len - off,
+                                JSON_DISABLE_EOF_CHECK, &jerr);
+        if (!ev) {
+            if (json_error_code(&jerr) == json_error_premature_end_of_input)
+                break; /* wait for the rest */
+            log_inf(TS_LOG_ERROR, in, "Cannot parse watch event", jerr.text);
+            in->relist_after_watch = true;
+            in->watch_events = 0;
+            ok = false;
+            break;
+        }
+        off += jerr.position;
+        const char *type = json_string_value(json_object_get(ev, "type"));
+        json_t *obj = json_object_get(ev, "object");
+        in->watch_events++;
+        if (!type || !json_is_object(obj)) {
+            log_inf(TS_LOG_ERROR, in, "Bad watch event", "no type or object");
+        } else if (strcmp(type, "ERROR") == 0) {
+            json_int_t code = json_integer_value(json_object_get(obj, "code"));
+            const char *msg = json_string_value(json_object_get(obj, "message"));
+            if (code == 410) {
+                TS_LOG(TS_LOG_INFO, "discovery", "Watch expired, listing again",
+                       "role=%s url=\"%s%s\" msg=\"%s\"", ts__k8s_role_name(in->k->role),
+                       in->k->base, in->path, msg ? msg : "");
+                in->relist_after_watch = true;
+            } else {
+                log_inf(TS_LOG_ERROR, in, "Watch error event", msg ? msg : "");
+                in->relist_after_watch = true;
+                in->watch_events = 0; /* so the retry backs off */
+            }
+            ok = false;
+        } else {
+            apply_event(in, type, obj);
+        }
+        json_decref(ev);
+    }
+    if (off > 0) {
+        memmove(in->body.p, in->body.p + off, in->body.len - off);
+        in->body.len -= off;
+    }
+    if (in->body.len > EVENT_MAX_BYTES) {
+        log_inf(TS_LOG_ERROR, in, "Watch event too large", "over 64 MiB");
+        in->relist_after_watch = true;
+        in->watch_events = 0;
+        ok = false;
+    }
+    return ok;
+}
+
+static size_t
+on_data(char *p, size_t sz, size_t nm, void *ud)
+{
+    informer *in = ud;
+    size_t n = sz * nm;
+    long code = 0;
+    curl_easy_getinfo(in->easy, CURLINFO_RESPONSE_CODE, &code);
+    if (in->state == ST_LIST || code != 200) {
+        if (in->body.len + n > LIST_MAX_BYTES)
+            return 0;
+        ts_buf_put(&in->body, p, n);
+        return n;
+    }
+    ts_buf_put(&in->body, p, n);
+    return parse_watch(in) ? n : 0;
+}
+
+/* The API server's Status message of an error reply, else the body. */
+static void
+error_text(informer *in, long code, char *buf, size_t size)
+{
+    json_error_t jerr;
+    json_t *st = json_loadb((const char *)in->body.p, in->body.len, 0, &jerr);
+    const char *msg = st ? json_string_value(json_object_get(st, "message")) : NULL;
+    if (msg)
+        snprintf(buf, size, "HTTP %ld: %s", code, msg);
+    else
+        snprintf(buf, size, "HTTP %ld: %.*s", code, (int)(in->body.len > 200 ? 200 : in->body.len),
+                 in->body.len ? (const char *)in->body.p : "");
+    json_decref(st);
+}
+
+static void
+list_done(informer *in, long code)
+{
+    char msg[600];
+    if (code == 410) {
+        if (in->cont) { /* the continue token expired: one full list */
+            ts_free(in->cont);
+            in->cont = NULL;
+            json_decref(in->pending);
+            in->pending = NULL;
+        } else {
+            in->rv_unavailable = true; /* the version is gone: a consistent read */
+        }
+        log_inf(TS_LOG_INFO, in, "List expired (410 Gone), listing again", "");
+        start_list(in);
+        return;
+    }
+    if (code != 200) {
+        error_text(in, code, msg, sizeof(msg));
+        log_inf(TS_LOG_ERROR, in,
+                code == 403 || code == 401 ? "Kubernetes API denied the list (check the RBAC rules "
+                                             "and credentials of the service account)"
+                                           : "Failed to list Kubernetes objects",
+                msg);
+        ts_free(in->cont);
+        in->cont = NULL;
+        json_decref(in->pending);
+        in->pending = NULL;
+        backoff(in, true);
+        return;
+    }
+    json_error_t jerr;
+    json_t *list = json_loadb((const char *)in->body.p, in->body.len, 0, &jerr);
+    json_t *items = json_object_get(list, "items");
+    if (!list || !(json_is_array(items) || json_is_null(items) || !items)) {
+        log_inf(TS_LOG_ERROR, in, "Cannot parse list reply", list ? "no items" : jerr.text);
+        json_decref(list);
+        backoff(in, true);
+        return;
+    }
+    if (!in->pending)
+        in->pending = json_object();
+    for (size_t i = 0; i < json_array_size(items); i++) {
+        char key[512];
+        json_t *obj = json_array_get(items, i);
+        if (ts__k8s_object_key(obj, key, sizeof(key)))
+            json_object_set(in->pending, key, obj);
+    }
+    json_t *lm = json_object_get(list, "metadata");
+    const char *cont = json_string_value(json_object_get(lm, "continue"));
+    if (cont && cont[0]) {
+        ts_free(in->cont);
+        in->cont = ts_strdup(cont);
+        json_decref(list);
+        start_list(in);
+        return;
+    }
+    ts_free(in->cont);
+    in->cont = NULL;
+    /* replace the store, counting what changed */
+    const char *key;
+    json_t *obj, *tmp;
+    json_object_foreach(in->pending, key, obj)
+    {
+        json_t *old = json_object_get(in->store, key);
+        if (!old)
+            count_event(in->kind, 0);
+        else if (!json_equal(old, obj))
+            count_event(in->kind, 1);
+    }
+    json_object_foreach_safe(in->store, tmp, key, obj)
+    {
+        if (!json_object_get(in->pending, key))
+            count_event(in->kind, 2);
+    }
+    json_object_clear(in->store);
+    json_object_update(in->store, in->pending);
+    json_decref(in->pending);
+    in->pending = NULL;
+    ts_free(in->rv);
+    in->rv = NULL;
+    set_rv(in, json_string_value(json_object_get(lm, "resourceVersion")));
+    json_decref(list);
+    in->rv_unavailable = false;
+    in->synced = true;
+    in->backoff_ms = 0;
+    mark_dirty(in->k);
+    start_watch(in);
+}
+
+static void
+watch_done(informer *in, long code, CURLcode res)
+{
+    char msg[600];
+    int64_t took = ts_now_ms() - in->started_ms;
+    if (code == 410) {
+        log_inf(TS_LOG_INFO, in, "Watch expired (410 Gone), listing again", "");
+        start_list(in);
+        return;
+    }
+    if (code != 200 && code != 0) {
+        error_text(in, code, msg, sizeof(msg));
+        log_inf(TS_LOG_ERROR, in,
+                code == 403 || code == 401
+                    ? "Kubernetes API denied the watch (check the RBAC rules "
+                      "and credentials of the service account)"
+                    : "Failed to watch Kubernetes objects",
+                msg);
+        backoff(in, false);
+        return;
+    }
+    if (in->relist_after_watch) { /* an ERROR event ended it */
+        if (in->watch_events > 0) {
+            start_list(in);
+        } else {
+            backoff(in, true);
+        }
+        return;
+    }
+    if (res != CURLE_OK) {
+        log_inf(TS_LOG_WARN, in, "Watch connection failed, reconnecting",
+                in->errbuf[0] ? in->errbuf : curl_easy_strerror(res));
+        backoff(in, false);
+        return;
+    }
+    if (took < 1000 && in->watch_events == 0) {
+        log_inf(TS_LOG_WARN, in, "Very short watch, reconnecting after a back-off",
+                "the server closed the watch within 1s without events");
+        backoff(in, false);
+        return;
+    }
+    in->backoff_ms = 0;
+    start_watch(in); /* the server ended the watch: resume from the last version */
+}
+
+static void
+check_done(ts__k8s *k)
+{
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(k->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        CURL *e = msg->easy_handle;
+        CURLcode res = msg->data.result;
+        informer *in = NULL;
+        curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&in);
+        long code = 0;
+        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
+        double secs = 0;
+        curl_easy_getinfo(e, CURLINFO_TOTAL_TIME, &secs);
+        curl_multi_remove_handle(k->multi, e);
+        curl_easy_cleanup(e);
+        if (!in)
+            continue;
+        curl_slist_free_all(in->hdrs);
+        in->hdrs = NULL;
+        in->easy = NULL;
+        char sc[16];
+        if (code > 0)
+            snprintf(sc, sizeof(sc), "%ld", code);
+        else
+            snprintf(sc, sizeof(sc), "<error>");
+        stat_add(status_stats, &nstatus_stats, 32, sc, 0);
+        stat_add(endpoint_stats, &nendpoint_stats, 64, in->path, secs);
+        inf_state st = in->state;
+        in->state = ST_IDLE;
+        if (k->stopped)
+            continue;
+        if (st == ST_LIST) {
+            if (res != CURLE_OK) {
+                log_inf(TS_LOG_ERROR, in, "Failed to list Kubernetes objects",
+                        in->errbuf[0] ? in->errbuf : curl_easy_strerror(res));
+                backoff(in, true);
+            } else {
+                list_done(in, code);
+            }
+        } else if (st == ST_WATCH) {
+            watch_done(in, code, res == CURLE_WRITE_ERROR ? CURLE_OK : res);
+        }
+    }
+}
+
+/* ----------------------------------------------------------- set-up */
+
+static char *
+join_dir(const char *dir, const char *p)
+{
+    if (!p)
+        return NULL;
+    if (p[0] == '/' || !dir || !dir[0])
+        return ts_strdup(p);
+    size_t n = strlen(dir) + strlen(p) + 2;
+    char *s = ts_malloc(n);
+    snprintf(s, n, "%s/%s", dir, p);
+    return s;
+}
+
+static char *
+dup_or_null(const char *s)
+{
+    return s ? ts_strdup(s) : NULL;
+}
+
+static const char *
+sa_dir(void)
+{
+    const char *d = getenv("TESSERA_K8S_SERVICEACCOUNT_DIR"); /* tests only */
+    return d && d[0] ? d : SA_DIR_DEFAULT;
+}
+
+static int
+base64_decode(const char *in, ts_buf *out)
+{
+    static const char *tab = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    uint32_t acc = 0;
+    int bits = 0;
+    for (const char *p = in; *p; p++) {
+        if (*p == '=' || *p == '\n' || *p == '\r' || *p == ' ')
+            continue;
+        const char *c = strchr(tab, *p);
+        if (!c)
+            return TS_EINVAL;
+        acc = (acc << 6) | (uint32_t)(c - tab);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            ts_buf_putc(out, (uint8_t)(acc >> bits));
+        }
+    }
+    return TS_OK;
+}
+
+static const char *
+ystr(const ts_ynode *map, const char *key)
+{
+    const ts_ynode *v = ts_ynode_get(map, key);
+    return v && v->type == TS_YNODE_SCALAR && !ts_ynode_is_null(v) ? v->str : NULL;
+}
+
+/* The entry of a kubeconfig list ("clusters", "users", "contexts") named
+ * name, returning its inner map (key inner). */
+static const ts_ynode *
+kc_find(const ts_ynode *root, const char *list, const char *inner, const char *name)
+{
+    const ts_ynode *l = ts_ynode_get(root, list);
+    if (!l || l->type != TS_YNODE_SEQ || !name)
+        return NULL;
+    for (size_t i = 0; i < l->n; i++) {
+        const char *n = ystr(l->kids[i], "name");
+        if (n && strcmp(n, name) == 0)
+            return ts_ynode_get(l->kids[i], inner);
+    }
+    return NULL;
+}
+
+/* Reads a kubeconfig file (clientcmd's format): the current context's
+ * cluster (server, certificate-authority[-data], insecure-skip-tls-verify)
+ * and user (token, tokenFile, client-certificate[-data], client-key[-data],
+ * username, password). */
+static int
+load_kubeconfig(ts__k8s *k, const char *path, ts_error *err)
+{
+    char *text;
+    size_t len;
+    int rc = ts_fs_read_file(path, 16 << 20, &text, &len);
+    if (rc)
+        return ts_error_set(err, rc, "open %s: %s", path, ts_strerror(rc));
+    ts_arena a;
+    ts_arena_init(&a, 4096);
+    ts_ynode *root = NULL;
+    rc = ts_yaml_load(text, len, &a, &root, err);
+    ts_free(text);
+    if (rc) {
+        ts_arena_fini(&a);
+        return rc;
+    }
+    char *dir = ts_strdup(path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    else
+        dir[0] = '\0';
+    const char *cur = ystr(root, "current-context");
+    const ts_ynode *ctx = kc_find(root, "contexts", "context", cur);
+    const ts_ynode *cl = kc_find(root, "clusters", "cluster", ystr(ctx, "cluster"));
+    const ts_ynode *us = kc_find(root, "users", "user", ystr(ctx, "user"));
+    const char *server = ystr(cl, "server");
+    if (!ctx || !cl || !server) {
+        rc = ts_error_set(err, TS_EINVAL, "%s: no cluster server for the current context \"%s\"",
+                          path, cur ? cur : "");
+    } else {
+        k->base = ts_strdup(server);
+        k->ca_file = join_dir(dir, ystr(cl, "certificate-authority"));
+        const char *v = ystr(cl, "insecure-skip-tls-verify");
+        k->insecure = v && strcmp(v, "true") == 0;
+        if ((v = ystr(cl, "certificate-authority-data")))
+            rc = base64_decode(v, &k->ca_blob);
+        k->token = dup_or_null(ystr(us, "token"));
+        k->token_file = join_dir(dir, ystr(us, "tokenFile"));
+        k->cert_file = join_dir(dir, ystr(us, "client-certificate"));
+        k->key_file = join_dir(dir, ystr(us, "client-key"));
+        if (!rc && (v = ystr(us, "client-certificate-data")))
+            rc = base64_decode(v, &k->cert_blob);
+        if (!rc && (v = ystr(us, "client-key-data")))
+            rc = base64_decode(v, &k->key_blob);
+        k->basic_user = dup_or_null(ystr(us, "username"));
+        k->basic_pass = dup_or_null(ystr(us, "password"));
+        if (rc)
+            ts_error_set(err, rc, "%s: bad base64 data", path);
+    }
+    ts_free(dir);
+    ts_arena_fini(&a);
+    return rc;
+}
+
+static void
+add_informer(ts__k8s *k, ts__k8s_kind kind, const char *ns, const ts_kubernetes_sd_config *cfg)
+{
+    static const char *const group[TS__K8S_NKINDS] = {"/api/v1",
+                                                      "/api/v1",
+                                                      "/api/v1",
+                                                      "/api/v1",
+                                                      "/apis/discovery.k8s.io/v1",
+                                                      "/apis/networking.k8s.io/v1"};
+    static const char *const res[TS__K8S_NKINDS] = {"nodes",     "pods",           "services",
+                                                    "endpoints", "endpointslices", "ingresses"};
+    static const char *const sel_role[TS__K8S_NKINDS] = {"node",      "pod",           "service",
+                                                         "endpoints", "endpointslice", "ingress"};
+    if (k->cache.nstores[kind] >= TS__K8S_MAX_STORES)
+        return;
+    informer *in = ts_calloc(1, sizeof(*in));
+    in->k = k;
+    in->kind = kind;
+    char path[600];
+    bool nsd = ns && ns[0] && kind != TS__K8S_KIND_NODE;
+    if (nsd)
+        snprintf(path, sizeof(path), "%s/namespaces/%s/%s", group[kind], ns, res[kind]);
+    else
+        snprintf(path, sizeof(path), "%s/%s", group[kind], res[kind]);
+    in->path = ts_strdup(path);
+    in->label_sel = in->field_sel = "";
+    for (size_t i = 0; i < cfg->nselectors; i++) {
+        if (strcmp(cfg->selectors[i].role, sel_role[kind]) == 0) {
+            in->label_sel = in->label_sel_own = ts_strdup(cfg->selectors[i].label);
+            in->field_sel = in->field_sel_own = ts_strdup(cfg->selectors[i].field);
+        }
+    }
+    in->store = json_object();
+    ts_buf_init(&in->body, 0);
+    uv_timer_init(k->loop, &in->retry);
+    in->retry.data = in;
+    k->open_handles++;
+    k->cache.stores[kind][k->cache.nstores[kind]++] = in->store;
+    k->infs = ts_realloc(k->infs, (k->ninfs + 1) * sizeof(*k->infs));
+    k->infs[k->ninfs++] = in;
+}
+
+static void
+curl_init(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+int
+ts__k8s_start(uv_loop_t *loop, const ts_kubernetes_sd_config *cfg, const char *base_dir,
+              ts__k8s_update_fn fn, ts__k8s_closed_fn closed, void *ctx, ts__k8s **out,
+              ts_error *err)
+{
+    static uv_once_t curl_once = UV_ONCE_INIT;
+    uv_once(&curl_once, curl_init);
+    uv_once(&metrics_once, metrics_init);
+    int role = ts__k8s_role_parse(cfg->role);
+    if (role < 0)
+        return ts_error_set(err, TS_EINVAL, "unknown Kubernetes SD role \"%s\"", cfg->role);
+    ts__k8s *k = ts_calloc(1, sizeof(*k));
+    k->loop = loop;
+    k->role = (ts__k8s_role)role;
+    k->fn = fn;
+    k->closed = closed;
+    k->ctx = ctx;
+    ts_buf_init(&k->ca_blob, 0);
+    ts_buf_init(&k->cert_blob, 0);
+    ts_buf_init(&k->key_blob, 0);
+    k->cache.attach_node = cfg->attach_node;
+    int rc = TS_OK;
+    char *own_ns = NULL;
+    if (cfg->kubeconfig_file) {
+        char *p = join_dir(base_dir, cfg->kubeconfig_file);
+        rc = load_kubeconfig(k, p, err);
+        ts_free(p);
+    } else if (cfg->api_server) {
+        const ts_http_config *h = &cfg->http;
+        k->base = ts_strdup(cfg->api_server);
+        if (h->has_authorization) {
+            k->auth_type = dup_or_null(h->auth_type);
+            k->token = dup_or_null(h->auth_credentials);
+            k->token_file = join_dir(base_dir, h->auth_credentials_file);
+        }
+        if (h->has_basic_auth) {
+            k->basic_user = ts_strdup(h->basic_auth_username ? h->basic_auth_username : "");
+            k->basic_pass = dup_or_null(h->basic_auth_password);
+            k->basic_pass_file = join_dir(base_dir, h->basic_auth_password_file);
+        }
+        k->ca_file = join_dir(base_dir, h->tls.ca_file);
+        k->cert_file = join_dir(base_dir, h->tls.cert_file);
+        k->key_file = join_dir(base_dir, h->tls.key_file);
+        k->insecure = h->tls.insecure_skip_verify;
+        k->proxy = dup_or_null(h->proxy_url);
+    } else {
+        /* in-cluster (client-go InClusterConfig) */
+        const char *host = getenv("KUBERNETES_SERVICE_HOST");
+        const char *port = getenv("KUBERNETES_SERVICE_PORT");
+        if (!host || !host[0] || !port || !port[0]) {
+            rc = ts_error_set(err, TS_EINVAL,
+                              "unable to load in-cluster configuration, KUBERNETES_SERVICE_HOST "
+                              "and KUBERNETES_SERVICE_PORT must be defined");
+        } else {
+            char b[512];
+            snprintf(b, sizeof(b), strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s", host,
+                     port);
+            k->base = ts_strdup(b);
+            char p[600];
+            snprintf(p, sizeof(p), "%s/token", sa_dir());
+            k->token_file = ts_strdup(p);
+            if (!current_token(k))
+                rc = ts_error_set(err, TS_EINVAL, "open %s: cannot read the service account token",
+                                  p);
+            snprintf(p, sizeof(p), "%s/ca.crt", sa_dir());
+            struct stat st;
+            if (stat(p, &st) == 0)
+                k->ca_file = ts_strdup(p);
+            else
+                TS_LOG(TS_LOG_ERROR, "discovery", "Expected to load root CA config",
+                       "path=\"%s\" err=\"%s\"", p, strerror(errno));
+            if (!rc && cfg->own_namespace) {
+                snprintf(p, sizeof(p), "%s/namespace", sa_dir());
+                size_t len = 0;
+                int r2 = ts_fs_read_file(p, 4096, &own_ns, &len);
+                if (r2)
+                    rc = ts_error_set(err, r2,
+                                      "could not determine the pod's namespace: open %s: %s", p,
+                                      ts_strerror(r2));
+                else if (len == 0)
+                    rc = ts_error_set(err, TS_EINVAL,
+                                      "could not read own namespace name (empty file)");
+            }
+            if (!rc)
+                TS_LOG(TS_LOG_INFO, "discovery", "Using pod service account via in-cluster config",
+                       "role=%s", cfg->role);
+        }
+    }
+    if (!rc && k->base) {
+        size_t bl = strlen(k->base);
+        while (bl > 0 && k->base[bl - 1] == '/')
+            k->base[--bl] = '\0';
+    }
+    if (rc) {
+        ts_free(own_ns);
+        k->stopped = true;
+        k->closed = NULL;
+        maybe_closed(k);
+        return rc;
+    }
+    k->multi = curl_multi_init();
+    TS_ASSERT(k->multi != NULL);
+    curl_multi_setopt(k->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(k->multi, CURLMOPT_SOCKETDATA, k);
+    curl_multi_setopt(k->multi, CURLMOPT_TIMERFUNCTION, on_timeout);
+    curl_multi_setopt(k->multi, CURLMOPT_TIMERDATA, k);
+    uv_timer_init(loop, &k->curl_timer);
+    k->curl_timer.data = k;
+    uv_timer_init(loop, &k->notify);
+    k->notify.data = k;
+    k->open_handles += 2;
+    /* namespaces: names, then the own namespace; none -> all */
+    size_t nns = cfg->namespaces.n + (own_ns ? 1 : 0);
+    const char **nss = ts_calloc(nns ? nns : 1, sizeof(char *));
+    for (size_t i = 0; i < cfg->namespaces.n; i++)
+        nss[i] = cfg->namespaces.v[i];
+    if (own_ns)
+        nss[cfg->namespaces.n] = own_ns;
+    if (nns == 0) {
+        nss[0] = "";
+        nns = 1;
+    }
+    static const ts__k8s_kind main_kind[TS__K8S_NROLES] = {
+        TS__K8S_KIND_NODE,      TS__K8S_KIND_POD,           TS__K8S_KIND_SERVICE,
+        TS__K8S_KIND_ENDPOINTS, TS__K8S_KIND_ENDPOINTSLICE, TS__K8S_KIND_INGRESS};
+    if (k->role == TS__K8S_NODE) {
+        add_informer(k, TS__K8S_KIND_NODE, "", cfg);
+    } else {
+        for (size_t i = 0; i < nns; i++) {
+            add_informer(k, main_kind[k->role], nss[i], cfg);
+            if (k->role == TS__K8S_ENDPOINTS || k->role == TS__K8S_ENDPOINTSLICE) {
+                add_informer(k, TS__K8S_KIND_SERVICE, nss[i], cfg);
+                add_informer(k, TS__K8S_KIND_POD, nss[i], cfg);
+            }
+        }
+        bool node_meta = k->role == TS__K8S_POD || k->role == TS__K8S_ENDPOINTS ||
+                         k->role == TS__K8S_ENDPOINTSLICE;
+        if (cfg->attach_node && node_meta)
+            add_informer(k, TS__K8S_KIND_NODE, "", cfg);
+    }
+    ts_free(nss);
+    ts_free(own_ns);
+    for (size_t i = 0; i < k->ninfs; i++)
+        start_list(k->infs[i]);
+    *out = k;
+    return TS_OK;
+}
+
+void
+ts__k8s_stop(ts__k8s *k)
+{
+    if (!k)
+        return;
+    k->stopped = true;
+    for (size_t i = 0; i < k->ninfs; i++) {
+        informer *in = k->infs[i];
+        if (in->easy) {
+            curl_multi_remove_handle(k->multi, in->easy);
+            curl_easy_cleanup(in->easy);
+            in->easy = NULL;
+        }
+        curl_slist_free_all(in->hdrs);
+        in->hdrs = NULL;
+        uv_timer_stop(&in->retry);
+        uv_close((uv_handle_t *)&in->retry, handle_closed);
+        in->retry.data = k;
+    }
+    curl_multi_cleanup(k->multi);
+    k->multi = NULL;
+    while (k->socks)
+        sock_close(k->socks);
+    uv_timer_stop(&k->curl_timer);
+    uv_close((uv_handle_t *)&k->curl_timer, handle_closed);
+    uv_timer_stop(&k->notify);
+    uv_close((uv_handle_t *)&k->notify, handle_closed);
+}
