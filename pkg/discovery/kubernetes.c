@@ -42,9 +42,9 @@
  *      re-watches; a failed list re-lists.
  *
  * The provider reports nothing until every informer has completed its first
- * LIST (so a half-synced cache never removes targets), then after every
- * loop iteration with changes (a 0 ms timer batches them) it rebuilds all
- * groups (kubernetes_roles.c) and hands them to the manager.
+ * LIST (so a half-synced cache never removes targets), then after changes
+ * (batched: at most one report a second) it rebuilds all groups
+ * (kubernetes_roles.c) and hands them to the manager.
  *
  * Credentials: a bearer token file (bearer_token_file, authorization.
  * credentials_file, the service-account token) is checked before every
@@ -74,6 +74,13 @@
 #define EVENT_MAX_BYTES (64u << 20)  /* one pending watch event */
 #define BACKOFF_MIN_MS 800
 #define BACKOFF_MAX_MS 30000
+#define REPORT_MIN_MS 1000
+
+static int64_t
+mono_ms(void)
+{
+    return (int64_t)(ts_mono_ns() / 1000000);
+}
 
 /* ---------------------------------------------------------------- metrics */
 
@@ -193,6 +200,7 @@ struct ts__k8s {
     size_t ninfs;
     ts__k8s_cache cache;
     bool reported; /* first full sync reported */
+    int64_t last_report_ms;
     /* curl on uv */
     CURLM *multi;
     uv_timer_t curl_timer, notify;
@@ -390,14 +398,20 @@ notify_cb(uv_timer_t *t)
     size_t n;
     ts__k8s_build(k->role, &k->cache, &gs, &n);
     k->reported = true;
+    k->last_report_ms = mono_ms();
     k->fn(k->ctx, gs, n);
 }
 
+/* Rebuilds are batched: at once for the first report, then at most one per
+ * REPORT_MIN_MS (a rebuild of 5000 pods takes ~90 ms of CPU; Prometheus'
+ * discovery manager itself passes updates on at most every 5 s). */
 static void
 mark_dirty(ts__k8s *k)
 {
-    if (!k->stopped)
-        uv_timer_start(&k->notify, notify_cb, 0, 0);
+    if (k->stopped || uv_is_active((uv_handle_t *)&k->notify))
+        return;
+    int64_t wait = k->reported ? k->last_report_ms + REPORT_MIN_MS - mono_ms() : 0;
+    uv_timer_start(&k->notify, notify_cb, wait > 0 ? (uint64_t)wait : 0, 0);
 }
 
 /* -------------------------------------------------------------- requests */
@@ -551,7 +565,7 @@ start_request(informer *in, bool watch)
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, in->errbuf);
     in->easy = e;
     in->state = watch ? ST_WATCH : ST_LIST;
-    in->started_ms = ts_now_ms();
+    in->started_ms = mono_ms();
     in->watch_events = 0;
     in->relist_after_watch = false;
     ts_buf_reset(&in->body);
@@ -673,7 +687,7 @@ parse_watch(informer *in)
             const char *msg = json_string_value(json_object_get(obj, "message"));
             if (code == 410) {
                 TS_LOG(TS_LOG_INFO, "discovery", "Watch expired, listing again",
-                       "role=%s url=\"%s%s\" msg=\"%s\"", ts__k8s_role_name(in->k->role),
+                       "role=%s url=\"%s%s\" reason=\"%s\"", ts__k8s_role_name(in->k->role),
                        in->k->base, in->path, msg ? msg : "");
                 in->relist_after_watch = true;
             } else {
@@ -745,7 +759,8 @@ list_done(informer *in, long code)
         } else {
             in->rv_unavailable = true; /* the version is gone: a consistent read */
         }
-        log_inf(TS_LOG_INFO, in, "List expired (410 Gone), listing again", "");
+        log_inf(TS_LOG_INFO, in, "List expired (410 Gone), listing again",
+                in->rv_unavailable ? "resourceVersion too old" : "continue token expired");
         start_list(in);
         return;
     }
@@ -826,9 +841,9 @@ static void
 watch_done(informer *in, long code, CURLcode res)
 {
     char msg[600];
-    int64_t took = ts_now_ms() - in->started_ms;
+    int64_t took = mono_ms() - in->started_ms;
     if (code == 410) {
-        log_inf(TS_LOG_INFO, in, "Watch expired (410 Gone), listing again", "");
+        log_inf(TS_LOG_INFO, in, "Watch expired (410 Gone), listing again", "HTTP 410");
         start_list(in);
         return;
     }
