@@ -18,7 +18,8 @@ kubernetes_sd uses, shaped as the real API server answers them:
 Every request is checked (path shape, query parameters, Accept and
 Authorization headers: the bearer token must equal the token file's current
 contents) and each problem is recorded; GET /_test/problems lists them.
-Test controls (POST /_test/...): object (add or replace one object: body
+Usage: apiserver.py PORT TOKEN_FILE [CERT KEY] (HTTPS when CERT and KEY are
+given).  Test controls (POST /_test/...): object (add or replace one object: body
 {"kind": plural, "object": {...}}), delete (body {"kind","namespace","name"}),
 expire (compact: every current resourceVersion becomes too old), drop (cut
 every open watch connection without ending the stream), forbid (body
@@ -260,6 +261,11 @@ class H(BaseHTTPRequestHandler):
 def main():
     srv = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H)
     srv.daemon_threads = True
+    if len(sys.argv) > 4:   # HTTPS with this certificate and key
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(sys.argv[3], sys.argv[4])
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     srv.serve_forever()
 
 

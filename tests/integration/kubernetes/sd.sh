@@ -139,6 +139,8 @@ act nodes '.[0] | .labels.instance == "n1" and .discoveredLabels.__address__ == 
 # (attach_metadata), plus web-0's uncovered http port as an extra target
 ep_ok() { act endpoints 'length == 2'; }
 until_true 20 ep_ok || fail "endpoints targets: $(targets)"
+ep_up() { act endpoints 'all(.health != "unknown")'; }
+until_true 20 ep_up || fail "endpoints targets never scraped: $(targets)"
 act endpoints 'map(select(.discoveredLabels.__address__ == "127.0.0.1:'$ne1'"))[0] | .health == "up" and
   (.discoveredLabels | .__meta_kubernetes_endpoint_ready == "true" and .__meta_kubernetes_pod_name == "web-0"
    and .__meta_kubernetes_pod_container_name == "app" and .__meta_kubernetes_service_name == "web"
@@ -147,6 +149,8 @@ act endpoints 'map(select(.discoveredLabels.__address__ == "127.0.0.1:'$ne1'"))[
 act endpoints 'map(select(.discoveredLabels.__address__ == "127.0.0.1:8080"))[0].discoveredLabels
   | .__meta_kubernetes_pod_container_port_name == "http" and (has("__meta_kubernetes_endpoint_ready") | not)' \
     || fail "endpoints extra port target: $(targets)"
+slices_ok() { act slices 'length == 2 and all(.health != "unknown")'; }
+until_true 20 slices_ok || fail "endpointslice targets: $(targets)"
 act slices 'map(select(.discoveredLabels.__address__ == "127.0.0.1:'$ne2'"))[0] | .health == "up" and
   (.discoveredLabels | .__meta_kubernetes_endpointslice_name == "web-x1" and .__meta_kubernetes_pod_name == "web-1"
    and .__meta_kubernetes_endpointslice_endpoint_conditions_ready == "true" and .__meta_kubernetes_service_name == "web"
@@ -225,7 +229,17 @@ p=$(curl -sf "$A/_test/problems")
 # requests between the token write and the client's next stat may carry the
 # old token only if they started before the rename; none may after it
 [ "$p" = "[]" ] || fail "API server saw bad requests: $p"
+# --- a reload that drops jobs stops their informers (watches closed, no crash)
+sed -i '/job_name: forbidden/,$d' "$TS_TMP/prometheus.yml"
+sed -i '/job_name: slices/,/job_name: services/{/job_name: services/!d}' "$TS_TMP/prometheus.yml"
+kill -HUP $shard
+noslices() { targets | jq -e '[.data.activeTargets[] | select(.labels.job == "slices")] | length == 0' >/dev/null; }
+until_true 20 noslices || fail "slices job still there after the reload: $(targets)"
+pod web-6 $ne2
+seven() { act pods 'map(.labels.pod) | index("web-6") != null'; }
+until_true 30 seven || fail "no pod updates after the reload: $(targets)"
 kill -TERM $shard
 for i in $(seq 50); do kill -0 $shard 2>/dev/null || break; sleep 0.2; done
 kill -0 $shard 2>/dev/null && fail "shard did not stop on SIGTERM"
+! grep -q 'Sanitizer' "$TS_TMP/shard.log" || fail "sanitizer report: $(grep -A20 Sanitizer "$TS_TMP/shard.log")"
 echo PASS
