@@ -7,7 +7,13 @@
  *
  * Per request, `dedup=false` turns deduplication off and
  * `partial_response=false|true` overrides --query.partial-response, as
- * Thanos' API does.
+ * Thanos' API does; `store_response_timeout=<duration>` overrides
+ * --store.response-timeout (carried to the stores in each request's deadline).
+ *
+ * At most --query.max-concurrency queries run at once (Prometheus' gate);
+ * the rest wait in line, each at most its own timeout.  The web server has
+ * that many workers plus a few, so series, labels, /metrics and health
+ * checks are answered while the queries' slots are full.
  */
 #include "cmd/tessera/cmd.h"
 #include "cmd/tessera/flags.h"
@@ -20,6 +26,7 @@
 #include "pkg/web/console.h"
 #include "pkg/web/server.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -42,6 +49,11 @@ enum {
     F_TLS_CA,
     F_EXTERNAL_URL,
     F_ROUTE_PREFIX,
+    F_RESPONSE_TIMEOUT,
+    F_SLOW_REPLICA,
+    F_LIMIT_SERIES,
+    F_LIMIT_SAMPLES,
+    F_MAX_CONCURRENCY,
     F_NFLAGS
 };
 
@@ -61,6 +73,11 @@ typedef struct querier {
     ts_serve_web_urls urls; /* --web.external-url, --web.route-prefix */
     ts_metrics_registry metrics;
     ts_serve_query_stats qstats;
+    ts_query_fanout_stats fstats;
+    /* the concurrency gate */
+    pthread_mutex_t gate_mu;
+    pthread_cond_t gate_cv;
+    long max_concurrency, running, queued;
 } querier;
 
 static bool
@@ -81,8 +98,52 @@ request_opts(querier *q, ts_web_req *req)
         fo.dedup = bool_param(ts_web_req_param(req, "dedup"), fo.dedup);
         fo.partial_response =
             bool_param(ts_web_req_param(req, "partial_response"), fo.partial_response);
+        const char *rt = ts_web_req_param(req, "store_response_timeout");
+        int64_t ns;
+        ts_error err;
+        if (rt && rt[0] && ts_web_api_parse_duration(rt, &ns, &err) == TS_OK && ns > 0)
+            fo.response_timeout_ms = ns / 1000000;
     }
     return fo;
+}
+
+/* Waits for a query slot, at most until deadline_ms (0 = none). */
+static int
+gate_enter(querier *q, int64_t deadline_ms)
+{
+    pthread_mutex_lock(&q->gate_mu);
+    q->queued++;
+    while (q->running >= q->max_concurrency) {
+        if (!deadline_ms) {
+            pthread_cond_wait(&q->gate_cv, &q->gate_mu);
+            continue;
+        }
+        int64_t left = deadline_ms - ts_now_ms();
+        if (left <= 0) {
+            q->queued--;
+            pthread_mutex_unlock(&q->gate_mu);
+            return TS_ETIMEOUT;
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t nsec = ts.tv_nsec + left * 1000000LL;
+        ts.tv_sec += nsec / 1000000000LL;
+        ts.tv_nsec = nsec % 1000000000LL;
+        pthread_cond_timedwait(&q->gate_cv, &q->gate_mu, &ts);
+    }
+    q->queued--;
+    q->running++;
+    pthread_mutex_unlock(&q->gate_mu);
+    return TS_OK;
+}
+
+static void
+gate_leave(querier *q)
+{
+    pthread_mutex_lock(&q->gate_mu);
+    q->running--;
+    pthread_cond_signal(&q->gate_cv);
+    pthread_mutex_unlock(&q->gate_mu);
 }
 
 static int
@@ -94,7 +155,18 @@ query_fn(void *ctx, const ts_web_api_query_params *p, ts_web_api_query_out *out)
         fo.timeout_ms = p->timeout_ms;
     ts_fanout f;
     ts_query_fanout_init(&f, q->endpoints, &fo);
-    return ts_serve_run_query(q->eng, &f.qb, p, out, &q->qstats);
+    int64_t t0 = ts_now_ms();
+    if (gate_enter(q, fo.timeout_ms > 0 ? t0 + fo.timeout_ms : 0) != TS_OK)
+        return ts_web_api_query_fail(out, TS_WEB_API_ERR_TIMEOUT,
+                                     "query timed out in query queue (--query.max-concurrency=%ld)",
+                                     q->max_concurrency);
+    /* the time spent in line counts against the query's timeout */
+    int64_t waited = ts_now_ms() - t0;
+    if (waited > 0 && f.opts.timeout_ms > waited)
+        f.opts.timeout_ms -= waited;
+    int rc = ts_serve_run_query(q->eng, &f.qb, p, out, &q->qstats);
+    gate_leave(q);
+    return rc;
 }
 
 /* series / labels / label values with the request's options */
@@ -149,6 +221,17 @@ handle_stores(ts_web_req *req, ts_web_resp *resp, void *ctx)
         ts_jsonw_int(j, st[i].maxt);
         ts_jsonw_key(j, "componentType");
         ts_jsonw_str(j, st[i].component);
+        /* the shard identity from Info: replicas share it */
+        ts_jsonw_key(j, "shardIndex");
+        if (st[i].shard_count)
+            ts_jsonw_int(j, st[i].shard_index);
+        else
+            ts_jsonw_null(j);
+        ts_jsonw_key(j, "shardCount");
+        if (st[i].shard_count)
+            ts_jsonw_int(j, st[i].shard_count);
+        else
+            ts_jsonw_null(j);
         ts_jsonw_obj_end(j);
     }
     ts_jsonw_arr_end(j);
@@ -186,6 +269,30 @@ collect_stores(void *ctx, ts_metrics_writer *w)
     ts_mw_family(w, "tessera_query_stores", "gauge", "Stores known to the querier, by health.");
     ts_mw_sample(w, "tessera_query_stores", "state=\"healthy\"", (double)healthy);
     ts_mw_sample(w, "tessera_query_stores", "state=\"unhealthy\"", (double)(n - healthy));
+    ts_query_fanout_stats *fs = &q->fstats;
+    ts_mw_counter(w, "tessera_query_replica_failures_total",
+                  "Store requests that failed while a replica of the same shard answered (the "
+                  "answer stayed complete).",
+                  (double)__atomic_load_n(&fs->replica_failures_total, __ATOMIC_RELAXED));
+    ts_mw_counter(w, "tessera_query_slow_replicas_skipped_total",
+                  "Replicas not waited for because a peer of their shard had answered "
+                  "(--store.slow-replica-timeout).",
+                  (double)__atomic_load_n(&fs->slow_replicas_skipped_total, __ATOMIC_RELAXED));
+    ts_mw_counter(w, "tessera_query_partial_responses_total",
+                  "Selects answered without a shard (no replica answered): a warning.",
+                  (double)__atomic_load_n(&fs->partial_responses_total, __ATOMIC_RELAXED));
+    ts_mw_counter(w, "tessera_query_partial_errors_total",
+                  "Selects failed because a shard had no answering replica (strict mode).",
+                  (double)__atomic_load_n(&fs->partial_errors_total, __ATOMIC_RELAXED));
+    pthread_mutex_lock(&q->gate_mu);
+    long running = q->running, queued = q->queued;
+    pthread_mutex_unlock(&q->gate_mu);
+    ts_mw_family(w, "prometheus_engine_queries", "gauge",
+                 "The current number of queries being executed or waiting.");
+    ts_mw_sample(w, "prometheus_engine_queries", NULL, (double)(running + queued));
+    ts_mw_family(w, "prometheus_engine_queries_concurrent_max", "gauge",
+                 "The max number of concurrent queries.");
+    ts_mw_sample(w, "prometheus_engine_queries_concurrent_max", NULL, (double)q->max_concurrency);
 }
 
 static void
@@ -206,6 +313,22 @@ static const char *
 config_yaml(void *ctx, ts_arena *a)
 {
     return "";
+}
+
+/* A non-negative integer flag. */
+static int
+count_flag(const ts_flag *f, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(f->value, &end, 10);
+    if (!f->value[0] || *end || errno || f->value[0] == '-') {
+        fprintf(stderr, "tessera query: error: --%s: not a non-negative integer: %s\n", f->name,
+                f->value);
+        return TS_EINVAL;
+    }
+    *out = v;
+    return TS_OK;
 }
 
 static volatile sig_atomic_t stop_signal;
@@ -235,6 +358,11 @@ ts_cmd_query(int argc, char **argv)
         [F_TLS_CA] = {"store.tls-ca-file", TS_FLAG_STRING, "", "CA to verify tls+tcp:// stores (none: not verified)."},
         [F_EXTERNAL_URL] = {"web.external-url", TS_FLAG_STRING, "", TS_SERVE_EXTERNAL_URL_HELP},
         [F_ROUTE_PREFIX] = {"web.route-prefix", TS_FLAG_STRING, "", TS_SERVE_ROUTE_PREFIX_HELP},
+        [F_RESPONSE_TIMEOUT] = {"store.response-timeout", TS_FLAG_STRING, "5s", "Longest wait for one reply of a store (a hung store fails after it); 0 = the query's timeout."},
+        [F_SLOW_REPLICA] = {"store.slow-replica-timeout", TS_FLAG_STRING, "500ms", "Once a replica of a shard answered, wait max(this, its answer time) for its peers, then go on without them; 0 = always wait for every replica."},
+        [F_LIMIT_SERIES] = {"store.limits.request-series", TS_FLAG_STRING, "0", "Most series one store request may return; the query fails past it (0 = no limit)."},
+        [F_LIMIT_SAMPLES] = {"store.limits.request-samples", TS_FLAG_STRING, "0", "Most samples (in chunks) one store request may return; the query fails past it (0 = no limit)."},
+        [F_MAX_CONCURRENCY] = {"query.max-concurrency", TS_FLAG_STRING, "20", "Most queries run at once; more wait in line."},
     };
     memcpy(q->flags, init, sizeof(init));
     bool help;
@@ -249,11 +377,26 @@ ts_cmd_query(int argc, char **argv)
     }
     ts_serve_start_time_ns();
     ts_serve_query_stats_init(&q->qstats);
-    int64_t lookback, sd_interval;
+    int64_t lookback, sd_interval, response_timeout, slow_replica;
     if (ts_serve_duration_flag(&q->flags[F_TIMEOUT], &q->timeout_ms) ||
         ts_serve_duration_flag(&q->flags[F_LOOKBACK], &lookback) ||
-        ts_serve_duration_flag(&q->flags[F_SD_INTERVAL], &sd_interval))
+        ts_serve_duration_flag(&q->flags[F_SD_INTERVAL], &sd_interval) ||
+        ts_serve_duration_flag(&q->flags[F_RESPONSE_TIMEOUT], &response_timeout) ||
+        ts_serve_duration_flag(&q->flags[F_SLOW_REPLICA], &slow_replica))
         goto out;
+    uint64_t limit_series, limit_samples, max_samples, max_conc;
+    if (count_flag(&q->flags[F_LIMIT_SERIES], &limit_series) ||
+        count_flag(&q->flags[F_LIMIT_SAMPLES], &limit_samples) ||
+        count_flag(&q->flags[F_MAX_SAMPLES], &max_samples) ||
+        count_flag(&q->flags[F_MAX_CONCURRENCY], &max_conc))
+        goto out;
+    if (max_conc < 1 || max_conc > 10000) {
+        fprintf(stderr, "tessera query: error: --query.max-concurrency must be in [1, 10000]\n");
+        goto out;
+    }
+    q->max_concurrency = (long)max_conc;
+    pthread_mutex_init(&q->gate_mu, NULL);
+    pthread_cond_init(&q->gate_cv, NULL);
     if (q->flags[F_REPLICA_LABEL].nvalues) {
         q->replica_labels = q->flags[F_REPLICA_LABEL].values;
         q->nreplica = q->flags[F_REPLICA_LABEL].nvalues;
@@ -278,12 +421,20 @@ ts_cmd_query(int argc, char **argv)
         TS_LOG(TS_LOG_ERROR, "query", "cannot start store discovery", "err=\"%s\"", err.msg);
         goto out;
     }
-    ts_query_fanout_opts fo = {.dedup = true, .partial_response = q->flags[F_PARTIAL].on,
-                         .replica_labels = q->replica_labels, .nreplica = q->nreplica,
-                         .timeout_ms = q->timeout_ms};
+    ts_query_fanout_opts fo = {.dedup = true,
+                               .partial_response = q->flags[F_PARTIAL].on,
+                               .replica_labels = q->replica_labels,
+                               .nreplica = q->nreplica,
+                               .timeout_ms = q->timeout_ms,
+                               .response_timeout_ms = response_timeout,
+                               .slow_replica_ms = slow_replica,
+                               .store_max_series = limit_series,
+                               .store_max_samples = limit_samples,
+                               .max_samples = max_samples,
+                               .stats = &q->fstats};
     ts_query_fanout_init(&q->fanout, q->endpoints, &fo);
     ts_promql_engine_opts po = {.timeout_ms = q->timeout_ms, .lookback_ms = lookback,
-                                .max_samples = strtoull(q->flags[F_MAX_SAMPLES].value, NULL, 10)};
+                                .max_samples = (size_t)max_samples};
     if (ts_promql_engine_new(&q->eng, &po) != TS_OK)
         goto out;
     if (ts_serve_web_urls_get(q->flags[F_EXTERNAL_URL].value, q->flags[F_ROUTE_PREFIX].value,
@@ -292,7 +443,8 @@ ts_cmd_query(int argc, char **argv)
         goto out;
     }
     ts_web_server_opts wo = {.listen = q->flags[F_WEB_LISTEN].value,
-                             .route_prefix = q->urls.route_prefix};
+                             .route_prefix = q->urls.route_prefix,
+                             .nworkers = (int)q->max_concurrency + 4};
     if (ts_web_server_new(&q->web, &wo, &err) != TS_OK) {
         TS_LOG(TS_LOG_ERROR, "query", "cannot create web server", "err=\"%s\"", err.msg);
         goto out;

@@ -1028,6 +1028,8 @@ ts_cmd_shard(int argc, char **argv)
             .time_range = db_time_range,
             .time_range_ctx = s,
             .component = "shard",
+            .shard_index = s->shard_index,
+            .shard_count = s->shard_count,
             .tls_cert_file = s->flags[F_STORE_CERT].value[0] ? s->flags[F_STORE_CERT].value : NULL,
             .tls_key_file = s->flags[F_STORE_KEY].value[0] ? s->flags[F_STORE_KEY].value : NULL,
         };

@@ -35,6 +35,7 @@ typedef struct ep {
     char last_error[256];
     int64_t last_check;
     char component[32];
+    uint32_t shard_index, shard_count;
     int64_t next_probe;
     int fails;
 } ep;
@@ -158,6 +159,8 @@ probe(void *arg)
         p->mint = info.mint;
         p->maxt = info.maxt;
         snprintf(p->component, sizeof(p->component), "%s", info.component);
+        p->shard_index = info.shard_index;
+        p->shard_count = info.shard_count;
         p->next_probe = now + e->opts.probe_interval_ms;
     } else {
         if (p->healthy || p->fails == 0)
@@ -306,6 +309,8 @@ ts_query_endpoints_snapshot(ts_endpoints *e, ts_arena *a, ts_query_endpoint_stat
         st[i].last_error = ts_arena_strdup(a, p->last_error);
         st[i].last_check_ms = p->last_check;
         st[i].component = ts_arena_strdup(a, p->component);
+        st[i].shard_index = p->shard_index;
+        st[i].shard_count = p->shard_count;
         st[i].client = p->client;
         st[i].ref = p;
     }

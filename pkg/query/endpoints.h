@@ -49,6 +49,7 @@ typedef struct ts_query_endpoint_status {
     const char *last_error; /* "" when healthy */
     int64_t last_check_ms;  /* 0 = never */
     const char *component;
+    uint32_t shard_index, shard_count; /* from Info; shard_count 0 = not told */
     ts_store_client *client; /* referenced: release with ts_query_endpoints_release */
     void *ref;               /* internal: the endpoint this entry references */
 } ts_query_endpoint_status;

@@ -1,14 +1,26 @@
 /*
  * Fan-out querier.  A querier takes a snapshot of the endpoints (holding
- * references on their clients) for its whole life; each select/labels call
- * runs one thread per store that survives pruning and joins them all before
- * merging, so the slowest store bounds the latency and the deadline bounds
- * the slowest store.
+ * references on their clients) for its whole life.  Each select or labels
+ * call starts one asynchronous request per store that survives pruning
+ * (nng aio: no thread per store, no lock shared between queries; replies are
+ * decoded on nng's threads), then waits on the querier's own condition until
+ * every store is done, or every shard has an answer and its slow replicas
+ * ran out of time (fanout.h).
+ *
+ * Which stores failed is judged when the merged set is exhausted, not when
+ * the first replies are in: a replica may also fail mid-stream (a later
+ * batch), and only then is it known whether a peer covered it.  So each
+ * store's set is wrapped (store_set) to turn its error into "ended here",
+ * remembered in its slot, and the merged set is wrapped (judged_set) to add
+ * the warnings, or the strict-mode error, at its end.  Limit errors are not
+ * store failures: they pass straight through and fail the query.
  */
 #include "pkg/query/fanout.h"
 #include "pkg/query/dedup.h"
 #include "pkg/storage/merge.h"
+#include "pkg/util/buf.h"
 #include "pkg/util/mem.h"
+#include "pkg/util/time.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -20,15 +32,34 @@ typedef struct fq {
     ts_arena arena;
     ts_query_endpoint_status *st;
     size_t n;
+    const char **group_key; /* per store: shard identity + labels without replica labels */
+    uint64_t fetched;       /* samples fetched over the whole query */
+    pthread_mutex_t mu;     /* this query's own: slots' done flags, pending */
+    pthread_cond_t cv;
+    size_t pending;
 } fq;
 
-/* Whether store i can hold series matching ms in [mint, maxt]. */
+typedef struct slot {
+    fq *q;
+    size_t idx;   /* store in q->st */
+    size_t group; /* index into the select's groups */
+    ts_store_call *call;
+    bool done, ok, cancel_sent;
+    bool failed; /* known after the set ended */
+    ts_error err;
+    char **warnings; /* the store's own warnings, taken when its set ends */
+    size_t nwarnings;
+} slot;
+
+typedef struct group {
+    int64_t first_ok; /* ms when the first replica answered; 0 = none yet */
+    const char *key;
+} group;
+
+/* Whether store st can hold series matching ms in [mint, maxt]. */
 static bool
-store_matches(const ts_query_endpoint_status *st, int64_t mint, int64_t maxt, ts_matcher *const *ms,
-              size_t nms)
+labels_match(const ts_query_endpoint_status *st, ts_matcher *const *ms, size_t nms)
 {
-    if (st->probed && st->healthy && (st->mint > maxt || st->maxt < mint))
-        return false;
     for (size_t i = 0; i < nms; i++) {
         const char *v = ts_labels_get(st->labels, ms[i]->name);
         if (v && !ts_matcher_matches(ms[i], v))
@@ -37,158 +68,464 @@ store_matches(const ts_query_endpoint_status *st, int64_t mint, int64_t maxt, ts
     return true;
 }
 
-typedef struct job {
-    fq *q;
-    size_t idx;
-    /* inputs */
-    const char *label; /* label values; NULL + names=true for names; NULL + names=false for select */
-    bool names;
-    const ts_select_hints *hints;
-    ts_matcher *const *ms;
-    size_t nms;
-    /* outputs */
-    int rc;
-    ts_error err;
-    ts_series_set *ss;
-    ts_arena arena;
-    const char **strs;
-    size_t nstrs;
-    pthread_t thread;
-    bool started;
-} job;
-
-static void *
-run_job(void *arg)
+static bool
+time_match(const ts_query_endpoint_status *st, int64_t mint, int64_t maxt)
 {
-    job *j = arg;
-    fq *q = j->q;
-    ts_query_fanout_opts *o = &q->f->opts;
-    ts_store_query_opts so = {
+    return !(st->probed && st->healthy && (st->mint > maxt || st->maxt < mint));
+}
+
+static bool
+is_replica_label(const ts_query_fanout_opts *o, const char *name)
+{
+    for (size_t i = 0; i < o->nreplica; i++)
+        if (strcmp(o->replica_labels[i], name) == 0)
+            return true;
+    return false;
+}
+
+/* "shard 1/2 {cluster="eu"}": what a warning calls the shard of store i. */
+static const char *
+shard_key(fq *q, size_t i)
+{
+    const ts_query_endpoint_status *st = &q->st[i];
+    const ts_query_fanout_opts *o = &q->f->opts;
+    ts_buf b;
+    ts_buf_init(&b, 64);
+    if (!o->dedup) {
+        ts_buf_printf(&b, "store %s", st->url);
+    } else {
+        if (st->shard_count)
+            ts_buf_printf(&b, "shard %u/%u", st->shard_index, st->shard_count);
+        else
+            ts_buf_printf(&b, "shard");
+        bool any = false;
+        for (size_t k = 0; k < st->labels->n; k++) {
+            const ts_label *l = &st->labels->l[k];
+            if (is_replica_label(o, l->name))
+                continue;
+            ts_buf_printf(&b, "%s%s=\"%s\"", any ? "," : " {", l->name, l->value);
+            any = true;
+        }
+        if (any)
+            ts_buf_printf(&b, "}");
+    }
+    const char *k = ts_arena_strndup(&q->arena, (const char *)b.p, b.len);
+    ts_buf_fini(&b);
+    return k;
+}
+
+/* ------------------------------------------------------------ async fan-out */
+
+static void
+slot_done(void *arg, int rc)
+{
+    slot *s = arg;
+    fq *q = s->q;
+    pthread_mutex_lock(&q->mu);
+    s->done = true;
+    s->ok = rc == 0;
+    q->pending--;
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+}
+
+typedef struct fan {
+    slot *slots;
+    size_t n;
+    group *groups;
+    size_t ngroups;
+} fan;
+
+/* Picks the stores to ask and groups them by shard.  Unhealthy or
+ * disconnected stores get a failed slot without a request (fail fast),
+ * unless a healthy replica of theirs was pruned by time range (then the
+ * shard holds nothing for this range). */
+static void
+plan(fq *q, ts_matcher *const *ms, size_t nms, fan *fn)
+{
+    memset(fn, 0, sizeof(*fn));
+    fn->slots = ts_calloc(q->n + 1, sizeof(slot));
+    fn->groups = ts_calloc(q->n + 1, sizeof(group));
+    bool *pruned_group = ts_calloc(q->n + 1, sizeof(bool));
+    /* groups with a healthy member whose time range is outside the query's */
+    for (size_t i = 0; i < q->n; i++)
+        if (labels_match(&q->st[i], ms, nms) && !time_match(&q->st[i], q->base.mint, q->base.maxt))
+            for (size_t j = 0; j < q->n; j++)
+                if (strcmp(q->group_key[j], q->group_key[i]) == 0)
+                    pruned_group[j] = true;
+    for (size_t i = 0; i < q->n; i++) {
+        const ts_query_endpoint_status *st = &q->st[i];
+        if (!labels_match(st, ms, nms) || !time_match(st, q->base.mint, q->base.maxt))
+            continue;
+        bool down = (st->probed && !st->healthy) || ts_store_client_lost(st->client);
+        if (down && pruned_group[i])
+            continue;
+        size_t g = 0;
+        while (g < fn->ngroups && strcmp(fn->groups[g].key, q->group_key[i]) != 0)
+            g++;
+        if (g == fn->ngroups)
+            fn->groups[fn->ngroups++].key = q->group_key[i];
+        slot *s = &fn->slots[fn->n++];
+        s->q = q;
+        s->idx = i;
+        s->group = g;
+        ts_error_clear(&s->err);
+        if (down) {
+            s->done = true;
+            s->failed = true;
+            ts_error_set(&s->err, TS_EIO, "store %s: known down: %s", st->url,
+                         st->last_error[0] ? st->last_error : "connection lost");
+        }
+    }
+    ts_free(pruned_group);
+}
+
+/* Waits for every started call, or for each shard to have one answer plus
+ * the slow replicas' allowance.  Calls past it are cancelled. */
+static void
+wait_calls(fq *q, fan *fn, int64_t t_start)
+{
+    const ts_query_fanout_opts *o = &q->f->opts;
+    bool skip_slow = o->dedup && o->slow_replica_ms > 0;
+    slot **cancel = ts_calloc(fn->n + 1, sizeof(slot *));
+    pthread_mutex_lock(&q->mu);
+    while (q->pending > 0) {
+        int64_t now = ts_now_ms(), wake = INT64_MAX;
+        size_t nc = 0;
+        if (skip_slow) {
+            for (size_t i = 0; i < fn->n; i++) {
+                slot *s = &fn->slots[i];
+                group *g = &fn->groups[s->group];
+                if (s->done && s->ok && !g->first_ok)
+                    g->first_ok = now > t_start ? now : t_start + 1;
+            }
+            for (size_t i = 0; i < fn->n; i++) {
+                slot *s = &fn->slots[i];
+                group *g = &fn->groups[s->group];
+                if (s->done || s->cancel_sent || !g->first_ok)
+                    continue;
+                int64_t took = g->first_ok - t_start;
+                int64_t until =
+                    g->first_ok + (took > o->slow_replica_ms ? took : o->slow_replica_ms);
+                if (now >= until) {
+                    s->cancel_sent = true;
+                    cancel[nc++] = s;
+                } else if (until < wake) {
+                    wake = until;
+                }
+            }
+        }
+        if (nc) {
+            pthread_mutex_unlock(&q->mu);
+            for (size_t i = 0; i < nc; i++)
+                ts_store_call_cancel(cancel[i]->call);
+            if (o->stats)
+                __atomic_add_fetch(&o->stats->slow_replicas_skipped_total, nc, __ATOMIC_RELAXED);
+            pthread_mutex_lock(&q->mu);
+            continue;
+        }
+        if (wake == INT64_MAX) {
+            pthread_cond_wait(&q->cv, &q->mu);
+        } else {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            int64_t ns = ts.tv_nsec + (wake - now) * 1000000LL;
+            ts.tv_sec += ns / 1000000000LL;
+            ts.tv_nsec = ns % 1000000000LL;
+            pthread_cond_timedwait(&q->cv, &q->mu, &ts);
+        }
+    }
+    pthread_mutex_unlock(&q->mu);
+    ts_free(cancel);
+}
+
+static ts_store_query_opts
+store_opts(fq *q)
+{
+    const ts_query_fanout_opts *o = &q->f->opts;
+    return (ts_store_query_opts){
         .timeout_ms = o->timeout_ms,
+        .response_timeout_ms = o->response_timeout_ms,
         .abort_on_error = !o->partial_response,
         .without_replica_labels = o->dedup ? o->replica_labels : NULL,
         .nwithout = o->dedup ? o->nreplica : 0,
+        .max_series = o->store_max_series,
+        .max_samples = o->store_max_samples,
+        .query_samples = &q->fetched,
+        .query_max_samples = o->max_samples,
     };
-    ts_querier *sq;
-    ts_error_clear(&j->err);
-    j->rc = ts_store_client_querier(q->st[j->idx].client, q->base.mint, q->base.maxt, &so, &sq);
-    if (j->rc)
-        return NULL;
-    if (!j->label && !j->names)
-        j->rc = sq->ops->select(sq, true, j->hints, j->ms, j->nms, &j->ss, &j->err);
-    else if (j->names)
-        j->rc = sq->ops->label_names(sq, j->ms, j->nms, &j->arena, &j->strs, &j->nstrs, &j->err);
-    else
-        j->rc = sq->ops->label_values(sq, j->label, j->ms, j->nms, &j->arena, &j->strs, &j->nstrs,
-                                      &j->err);
-    ts_querier_close(sq);
-    return NULL;
 }
 
-/* Runs one job per eligible store; returns the jobs (caller frees) and count.
- * Unhealthy stores are not asked: they get a job with rc set. */
-static job *
-fan_out(fq *q, const char *label, bool names, const ts_select_hints *hints,
-        ts_matcher *const *ms, size_t nms, size_t *njobs)
+/* Starts the requests of fn's live slots (label == NULL && !names: select). */
+static void
+start_calls(fq *q, fan *fn, const char *label, bool names, const ts_select_hints *hints,
+            ts_matcher *const *ms, size_t nms)
 {
-    job *jobs = ts_calloc(q->n ? q->n : 1, sizeof(*jobs));
-    size_t nj = 0;
-    for (size_t i = 0; i < q->n; i++) {
-        if (!store_matches(&q->st[i], q->base.mint, q->base.maxt, ms, nms))
+    ts_store_query_opts so = store_opts(q);
+    pthread_mutex_lock(&q->mu);
+    for (size_t i = 0; i < fn->n; i++)
+        q->pending += !fn->slots[i].done;
+    pthread_mutex_unlock(&q->mu);
+    for (size_t i = 0; i < fn->n; i++) {
+        slot *s = &fn->slots[i];
+        if (s->done)
             continue;
-        job *j = &jobs[nj++];
-        j->q = q;
-        j->idx = i;
-        j->label = label;
-        j->names = names;
-        j->hints = hints;
-        j->ms = ms;
-        j->nms = nms;
-        ts_arena_init(&j->arena, 4096);
-        if (q->st[i].probed && !q->st[i].healthy) {
-            j->rc = TS_EIO;
-            ts_error_set(&j->err, TS_EIO, "%s", q->st[i].last_error);
-            continue;
-        }
-        j->started = pthread_create(&j->thread, NULL, run_job, j) == 0;
-        if (!j->started) {
-            j->rc = TS_EIO;
-            ts_error_set(&j->err, TS_EIO, "store %s: cannot start a thread", q->st[i].url);
-        }
-    }
-    for (size_t i = 0; i < nj; i++)
-        if (jobs[i].started)
-            pthread_join(jobs[i].thread, NULL);
-    *njobs = nj;
-    return jobs;
-}
-
-/* Turns failed jobs into warnings (partial) or the first error (strict). */
-static int
-collect_failures(fq *q, job *jobs, size_t nj, ts_series_set *warn_to, char ***warnings,
-                 size_t *nwarnings, ts_error *err)
-{
-    for (size_t i = 0; i < nj; i++) {
-        if (!jobs[i].rc)
-            continue;
-        const char *url = q->st[jobs[i].idx].url;
-        const char *msg = jobs[i].err.msg[0] ? jobs[i].err.msg : ts_strerror(jobs[i].rc);
-        /* client messages already name the store; make sure every one does */
-        char text[512];
-        if (strstr(msg, url))
-            snprintf(text, sizeof(text), "%s", msg);
+        ts_store_client *c = q->st[s->idx].client;
+        if (!label && !names)
+            s->call = ts_store_client_select_start(c, q->base.mint, q->base.maxt, &so, hints, ms,
+                                                   nms, slot_done, s);
         else
-            snprintf(text, sizeof(text), "store %s: %s", url, msg);
-        if (!q->f->opts.partial_response)
-            return ts_error_set(err, jobs[i].rc == TS_ETIMEOUT ? TS_ETIMEOUT : TS_EIO, "%s", text);
-        if (warn_to)
-            ts_ss_add_warning(warn_to, "%s", text);
-        if (warnings) {
-            *warnings = ts_realloc(*warnings, (*nwarnings + 1) * sizeof(char *));
-            (*warnings)[(*nwarnings)++] = ts_strdup(text);
-        }
+            s->call = ts_store_client_labels_start(c, q->base.mint, q->base.maxt, &so, label, ms,
+                                                   nms, slot_done, s);
     }
-    return TS_OK;
+}
+
+/* ------------------------------------------------------------ judging */
+
+/* Decides complete or partial once every slot's outcome is known: adds
+ * warnings to warn_to (or to *warnings), or returns the strict-mode error. */
+static int
+judge(fq *q, fan *fn, ts_series_set *warn_to, ts_error *err)
+{
+    const ts_query_fanout_opts *o = &q->f->opts;
+    int rc = TS_OK;
+    for (size_t g = 0; g < fn->ngroups && rc == TS_OK; g++) {
+        bool answered = false;
+        size_t nfailed = 0;
+        for (size_t i = 0; i < fn->n; i++)
+            if (fn->slots[i].group == g) {
+                answered |= !fn->slots[i].failed;
+                /* a cancelled slow replica is counted as skipped, not failed */
+                nfailed += fn->slots[i].failed && fn->slots[i].err.code != TS_ECANCELED;
+            }
+        if (answered) {
+            if (o->stats)
+                __atomic_add_fetch(&o->stats->replica_failures_total, nfailed, __ATOMIC_RELAXED);
+            continue;
+        }
+        /* no replica of this shard answered: name the shard and its stores */
+        ts_buf b;
+        ts_buf_init(&b, 256);
+        if (o->dedup)
+            ts_buf_printf(&b, "%s: no replica answered:", fn->groups[g].key);
+        else
+            ts_buf_printf(&b, "store failed:");
+        bool first = true;
+        int code = TS_EIO;
+        for (size_t i = 0; i < fn->n; i++) {
+            slot *s = &fn->slots[i];
+            if (s->group != g)
+                continue;
+            const char *url = q->st[s->idx].url;
+            const char *msg = s->err.msg[0] ? s->err.msg : ts_strerror(s->err.code);
+            if (strstr(msg, url))
+                ts_buf_printf(&b, "%s %s", first ? "" : ";", msg);
+            else
+                ts_buf_printf(&b, "%s store %s: %s", first ? "" : ";", url, msg);
+            if (s->err.code == TS_ETIMEOUT)
+                code = TS_ETIMEOUT;
+            first = false;
+        }
+        ts_buf_putc(&b, '\0');
+        if (!o->partial_response) {
+            rc = ts_error_set(err, code, "%s", (const char *)b.p);
+            if (o->stats)
+                __atomic_add_fetch(&o->stats->partial_errors_total, 1, __ATOMIC_RELAXED);
+        } else {
+            ts_ss_add_warning(warn_to, "%s", (const char *)b.p);
+            if (o->stats)
+                __atomic_add_fetch(&o->stats->partial_responses_total, 1, __ATOMIC_RELAXED);
+        }
+        ts_buf_fini(&b);
+    }
+    for (size_t i = 0; i < fn->n; i++) {
+        slot *s = &fn->slots[i];
+        for (size_t w = 0; w < s->nwarnings; w++)
+            ts_ss_add_warning(warn_to, "%s", s->warnings[w]);
+    }
+    return rc;
 }
 
 static void
-free_jobs(job *jobs, size_t nj, bool free_sets)
+fan_free(fan *fn)
 {
-    for (size_t i = 0; i < nj; i++) {
-        if (free_sets)
-            ts_ss_free(jobs[i].ss);
-        ts_arena_fini(&jobs[i].arena);
+    for (size_t i = 0; i < fn->n; i++) {
+        for (size_t w = 0; w < fn->slots[i].nwarnings; w++)
+            ts_free(fn->slots[i].warnings[w]);
+        ts_free(fn->slots[i].warnings);
     }
-    ts_free(jobs);
+    ts_free(fn->slots);
+    ts_free(fn->groups);
 }
+
+/* Records a store's failure (a cancelled slow replica is one too: it gave
+ * nothing, its shard is covered only if a peer answered). */
+static void
+slot_fail(slot *s, const ts_error *e)
+{
+    s->failed = true;
+    s->err = *e;
+}
+
+/* ------------------------------------------------------------ series sets */
+
+/* One store's set: its error becomes the end of its series, kept in the slot. */
+typedef struct store_set {
+    ts_series_set base;
+    ts_series_set *in;
+    slot *s;
+    bool ended;
+} store_set;
+
+static void
+take_warnings(store_set *w)
+{
+    ts_series_set *in = w->in;
+    slot *s = w->s;
+    for (size_t i = 0; i < in->nwarnings; i++) {
+        s->warnings = ts_realloc(s->warnings, (s->nwarnings + 1) * sizeof(char *));
+        s->warnings[s->nwarnings++] = ts_strdup(in->warnings[i]);
+    }
+    ts_ss_free_warnings(in);
+}
+
+static bool
+store_set_next(ts_series_set *ss)
+{
+    store_set *w = (store_set *)ss;
+    if (w->ended)
+        return false;
+    if (ts_ss_next(w->in))
+        return true;
+    take_warnings(w);
+    if (w->in->error.code == TS_ELIMIT)
+        w->base.error = w->in->error; /* fails the query */
+    else if (w->in->error.code)
+        slot_fail(w->s, &w->in->error);
+    w->ended = true; /* its series stay valid (the merge may hold one) until the set is freed */
+    return false;
+}
+
+static ts_series *
+store_set_at(ts_series_set *ss)
+{
+    return ts_ss_at(((store_set *)ss)->in);
+}
+
+static void
+store_set_free(ts_series_set *ss)
+{
+    store_set *w = (store_set *)ss;
+    ts_ss_free(w->in);
+    ts_ss_free_warnings(ss);
+    ts_free(w);
+}
+
+static const ts_series_set_ops store_set_ops = {store_set_next, store_set_at, store_set_free};
+
+/* The merged set; judges the stores when it ends. */
+typedef struct judged_set {
+    ts_series_set base;
+    ts_series_set *in;
+    fq *q;
+    fan fn;
+    bool judged;
+} judged_set;
+
+static bool
+judged_set_next(ts_series_set *ss)
+{
+    judged_set *j = (judged_set *)ss;
+    if (j->judged)
+        return false;
+    if (ts_ss_next(j->in))
+        return true;
+    j->judged = true;
+    for (size_t i = 0; i < j->in->nwarnings; i++)
+        ts_ss_add_warning(ss, "%s", j->in->warnings[i]);
+    if (j->in->error.code) {
+        j->base.error = j->in->error;
+    } else {
+        ts_error e;
+        ts_error_clear(&e);
+        if (judge(j->q, &j->fn, ss, &e))
+            j->base.error = e;
+    }
+    return false;
+}
+
+static ts_series *
+judged_set_at(ts_series_set *ss)
+{
+    return ts_ss_at(((judged_set *)ss)->in);
+}
+
+static void
+judged_set_free(ts_series_set *ss)
+{
+    judged_set *j = (judged_set *)ss;
+    ts_ss_free(j->in);
+    fan_free(&j->fn);
+    ts_ss_free_warnings(ss);
+    ts_free(j);
+}
+
+static const ts_series_set_ops judged_set_ops = {judged_set_next, judged_set_at, judged_set_free};
 
 static int
 fq_select(ts_querier *qq, bool sorted, const ts_select_hints *hints, ts_matcher *const *ms,
           size_t nms, ts_series_set **out, ts_error *err)
 {
     fq *q = (fq *)qq;
-    size_t nj;
-    job *jobs = fan_out(q, NULL, false, hints, ms, nms, &nj);
-    ts_series_set **sets = ts_calloc(nj ? nj : 1, sizeof(*sets));
+    *out = NULL;
+    fan fn;
+    plan(q, ms, nms, &fn);
+    int64_t t0 = ts_now_ms();
+    start_calls(q, &fn, NULL, false, hints, ms, nms);
+    wait_calls(q, &fn, t0);
+    ts_series_set **sets = ts_calloc(fn.n + 1, sizeof(*sets));
     size_t ns = 0;
-    for (size_t i = 0; i < nj; i++)
-        if (!jobs[i].rc && jobs[i].ss)
-            sets[ns++] = jobs[i].ss;
+    int rc = TS_OK;
+    for (size_t i = 0; i < fn.n; i++) {
+        slot *s = &fn.slots[i];
+        if (!s->call)
+            continue;
+        ts_series_set *in;
+        ts_error e;
+        ts_error_clear(&e);
+        int r = ts_store_call_series(s->call, &in, &e);
+        s->call = NULL;
+        if (r == TS_ELIMIT && rc == TS_OK) {
+            rc = r;
+            *err = e;
+        } else if (r) {
+            slot_fail(s, &e);
+        } else {
+            store_set *w = ts_calloc(1, sizeof(*w));
+            w->base.ops = &store_set_ops;
+            w->in = in;
+            w->s = s;
+            sets[ns++] = &w->base;
+        }
+    }
+    if (rc) {
+        for (size_t i = 0; i < ns; i++)
+            ts_ss_free(sets[i]);
+        ts_free(sets);
+        fan_free(&fn);
+        return rc;
+    }
     /* with dedup off the replica labels keep replicas apart, so the same
      * merge serves both; equal series from different stores (a target that
      * moved between shards) are joined by the penalty algorithm either way */
-    ts_series_set *res = ts_query_dedup_series_sets(sets, ns,
-                                              hints && ts_query_dedup_is_counter_func(hints->func),
-                                              q->f->opts.partial_response);
+    judged_set *j = ts_calloc(1, sizeof(*j));
+    j->base.ops = &judged_set_ops;
+    j->q = q;
+    j->fn = fn;
+    j->in = ts_query_dedup_series_sets(sets, ns,
+                                       hints && ts_query_dedup_is_counter_func(hints->func), false);
     ts_free(sets);
-    int rc = collect_failures(q, jobs, nj, res, NULL, NULL, err);
-    free_jobs(jobs, nj, false);
-    if (rc) {
-        ts_ss_free(res);
-        *out = NULL;
-        return rc;
-    }
-    *out = res;
+    *out = &j->base;
     return TS_OK;
 }
 
@@ -196,22 +533,45 @@ static int
 fq_strings(fq *q, const char *label, ts_matcher *const *ms, size_t nms, ts_arena *a,
            const char ***out, size_t *n, ts_error *err)
 {
-    size_t nj;
-    job *jobs = fan_out(q, label, label == NULL, NULL, ms, nms, &nj);
-    int rc = collect_failures(q, jobs, nj, NULL, NULL, NULL, err);
+    fan fn;
+    plan(q, ms, nms, &fn);
+    int64_t t0 = ts_now_ms();
+    start_calls(q, &fn, label, label == NULL, NULL, ms, nms);
+    wait_calls(q, &fn, t0);
+    const char ***vals = ts_calloc(fn.n + 1, sizeof(*vals));
+    size_t *nvals = ts_calloc(fn.n + 1, sizeof(*nvals));
+    size_t total = 0;
+    for (size_t i = 0; i < fn.n; i++) {
+        slot *s = &fn.slots[i];
+        if (!s->call)
+            continue;
+        ts_error e;
+        ts_error_clear(&e);
+        if (ts_store_call_strings(s->call, a, &vals[i], &nvals[i], &e))
+            slot_fail(s, &e);
+        s->call = NULL;
+        total += nvals[i];
+    }
+    /* no set to carry warnings: a scratch one */
+    ts_series_set scratch = {0};
+    ts_error e;
+    ts_error_clear(&e);
+    int rc = judge(q, &fn, &scratch, &e);
+    ts_ss_free_warnings(&scratch);
+    fan_free(&fn);
     if (rc) {
-        free_jobs(jobs, nj, true);
+        *err = e;
+        ts_free(vals);
+        ts_free(nvals);
         return rc;
     }
-    size_t total = 0;
-    for (size_t i = 0; i < nj; i++)
-        total += jobs[i].rc ? 0 : jobs[i].nstrs;
     const char **all = ts_arena_alloc(a, (total + 1) * sizeof(char *));
     size_t k = 0;
-    for (size_t i = 0; i < nj; i++)
-        for (size_t s = 0; !jobs[i].rc && s < jobs[i].nstrs; s++)
-            all[k++] = ts_arena_strdup(a, jobs[i].strs[s]);
-    free_jobs(jobs, nj, true);
+    for (size_t i = 0; i < fn.n; i++)
+        for (size_t v = 0; v < nvals[i]; v++)
+            all[k++] = vals[i][v];
+    ts_free(vals);
+    ts_free(nvals);
     ts_strs_sort_unique(all, &k);
     *out = all;
     *n = k;
@@ -237,6 +597,8 @@ fq_close(ts_querier *qq)
 {
     fq *q = (fq *)qq;
     ts_query_endpoints_release(q->f->e, q->st, q->n);
+    pthread_mutex_destroy(&q->mu);
+    pthread_cond_destroy(&q->cv);
     ts_arena_fini(&q->arena);
     ts_free(q);
 }
@@ -253,7 +615,12 @@ fanout_querier(ts_queryable *qb, int64_t mint, int64_t maxt, ts_querier **out)
     q->base.maxt = maxt;
     q->f = f;
     ts_arena_init(&q->arena, 4096);
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->cv, NULL);
     q->n = ts_query_endpoints_snapshot(f->e, &q->arena, &q->st);
+    q->group_key = TS_ARENA_ARRAY(&q->arena, const char *, q->n + 1);
+    for (size_t i = 0; i < q->n; i++)
+        q->group_key[i] = shard_key(q, i);
     *out = &q->base;
     return TS_OK;
 }

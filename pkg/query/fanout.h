@@ -2,17 +2,43 @@
  * The global view: one ts_queryable over every store the endpoints know,
  * with Thanos' query semantics (DESIGN.md §6):
  *  - stores are pruned by time range and by matchers on their external labels;
- *  - the rest are asked in parallel, each under the request's deadline;
+ *  - the rest are asked at once (asynchronous nng requests, no thread per
+ *    store), each reply bounded by the response timeout and the query's deadline;
  *  - with dedup on, stores drop the replica labels and the merged stream is
  *    deduplicated (penalty algorithm; counter-safe for rate & co, known from
- *    the select hints' function); with dedup off, series are merged as they are;
- *  - a store that fails or is known unhealthy becomes a warning naming it
- *    (partial response) or fails the query (strict).
+ *    the select hints' function); with dedup off, series are merged as they are.
+ *
+ * Complete or partial.  Stores with the same shard identity (Info: shard
+ * index and count) and the same external labels once the replica labels are
+ * removed are replicas of one shard.  With dedup on, the answer is complete
+ * while at least one replica of every shard asked answered in full: a failed
+ * replica is then counted (stats) and reported to the endpoints, never a
+ * warning.  A shard none of whose replicas answered becomes a warning naming
+ * the shard and its stores (partial response), or fails the query (strict).
+ * With dedup off every store is its own shard.
+ *
+ * Slow replicas.  Once one replica of a shard has answered, the others get
+ * max(slow_replica_ms, the time the first one took) more; then they are
+ * cancelled and the shard counts as answered.  Replicas that answer within
+ * that time are merged as usual, so the penalty dedup still fills one
+ * replica's holes from the other.
+ *
+ * Limits: per store request (series, samples), and samples fetched over the
+ * whole query; past one, the query fails with TS_ELIMIT whatever the
+ * partial-response mode, and what was fetched is freed at once.
  */
 #ifndef TS_QUERY_FANOUT_H
 #define TS_QUERY_FANOUT_H
 
 #include "pkg/query/endpoints.h"
+
+/* Counters (atomics), shared by every fan-out of a process. */
+typedef struct ts_query_fanout_stats {
+    uint64_t replica_failures_total; /* a store failed, a replica of its shard answered */
+    uint64_t slow_replicas_skipped_total;
+    uint64_t partial_responses_total; /* answers missing a whole shard (warning) */
+    uint64_t partial_errors_total;    /* the same in strict mode (query failed) */
+} ts_query_fanout_stats;
 
 typedef struct ts_query_fanout_opts {
     bool dedup;
@@ -20,6 +46,11 @@ typedef struct ts_query_fanout_opts {
     const char *const *replica_labels; /* borrowed */
     size_t nreplica;
     int64_t timeout_ms;
+    int64_t response_timeout_ms; /* one store reply (--store.response-timeout); 0 = timeout_ms */
+    int64_t slow_replica_ms;     /* see above; 0 = always wait for every replica */
+    uint64_t store_max_series, store_max_samples; /* per store request; 0 = none */
+    uint64_t max_samples;        /* fetched over the whole query; 0 = none */
+    ts_query_fanout_stats *stats; /* may be NULL */
 } ts_query_fanout_opts;
 
 typedef struct ts_fanout {

@@ -191,6 +191,12 @@ handle_info(ts_store_server *s, ts_arena *a, ts_buf *out)
     if (s->opts.time_range)
         s->opts.time_range(s->opts.time_range_ctx, &r.min_time, &r.max_time);
     r.component_type = (char *)(s->opts.component ? s->opts.component : "shard");
+    Tessera__Store__V1__ShardInfo shard = TESSERA__STORE__V1__SHARD_INFO__INIT;
+    if (s->opts.shard_count) {
+        shard.index = s->opts.shard_index;
+        shard.count = s->opts.shard_count;
+        r.shard = &shard;
+    }
     return ts_store_frame_pack(out, TESSERA__STORE__V1__FRAME_TYPE__FRAME_INFO_RESPONSE, &r.base);
 }
 

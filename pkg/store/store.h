@@ -13,6 +13,13 @@
  * over a series' own label of the same name), evaluates matchers on them
  * itself, and drops the labels a request names in without_replica_labels.
  *
+ * Faults (client side): every request is bounded by the smaller of the
+ * query's deadline and a response timeout for one reply; when the
+ * connection to the store is lost, the requests in flight on it fail at
+ * once (nng's req would keep them pending for a new connection), and while
+ * it stays lost new query requests fail at once instead of waiting for a
+ * reconnect (probes still wait: they are what finds the store up again).
+ *
  * Thread-safety: a server runs its own worker threads; a client may be used
  * by many threads at once (each request uses its own nng context).
  */
@@ -36,6 +43,8 @@ typedef struct ts_store_server_opts {
     void (*time_range)(void *ctx, int64_t *mint, int64_t *maxt);
     void *time_range_ctx;
     const char *component; /* "shard" */
+    /* Shard identity sent in Info (shard_count 0 = not sent). */
+    uint32_t shard_index, shard_count;
     int workers;           /* default 4 */
     uint32_t batch_series; /* default 256 */
     size_t batch_bytes;    /* default 1 MiB */
@@ -67,13 +76,23 @@ typedef struct ts_store_info {
     ts_labels *external_labels; /* in the caller's arena */
     int64_t mint, maxt;
     const char *component;
+    uint32_t shard_index, shard_count; /* shard_count 0: the store did not say */
 } ts_store_info;
 
 typedef struct ts_store_query_opts {
-    int64_t timeout_ms;        /* per request; 0 = 2 min */
-    bool abort_on_error;       /* partial_response_strategy ABORT */
+    int64_t timeout_ms;          /* the query's whole time; 0 = 2 min */
+    int64_t response_timeout_ms; /* bound on one reply (--store.response-timeout); 0 = timeout_ms */
+    bool abort_on_error;         /* partial_response_strategy ABORT */
     const char *const *without_replica_labels;
     size_t nwithout;
+    /* Limits on what one Series request may fetch (--store.limits.request-series,
+     * --store.limits.request-samples; samples counted from the chunks' headers);
+     * 0 = none.  Past one, the set ends with TS_ELIMIT. */
+    uint64_t max_series, max_samples;
+    /* A counter shared by every request of one query and its limit
+     * (--query.max-samples over the whole fan-out); NULL/0 = none. */
+    uint64_t *query_samples;
+    uint64_t query_max_samples;
 } ts_store_query_opts;
 
 /* Dials url in the background (reconnects on its own).  tls_ca_file for tls+tcp://. */
@@ -90,5 +109,37 @@ int ts_store_client_querier(ts_store_client *c, int64_t mint, int64_t maxt,
                             const ts_store_query_opts *opts, ts_querier **out);
 /* A queryable whose queriers use default options. */
 ts_queryable *ts_store_client_queryable(ts_store_client *c);
+
+/* Connection state: whether a connection is up now, whether one was lost
+ * and not yet re-established (the store is known down), and a counter of
+ * connections made (a new value means the store came back). */
+bool ts_store_client_connected(ts_store_client *c);
+bool ts_store_client_lost(ts_store_client *c);
+uint64_t ts_store_client_connects(ts_store_client *c);
+
+/* ---- asynchronous requests: one fan-out asks every store at once, without
+ * a thread per store.  done(arg) runs once, on an nng thread, when the reply
+ * (or an error) is in; then the caller takes the result with
+ * ts_store_call_series/_strings (which free the call).  A call not yet done
+ * can be cancelled (its result becomes TS_ECANCELED; done still runs). */
+typedef struct ts_store_call ts_store_call;
+typedef void (*ts_store_call_done_fn)(void *arg, int rc); /* rc: the call's outcome */
+
+ts_store_call *ts_store_client_select_start(ts_store_client *c, int64_t mint, int64_t maxt,
+                                            const ts_store_query_opts *opts,
+                                            const ts_select_hints *hints, ts_matcher *const *ms,
+                                            size_t nms, ts_store_call_done_fn done, void *arg);
+/* Label values of name, or label names when name is NULL. */
+ts_store_call *ts_store_client_labels_start(ts_store_client *c, int64_t mint, int64_t maxt,
+                                            const ts_store_query_opts *opts, const char *name,
+                                            ts_matcher *const *ms, size_t nms,
+                                            ts_store_call_done_fn done, void *arg);
+void ts_store_call_cancel(ts_store_call *call);
+/* The first batch of a select as a series set that pulls the rest (opts'
+ * strings and counter must outlive it). */
+int ts_store_call_series(ts_store_call *call, ts_series_set **out, ts_error *err);
+/* Strings copied into a. */
+int ts_store_call_strings(ts_store_call *call, ts_arena *a, const char ***out, size_t *n,
+                          ts_error *err);
 
 #endif

@@ -22,6 +22,7 @@ head_querier(ts_queryable *qb, int64_t mint, int64_t maxt, ts_querier **out)
 
 typedef struct store {
     ts_head *h;
+    int delay_ms; /* every querier opens this late (a slow replica) */
     ts_queryable qb;
     ts_store_server *srv;
     ts_labels *ext;
@@ -29,11 +30,21 @@ typedef struct store {
 
 /* Shard s, replica r: series up{job="j<s>", instance="i<k>"} k=0..2 with a
  * counter value; replica "b" misses samples [gap_lo, gap_hi). */
+static int
+store_querier(ts_queryable *qb, int64_t mint, int64_t maxt, ts_querier **out)
+{
+    store *st = qb->impl;
+    if (st->delay_ms)
+        usleep((useconds_t)st->delay_ms * 1000);
+    return ts_head_querier(st->h, mint, maxt, out);
+}
+
 static void
 store_start(store *st, int shard, const char *replica, int64_t gap_lo, int64_t gap_hi,
             int64_t shift)
 {
     ts_head_opts o = {.chunk_range_ms = 7200000};
+    st->delay_ms = 0;
     ts_head_new(&st->h, &o);
     ts_appender *app = ts_head_appender(st->h);
     char job[16];
@@ -51,12 +62,14 @@ store_start(store *st, int shard, const char *replica, int64_t gap_lo, int64_t g
         ts_labels_free(ls);
     }
     app->ops->commit(app);
-    st->qb = (ts_queryable){head_querier, st->h};
+    st->qb = (ts_queryable){store_querier, st};
     char sh[8];
     snprintf(sh, sizeof(sh), "%d", shard);
     st->ext = ts_labels_from_strings(4, "replica", replica, "shard", sh);
-    ts_store_server_opts so = {.listen_url = "tcp://127.0.0.1:0", .queryable = &st->qb,
-                               .external_labels = st->ext, .batch_series = 2};
+    ts_store_server_opts so = {.listen_url = "tcp://127.0.0.1:0",
+                               .queryable = &st->qb,
+                               .external_labels = st->ext,
+                               .batch_series = 2};
     ts_error err;
     ts_store_server_start(&st->srv, &so, &err);
 }
@@ -141,8 +154,8 @@ test_ha_dedup_and_partial_response(void)
     ts_endpoints *e;
     ts_error err;
     ts_error_clear(&err);
-    ts_query_endpoints_opts eo = {.static_urls = urls, .nstatic = 4, .probe_interval_ms = 200,
-                            .probe_timeout_ms = 1000};
+    ts_query_endpoints_opts eo = {
+        .static_urls = urls, .nstatic = 4, .probe_interval_ms = 200, .probe_timeout_ms = 1000};
     T_OK(ts_query_endpoints_start(&e, &eo, &err));
     ts_arena a;
     ts_arena_init(&a, 0);
@@ -156,15 +169,18 @@ test_ha_dedup_and_partial_response(void)
     ts_query_endpoints_release(e, st, n);
 
     ts_fanout f;
-    ts_query_fanout_opts fo = {.dedup = true, .partial_response = true, .replica_labels = replica_label,
-                         .nreplica = 1, .timeout_ms = 5000};
+    ts_query_fanout_opts fo = {.dedup = true,
+                               .partial_response = true,
+                               .replica_labels = replica_label,
+                               .nreplica = 1,
+                               .timeout_ms = 5000};
     ts_query_fanout_init(&f, e, &fo);
     size_t ns, nsamp, nw;
     int64_t gap;
     T_OK(count(&f.qb, &ns, &nsamp, &nw, &gap, &err, NULL));
-    T_EQ(ns, 6);                 /* 2 shards x 3 instances, not 12 */
+    T_EQ(ns, 6); /* 2 shards x 3 instances, not 12 */
     T_EQ(nw, 0);
-    T_TRUE(gap <= 3 * STEP);     /* each replica's hole is filled by the other */
+    T_TRUE(gap <= 3 * STEP); /* each replica's hole is filled by the other */
     T_TRUE(nsamp >= 6 * 95);
 
     /* dedup off: both replicas' series, with the replica label */
@@ -175,8 +191,8 @@ test_ha_dedup_and_partial_response(void)
     T_OK(count(&f2.qb, &ns, &nsamp, &nw, &gap, &err, NULL));
     T_EQ(ns, 12);
 
-    /* one replica of shard 0 down: still complete, no warning needed? The
-     * store is unreachable: partial response names it */
+    /* one replica of shard 0 down: its peer answered, so the answer is
+     * complete: no warning, and strict mode does not fail either */
     store_stop(&s[0]);
     /* wait for the probes to notice (they run every 200 ms, 1 s timeout) */
     int64_t until = ts_now_ms() + 10000;
@@ -189,18 +205,34 @@ test_ha_dedup_and_partial_response(void)
         ts_query_endpoints_release(e, st, n);
     }
     T_TRUE(down);
+    ts_query_fanout_stats stats = {0};
+    fo.stats = &stats;
+    ts_query_fanout_init(&f, e, &fo);
     T_OK(count(&f.qb, &ns, &nsamp, &nw, &gap, &err, NULL));
     T_EQ(ns, 6);
-    T_EQ(nw, 1);
-    T_TRUE(strstr(err.msg, urls[0]) != NULL);
-    /* strict mode: the same query fails, naming the store */
+    T_EQ(nw, 0);
+    T_EQ(stats.replica_failures_total, 1);
     ts_fanout f3;
     ts_query_fanout_opts fo3 = fo;
     fo3.partial_response = false;
     ts_query_fanout_init(&f3, e, &fo3);
     ts_error_clear(&err);
-    T_NE(count(&f3.qb, &ns, &nsamp, &nw, &gap, &err, NULL), 0);
+    T_OK(count(&f3.qb, &ns, &nsamp, &nw, &gap, &err, NULL));
+    T_EQ(ns, 6);
+    /* both replicas of shard 0 down: a warning naming the shard and both
+     * stores; strict mode fails the query with the same text */
+    store_stop(&s[1]);
+    ts_error_clear(&err);
+    T_OK(count(&f.qb, &ns, &nsamp, &nw, &gap, &err, NULL));
+    T_EQ(ns, 3);
+    T_EQ(nw, 1);
+    T_TRUE(strstr(err.msg, "shard {shard=\"0\"}: no replica answered") != NULL);
     T_TRUE(strstr(err.msg, urls[0]) != NULL);
+    T_TRUE(strstr(err.msg, urls[1]) != NULL);
+    T_EQ(stats.partial_responses_total, 1);
+    ts_error_clear(&err);
+    T_NE(count(&f3.qb, &ns, &nsamp, &nw, &gap, &err, NULL), 0);
+    T_TRUE(strstr(err.msg, urls[0]) != NULL && strstr(err.msg, urls[1]) != NULL);
 
     /* label values across stores, replica label not among names */
     ts_querier *q;
@@ -208,13 +240,12 @@ test_ha_dedup_and_partial_response(void)
     const char **vals;
     size_t nv;
     T_OK(q->ops->label_values(q, "job", NULL, 0, &a, &vals, &nv, &err));
-    T_EQ(nv, 2);
-    T_STREQ(vals[0], "j0");
-    T_STREQ(vals[1], "j1");
+    T_EQ(nv, 1);
+    T_STREQ(vals[0], "j1");
     T_OK(q->ops->label_names(q, NULL, 0, &a, &vals, &nv, &err));
     for (size_t i = 0; i < nv; i++)
         T_TRUE(strcmp(vals[i], "replica") != 0);
-    T_EQ(nv, 4); /* __name__ instance job shard */
+    T_EQ(nv, 4); /* __name__ instance job shard (shard 1 answered; shard 0 is down) */
     /* pruning by external labels: shard="1" only asks shard 1's stores */
     ts_matcher *m;
     ts_matcher_new(&m, TS_MATCH_EQ, "shard", "1", NULL);
@@ -233,6 +264,57 @@ test_ha_dedup_and_partial_response(void)
     ts_query_endpoints_stop(e);
     for (int i = 0; i < 4; i++)
         store_free(&s[i]);
+}
+
+/* A replica that answers late while its peer already answered does not hold
+ * the query up past max(slow_replica_ms, the peer's time); replicas that
+ * answer in time are still merged (the hole of one is filled by the other). */
+static void
+test_slow_replica_skipped(void)
+{
+    store s[2];
+    store_start(&s[0], 0, "a", T0 + 20 * STEP, T0 + 40 * STEP, 0); /* a has a hole */
+    store_start(&s[1], 0, "b", 0, 0, 1000);
+    const char *urls[2] = {ts_store_server_url(s[0].srv), ts_store_server_url(s[1].srv)};
+    ts_endpoints *e;
+    ts_error err;
+    ts_query_endpoints_opts eo = {.static_urls = urls, .nstatic = 2};
+    T_OK(ts_query_endpoints_start(&e, &eo, &err));
+    ts_query_fanout_stats stats = {0};
+    ts_fanout f;
+    ts_query_fanout_opts fo = {.dedup = true,
+                               .partial_response = true,
+                               .replica_labels = replica_label,
+                               .nreplica = 1,
+                               .timeout_ms = 20000,
+                               .slow_replica_ms = 300,
+                               .stats = &stats};
+    ts_query_fanout_init(&f, e, &fo);
+    size_t ns, nsamp, nw;
+    int64_t gap;
+    /* both fast: both merged, a's hole filled */
+    T_OK(count(&f.qb, &ns, &nsamp, &nw, &gap, &err, NULL));
+    T_EQ(ns, 3);
+    T_TRUE(gap <= 3 * STEP);
+    T_EQ(stats.slow_replicas_skipped_total, 0);
+    /* b slow (3 s): answered from a within ~300 ms, no warning */
+    s[1].delay_ms = 3000;
+    int64_t t0 = ts_now_ms();
+    T_OK(count(&f.qb, &ns, &nsamp, &nw, &gap, &err, NULL));
+    int64_t took = ts_now_ms() - t0;
+    T_TRUE(took < 1500);
+    T_EQ(ns, 3);
+    T_EQ(nw, 0);
+    T_EQ(stats.slow_replicas_skipped_total, 1);
+    /* a little slow (150 ms, inside the allowance): still merged */
+    s[1].delay_ms = 150;
+    T_OK(count(&f.qb, &ns, &nsamp, &nw, &gap, &err, NULL));
+    T_TRUE(gap <= 3 * STEP);
+    T_EQ(stats.slow_replicas_skipped_total, 1);
+    s[1].delay_ms = 0;
+    ts_query_endpoints_stop(e);
+    store_free(&s[0]);
+    store_free(&s[1]);
 }
 
 static void
@@ -295,7 +377,8 @@ test_dns_discovery(void)
     snprintf(spec, sizeof(spec), "dns+localhost:%s", strrchr(url, ':') + 1);
     ts_endpoints *e;
     ts_error err;
-    const char *specs[] = {"dns+nonexistent.invalid:1", spec}; /* one bad name does not hide the other */
+    const char *specs[] = {"dns+nonexistent.invalid:1",
+                           spec}; /* one bad name does not hide the other */
     ts_query_endpoints_opts eo = {.sd_dns = specs, .nsd_dns = 2, .probe_timeout_ms = 1000};
     T_OK(ts_query_endpoints_start(&e, &eo, &err));
     ts_arena a;
@@ -326,8 +409,8 @@ test_acceptance_through_fanout(void)
     ts_labels *eb = ts_labels_from_strings(4, "replica", "b", "shard", "0");
     ts_store_server *sa, *sb;
     ts_error err;
-    ts_store_server_opts so = {.listen_url = "tcp://127.0.0.1:0", .queryable = &qb,
-                               .external_labels = ea};
+    ts_store_server_opts so = {
+        .listen_url = "tcp://127.0.0.1:0", .queryable = &qb, .external_labels = ea};
     T_OK(ts_store_server_start(&sa, &so, &err));
     so.external_labels = eb;
     T_OK(ts_store_server_start(&sb, &so, &err));
@@ -336,8 +419,11 @@ test_acceptance_through_fanout(void)
     ts_query_endpoints_opts eo = {.static_urls = urls, .nstatic = 2};
     T_OK(ts_query_endpoints_start(&e, &eo, &err));
     ts_fanout f;
-    ts_query_fanout_opts fo = {.dedup = true, .partial_response = true, .replica_labels = replica_label,
-                         .nreplica = 1, .timeout_ms = 5000};
+    ts_query_fanout_opts fo = {.dedup = true,
+                               .partial_response = true,
+                               .replica_labels = replica_label,
+                               .nreplica = 1,
+                               .timeout_ms = 5000};
     ts_query_fanout_init(&f, e, &fo);
     ts_labels *shard = ts_labels_from_strings(2, "shard", "0");
     T_EQ(acc_run(&f.qb, T0, shard), 0);
@@ -351,6 +437,7 @@ test_acceptance_through_fanout(void)
 }
 
 T_MAIN({"ha_dedup_and_partial_response", test_ha_dedup_and_partial_response},
+       {"slow_replica_skipped", test_slow_replica_skipped},
        {"sd_file_adds_and_removes_stores", test_sd_file_adds_and_removes_stores},
        {"dns_discovery", test_dns_discovery},
        {"acceptance_through_fanout", test_acceptance_through_fanout})
