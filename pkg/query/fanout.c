@@ -173,8 +173,13 @@ plan(fq *q, ts_matcher *const *ms, size_t nms, fan *fn)
         if (down) {
             s->done = true;
             s->failed = true;
-            ts_error_set(&s->err, TS_EIO, "store %s: known down: %s", st->url,
-                         st->last_error[0] ? st->last_error : "connection lost");
+            /* the probe's error already names the store */
+            const char *why = st->last_error[0] ? st->last_error : "connection lost";
+            size_t ul = strlen(st->url);
+            if (strncmp(why, "store ", 6) == 0 && strncmp(why + 6, st->url, ul) == 0 &&
+                strncmp(why + 6 + ul, ": ", 2) == 0)
+                why += 8 + ul;
+            ts_error_set(&s->err, TS_EIO, "store %s: known down: %s", st->url, why);
         }
     }
     ts_free(pruned_group);

@@ -106,7 +106,10 @@ static void
 call_fail_nng(ts_store_call *k, int rv)
 {
     const char *url = k->c->url;
-    if (rv == NNG_ETIMEDOUT)
+    if (rv == NNG_ETIMEDOUT && k->state == CALL_SEND)
+        ts_error_set(&k->err, TS_ETIMEOUT, "store %s: not connected (waited %lld ms)", url,
+                     (long long)k->wait_ms);
+    else if (rv == NNG_ETIMEDOUT)
         ts_error_set(&k->err, TS_ETIMEOUT, "store %s: no answer within %lld ms", url,
                      (long long)k->wait_ms);
     else if (rv == NNG_ECONNRESET)
