@@ -46,9 +46,9 @@ typedef struct ts_serve_web_urls {
 
 /* The flags' help texts (Prometheus' words). */
 #define TS_SERVE_EXTERNAL_URL_HELP                                                                 \
-    "The URL under which Tessera is externally reachable (for example, if it is served via a "    \
-    "reverse proxy). Used for generating relative and absolute links back to it. If the URL has " \
-    "a path portion, it will be used to prefix all HTTP endpoints. If omitted, relevant URL "     \
+    "The URL under which Tessera is externally reachable (for example, if it is served via a "     \
+    "reverse proxy). Used for generating relative and absolute links back to it. If the URL has "  \
+    "a path portion, it will be used to prefix all HTTP endpoints. If omitted, relevant URL "      \
     "components will be derived automatically."
 #define TS_SERVE_ROUTE_PREFIX_HELP                                                                 \
     "Prefix for the internal routes of web endpoints. Defaults to path of --web.external-url."
@@ -57,7 +57,5 @@ typedef struct ts_serve_web_urls {
 int ts_serve_web_urls_get(const char *external_url, const char *route_prefix, const char *listen,
                           const char *cmd, ts_serve_web_urls *out);
 void ts_serve_web_urls_free(ts_serve_web_urls *u);
-
-
 
 #endif

@@ -11,7 +11,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(join(here, '../../../pkg/web/ui/package.json'));
 const { chromium } = require('playwright-core');
 
-const { SHARD, QUERIER, OUT, BENCH_END, DOWN_STORE } = process.env;
+const { SHARD, QUERIER, PREFIXED_ROOT, OUT, BENCH_END, DOWN_STORE } = process.env;
 const DOCS_SHOT = process.env.TS_CONSOLE_DOCS_SHOT; // set to refresh docs/console-graph.png
 // The time budgets (first paint, draw) are asserted only with TS_CONSOLE_BUDGET=strict: under
 // ctest -j on a shared 2-core machine they measure the load, not the console.  The transfer
@@ -94,6 +94,7 @@ try {
     await p.waitForSelector('.cm-tooltip-autocomplete li[aria-selected]');
     const first = await p.textContent('.cm-tooltip-autocomplete li[aria-selected]');
     check(first.includes('node_cpu_seconds_total'), `completion offers node_cpu_seconds_total (${first})`);
+    await p.waitForTimeout(300); // CodeMirror ignores Enter in a list's first 75 ms
     await p.keyboard.press('Enter'); // accepts the completion, does not run
     await p.keyboard.type('[1m]', { delay: 30 });
     const doc = await p.$$eval('.cm-line', (ls) => ls.map((l) => l.textContent).join('\n'));
@@ -225,6 +226,22 @@ try {
     const err = await p.textContent('.panel-alerts .alert.error');
     check(err.includes(DOWN_STORE), `strict mode: the query fails naming the down store: ${err}`);
     check(p.url().includes('g0.partial_response=0'), 'URL follows the toggle');
+    await p.context().close();
+  }
+
+  // ---- 4b. under --web.external-url=.../prom/: / -> /prom -> /prom/graph, API and assets below /prom
+  {
+    const p = await newPage();
+    await p.goto(`${PREFIXED_ROOT}/`);
+    await p.waitForSelector('section.panel');
+    check(new URL(p.url()).pathname === '/prom/graph', `/ redirects to /prom/graph (${p.url()})`);
+    await p.goto(`${PREFIXED_ROOT}/prom/graph?g0.expr=up&g0.tab=1`);
+    await panelDone(p);
+    const rows = await p.$$eval('table.result tr', (t) => t.length);
+    check(rows === 3, `the console under /prom queries /prom/api/v1 (${rows} rows)`);
+    await p.click('nav a[href="stores"]');
+    await p.waitForSelector('.page-body[data-state="done"] tr.store');
+    check(new URL(p.url()).pathname === '/prom/stores', `navigation stays under /prom (${p.url()})`);
     await p.context().close();
   }
 

@@ -20,6 +20,7 @@ web=$(free_port)
 store=$(free_port)
 down=$(free_port) # a store address nobody listens on
 qp=$(free_port)
+qp2=$(free_port)
 
 # 100 series x 240 points (15 s apart, the last hour) for the draw-time budget
 now=$(date +%s)
@@ -67,10 +68,14 @@ start shard "$TESSERA" shard --config.file="$TS_TMP/shard.yml" --storage.tsdb.pa
     --web.listen-address=127.0.0.1:$web --store.listen-address=tcp://127.0.0.1:$store
 start querier "$TESSERA" query --web.listen-address=127.0.0.1:$qp --store=tcp://127.0.0.1:$store \
     --store=tcp://127.0.0.1:$down --store.sd-interval=1s
+# a querier behind a path, as behind an ingress: --web.external-url with /prom (the route prefix)
+start querier2 "$TESSERA" query --web.listen-address=127.0.0.1:$qp2 --store=tcp://127.0.0.1:$store \
+    --web.external-url=http://127.0.0.1:$qp2/prom/
 S=http://127.0.0.1:$web
 Q=http://127.0.0.1:$qp
 wait_http "$S/-/ready" 60
 wait_http "$Q/-/ready" 30
+wait_http "http://127.0.0.1:$qp2/prom/-/ready" 30
 scraped() { q "$S" 'count(up{job="node"} == 1)' | jq -e '.data.result[0].value[1] == "1"' >/dev/null; }
 until_true 30 scraped || fail "the shard does not scrape the node_exporter"
 has_rate() { q "$S" 'count(rate(node_cpu_seconds_total[1m]))' | jq -e '.data.result | length == 1' >/dev/null; }
@@ -80,6 +85,6 @@ until_true 30 firing || fail "AlwaysFiring does not fire"
 healthy() { curl -sf "$Q/api/v1/stores" | jq -e '[.data[][] | select(.healthy)] | length == 1' >/dev/null; }
 until_true 30 healthy || fail "the querier does not see the shard's store: $(curl -s "$Q/api/v1/stores")"
 
-SHARD=$S QUERIER=$Q OUT="$OUT" BENCH_END=$BENCH_END DOWN_STORE="tcp://127.0.0.1:$down" \
+SHARD=$S QUERIER=$Q PREFIXED_ROOT=http://127.0.0.1:$qp2 OUT="$OUT" BENCH_END=$BENCH_END DOWN_STORE="tcp://127.0.0.1:$down" \
     node "$SRC/tests/integration/console/console.mjs" || fail "browser checks failed"
 echo "screenshots in $OUT"

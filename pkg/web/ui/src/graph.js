@@ -11,6 +11,7 @@ import { EditorView, keymap, placeholder } from '@codemirror/view';
 import { EditorState, Prec } from '@codemirror/state';
 import { defaultKeymap, history, historyKeymap, insertNewlineAndIndent } from '@codemirror/commands';
 import {
+  acceptCompletion,
   autocompletion,
   closeBrackets,
   closeBracketsKeymap,
@@ -214,7 +215,12 @@ class Panel {
               {
                 key: 'Enter',
                 run: (v) => {
-                  if (completionStatus(v.state) === 'active') return false; // accept the completion
+                  // with the completion list open, Enter accepts the selected option (a no-op in
+                  // the list's first 75 ms, as CodeMirror's interactionDelay wants); never a newline
+                  if (completionStatus(v.state) === 'active') {
+                    acceptCompletion(v);
+                    return true;
+                  }
                   this.execute();
                   return true;
                 },

@@ -309,9 +309,21 @@ async function tsdbStatus(app) {
 
 // ---- Stores (querier)
 
+// A store's shard identity: its external labels without the replica labels (what the querier
+// groups replicas by; --query.replica-label from the flags, "replica" by default).
+function shardIdentity(labelSets, replica) {
+  return (labelSets || [])
+    .map((l) => {
+      const keys = Object.keys(l).filter((k) => !replica.includes(k)).sort();
+      return `{${keys.map((k) => `${k}="${l[k]}"`).join(', ')}}`;
+    })
+    .join(' ');
+}
+
 async function stores(app) {
-  const { data, warnings: ws } = await api('stores');
+  const [{ data, warnings: ws }, flagsRes] = await Promise.all([api('stores'), api('status/flags').catch(() => null)]);
   warnings(app, ws);
+  const replica = [flagsRes?.data?.['query.replica-label'] || 'replica'];
   const types = Object.keys(data || {}).sort();
   if (!types.length) app.append(h('div', { class: 'empty' }, 'No stores.'));
   for (const type of types) {
@@ -319,7 +331,7 @@ async function stores(app) {
     app.append(
       h('h3', null, `${type} (${list.filter((s) => s.healthy ?? !s.lastError).length}/${list.length} healthy)`),
       table(
-        ['Store', 'Health', 'Last Check', 'Label Sets', 'Min Time', 'Max Time', 'Component', 'Last Error'],
+        ['Store', 'Health', 'Last Check', 'Label Sets', 'Shard', 'Min Time', 'Max Time', 'Component', 'Last Error'],
         list.map((s) => {
           const up = s.healthy ?? !s.lastError;
           const tm = (ms) => (ms <= -9e15 ? '-∞' : ms >= 9e15 ? '+∞' : formatTime(ms, useUTC()));
@@ -330,6 +342,7 @@ async function stores(app) {
             h('td', null, healthBadge(up ? 'up' : 'down')),
             h('td', null, s.lastCheck ? ago(s.lastCheck) : 'never'),
             h('td', null, (s.labelSets || []).map((l) => h('div', null, labelBadges(l)))),
+            h('td', { class: 'shard-id' }, s.labelSets?.length ? shardIdentity(s.labelSets, replica) : ''),
             h('td', null, tm(s.minTime)),
             h('td', null, tm(s.maxTime)),
             h('td', null, s.componentType || ''),
