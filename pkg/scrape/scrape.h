@@ -110,6 +110,23 @@ int ts_scrape_manager_new(const ts_scrape_opts *opts, ts_scrape_manager **out);
 int ts_scrape_manager_set_shards(ts_scrape_manager *m, uint32_t index, uint32_t count,
                                  int64_t handoff_ms);
 
+/* The shard count from a file (--shard.count-file, countfile.c): one whole number >= 1, white
+ * space around it allowed.  TS_EPARSE (err says what is there) or the read error otherwise. */
+int ts_scrape_count_file_read(const char *path, uint32_t *count, ts_error *err);
+
+/* Watches the count file (a stat poll every second, which sees a ConfigMap's symlink swap) and
+ * re-reads it on a change: a valid new count goes to ts_scrape_manager_set_shards(m, index,
+ * count, handoff_ms) and is logged ("shard count changed"); an invalid file is logged and the
+ * current count stays.  count is the count in force now.  Loop thread only. */
+typedef struct ts_scrape_count_watch ts_scrape_count_watch;
+int ts_scrape_count_watch_start(uv_loop_t *loop, ts_scrape_manager *m, const char *path,
+                                uint32_t index, uint32_t count, int64_t handoff_ms,
+                                ts_scrape_count_watch **out);
+/* Reads the file now (a config reload asks for this).  Accepts NULL. */
+void ts_scrape_count_watch_reread(ts_scrape_count_watch *w);
+/* Stops watching; freed once the loop runs the close.  Accepts NULL. */
+void ts_scrape_count_watch_close(ts_scrape_count_watch *w);
+
 /* A jitter seed as Prometheus derives it: FNV-1a 64 over the host name
  * followed by the external labels as printed ({a="1", b="2"}), so replicas
  * with different external labels scrape at different offsets. */

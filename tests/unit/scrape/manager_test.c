@@ -1,7 +1,7 @@
 /*
  * Tests for pkg/scrape/manager.c (one pool per job): jobs added, changed and
  * removed by a reload, targets following file_sd, and the shard count changed
- * at run time (set_shards, with its handoff).
+ * at run time (set_shards, with its handoff; the count file and its watch).
  */
 #include <math.h>
 #include <signal.h>
@@ -319,5 +319,116 @@ test_set_shards(void)
     ts_config_free(c);
 }
 
+static void
+write_count(const char *dir, const char *text)
+{
+    char tmp[512], path[512];
+    snprintf(tmp, sizeof(tmp), "%s/.tmp", dir);
+    snprintf(path, sizeof(path), "%s/count", dir);
+    FILE *f = fopen(tmp, "w");
+    T_TRUE(f != NULL);
+    fputs(text, f);
+    fclose(f);
+    T_EQ(rename(tmp, path), 0); /* a new inode, as a ConfigMap's symlink swap gives */
+}
+
+/* The count file: what it may hold, and a watch that applies changes to a manager. */
+static void
+test_count_file(void)
+{
+    char dir[] = "/tmp/tessera-countfile-XXXXXX";
+    T_TRUE(mkdtemp(dir) != NULL);
+    char path[512];
+    snprintf(path, sizeof(path), "%s/count", dir);
+    uint32_t n = 0;
+    ts_error err;
+    struct {
+        const char *text;
+        uint32_t want; /* 0: refused */
+    } cases[] = {{"3", 3}, {"3\n", 3}, {"  12 \n", 12}, {"1", 1}, {"0", 0}, {"-1", 0},
+                 {"three", 0}, {"3 4", 0}, {"", 0}, {"4294967296", 0}, {"2x", 0}, {"+2", 0}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        write_count(dir, cases[i].text);
+        ts_error_clear(&err);
+        n = 0;
+        int rc = ts_scrape_count_file_read(path, &n, &err);
+        if (cases[i].want) {
+            T_OK(rc);
+            T_EQ(n, cases[i].want);
+        } else {
+            T_EQ(rc, TS_EPARSE);
+            T_TRUE(strstr(err.msg, "want a whole number of shards >= 1") != NULL);
+        }
+    }
+    char missing[600];
+    snprintf(missing, sizeof(missing), "%s/none", dir);
+    T_TRUE(ts_scrape_count_file_read(missing, &n, &err) != TS_OK);
+    T_TRUE(strstr(err.msg, "No such file") != NULL);
+
+    /* a watch on a manager with 12 targets, shard 0 of 1, no handoff */
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char y[1024];
+    int off = snprintf(y, sizeof(y),
+                       "global: {scrape_interval: 100ms, scrape_timeout: 50ms}\n"
+                       "scrape_configs:\n- job_name: sh\n  static_configs: [{targets: [");
+    for (int i = 1; i <= SH_N; i++)
+        off += snprintf(y + off, sizeof(y) - (size_t)off, "%s'127.0.0.1:%d'", i > 1 ? ", " : "", i);
+    snprintf(y + off, sizeof(y) - (size_t)off, "]}]\n");
+    ts_config *c = parse_cfg(y);
+    ts_head *h;
+    ts_head_opts ho = {0};
+    T_OK(ts_head_new(&h, &ho));
+    ts_scrape_opts o = {.loop = &loop, .appender = head_appender, .appender_ctx = h};
+    ts_scrape_manager *m;
+    T_OK(ts_scrape_manager_new(&o, &m));
+    T_OK(ts_scrape_manager_apply_config(m, c));
+    sync_static(m, c);
+    write_count(dir, "1\n");
+    ts_scrape_count_watch *w;
+    T_OK(ts_scrape_count_watch_start(&loop, m, path, 0, 1, 0, &w));
+    run_for(&loop, 300);
+    shstate st = {0};
+    ts_scrape_manager_targets(m, sh_collect, &st);
+    for (int i = 0; i < SH_N; i++)
+        T_TRUE(st.active[i]);
+
+    write_count(dir, "3\n"); /* seen by the poll within a second or two */
+    bool done = false;
+    for (int t = 0; t < 40 && !done; t++) {
+        run_for(&loop, 100);
+        memset(&st, 0, sizeof(st));
+        ts_scrape_manager_targets(m, sh_collect, &st);
+        done = true;
+        for (int i = 0; i < SH_N; i++)
+            done = done && st.active[i] == (sh_owner(i + 1, 3) == 0);
+    }
+    T_TRUE(done);
+
+    write_count(dir, "lots\n"); /* refused: the count stays 3 */
+    run_for(&loop, 2500);
+    memset(&st, 0, sizeof(st));
+    ts_scrape_manager_targets(m, sh_collect, &st);
+    for (int i = 0; i < SH_N; i++)
+        T_EQ(st.active[i], sh_owner(i + 1, 3) == 0);
+
+    /* reread on demand (a reload): 2 now */
+    write_count(dir, "2");
+    ts_scrape_count_watch_reread(w);
+    memset(&st, 0, sizeof(st));
+    ts_scrape_manager_targets(m, sh_collect, &st);
+    for (int i = 0; i < SH_N; i++)
+        T_EQ(st.active[i], sh_owner(i + 1, 2) == 0);
+
+    ts_scrape_count_watch_close(w);
+    ts_scrape_manager_close(m);
+    T_EQ(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    T_EQ(uv_loop_close(&loop), 0);
+    ts_head_free(h);
+    ts_config_free(c);
+    unlink(path);
+    rmdir(dir);
+}
+
 T_MAIN({"reload_jobs", test_reload_jobs}, {"file_sd_follow", test_file_sd_follow},
-       {"set_shards", test_set_shards})
+       {"set_shards", test_set_shards}, {"count_file", test_count_file})
