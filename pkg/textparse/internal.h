@@ -64,8 +64,10 @@ typedef struct ts__tp_cur {
 int ts__tp_fetch_line(ts_textparse *p, ts__tp_cur *cur, bool *terminated);
 
 /* Sets the error (TS_EPARSE, current line) and returns TS_TP_ERROR. */
-ts_tp_entry ts__tp_fail(ts_textparse *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* As fail, formatted as Prometheus does: "<what>, got \"<tok>\" while parsing: \"<line up to here>\"". */
+ts_tp_entry ts__tp_fail(ts_textparse *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* As fail, formatted as Prometheus does:
+ * "<what>, got \"<tok>\" while parsing: \"<line up to here>\"". */
 ts_tp_entry ts__tp_fail_got(ts_textparse *p, const ts__tp_cur *c, const char *what);
 /* Quotes s into out (Go %q-like, truncated with "..." past max bytes). */
 void ts__tp_quote(char *out, size_t outsize, const char *s, size_t n, size_t max);

@@ -349,8 +349,8 @@ ts__tp_check_dup_labels(ts_textparse *p)
     }
     ts_tp_entry e = TS_TP_SERIES;
     if (dup)
-        e = ts__tp_fail(p, "label name \"%.*s\" is not unique", (int)(dup->name.len < 64 ? dup->name.len : 64),
-                        dup->name.p);
+        e = ts__tp_fail(p, "label name \"%.*s\" is not unique",
+                        (int)(dup->name.len < 64 ? dup->name.len : 64), dup->name.p);
     ts_free(sorted);
     return e;
 }
