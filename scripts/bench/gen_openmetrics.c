@@ -24,6 +24,8 @@
  * time, histograms one instance at a time with its 14 series per scrape).
  * Ends with "# EOF".  Deterministic for a given seed.
  */
+#include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -225,11 +227,36 @@ main(int argc, char **argv)
     int c;
     while ((c = getopt(argc, argv, "n:d:s:S:i:h")) != -1) {
         switch (c) {
-        case 'n': series = atol(optarg); break;
-        case 'd': hours = atof(optarg); break;
-        case 's': start_s = atoll(optarg); break;
-        case 'S': seed = atoll(optarg); break;
-        case 'i': interval = atoll(optarg); break;
+        case 'n':
+        case 's':
+        case 'S':
+        case 'i': {
+            char *end;
+            errno = 0;
+            long long v = strtoll(optarg, &end, 10);
+            if (errno != 0 || end == optarg || *end != '\0') {
+                fprintf(stderr, "gen_openmetrics: -%c needs an integer, got \"%s\"\n", c, optarg);
+                return 2;
+            }
+            if (c == 'n')
+                series = v > LONG_MAX ? LONG_MAX : (long)v;
+            else if (c == 's')
+                start_s = v;
+            else if (c == 'S')
+                seed = v;
+            else
+                interval = v;
+            break;
+        }
+        case 'd': {
+            char *end;
+            hours = strtod(optarg, &end);
+            if (end == optarg || *end != '\0') {
+                fprintf(stderr, "gen_openmetrics: -d needs a number, got \"%s\"\n", optarg);
+                return 2;
+            }
+            break;
+        }
         default:
             fprintf(stderr, "usage: gen_openmetrics [-n SERIES] [-d HOURS] [-s START_SECONDS] "
                             "[-S SEED] [-i INTERVAL_S]\n");

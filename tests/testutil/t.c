@@ -1,6 +1,8 @@
 #include "tests/testutil/t.h"
 #include "pkg/util/fs.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,4 +67,17 @@ t_run(const t_case *cases, size_t n, int argc, char **argv)
     }
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
+}
+
+int
+t_parse_index(const char *s)
+{
+    if (!s || *s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v > INT_MAX)
+        return -1;
+    return (int)v;
 }

@@ -31,6 +31,10 @@ int t_run(const t_case *cases, size_t n, int argc, char **argv);
 const char *t_tmpdir(void);
 /* Path of a file under the source tree (tests/data/...). */
 const char *t_src_path(const char *rel);
+/* The non-negative decimal integer (at most INT_MAX) that is all of s, or -1
+ * when s is NULL or anything else (the checked atoi of tests: a caller that
+ * uses the result as an index sees -1 as a bad value). */
+int t_parse_index(const char *s);
 
 #define T_FAIL_(...)                                                                               \
     do {                                                                                           \

@@ -20,7 +20,9 @@
  *       no-gaps/right-values prefix property is checked.
  *       Prints "verified series=N last=T" and exits 0, or the problems and 1.
  */
+#include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +31,19 @@
 #include "pkg/labels/matcher.h"
 #include "pkg/tsdb/db.h"
 #include "pkg/util/log.h"
+
+/* A decimal integer in [min, max] that is all of s (the checked atoi). */
+static bool
+parse_ll(const char *s, long long min, long long max, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
 
 static double
 value_for(int series, int64_t t, int64_t step)
@@ -63,7 +78,10 @@ scan(ts_db *db, int nseries, int64_t step, int64_t *last, int *problems)
         while (ts_ss_next(ss)) {
             ts_series *s = ts_ss_at(ss);
             const char *sv = ts_labels_get(s->labels, "series");
-            int idx = sv ? atoi(sv) : -1;
+            long long parsed = -1;
+            if (!sv || !parse_ll(sv, 0, INT32_MAX, &parsed))
+                parsed = -1;
+            int idx = (int)parsed;
             if (idx < 0 || idx >= nseries) {
                 printf("unexpected series %s\n", sv ? sv : "(none)");
                 (*problems)++;
@@ -214,10 +232,19 @@ do_verify(const char *dir, int nseries, int64_t step, int64_t expected, int leni
 int
 main(int argc, char **argv)
 {
+    long long nseries, step, expected = 0;
+    bool args_ok = argc >= 5 && parse_ll(argv[3], 1, INT32_MAX, &nseries) &&
+                   parse_ll(argv[4], 1, INT64_MAX / 4, &step) &&
+                   (argc < 6 || parse_ll(argv[5], 0, INT64_MAX, &expected));
+    if (argc >= 5 && !args_ok) {
+        fprintf(stderr, "crash_writer: NSERIES and STEP_MS must be positive integers, "
+                        "EXPECTED >= 0\n");
+        return 2;
+    }
     if (argc >= 5 && strcmp(argv[1], "write") == 0)
-        return do_write(argv[2], atoi(argv[3]), atoll(argv[4]));
+        return do_write(argv[2], (int)nseries, step);
     if (argc >= 6 && strcmp(argv[1], "verify") == 0)
-        return do_verify(argv[2], atoi(argv[3]), atoll(argv[4]), atoll(argv[5]),
+        return do_verify(argv[2], (int)nseries, step, expected,
                          argc > 6 && strcmp(argv[6], "lenient") == 0);
     fprintf(stderr, "usage: crash_writer write DIR NSERIES STEP_MS\n"
                     "       crash_writer verify DIR NSERIES STEP_MS EXPECTED [lenient]\n");

@@ -158,8 +158,16 @@ main(int argc, char **argv)
         return freeport();
     if (argc == 4 && strcmp(argv[1], "parse") == 0)
         return parse(argv[2], argv[3]);
-    if (argc == 5 && strcmp(argv[1], "serve") == 0)
-        return serve(argv[2], argv[3], atoi(argv[4]));
+    if (argc == 5 && strcmp(argv[1], "serve") == 0) {
+        char *end;
+        errno = 0;
+        long secs = strtol(argv[4], &end, 10);
+        if (errno != 0 || end == argv[4] || *end != '\0' || secs <= 0 || secs > 86400) {
+            fprintf(stderr, "scrape_check: SECONDS must be an integer in 1..86400\n");
+            return 2;
+        }
+        return serve(argv[2], argv[3], (int)secs);
+    }
     fprintf(stderr, "usage: scrape_check parse promtext|openmetrics FILE\n"
                     "       scrape_check serve DIR PORTFILE SECONDS\n");
     return 2;

@@ -88,7 +88,7 @@ check_all(ts_db *db, int64_t mint, int64_t maxt, check_result *r)
     if (rc == 0) {
         while (ts_ss_next(ss)) {
             ts_series *s = ts_ss_at(ss);
-            int idx = atoi(ts_labels_get(s->labels, "i"));
+            int idx = t_parse_index(ts_labels_get(s->labels, "i"));
             r->nseries++;
             ts_iterator *it = s->ops->iterator(s);
             int64_t prev = INT64_MIN;

@@ -1020,7 +1020,7 @@ cc_reader(void *arg)
         if (q->ops->select(q, true, NULL, &m, 1, &ss, NULL) == 0) {
             while (ts_ss_next(ss)) {
                 ts_series *s = ts_ss_at(ss);
-                int idx = atoi(ts_labels_get(s->labels, "s"));
+                int idx = t_parse_index(ts_labels_get(s->labels, "s"));
                 ts_iterator *it = s->ops->iterator(s);
                 int64_t prev = INT64_MIN, t;
                 double v;
@@ -1312,7 +1312,7 @@ test_select_random(void)
             const ts_labels *prev = NULL;
             while (ts_ss_next(ss)) {
                 const ts_labels *l = ts_ss_at(ss)->labels;
-                int id = atoi(ts_labels_get(l, "id"));
+                int id = t_parse_index(ts_labels_get(l, "id"));
                 ok = ok && id >= 0 && id < RS_N && want[id];
                 ok = ok && (!prev || ts_labels_cmp(prev, l) < 0);
                 prev = l;

@@ -118,9 +118,9 @@ count_segments(const char *dir, int *last)
     int n = 0;
     *last = -1;
     while ((e = readdir(d)) != NULL) {
-        if (strlen(e->d_name) == 8 && e->d_name[0] >= '0' && e->d_name[0] <= '9') {
+        int idx = t_parse_index(e->d_name);
+        if (strlen(e->d_name) == 8 && idx >= 0) {
             n++;
-            int idx = atoi(e->d_name);
             if (idx > *last)
                 *last = idx;
         }
