@@ -750,6 +750,13 @@ static void
 list_done(informer *in, long code)
 {
     char msg[600];
+    if (code == 410 && in->rv_unavailable && !in->cont) {
+        /* 410 for a list without resourceVersion: not expected, back off */
+        error_text(in, code, msg, sizeof(msg));
+        log_inf(TS_LOG_ERROR, in, "Failed to list Kubernetes objects", msg);
+        backoff(in, true);
+        return;
+    }
     if (code == 410) {
         if (in->cont) { /* the continue token expired: one full list */
             ts_free(in->cont);
