@@ -31,6 +31,8 @@ struct ts_scrape_count_watch {
     char *path;
     uint32_t index, count;
     int64_t handoff_ms;
+    void (*on_change)(void *ctx, uint32_t count);
+    void *ctx;
     uv_fs_poll_t poll;
 };
 
@@ -99,6 +101,8 @@ ts_scrape_count_watch_reread(ts_scrape_count_watch *w)
         return;
     }
     w->count = count;
+    if (w->on_change)
+        w->on_change(w->ctx, count);
 }
 
 static void
@@ -126,7 +130,9 @@ watch_closed(uv_handle_t *h)
 
 int
 ts_scrape_count_watch_start(uv_loop_t *loop, ts_scrape_manager *m, const char *path, uint32_t index,
-                            uint32_t count, int64_t handoff_ms, ts_scrape_count_watch **out)
+                            uint32_t count, int64_t handoff_ms,
+                            void (*on_change)(void *ctx, uint32_t count), void *ctx,
+                            ts_scrape_count_watch **out)
 {
     if (!loop || !m || !path || count == 0)
         return TS_EINVAL;
@@ -136,6 +142,8 @@ ts_scrape_count_watch_start(uv_loop_t *loop, ts_scrape_manager *m, const char *p
     w->index = index;
     w->count = count;
     w->handoff_ms = handoff_ms;
+    w->on_change = on_change;
+    w->ctx = ctx;
     uv_fs_poll_init(loop, &w->poll);
     w->poll.data = w;
     int rc = uv_fs_poll_start(&w->poll, on_poll, w->path, POLL_MS);

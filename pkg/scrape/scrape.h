@@ -116,11 +116,13 @@ int ts_scrape_count_file_read(const char *path, uint32_t *count, ts_error *err);
 
 /* Watches the count file (a stat poll every second, which sees a ConfigMap's symlink swap) and
  * re-reads it on a change: a valid new count goes to ts_scrape_manager_set_shards(m, index,
- * count, handoff_ms) and is logged ("shard count changed"); an invalid file is logged and the
- * current count stays.  count is the count in force now.  Loop thread only. */
+ * count, handoff_ms), is logged ("shard count changed") and is passed to on_change (may be
+ * NULL; the store server's shard identity, for one); an invalid file is logged and the current
+ * count stays.  count is the count in force now.  Loop thread only. */
 typedef struct ts_scrape_count_watch ts_scrape_count_watch;
 int ts_scrape_count_watch_start(uv_loop_t *loop, ts_scrape_manager *m, const char *path,
                                 uint32_t index, uint32_t count, int64_t handoff_ms,
+                                void (*on_change)(void *ctx, uint32_t count), void *ctx,
                                 ts_scrape_count_watch **out);
 /* Reads the file now (a config reload asks for this).  Accepts NULL. */
 void ts_scrape_count_watch_reread(ts_scrape_count_watch *w);

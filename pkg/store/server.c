@@ -192,11 +192,13 @@ handle_info(ts_store_server *s, ts_arena *a, ts_buf *out)
         s->opts.time_range(s->opts.time_range_ctx, &r.min_time, &r.max_time);
     r.component_type = (char *)(s->opts.component ? s->opts.component : "shard");
     Tessera__Store__V1__ShardInfo shard = TESSERA__STORE__V1__SHARD_INFO__INIT;
+    pthread_mutex_lock(&s->mu); /* the count changes at run time (ts_store_server_set_shard) */
     if (s->opts.shard_count) {
         shard.index = s->opts.shard_index;
         shard.count = s->opts.shard_count;
         r.shard = &shard;
     }
+    pthread_mutex_unlock(&s->mu);
     return ts_store_frame_pack(out, TESSERA__STORE__V1__FRAME_TYPE__FRAME_INFO_RESPONSE, &r.base);
 }
 
@@ -740,6 +742,15 @@ ts_store_server_set_external_labels(ts_store_server *s, const ts_labels *ls)
     s->ext = n;
     pthread_mutex_unlock(&s->mu);
     ts_labels_free(old);
+}
+
+void
+ts_store_server_set_shard(ts_store_server *s, uint32_t index, uint32_t count)
+{
+    pthread_mutex_lock(&s->mu);
+    s->opts.shard_index = index;
+    s->opts.shard_count = count;
+    pthread_mutex_unlock(&s->mu);
 }
 
 const char *

@@ -63,6 +63,8 @@ typedef struct ts_store_server_stats {
 int ts_store_server_start(ts_store_server **out, const ts_store_server_opts *opts, ts_error *err);
 /* Replaces the external labels (config reload). */
 void ts_store_server_set_external_labels(ts_store_server *s, const ts_labels *ls);
+/* Replaces the shard identity sent in Info (the shard count changed: --shard.count-file). */
+void ts_store_server_set_shard(ts_store_server *s, uint32_t index, uint32_t count);
 /* The URL actually bound (tcp://127.0.0.1:0 resolves the port). */
 const char *ts_store_server_url(const ts_store_server *s);
 void ts_store_server_stats_get(ts_store_server *s, ts_store_server_stats *st);

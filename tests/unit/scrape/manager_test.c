@@ -332,6 +332,12 @@ write_count(const char *dir, const char *text)
     T_EQ(rename(tmp, path), 0); /* a new inode, as a ConfigMap's symlink swap gives */
 }
 
+static void
+note_count(void *ctx, uint32_t count)
+{
+    *(uint32_t *)ctx = count;
+}
+
 /* The count file: what it may hold, and a watch that applies changes to a manager. */
 static void
 test_count_file(void)
@@ -386,7 +392,8 @@ test_count_file(void)
     sync_static(m, c);
     write_count(dir, "1\n");
     ts_scrape_count_watch *w;
-    T_OK(ts_scrape_count_watch_start(&loop, m, path, 0, 1, 0, &w));
+    uint32_t told = 0;
+    T_OK(ts_scrape_count_watch_start(&loop, m, path, 0, 1, 0, note_count, &told, &w));
     run_for(&loop, 300);
     shstate st = {0};
     ts_scrape_manager_targets(m, sh_collect, &st);
@@ -404,6 +411,7 @@ test_count_file(void)
             done = done && st.active[i] == (sh_owner(i + 1, 3) == 0);
     }
     T_TRUE(done);
+    T_EQ(told, 3);
 
     write_count(dir, "lots\n"); /* refused: the count stays 3 */
     run_for(&loop, 2500);
@@ -419,6 +427,7 @@ test_count_file(void)
     ts_scrape_manager_targets(m, sh_collect, &st);
     for (int i = 0; i < SH_N; i++)
         T_EQ(st.active[i], sh_owner(i + 1, 2) == 0);
+    T_EQ(told, 2);
 
     ts_scrape_count_watch_close(w);
     ts_scrape_manager_close(m);

@@ -352,6 +352,12 @@ test_shard_info_and_limits(void)
     T_OK(ts_store_client_info(c, 5000, &a, &info, &err));
     T_EQ(info.shard_index, 1);
     T_EQ(info.shard_count, 2);
+    /* the shard count changed at run time (--shard.count-file): Info says so */
+    ts_store_server_set_shard(srv, 1, 3);
+    T_OK(ts_store_client_info(c, 5000, &a, &info, &err));
+    T_EQ(info.shard_index, 1);
+    T_EQ(info.shard_count, 3);
+    ts_store_server_set_shard(srv, 1, 2);
     ts_matcher *m;
     ts_matcher_new(&m, TS_MATCH_EQ, "__name__", "up", NULL);
     struct {
