@@ -51,8 +51,8 @@ const browser = await chromium.launch({
   args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
 });
 const pageErrors = [];
-async function newPage() {
-  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, timezoneId: 'UTC' });
+async function newPage(timezoneId = 'UTC') {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, timezoneId });
   const p = await ctx.newPage();
   p.setDefaultTimeout(TIMEOUT);
   p.on('pageerror', (e) => pageErrors.push(`${p.url()}: ${e.message}`));
@@ -165,7 +165,7 @@ try {
 
   // ---- 2b. a Grafana/Alertmanager-style link with every 2.42 parameter opens the same view
   {
-    const p = await newPage();
+    const p = await newPage('Asia/Kolkata'); // UTC+05:30, to see the local-time toggle work
     const sent = [];
     p.on('request', (r) => {
       if (r.url().includes('/api/v1/query_range')) sent.push(new URLSearchParams(r.postData() || ''));
@@ -188,7 +188,23 @@ try {
     check(q && q.get('query') === 'sum by (job) (up)' && Number(q.get('end')) === end && Number(q.get('start')) === end - 1800 && q.get('step') === '7',
       `range query sent with start/end/step from the link: ${q}`);
     check((await p.$$eval('section.panel', (x) => x.length)) === 2, 'the second panel (g1) is there');
+    await p.check('#local-time');
+    const local = await p.$eval('section.panel .time-input', (i) => i.value);
+    check(local === '2026-01-02 08:34:05', `the local-time toggle shows the end time in local time (${local})`);
+    check(p.url().includes('g0.end_input=2026-01-02%2003%3A04%3A05'), 'the URL keeps the end time in UTC');
+    await p.uncheck('#local-time');
     check((await p.$$eval('section.panel:nth-of-type(2) table.result tr', (t) => t.length)) === 3, 'g1 runs as a table');
+    await p.context().close();
+  }
+
+  // ---- 2c. scalars and strings in the table
+  {
+    const p = await newPage();
+    await p.goto(`${SHARD}/graph?g0.expr=1%2B1&g0.tab=1&g1.expr=%22hi%22&g1.tab=1`);
+    await panelDone(p, 0);
+    await panelDone(p, 1);
+    const rows = await p.$$eval('table.result tr', (trs) => trs.map((tr) => `${tr.cells[0].textContent}=${tr.cells[1].textContent}`));
+    check(JSON.stringify(rows) === JSON.stringify(['scalar=2', 'string=hi']), `scalar and string results shown as such: ${rows}`);
     await p.context().close();
   }
 

@@ -173,11 +173,16 @@ export function formatBytes(n) {
   return `${(n / 1024 / 1024).toFixed(1)} MiB`;
 }
 
+// UTC or local time: a browser setting kept in localStorage (read once: the first read of
+// localStorage is a synchronous trip to the browser process)
+let utcSetting = null;
 export function useUTC() {
-  return localStorage.getItem('tessera.localTime') !== '1';
+  if (utcSetting === null) utcSetting = localStorage.getItem('tessera.localTime') !== '1';
+  return utcSetting;
 }
 
 export function setUseUTC(utc) {
+  utcSetting = utc;
   localStorage.setItem('tessera.localTime', utc ? '0' : '1');
 }
 
