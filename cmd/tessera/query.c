@@ -20,6 +20,7 @@
 #include "cmd/tessera/serve.h"
 #include "pkg/query/fanout.h"
 #include "pkg/util/log.h"
+#include "pkg/util/gotime.h"
 #include "pkg/util/mem.h"
 #include "pkg/util/time.h"
 #include "pkg/web/api.h"
@@ -201,7 +202,7 @@ handle_stores(ts_web_req *req, ts_web_resp *resp, void *ctx)
         ts_jsonw_bool(j, st[i].healthy);
         ts_jsonw_key(j, "lastCheck");
         if (st[i].last_check_ms) {
-            ts_web_api_format_rfc3339nano(st[i].last_check_ms * 1000000, buf, sizeof(buf));
+            ts_gotime_format_rfc3339nano(st[i].last_check_ms * 1000000, buf, sizeof(buf));
             ts_jsonw_str(j, buf);
         } else {
             ts_jsonw_null(j);
@@ -213,7 +214,7 @@ handle_stores(ts_web_req *req, ts_web_resp *resp, void *ctx)
             ts_jsonw_null(j);
         ts_jsonw_key(j, "labelSets");
         ts_jsonw_arr_begin(j);
-        ts_web_api_write_labels(j, st[i].labels);
+        ts_labels_write_json(j, st[i].labels);
         ts_jsonw_arr_end(j);
         ts_jsonw_key(j, "minTime");
         ts_jsonw_int(j, st[i].mint);

@@ -16,7 +16,6 @@
 #include "cmd/tessera/serve.h"
 #include "pkg/config/config.h"
 #include "pkg/discovery/discovery.h"
-#include "pkg/rules/api.h"
 #include "pkg/rules/manager.h"
 #include "pkg/rules/rulefmt.h"
 #include "pkg/scrape/scrape.h"
@@ -24,11 +23,13 @@
 #include "pkg/tsdb/db.h"
 #include "pkg/tsdb/head/head.h"
 #include "pkg/util/hash.h"
+#include "pkg/util/gotime.h"
 #include "pkg/util/log.h"
 #include "pkg/util/mem.h"
 #include "pkg/util/time.h"
 #include "pkg/web/api.h"
 #include "pkg/web/console.h"
+#include "pkg/web/rules_api.h"
 #include "pkg/web/server.h"
 
 #include <pthread.h>
@@ -374,7 +375,7 @@ typedef struct targets_ctx {
 static void
 write_labels(ts_jsonw *j, const ts_labels *ls)
 {
-    ts_web_api_write_labels(j, ls ? ls : ts_labels_empty());
+    ts_labels_write_json(j, ls ? ls : ts_labels_empty());
 }
 
 static void
@@ -406,7 +407,7 @@ target_json(void *ctx, const ts_scrape_target_info *t)
         ts_jsonw_str(j, t->last_error);
         ts_jsonw_key(j, "lastScrape");
         if (t->last_scrape_ms) {
-            ts_web_api_format_rfc3339nano(t->last_scrape_ms * 1000000, buf, sizeof(buf));
+            ts_gotime_format_rfc3339nano(t->last_scrape_ms * 1000000, buf, sizeof(buf));
             ts_jsonw_str(j, buf);
         } else {
             ts_jsonw_str(j, "0001-01-01T00:00:00Z");
@@ -990,10 +991,11 @@ ts_cmd_shard(int argc, char **argv)
     ts_rules_manager_new(&rmo, &s->rules);
     ts_metrics_register(&s->metrics, ts_notifier_collect, s->notifier);
     ts_metrics_register(&s->metrics, ts_rules_manager_collect, s->rules);
-    ts_web_server_route(s->web, "GET", "/api/v1/rules", false, ts_rules_api_rules, s->rules);
-    ts_web_server_route(s->web, "GET", "/api/v1/alerts", false, ts_rules_api_alerts, s->rules);
-    ts_web_server_route(s->web, "GET", "/api/v1/alertmanagers", false, ts_rules_api_alertmanagers,
-                        s->notifier);
+    ts_web_server_route(s->web, "GET", "/api/v1/rules", false, ts_web_rules_handle_rules, s->rules);
+    ts_web_server_route(s->web, "GET", "/api/v1/alerts", false, ts_web_rules_handle_alerts,
+                        s->rules);
+    ts_web_server_route(s->web, "GET", "/api/v1/alertmanagers", false,
+                        ts_web_rules_handle_alertmanagers, s->notifier);
     ts_web_server_route(s->web, "GET", "/api/v1/metadata", false, handle_metadata, s);
     ts_web_console_opts co = {.component = "shard", .external_path = s->urls.external_path};
     if (ts_web_console_register(s->web, &co, &s->console) != TS_OK) {

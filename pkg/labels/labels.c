@@ -336,6 +336,17 @@ ts_labels_to_string(ts_arena *a, const ts_labels *ls)
     return s;
 }
 
+void
+ts_labels_write_json(ts_jsonw *w, const ts_labels *ls)
+{
+    ts_jsonw_obj_begin(w);
+    for (size_t i = 0; ls && i < ls->n; i++) {
+        ts_jsonw_key(w, ls->l[i].name);
+        ts_jsonw_str(w, ls->l[i].value);
+    }
+    ts_jsonw_obj_end(w);
+}
+
 static bool
 name_valid(const char *s, size_t n, bool colon)
 {

@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "pkg/util/arena.h"
+#include "pkg/util/jsonw.h"
 
 #define TS_METRIC_NAME "__name__"
 
@@ -91,6 +92,9 @@ uint64_t ts_labels_hash_subset(const ts_labels *ls, const char *const *names, si
 size_t ts_labels_format(const ts_labels *ls, char *buf, size_t size);
 /* Same into an arena string. */
 char *ts_labels_to_string(ts_arena *a, const ts_labels *ls);
+/* As a JSON object value {"a":"1","b":"2"} in label order, the way Prometheus'
+ * API and its Alertmanager client encode a label set (NULL writes {}). */
+void ts_labels_write_json(ts_jsonw *w, const ts_labels *ls);
 
 /* Validation: [a-zA-Z_][a-zA-Z0-9_]* for label names, plus ':' for metric names. */
 bool ts_label_name_valid(const char *s, size_t n);

@@ -39,10 +39,10 @@
 #include "pkg/rules/rulefmt.h"
 #include "pkg/rules/template.h"
 #include "pkg/util/floatfmt.h"
+#include "pkg/util/gotime.h"
 #include "pkg/util/log.h"
 #include "pkg/util/mem.h"
 #include "pkg/util/time.h"
-#include "pkg/web/api.h"
 
 #define RESOLVED_RETENTION_NS (15LL * 60 * 1000000000)
 #define NS_PER_MS 1000000LL
@@ -1014,7 +1014,7 @@ write_time(ts_jsonw *j, int64_t ns)
         ts_jsonw_str(j, "0001-01-01T00:00:00Z");
         return;
     }
-    ts_web_api_format_rfc3339nano(ns, buf, sizeof(buf));
+    ts_gotime_format_rfc3339nano(ns, buf, sizeof(buf));
     ts_jsonw_str(j, buf);
 }
 
@@ -1024,9 +1024,9 @@ write_alert(ts_jsonw *j, const alert *x)
     char buf[64];
     ts_jsonw_obj_begin(j);
     ts_jsonw_key(j, "labels");
-    ts_web_api_write_labels(j, x->labels);
+    ts_labels_write_json(j, x->labels);
     ts_jsonw_key(j, "annotations");
-    ts_web_api_write_labels(j, x->annotations);
+    ts_labels_write_json(j, x->annotations);
     ts_jsonw_key(j, "state");
     ts_jsonw_str(j, state_names[x->state]);
     ts_jsonw_key(j, "activeAt");
@@ -1101,11 +1101,11 @@ ts_rules_manager_rules_json(ts_rules_manager *m, ts_jsonw *j, const char *type)
             }
             if (r->alerting || r->def->labels->n) { /* recording: omitempty */
                 ts_jsonw_key(j, "labels");
-                ts_web_api_write_labels(j, r->def->labels);
+                ts_labels_write_json(j, r->def->labels);
             }
             if (r->alerting) {
                 ts_jsonw_key(j, "annotations");
-                ts_web_api_write_labels(j, r->def->annotations);
+                ts_labels_write_json(j, r->def->annotations);
                 ts_jsonw_key(j, "alerts");
                 ts_jsonw_arr_begin(j);
                 size_t na;

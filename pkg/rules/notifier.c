@@ -17,9 +17,9 @@
 #include <time.h>
 
 #include "pkg/util/buf.h"
+#include "pkg/util/gotime.h"
 #include "pkg/util/log.h"
 #include "pkg/util/mem.h"
-#include "pkg/web/api.h"
 
 #define QUEUE_MAX 10000
 #define BATCH_MAX 64
@@ -73,17 +73,17 @@ alert_json(const ts_notifier *nf, const ts_rules_alert *a)
     char t[64];
     ts_jsonw_obj_begin(&j);
     ts_jsonw_key(&j, "annotations");
-    ts_web_api_write_labels(&j, a->annotations);
+    ts_labels_write_json(&j, a->annotations);
     ts_jsonw_key(&j, "endsAt");
-    ts_web_api_format_rfc3339nano(a->ends_at_ns, t, sizeof(t));
+    ts_gotime_format_rfc3339nano(a->ends_at_ns, t, sizeof(t));
     ts_jsonw_str(&j, t);
     ts_jsonw_key(&j, "startsAt");
-    ts_web_api_format_rfc3339nano(a->starts_at_ns, t, sizeof(t));
+    ts_gotime_format_rfc3339nano(a->starts_at_ns, t, sizeof(t));
     ts_jsonw_str(&j, t);
     ts_jsonw_key(&j, "generatorURL");
     ts_jsonw_str(&j, a->generator_url);
     ts_jsonw_key(&j, "labels");
-    ts_web_api_write_labels(&j, ls);
+    ts_labels_write_json(&j, ls);
     ts_jsonw_obj_end(&j);
     ts_labels_free(ls);
     char *s = ts_malloc(buf.len + 1);

@@ -23,6 +23,7 @@
 #include "pkg/promql/parser/ast.h"
 #include "pkg/storage/merge.h"
 #include "pkg/util/floatfmt.h"
+#include "pkg/util/gotime.h"
 #include "pkg/util/mem.h"
 #include "pkg/util/time.h"
 
@@ -401,53 +402,7 @@ ts_web_api_parse_duration(const char *s, int64_t *ns, ts_error *err)
     return quoted_error(err, TS_EPARSE, "cannot parse ", s, " to a valid duration");
 }
 
-/* ------------------------------------------------------------ RFC3339Nano output */
-
-void
-ts_web_api_format_rfc3339nano(int64_t ns, char *buf, size_t size)
-{
-    int64_t sec = ns / 1000000000, nsec = ns % 1000000000;
-    if (nsec < 0)
-        nsec += 1000000000, sec--;
-    int64_t days = sec / 86400, rem = sec % 86400;
-    if (rem < 0)
-        rem += 86400, days--;
-    /* civil_from_days (Howard Hinnant) */
-    int64_t z = days + 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t y = yoe + era * 400;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    int64_t d = doy - (153 * mp + 2) / 5 + 1;
-    int64_t m = mp + (mp < 10 ? 3 : -9);
-    y += m <= 2;
-    char frac[16] = "";
-    if (nsec) {
-        snprintf(frac, sizeof frac, ".%09lld", (long long)nsec);
-        size_t n = strlen(frac);
-        while (n > 1 && frac[n - 1] == '0')
-            n--;
-        frac[n] = '\0';
-    }
-    snprintf(buf, size, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld%sZ", (long long)y, (long long)m,
-             (long long)d, (long long)(rem / 3600), (long long)(rem / 60 % 60),
-             (long long)(rem % 60), frac);
-}
-
 /* ------------------------------------------------------------ results */
-
-void
-ts_web_api_write_labels(ts_jsonw *w, const ts_labels *ls)
-{
-    ts_jsonw_obj_begin(w);
-    for (size_t i = 0; ls && i < ls->n; i++) {
-        ts_jsonw_key(w, ls->l[i].name);
-        ts_jsonw_str(w, ls->l[i].value);
-    }
-    ts_jsonw_obj_end(w);
-}
 
 static void
 write_point(ts_jsonw *w, const ts_sample *s)
@@ -481,7 +436,7 @@ ts_web_api_write_result(ts_jsonw *w, const ts_web_api_result *r)
             const ts_web_api_series *s = &r->series[i];
             ts_jsonw_obj_begin(w);
             ts_jsonw_key(w, "metric");
-            ts_web_api_write_labels(w, s->labels);
+            ts_labels_write_json(w, s->labels);
             if (r->type == TS_WEB_API_VECTOR) {
                 ts_jsonw_key(w, "value");
                 if (s->n)
@@ -823,7 +778,7 @@ h_series(ts_web_req *r, ts_web_resp *w, void *ctx)
     ts_jsonw_init(&j, ts_web_resp_body(w));
     ts_jsonw_arr_begin(&j);
     while (ts_ss_next(set) && !ts_jsonw_err(&j))
-        ts_web_api_write_labels(&j, ts_ss_at(set)->labels);
+        ts_labels_write_json(&j, ts_ss_at(set)->labels);
     ts_jsonw_arr_end(&j);
     if (set->error.code) {
         ts_web_api_respond_error(w, ts_web_api_errtype_from_code(set->error.code), set->error.msg);
@@ -1062,8 +1017,8 @@ h_runtimeinfo(ts_web_req *r, ts_web_resp *w, void *ctx)
     if (api->o.runtimeinfo)
         api->o.runtimeinfo(api->o.info_ctx, &ri, ts_web_req_arena(r));
     char t1[48], t2[48];
-    ts_web_api_format_rfc3339nano(ri.start_time_ns, t1, sizeof t1);
-    ts_web_api_format_rfc3339nano(ri.last_config_time_ns, t2, sizeof t2);
+    ts_gotime_format_rfc3339nano(ri.start_time_ns, t1, sizeof t1);
+    ts_gotime_format_rfc3339nano(ri.last_config_time_ns, t2, sizeof t2);
     success_begin(w);
     ts_jsonw j;
     ts_jsonw_init(&j, ts_web_resp_body(w));

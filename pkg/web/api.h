@@ -128,8 +128,6 @@ typedef struct ts_web_api_result {
  * [{"metric":{...},"values":[[t,"v"],...]}] (sample t and v in
  * marshalTimestamp/marshalValue form). */
 void ts_web_api_write_result(ts_jsonw *w, const ts_web_api_result *r);
-/* `{"name":"value",...}` in label order. */
-void ts_web_api_write_labels(ts_jsonw *w, const ts_labels *ls);
 
 /* ---- Pluggable query evaluation */
 
@@ -240,9 +238,5 @@ typedef struct ts_web_api ts_web_api;
  * failure the server holds routes to freed memory and must be freed unstarted. */
 int ts_web_api_register(ts_web_server *s, const ts_web_api_opts *opts, ts_web_api **out);
 void ts_web_api_free(ts_web_api *api);
-
-/* Formats ns since the epoch as Go's RFC3339Nano ("2026-11-25T08:45:30.546128968Z",
- * trailing zeros of the fraction dropped) into buf (>= 40 bytes). */
-void ts_web_api_format_rfc3339nano(int64_t ns, char *buf, size_t size);
 
 #endif

@@ -2,6 +2,9 @@
 
 #include "pkg/labels/labels.h"
 #include "pkg/labels/matcher.h"
+#include "pkg/util/buf.h"
+#include "pkg/util/err.h"
+#include "pkg/util/jsonw.h"
 #include "tests/testutil/t.h"
 
 static void
@@ -225,6 +228,35 @@ test_cmp_order(void)
     ts_arena_fini(&ar);
 }
 
-T_MAIN({"sorted_and_get", test_sorted_and_get}, {"cmp_hash", test_cmp_hash},
-       {"cmp_order", test_cmp_order}, {"builder", test_builder}, {"quoting", test_quoting},
-       {"names_valid", test_names_valid}, {"matchers", test_matchers})
+/* The API's and the Alertmanager client's label object: label order, JSON escapes. */
+static void
+test_write_json(void)
+{
+    ts_labels *ls = ts_labels_from_strings(6, "job", "a\"b<", "__name__", "up", "x", "\n\xff");
+    ts_buf b;
+    ts_buf_init(&b, 0);
+    ts_jsonw w;
+    ts_jsonw_init(&w, &b);
+    ts_jsonw_arr_begin(&w);
+    ts_labels_write_json(&w, ls);
+    ts_labels_write_json(&w, NULL);
+    ts_labels_write_json(&w, ts_labels_empty());
+    ts_jsonw_arr_end(&w);
+    T_OK(ts_jsonw_err(&w));
+    T_STREQ(ts_buf_cstr(&b),
+            "[{\"__name__\":\"up\",\"job\":\"a\\\"b\\u003c\",\"x\":\"\\n\\ufffd\"},{},{}]");
+    /* a bounded buffer fails the writer, it does not overflow */
+    ts_buf small;
+    ts_buf_init(&small, 8);
+    ts_jsonw_init(&w, &small);
+    ts_labels_write_json(&w, ls);
+    T_EQ(ts_jsonw_err(&w), TS_ELIMIT);
+    T_TRUE(small.len <= 8);
+    ts_buf_fini(&small);
+    ts_buf_fini(&b);
+    ts_labels_free(ls);
+}
+
+T_MAIN({"sorted_and_get", test_sorted_and_get}, {"write_json", test_write_json},
+       {"cmp_hash", test_cmp_hash}, {"cmp_order", test_cmp_order}, {"builder", test_builder},
+       {"quoting", test_quoting}, {"names_valid", test_names_valid}, {"matchers", test_matchers})

@@ -1,10 +1,13 @@
 /*
- * /api/v1/rules and /api/v1/alerts: the envelope and parameters here, the
- * bodies come from the manager (ts_rules_manager_rules_json / _alerts_json)
- * under its lock.  As Prometheus 2.42, `type` must be empty, "alert" or
- * "record" (case-insensitive); anything else is bad_data.
+ * /api/v1/rules, /api/v1/alerts and /api/v1/alertmanagers: the envelope and
+ * parameters here, the bodies come from pkg/rules (ts_rules_manager_rules_json
+ * / _alerts_json under the manager's lock, ts_notifier_alertmanagers_json).
+ * Here and not in pkg/rules because, as in Prometheus, web serves rules:
+ * the rule manager and the Alertmanager client do not need an HTTP server.
+ * As Prometheus 2.42, `type` must be empty, "alert" or "record"
+ * (case-insensitive); anything else is bad_data.
  */
-#include "pkg/rules/api.h"
+#include "pkg/web/rules_api.h"
 
 #include <stdio.h>
 #include <strings.h>
@@ -12,7 +15,7 @@
 #include "pkg/web/api.h"
 
 int
-ts_rules_api_rules(ts_web_req *req, ts_web_resp *resp, void *ctx)
+ts_web_rules_handle_rules(ts_web_req *req, ts_web_resp *resp, void *ctx)
 {
     const char *type = ts_web_req_param(req, "type");
     const char *t = NULL;
@@ -36,7 +39,7 @@ ts_rules_api_rules(ts_web_req *req, ts_web_resp *resp, void *ctx)
 }
 
 int
-ts_rules_api_alerts(ts_web_req *req, ts_web_resp *resp, void *ctx)
+ts_web_rules_handle_alerts(ts_web_req *req, ts_web_resp *resp, void *ctx)
 {
     ts_jsonw j;
     ts_web_api_success_begin(resp, &j);
@@ -45,7 +48,7 @@ ts_rules_api_alerts(ts_web_req *req, ts_web_resp *resp, void *ctx)
 }
 
 int
-ts_rules_api_alertmanagers(ts_web_req *req, ts_web_resp *resp, void *ctx)
+ts_web_rules_handle_alertmanagers(ts_web_req *req, ts_web_resp *resp, void *ctx)
 {
     ts_jsonw j;
     ts_web_api_success_begin(resp, &j);
