@@ -227,6 +227,7 @@ struct informer {
     ts_buf body; /* LIST reply, or unparsed bytes of the watch stream */
     int64_t started_ms;
     size_t watch_events;
+    size_t incomplete_len; /* size of the incomplete event at the last parse */
     int64_t backoff_ms;
     uv_timer_t retry;
     char errbuf[CURL_ERROR_SIZE];
@@ -567,6 +568,7 @@ start_request(informer *in, bool watch)
     in->state = watch ? ST_WATCH : ST_LIST;
     in->started_ms = mono_ms();
     in->watch_events = 0;
+    in->incomplete_len = 0;
     in->relist_after_watch = false;
     ts_buf_reset(&in->body);
     CURLMcode rc = curl_multi_add_handle(k->multi, e);
@@ -669,7 +671,8 @@ parse_watch(informer *in)
                                 JSON_DISABLE_EOF_CHECK, &jerr);
         if (!ev) {
             if (json_error_code(&jerr) == json_error_premature_end_of_input)
-                break; /* wait for the rest */
+                in->incomplete_len = in->body.len - off;
+            break; /* wait for the rest */
             log_inf(TS_LOG_ERROR, in, "Cannot parse watch event", jerr.text);
             in->relist_after_watch = true;
             in->watch_events = 0;
@@ -705,6 +708,8 @@ parse_watch(informer *in)
         memmove(in->body.p, in->body.p + off, in->body.len - off);
         in->body.len -= off;
     }
+    if (in->body.len == 0)
+        in->incomplete_len = 0;
     if (in->body.len > EVENT_MAX_BYTES) {
         log_inf(TS_LOG_ERROR, in, "Watch event too large", "over 64 MiB");
         in->relist_after_watch = true;
@@ -728,6 +733,12 @@ on_data(char *p, size_t sz, size_t nm, void *ud)
         return n;
     }
     ts_buf_put(&in->body, p, n);
+    /* The API server ends every event with a newline; without one in the new
+     * bytes, parse again only once the pending data has doubled (other
+     * framings still work), so a large event arriving in many chunks is not
+     * re-parsed from its start for every chunk. */
+    if (!memchr(p, '\n', n) && in->body.len < 2 * in->incomplete_len)
+        return n;
     return parse_watch(in) ? n : 0;
 }
 

@@ -11,7 +11,7 @@ kubernetes_sd uses, shaped as the real API server answers them:
   GET <collection>?watch=true&resourceVersion=..&allowWatchBookmarks=true
       &timeoutSeconds=..   HTTP 200, Transfer-Encoding: chunked, a stream of
       {"type":"ADDED|MODIFIED|DELETED|BOOKMARK|ERROR","object":{...}}\n events,
-      each in its own chunk; a BOOKMARK about every second.
+      each split over two chunks; a BOOKMARK about every second.
   Errors as metav1.Status objects (403 Forbidden, 410 Gone / ERROR events
   with code 410 "Expired").
 
@@ -199,9 +199,13 @@ class H(BaseHTTPRequestHandler):
                              "items": json.loads(json.dumps(page))})
 
     def chunk(self, obj):
+        # an event in two chunks, flushed apart: the client must put events
+        # together from the stream, not expect one per read
         data = (json.dumps(obj) + "\n").encode()
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-        self.wfile.flush()
+        half = len(data) // 2
+        for part in (data[:half], data[half:]):
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+            self.wfile.flush()
 
     def watch(self, plural, ns, params):
         self.check_common(params, {"watch", "resourceVersion", "allowWatchBookmarks", "timeoutSeconds",
