@@ -1,6 +1,7 @@
 #include "pkg/util/time.h"
 #include "pkg/util/err.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -32,49 +33,65 @@ static const struct {
 #define NUNITS (sizeof(units) / sizeof(units[0]))
 
 int
-ts_duration_parse(const char *s, size_t n, int64_t *out)
+ts_duration_parse_why(const char *s, size_t n, int64_t *out, const char **why)
 {
+    const char *dummy;
+    if (!why)
+        why = &dummy;
     if (n == 1 && s[0] == '0') {
         *out = 0;
         return TS_OK;
     }
-    if (n == 0)
+    if (n == 0) {
+        *why = "empty duration string";
         return TS_EPARSE;
-    size_t i = 0, last_unit = 0;
-    int64_t total = 0;
-    int any = 0;
-    while (i < n) {
-        if (s[i] < '0' || s[i] > '9')
-            return TS_EPARSE;
-        int64_t v = 0;
-        while (i < n && s[i] >= '0' && s[i] <= '9') {
-            if (v > (INT64_MAX - 9) / 10)
-                return TS_EPARSE;
-            v = v * 10 + (s[i] - '0');
-            i++;
-        }
-        size_t u;
-        /* "ms" must be tried before "m" */
-        if (i + 1 < n && s[i] == 'm' && s[i + 1] == 's')
-            u = NUNITS - 1;
-        else {
-            for (u = 0; u < NUNITS - 1; u++)
-                if (i < n && s[i] == units[u].name[0])
-                    break;
-            if (u == NUNITS - 1)
-                return TS_EPARSE;
-        }
-        if (any && u <= last_unit)
-            return TS_EPARSE; /* units must be strictly decreasing */
-        i += strlen(units[u].name);
-        if (v > INT64_MAX / units[u].ms || total > INT64_MAX - v * units[u].ms)
-            return TS_EPARSE;
-        total += v * units[u].ms;
-        last_unit = u;
-        any = 1;
     }
-    *out = total;
+    /* The whole text is checked before the range, as Go matches its regular
+     * expression first: "300y5x" is bad syntax, not out of range. */
+    size_t i = 0, next_unit = 0;
+    int64_t total_ns = 0;
+    bool overflow = false;
+    while (i < n) {
+        size_t d0 = i;
+        int64_t v = 0; /* saturates, as Go's strconv.Atoi */
+        for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+            v = v > (INT64_MAX - 9) / 10 ? INT64_MAX : v * 10 + (s[i] - '0');
+        if (i == d0) {
+            *why = "not a valid duration string";
+            return TS_EPARSE;
+        }
+        size_t u = NUNITS; /* none */
+        if (i + 1 < n && s[i] == 'm' && s[i + 1] == 's') { /* "ms" before "m" */
+            u = NUNITS - 1;
+        } else if (i < n) {
+            for (size_t k = 0; k < NUNITS - 1 && u == NUNITS; k++)
+                if (s[i] == units[k].name[0])
+                    u = k;
+        }
+        if (u == NUNITS || u < next_unit) {
+            *why = "not a valid duration string"; /* unknown unit, or units not in order */
+            return TS_EPARSE;
+        }
+        int64_t unit_ns = units[u].ms * 1000000;
+        if (v > INT64_MAX / unit_ns || total_ns > INT64_MAX - v * unit_ns)
+            overflow = true;
+        else
+            total_ns += v * unit_ns;
+        i += strlen(units[u].name);
+        next_unit = u + 1;
+    }
+    if (overflow) {
+        *why = "duration out of range"; /* beyond Go's time.Duration (int64 ns) */
+        return TS_EPARSE;
+    }
+    *out = total_ns / 1000000;
     return TS_OK;
+}
+
+int
+ts_duration_parse(const char *s, size_t n, int64_t *out)
+{
+    return ts_duration_parse_why(s, n, out, NULL);
 }
 
 char *

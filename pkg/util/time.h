@@ -15,9 +15,15 @@ int64_t ts_now_ms(void);
 /* Monotonic clock, in ns (for measuring durations). */
 uint64_t ts_mono_ns(void);
 
-/* Parses a Prometheus duration of length n into ms; TS_EPARSE on bad syntax
- * (empty, unknown unit, units out of order, overflow).  "0" is accepted. */
+/* Parses a Prometheus duration of length n into ms, as model.ParseDuration
+ * does (the one duration parser: config, rules, flags, the API and PromQL
+ * use it).  "0" is accepted.  TS_EPARSE when it is empty, has an unknown
+ * unit or units out of order, or exceeds Go's time.Duration (int64 ns, about
+ * 292 years). */
 int ts_duration_parse(const char *s, size_t n, int64_t *ms);
+/* The same; on failure *why (when not NULL) is Prometheus' reason: "empty
+ * duration string", "not a valid duration string" or "duration out of range". */
+int ts_duration_parse_why(const char *s, size_t n, int64_t *ms, const char **why);
 /* Formats ms the way Prometheus prints durations ("1h30m", "5m", "0s") into
  * buf; returns buf. */
 char *ts_duration_format(int64_t ms, char *buf, size_t size);

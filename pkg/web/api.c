@@ -12,17 +12,14 @@
  * the response: the prefix first, then the data; if producing the data fails
  * the body is replaced by the error envelope.
  *
- * Times: Prometheus turns a float time into (sec, nsec) with Go's
- * time.Unix (nsec rounded to ms first) and then to ms two ways: the series
- * and label endpoints with timestamp.FromTime (sec*1000 + nsec/1e6), the
- * engine with UnixNano()/1e6.  Both wrap on overflow like Go's int64
- * arithmetic; we reproduce that with unsigned arithmetic so even silly
- * inputs (time=NaN) give Prometheus' answers.
+ * Times: parsed by pkg/util/gotime.c (Prometheus' parseTime and
+ * parseDuration with Go's conversions), which also gives the two ways a time
+ * becomes ms: timestamp.FromTime for the series and label endpoints,
+ * UnixNano()/1e6 for the engine.  Here only their error texts.
  */
 #include "pkg/web/api.h"
 #include "pkg/promql/parser/ast.h"
 #include "pkg/storage/merge.h"
-#include "pkg/util/floatfmt.h"
 #include "pkg/util/gotime.h"
 #include "pkg/util/mem.h"
 #include "pkg/util/time.h"
@@ -198,176 +195,23 @@ quoted_error(ts_error *err, int code, const char *prefix, const char *s, const c
 
 /* ------------------------------------------------------------ numbers and times */
 
-/* Go's strconv.ParseFloat(s, 64) == nil (pkg/util/floatfmt.h). */
-static bool
-parse_float_go(const char *s, double *out)
-{
-    return ts_parse_float_go(s, strlen(s), out) == TS_OK;
-}
-
-/* Go's int64(f) on amd64: out-of-range and NaN give MinInt64. */
-static int64_t
-go_f2i(double f)
-{
-    if (!(f >= -9223372036854775808.0 && f < 9223372036854775808.0))
-        return INT64_MIN;
-    return (int64_t)f;
-}
-
-static int64_t
-wrap_add(int64_t a, int64_t b)
-{
-    return (int64_t)((uint64_t)a + (uint64_t)b);
-}
-static int64_t
-wrap_mul(int64_t a, int64_t b)
-{
-    return (int64_t)((uint64_t)a * (uint64_t)b);
-}
-
-typedef struct gotime {
-    int64_t sec, nsec; /* normalized: 0 <= nsec < 1e9 */
-} gotime;
-
-/* time.Unix(sec, nsec) */
-static gotime
-go_unix(int64_t sec, int64_t nsec)
-{
-    if (nsec < 0 || nsec >= 1000000000) {
-        int64_t n = nsec / 1000000000;
-        sec = wrap_add(sec, n);
-        nsec -= n * 1000000000;
-        if (nsec < 0) {
-            nsec += 1000000000;
-            sec = wrap_add(sec, -1);
-        }
-    }
-    return (gotime){sec, nsec};
-}
-
-/* timestamp.FromTime */
-static int64_t
-from_time(gotime t)
-{
-    return wrap_add(wrap_mul(t.sec, 1000), t.nsec / 1000000);
-}
-
-/* UnixNano()/1e6, as the engine converts times */
-static int64_t
-engine_ms(gotime t)
-{
-    return wrap_add(wrap_mul(t.sec, 1000000000), t.nsec) / 1000000;
-}
-
-static bool
-is_leap(int64_t y)
-{
-    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant). */
-static int64_t
-days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static bool
-digits_n(const char *s, int n, int *out)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)s[i]))
-            return false;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return true;
-}
-
-/* time.Parse(time.RFC3339Nano, s) */
-static bool
-parse_rfc3339(const char *s, gotime *out)
-{
-    int y, mo, d, h, mi, se;
-    if (strlen(s) < 20 || !digits_n(s, 4, &y) || s[4] != '-' || !digits_n(s + 5, 2, &mo) ||
-        s[7] != '-' || !digits_n(s + 8, 2, &d) || s[10] != 'T' || !digits_n(s + 11, 2, &h) ||
-        s[13] != ':' || !digits_n(s + 14, 2, &mi) || s[16] != ':' || !digits_n(s + 17, 2, &se))
-        return false;
-    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] + (mo == 2 && is_leap(y)) || h > 23 ||
-        mi > 59 || se > 59)
-        return false;
-    const char *p = s + 19;
-    int64_t nsec = 0;
-    if ((*p == '.' || *p == ',') && isdigit((unsigned char)p[1])) {
-        p++;
-        int nd = 0;
-        while (isdigit((unsigned char)*p)) {
-            if (nd < 9) {
-                nsec = nsec * 10 + (*p - '0');
-                nd++;
-            }
-            p++;
-        }
-        while (nd++ < 9)
-            nsec *= 10;
-    }
-    int64_t off = 0;
-    if (*p == 'Z') {
-        p++;
-    } else if (*p == '+' || *p == '-') {
-        int oh, om;
-        if (!digits_n(p + 1, 2, &oh) || p[3] != ':' || !digits_n(p + 4, 2, &om))
-            return false;
-        off = (oh * 3600 + om * 60) * (*p == '-' ? -1 : 1);
-        p += 6;
-    } else {
-        return false;
-    }
-    if (*p)
-        return false;
-    int64_t sec = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - off;
-    *out = (gotime){sec, nsec};
-    return true;
-}
-
-/* Prometheus' MinTime/MaxTime in seconds (time.Unix(math.MinInt64/1000+62135596801, 0),
- * time.Unix(math.MaxInt64/1000-62135596801, 999999999)). */
-#define MIN_TIME_SEC (INT64_MIN / 1000 + 62135596801LL)
-#define MAX_TIME_SEC (INT64_MAX / 1000 - 62135596801LL)
-
 int64_t
 ts_web_api_min_time(void)
 {
-    return from_time((gotime){MIN_TIME_SEC, 0});
+    return ts_gotime_ms(ts_gotime_prom_min());
 }
 
 int64_t
 ts_web_api_max_time(void)
 {
-    return from_time((gotime){MAX_TIME_SEC, 999999999});
+    return ts_gotime_ms(ts_gotime_prom_max());
 }
 
+/* Prometheus' parseTime with its error text. */
 static int
-parse_gotime(const char *s, gotime *t, ts_error *err)
+parse_gotime(const char *s, ts_gotime *t, ts_error *err)
 {
-    double f;
-    if (parse_float_go(s, &f)) {
-        double ip;
-        double frac = modf(f, &ip);
-        if (isinf(f))
-            frac = NAN; /* Go's math.Modf(±Inf) = (±Inf, NaN) */
-        frac = round(frac * 1000) / 1000;
-        *t = go_unix(go_f2i(ip), go_f2i(frac * 1e9));
-        return TS_OK;
-    }
-    if (parse_rfc3339(s, t))
+    if (ts_gotime_parse_prom_time(s, t) == TS_OK)
         return TS_OK;
     return quoted_error(err, TS_EPARSE, "cannot parse ", s, " to a valid timestamp");
 }
@@ -375,31 +219,23 @@ parse_gotime(const char *s, gotime *t, ts_error *err)
 int
 ts_web_api_parse_time(const char *s, int64_t *ms, ts_error *err)
 {
-    gotime t;
+    ts_gotime t;
     int rc = parse_gotime(s, &t, err);
     if (rc == 0)
-        *ms = from_time(t);
+        *ms = ts_gotime_ms(t);
     return rc;
 }
 
 int
 ts_web_api_parse_duration(const char *s, int64_t *ns, ts_error *err)
 {
-    double f;
-    if (parse_float_go(s, &f)) {
-        double v = f * 1e9;
-        if (v > 9223372036854775807.0 || v < -9223372036854775808.0)
-            return quoted_error(err, TS_EPARSE, "cannot parse ", s,
-                                " to a valid duration. It overflows int64");
-        *ns = go_f2i(v);
-        return TS_OK;
-    }
-    int64_t ms;
-    if (*s && ts_duration_parse(s, strlen(s), &ms) == 0 && ms <= INT64_MAX / 1000000) {
-        *ns = ms * 1000000;
-        return TS_OK;
-    }
-    return quoted_error(err, TS_EPARSE, "cannot parse ", s, " to a valid duration");
+    int rc = ts_gotime_parse_prom_duration(s, ns);
+    if (rc == -ERANGE)
+        return quoted_error(err, TS_EPARSE, "cannot parse ", s,
+                            " to a valid duration. It overflows int64");
+    if (rc != TS_OK)
+        return quoted_error(err, TS_EPARSE, "cannot parse ", s, " to a valid duration");
+    return TS_OK;
 }
 
 /* ------------------------------------------------------------ results */
@@ -515,7 +351,7 @@ bad_param(ts_web_resp *w, const char *param, const char *msg)
 
 /* parseTimeParam: default when empty; errors wrapped with "Invalid time value for 'x'". */
 static int
-time_param(ts_web_req *r, ts_web_resp *w, const char *name, gotime def, gotime *out)
+time_param(ts_web_req *r, ts_web_resp *w, const char *name, ts_gotime def, ts_gotime *out)
 {
     const char *v = form_value(r, name);
     if (!*v) {
@@ -587,7 +423,7 @@ h_query(ts_web_req *r, ts_web_resp *w, void *ctx)
     memset(&p, 0, sizeof p);
     const char *tv = form_value(r, "time");
     if (*tv) {
-        gotime t;
+        ts_gotime t;
         ts_error err;
         ts_error_clear(&err);
         if (parse_gotime(tv, &t, &err) != 0) {
@@ -595,7 +431,7 @@ h_query(ts_web_req *r, ts_web_resp *w, void *ctx)
             snprintf(msg, sizeof msg, "Invalid time value for 'time': %s", err.msg);
             return bad_param(w, "time", msg);
         }
-        p.time_ms = engine_ms(t);
+        p.time_ms = ts_gotime_unix_nano_ms(t);
     } else {
         p.time_ms = api->o.now_ms ? api->o.now_ms() : default_now();
     }
@@ -609,7 +445,7 @@ h_query_range(ts_web_req *r, ts_web_resp *w, void *ctx)
     ts_web_api_query_params p;
     memset(&p, 0, sizeof p);
     p.range = true;
-    gotime start, end;
+    ts_gotime start, end;
     ts_error err;
     ts_error_clear(&err);
     if (parse_gotime(form_value(r, "start"), &start, &err) != 0)
@@ -635,8 +471,8 @@ h_query_range(ts_web_req *r, ts_web_resp *w, void *ctx)
                              "decreasing the query resolution (?step=XX)");
         return 0;
     }
-    p.start_ms = engine_ms(start);
-    p.end_ms = engine_ms(end);
+    p.start_ms = ts_gotime_unix_nano_ms(start);
+    p.end_ms = ts_gotime_unix_nano_ms(end);
     p.step_ns = step;
     p.step_ms = step / 1000000;
     return run_query(api, r, w, &p);
@@ -734,15 +570,15 @@ h_series(ts_web_req *r, ts_web_resp *w, void *ctx)
         ts_web_api_respond_error(w, TS_WEB_API_ERR_BAD_DATA, "no match[] parameter provided");
         return 0;
     }
-    gotime start, end;
-    if (time_param(r, w, "start", (gotime){MIN_TIME_SEC, 0}, &start) ||
-        time_param(r, w, "end", (gotime){MAX_TIME_SEC, 999999999}, &end))
+    ts_gotime start, end;
+    if (time_param(r, w, "start", ts_gotime_prom_min(), &start) ||
+        time_param(r, w, "end", ts_gotime_prom_max(), &end))
         return 0;
     ts_error err;
     msets m;
     if (parse_matchers(api, r, &m, &err) != 0)
         return bad_param(w, "match[]", err.msg);
-    int64_t mint = from_time(start), maxt = from_time(end);
+    int64_t mint = ts_gotime_ms(start), maxt = ts_gotime_ms(end);
     ts_querier *q = NULL;
     ts_error_clear(&err);
     ts_queryable *qb = request_queryable(api, r);
@@ -795,9 +631,9 @@ h_series(ts_web_req *r, ts_web_resp *w, void *ctx)
 static int
 label_query(ts_web_api *api, ts_web_req *r, ts_web_resp *w, const char *name)
 {
-    gotime start, end;
-    if (time_param(r, w, "start", (gotime){MIN_TIME_SEC, 0}, &start) ||
-        time_param(r, w, "end", (gotime){MAX_TIME_SEC, 999999999}, &end))
+    ts_gotime start, end;
+    if (time_param(r, w, "start", ts_gotime_prom_min(), &start) ||
+        time_param(r, w, "end", ts_gotime_prom_max(), &end))
         return 0;
     ts_error err;
     msets m;
@@ -807,7 +643,7 @@ label_query(ts_web_api *api, ts_web_req *r, ts_web_resp *w, const char *name)
     }
     ts_querier *q = NULL;
     ts_queryable *qb = request_queryable(api, r);
-    int rc = qb ? ts_queryable_querier(qb, from_time(start), from_time(end), &q) : TS_EUNSUPPORTED;
+    int rc = qb ? ts_queryable_querier(qb, ts_gotime_ms(start), ts_gotime_ms(end), &q) : TS_EUNSUPPORTED;
     if (rc) {
         ts_web_api_respond_error(w, name ? TS_WEB_API_ERR_EXEC : ts_web_api_errtype_from_code(rc),
                              ts_strerror(rc));
@@ -912,9 +748,9 @@ has_selector(const ts_promql_expr *e)
 static int
 h_query_exemplars(ts_web_req *r, ts_web_resp *w, void *ctx)
 {
-    gotime start, end;
-    if (time_param(r, w, "start", (gotime){MIN_TIME_SEC, 0}, &start) ||
-        time_param(r, w, "end", (gotime){MAX_TIME_SEC, 999999999}, &end))
+    ts_gotime start, end;
+    if (time_param(r, w, "start", ts_gotime_prom_min(), &start) ||
+        time_param(r, w, "end", ts_gotime_prom_max(), &end))
         return 0;
     if (end.sec < start.sec || (end.sec == start.sec && end.nsec < start.nsec)) {
         ts_web_api_respond_error(w, TS_WEB_API_ERR_BAD_DATA,

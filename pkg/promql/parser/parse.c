@@ -43,6 +43,7 @@
 #include "pkg/promql/parser/lex.h"
 #include "pkg/util/floatfmt.h"
 #include "pkg/util/mem.h"
+#include "pkg/util/time.h"
 
 /* Error paths and helpers with big local buffers stay out of the recursive frames. */
 #define NOINLINE __attribute__((noinline))
@@ -136,71 +137,17 @@ ts_promql_parse_number(const char *s, size_t len, double *out)
     return parse_number_text(s, len, out, NULL, 0);
 }
 
-/* model.ParseDuration: [Ny][Nw][Nd][Nh][Nm][Ns][Nms], at least one part, or "0".  The total is
- * bounded like Go's time.Duration (int64 nanoseconds). */
+/* model.ParseDuration (pkg/util/time.h) with Prometheus' error texts in msg. */
 static int
 parse_duration_text(const char *s, size_t n, int64_t *ms, char *msg, size_t msgsz)
 {
-    static const struct {
-        const char *unit;
-        int64_t ms;
-    } units[] = {
-        {"y", 365LL * 24 * 3600 * 1000}, {"w", 7LL * 24 * 3600 * 1000}, {"d", 24LL * 3600 * 1000},
-        {"h", 3600LL * 1000},            {"m", 60LL * 1000},            {"s", 1000},
-        {"ms", 1},
-    };
-    if (n == 1 && s[0] == '0') {
-        *ms = 0;
+    const char *why = NULL;
+    if (ts_duration_parse_why(s, n, ms, &why) == TS_OK)
         return 0;
-    }
-    if (n == 0) {
-        snprintf(msg, msgsz, "empty duration string");
-        return TS_EPARSE;
-    }
-    size_t i = 0, next_unit = 0;
-    int64_t total_ns = 0;
-    bool overflow = false;
-    while (i < n) {
-        size_t d0 = i;
-        while (i < n && s[i] >= '0' && s[i] <= '9')
-            i++;
-        if (i == d0)
-            goto bad;
-        size_t u;
-        for (u = next_unit; u < 7; u++) {
-            size_t ul = strlen(units[u].unit);
-            /* "m" must not swallow the "m" of "ms" */
-            if (i + ul <= n && memcmp(s + i, units[u].unit, ul) == 0 &&
-                !(ul == 1 && units[u].unit[0] == 'm' && i + 1 < n && s[i + 1] == 's'))
-                break;
-        }
-        if (u == 7)
-            goto bad;
-        /* value of the digits, saturating */
-        int64_t v = 0;
-        for (size_t k = d0; k < i; k++) {
-            if (v > (INT64_MAX - 9) / 10) {
-                v = INT64_MAX;
-                break;
-            }
-            v = v * 10 + (s[k] - '0');
-        }
-        int64_t unit_ns = units[u].ms * 1000000;
-        if (v > INT64_MAX / unit_ns || total_ns > INT64_MAX - v * unit_ns)
-            overflow = true;
-        else
-            total_ns += v * unit_ns;
-        i += strlen(units[u].unit);
-        next_unit = u + 1;
-    }
-    if (overflow) {
-        snprintf(msg, msgsz, "duration out of range");
-        return TS_EPARSE;
-    }
-    *ms = total_ns / 1000000;
-    return 0;
-bad:
-    snprintf(msg, msgsz, "not a valid duration string: \"%.*s\"", (int)(n > 100 ? 100 : n), s);
+    if (strcmp(why, "not a valid duration string") == 0)
+        snprintf(msg, msgsz, "%s: \"%.*s\"", why, (int)(n > 100 ? 100 : n), s);
+    else
+        snprintf(msg, msgsz, "%s", why);
     return TS_EPARSE;
 }
 

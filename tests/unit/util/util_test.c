@@ -167,6 +167,28 @@ test_duration(void)
     T_EQ(ts_duration_parse("1m1h", 4, &ms), TS_EPARSE);
     T_EQ(ts_duration_parse("-1m", 3, &ms), TS_EPARSE);
     T_EQ(ts_duration_parse("99999999999999999999s", 21, &ms), TS_EPARSE);
+    /* model.ParseDuration's reasons, and its int64-ns bound (the PromQL parser's texts) */
+    const char *why = NULL;
+    T_OK(ts_duration_parse_why("1y2w3d4h5m6s7ms", 15, &ms, &why));
+    T_EQ(ms, 365LL * 86400000 + 14 * 86400000LL + 3 * 86400000LL + 4 * 3600000 + 5 * 60000 +
+                 6000 + 7);
+    T_EQ(ts_duration_parse_why("", 0, &ms, &why), TS_EPARSE);
+    T_STREQ(why, "empty duration string");
+    T_EQ(ts_duration_parse_why("5xs", 3, &ms, &why), TS_EPARSE);
+    T_STREQ(why, "not a valid duration string");
+    T_EQ(ts_duration_parse_why("1s1m", 4, &ms, &why), TS_EPARSE);
+    T_STREQ(why, "not a valid duration string");
+    T_EQ(ts_duration_parse_why("1ms1s", 5, &ms, &why), TS_EPARSE);
+    T_STREQ(why, "not a valid duration string");
+    T_EQ(ts_duration_parse_why("300y", 4, &ms, &why), TS_EPARSE);
+    T_STREQ(why, "duration out of range");
+    T_EQ(ts_duration_parse_why("99999999999999999999s", 21, &ms, &why), TS_EPARSE);
+    T_STREQ(why, "duration out of range");
+    T_EQ(ts_duration_parse_why("300y5x", 6, &ms, &why), TS_EPARSE); /* syntax first */
+    T_STREQ(why, "not a valid duration string");
+    T_OK(ts_duration_parse("292y", 4, &ms)); /* 292 years fit in int64 ns */
+    T_EQ(ms, 292LL * 365 * 86400000);
+    T_EQ(ts_duration_parse("293y", 4, &ms), TS_EPARSE);
     char buf[32];
     T_STREQ(ts_duration_format(5400000, buf, sizeof(buf)), "1h30m");
     T_STREQ(ts_duration_format(0, buf, sizeof(buf)), "0s");
