@@ -241,10 +241,9 @@ class H(BaseHTTPRequestHandler):
                         return
                     todo = [e for e in events if e[0] > pos and e[1] == plural and
                             (not ns or e[3]["metadata"].get("namespace") == ns)]
+                    cur = rv   # every event up to here is in todo or not ours
                     if not todo:
                         lock.wait(0.2)
-                        todo = []
-                    cur = rv
                 for erv, _, typ, obj in todo:
                     o = dict(obj)
                     o["kind"], o["apiVersion"] = KIND[plural], api
