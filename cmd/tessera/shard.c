@@ -151,6 +151,28 @@ load_config(shard *s, ts_config **out)
     return rc;
 }
 
+/* Tells the store API which series this shard's rules write, so they carry
+ * shard="<index>" (only with --shard.count > 1: one shard's results cannot
+ * collide with another's). */
+static void
+mark_rule_series(shard *s)
+{
+    if (!s->store || !s->rules)
+        return;
+    if (s->shard_count <= 1) {
+        ts_store_server_set_rule_series(s->store, NULL, NULL, NULL, 0);
+        return;
+    }
+    char **names;
+    size_t n = ts_rules_manager_output_names(s->rules, &names);
+    char idx[16];
+    snprintf(idx, sizeof(idx), "%u", s->shard_index);
+    ts_store_server_set_rule_series(s->store, "shard", idx, (const char *const *)names, n);
+    for (size_t i = 0; i < n; i++)
+        ts_free(names[i]);
+    ts_free(names);
+}
+
 /* Replaces the rule groups with the config's rule files (already checked by
  * load_config); the manager keeps the state of rules that stay. */
 static int
@@ -171,6 +193,8 @@ apply_rules(shard *s, const ts_config *cfg)
     ts_rule_paths_free(paths, npaths);
     if (rc)
         snprintf(s->reload_err, sizeof(s->reload_err), "loading rules: %s", err.msg);
+    else
+        mark_rule_series(s);
     return rc;
 }
 
@@ -1039,6 +1063,7 @@ ts_cmd_shard(int argc, char **argv)
             TS_LOG(TS_LOG_ERROR, "shard", "cannot start the store API", "err=\"%s\"", err.msg);
             goto out;
         }
+        mark_rule_series(s);
     }
 
     /* scraping */

@@ -1165,6 +1165,33 @@ ts_rules_manager_alerts_json(ts_rules_manager *m, ts_jsonw *j)
     pthread_mutex_unlock(&m->mu);
 }
 
+size_t
+ts_rules_manager_output_names(ts_rules_manager *m, char ***out)
+{
+    char **v = NULL;
+    size_t n = 0, cap = 0;
+    bool alerts = false;
+    pthread_mutex_lock(&m->mu);
+    for (size_t i = 0; i < m->ngroups; i++)
+        for (size_t j = 0; j < m->groups[i].nrules; j++) {
+            const rule *r = &m->groups[i].rules[j];
+            if (r->alerting) {
+                alerts = true;
+                continue;
+            }
+            TS_GROW(v, cap, n + 2);
+            v[n++] = ts_strdup(r->def->record);
+        }
+    pthread_mutex_unlock(&m->mu);
+    if (alerts) {
+        TS_GROW(v, cap, n + 2);
+        v[n++] = ts_strdup("ALERTS");
+        v[n++] = ts_strdup("ALERTS_FOR_STATE");
+    }
+    *out = v;
+    return n;
+}
+
 void
 ts_rules_manager_collect(void *ctx, ts_metrics_writer *w)
 {

@@ -105,6 +105,11 @@ int64_t ts_rules_eval_timestamp(const char *file, const char *group, int64_t int
 void ts_rules_manager_rules_json(ts_rules_manager *m, ts_jsonw *j, const char *type);
 void ts_rules_manager_alerts_json(ts_rules_manager *m, ts_jsonw *j);
 
+/* The metric names the current rules write: every recording rule's name,
+ * and ALERTS and ALERTS_FOR_STATE when there is an alerting rule.  *out and
+ * its strings are the caller's (ts_free each); returns the count. */
+size_t ts_rules_manager_output_names(ts_rules_manager *m, char ***out);
+
 /* prometheus_rule_* self-metrics (a ts_metrics_collect_fn; ctx is the manager). */
 void ts_rules_manager_collect(void *ctx, ts_metrics_writer *w);
 

@@ -12,6 +12,15 @@
  * come straight from the series' chunk iterator (no re-encoding); series
  * without chunk form are encoded to XOR here.
  *
+ * Rule series: a shard's rules write series that other shards' rules write
+ * too (the same `sum by (job) (up)` in every shard).  The owner tells the
+ * server which metric names its rules write (ts_store_server_set_rule_series);
+ * series with those names get one more label (`shard="<index>"`), added like
+ * an external label but to those series only, so two shards' partial results
+ * stay two series in the querier while scraped series (which move between
+ * shards) keep the same labels everywhere.  Matchers on that label are
+ * checked here against the output labels (a series without it has "").
+ *
  * Every malformed frame gets an error reply (never a crash) and is counted.
  */
 #include "pkg/store/codec.h"
@@ -60,6 +69,10 @@ struct ts_store_server {
     int nthreads;
     pthread_mutex_t mu;
     ts_labels *ext; /* guarded by mu; replaced on reload */
+    /* rule series marks, guarded by mu: names sorted */
+    char *mark_name, *mark_value;
+    char **mark_names;
+    size_t nmark_names;
     cursor **cursors;
     size_t ncursors, capcursors;
     uint64_t next_cursor;
@@ -106,6 +119,45 @@ ext_labels_ref(ts_store_server *s, ts_arena *a)
     return ls;
 }
 
+/* A snapshot of the rule series marks (strings in a). */
+typedef struct marks {
+    const char *name, *value; /* name NULL: none */
+    const char **names;
+    size_t n;
+} marks;
+
+static int
+str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void
+marks_ref(ts_store_server *s, ts_arena *a, const ts_labels *ext, marks *m)
+{
+    memset(m, 0, sizeof(*m));
+    pthread_mutex_lock(&s->mu);
+    /* a configured external label of the same name wins for every series */
+    if (s->mark_name && s->nmark_names && !ts_labels_has(ext, s->mark_name)) {
+        m->name = ts_arena_strdup(a, s->mark_name);
+        m->value = ts_arena_strdup(a, s->mark_value);
+        m->names = ts_arena_alloc(a, s->nmark_names * sizeof(char *));
+        for (size_t i = 0; i < s->nmark_names; i++)
+            m->names[i] = ts_arena_strdup(a, s->mark_names[i]);
+        m->n = s->nmark_names;
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+static bool
+marked(const marks *m, const ts_labels *own)
+{
+    if (!m->name)
+        return false;
+    const char *n = ts_labels_get(own, TS_METRIC_NAME);
+    return n && bsearch(&n, m->names, m->n, sizeof(char *), str_cmp) != NULL;
+}
+
 static bool
 in_list(const char *name, char **list, size_t n)
 {
@@ -136,21 +188,25 @@ split_matchers(const ts_labels *ext, ts_matcher **ms, size_t n, ts_matcher **loc
     return true;
 }
 
-/* Output labels: own labels overlaid with external ones, minus replica labels. */
+/* Output labels: own labels overlaid with external ones (and the rule mark
+ * when extra is not NULL), minus replica labels. */
 static ts_labels *
-output_labels(ts_arena *a, const ts_labels *own, const ts_labels *ext, char **without,
-              size_t nwithout)
+output_labels(ts_arena *a, const ts_labels *own, const ts_labels *ext, const ts_label *extra,
+              char **without, size_t nwithout)
 {
     ts_label stack[64];
-    size_t cap = own->n + ext->n;
+    size_t cap = own->n + ext->n + 1;
     ts_label *l = cap <= 64 ? stack : ts_malloc(cap * sizeof(ts_label));
     size_t k = 0;
     for (size_t i = 0; i < own->n; i++)
-        if (!ts_labels_has(ext, own->l[i].name) && !in_list(own->l[i].name, without, nwithout))
+        if (!ts_labels_has(ext, own->l[i].name) && !in_list(own->l[i].name, without, nwithout) &&
+            !(extra && strcmp(own->l[i].name, extra->name) == 0))
             l[k++] = own->l[i];
     for (size_t i = 0; i < ext->n; i++)
         if (!in_list(ext->l[i].name, without, nwithout))
             l[k++] = ext->l[i];
+    if (extra && !in_list((char *)extra->name, without, nwithout))
+        l[k++] = *extra;
     ts_labels *out = ts_labels_new_arena(a, l, k);
     if (l != stack)
         ts_free(l);
@@ -353,10 +409,23 @@ handle_series(ts_store_server *s, const Tessera__Store__V1__SeriesRequest *r, ts
     c->maxt = r->max_time;
     c->skip_chunks = r->skip_chunks;
     ts_labels *ext = ext_labels_ref(s, &c->arena);
+    marks mk;
+    marks_ref(s, &c->arena, ext, &mk);
     ts_matcher **local = ts_calloc(r->n_matchers + 1, sizeof(*local));
-    size_t nlocal = 0;
+    ts_matcher **post = ts_calloc(r->n_matchers + 1, sizeof(*post));
+    size_t nlocal = 0, npost = 0;
     ts_matcher *all = NULL;
     bool possible = split_matchers(ext, ms, r->n_matchers, local, &nlocal);
+    if (mk.name) { /* matchers on the rule mark are checked on the output labels */
+        size_t k = 0;
+        for (size_t i = 0; i < nlocal; i++) {
+            if (strcmp(local[i]->name, mk.name) == 0)
+                post[npost++] = local[i];
+            else
+                local[k++] = local[i];
+        }
+        nlocal = k;
+    }
     if (possible && nlocal == 0) {
         ts_matcher_new(&all, TS_MATCH_RE, TS_METRIC_NAME, ".+", NULL);
         local[nlocal++] = all;
@@ -376,26 +445,40 @@ handle_series(ts_store_server *s, const Tessera__Store__V1__SeriesRequest *r, ts
             ts_error_set(&e, rc, "opening querier: %s", ts_strerror(rc));
         }
     }
-    for (size_t i = 0; i < r->n_matchers; i++)
-        ts_matcher_free(ms[i]);
-    ts_free(ms);
     ts_matcher_free(all);
     ts_free(local);
     if (rc) {
+        for (size_t i = 0; i < r->n_matchers; i++)
+            ts_matcher_free(ms[i]);
+        ts_free(ms);
+        ts_free(post);
         cursor_free(c);
         return error_reply(s, out, rc, e.msg);
     }
     /* collect and sort by output labels */
     sort_item *items = NULL;
     size_t n = 0, cap = 0;
+    ts_label mark = {mk.name, mk.value};
     while (c->ss && ts_ss_next(c->ss)) {
         ts_series *se = ts_ss_at(c->ss);
+        ts_labels *ol = output_labels(&c->arena, se->labels, ext, marked(&mk, se->labels) ? &mark : NULL,
+                                      r->without_replica_labels, r->n_without_replica_labels);
+        bool ok = true;
+        for (size_t i = 0; i < npost && ok; i++) {
+            const char *v = ts_labels_get(ol, post[i]->name);
+            ok = ts_matcher_matches(post[i], v ? v : "");
+        }
+        if (!ok)
+            continue;
         TS_GROW(items, cap, n + 1);
         items[n].s = se;
-        items[n].out = output_labels(&c->arena, se->labels, ext, r->without_replica_labels,
-                                     r->n_without_replica_labels);
+        items[n].out = ol;
         n++;
     }
+    for (size_t i = 0; i < r->n_matchers; i++)
+        ts_matcher_free(ms[i]);
+    ts_free(ms);
+    ts_free(post);
     if (c->ss && c->ss->error.code) {
         ts_free(items);
         int code = c->ss->error.code;
@@ -499,6 +582,8 @@ handle_labels(ts_store_server *s, const char *name, int64_t start, int64_t end,
     if (rc)
         return error_reply(s, out, rc, e.msg);
     ts_labels *ext = ext_labels_ref(s, a);
+    marks mk;
+    marks_ref(s, a, ext, &mk);
     ts_matcher **local = ts_calloc(npbms + 1, sizeof(*local));
     size_t nlocal = 0;
     bool possible = split_matchers(ext, ms, npbms, local, &nlocal);
@@ -508,6 +593,20 @@ handle_labels(ts_store_server *s, const char *name, int64_t start, int64_t end,
     if (possible && !replica) {
         ts_querier *q;
         rc = ts_queryable_querier(s->opts.queryable, start, end, &q);
+        /* does any series of the rule marks match?  Then the mark's name
+         * and value are among the answers. */
+        bool has_mark = false;
+        if (rc == TS_OK && mk.name && !in_list((char *)mk.name, without, nwithout) &&
+            (!name || strcmp(name, mk.name) == 0)) {
+            const char **names;
+            size_t nn;
+            ts_error me;
+            ts_error_clear(&me);
+            if (q->ops->label_values(q, TS_METRIC_NAME, local, nlocal, a, &names, &nn, &me) ==
+                TS_OK)
+                for (size_t i = 0; i < nn && !has_mark; i++)
+                    has_mark = bsearch(&names[i], mk.names, mk.n, sizeof(char *), str_cmp);
+        }
         if (rc == TS_OK) {
             const char *ev = name ? ts_labels_get(ext, name) : NULL;
             if (ev) {
@@ -522,10 +621,19 @@ handle_labels(ts_store_server *s, const char *name, int64_t start, int64_t end,
                 }
             } else if (name) {
                 rc = q->ops->label_values(q, name, local, nlocal, a, &vals, &nvals, &e);
+                if (rc == TS_OK && has_mark) {
+                    const char **all = ts_arena_alloc(a, (nvals + 1) * sizeof(char *));
+                    if (nvals)
+                        memcpy(all, vals, nvals * sizeof(char *));
+                    all[nvals++] = mk.value;
+                    ts_strs_sort_unique(all, &nvals);
+                    vals = all;
+                }
             } else {
                 rc = q->ops->label_names(q, local, nlocal, a, &vals, &nvals, &e);
                 if (rc == TS_OK && nvals > 0) {
-                    const char **all = ts_arena_alloc(a, (nvals + ext->n) * sizeof(char *));
+                    const char **all =
+                        ts_arena_alloc(a, (nvals + ext->n + 1) * sizeof(char *));
                     size_t k = 0;
                     for (size_t i = 0; i < nvals; i++)
                         if (!in_list((char *)vals[i], without, nwithout))
@@ -533,6 +641,8 @@ handle_labels(ts_store_server *s, const char *name, int64_t start, int64_t end,
                     for (size_t i = 0; i < ext->n; i++)
                         if (!in_list((char *)ext->l[i].name, without, nwithout))
                             all[k++] = ext->l[i].name;
+                    if (has_mark)
+                        all[k++] = mk.name;
                     ts_strs_sort_unique(all, &k);
                     vals = all;
                     nvals = k;
@@ -753,6 +863,35 @@ ts_store_server_set_shard(ts_store_server *s, uint32_t index, uint32_t count)
     pthread_mutex_unlock(&s->mu);
 }
 
+void
+ts_store_server_set_rule_series(ts_store_server *s, const char *label_name, const char *value,
+                                const char *const *names, size_t n)
+{
+    char *ln = label_name && n ? ts_strdup(label_name) : NULL;
+    char *lv = label_name && n ? ts_strdup(value ? value : "") : NULL;
+    char **ns = NULL;
+    if (ln) {
+        ns = ts_malloc(n * sizeof(char *));
+        for (size_t i = 0; i < n; i++)
+            ns[i] = ts_strdup(names[i]);
+        qsort(ns, n, sizeof(char *), str_cmp);
+    }
+    pthread_mutex_lock(&s->mu);
+    char *oln = s->mark_name, *olv = s->mark_value;
+    char **ons = s->mark_names;
+    size_t on = s->nmark_names;
+    s->mark_name = ln;
+    s->mark_value = lv;
+    s->mark_names = ns;
+    s->nmark_names = ln ? n : 0;
+    pthread_mutex_unlock(&s->mu);
+    ts_free(oln);
+    ts_free(olv);
+    for (size_t i = 0; i < on; i++)
+        ts_free(ons[i]);
+    ts_free(ons);
+}
+
 const char *
 ts_store_server_url(const ts_store_server *s)
 {
@@ -786,6 +925,7 @@ ts_store_server_stop(ts_store_server *s)
     if (s->tls)
         nng_tls_config_free(s->tls);
     ts_labels_free(s->ext);
+    ts_store_server_set_rule_series(s, NULL, NULL, NULL, 0);
     pthread_mutex_destroy(&s->mu);
     ts_free(s);
 }

@@ -12,6 +12,7 @@
  * External labels: the server adds them to every series it returns (they win
  * over a series' own label of the same name), evaluates matchers on them
  * itself, and drops the labels a request names in without_replica_labels.
+ * Series of the store's own rules may get one more label (the rule mark).
  *
  * Faults (client side): every request is bounded by the smaller of the
  * query's deadline and a response timeout for one reply; when the
@@ -65,6 +66,12 @@ int ts_store_server_start(ts_store_server **out, const ts_store_server_opts *opt
 void ts_store_server_set_external_labels(ts_store_server *s, const ts_labels *ls);
 /* Replaces the shard identity sent in Info (the shard count changed: --shard.count-file). */
 void ts_store_server_set_shard(ts_store_server *s, uint32_t index, uint32_t count);
+/* Marks the series this store's own rules write: a series whose metric name
+ * is one of names gets label_name=value added (it wins over the series' own
+ * label of that name), as an external label of those series only.  Copied;
+ * n 0 clears.  A configured external label of the same name wins. */
+void ts_store_server_set_rule_series(ts_store_server *s, const char *label_name, const char *value,
+                                     const char *const *names, size_t n);
 /* The URL actually bound (tcp://127.0.0.1:0 resolves the port). */
 const char *ts_store_server_url(const ts_store_server *s);
 void ts_store_server_stats_get(ts_store_server *s, ts_store_server_stats *st);
