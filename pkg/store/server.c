@@ -461,8 +461,9 @@ handle_series(ts_store_server *s, const Tessera__Store__V1__SeriesRequest *r, ts
     ts_label mark = {mk.name, mk.value};
     while (c->ss && ts_ss_next(c->ss)) {
         ts_series *se = ts_ss_at(c->ss);
-        ts_labels *ol = output_labels(&c->arena, se->labels, ext, marked(&mk, se->labels) ? &mark : NULL,
-                                      r->without_replica_labels, r->n_without_replica_labels);
+        const ts_label *extra = marked(&mk, se->labels) ? &mark : NULL;
+        ts_labels *ol = output_labels(&c->arena, se->labels, ext, extra, r->without_replica_labels,
+                                      r->n_without_replica_labels);
         bool ok = true;
         for (size_t i = 0; i < npost && ok; i++) {
             const char *v = ts_labels_get(ol, post[i]->name);
