@@ -6,7 +6,19 @@
  * the whole set whenever it changes; endpoints are added and dropped here to
  * match.  One background thread probes: every ~200 ms it probes the
  * endpoints whose next probe is due, each probe on its own short-lived
- * thread so one slow store does not delay the others.
+ * thread so one slow store does not delay the others (nor the loop).
+ *
+ * Health (DESIGN.md §6, "fail fast"): a store is down from its first failed
+ * probe, or as soon as its client reports the connection lost (checked every
+ * loop turn), and the fan-out does not ask a store that is down.  A store
+ * that is down is probed after 1, 2, 4, 8 s, then every 8 s (a probe of a
+ * store whose connection is lost sends nothing: it waits for nng's dialer,
+ * which retries the address with its own back-off of 100 ms to 5 s, so a
+ * dead address is never flooded), and at once when the client makes a new
+ * connection: the store is used again as soon as it answers.  A query that
+ * got no answer from a store asks for a probe now (ts_query_endpoints_suspect),
+ * so a hung store is found within one probe timeout.  Each change of state
+ * is logged once.
  *
  * Endpoints are reference-counted: the list holds one reference, each
  * snapshot one per entry, so an endpoint removed by discovery while a query
@@ -38,6 +50,7 @@ typedef struct ep {
     uint32_t shard_index, shard_count;
     int64_t next_probe;
     int fails;
+    uint64_t connects; /* the client's connection count when last probed */
 } ep;
 
 struct ts_endpoints {
@@ -48,6 +61,7 @@ struct ts_endpoints {
     pthread_cond_t cv;
     pthread_t thread;
     bool stop;
+    int nprobing; /* probe threads running */
     ep **eps;
     size_t n, cap;
 };
@@ -131,6 +145,37 @@ typedef struct probe_job {
     pthread_t thread;
 } probe_job;
 
+/* Wait before the next probe of a store that failed n times before: 1, 2,
+ * 4, 8 s, then 8 s. */
+static int64_t
+backoff_ms(int n)
+{
+    return 1000LL << (n < 3 ? n : 3);
+}
+
+/* Marks stores whose connection was lost down (once), and asks for a probe
+ * of those whose client connected again since their last probe.  Caller
+ * holds mu. */
+static void
+watch_connections(ts_endpoints *e, int64_t now)
+{
+    for (size_t i = 0; i < e->n; i++) {
+        ep *p = e->eps[i];
+        if (p->probing)
+            continue;
+        if (p->healthy && ts_store_client_lost(p->client)) {
+            p->healthy = false;
+            p->probed = true;
+            snprintf(p->last_error, sizeof(p->last_error), "store %s: connection lost", p->url);
+            TS_LOG(TS_LOG_WARN, "endpoints", "store is unhealthy", "url=%s err=\"connection lost\"",
+                   p->url);
+            p->next_probe = now + backoff_ms(p->fails++);
+        } else if (!p->healthy && p->probed && ts_store_client_connects(p->client) != p->connects) {
+            p->next_probe = now; /* it is back: probe it now */
+        }
+    }
+}
+
 static void *
 probe(void *arg)
 {
@@ -142,12 +187,14 @@ probe(void *arg)
     ts_error err;
     ts_error_clear(&err);
     ts_store_info info;
+    uint64_t connects = ts_store_client_connects(p->client);
     int rc = ts_store_client_info(p->client, e->opts.probe_timeout_ms, &a, &info, &err);
     int64_t now = ts_now_ms();
     pthread_mutex_lock(&e->mu);
     p->probed = true;
     p->last_check = now;
     p->probing = false;
+    p->connects = connects;
     if (rc == TS_OK) {
         if (!p->healthy)
             TS_LOG(TS_LOG_INFO, "endpoints", "store is healthy", "url=%s", p->url);
@@ -167,40 +214,61 @@ probe(void *arg)
             TS_LOG(TS_LOG_WARN, "endpoints", "store is unhealthy", "url=%s err=\"%s\"", p->url,
                    err.msg);
         p->healthy = false;
-        p->fails++;
         snprintf(p->last_error, sizeof(p->last_error), "%s", err.msg);
-        int64_t backoff = 1000LL << (p->fails < 5 ? p->fails : 5);
-        p->next_probe = now + (backoff < 30000 ? backoff : 30000);
+        p->next_probe = now + backoff_ms(p->fails++);
     }
     ep_unref(p);
+    e->nprobing--;
+    pthread_cond_broadcast(&e->cv);
     pthread_mutex_unlock(&e->mu);
     ts_arena_fini(&a);
+    ts_free(j);
     return NULL;
 }
 
+/* Starts a probe of every endpoint that is due (all: every endpoint); with
+ * wait, returns when they are done. */
 static void
-probe_due(ts_endpoints *e, bool all)
+probe_due(ts_endpoints *e, bool all, bool wait)
 {
     pthread_mutex_lock(&e->mu);
     int64_t now = ts_now_ms();
-    probe_job *jobs = ts_calloc(e->n ? e->n : 1, sizeof(*jobs));
-    size_t nj = 0;
+    watch_connections(e, now);
     for (size_t i = 0; i < e->n; i++) {
         ep *p = e->eps[i];
         if (p->probing || (!all && p->next_probe > now))
             continue;
+        probe_job *j = ts_calloc(1, sizeof(*j));
+        j->e = e;
+        j->p = p;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         p->probing = true;
         p->refs++;
-        jobs[nj].e = e;
-        jobs[nj].p = p;
-        nj++;
+        e->nprobing++;
+        if (pthread_create(&j->thread, &attr, probe, j) != 0) {
+            p->probing = false;
+            p->refs--;
+            e->nprobing--;
+            ts_free(j);
+        }
+        pthread_attr_destroy(&attr);
     }
+    while (wait && e->nprobing > 0)
+        pthread_cond_wait(&e->cv, &e->mu);
     pthread_mutex_unlock(&e->mu);
-    for (size_t i = 0; i < nj; i++)
-        pthread_create(&jobs[i].thread, NULL, probe, &jobs[i]);
-    for (size_t i = 0; i < nj; i++)
-        pthread_join(jobs[i].thread, NULL);
-    ts_free(jobs);
+}
+
+void
+ts_query_endpoints_suspect(ts_endpoints *e, void *ref)
+{
+    pthread_mutex_lock(&e->mu);
+    ep *p = ref;
+    if (p->healthy && !p->probing)
+        p->next_probe = 0;
+    pthread_cond_broadcast(&e->cv);
+    pthread_mutex_unlock(&e->mu);
 }
 
 void
@@ -208,7 +276,7 @@ ts_query_endpoints_refresh_now(ts_endpoints *e)
 {
     if (!ts_discovery_stores_refresh(e->sd, 60000))
         TS_LOG(TS_LOG_WARN, "endpoints", "store discovery did not answer within 60 s", "");
-    probe_due(e, true);
+    probe_due(e, true, true);
 }
 
 static void *
@@ -218,7 +286,7 @@ loop(void *arg)
     pthread_mutex_lock(&e->mu);
     while (!e->stop) {
         pthread_mutex_unlock(&e->mu);
-        probe_due(e, false);
+        probe_due(e, false, false);
         pthread_mutex_lock(&e->mu);
         if (e->stop)
             break;
@@ -262,7 +330,7 @@ ts_query_endpoints_start(ts_endpoints **out, const ts_query_endpoints_opts *opts
         ts_query_endpoints_stop(e);
         return rc;
     }
-    probe_due(e, true);
+    probe_due(e, true, true);
     if (pthread_create(&e->thread, NULL, loop, e) != 0) {
         ts_query_endpoints_stop(e);
         return ts_error_set(err, TS_EIO, "cannot start the endpoints thread");
@@ -283,6 +351,10 @@ ts_query_endpoints_stop(ts_endpoints *e)
     pthread_mutex_unlock(&e->mu);
     if (e->thread)
         pthread_join(e->thread, NULL);
+    pthread_mutex_lock(&e->mu);
+    while (e->nprobing > 0) /* probes hold references: let them finish */
+        pthread_cond_wait(&e->cv, &e->mu);
+    pthread_mutex_unlock(&e->mu);
     for (size_t i = 0; i < e->n; i++)
         ep_unref(e->eps[i]);
     ts_free(e->eps);

@@ -11,9 +11,12 @@
  * A/AAAA).  Addresses without a scheme get tcp://.
  *
  * A background thread probes every store with Info: healthy stores every
- * probe interval, failing ones with exponential back-off (up to 30 s).  The
- * probe records external labels, time range, last error and last check,
- * which /api/v1/stores shows and which the fan-out uses to prune.
+ * probe interval, failing ones with exponential back-off (1 s to 8 s), and a
+ * store whose client connects again at once.  A lost connection marks a
+ * store down without waiting for a probe.  The probe records external
+ * labels, time range, shard identity, last error and last check, which
+ * /api/v1/stores shows and which the fan-out uses to prune and to group
+ * replicas.
  *
  * Thread-safety: all functions may be called from any thread.
  */
@@ -61,6 +64,10 @@ void ts_query_endpoints_stop(ts_endpoints *e);
  * ts_query_endpoints_release).  Sorted by URL. */
 size_t ts_query_endpoints_snapshot(ts_endpoints *e, ts_arena *a, ts_query_endpoint_status **out);
 void ts_query_endpoints_release(ts_endpoints *e, ts_query_endpoint_status *st, size_t n);
+
+/* A query got no answer from the store of this snapshot entry (its ref):
+ * probe it now rather than at its next interval. */
+void ts_query_endpoints_suspect(ts_endpoints *e, void *ref);
 
 /* Re-runs discovery (file and DNS) and probes every store now; returns when
  * both are done (tests, and at start). */

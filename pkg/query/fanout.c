@@ -3,7 +3,7 @@
  * references on their clients) for its whole life.  Each select or labels
  * call starts one asynchronous request per store that survives pruning
  * (nng aio: no thread per store, no lock shared between queries; replies are
- * decoded on nng's threads), then waits on the querier's own condition until
+ * decoded on the query's thread), then waits on the querier's own condition until
  * every store is done, or every shard has an answer and its slow replicas
  * ran out of time (fanout.h).
  *
@@ -347,6 +347,10 @@ judge(fq *q, fan *fn, ts_series_set *warn_to, ts_error *err)
         slot *s = &fn->slots[i];
         for (size_t w = 0; w < s->nwarnings; w++)
             ts_ss_add_warning(warn_to, "%s", s->warnings[w]);
+        /* no answer in time: have the endpoints probe it now (a hung store
+         * is then down, and not asked, within one probe timeout) */
+        if (s->failed && s->err.code == TS_ETIMEOUT && q->st[s->idx].healthy)
+            ts_query_endpoints_suspect(q->f->e, q->st[s->idx].ref);
     }
     return rc;
 }

@@ -4,7 +4,9 @@
  * One req0 socket per store, dialed in the background (nng reconnects by
  * itself).  Every request is an asynchronous call (ts_store_call): its own
  * nng context and aio, a small state machine in the aio callback (send,
- * then receive, then decode the reply on nng's thread) and a done callback.
+ * then receive) and a done callback.  The reply is decoded by its owner,
+ * on the query's own thread, never on one of nng's few threads (a big reply
+ * of one query would hold back the replies of the others).
  * The synchronous paths (a plain querier, SeriesNext, Info) wait on a call;
  * the fan-out starts one call per store and waits for them together.
  *
@@ -67,6 +69,7 @@ struct ts_store_call {
     uint8_t expect;
     ts_arena *arena; /* where the reply is unpacked */
     ProtobufCMessage *resp;
+    nng_msg *msg; /* the reply as received, until decoded */
     ts_error err; /* err.code != 0: failed */
     ts_store_call_done_fn done;
     void *arg;
@@ -153,11 +156,25 @@ call_cb(void *arg)
         call_fail_nng(k, rv);
         return;
     }
-    nng_msg *msg = nng_aio_get_msg(k->aio);
+    /* kept as bytes: the owner decodes it on its own thread (call_decode),
+     * so a big reply never holds one of nng's few threads from the replies
+     * of other queries */
+    k->msg = nng_aio_get_msg(k->aio);
     nng_aio_set_msg(k->aio, NULL);
+    call_finish(k);
+}
+
+/* Decodes the reply of a finished call (on the owner's thread); sets k->err. */
+static void
+call_decode(ts_store_call *k)
+{
+    if (!k->msg || k->err.code)
+        return;
+    ts_store_client *c = k->c;
+    nng_msg *msg = k->msg;
+    k->msg = NULL;
     uint8_t got;
     ProtobufCMessage *m;
-    /* decoded here, on nng's thread: the stores of one fan-out decode in parallel */
     int rc = ts_store_frame_unpack(nng_msg_body(msg), nng_msg_len(msg), 1u << 30, k->arena, &got,
                                    &m, &k->err);
     nng_msg_free(msg);
@@ -172,7 +189,6 @@ call_cb(void *arg)
     } else {
         k->resp = m;
     }
-    call_finish(k);
 }
 
 /* Starts one request/reply.  Never fails to return a call: an error found
@@ -273,6 +289,8 @@ ts_store_call_cancel(ts_store_call *k)
 static void
 call_free(ts_store_call *k)
 {
+    if (k->msg)
+        nng_msg_free(k->msg);
     if (k->aio)
         nng_aio_free(k->aio);
     if (k->ctx_open)
@@ -348,6 +366,7 @@ roundtrip(ts_store_client *c, uint8_t type, const ProtobufCMessage *req, int64_t
     pthread_cond_init(&w.cv, NULL);
     ts_store_call *k = call_start(c, type, req, deadline, a, expect, wait_connect, waiter_done, &w);
     waiter_wait(&w);
+    call_decode(k);
     int rc = k->err.code;
     if (rc && err)
         *err = k->err;
@@ -765,6 +784,7 @@ ts_store_call_series(ts_store_call *k, ts_series_set **out, ts_error *err)
 {
     rset *s = k->set;
     batch *b = k->b;
+    call_decode(k);
     int rc = k->err.code;
     *out = NULL;
     if (rc) {
@@ -790,6 +810,7 @@ ts_store_call_series(ts_store_call *k, ts_series_set **out, ts_error *err)
 int
 ts_store_call_strings(ts_store_call *k, ts_arena *a, const char ***out, size_t *n, ts_error *err)
 {
+    call_decode(k);
     int rc = k->err.code;
     *out = NULL;
     *n = 0;

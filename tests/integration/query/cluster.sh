@@ -76,6 +76,7 @@ global:
 scrape_configs:
   - job_name: node
     static_configs: [{targets: [$TARGETS]}]
+${EXTRA_SCRAPE:-}
 YML
     local run=()
     [ "$NETNS" = 1 ] && [ "$key" = 0a ] && run=(ip netns exec "$NS")

@@ -148,7 +148,7 @@ test_unreachable_store_times_out(void)
     ts_arena_init(&a, 0);
     ts_store_info info;
     T_EQ(ts_store_client_info(c, 300, &a, &info, &err), TS_ETIMEOUT);
-    T_TRUE(strstr(err.msg, "not connected (waited 3") != NULL);
+    T_TRUE(strstr(err.msg, "not connected (waited ") != NULL);
     T_TRUE(strstr(err.msg, "tcp://127.0.0.1:1") != NULL);
     ts_arena_fini(&a);
     ts_store_client_free(c);
