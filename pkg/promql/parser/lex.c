@@ -18,6 +18,7 @@
  * parser's job, so the error texts come out where Prometheus produces them.
  */
 #include "pkg/promql/parser/lex.h"
+#include "pkg/util/str.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -102,32 +103,6 @@ ts__pq_decode_rune(const char *s, size_t n, size_t *w)
     return r;
 }
 
-/* Encodes r as UTF-8 into out (4 bytes room); returns the length. */
-static size_t
-encode_rune(int32_t r, char *out)
-{
-    if (r < 0x80) {
-        out[0] = (char)r;
-        return 1;
-    }
-    if (r < 0x800) {
-        out[0] = (char)(0xC0 | (r >> 6));
-        out[1] = (char)(0x80 | (r & 0x3F));
-        return 2;
-    }
-    if (r < 0x10000) {
-        out[0] = (char)(0xE0 | (r >> 12));
-        out[1] = (char)(0x80 | ((r >> 6) & 0x3F));
-        out[2] = (char)(0x80 | (r & 0x3F));
-        return 3;
-    }
-    out[0] = (char)(0xF0 | (r >> 18));
-    out[1] = (char)(0x80 | ((r >> 12) & 0x3F));
-    out[2] = (char)(0x80 | ((r >> 6) & 0x3F));
-    out[3] = (char)(0x80 | (r & 0x3F));
-    return 4;
-}
-
 /* Approximates Go's unicode.IsPrint: ASCII graphic and space, and everything from U+00A0 on
  * apart from the soft hyphen and the replacement-free surrogate range. */
 static bool
@@ -157,7 +132,7 @@ ts__pq_quote_rune(int32_t r, char *buf, size_t size)
     }
     if (rune_printable(r)) {
         char u[5] = {0};
-        encode_rune(r, u);
+        ts_str_put_utf8(u, (unsigned)r);
         snprintf(buf, size, "'%s'", u);
     } else if (r < 0x80) {
         snprintf(buf, size, "'\\x%02x'", (unsigned)r);
@@ -177,7 +152,7 @@ format_rune_u(int32_t r, char *buf, size_t size)
         r = 0xFFFD;
     if (rune_printable(r)) {
         char u[5] = {0};
-        encode_rune(r, u);
+        ts_str_put_utf8(u, (unsigned)r);
         snprintf(buf, size, "U+%04X '%s'", (unsigned)r, u);
     } else {
         snprintf(buf, size, "U+%04X", (unsigned)r);

@@ -43,6 +43,7 @@
 #include "pkg/promql/parser/lex.h"
 #include "pkg/util/floatfmt.h"
 #include "pkg/util/mem.h"
+#include "pkg/util/str.h"
 #include "pkg/util/time.h"
 
 /* Error paths and helpers with big local buffers stay out of the recursive frames. */
@@ -408,43 +409,6 @@ duration_from_tok(parser *p, ts__pq_tok t, int64_t *ms)
     return true;
 }
 
-static size_t
-put_utf8(char *out, uint32_t r)
-{
-    if (r < 0x80) {
-        out[0] = (char)r;
-        return 1;
-    }
-    if (r < 0x800) {
-        out[0] = (char)(0xC0 | (r >> 6));
-        out[1] = (char)(0x80 | (r & 0x3F));
-        return 2;
-    }
-    if (r < 0x10000) {
-        out[0] = (char)(0xE0 | (r >> 12));
-        out[1] = (char)(0x80 | ((r >> 6) & 0x3F));
-        out[2] = (char)(0x80 | (r & 0x3F));
-        return 3;
-    }
-    out[0] = (char)(0xF0 | (r >> 18));
-    out[1] = (char)(0x80 | ((r >> 12) & 0x3F));
-    out[2] = (char)(0x80 | ((r >> 6) & 0x3F));
-    out[3] = (char)(0x80 | (r & 0x3F));
-    return 4;
-}
-
-static int
-hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Unquotes a STRING token the lexer already validated ("..", '..' or `..`).  The result is
  * NUL-terminated in the arena; *outlen excludes the NUL. */
 NOINLINE static char *
@@ -476,7 +440,7 @@ unquote(parser *p, ts__pq_tok t, size_t *outlen)
             case 'x': {
                 int v = 0;
                 for (int k = 0; k < 2 && i < n; k++, i++)
-                    v = v * 16 + (hexval(s[i]) < 0 ? 0 : hexval(s[i]));
+                    v = v * 16 + (ts_str_hexval(s[i]) < 0 ? 0 : ts_str_hexval(s[i]));
                 out[o++] = (char)v;
                 break;
             }
@@ -485,9 +449,9 @@ unquote(parser *p, ts__pq_tok t, size_t *outlen)
                 int digits = c == 'u' ? 4 : 8;
                 uint32_t v = 0;
                 for (int k = 0; k < digits && i < n; k++, i++)
-                    v = v * 16 + (uint32_t)(hexval(s[i]) < 0 ? 0 : hexval(s[i]));
+                    v = v * 16 + (uint32_t)(ts_str_hexval(s[i]) < 0 ? 0 : ts_str_hexval(s[i]));
                 /* at most 4 bytes of UTF-8 for at most 6 source characters: fits */
-                o += put_utf8(out + o, v);
+                o += ts_str_put_utf8(out + o, v);
                 break;
             }
             case '0': case '1': case '2': case '3': case '4': case '5': case '6': case '7': {
