@@ -6,6 +6,7 @@
 #include "cmd/tessera/cmd.h"
 #include "pkg/config/config.h"
 #include "pkg/rules/rulefmt.h"
+#include "pkg/web/webconfig.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -63,13 +64,36 @@ check_config(const char *path)
     return failed;
 }
 
+/* As `promtool check web-config`: "FILE SUCCESS" or "FILE FAILED: why" on stderr. */
+static int
+check_web_config(const char *path)
+{
+    ts_web_config *c;
+    ts_error e;
+    ts_error_clear(&e);
+    if (ts_web_config_load(path, &c, &e) != TS_OK) {
+        fprintf(stderr, "%s FAILED: %s\n", path, e.msg);
+        return 1;
+    }
+    ts_web_config_free(c);
+    fprintf(stderr, "%s SUCCESS\n", path);
+    return 0;
+}
+
 int
 ts_cmd_check(int argc, char **argv)
 {
+    if (argc >= 3 && strcmp(argv[1], "web-config") == 0) {
+        int failed = 0;
+        for (int i = 2; i < argc; i++)
+            failed |= check_web_config(argv[i]);
+        return failed;
+    }
     bool config = argc >= 3 && strcmp(argv[1], "config") == 0;
     bool rules = argc >= 3 && strcmp(argv[1], "rules") == 0;
     if (!config && !rules) {
-        fprintf(stderr, "usage: tessera check config FILE... | tessera check rules FILE...\n");
+        fprintf(stderr, "usage: tessera check config FILE... | tessera check rules FILE... | "
+                        "tessera check web-config FILE...\n");
         return 2;
     }
     int failed = 0;

@@ -16,7 +16,7 @@ static const struct {
     {"shard", ts_cmd_shard, "run a shard: scrape, store, serve the Prometheus API and the store API"},
     {"query", ts_cmd_query, "run the global querier over store APIs (merge, dedup, PromQL, HTTP API)"},
     {"tsdb", ts_cmd_tsdb, "tsdb import openmetrics FILE DIR | tsdb inspect DIR"},
-    {"check", ts_cmd_check, "check config FILE... | check rules FILE...: validate like promtool"},
+    {"check", ts_cmd_check, "check config|rules|web-config FILE...: validate like promtool"},
     {"promql-test", ts_cmd_promql_test, "run Prometheus PromQL test files: promql-test FILE..."},
     {"bench", ts_cmd_bench, "bench targets --listen=ADDR --targets=T --series=S: synthetic scrape targets"},
     {"version", ts_cmd_version, "print the version"},

@@ -55,6 +55,7 @@ enum {
     F_LIMIT_SERIES,
     F_LIMIT_SAMPLES,
     F_MAX_CONCURRENCY,
+    F_WEB_CONFIG,
     F_NFLAGS
 };
 
@@ -359,6 +360,7 @@ ts_cmd_query(int argc, char **argv)
         [F_TLS_CA] = {"store.tls-ca-file", TS_FLAG_STRING, "", "CA to verify tls+tcp:// stores (none: not verified)."},
         [F_EXTERNAL_URL] = {"web.external-url", TS_FLAG_STRING, "", TS_SERVE_EXTERNAL_URL_HELP},
         [F_ROUTE_PREFIX] = {"web.route-prefix", TS_FLAG_STRING, "", TS_SERVE_ROUTE_PREFIX_HELP},
+        [F_WEB_CONFIG] = {"web.config.file", TS_FLAG_STRING, "", "[EXPERIMENTAL] Path to configuration file that can enable TLS or authentication."},
         [F_RESPONSE_TIMEOUT] = {"store.response-timeout", TS_FLAG_STRING, "5s", "Longest wait for one reply of a store (a hung store fails after it); 0 = the query's timeout."},
         [F_SLOW_REPLICA] = {"store.slow-replica-timeout", TS_FLAG_STRING, "500ms", "Once a replica of a shard answered, wait max(this, its answer time) for its peers, then go on without them; 0 = always wait for every replica."},
         [F_LIMIT_SERIES] = {"store.limits.request-series", TS_FLAG_STRING, "0", "Most series one store request may return; the query fails past it (0 = no limit)."},
@@ -445,6 +447,7 @@ ts_cmd_query(int argc, char **argv)
     }
     ts_web_server_opts wo = {.listen = q->flags[F_WEB_LISTEN].value,
                              .route_prefix = q->urls.route_prefix,
+                             .web_config_file = q->flags[F_WEB_CONFIG].value,
                              .nworkers = (int)q->max_concurrency + 4};
     if (ts_web_server_new(&q->web, &wo, &err) != TS_OK) {
         TS_LOG(TS_LOG_ERROR, "query", "cannot create web server", "err=\"%s\"", err.msg);

@@ -60,6 +60,7 @@ enum {
     F_ENABLE_FEATURE,
     F_EXTERNAL_URL,
     F_ROUTE_PREFIX,
+    F_WEB_CONFIG,
     F_NFLAGS
 };
 
@@ -861,6 +862,7 @@ parse_flags(shard *s, int argc, char **argv)
         [F_ENABLE_FEATURE] = {"enable-feature", TS_FLAG_LIST, "", "Comma separated feature names to enable (repeatable). Valid options: expand-external-labels."},
         [F_EXTERNAL_URL] = {"web.external-url", TS_FLAG_STRING, "", TS_SERVE_EXTERNAL_URL_HELP},
         [F_ROUTE_PREFIX] = {"web.route-prefix", TS_FLAG_STRING, "", TS_SERVE_ROUTE_PREFIX_HELP},
+        [F_WEB_CONFIG] = {"web.config.file", TS_FLAG_STRING, "", "[EXPERIMENTAL] Path to configuration file that can enable TLS or authentication."},
     };
     memcpy(s->flags, init, sizeof(init));
     bool help;
@@ -953,7 +955,8 @@ ts_cmd_shard(int argc, char **argv)
     }
     snprintf(s->external_url, sizeof(s->external_url), "%s", s->urls.external_url);
     ts_web_server_opts wo = {.listen = s->flags[F_WEB_LISTEN].value,
-                             .route_prefix = s->urls.route_prefix};
+                             .route_prefix = s->urls.route_prefix,
+                             .web_config_file = s->flags[F_WEB_CONFIG].value};
     if (ts_web_server_new(&s->web, &wo, &err) != TS_OK) {
         TS_LOG(TS_LOG_ERROR, "shard", "cannot create web server", "err=\"%s\"", err.msg);
         goto out;

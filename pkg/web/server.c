@@ -32,6 +32,7 @@
  * late callback never touches freed memory.
  */
 #include "pkg/web/server.h"
+#include "pkg/web/webconfig.h"
 #include "pkg/util/log.h"
 #include "pkg/util/mem.h"
 
@@ -43,10 +44,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <nng/nng.h>
 #include <nng/supplemental/http/http.h>
+#include <nng/supplemental/tls/tls.h>
 
 #define DEFAULT_WORKERS 4
 #define DEFAULT_MAX_BODY (16u << 20)
@@ -98,6 +101,17 @@ struct ts_web_server {
     bool handler_gone;
     pthread_t *workers;
     int nworkers;
+
+    /* --web.config.file: wc is the last good config (NULL: none); replaced configs stay in
+     * wc_old until free, so a request still using one never sees it freed. */
+    char *wc_path;
+    pthread_mutex_t wc_mu;
+    ts_web_config *wc;
+    ts_web_config **wc_old;
+    size_t nwc_old, wc_old_cap;
+    struct timespec wc_mtime;
+    off_t wc_size;
+    ino_t wc_ino;
 };
 
 typedef struct param {
@@ -651,6 +665,48 @@ serve(ts_web_server *s, ts_web_req *r, ts_web_resp *w, const job *j)
     }
 }
 
+/* The current web config: re-read when the file's mtime, size or inode changed (a stat per
+ * request; Prometheus parses the file on every request).  A broken file keeps the last good
+ * settings and logs why. */
+static const ts_web_config *
+web_config(ts_web_server *s)
+{
+    if (!s->wc_path)
+        return NULL;
+    struct stat st;
+    pthread_mutex_lock(&s->wc_mu);
+    if (stat(s->wc_path, &st) == 0 &&
+        (st.st_mtim.tv_sec != s->wc_mtime.tv_sec || st.st_mtim.tv_nsec != s->wc_mtime.tv_nsec ||
+         st.st_size != s->wc_size || st.st_ino != s->wc_ino)) {
+        s->wc_mtime = st.st_mtim;
+        s->wc_size = st.st_size;
+        s->wc_ino = st.st_ino;
+        ts_web_config *c = NULL;
+        ts_error err = {0};
+        if (ts_web_config_load(s->wc_path, &c, &err) != 0) {
+            TS_LOG(TS_LOG_ERROR, "web",
+                   "Unable to parse web configuration file; keeping the "
+                   "last good settings",
+                   "file=%s err=\"%s\"", s->wc_path, err.msg);
+        } else {
+            if (c->tls != s->wc->tls || (c->tls && (strcmp(c->cert_pem, s->wc->cert_pem) != 0 ||
+                                                    strcmp(c->key_pem, s->wc->key_pem) != 0)))
+                TS_LOG(TS_LOG_WARN, "web",
+                       "web configuration reloaded; TLS changes apply at the "
+                       "next start",
+                       "file=%s", s->wc_path);
+            else
+                TS_LOG(TS_LOG_INFO, "web", "web configuration reloaded", "file=%s", s->wc_path);
+            TS_GROW(s->wc_old, s->wc_old_cap, s->nwc_old + 1);
+            s->wc_old[s->nwc_old++] = s->wc;
+            s->wc = c;
+        }
+    }
+    const ts_web_config *c = s->wc;
+    pthread_mutex_unlock(&s->wc_mu);
+    return c;
+}
+
 /* Runs one queued request and completes its aio. */
 static void
 process(ts_web_server *s, job *j)
@@ -666,7 +722,16 @@ process(ts_web_server *s, job *j)
     ts_web_resp w;
     resp_init(&w, s->opts.max_response);
 
-    serve(s, &r, &w, j);
+    const ts_web_config *wc = web_config(s);
+    if (wc && j->early >= 0 &&
+        !ts_web_config_check_auth(wc, nng_http_req_get_header(hreq, "Authorization"))) {
+        ts_web_resp_header(&w, "WWW-Authenticate", "Basic");
+        go_error(&w, 401, "Unauthorized");
+    } else {
+        serve(s, &r, &w, j);
+    }
+    for (size_t i = 0; wc && w.status > 0 && i < wc->nheaders; i++)
+        ts_web_resp_header(&w, wc->headers[2 * i], wc->headers[2 * i + 1]);
 
     nng_http_res *res = NULL;
     int rv = w.status < 0 ? NNG_ECLOSED : nng_http_res_alloc(&res);
@@ -893,11 +958,30 @@ ts_web_server_new(ts_web_server **out, const ts_web_server_opts *opts, ts_error 
         s->opts.max_body = DEFAULT_MAX_BODY;
     if (!s->opts.max_response)
         s->opts.max_response = DEFAULT_MAX_RESPONSE;
+    s->opts.web_config_file = NULL;
+    const char *wcf = opts ? opts->web_config_file : NULL;
+    if (wcf && wcf[0]) {
+        int rc = ts_web_config_load(wcf, &s->wc, err);
+        if (rc != 0) {
+            ts_error_prefix(err, "Unable to validate web configuration file %s: ", wcf);
+            ts_free(s->prefix);
+            ts_free(s);
+            return rc;
+        }
+        s->wc_path = heap_cat(wcf, "");
+        struct stat st;
+        if (stat(wcf, &st) == 0) {
+            s->wc_mtime = st.st_mtim;
+            s->wc_size = st.st_size;
+            s->wc_ino = st.st_ino;
+        }
+    }
+    const char *scheme = s->wc && s->wc->tls ? "https://" : "http://";
     size_t hlen = (size_t)(colon - listen);
-    if (hlen == 0)
-        s->url = heap_cat("http://0.0.0.0", colon);
-    else
-        s->url = heap_cat("http://", listen);
+    char *host = heap_cat(scheme, hlen == 0 ? "0.0.0.0" : "");
+    s->url = heap_cat(host, hlen == 0 ? colon : listen);
+    ts_free(host);
+    pthread_mutex_init(&s->wc_mu, NULL);
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     pthread_cond_init(&s->done_cv, NULL);
@@ -951,7 +1035,57 @@ static int
 nng_fail(ts_error *err, int rv, const char *what, const char *url)
 {
     int code = rv == NNG_EADDRINUSE ? -EADDRINUSE : rv == NNG_EADDRINVAL ? TS_EINVAL : TS_EIO;
-    return ts_error_set(err, code, "%s %s: %s", what, url + 7, nng_strerror(rv));
+    return ts_error_set(err, code, "%s %s: %s", what, strstr(url, "://") + 3, nng_strerror(rv));
+}
+
+static int
+tls_ver(int v)
+{
+    return v == 10 ? NNG_TLS_1_0 : v == 11 ? NNG_TLS_1_1 : v == 12 ? NNG_TLS_1_2 : NNG_TLS_1_3;
+}
+
+/* The listener's TLS from the web config (nng with mbedTLS). */
+static int
+setup_tls(ts_web_server *s, ts_error *err)
+{
+    const ts_web_config *c = s->wc;
+    nng_tls_config *cfg = NULL;
+    int rv = nng_tls_config_alloc(&cfg, NNG_TLS_MODE_SERVER);
+    if (rv == 0 && (rv = nng_tls_config_own_cert(cfg, c->cert_pem, c->key_pem, NULL)) != 0) {
+        nng_tls_config_free(cfg);
+        return ts_error_set(err, TS_EINVAL, "failed to load X509KeyPair (%s, %s): %s", c->cert_file,
+                            c->key_file, nng_strerror(rv));
+    }
+    if (rv == 0 && c->ca_file && (rv = nng_tls_config_ca_file(cfg, c->ca_file)) != 0) {
+        nng_tls_config_free(cfg);
+        return ts_error_set(err, TS_EINVAL, "client_ca_file %s: %s", c->ca_file, nng_strerror(rv));
+    }
+    if (rv == 0)
+        rv = nng_tls_config_auth_mode(
+            cfg, c->client_auth == TS_WEB_CLIENT_REQUIRED  ? NNG_TLS_AUTH_MODE_REQUIRED
+                 : c->client_auth == TS_WEB_CLIENT_REQUEST ? NNG_TLS_AUTH_MODE_OPTIONAL
+                                                           : NNG_TLS_AUTH_MODE_NONE);
+    if (rv == 0) {
+        int hi = c->max_version;
+        rv = nng_tls_config_version(cfg, tls_ver(c->min_version), tls_ver(hi));
+        if (rv == NNG_ENOTSUP && hi == 13 && c->min_version <= 12) /* mbedTLS 2.28: no 1.3 */
+            rv = nng_tls_config_version(cfg, tls_ver(c->min_version), NNG_TLS_1_2);
+        if (rv == NNG_ENOTSUP) {
+            if (cfg)
+                nng_tls_config_free(cfg);
+            return ts_error_set(err, TS_EUNSUPPORTED,
+                                "TLS versions TLS%d..TLS%d are not supported by this server's "
+                                "TLS engine (mbedTLS 2.28 offers TLS 1.2)",
+                                c->min_version, c->max_version);
+        }
+    }
+    if (rv == 0)
+        rv = nng_http_server_set_tls(s->http, cfg);
+    if (cfg)
+        nng_tls_config_free(cfg); /* the server holds its own reference */
+    if (rv != 0)
+        return nng_fail(err, rv, "tls", s->url);
+    return 0;
 }
 
 int
@@ -967,6 +1101,11 @@ ts_web_server_start(ts_web_server *s, ts_error *err)
     nng_url_free(u);
     if (rv)
         return nng_fail(err, rv, "listen", s->url);
+    if (s->wc && s->wc->tls && (rv = setup_tls(s, err)) != 0) {
+        nng_http_server_release(s->http);
+        s->http = NULL;
+        return rv;
+    }
     if ((rv = nng_http_handler_alloc(&s->handler, "/", on_request)) != 0 ||
         (rv = nng_http_handler_set_method(s->handler, NULL)) != 0 ||
         (rv = nng_http_handler_set_tree(s->handler)) != 0 ||
@@ -1002,7 +1141,8 @@ ts_web_server_start(ts_web_server *s, ts_error *err)
         else if (sa.s_family == NNG_AF_INET6)
             s->port = ntohs(sa.s_in6.sa_port);
     }
-    TS_LOG(TS_LOG_INFO, "web", "listening", "address=%s port=%d", s->url + 7, s->port);
+    TS_LOG(TS_LOG_INFO, "web", "listening", "address=%s port=%d tls=%s", strstr(s->url, "://") + 3,
+           s->port, s->wc && s->wc->tls ? "true" : "false");
     return TS_OK;
 }
 
@@ -1052,6 +1192,12 @@ ts_web_server_free(ts_web_server *s)
     ts_free(s->workers);
     ts_free(s->url);
     ts_free(s->prefix);
+    ts_web_config_free(s->wc);
+    for (size_t i = 0; i < s->nwc_old; i++)
+        ts_web_config_free(s->wc_old[i]);
+    ts_free(s->wc_old);
+    ts_free(s->wc_path);
+    pthread_mutex_destroy(&s->wc_mu);
     pthread_cond_destroy(&s->done_cv);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);

@@ -68,6 +68,11 @@ typedef struct ts_web_server_opts {
     /* Prometheus' --web.route-prefix: NULL or "/" = none; "/prom": every route is served under
      * /prom (handlers see the path without it), "/" answers 302 to "/prom", anything else 404. */
     const char *route_prefix;
+    /* Prometheus' --web.config.file (see webconfig.h): TLS, basic auth users, response headers.
+     * Read at start (an invalid file fails start); re-read when its mtime or size changes (users
+     * and headers apply at once; a broken edit keeps the last good settings and is logged; TLS
+     * settings apply at the next start: nng cannot swap them on a running listener). */
+    const char *web_config_file;
 } ts_web_server_opts;
 
 /* ---- Server life cycle */
