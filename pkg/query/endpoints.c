@@ -61,7 +61,8 @@ struct ts_endpoints {
     pthread_cond_t cv;
     pthread_t thread;
     bool stop;
-    int nprobing; /* probe threads running */
+    int nprobing;               /* probe threads running */
+    struct probe_job *finished; /* probe threads done, to be joined */
     ep **eps;
     size_t n, cap;
 };
@@ -143,6 +144,7 @@ typedef struct probe_job {
     ts_endpoints *e;
     ep *p;
     pthread_t thread;
+    struct probe_job *next; /* on the endpoints' list of finished probes */
 } probe_job;
 
 /* Wait before the next probe of a store that failed n times before: 1, 2,
@@ -217,13 +219,30 @@ probe(void *arg)
         snprintf(p->last_error, sizeof(p->last_error), "%s", err.msg);
         p->next_probe = now + backoff_ms(p->fails++);
     }
+    ts_arena_fini(&a);
     ep_unref(p);
     e->nprobing--;
+    j->next = e->finished; /* joined (and freed) by the loop or stop */
+    e->finished = j;
     pthread_cond_broadcast(&e->cv);
     pthread_mutex_unlock(&e->mu);
-    ts_arena_fini(&a);
-    ts_free(j);
     return NULL;
+}
+
+/* Joins the probe threads that finished. */
+static void
+reap_probes(ts_endpoints *e)
+{
+    pthread_mutex_lock(&e->mu);
+    probe_job *j = e->finished;
+    e->finished = NULL;
+    pthread_mutex_unlock(&e->mu);
+    while (j) {
+        probe_job *next = j->next;
+        pthread_join(j->thread, NULL);
+        ts_free(j);
+        j = next;
+    }
 }
 
 /* Starts a probe of every endpoint that is due (all: every endpoint); with
@@ -241,23 +260,22 @@ probe_due(ts_endpoints *e, bool all, bool wait)
         probe_job *j = ts_calloc(1, sizeof(*j));
         j->e = e;
         j->p = p;
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         p->probing = true;
         p->refs++;
         e->nprobing++;
-        if (pthread_create(&j->thread, &attr, probe, j) != 0) {
+        /* under mu: the thread cannot list itself as finished before
+         * j->thread is set */
+        if (pthread_create(&j->thread, NULL, probe, j) != 0) {
             p->probing = false;
             p->refs--;
             e->nprobing--;
             ts_free(j);
         }
-        pthread_attr_destroy(&attr);
     }
     while (wait && e->nprobing > 0)
         pthread_cond_wait(&e->cv, &e->mu);
     pthread_mutex_unlock(&e->mu);
+    reap_probes(e);
 }
 
 void
@@ -355,6 +373,7 @@ ts_query_endpoints_stop(ts_endpoints *e)
     while (e->nprobing > 0) /* probes hold references: let them finish */
         pthread_cond_wait(&e->cv, &e->mu);
     pthread_mutex_unlock(&e->mu);
+    reap_probes(e);
     for (size_t i = 0; i < e->n; i++)
         ep_unref(e->eps[i]);
     ts_free(e->eps);
