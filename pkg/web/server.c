@@ -737,6 +737,17 @@ process(ts_web_server *s, job *j)
     int rv = w.status < 0 ? NNG_ECLOSED : nng_http_res_alloc(&res);
     if (rv == 0)
         rv = nng_http_res_set_status(res, (uint16_t)w.status);
+    if (rv == 0 && strcmp(nng_http_res_get_reason(res), "Unknown HTTP Status") == 0) {
+        /* nng 1.5 lacks some of Go's reason phrases */
+        const char *reason = w.status == 413   ? "Request Entity Too Large"
+                             : w.status == 414 ? "Request URI Too Long"
+                             : w.status == 422 ? "Unprocessable Entity"
+                             : w.status == 429 ? "Too Many Requests"
+                             : w.status == 431 ? "Request Header Fields Too Large"
+                                               : NULL;
+        if (reason)
+            rv = nng_http_res_set_reason(res, reason);
+    }
     for (size_t i = 0; rv == 0 && i < w.nheaders; i++)
         rv = nng_http_res_set_header(res, w.headers[i].name, w.headers[i].value);
     if (rv == 0 && w.body.len)
