@@ -23,15 +23,6 @@
 #define MAX_FILE (1u << 20)
 #define CACHE_MAX 100
 
-static char *
-dup_str(const char *s)
-{
-    size_t n = strlen(s);
-    char *d = ts_malloc(n + 1);
-    memcpy(d, s, n + 1);
-    return d;
-}
-
 static int fail(ts_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static int
@@ -82,7 +73,7 @@ static char *
 resolve(const char *dir, const char *p)
 {
     if (p[0] == '/' || !dir[0])
-        return dup_str(p);
+        return ts_strdup(p);
     size_t nd = strlen(dir), np = strlen(p);
     char *s = ts_malloc(nd + np + 2);
     memcpy(s, dir, nd);
@@ -276,8 +267,8 @@ parse(ts_web_config *c, const ts_ynode *root, const char *dir, ts_error *err)
                     v = "";
                 if ((rc = check_header(k ? k : "", v, err)))
                     return rc;
-                c->headers[2 * c->nheaders] = dup_str(k);
-                c->headers[2 * c->nheaders + 1] = dup_str(v);
+                c->headers[2 * c->nheaders] = ts_strdup(k);
+                c->headers[2 * c->nheaders + 1] = ts_strdup(v);
                 c->nheaders++;
             }
         }
@@ -293,8 +284,8 @@ parse(ts_web_config *c, const ts_ynode *root, const char *dir, ts_error *err)
                 hash = "";
             if ((rc = check_hash(hash, err)))
                 return rc;
-            c->users[c->nusers].name = dup_str(name ? name : "");
-            c->users[c->nusers].hash = dup_str(hash);
+            c->users[c->nusers].name = ts_strdup(name ? name : "");
+            c->users[c->nusers].hash = ts_strdup(hash);
             c->nusers++;
         }
     }
@@ -317,7 +308,7 @@ ts_web_config_load(const char *path, ts_web_config **out, ts_error *err)
     c->max_version = 13;
     int rc = ts_yaml_load(text, len, &a, &root, err);
     if (rc == 0 && root) {
-        char *dir = dup_str(path);
+        char *dir = ts_strdup(path);
         char *slash = strrchr(dir, '/');
         if (slash)
             *slash = '\0';
@@ -472,7 +463,7 @@ ts_web_config_check_auth(const ts_web_config *c, const char *authz)
         pthread_mutex_lock(&cache_mu);
         size_t slot = ncache < CACHE_MAX ? ncache++ : (size_t)(key.low64 % CACHE_MAX);
         cache[slot].key = key;
-        strcpy(cache[slot].hash, hash);
+        memcpy(cache[slot].hash, hash, strlen(hash) + 1); /* fits: checked above */
         pthread_mutex_unlock(&cache_mu);
     }
     return ok;
