@@ -4,6 +4,7 @@
  * (cmd/tessera/<name>.c).
  */
 #include "cmd/tessera/cmd.h"
+#include "cmd/tessera/serve.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -13,12 +14,15 @@ static const struct {
     int (*fn)(int argc, char **argv);
     const char *help;
 } commands[] = {
-    {"shard", ts_cmd_shard, "run a shard: scrape, store, serve the Prometheus API and the store API"},
-    {"query", ts_cmd_query, "run the global querier over store APIs (merge, dedup, PromQL, HTTP API)"},
+    {"shard", ts_cmd_shard,
+     "run a shard: scrape, store, serve the Prometheus API and the store API"},
+    {"query", ts_cmd_query,
+     "run the global querier over store APIs (merge, dedup, PromQL, HTTP API)"},
     {"tsdb", ts_cmd_tsdb, "tsdb import openmetrics FILE DIR | tsdb inspect DIR"},
     {"check", ts_cmd_check, "check config|rules|web-config FILE...: validate like promtool"},
     {"promql-test", ts_cmd_promql_test, "run Prometheus PromQL test files: promql-test FILE..."},
-    {"bench", ts_cmd_bench, "bench targets --listen=ADDR --targets=T --series=S: synthetic scrape targets"},
+    {"bench", ts_cmd_bench,
+     "bench targets --listen=ADDR --targets=T --series=S: synthetic scrape targets"},
     {"version", ts_cmd_version, "print the version"},
 };
 
@@ -40,8 +44,10 @@ main(int argc, char **argv)
     if (strcmp(argv[1], "--version") == 0)
         return ts_cmd_version(argc - 1, argv + 1);
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        if (strcmp(argv[1], commands[i].name) == 0)
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            ts_serve_component = commands[i].name;
             return commands[i].fn(argc - 1, argv + 1);
+        }
     fprintf(stderr, "tessera: unknown command \"%s\"\n", argv[1]);
     usage(stderr);
     return 2;

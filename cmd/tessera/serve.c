@@ -67,12 +67,23 @@ ts_serve_flag_pairs(const ts_flag *flags, size_t n, size_t *nstrings)
     return v;
 }
 
+const char *ts_serve_component = "tessera";
+
+/* version is the Prometheus API version we implement (Grafana reads it as Prometheus'
+ * version to pick features); Tessera's own version and the component are extra fields. */
 ts_web_api_buildinfo
 ts_serve_buildinfo(void)
 {
-    ts_web_api_buildinfo b = {.version = TS_VERSION, .revision = "", .branch = "main",
-                          .build_user = "tessera", .build_date = __DATE__,
-                          .go_version = "none (C11)"};
+    ts_web_api_buildinfo b = {.version = TS_PROMETHEUS_API_VERSION,
+                              .revision = "",
+                              .branch = "main",
+                              .build_user = "tessera",
+                              .build_date = __DATE__,
+                              .go_version = "none (C11)",
+                              .application = "tessera",
+                              .component = ts_serve_component,
+                              .tessera_version = TS_VERSION,
+                              .compatibility = "prometheus-" TS_PROMETHEUS_API_VERSION};
     return b;
 }
 
@@ -116,7 +127,8 @@ ts_serve_collect_process(void *ctx, ts_metrics_writer *w)
         closedir(d);
         fds -= 3; /* ., .., and the dir's own fd */
     }
-    ts_mw_counter(w, "process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
+    ts_mw_counter(w, "process_cpu_seconds_total",
+                  "Total user and system CPU time spent in seconds.",
                   (double)(utime + stime) / (double)ticks);
     ts_mw_gauge(w, "process_resident_memory_bytes", "Resident memory size in bytes.",
                 (double)rss * (double)page);
@@ -135,7 +147,6 @@ ts_serve_duration_flag(const ts_flag *f, int64_t *ms)
     }
     return 0;
 }
-
 
 int
 ts_serve_web_urls_get(const char *external_url, const char *route_prefix, const char *listen,

@@ -28,6 +28,11 @@ void ts_serve_collect_query_stats(void *ctx, ts_metrics_writer *w);
 
 /* "name", "value" pairs of all flags (for /api/v1/status/flags), in a or the heap. */
 const char **ts_serve_flag_pairs(const ts_flag *flags, size_t n, size_t *nstrings);
+/* /api/v1/status/buildinfo: "version" is the Prometheus API version implemented (what Grafana
+ * reads), plus application "tessera", the component (ts_serve_component, set by main to the
+ * subcommand's name) and Tessera's own version. */
+#define TS_PROMETHEUS_API_VERSION "2.42.0"
+extern const char *ts_serve_component;
 ts_web_api_buildinfo ts_serve_buildinfo(void);
 
 /* process_* metrics from /proc/self (CPU, RSS, start time, open fds). */

@@ -812,6 +812,15 @@ h_buildinfo(ts_web_req *r, ts_web_resp *w, void *ctx)
         ts_jsonw_key(&j, keys[i]);
         ts_jsonw_str(&j, vals[i] ? vals[i] : "");
     }
+    static const char *const xkeys[] = {"application", "component", "tesseraVersion",
+                                        "compatibility"};
+    const char *xvals[] = {b->application, b->component, b->tessera_version, b->compatibility};
+    for (size_t i = 0; i < 4; i++) {
+        if (!xvals[i])
+            continue;
+        ts_jsonw_key(&j, xkeys[i]);
+        ts_jsonw_str(&j, xvals[i]);
+    }
     ts_jsonw_obj_end(&j);
     return success_end(w, &j, NULL, 0);
 }

@@ -177,8 +177,14 @@ typedef void (*ts_web_api_free_matchers_fn)(ts_matcher **m, size_t n);
 
 /* ---- Static info */
 
+/* Prometheus' six fields (version = the Prometheus API version implemented, e.g. "2.42.0":
+ * Grafana picks its features from it), then Tessera's own, each written only when non-NULL:
+ * application ("tessera"), component ("shard", "query", "rule"), tessera_version (the
+ * product's version), compatibility ("prometheus-2.42").  Never a "features" key: Grafana
+ * takes a non-empty one for Mimir. */
 typedef struct ts_web_api_buildinfo {
     const char *version, *revision, *branch, *build_user, *build_date, *go_version;
+    const char *application, *component, *tessera_version, *compatibility;
 } ts_web_api_buildinfo;
 
 typedef struct ts_web_api_runtimeinfo {

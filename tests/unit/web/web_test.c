@@ -287,7 +287,8 @@ fixture_start(fixture *f, bool warn, int64_t base)
         .queryable = &f->qb,
         .query = tiny_engine,
         .query_ctx = warn ? (void *)1 : NULL,
-        .buildinfo = {"2.42.0", "rev", "main", "me", "today", "c11"},
+        .buildinfo = {"2.42.0", "rev", "main", "me", "today", "c11", "tessera", "shard", "0.1.0",
+                      NULL},
         .flags = flags,
         .nflags = 4,
         .config_yaml = yaml_cb,
@@ -837,7 +838,8 @@ test_api_endpoints(void)
     GET_EQ(&f, "/api/v1/status/buildinfo", 200,
            "{\"status\":\"success\",\"data\":{\"version\":\"2.42.0\",\"revision\":\"rev\","
            "\"branch\":\"main\",\"buildUser\":\"me\",\"buildDate\":\"today\",\"goVersion\":"
-           "\"c11\"}}");
+           "\"c11\",\"application\":\"tessera\",\"component\":\"shard\",\"tesseraVersion\":"
+           "\"0.1.0\"}}");
     GET_EQ(&f, "/api/v1/status/runtimeinfo", 200,
            "{\"status\":\"success\",\"data\":{\"startTime\":\"1970-01-01T00:00:00Z\",\"CWD\":\"\","
            "\"reloadConfigSuccess\":false,\"lastConfigTime\":\"1970-01-01T00:00:00Z\","
