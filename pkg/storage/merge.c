@@ -4,7 +4,10 @@
  * The merge set keeps the current series of each input.  next() advances
  * every input whose current series equals the one last returned, then picks
  * the smallest label set among the inputs; all inputs positioned on that
- * label set form the next merged series.  Inputs are few (head + blocks, or a
+ * label set form the next merged series.  Merged series live in the set's
+ * arena until the set is freed, or with the stream select hint only until
+ * the next next() (the arena is reset), so compaction's merge of blocks of
+ * any size costs the same.  Inputs are few (head + blocks, or a
  * handful of stores), so a linear scan beats a heap.
  */
 #include "pkg/storage/merge.h"
@@ -229,6 +232,9 @@ typedef struct merge_set {
     ts_series **cur; /* current series of each input, NULL = exhausted */
     size_t n;
     bool started, errors_as_warnings;
+    bool stream;   /* select hint: the arena is reset at each next() */
+    bool *pending; /* stream: input i yielded its current series; advance it
+                    * at the next next() (advancing frees that series) */
     const ts_merge_combiner *comb;
     ts_series *out;
     ts_arena arena; /* merged_series objects live until the set is freed */
@@ -260,6 +266,14 @@ merge_set_next(ts_series_set *ss)
             advance(m, i);
     }
     m->out = NULL;
+    if (m->stream) {
+        ts_arena_reset(&m->arena);
+        for (size_t i = 0; i < m->n; i++)
+            if (m->pending[i]) {
+                m->pending[i] = false;
+                advance(m, i);
+            }
+    }
     if (m->base.error.code)
         return false;
     /* the smallest label set among the inputs */
@@ -276,7 +290,9 @@ merge_set_next(ts_series_set *ss)
     ts_series **parts = stack;
     size_t np = 0, cap = 16;
     for (size_t i = (size_t)lo; i < m->n; i++) {
-        while (m->cur[i] && ts_labels_equal(m->cur[i]->labels, ls)) {
+        /* with stream, one series per input: a repeat within one input
+         * comes as the next merged series */
+        while (m->cur[i] && !m->pending[i] && ts_labels_equal(m->cur[i]->labels, ls)) {
             if (np == cap) {
                 ts_series **g = ts_arena_alloc(&m->arena, cap * 2 * sizeof(*g));
                 memcpy(g, parts, np * sizeof(*g));
@@ -284,7 +300,10 @@ merge_set_next(ts_series_set *ss)
                 cap *= 2;
             }
             parts[np++] = m->cur[i];
-            advance(m, i);
+            if (m->stream)
+                m->pending[i] = true;
+            else
+                advance(m, i);
         }
     }
     if (np == 1) {
@@ -315,6 +334,7 @@ merge_set_free(ts_series_set *ss)
         ts_ss_free(m->sets[i]);
     ts_free(m->sets);
     ts_free(m->cur);
+    ts_free(m->pending);
     ts_arena_fini(&m->arena);
     ts_ss_free_warnings(&m->base);
     ts_free(m);
@@ -335,6 +355,7 @@ ts_merge_series_sets_by(ts_series_set **sets, size_t n, const ts_merge_combiner 
     if (n)
         memcpy(m->sets, sets, n * sizeof(*sets));
     m->cur = ts_calloc(n ? n : 1, sizeof(*m->cur));
+    m->pending = ts_calloc(n ? n : 1, sizeof(*m->pending));
     ts_arena_init(&m->arena, 4096);
     for (size_t i = 0; i < n; i++)
         for (size_t w = 0; w < sets[i]->nwarnings; w++)
@@ -384,6 +405,8 @@ mq_select(ts_querier *q, bool sorted, const ts_select_hints *hints, ts_matcher *
         }
     }
     *out = m->n ? ts_merge_series_sets(sets, m->n) : ts_series_set_empty(NULL);
+    if (m->n > 1 && hints && hints->stream)
+        ((merge_set *)*out)->stream = true;
     ts_free(sets);
     return TS_OK;
 }

@@ -13,7 +13,9 @@
  *    ts_querier_close().  Every series set it returned must be freed first.
  *  - A ts_series_set owns the ts_series it yields: a series pointer returned
  *    by at() stays valid (labels and all) until the set is freed, even after
- *    next() moves on, so the engine can hold on to series.
+ *    next() moves on, so the engine can hold on to series.  Exception: with
+ *    ts_select_hints.stream a series (and anything borrowed from it) is only
+ *    valid until the next next() (compaction streams series this way).
  *  - A ts_iterator or ts_chunk_iterator obtained from a series is freed by its
  *    caller, before the series set is freed.
  *  - Strings returned by label_names/label_values live in the caller's arena.
@@ -174,7 +176,8 @@ ts_ss_free(ts_series_set *ss)
         ss->ops->free(ss);
 }
 /* Helpers for implementations: add a warning (copied), free warnings. */
-void ts_ss_add_warning(ts_series_set *ss, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void ts_ss_add_warning(ts_series_set *ss, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 void ts_ss_free_warnings(ts_series_set *ss);
 
 /* A series set that yields nothing (optionally with an error); free as usual. */
@@ -192,7 +195,11 @@ typedef struct ts_select_hints {
     bool by;
     const char *const *grouping;
     size_t ngrouping;
-    bool skip_chunks;   /* only labels are needed (series API) */
+    bool skip_chunks; /* only labels are needed (series API) */
+    /* The caller uses each series (its labels, iterators made from it) only
+     * until the next next(), as compaction does: the set may reuse the
+     * memory of the series before, so a set of any size costs the same. */
+    bool stream;
 } ts_select_hints;
 
 typedef struct ts_querier ts_querier;
@@ -200,8 +207,8 @@ typedef struct ts_querier_ops {
     /* Series matching all matchers (at least one), whose samples overlap
      * [mint, maxt].  sorted: series come in ts_labels_cmp order.  On error
      * returns a code and sets *out to NULL; err (may be NULL) gets the text. */
-    int (*select)(ts_querier *q, bool sorted, const ts_select_hints *hints,
-                  ts_matcher *const *ms, size_t nms, ts_series_set **out, ts_error *err);
+    int (*select)(ts_querier *q, bool sorted, const ts_select_hints *hints, ts_matcher *const *ms,
+                  size_t nms, ts_series_set **out, ts_error *err);
     /* Sorted unique values of label `name` among series matching ms (nms may
      * be 0 = all series), allocated in arena a. */
     int (*label_values)(ts_querier *q, const char *name, ts_matcher *const *ms, size_t nms,

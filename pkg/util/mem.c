@@ -1,8 +1,50 @@
 #include "pkg/util/mem.h"
 
+#include <malloc.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+static __thread bool counting;
+static __thread long long count_cur, count_peak;
+
+static inline void
+count_add(void *p)
+{
+    if (counting && p) {
+        count_cur += (long long)malloc_usable_size(p);
+        if (count_cur > count_peak)
+            count_peak = count_cur;
+    }
+}
+
+static inline void
+count_sub(void *p)
+{
+    if (counting && p)
+        count_cur -= (long long)malloc_usable_size(p);
+}
+
+void
+ts_mem_count_start(void)
+{
+    count_cur = count_peak = 0;
+    counting = true;
+}
+
+size_t
+ts_mem_count_stop(void)
+{
+    counting = false;
+    return count_peak > 0 ? (size_t)count_peak : 0;
+}
+
+long long
+ts_mem_count_current(void)
+{
+    return count_cur;
+}
 
 static _Noreturn void
 oom(size_t n)
@@ -17,6 +59,7 @@ ts_malloc(size_t n)
     void *p = malloc(n ? n : 1);
     if (!p)
         oom(n);
+    count_add(p);
     return p;
 }
 
@@ -26,15 +69,18 @@ ts_calloc(size_t count, size_t size)
     void *p = calloc(count ? count : 1, size ? size : 1);
     if (!p)
         oom(count * size);
+    count_add(p);
     return p;
 }
 
 void *
 ts_realloc(void *p, size_t n)
 {
+    count_sub(p);
     void *q = realloc(p, n ? n : 1);
     if (!q)
         oom(n);
+    count_add(q);
     return q;
 }
 
@@ -56,6 +102,7 @@ ts_strndup(const char *s, size_t n)
 void
 ts_free(void *p)
 {
+    count_sub(p);
     free(p);
 }
 

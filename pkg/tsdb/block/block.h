@@ -28,7 +28,7 @@ typedef struct ts_block_meta {
     char ulid[TS_ULID_LEN + 1];
     int64_t mint, maxt; /* [mint, maxt) as in Prometheus' meta.json */
     uint64_t num_samples, num_series, num_chunks;
-    int level;          /* compaction level, 1 for a block cut from the head */
+    int level; /* compaction level, 1 for a block cut from the head */
     char (*sources)[TS_ULID_LEN + 1];
     size_t nsources;
     int64_t size_bytes; /* on-disk size of the block dir (filled on open) */
@@ -44,6 +44,19 @@ typedef struct ts_block ts_block;
 int ts_block_write(const char *parent_dir, ts_series_set *set, int64_t mint, int64_t maxt,
                    int level, const ts_block_meta *const *parents, size_t nparents,
                    ts_block_meta *meta_out, ts_error *err);
+
+/* Selects every series of q in [mint, maxt) (sorted, streamed: the writer
+ * uses a series only until the next one) and writes them with
+ * ts_block_write.  q stays the caller's.  Head compaction and ts_compact
+ * use this. */
+int ts_block_write_querier(const char *parent_dir, ts_querier *q, int64_t mint, int64_t maxt,
+                           int level, const ts_block_meta *const *parents, size_t nparents,
+                           ts_block_meta *meta_out, ts_error *err);
+
+/* What writing a block may allocate beyond a small multiple of its largest
+ * series, whatever its number of series (docs/ARCHITECTURE.md, "Memory of
+ * compaction"; tests/unit/tsdb/block/block_mem_test.c checks it). */
+#define TS_BLOCK_WRITE_MEM_CONST (12u << 20)
 
 /* Opens a block directory (validates meta.json and the index TOC/CRC). */
 int ts_block_open(const char *dir, ts_block **out, ts_error *err);
@@ -66,8 +79,8 @@ size_t ts_compact_plan(const ts_block_meta *const *metas, size_t n, const int64_
 
 /* Merges blocks[0..n) (adjacent, sorted by mint) into one new block under
  * parent_dir.  The inputs are not deleted here. */
-int ts_compact(const char *parent_dir, ts_block *const *blocks, size_t n,
-               ts_block_meta *meta_out, ts_error *err);
+int ts_compact(const char *parent_dir, ts_block *const *blocks, size_t n, ts_block_meta *meta_out,
+               ts_error *err);
 
 /* A fresh ULID for time ms (Crockford base32, 26 chars + NUL). */
 void ts_ulid_new(int64_t ms, char out[TS_ULID_LEN + 1]);

@@ -105,6 +105,24 @@ ts_compact_plan(const ts_block_meta *const *metas, size_t n, const int64_t *rang
 }
 
 int
+ts_block_write_querier(const char *parent_dir, ts_querier *q, int64_t mint, int64_t maxt, int level,
+                       const ts_block_meta *const *parents, size_t nparents,
+                       ts_block_meta *meta_out, ts_error *err)
+{
+    memset(meta_out, 0, sizeof(*meta_out));
+    ts_matcher *all = NULL;
+    int rc = ts_matcher_new(&all, TS_MATCH_RE, TS_METRIC_NAME, ".*", err);
+    ts_series_set *set = NULL;
+    ts_select_hints hints = {.start = mint, .end = maxt - 1, .stream = true};
+    if (!rc)
+        rc = q->ops->select(q, true, &hints, &all, 1, &set, err);
+    if (!rc)
+        rc = ts_block_write(parent_dir, set, mint, maxt, level, parents, nparents, meta_out, err);
+    ts_matcher_free(all);
+    return rc;
+}
+
+int
 ts_compact(const char *parent_dir, ts_block *const *blocks, size_t n, ts_block_meta *meta_out,
            ts_error *err)
 {
@@ -129,15 +147,7 @@ ts_compact(const char *parent_dir, ts_block *const *blocks, size_t n, ts_block_m
         ts_block_querier(blocks[i], mint, maxt - 1, &qs[i]);
     ts_querier *q = ts_merge_queriers(qs, n, mint, maxt - 1);
     ts_free(qs);
-
-    ts_matcher *all = NULL;
-    int rc = ts_matcher_new(&all, TS_MATCH_RE, TS_METRIC_NAME, ".*", err);
-    ts_series_set *set = NULL;
-    if (!rc)
-        rc = q->ops->select(q, true, NULL, &all, 1, &set, err);
-    if (!rc)
-        rc = ts_block_write(parent_dir, set, mint, maxt, level + 1, metas, n, meta_out, err);
-    ts_matcher_free(all);
+    int rc = ts_block_write_querier(parent_dir, q, mint, maxt, level + 1, metas, n, meta_out, err);
     ts_querier_close(q);
     ts_free(metas);
     return rc;

@@ -19,7 +19,7 @@
 #include "pkg/util/mem.h"
 
 int
-ts__frame_put(ts_buf *out, const void *raw, size_t n, int level)
+ts__frame_put(ts_buf *out, const void *raw, size_t n, int level, ZSTD_CCtx *cctx)
 {
     if (n > TS__FRAME_MAX_RAW)
         return TS_ELIMIT;
@@ -29,7 +29,8 @@ ts__frame_put(ts_buf *out, const void *raw, size_t n, int level)
     if (rc)
         return rc;
     uint8_t *hdr = out->p + start;
-    size_t clen = ZSTD_compress(hdr + TS__FRAME_HDR, bound, raw, n, level);
+    size_t clen = cctx ? ZSTD_compressCCtx(cctx, hdr + TS__FRAME_HDR, bound, raw, n, level)
+                       : ZSTD_compress(hdr + TS__FRAME_HDR, bound, raw, n, level);
     if (ZSTD_isError(clen))
         return TS_EIO;
     ts_put_be32(hdr, (uint32_t)n);
@@ -41,8 +42,7 @@ ts__frame_put(ts_buf *out, const void *raw, size_t n, int level)
 }
 
 int
-ts__frame_check(const uint8_t *p, size_t avail, size_t *frame_len, const char *what,
-                ts_error *err)
+ts__frame_check(const uint8_t *p, size_t avail, size_t *frame_len, const char *what, ts_error *err)
 {
     if (avail < TS__FRAME_OVERHEAD)
         return ts_error_set(err, TS_ECORRUPT, "%s: truncated frame header", what);
@@ -62,8 +62,8 @@ ts__frame_check(const uint8_t *p, size_t avail, size_t *frame_len, const char *w
 }
 
 int
-ts__frame_get(const uint8_t *p, size_t avail, uint8_t **raw, size_t *raw_len,
-              size_t *frame_len, const char *what, ts_error *err)
+ts__frame_get(const uint8_t *p, size_t avail, uint8_t **raw, size_t *raw_len, size_t *frame_len,
+              const char *what, ts_error *err)
 {
     *raw = NULL;
     *raw_len = 0;

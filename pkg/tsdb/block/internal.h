@@ -4,6 +4,7 @@
  *   meta.c     ULIDs, meta.json writing (by hand) and reading (libyaml)
  *   frame.c    the zstd + CRC32C frame used by every section of every file
  *   writer.c   ts_block_write
+ *   spill.c    buffered files, external sort, streamed frames (spill.h)
  *   reader.c   ts_block_open, the block querier
  *   compact.c  ts_compact_plan, ts_compact
  *
@@ -45,26 +46,28 @@
 #define TS__MAX_LABELS 4096
 #define TS__MAX_CHUNKS_PER_SERIES (1u << 22)
 
-/* Appends one frame holding raw[0..n) compressed at the given zstd level. */
-int ts__frame_put(ts_buf *out, const void *raw, size_t n, int level);
+/* Appends one frame holding raw[0..n) compressed at the given zstd level,
+ * with the context cctx (a ZSTD_CCtx; NULL = a fresh one). */
+struct ZSTD_CCtx_s;
+int ts__frame_put(ts_buf *out, const void *raw, size_t n, int level, struct ZSTD_CCtx_s *cctx);
 /* Parses the frame at p (avail bytes there): checks bounds and CRC and
  * decompresses into *raw (caller frees with ts_free; NUL-padded by one byte).
  * *frame_len (may be NULL) gets the frame's total size.  what names the
  * section/file for error messages.  Errors: TS_ECORRUPT. */
-int ts__frame_get(const uint8_t *p, size_t avail, uint8_t **raw, size_t *raw_len,
-                  size_t *frame_len, const char *what, ts_error *err);
+int ts__frame_get(const uint8_t *p, size_t avail, uint8_t **raw, size_t *raw_len, size_t *frame_len,
+                  const char *what, ts_error *err);
 /* Only checks a frame's header and CRC (no decompression). */
 int ts__frame_check(const uint8_t *p, size_t avail, size_t *frame_len, const char *what,
                     ts_error *err);
 
 /* Chunk records inside a chunk group (chunks.md). */
-#define TS__REC_RAW 1          /* XOR chunk bytes as they are */
-#define TS__REC_COLUMNAR 0x81  /* compact form, rebuilt into XOR on read (colenc.c) */
+#define TS__REC_RAW 1         /* XOR chunk bytes as they are */
+#define TS__REC_COLUMNAR 0x81 /* compact form, rebuilt into XOR on read (colenc.c) */
 
 /* Appends the compact record (kind byte included) of the XOR chunk
  * xor[0..len) whose first sample is at mint, if it round-trips to exactly
  * the same bytes; returns 1 if appended, 0 if the chunk must stay raw. */
-int ts__col_encode(ts_buf *out, const uint8_t *xor, size_t len, int64_t mint);
+int ts__col_encode(ts_buf *out, const uint8_t * xor, size_t len, int64_t mint);
 /* Decodes the body of a compact record (what follows its kind byte and
  * length) and appends the rebuilt XOR chunk to out as uvarint length +
  * bytes.  TS_ECORRUPT on bad input. */

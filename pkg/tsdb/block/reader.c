@@ -18,9 +18,12 @@
  *  - with no positive matcher the start is every series.
  * Series ids are ordinals in label order, so the result is sorted.  The set
  * then decodes each series entry, skips series with no chunk overlapping
- * [mint, maxt] and yields the rest.  A series' iterator copies the series'
- * chunk bytes out of the set's one-group cache, so iterators stay valid
- * while the set moves on.
+ * [mint, maxt] and yields the rest.  Without positive matchers and nothing
+ * to subtract (compaction's {__name__=~".*"}) the ids are not listed but
+ * counted.  Decoded series live in the set's arena; with the stream select
+ * hint it is reset at each next(), so a set costs the same for any block.  A series' iterator
+ * copies the series' chunk bytes out of the set's one-group cache, so iterators stay valid while
+ * the set moves on.
  *
  * Every decode is bounds-checked (ts_dec, frame CRCs, id and symbol range
  * checks): corruption gives TS_ECORRUPT as an open error, a series set error
@@ -45,8 +48,8 @@
 #define INDEX_MAX_BYTES ((size_t)2 << 30)
 
 typedef struct lname {
-    uint32_t name;    /* symbol ref */
-    uint64_t off;     /* postings frame offset in the index */
+    uint32_t name; /* symbol ref */
+    uint64_t off;  /* postings frame offset in the index */
     uint32_t nvalues;
 } lname;
 
@@ -191,8 +194,8 @@ load_index(ts_block *b, ts_error *err)
     size_t len;
     int rc = ts_fs_read_file(b->index_path, INDEX_MAX_BYTES, &data, &len);
     if (rc)
-        return ts_error_set(err, rc == -ENOENT ? TS_ECORRUPT : rc, "reading %s: %s",
-                            b->index_path, ts_strerror(rc));
+        return ts_error_set(err, rc == -ENOENT ? TS_ECORRUPT : rc, "reading %s: %s", b->index_path,
+                            ts_strerror(rc));
     b->idx = (uint8_t *)data;
     b->idx_len = len;
     if (len < TS__FILE_HDR_LEN + TS__TOC_LEN)
@@ -346,9 +349,12 @@ ts_block_dir(const ts_block *b)
 
 /* ------------------------------------------------------------------ postings */
 
+/* A sorted list of series ids; all = every id in [0, n) without a list
+ * (only bq_select asks for that form). */
 typedef struct plist {
     uint32_t *v;
     size_t n, cap;
+    bool all;
 } plist;
 
 static void
@@ -419,8 +425,8 @@ find_name(const ts_block *b, const char *name)
 typedef struct pwalk {
     bool (*want)(void *ctx, const char *value);
     void *ctx;
-    plist *out;            /* union of wanted lists (unsorted across values) */
-    const plist *filter;   /* for found(): report values whose list meets filter */
+    plist *out;          /* union of wanted lists (unsorted across values) */
+    const plist *filter; /* for found(): report values whose list meets filter */
     void (*found)(void *ctx, uint32_t value_ref);
 } pwalk;
 
@@ -429,8 +435,8 @@ walk_postings(const ts_block *b, const lname *ln, const pwalk *w, ts_error *err)
 {
     uint8_t *raw;
     size_t n;
-    int rc = ts__frame_get(b->idx + ln->off, b->idx_len - ln->off, &raw, &n, NULL, b->index_path,
-                           err);
+    int rc =
+        ts__frame_get(b->idx + ln->off, b->idx_len - ln->off, &raw, &n, NULL, b->index_path, err);
     if (rc)
         return rc;
     ts_dec d;
@@ -470,8 +476,8 @@ walk_postings(const ts_block *b, const lname *ln, const pwalk *w, ts_error *err)
     }
     ts_free(raw);
     if (d.err)
-        return ts_error_set(err, TS_ECORRUPT, "%s: corrupt postings for label %s",
-                            b->index_path, b->syms[ln->name]);
+        return ts_error_set(err, TS_ECORRUPT, "%s: corrupt postings for label %s", b->index_path,
+                            b->syms[ln->name]);
     return TS_OK;
 }
 
@@ -488,8 +494,8 @@ want_match(void *ctx, const char *value)
 }
 
 static int
-postings_for_matchers(const ts_block *b, ts_matcher *const *ms, size_t nms, plist *out,
-                      ts_error *err)
+postings_for_matchers(const ts_block *b, ts_matcher *const *ms, size_t nms, bool lazy_all,
+                      plist *out, ts_error *err)
 {
     plist neg = {0};
     bool have_pos = false;
@@ -525,6 +531,11 @@ postings_for_matchers(const ts_block *b, ts_matcher *const *ms, size_t nms, plis
         }
         if (have_pos && out->n == 0)
             goto out; /* nothing can match any more */
+    }
+    if (!have_pos && neg.n == 0 && lazy_all) {
+        out->all = true;
+        out->n = b->nseries;
+        goto out;
     }
     if (!have_pos) {
         out->v = ts_malloc((b->nseries ? b->nseries : 1) * sizeof(*out->v));
@@ -573,7 +584,7 @@ typedef struct sentry {
     uint32_t nlabels;
     ts_label *labels; /* scratch, caller-provided capacity TS__MAX_LABELS */
     uint32_t nchunks;
-    cmeta *chunks;    /* in the arena given to decode_entry, or NULL = skip */
+    cmeta *chunks; /* in the arena given to decode_entry, or NULL = skip */
     uint64_t cref;
     uint64_t coff;
 } sentry;
@@ -624,8 +635,8 @@ load_group(const ts_block *b, gcache *c, uint32_t g, ts_error *err)
         return TS_OK;
     gcache_fini(c);
     uint64_t off = b->goff[g];
-    int rc = ts__frame_get(b->idx + off, b->idx_len - off, &c->raw, &c->len, NULL, b->index_path,
-                           err);
+    int rc =
+        ts__frame_get(b->idx + off, b->idx_len - off, &c->raw, &c->len, NULL, b->index_path, err);
     if (rc)
         return rc;
     uint32_t first = g * b->group_size;
@@ -939,6 +950,7 @@ struct blk_set {
     ccache cc;
     ts_label *scratch;
     blk_series *cur;
+    bool stream; /* select hint: series live until the next next() */
 };
 
 /* Loads the series' chunk group and copies its chunks in range. */
@@ -950,8 +962,7 @@ series_chunks(blk_series *s, uint8_t **data, cslice **sl, size_t *n)
     int rc = load_chunk_group(set->b, &set->cc, s->cref, &err);
     if (rc)
         return rc;
-    return copy_chunks(&set->cc, s->coff, s->chunks, s->nchunks, set->mint, set->maxt, data, sl,
-                       n);
+    return copy_chunks(&set->cc, s->coff, s->chunks, s->nchunks, set->mint, set->maxt, data, sl, n);
 }
 
 static ts_iterator *
@@ -987,8 +998,11 @@ bset_next(ts_series_set *ss)
 {
     blk_set *s = (blk_set *)ss;
     s->cur = NULL;
+    if (s->stream)
+        ts_arena_reset(&s->arena);
     while (s->i < s->post.n && !s->base.error.code) {
-        uint32_t id = s->post.v[s->i++];
+        uint32_t id = s->post.all ? (uint32_t)s->i : s->post.v[s->i];
+        s->i++;
         ts_dec d;
         if (seek_entry(s->b, &s->gc, id, &d, &s->base.error))
             return false;
@@ -1054,7 +1068,7 @@ bq_select(ts_querier *q, bool sorted, const ts_select_hints *hints, ts_matcher *
     blk_q *bq = (blk_q *)q;
     *out = NULL;
     plist p;
-    int rc = postings_for_matchers(bq->b, ms, nms, &p, err);
+    int rc = postings_for_matchers(bq->b, ms, nms, true, &p, err);
     if (rc)
         return rc;
     blk_set *s = ts_calloc(1, sizeof(*s));
@@ -1064,7 +1078,8 @@ bq_select(ts_querier *q, bool sorted, const ts_select_hints *hints, ts_matcher *
     s->mint = q->mint;
     s->maxt = q->maxt;
     s->post = p;
-    ts_arena_init(&s->arena, 0);
+    s->stream = hints && hints->stream;
+    ts_arena_init(&s->arena, s->stream ? 4096 : 0);
     s->gc.g = -1;
     s->scratch = ts_malloc(TS__MAX_LABELS * sizeof(*s->scratch));
     *out = &s->base;
@@ -1116,7 +1131,7 @@ bq_label_values(ts_querier *q, const char *name, ts_matcher *const *ms, size_t n
         return TS_OK;
     plist p = {0};
     int rc;
-    if (nms && (rc = postings_for_matchers(b, ms, nms, &p, err)))
+    if (nms && (rc = postings_for_matchers(b, ms, nms, false, &p, err)))
         return rc;
     bool *seen = ts_calloc(b->nsyms ? b->nsyms : 1, sizeof(bool));
     vctx c = {seen};
@@ -1144,7 +1159,7 @@ bq_label_names(ts_querier *q, ts_matcher *const *ms, size_t nms, ts_arena *a, co
             seen[b->names[i].name] = true;
     } else {
         plist p;
-        if ((rc = postings_for_matchers(b, ms, nms, &p, err)))
+        if ((rc = postings_for_matchers(b, ms, nms, false, &p, err)))
             goto out;
         gcache gc = {.g = -1};
         ts_label *scratch = ts_malloc(TS__MAX_LABELS * sizeof(*scratch));
@@ -1155,8 +1170,8 @@ bq_label_names(ts_querier *q, ts_matcher *const *ms, size_t nms, ts_arena *a, co
             sentry e = {0};
             e.labels = scratch;
             if (decode_entry(b, &d, &e, NULL)) {
-                rc = ts_error_set(err, TS_ECORRUPT, "%s: corrupt series entry %u",
-                                  b->index_path, p.v[i]);
+                rc = ts_error_set(err, TS_ECORRUPT, "%s: corrupt series entry %u", b->index_path,
+                                  p.v[i]);
                 break;
             }
             for (uint32_t k = 0; k < e.nlabels; k++) {

@@ -1,18 +1,41 @@
 /*
- * ts_block_write: a sorted series set -> a block directory.
+ * ts_block_write: a sorted series set -> a block directory, in memory
+ * bounded by a constant plus a small multiple of the largest series,
+ * whatever the number of series (issue 16; docs/ARCHITECTURE.md "Memory of
+ * compaction"; tests/unit/tsdb/block/block_mem_test.c checks it).
  *
- * One pass over the input.  For each series the writer takes its XOR chunks
- * as they are when they can be used unchanged (XOR encoding, wholly inside
- * [mint, maxt), in time order and not overlapping each other); otherwise it
- * re-encodes the series' samples from its iterator into chunks of at most
- * 120 samples.  Each chunk goes into the current chunk group as a record,
- * in the compact column form of colenc.c when that round-trips exactly,
- * else raw;
- * a group holding at least TS__CHUNK_GROUP_BYTES is compressed as one frame
- * and appended to the current segment file (chunks/000001, ...).  Only the
- * label sets and chunk time ranges stay in memory, for the index, which is
- * built at the end: symbols, series groups, postings per label name, the
- * label table and the TOC (pkg/tsdb/docs/format/index.md).
+ * Pass 1, one pass over the input.  For each series the writer takes its
+ * XOR chunks as they are when they can be used unchanged (XOR encoding,
+ * wholly inside [mint, maxt), in time order and not overlapping each other);
+ * otherwise it re-encodes the series' samples from its iterator into chunks
+ * of at most 120 samples.  Each chunk goes into the current chunk group as a
+ * record, in the compact column form of colenc.c when that round-trips
+ * exactly, else raw.  A group holding at least TS__CHUNK_GROUP_BYTES (or
+ * PENDING_MAX_SERIES series, or PENDING_MAX_BYTES of their index records) is
+ * compressed as one frame and appended to the current segment file
+ * (chunks/000001, ...).  The series' index record (label strings, chunk
+ * times, offset in the group) waits in memory until its group is written,
+ * then goes with the group's reference to the series spool, a scratch file;
+ * every label name and value goes into the symbol sort (spill.c: an
+ * external sort that spills sorted runs to a scratch file).  Nothing else
+ * stays: the input's series (stream select hint) and this series' chunks
+ * are dropped before the next series.
+ *
+ * Pass 2 builds the index (pkg/tsdb/docs/format/index.md) straight into the
+ * file, each section a frame compressed as it is written (spill.c):
+ *  - symbols: the merged symbol sort, also written to two scratch files
+ *    (the strings, and their offsets) that are mapped to look a symbol's
+ *    number up by binary search;
+ *  - series groups: the spool read back in order; each entry's postings
+ *    (name, value, series id as big-endian integers) go into the postings
+ *    sort; group offsets go to a scratch file;
+ *  - the series table, from that file;
+ *  - postings, one frame per label name: the postings sort is merged twice,
+ *    first to count values per name and series per value (counts to
+ *    scratch files, since the format puts counts before lists), then to
+ *    write; the label table entries go to a scratch file;
+ *  - the label table and the TOC.
+ * Scratch files are created in the .tmp directory and unlinked at once.
  *
  * Atomicity: everything is written into <parent>/<ULID>.tmp, every file
  * fsync'd, the directories fsync'd, then the directory is renamed to
@@ -23,6 +46,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +55,7 @@
 #include <unistd.h>
 
 #include "pkg/storage/merge.h"
+#include "pkg/tsdb/block/spill.h"
 #include "pkg/tsdb/chunkenc/xor.h"
 #include "pkg/util/fs.h"
 #include "pkg/util/hash.h"
@@ -39,17 +64,9 @@
 #define ZSTD_LEVEL 9
 #define SAMPLES_PER_CHUNK 120
 
-typedef struct wchunk {
-    int64_t mint, maxt;
-} wchunk;
-
-typedef struct wseries {
-    ts_labels *ls;
-    size_t chunk0;  /* first entry in writer.chunks */
-    uint32_t nchunks;
-    uint64_t cref;  /* chunk group: segment << 32 | offset in segment */
-    uint32_t coff;  /* offset of the series' chunks in the raw group */
-} wseries;
+/* Series whose chunk group is not written yet: their index records wait. */
+#define PENDING_MAX_SERIES 4096
+#define PENDING_MAX_BYTES (1u << 20)
 
 /* A chunk collected for the current series (bytes in writer.tmp). */
 typedef struct tchunk {
@@ -60,22 +77,25 @@ typedef struct tchunk {
 typedef struct writer {
     char dir[4096]; /* the .tmp directory */
     ts_error *err;
+    ZSTD_CCtx *cctx;
     /* chunk segments */
     int seg_fd;
     uint32_t seg_no;
     uint64_t seg_off;
     ts_buf group, frame;
-    size_t group_first; /* first series whose chunks are in group */
     /* the current series' chunks */
     ts_buf tmp;
     tchunk *tc;
     size_t ntc, tccap;
-    /* everything kept for the index */
-    wseries *series;
-    size_t nseries, scap;
-    wchunk *chunks;
-    size_t nchunks, ccap;
-    uint64_t nsamples;
+    ts_labels *last; /* labels of the series before (order check) */
+    /* index records of the series in the unwritten group (spool format) */
+    ts_buf pend;
+    size_t npend;
+    /* the series spool: per group: uvarint count, uvarint chunk ref, records */
+    int spool_fd;
+    ts__bw spool;
+    ts__xsort syms;
+    uint64_t nseries, nchunks, nsamples;
 } writer;
 
 /* ------------------------------------------------------------ chunk files */
@@ -121,22 +141,26 @@ flush_group(writer *w)
     if (w->group.len == 0)
         return TS_OK;
     ts_buf_reset(&w->frame);
-    int rc = ts__frame_put(&w->frame, w->group.p, w->group.len, ZSTD_LEVEL);
+    int rc = ts__frame_put(&w->frame, w->group.p, w->group.len, ZSTD_LEVEL, w->cctx);
     if (rc)
         return ts_error_set(w->err, rc, "compressing chunk group: %s", ts_strerror(rc));
-    if (w->seg_fd < 0 || (w->seg_off > TS__FILE_HDR_LEN &&
-                          w->seg_off + w->frame.len > TS__SEGMENT_MAX)) {
+    if (w->seg_fd < 0 ||
+        (w->seg_off > TS__FILE_HDR_LEN && w->seg_off + w->frame.len > TS__SEGMENT_MAX)) {
         if ((rc = close_segment(w)) || (rc = open_segment(w)))
             return rc;
     }
     rc = ts_fs_write_all(w->seg_fd, w->frame.p, w->frame.len);
     if (rc)
-        return ts_error_set(w->err, rc, "writing chunk segment %u: %s", w->seg_no,
-                            ts_strerror(rc));
+        return ts_error_set(w->err, rc, "writing chunk segment %u: %s", w->seg_no, ts_strerror(rc));
     uint64_t ref = (uint64_t)w->seg_no << 32 | w->seg_off;
-    for (size_t i = w->group_first; i < w->nseries; i++)
-        w->series[i].cref = ref;
-    w->group_first = w->nseries;
+    ts__bw_uvarint(&w->spool, w->npend);
+    ts__bw_uvarint(&w->spool, ref);
+    ts__bw_put(&w->spool, w->pend.p, w->pend.len);
+    if (w->spool.err)
+        return ts_error_set(w->err, w->spool.err, "writing the series spool: %s",
+                            ts_strerror(w->spool.err));
+    ts_buf_reset(&w->pend);
+    w->npend = 0;
     w->seg_off += w->frame.len;
     ts_buf_reset(&w->group);
     return TS_OK;
@@ -165,8 +189,8 @@ collect_raw(writer *w, ts_series *s, int64_t mint, int64_t maxt)
         const ts_chunk_meta *cm = ci->ops->at(ci);
         if (cm->maxt < mint || cm->mint >= maxt)
             continue; /* wholly outside: dropped */
-        if (cm->enc != TS_ENC_XOR || cm->mint < mint || cm->maxt >= maxt ||
-            cm->mint > cm->maxt || ts_xor_bytes_count(cm->data, cm->len) == 0 ||
+        if (cm->enc != TS_ENC_XOR || cm->mint < mint || cm->maxt >= maxt || cm->mint > cm->maxt ||
+            ts_xor_bytes_count(cm->data, cm->len) == 0 ||
             (w->ntc && cm->mint <= w->tc[w->ntc - 1].maxt)) {
             usable = 0;
             break;
@@ -243,20 +267,38 @@ add_series(writer *w, ts_series *s, int64_t mint, int64_t maxt)
     }
     if (w->ntc == 0)
         return TS_OK; /* nothing in range */
-    if (w->nseries && ts_labels_cmp(w->series[w->nseries - 1].ls, s->labels) >= 0)
+    if (w->last && ts_labels_cmp(w->last, s->labels) >= 0)
         return ts_error_set(w->err, TS_EINVAL, "block write: input series are not sorted/unique");
+    ts_labels_free(w->last);
+    w->last = ts_labels_dup(s->labels);
+    const ts_labels *ls = w->last;
 
-    TS_GROW(w->series, w->scap, w->nseries + 1);
-    wseries *ws = &w->series[w->nseries++];
-    ws->ls = ts_labels_dup(s->labels);
-    ws->chunk0 = w->nchunks;
-    ws->nchunks = (uint32_t)w->ntc;
-    ws->cref = 0;
-    ws->coff = (uint32_t)w->group.len;
-    TS_GROW(w->chunks, w->ccap, w->nchunks + w->ntc);
+    /* the index record: labels, chunk times, offset in the group */
+    ts_buf_put_uvarint(&w->pend, ls->n);
+    for (uint32_t k = 0; k < ls->n; k++) {
+        const char *nm = ls->l[k].name, *v = ls->l[k].value;
+        size_t nl = strlen(nm), vl = strlen(v);
+        ts_buf_put_uvarint_str(&w->pend, nm, nl);
+        ts_buf_put_uvarint_str(&w->pend, v, vl);
+        if ((rc = ts__xsort_add(&w->syms, nm, nl)) || (rc = ts__xsort_add(&w->syms, v, vl)))
+            return ts_error_set(w->err, rc, "sorting symbols: %s", ts_strerror(rc));
+    }
+    ts_buf_put_uvarint(&w->pend, w->ntc);
     for (size_t i = 0; i < w->ntc; i++) {
         const tchunk *t = &w->tc[i];
-        w->chunks[w->nchunks++] = (wchunk){t->mint, t->maxt};
+        if (i == 0)
+            ts_buf_put_varint(&w->pend, t->mint);
+        else
+            ts_buf_put_varint(&w->pend, t->mint - w->tc[i - 1].maxt);
+        ts_buf_put_uvarint(&w->pend, (uint64_t)(t->maxt - t->mint));
+    }
+    ts_buf_put_uvarint(&w->pend, w->group.len);
+    w->npend++;
+    w->nseries++;
+    w->nchunks += w->ntc;
+
+    for (size_t i = 0; i < w->ntc; i++) {
+        const tchunk *t = &w->tc[i];
         w->nsamples += ts_xor_bytes_count(w->tmp.p + t->off, t->len);
         if (!ts__col_encode(&w->group, w->tmp.p + t->off, t->len, t->mint)) {
             ts_buf_putc(&w->group, TS__REC_RAW);
@@ -264,205 +306,453 @@ add_series(writer *w, ts_series *s, int64_t mint, int64_t maxt)
             ts_buf_put(&w->group, w->tmp.p + t->off, t->len);
         }
     }
-    if (w->group.len >= TS__CHUNK_GROUP_BYTES)
+    if (w->group.len >= TS__CHUNK_GROUP_BYTES || w->npend >= PENDING_MAX_SERIES ||
+        w->pend.len >= PENDING_MAX_BYTES)
         return flush_group(w);
     return TS_OK;
 }
 
 /* ------------------------------------------------------------ the index */
 
-typedef struct posting {
-    uint32_t name, value, series;
-} posting;
+/* The symbols, mapped from their scratch files for lookups. */
+typedef struct symtab {
+    int str_fd, off_fd;
+    const char *str;
+    const uint64_t *off;
+    size_t str_len, n;
+} symtab;
 
-static int
-posting_cmp(const void *a, const void *b)
+static void
+symtab_fini(symtab *t)
 {
-    const posting *x = a, *y = b;
-    if (x->name != y->name)
-        return x->name < y->name ? -1 : 1;
-    if (x->value != y->value)
-        return x->value < y->value ? -1 : 1;
-    return x->series < y->series ? -1 : x->series > y->series;
+    if (t->str)
+        munmap((void *)t->str, t->str_len);
+    if (t->off)
+        munmap((void *)t->off, t->n * sizeof(uint64_t));
+    if (t->str_fd >= 0)
+        close(t->str_fd);
+    if (t->off_fd >= 0)
+        close(t->off_fd);
 }
 
 static int
-strcmp_p(const void *a, const void *b)
+symtab_map(symtab *t)
 {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-static uint32_t
-sym_ref(const char **syms, size_t n, const char *s)
-{
-    const char **p = bsearch(&s, syms, n, sizeof(*syms), strcmp_p);
-    TS_ASSERT(p != NULL);
-    return (uint32_t)(p - syms);
-}
-
-static int
-put_frame(writer *w, ts_buf *idx, ts_buf *raw)
-{
-    int rc = ts__frame_put(idx, raw->p, raw->len, ZSTD_LEVEL);
-    if (rc)
-        return ts_error_set(w->err, rc, "index section too large: %s", ts_strerror(rc));
-    ts_buf_reset(raw);
+    t->str = mmap(NULL, t->str_len, PROT_READ, MAP_SHARED, t->str_fd, 0);
+    if (t->str == MAP_FAILED) {
+        t->str = NULL;
+        return -errno;
+    }
+    t->off = mmap(NULL, t->n * sizeof(uint64_t), PROT_READ, MAP_SHARED, t->off_fd, 0);
+    if (t->off == MAP_FAILED) {
+        t->off = NULL;
+        return -errno;
+    }
     return TS_OK;
+}
+
+static bool
+symtab_ref(const symtab *t, const char *s, size_t len, uint32_t *ref)
+{
+    size_t lo = 0, hi = t->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const char *m = t->str + t->off[mid];
+        size_t ml = strlen(m);
+        int c = memcmp(m, s, ml < len ? ml : len);
+        if (c == 0)
+            c = ml < len ? -1 : ml > len;
+        if (c == 0) {
+            *ref = (uint32_t)mid;
+            return true;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return false;
+}
+
+typedef struct iwriter {
+    writer *w;
+    int fd;
+    ts__bw out;
+    ts__fw fw;
+    symtab st;
+    ts__xsort posts;
+    int goff_fd, ltab_fd, nv_fd, vc_fd;
+    uint64_t nv_end, vc_end;
+} iwriter;
+
+static int
+io_err(writer *w, int rc, const char *what)
+{
+    return ts_error_set(w->err, rc, "writing the index (%s): %s", what, ts_strerror(rc));
+}
+
+/* Streams the bytes [0, end) of a scratch file into the open frame. */
+static int
+copy_into_frame(iwriter *iw, int fd, uint64_t end)
+{
+    ts__br r;
+    ts__br_init(&r, fd, 0, end, 64u << 10);
+    int rc = TS_OK;
+    while (!ts__br_eof(&r)) {
+        ts__fw_put(&iw->fw, r.buf + r.pos, r.len - r.pos);
+        r.pos = r.len;
+    }
+    rc = r.err;
+    ts__br_fini(&r);
+    return rc;
+}
+
+static int
+write_symbols(iwriter *iw)
+{
+    writer *w = iw->w;
+    const uint8_t *p;
+    size_t n, count = 0;
+    int rc;
+    ts__xsort_begin(&w->syms);
+    while (ts__xsort_next(&w->syms, &p, &n))
+        count++;
+    if (w->syms.err)
+        return io_err(w, w->syms.err, "symbols");
+    if (count > UINT32_MAX)
+        return ts_error_set(w->err, TS_ELIMIT, "block write: too many symbols");
+    if ((rc = ts__tmpfile(w->dir, "symbols.scratch", &iw->st.str_fd)) ||
+        (rc = ts__tmpfile(w->dir, "symoffs.scratch", &iw->st.off_fd)))
+        return io_err(w, rc, "scratch files");
+    ts__bw sb, ob;
+    ts__bw_init(&sb, iw->st.str_fd, 0);
+    ts__bw_init(&ob, iw->st.off_fd, 0);
+    ts__fw_begin(&iw->fw);
+    ts__fw_uvarint(&iw->fw, count);
+    ts__xsort_begin(&w->syms);
+    while (ts__xsort_next(&w->syms, &p, &n)) {
+        ts__fw_uvarint(&iw->fw, n);
+        ts__fw_put(&iw->fw, p, n);
+        uint64_t off = sb.off;
+        ts__bw_put(&ob, &off, sizeof(off));
+        ts__bw_put(&sb, p, n);
+        ts__bw_put(&sb, "", 1);
+    }
+    rc = w->syms.err;
+    int rc2 = ts__bw_flush(&sb), rc3 = ts__bw_flush(&ob);
+    iw->st.str_len = sb.off;
+    iw->st.n = count;
+    ts__bw_fini(&sb);
+    ts__bw_fini(&ob);
+    if (!rc)
+        rc = rc2 ? rc2 : rc3;
+    if (!rc)
+        rc = ts__fw_end(&iw->fw);
+    if (!rc && count)
+        rc = symtab_map(&iw->st);
+    ts__xsort_fini(&w->syms); /* the symbols are in the scratch files now */
+    ts__xsort_init(&w->syms, w->dir, "symbols.sort");
+    return rc ? io_err(w, rc, "symbols") : TS_OK;
+}
+
+/* Reads one label string of a spool record into b (NUL-terminated). */
+static int
+spool_str(ts__br *r, ts_buf *b, size_t *len)
+{
+    uint64_t n;
+    int rc = ts__br_uvarint(r, &n);
+    if (rc)
+        return rc;
+    if (n > TS__FRAME_MAX_RAW)
+        return TS_ECORRUPT;
+    ts_buf_reset(b);
+    if ((rc = ts_buf_reserve(b, (size_t)n + 1)) || (rc = ts__br_read(r, b->p, (size_t)n)))
+        return rc;
+    b->len = (size_t)n;
+    b->p[n] = 0;
+    *len = (size_t)n;
+    return TS_OK;
+}
+
+/* One series of the spool -> its entry in raw, its postings. */
+static int
+series_entry(iwriter *iw, ts__br *r, uint64_t id, uint64_t cref, ts_buf *raw, ts_buf *str)
+{
+    uint64_t nl, nc, v;
+    int rc = ts__br_uvarint(r, &nl);
+    if (rc)
+        return rc;
+    ts_buf_put_uvarint(raw, nl);
+    for (uint64_t k = 0; k < nl; k++) {
+        uint32_t ref[2];
+        for (int j = 0; j < 2; j++) {
+            size_t len;
+            if ((rc = spool_str(r, str, &len)))
+                return rc;
+            if (!symtab_ref(&iw->st, (const char *)str->p, len, &ref[j]))
+                return TS_ECORRUPT;
+            ts_buf_put_uvarint(raw, ref[j]);
+        }
+        uint8_t post[12];
+        ts_put_be32(post, ref[0]);
+        ts_put_be32(post + 4, ref[1]);
+        ts_put_be32(post + 8, (uint32_t)id);
+        if ((rc = ts__xsort_add(&iw->posts, post, sizeof(post))))
+            return rc;
+    }
+    if ((rc = ts__br_uvarint(r, &nc)))
+        return rc;
+    ts_buf_put_uvarint(raw, nc);
+    for (uint64_t k = 0; k < 2 * nc; k++) { /* mint delta (zig-zag), duration */
+        if ((rc = ts__br_uvarint(r, &v)))
+            return rc;
+        ts_buf_put_uvarint(raw, v);
+    }
+    ts_buf_put_uvarint(raw, cref);
+    if ((rc = ts__br_uvarint(r, &v))) /* offset in the group */
+        return rc;
+    ts_buf_put_uvarint(raw, v);
+    return TS_OK;
+}
+
+static int
+write_series(iwriter *iw, uint64_t *ngroups_out)
+{
+    writer *w = iw->w;
+    int rc = ts__tmpfile(w->dir, "goffs.scratch", &iw->goff_fd);
+    if (rc)
+        return io_err(w, rc, "scratch files");
+    ts__bw goffs;
+    ts__bw_init(&goffs, iw->goff_fd, 0);
+    ts__br r;
+    ts__br_init(&r, w->spool_fd, 0, w->spool.off, 64u << 10);
+    ts_buf raw, str;
+    ts_buf_init(&raw, 0);
+    ts_buf_init(&str, 0);
+    uint64_t id = 0, ngroups = 0, left = 0, cref = 0;
+    while (!rc && id < w->nseries) {
+        if (left == 0) {
+            if ((rc = ts__br_uvarint(&r, &left)) || (rc = ts__br_uvarint(&r, &cref)))
+                break;
+            if (left == 0) {
+                rc = TS_ECORRUPT;
+                break;
+            }
+        }
+        if ((rc = series_entry(iw, &r, id, cref, &raw, &str)))
+            break;
+        left--;
+        id++;
+        if (id % TS__SERIES_GROUP == 0 || id == w->nseries) {
+            ts__bw_uvarint(&goffs, iw->out.off);
+            ngroups++;
+            ts__fw_begin(&iw->fw);
+            ts__fw_put(&iw->fw, raw.p, raw.len);
+            rc = ts__fw_end(&iw->fw);
+            ts_buf_reset(&raw);
+        }
+    }
+    if (!rc && (left != 0 || !ts__br_eof(&r)))
+        rc = TS_ECORRUPT;
+    if (!rc)
+        rc = r.err ? r.err : ts__bw_flush(&goffs);
+    ts__br_fini(&r);
+    ts_buf_fini(&raw);
+    ts_buf_fini(&str);
+    if (rc) {
+        ts__bw_fini(&goffs);
+        return io_err(w, rc, "series");
+    }
+    /* the series table */
+    *ngroups_out = ngroups;
+    ts__fw_begin(&iw->fw);
+    ts__fw_uvarint(&iw->fw, w->nseries);
+    ts__fw_uvarint(&iw->fw, TS__SERIES_GROUP);
+    ts__fw_uvarint(&iw->fw, ngroups);
+    rc = copy_into_frame(iw, iw->goff_fd, goffs.off);
+    ts__bw_fini(&goffs);
+    if (!rc)
+        rc = ts__fw_end(&iw->fw);
+    return rc ? io_err(w, rc, "series table") : TS_OK;
+}
+
+/* Postings, counting pass: values per name (nv file), series per value
+ * (vc file). */
+static int
+count_postings(iwriter *iw, uint64_t *nnames)
+{
+    writer *w = iw->w;
+    int rc;
+    if ((rc = ts__tmpfile(w->dir, "nvalues.scratch", &iw->nv_fd)) ||
+        (rc = ts__tmpfile(w->dir, "vcounts.scratch", &iw->vc_fd)))
+        return rc;
+    ts__bw nv, vc;
+    ts__bw_init(&nv, iw->nv_fd, 0);
+    ts__bw_init(&vc, iw->vc_fd, 0);
+    ts__xsort_begin(&iw->posts);
+    const uint8_t *p;
+    size_t n;
+    bool any = false;
+    uint32_t name = 0, value = 0;
+    uint64_t values = 0, cnt = 0;
+    *nnames = 0;
+    while (ts__xsort_next(&iw->posts, &p, &n)) {
+        uint32_t nm = ts_get_be32(p), v = ts_get_be32(p + 4);
+        if (any && (nm != name || v != value)) {
+            ts__bw_uvarint(&vc, cnt);
+            cnt = 0;
+        }
+        if (any && nm != name) {
+            ts__bw_uvarint(&nv, values);
+            values = 0;
+            (*nnames)++;
+        }
+        if (!any || nm != name || v != value)
+            values++;
+        name = nm;
+        value = v;
+        cnt++;
+        any = true;
+    }
+    if (any) {
+        ts__bw_uvarint(&vc, cnt);
+        ts__bw_uvarint(&nv, values);
+        (*nnames)++;
+    }
+    rc = iw->posts.err;
+    int rc2 = ts__bw_flush(&nv), rc3 = ts__bw_flush(&vc);
+    iw->nv_end = nv.off;
+    iw->vc_end = vc.off;
+    ts__bw_fini(&nv);
+    ts__bw_fini(&vc);
+    return rc ? rc : rc2 ? rc2 : rc3;
+}
+
+static int
+write_postings(iwriter *iw)
+{
+    writer *w = iw->w;
+    uint64_t nnames;
+    int rc = count_postings(iw, &nnames);
+    if (!rc)
+        rc = ts__tmpfile(w->dir, "ltab.scratch", &iw->ltab_fd);
+    if (rc)
+        return io_err(w, rc, "postings");
+    ts__bw ltab;
+    ts__bw_init(&ltab, iw->ltab_fd, 0);
+    ts__br nv, vc;
+    ts__br_init(&nv, iw->nv_fd, 0, iw->nv_end, 16u << 10);
+    ts__br_init(&vc, iw->vc_fd, 0, iw->vc_end, 16u << 10);
+    ts__xsort_begin(&iw->posts);
+    const uint8_t *p;
+    size_t n;
+    bool open = false;
+    uint32_t name = 0, value = 0, prev = 0;
+    while (!rc && ts__xsort_next(&iw->posts, &p, &n)) {
+        uint32_t nm = ts_get_be32(p), v = ts_get_be32(p + 4), id = ts_get_be32(p + 8);
+        if (open && nm != name) {
+            if ((rc = ts__fw_end(&iw->fw)))
+                break;
+            open = false;
+        }
+        if (!open) {
+            uint64_t values;
+            if ((rc = ts__br_uvarint(&nv, &values)))
+                break;
+            ts__bw_uvarint(&ltab, nm);
+            ts__bw_uvarint(&ltab, iw->out.off);
+            ts__bw_uvarint(&ltab, values);
+            ts__fw_begin(&iw->fw);
+            ts__fw_uvarint(&iw->fw, values);
+            open = true;
+            name = nm;
+            value = v + 1; /* differs from v: a new value starts */
+        }
+        if (v != value) {
+            uint64_t cnt;
+            if ((rc = ts__br_uvarint(&vc, &cnt)))
+                break;
+            ts__fw_uvarint(&iw->fw, v);
+            ts__fw_uvarint(&iw->fw, cnt);
+            value = v;
+            prev = 0;
+        }
+        ts__fw_uvarint(&iw->fw, id - prev);
+        prev = id;
+    }
+    if (!rc)
+        rc = iw->posts.err;
+    if (!rc && open)
+        rc = ts__fw_end(&iw->fw);
+    if (!rc)
+        rc = ts__bw_flush(&ltab);
+    ts__br_fini(&nv);
+    ts__br_fini(&vc);
+    if (!rc) {
+        ts__fw_begin(&iw->fw);
+        ts__fw_uvarint(&iw->fw, nnames);
+        rc = copy_into_frame(iw, iw->ltab_fd, ltab.off);
+        if (!rc)
+            rc = ts__fw_end(&iw->fw);
+    }
+    ts__bw_fini(&ltab);
+    return rc ? io_err(w, rc, "postings") : TS_OK;
 }
 
 static int
 write_index(writer *w)
 {
-    ts_buf idx, raw;
-    ts_buf_init(&idx, 0);
-    ts_buf_init(&raw, 0);
-    const char **syms = NULL;
-    posting *ps = NULL;
-    uint64_t *goff = NULL;
+    iwriter iw = {.w = w, .fd = -1, .goff_fd = -1, .ltab_fd = -1, .nv_fd = -1, .vc_fd = -1};
+    iw.st.str_fd = iw.st.off_fd = -1;
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/index", w->dir);
     int rc = TS_OK;
-
-    /* Symbols: every label name and value, sorted, unique. */
-    size_t nsyms = 0, npost = 0;
-    for (size_t i = 0; i < w->nseries; i++)
-        nsyms += 2 * w->series[i].ls->n;
-    syms = ts_malloc((nsyms ? nsyms : 1) * sizeof(*syms));
-    nsyms = 0;
-    for (size_t i = 0; i < w->nseries; i++)
-        for (uint32_t k = 0; k < w->series[i].ls->n; k++) {
-            syms[nsyms++] = w->series[i].ls->l[k].name;
-            syms[nsyms++] = w->series[i].ls->l[k].value;
-        }
-    ts_strs_sort_unique(syms, &nsyms);
+    if ((rc = ts__bw_flush(&w->spool)))
+        return io_err(w, rc, "series spool");
+    iw.fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (iw.fd < 0) {
+        rc = -errno;
+        return ts_error_set(w->err, rc, "creating %s: %s", path, ts_strerror(rc));
+    }
+    ts__bw_init(&iw.out, iw.fd, 0);
+    ts__fw_init(&iw.fw, &iw.out, w->cctx, ZSTD_LEVEL);
+    ts__xsort_init(&iw.posts, w->dir, "postings.sort");
 
     uint8_t hdr[TS__FILE_HDR_LEN] = {0};
     ts_put_be32(hdr, TS__IDX_MAGIC);
     hdr[4] = TS__FMT_VERSION;
-    ts_buf_put(&idx, hdr, sizeof(hdr));
+    ts__bw_put(&iw.out, hdr, sizeof(hdr));
 
-    uint64_t sym_off = idx.len;
-    ts_buf_put_uvarint(&raw, nsyms);
-    for (size_t i = 0; i < nsyms; i++)
-        ts_buf_put_uvarint_str(&raw, syms[i], strlen(syms[i]));
-    if ((rc = put_frame(w, &idx, &raw)))
+    uint64_t sym_off = iw.out.off, series_tab_off = 0, label_tab_off = 0, ngroups = 0;
+    if ((rc = write_symbols(&iw)))
         goto out;
-
-    /* Series, in groups of TS__SERIES_GROUP; collect postings on the way. */
-    size_t ngroups = (w->nseries + TS__SERIES_GROUP - 1) / TS__SERIES_GROUP;
-    goff = ts_malloc((ngroups ? ngroups : 1) * sizeof(*goff));
-    size_t pcap = 0;
-    for (size_t i = 0; i < w->nseries; i++)
-        pcap += w->series[i].ls->n;
-    ps = ts_malloc((pcap ? pcap : 1) * sizeof(*ps));
-    for (size_t g = 0; g < ngroups; g++) {
-        size_t end = (g + 1) * TS__SERIES_GROUP;
-        if (end > w->nseries)
-            end = w->nseries;
-        for (size_t i = g * TS__SERIES_GROUP; i < end; i++) {
-            const wseries *s = &w->series[i];
-            ts_buf_put_uvarint(&raw, s->ls->n);
-            for (uint32_t k = 0; k < s->ls->n; k++) {
-                uint32_t nr = sym_ref(syms, nsyms, s->ls->l[k].name);
-                uint32_t vr = sym_ref(syms, nsyms, s->ls->l[k].value);
-                ts_buf_put_uvarint(&raw, nr);
-                ts_buf_put_uvarint(&raw, vr);
-                ps[npost++] = (posting){nr, vr, (uint32_t)i};
-            }
-            ts_buf_put_uvarint(&raw, s->nchunks);
-            const wchunk *c = &w->chunks[s->chunk0];
-            for (uint32_t k = 0; k < s->nchunks; k++) {
-                if (k == 0)
-                    ts_buf_put_varint(&raw, c[k].mint);
-                else
-                    ts_buf_put_varint(&raw, c[k].mint - c[k - 1].maxt);
-                ts_buf_put_uvarint(&raw, (uint64_t)(c[k].maxt - c[k].mint));
-            }
-            ts_buf_put_uvarint(&raw, s->cref);
-            ts_buf_put_uvarint(&raw, s->coff);
-        }
-        goff[g] = idx.len;
-        if ((rc = put_frame(w, &idx, &raw)))
-            goto out;
-    }
-
-    uint64_t series_tab_off = idx.len;
-    ts_buf_put_uvarint(&raw, w->nseries);
-    ts_buf_put_uvarint(&raw, TS__SERIES_GROUP);
-    ts_buf_put_uvarint(&raw, ngroups);
-    for (size_t g = 0; g < ngroups; g++)
-        ts_buf_put_uvarint(&raw, goff[g]);
-    if ((rc = put_frame(w, &idx, &raw)))
+    if ((rc = write_series(&iw, &ngroups)))
         goto out;
-
-    /* Postings: one frame per label name holding all its values' lists. */
-    qsort(ps, npost, sizeof(*ps), posting_cmp);
-    ts_buf tab;
-    ts_buf_init(&tab, 0);
-    size_t nnames = 0;
-    for (size_t i = 0; i < npost;) {
-        uint32_t name = ps[i].name;
-        size_t j = i, nvalues = 0;
-        while (j < npost && ps[j].name == name) {
-            size_t k = j;
-            while (k < npost && ps[k].name == name && ps[k].value == ps[j].value)
-                k++;
-            nvalues++;
-            j = k;
-        }
-        ts_buf_put_uvarint(&raw, nvalues);
-        for (size_t a = i; a < j;) {
-            size_t b = a;
-            while (b < j && ps[b].value == ps[a].value)
-                b++;
-            ts_buf_put_uvarint(&raw, ps[a].value);
-            ts_buf_put_uvarint(&raw, b - a);
-            uint32_t prev = 0;
-            for (size_t k = a; k < b; k++) {
-                ts_buf_put_uvarint(&raw, ps[k].series - prev);
-                prev = ps[k].series;
-            }
-            a = b;
-        }
-        ts_buf_put_uvarint(&tab, name);
-        ts_buf_put_uvarint(&tab, idx.len);
-        ts_buf_put_uvarint(&tab, nvalues);
-        nnames++;
-        if ((rc = put_frame(w, &idx, &raw))) {
-            ts_buf_fini(&tab);
-            goto out;
-        }
-        i = j;
-    }
-    uint64_t label_tab_off = idx.len;
-    ts_buf_put_uvarint(&raw, nnames);
-    ts_buf_put(&raw, tab.p, tab.len);
-    ts_buf_fini(&tab);
-    if ((rc = put_frame(w, &idx, &raw)))
+    /* the series table is the last frame write_series wrote */
+    series_tab_off = iw.fw.start;
+    if ((rc = write_postings(&iw)))
         goto out;
+    label_tab_off = iw.fw.start;
 
     uint8_t toc[TS__TOC_LEN];
     ts_put_be64(toc, sym_off);
     ts_put_be64(toc + 8, series_tab_off);
     ts_put_be64(toc + 16, label_tab_off);
     ts_put_be32(toc + 24, ts_crc32c(0, toc, TS__TOC_LEN - 4));
-    ts_buf_put(&idx, toc, sizeof(toc));
-
-    char path[4200];
-    snprintf(path, sizeof(path), "%s/index", w->dir);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    rc = fd < 0 ? -errno : ts_fs_write_all(fd, idx.p, idx.len);
-    if (fd >= 0) {
-        if (!rc && fsync(fd) < 0)
-            rc = -errno;
-        close(fd);
-    }
-    if (rc)
+    ts__bw_put(&iw.out, toc, sizeof(toc));
+    if ((rc = ts__bw_flush(&iw.out)) || (fsync(iw.fd) < 0 && (rc = -errno))) {
         ts_error_set(w->err, rc, "writing %s: %s", path, ts_strerror(rc));
+        goto out;
+    }
 out:
-    ts_free(syms);
-    ts_free(ps);
-    ts_free(goff);
-    ts_buf_fini(&idx);
-    ts_buf_fini(&raw);
+    symtab_fini(&iw.st);
+    ts__xsort_fini(&iw.posts);
+    ts__fw_fini(&iw.fw);
+    ts__bw_fini(&iw.out);
+    int fds[] = {iw.fd, iw.goff_fd, iw.ltab_fd, iw.nv_fd, iw.vc_fd};
+    for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
     return rc;
 }
 
@@ -518,11 +808,15 @@ writer_fini(writer *w)
     ts_buf_fini(&w->group);
     ts_buf_fini(&w->frame);
     ts_buf_fini(&w->tmp);
+    ts_buf_fini(&w->pend);
     ts_free(w->tc);
-    for (size_t i = 0; i < w->nseries; i++)
-        ts_labels_free(w->series[i].ls);
-    ts_free(w->series);
-    ts_free(w->chunks);
+    ts_labels_free(w->last);
+    ts__bw_fini(&w->spool);
+    if (w->spool_fd >= 0)
+        close(w->spool_fd);
+    ts__xsort_fini(&w->syms);
+    if (w->cctx)
+        ZSTD_freeCCtx(w->cctx);
 }
 
 int
@@ -538,9 +832,12 @@ ts_block_write(const char *parent_dir, ts_series_set *set, int64_t mint, int64_t
     writer *w = ts_calloc(1, sizeof(*w));
     w->err = err;
     w->seg_fd = -1;
+    w->spool_fd = -1;
     ts_buf_init(&w->group, 0);
     ts_buf_init(&w->frame, 0);
     ts_buf_init(&w->tmp, 0);
+    ts_buf_init(&w->pend, 0);
+    w->cctx = ts__zstd_cctx_new();
 
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
@@ -551,11 +848,18 @@ ts_block_write(const char *parent_dir, ts_series_set *set, int64_t mint, int64_t
     char final[4200], sub[4200];
     snprintf(final, sizeof(final), "%s/%s", parent_dir, ulid);
     snprintf(sub, sizeof(sub), "%s/chunks", w->dir);
+    ts__xsort_init(&w->syms, w->dir, "symbols.sort");
+    ts__bw_init(&w->spool, -1, 0);
     int rc = ts_fs_mkdir_all(sub, 0755);
     if (rc) {
         ts_error_set(err, rc, "creating %s: %s", sub, ts_strerror(rc));
         goto fail;
     }
+    if ((rc = ts__tmpfile(w->dir, "series.spool", &w->spool_fd))) {
+        ts_error_set(err, rc, "creating the series spool in %s: %s", w->dir, ts_strerror(rc));
+        goto fail;
+    }
+    w->spool.fd = w->spool_fd;
 
     while (ts_ss_next(set)) {
         if ((rc = add_series(w, ts_ss_at(set), mint, maxt)))

@@ -11,11 +11,10 @@
  *
  * Snapshots: a querier is registered with the head (ts__reader_enter) from
  * creation to close, so the series it found and their completed chunks
- * stay allocated even if truncation drops them meanwhile (head.c).  iterator() and chunks() take a snapshot of the series
- * under its lock when they are called: pointers to the completed chunks
- * that overlap the range (immutable) and a private copy of the open chunk's
- * bytes (which appenders keep changing).  Samples appended later are not
- * seen by that iterator.
+ * stay allocated even if truncation drops them meanwhile (head.c).  iterator() and chunks() take a
+ * snapshot of the series under its lock when they are called: pointers to the completed chunks that
+ * overlap the range (immutable) and a private copy of the open chunk's bytes (which appenders keep
+ * changing).  Samples appended later are not seen by that iterator.
  *
  * label_names / label_values follow Prometheus' head: without matchers they
  * come from the postings index (if the querier's range overlaps the head's
@@ -27,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pkg/util/arena.h"
 #include "pkg/util/mem.h"
 
 typedef struct head_querier {
@@ -43,11 +43,18 @@ typedef struct head_series {
     head_set *set;
 } head_series;
 
+/* The matching series in output order (one pointer each).  The ts_series
+ * handed out live in the arena until the set is freed, or, with the stream
+ * select hint, in cur until the next next(). */
 struct head_set {
     ts_series_set base;
     head_querier *q;
-    head_series *v;
+    ts__series **v;
     size_t n, i;
+    bool stream;
+    head_series cur;
+    head_series *out;
+    ts_arena arena;
 };
 
 /* ------------------------------------------------------------ snapshots */
@@ -85,7 +92,8 @@ snapshot(ts_head *h, ts__series *s, int64_t mint, int64_t maxt, snap *out)
         const uint8_t *b = ts_xor_chunk_bytes(&s->open, &len);
         out->open_copy = ts_malloc(len);
         memcpy(out->open_copy, b, len);
-        out->c[out->n++] = (ts_chunk_meta){s->open.mint, s->open.t, TS_ENC_XOR, out->open_copy, len};
+        out->c[out->n++] =
+            (ts_chunk_meta){s->open.mint, s->open.t, TS_ENC_XOR, out->open_copy, len};
     }
     ts__series_unlock(h, s);
 }
@@ -116,9 +124,9 @@ series_in_range(ts_head *h, ts__series *s, int64_t mint, int64_t maxt)
 typedef struct head_iter {
     ts_iterator base;
     snap sn;
-    size_t cur;     /* chunk being read */
-    bool in_chunk;  /* xi is initialised on sn.c[cur] */
-    bool has;       /* at() is valid */
+    size_t cur;    /* chunk being read */
+    bool in_chunk; /* xi is initialised on sn.c[cur] */
+    bool has;      /* at() is valid */
     bool done;
     int err;
     int64_t mint, maxt;
@@ -320,16 +328,23 @@ static bool
 hset_next(ts_series_set *base)
 {
     head_set *ss = (head_set *)base;
+    ss->out = NULL;
     if (ss->i >= ss->n)
         return false;
-    ss->i++;
+    ts__series *s = ss->v[ss->i++];
     if (ss->i + PREFETCH_AHEAD <= ss->n) {
-        const head_series *ahead = &ss->v[ss->i + PREFETCH_AHEAD - 1];
-        __builtin_prefetch(ahead->s);
-        __builtin_prefetch((const char *)ahead->s + 64);
-        __builtin_prefetch(ahead->base.labels);
-        __builtin_prefetch((const char *)ahead->base.labels + 64);
+        const ts__series *ahead = ss->v[ss->i + PREFETCH_AHEAD - 1];
+        __builtin_prefetch(ahead);
+        __builtin_prefetch((const char *)ahead + 64);
+        __builtin_prefetch(ahead->labels);
+        __builtin_prefetch((const char *)ahead->labels + 64);
     }
+    head_series *hs = ss->stream ? &ss->cur : TS_ARENA_NEW(&ss->arena, head_series);
+    hs->base.ops = &hseries_ops;
+    hs->base.labels = s->labels;
+    hs->s = s;
+    hs->set = ss;
+    ss->out = hs;
     return true;
 }
 
@@ -337,7 +352,7 @@ static ts_series *
 hset_at(ts_series_set *base)
 {
     head_set *ss = (head_set *)base;
-    return ss->i > 0 ? &ss->v[ss->i - 1].base : NULL;
+    return ss->out ? &ss->out->base : NULL;
 }
 
 static void
@@ -346,6 +361,7 @@ hset_free(ts_series_set *base)
     head_set *ss = (head_set *)base;
     ts_ss_free_warnings(base);
     ts_free(ss->v);
+    ts_arena_fini(&ss->arena);
     ts_free(ss);
 }
 
@@ -354,8 +370,7 @@ static const ts_series_set_ops hset_ops = {hset_next, hset_at, hset_free};
 static int
 cmp_hseries(const void *a, const void *b)
 {
-    return ts_labels_cmp(((const head_series *)a)->base.labels,
-                         ((const head_series *)b)->base.labels);
+    return ts_labels_cmp((*(ts__series *const *)a)->labels, (*(ts__series *const *)b)->labels);
 }
 
 /* Whether ls satisfies every matcher not already decided by the postings. */
@@ -374,8 +389,8 @@ labels_match(const ts_labels *ls, ts_matcher *const *ms, size_t nms, const bool 
 
 /* Calls fn for every live series matching ms (nms >= 1). */
 static void
-for_matching(ts_head *h, ts_matcher *const *ms, size_t nms,
-             void (*fn)(void *ctx, ts__series *s), void *ctx)
+for_matching(ts_head *h, ts_matcher *const *ms, size_t nms, void (*fn)(void *ctx, ts__series *s),
+             void *ctx)
 {
     bool *exact = ts_malloc(nms * sizeof(bool));
     ts__refs refs;
@@ -405,11 +420,7 @@ select_one(void *ctx, ts__series *s)
     if (!series_in_range(q->h, s, q->base.mint, q->base.maxt))
         return;
     TS_GROW(ss->v, c->cap, ss->n + 1);
-    head_series *hs = &ss->v[ss->n++];
-    hs->base.ops = &hseries_ops;
-    hs->base.labels = s->labels;
-    hs->s = s;
-    hs->set = ss;
+    ss->v[ss->n++] = s;
 }
 
 static int
@@ -423,6 +434,8 @@ hq_select(ts_querier *base, bool sorted, const ts_select_hints *hints, ts_matche
     head_set *ss = ts_calloc(1, sizeof(*ss));
     ss->base.ops = &hset_ops;
     ss->q = q;
+    ss->stream = hints && hints->stream;
+    ts_arena_init(&ss->arena, ss->stream ? 256 : 4096);
     select_ctx c = {ss, 0};
     for_matching(q->h, ms, nms, select_one, &c);
     if (sorted && ss->n > 1)
@@ -494,8 +507,8 @@ querier_overlaps_head(head_querier *q)
 }
 
 static int
-hq_label_values(ts_querier *base, const char *name, ts_matcher *const *ms, size_t nms,
-                ts_arena *a, const char ***out, size_t *n, ts_error *err)
+hq_label_values(ts_querier *base, const char *name, ts_matcher *const *ms, size_t nms, ts_arena *a,
+                const char ***out, size_t *n, ts_error *err)
 {
     head_querier *q = (head_querier *)base;
     strvec sv = {a, NULL, 0, 0, name};
@@ -513,8 +526,8 @@ hq_label_values(ts_querier *base, const char *name, ts_matcher *const *ms, size_
 }
 
 static int
-hq_label_names(ts_querier *base, ts_matcher *const *ms, size_t nms, ts_arena *a,
-               const char ***out, size_t *n, ts_error *err)
+hq_label_names(ts_querier *base, ts_matcher *const *ms, size_t nms, ts_arena *a, const char ***out,
+               size_t *n, ts_error *err)
 {
     head_querier *q = (head_querier *)base;
     strvec sv = {a, NULL, 0, 0, NULL};
