@@ -30,8 +30,12 @@
  * The block is opened and published, the head truncated to the window's end,
  * then the WAL is cut and checkpointed up to the previous segment.  The
  * checkpoint keeps the series live in the head after truncation (plus any
- * created meanwhile) and only samples at or after the window end.  Then ts_compact_plan/ts_compact merge blocks, the result is
- * published before the sources are marked deleted, and retention runs.
+ * created meanwhile) and only samples at or after the window end.  Then
+ * ts_compact_plan/ts_compact merge blocks, the result is published before
+ * the sources are marked deleted, and retention runs.  Head compaction and
+ * merges stream series by series (ts_block_write_querier: memory bounded by
+ * a constant plus the largest series, pkg/tsdb/block/writer.c).  After a
+ * round that did something, malloc_trim hands the freed memory back.
  *
  * Blocks are reference-counted (pkg/tsdb/block): the list holds one
  * reference, each block querier another, so a query that started before a
@@ -44,6 +48,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,6 +99,7 @@ struct ts_db {
 
     uint64_t samples_dropped_on_replay;
     uint64_t head_compactions, block_merges, retention_deletions, compaction_failures;
+    uint64_t trimmed_at; /* sum of the three above at the last malloc_trim */
 };
 
 void
@@ -136,8 +142,9 @@ blocks_add_locked(ts_db *db, ts_block *b)
 /* Removes b from the list and deletes its directory crash-safely: renamed
  * to <ulid>.tmp-for-deletion first (removed by the next open if we die while
  * deleting), then removed.  Readers holding a reference keep working: a
- * ts_block reads its index into memory and keeps its chunk files open, so
- * the files can go at once.  Drops the list's reference.  Caller holds mu. */
+ * ts_block maps its index and keeps its chunk files open, so the files can
+ * go at once; the mapping and descriptors go with the last reference.  Drops the list's reference.
+ * Caller holds mu. */
 static void
 blocks_delete_locked(ts_db *db, ts_block *b, const char *why)
 {
@@ -658,19 +665,9 @@ compact_head(ts_db *db, int64_t mint, int64_t maxt, ts_error *err)
     int rc = ts_head_querier(db->head, mint, maxt - 1, &q);
     if (rc != TS_OK)
         return ts_error_set(err, rc, "head querier: %s", ts_strerror(rc));
-    ts_matcher *all;
-    if ((rc = ts_matcher_new(&all, TS_MATCH_RE, TS_METRIC_NAME, ".*", err)) != TS_OK) {
-        ts_querier_close(q);
-        return rc;
-    }
-    ts_series_set *ss = NULL;
-    rc = q->ops->select(q, true, NULL, &all, 1, &ss, err);
     ts_block_meta meta;
-    memset(&meta, 0, sizeof(meta));
-    if (rc == TS_OK)
-        rc = ts_block_write(db->dir, ss, mint, maxt, 1, NULL, 0, &meta, err);
+    rc = ts_block_write_querier(db->dir, q, mint, maxt, 1, NULL, 0, &meta, err);
     ts_querier_close(q);
-    ts_matcher_free(all);
     if (rc != TS_OK) {
         ts_block_meta_fini(&meta);
         return rc;
@@ -863,6 +860,19 @@ ts_db_compact(ts_db *db, ts_error *err)
     }
     /* 3. retention */
     apply_retention(db);
+
+    /* 4. give the memory back: glibc keeps what a thread freed in that
+     * thread's arena (the compactor's), below the arena's top and in the
+     * middle of heaps; malloc_trim returns whole free pages of every arena
+     * to the kernel (issue 16: without it the anonymous RSS kept the
+     * high-water mark of the biggest compaction). */
+    pthread_mutex_lock(&db->mu);
+    uint64_t work = db->head_compactions + db->block_merges + db->retention_deletions;
+    bool did_work = work != db->trimmed_at;
+    db->trimmed_at = work;
+    pthread_mutex_unlock(&db->mu);
+    if (did_work)
+        malloc_trim(0);
 
     if (rc != TS_OK) {
         pthread_mutex_lock(&db->mu);

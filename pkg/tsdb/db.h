@@ -73,7 +73,9 @@ ts_queryable *ts_db_queryable(ts_db *db);
  *     to max_block_range), deleting the sources once the result is in place;
  *  3. retention, as Prometheus 2.42: by time, delete the blocks whose maxt is
  *     more than retention_ms before the newest block's maxt; by size, keep
- *     the newest blocks while WAL + blocks stay within retention_bytes.
+ *     the newest blocks while WAL + blocks stay within retention_bytes;
+ *  4. if any of that happened, malloc_trim(0): freed memory goes back to
+ *     the kernel instead of staying in the compactor thread's arena.
  * Returns the first error; the database stays usable.
  */
 int ts_db_compact(ts_db *db, ts_error *err);

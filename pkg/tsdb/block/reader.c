@@ -1,9 +1,11 @@
 /*
  * Reading blocks: ts_block_open and the block querier.
  *
- * Opening reads meta.json and the whole index file into memory (it is
- * compressed, a few bytes per series), checks the header, the TOC and the
- * CRC of every frame in it, and decodes the three small tables: symbols,
+ * Opening reads meta.json and maps the index file (read-only and shared:
+ * its pages are file cache the kernel can drop, not anonymous memory; it is
+ * compressed, a few bytes per series; unmapped when the last reference to
+ * the block goes, e.g. after retention deleted it), checks the header, the
+ * TOC and the CRC of every frame in it, and decodes the three small tables: symbols,
  * the series table (where each group of TS__SERIES_GROUP series starts) and
  * the label table (where each label name's postings frame starts).  Series
  * groups and postings stay compressed until a query needs them.  The chunk
@@ -37,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -190,13 +193,29 @@ load_label_table(ts_block *b, uint64_t off, ts_error *err)
 static int
 load_index(ts_block *b, ts_error *err)
 {
-    char *data;
-    size_t len;
-    int rc = ts_fs_read_file(b->index_path, INDEX_MAX_BYTES, &data, &len);
-    if (rc)
+    int fd = open(b->index_path, O_RDONLY | O_CLOEXEC);
+    int rc = fd < 0 ? -errno : TS_OK;
+    struct stat st;
+    if (!rc && fstat(fd, &st) != 0)
+        rc = -errno;
+    if (rc) {
+        if (fd >= 0)
+            close(fd);
         return ts_error_set(err, rc == -ENOENT ? TS_ECORRUPT : rc, "reading %s: %s", b->index_path,
                             ts_strerror(rc));
-    b->idx = (uint8_t *)data;
+    }
+    size_t len = (size_t)st.st_size;
+    if (len < TS__FILE_HDR_LEN + TS__TOC_LEN || len > INDEX_MAX_BYTES) {
+        close(fd);
+        return corrupt(b, err, len > INDEX_MAX_BYTES ? "file too large" : "file too short");
+    }
+    void *m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED) {
+        rc = -errno;
+        return ts_error_set(err, rc, "mapping %s: %s", b->index_path, ts_strerror(rc));
+    }
+    b->idx = m;
     b->idx_len = len;
     if (len < TS__FILE_HDR_LEN + TS__TOC_LEN)
         return corrupt(b, err, "file too short");
@@ -269,7 +288,8 @@ block_free(ts_block *b)
         ts_fs_remove_all(b->dir);
     ts_free(b->seg_fd);
     ts_free(b->seg_size);
-    ts_free(b->idx);
+    if (b->idx)
+        munmap(b->idx, b->idx_len);
     ts_free(b->sympool);
     ts_free(b->syms);
     ts_free(b->goff);

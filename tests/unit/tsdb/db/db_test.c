@@ -393,6 +393,87 @@ test_retention_time(void)
     ts_db_close(db);
 }
 
+/* Whether /proc/self/maps or an open descriptor (/proc/self/fd) names a
+ * path containing s. */
+static bool
+proc_mentions(const char *s)
+{
+    bool found = false;
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (f) {
+        char line[8192];
+        while (fgets(line, sizeof(line), f))
+            if (strstr(line, s))
+                found = true;
+        fclose(f);
+    }
+    DIR *d = opendir("/proc/self/fd");
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            char p[300], target[4096];
+            snprintf(p, sizeof(p), "/proc/self/fd/%s", e->d_name);
+            ssize_t n = readlink(p, target, sizeof(target) - 1);
+            if (n > 0) {
+                target[n] = 0;
+                if (strstr(target, s))
+                    found = true;
+            }
+        }
+        closedir(d);
+    }
+    return found;
+}
+
+/* Issue 16: a block deleted by retention gives back its mapping (the index
+ * is mapped) and its chunk file descriptors. */
+static void
+test_retention_unmaps_blocks(void)
+{
+    const char *dir = t_tmpdir();
+    ts_db_opts o = test_opts();
+    o.retention_ms = 4 * HOUR_MS; /* max block = 24 min < 2h: no merges */
+    ts_db *db;
+    ts_error err;
+    T_OK(ts_db_open(dir, &o, &db, &err));
+    T_OK(append_range(db, 0, 6 * HOUR_MS, 60));
+    T_OK(ts_db_compact(db, &err));
+    /* the blocks cut so far, all mapped */
+    char names[8][64];
+    int n = 0;
+    DIR *d = opendir(dir);
+    T_TRUE(d != NULL);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && n < 8)
+        if (e->d_name[0] == '0' && strlen(e->d_name) < sizeof(names[0]))
+            snprintf(names[n++], sizeof(names[0]), "%s", e->d_name);
+    closedir(d);
+    T_TRUE(n >= 2);
+    for (int i = 0; i < n; i++) {
+        char idx[64 + 8];
+        snprintf(idx, sizeof(idx), "%s/index", names[i]);
+        T_TRUE(proc_mentions(idx));
+    }
+    /* six more hours: retention deletes the oldest blocks */
+    T_OK(append_range(db, 6 * HOUR_MS, 12 * HOUR_MS, 60));
+    T_OK(ts_db_compact(db, &err));
+    ts_db_stats st;
+    ts_db_stats_get(db, &st);
+    T_TRUE(st.retention_deletions_total >= 1);
+    int gone = 0;
+    for (int i = 0; i < n; i++) {
+        char p[4200];
+        snprintf(p, sizeof(p), "%s/%s", dir, names[i]);
+        struct stat sb;
+        if (stat(p, &sb) == 0)
+            continue;
+        gone++;
+        T_FALSE(proc_mentions(names[i])); /* no mapping, no open chunk file */
+    }
+    T_TRUE(gone >= 1);
+    ts_db_close(db);
+}
+
 static void
 test_retention_size(void)
 {
@@ -600,10 +681,12 @@ test_compact_while_appending(void)
     fprintf(stderr, "  %d compaction rounds during the writes\n", rounds);
 }
 
-T_MAIN({"compact_while_appending", test_compact_while_appending}, {"duplicate_series_refs", test_duplicate_series_refs}, {"reopen_replays_wal", test_reopen_replays_wal}, {"stale_nan_replay", test_stale_nan_replay},
+T_MAIN({"compact_while_appending", test_compact_while_appending},
+       {"duplicate_series_refs", test_duplicate_series_refs},
+       {"reopen_replays_wal", test_reopen_replays_wal}, {"stale_nan_replay", test_stale_nan_replay},
        {"exit_without_close", test_exit_without_close}, {"lock", test_lock},
        {"compact_head_to_block", test_compact_head_to_block},
        {"query_during_compaction", test_query_during_compaction},
        {"retention_time", test_retention_time}, {"retention_size", test_retention_size},
-       {"crash_debris_removed", test_crash_debris_removed},
-       {"torn_wal_opens", test_torn_wal_opens})
+       {"retention_unmaps_blocks", test_retention_unmaps_blocks},
+       {"crash_debris_removed", test_crash_debris_removed}, {"torn_wal_opens", test_torn_wal_opens})
