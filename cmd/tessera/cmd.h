@@ -8,6 +8,7 @@ int ts_cmd_version(int argc, char **argv);     /* version.c */
 int ts_cmd_check(int argc, char **argv);       /* check.c */
 int ts_cmd_shard(int argc, char **argv);       /* shard.c */
 int ts_cmd_query(int argc, char **argv);       /* query.c */
+int ts_cmd_rule(int argc, char **argv);        /* rule.c */
 int ts_cmd_bench(int argc, char **argv);       /* bench.c */
 
 #endif

@@ -18,6 +18,8 @@ static const struct {
      "run a shard: scrape, store, serve the Prometheus API and the store API"},
     {"query", ts_cmd_query,
      "run the global querier over store APIs (merge, dedup, PromQL, HTTP API)"},
+    {"rule", ts_cmd_rule,
+     "run a global ruler: rules over all stores (dedup), results in its own TSDB and store API"},
     {"tsdb", ts_cmd_tsdb, "tsdb import openmetrics FILE DIR | tsdb inspect DIR"},
     {"check", ts_cmd_check, "check config|rules|web-config FILE...: validate like promtool"},
     {"promql-test", ts_cmd_promql_test, "run Prometheus PromQL test files: promql-test FILE..."},

@@ -1063,6 +1063,60 @@ ts_config_load(const char *path, ts_config **out, ts_error *err)
     return rc;
 }
 
+static const char *const ruler_keys[] = {"global", "rule_files", "alerting"};
+
+static bool
+ruler_key(const char *k)
+{
+    for (size_t i = 0; i < sizeof(ruler_keys) / sizeof(ruler_keys[0]); i++)
+        if (strcmp(k, ruler_keys[i]) == 0)
+            return true;
+    return false;
+}
+
+/* The first top-level key a ruler file may not have (NULL: none). */
+static const ts_ynode *
+ruler_bad_key(const ts_ynode *root)
+{
+    if (!root || root->type != TS_YNODE_MAP)
+        return NULL;
+    for (size_t i = 0; i + 1 < root->n; i += 2)
+        if (root->kids[i]->type == TS_YNODE_SCALAR && !ruler_key(root->kids[i]->str))
+            return root->kids[i];
+    return NULL;
+}
+
+int
+ts_config_load_ruler(const char *path, ts_config **out, ts_error *err)
+{
+    char *text;
+    size_t len;
+    int rc = ts_fs_read_file(path, 64 << 20, &text, &len);
+    if (rc) {
+        ts_error_set(err, rc, "open %s: %s", path, ts_strerror(rc));
+        return rc;
+    }
+    ts_arena a;
+    ts_arena_init(&a, 4096);
+    ts_ynode *root = NULL;
+    rc = ts_yaml_load(text, len, &a, &root, err);
+    if (rc == TS_OK) {
+        const ts_ynode *bad = ruler_bad_key(root);
+        if (bad) {
+            rc = ts_error_set(err, TS_EINVAL,
+                              "field %s is not allowed in a ruler config (only global, "
+                              "rule_files and alerting)",
+                              bad->str);
+            err->line = bad->line;
+        }
+    }
+    ts_arena_fini(&a);
+    if (rc == TS_OK)
+        rc = ts_config_parse(text, len, path, out, err);
+    ts_free(text);
+    return rc;
+}
+
 void
 ts_config_free(ts_config *c)
 {

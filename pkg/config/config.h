@@ -156,6 +156,11 @@ typedef struct ts_config {
 int ts_config_parse(const char *text, size_t len, const char *path, ts_config **out, ts_error *err);
 /* Reads and parses a file. */
 int ts_config_load(const char *path, ts_config **out, ts_error *err);
+/* A global ruler's file (tessera rule): prometheus.yml's format, of which
+ * only global, rule_files and alerting may appear; any other top-level key
+ * is an error naming it and its line. */
+int ts_config_load_ruler(const char *path, ts_config **out, ts_error *err);
+
 void ts_config_free(ts_config *c);
 
 /* Environment variable expansion in external label values: Prometheus'
