@@ -333,6 +333,7 @@ ts_cmd_rule(int argc, char **argv)
         goto out;
     snprintf(r->external_url, sizeof(r->external_url), "%s", r->flags[F_EXTERNAL_URL].value);
     ts_rules_manager_opts rmo = {.engine = r->eng, .queryable = &r->fanout.qb,
+                                 .state_queryable = ts_db_queryable(r->db),
                                  .appender = rule_appender, .appender_ctx = r,
                                  .external_url = r->external_url,
                                  .notify = ts_notifier_send, .notify_ctx = r->notifier};

@@ -667,7 +667,8 @@ static void
 restore_for_state(ts_rules_manager *m, group *g, int64_t ts_ns)
 {
     ts_querier *q = NULL;
-    if (ts_queryable_querier(m->o.queryable, (ts_ns - OUTAGE_TOLERANCE_NS) / NS_PER_MS,
+    ts_queryable *sq = m->o.state_queryable ? m->o.state_queryable : m->o.queryable;
+    if (ts_queryable_querier(sq, (ts_ns - OUTAGE_TOLERANCE_NS) / NS_PER_MS,
                              ts_ns / NS_PER_MS, &q) != TS_OK)
         q = NULL;
     for (size_t i = 0; i < g->nrules; i++) {

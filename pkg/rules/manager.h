@@ -68,6 +68,10 @@ typedef struct ts_rules_alert {
 typedef struct ts_rules_manager_opts {
     ts_promql_engine *engine;            /* borrowed */
     ts_queryable *queryable;             /* borrowed */
+    /* Where ALERTS_FOR_STATE is read back for `for` restore (borrowed; NULL:
+     * queryable).  The global ruler evaluates over the stores but keeps its
+     * state in its own TSDB. */
+    ts_queryable *state_queryable;
     ts_appender *(*appender)(void *ctx); /* a fresh appender for one rule's output */
     void *appender_ctx;
     const char *external_url; /* for templates and generatorURL; may be NULL */
