@@ -17,6 +17,7 @@
  */
 #include "cmd/tessera/cmd.h"
 #include "cmd/tessera/flags.h"
+#include "cmd/tessera/global_api.h"
 #include "cmd/tessera/serve.h"
 #include "pkg/query/fanout.h"
 #include "pkg/util/log.h"
@@ -80,6 +81,7 @@ typedef struct querier {
     pthread_mutex_t gate_mu;
     pthread_cond_t gate_cv;
     long max_concurrency, running, queued;
+    ts_global_api global_api; /* /api/v1/metadata over the stores */
 } querier;
 
 static bool
@@ -474,6 +476,10 @@ ts_cmd_query(int argc, char **argv)
     if (ts_web_api_register(q->web, &ao, &q->api) != TS_OK)
         goto out;
     ts_web_server_route(q->web, "GET", "/api/v1/stores", false, handle_stores, q);
+    q->global_api = (ts_global_api){.endpoints = q->endpoints,
+                                    .timeout_ms = response_timeout > 0 ? response_timeout : 5000};
+    ts_web_server_route(q->web, "GET", "/api/v1/metadata", false, ts_global_api_handle_metadata,
+                        &q->global_api);
     ts_web_server_route(q->web, "GET", "/metrics", false, handle_metrics, q);
     ts_web_console_opts co = {.component = "query", .external_path = q->urls.external_path};
     if (ts_web_console_register(q->web, &co, &q->console) != TS_OK) {

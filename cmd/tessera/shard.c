@@ -527,28 +527,16 @@ md_cmp(const void *a, const void *b)
     return c ? c : (x < y ? -1 : x > y);
 }
 
-static int
-handle_metadata(ts_web_req *req, ts_web_resp *resp, void *ctx)
+/* The `data` object of /api/v1/metadata, written by the HTTP handler and the store
+ * API's MetaRequest alike (the querier merges exactly what the shard shows). */
+static void
+write_metadata(shard *s, ts_arena *a, const char *only, long limit, ts_jsonw *j)
 {
-    shard *s = ctx;
-    const char *only = ts_web_req_param(req, "metric");
-    const char *limit_s = ts_web_req_param(req, "limit");
-    long limit = -1;
-    if (limit_s && limit_s[0]) {
-        char *end;
-        limit = strtol(limit_s, &end, 10);
-        if (*end) {
-            ts_web_api_respond_error(resp, TS_WEB_API_ERR_BAD_DATA, "limit must be a number");
-            return TS_OK;
-        }
-    }
-    md_ctx c = {.a = ts_web_req_arena(req), .only = only && only[0] ? only : NULL};
+    md_ctx c = {.a = a, .only = only && only[0] ? only : NULL};
     if (s->scrape)
         ts_scrape_manager_metadata(s->scrape, collect_md, &c);
     if (c.n)
         qsort(c.e, c.n, sizeof(*c.e), md_cmp);
-    ts_jsonw jw, *j = &jw;
-    ts_web_api_success_begin(resp, j);
     ts_jsonw_obj_begin(j);
     long metrics = 0;
     for (size_t i = 0; i < c.n;) {
@@ -572,7 +560,63 @@ handle_metadata(ts_web_req *req, ts_web_resp *resp, void *ctx)
         i = k;
     }
     ts_jsonw_obj_end(j);
+}
+
+static bool
+parse_limit(const char *limit_s, long *limit)
+{
+    *limit = -1;
+    if (!limit_s || !limit_s[0])
+        return true;
+    char *end;
+    *limit = strtol(limit_s, &end, 10);
+    return *end == 0;
+}
+
+static int
+handle_metadata(ts_web_req *req, ts_web_resp *resp, void *ctx)
+{
+    shard *s = ctx;
+    long limit;
+    if (!parse_limit(ts_web_req_param(req, "limit"), &limit)) {
+        ts_web_api_respond_error(resp, TS_WEB_API_ERR_BAD_DATA, "limit must be a number");
+        return TS_OK;
+    }
+    ts_jsonw jw, *j = &jw;
+    ts_web_api_success_begin(resp, j);
+    write_metadata(s, ts_web_req_arena(req), ts_web_req_param(req, "metric"), limit, j);
     return ts_web_api_success_end(resp, j, NULL, 0);
+}
+
+/* The store API's MetaRequest (proto/store.proto): the same JSON as the HTTP handlers. */
+static int
+store_meta(void *ctx, int kind, const char *const *params, size_t nparams, ts_buf *json,
+           ts_error *err)
+{
+    shard *s = ctx;
+    if (kind != TS_STORE_META_METADATA) {
+        ts_error_set(err, TS_EUNSUPPORTED, "unknown meta kind %d", kind);
+        return TS_EUNSUPPORTED;
+    }
+    const char *metric = NULL, *limit_s = NULL;
+    for (size_t i = 0; i + 1 < nparams; i += 2) {
+        if (strcmp(params[i], "metric") == 0)
+            metric = params[i + 1];
+        else if (strcmp(params[i], "limit") == 0)
+            limit_s = params[i + 1];
+    }
+    long limit;
+    if (!parse_limit(limit_s, &limit)) {
+        ts_error_set(err, TS_EINVAL, "limit must be a number");
+        return TS_EINVAL;
+    }
+    ts_arena a;
+    ts_arena_init(&a, 0);
+    ts_jsonw j;
+    ts_jsonw_init(&j, json);
+    write_metadata(s, &a, metric, limit, &j);
+    ts_arena_fini(&a);
+    return ts_jsonw_err(&j);
 }
 
 /* /api/v1/status/tsdb: head statistics and Prometheus' top-10 cardinality
@@ -1061,6 +1105,8 @@ ts_cmd_shard(int argc, char **argv)
             .shard_count = s->shard_count,
             .tls_cert_file = s->flags[F_STORE_CERT].value[0] ? s->flags[F_STORE_CERT].value : NULL,
             .tls_key_file = s->flags[F_STORE_KEY].value[0] ? s->flags[F_STORE_KEY].value : NULL,
+            .meta = store_meta,
+            .meta_ctx = s,
         };
         if (ts_store_server_start(&s->store, &so, &err) != TS_OK) {
             TS_LOG(TS_LOG_ERROR, "shard", "cannot start the store API", "err=\"%s\"", err.msg);

@@ -949,6 +949,38 @@ ts_store_client_info(ts_store_client *c, int64_t timeout_ms, ts_arena *a, ts_sto
     return TS_OK;
 }
 
+int
+ts_store_client_meta(ts_store_client *c, int kind, const char *const *params, size_t nparams,
+                     int64_t timeout_ms, ts_arena *a, const char **json, size_t *len, ts_error *err)
+{
+    Tessera__Store__V1__MetaRequest req = TESSERA__STORE__V1__META_REQUEST__INIT;
+    req.kind = (Tessera__Store__V1__MetaRequest__Kind)kind;
+    req.n_params = nparams / 2;
+    req.params = ts_arena_alloc(a, (req.n_params + 1) * sizeof(*req.params));
+    for (size_t i = 0; i < req.n_params; i++) {
+        Tessera__Store__V1__Label *l = ts_arena_alloc(a, sizeof(*l));
+        tessera__store__v1__label__init(l);
+        l->name = (char *)params[2 * i];
+        l->value = (char *)params[2 * i + 1];
+        req.params[i] = l;
+    }
+    int64_t deadline = ts_now_ms() + timeout_ms;
+    req.deadline_unix_ms = deadline;
+    ProtobufCMessage *m;
+    int rc = roundtrip(c, TESSERA__STORE__V1__FRAME_TYPE__FRAME_META_REQUEST, &req.base, deadline,
+                       a, TESSERA__STORE__V1__FRAME_TYPE__FRAME_META_RESPONSE, false, &m, err);
+    if (rc)
+        return rc;
+    Tessera__Store__V1__MetaResponse *r = (Tessera__Store__V1__MetaResponse *)m;
+    char *s = ts_arena_alloc(a, r->data_json.len + 1);
+    if (r->data_json.len)
+        memcpy(s, r->data_json.data, r->data_json.len);
+    s[r->data_json.len] = 0;
+    *json = s;
+    *len = r->data_json.len;
+    return TS_OK;
+}
+
 bool
 ts_store_client_connected(ts_store_client *c)
 {

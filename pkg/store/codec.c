@@ -29,6 +29,10 @@ ts_store_frame_descriptor(uint8_t type)
         return &tessera__store__v1__label_names_request__descriptor;
     case TESSERA__STORE__V1__FRAME_TYPE__FRAME_LABEL_VALUES_REQUEST:
         return &tessera__store__v1__label_values_request__descriptor;
+    case TESSERA__STORE__V1__FRAME_TYPE__FRAME_META_REQUEST:
+        return &tessera__store__v1__meta_request__descriptor;
+    case TESSERA__STORE__V1__FRAME_TYPE__FRAME_META_RESPONSE:
+        return &tessera__store__v1__meta_response__descriptor;
     case TESSERA__STORE__V1__FRAME_TYPE__FRAME_INFO_RESPONSE:
         return &tessera__store__v1__info_response__descriptor;
     case TESSERA__STORE__V1__FRAME_TYPE__FRAME_SERIES_BATCH:

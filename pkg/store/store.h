@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #include "pkg/storage/storage.h"
+#include "pkg/util/buf.h"
 
 /* ------------------------------------------------------------------ server */
 
@@ -51,7 +52,16 @@ typedef struct ts_store_server_opts {
     size_t batch_bytes;    /* default 1 MiB */
     size_t max_frame;      /* default TS_STORE_MAX_FRAME */
     const char *tls_cert_file, *tls_key_file, *tls_ca_file;
+    /* MetaRequest (proto/store.proto): appends the JSON `data` of the store's own
+     * API answer for kind (TS_STORE_META_*) to json; params are name, value pairs.
+     * NULL: answered with a TS_EUNSUPPORTED error. */
+    int (*meta)(void *ctx, int kind, const char *const *params, size_t nparams, ts_buf *json,
+                ts_error *err);
+    void *meta_ctx;
 } ts_store_server_opts;
+
+/* MetaRequest kinds (= tessera.store.v1.MetaRequest.Kind). */
+enum { TS_STORE_META_METADATA = 0 };
 
 typedef struct ts_store_server_stats {
     uint64_t requests_total;
@@ -123,6 +133,10 @@ ts_queryable *ts_store_client_queryable(ts_store_client *c);
  * and not yet re-established (the store is known down), and a counter of
  * connections made (a new value means the store came back). */
 bool ts_store_client_connected(ts_store_client *c);
+/* MetaRequest: the store's JSON `data` for kind, in a (*json NUL-terminated). */
+int ts_store_client_meta(ts_store_client *c, int kind, const char *const *params, size_t nparams,
+                         int64_t timeout_ms, ts_arena *a, const char **json, size_t *len,
+                         ts_error *err);
 bool ts_store_client_lost(ts_store_client *c);
 uint64_t ts_store_client_connects(ts_store_client *c);
 
