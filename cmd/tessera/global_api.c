@@ -137,6 +137,10 @@ ts_global_api_handle_metadata(ts_web_req *req, ts_web_resp *resp, void *ctx)
         ts_error_clear(&err);
         int rc = ts_store_client_meta(st[i].client, TS_STORE_META_METADATA, params, np,
                                       g->timeout_ms, a, &js, &len, &err);
+        if (rc == TS_EUNSUPPORTED) { /* e.g. a ruler: it has no metadata, nothing is missing */
+            gr->answered = true;
+            continue;
+        }
         json_t *data = rc ? NULL : json_loadb(js, len, 0, NULL);
         if (!data || !json_is_object(data)) {
             note_err(gr, st[i].url, rc ? err.msg : "bad answer");
