@@ -189,6 +189,20 @@ wait_report(ts_discovery_stores *s, uint64_t gen, int64_t timeout_ms)
     return ok;
 }
 
+/* Frees s and what the config points to (the loop is closed or was never
+ * opened). */
+static void
+stores_free(ts_discovery_stores *s)
+{
+    uv_cond_destroy(&s->cv);
+    uv_mutex_destroy(&s->mu);
+    for (size_t i = 0; i < s->nstrs; i++)
+        ts_free(s->strs[i]);
+    ts_free(s->strs);
+    ts_free(s->dns);
+    ts_free(s);
+}
+
 int
 ts_discovery_stores_start(const ts_discovery_stores_opts *o, ts_discovery_stores_fn fn, void *ctx,
                           ts_discovery_stores **out, ts_error *err)
@@ -230,13 +244,7 @@ ts_discovery_stores_start(const ts_discovery_stores_opts *o, ts_discovery_stores
     uv_cond_init(&s->cv);
     int rc = uv_loop_init(&s->loop);
     if (rc) {
-        uv_cond_destroy(&s->cv);
-        uv_mutex_destroy(&s->mu);
-        for (size_t i = 0; i < s->nstrs; i++)
-            ts_free(s->strs[i]);
-        ts_free(s->strs);
-        ts_free(s->dns);
-        ts_free(s);
+        stores_free(s);
         return ts_error_set(err, TS_EIO, "store discovery: %s", uv_strerror(rc));
     }
     uv_async_init(&s->loop, &s->wake, wake_cb);
@@ -246,7 +254,14 @@ ts_discovery_stores_start(const ts_discovery_stores_opts *o, ts_discovery_stores
     s->asked = s->applied = 1;
     ts_discovery_manager_apply_config(s->m, &s->cfg);
     rc = uv_thread_create(&s->thread, loop_main, s);
-    TS_ASSERT(rc == 0);
+    if (rc) {
+        ts_discovery_manager_close(s->m);
+        uv_close((uv_handle_t *)&s->wake, NULL);
+        uv_run(&s->loop, UV_RUN_DEFAULT);
+        uv_loop_close(&s->loop);
+        stores_free(s);
+        return ts_error_set(err, TS_EIO, "store discovery thread: %s", uv_strerror(rc));
+    }
     if (!wait_report(s, 1, o->first_wait_ms > 0 ? o->first_wait_ms : 60000))
         TS_LOG(TS_LOG_WARN, "discovery", "stores not all discovered yet; going on", "");
     *out = s;
@@ -275,11 +290,5 @@ ts_discovery_stores_stop(ts_discovery_stores *s)
     uv_thread_join(&s->thread);
     int rc = uv_loop_close(&s->loop);
     TS_ASSERT(rc == 0);
-    uv_cond_destroy(&s->cv);
-    uv_mutex_destroy(&s->mu);
-    for (size_t i = 0; i < s->nstrs; i++)
-        ts_free(s->strs[i]);
-    ts_free(s->strs);
-    ts_free(s->dns);
-    ts_free(s);
+    stores_free(s);
 }
