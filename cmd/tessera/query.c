@@ -19,6 +19,7 @@
 #include "cmd/tessera/flags.h"
 #include "cmd/tessera/global_api.h"
 #include "cmd/tessera/serve.h"
+#include "pkg/query/api.h"
 #include "pkg/query/fanout.h"
 #include "pkg/util/log.h"
 #include "pkg/util/gotime.h"
@@ -84,31 +85,12 @@ typedef struct querier {
     ts_global_api global_api; /* /api/v1/metadata over the stores */
 } querier;
 
-static bool
-bool_param(const char *v, bool def)
-{
-    if (!v || !v[0])
-        return def;
-    return strcmp(v, "true") == 0 || strcmp(v, "1") == 0;
-}
-
-/* The fan-out options of one request: Thanos' dedup and partial_response
- * parameters override the flags' defaults. */
+/* The fan-out options of one request (Thanos' dedup, partial_response and
+ * store_response_timeout parameters over the flags' defaults). */
 static ts_query_fanout_opts
 request_opts(querier *q, ts_web_req *req)
 {
-    ts_query_fanout_opts fo = q->fanout.opts;
-    if (req) {
-        fo.dedup = bool_param(ts_web_req_param(req, "dedup"), fo.dedup);
-        fo.partial_response =
-            bool_param(ts_web_req_param(req, "partial_response"), fo.partial_response);
-        const char *rt = ts_web_req_param(req, "store_response_timeout");
-        int64_t ns;
-        ts_error err;
-        if (rt && rt[0] && ts_web_api_parse_duration(rt, &ns, &err) == TS_OK && ns > 0)
-            fo.response_timeout_ms = ns / 1000000;
-    }
-    return fo;
+    return ts_query_api_fanout_opts(&q->fanout.opts, req);
 }
 
 /* Waits for a query slot, at most until deadline_ms (0 = none). */
@@ -184,110 +166,11 @@ queryable_for(void *ctx, ts_web_req *req)
     return &f->qb;
 }
 
-static int
-handle_stores(ts_web_req *req, ts_web_resp *resp, void *ctx)
-{
-    querier *q = ctx;
-    ts_arena *a = ts_web_req_arena(req);
-    ts_query_endpoint_status *st;
-    size_t n = ts_query_endpoints_snapshot(q->endpoints, a, &st);
-    ts_jsonw jw, *j = &jw;
-    ts_web_api_success_begin(resp, j);
-    ts_jsonw_obj_begin(j);
-    ts_jsonw_key(j, "store");
-    ts_jsonw_arr_begin(j);
-    for (size_t i = 0; i < n; i++) {
-        char buf[64];
-        ts_jsonw_obj_begin(j);
-        ts_jsonw_key(j, "name");
-        ts_jsonw_str(j, st[i].url);
-        ts_jsonw_key(j, "healthy");
-        ts_jsonw_bool(j, st[i].healthy);
-        ts_jsonw_key(j, "lastCheck");
-        if (st[i].last_check_ms) {
-            ts_gotime_format_rfc3339nano(st[i].last_check_ms * 1000000, buf, sizeof(buf));
-            ts_jsonw_str(j, buf);
-        } else {
-            ts_jsonw_null(j);
-        }
-        ts_jsonw_key(j, "lastError");
-        if (st[i].last_error[0])
-            ts_jsonw_str(j, st[i].last_error);
-        else
-            ts_jsonw_null(j);
-        ts_jsonw_key(j, "labelSets");
-        ts_jsonw_arr_begin(j);
-        ts_labels_write_json(j, st[i].labels);
-        ts_jsonw_arr_end(j);
-        ts_jsonw_key(j, "minTime");
-        ts_jsonw_int(j, st[i].mint);
-        ts_jsonw_key(j, "maxTime");
-        ts_jsonw_int(j, st[i].maxt);
-        ts_jsonw_key(j, "componentType");
-        ts_jsonw_str(j, st[i].component);
-        /* the shard identity from Info: replicas share it */
-        ts_jsonw_key(j, "shardIndex");
-        if (st[i].shard_count)
-            ts_jsonw_int(j, st[i].shard_index);
-        else
-            ts_jsonw_null(j);
-        ts_jsonw_key(j, "shardCount");
-        if (st[i].shard_count)
-            ts_jsonw_int(j, st[i].shard_count);
-        else
-            ts_jsonw_null(j);
-        ts_jsonw_obj_end(j);
-    }
-    ts_jsonw_arr_end(j);
-    ts_jsonw_obj_end(j);
-    ts_web_api_success_end(resp, j, NULL, 0);
-    ts_query_endpoints_release(q->endpoints, st, n);
-    return TS_OK;
-}
-
-static int
-handle_metrics(ts_web_req *req, ts_web_resp *resp, void *ctx)
-{
-    querier *q = ctx;
-    ts_buf *b = ts_web_resp_body(resp);
-    ts_buf_reset(b);
-    ts_metrics_write(&q->metrics, b);
-    ts_web_resp_status(resp, 200);
-    ts_web_resp_header(resp, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-    return TS_OK;
-}
-
+/* The concurrency gate's gauges (the gate is this command's own). */
 static void
-collect_stores(void *ctx, ts_metrics_writer *w)
+collect_gate(void *ctx, ts_metrics_writer *w)
 {
     querier *q = ctx;
-    ts_arena a;
-    ts_arena_init(&a, 4096);
-    ts_query_endpoint_status *st;
-    size_t n = ts_query_endpoints_snapshot(q->endpoints, &a, &st);
-    size_t healthy = 0;
-    for (size_t i = 0; i < n; i++)
-        healthy += st[i].healthy;
-    ts_query_endpoints_release(q->endpoints, st, n);
-    ts_arena_fini(&a);
-    ts_mw_family(w, "tessera_query_stores", "gauge", "Stores known to the querier, by health.");
-    ts_mw_sample(w, "tessera_query_stores", "state=\"healthy\"", (double)healthy);
-    ts_mw_sample(w, "tessera_query_stores", "state=\"unhealthy\"", (double)(n - healthy));
-    ts_query_fanout_stats *fs = &q->fstats;
-    ts_mw_counter(w, "tessera_query_replica_failures_total",
-                  "Store requests that failed while a replica of the same shard answered (the "
-                  "answer stayed complete).",
-                  (double)__atomic_load_n(&fs->replica_failures_total, __ATOMIC_RELAXED));
-    ts_mw_counter(w, "tessera_query_slow_replicas_skipped_total",
-                  "Replicas not waited for because a peer of their shard had answered "
-                  "(--store.slow-replica-timeout).",
-                  (double)__atomic_load_n(&fs->slow_replicas_skipped_total, __ATOMIC_RELAXED));
-    ts_mw_counter(w, "tessera_query_partial_responses_total",
-                  "Selects answered without a shard (no replica answered): a warning.",
-                  (double)__atomic_load_n(&fs->partial_responses_total, __ATOMIC_RELAXED));
-    ts_mw_counter(w, "tessera_query_partial_errors_total",
-                  "Selects failed because a shard had no answering replica (strict mode).",
-                  (double)__atomic_load_n(&fs->partial_errors_total, __ATOMIC_RELAXED));
     pthread_mutex_lock(&q->gate_mu);
     long running = q->running, queued = q->queued;
     pthread_mutex_unlock(&q->gate_mu);
@@ -472,15 +355,17 @@ ts_cmd_query(int argc, char **argv)
     ts_metrics_init(&q->metrics);
     ts_metrics_register(&q->metrics, ts_serve_collect_process, NULL);
     ts_metrics_register(&q->metrics, ts_serve_collect_query_stats, &q->qstats);
-    ts_metrics_register(&q->metrics, collect_stores, q);
+    ts_metrics_register(&q->metrics, ts_query_endpoints_write_metrics, q->endpoints);
+    ts_metrics_register(&q->metrics, ts_query_fanout_write_metrics, &q->fstats);
+    ts_metrics_register(&q->metrics, collect_gate, q);
     if (ts_web_api_register(q->web, &ao, &q->api) != TS_OK)
         goto out;
-    ts_web_server_route(q->web, "GET", "/api/v1/stores", false, handle_stores, q);
+    ts_web_server_route(q->web, "GET", "/api/v1/stores", false, ts_query_api_stores, q->endpoints);
+    ts_web_server_route(q->web, "GET", "/metrics", false, ts_web_handle_metrics, &q->metrics);
     q->global_api = (ts_global_api){.endpoints = q->endpoints,
                                     .timeout_ms = response_timeout > 0 ? response_timeout : 5000};
     ts_web_server_route(q->web, "GET", "/api/v1/metadata", false, ts_global_api_handle_metadata,
                         &q->global_api);
-    ts_web_server_route(q->web, "GET", "/metrics", false, handle_metrics, q);
     ts_web_console_opts co = {.component = "query", .external_path = q->urls.external_path};
     if (ts_web_console_register(q->web, &co, &q->console) != TS_OK) {
         TS_LOG(TS_LOG_ERROR, "query", "cannot set up the web console", "");

@@ -21,16 +21,15 @@
 #include "pkg/scrape/scrape.h"
 #include "pkg/store/store.h"
 #include "pkg/tsdb/db.h"
-#include "pkg/tsdb/head/head.h"
-#include "pkg/util/hash.h"
-#include "pkg/util/gotime.h"
 #include "pkg/util/log.h"
 #include "pkg/util/mem.h"
 #include "pkg/util/time.h"
 #include "pkg/web/api.h"
 #include "pkg/web/console.h"
 #include "pkg/web/rules_api.h"
+#include "pkg/web/scrape_api.h"
 #include "pkg/web/server.h"
+#include "pkg/web/tsdb_api.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -378,431 +377,14 @@ api_quit(void *ctx)
     pthread_mutex_unlock(&s->reload_mu);
 }
 
-static int
-handle_metrics(ts_web_req *req, ts_web_resp *resp, void *ctx)
-{
-    shard *s = ctx;
-    ts_buf *b = ts_web_resp_body(resp);
-    ts_buf_reset(b);
-    ts_metrics_write(&s->metrics, b);
-    ts_web_resp_status(resp, 200);
-    ts_web_resp_header(resp, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-    return TS_OK;
-}
-
-typedef struct targets_ctx {
-    ts_jsonw *j;
-    bool dropped; /* which list is being written */
-    bool any;
-    const char *state;
-} targets_ctx;
-
-static void
-write_labels(ts_jsonw *j, const ts_labels *ls)
-{
-    ts_labels_write_json(j, ls ? ls : ts_labels_empty());
-}
-
-static void
-target_json(void *ctx, const ts_scrape_target_info *t)
-{
-    targets_ctx *c = ctx;
-    if (t->dropped != c->dropped)
-        return;
-    ts_jsonw *j = c->j;
-    ts_jsonw_obj_begin(j);
-    ts_jsonw_key(j, "discoveredLabels");
-    write_labels(j, t->discovered);
-    if (t->dropped && t->drop_reason && t->drop_reason[0]) {
-        /* not in Prometheus' answer: why this shard does not scrape it */
-        ts_jsonw_key(j, "dropReason");
-        ts_jsonw_str(j, t->drop_reason);
-    }
-    if (!t->dropped) {
-        char buf[64];
-        ts_jsonw_key(j, "labels");
-        write_labels(j, t->labels);
-        ts_jsonw_key(j, "scrapePool");
-        ts_jsonw_str(j, t->job);
-        ts_jsonw_key(j, "scrapeUrl");
-        ts_jsonw_str(j, t->scrape_url);
-        ts_jsonw_key(j, "globalUrl");
-        ts_jsonw_str(j, t->scrape_url);
-        ts_jsonw_key(j, "lastError");
-        ts_jsonw_str(j, t->last_error);
-        ts_jsonw_key(j, "lastScrape");
-        if (t->last_scrape_ms) {
-            ts_gotime_format_rfc3339nano(t->last_scrape_ms * 1000000, buf, sizeof(buf));
-            ts_jsonw_str(j, buf);
-        } else {
-            ts_jsonw_str(j, "0001-01-01T00:00:00Z");
-        }
-        ts_jsonw_key(j, "lastScrapeDuration");
-        ts_jsonw_double(j, t->last_scrape_duration_s);
-        ts_jsonw_key(j, "health");
-        ts_jsonw_str(j, ts_target_health_name(t->health));
-        ts_jsonw_key(j, "scrapeInterval");
-        ts_jsonw_str(j, ts_duration_format(t->interval_ms, buf, sizeof(buf)));
-        ts_jsonw_key(j, "scrapeTimeout");
-        ts_jsonw_str(j, ts_duration_format(t->timeout_ms, buf, sizeof(buf)));
-    }
-    ts_jsonw_obj_end(j);
-}
-
-static int
-handle_targets(ts_web_req *req, ts_web_resp *resp, void *ctx)
-{
-    shard *s = ctx;
-    const char *state = ts_web_req_param(req, "state");
-    if (!state || !state[0])
-        state = "any";
-    ts_jsonw jw, *j = &jw;
-    ts_web_api_success_begin(resp, j);
-    targets_ctx c = {.j = j, .state = state};
-    ts_jsonw_obj_begin(j);
-    ts_jsonw_key(j, "activeTargets");
-    ts_jsonw_arr_begin(j);
-    if (strcasecmp(state, "dropped") != 0 && s->scrape)
-        ts_scrape_manager_targets(s->scrape, target_json, &c);
-    ts_jsonw_arr_end(j);
-    ts_jsonw_key(j, "droppedTargets");
-    ts_jsonw_arr_begin(j);
-    c.dropped = true;
-    if (strcasecmp(state, "active") != 0 && s->scrape)
-        ts_scrape_manager_targets(s->scrape, target_json, &c);
-    ts_jsonw_arr_end(j);
-    ts_jsonw_obj_end(j);
-    ts_web_api_success_end(resp, j, NULL, 0);
-    return TS_OK;
-}
-
-/* /api/v1/metadata: metric metadata from the targets' last scrapes, as
- * Prometheus collects it: per metric name the distinct (type, help, unit)
- * entries, names in sorted order (Go's JSON map order); `metric` filters,
- * `limit` caps the number of metrics. */
-typedef struct md_entry {
-    const char *metric, *type, *help, *unit;
-} md_entry;
-
-typedef struct md_ctx {
-    ts_arena *a;
-    md_entry *e;
-    size_t n, cap;
-    const char *only;
-} md_ctx;
-
-static void
-collect_md(void *ctx, const ts_scrape_target_info *t, const ts_scrape_metadata *md, size_t n)
-{
-    md_ctx *c = ctx;
-    for (size_t i = 0; i < n; i++) {
-        if (c->only && strcmp(c->only, md[i].metric) != 0)
-            continue;
-        bool dup = false;
-        for (size_t k = 0; k < c->n && !dup; k++)
-            dup = strcmp(c->e[k].metric, md[i].metric) == 0 && strcmp(c->e[k].type, md[i].type) == 0 &&
-                  strcmp(c->e[k].help, md[i].help) == 0 && strcmp(c->e[k].unit, md[i].unit) == 0;
-        if (dup)
-            continue;
-        if (c->n == c->cap) {
-            size_t ncap = c->cap ? c->cap * 2 : 64;
-            md_entry *g = ts_arena_alloc(c->a, ncap * sizeof(*g));
-            if (c->n)
-                memcpy(g, c->e, c->n * sizeof(*g));
-            c->e = g;
-            c->cap = ncap;
-        }
-        c->e[c->n++] = (md_entry){ts_arena_strdup(c->a, md[i].metric), ts_arena_strdup(c->a, md[i].type),
-                                  ts_arena_strdup(c->a, md[i].help ? md[i].help : ""),
-                                  ts_arena_strdup(c->a, md[i].unit ? md[i].unit : "")};
-    }
-}
-
-static int
-md_cmp(const void *a, const void *b)
-{
-    /* by name; entries of one name keep their discovery order (index tiebreak) */
-    const md_entry *x = a, *y = b;
-    int c = strcmp(x->metric, y->metric);
-    return c ? c : (x < y ? -1 : x > y);
-}
-
-/* The `data` object of /api/v1/metadata, written by the HTTP handler and the store
- * API's MetaRequest alike (the querier merges exactly what the shard shows). */
-static void
-write_metadata(shard *s, ts_arena *a, const char *only, long limit, ts_jsonw *j)
-{
-    md_ctx c = {.a = a, .only = only && only[0] ? only : NULL};
-    if (s->scrape)
-        ts_scrape_manager_metadata(s->scrape, collect_md, &c);
-    if (c.n)
-        qsort(c.e, c.n, sizeof(*c.e), md_cmp);
-    ts_jsonw_obj_begin(j);
-    long metrics = 0;
-    for (size_t i = 0; i < c.n;) {
-        if (limit >= 0 && metrics >= limit)
-            break;
-        ts_jsonw_key(j, c.e[i].metric);
-        ts_jsonw_arr_begin(j);
-        size_t k = i;
-        for (; k < c.n && strcmp(c.e[k].metric, c.e[i].metric) == 0; k++) {
-            ts_jsonw_obj_begin(j);
-            ts_jsonw_key(j, "type");
-            ts_jsonw_str(j, c.e[k].type);
-            ts_jsonw_key(j, "help");
-            ts_jsonw_str(j, c.e[k].help);
-            ts_jsonw_key(j, "unit");
-            ts_jsonw_str(j, c.e[k].unit);
-            ts_jsonw_obj_end(j);
-        }
-        ts_jsonw_arr_end(j);
-        metrics++;
-        i = k;
-    }
-    ts_jsonw_obj_end(j);
-}
-
-static bool
-parse_limit(const char *limit_s, long *limit)
-{
-    *limit = -1;
-    if (!limit_s || !limit_s[0])
-        return true;
-    char *end;
-    *limit = strtol(limit_s, &end, 10);
-    return *end == 0;
-}
-
-static int
-handle_metadata(ts_web_req *req, ts_web_resp *resp, void *ctx)
-{
-    shard *s = ctx;
-    long limit;
-    if (!parse_limit(ts_web_req_param(req, "limit"), &limit)) {
-        ts_web_api_respond_error(resp, TS_WEB_API_ERR_BAD_DATA, "limit must be a number");
-        return TS_OK;
-    }
-    ts_jsonw jw, *j = &jw;
-    ts_web_api_success_begin(resp, j);
-    write_metadata(s, ts_web_req_arena(req), ts_web_req_param(req, "metric"), limit, j);
-    return ts_web_api_success_end(resp, j, NULL, 0);
-}
-
-/* The store API's MetaRequest (proto/store.proto): the same JSON as the HTTP handlers. */
-static int
-store_meta(void *ctx, int kind, const char *const *params, size_t nparams, ts_buf *json,
-           ts_error *err)
-{
-    shard *s = ctx;
-    if (kind != TS_STORE_META_METADATA) {
-        ts_error_set(err, TS_EUNSUPPORTED, "unknown meta kind %d", kind);
-        return TS_EUNSUPPORTED;
-    }
-    const char *metric = NULL, *limit_s = NULL;
-    for (size_t i = 0; i + 1 < nparams; i += 2) {
-        if (strcmp(params[i], "metric") == 0)
-            metric = params[i + 1];
-        else if (strcmp(params[i], "limit") == 0)
-            limit_s = params[i + 1];
-    }
-    long limit;
-    if (!parse_limit(limit_s, &limit)) {
-        ts_error_set(err, TS_EINVAL, "limit must be a number");
-        return TS_EINVAL;
-    }
-    ts_arena a;
-    ts_arena_init(&a, 0);
-    ts_jsonw j;
-    ts_jsonw_init(&j, json);
-    write_metadata(s, &a, metric, limit, &j);
-    ts_arena_fini(&a);
-    return ts_jsonw_err(&j);
-}
-
-/* /api/v1/status/tsdb: head statistics and Prometheus' top-10 cardinality
- * lists, computed from the head's label index (label names and values) and
- * series counts per selector.  The per-pair list costs one select per label
- * pair, so it is left empty past 20000 pairs. */
-typedef struct stat_item {
-    const char *name;
-    uint64_t value;
-} stat_item;
-
-static int
-stat_cmp(const void *a, const void *b)
-{
-    const stat_item *x = a, *y = b;
-    return x->value < y->value ? 1 : x->value > y->value ? -1 : strcmp(x->name, y->name);
-}
-
-static void
-write_top10(ts_jsonw *j, const char *key, stat_item *items, size_t n)
-{
-    if (n)
-        qsort(items, n, sizeof(*items), stat_cmp);
-    ts_jsonw_key(j, key);
-    ts_jsonw_arr_begin(j);
-    for (size_t i = 0; i < n && i < 10; i++) {
-        ts_jsonw_obj_begin(j);
-        ts_jsonw_key(j, "name");
-        ts_jsonw_str(j, items[i].name);
-        ts_jsonw_key(j, "value");
-        ts_jsonw_uint(j, items[i].value);
-        ts_jsonw_obj_end(j);
-    }
-    ts_jsonw_arr_end(j);
-}
-
-static uint64_t
-count_series(ts_querier *q, const char *name, const char *value)
-{
-    ts_matcher *m;
-    if (ts_matcher_new(&m, TS_MATCH_EQ, name, value, NULL) != TS_OK)
-        return 0;
-    ts_select_hints h = {.skip_chunks = true, .func = "series"};
-    ts_series_set *ss = NULL;
-    uint64_t n = 0;
-    if (q->ops->select(q, false, &h, &m, 1, &ss, NULL) == TS_OK) {
-        while (ts_ss_next(ss))
-            n++;
-        ts_ss_free(ss);
-    }
-    ts_matcher_free(m);
-    return n;
-}
-
-static int
-handle_tsdb_status(ts_web_req *req, ts_web_resp *resp, void *ctx)
-{
-    shard *s = ctx;
-    ts_arena *a = ts_web_req_arena(req);
-    ts_db_stats st;
-    ts_db_stats_get(s->db, &st);
-    stat_item *by_metric = NULL, *values = NULL, *memory = NULL, *pairs = NULL;
-    size_t nmetric = 0, nnames = 0, npairs = 0, total_pairs = 0;
-    ts_querier *q = NULL;
-    if (ts_head_querier(ts_db_head(s->db), INT64_MIN, INT64_MAX, &q) == TS_OK) {
-        const char **names;
-        size_t nn = 0;
-        if (q->ops->label_names(q, NULL, 0, a, &names, &nn, NULL) != TS_OK)
-            nn = 0;
-        const char ***vals = TS_ARENA_ARRAY(a, const char **, nn + 1);
-        size_t *nv = TS_ARENA_ARRAY(a, size_t, nn + 1);
-        values = TS_ARENA_ARRAY(a, stat_item, nn + 1);
-        memory = TS_ARENA_ARRAY(a, stat_item, nn + 1);
-        for (size_t i = 0; i < nn; i++) {
-            if (q->ops->label_values(q, names[i], NULL, 0, a, &vals[i], &nv[i], NULL) != TS_OK)
-                nv[i] = 0;
-            uint64_t bytes = 0;
-            for (size_t k = 0; k < nv[i]; k++)
-                bytes += strlen(vals[i][k]);
-            values[nnames] = (stat_item){names[i], nv[i]};
-            memory[nnames++] = (stat_item){names[i], bytes};
-            total_pairs += nv[i];
-            if (strcmp(names[i], TS_METRIC_NAME) == 0) {
-                by_metric = TS_ARENA_ARRAY(a, stat_item, nv[i] + 1);
-                for (size_t k = 0; k < nv[i]; k++)
-                    by_metric[nmetric++] =
-                        (stat_item){vals[i][k], count_series(q, TS_METRIC_NAME, vals[i][k])};
-            }
-        }
-        if (total_pairs <= 20000) {
-            pairs = TS_ARENA_ARRAY(a, stat_item, total_pairs + 1);
-            for (size_t i = 0; i < nn; i++)
-                for (size_t k = 0; k < nv[i]; k++)
-                    pairs[npairs++] =
-                        (stat_item){ts_arena_sprintf(a, "%s=%s", names[i], vals[i][k]),
-                                    count_series(q, names[i], vals[i][k])};
-        }
-        ts_querier_close(q);
-    }
-    ts_jsonw jw, *j = &jw;
-    ts_web_api_success_begin(resp, j);
-    ts_jsonw_obj_begin(j);
-    ts_jsonw_key(j, "headStats");
-    ts_jsonw_obj_begin(j);
-    ts_jsonw_key(j, "numSeries");
-    ts_jsonw_uint(j, st.head.num_series);
-    ts_jsonw_key(j, "numLabelPairs");
-    ts_jsonw_uint(j, total_pairs);
-    ts_jsonw_key(j, "chunkCount");
-    ts_jsonw_uint(j, st.head.num_chunks);
-    ts_jsonw_key(j, "minTime");
-    ts_jsonw_int(j, st.head.num_series ? st.head.mint : INT64_MAX);
-    ts_jsonw_key(j, "maxTime");
-    ts_jsonw_int(j, st.head.num_series ? st.head.maxt : INT64_MIN);
-    ts_jsonw_obj_end(j);
-    write_top10(j, "seriesCountByMetricName", by_metric, nmetric);
-    write_top10(j, "labelValueCountByLabelName", values, nnames);
-    write_top10(j, "memoryInBytesByLabelName", memory, nnames);
-    write_top10(j, "seriesCountByLabelValuePair", pairs, npairs);
-    ts_jsonw_obj_end(j);
-    ts_web_api_success_end(resp, j, NULL, 0);
-    return TS_OK;
-}
-
 /* ------------------------------------------------------------ metrics */
-
-static void
-collect_db(void *ctx, ts_metrics_writer *w)
-{
-    shard *s = ctx;
-    ts_db_stats st;
-    ts_db_stats_get(s->db, &st);
-    ts_mw_gauge(w, "prometheus_tsdb_head_series", "Total number of series in the head block.",
-                (double)st.head.num_series);
-    ts_mw_gauge(w, "prometheus_tsdb_head_chunks", "Total number of chunks in the head block.",
-                (double)st.head.num_chunks);
-    ts_mw_counter(w, "prometheus_tsdb_head_samples_appended_total",
-                  "Total number of appended samples.", (double)st.head.appended_total);
-    ts_mw_counter(w, "prometheus_tsdb_head_series_created_total",
-                  "Total number of series created in the head", (double)st.head.series_created_total);
-    ts_mw_counter(w, "prometheus_tsdb_head_series_removed_total",
-                  "Total number of series removed in the head", (double)st.head.series_removed_total);
-    ts_mw_counter(w, "prometheus_tsdb_out_of_order_samples_total",
-                  "Total number of out of order samples ingestion failed attempts.",
-                  (double)st.head.out_of_order_total);
-    ts_mw_counter(w, "prometheus_tsdb_out_of_bound_samples_total",
-                  "Total number of out of bound samples ingestion failed attempts.",
-                  (double)st.head.too_old_total);
-    ts_mw_gauge(w, "prometheus_tsdb_blocks_loaded", "Number of currently loaded data blocks",
-                (double)st.num_blocks);
-    ts_mw_gauge(w, "prometheus_tsdb_storage_blocks_bytes",
-                "The number of bytes that are currently used for local storage by all blocks.",
-                (double)st.blocks_bytes);
-    ts_mw_gauge(w, "prometheus_tsdb_wal_storage_size_bytes", "Size of the write log directory.",
-                (double)st.wal_bytes);
-    ts_mw_counter(w, "prometheus_tsdb_compactions_total",
-                  "Total number of compactions that were executed for the partition.",
-                  (double)(st.head_compactions_total + st.block_merges_total));
-    ts_mw_counter(w, "prometheus_tsdb_compactions_failed_total",
-                  "Total number of compactions that failed for the partition.",
-                  (double)st.compaction_failures_total);
-    ts_mw_counter(w, "prometheus_tsdb_size_retentions_total",
-                  "The number of times that blocks were deleted because the maximum number of "
-                  "bytes was exceeded.",
-                  (double)st.retention_deletions_total);
-}
 
 static void
 collect_store(void *ctx, ts_metrics_writer *w)
 {
-    shard *s = ctx;
-    if (!s->store)
-        return;
-    ts_store_server_stats st;
-    ts_store_server_stats_get(s->store, &st);
-    ts_mw_counter(w, "tessera_store_requests_total", "Store API requests received.",
-                  (double)st.requests_total);
-    ts_mw_counter(w, "tessera_store_bad_frames_total",
-                  "Store API frames that could not be decoded (answered with an error).",
-                  (double)st.bad_frames_total);
-    ts_mw_counter(w, "tessera_store_errors_total", "Store API error replies.",
-                  (double)st.errors_total);
-    ts_mw_counter(w, "tessera_store_series_sent_total", "Series sent over the store API.",
-                  (double)st.series_sent_total);
-    ts_mw_gauge(w, "tessera_store_open_cursors", "Series cursors open on the store API.",
-                (double)st.open_cursors);
+    shard *s = ctx; /* the store API starts later, if at all */
+    if (s->store)
+        ts_store_server_write_metrics(s->store, w);
 }
 
 static void
@@ -881,7 +463,7 @@ db_time_range(void *ctx, int64_t *mint, int64_t *maxt)
     *maxt = INT64_MAX;
 }
 
-/* ------------------------------------------------------------ main */
+/* ------------------------------------------------------------ flags */
 
 static int
 parse_flags(shard *s, int argc, char **argv)
@@ -946,16 +528,16 @@ parse_flags(shard *s, int argc, char **argv)
     return 0;
 }
 
-int
-ts_cmd_shard(int argc, char **argv)
+/* ------------------------------------------------------------ start-up steps */
+
+/* Each step starts one part and returns TS_OK, or says why it could not and
+ * returns non-zero: STEP_USAGE for a bad flag (exit code 2), anything else
+ * exits with 1.  shard_shutdown undoes whatever was started. */
+enum { STEP_USAGE = 2 };
+
+static void
+shard_init(shard *s)
 {
-    shard *s = ts_calloc(1, sizeof(*s));
-    int rc = parse_flags(s, argc, argv);
-    if (rc) {
-        ts_flags_free(s->flags, F_NFLAGS);
-        ts_free(s);
-        return rc < 0 ? 0 : rc;
-    }
     ts_serve_start_time_ns();
     pthread_mutex_init(&s->cfg_mu, NULL);
     pthread_mutex_init(&s->reload_mu, NULL);
@@ -963,39 +545,115 @@ ts_cmd_shard(int argc, char **argv)
     pthread_mutex_init(&s->comp_mu, NULL);
     pthread_cond_init(&s->comp_cv, NULL);
     ts_serve_query_stats_init(&s->qstats);
-    int exit_code = 1;
-    ts_error err;
-    ts_error_clear(&err);
+    ts_metrics_init(&s->metrics);
+    ts_metrics_register(&s->metrics, ts_serve_collect_process, NULL);
+    ts_metrics_register(&s->metrics, ts_serve_collect_query_stats, &s->qstats);
+}
 
+static int
+start_config(shard *s)
+{
     TS_LOG(TS_LOG_INFO, "shard", "starting tessera shard", "version=%s shard=%u/%u", TS_VERSION,
            s->shard_index, s->shard_count);
     if (load_config(s, &s->cfg) != TS_OK) {
         TS_LOG(TS_LOG_ERROR, "shard", "error loading config", "err=\"%s\"", s->reload_err);
-        goto out;
+        return TS_EINVAL;
     }
     s->reload_success = true;
     s->reload_time_ns = ts_now_ms() * 1000000;
+    return TS_OK;
+}
 
-    /* engine */
+static int
+start_engine(shard *s)
+{
     ts_promql_engine_opts eo = {0};
     if (ts_serve_duration_flag(&s->flags[F_QUERY_TIMEOUT], &eo.timeout_ms) ||
         ts_serve_duration_flag(&s->flags[F_LOOKBACK], &eo.lookback_ms))
-        goto out;
+        return TS_EINVAL;
     eo.max_samples = (size_t)strtoull(s->flags[F_QUERY_MAX_SAMPLES].value, NULL, 10);
     eo.default_step_ms = s->cfg->evaluation_interval_ms;
-    if (ts_promql_engine_new(&s->eng, &eo) != TS_OK)
-        goto out;
+    return ts_promql_engine_new(&s->eng, &eo);
+}
 
-    /* web first, so /-/healthy answers and /-/ready says 503 while the WAL replays */
-    if (ts_serve_web_urls_get(s->flags[F_EXTERNAL_URL].value, s->flags[F_ROUTE_PREFIX].value,
-                              s->flags[F_WEB_LISTEN].value, "shard", &s->urls) != 0) {
-        exit_code = 2;
-        goto out;
+static int
+start_storage(shard *s)
+{
+    ts_error err;
+    ts_error_clear(&err);
+    ts_db_opts dbo;
+    ts_db_opts_default(&dbo);
+    if (ts_serve_duration_flag(&s->flags[F_RET_TIME], &dbo.retention_ms) ||
+        ts_serve_duration_flag(&s->flags[F_MIN_BLOCK], &dbo.block_range_ms))
+        return TS_EINVAL;
+    if (ts_config_parse_bytes(s->flags[F_RET_SIZE].value, &dbo.retention_bytes, &err) != TS_OK) {
+        fprintf(stderr, "tessera shard: error: --storage.tsdb.retention.size: %s\n", err.msg);
+        return TS_EINVAL;
     }
+    uint64_t t_open = ts_mono_ns();
+    if (ts_db_open(s->flags[F_TSDB_PATH].value, &dbo, &s->db, &err) != TS_OK) {
+        TS_LOG(TS_LOG_ERROR, "shard", "opening storage failed", "err=\"%s\"", err.msg);
+        return TS_EIO;
+    }
+    TS_LOG(TS_LOG_INFO, "shard", "TSDB started", "path=%s duration_ms=%llu",
+           s->flags[F_TSDB_PATH].value, (unsigned long long)((ts_mono_ns() - t_open) / 1000000));
+    ts_metrics_register(&s->metrics, ts_db_write_metrics, s->db);
+    ts_metrics_register(&s->metrics, collect_store, s);
+    ts_metrics_register(&s->metrics, collect_scrape, s);
+    ts_metrics_register(&s->metrics, collect_scrape_managers, s);
+    return TS_OK;
+}
+
+/* The scrape and discovery managers on the loop (not yet configured: their
+ * loops start with start_scraping), so the API can list targets. */
+static int
+start_loop(shard *s)
+{
+    uv_loop_init(&s->loop);
+    s->loop_inited = true;
+    char host[256] = "";
+    gethostname(host, sizeof(host) - 1);
+    ts_scrape_opts sco = {.loop = &s->loop, .appender = scrape_appender, .appender_ctx = s,
+                          .jitter_seed = ts_scrape_jitter_seed(host, s->cfg->external_labels),
+                          .shard_index = s->shard_index, .shard_count = s->shard_count};
+    if (ts_scrape_manager_new(&sco, &s->scrape) != TS_OK ||
+        ts_discovery_manager_new(&s->loop, ts_scrape_manager_sync, s->scrape, &s->disc) != TS_OK) {
+        TS_LOG(TS_LOG_ERROR, "shard", "cannot start scraping", "");
+        return TS_EIO;
+    }
+    return TS_OK;
+}
+
+/* The rule manager and the notifier (evaluation starts in start_web, once
+ * the external URL is known). */
+static int
+start_rules(shard *s)
+{
+    if (ts_notifier_new(&s->notifier) != TS_OK)
+        return TS_EIO;
+    ts_rules_manager_opts rmo = {.engine = s->eng, .queryable = ts_db_queryable(s->db),
+                                 .appender = scrape_appender, .appender_ctx = s,
+                                 .external_url = s->external_url,
+                                 .notify = ts_notifier_send, .notify_ctx = s->notifier};
+    ts_rules_manager_new(&rmo, &s->rules);
+    ts_metrics_register(&s->metrics, ts_notifier_collect, s->notifier);
+    ts_metrics_register(&s->metrics, ts_rules_manager_collect, s->rules);
+    return TS_OK;
+}
+
+/* The HTTP server, before the storage so a bad listen address or URL flag
+ * fails at once (it listens from start_web on). */
+static int
+create_web(shard *s)
+{
+    ts_error err;
+    ts_error_clear(&err);
+    if (ts_serve_web_urls_get(s->flags[F_EXTERNAL_URL].value, s->flags[F_ROUTE_PREFIX].value,
+                              s->flags[F_WEB_LISTEN].value, "shard", &s->urls) != 0)
+        return STEP_USAGE;
     if (strlen(s->urls.external_url) >= sizeof(s->external_url)) {
         fprintf(stderr, "tessera shard: error: --web.external-url is too long\n");
-        exit_code = 2;
-        goto out;
+        return STEP_USAGE;
     }
     snprintf(s->external_url, sizeof(s->external_url), "%s", s->urls.external_url);
     ts_web_server_opts wo = {.listen = s->flags[F_WEB_LISTEN].value,
@@ -1003,11 +661,21 @@ ts_cmd_shard(int argc, char **argv)
                              .web_config_file = s->flags[F_WEB_CONFIG].value};
     if (ts_web_server_new(&s->web, &wo, &err) != TS_OK) {
         TS_LOG(TS_LOG_ERROR, "shard", "cannot create web server", "err=\"%s\"", err.msg);
-        goto out;
+        return TS_EIO;
     }
     s->flag_pairs = ts_serve_flag_pairs(s->flags, F_NFLAGS, &s->nflag_pairs);
+    return TS_OK;
+}
+
+/* The API and every package's routes, listening, then rule evaluation (its
+ * alerts link to the server's URL). */
+static int
+start_web(shard *s)
+{
+    ts_error err;
+    ts_error_clear(&err);
     ts_web_api_opts ao = {
-        .queryable = NULL, /* set below, once the DB is open */
+        .queryable = ts_db_queryable(s->db),
         .query = query_fn,
         .query_ctx = s,
         .buildinfo = ts_serve_buildinfo(),
@@ -1021,117 +689,115 @@ ts_cmd_shard(int argc, char **argv)
         .quit = api_quit,
         .info_ctx = s,
     };
-
-    /* storage */
-    ts_db_opts dbo;
-    ts_db_opts_default(&dbo);
-    if (ts_serve_duration_flag(&s->flags[F_RET_TIME], &dbo.retention_ms) ||
-        ts_serve_duration_flag(&s->flags[F_MIN_BLOCK], &dbo.block_range_ms))
-        goto out;
-    if (ts_config_parse_bytes(s->flags[F_RET_SIZE].value, &dbo.retention_bytes, &err) != TS_OK) {
-        fprintf(stderr, "tessera shard: error: --storage.tsdb.retention.size: %s\n", err.msg);
-        goto out;
-    }
-    ts_metrics_init(&s->metrics);
-    ts_metrics_register(&s->metrics, ts_serve_collect_process, NULL);
-    ts_metrics_register(&s->metrics, ts_serve_collect_query_stats, &s->qstats);
-    uint64_t t_open = ts_mono_ns();
-    if (ts_db_open(s->flags[F_TSDB_PATH].value, &dbo, &s->db, &err) != TS_OK) {
-        TS_LOG(TS_LOG_ERROR, "shard", "opening storage failed", "err=\"%s\"", err.msg);
-        goto out;
-    }
-    TS_LOG(TS_LOG_INFO, "shard", "TSDB started", "path=%s duration_ms=%llu",
-           s->flags[F_TSDB_PATH].value, (unsigned long long)((ts_mono_ns() - t_open) / 1000000));
-    ts_metrics_register(&s->metrics, collect_db, s);
-    ts_metrics_register(&s->metrics, collect_store, s);
-    ts_metrics_register(&s->metrics, collect_scrape, s);
-    ts_metrics_register(&s->metrics, collect_scrape_managers, s);
-    ao.queryable = ts_db_queryable(s->db);
     if (ts_web_api_register(s->web, &ao, &s->api) != TS_OK)
-        goto out;
-    ts_web_server_route(s->web, "GET", "/metrics", false, handle_metrics, s);
-    ts_web_server_route(s->web, "GET", "/api/v1/targets", false, handle_targets, s);
-    ts_web_server_route(s->web, "GET", "/api/v1/status/tsdb", false, handle_tsdb_status, s);
-    /* rules: evaluated over the TSDB from the first config on */
-    if (ts_notifier_new(&s->notifier) != TS_OK)
-        goto out;
-    ts_rules_manager_opts rmo = {.engine = s->eng, .queryable = ts_db_queryable(s->db),
-                                 .appender = scrape_appender, .appender_ctx = s,
-                                 .external_url = s->external_url,
-                                 .notify = ts_notifier_send, .notify_ctx = s->notifier};
-    ts_rules_manager_new(&rmo, &s->rules);
-    ts_metrics_register(&s->metrics, ts_notifier_collect, s->notifier);
-    ts_metrics_register(&s->metrics, ts_rules_manager_collect, s->rules);
-    ts_web_server_route(s->web, "GET", "/api/v1/rules", false, ts_web_rules_handle_rules, s->rules);
-    ts_web_server_route(s->web, "GET", "/api/v1/alerts", false, ts_web_rules_handle_alerts,
-                        s->rules);
-    ts_web_server_route(s->web, "GET", "/api/v1/alertmanagers", false,
+        return TS_EIO;
+    ts_web_server *w = s->web;
+    ts_web_server_route(w, "GET", "/metrics", false, ts_web_handle_metrics, &s->metrics);
+    ts_web_server_route(w, "GET", "/api/v1/targets", false, ts_web_scrape_handle_targets,
+                        s->scrape);
+    ts_web_server_route(w, "GET", "/api/v1/status/tsdb", false, ts_web_tsdb_handle_status, s->db);
+    ts_web_server_route(w, "GET", "/api/v1/rules", false, ts_web_rules_handle_rules, s->rules);
+    ts_web_server_route(w, "GET", "/api/v1/alerts", false, ts_web_rules_handle_alerts, s->rules);
+    ts_web_server_route(w, "GET", "/api/v1/alertmanagers", false,
                         ts_web_rules_handle_alertmanagers, s->notifier);
-    ts_web_server_route(s->web, "GET", "/api/v1/metadata", false, handle_metadata, s);
+    ts_web_server_route(w, "GET", "/api/v1/metadata", false, ts_web_scrape_handle_metadata,
+                        s->scrape);
     ts_web_console_opts co = {.component = "shard", .external_path = s->urls.external_path};
-    if (ts_web_console_register(s->web, &co, &s->console) != TS_OK) {
+    if (ts_web_console_register(w, &co, &s->console) != TS_OK) {
         TS_LOG(TS_LOG_ERROR, "shard", "cannot set up the web console", "");
-        goto out;
+        return TS_EIO;
     }
-    if (ts_web_server_start(s->web, &err) != TS_OK) {
+    if (ts_web_server_start(w, &err) != TS_OK) {
         TS_LOG(TS_LOG_ERROR, "shard", "cannot listen", "address=%s err=\"%s\"",
                s->flags[F_WEB_LISTEN].value, err.msg);
-        goto out;
+        return TS_EIO;
     }
     TS_LOG(TS_LOG_INFO, "shard", "web server listening", "address=%s port=%d",
-           s->flags[F_WEB_LISTEN].value, ts_web_server_port(s->web));
+           s->flags[F_WEB_LISTEN].value, ts_web_server_port(w));
     if (!s->flags[F_EXTERNAL_URL].value[0]) {
         /* the port actually bound (the listen address may say :0) */
         char hn[256] = "";
         gethostname(hn, sizeof(hn) - 1);
         snprintf(s->external_url, sizeof(s->external_url), "http://%s:%d", hn,
-                 ts_web_server_port(s->web));
+                 ts_web_server_port(w));
     }
     if (apply_rules(s, s->cfg) != TS_OK || ts_rules_manager_start(s->rules) != TS_OK) {
         TS_LOG(TS_LOG_ERROR, "shard", "cannot start rule evaluation", "err=\"%s\"", s->reload_err);
-        goto out;
+        return TS_EINVAL;
     }
+    return TS_OK;
+}
 
-    /* store API */
-    if (s->flags[F_STORE_LISTEN].value[0]) {
-        ts_store_server_opts so = {
-            .listen_url = s->flags[F_STORE_LISTEN].value,
-            .queryable = ts_db_queryable(s->db),
-            .external_labels = s->cfg->external_labels,
-            .time_range = db_time_range,
-            .time_range_ctx = s,
-            .component = "shard",
-            .shard_index = s->shard_index,
-            .shard_count = s->shard_count,
-            .tls_cert_file = s->flags[F_STORE_CERT].value[0] ? s->flags[F_STORE_CERT].value : NULL,
-            .tls_key_file = s->flags[F_STORE_KEY].value[0] ? s->flags[F_STORE_KEY].value : NULL,
-            .meta = store_meta,
-            .meta_ctx = s,
-        };
-        if (ts_store_server_start(&s->store, &so, &err) != TS_OK) {
-            TS_LOG(TS_LOG_ERROR, "shard", "cannot start the store API", "err=\"%s\"", err.msg);
-            goto out;
-        }
-        mark_rule_series(s);
+/* The store API's MetaRequest (proto/store.proto): the shard's own /api/v1/metadata JSON
+ * (pkg/web/scrape_api.c writes it for both), so the querier merges exactly what the shard shows. */
+static int
+store_meta(void *ctx, int kind, const char *const *params, size_t nparams, ts_buf *json,
+           ts_error *err)
+{
+    shard *s = ctx;
+    if (kind != TS_STORE_META_METADATA) {
+        ts_error_set(err, TS_EUNSUPPORTED, "unknown meta kind %d", kind);
+        return TS_EUNSUPPORTED;
     }
+    const char *metric = NULL, *limit_s = NULL;
+    for (size_t i = 0; i + 1 < nparams; i += 2) {
+        if (strcmp(params[i], "metric") == 0)
+            metric = params[i + 1];
+        else if (strcmp(params[i], "limit") == 0)
+            limit_s = params[i + 1];
+    }
+    long limit;
+    if (!ts_web_scrape_parse_limit(limit_s, &limit)) {
+        ts_error_set(err, TS_EINVAL, "limit must be a number");
+        return TS_EINVAL;
+    }
+    ts_arena a;
+    ts_arena_init(&a, 0);
+    ts_jsonw j;
+    ts_jsonw_init(&j, json);
+    ts_web_scrape_write_metadata(s->scrape, &a, metric, limit, &j);
+    ts_arena_fini(&a);
+    return ts_jsonw_err(&j);
+}
 
-    /* scraping */
-    uv_loop_init(&s->loop);
-    s->loop_inited = true;
-    char host[256] = "";
-    gethostname(host, sizeof(host) - 1);
-    ts_scrape_opts sco = {.loop = &s->loop, .appender = scrape_appender, .appender_ctx = s,
-                          .jitter_seed = ts_scrape_jitter_seed(host, s->cfg->external_labels),
-                          .shard_index = s->shard_index, .shard_count = s->shard_count};
-    if (ts_scrape_manager_new(&sco, &s->scrape) != TS_OK ||
-        ts_discovery_manager_new(&s->loop, ts_scrape_manager_sync, s->scrape, &s->disc) != TS_OK) {
-        TS_LOG(TS_LOG_ERROR, "shard", "cannot start scraping", "");
-        goto out;
+static int
+start_store_api(shard *s)
+{
+    if (!s->flags[F_STORE_LISTEN].value[0])
+        return TS_OK;
+    ts_error err;
+    ts_error_clear(&err);
+    ts_store_server_opts so = {
+        .listen_url = s->flags[F_STORE_LISTEN].value,
+        .queryable = ts_db_queryable(s->db),
+        .external_labels = s->cfg->external_labels,
+        .time_range = db_time_range,
+        .time_range_ctx = s,
+        .component = "shard",
+        .shard_index = s->shard_index,
+        .shard_count = s->shard_count,
+        .tls_cert_file = s->flags[F_STORE_CERT].value[0] ? s->flags[F_STORE_CERT].value : NULL,
+        .tls_key_file = s->flags[F_STORE_KEY].value[0] ? s->flags[F_STORE_KEY].value : NULL,
+        .meta = store_meta,
+        .meta_ctx = s,
+    };
+    if (ts_store_server_start(&s->store, &so, &err) != TS_OK) {
+        TS_LOG(TS_LOG_ERROR, "shard", "cannot start the store API", "err=\"%s\"", err.msg);
+        return TS_EIO;
     }
+    mark_rule_series(s);
+    return TS_OK;
+}
+
+/* Scraping starts (the first config applied to the managers); signals and
+ * the reload/stop wake-ups; the compactor thread. */
+static int
+start_scraping(shard *s)
+{
     if (ts_scrape_manager_apply_config(s->scrape, s->cfg) != TS_OK ||
         ts_discovery_manager_apply_config(s->disc, s->cfg) != TS_OK) {
         TS_LOG(TS_LOG_ERROR, "shard", "cannot apply config", "");
-        goto out;
+        return TS_EINVAL;
     }
     uv_signal_init(&s->loop, &s->sighup);
     uv_signal_init(&s->loop, &s->sigterm);
@@ -1145,13 +811,16 @@ ts_cmd_shard(int argc, char **argv)
     s->reload_async.data = s->stop_async.data = s;
     s->handles_inited = true;
     pthread_create(&s->compactor, NULL, compactor, s);
-    atomic_store(&s->ready, true);
-    TS_LOG(TS_LOG_INFO, "shard", "server is ready to receive web requests", "");
+    return TS_OK;
+}
 
-    uv_run(&s->loop, UV_RUN_DEFAULT);
-    exit_code = 0;
+/* ------------------------------------------------------------ shutdown */
 
-out:
+/* Stops whatever was started, in an order where no thread still running
+ * touches what is being freed, then frees s. */
+static void
+shard_shutdown(shard *s)
+{
     atomic_store(&s->ready, false);
     pthread_mutex_lock(&s->reload_mu);
     atomic_store(&s->stopping, true);
@@ -1201,5 +870,36 @@ out:
     pthread_cond_destroy(&s->comp_cv);
     ts_free(s);
     TS_LOG(TS_LOG_INFO, "shard", "see you next time!", "");
+}
+
+/* ------------------------------------------------------------ main */
+
+int
+ts_cmd_shard(int argc, char **argv)
+{
+    shard *s = ts_calloc(1, sizeof(*s));
+    int rc = parse_flags(s, argc, argv);
+    if (rc) {
+        ts_flags_free(s->flags, F_NFLAGS);
+        ts_free(s);
+        return rc < 0 ? 0 : rc;
+    }
+    shard_init(s);
+    /* in order: later steps use what earlier ones started */
+    static int (*const steps[])(shard *) = {
+        start_config, start_engine, create_web,      start_storage, start_loop,
+        start_rules,  start_web,    start_store_api, start_scraping,
+    };
+    int exit_code = 0;
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]) && !exit_code; i++) {
+        rc = steps[i](s);
+        exit_code = rc == TS_OK ? 0 : rc == STEP_USAGE ? 2 : 1;
+    }
+    if (!exit_code) {
+        atomic_store(&s->ready, true);
+        TS_LOG(TS_LOG_INFO, "shard", "server is ready to receive web requests", "");
+        uv_run(&s->loop, UV_RUN_DEFAULT);
+    }
+    shard_shutdown(s);
     return exit_code;
 }

@@ -951,6 +951,24 @@ ts_store_server_stats_get(ts_store_server *s, ts_store_server_stats *st)
 }
 
 void
+ts_store_server_write_metrics(void *srv, ts_metrics_writer *w)
+{
+    ts_store_server_stats st;
+    ts_store_server_stats_get(srv, &st);
+    ts_mw_counter(w, "tessera_store_requests_total", "Store API requests received.",
+                  (double)st.requests_total);
+    ts_mw_counter(w, "tessera_store_bad_frames_total",
+                  "Store API frames that could not be decoded (answered with an error).",
+                  (double)st.bad_frames_total);
+    ts_mw_counter(w, "tessera_store_errors_total", "Store API error replies.",
+                  (double)st.errors_total);
+    ts_mw_counter(w, "tessera_store_series_sent_total", "Series sent over the store API.",
+                  (double)st.series_sent_total);
+    ts_mw_gauge(w, "tessera_store_open_cursors", "Series cursors open on the store API.",
+                (double)st.open_cursors);
+}
+
+void
 ts_store_server_stop(ts_store_server *s)
 {
     if (!s)

@@ -32,6 +32,7 @@
 
 #include "pkg/storage/storage.h"
 #include "pkg/util/buf.h"
+#include "pkg/util/metrics.h"
 
 /* ------------------------------------------------------------------ server */
 
@@ -85,6 +86,9 @@ void ts_store_server_set_rule_series(ts_store_server *s, const char *label_name,
 /* The URL actually bound (tcp://127.0.0.1:0 resolves the port). */
 const char *ts_store_server_url(const ts_store_server *s);
 void ts_store_server_stats_get(ts_store_server *s, ts_store_server_stats *st);
+/* A ts_metrics collector (register with ctx = the server): the tessera_store_*
+ * counters and the open cursors gauge.  Safe from any thread. */
+void ts_store_server_write_metrics(void *srv, ts_metrics_writer *w);
 void ts_store_server_stop(ts_store_server *s);
 
 /* ------------------------------------------------------------------ client */

@@ -24,6 +24,7 @@
 #include "pkg/storage/storage.h"
 #include "pkg/tsdb/head/head.h"
 #include "pkg/util/err.h"
+#include "pkg/util/metrics.h"
 
 typedef struct ts_db ts_db;
 
@@ -98,6 +99,10 @@ typedef struct ts_db_stats {
 
 /* (Named _get because ts_db_stats is the struct's name.) */
 void ts_db_stats_get(ts_db *db, ts_db_stats *st);
+/* A ts_metrics collector (register with ctx = the db): Prometheus'
+ * prometheus_tsdb_* self-metrics from ts_db_stats (metrics.c).  Safe from any
+ * thread. */
+void ts_db_write_metrics(void *db, ts_metrics_writer *w);
 
 /* The head, for tools and tests (borrowed). */
 ts_head *ts_db_head(ts_db *db);

@@ -1214,3 +1214,14 @@ ts_web_server_free(ts_web_server *s)
     pthread_mutex_destroy(&s->mu);
     ts_free(s);
 }
+
+int
+ts_web_handle_metrics(ts_web_req *req, ts_web_resp *resp, void *ctx)
+{
+    ts_buf *b = ts_web_resp_body(resp);
+    ts_buf_reset(b);
+    ts_metrics_write(ctx, b);
+    ts_web_resp_status(resp, 200);
+    ts_web_resp_header(resp, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+    return TS_OK;
+}

@@ -57,6 +57,7 @@
 #include "pkg/util/arena.h"
 #include "pkg/util/buf.h"
 #include "pkg/util/err.h"
+#include "pkg/util/metrics.h"
 
 typedef struct ts_web_server ts_web_server;
 typedef struct ts_web_req ts_web_req;
@@ -145,5 +146,9 @@ int ts_web_resp_text(ts_web_resp *w, int status, const char *content_type, const
  * turns '+' into ' ' (query/form), not in paths.  Returns NULL on a bad
  * escape (and sets *bad to the offending "%xx" text start). */
 char *ts_web_unescape(ts_arena *a, const char *s, size_t n, bool plus_space);
+
+/* GET /metrics: the registry's self-metrics in the text format 0.0.4 (ctx is
+ * the ts_metrics_registry). */
+int ts_web_handle_metrics(ts_web_req *req, ts_web_resp *resp, void *ctx);
 
 #endif
