@@ -176,18 +176,6 @@ runtimeinfo(void *ctx, ts_web_api_runtimeinfo *ri, ts_arena *a)
     ri->storage_retention = "";
 }
 
-static int
-handle_metrics(ts_web_req *req, ts_web_resp *resp, void *ctx)
-{
-    ruler *r = ctx;
-    ts_buf *b = ts_web_resp_body(resp);
-    ts_buf_reset(b);
-    ts_metrics_write(&r->metrics, b);
-    ts_web_resp_status(resp, 200);
-    ts_web_resp_header(resp, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-    return TS_OK;
-}
-
 static void
 db_time_range(void *ctx, int64_t *mint, int64_t *maxt)
 {
@@ -344,7 +332,7 @@ ts_cmd_rule(int argc, char **argv)
     ts_metrics_register(&r->metrics, ts_serve_collect_query_stats, &r->qstats);
     ts_metrics_register(&r->metrics, ts_notifier_collect, r->notifier);
     ts_metrics_register(&r->metrics, ts_rules_manager_collect, r->rules);
-    ts_web_server_route(r->web, "GET", "/metrics", false, handle_metrics, r);
+    ts_web_server_route(r->web, "GET", "/metrics", false, ts_web_handle_metrics, &r->metrics);
     ts_web_server_route(r->web, "GET", "/api/v1/rules", false, ts_web_rules_handle_rules, r->rules);
     ts_web_server_route(r->web, "GET", "/api/v1/alerts", false, ts_web_rules_handle_alerts,
                         r->rules);
