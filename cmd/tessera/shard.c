@@ -46,6 +46,8 @@ enum {
     F_STORE_LISTEN,
     F_SHARD_INDEX,
     F_SHARD_COUNT,
+    F_SHARD_COUNT_FILE,
+    F_SHARD_HANDOFF,
     F_RET_TIME,
     F_RET_SIZE,
     F_MIN_BLOCK,
@@ -68,6 +70,8 @@ typedef struct shard {
     const char **flag_pairs;
     size_t nflag_pairs;
     uint32_t shard_index, shard_count;
+    int64_t handoff_ms;                  /* --shard.handoff-period */
+    ts_scrape_count_watch *count_watch; /* --shard.count-file: the count, re-read on change */
     bool expand_external_labels; /* --enable-feature=expand-external-labels */
 
     pthread_mutex_t cfg_mu; /* guards cfg (read by API threads) */
@@ -230,10 +234,22 @@ apply_config(shard *s, ts_config *cfg)
     return rc;
 }
 
+/* The count file changed (loop thread): the store API says the new shard identity. */
+static void
+on_count_change(void *ctx, uint32_t count)
+{
+    shard *s = ctx;
+    s->shard_count = count;
+    if (s->store)
+        ts_store_server_set_shard(s->store, s->shard_index, count);
+}
+
 static void
 do_reload(shard *s)
 {
     ts_config *cfg;
+    /* a reload also re-reads the shard count (the file watch may not have fired yet) */
+    ts_scrape_count_watch_reread(s->count_watch);
     int rc = load_config(s, &cfg);
     if (rc == TS_OK)
         rc = apply_config(s, cfg);
@@ -475,6 +491,8 @@ parse_flags(shard *s, int argc, char **argv)
         [F_STORE_LISTEN] = {"store.listen-address", TS_FLAG_STRING, "tcp://0.0.0.0:10901", "Store API address (nng URL: tcp:// or tls+tcp://); empty disables."},
         [F_SHARD_INDEX] = {"shard.index", TS_FLAG_STRING, "0", "This shard's index in [0, shard.count)."},
         [F_SHARD_COUNT] = {"shard.count", TS_FLAG_STRING, "1", "Number of shards; targets are spread by rendezvous hashing of __address__."},
+        [F_SHARD_COUNT_FILE] = {"shard.count-file", TS_FLAG_STRING, "", "File holding the number of shards (instead of --shard.count), re-read when it changes and on reload: shards can be added without restarting this one."},
+        [F_SHARD_HANDOFF] = {"shard.handoff-period", TS_FLAG_STRING, "2m", "After the shard count changes, targets that moved to another shard are still scraped this long, so their new owner has started."},
         [F_RET_TIME] = {"storage.tsdb.retention.time", TS_FLAG_STRING, "15d", "How long to retain samples in storage."},
         [F_RET_SIZE] = {"storage.tsdb.retention.size", TS_FLAG_STRING, "0B", "Maximum number of bytes that can be stored for blocks (units: B, KB, MB, GB, ...)."},
         [F_MIN_BLOCK] = {"storage.tsdb.min-block-duration", TS_FLAG_STRING, "2h", "Minimum duration of a data block before being persisted."},
@@ -521,7 +539,27 @@ parse_flags(shard *s, int argc, char **argv)
     s->shard_index = (uint32_t)strtoul(s->flags[F_SHARD_INDEX].value, &end, 10);
     bool bad = *end != '\0';
     s->shard_count = (uint32_t)strtoul(s->flags[F_SHARD_COUNT].value, &end, 10);
-    if (bad || *end || s->shard_count == 0 || s->shard_index >= s->shard_count) {
+    bad = bad || *end || s->shard_count == 0;
+    if (ts_serve_duration_flag(&s->flags[F_SHARD_HANDOFF], &s->handoff_ms))
+        return 2;
+    const char *count_file = s->flags[F_SHARD_COUNT_FILE].value;
+    if (!bad && count_file[0]) {
+        /* the count file wins over --shard.count; an index beyond it (a shard being scaled
+         * away, or started before its count arrived) owns nothing until the count grows */
+        ts_error err;
+        ts_error_clear(&err);
+        if (ts_scrape_count_file_read(count_file, &s->shard_count, &err)) {
+            fprintf(stderr, "tessera shard: error: --shard.count-file: %s\n", err.msg);
+            return 2;
+        }
+        if (s->shard_index >= s->shard_count)
+            TS_LOG(TS_LOG_WARN, "shard",
+                   "this shard's index is not below the shard count: it owns no targets",
+                   "index=%u count=%u", s->shard_index, s->shard_count);
+    } else if (!bad && s->shard_index >= s->shard_count) {
+        bad = true;
+    }
+    if (bad) {
         fprintf(stderr, "tessera shard: error: need 0 <= --shard.index < --shard.count\n");
         return 2;
     }
@@ -799,6 +837,14 @@ start_scraping(shard *s)
         TS_LOG(TS_LOG_ERROR, "shard", "cannot apply config", "");
         return TS_EINVAL;
     }
+    const char *count_file = s->flags[F_SHARD_COUNT_FILE].value;
+    if (count_file[0] &&
+        ts_scrape_count_watch_start(&s->loop, s->scrape, count_file, s->shard_index,
+                                    s->shard_count, s->handoff_ms, on_count_change, s,
+                                    &s->count_watch) != TS_OK) {
+        TS_LOG(TS_LOG_ERROR, "shard", "cannot watch the shard count file", "file=%s", count_file);
+        goto out;
+    }
     uv_signal_init(&s->loop, &s->sighup);
     uv_signal_init(&s->loop, &s->sigterm);
     uv_signal_init(&s->loop, &s->sigint);
@@ -844,6 +890,8 @@ shard_shutdown(shard *s)
     ts_notifier_free(s->notifier); /* after the rules: nothing sends any more */
     s->notifier = NULL;
     if (s->loop_inited) {
+        ts_scrape_count_watch_close(s->count_watch);
+        s->count_watch = NULL;
         if (s->scrape)
             ts_scrape_manager_close(s->scrape);
         if (s->disc)

@@ -1,5 +1,6 @@
-# tessera shard against real peers (node_exporter, promtool, prometheus).
-foreach(t basic vs_prometheus restart)
+# tessera shard against real peers (node_exporter, promtool, prometheus);
+# count_file: scaling out 2 -> 3 shards through --shard.count-file, no restart.
+foreach(t basic vs_prometheus restart count_file)
     add_test(NAME shard_${t} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/shard/${t}.sh)
     set_tests_properties(shard_${t} PROPERTIES LABELS integration TIMEOUT 180
         ENVIRONMENT "TESSERA=$<TARGET_FILE:tessera>")

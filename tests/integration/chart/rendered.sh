@@ -45,7 +45,18 @@ args_of() { # container name
 mapfile -t SHARD_ARGS < <(args_of shard)
 mapfile -t QUERY_ARGS < <(args_of query)
 [ "${SHARD_ARGS[0]:-}" = shard ] && [ "${QUERY_ARGS[0]:-}" = query ] || fail "no container args found"
-printf '%s\n' "${SHARD_ARGS[@]}" | grep -qx -- '--shard.count=1' || fail "rendered shard args: ${SHARD_ARGS[*]}"
+printf '%s\n' "${SHARD_ARGS[@]}" | grep -qx -- '--shard.count-file=/etc/tessera-shards/count' ||
+    fail "rendered shard args: ${SHARD_ARGS[*]}"
+# the count map's value, as the pod sees it in its mounted file
+python3 - "$TS_TMP/all.yaml" "$TS_TMP/shard-count" <<'PY' || fail "no shard count ConfigMap"
+import sys, yaml
+for doc in yaml.safe_load_all(open(sys.argv[1])):
+    if doc and doc["kind"] == "ConfigMap" and doc["metadata"]["name"].endswith("-shard-count"):
+        open(sys.argv[2], "w").write(doc["data"]["count"])
+        sys.exit(0)
+sys.exit(1)
+PY
+[ "$(cat "$TS_TMP/shard-count")" = 1 ] || fail "count map holds $(cat "$TS_TMP/shard-count"), want 1"
 
 declare -A WEB STORE
 for pod in t-tessera-shard-0-0 t-tessera-shard-0-1; do
@@ -56,6 +67,7 @@ for pod in t-tessera-shard-0-0 t-tessera-shard-0-1; do
         case $a in
         --config.file=*) a=--config.file=$TS_TMP/prometheus.yml ;;
         --storage.tsdb.path=*) a=--storage.tsdb.path=$TS_TMP/data-$pod ;;
+        --shard.count-file=*) a=--shard.count-file=$TS_TMP/shard-count ;;
         --web.listen-address=*) a=--web.listen-address=127.0.0.1:${WEB[$pod]} ;;
         --store.listen-address=*) a=--store.listen-address=tcp://127.0.0.1:${STORE[$pod]} ;;
         esac
