@@ -242,6 +242,7 @@ on_count_change(void *ctx, uint32_t count)
     s->shard_count = count;
     if (s->store)
         ts_store_server_set_shard(s->store, s->shard_index, count);
+    mark_rule_series(s); /* rule results carry shard="<index>" only while count > 1 */
 }
 
 static void
@@ -843,7 +844,7 @@ start_scraping(shard *s)
                                     s->shard_count, s->handoff_ms, on_count_change, s,
                                     &s->count_watch) != TS_OK) {
         TS_LOG(TS_LOG_ERROR, "shard", "cannot watch the shard count file", "file=%s", count_file);
-        goto out;
+        return TS_EIO;
     }
     uv_signal_init(&s->loop, &s->sighup);
     uv_signal_init(&s->loop, &s->sigterm);
