@@ -26,7 +26,10 @@ banned = {
     'calloc': 'unchecked allocation; use ts_calloc', 'realloc': 'unchecked allocation; use ts_realloc',
     'strdup': 'unchecked allocation; use ts_strdup', 'strndup': 'unchecked allocation; use ts_strndup',
 }
-allowed = {'pkg/util/mem.c': {'malloc', 'calloc', 'realloc'}}
+# mem.c is the wrapper; embed_gen.c is a build-time host tool that links no Tessera library and
+# checks every result itself.
+allowed = {'pkg/util/mem.c': {'malloc', 'calloc', 'realloc'},
+           'pkg/web/embed_gen.c': {'malloc', 'calloc', 'realloc'}}
 files = subprocess.run(['git', 'ls-files', 'cmd/*.[ch]', 'pkg/*.[ch]'], capture_output=True,
                        text=True, check=True).stdout.split()
 tok = re.compile(r'//[^\n]*|/\*.*?\*/|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'', re.S)
