@@ -17,7 +17,7 @@
  */
 #include "cmd/tessera/cmd.h"
 #include "cmd/tessera/flags.h"
-#include "cmd/tessera/global_api.h"
+#include "pkg/query/global_api.h"
 #include "cmd/tessera/serve.h"
 #include "pkg/query/api.h"
 #include "pkg/query/fanout.h"
@@ -82,7 +82,7 @@ typedef struct querier {
     pthread_mutex_t gate_mu;
     pthread_cond_t gate_cv;
     long max_concurrency, running, queued;
-    ts_global_api global_api; /* /api/v1/metadata over the stores */
+    ts_query_global_api global_api; /* /api/v1/metadata over the stores */
 } querier;
 
 /* The fan-out options of one request (Thanos' dedup, partial_response and
@@ -362,9 +362,9 @@ ts_cmd_query(int argc, char **argv)
         goto out;
     ts_web_server_route(q->web, "GET", "/api/v1/stores", false, ts_query_api_stores, q->endpoints);
     ts_web_server_route(q->web, "GET", "/metrics", false, ts_web_handle_metrics, &q->metrics);
-    q->global_api = (ts_global_api){.endpoints = q->endpoints,
+    q->global_api = (ts_query_global_api){.endpoints = q->endpoints,
                                     .timeout_ms = response_timeout > 0 ? response_timeout : 5000};
-    ts_web_server_route(q->web, "GET", "/api/v1/metadata", false, ts_global_api_handle_metadata,
+    ts_web_server_route(q->web, "GET", "/api/v1/metadata", false, ts_query_global_api_handle_metadata,
                         &q->global_api);
     ts_web_console_opts co = {.component = "query", .external_path = q->urls.external_path};
     if (ts_web_console_register(q->web, &co, &q->console) != TS_OK) {

@@ -19,7 +19,7 @@
  * Done: /api/v1/metadata (union of the metas per metric, `metric`, `limit`).
  * Not yet: targets, targets/metadata, rules, alerts.
  */
-#include "cmd/tessera/global_api.h"
+#include "pkg/query/global_api.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -97,9 +97,9 @@ cmp_str(const void *a, const void *b)
 }
 
 int
-ts_global_api_handle_metadata(ts_web_req *req, ts_web_resp *resp, void *ctx)
+ts_query_global_api_handle_metadata(ts_web_req *req, ts_web_resp *resp, void *ctx)
 {
-    const ts_global_api *g = ctx;
+    const ts_query_global_api *g = ctx;
     const char *metric = ts_web_req_param(req, "metric");
     const char *limit_s = ts_web_req_param(req, "limit");
     const char *pr = ts_web_req_param(req, "partial_response");

@@ -1,8 +1,8 @@
 /*
  * The querier's non-series Prometheus API over the store API (global_api.c).
  */
-#ifndef TS_CMD_GLOBAL_API_H
-#define TS_CMD_GLOBAL_API_H
+#ifndef TS_QUERY_GLOBAL_API_H
+#define TS_QUERY_GLOBAL_API_H
 
 #include <stdint.h>
 
@@ -10,12 +10,12 @@
 #include "pkg/web/api.h"
 #include "pkg/web/server.h"
 
-typedef struct ts_global_api {
+typedef struct ts_query_global_api {
     ts_endpoints *endpoints; /* borrowed */
     int64_t timeout_ms;      /* bound on one store's answer */
-} ts_global_api;
+} ts_query_global_api;
 
-/* GET /api/v1/metadata (ctx: ts_global_api). */
-int ts_global_api_handle_metadata(ts_web_req *req, ts_web_resp *resp, void *ctx);
+/* GET /api/v1/metadata (ctx: ts_query_global_api). */
+int ts_query_global_api_handle_metadata(ts_web_req *req, ts_web_resp *resp, void *ctx);
 
 #endif
