@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config curl jq iproute2 python3 python3-yaml
       libuv1-dev libnng-dev libyaml-dev libprotobuf-c-dev protobuf-c-compiler libcrypt-dev openssl
-      clang libcurl4-openssl-dev libzstd-dev zlib1g-dev libxxhash-dev libpcre2-dev libjansson-dev
+      clang clang-format clang-tidy libcurl4-openssl-dev libzstd-dev zlib1g-dev libxxhash-dev libpcre2-dev libjansson-dev
       prometheus prometheus-node-exporter prometheus-alertmanager
       docker.io ca-certificates
       chromium) # the web console's browser tests (driven by playwright-core, no browser download)
