@@ -30,8 +30,8 @@ ts_flags_parse(ts_flag *flags, size_t n, int argc, char **argv, const char *cmd,
     *help = false;
     for (size_t i = 0; i < n; i++) {
         flags[i].value = flags[i].def;
-        flags[i].on = flags[i].kind == TS_FLAG_BOOL && flags[i].def &&
-                      strcmp(flags[i].def, "true") == 0;
+        flags[i].on =
+            flags[i].kind == TS_FLAG_BOOL && flags[i].def && strcmp(flags[i].def, "true") == 0;
     }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -72,8 +72,8 @@ ts_flags_parse(ts_flag *flags, size_t n, int argc, char **argv, const char *cmd,
                 else if (strcmp(eq + 1, "false") == 0)
                     f->on = false;
                 else {
-                    fprintf(stderr, "tessera %s: error: invalid boolean value '%s' for --%s\n",
-                            cmd, eq + 1, f->name);
+                    fprintf(stderr, "tessera %s: error: invalid boolean value '%s' for --%s\n", cmd,
+                            eq + 1, f->name);
                     return 2;
                 }
             } else {

@@ -15,7 +15,7 @@ typedef enum ts_flag_kind { TS_FLAG_STRING, TS_FLAG_BOOL, TS_FLAG_LIST } ts_flag
 typedef struct ts_flag {
     const char *name; /* without the leading "--" */
     ts_flag_kind kind;
-    const char *def;  /* default as text ("" for none) */
+    const char *def; /* default as text ("" for none) */
     const char *help;
     /* results */
     const char *value;   /* STRING: the value (def if not given) */

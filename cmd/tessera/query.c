@@ -231,26 +231,50 @@ ts_cmd_query(int argc, char **argv)
 {
     querier *q = ts_calloc(1, sizeof(*q));
     ts_flag init[F_NFLAGS] = {
-        [F_WEB_LISTEN] = {"web.listen-address", TS_FLAG_STRING, "0.0.0.0:9090", "Address to listen on for the HTTP API."},
-        [F_STORE] = {"store", TS_FLAG_LIST, "", "Store API address (host:port or nng URL); repeatable."},
-        [F_SD_FILES] = {"store.sd-files", TS_FLAG_STRING, "", "File in file_sd format listing store addresses; re-read on change."},
-        [F_SD_DNS] = {"store.sd-dns", TS_FLAG_LIST, "", "DNS name of stores: dnssrv+_store._tcp.NAME (SRV) or dns+HOST:PORT (A/AAAA); repeatable."},
-        [F_REPLICA_LABEL] = {"query.replica-label", TS_FLAG_LIST, "replica", "Label naming HA replicas, deduplicated over; repeatable."},
+        [F_WEB_LISTEN] = {"web.listen-address", TS_FLAG_STRING, "0.0.0.0:9090",
+                          "Address to listen on for the HTTP API."},
+        [F_STORE] = {"store", TS_FLAG_LIST, "",
+                     "Store API address (host:port or nng URL); repeatable."},
+        [F_SD_FILES] = {"store.sd-files", TS_FLAG_STRING, "",
+                        "File in file_sd format listing store addresses; re-read on change."},
+        [F_SD_DNS] = {"store.sd-dns", TS_FLAG_LIST, "",
+                      "DNS name of stores: dnssrv+_store._tcp.NAME (SRV) or dns+HOST:PORT "
+                      "(A/AAAA); repeatable."},
+        [F_REPLICA_LABEL] = {"query.replica-label", TS_FLAG_LIST, "replica",
+                             "Label naming HA replicas, deduplicated over; repeatable."},
         [F_TIMEOUT] = {"query.timeout", TS_FLAG_STRING, "2m", "Maximum time to process a query."},
-        [F_PARTIAL] = {"query.partial-response", TS_FLAG_BOOL, "true", "Answer with a warning when a store fails (--no-query.partial-response: fail the query)."},
-        [F_LOOKBACK] = {"query.lookback-delta", TS_FLAG_STRING, "5m", "Lookback for instant selectors."},
-        [F_MAX_SAMPLES] = {"query.max-samples", TS_FLAG_STRING, "50000000", "Maximum samples a query may load."},
-        [F_SD_INTERVAL] = {"store.sd-interval", TS_FLAG_STRING, "5s", "How often to re-read the sd file and DNS, and to probe stores."},
+        [F_PARTIAL] = {"query.partial-response", TS_FLAG_BOOL, "true",
+                       "Answer with a warning when a store fails (--no-query.partial-response: "
+                       "fail the query)."},
+        [F_LOOKBACK] = {"query.lookback-delta", TS_FLAG_STRING, "5m",
+                        "Lookback for instant selectors."},
+        [F_MAX_SAMPLES] = {"query.max-samples", TS_FLAG_STRING, "50000000",
+                           "Maximum samples a query may load."},
+        [F_SD_INTERVAL] = {"store.sd-interval", TS_FLAG_STRING, "5s",
+                           "How often to re-read the sd file and DNS, and to probe stores."},
         [F_LOG_LEVEL] = {"log.level", TS_FLAG_STRING, "info", "debug, info, warn, error."},
-        [F_TLS_CA] = {"store.tls-ca-file", TS_FLAG_STRING, "", "CA to verify tls+tcp:// stores (none: not verified)."},
+        [F_TLS_CA] = {"store.tls-ca-file", TS_FLAG_STRING, "",
+                      "CA to verify tls+tcp:// stores (none: not verified)."},
         [F_EXTERNAL_URL] = {"web.external-url", TS_FLAG_STRING, "", TS_SERVE_EXTERNAL_URL_HELP},
         [F_ROUTE_PREFIX] = {"web.route-prefix", TS_FLAG_STRING, "", TS_SERVE_ROUTE_PREFIX_HELP},
-        [F_WEB_CONFIG] = {"web.config.file", TS_FLAG_STRING, "", "[EXPERIMENTAL] Path to configuration file that can enable TLS or authentication."},
-        [F_RESPONSE_TIMEOUT] = {"store.response-timeout", TS_FLAG_STRING, "5s", "Longest wait for one reply of a store (a hung store fails after it); 0 = the query's timeout."},
-        [F_SLOW_REPLICA] = {"store.slow-replica-timeout", TS_FLAG_STRING, "500ms", "Once a replica of a shard answered, wait max(this, its answer time) for its peers, then go on without them; 0 = always wait for every replica."},
-        [F_LIMIT_SERIES] = {"store.limits.request-series", TS_FLAG_STRING, "0", "Most series one store request may return; the query fails past it (0 = no limit)."},
-        [F_LIMIT_SAMPLES] = {"store.limits.request-samples", TS_FLAG_STRING, "0", "Most samples (in chunks) one store request may return; the query fails past it (0 = no limit)."},
-        [F_MAX_CONCURRENCY] = {"query.max-concurrency", TS_FLAG_STRING, "20", "Most queries run at once; more wait in line."},
+        [F_WEB_CONFIG] =
+            {"web.config.file", TS_FLAG_STRING, "",
+             "[EXPERIMENTAL] Path to configuration file that can enable TLS or authentication."},
+        [F_RESPONSE_TIMEOUT] = {"store.response-timeout", TS_FLAG_STRING, "5s",
+                                "Longest wait for one reply of a store (a hung store fails after "
+                                "it); 0 = the query's timeout."},
+        [F_SLOW_REPLICA] =
+            {"store.slow-replica-timeout", TS_FLAG_STRING, "500ms",
+             "Once a replica of a shard answered, wait max(this, its answer time) for its peers, "
+             "then go on without them; 0 = always wait for every replica."},
+        [F_LIMIT_SERIES] =
+            {"store.limits.request-series", TS_FLAG_STRING, "0",
+             "Most series one store request may return; the query fails past it (0 = no limit)."},
+        [F_LIMIT_SAMPLES] = {"store.limits.request-samples", TS_FLAG_STRING, "0",
+                             "Most samples (in chunks) one store request may return; the query "
+                             "fails past it (0 = no limit)."},
+        [F_MAX_CONCURRENCY] = {"query.max-concurrency", TS_FLAG_STRING, "20",
+                               "Most queries run at once; more wait in line."},
     };
     memcpy(q->flags, init, sizeof(init));
     bool help;
@@ -321,8 +345,8 @@ ts_cmd_query(int argc, char **argv)
                                .max_samples = max_samples,
                                .stats = &q->fstats};
     ts_query_fanout_init(&q->fanout, q->endpoints, &fo);
-    ts_promql_engine_opts po = {.timeout_ms = q->timeout_ms, .lookback_ms = lookback,
-                                .max_samples = (size_t)max_samples};
+    ts_promql_engine_opts po = {
+        .timeout_ms = q->timeout_ms, .lookback_ms = lookback, .max_samples = (size_t)max_samples};
     if (ts_promql_engine_new(&q->eng, &po) != TS_OK)
         goto out;
     if (ts_serve_web_urls_get(q->flags[F_EXTERNAL_URL].value, q->flags[F_ROUTE_PREFIX].value,
@@ -362,10 +386,10 @@ ts_cmd_query(int argc, char **argv)
         goto out;
     ts_web_server_route(q->web, "GET", "/api/v1/stores", false, ts_query_api_stores, q->endpoints);
     ts_web_server_route(q->web, "GET", "/metrics", false, ts_web_handle_metrics, &q->metrics);
-    q->global_api = (ts_query_global_api){.endpoints = q->endpoints,
-                                    .timeout_ms = response_timeout > 0 ? response_timeout : 5000};
-    ts_web_server_route(q->web, "GET", "/api/v1/metadata", false, ts_query_global_api_handle_metadata,
-                        &q->global_api);
+    q->global_api = (ts_query_global_api){
+        .endpoints = q->endpoints, .timeout_ms = response_timeout > 0 ? response_timeout : 5000};
+    ts_web_server_route(q->web, "GET", "/api/v1/metadata", false,
+                        ts_query_global_api_handle_metadata, &q->global_api);
     ts_web_console_opts co = {.component = "query", .external_path = q->urls.external_path};
     if (ts_web_console_register(q->web, &co, &q->console) != TS_OK) {
         TS_LOG(TS_LOG_ERROR, "query", "cannot set up the web console", "");

@@ -203,20 +203,36 @@ ts_cmd_rule(int argc, char **argv)
     ruler *r = ts_calloc(1, sizeof(*r));
     pthread_mutex_init(&r->cfg_mu, NULL);
     ts_flag init[F_NFLAGS] = {
-        [F_CONFIG] = {"config.file", TS_FLAG_STRING, "rule.yml", "Ruler config: prometheus.yml's format with global, rule_files and alerting only."},
-        [F_TSDB_PATH] = {"storage.tsdb.path", TS_FLAG_STRING, "data/", "Where the rules' results are stored."},
-        [F_WEB_LISTEN] = {"web.listen-address", TS_FLAG_STRING, "0.0.0.0:10902", "Address of the HTTP API."},
-        [F_STORE_LISTEN] = {"store.listen-address", TS_FLAG_STRING, "", "Store API address serving the results (tcp://host:port)."},
-        [F_STORE] = {"store", TS_FLAG_LIST, "", "Store API address (host:port or nng URL) to evaluate over; repeatable."},
-        [F_SD_FILES] = {"store.sd-files", TS_FLAG_STRING, "", "File in file_sd format listing store addresses; re-read on change."},
-        [F_SD_DNS] = {"store.sd-dns", TS_FLAG_LIST, "", "DNS name of stores: dnssrv+_store._tcp.NAME (SRV) or dns+HOST:PORT (A/AAAA); repeatable."},
-        [F_SD_INTERVAL] = {"store.sd-interval", TS_FLAG_STRING, "5s", "How often to re-read the sd file and DNS, and to probe stores."},
-        [F_REPLICA_LABEL] = {"query.replica-label", TS_FLAG_LIST, "replica", "Label naming HA replicas, deduplicated over; repeatable."},
-        [F_RESPONSE_TIMEOUT] = {"store.response-timeout", TS_FLAG_STRING, "5s", "Longest wait for one reply of a store."},
-        [F_QUERY_TIMEOUT] = {"query.timeout", TS_FLAG_STRING, "2m", "Maximum time of one rule's query."},
-        [F_LOOKBACK] = {"query.lookback-delta", TS_FLAG_STRING, "5m", "Lookback for instant selectors."},
-        [F_TLS_CA] = {"store.tls-ca-file", TS_FLAG_STRING, "", "CA to verify tls+tcp:// stores (none: not verified)."},
-        [F_EXTERNAL_URL] = {"web.external-url", TS_FLAG_STRING, "", "URL the ruler is reached at (alerts' generatorURL)."},
+        [F_CONFIG] =
+            {"config.file", TS_FLAG_STRING, "rule.yml",
+             "Ruler config: prometheus.yml's format with global, rule_files and alerting only."},
+        [F_TSDB_PATH] = {"storage.tsdb.path", TS_FLAG_STRING, "data/",
+                         "Where the rules' results are stored."},
+        [F_WEB_LISTEN] = {"web.listen-address", TS_FLAG_STRING, "0.0.0.0:10902",
+                          "Address of the HTTP API."},
+        [F_STORE_LISTEN] = {"store.listen-address", TS_FLAG_STRING, "",
+                            "Store API address serving the results (tcp://host:port)."},
+        [F_STORE] = {"store", TS_FLAG_LIST, "",
+                     "Store API address (host:port or nng URL) to evaluate over; repeatable."},
+        [F_SD_FILES] = {"store.sd-files", TS_FLAG_STRING, "",
+                        "File in file_sd format listing store addresses; re-read on change."},
+        [F_SD_DNS] = {"store.sd-dns", TS_FLAG_LIST, "",
+                      "DNS name of stores: dnssrv+_store._tcp.NAME (SRV) or dns+HOST:PORT "
+                      "(A/AAAA); repeatable."},
+        [F_SD_INTERVAL] = {"store.sd-interval", TS_FLAG_STRING, "5s",
+                           "How often to re-read the sd file and DNS, and to probe stores."},
+        [F_REPLICA_LABEL] = {"query.replica-label", TS_FLAG_LIST, "replica",
+                             "Label naming HA replicas, deduplicated over; repeatable."},
+        [F_RESPONSE_TIMEOUT] = {"store.response-timeout", TS_FLAG_STRING, "5s",
+                                "Longest wait for one reply of a store."},
+        [F_QUERY_TIMEOUT] = {"query.timeout", TS_FLAG_STRING, "2m",
+                             "Maximum time of one rule's query."},
+        [F_LOOKBACK] = {"query.lookback-delta", TS_FLAG_STRING, "5m",
+                        "Lookback for instant selectors."},
+        [F_TLS_CA] = {"store.tls-ca-file", TS_FLAG_STRING, "",
+                      "CA to verify tls+tcp:// stores (none: not verified)."},
+        [F_EXTERNAL_URL] = {"web.external-url", TS_FLAG_STRING, "",
+                            "URL the ruler is reached at (alerts' generatorURL)."},
         [F_LOG_LEVEL] = {"log.level", TS_FLAG_STRING, "info", "debug, info, warn, error."},
     };
     memcpy(r->flags, init, sizeof(init));
@@ -282,8 +298,8 @@ ts_cmd_rule(int argc, char **argv)
                                .response_timeout_ms = response_timeout,
                                .stats = &r->fstats};
     ts_query_fanout_init(&r->fanout, r->endpoints, &fo);
-    ts_promql_engine_opts po = {.timeout_ms = timeout, .lookback_ms = lookback,
-                                .default_step_ms = eval_interval};
+    ts_promql_engine_opts po = {
+        .timeout_ms = timeout, .lookback_ms = lookback, .default_step_ms = eval_interval};
     if (ts_promql_engine_new(&r->eng, &po) != TS_OK)
         goto out;
 
@@ -320,11 +336,14 @@ ts_cmd_rule(int argc, char **argv)
     if (ts_notifier_new(&r->notifier) != TS_OK)
         goto out;
     snprintf(r->external_url, sizeof(r->external_url), "%s", r->flags[F_EXTERNAL_URL].value);
-    ts_rules_manager_opts rmo = {.engine = r->eng, .queryable = &r->fanout.qb,
+    ts_rules_manager_opts rmo = {.engine = r->eng,
+                                 .queryable = &r->fanout.qb,
                                  .state_queryable = ts_db_queryable(r->db),
-                                 .appender = rule_appender, .appender_ctx = r,
+                                 .appender = rule_appender,
+                                 .appender_ctx = r,
                                  .external_url = r->external_url,
-                                 .notify = ts_notifier_send, .notify_ctx = r->notifier};
+                                 .notify = ts_notifier_send,
+                                 .notify_ctx = r->notifier};
     if (ts_rules_manager_new(&rmo, &r->rules) != TS_OK)
         goto out;
     ts_metrics_init(&r->metrics);

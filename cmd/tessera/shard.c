@@ -70,9 +70,9 @@ typedef struct shard {
     const char **flag_pairs;
     size_t nflag_pairs;
     uint32_t shard_index, shard_count;
-    int64_t handoff_ms;                  /* --shard.handoff-period */
+    int64_t handoff_ms;                 /* --shard.handoff-period */
     ts_scrape_count_watch *count_watch; /* --shard.count-file: the count, re-read on change */
-    bool expand_external_labels; /* --enable-feature=expand-external-labels */
+    bool expand_external_labels;        /* --enable-feature=expand-external-labels */
 
     pthread_mutex_t cfg_mu; /* guards cfg (read by API threads) */
     ts_config *cfg;
@@ -96,7 +96,8 @@ typedef struct shard {
     ts_scrape_manager *scrape;
     ts_rules_manager *rules; /* rule evaluation (pkg/rules/manager.h) */
     ts_notifier *notifier;   /* alerts -> Alertmanager (pkg/rules/notifier.h) */
-    char external_url[1024]; /* --web.external-url, or http://<host>:<port> as Prometheus's default */
+    char external_url[1024]; /* --web.external-url, or http://<host>:<port> as Prometheus's default
+                              */
 
     /* reload requests from HTTP threads, answered by the loop */
     pthread_mutex_t reload_mu;
@@ -486,28 +487,57 @@ static int
 parse_flags(shard *s, int argc, char **argv)
 {
     ts_flag init[F_NFLAGS] = {
-        [F_CONFIG] = {"config.file", TS_FLAG_STRING, "prometheus.yml", "Prometheus configuration file path."},
-        [F_TSDB_PATH] = {"storage.tsdb.path", TS_FLAG_STRING, "data/", "Base path for metrics storage."},
-        [F_WEB_LISTEN] = {"web.listen-address", TS_FLAG_STRING, "0.0.0.0:9090", "Address to listen on for UI, API, and telemetry."},
-        [F_STORE_LISTEN] = {"store.listen-address", TS_FLAG_STRING, "tcp://0.0.0.0:10901", "Store API address (nng URL: tcp:// or tls+tcp://); empty disables."},
-        [F_SHARD_INDEX] = {"shard.index", TS_FLAG_STRING, "0", "This shard's index in [0, shard.count)."},
-        [F_SHARD_COUNT] = {"shard.count", TS_FLAG_STRING, "1", "Number of shards; targets are spread by rendezvous hashing of __address__."},
-        [F_SHARD_COUNT_FILE] = {"shard.count-file", TS_FLAG_STRING, "", "File holding the number of shards (instead of --shard.count), re-read when it changes and on reload: shards can be added without restarting this one."},
-        [F_SHARD_HANDOFF] = {"shard.handoff-period", TS_FLAG_STRING, "2m", "After the shard count changes, targets that moved to another shard are still scraped this long, so their new owner has started."},
-        [F_RET_TIME] = {"storage.tsdb.retention.time", TS_FLAG_STRING, "15d", "How long to retain samples in storage."},
-        [F_RET_SIZE] = {"storage.tsdb.retention.size", TS_FLAG_STRING, "0B", "Maximum number of bytes that can be stored for blocks (units: B, KB, MB, GB, ...)."},
-        [F_MIN_BLOCK] = {"storage.tsdb.min-block-duration", TS_FLAG_STRING, "2h", "Minimum duration of a data block before being persisted."},
-        [F_LIFECYCLE] = {"web.enable-lifecycle", TS_FLAG_BOOL, "false", "Enable shutdown and reload via HTTP request."},
-        [F_LOG_LEVEL] = {"log.level", TS_FLAG_STRING, "info", "Only log messages with the given severity or above: debug, info, warn, error."},
-        [F_QUERY_TIMEOUT] = {"query.timeout", TS_FLAG_STRING, "2m", "Maximum time a query may take before being aborted."},
-        [F_QUERY_MAX_SAMPLES] = {"query.max-samples", TS_FLAG_STRING, "50000000", "Maximum number of samples a single query can load into memory."},
-        [F_LOOKBACK] = {"query.lookback-delta", TS_FLAG_STRING, "5m", "The maximum lookback duration for retrieving metrics during expression evaluations."},
-        [F_STORE_CERT] = {"store.tls-cert-file", TS_FLAG_STRING, "", "TLS certificate for a tls+tcp:// store address."},
-        [F_STORE_KEY] = {"store.tls-key-file", TS_FLAG_STRING, "", "TLS key for a tls+tcp:// store address."},
-        [F_ENABLE_FEATURE] = {"enable-feature", TS_FLAG_LIST, "", "Comma separated feature names to enable (repeatable). Valid options: expand-external-labels."},
+        [F_CONFIG] = {"config.file", TS_FLAG_STRING, "prometheus.yml",
+                      "Prometheus configuration file path."},
+        [F_TSDB_PATH] = {"storage.tsdb.path", TS_FLAG_STRING, "data/",
+                         "Base path for metrics storage."},
+        [F_WEB_LISTEN] = {"web.listen-address", TS_FLAG_STRING, "0.0.0.0:9090",
+                          "Address to listen on for UI, API, and telemetry."},
+        [F_STORE_LISTEN] = {"store.listen-address", TS_FLAG_STRING, "tcp://0.0.0.0:10901",
+                            "Store API address (nng URL: tcp:// or tls+tcp://); empty disables."},
+        [F_SHARD_INDEX] = {"shard.index", TS_FLAG_STRING, "0",
+                           "This shard's index in [0, shard.count)."},
+        [F_SHARD_COUNT] =
+            {"shard.count", TS_FLAG_STRING, "1",
+             "Number of shards; targets are spread by rendezvous hashing of __address__."},
+        [F_SHARD_COUNT_FILE] =
+            {"shard.count-file", TS_FLAG_STRING, "",
+             "File holding the number of shards (instead of --shard.count), re-read when it "
+             "changes and on reload: shards can be added without restarting this one."},
+        [F_SHARD_HANDOFF] = {"shard.handoff-period", TS_FLAG_STRING, "2m",
+                             "After the shard count changes, targets that moved to another shard "
+                             "are still scraped this long, so their new owner has started."},
+        [F_RET_TIME] = {"storage.tsdb.retention.time", TS_FLAG_STRING, "15d",
+                        "How long to retain samples in storage."},
+        [F_RET_SIZE] =
+            {"storage.tsdb.retention.size", TS_FLAG_STRING, "0B",
+             "Maximum number of bytes that can be stored for blocks (units: B, KB, MB, GB, ...)."},
+        [F_MIN_BLOCK] = {"storage.tsdb.min-block-duration", TS_FLAG_STRING, "2h",
+                         "Minimum duration of a data block before being persisted."},
+        [F_LIFECYCLE] = {"web.enable-lifecycle", TS_FLAG_BOOL, "false",
+                         "Enable shutdown and reload via HTTP request."},
+        [F_LOG_LEVEL] =
+            {"log.level", TS_FLAG_STRING, "info",
+             "Only log messages with the given severity or above: debug, info, warn, error."},
+        [F_QUERY_TIMEOUT] = {"query.timeout", TS_FLAG_STRING, "2m",
+                             "Maximum time a query may take before being aborted."},
+        [F_QUERY_MAX_SAMPLES] = {"query.max-samples", TS_FLAG_STRING, "50000000",
+                                 "Maximum number of samples a single query can load into memory."},
+        [F_LOOKBACK] =
+            {"query.lookback-delta", TS_FLAG_STRING, "5m",
+             "The maximum lookback duration for retrieving metrics during expression evaluations."},
+        [F_STORE_CERT] = {"store.tls-cert-file", TS_FLAG_STRING, "",
+                          "TLS certificate for a tls+tcp:// store address."},
+        [F_STORE_KEY] = {"store.tls-key-file", TS_FLAG_STRING, "",
+                         "TLS key for a tls+tcp:// store address."},
+        [F_ENABLE_FEATURE] = {"enable-feature", TS_FLAG_LIST, "",
+                              "Comma separated feature names to enable (repeatable). Valid "
+                              "options: expand-external-labels."},
         [F_EXTERNAL_URL] = {"web.external-url", TS_FLAG_STRING, "", TS_SERVE_EXTERNAL_URL_HELP},
         [F_ROUTE_PREFIX] = {"web.route-prefix", TS_FLAG_STRING, "", TS_SERVE_ROUTE_PREFIX_HELP},
-        [F_WEB_CONFIG] = {"web.config.file", TS_FLAG_STRING, "", "[EXPERIMENTAL] Path to configuration file that can enable TLS or authentication."},
+        [F_WEB_CONFIG] =
+            {"web.config.file", TS_FLAG_STRING, "",
+             "[EXPERIMENTAL] Path to configuration file that can enable TLS or authentication."},
     };
     memcpy(s->flags, init, sizeof(init));
     bool help;
@@ -652,9 +682,12 @@ start_loop(shard *s)
     s->loop_inited = true;
     char host[256] = "";
     gethostname(host, sizeof(host) - 1);
-    ts_scrape_opts sco = {.loop = &s->loop, .appender = scrape_appender, .appender_ctx = s,
+    ts_scrape_opts sco = {.loop = &s->loop,
+                          .appender = scrape_appender,
+                          .appender_ctx = s,
                           .jitter_seed = ts_scrape_jitter_seed(host, s->cfg->external_labels),
-                          .shard_index = s->shard_index, .shard_count = s->shard_count};
+                          .shard_index = s->shard_index,
+                          .shard_count = s->shard_count};
     if (ts_scrape_manager_new(&sco, &s->scrape) != TS_OK ||
         ts_discovery_manager_new(&s->loop, ts_scrape_manager_sync, s->scrape, &s->disc) != TS_OK) {
         TS_LOG(TS_LOG_ERROR, "shard", "cannot start scraping", "");
@@ -670,10 +703,13 @@ start_rules(shard *s)
 {
     if (ts_notifier_new(&s->notifier) != TS_OK)
         return TS_EIO;
-    ts_rules_manager_opts rmo = {.engine = s->eng, .queryable = ts_db_queryable(s->db),
-                                 .appender = scrape_appender, .appender_ctx = s,
+    ts_rules_manager_opts rmo = {.engine = s->eng,
+                                 .queryable = ts_db_queryable(s->db),
+                                 .appender = scrape_appender,
+                                 .appender_ctx = s,
                                  .external_url = s->external_url,
-                                 .notify = ts_notifier_send, .notify_ctx = s->notifier};
+                                 .notify = ts_notifier_send,
+                                 .notify_ctx = s->notifier};
     ts_rules_manager_new(&rmo, &s->rules);
     ts_metrics_register(&s->metrics, ts_notifier_collect, s->notifier);
     ts_metrics_register(&s->metrics, ts_rules_manager_collect, s->rules);
@@ -737,8 +773,8 @@ start_web(shard *s)
     ts_web_server_route(w, "GET", "/api/v1/status/tsdb", false, ts_web_tsdb_handle_status, s->db);
     ts_web_server_route(w, "GET", "/api/v1/rules", false, ts_web_rules_handle_rules, s->rules);
     ts_web_server_route(w, "GET", "/api/v1/alerts", false, ts_web_rules_handle_alerts, s->rules);
-    ts_web_server_route(w, "GET", "/api/v1/alertmanagers", false,
-                        ts_web_rules_handle_alertmanagers, s->notifier);
+    ts_web_server_route(w, "GET", "/api/v1/alertmanagers", false, ts_web_rules_handle_alertmanagers,
+                        s->notifier);
     ts_web_server_route(w, "GET", "/api/v1/metadata", false, ts_web_scrape_handle_metadata,
                         s->scrape);
     ts_web_console_opts co = {.component = "shard", .external_path = s->urls.external_path};
@@ -840,9 +876,8 @@ start_scraping(shard *s)
     }
     const char *count_file = s->flags[F_SHARD_COUNT_FILE].value;
     if (count_file[0] &&
-        ts_scrape_count_watch_start(&s->loop, s->scrape, count_file, s->shard_index,
-                                    s->shard_count, s->handoff_ms, on_count_change, s,
-                                    &s->count_watch) != TS_OK) {
+        ts_scrape_count_watch_start(&s->loop, s->scrape, count_file, s->shard_index, s->shard_count,
+                                    s->handoff_ms, on_count_change, s, &s->count_watch) != TS_OK) {
         TS_LOG(TS_LOG_ERROR, "shard", "cannot watch the shard count file", "file=%s", count_file);
         return TS_EIO;
     }
@@ -936,7 +971,7 @@ ts_cmd_shard(int argc, char **argv)
     shard_init(s);
     /* in order: later steps use what earlier ones started */
     static int (*const steps[])(shard *) = {
-        start_config, start_engine, create_web,      start_storage, start_loop,
+        start_config, start_engine, create_web,      start_storage,  start_loop,
         start_rules,  start_web,    start_store_api, start_scraping,
     };
     int exit_code = 0;

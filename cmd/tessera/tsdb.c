@@ -63,7 +63,7 @@
 #include "pkg/util/fs.h"
 #include "pkg/util/mem.h"
 
-#define WINDOW_MS (2 * 3600 * 1000LL)  /* promtool's default max block duration */
+#define WINDOW_MS (2 * 3600 * 1000LL)     /* promtool's default max block duration */
 #define GROUP_SAMPLES (64u * 1000 * 1000) /* samples held in heads at once */
 #define COMMIT_EVERY 10000                /* samples per appender batch */
 
@@ -209,12 +209,12 @@ typedef struct iseries {
 
 /* One 2h window with samples. */
 typedef struct window {
-    int64_t idx;        /* floor(t / WINDOW_MS) */
+    int64_t idx; /* floor(t / WINDOW_MS) */
     uint64_t nsamples;
     int64_t mint, maxt; /* first and last sample */
     ts_head *head;      /* during its group's append pass */
     ts_appender *app;
-    uint64_t pending;   /* samples in app since the last commit */
+    uint64_t pending; /* samples in app since the last commit */
 } window;
 
 typedef struct importer {
@@ -338,8 +338,8 @@ importer_fini(importer *im)
     ts_arena_fini(&im->scratch);
 }
 
-static int
-fail_at(const importer *im, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail_at(const importer *im, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static int
 fail_at(const importer *im, int line, const char *fmt, ...)
@@ -403,8 +403,8 @@ validate(importer *im, uint64_t *nsamples)
                              t, lbuf);
             else
                 rc = fail_at(im, ts_textparse_line(p),
-                             "out of order sample: timestamp %" PRId64
-                             " is before %" PRId64 ", the previous one of series %s",
+                             "out of order sample: timestamp %" PRId64 " is before %" PRId64
+                             ", the previous one of series %s",
                              t, s->last_t, lbuf);
             break;
         }
@@ -607,7 +607,7 @@ cmd_import(const char *file, const char *dir, bool human, bool quiet)
     }
     table tab = {.ncols = 8};
     if (rc == 0 && im.nwin > 0) {
-        const char *hdr[] = {"BLOCK ULID", "MIN TIME",    "MAX TIME",   "DURATION",
+        const char *hdr[] = {"BLOCK ULID",  "MIN TIME",   "MAX TIME",   "DURATION",
                              "NUM SAMPLES", "NUM CHUNKS", "NUM SERIES", "SIZE"};
         table_add(&tab, hdr);
     }
@@ -727,9 +727,9 @@ cmd_inspect(const char *dir)
         return rc;
 
     table tab = {.ncols = 11};
-    const char *hdr[] = {"BLOCK ULID", "MIN TIME", "MAX TIME", "MIN TIME (ms)", "MAX TIME (ms)",
-                         "DURATION",   "SERIES",   "SAMPLES",  "CHUNKS",        "BYTES",
-                         "BYTES/SAMPLE"};
+    const char *hdr[] = {"BLOCK ULID",    "MIN TIME", "MAX TIME",    "MIN TIME (ms)",
+                         "MAX TIME (ms)", "DURATION", "SERIES",      "SAMPLES",
+                         "CHUNKS",        "BYTES",    "BYTES/SAMPLE"};
     table_add(&tab, hdr);
     uint64_t ts = 0, tser = 0, tch = 0;
     int64_t tbytes = 0, gmin = INT64_MAX, gmax = INT64_MIN;
@@ -845,9 +845,10 @@ dump_block(ts_block *b)
 static void
 usage(FILE *f)
 {
-    fprintf(f, "usage: tessera tsdb import openmetrics [-r|--human-readable] [-q|--quiet] FILE DIR\n"
-               "       tessera tsdb inspect DIR\n"
-               "       tessera tsdb dump DIR\n");
+    fprintf(f,
+            "usage: tessera tsdb import openmetrics [-r|--human-readable] [-q|--quiet] FILE DIR\n"
+            "       tessera tsdb inspect DIR\n"
+            "       tessera tsdb dump DIR\n");
 }
 
 int

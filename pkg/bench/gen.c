@@ -106,8 +106,8 @@ unif(uint64_t h, int k)
 
 /* ------------------------------------------------------------ families */
 
-static const char *const cpu_modes[] = {"idle", "iowait", "irq", "nice",
-                                        "softirq", "steal", "system", "user"};
+static const char *const cpu_modes[] = {"idle",    "iowait", "irq",    "nice",
+                                        "softirq", "steal",  "system", "user"};
 static const char *const http_codes[] = {"200", "201", "400", "404", "500"};
 static const char *const http_methods[] = {"GET", "POST", "PUT", "DELETE"};
 static const char *const dur_les[] = {"0.005", "0.01", "0.025", "0.05", "0.1", "0.25",
@@ -137,8 +137,8 @@ lab_disk(ts_buf *b, size_t k)
 static void
 lab_http(ts_buf *b, size_t k)
 {
-    ts_buf_printf(b, "code=\"%s\",handler=\"/api/v1/resource%zu\",method=\"%s\"",
-                  http_codes[k % 5], k / 20, http_methods[(k / 5) % 4]);
+    ts_buf_printf(b, "code=\"%s\",handler=\"/api/v1/resource%zu\",method=\"%s\"", http_codes[k % 5],
+                  k / 20, http_methods[(k / 5) % 4]);
 }
 static void
 lab_fs(ts_buf *b, size_t k)
@@ -169,9 +169,9 @@ lab_hsize(ts_buf *b, size_t k)
 
 typedef struct family {
     const char *name, *type, *help;
-    int weight;  /* per mille of the series */
+    int weight;   /* per mille of the series */
     uint8_t kind; /* value kind (histograms: of _count) */
-    double base; /* typical rate per second, or typical gauge level */
+    double base;  /* typical rate per second, or typical gauge level */
     label_fn labels;
     const char *const *les; /* histograms: finite bucket bounds */
     const double *le_v;
@@ -186,8 +186,8 @@ static const family families[] = {
      K_COUNTER_SECS, 0.12, lab_cpu, NULL, NULL, 0, 0},
     {"node_network_receive_bytes_total", "counter", "Network device statistic receive_bytes.", 40,
      K_COUNTER_INT, 60000, lab_netdev, NULL, NULL, 0, 0},
-    {"node_network_transmit_bytes_total", "counter", "Network device statistic transmit_bytes.",
-     40, K_COUNTER_INT, 30000, lab_netdev, NULL, NULL, 0, 0},
+    {"node_network_transmit_bytes_total", "counter", "Network device statistic transmit_bytes.", 40,
+     K_COUNTER_INT, 30000, lab_netdev, NULL, NULL, 0, 0},
     {"node_disk_read_bytes_total", "counter", "The total number of bytes read successfully.", 30,
      K_COUNTER_INT, 200000, lab_disk, NULL, NULL, 0, 0},
     {"node_disk_io_time_seconds_total", "counter", "Total seconds spent doing I/Os.", 30,
@@ -203,8 +203,8 @@ static const family families[] = {
      lab_queue, NULL, NULL, 0, 0},
     {"http_request_duration_seconds", "histogram", "Latency of HTTP requests.", 300, K_HCOUNT, 2,
      lab_hdur, dur_les, dur_le_v, 11, 0.08},
-    {"http_response_size_bytes", "histogram", "Size of HTTP responses.", 80, K_HCOUNT, 2,
-     lab_hsize, size_les, size_le_v, 6, 4000},
+    {"http_response_size_bytes", "histogram", "Size of HTTP responses.", 80, K_HCOUNT, 2, lab_hsize,
+     size_les, size_le_v, 6, 4000},
 };
 #define NFAMILIES (sizeof(families) / sizeof(families[0]))
 
@@ -484,21 +484,11 @@ ts_bench_gen_render(const ts_bench_gen *g, size_t target, int64_t now_ms, ts_buf
             case K_GAUGE_BYTES:
                 p = put_u64(p, 4096 * (uint64_t)(gauge_at(h, s->base, t) / 4096));
                 break;
-            case K_GAUGE_TEMP:
-                p = put_fixed(p, floor(gauge_at(h, s->base, t) * 8) / 8, 3);
-                break;
-            case K_GAUGE_INT:
-                p = put_u64(p, (uint64_t)floor(gauge_at(h, s->base, t)));
-                break;
-            case K_BUCKET:
-                p = put_u64(p, (uint64_t)floor(count * s->frac));
-                break;
-            case K_HSUM:
-                p = put_fixed(p, count * s->frac, 3);
-                break;
-            case K_HCOUNT:
-                p = put_u64(p, (uint64_t)count);
-                break;
+            case K_GAUGE_TEMP: p = put_fixed(p, floor(gauge_at(h, s->base, t) * 8) / 8, 3); break;
+            case K_GAUGE_INT: p = put_u64(p, (uint64_t)floor(gauge_at(h, s->base, t))); break;
+            case K_BUCKET: p = put_u64(p, (uint64_t)floor(count * s->frac)); break;
+            case K_HSUM: p = put_fixed(p, count * s->frac, 3); break;
+            case K_HCOUNT: p = put_u64(p, (uint64_t)count); break;
             }
             *p++ = '\n';
             out->len = (size_t)((uint8_t *)p - out->p);

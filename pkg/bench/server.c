@@ -41,10 +41,10 @@ struct ts_bench_server {
     const ts_bench_gen *gen;
     uv_tcp_t listener;
     int port;
-    size_t open;  /* handles not yet closed: listener + connections */
+    size_t open; /* handles not yet closed: listener + connections */
     bool stopping;
-    bool gzip;    /* offer gzip */
-    conn *conns;  /* doubly linked */
+    bool gzip;   /* offer gzip */
+    conn *conns; /* doubly linked */
     ts_bench_stats stats;
 };
 

@@ -32,8 +32,7 @@ typedef struct dctx {
     char path[512];
 } dctx;
 
-static int
-fail(dctx *d, const ts_ynode *n, int code, const char *fmt, ...)
+static int fail(dctx *d, const ts_ynode *n, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 static int
@@ -265,7 +264,7 @@ get_labels(dctx *d, const ts_ynode *map, const char *key, ts_labels **out)
 static int
 decode_relabel(dctx *d, const ts_ynode *n, ts_relabel_config *r)
 {
-    static const char *const known[] = {"source_labels", "separator", "regex",  "modulus",
+    static const char *const known[] = {"source_labels", "separator",   "regex",  "modulus",
                                         "target_label",  "replacement", "action", NULL};
     ts_relabel_config_init(r);
     int rc = check_map(d, n, "relabel.Config", known);
@@ -422,10 +421,9 @@ decode_http(dctx *d, const ts_ynode *n, ts_http_config *h)
         h->auth_type = "Bearer";
     const ts_ynode *tls = get(n, "tls_config");
     if (!ts_ynode_is_null(tls)) {
-        static const char *const known[] = {"ca_file",   "cert_file",   "key_file",
-                                            "server_name", "insecure_skip_verify",
-                                            "min_version", "ca",        "cert",
-                                            "key",       NULL};
+        static const char *const known[] = {
+            "ca_file",     "cert_file", "key_file", "server_name", "insecure_skip_verify",
+            "min_version", "ca",        "cert",     "key",         NULL};
         size_t old = push_key(d, "tls_config");
         rc = check_map(d, tls, "config.TLSConfig", known);
         if (!rc && !(rc = get_str(d, tls, "ca_file", &h->tls.ca_file)) &&
@@ -490,8 +488,9 @@ decode_file_sd(dctx *d, const ts_ynode *n, ts_file_sd_config *f)
         (rc = get_duration(d, n, "refresh_interval", &f->refresh_interval_ms)))
         return rc;
     if (f->files.n == 0)
-        return fail(d, n, TS_EINVAL, "file service discovery config must contain at least one "
-                                     "path name");
+        return fail(d, n, TS_EINVAL,
+                    "file service discovery config must contain at least one "
+                    "path name");
     for (size_t i = 0; i < f->files.n; i++) {
         const char *p = f->files.v[i];
         if (!ends_with(p, ".json") && !ends_with(p, ".yml") && !ends_with(p, ".yaml"))
@@ -515,8 +514,8 @@ decode_dns_sd(dctx *d, const ts_ynode *n, ts_dns_sd_config *s)
         return rc;
     if (s->names.n == 0)
         return fail(d, n, TS_EINVAL, "DNS-SD config must contain at least one SRV record name");
-    if (strcmp(s->type, "SRV") && strcmp(s->type, "A") && strcmp(s->type, "AAAA") &&
-        strcmp(s->type, "MX"))
+    if (strcmp(s->type, "SRV") != 0 && strcmp(s->type, "A") != 0 && strcmp(s->type, "AAAA") != 0 &&
+        strcmp(s->type, "MX") != 0)
         return fail(d, get(n, "type"), TS_EINVAL, "invalid DNS-SD records type %s", s->type);
     if (port > 65535)
         return fail(d, get(n, "port"), TS_EINVAL, "cannot unmarshal !!int `%llu` into int",
@@ -529,16 +528,16 @@ decode_dns_sd(dctx *d, const ts_ynode *n, ts_dns_sd_config *s)
 }
 
 /* Decodes a list-valued section with one element decoder. */
-#define DECODE_LIST(d, map, key, elem_t, arr, narr, fn, gotype)                                      \
+#define DECODE_LIST(d, map, key, elem_t, arr, narr, fn, gotype)                                    \
     do {                                                                                           \
         const ts_ynode *lv_ = get((map), (key));                                                   \
         if (!ts_ynode_is_null(lv_)) {                                                              \
             size_t o_ = push_key((d), (key));                                                      \
             if (lv_->type != TS_YNODE_SEQ) {                                                       \
-                rc = fail((d), lv_, TS_EPARSE, "cannot unmarshal %s into %s",                      \
-                          ts_ynode_kind(lv_), gotype);                                             \
+                rc = fail((d), lv_, TS_EPARSE, "cannot unmarshal %s into %s", ts_ynode_kind(lv_),  \
+                          gotype);                                                                 \
             } else {                                                                               \
-                (arr) = ts_arena_calloc(&(d)->c->arena, lv_->n ? lv_->n : 1, sizeof(elem_t));        \
+                (arr) = ts_arena_calloc(&(d)->c->arena, lv_->n ? lv_->n : 1, sizeof(elem_t));      \
                 for (size_t i_ = 0; i_ < lv_->n && !rc; i_++) {                                    \
                     size_t o2_ = push_index((d), i_);                                              \
                     rc = fn((d), lv_->kids[i_], &(arr)[i_]);                                       \
@@ -809,23 +808,48 @@ decode_kubernetes_sd(dctx *d, const ts_ynode *n, ts_kubernetes_sd_config *k)
     "azure_sd_configs", "consul_sd_configs", "digitalocean_sd_configs", "docker_sd_configs",       \
         "dockerswarm_sd_configs", "ec2_sd_configs", "eureka_sd_configs", "gce_sd_configs",         \
         "hetzner_sd_configs", "http_sd_configs", "ionos_sd_configs", "kuma_sd_configs",            \
-        "lightsail_sd_configs", "linode_sd_configs", "marathon_sd_configs",                        \
-        "nerve_sd_configs", "nomad_sd_configs", "openstack_sd_configs", "ovhcloud_sd_configs",     \
-        "puppetdb_sd_configs", "scaleway_sd_configs", "serverset_sd_configs",                      \
-        "triton_sd_configs", "uyuni_sd_configs", "vultr_sd_configs"
+        "lightsail_sd_configs", "linode_sd_configs", "marathon_sd_configs", "nerve_sd_configs",    \
+        "nomad_sd_configs", "openstack_sd_configs", "ovhcloud_sd_configs", "puppetdb_sd_configs",  \
+        "scaleway_sd_configs", "serverset_sd_configs", "triton_sd_configs", "uyuni_sd_configs",    \
+        "vultr_sd_configs"
 
 static int
 decode_scrape(dctx *d, const ts_ynode *n, ts_scrape_config *s)
 {
-    static const char *const known[] = {
-        "job_name", "honor_labels", "honor_timestamps", "params", "scrape_interval",
-        "scrape_timeout", "metrics_path", "scheme", "sample_limit", "target_limit",
-        "label_limit", "label_name_length_limit", "label_value_length_limit", "body_size_limit",
-        "relabel_configs", "metric_relabel_configs", "static_configs", "file_sd_configs",
-        "dns_sd_configs", "kubernetes_sd_configs", "basic_auth", "authorization", "oauth2",
-        "bearer_token", "bearer_token_file", "tls_config", "proxy_url", "no_proxy",
-        "proxy_from_environment", "proxy_connect_header", "follow_redirects", "enable_http2",
-        UNSUPPORTED_SD, NULL};
+    static const char *const known[] = {"job_name",
+                                        "honor_labels",
+                                        "honor_timestamps",
+                                        "params",
+                                        "scrape_interval",
+                                        "scrape_timeout",
+                                        "metrics_path",
+                                        "scheme",
+                                        "sample_limit",
+                                        "target_limit",
+                                        "label_limit",
+                                        "label_name_length_limit",
+                                        "label_value_length_limit",
+                                        "body_size_limit",
+                                        "relabel_configs",
+                                        "metric_relabel_configs",
+                                        "static_configs",
+                                        "file_sd_configs",
+                                        "dns_sd_configs",
+                                        "kubernetes_sd_configs",
+                                        "basic_auth",
+                                        "authorization",
+                                        "oauth2",
+                                        "bearer_token",
+                                        "bearer_token_file",
+                                        "tls_config",
+                                        "proxy_url",
+                                        "no_proxy",
+                                        "proxy_from_environment",
+                                        "proxy_connect_header",
+                                        "follow_redirects",
+                                        "enable_http2",
+                                        UNSUPPORTED_SD,
+                                        NULL};
     s->line = n ? n->line : 0;
     s->metrics_path = "/metrics";
     s->scheme = "http";
@@ -882,8 +906,8 @@ decode_scrape(dctx *d, const ts_ynode *n, ts_scrape_config *s)
     }
     DECODE_LIST(d, n, "static_configs", ts_static_config, s->static_configs, s->nstatic,
                 decode_static, "[]*targetgroup.Group");
-    DECODE_LIST(d, n, "file_sd_configs", ts_file_sd_config, s->file_sd, s->nfile_sd,
-                decode_file_sd, "[]*file.SDConfig");
+    DECODE_LIST(d, n, "file_sd_configs", ts_file_sd_config, s->file_sd, s->nfile_sd, decode_file_sd,
+                "[]*file.SDConfig");
     DECODE_LIST(d, n, "dns_sd_configs", ts_dns_sd_config, s->dns_sd, s->ndns_sd, decode_dns_sd,
                 "[]*dns.SDConfig");
     DECODE_LIST(d, n, "kubernetes_sd_configs", ts_kubernetes_sd_config, s->kubernetes_sd,
@@ -898,12 +922,29 @@ decode_scrape(dctx *d, const ts_ynode *n, ts_scrape_config *s)
 static int
 decode_alertmanager(dctx *d, const ts_ynode *n, ts_alertmanager_config *a)
 {
-    static const char *const known[] = {
-        "scheme", "path_prefix", "timeout", "api_version", "relabel_configs", "static_configs",
-        "file_sd_configs", "dns_sd_configs", "basic_auth", "authorization", "oauth2",
-        "bearer_token", "bearer_token_file", "tls_config", "proxy_url", "no_proxy",
-        "proxy_from_environment", "proxy_connect_header", "follow_redirects", "enable_http2",
-        "kubernetes_sd_configs", UNSUPPORTED_SD, NULL};
+    static const char *const known[] = {"scheme",
+                                        "path_prefix",
+                                        "timeout",
+                                        "api_version",
+                                        "relabel_configs",
+                                        "static_configs",
+                                        "file_sd_configs",
+                                        "dns_sd_configs",
+                                        "basic_auth",
+                                        "authorization",
+                                        "oauth2",
+                                        "bearer_token",
+                                        "bearer_token_file",
+                                        "tls_config",
+                                        "proxy_url",
+                                        "no_proxy",
+                                        "proxy_from_environment",
+                                        "proxy_connect_header",
+                                        "follow_redirects",
+                                        "enable_http2",
+                                        "kubernetes_sd_configs",
+                                        UNSUPPORTED_SD,
+                                        NULL};
     a->line = n ? n->line : 0;
     a->scheme = "http";
     a->path_prefix = "";
@@ -944,9 +985,8 @@ decode_alerting(dctx *d, const ts_ynode *n, ts_config *c)
 static int
 decode_global(dctx *d, const ts_ynode *n, ts_config *c)
 {
-    static const char *const known[] = {"scrape_interval", "scrape_timeout",
-                                        "evaluation_interval", "external_labels",
-                                        "query_log_file", NULL};
+    static const char *const known[] = {"scrape_interval", "scrape_timeout", "evaluation_interval",
+                                        "external_labels", "query_log_file", NULL};
     size_t old = push_key(d, "global");
     int rc = check_map(d, n, "config.GlobalConfig", known);
     bool timeout_set = get(n, "scrape_timeout") != NULL;
@@ -971,9 +1011,9 @@ decode_global(dctx *d, const ts_ynode *n, ts_config *c)
 static int
 decode_root(dctx *d, const ts_ynode *root)
 {
-    static const char *const known[] = {"global",       "alerting",      "rule_files",
+    static const char *const known[] = {"global",         "alerting",    "rule_files",
                                         "scrape_configs", "storage",     "tracing",
-                                        "remote_write", "remote_read",   NULL};
+                                        "remote_write",   "remote_read", NULL};
     ts_config *c = d->c;
     int rc = check_map(d, root, "config.plain", known);
     if (rc)
@@ -1255,8 +1295,7 @@ ts_config_expand_external_labels(ts_config *c)
         if (strcmp(ls[i].value, old->l[i].value) != 0) {
             changed++;
             TS_LOG(TS_LOG_DEBUG, "config", "External label replaced",
-                   "label=%s input=\"%s\" output=\"%s\"", ls[i].name, old->l[i].value,
-                   ls[i].value);
+                   "label=%s input=\"%s\" output=\"%s\"", ls[i].name, old->l[i].value, ls[i].value);
         }
     }
     /* the names are still sorted: only values changed */
@@ -1272,10 +1311,10 @@ ts_config_parse_bytes(const char *s, int64_t *out, ts_error *err)
     static const struct {
         const char *unit;
         int64_t mult;
-    } units[] = {{"B", 1},
-                 {"KB", 1LL << 10}, {"KiB", 1LL << 10}, {"MB", 1LL << 20}, {"MiB", 1LL << 20},
-                 {"GB", 1LL << 30}, {"GiB", 1LL << 30}, {"TB", 1LL << 40}, {"TiB", 1LL << 40},
-                 {"PB", 1LL << 50}, {"PiB", 1LL << 50}, {"EB", 1LL << 60}, {"EiB", 1LL << 60}};
+    } units[] = {{"B", 1},           {"KB", 1LL << 10}, {"KiB", 1LL << 10}, {"MB", 1LL << 20},
+                 {"MiB", 1LL << 20}, {"GB", 1LL << 30}, {"GiB", 1LL << 30}, {"TB", 1LL << 40},
+                 {"TiB", 1LL << 40}, {"PB", 1LL << 50}, {"PiB", 1LL << 50}, {"EB", 1LL << 60},
+                 {"EiB", 1LL << 60}};
     if (strcmp(s, "0") == 0) {
         *out = 0;
         return TS_OK;
@@ -1316,8 +1355,9 @@ ts_config_parse_bytes(const char *s, int64_t *out, ts_error *err)
 static bool
 secret_key(const char *k)
 {
-    static const char *const names[] = {"password", "credentials", "bearer_token", "client_secret",
-                                        "secret_key", "key", "token", NULL};
+    static const char *const names[] = {"password",      "credentials", "bearer_token",
+                                        "client_secret", "secret_key",  "key",
+                                        "token",         NULL};
     for (const char *const *p = names; *p; p++)
         if (strcmp(k, *p) == 0)
             return true;

@@ -134,7 +134,7 @@ typedef struct ts_alertmanager_config {
 
 typedef struct ts_config {
     ts_arena arena;
-    const char *path; /* file it came from ("" for a string) */
+    const char *path;               /* file it came from ("" for a string) */
     int64_t scrape_interval_ms;     /* global, default 1m */
     int64_t scrape_timeout_ms;      /* global, default 10s */
     int64_t evaluation_interval_ms; /* global, default 1m */

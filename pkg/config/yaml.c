@@ -116,8 +116,7 @@ ts_yaml_load(const char *text, size_t len, ts_arena *a, ts_ynode **root, ts_erro
             break;
         case YAML_SCALAR_EVENT: {
             ts_ynode *n = new_node(&l, TS_YNODE_SCALAR, &ev.start_mark);
-            n->str = ts_arena_strndup(a, (const char *)ev.data.scalar.value,
-                                      ev.data.scalar.length);
+            n->str = ts_arena_strndup(a, (const char *)ev.data.scalar.value, ev.data.scalar.length);
             n->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
             remember(&l, ev.data.scalar.anchor, n);
             add_kid(&l, n);
@@ -125,11 +124,12 @@ ts_yaml_load(const char *text, size_t len, ts_arena *a, ts_ynode **root, ts_erro
         }
         case YAML_SEQUENCE_START_EVENT:
         case YAML_MAPPING_START_EVENT: {
-            ts_ynode *n = new_node(
-                &l, ev.type == YAML_SEQUENCE_START_EVENT ? TS_YNODE_SEQ : TS_YNODE_MAP,
-                &ev.start_mark);
-            remember(&l, ev.type == YAML_SEQUENCE_START_EVENT ? ev.data.sequence_start.anchor
-                                                              : ev.data.mapping_start.anchor,
+            ts_ynode *n =
+                new_node(&l, ev.type == YAML_SEQUENCE_START_EVENT ? TS_YNODE_SEQ : TS_YNODE_MAP,
+                         &ev.start_mark);
+            remember(&l,
+                     ev.type == YAML_SEQUENCE_START_EVENT ? ev.data.sequence_start.anchor
+                                                          : ev.data.mapping_start.anchor,
                      n);
             add_kid(&l, n);
             if (l.depth == 64) {

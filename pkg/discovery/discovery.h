@@ -44,7 +44,7 @@ typedef struct ts_target_group {
     char *source;        /* heap */
     ts_labels **targets; /* heap label sets, each with __address__ */
     size_t ntargets;
-    ts_labels *labels;   /* heap; common labels (never NULL once filled) */
+    ts_labels *labels; /* heap; common labels (never NULL once filled) */
 } ts_target_group;
 
 /* Frees the contents (not g itself); accepts a zeroed group. */
@@ -126,11 +126,11 @@ void ts_discovery_manager_close(ts_discovery_manager *m);
 typedef struct ts_discovery_stores_opts {
     const char *const *static_addrs; /* host:port or URL */
     size_t nstatic;
-    const char *sd_file;             /* file_sd format; NULL or "" = none */
-    const char *const *sd_dns;       /* "dnssrv+NAME", "dns+HOST:PORT" */
+    const char *sd_file;       /* file_sd format; NULL or "" = none */
+    const char *const *sd_dns; /* "dnssrv+NAME", "dns+HOST:PORT" */
     size_t nsd_dns;
-    int64_t refresh_ms;              /* file re-read and DNS interval; default 5 s */
-    int64_t first_wait_ms;           /* start waits this long for the first set; default 60 s */
+    int64_t refresh_ms;    /* file re-read and DNS interval; default 5 s */
+    int64_t first_wait_ms; /* start waits this long for the first set; default 60 s */
 } ts_discovery_stores_opts;
 
 /* Called on the discovery thread with the whole current set of store URLs

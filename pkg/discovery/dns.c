@@ -53,8 +53,7 @@ add_target(ts_target_group *g, size_t *cap, const char *addr, const char *name,
 }
 
 static int
-lookup_addr(const char *name, int family, int port, ts_target_group *g, size_t *cap,
-            ts_error *err)
+lookup_addr(const char *name, int family, int port, ts_target_group *g, size_t *cap, ts_error *err)
 {
     struct addrinfo hints, *res = NULL;
     memset(&hints, 0, sizeof(hints));

@@ -261,8 +261,8 @@ file_refresh(provider *p)
         if (rc)
             ts_error_set(&err, rc, "%s", ts_strerror(rc));
         else
-            rc = ts_discovery_file_parse(files[i], text, len, p->m->url_targets, &s->groups,
-                                         &s->n, &err);
+            rc = ts_discovery_file_parse(files[i], text, len, p->m->url_targets, &s->groups, &s->n,
+                                         &err);
         ts_free(text);
         if (rc) {
             atomic_fetch_add(&p->m->file_read_errors, 1);
@@ -380,8 +380,9 @@ dns_after_cb(uv_work_t *req, int status)
             s->n = 1;
             memset(&w->res[i], 0, sizeof(w->res[i]));
         } else if (p->job) {
-            TS_LOG(TS_LOG_ERROR, "discovery", "Error refreshing DNS targets", "name=\"%s\" err=\"%s\"",
-                   w->names[i], status ? uv_strerror(status) : w->err[i].msg);
+            TS_LOG(TS_LOG_ERROR, "discovery", "Error refreshing DNS targets",
+                   "name=\"%s\" err=\"%s\"", w->names[i],
+                   status ? uv_strerror(status) : w->err[i].msg);
         }
         ts_target_group_fini(&w->res[i]);
         ts_free(w->names[i]);

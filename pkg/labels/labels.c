@@ -282,14 +282,32 @@ quote(char *buf, size_t size, size_t off, const char *s)
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         unsigned char c = *p;
         switch (c) {
-        case '"': PUT('\\'); PUT('"'); break;
-        case '\\': PUT('\\'); PUT('\\'); break;
-        case '\n': PUT('\\'); PUT('n'); break;
-        case '\t': PUT('\\'); PUT('t'); break;
-        case '\r': PUT('\\'); PUT('r'); break;
+        case '"':
+            PUT('\\');
+            PUT('"');
+            break;
+        case '\\':
+            PUT('\\');
+            PUT('\\');
+            break;
+        case '\n':
+            PUT('\\');
+            PUT('n');
+            break;
+        case '\t':
+            PUT('\\');
+            PUT('t');
+            break;
+        case '\r':
+            PUT('\\');
+            PUT('r');
+            break;
         default:
             if (c < 0x20 || c == 0x7f) {
-                PUT('\\'); PUT('x'); PUT(hex[c >> 4]); PUT(hex[c & 15]);
+                PUT('\\');
+                PUT('x');
+                PUT(hex[c >> 4]);
+                PUT(hex[c & 15]);
             } else {
                 PUT((char)c);
             }

@@ -39,11 +39,11 @@ typedef struct ts_label {
 } ts_label;
 
 typedef struct ts_labels {
-    uint32_t n;       /* number of labels */
-    uint32_t size;    /* total bytes of this allocation */
-    uint64_t hash;    /* ts_labels_hash */
+    uint32_t n;            /* number of labels */
+    uint32_t size;         /* total bytes of this allocation */
+    uint64_t hash;         /* ts_labels_hash */
     _Atomic uint32_t refs; /* heap: references held (>= 1); 0: arena or static, never freed */
-    ts_label l[];     /* sorted by name; strings follow the array */
+    ts_label l[];          /* sorted by name; strings follow the array */
 } ts_labels;
 
 /* Building.  Each copies its input; heap results are freed with

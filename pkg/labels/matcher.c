@@ -38,8 +38,7 @@ ts_matcher_new(ts_matcher **out, ts_match_type type, const char *name, const cha
             if (!re) {
                 PCRE2_UCHAR msg[200];
                 pcre2_get_error_message(ecode, msg, sizeof(msg));
-                ts_error_set(err, TS_EPARSE, "error parsing regexp: %s: `%s`", (char *)msg,
-                             value);
+                ts_error_set(err, TS_EPARSE, "error parsing regexp: %s: `%s`", (char *)msg, value);
                 ts_matcher_free(m);
                 return TS_EPARSE;
             }

@@ -29,8 +29,8 @@ typedef struct ts_matcher {
     ts_match_type type;
     char *name;
     char *value;
-    void *re;      /* pcre2_code *, for RE/NRE */
-    int literal;   /* RE whose pattern has no metacharacters: compared as a string */
+    void *re;    /* pcre2_code *, for RE/NRE */
+    int literal; /* RE whose pattern has no metacharacters: compared as a string */
 } ts_matcher;
 
 /* Builds a matcher (copies name and value).  Bad regexes fail with TS_EPARSE

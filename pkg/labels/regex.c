@@ -18,15 +18,14 @@ ts_regex_new(ts_regex **out, const char *pattern, ts_error *err)
     /* anchored by options, not by wrapping the text (see matcher.c) */
     int ecode;
     PCRE2_SIZE eoff;
-    pcre2_code *code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
-                                     PCRE2_UTF | PCRE2_NEVER_BACKSLASH_C | PCRE2_ANCHORED |
-                                         PCRE2_ENDANCHORED,
-                                     &ecode, &eoff, NULL);
+    pcre2_code *code =
+        pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
+                      PCRE2_UTF | PCRE2_NEVER_BACKSLASH_C | PCRE2_ANCHORED | PCRE2_ENDANCHORED,
+                      &ecode, &eoff, NULL);
     if (!code) {
         PCRE2_UCHAR msg[200];
         pcre2_get_error_message(ecode, msg, sizeof(msg));
-        return ts_error_set(err, TS_EPARSE, "error parsing regexp: %s: `%s`", (char *)msg,
-                            pattern);
+        return ts_error_set(err, TS_EPARSE, "error parsing regexp: %s: `%s`", (char *)msg, pattern);
     }
     pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
     ts_regex *re = ts_malloc(sizeof(*re));

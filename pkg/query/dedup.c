@@ -22,13 +22,13 @@
 
 typedef struct side {
     ts_iterator *it;
-    bool ok;      /* positioned on a sample */
-    bool done;    /* exhausted */
+    bool ok;   /* positioned on a sample */
+    bool done; /* exhausted */
     bool started;
     int64_t t;
     double v;
     int64_t pen;
-    double adj;   /* counter adjustment added to this side's values */
+    double adj; /* counter adjustment added to this side's values */
 } side;
 
 typedef struct dedup_it {
@@ -108,7 +108,8 @@ dedup_next(ts_iterator *it)
     if (d->counter)
         v += sx->adj;
     if (sx->ok && sy->ok)
-        sy->pen = d->last_t == INT64_MIN ? TS_QUERY_DEDUP_INITIAL_PENALTY_MS : 2 * (sx->t - d->last_t);
+        sy->pen =
+            d->last_t == INT64_MIN ? TS_QUERY_DEDUP_INITIAL_PENALTY_MS : 2 * (sx->t - d->last_t);
     sx->pen = 0;
     d->last_t = sx->t;
     d->last_v = v;

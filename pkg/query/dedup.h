@@ -30,7 +30,7 @@ ts_iterator *ts_query_dedup_iterators(ts_iterator **its, size_t n, bool counter)
  * error, or, with errors_as_warnings (partial response), becomes a warning
  * while the other inputs go on. */
 ts_series_set *ts_query_dedup_series_sets(ts_series_set **sets, size_t n, bool counter,
-                                    bool errors_as_warnings);
+                                          bool errors_as_warnings);
 
 /* Whether a PromQL function's input should get counter adjustment. */
 bool ts_query_dedup_is_counter_func(const char *func);

@@ -33,12 +33,12 @@ typedef struct ts_endpoints ts_endpoints;
 typedef struct ts_query_endpoints_opts {
     const char *const *static_urls;
     size_t nstatic;
-    const char *sd_file;      /* NULL = none */
+    const char *sd_file;       /* NULL = none */
     const char *const *sd_dns; /* DNS specs (see above) */
     size_t nsd_dns;
-    int64_t probe_interval_ms;   /* default 5 s */
-    int64_t probe_timeout_ms;    /* default 2 s */
-    int64_t sd_refresh_ms;       /* default 5 s (file re-read besides the watch, DNS) */
+    int64_t probe_interval_ms; /* default 5 s */
+    int64_t probe_timeout_ms;  /* default 2 s */
+    int64_t sd_refresh_ms;     /* default 5 s (file re-read besides the watch, DNS) */
     const char *tls_ca_file;
 } ts_query_endpoints_opts;
 
@@ -46,18 +46,19 @@ typedef struct ts_query_endpoints_opts {
 typedef struct ts_query_endpoint_status {
     const char *url;
     bool healthy;
-    bool probed;            /* at least one probe finished */
-    ts_labels *labels;      /* external labels (empty if never probed) */
+    bool probed;       /* at least one probe finished */
+    ts_labels *labels; /* external labels (empty if never probed) */
     int64_t mint, maxt;
     const char *last_error; /* "" when healthy */
     int64_t last_check_ms;  /* 0 = never */
     const char *component;
     uint32_t shard_index, shard_count; /* from Info; shard_count 0 = not told */
-    ts_store_client *client; /* referenced: release with ts_query_endpoints_release */
-    void *ref;               /* internal: the endpoint this entry references */
+    ts_store_client *client;           /* referenced: release with ts_query_endpoints_release */
+    void *ref;                         /* internal: the endpoint this entry references */
 } ts_query_endpoint_status;
 
-int ts_query_endpoints_start(ts_endpoints **out, const ts_query_endpoints_opts *opts, ts_error *err);
+int ts_query_endpoints_start(ts_endpoints **out, const ts_query_endpoints_opts *opts,
+                             ts_error *err);
 void ts_query_endpoints_stop(ts_endpoints *e);
 
 /* A snapshot of every known store; clients are referenced (valid until

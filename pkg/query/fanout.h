@@ -49,8 +49,8 @@ typedef struct ts_query_fanout_opts {
     int64_t response_timeout_ms; /* one store reply (--store.response-timeout); 0 = timeout_ms */
     int64_t slow_replica_ms;     /* see above; 0 = always wait for every replica */
     uint64_t store_max_series, store_max_samples; /* per store request; 0 = none */
-    uint64_t max_samples;        /* fetched over the whole query; 0 = none */
-    ts_query_fanout_stats *stats; /* may be NULL */
+    uint64_t max_samples;                         /* fetched over the whole query; 0 = none */
+    ts_query_fanout_stats *stats;                 /* may be NULL */
 } ts_query_fanout_opts;
 
 typedef struct ts_fanout {

@@ -140,8 +140,7 @@ ts_relabel_config_validate(const ts_relabel_config *c, ts_error *err)
     if (a == TS_RELABEL_LABELMAP && !valid_target(c->replacement))
         return ts_error_set(err, TS_EINVAL, "\"%s\" is invalid 'replacement' for %s action",
                             c->replacement, an);
-    if (a == TS_RELABEL_HASHMOD &&
-        !ts_label_name_valid(c->target_label, strlen(c->target_label)))
+    if (a == TS_RELABEL_HASHMOD && !ts_label_name_valid(c->target_label, strlen(c->target_label)))
         return ts_error_set(err, TS_EINVAL, "\"%s\" is invalid 'target_label' for %s action",
                             c->target_label, an);
     if ((a == TS_RELABEL_KEEPEQUAL || a == TS_RELABEL_DROPEQUAL) &&
@@ -151,8 +150,7 @@ ts_relabel_config_validate(const ts_relabel_config *c, ts_error *err)
                             "other fields",
                             an);
     if ((a == TS_RELABEL_LABELDROP || a == TS_RELABEL_LABELKEEP) &&
-        (c->source_set || c->target_label[0] || c->modulus != 0 || !default_sep ||
-         !default_repl))
+        (c->source_set || c->target_label[0] || c->modulus != 0 || !default_sep || !default_repl))
         return ts_error_set(err, TS_EINVAL, "%s action requires only 'regex', and no other fields",
                             an);
     return TS_OK;
@@ -180,10 +178,8 @@ apply_one(const ts_relabel_config *c, ts_labels_builder *b, ts_buf *val, ts_buf 
     const char *v = (const char *)val->p;
     ts_regex_match m;
     switch (c->action) {
-    case TS_RELABEL_KEEP:
-        return ts_regex_match_str(c->regex, v, val->len, NULL);
-    case TS_RELABEL_DROP:
-        return !ts_regex_match_str(c->regex, v, val->len, NULL);
+    case TS_RELABEL_KEEP: return ts_regex_match_str(c->regex, v, val->len, NULL);
+    case TS_RELABEL_DROP: return !ts_regex_match_str(c->regex, v, val->len, NULL);
     case TS_RELABEL_KEEPEQUAL:
     case TS_RELABEL_DROPEQUAL: {
         const char *t = ts_labels_builder_get(b, c->target_label);

@@ -42,13 +42,13 @@ typedef enum ts_relabel_action {
 typedef struct ts_relabel_config {
     char **source_labels; /* heap strings */
     size_t nsource;
-    bool source_set;      /* source_labels given (even if empty) */
-    char *separator;      /* default ";" */
-    char *regex_src;      /* default "(.*)" */
+    bool source_set; /* source_labels given (even if empty) */
+    char *separator; /* default ";" */
+    char *regex_src; /* default "(.*)" */
     ts_regex *regex;
     uint64_t modulus;
-    char *target_label;   /* default "" */
-    char *replacement;    /* default "$1" */
+    char *target_label; /* default "" */
+    char *replacement;  /* default "$1" */
     ts_relabel_action action;
 } ts_relabel_config;
 

@@ -103,7 +103,7 @@ typedef struct group {
     int64_t next_eval_ns;
     uint64_t cur_samples; /* samples the rules' queries returned in this evaluation */
     group_state st;       /* kept by a reload that keeps the group */
-    ts_labels **stale; /* series of rules dropped by a reload: stale at the next evaluation */
+    ts_labels **stale;    /* series of rules dropped by a reload: stale at the next evaluation */
     size_t nstale;
 } group;
 
@@ -668,8 +668,8 @@ restore_for_state(ts_rules_manager *m, group *g, int64_t ts_ns)
 {
     ts_querier *q = NULL;
     ts_queryable *sq = m->o.state_queryable ? m->o.state_queryable : m->o.queryable;
-    if (ts_queryable_querier(sq, (ts_ns - OUTAGE_TOLERANCE_NS) / NS_PER_MS,
-                             ts_ns / NS_PER_MS, &q) != TS_OK)
+    if (ts_queryable_querier(sq, (ts_ns - OUTAGE_TOLERANCE_NS) / NS_PER_MS, ts_ns / NS_PER_MS,
+                             &q) != TS_OK)
         q = NULL;
     for (size_t i = 0; i < g->nrules; i++) {
         rule *r = &g->rules[i];
@@ -1240,33 +1240,15 @@ ts_rules_manager_collect(void *ctx, ts_metrics_writer *w)
             q[n] = '\0';
             double v = 0;
             switch (f) {
-            case 0:
-                v = (double)g->st.failures_total;
-                break;
-            case 1:
-                v = (double)g->st.evals_total;
-                break;
-            case 2:
-                v = (double)g->interval_ms / 1000.0;
-                break;
-            case 3:
-                v = (double)g->st.missed_total;
-                break;
-            case 4:
-                v = (double)g->st.iterations_total;
-                break;
-            case 5:
-                v = g->st.last_duration;
-                break;
-            case 6:
-                v = (double)g->st.last_samples;
-                break;
-            case 7:
-                v = (double)g->st.last_slot_ns / 1e9;
-                break;
-            default:
-                v = (double)g->nrules;
-                break;
+            case 0: v = (double)g->st.failures_total; break;
+            case 1: v = (double)g->st.evals_total; break;
+            case 2: v = (double)g->interval_ms / 1000.0; break;
+            case 3: v = (double)g->st.missed_total; break;
+            case 4: v = (double)g->st.iterations_total; break;
+            case 5: v = g->st.last_duration; break;
+            case 6: v = (double)g->st.last_samples; break;
+            case 7: v = (double)g->st.last_slot_ns / 1e9; break;
+            default: v = (double)g->nrules; break;
             }
             ts_mw_sample(w, fams[f].name, q, v);
         }

@@ -66,8 +66,8 @@ typedef struct ts_rules_alert {
 } ts_rules_alert;
 
 typedef struct ts_rules_manager_opts {
-    ts_promql_engine *engine;            /* borrowed */
-    ts_queryable *queryable;             /* borrowed */
+    ts_promql_engine *engine; /* borrowed */
+    ts_queryable *queryable;  /* borrowed */
     /* Where ALERTS_FOR_STATE is read back for `for` restore (borrowed; NULL:
      * queryable).  The global ruler evaluates over the stores but keeps its
      * state in its own TSDB. */

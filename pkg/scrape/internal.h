@@ -39,8 +39,8 @@ typedef int (*ts__sample_fn)(void *ctx, const ts__sample *s);
 
 /* Metadata lines: kind is 'T' (TYPE: text = type name), 'H' (HELP) or 'U'
  * (UNIT).  Strings are borrowed for the call and not NUL-terminated. */
-typedef void (*ts__meta_fn)(void *ctx, char kind, const char *metric, size_t mlen,
-                            const char *text, size_t tlen);
+typedef void (*ts__meta_fn)(void *ctx, char kind, const char *metric, size_t mlen, const char *text,
+                            size_t tlen);
 
 /* Parses a scrape body, choosing the format by content type as Prometheus
  * does (OpenMetrics for application/openmetrics-text, else text 0.0.4), and
@@ -104,8 +104,14 @@ ts__sset_entry *ts__sset_add(ts__sset *s, const ts_labels *ls, uint64_t ref, boo
 typedef struct ts__pool ts__pool;
 typedef struct ts__loop ts__loop;
 
-enum { TS__REPORT_UP, TS__REPORT_DURATION, TS__REPORT_SAMPLES, TS__REPORT_POST_RELABEL,
-       TS__REPORT_SERIES_ADDED, TS__NREPORT };
+enum {
+    TS__REPORT_UP,
+    TS__REPORT_DURATION,
+    TS__REPORT_SAMPLES,
+    TS__REPORT_POST_RELABEL,
+    TS__REPORT_SERIES_ADDED,
+    TS__NREPORT
+};
 
 typedef enum ts__loop_state {
     TS__LOOP_RUNNING = 0,
@@ -119,9 +125,9 @@ struct ts__loop {
     ts_scrape_manager *m;
     ts__pool *pool; /* NULL once the loop has left its pool */
     uint64_t hash;
-    ts_labels *labels;     /* all target labels (incl. __address__ etc.) */
+    ts_labels *labels;        /* all target labels (incl. __address__ etc.) */
     ts_labels *public_labels; /* without "__" names: added to every sample */
-    ts_labels *discovered; /* before relabeling (replaced on sync, under m->mu) */
+    ts_labels *discovered;    /* before relabeling (replaced on sync, under m->mu) */
     char *url;
     int64_t interval_ms, timeout_ms;
     ts__loop_state state;
@@ -134,19 +140,19 @@ struct ts__loop {
     ts_buf body;
     size_t body_hint; /* length of the last body (bytes to reserve for the next) */
     bool body_too_big, scraping;
-    int64_t scrape_ts;  /* wall ms of the current scrape's start */
+    int64_t scrape_ts; /* wall ms of the current scrape's start */
     uint64_t start_ns;
-    int64_t stale_ts;   /* end of run: time of the markers */
-    ts__sset series;    /* tracked series (see ts__sset) */
+    int64_t stale_ts;          /* end of run: time of the markers */
+    ts__sset series;           /* tracked series (see ts__sset) */
     struct ts__lcache *lcache; /* series key -> final labels (loop.c) */
-    uint64_t attempt;   /* number of the current append attempt (from 1) */
-    uint64_t last_ok;   /* last successful attempt (0 = none) */
+    uint64_t attempt;          /* number of the current append attempt (from 1) */
+    uint64_t last_ok;          /* last successful attempt (0 = none) */
     uint64_t report_ref[TS__NREPORT];
     ts_scrape_metadata *meta; /* of the last successful scrape (under m->mu) */
     size_t nmeta;
     ts_scrape_metadata *new_meta; /* being collected by the current scrape */
     size_t nnew_meta, new_meta_cap;
-    ts_arena arena;     /* per-scrape scratch */
+    ts_arena arena; /* per-scrape scratch */
     /* state for the API (under m->mu) */
     ts_target_health health;
     char last_error[256];
@@ -164,7 +170,7 @@ struct ts__pool {
     ts_labels **dropped; /* discovered labels of targets dropped by relabeling or sharding */
     char **drop_reasons; /* per dropped target: NULL (relabeling) or the sharding reason */
     size_t ndropped;
-    char forced_err[128]; /* "" or the target_limit error every loop reports */
+    char forced_err[128];    /* "" or the target_limit error every loop reports */
     ts_target_group *groups; /* last groups synced (copy), to rebuild on reload */
     size_t ngroups;
 };
@@ -197,8 +203,8 @@ struct ts_scrape_manager {
 void ts__manager_maybe_free(ts_scrape_manager *m);
 
 /* loop.c */
-ts__loop *ts__loop_new(ts_scrape_manager *m, ts__pool *p, ts_labels *labels,
-                       ts_labels *discovered, uint64_t hash);
+ts__loop *ts__loop_new(ts_scrape_manager *m, ts__pool *p, ts_labels *labels, ts_labels *discovered,
+                       uint64_t hash);
 /* Stops a loop: with markers (end of run) or silently (shutdown, restart). */
 void ts__loop_stop(ts__loop *l, bool write_stale_markers);
 

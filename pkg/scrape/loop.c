@@ -51,14 +51,17 @@
 #include "pkg/util/time.h"
 
 #define ACCEPT_HEADER                                                                              \
-    "Accept: application/openmetrics-text;version=1.0.0,application/openmetrics-text;"            \
+    "Accept: application/openmetrics-text;version=1.0.0,application/openmetrics-text;"             \
     "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
 #define USER_AGENT "Prometheus/2.42.0"
 #define BODY_HARD_MAX ((size_t)1 << 30)
 
 static const char *const report_names[TS__NREPORT] = {
-    "up", "scrape_duration_seconds", "scrape_samples_scraped",
-    "scrape_samples_post_metric_relabeling", "scrape_series_added",
+    "up",
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+    "scrape_samples_post_metric_relabeling",
+    "scrape_series_added",
 };
 
 /* ------------------------------------------------------------ series sets */
@@ -231,8 +234,7 @@ lc_find(struct ts__lcache *c, const char *key, size_t klen, uint64_t *h)
 
 /* Takes ownership of ls (may be NULL = dropped).  h: as left by lc_find. */
 static lc_entry *
-lc_add(struct ts__lcache *c, const char *key, size_t klen, uint64_t h, ts_labels *ls,
-       uint64_t used)
+lc_add(struct ts__lcache *c, const char *key, size_t klen, uint64_t h, ts_labels *ls, uint64_t used)
 {
     if (!h)
         h = ts_hash64(key, klen);
@@ -373,20 +375,17 @@ setup_easy(ts__loop *l, const ts_scrape_config *sc)
     l->headers = curl_slist_append(l->headers, hdr);
     if (h->has_basic_auth) {
         curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-        curl_easy_setopt(e, CURLOPT_USERNAME,
-                         h->basic_auth_username ? h->basic_auth_username : "");
-        char *pw = h->basic_auth_password_file ? read_secret(h->basic_auth_password_file)
-                                               : ts_strdup(h->basic_auth_password
-                                                               ? h->basic_auth_password
-                                                               : "");
+        curl_easy_setopt(e, CURLOPT_USERNAME, h->basic_auth_username ? h->basic_auth_username : "");
+        char *pw = h->basic_auth_password_file
+                       ? read_secret(h->basic_auth_password_file)
+                       : ts_strdup(h->basic_auth_password ? h->basic_auth_password : "");
         curl_easy_setopt(e, CURLOPT_PASSWORD, pw); /* curl copies */
         ts_free(pw);
     }
     if (h->has_authorization) {
-        char *cred = h->auth_credentials_file ? read_secret(h->auth_credentials_file)
-                                              : ts_strdup(h->auth_credentials
-                                                              ? h->auth_credentials
-                                                              : "");
+        char *cred = h->auth_credentials_file
+                         ? read_secret(h->auth_credentials_file)
+                         : ts_strdup(h->auth_credentials ? h->auth_credentials : "");
         size_t n = strlen(cred) + 64;
         char *a = ts_malloc(n);
         snprintf(a, n, "Authorization: %s %s", h->auth_type ? h->auth_type : "Bearer", cred);
@@ -581,9 +580,10 @@ check_label_limits(scrape_ctx *c, const ts_labels *ls)
     const ts_scrape_config *sc = c->sc;
     const char *metric = ts_labels_get(ls, TS_METRIC_NAME);
     if (sc->label_limit && ls->n > sc->label_limit)
-        return ts_error_set(c->err, TS_ELIMIT,
-                            "label_limit exceeded (metric: %.50s, number of label: %u, limit: %llu)",
-                            metric, ls->n, (unsigned long long)sc->label_limit);
+        return ts_error_set(
+            c->err, TS_ELIMIT,
+            "label_limit exceeded (metric: %.50s, number of label: %u, limit: %llu)", metric, ls->n,
+            (unsigned long long)sc->label_limit);
     for (size_t i = 0; i < ls->n; i++) {
         size_t nl = strlen(ls->l[i].name), vl = strlen(ls->l[i].value);
         if (sc->label_name_length_limit && nl > sc->label_name_length_limit)
@@ -968,7 +968,8 @@ start_scrape(ts__loop *l)
 {
     ts_buf_reset(&l->body);
     if (l->body_hint)
-        (void)ts_buf_reserve(&l->body, l->body_hint + l->body_hint / 8); /* past max: grows as it comes */
+        (void)ts_buf_reserve(&l->body,
+                             l->body_hint + l->body_hint / 8); /* past max: grows as it comes */
     l->body_too_big = false;
     l->curl_err[0] = 0;
     l->status_line[0] = 0;
@@ -1047,8 +1048,7 @@ timer_cb(uv_timer_t *t)
         ending_unlink(l);
         loop_close(l);
         break;
-    case TS__LOOP_CLOSING:
-        break;
+    case TS__LOOP_CLOSING: break;
     }
 }
 

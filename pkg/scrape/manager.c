@@ -234,8 +234,8 @@ pool_sync(ts_scrape_manager *m, ts__pool *p, bool restart)
                                pool_running(p, res, target_hash(sc, res));
                 if (owner != m->o.shard_index && !handoff) {
                     char buf[96];
-                    snprintf(buf, sizeof(buf), "owned by shard %u of %u (this is shard %u)",
-                             owner, m->o.shard_count, m->o.shard_index);
+                    snprintf(buf, sizeof(buf), "owned by shard %u of %u (this is shard %u)", owner,
+                             m->o.shard_count, m->o.shard_index);
                     reason = ts_strdup(buf);
                     ts_labels_free(res);
                     res = NULL;
@@ -641,8 +641,7 @@ ts_scrape_manager_write_metrics(void *mp, ts_metrics_writer *w)
         char esc[512], lbl[600];
         label_escape(m->pools[i]->job, esc, sizeof(esc));
         snprintf(lbl, sizeof(lbl), "scrape_job=\"%s\"", esc);
-        ts_mw_sample(w, "prometheus_target_scrape_pool_targets", lbl,
-                     (double)m->pools[i]->nloops);
+        ts_mw_sample(w, "prometheus_target_scrape_pool_targets", lbl, (double)m->pools[i]->nloops);
     }
     uv_mutex_unlock(&m->mu);
 }

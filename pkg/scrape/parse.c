@@ -81,8 +81,11 @@ ts__scrape_parse(const char *content_type, const char *body, size_t len, ts__sam
                 ts_str text = ts_textparse_text(p);
                 if (e == TS_TP_TYPE)
                     text = ts_str_c(ts_metric_type_name(ts_textparse_type(p)));
-                meta(ctx, e == TS_TP_TYPE ? 'T' : e == TS_TP_HELP ? 'H' : 'U', name.p, name.len,
-                     text.p, text.len);
+                meta(ctx,
+                     e == TS_TP_TYPE   ? 'T'
+                     : e == TS_TP_HELP ? 'H'
+                                       : 'U',
+                     name.p, name.len, text.p, text.len);
             }
             continue;
         }

@@ -167,10 +167,10 @@ typedef struct ts_scrape_target_info {
     const ts_labels *discovered; /* before relabeling */
     const ts_labels *labels;     /* public labels (no "__" names); NULL when dropped */
     bool dropped;
-    const char *drop_reason;     /* dropped: "" (relabeling) or why another shard owns it */
+    const char *drop_reason; /* dropped: "" (relabeling) or why another shard owns it */
     ts_target_health health;
-    const char *last_error;      /* "" when none */
-    int64_t last_scrape_ms;      /* 0 = never */
+    const char *last_error; /* "" when none */
+    int64_t last_scrape_ms; /* 0 = never */
     double last_scrape_duration_s;
     int64_t interval_ms, timeout_ms;
 } ts_scrape_target_info;

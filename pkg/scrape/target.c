@@ -64,8 +64,8 @@ utf8_valid(const char *s)
 }
 
 int
-ts_scrape_populate_labels(const ts_scrape_config *sc, const ts_labels *discovered,
-                          ts_labels **res, ts_labels **orig, ts_error *err)
+ts_scrape_populate_labels(const ts_scrape_config *sc, const ts_labels *discovered, ts_labels **res,
+                          ts_labels **orig, ts_error *err)
 {
     *res = NULL;
     *orig = NULL;
@@ -73,8 +73,8 @@ ts_scrape_populate_labels(const ts_scrape_config *sc, const ts_labels *discovere
     ts_duration_format(sc->scrape_interval_ms, ibuf, sizeof(ibuf));
     ts_duration_format(sc->scrape_timeout_ms, tbuf, sizeof(tbuf));
     const char *defaults[][2] = {
-        {"job", sc->job_name},          {"__scrape_interval__", ibuf},
-        {"__scrape_timeout__", tbuf},   {"__metrics_path__", sc->metrics_path},
+        {"job", sc->job_name},        {"__scrape_interval__", ibuf},
+        {"__scrape_timeout__", tbuf}, {"__metrics_path__", sc->metrics_path},
         {"__scheme__", sc->scheme},
     };
     ts_labels_builder b;
@@ -140,13 +140,17 @@ ts_scrape_populate_labels(const ts_scrape_config *sc, const ts_labels *discovere
     const char *tv = ts_labels_get(post, "__scrape_timeout__");
     int64_t ims = 0, tms = 0;
     if (!iv || ts_duration_parse(iv, strlen(iv), &ims)) {
-        rc = ts_error_set(err, TS_EINVAL, "error parsing scrape interval: not a valid duration "
-                                          "string: \"%s\"", iv ? iv : "");
+        rc = ts_error_set(err, TS_EINVAL,
+                          "error parsing scrape interval: not a valid duration "
+                          "string: \"%s\"",
+                          iv ? iv : "");
     } else if (ims == 0) {
         rc = ts_error_set(err, TS_EINVAL, "scrape interval cannot be 0");
     } else if (!tv || ts_duration_parse(tv, strlen(tv), &tms)) {
-        rc = ts_error_set(err, TS_EINVAL, "error parsing scrape timeout: not a valid duration "
-                                          "string: \"%s\"", tv ? tv : "");
+        rc = ts_error_set(err, TS_EINVAL,
+                          "error parsing scrape timeout: not a valid duration "
+                          "string: \"%s\"",
+                          tv ? tv : "");
     } else if (tms == 0) {
         rc = ts_error_set(err, TS_EINVAL, "scrape timeout cannot be 0");
     } else if (tms > ims) {
@@ -286,12 +290,9 @@ const char *
 ts_target_health_name(ts_target_health h)
 {
     switch (h) {
-    case TS_HEALTH_UP:
-        return "up";
-    case TS_HEALTH_DOWN:
-        return "down";
-    default:
-        return "unknown";
+    case TS_HEALTH_UP: return "up";
+    case TS_HEALTH_DOWN: return "down";
+    default: return "unknown";
     }
 }
 

@@ -41,8 +41,7 @@ ts_store_frame_descriptor(uint8_t type)
         return &tessera__store__v1__label_names_response__descriptor;
     case TESSERA__STORE__V1__FRAME_TYPE__FRAME_LABEL_VALUES_RESPONSE:
         return &tessera__store__v1__label_values_response__descriptor;
-    case TESSERA__STORE__V1__FRAME_TYPE__FRAME_ERROR:
-        return &tessera__store__v1__error__descriptor;
+    case TESSERA__STORE__V1__FRAME_TYPE__FRAME_ERROR: return &tessera__store__v1__error__descriptor;
     }
     return NULL;
 }
@@ -100,7 +99,8 @@ ts_store_frame_unpack(const uint8_t *p, size_t n, size_t max, ts_arena *a, uint8
 Tessera__Store__V1__LabelMatcher **
 ts_store_matchers_to_pb(ts_arena *a, ts_matcher *const *ms, size_t n)
 {
-    Tessera__Store__V1__LabelMatcher **out = TS_ARENA_ARRAY(a, Tessera__Store__V1__LabelMatcher *, n + 1);
+    Tessera__Store__V1__LabelMatcher **out =
+        TS_ARENA_ARRAY(a, Tessera__Store__V1__LabelMatcher *, n + 1);
     for (size_t i = 0; i < n; i++) {
         Tessera__Store__V1__LabelMatcher *m = TS_ARENA_NEW(a, Tessera__Store__V1__LabelMatcher);
         tessera__store__v1__label_matcher__init(m);
@@ -113,8 +113,8 @@ ts_store_matchers_to_pb(ts_arena *a, ts_matcher *const *ms, size_t n)
 }
 
 int
-ts_store_matchers_from_pb(Tessera__Store__V1__LabelMatcher *const *pb, size_t n,
-                          ts_matcher ***out, ts_error *err)
+ts_store_matchers_from_pb(Tessera__Store__V1__LabelMatcher *const *pb, size_t n, ts_matcher ***out,
+                          ts_error *err)
 {
     ts_matcher **ms = ts_calloc(n ? n : 1, sizeof(*ms));
     for (size_t i = 0; i < n; i++) {

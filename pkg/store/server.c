@@ -47,14 +47,14 @@ typedef struct cursor {
     uint64_t id;
     ts_querier *q;
     ts_series_set *ss;
-    ts_arena arena;      /* output labels */
-    ts_series **series;  /* sorted by out */
+    ts_arena arena;     /* output labels */
+    ts_series **series; /* sorted by out */
     ts_labels **out;
     size_t n, pos;
     bool skip_chunks;
     int64_t mint, maxt;
     int64_t last_used;
-    bool busy;           /* a worker is filling a batch from it */
+    bool busy; /* a worker is filling a batch from it */
     char **warnings;
     size_t nwarnings;
 } cursor;
@@ -221,8 +221,7 @@ error_reply(ts_store_server *s, ts_buf *out, int code, const char *msg)
     e.message = (char *)msg;
     ts_buf_reset(out);
     __atomic_add_fetch(&s->stats.errors_total, 1, __ATOMIC_RELAXED);
-    return ts_store_frame_pack(out, TESSERA__STORE__V1__FRAME_TYPE__FRAME_ERROR,
-                               &e.base);
+    return ts_store_frame_pack(out, TESSERA__STORE__V1__FRAME_TYPE__FRAME_ERROR, &e.base);
 }
 
 static bool
@@ -433,8 +432,8 @@ handle_series(ts_store_server *s, const Tessera__Store__V1__SeriesRequest *r, ts
     if (possible) {
         rc = ts_queryable_querier(s->opts.queryable, r->min_time, r->max_time, &c->q);
         if (rc == TS_OK) {
-            ts_select_hints h = {.start = r->min_time, .end = r->max_time,
-                                 .skip_chunks = r->skip_chunks};
+            ts_select_hints h = {
+                .start = r->min_time, .end = r->max_time, .skip_chunks = r->skip_chunks};
             if (r->hints) {
                 h.step = r->hints->step_ms;
                 h.range = r->hints->range_ms;
@@ -512,7 +511,8 @@ handle_series(ts_store_server *s, const Tessera__Store__V1__SeriesRequest *r, ts
     if (rc || done) {
         cursor_free(c);
         if (rc)
-            return error_reply(s, out, rc, rc == TS_ETIMEOUT ? "deadline exceeded" : ts_strerror(rc));
+            return error_reply(s, out, rc,
+                               rc == TS_ETIMEOUT ? "deadline exceeded" : ts_strerror(rc));
         return TS_OK;
     }
     pthread_mutex_lock(&s->mu);
@@ -633,8 +633,7 @@ handle_labels(ts_store_server *s, const char *name, int64_t start, int64_t end,
             } else {
                 rc = q->ops->label_names(q, local, nlocal, a, &vals, &nvals, &e);
                 if (rc == TS_OK && nvals > 0) {
-                    const char **all =
-                        ts_arena_alloc(a, (nvals + ext->n + 1) * sizeof(char *));
+                    const char **all = ts_arena_alloc(a, (nvals + ext->n + 1) * sizeof(char *));
                     size_t k = 0;
                     for (size_t i = 0; i < nvals; i++)
                         if (!in_list((char *)vals[i], without, nwithout))
@@ -817,7 +816,8 @@ ts_store_server_start(ts_store_server **out, const ts_store_server_opts *opts, t
         ts_error_set(err, TS_EIO, "store: opening socket: %s", nng_strerror(rv));
         goto fail;
     }
-    nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, opts->max_frame ? opts->max_frame : TS_STORE_MAX_FRAME);
+    nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ,
+                        opts->max_frame ? opts->max_frame : TS_STORE_MAX_FRAME);
     if ((rv = nng_listener_create(&s->listener, s->sock, opts->listen_url))) {
         ts_error_set(err, TS_EINVAL, "store: listen address %s: %s", opts->listen_url,
                      nng_strerror(rv));
@@ -837,7 +837,8 @@ ts_store_server_start(ts_store_server **out, const ts_store_server_opts *opts, t
             frc = ts_fs_read_file(opts->tls_key_file, 1 << 20, &key, NULL);
         if (frc != TS_OK) {
             ts_free(cert);
-            ts_error_set(err, TS_EINVAL, "store: reading TLS certificate/key: %s", ts_strerror(frc));
+            ts_error_set(err, TS_EINVAL, "store: reading TLS certificate/key: %s",
+                         ts_strerror(frc));
             goto fail;
         }
         if ((rv = nng_tls_config_alloc(&s->tls, NNG_TLS_MODE_SERVER)) == 0)
@@ -857,7 +858,8 @@ ts_store_server_start(ts_store_server **out, const ts_store_server_opts *opts, t
     /* resolve the bound port for tcp://host:0 */
     nng_sockaddr sa;
     snprintf(s->url, sizeof(s->url), "%s", opts->listen_url);
-    if (nng_listener_get_addr(s->listener, NNG_OPT_LOCADDR, &sa) == 0 && sa.s_family == NNG_AF_INET) {
+    if (nng_listener_get_addr(s->listener, NNG_OPT_LOCADDR, &sa) == 0 &&
+        sa.s_family == NNG_AF_INET) {
         const uint8_t *ip = (const uint8_t *)&sa.s_in.sa_addr;
         unsigned port = ((sa.s_in.sa_port & 0xff) << 8) | (sa.s_in.sa_port >> 8);
         const char *scheme_end = strstr(opts->listen_url, "://");

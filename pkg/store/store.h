@@ -39,8 +39,8 @@
 typedef struct ts_store_server ts_store_server;
 
 typedef struct ts_store_server_opts {
-    const char *listen_url;      /* tcp://127.0.0.1:10901, tls+tcp://... */
-    ts_queryable *queryable;     /* borrowed for the server's life */
+    const char *listen_url;           /* tcp://127.0.0.1:10901, tls+tcp://... */
+    ts_queryable *queryable;          /* borrowed for the server's life */
     const ts_labels *external_labels; /* copied; may be NULL */
     /* Reports the data's time range for Info; NULL = [INT64_MIN, INT64_MAX]. */
     void (*time_range)(void *ctx, int64_t *mint, int64_t *maxt);
@@ -66,8 +66,8 @@ enum { TS_STORE_META_METADATA = 0 };
 
 typedef struct ts_store_server_stats {
     uint64_t requests_total;
-    uint64_t bad_frames_total;  /* undecodable, oversized or unknown frames */
-    uint64_t errors_total;      /* error replies of any cause */
+    uint64_t bad_frames_total; /* undecodable, oversized or unknown frames */
+    uint64_t errors_total;     /* error replies of any cause */
     uint64_t series_sent_total;
     uint64_t open_cursors;
 } ts_store_server_stats;

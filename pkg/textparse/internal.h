@@ -22,9 +22,9 @@ struct ts_textparse {
     const char *buf;
     size_t len, pos; /* pos: start of the next unread line */
     size_t max_line;
-    int lineno;      /* line number of the line being parsed (1-based) */
+    int lineno; /* line number of the line being parsed (1-based) */
     bool failed, done;
-    bool seen_eof;   /* OpenMetrics "# EOF" */
+    bool seen_eof; /* OpenMetrics "# EOF" */
 
     /* the current entry */
     ts_str mname;

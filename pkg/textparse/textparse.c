@@ -67,7 +67,7 @@ ts_textparse_format_name(ts_tp_format f)
 const char *
 ts_metric_type_name(ts_metric_type t)
 {
-    static const char *const names[] = {"unknown",   "counter", "gauge", "histogram",
+    static const char *const names[] = {"unknown",        "counter", "gauge", "histogram",
                                         "gaugehistogram", "summary", "info",  "stateset"};
     return (unsigned)t < sizeof(names) / sizeof(names[0]) ? names[t] : "unknown";
 }
@@ -84,8 +84,8 @@ ts_textparse_next(ts_textparse *p)
     p->has_ts = p->has_exemplar = false;
     p->mname = p->text = p->series = (ts_str){NULL, 0};
     p->scratch_len = 0;
-    ts_tp_entry e = p->format == TS_TP_OPENMETRICS ? ts__tp_openmetrics_next(p)
-                                                   : ts__tp_promtext_next(p);
+    ts_tp_entry e =
+        p->format == TS_TP_OPENMETRICS ? ts__tp_openmetrics_next(p) : ts__tp_promtext_next(p);
     if (e == TS_TP_ERROR)
         p->failed = true;
     else if (e == TS_TP_EOF)

@@ -59,8 +59,8 @@ typedef enum ts_tp_entry {
     TS_TP_SERIES,
     TS_TP_TYPE,
     TS_TP_HELP,
-    TS_TP_UNIT,       /* OpenMetrics only */
-    TS_TP_COMMENT,    /* text format only ("# anything else") */
+    TS_TP_UNIT,    /* OpenMetrics only */
+    TS_TP_COMMENT, /* text format only ("# anything else") */
 } ts_tp_entry;
 
 typedef enum ts_metric_type {

@@ -22,9 +22,9 @@ enum {
     TS_ECORRUPT = TS__EBASE - 4, /* on-disk or on-wire data failed a check */
     TS_EPARSE = TS__EBASE - 5,   /* syntax error in text input */
     TS_ENOTFOUND = TS__EBASE - 6,
-    TS_EOOO = TS__EBASE - 7,      /* out-of-order sample */
+    TS_EOOO = TS__EBASE - 7,       /* out-of-order sample */
     TS_EDUPSAMPLE = TS__EBASE - 8, /* same timestamp, different value */
-    TS_ETOOOLD = TS__EBASE - 9,   /* sample older than the head's appendable window */
+    TS_ETOOOLD = TS__EBASE - 9,    /* sample older than the head's appendable window */
     TS_ETIMEOUT = TS__EBASE - 10,
     TS_ECANCELED = TS__EBASE - 11,
     TS_ECLOSED = TS__EBASE - 12,

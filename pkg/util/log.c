@@ -34,8 +34,8 @@ ts__log(int level, const char *component, const char *msg, const char *kvfmt, ..
     gmtime_r(&tv.tv_sec, &tm);
     int n = snprintf(line, sizeof(line),
                      "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03dZ level=%s component=%s msg=\"%s\"",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, (int)(tv.tv_usec / 1000), level_names[level & 3], component, msg);
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     (int)(tv.tv_usec / 1000), level_names[level & 3], component, msg);
     if (n < 0)
         return;
     if ((size_t)n < sizeof(line) - 2 && kvfmt && kvfmt[0]) {

@@ -26,8 +26,12 @@ static const struct {
     const char *name;
     int64_t ms;
 } units[] = {
-    {"y", 365LL * 24 * 3600 * 1000}, {"w", 7LL * 24 * 3600 * 1000}, {"d", 24LL * 3600 * 1000},
-    {"h", 3600LL * 1000},            {"m", 60LL * 1000},            {"s", 1000},
+    {"y", 365LL * 24 * 3600 * 1000},
+    {"w", 7LL * 24 * 3600 * 1000},
+    {"d", 24LL * 3600 * 1000},
+    {"h", 3600LL * 1000},
+    {"m", 60LL * 1000},
+    {"s", 1000},
     {"ms", 1},
 };
 #define NUNITS (sizeof(units) / sizeof(units[0]))
@@ -60,7 +64,7 @@ ts_duration_parse_why(const char *s, size_t n, int64_t *out, const char **why)
             *why = "not a valid duration string";
             return TS_EPARSE;
         }
-        size_t u = NUNITS; /* none */
+        size_t u = NUNITS;                                 /* none */
         if (i + 1 < n && s[i] == 'm' && s[i + 1] == 's') { /* "ms" before "m" */
             u = NUNITS - 1;
         } else if (i < n) {

@@ -80,17 +80,12 @@ ts_web_api_errtype
 ts_web_api_errtype_from_code(int code)
 {
     switch (code) {
-    case TS_ETIMEOUT:
-        return TS_WEB_API_ERR_TIMEOUT;
-    case TS_ECANCELED:
-        return TS_WEB_API_ERR_CANCELED;
-    case TS_EPARSE:
-        return TS_WEB_API_ERR_BAD_DATA;
+    case TS_ETIMEOUT: return TS_WEB_API_ERR_TIMEOUT;
+    case TS_ECANCELED: return TS_WEB_API_ERR_CANCELED;
+    case TS_EPARSE: return TS_WEB_API_ERR_BAD_DATA;
     case TS_EINVAL:
-    case TS_ELIMIT:
-        return TS_WEB_API_ERR_EXEC;
-    default:
-        return TS_WEB_API_ERR_INTERNAL;
+    case TS_ELIMIT: return TS_WEB_API_ERR_EXEC;
+    default: return TS_WEB_API_ERR_INTERNAL;
     }
 }
 
@@ -312,7 +307,8 @@ int
 ts_web_api_query_fail_code(ts_web_api_query_out *out, int code, const char *msg)
 {
     if (code == TS_EPARSE && !out->range)
-        return ts_web_api_query_fail(out, TS_WEB_API_ERR_BAD_DATA, "invalid parameter \"query\": %s", msg);
+        return ts_web_api_query_fail(out, TS_WEB_API_ERR_BAD_DATA,
+                                     "invalid parameter \"query\": %s", msg);
     return ts_web_api_query_fail(out, ts_web_api_errtype_from_code(code), "%s", msg);
 }
 
@@ -467,8 +463,8 @@ h_query_range(ts_web_req *r, ts_web_resp *w, void *ctx)
         span = INT64_MAX;
     if ((int64_t)span / step > 11000) {
         ts_web_api_respond_error(w, TS_WEB_API_ERR_BAD_DATA,
-                             "exceeded maximum resolution of 11,000 points per timeseries. Try "
-                             "decreasing the query resolution (?step=XX)");
+                                 "exceeded maximum resolution of 11,000 points per timeseries. Try "
+                                 "decreasing the query resolution (?step=XX)");
         return 0;
     }
     p.start_ms = ts_gotime_unix_nano_ms(start);
@@ -603,7 +599,7 @@ h_series(ts_web_req *r, ts_web_resp *w, void *ctx)
         ts_querier_close(q);
         msets_free(api, &m);
         ts_web_api_respond_error(w, ts_web_api_errtype_from_code(rc),
-                             err.msg[0] ? err.msg : ts_strerror(rc));
+                                 err.msg[0] ? err.msg : ts_strerror(rc));
         return 0;
     }
     set = m.n > 1 ? ts_merge_series_sets(sets, m.n) : sets[0];
@@ -643,10 +639,11 @@ label_query(ts_web_api *api, ts_web_req *r, ts_web_resp *w, const char *name)
     }
     ts_querier *q = NULL;
     ts_queryable *qb = request_queryable(api, r);
-    int rc = qb ? ts_queryable_querier(qb, ts_gotime_ms(start), ts_gotime_ms(end), &q) : TS_EUNSUPPORTED;
+    int rc =
+        qb ? ts_queryable_querier(qb, ts_gotime_ms(start), ts_gotime_ms(end), &q) : TS_EUNSUPPORTED;
     if (rc) {
         ts_web_api_respond_error(w, name ? TS_WEB_API_ERR_EXEC : ts_web_api_errtype_from_code(rc),
-                             ts_strerror(rc));
+                                 ts_strerror(rc));
         msets_free(api, &m);
         return 0;
     }
@@ -675,7 +672,7 @@ label_query(ts_web_api *api, ts_web_req *r, ts_web_resp *w, const char *name)
     msets_free(api, &m);
     if (rc) {
         ts_web_api_respond_error(w, name ? TS_WEB_API_ERR_EXEC : ts_web_api_errtype_from_code(rc),
-                             err.msg[0] ? err.msg : ts_strerror(rc));
+                                 err.msg[0] ? err.msg : ts_strerror(rc));
         ts_free(all);
         return 0;
     }
@@ -719,27 +716,19 @@ has_selector(const ts_promql_expr *e)
         return false;
     switch (e->kind) {
     case TS_PROMQL_VECTOR_SELECTOR:
-    case TS_PROMQL_MATRIX_SELECTOR:
-        return true;
-    case TS_PROMQL_SUBQUERY:
-        return has_selector(e->u.sq.expr);
+    case TS_PROMQL_MATRIX_SELECTOR: return true;
+    case TS_PROMQL_SUBQUERY: return has_selector(e->u.sq.expr);
     case TS_PROMQL_CALL:
         for (size_t i = 0; i < e->u.call.nargs; i++)
             if (has_selector(e->u.call.args[i]))
                 return true;
         return false;
-    case TS_PROMQL_AGGREGATE:
-        return has_selector(e->u.agg.expr) || has_selector(e->u.agg.param);
-    case TS_PROMQL_BINARY:
-        return has_selector(e->u.bin.lhs) || has_selector(e->u.bin.rhs);
-    case TS_PROMQL_UNARY:
-        return has_selector(e->u.unary.expr);
-    case TS_PROMQL_PAREN:
-        return has_selector(e->u.paren);
-    case TS_PROMQL_STEP_INVARIANT:
-        return has_selector(e->u.step_invariant);
-    default:
-        return false;
+    case TS_PROMQL_AGGREGATE: return has_selector(e->u.agg.expr) || has_selector(e->u.agg.param);
+    case TS_PROMQL_BINARY: return has_selector(e->u.bin.lhs) || has_selector(e->u.bin.rhs);
+    case TS_PROMQL_UNARY: return has_selector(e->u.unary.expr);
+    case TS_PROMQL_PAREN: return has_selector(e->u.paren);
+    case TS_PROMQL_STEP_INVARIANT: return has_selector(e->u.step_invariant);
+    default: return false;
     }
 }
 
@@ -754,7 +743,7 @@ h_query_exemplars(ts_web_req *r, ts_web_resp *w, void *ctx)
         return 0;
     if (end.sec < start.sec || (end.sec == start.sec && end.nsec < start.nsec)) {
         ts_web_api_respond_error(w, TS_WEB_API_ERR_BAD_DATA,
-                             "end timestamp must not be before start timestamp");
+                                 "end timestamp must not be before start timestamp");
         return 0;
     }
     const char *q = form_value(r, "query");

@@ -115,9 +115,9 @@ typedef enum ts_web_api_result_type {
 
 typedef struct ts_web_api_result {
     ts_web_api_result_type type;
-    int64_t t;                   /* SCALAR, STRING: evaluation time (ms) */
-    double v;                    /* SCALAR */
-    const char *str;             /* STRING */
+    int64_t t;                       /* SCALAR, STRING: evaluation time (ms) */
+    double v;                        /* SCALAR */
+    const char *str;                 /* STRING */
     const ts_web_api_series *series; /* VECTOR, MATRIX */
     size_t nseries;
 } ts_web_api_result;
@@ -146,19 +146,20 @@ typedef struct ts_web_api_query_params {
 
 /* What the callback reports back. */
 typedef struct ts_web_api_query_out {
-    ts_jsonw *data;         /* on success, write exactly one value: use ts_web_api_write_result */
-    ts_arena *arena;        /* the request's arena */
-    bool range;             /* a query_range request (error wording differs) */
+    ts_jsonw *data;  /* on success, write exactly one value: use ts_web_api_write_result */
+    ts_arena *arena; /* the request's arena */
+    bool range;      /* a query_range request (error wording differs) */
     ts_web_api_errtype errtype; /* on failure: set it (or use ts_web_api_query_fail) */
-    ts_error err;           /* ... and the message */
-    const char **warnings;  /* added with ts_web_api_query_warn (arena copies) */
+    ts_error err;               /* ... and the message */
+    const char **warnings;      /* added with ts_web_api_query_warn (arena copies) */
     size_t nwarnings, warnings_cap;
 } ts_web_api_query_out;
 
 /* Returns 0 on success (data written) or non-zero after setting out->errtype
  * and out->err.  Instant-query parse errors say `invalid parameter "query":
  * <msg>` (Prometheus' text); ts_web_api_query_fail_code does that mapping. */
-typedef int (*ts_web_api_query_fn)(void *ctx, const ts_web_api_query_params *p, ts_web_api_query_out *out);
+typedef int (*ts_web_api_query_fn)(void *ctx, const ts_web_api_query_params *p,
+                                   ts_web_api_query_out *out);
 
 int ts_web_api_query_fail(ts_web_api_query_out *out, ts_web_api_errtype t, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -171,8 +172,8 @@ void ts_web_api_query_warn(ts_web_api_query_out *out, const char *msg);
 
 /* Parses one match[] selector; *out is a heap array of heap matchers freed
  * with the paired free function.  err->msg in Prometheus' words. */
-typedef int (*ts_web_api_parse_selector_fn)(const char *s, size_t n, ts_matcher ***out, size_t *nout,
-                                        ts_error *err);
+typedef int (*ts_web_api_parse_selector_fn)(const char *s, size_t n, ts_matcher ***out,
+                                            size_t *nout, ts_error *err);
 typedef void (*ts_web_api_free_matchers_fn)(ts_matcher **m, size_t n);
 
 /* ---- Static info */
@@ -212,8 +213,8 @@ typedef struct ts_web_api_opts {
     ts_web_api_parse_selector_fn parse_selector; /* NULL: the PromQL parser's */
     ts_web_api_free_matchers_fn free_matchers;
     ts_web_api_buildinfo buildinfo; /* strings borrowed for the API's life */
-    const char *const *flags;   /* name, value, name, value, ... (borrowed) */
-    size_t nflags;              /* number of strings (2 per flag) */
+    const char *const *flags;       /* name, value, name, value, ... (borrowed) */
+    size_t nflags;                  /* number of strings (2 per flag) */
     /* Fills *ri (strings may live in arena a); NULL: zeros. */
     void (*runtimeinfo)(void *ctx, ts_web_api_runtimeinfo *ri, ts_arena *a);
     /* Returns the loaded config as YAML (arena or static string). */

@@ -44,8 +44,7 @@ write_result(const ts_promql_result *res, ts_web_api_query_out *out)
         r.nseries = res->nmat;
         break;
     }
-    default:
-        return ts_web_api_query_fail(out, TS_WEB_API_ERR_INTERNAL, "unexpected result type");
+    default: return ts_web_api_query_fail(out, TS_WEB_API_ERR_INTERNAL, "unexpected result type");
     }
     ts_web_api_write_result(out->data, &r);
     for (size_t i = 0; i < res->nwarnings; i++)
@@ -65,7 +64,8 @@ ts_web_promql_query(void *ctx, const ts_web_api_query_params *p, ts_web_api_quer
         ts_promql_expr_free(e);
         if (rc)
             return ts_web_api_query_fail_code(out, rc, err.msg);
-        return ts_web_api_query_fail(out, TS_WEB_API_ERR_TIMEOUT, "query timed out in query execution");
+        return ts_web_api_query_fail(out, TS_WEB_API_ERR_TIMEOUT,
+                                     "query timed out in query execution");
     }
     ts_promql_query *q = NULL;
     int rc;

@@ -612,23 +612,12 @@ serve(ts_web_server *s, ts_web_req *r, ts_web_resp *w, const job *j)
             ts_buf_puts(&w->body, "<a href=\"");
             for (const char *c = ts_buf_cstr(&loc); *c; c++) {
                 switch (*c) {
-                case '&':
-                    ts_buf_puts(&w->body, "&amp;");
-                    break;
-                case '<':
-                    ts_buf_puts(&w->body, "&lt;");
-                    break;
-                case '>':
-                    ts_buf_puts(&w->body, "&gt;");
-                    break;
-                case '"':
-                    ts_buf_puts(&w->body, "&#34;");
-                    break;
-                case '\'':
-                    ts_buf_puts(&w->body, "&#39;");
-                    break;
-                default:
-                    ts_buf_putc(&w->body, (uint8_t)*c);
+                case '&': ts_buf_puts(&w->body, "&amp;"); break;
+                case '<': ts_buf_puts(&w->body, "&lt;"); break;
+                case '>': ts_buf_puts(&w->body, "&gt;"); break;
+                case '"': ts_buf_puts(&w->body, "&#34;"); break;
+                case '\'': ts_buf_puts(&w->body, "&#39;"); break;
+                default: ts_buf_putc(&w->body, (uint8_t)*c);
                 }
             }
             ts_buf_puts(&w->body, "\">Moved Permanently</a>.\n\n");

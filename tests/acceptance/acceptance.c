@@ -17,10 +17,16 @@ typedef struct fseries {
 } fseries;
 
 static const fseries fixture[] = {
-    {"up", "api", "a:1"},           {"up", "api", "b:1"},           {"up", "api", "c:1"},
-    {"up", "db", "a:2"},            {"up", "db", "b:2"},            {"up", "web", "a:3"},
-    {"requests_total", "api", "a:1"}, {"requests_total", "api", "b:1"},
-    {"requests_total", "db", "a:2"}, {"requests_total", "web", "a:3"},
+    {"up", "api", "a:1"},
+    {"up", "api", "b:1"},
+    {"up", "api", "c:1"},
+    {"up", "db", "a:2"},
+    {"up", "db", "b:2"},
+    {"up", "web", "a:3"},
+    {"requests_total", "api", "a:1"},
+    {"requests_total", "api", "b:1"},
+    {"requests_total", "db", "a:2"},
+    {"requests_total", "web", "a:3"},
     {"odd", NULL, "x:9"},
 };
 #define NFIX (sizeof(fixture) / sizeof(fixture[0]))
@@ -163,8 +169,8 @@ check_select(ts_queryable *qb, int64_t t0, const ts_labels *ext, int64_t mint, i
                 ts_it_at(it, &t, &v);
                 size_t i = (size_t)((t - t0) / STEP);
                 double wv = fixture_value(fi, i);
-                bool same = (isnan(wv) && ts_is_stale_nan(v) == ts_is_stale_nan(wv) && isnan(v)) ||
-                            v == wv;
+                bool same =
+                    (isnan(wv) && ts_is_stale_nan(v) == ts_is_stale_nan(wv) && isnan(v)) || v == wv;
                 if (t < mint || t > maxt || (t - t0) % STEP != 0 || !same) {
                     CHECK(false, "%s: bad sample t=%lld v=%g (want %g) range [%lld,%lld]", what,
                           (long long)t, v, wv, (long long)mint, (long long)maxt);
@@ -175,7 +181,8 @@ check_select(ts_queryable *qb, int64_t t0, const ts_labels *ext, int64_t mint, i
             }
             CHECK(ts_it_err(it) == 0, "%s: iterator error %d", what, ts_it_err(it));
             int64_t lo = mint > first_t ? mint : first_t, hi = maxt < last_t ? maxt : last_t;
-            size_t expect = hi < lo ? 0 : (size_t)((hi - t0) / STEP - (lo - t0 + STEP - 1) / STEP + 1);
+            size_t expect =
+                hi < lo ? 0 : (size_t)((hi - t0) / STEP - (lo - t0 + STEP - 1) / STEP + 1);
             CHECK(!ok || nsamp == expect, "%s: %zu samples, want %zu", what, nsamp, expect);
             ts_it_free(it);
             /* seek lands on the first sample at or after the target */
@@ -200,14 +207,47 @@ check_select(ts_queryable *qb, int64_t t0, const ts_labels *ext, int64_t mint, i
     ts_querier_close(q);
 }
 
-static bool p_up(size_t i) { return strcmp(fixture[i].name, "up") == 0; }
-static bool p_up_api(size_t i) { return p_up(i) && fixture[i].job && strcmp(fixture[i].job, "api") == 0; }
-static bool p_up_not_api(size_t i) { return p_up(i) && !(fixture[i].job && strcmp(fixture[i].job, "api") == 0); }
-static bool p_re(size_t i) { return fixture[i].job && (strcmp(fixture[i].job, "api") == 0 || strcmp(fixture[i].job, "db") == 0); }
-static bool p_nre_inst(size_t i) { return p_up(i) && strncmp(fixture[i].instance, "a:", 2) != 0; }
-static bool p_nojob(size_t i) { return !fixture[i].job; }
-static bool p_none(size_t i) { return false; }
-static bool p_all(size_t i) { return true; }
+static bool
+p_up(size_t i)
+{
+    return strcmp(fixture[i].name, "up") == 0;
+}
+static bool
+p_up_api(size_t i)
+{
+    return p_up(i) && fixture[i].job && strcmp(fixture[i].job, "api") == 0;
+}
+static bool
+p_up_not_api(size_t i)
+{
+    return p_up(i) && !(fixture[i].job && strcmp(fixture[i].job, "api") == 0);
+}
+static bool
+p_re(size_t i)
+{
+    return fixture[i].job &&
+           (strcmp(fixture[i].job, "api") == 0 || strcmp(fixture[i].job, "db") == 0);
+}
+static bool
+p_nre_inst(size_t i)
+{
+    return p_up(i) && strncmp(fixture[i].instance, "a:", 2) != 0;
+}
+static bool
+p_nojob(size_t i)
+{
+    return !fixture[i].job;
+}
+static bool
+p_none(size_t i)
+{
+    return false;
+}
+static bool
+p_all(size_t i)
+{
+    return true;
+}
 
 static ts_matcher *
 M(ts_match_type t, const char *n, const char *v)
@@ -292,7 +332,8 @@ acc_run(ts_queryable *qb, int64_t t0, const ts_labels *ext)
     check_strings(qb, t0, end, "job", NULL, 0, jobs, 3, "label values job");
     ms[0] = M(TS_MATCH_EQ, "__name__", "requests_total");
     static const char *const insts[] = {"a:1", "a:2", "a:3", "b:1"};
-    check_strings(qb, t0, end, "instance", ms, 1, insts, 4, "label values instance{requests_total}");
+    check_strings(qb, t0, end, "instance", ms, 1, insts, 4,
+                  "label values instance{requests_total}");
     free_ms(ms, 1);
     static const char *names_plain[] = {"__name__", "instance", "job"};
     const char *names[8];

@@ -52,8 +52,8 @@ test_store_client(void)
     ts_error err;
     ts_error_clear(&err);
     /* small batches so the cursor paging is exercised */
-    ts_store_server_opts so = {.listen_url = "tcp://127.0.0.1:0", .queryable = &qb,
-                               .batch_series = 2, .workers = 2};
+    ts_store_server_opts so = {
+        .listen_url = "tcp://127.0.0.1:0", .queryable = &qb, .batch_series = 2, .workers = 2};
     T_OK(ts_store_server_start(&srv, &so, &err));
     ts_store_client *c;
     T_OK(ts_store_client_new(&c, ts_store_server_url(srv), NULL, &err));
@@ -77,8 +77,10 @@ test_store_external_labels(void)
     ts_store_server *srv;
     ts_error err;
     ts_error_clear(&err);
-    ts_store_server_opts so = {.listen_url = "tcp://127.0.0.1:0", .queryable = &qb,
-                               .external_labels = ext, .batch_series = 3};
+    ts_store_server_opts so = {.listen_url = "tcp://127.0.0.1:0",
+                               .queryable = &qb,
+                               .external_labels = ext,
+                               .batch_series = 3};
     T_OK(ts_store_server_start(&srv, &so, &err));
     ts_store_client *c;
     T_OK(ts_store_client_new(&c, ts_store_server_url(srv), NULL, &err));
@@ -86,7 +88,8 @@ test_store_external_labels(void)
     T_EQ(acc_run(ts_store_client_queryable(c), T0, ext), 0);
     /* without the replica label: the suite sees only shard="0" */
     static const char *const without[] = {"replica"};
-    ts_store_query_opts qo = {.timeout_ms = 10000, .without_replica_labels = without, .nwithout = 1};
+    ts_store_query_opts qo = {
+        .timeout_ms = 10000, .without_replica_labels = without, .nwithout = 1};
     ts_labels *shard_only = ts_labels_from_strings(2, "shard", "0");
     ts_querier *q;
     T_OK(ts_store_client_querier(c, T0, T0 + 1000000, &qo, &q));

@@ -250,9 +250,7 @@ ts__eval_aggregate(ts__evaluator *e, const ts_promql_expr *x, int64_t t)
         group *g = &groups[gc->step_slot[gid] - 1];
         g->count++;
         switch (op) {
-        case TS_PROMQL_AGG_SUM:
-            g->value += v;
-            break;
+        case TS_PROMQL_AGG_SUM: g->value += v; break;
         case TS_PROMQL_AGG_AVG:
             if (g->count == 1) {
                 g->mean = v;
@@ -268,8 +266,7 @@ ts__eval_aggregate(ts__evaluator *e, const ts_promql_expr *x, int64_t t)
             break;
         case TS_PROMQL_AGG_COUNT:
         case TS_PROMQL_AGG_COUNT_VALUES:
-        case TS_PROMQL_AGG_GROUP:
-            break;
+        case TS_PROMQL_AGG_GROUP: break;
         case TS_PROMQL_AGG_MIN:
             if (!g->has_value || g->value > v || isnan(g->value))
                 g->value = v;
@@ -293,11 +290,8 @@ ts__eval_aggregate(ts__evaluator *e, const ts_promql_expr *x, int64_t t)
         }
         case TS_PROMQL_AGG_TOPK:
         case TS_PROMQL_AGG_BOTTOMK:
-        case TS_PROMQL_AGG_QUANTILE:
-            add_member(e, g, i);
-            break;
-        default:
-            break;
+        case TS_PROMQL_AGG_QUANTILE: add_member(e, g, i); break;
+        default: break;
         }
         g->has_value = true;
     }
@@ -325,25 +319,13 @@ ts__eval_aggregate(ts__evaluator *e, const ts_promql_expr *x, int64_t t)
         switch (op) {
         case TS_PROMQL_AGG_SUM:
         case TS_PROMQL_AGG_MIN:
-        case TS_PROMQL_AGG_MAX:
-            v = g->value;
-            break;
-        case TS_PROMQL_AGG_AVG:
-            v = g->mean;
-            break;
+        case TS_PROMQL_AGG_MAX: v = g->value; break;
+        case TS_PROMQL_AGG_AVG: v = g->mean; break;
         case TS_PROMQL_AGG_COUNT:
-        case TS_PROMQL_AGG_COUNT_VALUES:
-            v = g->count;
-            break;
-        case TS_PROMQL_AGG_GROUP:
-            v = 1;
-            break;
-        case TS_PROMQL_AGG_STDVAR:
-            v = g->value / g->count;
-            break;
-        case TS_PROMQL_AGG_STDDEV:
-            v = sqrt(g->value / g->count);
-            break;
+        case TS_PROMQL_AGG_COUNT_VALUES: v = g->count; break;
+        case TS_PROMQL_AGG_GROUP: v = 1; break;
+        case TS_PROMQL_AGG_STDVAR: v = g->value / g->count; break;
+        case TS_PROMQL_AGG_STDDEV: v = sqrt(g->value / g->count); break;
         case TS_PROMQL_AGG_QUANTILE: {
             double *vals = ts_arena_alloc(e->sa, (g->nmembers + 1) * sizeof(double));
             for (size_t j = 0; j < g->nmembers; j++)
@@ -351,8 +333,7 @@ ts__eval_aggregate(ts__evaluator *e, const ts_promql_expr *x, int64_t t)
             v = ts__quantile(param, vals, g->nmembers);
             break;
         }
-        default:
-            break;
+        default: break;
         }
         out[k_out++] = (ts__vector_elem){g->l, v, t};
     }

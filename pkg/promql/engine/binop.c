@@ -25,41 +25,20 @@ elem_op(ts_promql_op op, double l, double r, bool *keep)
 {
     *keep = true;
     switch (op) {
-    case TS_PROMQL_OP_ADD:
-        return l + r;
-    case TS_PROMQL_OP_SUB:
-        return l - r;
-    case TS_PROMQL_OP_MUL:
-        return l * r;
-    case TS_PROMQL_OP_DIV:
-        return l / r;
-    case TS_PROMQL_OP_POW:
-        return pow(l, r);
-    case TS_PROMQL_OP_MOD:
-        return fmod(l, r);
-    case TS_PROMQL_OP_ATAN2:
-        return atan2(l, r);
-    case TS_PROMQL_OP_EQL:
-        *keep = l == r;
-        return l;
-    case TS_PROMQL_OP_NEQ:
-        *keep = l != r;
-        return l;
-    case TS_PROMQL_OP_GTR:
-        *keep = l > r;
-        return l;
-    case TS_PROMQL_OP_LSS:
-        *keep = l < r;
-        return l;
-    case TS_PROMQL_OP_GTE:
-        *keep = l >= r;
-        return l;
-    case TS_PROMQL_OP_LTE:
-        *keep = l <= r;
-        return l;
-    default:
-        *keep = false;
-        return NAN;
+    case TS_PROMQL_OP_ADD: return l + r;
+    case TS_PROMQL_OP_SUB: return l - r;
+    case TS_PROMQL_OP_MUL: return l * r;
+    case TS_PROMQL_OP_DIV: return l / r;
+    case TS_PROMQL_OP_POW: return pow(l, r);
+    case TS_PROMQL_OP_MOD: return fmod(l, r);
+    case TS_PROMQL_OP_ATAN2: return atan2(l, r);
+    case TS_PROMQL_OP_EQL: *keep = l == r; return l;
+    case TS_PROMQL_OP_NEQ: *keep = l != r; return l;
+    case TS_PROMQL_OP_GTR: *keep = l > r; return l;
+    case TS_PROMQL_OP_LSS: *keep = l < r; return l;
+    case TS_PROMQL_OP_GTE: *keep = l >= r; return l;
+    case TS_PROMQL_OP_LTE: *keep = l <= r; return l;
+    default: *keep = false; return NAN;
     }
 }
 

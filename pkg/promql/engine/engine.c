@@ -356,14 +356,10 @@ static int64_t
 at_time(const ts__evaluator *e, ts_promql_at_kind at, int64_t at_ms, int64_t t)
 {
     switch (at) {
-    case TS_PROMQL_AT_TIMESTAMP:
-        return at_ms;
-    case TS_PROMQL_AT_START:
-        return e->start;
-    case TS_PROMQL_AT_END:
-        return e->end;
-    default:
-        return t;
+    case TS_PROMQL_AT_TIMESTAMP: return at_ms;
+    case TS_PROMQL_AT_START: return e->start;
+    case TS_PROMQL_AT_END: return e->end;
+    default: return t;
     }
 }
 
@@ -387,8 +383,7 @@ collect(ts__evaluator *e, ts_promql_expr *x, int64_t lo, int64_t hi, sel_list *o
         return;
     switch (x->kind) {
     case TS_PROMQL_NUMBER:
-    case TS_PROMQL_STRING:
-        return;
+    case TS_PROMQL_STRING: return;
     case TS_PROMQL_VECTOR_SELECTOR:
     case TS_PROMQL_MATRIX_SELECTOR: {
         ts_promql_expr *vs = x->kind == TS_PROMQL_MATRIX_SELECTOR ? x->u.ms.vs : x;
@@ -420,15 +415,9 @@ collect(ts__evaluator *e, ts_promql_expr *x, int64_t lo, int64_t hi, sel_list *o
         collect(e, x->u.bin.lhs, lo, hi, out);
         collect(e, x->u.bin.rhs, lo, hi, out);
         return;
-    case TS_PROMQL_UNARY:
-        collect(e, x->u.unary.expr, lo, hi, out);
-        return;
-    case TS_PROMQL_PAREN:
-        collect(e, x->u.paren, lo, hi, out);
-        return;
-    case TS_PROMQL_STEP_INVARIANT:
-        collect(e, x->u.step_invariant, lo, hi, out);
-        return;
+    case TS_PROMQL_UNARY: collect(e, x->u.unary.expr, lo, hi, out); return;
+    case TS_PROMQL_PAREN: collect(e, x->u.paren, lo, hi, out); return;
+    case TS_PROMQL_STEP_INVARIANT: collect(e, x->u.step_invariant, lo, hi, out); return;
     }
 }
 
@@ -886,24 +875,15 @@ ts__eval(ts__evaluator *e, const ts_promql_expr *x, int64_t t)
         r.str = x->u.string.p;
         return r;
     }
-    case TS_PROMQL_PAREN:
-        return ts__eval(e, x->u.paren, t);
-    case TS_PROMQL_STEP_INVARIANT:
-        return ts__eval(e, x->u.step_invariant, t);
-    case TS_PROMQL_VECTOR_SELECTOR:
-        return eval_vector_selector(e, x, t);
-    case TS_PROMQL_MATRIX_SELECTOR:
-        return eval_matrix_selector(e, x, t);
-    case TS_PROMQL_SUBQUERY:
-        return eval_subquery(e, x, t);
-    case TS_PROMQL_UNARY:
-        return eval_unary(e, x, t);
-    case TS_PROMQL_BINARY:
-        return ts__eval_binary(e, x, t);
-    case TS_PROMQL_AGGREGATE:
-        return ts__eval_aggregate(e, x, t);
-    case TS_PROMQL_CALL:
-        return ts__eval_call(e, x, t);
+    case TS_PROMQL_PAREN: return ts__eval(e, x->u.paren, t);
+    case TS_PROMQL_STEP_INVARIANT: return ts__eval(e, x->u.step_invariant, t);
+    case TS_PROMQL_VECTOR_SELECTOR: return eval_vector_selector(e, x, t);
+    case TS_PROMQL_MATRIX_SELECTOR: return eval_matrix_selector(e, x, t);
+    case TS_PROMQL_SUBQUERY: return eval_subquery(e, x, t);
+    case TS_PROMQL_UNARY: return eval_unary(e, x, t);
+    case TS_PROMQL_BINARY: return ts__eval_binary(e, x, t);
+    case TS_PROMQL_AGGREGATE: return ts__eval_aggregate(e, x, t);
+    case TS_PROMQL_CALL: return ts__eval_call(e, x, t);
     }
     ts__eval_fail(e, TS_EINVAL, "unhandled expression kind %d", (int)x->kind);
 }
@@ -924,12 +904,8 @@ set_result(ts__evaluator *e, ts_promql_result *res, const ts__value *v, int64_t 
     res->type = v->type;
     res->t = t;
     switch (v->type) {
-    case TS_PROMQL_VT_SCALAR:
-        res->scalar = v->scalar;
-        break;
-    case TS_PROMQL_VT_STRING:
-        res->str = ts_arena_strdup(e->qa, v->str);
-        break;
+    case TS_PROMQL_VT_SCALAR: res->scalar = v->scalar; break;
+    case TS_PROMQL_VT_STRING: res->str = ts_arena_strdup(e->qa, v->str); break;
     case TS_PROMQL_VT_VECTOR:
         res->vec = TS_ARENA_ARRAY(e->qa, ts_promql_vsample, v->n + 1);
         for (size_t i = 0; i < v->n; i++)
@@ -946,8 +922,7 @@ set_result(ts__evaluator *e, ts_promql_result *res, const ts__value *v, int64_t 
         res->nmat = v->n;
         qsort(res->mat, res->nmat, sizeof(*res->mat), cmp_mseries);
         break;
-    default:
-        break;
+    default: break;
     }
 }
 

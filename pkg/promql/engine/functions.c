@@ -75,54 +75,30 @@ static double
 apply_math(ts_promql_func_id id, double v)
 {
     switch (id) {
-    case TS_PROMQL_FN_ABS:
-        return fabs(v);
-    case TS_PROMQL_FN_CEIL:
-        return ceil(v);
-    case TS_PROMQL_FN_FLOOR:
-        return floor(v);
-    case TS_PROMQL_FN_EXP:
-        return exp(v);
-    case TS_PROMQL_FN_SQRT:
-        return sqrt(v);
-    case TS_PROMQL_FN_LN:
-        return log(v);
-    case TS_PROMQL_FN_LOG2:
-        return log2(v);
-    case TS_PROMQL_FN_LOG10:
-        return log10(v);
-    case TS_PROMQL_FN_SGN:
-        return v > 0 ? 1 : v < 0 ? -1 : v;
-    case TS_PROMQL_FN_ACOS:
-        return acos(v);
-    case TS_PROMQL_FN_ACOSH:
-        return acosh(v);
-    case TS_PROMQL_FN_ASIN:
-        return asin(v);
-    case TS_PROMQL_FN_ASINH:
-        return asinh(v);
-    case TS_PROMQL_FN_ATAN:
-        return atan(v);
-    case TS_PROMQL_FN_ATANH:
-        return atanh(v);
-    case TS_PROMQL_FN_COS:
-        return cos(v);
-    case TS_PROMQL_FN_COSH:
-        return cosh(v);
-    case TS_PROMQL_FN_SIN:
-        return sin(v);
-    case TS_PROMQL_FN_SINH:
-        return sinh(v);
-    case TS_PROMQL_FN_TAN:
-        return tan(v);
-    case TS_PROMQL_FN_TANH:
-        return tanh(v);
-    case TS_PROMQL_FN_DEG:
-        return v * 180 / M_PI;
-    case TS_PROMQL_FN_RAD:
-        return v * M_PI / 180;
-    default:
-        return NAN;
+    case TS_PROMQL_FN_ABS: return fabs(v);
+    case TS_PROMQL_FN_CEIL: return ceil(v);
+    case TS_PROMQL_FN_FLOOR: return floor(v);
+    case TS_PROMQL_FN_EXP: return exp(v);
+    case TS_PROMQL_FN_SQRT: return sqrt(v);
+    case TS_PROMQL_FN_LN: return log(v);
+    case TS_PROMQL_FN_LOG2: return log2(v);
+    case TS_PROMQL_FN_LOG10: return log10(v);
+    case TS_PROMQL_FN_SGN: return v > 0 ? 1 : v < 0 ? -1 : v;
+    case TS_PROMQL_FN_ACOS: return acos(v);
+    case TS_PROMQL_FN_ACOSH: return acosh(v);
+    case TS_PROMQL_FN_ASIN: return asin(v);
+    case TS_PROMQL_FN_ASINH: return asinh(v);
+    case TS_PROMQL_FN_ATAN: return atan(v);
+    case TS_PROMQL_FN_ATANH: return atanh(v);
+    case TS_PROMQL_FN_COS: return cos(v);
+    case TS_PROMQL_FN_COSH: return cosh(v);
+    case TS_PROMQL_FN_SIN: return sin(v);
+    case TS_PROMQL_FN_SINH: return sinh(v);
+    case TS_PROMQL_FN_TAN: return tan(v);
+    case TS_PROMQL_FN_TANH: return tanh(v);
+    case TS_PROMQL_FN_DEG: return v * 180 / M_PI;
+    case TS_PROMQL_FN_RAD: return v * M_PI / 180;
+    default: return NAN;
     }
 }
 
@@ -151,17 +127,10 @@ map_vector(ts__evaluator *e, const ts_promql_call *c, int64_t t)
             r = floor(v * inv + 0.5) / inv;
             break;
         }
-        case TS_PROMQL_FN_CLAMP:
-            r = go_max(p1, go_min(p2, v));
-            break;
-        case TS_PROMQL_FN_CLAMP_MIN:
-            r = go_max(p1, v);
-            break;
-        case TS_PROMQL_FN_CLAMP_MAX:
-            r = go_min(p1, v);
-            break;
-        default:
-            r = apply_math(id, v);
+        case TS_PROMQL_FN_CLAMP: r = go_max(p1, go_min(p2, v)); break;
+        case TS_PROMQL_FN_CLAMP_MIN: r = go_max(p1, v); break;
+        case TS_PROMQL_FN_CLAMP_MAX: r = go_min(p1, v); break;
+        default: r = apply_math(id, v);
         }
         out[i] = (ts__vector_elem){ts__drop_name(e, in.vec[i].l), r, t};
     }
@@ -178,28 +147,20 @@ date_part(ts_promql_func_id id, double secs)
     if (!gmtime_r(&tt, &tm))
         return NAN;
     switch (id) {
-    case TS_PROMQL_FN_DAY_OF_MONTH:
-        return tm.tm_mday;
-    case TS_PROMQL_FN_DAY_OF_WEEK:
-        return tm.tm_wday;
-    case TS_PROMQL_FN_DAY_OF_YEAR:
-        return tm.tm_yday + 1;
-    case TS_PROMQL_FN_HOUR:
-        return tm.tm_hour;
-    case TS_PROMQL_FN_MINUTE:
-        return tm.tm_min;
-    case TS_PROMQL_FN_MONTH:
-        return tm.tm_mon + 1;
-    case TS_PROMQL_FN_YEAR:
-        return tm.tm_year + 1900;
+    case TS_PROMQL_FN_DAY_OF_MONTH: return tm.tm_mday;
+    case TS_PROMQL_FN_DAY_OF_WEEK: return tm.tm_wday;
+    case TS_PROMQL_FN_DAY_OF_YEAR: return tm.tm_yday + 1;
+    case TS_PROMQL_FN_HOUR: return tm.tm_hour;
+    case TS_PROMQL_FN_MINUTE: return tm.tm_min;
+    case TS_PROMQL_FN_MONTH: return tm.tm_mon + 1;
+    case TS_PROMQL_FN_YEAR: return tm.tm_year + 1900;
     case TS_PROMQL_FN_DAYS_IN_MONTH: {
         static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
         int y = tm.tm_year + 1900;
         bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
         return tm.tm_mon == 1 && leap ? 29 : days[tm.tm_mon];
     }
-    default:
-        return NAN;
+    default: return NAN;
     }
 }
 
@@ -261,9 +222,7 @@ range_fn(ts__evaluator *e, const ts_promql_call *c, int64_t t)
                                        id != TS_PROMQL_FN_DELTA, id == TS_PROMQL_FN_RATE, &r);
             break;
         case TS_PROMQL_FN_IRATE:
-        case TS_PROMQL_FN_IDELTA:
-            ok = ts__instant_value(s, n, id == TS_PROMQL_FN_IRATE, &r);
-            break;
+        case TS_PROMQL_FN_IDELTA: ok = ts__instant_value(s, n, id == TS_PROMQL_FN_IRATE, &r); break;
         case TS_PROMQL_FN_DERIV: {
             double icpt;
             ok = ts__linear_regression(s, n, s[0].t, &r, &icpt);
@@ -275,42 +234,18 @@ range_fn(ts__evaluator *e, const ts_promql_call *c, int64_t t)
             r = icpt + slope * p1;
             break;
         }
-        case TS_PROMQL_FN_HOLT_WINTERS:
-            ok = ts__holt_winters(s, n, p1, p2, &r);
-            break;
-        case TS_PROMQL_FN_CHANGES:
-            r = ts__changes(s, n);
-            break;
-        case TS_PROMQL_FN_RESETS:
-            r = ts__resets(s, n);
-            break;
-        case TS_PROMQL_FN_AVG_OVER_TIME:
-            r = ts__avg_over_time(s, n);
-            break;
-        case TS_PROMQL_FN_SUM_OVER_TIME:
-            r = ts__sum_kahan(s, n);
-            break;
-        case TS_PROMQL_FN_COUNT_OVER_TIME:
-            r = (double)n;
-            break;
-        case TS_PROMQL_FN_MIN_OVER_TIME:
-            r = ts__min_over_time(s, n);
-            break;
-        case TS_PROMQL_FN_MAX_OVER_TIME:
-            r = ts__max_over_time(s, n);
-            break;
-        case TS_PROMQL_FN_LAST_OVER_TIME:
-            r = s[n - 1].v;
-            break;
-        case TS_PROMQL_FN_PRESENT_OVER_TIME:
-            r = 1;
-            break;
-        case TS_PROMQL_FN_STDVAR_OVER_TIME:
-            r = ts__stdvar_over_time(s, n);
-            break;
-        case TS_PROMQL_FN_STDDEV_OVER_TIME:
-            r = sqrt(ts__stdvar_over_time(s, n));
-            break;
+        case TS_PROMQL_FN_HOLT_WINTERS: ok = ts__holt_winters(s, n, p1, p2, &r); break;
+        case TS_PROMQL_FN_CHANGES: r = ts__changes(s, n); break;
+        case TS_PROMQL_FN_RESETS: r = ts__resets(s, n); break;
+        case TS_PROMQL_FN_AVG_OVER_TIME: r = ts__avg_over_time(s, n); break;
+        case TS_PROMQL_FN_SUM_OVER_TIME: r = ts__sum_kahan(s, n); break;
+        case TS_PROMQL_FN_COUNT_OVER_TIME: r = (double)n; break;
+        case TS_PROMQL_FN_MIN_OVER_TIME: r = ts__min_over_time(s, n); break;
+        case TS_PROMQL_FN_MAX_OVER_TIME: r = ts__max_over_time(s, n); break;
+        case TS_PROMQL_FN_LAST_OVER_TIME: r = s[n - 1].v; break;
+        case TS_PROMQL_FN_PRESENT_OVER_TIME: r = 1; break;
+        case TS_PROMQL_FN_STDVAR_OVER_TIME: r = ts__stdvar_over_time(s, n); break;
+        case TS_PROMQL_FN_STDDEV_OVER_TIME: r = sqrt(ts__stdvar_over_time(s, n)); break;
         case TS_PROMQL_FN_QUANTILE_OVER_TIME: {
             double *vals = ts_arena_alloc(e->sa, n * sizeof(double));
             for (size_t j = 0; j < n; j++)
@@ -318,8 +253,7 @@ range_fn(ts__evaluator *e, const ts_promql_call *c, int64_t t)
             r = ts__quantile(p1, vals, n);
             break;
         }
-        default:
-            ok = false;
+        default: ok = false;
         }
         if (!ok)
             continue;
@@ -587,8 +521,7 @@ ts__eval_call(ts__evaluator *e, const ts_promql_expr *x, int64_t t)
     case TS_PROMQL_FN_ROUND:
     case TS_PROMQL_FN_CLAMP:
     case TS_PROMQL_FN_CLAMP_MIN:
-    case TS_PROMQL_FN_CLAMP_MAX:
-        return map_vector(e, c, t);
+    case TS_PROMQL_FN_CLAMP_MAX: return map_vector(e, c, t);
     case TS_PROMQL_FN_DAY_OF_MONTH:
     case TS_PROMQL_FN_DAY_OF_WEEK:
     case TS_PROMQL_FN_DAY_OF_YEAR:
@@ -596,8 +529,7 @@ ts__eval_call(ts__evaluator *e, const ts_promql_expr *x, int64_t t)
     case TS_PROMQL_FN_HOUR:
     case TS_PROMQL_FN_MINUTE:
     case TS_PROMQL_FN_MONTH:
-    case TS_PROMQL_FN_YEAR:
-        return date_fn(e, c, t);
+    case TS_PROMQL_FN_YEAR: return date_fn(e, c, t);
     case TS_PROMQL_FN_RATE:
     case TS_PROMQL_FN_INCREASE:
     case TS_PROMQL_FN_DELTA:
@@ -617,8 +549,7 @@ ts__eval_call(ts__evaluator *e, const ts_promql_expr *x, int64_t t)
     case TS_PROMQL_FN_PRESENT_OVER_TIME:
     case TS_PROMQL_FN_STDVAR_OVER_TIME:
     case TS_PROMQL_FN_STDDEV_OVER_TIME:
-    case TS_PROMQL_FN_QUANTILE_OVER_TIME:
-        return range_fn(e, c, t);
+    case TS_PROMQL_FN_QUANTILE_OVER_TIME: return range_fn(e, c, t);
     case TS_PROMQL_FN_TIME: return ts__value_scalar((double)t / 1000.0);
     case TS_PROMQL_FN_PI: return ts__value_scalar(M_PI);
     case TS_PROMQL_FN_SCALAR: {
@@ -656,23 +587,17 @@ ts__eval_call(ts__evaluator *e, const ts_promql_expr *x, int64_t t)
         out[0] = (ts__vector_elem){absent_labels(e, c->args[0]), 1, t};
         return ts__value_vector(out, 1);
     }
-    case TS_PROMQL_FN_LABEL_REPLACE:
-        return label_replace(e, c, t);
-    case TS_PROMQL_FN_LABEL_JOIN:
-        return label_join(e, c, t);
-    case TS_PROMQL_FN_HISTOGRAM_QUANTILE:
-        return histogram_quantile(e, c, t);
+    case TS_PROMQL_FN_LABEL_REPLACE: return label_replace(e, c, t);
+    case TS_PROMQL_FN_LABEL_JOIN: return label_join(e, c, t);
+    case TS_PROMQL_FN_HISTOGRAM_QUANTILE: return histogram_quantile(e, c, t);
     case TS_PROMQL_FN_HISTOGRAM_COUNT:
     case TS_PROMQL_FN_HISTOGRAM_SUM:
     case TS_PROMQL_FN_HISTOGRAM_FRACTION:
         (void)ts__eval(e, c->args[c->nargs - 1], t);
         return ts__value_vector(NULL, 0);
-    case TS_PROMQL_FN_SORT:
-        return sort_fn(e, c, t, false);
-    case TS_PROMQL_FN_SORT_DESC:
-        return sort_fn(e, c, t, true);
-    case TS_PROMQL_FN__COUNT:
-        break;
+    case TS_PROMQL_FN_SORT: return sort_fn(e, c, t, false);
+    case TS_PROMQL_FN_SORT_DESC: return sort_fn(e, c, t, true);
+    case TS_PROMQL_FN__COUNT: break;
     }
     ts__eval_fail(e, TS_EINVAL, "unknown function %s", c->func->name);
 }

@@ -188,10 +188,10 @@ typedef struct ts_promql_function {
     ts_promql_func_id id;
     const char *name;
     ts_promql_value_type arg_types[TS_PROMQL_FUNC_MAX_ARGS]; /* first nargs are used */
-    int nargs;     /* number of declared argument types */
-    int variadic;  /* 0: exactly nargs; n > 0: the last declared arg is optional and may be
-                      repeated so the call has nargs-1 .. nargs-1+n args; -1: last type repeats
-                      without limit (label_join) */
+    int nargs;                                               /* number of declared argument types */
+    int variadic; /* 0: exactly nargs; n > 0: the last declared arg is optional and may be
+                     repeated so the call has nargs-1 .. nargs-1+n args; -1: last type repeats
+                     without limit (label_join) */
     ts_promql_value_type return_type;
     bool experimental; /* Prometheus' Experimental flag; false for every 2.42 function */
 } ts_promql_function;
@@ -204,18 +204,18 @@ const ts_promql_function *ts_promql_function_get(ts_promql_func_id id);
 /* ---- Nodes ------------------------------------------------------------------------------- */
 
 typedef enum ts_promql_expr_kind {
-    TS_PROMQL_NUMBER = 0,       /* number literal */
-    TS_PROMQL_STRING,           /* string literal */
-    TS_PROMQL_VECTOR_SELECTOR,  /* foo{a="b"} offset 5m @ 123 */
-    TS_PROMQL_MATRIX_SELECTOR,  /* foo[5m] (modifiers live on the inner vector selector) */
-    TS_PROMQL_SUBQUERY,         /* expr[5m:1m] offset ... @ ... */
-    TS_PROMQL_CALL,             /* rate(x[5m]) */
-    TS_PROMQL_AGGREGATE,        /* sum by (a) (x) */
-    TS_PROMQL_BINARY,           /* a + on(b) group_left(c) b */
-    TS_PROMQL_UNARY,            /* -x, +x */
-    TS_PROMQL_PAREN,            /* (x) */
-    TS_PROMQL_STEP_INVARIANT,   /* never made by the parser: an engine marker for subtrees that
-                                   give the same result at every step of a range query */
+    TS_PROMQL_NUMBER = 0,      /* number literal */
+    TS_PROMQL_STRING,          /* string literal */
+    TS_PROMQL_VECTOR_SELECTOR, /* foo{a="b"} offset 5m @ 123 */
+    TS_PROMQL_MATRIX_SELECTOR, /* foo[5m] (modifiers live on the inner vector selector) */
+    TS_PROMQL_SUBQUERY,        /* expr[5m:1m] offset ... @ ... */
+    TS_PROMQL_CALL,            /* rate(x[5m]) */
+    TS_PROMQL_AGGREGATE,       /* sum by (a) (x) */
+    TS_PROMQL_BINARY,          /* a + on(b) group_left(c) b */
+    TS_PROMQL_UNARY,           /* -x, +x */
+    TS_PROMQL_PAREN,           /* (x) */
+    TS_PROMQL_STEP_INVARIANT,  /* never made by the parser: an engine marker for subtrees that
+                                  give the same result at every step of a range query */
 } ts_promql_expr_kind;
 
 /* Byte offsets into the query text: [start, end). */
@@ -241,19 +241,19 @@ typedef enum ts_promql_card {
 /* How the two sides of a vector-vector binary operation are matched. */
 typedef struct ts_promql_vector_matching {
     ts_promql_card card;
-    bool on;            /* true: match on `labels` only; false: ignoring `labels` */
-    char **labels;      /* on(...)/ignoring(...) label names (arena), in source order */
+    bool on;       /* true: match on `labels` only; false: ignoring `labels` */
+    char **labels; /* on(...)/ignoring(...) label names (arena), in source order */
     size_t nlabels;
-    char **include;     /* group_left(...)/group_right(...) labels to copy from the "one" side */
+    char **include; /* group_left(...)/group_right(...) labels to copy from the "one" side */
     size_t ninclude;
 } ts_promql_vector_matching;
 
 typedef struct ts_promql_expr ts_promql_expr;
 
 typedef struct ts_promql_vector_selector {
-    const char *name;       /* metric name written before the braces, or NULL when there is
-                               none (as in Prometheus, {__name__="x"} leaves it NULL) (arena) */
-    ts_matcher **matchers;  /* all matchers including the __name__ one (owned, see top) */
+    const char *name;      /* metric name written before the braces, or NULL when there is
+                              none (as in Prometheus, {__name__="x"} leaves it NULL) (arena) */
+    ts_matcher **matchers; /* all matchers including the __name__ one (owned, see top) */
     size_t nmatchers;
     int64_t original_offset; /* ms from `offset d` (negative for `offset -d`), 0 if none */
     int64_t offset;          /* = original_offset after parsing; the engine may adjust it */
@@ -275,7 +275,7 @@ typedef struct ts_promql_subquery {
     int64_t offset;
     ts_promql_at_kind at;
     int64_t at_ms;
-    uint32_t end_pos;        /* position just after `]` or the last modifier */
+    uint32_t end_pos; /* position just after `]` or the last modifier */
 } ts_promql_subquery;
 
 typedef struct ts_promql_call {
@@ -290,8 +290,8 @@ typedef struct ts_promql_aggregate {
     ts_promql_expr *param; /* topk/bottomk/quantile: scalar; count_values: string; else NULL */
     char **grouping;       /* by/without label names (arena), in source order */
     size_t ngrouping;
-    bool without;          /* true: `without (grouping)`; false: `by (grouping)` */
-    bool has_grouping;     /* a by/without clause was written (even an empty one) */
+    bool without;      /* true: `without (grouping)`; false: `by (grouping)` */
+    bool has_grouping; /* a by/without clause was written (even an empty one) */
 } ts_promql_aggregate;
 
 typedef struct ts_promql_binary {
@@ -314,20 +314,20 @@ struct ts_promql_expr {
     ts_promql_pos_range pos;   /* source text of the whole node */
     void *aux;                 /* NULL after parsing; free for the engine's use */
     union {
-        double number;                       /* TS_PROMQL_NUMBER */
-        struct {                             /* TS_PROMQL_STRING (unquoted, escapes applied) */
-            char *p;                         /* NUL-terminated, arena; may contain NULs */
+        double number; /* TS_PROMQL_NUMBER */
+        struct {       /* TS_PROMQL_STRING (unquoted, escapes applied) */
+            char *p;   /* NUL-terminated, arena; may contain NULs */
             size_t len;
         } string;
-        ts_promql_vector_selector vs;        /* TS_PROMQL_VECTOR_SELECTOR */
-        ts_promql_matrix_selector ms;        /* TS_PROMQL_MATRIX_SELECTOR */
-        ts_promql_subquery sq;               /* TS_PROMQL_SUBQUERY */
-        ts_promql_call call;                 /* TS_PROMQL_CALL */
-        ts_promql_aggregate agg;             /* TS_PROMQL_AGGREGATE */
-        ts_promql_binary bin;                /* TS_PROMQL_BINARY */
-        ts_promql_unary unary;               /* TS_PROMQL_UNARY */
-        ts_promql_expr *paren;               /* TS_PROMQL_PAREN: the inner expression */
-        ts_promql_expr *step_invariant;      /* TS_PROMQL_STEP_INVARIANT: the wrapped expr */
+        ts_promql_vector_selector vs;   /* TS_PROMQL_VECTOR_SELECTOR */
+        ts_promql_matrix_selector ms;   /* TS_PROMQL_MATRIX_SELECTOR */
+        ts_promql_subquery sq;          /* TS_PROMQL_SUBQUERY */
+        ts_promql_call call;            /* TS_PROMQL_CALL */
+        ts_promql_aggregate agg;        /* TS_PROMQL_AGGREGATE */
+        ts_promql_binary bin;           /* TS_PROMQL_BINARY */
+        ts_promql_unary unary;          /* TS_PROMQL_UNARY */
+        ts_promql_expr *paren;          /* TS_PROMQL_PAREN: the inner expression */
+        ts_promql_expr *step_invariant; /* TS_PROMQL_STEP_INVARIANT: the wrapped expr */
     } u;
 };
 

@@ -305,11 +305,22 @@ lex_escape(cursor *c, ts__pq_tok *t, int32_t quote, bool *failed)
     uint32_t base, max;
     int32_t ch = next(c);
     switch (ch) {
-    case 'a': case 'b': case 'f': case 'n': case 'r': case 't': case 'v': case '\\':
-        return;
-    case '0': case '1': case '2': case '3': case '4': case '5': case '6': case '7':
-        n = 3, base = 8, max = 255;
-        break;
+    case 'a':
+    case 'b':
+    case 'f':
+    case 'n':
+    case 'r':
+    case 't':
+    case 'v':
+    case '\\': return;
+    case '0':
+    case '1':
+    case '2':
+    case '3':
+    case '4':
+    case '5':
+    case '6':
+    case '7': n = 3, base = 8, max = 255; break;
     case 'x':
         ch = next(c);
         n = 2, base = 16, max = 255;
@@ -565,7 +576,8 @@ lex_statements(cursor *c, ts__pq_tok *t)
             next(c);
             emit(lx, t, T_EQLC);
         } else if (n == '~') {
-            errorf(lx, t, "unexpected character after '=': %s", ts__pq_quote_rune(n, rb, sizeof(rb)));
+            errorf(lx, t, "unexpected character after '=': %s",
+                   ts__pq_quote_rune(n, rb, sizeof(rb)));
         } else {
             emit(lx, t, T_EQL);
         }
@@ -574,7 +586,8 @@ lex_statements(cursor *c, ts__pq_tok *t)
     case '!': {
         int32_t n = next(c);
         if (n != '=')
-            errorf(lx, t, "unexpected character after '!': %s", ts__pq_quote_rune(n, rb, sizeof(rb)));
+            errorf(lx, t, "unexpected character after '!': %s",
+                   ts__pq_quote_rune(n, rb, sizeof(rb)));
         else
             emit(lx, t, T_NEQ);
         return true;
@@ -596,12 +609,8 @@ lex_statements(cursor *c, ts__pq_tok *t)
         }
         return true;
     case '"':
-    case '\'':
-        lex_string(c, t, r);
-        return true;
-    case '`':
-        lex_raw_string(c, t);
-        return true;
+    case '\'': lex_string(c, t, r); return true;
+    case '`': lex_raw_string(c, t); return true;
     case '(':
         emit(lx, t, T_LPAREN);
         lx->paren_depth++;
@@ -642,8 +651,7 @@ lex_statements(cursor *c, ts__pq_tok *t)
         emit(lx, t, T_RBRACKET);
         lx->bracket_open = false;
         return true;
-    default:
-        break;
+    default: break;
     }
     if (is_space(r)) {
         lx->start = lx->pos;
@@ -684,9 +692,7 @@ ts__pq_lex_next(ts__pq_lexer *lx, ts__pq_tok *t)
             t->pos = (uint32_t)lx->len;
             t->len = 0;
             return;
-        case LS_DURATION:
-            lex_duration(&c, t);
-            return;
+        case LS_DURATION: lex_duration(&c, t); return;
         case LS_BRACES:
             if (lex_inside_braces(&c, t))
                 return;

@@ -60,7 +60,7 @@ all_digits(const char *s, size_t n, int base)
         return false;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
-        int d = (c >= '0' && c <= '9') ? c - '0'
+        int d = (c >= '0' && c <= '9')   ? c - '0'
                 : (c >= 'a' && c <= 'f') ? c - 'a' + 10
                 : (c >= 'A' && c <= 'F') ? c - 'A' + 10
                                          : 99;
@@ -209,7 +209,8 @@ advance(parser *p)
     return t;
 }
 
-static void fail(parser *p, uint32_t pos, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fail(parser *p, uint32_t pos, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 NOINLINE static void
 fail(parser *p, uint32_t pos, const char *fmt, ...)
@@ -295,9 +296,7 @@ tok_desc(parser *p, ts__pq_tok t, char *buf, size_t size)
     size_t n = t.len;
     char q[128];
     switch (t.type) {
-    case T_EOF:
-        snprintf(buf, size, "end of input");
-        return;
+    case T_EOF: snprintf(buf, size, "end of input"); return;
     case T_IDENT:
     case T_METRIC_IDENT:
         go_quote(q, sizeof(q), txt, n, 0);
@@ -306,7 +305,9 @@ tok_desc(parser *p, ts__pq_tok t, char *buf, size_t size)
     case T_NUMBER:
     case T_STRING:
     case T_DURATION: {
-        const char *kind = t.type == T_NUMBER ? "number" : t.type == T_STRING ? "string" : "duration";
+        const char *kind = t.type == T_NUMBER   ? "number"
+                           : t.type == T_STRING ? "string"
+                                                : "duration";
         if (n > 10) {
             go_quote(q, sizeof(q), txt, n, 10);
             snprintf(buf, size, "%s %s...", kind, q);
@@ -316,11 +317,8 @@ tok_desc(parser *p, ts__pq_tok t, char *buf, size_t size)
         }
         return;
     }
-    case T_AT:
-        snprintf(buf, size, "\"<Item 57385>\" <op:@>");
-        return;
-    default:
-        break;
+    case T_AT: snprintf(buf, size, "\"<Item 57385>\" <op:@>"); return;
+    default: break;
     }
     if (t.type > T_OPS_START_ && t.type < T_OPS_END_)
         snprintf(buf, size, "<op:%.*s>", (int)n, txt);
@@ -454,16 +452,21 @@ unquote(parser *p, ts__pq_tok t, size_t *outlen)
                 o += ts_str_put_utf8(out + o, v);
                 break;
             }
-            case '0': case '1': case '2': case '3': case '4': case '5': case '6': case '7': {
+            case '0':
+            case '1':
+            case '2':
+            case '3':
+            case '4':
+            case '5':
+            case '6':
+            case '7': {
                 int v = c - '0';
                 for (int k = 0; k < 2 && i < n; k++, i++)
                     v = v * 8 + (s[i] - '0');
                 out[o++] = (char)v;
                 break;
             }
-            default: /* \\ \" \' */
-                out[o++] = c;
-                break;
+            default: /* \\ \" \' */ out[o++] = c; break;
             }
         }
     }
@@ -487,10 +490,8 @@ is_metric_name_tok(ts__pq_tok_type t)
     case T_OFFSET:
     case T_WITHOUT:
     case T_START:
-    case T_END:
-        return true;
-    default:
-        return t > T_AGG_START_ && t < T_AGG_END_;
+    case T_END: return true;
+    default: return t > T_AGG_START_ && t < T_AGG_END_;
     }
 }
 
@@ -545,9 +546,7 @@ parse_label_matchers(parser *p, ptrvec *ms)
         case T_NEQ: mt = TS_MATCH_NEQ; break;
         case T_EQL_REGEX: mt = TS_MATCH_RE; break;
         case T_NEQ_REGEX: mt = TS_MATCH_NRE; break;
-        default:
-            unexpected(p, op, "label matching", "label matching operator");
-            return false;
+        default: unexpected(p, op, "label matching", "label matching operator"); return false;
         }
         advance(p);
         ts__pq_tok val = peek(p);
@@ -867,10 +866,8 @@ parse_primary(parser *p)
         e->u.paren = inner;
         return e;
     }
-    case T_LBRACE:
-        return parse_vector_selector(p);
-    default:
-        break;
+    case T_LBRACE: return parse_vector_selector(p);
+    default: break;
     }
     if (t.type == T_IDENT && peek_n(p, 1).type == T_LPAREN)
         return parse_call(p);
@@ -930,8 +927,9 @@ parse_offset(parser *p, ts_promql_expr *e)
     int64_t *orig_off, *off, *at_ms;
     ts_promql_at_kind *at;
     if (!modifier_target(e, &orig_off, &off, &at, &at_ms)) {
-        fail(p, e->pos.start, "offset modifier must be preceded by an instant vector selector or "
-                              "range vector selector or a subquery");
+        fail(p, e->pos.start,
+             "offset modifier must be preceded by an instant vector selector or "
+             "range vector selector or a subquery");
         return false;
     }
     if (*orig_off != 0) {
@@ -1004,8 +1002,9 @@ parse_at(parser *p, ts_promql_expr *e)
     int64_t *orig_off, *off, *at_ms;
     ts_promql_at_kind *at;
     if (!modifier_target(e, &orig_off, &off, &at, &at_ms)) {
-        fail(p, e->pos.start, "@ modifier must be preceded by an instant vector selector or range "
-                              "vector selector or a subquery");
+        fail(p, e->pos.start,
+             "@ modifier must be preceded by an instant vector selector or range "
+             "vector selector or a subquery");
         return false;
     }
     if (*at != TS_PROMQL_AT_NONE) {
@@ -1177,7 +1176,8 @@ parse_expr_inner(parser *p, int min_prec)
             m = peek(p).type;
             if (m == T_GROUP_LEFT || m == T_GROUP_RIGHT) {
                 advance(p);
-                vm->card = m == T_GROUP_LEFT ? TS_PROMQL_CARD_MANY_TO_ONE : TS_PROMQL_CARD_ONE_TO_MANY;
+                vm->card =
+                    m == T_GROUP_LEFT ? TS_PROMQL_CARD_MANY_TO_ONE : TS_PROMQL_CARD_ONE_TO_MANY;
                 /* the include list is optional, but what follows must then start the right
                  * operand; anything else is reported as a bad grouping, as yacc does */
                 ts__pq_tok_type n = peek(p).type;
@@ -1221,7 +1221,8 @@ static uint32_t
 op_pos(parser *p, ts_promql_expr *e)
 {
     uint32_t i = e->u.bin.lhs->pos.end;
-    while (i < p->len && (p->in[i] == ' ' || p->in[i] == '\t' || p->in[i] == '\n' || p->in[i] == '\r'))
+    while (i < p->len &&
+           (p->in[i] == ' ' || p->in[i] == '\t' || p->in[i] == '\n' || p->in[i] == '\r'))
         i++;
     return i;
 }
@@ -1279,18 +1280,21 @@ check_binary(parser *p, ts_promql_expr *e)
                 if (strcmp(vm->labels[i], vm->include[j]) == 0) {
                     char q[128];
                     go_quote(q, sizeof(q), vm->labels[i], strlen(vm->labels[i]), 0);
-                    fail(p, op_pos(p, e), "label %s must not occur in ON and GROUP clause at once", q);
+                    fail(p, op_pos(p, e), "label %s must not occur in ON and GROUP clause at once",
+                         q);
                     return;
                 }
             }
         }
     }
     if (lt != TS_PROMQL_VT_SCALAR && lt != TS_PROMQL_VT_VECTOR) {
-        fail(p, b->lhs->pos.start, "binary expression must contain only scalar and instant vector types");
+        fail(p, b->lhs->pos.start,
+             "binary expression must contain only scalar and instant vector types");
         return;
     }
     if (rt != TS_PROMQL_VT_SCALAR && rt != TS_PROMQL_VT_VECTOR) {
-        fail(p, b->rhs->pos.start, "binary expression must contain only scalar and instant vector types");
+        fail(p, b->rhs->pos.start,
+             "binary expression must contain only scalar and instant vector types");
         return;
     }
     if (lt != TS_PROMQL_VT_VECTOR || rt != TS_PROMQL_VT_VECTOR) {
@@ -1310,7 +1314,8 @@ check_binary(parser *p, ts_promql_expr *e)
         }
     }
     if ((lt == TS_PROMQL_VT_SCALAR || rt == TS_PROMQL_VT_SCALAR) && ts_promql_op_is_set(b->op))
-        fail(p, e->pos.start, "set operator \"%s\" not allowed in binary scalar expression", opname);
+        fail(p, e->pos.start, "set operator \"%s\" not allowed in binary scalar expression",
+             opname);
 }
 
 NOINLINE static void
@@ -1332,7 +1337,7 @@ check_call(parser *p, ts_promql_expr *e)
                  fn->name, got);
             return;
         }
-        if (fn->variadic > 0 && (size_t)(na + fn->variadic) < got) {
+        if (fn->variadic > 0 && (size_t)na + (size_t)fn->variadic < got) {
             fail(p, e->pos.start, "expected at most %d argument(s) in call to \"%s\", got %zu",
                  na + fn->variadic, fn->name, got);
             return;
@@ -1349,8 +1354,10 @@ check_call(parser *p, ts_promql_expr *e)
         if (p->failed)
             return;
         if (t != fn->arg_types[ti]) {
-            fail(p, e->u.call.args[i]->pos.start, "expected type %s in call to function \"%s\", got %s",
-                 ts_promql_value_type_doc(fn->arg_types[ti]), fn->name, ts_promql_value_type_doc(t));
+            fail(p, e->u.call.args[i]->pos.start,
+                 "expected type %s in call to function \"%s\", got %s",
+                 ts_promql_value_type_doc(fn->arg_types[ti]), fn->name,
+                 ts_promql_value_type_doc(t));
             return;
         }
     }
@@ -1371,15 +1378,9 @@ check(parser *p, ts_promql_expr *e)
         else if (ts_promql_agg_op_has_param(e->u.agg.op))
             expect_type(p, e->u.agg.param, TS_PROMQL_VT_SCALAR, "aggregation parameter");
         break;
-    case TS_PROMQL_BINARY:
-        check_binary(p, e);
-        break;
-    case TS_PROMQL_CALL:
-        check_call(p, e);
-        break;
-    case TS_PROMQL_PAREN:
-        check(p, e->u.paren);
-        break;
+    case TS_PROMQL_BINARY: check_binary(p, e); break;
+    case TS_PROMQL_CALL: check_call(p, e); break;
+    case TS_PROMQL_PAREN: check(p, e->u.paren); break;
     case TS_PROMQL_UNARY: {
         ts_promql_value_type t = check(p, e->u.unary.expr);
         if (!p->failed && t != TS_PROMQL_VT_SCALAR && t != TS_PROMQL_VT_VECTOR)
@@ -1396,18 +1397,11 @@ check(parser *p, ts_promql_expr *e)
                  ts_promql_value_type_str(t));
         break;
     }
-    case TS_PROMQL_MATRIX_SELECTOR:
-        check(p, e->u.ms.vs);
-        break;
-    case TS_PROMQL_VECTOR_SELECTOR:
-        check_vector_selector(p, e);
-        break;
-    case TS_PROMQL_STEP_INVARIANT:
-        check(p, e->u.step_invariant);
-        break;
+    case TS_PROMQL_MATRIX_SELECTOR: check(p, e->u.ms.vs); break;
+    case TS_PROMQL_VECTOR_SELECTOR: check_vector_selector(p, e); break;
+    case TS_PROMQL_STEP_INVARIANT: check(p, e->u.step_invariant); break;
     case TS_PROMQL_NUMBER:
-    case TS_PROMQL_STRING:
-        break;
+    case TS_PROMQL_STRING: break;
     }
     return e->type;
 }

@@ -52,9 +52,12 @@ format_duration(int64_t ms, char *buf, size_t size)
         int64_t ms;
         bool exact;
     } units[] = {
-        {"y", 365LL * 24 * 3600 * 1000, true}, {"w", 7LL * 24 * 3600 * 1000, true},
-        {"d", 24LL * 3600 * 1000, false},      {"h", 3600LL * 1000, false},
-        {"m", 60LL * 1000, false},             {"s", 1000, false},
+        {"y", 365LL * 24 * 3600 * 1000, true},
+        {"w", 7LL * 24 * 3600 * 1000, true},
+        {"d", 24LL * 3600 * 1000, false},
+        {"h", 3600LL * 1000, false},
+        {"m", 60LL * 1000, false},
+        {"s", 1000, false},
         {"ms", 1, false},
     };
     size_t o = 0;
@@ -181,8 +184,7 @@ ts_promql_format(const ts_promql_expr *e, ts_buf *out)
         format_go_float(e->u.number, b, sizeof(b));
         return ts_buf_puts(out, b);
     }
-    case TS_PROMQL_STRING:
-        return put_quoted(out, e->u.string.p, e->u.string.len);
+    case TS_PROMQL_STRING: return put_quoted(out, e->u.string.p, e->u.string.len);
     case TS_PROMQL_VECTOR_SELECTOR:
         rc = put_selector_body(out, &e->u.vs);
         if (rc == 0)
@@ -258,7 +260,8 @@ ts_promql_format(const ts_promql_expr *e, ts_buf *out)
         const ts_promql_binary *b = &e->u.bin;
         rc = ts_promql_format(b->lhs, out);
         if (rc == 0)
-            rc = ts_buf_printf(out, " %s%s", ts_promql_op_str(b->op), b->return_bool ? " bool" : "");
+            rc =
+                ts_buf_printf(out, " %s%s", ts_promql_op_str(b->op), b->return_bool ? " bool" : "");
         const ts_promql_vector_matching *vm = b->matching;
         if (rc == 0 && vm && (vm->nlabels > 0 || vm->on)) {
             rc = ts_buf_puts(out, vm->on ? " on (" : " ignoring (");
@@ -288,8 +291,7 @@ ts_promql_format(const ts_promql_expr *e, ts_buf *out)
         if (rc == 0)
             rc = ts_promql_format(e->u.paren, out);
         return rc == 0 ? ts_buf_putc(out, ')') : rc;
-    case TS_PROMQL_STEP_INVARIANT:
-        return ts_promql_format(e->u.step_invariant, out);
+    case TS_PROMQL_STEP_INVARIANT: return ts_promql_format(e->u.step_invariant, out);
     }
     return 0;
 }

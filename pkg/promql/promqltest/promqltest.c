@@ -129,27 +129,13 @@ parse_quoted(cur *c, ts_arena *a)
         if (ch == '\\' && q != '`' && c->p < c->end) {
             char esc = *c->p++;
             switch (esc) {
-            case 'n':
-                out[n++] = '\n';
-                break;
-            case 't':
-                out[n++] = '\t';
-                break;
-            case 'r':
-                out[n++] = '\r';
-                break;
-            case 'a':
-                out[n++] = '\a';
-                break;
-            case 'b':
-                out[n++] = '\b';
-                break;
-            case 'f':
-                out[n++] = '\f';
-                break;
-            case 'v':
-                out[n++] = '\v';
-                break;
+            case 'n': out[n++] = '\n'; break;
+            case 't': out[n++] = '\t'; break;
+            case 'r': out[n++] = '\r'; break;
+            case 'a': out[n++] = '\a'; break;
+            case 'b': out[n++] = '\b'; break;
+            case 'f': out[n++] = '\f'; break;
+            case 'v': out[n++] = '\v'; break;
             case 'x': {
                 if (c->end - c->p < 2)
                     return NULL;
@@ -176,9 +162,7 @@ parse_quoted(cur *c, ts_arena *a)
                 }
                 break;
             }
-            default:
-                out[n++] = esc;
-                break;
+            default: out[n++] = esc; break;
             }
         } else {
             out[n++] = ch;
@@ -536,9 +520,7 @@ report_failure(runner *r, const evalcmd *ec, const ts_promql_result *res, const 
         fmt_float(res->scalar, num, sizeof(num));
         say(r, "  actual: scalar %s", num);
         break;
-    case TS_PROMQL_VT_STRING:
-        say(r, "  actual: string \"%s\"", res->str);
-        break;
+    case TS_PROMQL_VT_STRING: say(r, "  actual: string \"%s\"", res->str); break;
     case TS_PROMQL_VT_VECTOR:
         say(r, "  actual:%s", res->nvec ? "" : " (empty vector)");
         for (size_t i = 0; i < res->nvec; i++) {
@@ -561,8 +543,7 @@ report_failure(runner *r, const evalcmd *ec, const ts_promql_result *res, const 
             say(r, "    %s%s", lb, vals);
         }
         break;
-    default:
-        break;
+    default: break;
     }
 }
 
@@ -629,14 +610,10 @@ static const char *
 compare_instant(runner *r, const evalcmd *ec, const ts_promql_result *res)
 {
     switch (res->type) {
-    case TS_PROMQL_VT_VECTOR:
-        return compare_vector(r, ec, res->vec, res->nvec, ec->ordered);
-    case TS_PROMQL_VT_SCALAR:
-        return compare_scalar(r, ec, res->scalar);
-    case TS_PROMQL_VT_MATRIX:
-        return "received range result on instant evaluation";
-    default:
-        return "received string result on instant evaluation";
+    case TS_PROMQL_VT_VECTOR: return compare_vector(r, ec, res->vec, res->nvec, ec->ordered);
+    case TS_PROMQL_VT_SCALAR: return compare_scalar(r, ec, res->scalar);
+    case TS_PROMQL_VT_MATRIX: return "received range result on instant evaluation";
+    default: return "received string result on instant evaluation";
     }
 }
 
@@ -812,10 +789,8 @@ at_unsafe(ts_promql_func_id id)
     case TS_PROMQL_FN_YEAR:
     case TS_PROMQL_FN_PREDICT_LINEAR:
     case TS_PROMQL_FN_TIME:
-    case TS_PROMQL_FN_TIMESTAMP:
-        return true;
-    default:
-        return false;
+    case TS_PROMQL_FN_TIMESTAMP: return true;
+    default: return false;
     }
 }
 
@@ -833,9 +808,7 @@ pin_at(ts_promql_expr *x, int64_t ts, bool *unsafe)
             x->u.vs.at_ms = ts;
         }
         return;
-    case TS_PROMQL_MATRIX_SELECTOR:
-        pin_at(x->u.ms.vs, ts, unsafe);
-        return;
+    case TS_PROMQL_MATRIX_SELECTOR: pin_at(x->u.ms.vs, ts, unsafe); return;
     case TS_PROMQL_SUBQUERY:
         if (x->u.sq.at == TS_PROMQL_AT_NONE) {
             x->u.sq.at = TS_PROMQL_AT_TIMESTAMP;
@@ -856,17 +829,10 @@ pin_at(ts_promql_expr *x, int64_t ts, bool *unsafe)
         pin_at(x->u.bin.lhs, ts, unsafe);
         pin_at(x->u.bin.rhs, ts, unsafe);
         return;
-    case TS_PROMQL_UNARY:
-        pin_at(x->u.unary.expr, ts, unsafe);
-        return;
-    case TS_PROMQL_PAREN:
-        pin_at(x->u.paren, ts, unsafe);
-        return;
-    case TS_PROMQL_STEP_INVARIANT:
-        pin_at(x->u.step_invariant, ts, unsafe);
-        return;
-    default:
-        return;
+    case TS_PROMQL_UNARY: pin_at(x->u.unary.expr, ts, unsafe); return;
+    case TS_PROMQL_PAREN: pin_at(x->u.paren, ts, unsafe); return;
+    case TS_PROMQL_STEP_INVARIANT: pin_at(x->u.step_invariant, ts, unsafe); return;
+    default: return;
     }
 }
 

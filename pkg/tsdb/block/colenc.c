@@ -131,7 +131,8 @@ ts__col_decode(ts_dec *d, int64_t mint, ts_buf *out)
             else if (order == 1 || i == 1)
                 kd = x, k = (int64_t)((uint64_t)k + (uint64_t)kd);
             else
-                kd = (int64_t)((uint64_t)kd + (uint64_t)x), k = (int64_t)((uint64_t)k + (uint64_t)kd);
+                kd = (int64_t)((uint64_t)kd + (uint64_t)x),
+                k = (int64_t)((uint64_t)k + (uint64_t)kd);
             v[i] = (double)k / p10[dec];
         }
     } else {
@@ -159,7 +160,7 @@ out:
 }
 
 int
-ts__col_encode(ts_buf *out, const uint8_t *xor, size_t len, int64_t mint)
+ts__col_encode(ts_buf *out, const uint8_t * xor, size_t len, int64_t mint)
 {
     size_t n = ts_xor_bytes_count(xor, len);
     if (n == 0)

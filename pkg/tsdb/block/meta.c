@@ -270,8 +270,8 @@ ts__meta_read(const char *dir, ts_block_meta *m, ts_error *err)
                     }
                     m->level = (int)v;
                 } else if (key_is(&doc, q, "sources") && cv && cv->type == YAML_SEQUENCE_NODE) {
-                    size_t cnt = (size_t)(cv->data.sequence.items.top -
-                                          cv->data.sequence.items.start);
+                    size_t cnt =
+                        (size_t)(cv->data.sequence.items.top - cv->data.sequence.items.start);
                     ts_free(m->sources);
                     m->sources = ts_calloc(cnt ? cnt : 1, sizeof(*m->sources));
                     m->nsources = 0;

@@ -41,11 +41,11 @@ typedef struct ts_xor_chunk {
     uint8_t free_bits; /* unused low bits in b[len-1] (0..8; 8 = empty last byte) */
     uint8_t leading;   /* XOR window of the last written value; 0xff = none yet */
     uint8_t trailing;
-    uint16_t count;    /* samples */
-    int64_t mint;      /* first timestamp */
-    int64_t t;         /* last timestamp */
-    int64_t tdelta;    /* last timestamp delta */
-    uint64_t vbits;    /* last value's bits */
+    uint16_t count; /* samples */
+    int64_t mint;   /* first timestamp */
+    int64_t t;      /* last timestamp */
+    int64_t tdelta; /* last timestamp delta */
+    uint64_t vbits; /* last value's bits */
 } ts_xor_chunk;
 
 /* Heap encoder; free with ts_xor_chunk_free (NULL ok). */
@@ -95,8 +95,8 @@ typedef struct ts_xor_iter {
     uint16_t total;      /* samples announced by the header */
     uint16_t nread;      /* samples decoded so far */
     uint8_t leading, trailing;
-    uint8_t done;        /* exhausted or failed: next/seek return NONE */
-    uint8_t heap;        /* allocated by ts_xor_iterator_new */
+    uint8_t done; /* exhausted or failed: next/seek return NONE */
+    uint8_t heap; /* allocated by ts_xor_iterator_new */
     int err;
     int64_t t, tdelta;
     uint64_t vbits;

@@ -49,7 +49,7 @@ typedef struct entry {
     bool logged;   /* its series record was known to be logged (stays so) */
     bool tolog;    /* commit handed its series record to the log */
     uint32_t left; /* samples of this series not applied yet */
-    int64_t t;    /* the batch's last sample of the series */
+    int64_t t;     /* the batch's last sample of the series */
     uint64_t vbits;
 } entry;
 

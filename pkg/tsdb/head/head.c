@@ -819,16 +819,10 @@ ts_head_replay_sample(ts_head *h, uint64_t ref, int64_t t, double v)
             atomic_fetch_add(&h->num_chunks, 1);
         ts__head_widen(h, t, t);
         return TS_OK;
-    case 1: /* identical duplicate */
-        return TS_OK;
-    case TS_EOOO:
-        atomic_fetch_add(&h->ooo_total, 1);
-        return TS_OK;
-    case TS_EDUPSAMPLE:
-        atomic_fetch_add(&h->dup_total, 1);
-        return TS_OK;
-    default:
-        return rc;
+    case 1: /* identical duplicate */ return TS_OK;
+    case TS_EOOO: atomic_fetch_add(&h->ooo_total, 1); return TS_OK;
+    case TS_EDUPSAMPLE: atomic_fetch_add(&h->dup_total, 1); return TS_OK;
+    default: return rc;
     }
 }
 
@@ -855,8 +849,8 @@ replay_lookup(ts_head *h, uint64_t ref)
 #define REPLAY_PREFETCH_CHUNK 16
 
 size_t
-ts_head_replay_resolve(ts_head *h, const ts_record_sample *smp, size_t n,
-                       ts_head_replay_item *out, size_t *nout)
+ts_head_replay_resolve(ts_head *h, const ts_record_sample *smp, size_t n, ts_head_replay_item *out,
+                       size_t *nout)
 {
     int64_t min_valid = ts__head_min_valid_time(h, TS__WINDOW_REPLAY);
     uint64_t too_old = 0;
@@ -921,17 +915,10 @@ ts_head_replay_apply(ts_head *h, const ts_head_replay_item *it, size_t n)
             if (t > maxt)
                 maxt = t;
             break;
-        case 1: /* identical duplicate */
-            break;
-        case TS_EOOO:
-            ooo++;
-            break;
-        case TS_EDUPSAMPLE:
-            dup++;
-            break;
-        default:
-            failed++;
-            break;
+        case 1: /* identical duplicate */ break;
+        case TS_EOOO: ooo++; break;
+        case TS_EDUPSAMPLE: dup++; break;
+        default: failed++; break;
         }
     }
     if (appended) {
@@ -1002,8 +989,7 @@ ts_head_truncate(ts_head *h, int64_t mint)
                     drop++;
                 }
                 if (drop > 0) {
-                    memmove(s->chunks, s->chunks + drop,
-                            (s->nchunks - drop) * sizeof(*s->chunks));
+                    memmove(s->chunks, s->chunks + drop, (s->nchunks - drop) * sizeof(*s->chunks));
                     s->nchunks -= drop;
                     if (s->nchunks == 0) {
                         ts_free(s->chunks);

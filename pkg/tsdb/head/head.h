@@ -53,10 +53,10 @@ typedef struct ts_head_opts {
 
 typedef struct ts_head_stats {
     uint64_t num_series;
-    uint64_t num_samples;     /* samples currently in memory */
+    uint64_t num_samples; /* samples currently in memory */
     uint64_t num_chunks;
-    int64_t mint, maxt;       /* INT64_MAX/INT64_MIN when empty */
-    uint64_t appended_total;  /* samples accepted since start */
+    int64_t mint, maxt;      /* INT64_MAX/INT64_MIN when empty */
+    uint64_t appended_total; /* samples accepted since start */
     uint64_t out_of_order_total;
     uint64_t duplicate_total;
     uint64_t too_old_total;

@@ -20,10 +20,10 @@
 #include "pkg/tsdb/head/head.h"
 
 #define TS__HEAD_CHUNK_SAMPLES 120
-#define TS__HEAD_STRIPES 1024          /* series table stripes (power of two) */
-#define TS__HEAD_SERIES_LOCKS 4096     /* series data mutexes (power of two) */
-#define TS__HEAD_DENSE_BITS 16         /* dense ref index: slots per chunk (log2) */
-#define TS__HEAD_DENSE_TOP 65536       /* chunks: refs below 2^32 are indexed */
+#define TS__HEAD_STRIPES 1024      /* series table stripes (power of two) */
+#define TS__HEAD_SERIES_LOCKS 4096 /* series data mutexes (power of two) */
+#define TS__HEAD_DENSE_BITS 16     /* dense ref index: slots per chunk (log2) */
+#define TS__HEAD_DENSE_TOP 65536   /* chunks: refs below 2^32 are indexed */
 
 /* A completed, immutable chunk.  data is freed only by truncation, and
  * only after the queriers that could hold pointers to it are closed. */
@@ -36,14 +36,14 @@ typedef struct ts__head_chunk {
 
 typedef struct ts__series {
     uint64_t ref;
-    ts_labels *labels; /* owned; immutable */
+    ts_labels *labels;                       /* owned; immutable */
     struct ts__series *next_hash, *next_ref; /* stripe chains */
     /* Everything below is protected by the series mutex (ts__series_lock). */
     ts__head_chunk *chunks; /* completed chunks, oldest first */
     uint32_t nchunks, cchunks;
-    uint32_t pending; /* open appenders that reference the series */
-    uint8_t logged;   /* its series record was handed to opts.log */
-    uint8_t dead;     /* unlinked or being unlinked: lookups ignore it */
+    uint32_t pending;  /* open appenders that reference the series */
+    uint8_t logged;    /* its series record was handed to opts.log */
+    uint8_t dead;      /* unlinked or being unlinked: lookups ignore it */
     ts_xor_chunk open; /* the chunk being appended to (count 0 = none) */
 } ts__series;
 
@@ -69,8 +69,8 @@ struct ts_head {
     ts__postings *postings;
 
     _Atomic uint64_t next_ref;
-    _Atomic int64_t mint, maxt;       /* of samples in memory */
-    _Atomic int64_t min_valid;        /* samples below are too old (set by truncate) */
+    _Atomic int64_t mint, maxt; /* of samples in memory */
+    _Atomic int64_t min_valid;  /* samples below are too old (set by truncate) */
 
     /* Deferred freeing (epoch-based reclamation): queriers hold pointers to
      * series and completed chunk data between calls.  Memory unlinked by
@@ -78,10 +78,10 @@ struct ts_head {
      * the current epoch and freed once every querier opened before that is
      * closed.  Nobody waits: truncation never blocks queries. */
     pthread_mutex_t gc_mu;
-    uint64_t epoch;                   /* next tag */
-    struct ts__reader *rhead, *rtail; /* open queriers, oldest ticket first */
+    uint64_t epoch;                    /* next tag */
+    struct ts__reader *rhead, *rtail;  /* open queriers, oldest ticket first */
     struct ts__garbage *ghead, *gtail; /* retired batches, oldest first */
-    pthread_mutex_t trunc_mu;         /* one truncation at a time */
+    pthread_mutex_t trunc_mu;          /* one truncation at a time */
 
     /* WAL replay only: a dense ref -> series index built by
      * ts_head_replay_series (grown under replay_mu) and read by

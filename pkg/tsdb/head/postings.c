@@ -410,8 +410,7 @@ matcher_set(ts__postings *p, const ts_matcher *m)
 }
 
 void
-ts__postings_select(ts__postings *p, ts_matcher *const *ms, size_t nms, bool *exact,
-                    ts__refs *out)
+ts__postings_select(ts__postings *p, ts_matcher *const *ms, size_t nms, bool *exact, ts__refs *out)
 {
     out->r = NULL;
     out->n = out->cap = 0;

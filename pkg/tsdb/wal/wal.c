@@ -88,11 +88,11 @@ typedef struct segw {
     char *dir;
     int fd; /* -1 when no segment is open */
     int idx;
-    size_t size;     /* bytes in the current segment */
-    size_t max;      /* segment_size */
+    size_t size; /* bytes in the current segment */
+    size_t max;  /* segment_size */
     bool compress;
     ZSTD_CCtx *cctx;
-    ts_buf frames;   /* frames of the call being written */
+    ts_buf frames;    /* frames of the call being written */
     bool broken_tail; /* a failed write could not be truncated away */
 } segw;
 
@@ -316,8 +316,8 @@ typedef struct ahead {
         ts_buf buf;
     } slot[READAHEAD_SLOTS];
     size_t first, count;
-    bool done;  /* helper finished; good_end and why are final */
-    bool stop;  /* the caller wants no more records */
+    bool done; /* helper finished; good_end and why are final */
+    bool stop; /* the caller wants no more records */
     size_t good_end;
     const char *why;
 } ahead;
@@ -440,8 +440,8 @@ out:
  * early (NULL when the whole file was good).  Returns fn's error or an I/O
  * error; damage is not an error. */
 static int
-scan_segment(reader *r, const char *path, rec_fn fn, void *ctx, size_t *good_end,
-             const char **why, uint64_t *nrecs)
+scan_segment(reader *r, const char *path, rec_fn fn, void *ctx, size_t *good_end, const char **why,
+             uint64_t *nrecs)
 {
     *good_end = 0;
     *why = NULL;
@@ -585,9 +585,9 @@ struct ts_wal {
     ts_wal_opts opts;
     pthread_mutex_t mu; /* guards everything below */
     segw w;
-    int first;   /* oldest segment on disk */
-    int ckpt;    /* newest checkpoint index, -1 if none */
-    bool dirty;  /* written since the last fsync */
+    int first;  /* oldest segment on disk */
+    int ckpt;   /* newest checkpoint index, -1 if none */
+    bool dirty; /* written since the last fsync */
     ts_wal_stats st;
 
     pthread_t syncer;
@@ -666,8 +666,8 @@ remove_segments(const char *dir, const int *segs, size_t n)
 }
 
 int
-ts_wal_open(const char *dir, const ts_wal_opts *opts, ts_wal_replay_fn fn, void *ctx,
-            ts_wal **out, ts_error *err)
+ts_wal_open(const char *dir, const ts_wal_opts *opts, ts_wal_replay_fn fn, void *ctx, ts_wal **out,
+            ts_error *err)
 {
     *out = NULL;
     ts_wal_opts o;
@@ -678,8 +678,8 @@ ts_wal_open(const char *dir, const ts_wal_opts *opts, ts_wal_replay_fn fn, void 
     if (o.segment_size == 0)
         o.segment_size = TS_WAL_DEFAULT_SEGMENT_SIZE;
     if (o.segment_size < TS_WAL_MIN_SEGMENT_SIZE)
-        return ts_error_set(err, TS_EINVAL, "wal segment size %zu below minimum %u",
-                            o.segment_size, TS_WAL_MIN_SEGMENT_SIZE);
+        return ts_error_set(err, TS_EINVAL, "wal segment size %zu below minimum %u", o.segment_size,
+                            TS_WAL_MIN_SEGMENT_SIZE);
     int rc = ts_fs_mkdir_all(dir, 0755);
     if (rc != TS_OK)
         return ts_error_set(err, rc, "creating wal dir %s: %s", dir, ts_strerror(rc));

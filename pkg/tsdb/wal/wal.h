@@ -42,11 +42,11 @@
 typedef struct ts_wal ts_wal;
 
 typedef struct ts_wal_opts {
-    size_t segment_size;       /* default TS_WAL_DEFAULT_SEGMENT_SIZE */
+    size_t segment_size; /* default TS_WAL_DEFAULT_SEGMENT_SIZE */
     /* > 0: a background thread fsyncs this often (default 1000);
      * 0: fsync after every ts_wal_log; < 0: only on sync/rotate/close. */
     int64_t fsync_interval_ms;
-    bool compress;             /* zstd-compress records when that makes them smaller */
+    bool compress; /* zstd-compress records when that makes them smaller */
 } ts_wal_opts;
 
 void ts_wal_opts_default(ts_wal_opts *o);
@@ -99,7 +99,7 @@ int ts_wal_checkpoint(ts_wal *w, int upto, ts_wal_keep_fn keep, void *ctx, int64
 typedef struct ts_wal_stats {
     uint64_t records_written, bytes_written; /* frame bytes */
     uint64_t records_replayed;
-    uint64_t repairs;         /* times a damaged tail was truncated on open */
+    uint64_t repairs; /* times a damaged tail was truncated on open */
     uint64_t checkpoints;
     uint64_t fsyncs;
 } ts_wal_stats;

@@ -213,7 +213,8 @@ do_verify(const char *dir, int nseries, int64_t step, int64_t expected, int leni
         int64_t next = expected < 0 ? 0 : expected + step;
         if (last[i] != expected && last[i] != next) {
             printf("series %d ends at %" PRId64 ", but the writer reported %" PRId64
-                   " as committed\n", i, last[i], expected);
+                   " as committed\n",
+                   i, last[i], expected);
             problems++;
         }
     }
@@ -222,8 +223,7 @@ do_verify(const char *dir, int nseries, int64_t step, int64_t expected, int leni
     printf("%s series=%d last=%" PRId64 " expected=%" PRId64 " blocks=%zu head_series=%" PRIu64
            " wal_segments=%d-%d wal_repairs=%" PRIu64 " problems=%d\n",
            problems ? "FAILED" : "verified", nseries, last[0], expected, st.num_blocks,
-           st.head.num_series, st.wal_first_segment, st.wal_last_segment, st.wal_repairs,
-           problems);
+           st.head.num_series, st.wal_first_segment, st.wal_last_segment, st.wal_repairs, problems);
     ts_db_close(db);
     free(last);
     return problems ? 1 : 0;

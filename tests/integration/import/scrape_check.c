@@ -38,8 +38,8 @@ parse(const char *fmt, const char *file)
         return 2;
     }
     ts_textparse *p;
-    ts_textparse_new(&p, strcmp(fmt, "openmetrics") == 0 ? TS_TP_OPENMETRICS : TS_TP_PROMTEXT,
-                     buf, len, NULL);
+    ts_textparse_new(&p, strcmp(fmt, "openmetrics") == 0 ? TS_TP_OPENMETRICS : TS_TP_PROMTEXT, buf,
+                     len, NULL);
     int series = 0, rc = 0;
     for (;;) {
         ts_tp_entry e = ts_textparse_next(p);
@@ -97,9 +97,9 @@ serve_one(int c, const char *dir)
                          ? "application/openmetrics-text; version=1.0.0; charset=utf-8"
                          : "text/plain; version=0.0.4; charset=utf-8";
     char head[256];
-    int hl = snprintf(head, sizeof(head),
-                      "HTTP/1.0 200 OK\r\nContent-Type: %s\r\nContent-Length: %zu\r\n\r\n", ct,
-                      blen);
+    int hl =
+        snprintf(head, sizeof(head),
+                 "HTTP/1.0 200 OK\r\nContent-Type: %s\r\nContent-Length: %zu\r\n\r\n", ct, blen);
     ts_fs_write_all(c, head, (size_t)hl);
     ts_fs_write_all(c, body, blen);
     ts_free(body);

@@ -21,8 +21,11 @@
 static ts_bench_gen *
 make_gen(size_t targets, size_t series, double churn)
 {
-    ts_bench_opts o = {.targets = targets, .series = series, .churn = churn,
-                       .churn_interval_ms = 60000, .seed = 7,
+    ts_bench_opts o = {.targets = targets,
+                       .series = series,
+                       .churn = churn,
+                       .churn_interval_ms = 60000,
+                       .seed = 7,
                        .start_ms = NOW_MS};
     ts_bench_gen *g = NULL;
     ts_error e;
@@ -36,8 +39,8 @@ make_gen(size_t targets, size_t series, double churn)
 typedef struct sample {
     char *series; /* raw series text */
     char *name;
-    char *group;  /* series text without the le label (histogram grouping) */
-    double le;    /* buckets: bound; else NAN */
+    char *group; /* series text without the le label (histogram grouping) */
+    double le;   /* buckets: bound; else NAN */
     double v;
     ts_metric_type type; /* of its family */
 } sample;
@@ -692,5 +695,4 @@ T_MAIN({"setup", test_setup}, {"exact_series_counts", test_exact_series_counts},
        {"targets_differ_and_repeat", test_targets_differ_and_repeat}, {"churn", test_churn},
        {"bad_options", test_bad_options}, {"promtool_check_metrics", test_promtool_check_metrics},
        {"server_serves_all_targets", test_server_serves_all_targets},
-       {"server_concurrent_and_stop", test_server_concurrent_and_stop},
-       {"cleanup", test_cleanup})
+       {"server_concurrent_and_stop", test_server_concurrent_and_stop}, {"cleanup", test_cleanup})

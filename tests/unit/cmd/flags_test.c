@@ -19,8 +19,8 @@ static void
 test_forms(void)
 {
     ts_flag *f = fresh();
-    char *argv[] = {"shard", "--config.file=a.yml", "--web.enable-lifecycle", "--store", "tcp://a:1",
-                    "--store=tcp://b:2", "--no-query.partial-response"};
+    char *argv[] = {"shard",     "--config.file=a.yml", "--web.enable-lifecycle",     "--store",
+                    "tcp://a:1", "--store=tcp://b:2",   "--no-query.partial-response"};
     bool help;
     T_OK(ts_flags_parse(f, 4, 7, argv, "shard", &help));
     T_STREQ(f[0].value, "a.yml");

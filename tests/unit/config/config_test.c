@@ -146,13 +146,11 @@ static const struct {
     /* (promtool) at most one of basic_auth password & password_file must be configured */
     {"scrape_configs:\n  - job_name: a\n    basic_auth:\n      username: u\n      password: p\n"
      "      password_file: f\n",
-     4,
-     "scrape_configs[0]: at most one of basic_auth password & password_file must be configured"},
+     4, "scrape_configs[0]: at most one of basic_auth password & password_file must be configured"},
     /* (promtool) authorization is not compatible with bearer_token & bearer_token_file */
     {"scrape_configs:\n  - job_name: a\n    bearer_token: x\n    authorization:\n      "
      "credentials: y\n",
-     5,
-     "scrape_configs[0]: authorization is not compatible with bearer_token & bearer_token_file"},
+     5, "scrape_configs[0]: authorization is not compatible with bearer_token & bearer_token_file"},
     /* (promtool) relabel configuration for hashmod requires non-zero modulus */
     {"scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - action: hashmod\n        "
      "target_label: x\n",
@@ -172,8 +170,8 @@ test_bad_configs(void)
         ts_error e;
         int rc = parse(bad[i].yaml, &c, &e);
         if (rc == 0 || strcmp(e.msg, bad[i].msg) != 0 || e.line != bad[i].line) {
-            fprintf(stderr, "  case %zu: rc=%d line=%d msg=\"%s\"\n  want line=%d msg=\"%s\"\n",
-                    i, rc, e.line, e.msg, bad[i].line, bad[i].msg);
+            fprintf(stderr, "  case %zu: rc=%d line=%d msg=\"%s\"\n  want line=%d msg=\"%s\"\n", i,
+                    rc, e.line, e.msg, bad[i].line, bad[i].msg);
             t_failed_flag = 1;
         }
         T_TRUE(c == NULL);
@@ -190,8 +188,8 @@ test_bad_regex(void)
                &c, &e),
          0);
     T_EQ(e.line, 5);
-    T_TRUE(strncmp(e.msg, "scrape_configs[0].relabel_configs[0].regex: error parsing regexp:",
-                   65) == 0);
+    T_TRUE(strncmp(e.msg,
+                   "scrape_configs[0].relabel_configs[0].regex: error parsing regexp:", 65) == 0);
 }
 
 static void
@@ -253,18 +251,18 @@ test_expand_env(void)
         {"$TS_T_POD", "tessera-shard-0-1", 0},
         {"r-$TS_T_POD-x", "r-tessera-shard-0-1-x", 0}, /* '-' ends a $NAME */
         {"${TS_T_POD}x", "tessera-shard-0-1x", 0},
-        {"$TS_T_PODx", "", 1},                         /* the name is TS_T_PODx */
+        {"$TS_T_PODx", "", 1}, /* the name is TS_T_PODx */
         {"${TS_T_UNSET}", "", 1},
         {"a${TS_T_EMPTY}b", "ab", 1},
         {"$TS_T_UNSET$TS_T_EMPTY", "", 2},
-        {"$$", "$", 0},                 /* escaped dollar */
+        {"$$", "$", 0}, /* escaped dollar */
         {"$${TS_T_POD}", "${TS_T_POD}", 0},
-        {"cost $", "cost $", 0},        /* '$' at the end stays */
-        {"a $ b", "a $ b", 0},          /* '$' before a non-name stays */
+        {"cost $", "cost $", 0}, /* '$' at the end stays */
+        {"a $ b", "a $ b", 0},   /* '$' before a non-name stays */
         {"$%", "$%", 0},
-        {"x${}y", "xy", 0},             /* bad syntax is dropped */
+        {"x${}y", "xy", 0},              /* bad syntax is dropped */
         {"x${TS_T_POD", "xTS_T_POD", 0}, /* unclosed: "${" is dropped */
-        {"$1a", "onea", 0},             /* special names take one character */
+        {"$1a", "onea", 0},              /* special names take one character */
         {"${1}", "one", 0},
         {"${TS_T_POD}/${TS_T_POD}", "tessera-shard-0-1/tessera-shard-0-1", 0},
     };
@@ -355,7 +353,8 @@ test_masked_text(void)
     ts_config_free(c);
 }
 
-T_MAIN({"masked_text", test_masked_text}, {"defaults", test_defaults}, {"bearer_becomes_authorization", test_bearer_becomes_authorization},
+T_MAIN({"masked_text", test_masked_text}, {"defaults", test_defaults},
+       {"bearer_becomes_authorization", test_bearer_becomes_authorization},
        {"bad_configs", test_bad_configs}, {"bad_regex", test_bad_regex},
-       {"ugly_input", test_ugly_input}, {"bytes", test_bytes},
-       {"expand_env", test_expand_env}, {"expand_external_labels", test_expand_external_labels})
+       {"ugly_input", test_ugly_input}, {"bytes", test_bytes}, {"expand_env", test_expand_env},
+       {"expand_external_labels", test_expand_external_labels})

@@ -209,13 +209,20 @@ dns_serve(void *arg)
     for (int i = 0; match && i < 2; i++) {
         r[o++] = 0xc0; /* pointer to the question name */
         r[o++] = 12;
-        r[o++] = 0; r[o++] = 33; /* SRV */
-        r[o++] = 0; r[o++] = 1;  /* IN */
-        r[o++] = 0; r[o++] = 0; r[o++] = 0; r[o++] = 60; /* TTL */
+        r[o++] = 0;
+        r[o++] = 33; /* SRV */
+        r[o++] = 0;
+        r[o++] = 1; /* IN */
+        r[o++] = 0;
+        r[o++] = 0;
+        r[o++] = 0;
+        r[o++] = 60; /* TTL */
         uint8_t rd[300];
         size_t rl = 0;
-        rd[rl++] = 0; rd[rl++] = 10; /* priority */
-        rd[rl++] = 0; rd[rl++] = 5;  /* weight */
+        rd[rl++] = 0;
+        rd[rl++] = 10; /* priority */
+        rd[rl++] = 0;
+        rd[rl++] = 5; /* weight */
         rd[rl++] = (uint8_t)(ports[i] >> 8);
         rd[rl++] = (uint8_t)ports[i];
         rl += put_name(rd + rl, targets[i]);
@@ -254,8 +261,8 @@ test_dns_srv(void)
     dns_start(&d);
     ts_target_group g;
     ts_error err;
-    int rc = ts_discovery_dns_lookup_at("127.0.0.1", d.port, "_prom._tcp.example.org", "SRV", 0,
-                                        &g, &err);
+    int rc = ts_discovery_dns_lookup_at("127.0.0.1", d.port, "_prom._tcp.example.org", "SRV", 0, &g,
+                                        &err);
     dns_stop(&d);
     T_OK(rc);
     T_EQ(g.ntargets, 2);
@@ -456,6 +463,5 @@ test_manager_dns_and_static(void)
 
 T_MAIN({"static_group", test_static_group}, {"file_parse", test_file_parse},
        {"file_glob", test_file_glob}, {"dns_localhost", test_dns_localhost},
-       {"dns_srv", test_dns_srv},
-       {"manager_file_sd", test_manager_file_sd},
+       {"dns_srv", test_dns_srv}, {"manager_file_sd", test_manager_file_sd},
        {"manager_dns_and_static", test_manager_dns_and_static})

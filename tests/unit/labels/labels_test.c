@@ -59,7 +59,7 @@ test_builder(void)
     ts_labels_builder b;
     ts_labels_builder_init(&b, base);
     ts_labels_builder_set(&b, "c", "3");
-    ts_labels_builder_set(&b, "a", "");   /* empty value deletes */
+    ts_labels_builder_set(&b, "a", ""); /* empty value deletes */
     ts_labels_builder_set(&b, "b", "22");
     ts_arena ar;
     ts_arena_init(&ar, 0);

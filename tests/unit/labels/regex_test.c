@@ -45,15 +45,15 @@ test_expand(void)
     CHECK("(.*)", "abc", "$1", "abc");
     CHECK("(a)(b)(c)", "abc", "$3$2$1", "cba");
     CHECK("(a)(b)", "ab", "${1}x", "ax");
-    CHECK("(a)(b)", "ab", "$1x", "");        /* Go: group "1x" does not exist */
+    CHECK("(a)(b)", "ab", "$1x", ""); /* Go: group "1x" does not exist */
     CHECK("(?P<first>a)b", "ab", "$first!", "a!");
     CHECK("(?P<first>a)b", "ab", "${first}", "a");
     CHECK("(a)", "a", "$$1", "$1");
     CHECK("(a)", "a", "cost: $", "cost: $"); /* malformed: literal */
     CHECK("(a)", "a", "${1", "${1");
-    CHECK("(a)?b", "b", "[$1]", "[]");       /* unset group expands to "" */
+    CHECK("(a)?b", "b", "[$1]", "[]"); /* unset group expands to "" */
     CHECK("(a)", "a", "$9", "");
-    CHECK("b", "ab", "$0", NULL);            /* anchored: no match */
+    CHECK("b", "ab", "$0", NULL); /* anchored: no match */
     CHECK("(.+):(\\d+)", "host:9100", "$1", "host");
 }
 

@@ -80,7 +80,8 @@ drain(ts_iterator *it, ts_sample *out, size_t max)
 static void
 test_identical_replicas(void)
 {
-    ts_iterator *its[2] = {gen(0, 150000, 15000, -1, -1, 0, 1), gen(0, 150000, 15000, -1, -1, 0, 1)};
+    ts_iterator *its[2] = {gen(0, 150000, 15000, -1, -1, 0, 1),
+                           gen(0, 150000, 15000, -1, -1, 0, 1)};
     ts_iterator *d = ts_query_dedup_iterators(its, 2, false);
     ts_sample s[64];
     size_t n = drain(d, s, 64);
@@ -193,7 +194,8 @@ test_three_replicas_and_seek(void)
     T_EQ(s[0].t, 0);
     T_EQ(s[n - 1].t, 100000);
     ts_it_free(d);
-    ts_iterator *its2[2] = {gen(0, 100000, 10000, -1, -1, 0, 1), gen(0, 100000, 10000, -1, -1, 0, 1)};
+    ts_iterator *its2[2] = {gen(0, 100000, 10000, -1, -1, 0, 1),
+                            gen(0, 100000, 10000, -1, -1, 0, 1)};
     d = ts_query_dedup_iterators(its2, 2, false);
     T_EQ(ts_it_seek(d, 35000), TS_VAL_FLOAT);
     int64_t t;
@@ -230,7 +232,8 @@ test_stale_marker_of_one_replica_is_skipped(void)
     T_EQ(s[n - 1].t, 20300);
     ts_it_free(d);
     /* both replicas go stale: the series ends with a stale marker */
-    vit *x = (vit *)gen(0, 5000, 1000, -1, -1, 1, 0), *y = (vit *)gen(300, 5300, 1000, -1, -1, 1, 0);
+    vit *x = (vit *)gen(0, 5000, 1000, -1, -1, 1, 0),
+        *y = (vit *)gen(300, 5300, 1000, -1, -1, 1, 0);
     x->s = ts_realloc(x->s, (x->n + 1) * sizeof(ts_sample));
     x->s[x->n++] = (ts_sample){6000, ts_stale_nan()};
     y->s = ts_realloc(y->s, (y->n + 1) * sizeof(ts_sample));

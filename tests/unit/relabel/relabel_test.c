@@ -86,7 +86,8 @@ test_replace_with_template_target(void)
     const char *got =
         run(c, 2, ts_labels_from_strings(4, "__address__", "node-a:9100", "job", "hm"));
     /* prometheus 2.42: port_9100="node-ax", copy_job="hm" */
-    T_STREQ(got, "{__address__=\"node-a:9100\", copy_job=\"hm\", job=\"hm\", port_9100=\"node-ax\"}");
+    T_STREQ(got,
+            "{__address__=\"node-a:9100\", copy_job=\"hm\", job=\"hm\", port_9100=\"node-ax\"}");
     ts_relabel_config_fini(&c[0]);
     ts_relabel_config_fini(&c[1]);
 }
@@ -148,8 +149,7 @@ test_labeldrop_keep_case(void)
     T_OK(ts_relabel_config_validate(&c, NULL));
     T_STREQ(run(&c, 1, ts_labels_from_strings(4, "__meta_x", "1", "job", "j")), "{job=\"j\"}");
     c.action = TS_RELABEL_LABELKEEP;
-    T_STREQ(run(&c, 1, ts_labels_from_strings(4, "__meta_x", "1", "job", "j")),
-            "{__meta_x=\"1\"}");
+    T_STREQ(run(&c, 1, ts_labels_from_strings(4, "__meta_x", "1", "job", "j")), "{__meta_x=\"1\"}");
     ts_relabel_config_fini(&c);
 
     ts_relabel_config_init(&c);

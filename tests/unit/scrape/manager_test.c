@@ -351,8 +351,9 @@ test_count_file(void)
     struct {
         const char *text;
         uint32_t want; /* 0: refused */
-    } cases[] = {{"3", 3}, {"3\n", 3}, {"  12 \n", 12}, {"1", 1}, {"0", 0}, {"-1", 0},
-                 {"three", 0}, {"3 4", 0}, {"", 0}, {"4294967296", 0}, {"2x", 0}, {"+2", 0}};
+    } cases[] = {{"3", 3}, {"3\n", 3},        {"  12 \n", 12}, {"1", 1},
+                 {"0", 0}, {"-1", 0},         {"three", 0},    {"3 4", 0},
+                 {"", 0},  {"4294967296", 0}, {"2x", 0},       {"+2", 0}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         write_count(dir, cases[i].text);
         ts_error_clear(&err);

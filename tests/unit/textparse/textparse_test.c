@@ -290,15 +290,20 @@ test_om_histogram_and_exemplars(void)
             "S h_bucket{le=\"0.5\"} 1 @1000 ex\n"
             "S h_bucket{le=\"+Inf\"} 2 @1000 ex\n"
             "S h_sum 3 @1000\nS h_count 2 @1000\nS h_created 0.5 @1000\n"
-            "T c counter\nS c_total 5 ex\nT s summary\nS s{quantile=\"0.99\"} 0.20000000000000001 @1000\nEOF");
-    T_STREQ(om("a 1 1 # {t=\"x\"} 1 1\n# EOF\n"), "ERR 1: metric name a does not support exemplars");
-    T_STREQ(om("a_total 1 1 # x\n# EOF\n"),
-            "ERR 1: expected next entry after timestamp, got \"x\" while parsing: \"a_total 1 1 # x\"");
+            "T c counter\nS c_total 5 ex\nT s summary\nS s{quantile=\"0.99\"} 0.20000000000000001 "
+            "@1000\nEOF");
+    T_STREQ(om("a 1 1 # {t=\"x\"} 1 1\n# EOF\n"),
+            "ERR 1: metric name a does not support exemplars");
+    T_STREQ(
+        om("a_total 1 1 # x\n# EOF\n"),
+        "ERR 1: expected next entry after timestamp, got \"x\" while parsing: \"a_total 1 1 # x\"");
     T_STREQ(om("a_total 1 1 # {t=\"x\"}\n# EOF\n"),
-            "ERR 1: expected value after exemplar labels, got \"\\n\" while parsing: \"a_total 1 1 # {t=\\\"x\\\"}\"");
+            "ERR 1: expected value after exemplar labels, got \"\\n\" while parsing: \"a_total 1 1 "
+            "# {t=\\\"x\\\"}\"");
     T_STREQ(om("a_total 1 1 # {t=\"x\"} 1 NaN\n# EOF\n"), "ERR 1: invalid exemplar timestamp");
     T_STREQ(om("a_total 1 1 # {t=\"x\"} 1 1 z\n# EOF\n"),
-            "ERR 1: expected next entry after exemplar timestamp, got \" \" while parsing: \"a_total 1 1 # {t=\\\"x\\\"} 1 1 \"");
+            "ERR 1: expected next entry after exemplar timestamp, got \" \" while parsing: "
+            "\"a_total 1 1 # {t=\\\"x\\\"} 1 1 \"");
     T_STREQ(om("a_total 1 1 # {\"x\"} 1\n# EOF\n"),
             "ERR 1: expected label name, got \"\\\"\" while parsing: \"a_total 1 1 # {\\\"\"");
 }
@@ -363,28 +368,36 @@ test_prom_basic(void)
 static void
 test_prom_errors(void)
 {
-    T_STREQ(pt("a 1\n# TYPE a gaugehistogram\n"), "S a 1\nERR 2: invalid metric type \"gaugehistogram\"");
+    T_STREQ(pt("a 1\n# TYPE a gaugehistogram\n"),
+            "S a 1\nERR 2: invalid metric type \"gaugehistogram\"");
     T_STREQ(pt("# TYPE a\n"), "ERR 1: invalid metric type \"\"");
     T_STREQ(pt("# TYPE a  gauge\n"), "ERR 1: invalid metric type \" gauge\"");
     T_STREQ(pt("# HELP\ta   x\n# TYPE a\tgauge\n"), "H a \"  x\"\nT a gauge\nEOF");
-    T_STREQ(pt("a 1\n  b 1\n"), "S a 1\nERR 2: invalid metric name: whitespace before the metric name");
-    T_STREQ(pt("a 1 -5\n"), "ERR 1: expected timestamp or new record, got \"-\" while parsing: \"a 1 -\"");
-    T_STREQ(pt("a 1 +5\n"), "ERR 1: expected timestamp or new record, got \"+\" while parsing: \"a 1 +\"");
+    T_STREQ(pt("a 1\n  b 1\n"),
+            "S a 1\nERR 2: invalid metric name: whitespace before the metric name");
+    T_STREQ(pt("a 1 -5\n"),
+            "ERR 1: expected timestamp or new record, got \"-\" while parsing: \"a 1 -\"");
+    T_STREQ(pt("a 1 +5\n"),
+            "ERR 1: expected timestamp or new record, got \"+\" while parsing: \"a 1 +\"");
     T_STREQ(pt("a{x=\"1\",,y=\"2\"} 1\n"),
             "ERR 1: expected label name, got \",\" while parsing: \"a{x=\\\"1\\\",,\"");
     T_STREQ(pt("# HELP a\n"), "H a \"\"\nEOF");
-    T_STREQ(pt("a 1 1.5\n"), "ERR 1: expected next entry after timestamp, got \".\" while parsing: \"a 1 1.\"");
+    T_STREQ(pt("a 1 1.5\n"),
+            "ERR 1: expected next entry after timestamp, got \".\" while parsing: \"a 1 1.\"");
     T_STREQ(pt("a 1 9223372036854775808\n"),
             "ERR 1: strconv.ParseInt: parsing \"9223372036854775808\": value out of range");
     T_STREQ(pt("a 1 9223372036854775807\n"), "S a 1 @9223372036854775807\nEOF");
-    T_STREQ(pt("a 1 2 3\n"), "ERR 1: expected next entry after timestamp, got \"3\" while parsing: \"a 1 2 3\"");
+    T_STREQ(pt("a 1 2 3\n"),
+            "ERR 1: expected next entry after timestamp, got \"3\" while parsing: \"a 1 2 3\"");
     T_STREQ(pt("a\n"), "ERR 1: expected value after metric, got \"\\n\" while parsing: \"a\"");
     T_STREQ(pt("a{x=\"1\",x=\"1\"} 1\n"), "ERR 1: label name \"x\" is not unique");
     T_STREQ(pt("a{x=\"\xfe\"} 1\n"), "ERR 1: invalid UTF-8 label value: \"\\xfe\"");
-    T_STREQ(pt("a{x=\"1\"\n"), "ERR 1: expected comma or brace close, got \"\\n\" while parsing: \"a{x=\\\"1\\\"\"");
+    T_STREQ(pt("a{x=\"1\"\n"),
+            "ERR 1: expected comma or brace close, got \"\\n\" while parsing: \"a{x=\\\"1\\\"\"");
     T_STREQ(pt("-a 1\n"), "ERR 1: expected a valid start token, got \"-\" while parsing: \"-\"");
     static const char nul[] = "a 1\n# HELP a x\0y\n";
-    T_STREQ(dumpn(TS_TP_PROMTEXT, nul, sizeof(nul) - 1, 0), "S a 1\nERR 2: invalid NUL byte at column 11");
+    T_STREQ(dumpn(TS_TP_PROMTEXT, nul, sizeof(nul) - 1, 0),
+            "S a 1\nERR 2: invalid NUL byte at column 11");
 }
 
 static void
@@ -475,7 +488,10 @@ test_mutations(void)
                     len++;
                 }
                 break;
-            case 2: memmove(tmp + pos, tmp + pos + 1, len - pos - 1); len--; break;
+            case 2:
+                memmove(tmp + pos, tmp + pos + 1, len - pos - 1);
+                len--;
+                break;
             case 3: len = pos; break;
             }
         }
@@ -530,14 +546,22 @@ test_lazy_matches_eager(void)
 {
     static const char *fixed[] = {
         "a{x=\"1\",y=\"2\"} 1\na{x=\"1\",y=\"2\"} 2 5\n",
-        "a{x=\"}\",y=\"\\\"}\"} 1\n",          /* braces and quotes in values */
-        "a{x=1} zz\n",                            /* label error and value error */
-        "a{x=\"1\",x=\"2\"} 1\n",                 /* repeated label */
-        "a{x=\"1\",x=\"2\"} zz\n",                /* repeated label, bad value */
+        "a{x=\"}\",y=\"\\\"}\"} 1\n", /* braces and quotes in values */
+        "a{x=1} zz\n",                /* label error and value error */
+        "a{x=\"1\",x=\"2\"} 1\n",     /* repeated label */
+        "a{x=\"1\",x=\"2\"} zz\n",    /* repeated label, bad value */
         "a{__name__=\"b\"} 1\n",
-        "a{x=\"1\"} 1 x\n", "a{x=\"1\" 1\n", "a{x=\"1\"}} 1\n", "a{x=\"\xff\"} 1\n",
-        "a { x = \"1\" , } 1\n", "a{} 1\n", "a {x=\"1\"}1\n", "a{x=\"1\"}\n", "a{,} 1\n",
-        "a{x=\"a\\\\\"} 1\n", "a{x=\"1\"}    \t 2 \t\n",
+        "a{x=\"1\"} 1 x\n",
+        "a{x=\"1\" 1\n",
+        "a{x=\"1\"}} 1\n",
+        "a{x=\"\xff\"} 1\n",
+        "a { x = \"1\" , } 1\n",
+        "a{} 1\n",
+        "a {x=\"1\"}1\n",
+        "a{x=\"1\"}\n",
+        "a{,} 1\n",
+        "a{x=\"a\\\\\"} 1\n",
+        "a{x=\"1\"}    \t 2 \t\n",
     };
     char eager[8192];
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
@@ -613,11 +637,28 @@ test_lazy_matches_eager(void)
 static void
 test_float_matches_strtod(void)
 {
-    static const char *fixed[] = {"0", "-0", "+0", "0.1", "-0.0", "5.", ".5", "1e22", "1e23",
-                                  "123456789012345", "1234567890123456", "9007199254740993",
-                                  "123456789012345e-22", "123456789012345e-23", "0.000001",
-                                  "1.7976931348623157e308", "4.9e-324", "1E+5", "1e-5",
-                                  "14238.34", "55629869044", "999999999999999e22"};
+    static const char *fixed[] = {"0",
+                                  "-0",
+                                  "+0",
+                                  "0.1",
+                                  "-0.0",
+                                  "5.",
+                                  ".5",
+                                  "1e22",
+                                  "1e23",
+                                  "123456789012345",
+                                  "1234567890123456",
+                                  "9007199254740993",
+                                  "123456789012345e-22",
+                                  "123456789012345e-23",
+                                  "0.000001",
+                                  "1.7976931348623157e308",
+                                  "4.9e-324",
+                                  "1E+5",
+                                  "1e-5",
+                                  "14238.34",
+                                  "55629869044",
+                                  "999999999999999e22"};
     char buf[64];
     double got, want;
     const char *why;
@@ -654,9 +695,9 @@ test_float_matches_strtod(void)
     T_EQ(mismatches, 0);
 }
 
-T_MAIN({"om_basic", test_om_basic}, {"mutations", test_mutations}, {"om_values", test_om_values}, {"om_eof", test_om_eof},
-       {"om_syntax_errors", test_om_syntax_errors}, {"om_metadata", test_om_metadata},
-       {"om_labels_and_escapes", test_om_labels_and_escapes},
+T_MAIN({"om_basic", test_om_basic}, {"mutations", test_mutations}, {"om_values", test_om_values},
+       {"om_eof", test_om_eof}, {"om_syntax_errors", test_om_syntax_errors},
+       {"om_metadata", test_om_metadata}, {"om_labels_and_escapes", test_om_labels_and_escapes},
        {"om_histogram_and_exemplars", test_om_histogram_and_exemplars},
        {"om_limits", test_om_limits}, {"prom_basic", test_prom_basic},
        {"prom_errors", test_prom_errors}, {"build_labels", test_build_labels},

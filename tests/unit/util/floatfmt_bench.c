@@ -11,8 +11,8 @@
  *
  *   git show REV:pkg/util/floatfmt.c > /tmp/floatfmt_old.c
  *   cc -O3 -DNDEBUG -std=c11 -D_GNU_SOURCE -I. -c /tmp/floatfmt_old.c -o /tmp/floatfmt_old.o
- *   cc -O3 -DNDEBUG -std=c11 -D_GNU_SOURCE -I. tests/unit/util/floatfmt_bench.c /tmp/floatfmt_old.o \
- *      build-rel/pkg/util/libts_util.a -lxxhash -lm -lpthread -o /tmp/floatfmt_bench_old
+ *   cc -O3 -DNDEBUG -std=c11 -D_GNU_SOURCE -I. tests/unit/util/floatfmt_bench.c /tmp/floatfmt_old.o
+ * \ build-rel/pkg/util/libts_util.a -lxxhash -lm -lpthread -o /tmp/floatfmt_bench_old
  *
  * Kinds: "rate" = counter increases over 5 minutes (k / 300, what rate()
  * returns), "int" = integer-valued samples (counters, gauges), "human" =
@@ -86,15 +86,9 @@ main(void)
             uint64_t r = rng();
             double v;
             switch (k) {
-            case 0:
-                v = (double)(r % 100000) / 300.0;
-                break;
-            case 1:
-                v = (double)(r % 10000000);
-                break;
-            case 2:
-                v = (double)(r % 1000000) / pow(10, (double)((r >> 40) % 7));
-                break;
+            case 0: v = (double)(r % 100000) / 300.0; break;
+            case 1: v = (double)(r % 10000000); break;
+            case 2: v = (double)(r % 1000000) / pow(10, (double)((r >> 40) % 7)); break;
             default:
                 do {
                     r = rng();

@@ -170,8 +170,8 @@ test_duration(void)
     /* model.ParseDuration's reasons, and its int64-ns bound (the PromQL parser's texts) */
     const char *why = NULL;
     T_OK(ts_duration_parse_why("1y2w3d4h5m6s7ms", 15, &ms, &why));
-    T_EQ(ms, 365LL * 86400000 + 14 * 86400000LL + 3 * 86400000LL + 4 * 3600000 + 5 * 60000 +
-                 6000 + 7);
+    T_EQ(ms,
+         365LL * 86400000 + 14 * 86400000LL + 3 * 86400000LL + 4 * 3600000 + 5 * 60000 + 6000 + 7);
     T_EQ(ts_duration_parse_why("", 0, &ms, &why), TS_EPARSE);
     T_STREQ(why, "empty duration string");
     T_EQ(ts_duration_parse_why("5xs", 3, &ms, &why), TS_EPARSE);
@@ -236,5 +236,6 @@ test_error(void)
 }
 
 T_MAIN({"arena", test_arena}, {"buf_bounded", test_buf_bounded},
-       {"varint_roundtrip", test_varint_roundtrip}, {"crc32c", test_crc32c}, {"md5", test_md5}, {"rendezvous", test_rendezvous},
-       {"duration", test_duration}, {"fs", test_fs}, {"error", test_error})
+       {"varint_roundtrip", test_varint_roundtrip}, {"crc32c", test_crc32c}, {"md5", test_md5},
+       {"rendezvous", test_rendezvous}, {"duration", test_duration}, {"fs", test_fs},
+       {"error", test_error})

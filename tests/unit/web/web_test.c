@@ -226,7 +226,8 @@ tiny_engine(void *ctx, const ts_web_api_query_params *p, ts_web_api_query_out *o
     if (strcmp(p->query, "time()") != 0)
         return ts_web_api_query_fail_code(out, TS_EPARSE, "1:1: parse error: tiny engine");
     if (p->timeout_ms < 0)
-        return ts_web_api_query_fail(out, TS_WEB_API_ERR_TIMEOUT, "query timed out in query execution");
+        return ts_web_api_query_fail(out, TS_WEB_API_ERR_TIMEOUT,
+                                     "query timed out in query execution");
     ts_web_api_result res;
     memset(&res, 0, sizeof res);
     if (!p->range) {

@@ -254,21 +254,42 @@ rnd(unsigned n)
 #define PICK(arr) (arr)[rnd(sizeof(arr) / sizeof((arr)[0]))]
 
 static const char *names[] = {"x", "y", "foo:bar", "sum", "by", "offset", "and", "start", "Inf"};
-static const char *fns[] = {"rate", "abs", "round", "label_join", "time", "vector", "scalar",
-                            "histogram_quantile", "clamp", "hour", "foo", "absent_over_time",
-                            "holt_winters", "label_replace", "count_over_time", "pi"};
+static const char *fns[] = {"rate",
+                            "abs",
+                            "round",
+                            "label_join",
+                            "time",
+                            "vector",
+                            "scalar",
+                            "histogram_quantile",
+                            "clamp",
+                            "hour",
+                            "foo",
+                            "absent_over_time",
+                            "holt_winters",
+                            "label_replace",
+                            "count_over_time",
+                            "pi"};
 static const char *aggs[] = {"sum", "topk", "count_values", "quantile", "avg", "group"};
-static const char *ops[] = {"+", "-", "*", "/", "%", "^", "==", "!=", ">", "<", ">=", "<=",
-                            "and", "or", "unless", "atan2"};
-static const char *mods[] = {"", "", "", " bool", " on(a)", " ignoring(b)", " on(a) group_left(c)",
-                             " ignoring(a) group_right", " on() group_left", " bool on(a)"};
+static const char *ops[] = {
+    "+", "-", "*", "/", "%", "^", "==", "!=", ">", "<", ">=", "<=", "and", "or", "unless", "atan2"};
+static const char *mods[] = {"",
+                             "",
+                             "",
+                             " bool",
+                             " on(a)",
+                             " ignoring(b)",
+                             " on(a) group_left(c)",
+                             " ignoring(a) group_right",
+                             " on() group_left",
+                             " bool on(a)"};
 static const char *durs[] = {"5m", "1h", "30s", "1d", "0s", "1h30m", "10ms", "1y", "2w"};
 static const char *nums[] = {"1", "0.5", "2", "1e3", "0x10", "Inf", "NaN", "-1", "017", ".5"};
 static const char *strs[] = {"\"a\"", "'b'", "`c`", "\"l\"", "\"$1\"", "\"\\n\""};
 static const char *lnames[] = {"a", "job", "__name__", "b"};
 static const char *mops[] = {"=", "!=", "=~", "!~"};
-static const char *mvals[] = {"\"x\"", "\"\"", "\".*\"", "\".+\"", "'y'", "\"\\u00e9\\n\"", "`a|b`",
-                              "'\\''", "\"\\x41\\101\""};
+static const char *mvals[] = {"\"x\"",          "\"\"",  "\".*\"", "\".+\"",        "'y'",
+                              "\"\\u00e9\\n\"", "`a|b`", "'\\''",  "\"\\x41\\101\""};
 
 static void
 gen_selector(ts_buf *b)
@@ -318,8 +339,10 @@ gen_expr(ts_buf *b, int d)
         }
         ts_buf_putc(b, ')');
     } else if (r < 72) {
-        static const char *amods[] = {"", "", " by (a)", " without (a, b)", " by ()",
-                                      " by (on, bool, sum)", " BY (a,)", "\nwithout(le)"};
+        static const char *amods[] = {"",         "",
+                                      " by (a)",  " without (a, b)",
+                                      " by ()",   " by (on, bool, sum)",
+                                      " BY (a,)", "\nwithout(le)"};
         const char *m = PICK(amods);
         bool before = rnd(2);
         ts_buf_printf(b, "%s%s(", PICK(aggs), before ? m : "");
@@ -376,12 +399,67 @@ static void
 gen_soup(ts_buf *b)
 {
     static const char *vocab[] = {
-        "x", "sum", "(", ")", "{", "}", "[", "]", ",", ":", "@", "start()", "end()", "\n", "# c\n",
-        "\"a\\n\"", "'\\x41'", "\"\\q\"", "0x1f", "1e", ".5", "1_0", "5m", "1h30m", "30s1m", "0s",
-        "x[5m:1m]", "[5m:]", "offset -5m", "\xc3\xa9", "$", "~", "by (a)", "without()",
-        "group_left(a)", "on(b)", "bool", "==", "-", "^", "/", "and", "unless", "rate(",
-        "label_join(", "a=~\"x\"", "a!=\"b\"", "`raw`", "\"open", "`", "\t", "NaN", "-Inf",
-        "count_values(", "quantile(0.5,", "topk(", "1", "2", "atan2", "ignoring", "group_right",
+        "x",
+        "sum",
+        "(",
+        ")",
+        "{",
+        "}",
+        "[",
+        "]",
+        ",",
+        ":",
+        "@",
+        "start()",
+        "end()",
+        "\n",
+        "# c\n",
+        "\"a\\n\"",
+        "'\\x41'",
+        "\"\\q\"",
+        "0x1f",
+        "1e",
+        ".5",
+        "1_0",
+        "5m",
+        "1h30m",
+        "30s1m",
+        "0s",
+        "x[5m:1m]",
+        "[5m:]",
+        "offset -5m",
+        "\xc3\xa9",
+        "$",
+        "~",
+        "by (a)",
+        "without()",
+        "group_left(a)",
+        "on(b)",
+        "bool",
+        "==",
+        "-",
+        "^",
+        "/",
+        "and",
+        "unless",
+        "rate(",
+        "label_join(",
+        "a=~\"x\"",
+        "a!=\"b\"",
+        "`raw`",
+        "\"open",
+        "`",
+        "\t",
+        "NaN",
+        "-Inf",
+        "count_values(",
+        "quantile(0.5,",
+        "topk(",
+        "1",
+        "2",
+        "atan2",
+        "ignoring",
+        "group_right",
     };
     unsigned k = 1 + rnd(8);
     for (unsigned i = 0; i < k; i++) {
@@ -451,9 +529,15 @@ test_against_prometheus(void)
         "sum by (job) (rate(http_requests_total{code=~\"5..\"}[5m])) / ignoring(code) group_left "
         "sum by (job) (rate(http_requests_total[5m]))",
         "histogram_quantile(0.99, sum by (le) (rate(x_bucket[5m:30s] offset 1w @ end())))",
-        "-2 ^ -2 ^ 2", "a or b and c unless d", "x{a=\"\\u00e9\",b=\"\\x41\\101\"}",
-        "count_values without () (\"v\", x)", "x @ 1e10", "x[5m:] @ start()", "- - -x",
-        "label_join(x, \"a\", \",\", \"b\", \"c\")", "1 > bool 2 < bool 3",
+        "-2 ^ -2 ^ 2",
+        "a or b and c unless d",
+        "x{a=\"\\u00e9\",b=\"\\x41\\101\"}",
+        "count_values without () (\"v\", x)",
+        "x @ 1e10",
+        "x[5m:] @ start()",
+        "- - -x",
+        "label_join(x, \"a\", \",\", \"b\", \"c\")",
+        "1 > bool 2 < bool 3",
     };
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
         compare(fixed[i], strlen(fixed[i]));

@@ -106,11 +106,10 @@ test_blocks_from_head(void)
             char inst[16], le[16];
             snprintf(inst, sizeof(inst), "host-%d", s % 6);
             snprintf(le, sizeof(le), "%d", s / 6);
-            ts_labels *ls =
-                s < 30 ? ts_labels_from_strings(6, "__name__", "requests_total", "instance", inst,
-                                                "le", le)
-                       : ts_labels_from_strings(6, "__name__", "temperature", "instance", inst,
-                                                "sensor", le);
+            ts_labels *ls = s < 30 ? ts_labels_from_strings(6, "__name__", "requests_total",
+                                                            "instance", inst, "le", le)
+                                   : ts_labels_from_strings(6, "__name__", "temperature",
+                                                            "instance", inst, "sensor", le);
             rs = rs * 6364136223846793005ULL + 1442695040888963407ULL;
             int64_t t = i * 15000 + (int64_t)(s % 6) * 1000 + (int64_t)(rs >> 62);
             double v = s < 30 ? (double)(i * (s + 1)) : 20.0 + (double)(rs >> 54) / 100.0;

@@ -88,9 +88,9 @@ generate(void)
             for (int m = 0; m < 4; m++) {
                 char c[8];
                 snprintf(c, sizeof(c), "%d", cpu);
-                tseries *s = add(ts_labels_from_strings(10, "__name__", "node_cpu_seconds_total",
-                                                        "cpu", c, "instance", inst, "job", "node",
-                                                        "mode", modes[m]));
+                tseries *s =
+                    add(ts_labels_from_strings(10, "__name__", "node_cpu_seconds_total", "cpu", c,
+                                               "instance", inst, "job", "node", "mode", modes[m]));
                 double v = round2(urand() * 1e6 * rates[m]);
                 for (size_t i = 0; i < nts; i++) {
                     double inc = 15 * rates[m] * (1 + 0.1 * nrand());
@@ -123,8 +123,8 @@ generate(void)
         }
         /* load, goroutines, up */
         {
-            tseries *s = add(
-                ts_labels_from_strings(6, "__name__", "node_load1", "instance", inst, "job", "node"));
+            tseries *s = add(ts_labels_from_strings(6, "__name__", "node_load1", "instance", inst,
+                                                    "job", "node"));
             double v = 1 + urand();
             for (size_t i = 0; i < nts; i++) {
                 v = fabs(0.92 * v + 0.08 * (1.2 + nrand()));
@@ -161,9 +161,9 @@ generate(void)
         /* network: a busy and an idle interface; error counters stay 0 */
         const char *devs[] = {"eth0", "lo"};
         for (int k = 0; k < 2; k++) {
-            tseries *s = add(ts_labels_from_strings(8, "__name__", "node_network_receive_bytes_total",
-                                                    "device", devs[k], "instance", inst, "job",
-                                                    "node"));
+            tseries *s =
+                add(ts_labels_from_strings(8, "__name__", "node_network_receive_bytes_total",
+                                           "device", devs[k], "instance", inst, "job", "node"));
             double v = (double)(int64_t)(urand() * 1e10);
             for (size_t i = 0; i < nts; i++) {
                 double inc = round((k ? 2e3 : 5e5) * 15 * (1 + 0.3 * nrand()));
@@ -203,9 +203,9 @@ generate(void)
         const char *handlers[] = {"/api/v1/query", "/metrics"};
         for (int h = 0; h < 2; h++)
             for (int c = 0; c < 3; c++) {
-                tseries *s = add(ts_labels_from_strings(
-                    10, "__name__", "http_requests_total", "code", codes[c], "handler", handlers[h],
-                    "instance", inst, "job", "node"));
+                tseries *s = add(ts_labels_from_strings(10, "__name__", "http_requests_total",
+                                                        "code", codes[c], "handler", handlers[h],
+                                                        "instance", inst, "job", "node"));
                 double v = (double)(int64_t)(urand() * 1e5 * crate[c]);
                 double r = crate[c] * (h ? 0.3 : 1);
                 for (size_t i = 0; i < nts; i++) {
@@ -225,12 +225,12 @@ generate(void)
                 b[k] = add(ts_labels_from_strings(8, "__name__",
                                                   "http_request_duration_seconds_bucket",
                                                   "instance", inst, "job", "node", "le", les[k]));
-            tseries *sum = add(ts_labels_from_strings(6, "__name__",
-                                                      "http_request_duration_seconds_sum",
-                                                      "instance", inst, "job", "node"));
-            tseries *cnt = add(ts_labels_from_strings(6, "__name__",
-                                                      "http_request_duration_seconds_count",
-                                                      "instance", inst, "job", "node"));
+            tseries *sum =
+                add(ts_labels_from_strings(6, "__name__", "http_request_duration_seconds_sum",
+                                           "instance", inst, "job", "node"));
+            tseries *cnt =
+                add(ts_labels_from_strings(6, "__name__", "http_request_duration_seconds_count",
+                                           "instance", inst, "job", "node"));
             double cum[8] = {0}, sv = 0, cv = 0;
             for (size_t i = 0; i < nts; i++) {
                 double n = round(15 * 40 * (1 + 0.2 * nrand()));
@@ -382,7 +382,8 @@ test_bytes_per_sample_vs_promtool(void)
     }
     T_EQ(back, nsamples);
     clock_gettime(CLOCK_MONOTONIC, &rb);
-    double read_ms = (double)(rb.tv_sec - ra.tv_sec) * 1e3 + (double)(rb.tv_nsec - ra.tv_nsec) / 1e6;
+    double read_ms =
+        (double)(rb.tv_sec - ra.tv_sec) * 1e3 + (double)(rb.tv_nsec - ra.tv_nsec) / 1e6;
     ts_ss_free(ss);
     ts_matcher_free(mm);
     ts_querier_close(q);
@@ -443,9 +444,8 @@ test_bytes_per_sample_vs_promtool(void)
             "read in %.0f ms\n"
             "  prometheus: %lld bytes = %.3f bytes/sample (promtool)\n"
             "  ratio tessera/prometheus = %.3f\n",
-            nall, (unsigned long long)nsamples, (long long)our_size, (long long)our_index,
-            ours_bps, (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6,
-            read_ms,
+            nall, (unsigned long long)nsamples, (long long)our_size, (long long)our_index, ours_bps,
+            (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6, read_ms,
             (long long)prom_size, prom_bps, ours_bps / prom_bps);
     T_TRUE(ours_bps <= 0.8 * prom_bps);
 

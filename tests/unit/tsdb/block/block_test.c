@@ -31,12 +31,16 @@ static tseries *ser[NSER];
 static void
 make_series(void)
 {
-    ser[0] = tser_new(ts_labels_from_strings(6, "__name__", "up", "instance", "1", "job", "a"), 120);
-    ser[1] = tser_new(ts_labels_from_strings(6, "__name__", "up", "instance", "2", "job", "b"), 120);
+    ser[0] =
+        tser_new(ts_labels_from_strings(6, "__name__", "up", "instance", "1", "job", "a"), 120);
+    ser[1] =
+        tser_new(ts_labels_from_strings(6, "__name__", "up", "instance", "2", "job", "b"), 120);
     ser[2] = tser_new(
-        ts_labels_from_strings(6, "__name__", "http_requests_total", "code", "200", "job", "a"), 50);
+        ts_labels_from_strings(6, "__name__", "http_requests_total", "code", "200", "job", "a"),
+        50);
     ser[3] = tser_new(
-        ts_labels_from_strings(6, "__name__", "http_requests_total", "code", "500", "job", "a"), 120);
+        ts_labels_from_strings(6, "__name__", "http_requests_total", "code", "500", "job", "a"),
+        120);
     ser[4] = tser_new(ts_labels_from_strings(4, "__name__", "node_load1", "instance", "1"), 120);
     ser[5] = tser_new(ts_labels_from_strings(4, "__name__", "node_load1", "instance", "2"), 0);
     ser[6] = tser_new(ts_labels_from_strings(4, "__name__", "weird", "job", ""), 120);
@@ -146,10 +150,10 @@ test_ulid(void)
     ts_ulid_new(1700000000000, a);
     ts_ulid_new(1700000000000, b);
     T_EQ(strlen(a), 26);
-    T_TRUE(strcmp(a, b) != 0);              /* random part differs */
-    T_TRUE(memcmp(a, b, 10) == 0);          /* time part (48 bits = 10 chars) equal */
+    T_TRUE(strcmp(a, b) != 0);     /* random part differs */
+    T_TRUE(memcmp(a, b, 10) == 0); /* time part (48 bits = 10 chars) equal */
     ts_ulid_new(1700000000001, b);
-    T_TRUE(strcmp(a, b) < 0);               /* sorts by time */
+    T_TRUE(strcmp(a, b) < 0); /* sorts by time */
     ts_ulid_new(0, a);
     T_TRUE(memcmp(a, "0000000000", 10) == 0);
     /* 2^48-1 ms: the largest time: "7ZZZZZZZZZ" */
@@ -226,10 +230,10 @@ test_select_matchers(void)
         int want; /* expected count (also checked against brute force) */
     } cases[] = {
         {1, {TS_MATCH_EQ}, {"job"}, {"a"}, 3},
-        {1, {TS_MATCH_NEQ}, {"job"}, {"a"}, 4},   /* b + three without job */
+        {1, {TS_MATCH_NEQ}, {"job"}, {"a"}, 4}, /* b + three without job */
         {1, {TS_MATCH_RE}, {"job"}, {"a|b"}, 4},
         {1, {TS_MATCH_NRE}, {"job"}, {"a"}, 4},
-        {1, {TS_MATCH_EQ}, {"job"}, {""}, 3},     /* lacking job (incl. job="") */
+        {1, {TS_MATCH_EQ}, {"job"}, {""}, 3}, /* lacking job (incl. job="") */
         {1, {TS_MATCH_RE}, {"job"}, {"a|"}, 6},
         {1, {TS_MATCH_NEQ}, {"job"}, {""}, 4},
         {1, {TS_MATCH_RE}, {"job"}, {".+"}, 4},
@@ -240,9 +244,12 @@ test_select_matchers(void)
         {2, {TS_MATCH_RE, TS_MATCH_NEQ}, {"__name__", "code"}, {"http.*", "500"}, 1},
         {2, {TS_MATCH_RE, TS_MATCH_EQ}, {"__name__", "instance"}, {"node_.*", ""}, 0},
         {2, {TS_MATCH_NEQ, TS_MATCH_NRE}, {"__name__", "instance"}, {"up", "1"}, 4},
-        {3, {TS_MATCH_RE, TS_MATCH_NEQ, TS_MATCH_EQ}, {"__name__", "instance", "job"},
-         {"up|node_load1", "1", ""}, 1},
-        {1, {TS_MATCH_EQ}, {"foo"}, {"bar"}, 0},  /* label absent from the block */
+        {3,
+         {TS_MATCH_RE, TS_MATCH_NEQ, TS_MATCH_EQ},
+         {"__name__", "instance", "job"},
+         {"up|node_load1", "1", ""},
+         1},
+        {1, {TS_MATCH_EQ}, {"foo"}, {"bar"}, 0}, /* label absent from the block */
         {1, {TS_MATCH_EQ}, {"foo"}, {""}, 7},
         {1, {TS_MATCH_NEQ}, {"foo"}, {"bar"}, 7},
         {1, {TS_MATCH_NRE}, {"foo"}, {"b.*"}, 7},
@@ -442,15 +449,15 @@ test_chunk_forms(void)
             st = st * 6364136223846793005ULL + 1442695040888963407ULL;
             double v;
             switch (k) {
-            case 0: v = i * 3; break;                           /* integers */
+            case 0: v = i * 3; break;                               /* integers */
             case 1: v = round((i * 1.37 + 100) * 100) / 100; break; /* 2 decimals */
-            case 2: v = (double)(st >> 11) / 3.0; break;        /* arbitrary floats */
-            case 3: v = i % 5 == 0 ? ts_stale_nan() : i; break; /* stale markers */
+            case 2: v = (double)(st >> 11) / 3.0; break;            /* arbitrary floats */
+            case 3: v = i % 5 == 0 ? ts_stale_nan() : i; break;     /* stale markers */
             case 4: v = i % 3 == 0 ? INFINITY : (i % 3 == 1 ? -0.0 : -INFINITY); break;
             case 5: v = 1e300 * (i % 2 ? 1 : -1); break;
-            case 6: v = 0.1 * i; break;                         /* inexact decimals */
-            case 7: v = 1; break;                               /* negative, huge times */
-            default: v = 123456.789; break;                     /* small chunks */
+            case 6: v = 0.1 * i; break;     /* inexact decimals */
+            case 7: v = 1; break;           /* negative, huge times */
+            default: v = 123456.789; break; /* small chunks */
             }
             tser_add(s[k], t, v);
             t += k == 7 ? 1000000000LL * (1 + (int64_t)(st % 3)) : 15000 + (int64_t)(st % 7) - 3;
@@ -964,8 +971,10 @@ test_corruption_past_checksums(void)
             off += flen;
         }
         T_OK(rewrite(path, orig, len));
-        fprintf(stderr, "  %s: %d frames, %d damaged versions, %d rejected on open, %d failed "
-                "on read\n", files[fi], frames, tried, open_fail, read_fail);
+        fprintf(stderr,
+                "  %s: %d frames, %d damaged versions, %d rejected on open, %d failed "
+                "on read\n",
+                files[fi], frames, tried, open_fail, read_fail);
         T_TRUE(tried > 20);
         T_TRUE(open_fail + read_fail > 0);
         ts_free(mod);
@@ -1141,7 +1150,8 @@ test_compact_plan(void)
     ts_block_meta m[8];
     const ts_block_meta *pm[8];
     size_t first;
-#define SETB(i, a, b) (memset(&m[i], 0, sizeof(m[i])), m[i].mint = (a), m[i].maxt = (b), pm[i] = &m[i])
+#define SETB(i, a, b)                                                                              \
+    (memset(&m[i], 0, sizeof(m[i])), m[i].mint = (a), m[i].maxt = (b), pm[i] = &m[i])
     /* nothing / one block */
     T_EQ(ts_compact_plan(pm, 0, ladder, 3, &first), 0);
     SETB(0, 0, 2 * H);
@@ -1209,9 +1219,10 @@ test_compact_plan(void)
 
 T_MAIN({"ulid", test_ulid}, {"write_open_meta", test_write_open_meta},
        {"select_matchers", test_select_matchers},
-       {"iterators_and_chunks", test_iterators_and_chunks}, {"chunk_forms", test_chunk_forms}, {"clip_on_write", test_clip_on_write},
-       {"label_names_values", test_label_names_values}, {"refcount_delete", test_refcount_delete},
-       {"tmp_dir_not_a_block", test_tmp_dir_not_a_block}, {"corruption", test_corruption},
+       {"iterators_and_chunks", test_iterators_and_chunks}, {"chunk_forms", test_chunk_forms},
+       {"clip_on_write", test_clip_on_write}, {"label_names_values", test_label_names_values},
+       {"refcount_delete", test_refcount_delete}, {"tmp_dir_not_a_block", test_tmp_dir_not_a_block},
+       {"corruption", test_corruption},
        {"corruption_past_checksums", test_corruption_past_checksums},
-       {"colenc_damage", test_colenc_damage},
-       {"compact", test_compact}, {"compact_plan", test_compact_plan})
+       {"colenc_damage", test_colenc_damage}, {"compact", test_compact},
+       {"compact_plan", test_compact_plan})

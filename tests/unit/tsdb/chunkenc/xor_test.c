@@ -217,9 +217,26 @@ static void
 test_special_values(void)
 {
     double vals[] = {
-        NAN, ts_stale_nan(), INFINITY, -INFINITY, -0.0, 0.0, 1.0, -1.0, DBL_MAX, -DBL_MAX,
-        DBL_MIN, 4.9e-324, from_bits(0x7ff8000000000001ULL), from_bits(0xfff0000000000001ULL),
-        ts_stale_nan(), ts_stale_nan(), 42.5, NAN, -0.0, 0.0,
+        NAN,
+        ts_stale_nan(),
+        INFINITY,
+        -INFINITY,
+        -0.0,
+        0.0,
+        1.0,
+        -1.0,
+        DBL_MAX,
+        -DBL_MAX,
+        DBL_MIN,
+        4.9e-324,
+        from_bits(0x7ff8000000000001ULL),
+        from_bits(0xfff0000000000001ULL),
+        ts_stale_nan(),
+        ts_stale_nan(),
+        42.5,
+        NAN,
+        -0.0,
+        0.0,
     };
     size_t n = sizeof(vals) / sizeof(vals[0]);
     int64_t ts[32];
@@ -250,9 +267,19 @@ test_special_values(void)
 static void
 test_irregular_and_huge_gaps(void)
 {
-    int64_t ts[] = {INT64_MIN + 1, -5000000000000LL, -1, 0, 1, 2, 1000000000001LL,
-                    1000000000002LL, 1000000000003LL, 1000000015003LL, 1000000015004LL,
-                    INT64_MAX - 1, INT64_MAX};
+    int64_t ts[] = {INT64_MIN + 1,
+                    -5000000000000LL,
+                    -1,
+                    0,
+                    1,
+                    2,
+                    1000000000001LL,
+                    1000000000002LL,
+                    1000000000003LL,
+                    1000000015003LL,
+                    1000000015004LL,
+                    INT64_MAX - 1,
+                    INT64_MAX};
     size_t n = sizeof(ts) / sizeof(ts[0]);
     double vs[16];
     for (size_t i = 0; i < n; i++)
@@ -343,8 +370,7 @@ test_random_values(void)
             case 2:
                 vs[i] = (double)i + (double)(rng() % 1000) / 1000.0; /* counter-like */
                 break;
-            default:
-                vs[i] = (rng() % 3 == 0) ? ts_stale_nan() : (double)(rng() % 7) * 0.1;
+            default: vs[i] = (rng() % 3 == 0) ? ts_stale_nan() : (double)(rng() % 7) * 0.1;
             }
         }
         T_TRUE(roundtrip(ts, vs, 240));
@@ -475,8 +501,8 @@ test_seek(void)
 static void
 test_trailing_empty_byte(void)
 {
-    static const uint8_t one[] = {0x00, 0x01, 0x00, 0x3F, 0xF0, 0x00, 0x00,
-                                  0x00, 0x00, 0x00, 0x00, 0x00};
+    static const uint8_t one[] = {0x00, 0x01, 0x00, 0x3F, 0xF0, 0x00,
+                                  0x00, 0x00, 0x00, 0x00, 0x00, 0x00};
     static const uint8_t two[] = {0x00, 0x02, 0x00, 0x3F, 0xF0, 0x00, 0x00,
                                   0x00, 0x00, 0x00, 0x00, 0x01, 0x00};
     ts_xor_chunk *c = ts_xor_chunk_new();
@@ -593,7 +619,6 @@ test_garbled(void)
     T_EQ(ts_it_err(&it.base), TS_ECORRUPT);
     ts_xor_chunk_free(c);
 }
-
 
 /*
  * Cross-check against the real Prometheus encoder: write samples as
@@ -728,8 +753,8 @@ promtool_compare(int wild)
                 ts_it_at(&it.base, &t, &v);
                 if (next >= N || t != ts[next] ||
                     !(bits_of(v) == bits_of(vs[next]) || (isnan(v) && isnan(vs[next])))) {
-                    fprintf(stderr, "  sample %zu: promtool has (%lld, %g)\n", next,
-                            (long long)t, v);
+                    fprintf(stderr, "  sample %zu: promtool has (%lld, %g)\n", next, (long long)t,
+                            v);
                     bad = 1;
                 }
                 next++;
@@ -826,7 +851,8 @@ ref_append(ref_chunk *r, int64_t t, double val)
             int64_t dod = (int64_t)(delta - (uint64_t)r->tdelta);
             static const int width[] = {14, 17, 20};
             int k = 0;
-            while (k < 3 && !(dod >= -((1LL << (width[k] - 1)) - 1) && dod <= (1LL << (width[k] - 1))))
+            while (k < 3 &&
+                   !(dod >= -((1LL << (width[k] - 1)) - 1) && dod <= (1LL << (width[k] - 1))))
                 k++;
             if (dod == 0)
                 ref_bit(r, 0);
@@ -841,7 +867,8 @@ ref_append(ref_chunk *r, int64_t t, double val)
         if (x == 0) {
             ref_bit(r, 0);
         } else {
-            int lead = __builtin_clzll(x) > 31 ? 31 : __builtin_clzll(x), trail = __builtin_ctzll(x);
+            int lead = __builtin_clzll(x) > 31 ? 31 : __builtin_clzll(x),
+                trail = __builtin_ctzll(x);
             if (r->n >= 2 && r->leading >= 0 && lead >= r->leading && trail >= r->trailing) {
                 ref_bits(r, 2, 2);
                 ref_bits(r, x >> r->trailing, 64 - r->leading - r->trailing);
@@ -874,8 +901,8 @@ test_bstream_reference(void)
         for (int i = 0; i < len && !bad; i++) {
             t += kind == 0 ? 15000 : kind == 1 ? wild_step_ms() : 1 + (int64_t)(rng() % 100000);
             switch (kind == 3 ? (int)(rng() % 4) : kind) {
-            case 0: v += (double)(rng() % 10); break;           /* counters, small windows */
-            case 1: v = wild_value(); break;                     /* any window */
+            case 0: v += (double)(rng() % 10); break;                /* counters, small windows */
+            case 1: v = wild_value(); break;                         /* any window */
             case 2: v = rng() % 3 ? v : (double)(rng() % 64); break; /* repeats */
             default: v = (double)(rng() % 100000) / 64.0;
             }
@@ -911,14 +938,13 @@ test_promtool_bytes_wild(void)
 
 T_MAIN({"bytes_by_hand", test_bytes_by_hand},
        {"bytes_by_hand_reused_window", test_bytes_by_hand_reused_window},
-       {"trailing_empty_byte", test_trailing_empty_byte},
-       {"dod_buckets", test_dod_buckets}, {"special_values", test_special_values},
+       {"trailing_empty_byte", test_trailing_empty_byte}, {"dod_buckets", test_dod_buckets},
+       {"special_values", test_special_values},
        {"irregular_and_huge_gaps", test_irregular_and_huge_gaps},
        {"order_rejected", test_order_rejected},
        {"constant_values_compress", test_constant_values_compress},
        {"random_values", test_random_values}, {"full_chunk_65535", test_full_chunk_65535},
        {"empty_and_steal", test_empty_and_steal}, {"seek", test_seek},
        {"truncated", test_truncated}, {"garbled", test_garbled},
-       {"promtool_bytes", test_promtool_bytes},
-       {"promtool_bytes_wild", test_promtool_bytes_wild},
+       {"promtool_bytes", test_promtool_bytes}, {"promtool_bytes_wild", test_promtool_bytes_wild},
        {"bstream_reference", test_bstream_reference})

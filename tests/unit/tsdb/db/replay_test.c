@@ -25,8 +25,8 @@
 #include "tests/testutil/t.h"
 
 #define NSERIES 3000
-#define NALIAS 50   /* series logged again under a second ref */
-#define NROUNDS 40  /* scrape-like rounds of samples */
+#define NALIAS 50  /* series logged again under a second ref */
+#define NROUNDS 40 /* scrape-like rounds of samples */
 #define STALE_NAN_BITS 0x7ff0000000000002ULL
 
 /* xorshift64: the same WAL for every variant */
@@ -139,7 +139,7 @@ write_wal(const char *dir)
             if (r < 3)
                 t = last_t[i] - 1 - (int64_t)(rnd(&seed) % 5000); /* out of order */
             else if (r < 6)
-                t = last_t[i];                                   /* duplicate timestamp */
+                t = last_t[i]; /* duplicate timestamp */
             else
                 t = last_t[i] + 15000 + (int64_t)(rnd(&seed) % 3) - 1;
             if (t > last_t[i] && j < created)
@@ -155,9 +155,8 @@ write_wal(const char *dir)
                 n++;
             }
             if (i <= aliased && r % 10 == 8) /* the alias ref of this series */
-                smp[n++] = (ts_record_sample){.ref = (uint64_t)(NSERIES + i),
-                                              .t = t + 1,
-                                              .v = v + 1};
+                smp[n++] =
+                    (ts_record_sample){.ref = (uint64_t)(NSERIES + i), .t = t + 1, .v = v + 1};
         }
         if (n > 0 && rc == TS_OK)
             rc = log_samples(w, smp, n);

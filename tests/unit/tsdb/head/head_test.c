@@ -729,8 +729,7 @@ typedef struct chunk_info {
 } chunk_info;
 
 static size_t
-get_chunks(ts_head *h, const char *name, int64_t mint, int64_t maxt, chunk_info *out,
-           size_t max)
+get_chunks(ts_head *h, const char *name, int64_t mint, int64_t maxt, chunk_info *out, size_t max)
 {
     ts_querier *q;
     ts_head_querier(h, mint, maxt, &q);
@@ -1286,7 +1285,9 @@ test_select_random(void)
                 if (ty == TS_MATCH_RE || ty == TS_MATCH_NRE)
                     v = res[rnd(9)];
                 else
-                    v = rnd(5) == 0 ? "" : (strcmp(name, "__name__") == 0 ? names[rnd(3)] : vals[rnd(6)]);
+                    v = rnd(5) == 0
+                            ? ""
+                            : (strcmp(name, "__name__") == 0 ? names[rnd(3)] : vals[rnd(6)]);
                 ms[j] = M(ty, name, v);
             }
             /* brute force, in label order: labels sort by __name__ then a, b, id
@@ -1485,9 +1486,8 @@ test_concurrent_churn(void)
 T_MAIN({"append_commit_read", test_append_commit_read},
        {"seek_across_chunks", test_seek_across_chunks}, {"rollback", test_rollback},
        {"rejections", test_rejections}, {"log_callback", test_log_callback},
-       {"replay", test_replay},
-       {"replay_samples_batch", test_replay_samples_batch}, {"foreach_series", test_foreach_series},
-       {"select_matchers", test_select_matchers},
+       {"replay", test_replay}, {"replay_samples_batch", test_replay_samples_batch},
+       {"foreach_series", test_foreach_series}, {"select_matchers", test_select_matchers},
        {"select_random", test_select_random}, {"label_queries", test_label_queries},
        {"chunk_cutting", test_chunk_cutting}, {"truncate", test_truncate},
        {"truncate_pending", test_truncate_pending}, {"append_by_ref", test_append_by_ref},

@@ -241,5 +241,5 @@ test_random_input(void)
 }
 
 T_MAIN({"series_roundtrip", test_series_roundtrip}, {"series_heap", test_series_heap},
-       {"samples_roundtrip", test_samples_roundtrip},
-       {"truncated", test_truncated}, {"random_input", test_random_input})
+       {"samples_roundtrip", test_samples_roundtrip}, {"truncated", test_truncated},
+       {"random_input", test_random_input})

@@ -283,8 +283,8 @@ test_garbled_last_page(void)
         int nbytes = round < 10 ? 1 + round : (int)(size - page);
         for (int k = 0; k < nbytes; k++) {
             seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
-            off_t at = round < 10 ? page + (off_t)((seed >> 33) % (uint64_t)(size - page))
-                                  : page + k;
+            off_t at =
+                round < 10 ? page + (off_t)((seed >> 33) % (uint64_t)(size - page)) : page + k;
             uint8_t v = (uint8_t)(seed >> 17) | 1;
             T_EQ(pwrite(fd, &v, 1, at), 1);
         }
