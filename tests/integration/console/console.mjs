@@ -92,6 +92,18 @@ try {
     await p.click('.cm-content');
     await p.keyboard.type('rate(node_cpu_seconds_tot', { delay: 30 });
     await p.waitForSelector('.cm-tooltip-autocomplete li[aria-selected]');
+    // the list first holds what is known at once (the function rate); metric names arrive
+    // from the API, which can take a while on a loaded machine: wait for them, bounded
+    await p
+      .waitForFunction(
+        () =>
+          document
+            .querySelector('.cm-tooltip-autocomplete li[aria-selected]')
+            ?.textContent.includes('node_cpu_seconds_total'),
+        null,
+        { timeout: 15000 },
+      )
+      .catch(() => {});
     const first = await p.textContent('.cm-tooltip-autocomplete li[aria-selected]');
     check(first.includes('node_cpu_seconds_total'), `completion offers node_cpu_seconds_total (${first})`);
     await p.waitForTimeout(300); // CodeMirror ignores Enter in a list's first 75 ms
