@@ -33,6 +33,7 @@
  */
 #include "pkg/web/server.h"
 #include "pkg/web/webconfig.h"
+#include "pkg/util/str.h"
 #include "pkg/util/log.h"
 #include "pkg/util/mem.h"
 
@@ -281,18 +282,6 @@ go_error(ts_web_resp *w, int status, const char *msg)
 
 /* ------------------------------------------------------------ decoding */
 
-static int
-hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes into the arena; on a bad escape returns NULL and, when bad is not
  * NULL, the offending text (Go's EscapeError: up to 3 bytes from the '%'). */
 static char *
@@ -302,8 +291,8 @@ unescape(ts_arena *a, const char *s, size_t n, bool plus_space, const char **bad
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         if (c == '%') {
-            int h = i + 2 < n ? hexval((unsigned char)s[i + 1]) : -1;
-            int l = i + 2 < n ? hexval((unsigned char)s[i + 2]) : -1;
+            int h = i + 2 < n ? ts_str_hexval((unsigned char)s[i + 1]) : -1;
+            int l = i + 2 < n ? ts_str_hexval((unsigned char)s[i + 2]) : -1;
             if (h < 0 || l < 0) {
                 if (bad)
                     *bad = ts_arena_strndup(a, s + i, n - i < 3 ? n - i : 3);
