@@ -514,6 +514,24 @@ ts_scrape_manager_close(ts_scrape_manager *m)
     ts__manager_maybe_free(m);
 }
 
+/* What the API shows of one loop (called under m->mu; pointers borrowed from the loop). */
+static ts_scrape_target_info
+target_info(const ts__pool *p, const ts__loop *l)
+{
+    return (ts_scrape_target_info){
+        .job = p->job,
+        .scrape_url = l->url,
+        .discovered = l->discovered,
+        .labels = l->public_labels,
+        .health = l->health,
+        .last_error = l->last_error,
+        .last_scrape_ms = l->last_scrape_ms,
+        .last_scrape_duration_s = l->last_duration_s,
+        .interval_ms = l->interval_ms,
+        .timeout_ms = l->timeout_ms,
+    };
+}
+
 void
 ts_scrape_manager_targets(ts_scrape_manager *m,
                           void (*fn)(void *ctx, const ts_scrape_target_info *t), void *ctx)
@@ -523,18 +541,7 @@ ts_scrape_manager_targets(ts_scrape_manager *m,
         const ts__pool *p = m->pools[i];
         for (size_t k = 0; k < p->nloops; k++) {
             const ts__loop *l = p->loops[k];
-            ts_scrape_target_info t = {
-                .job = p->job,
-                .scrape_url = l->url,
-                .discovered = l->discovered,
-                .labels = l->public_labels,
-                .health = l->health,
-                .last_error = l->last_error,
-                .last_scrape_ms = l->last_scrape_ms,
-                .last_scrape_duration_s = l->last_duration_s,
-                .interval_ms = l->interval_ms,
-                .timeout_ms = l->timeout_ms,
-            };
+            ts_scrape_target_info t = target_info(p, l);
             fn(ctx, &t);
         }
     }
@@ -566,18 +573,7 @@ ts_scrape_manager_metadata(ts_scrape_manager *m,
         const ts__pool *p = m->pools[i];
         for (size_t k = 0; k < p->nloops; k++) {
             const ts__loop *l = p->loops[k];
-            ts_scrape_target_info t = {
-                .job = p->job,
-                .scrape_url = l->url,
-                .discovered = l->discovered,
-                .labels = l->public_labels,
-                .health = l->health,
-                .last_error = l->last_error,
-                .last_scrape_ms = l->last_scrape_ms,
-                .last_scrape_duration_s = l->last_duration_s,
-                .interval_ms = l->interval_ms,
-                .timeout_ms = l->timeout_ms,
-            };
+            ts_scrape_target_info t = target_info(p, l);
             fn(ctx, &t, l->meta, l->nmeta);
         }
     }
