@@ -27,6 +27,7 @@
 #include "pkg/util/log.h"
 #include "pkg/util/mem.h"
 #include "pkg/util/time.h"
+#include "pkg/web/console.h"
 #include "pkg/web/api.h"
 #include "pkg/web/rules_api.h"
 #include "pkg/web/server.h"
@@ -53,11 +54,15 @@ enum {
     F_LOOKBACK,
     F_TLS_CA,
     F_EXTERNAL_URL,
+    F_ROUTE_PREFIX,
+    F_WEB_CONFIG,
     F_LOG_LEVEL,
     F_NFLAGS
 };
 
 typedef struct ruler {
+    ts_serve_web_urls urls; /* --web.external-url, --web.route-prefix */
+    ts_web_console *console;
     ts_flag flags[F_NFLAGS];
     const char **flag_pairs;
     size_t nflag_pairs;
@@ -231,8 +236,11 @@ ts_cmd_rule(int argc, char **argv)
                         "Lookback for instant selectors."},
         [F_TLS_CA] = {"store.tls-ca-file", TS_FLAG_STRING, "",
                       "CA to verify tls+tcp:// stores (none: not verified)."},
-        [F_EXTERNAL_URL] = {"web.external-url", TS_FLAG_STRING, "",
-                            "URL the ruler is reached at (alerts' generatorURL)."},
+        [F_EXTERNAL_URL] = {"web.external-url", TS_FLAG_STRING, "", TS_SERVE_EXTERNAL_URL_HELP},
+        [F_ROUTE_PREFIX] = {"web.route-prefix", TS_FLAG_STRING, "", TS_SERVE_ROUTE_PREFIX_HELP},
+        [F_WEB_CONFIG] =
+            {"web.config.file", TS_FLAG_STRING, "",
+             "[EXPERIMENTAL] Path to configuration file that can enable TLS or authentication."},
         [F_LOG_LEVEL] = {"log.level", TS_FLAG_STRING, "info", "debug, info, warn, error."},
     };
     memcpy(r->flags, init, sizeof(init));
@@ -312,7 +320,14 @@ ts_cmd_rule(int argc, char **argv)
     }
 
     /* web */
-    ts_web_server_opts wo = {.listen = r->flags[F_WEB_LISTEN].value};
+    if (ts_serve_web_urls_get(r->flags[F_EXTERNAL_URL].value, r->flags[F_ROUTE_PREFIX].value,
+                              r->flags[F_WEB_LISTEN].value, "rule", &r->urls) != 0) {
+        exit_code = 2;
+        goto out;
+    }
+    ts_web_server_opts wo = {.listen = r->flags[F_WEB_LISTEN].value,
+                             .route_prefix = r->urls.route_prefix,
+                             .web_config_file = r->flags[F_WEB_CONFIG].value};
     if (ts_web_server_new(&r->web, &wo, &err) != TS_OK) {
         TS_LOG(TS_LOG_ERROR, "rule", "cannot create web server", "err=\"%s\"", err.msg);
         goto out;
@@ -357,6 +372,11 @@ ts_cmd_rule(int argc, char **argv)
                         r->rules);
     ts_web_server_route(r->web, "GET", "/api/v1/alertmanagers", false,
                         ts_web_rules_handle_alertmanagers, r->notifier);
+    ts_web_console_opts co = {.component = "rule", .external_path = r->urls.external_path};
+    if (ts_web_console_register(r->web, &co, &r->console) != TS_OK) {
+        TS_LOG(TS_LOG_ERROR, "rule", "cannot set up the web console", "");
+        goto out;
+    }
     if (reload(r, &err) != TS_OK) {
         exit_code = 2;
         goto out;
@@ -406,6 +426,8 @@ ts_cmd_rule(int argc, char **argv)
     exit_code = 0;
 out:
     ts_web_server_free(r->web);
+    ts_web_console_free(r->console);
+    ts_serve_web_urls_free(&r->urls);
     ts_web_api_free(r->api);
     ts_rules_manager_free(r->rules);
     ts_notifier_free(r->notifier);

@@ -105,6 +105,12 @@ m=$(curl -sf "http://127.0.0.1:${RWEB[a]}/metrics")
 grep -q '^prometheus_rule_evaluations_total' <<<"$m" ||
     fail "no rule metrics on the ruler's /metrics"
 curl -sf "http://127.0.0.1:${RWEB[a]}/-/healthy" >/dev/null || fail "/-/healthy"
+# the web console is served by the ruler too: / redirects to /graph, the page names the component
+loc=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "http://127.0.0.1:${RWEB[a]}/")
+[[ $loc == "302 "*"/graph" ]] || fail "ruler: / does not redirect to /graph ($loc)"
+page=$(curl -sf "http://127.0.0.1:${RWEB[a]}/rules") || fail "ruler: no console page /rules"
+grep -q 'name="tessera-component" content="rule"' <<<"$page" ||
+    fail "ruler: the console page does not name the component rule"
 
 # reload: a new rule appears (POST /-/reload on a, SIGHUP on b)
 cat >>"$TS_TMP/global.yml" <<'YML'
