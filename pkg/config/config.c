@@ -355,6 +355,13 @@ decode_relabel_list(dctx *d, const ts_ynode *map, const char *key, ts_relabel_co
     return rc;
 }
 
+/* The keys of Prometheus' HTTPClientConfig, inlined into kubernetes_sd, scrape and
+ * alertmanager configs; decode_http reads them. */
+#define HTTP_CLIENT_KEYS                                                                           \
+    "basic_auth", "authorization", "oauth2", "bearer_token", "bearer_token_file", "tls_config",    \
+        "proxy_url", "no_proxy", "proxy_from_environment", "proxy_connect_header",                 \
+        "follow_redirects", "enable_http2"
+
 static int
 decode_http(dctx *d, const ts_ynode *n, ts_http_config *h)
 {
@@ -678,25 +685,9 @@ http_is_default(const ts_http_config *h)
 static int
 decode_kubernetes_sd(dctx *d, const ts_ynode *n, ts_kubernetes_sd_config *k)
 {
-    static const char *const known[] = {"api_server",
-                                        "role",
-                                        "kubeconfig_file",
-                                        "namespaces",
-                                        "selectors",
-                                        "attach_metadata",
-                                        "basic_auth",
-                                        "authorization",
-                                        "oauth2",
-                                        "bearer_token",
-                                        "bearer_token_file",
-                                        "tls_config",
-                                        "proxy_url",
-                                        "no_proxy",
-                                        "proxy_from_environment",
-                                        "proxy_connect_header",
-                                        "follow_redirects",
-                                        "enable_http2",
-                                        NULL};
+    static const char *const known[] = {"api_server",     "role",      "kubeconfig_file",
+                                        "namespaces",     "selectors", "attach_metadata",
+                                        HTTP_CLIENT_KEYS, NULL};
     k->line = n ? n->line : 0;
     k->role = "";
     int rc = check_map(d, n, "kubernetes.plain", known);
@@ -836,18 +827,7 @@ decode_scrape(dctx *d, const ts_ynode *n, ts_scrape_config *s)
                                         "file_sd_configs",
                                         "dns_sd_configs",
                                         "kubernetes_sd_configs",
-                                        "basic_auth",
-                                        "authorization",
-                                        "oauth2",
-                                        "bearer_token",
-                                        "bearer_token_file",
-                                        "tls_config",
-                                        "proxy_url",
-                                        "no_proxy",
-                                        "proxy_from_environment",
-                                        "proxy_connect_header",
-                                        "follow_redirects",
-                                        "enable_http2",
+                                        HTTP_CLIENT_KEYS,
                                         UNSUPPORTED_SD,
                                         NULL};
     s->line = n ? n->line : 0;
@@ -922,29 +902,10 @@ decode_scrape(dctx *d, const ts_ynode *n, ts_scrape_config *s)
 static int
 decode_alertmanager(dctx *d, const ts_ynode *n, ts_alertmanager_config *a)
 {
-    static const char *const known[] = {"scheme",
-                                        "path_prefix",
-                                        "timeout",
-                                        "api_version",
-                                        "relabel_configs",
-                                        "static_configs",
-                                        "file_sd_configs",
-                                        "dns_sd_configs",
-                                        "basic_auth",
-                                        "authorization",
-                                        "oauth2",
-                                        "bearer_token",
-                                        "bearer_token_file",
-                                        "tls_config",
-                                        "proxy_url",
-                                        "no_proxy",
-                                        "proxy_from_environment",
-                                        "proxy_connect_header",
-                                        "follow_redirects",
-                                        "enable_http2",
-                                        "kubernetes_sd_configs",
-                                        UNSUPPORTED_SD,
-                                        NULL};
+    static const char *const known[] = {
+        "scheme",          "path_prefix",           "timeout",         "api_version",
+        "relabel_configs", "static_configs",        "file_sd_configs", "dns_sd_configs",
+        HTTP_CLIENT_KEYS,  "kubernetes_sd_configs", UNSUPPORTED_SD,    NULL};
     a->line = n ? n->line : 0;
     a->scheme = "http";
     a->path_prefix = "";
