@@ -114,6 +114,7 @@ ts_web_scrape_handle_targets(ts_web_req *req, ts_web_resp *resp, void *ctx)
 
 typedef struct md_entry {
     const char *metric, *type, *help, *unit;
+    size_t seq; /* discovery order, the tiebreak of md_cmp */
 } md_entry;
 
 typedef struct md_ctx {
@@ -145,20 +146,22 @@ collect_md(void *ctx, const ts_scrape_target_info *t, const ts_scrape_metadata *
             c->e = g;
             c->cap = ncap;
         }
-        c->e[c->n++] =
+        c->e[c->n] =
             (md_entry){ts_arena_strdup(c->a, md[i].metric), ts_arena_strdup(c->a, md[i].type),
                        ts_arena_strdup(c->a, md[i].help ? md[i].help : ""),
-                       ts_arena_strdup(c->a, md[i].unit ? md[i].unit : "")};
+                       ts_arena_strdup(c->a, md[i].unit ? md[i].unit : ""), c->n};
+        c->n++;
     }
 }
 
 static int
 md_cmp(const void *a, const void *b)
 {
-    /* by name; entries of one name keep their discovery order (index tiebreak) */
+    /* by name; entries of one name keep their discovery order (qsort is not stable, and moves
+     * the entries, so the order is their sequence number, not their address) */
     const md_entry *x = a, *y = b;
     int c = strcmp(x->metric, y->metric);
-    return c ? c : (x < y ? -1 : x > y);
+    return c ? c : (x->seq > y->seq) - (x->seq < y->seq);
 }
 
 bool
