@@ -1,6 +1,6 @@
 /*
  * Kubernetes API client for kubernetes_sd_configs: list + watch ("informers")
- * with libcurl's multi-socket interface on the discovery manager's uv loop.
+ * with libcurl's multi-socket interface on the discovery manager's uv loop (pkg/util/curluv.h).
  *
  * One provider per kubernetes_sd_configs entry.  It runs one informer per
  * (object kind, namespace) its role needs (Prometheus 2.42 kubernetes.go):
@@ -51,8 +51,8 @@
  * request and re-read when its inode, size or modification time changed,
  * so rotated projected tokens are used from the next request on.
  *
- * Lifetimes: ts__k8s_stop cancels transfers, closes the multi handle, the
- * poll handles, the timers, and calls closed() when the last is closed.
+ * Lifetimes: ts__k8s_stop cancels transfers, closes the curl glue (ts_curluv)
+ * and the timers, and calls closed() when the last of them is closed.
  */
 #include "pkg/discovery/kubernetes.h"
 
@@ -64,6 +64,7 @@
 #include <sys/stat.h>
 
 #include "pkg/util/buf.h"
+#include "pkg/util/curluv.h"
 #include "pkg/util/fs.h"
 #include "pkg/util/log.h"
 #include "pkg/util/mem.h"
@@ -172,13 +173,6 @@ typedef enum { ST_IDLE, ST_LIST, ST_WATCH } inf_state;
 
 typedef struct informer informer;
 
-typedef struct sock_ctx {
-    uv_poll_t poll;
-    curl_socket_t fd;
-    ts__k8s *k;
-    struct sock_ctx *next, *prev;
-} sock_ctx;
-
 struct ts__k8s {
     uv_loop_t *loop;
     ts__k8s_role role;
@@ -201,11 +195,9 @@ struct ts__k8s {
     ts__k8s_cache cache;
     bool reported; /* first full sync reported */
     int64_t last_report_ms;
-    /* curl on uv */
-    CURLM *multi;
-    uv_timer_t curl_timer, notify;
-    sock_ctx *socks;
-    int open_handles;
+    ts_curluv *http;
+    uv_timer_t notify;
+    int open_handles; /* uv handles and http not yet closed */
     bool stopped;
     ts__k8s_update_fn fn;
     ts__k8s_closed_fn closed;
@@ -235,9 +227,9 @@ struct informer {
 
 static void start_list(informer *in);
 static void start_watch(informer *in);
-static void check_done(ts__k8s *k);
+static void request_done(void *ctx, CURL *e, CURLcode res);
 
-/* ------------------------------------------------------ curl multi on uv */
+/* --------------------------------------------------------------- closing */
 
 static void
 maybe_closed(ts__k8s *k)
@@ -288,100 +280,11 @@ handle_closed(uv_handle_t *h)
 }
 
 static void
-poll_closed(uv_handle_t *h)
+http_closed(void *ctx)
 {
-    sock_ctx *s = h->data;
-    ts__k8s *k = s->k;
-    ts_free(s);
+    ts__k8s *k = ctx;
     k->open_handles--;
     maybe_closed(k);
-}
-
-static void
-sock_close(sock_ctx *s)
-{
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        s->k->socks = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    uv_poll_stop(&s->poll);
-    uv_close((uv_handle_t *)&s->poll, poll_closed);
-}
-
-static void
-poll_cb(uv_poll_t *p, int status, int ev)
-{
-    sock_ctx *s = p->data;
-    ts__k8s *k = s->k;
-    int flags = status < 0 ? CURL_CSELECT_ERR : 0;
-    if (ev & UV_READABLE)
-        flags |= CURL_CSELECT_IN;
-    if (ev & UV_WRITABLE)
-        flags |= CURL_CSELECT_OUT;
-    int running;
-    curl_multi_socket_action(k->multi, s->fd, flags, &running);
-    check_done(k);
-}
-
-static void
-curl_timer_cb(uv_timer_t *t)
-{
-    ts__k8s *k = t->data;
-    int running;
-    curl_multi_socket_action(k->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    check_done(k);
-}
-
-static int
-on_timeout(CURLM *multi, long ms, void *userp)
-{
-    ts__k8s *k = userp;
-    if (k->stopped)
-        return 0;
-    if (ms < 0)
-        uv_timer_stop(&k->curl_timer);
-    else
-        uv_timer_start(&k->curl_timer, curl_timer_cb, (uint64_t)ms, 0);
-    return 0;
-}
-
-static int
-on_socket(CURL *easy, curl_socket_t fd, int action, void *userp, void *socketp)
-{
-    ts__k8s *k = userp;
-    sock_ctx *s = socketp;
-    if (action == CURL_POLL_REMOVE) {
-        if (s) {
-            sock_close(s);
-            curl_multi_assign(k->multi, fd, NULL);
-        }
-        return 0;
-    }
-    if (!s) {
-        s = ts_calloc(1, sizeof(*s));
-        s->fd = fd;
-        s->k = k;
-        if (uv_poll_init_socket(k->loop, &s->poll, fd) != 0) {
-            ts_free(s);
-            return -1;
-        }
-        s->poll.data = s;
-        k->open_handles++;
-        s->next = k->socks;
-        if (k->socks)
-            k->socks->prev = s;
-        k->socks = s;
-        curl_multi_assign(k->multi, fd, s);
-    }
-    int ev = 0;
-    if (action == CURL_POLL_IN || action == CURL_POLL_INOUT)
-        ev |= UV_READABLE;
-    if (action == CURL_POLL_OUT || action == CURL_POLL_INOUT)
-        ev |= UV_WRITABLE;
-    uv_poll_start(&s->poll, ev, poll_cb);
-    return 0;
 }
 
 /* ----------------------------------------------------------- reporting */
@@ -561,7 +464,6 @@ start_request(informer *in, bool watch)
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, in);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, in);
     in->errbuf[0] = '\0';
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, in->errbuf);
     in->easy = e;
@@ -571,8 +473,7 @@ start_request(informer *in, bool watch)
     in->incomplete_len = 0;
     in->relist_after_watch = false;
     ts_buf_reset(&in->body);
-    CURLMcode rc = curl_multi_add_handle(k->multi, e);
-    TS_ASSERT(rc == CURLM_OK);
+    ts_curluv_start(k->http, e, request_done, in);
 }
 
 static void
@@ -901,50 +802,39 @@ watch_done(informer *in, long code, CURLcode res)
 }
 
 static void
-check_done(ts__k8s *k)
+request_done(void *ctx, CURL *e, CURLcode res)
 {
-    CURLMsg *msg;
-    int left;
-    while ((msg = curl_multi_info_read(k->multi, &left))) {
-        if (msg->msg != CURLMSG_DONE)
-            continue;
-        CURL *e = msg->easy_handle;
-        CURLcode res = msg->data.result;
-        informer *in = NULL;
-        curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&in);
-        long code = 0;
-        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
-        double secs = 0;
-        curl_easy_getinfo(e, CURLINFO_TOTAL_TIME, &secs);
-        curl_multi_remove_handle(k->multi, e);
-        curl_easy_cleanup(e);
-        if (!in)
-            continue;
-        curl_slist_free_all(in->hdrs);
-        in->hdrs = NULL;
-        in->easy = NULL;
-        char sc[16];
-        if (code > 0)
-            snprintf(sc, sizeof(sc), "%ld", code);
-        else
-            snprintf(sc, sizeof(sc), "<error>");
-        stat_add(status_stats, &nstatus_stats, 32, sc, 0);
-        stat_add(endpoint_stats, &nendpoint_stats, 64, in->path, secs);
-        inf_state st = in->state;
-        in->state = ST_IDLE;
-        if (k->stopped)
-            continue;
-        if (st == ST_LIST) {
-            if (res != CURLE_OK) {
-                log_inf(TS_LOG_ERROR, in, "Failed to list Kubernetes objects",
-                        in->errbuf[0] ? in->errbuf : curl_easy_strerror(res));
-                backoff(in, true);
-            } else {
-                list_done(in, code);
-            }
-        } else if (st == ST_WATCH) {
-            watch_done(in, code, res == CURLE_WRITE_ERROR ? CURLE_OK : res);
+    informer *in = ctx;
+    ts__k8s *k = in->k;
+    long code = 0;
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
+    double secs = 0;
+    curl_easy_getinfo(e, CURLINFO_TOTAL_TIME, &secs);
+    curl_easy_cleanup(e);
+    curl_slist_free_all(in->hdrs);
+    in->hdrs = NULL;
+    in->easy = NULL;
+    char sc[16];
+    if (code > 0)
+        snprintf(sc, sizeof(sc), "%ld", code);
+    else
+        snprintf(sc, sizeof(sc), "<error>");
+    stat_add(status_stats, &nstatus_stats, 32, sc, 0);
+    stat_add(endpoint_stats, &nendpoint_stats, 64, in->path, secs);
+    inf_state st = in->state;
+    in->state = ST_IDLE;
+    if (k->stopped)
+        return;
+    if (st == ST_LIST) {
+        if (res != CURLE_OK) {
+            log_inf(TS_LOG_ERROR, in, "Failed to list Kubernetes objects",
+                    in->errbuf[0] ? in->errbuf : curl_easy_strerror(res));
+            backoff(in, true);
+        } else {
+            list_done(in, code);
         }
+    } else if (st == ST_WATCH) {
+        watch_done(in, code, res == CURLE_WRITE_ERROR ? CURLE_OK : res);
     }
 }
 
@@ -1229,14 +1119,7 @@ ts__k8s_start(uv_loop_t *loop, const ts_kubernetes_sd_config *cfg, const char *b
         maybe_closed(k);
         return rc;
     }
-    k->multi = curl_multi_init();
-    TS_ASSERT(k->multi != NULL);
-    curl_multi_setopt(k->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(k->multi, CURLMOPT_SOCKETDATA, k);
-    curl_multi_setopt(k->multi, CURLMOPT_TIMERFUNCTION, on_timeout);
-    curl_multi_setopt(k->multi, CURLMOPT_TIMERDATA, k);
-    uv_timer_init(loop, &k->curl_timer);
-    k->curl_timer.data = k;
+    k->http = ts_curluv_new(loop);
     uv_timer_init(loop, &k->notify);
     k->notify.data = k;
     k->open_handles += 2;
@@ -1286,7 +1169,7 @@ ts__k8s_stop(ts__k8s *k)
     for (size_t i = 0; i < k->ninfs; i++) {
         informer *in = k->infs[i];
         if (in->easy) {
-            curl_multi_remove_handle(k->multi, in->easy);
+            ts_curluv_cancel(k->http, in->easy);
             curl_easy_cleanup(in->easy);
             in->easy = NULL;
         }
@@ -1296,12 +1179,8 @@ ts__k8s_stop(ts__k8s *k)
         uv_close((uv_handle_t *)&in->retry, handle_closed);
         in->retry.data = k;
     }
-    curl_multi_cleanup(k->multi);
-    k->multi = NULL;
-    while (k->socks)
-        sock_close(k->socks);
-    uv_timer_stop(&k->curl_timer);
-    uv_close((uv_handle_t *)&k->curl_timer, handle_closed);
+    ts_curluv_close(k->http, http_closed, k);
+    k->http = NULL;
     uv_timer_stop(&k->notify);
     uv_close((uv_handle_t *)&k->notify, handle_closed);
 }

@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "pkg/labels/labels.h"
+#include "pkg/util/curluv.h"
 #include "pkg/util/err.h"
 
 /* ----------------------------------------------------------- parse step */
@@ -49,22 +50,6 @@ typedef void (*ts__meta_fn)(void *ctx, char kind, const char *metric, size_t mle
  * contain any bytes. */
 int ts__scrape_parse(const char *content_type, const char *body, size_t len, ts__sample_fn fn,
                      ts__meta_fn meta, void *ctx, ts_error *err);
-
-/* -------------------------------------------------- curl multi on libuv */
-
-typedef struct ts__http ts__http;
-/* Called on the loop thread when a transfer ends (result = curl's code). */
-typedef void (*ts__http_done_fn)(void *ctx, CURL *easy, CURLcode result);
-
-ts__http *ts__http_new(uv_loop_t *loop);
-/* Starts easy (configured by the caller); done is called exactly once,
- * unless the transfer is cancelled with ts__http_cancel. */
-void ts__http_start(ts__http *h, CURL *easy, ts__http_done_fn done, void *ctx);
-/* Removes a running transfer without calling done. */
-void ts__http_cancel(ts__http *h, CURL *easy);
-/* Closes the handles; frees h once they are closed (the loop must keep
- * running).  All transfers must have finished or been cancelled. */
-void ts__http_close(ts__http *h);
 
 /* ------------------------------------------------ pools, loops, manager */
 
@@ -186,7 +171,7 @@ typedef struct ts__scrape_stats {
 struct ts_scrape_manager {
     ts_scrape_opts o;
     ts__scrape_stats stats;
-    ts__http *http;
+    ts_curluv *http;
     uv_mutex_t mu; /* guards pools/loops lists and the API state */
     ts__pool **pools;
     size_t npools;

@@ -7,7 +7,7 @@
  * The timer is one-shot and re-armed against an absolute due time, so the
  * cadence does not drift; a due time already passed is skipped.
  *
- * One scrape: GET via the shared curl multi (http.c); the body accumulates
+ * One scrape: GET via the shared curl multi (pkg/util/curluv.c); the body accumulates
  * in a bounded ts_buf (body_size_limit; curl inflates gzip first, so the
  * limit applies to the decoded body as in Prometheus).  Then:
  *
@@ -512,7 +512,7 @@ loop_close(ts__loop *l)
     if (l->state == TS__LOOP_CLOSING)
         return;
     if (l->scraping) {
-        ts__http_cancel(l->m->http, l->easy);
+        ts_curluv_cancel(l->m->http, l->easy);
         l->scraping = false;
     }
     l->state = TS__LOOP_CLOSING;
@@ -976,7 +976,7 @@ start_scrape(ts__loop *l)
     l->scrape_ts = ts_now_ms();
     l->start_ns = ts_mono_ns();
     l->scraping = true;
-    ts__http_start(l->m->http, l->easy, http_done, l);
+    ts_curluv_start(l->m->http, l->easy, http_done, l);
 }
 
 /* End-of-run markers: an empty scrape (stale markers for the last series)
@@ -1057,7 +1057,7 @@ ts__loop_stop(ts__loop *l, bool write_stale_markers)
 {
     l->pool = NULL;
     if (l->scraping) {
-        ts__http_cancel(l->m->http, l->easy);
+        ts_curluv_cancel(l->m->http, l->easy);
         l->scraping = false;
     }
     if (!write_stale_markers || l->state != TS__LOOP_RUNNING || l->last_scrape_ms == 0 ||

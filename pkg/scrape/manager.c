@@ -348,7 +348,7 @@ ts_scrape_manager_new(const ts_scrape_opts *opts, ts_scrape_manager **out)
         return TS_EINVAL;
     ts_scrape_manager *m = ts_calloc(1, sizeof(*m));
     m->o = *opts;
-    m->http = ts__http_new(opts->loop);
+    m->http = ts_curluv_new(opts->loop);
     uv_mutex_init(&m->mu);
     *out = m;
     return TS_OK;
@@ -508,7 +508,7 @@ ts_scrape_manager_close(ts_scrape_manager *m)
     for (size_t i = 0; i < n; i++)
         pool_free(pools[i]);
     ts_free(pools);
-    ts__http_close(m->http);
+    ts_curluv_close(m->http, NULL, NULL);
     m->http = NULL;
     m->live_loops--;
     ts__manager_maybe_free(m);

@@ -1,5 +1,5 @@
 /*
- * Tests for pkg/scrape/http.c (libcurl multi on libuv): basic auth and
+ * Tests for the scrape loops over pkg/util/curluv.c (libcurl multi on libuv): basic auth and
  * bearer headers, HTTPS against a real TLS server (openssl s_server), and a
  * large gzip'd body of 100k series, through a real ts_head.
  */

@@ -14,41 +14,53 @@
  *
  * Each easy handle's CURLOPT_PRIVATE points at a small record holding the
  * done callback and its context.  Everything runs on the loop thread.
+ * Shared by the scrape loops and kubernetes_sd (one copy of the glue, below
+ * both packages).
  */
-#include "pkg/scrape/internal.h"
+#include "pkg/util/curluv.h"
 
+#include <stdbool.h>
+
+#include "pkg/util/err.h"
 #include "pkg/util/mem.h"
 
-struct ts__http {
+struct ts_curluv {
     uv_loop_t *loop;
     CURLM *multi;
     uv_timer_t timer;
     int open_handles; /* timer + polls not yet closed */
     bool closing;
     struct sock_ctx *socks;
+    ts_curluv_closed_fn closed; /* called once h is freed */
+    void *closed_ctx;
 };
 
 typedef struct sock_ctx {
     uv_poll_t poll;
     curl_socket_t fd;
-    ts__http *h;
+    ts_curluv *h;
     struct sock_ctx *next, *prev; /* open polls, to close them at shutdown */
 } sock_ctx;
 
 typedef struct xfer {
-    ts__http_done_fn done;
+    ts_curluv_done_fn done;
     void *ctx;
 } xfer;
 
 static void
-maybe_free(ts__http *h)
+maybe_free(ts_curluv *h)
 {
-    if (h->closing && h->open_handles == 0)
-        ts_free(h);
+    if (!h->closing || h->open_handles > 0)
+        return;
+    ts_curluv_closed_fn closed = h->closed;
+    void *ctx = h->closed_ctx;
+    ts_free(h);
+    if (closed)
+        closed(ctx);
 }
 
 static void
-check_done(ts__http *h)
+check_done(ts_curluv *h)
 {
     CURLMsg *msg;
     int left;
@@ -62,7 +74,7 @@ check_done(ts__http *h)
         curl_multi_remove_handle(h->multi, easy);
         curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
         if (x) {
-            ts__http_done_fn done = x->done;
+            ts_curluv_done_fn done = x->done;
             void *ctx = x->ctx;
             ts_free(x);
             done(ctx, easy, res);
@@ -82,7 +94,7 @@ poll_cb(uv_poll_t *p, int status, int events)
     if (events & UV_WRITABLE)
         flags |= CURL_CSELECT_OUT;
     int running;
-    ts__http *h = s->h;
+    ts_curluv *h = s->h;
     curl_multi_socket_action(h->multi, s->fd, flags, &running);
     check_done(h);
 }
@@ -90,7 +102,7 @@ poll_cb(uv_poll_t *p, int status, int events)
 static void
 timer_cb(uv_timer_t *t)
 {
-    ts__http *h = t->data;
+    ts_curluv *h = t->data;
     int running;
     curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     check_done(h);
@@ -99,7 +111,7 @@ timer_cb(uv_timer_t *t)
 static int
 start_timeout(CURLM *multi, long timeout_ms, void *userp)
 {
-    ts__http *h = userp;
+    ts_curluv *h = userp;
     if (timeout_ms < 0)
         uv_timer_stop(&h->timer);
     else
@@ -133,7 +145,7 @@ static void
 poll_closed(uv_handle_t *hd)
 {
     sock_ctx *s = hd->data;
-    ts__http *h = s->h;
+    ts_curluv *h = s->h;
     ts_free(s);
     h->open_handles--;
     maybe_free(h);
@@ -142,7 +154,7 @@ poll_closed(uv_handle_t *hd)
 static int
 handle_socket(CURL *easy, curl_socket_t fd, int action, void *userp, void *socketp)
 {
-    ts__http *h = userp;
+    ts_curluv *h = userp;
     sock_ctx *s = socketp;
     if (action == CURL_POLL_REMOVE) {
         if (s) {
@@ -182,12 +194,12 @@ global_init(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-ts__http *
-ts__http_new(uv_loop_t *loop)
+ts_curluv *
+ts_curluv_new(uv_loop_t *loop)
 {
     static uv_once_t once = UV_ONCE_INIT;
     uv_once(&once, global_init);
-    ts__http *h = ts_calloc(1, sizeof(*h));
+    ts_curluv *h = ts_calloc(1, sizeof(*h));
     h->loop = loop;
     h->multi = curl_multi_init();
     TS_ASSERT(h->multi != NULL);
@@ -202,7 +214,7 @@ ts__http_new(uv_loop_t *loop)
 }
 
 void
-ts__http_start(ts__http *h, CURL *easy, ts__http_done_fn done, void *ctx)
+ts_curluv_start(ts_curluv *h, CURL *easy, ts_curluv_done_fn done, void *ctx)
 {
     xfer *x = ts_calloc(1, sizeof(*x));
     x->done = done;
@@ -213,7 +225,7 @@ ts__http_start(ts__http *h, CURL *easy, ts__http_done_fn done, void *ctx)
 }
 
 void
-ts__http_cancel(ts__http *h, CURL *easy)
+ts_curluv_cancel(ts_curluv *h, CURL *easy)
 {
     xfer *x = NULL;
     curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
@@ -227,17 +239,19 @@ ts__http_cancel(ts__http *h, CURL *easy)
 static void
 timer_closed(uv_handle_t *hd)
 {
-    ts__http *h = hd->data;
+    ts_curluv *h = hd->data;
     h->open_handles--;
     maybe_free(h);
 }
 
 void
-ts__http_close(ts__http *h)
+ts_curluv_close(ts_curluv *h, ts_curluv_closed_fn closed, void *ctx)
 {
     if (!h)
         return;
     h->closing = true;
+    h->closed = closed;
+    h->closed_ctx = ctx;
     /* Cleanup closes cached connections (telling us through the socket
      * callback); polls it did not mention are closed here. */
     curl_multi_cleanup(h->multi);
