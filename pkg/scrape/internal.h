@@ -178,10 +178,10 @@ struct ts_scrape_manager {
     ts__loop *ending; /* loops writing end-of-run staleness markers */
     size_t live_loops;
     bool closing;
-    /* Shard handoff (ts_scrape_manager_set_shards): until handoff_until (uv_now clock) a target
-     * another shard now owns keeps its running loop; the timer re-syncs every pool then. */
+    /* Shard handoff (ts_scrape_manager_set_shards): while this one-shot timer is pending, a
+     * target another shard now owns keeps its running loop; when it fires it re-syncs every
+     * pool.  NULL until the first handoff. */
     uv_timer_t *handoff_timer;
-    uint64_t handoff_until;
 };
 
 /* manager.c: frees m once it is closing and its last loop has closed. */

@@ -188,6 +188,14 @@ target_hash(const ts_scrape_config *sc, const ts_labels *res)
     return ts_hash64_seed(url, strlen(url), ts_labels_hash(res));
 }
 
+/* Is a handoff period (ts_scrape_manager_set_shards) running?  Its one-shot timer is pending until
+ * it ends (libuv stops a one-shot timer before its callback runs). */
+static bool
+handoff_running(const ts_scrape_manager *m)
+{
+    return m->handoff_timer && uv_is_active((const uv_handle_t *)m->handoff_timer);
+}
+
 typedef struct active {
     ts_labels *labels, *discovered;
     uint64_t hash;
@@ -229,8 +237,7 @@ pool_sync(ts_scrape_manager *m, ts__pool *p, bool restart)
                  * so every replica of every shard agrees */
                 const char *addr = ts_labels_get(res, "__address__");
                 uint32_t owner = ts_rendezvous(addr, strlen(addr), m->o.shard_count);
-                bool handoff = owner != m->o.shard_index && m->handoff_until &&
-                               uv_now(m->o.loop) < m->handoff_until &&
+                bool handoff = owner != m->o.shard_index && handoff_running(m) &&
                                pool_running(p, res, target_hash(sc, res));
                 if (owner != m->o.shard_index && !handoff) {
                     char buf[96];
@@ -369,7 +376,6 @@ handoff_end(uv_timer_t *t)
     ts_scrape_manager *m = t->data;
     if (m->closing)
         return;
-    m->handoff_until = 0;
     for (size_t i = 0; i < m->npools; i++)
         pool_sync(m, m->pools[i], false);
 }
@@ -392,10 +398,9 @@ ts_scrape_manager_set_shards(ts_scrape_manager *m, uint32_t index, uint32_t coun
             m->live_loops++; /* m outlives the timer handle (handoff_closed) */
         }
         uv_update_time(m->o.loop);
-        m->handoff_until = uv_now(m->o.loop) + (uint64_t)handoff_ms;
         uv_timer_start(m->handoff_timer, handoff_end, (uint64_t)handoff_ms, 0);
-    } else {
-        m->handoff_until = 0;
+    } else if (m->handoff_timer) {
+        uv_timer_stop(m->handoff_timer);
     }
     m->o.shard_index = index;
     m->o.shard_count = count;
