@@ -208,6 +208,7 @@ range_fn(ts__evaluator *e, const ts_promql_call *c, int64_t t)
             ts__eval_fail(e, TS_EINVAL, "invalid trend factor. Expected: 0 < tf < 1, got: %f", p2);
     }
     ts__vector_elem *out = ts_arena_alloc(e->sa, (m.n + 1) * sizeof(ts__vector_elem));
+    double range_s = ts__range_seconds(m.range_ms); /* the same for every series of the step */
     size_t k = 0;
     for (size_t i = 0; i < m.n; i++) {
         const ts_sample *s = m.mat[i].s;
@@ -218,7 +219,7 @@ range_fn(ts__evaluator *e, const ts_promql_call *c, int64_t t)
         case TS_PROMQL_FN_RATE:
         case TS_PROMQL_FN_INCREASE:
         case TS_PROMQL_FN_DELTA:
-            ok = ts__extrapolated_rate(s, n, m.range_end - m.range_ms, m.range_end, m.range_ms,
+            ok = ts__extrapolated_rate(s, n, m.range_end - m.range_ms, m.range_end, range_s,
                                        id != TS_PROMQL_FN_DELTA, id == TS_PROMQL_FN_RATE, &r);
             break;
         case TS_PROMQL_FN_IRATE:

@@ -30,8 +30,8 @@ kahan_inc(double inc, double *sum, double *c)
 /* Duration.Seconds() of a range given in ms, as Go computes it from the
  * nanosecond count: whole seconds plus the remainder divided by 1e9 (not
  * ms / 1000.0, which can differ in the last bit). */
-static double
-range_seconds(int64_t range_ms)
+double
+ts__range_seconds(int64_t range_ms)
 {
     int64_t sec = range_ms / 1000, rem_ns = (range_ms % 1000) * 1000000;
     return (double)sec + (double)rem_ns / 1e9;
@@ -60,11 +60,12 @@ ms_between(int64_t a, int64_t b)
  *   counters: to_start = min(to_start, sampled * (first / result))
  *   interval = sampled + (to_start or avg / 2) + (to_end or avg / 2),
  *              a term taken when it is < avg * 1.1
- *   factor   = interval / sampled, then factor /= range seconds (rate)
+ *   factor   = interval / sampled, then factor /= range seconds (rate;
+ *              ts__range_seconds, which the caller computes once per step)
  *   result  *= factor */
 bool
 ts__extrapolated_rate(const ts_sample *s, size_t n, int64_t range_start, int64_t range_end,
-                      int64_t range_ms, bool counter, bool is_rate, double *out)
+                      double range_s, bool counter, bool is_rate, double *out)
 {
     if (n < 2)
         return false;
@@ -94,7 +95,7 @@ ts__extrapolated_rate(const ts_sample *s, size_t n, int64_t range_start, int64_t
     interval += to_end < threshold ? to_end : avg_gap / 2;
     double factor = interval / sampled;
     if (is_rate)
-        factor /= range_seconds(range_ms);
+        factor /= range_s;
     *out = result * factor;
     return true;
 }

@@ -19,10 +19,13 @@
 
 /* rate/increase/delta: Prometheus' extrapolatedRate.  [range_start,
  * range_end] is the selector's window in ms (already shifted by offset/@);
- * range_ms its width.  counter: correct for resets; is_rate: divide by the
- * range in seconds.  Needs at least 2 samples. */
+ * range_s its width in seconds (ts__range_seconds, computed once per step by
+ * the caller, not per series).  counter: correct for resets; is_rate: divide
+ * by range_s.  Needs at least 2 samples. */
 bool ts__extrapolated_rate(const ts_sample *s, size_t n, int64_t range_start, int64_t range_end,
-                           int64_t range_ms, bool counter, bool is_rate, double *out);
+                           double range_s, bool counter, bool is_rate, double *out);
+/* Go's Duration.Seconds() of a range given in ms (what rate divides by). */
+double ts__range_seconds(int64_t range_ms);
 /* irate (is_rate) and idelta over the last two samples. */
 bool ts__instant_value(const ts_sample *s, size_t n, bool is_rate, double *out);
 /* Least-squares slope/intercept of v over t (seconds relative to intercept_t). */

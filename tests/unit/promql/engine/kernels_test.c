@@ -23,11 +23,11 @@ test_rate_exact_window(void)
     for (int i = 0; i < 6; i++)
         s[i] = (ts_sample){i * 60000, i * 10.0};
     double r;
-    T_TRUE(ts__extrapolated_rate(s, 6, 0, 300000, 300000, true, false, &r));
+    T_TRUE(ts__extrapolated_rate(s, 6, 0, 300000, ts__range_seconds(300000), true, false, &r));
     T_TRUE(close_to(r, 50));
-    T_TRUE(ts__extrapolated_rate(s, 6, 0, 300000, 300000, true, true, &r));
+    T_TRUE(ts__extrapolated_rate(s, 6, 0, 300000, ts__range_seconds(300000), true, true, &r));
     T_TRUE(close_to(r, 50.0 / 300));
-    T_FALSE(ts__extrapolated_rate(s, 1, 0, 300000, 300000, true, true, &r));
+    T_FALSE(ts__extrapolated_rate(s, 1, 0, 300000, ts__range_seconds(300000), true, true, &r));
 }
 
 static void
@@ -36,20 +36,20 @@ test_rate_reset_and_extrapolation(void)
     /* Counter reset: 10 20 5 15 -> increase 5 + 20 (the reset adds the last value). */
     ts_sample a[] = {{0, 10}, {10000, 20}, {20000, 5}, {30000, 15}};
     double r;
-    T_TRUE(ts__extrapolated_rate(a, 4, 0, 30000, 30000, true, false, &r));
+    T_TRUE(ts__extrapolated_rate(a, 4, 0, 30000, ts__range_seconds(30000), true, false, &r));
     T_TRUE(close_to(r, 25));
     /* delta does not correct resets. */
-    T_TRUE(ts__extrapolated_rate(a, 4, 0, 30000, 30000, false, false, &r));
+    T_TRUE(ts__extrapolated_rate(a, 4, 0, 30000, ts__range_seconds(30000), false, false, &r));
     T_TRUE(close_to(r, 5));
     /* 10..40 at 10s..40s in [0,60s]: start gap 10s < 11s -> extend 10s; end gap 20s
      * >= 11s -> extend half the spacing (5s): 30 * 45/30 = 45. */
     ts_sample b[] = {{10000, 10}, {20000, 20}, {30000, 30}, {40000, 40}};
-    T_TRUE(ts__extrapolated_rate(b, 4, 0, 60000, 60000, true, false, &r));
+    T_TRUE(ts__extrapolated_rate(b, 4, 0, 60000, ts__range_seconds(60000), true, false, &r));
     T_TRUE(close_to(r, 45));
     /* Counter starting near zero: extrapolation stops at the zero point.
      * 1,11,21 at 20s,30s,40s in [0,40s]: to_start 20s, to_zero = 20*(1/20) = 1s. */
     ts_sample c[] = {{20000, 1}, {30000, 11}, {40000, 21}};
-    T_TRUE(ts__extrapolated_rate(c, 3, 0, 40000, 40000, true, false, &r));
+    T_TRUE(ts__extrapolated_rate(c, 3, 0, 40000, ts__range_seconds(40000), true, false, &r));
     T_TRUE(close_to(r, 20 * 21.0 / 20));
 }
 
@@ -142,8 +142,9 @@ test_rate_bits_as_prometheus(void)
             s[j] = (ts_sample){base + cases[i].s[j].t, cases[i].s[j].v};
         int64_t end = base + cases[i].range_ms;
         double r = 0;
-        T_TRUE(ts__extrapolated_rate(s, cases[i].n, end - cases[i].range_ms, end, cases[i].range_ms,
-                                     cases[i].counter, cases[i].is_rate, &r));
+        T_TRUE(ts__extrapolated_rate(s, cases[i].n, end - cases[i].range_ms, end,
+                                     ts__range_seconds(cases[i].range_ms), cases[i].counter,
+                                     cases[i].is_rate, &r));
         if (!same_bits(r, cases[i].want))
             fprintf(stderr, "  %s: got %.17g, Prometheus %.17g\n", cases[i].what, r, cases[i].want);
         T_TRUE(same_bits(r, cases[i].want));
