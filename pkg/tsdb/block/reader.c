@@ -217,8 +217,6 @@ load_index(ts_block *b, ts_error *err)
     }
     b->idx = m;
     b->idx_len = len;
-    if (len < TS__FILE_HDR_LEN + TS__TOC_LEN)
-        return corrupt(b, err, "file too short");
     if (ts_get_be32(b->idx) != TS__IDX_MAGIC)
         return corrupt(b, err, "bad magic");
     if (b->idx[4] != TS__FMT_VERSION)
