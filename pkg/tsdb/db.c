@@ -99,7 +99,6 @@ struct ts_db {
 
     uint64_t samples_dropped_on_replay;
     uint64_t head_compactions, block_merges, retention_deletions, compaction_failures;
-    uint64_t trimmed_at; /* sum of the three above at the last malloc_trim */
 };
 
 void
@@ -829,11 +828,22 @@ apply_retention(ts_db *db)
     ts_free(bs);
 }
 
+/* What compaction rounds did so far (only ts_db_compact changes it). */
+static uint64_t
+compaction_work(ts_db *db)
+{
+    pthread_mutex_lock(&db->mu);
+    uint64_t work = db->head_compactions + db->block_merges + db->retention_deletions;
+    pthread_mutex_unlock(&db->mu);
+    return work;
+}
+
 int
 ts_db_compact(ts_db *db, ts_error *err)
 {
     pthread_mutex_lock(&db->compact_mu);
     int rc = TS_OK;
+    const uint64_t work_before = compaction_work(db);
     const int64_t range = db->opts.block_range_ms;
 
     /* 1. head -> blocks (a truncation deferred last time goes first) */
@@ -866,12 +876,7 @@ ts_db_compact(ts_db *db, ts_error *err)
      * middle of heaps; malloc_trim returns whole free pages of every arena
      * to the kernel (issue 16: without it the anonymous RSS kept the
      * high-water mark of the biggest compaction). */
-    pthread_mutex_lock(&db->mu);
-    uint64_t work = db->head_compactions + db->block_merges + db->retention_deletions;
-    bool did_work = work != db->trimmed_at;
-    db->trimmed_at = work;
-    pthread_mutex_unlock(&db->mu);
-    if (did_work)
+    if (compaction_work(db) != work_before)
         malloc_trim(0);
 
     if (rc != TS_OK) {
