@@ -386,8 +386,7 @@ ts_cmd_query(int argc, char **argv)
         goto out;
     ts_web_server_route(q->web, "GET", "/api/v1/stores", false, ts_query_api_stores, q->endpoints);
     ts_web_server_route(q->web, "GET", "/metrics", false, ts_web_handle_metrics, &q->metrics);
-    q->global_api = (ts_query_global_api){
-        .endpoints = q->endpoints, .timeout_ms = response_timeout > 0 ? response_timeout : 5000};
+    q->global_api = (ts_query_global_api){.fanout = &q->fanout};
     ts_web_server_route(q->web, "GET", "/api/v1/metadata", false,
                         ts_query_global_api_handle_metadata, &q->global_api);
     ts_web_console_opts co = {.component = "query", .external_path = q->urls.external_path};

@@ -261,10 +261,35 @@ store_opts(fq *q)
     };
 }
 
-/* Starts the requests of fn's live slots (label == NULL && !names: select). */
+/* What one fan-out asks every store. */
+typedef enum { ASK_SELECT, ASK_LABELS, ASK_META } ask_kind;
+
+typedef struct ask {
+    ask_kind kind;
+    const ts_select_hints *hints; /* select */
+    ts_matcher *const *ms;        /* select, labels */
+    size_t nms;
+    const char *label; /* labels: values of label, or names when NULL */
+    int meta;          /* meta: TS_STORE_META_* */
+    const char *const *params;
+    size_t nparams;
+} ask;
+
+static ts_store_call *
+ask_start(fq *q, ts_store_client *c, const ts_store_query_opts *so, const ask *r, slot *s)
+{
+    if (r->kind == ASK_SELECT)
+        return ts_store_client_select_start(c, q->base.mint, q->base.maxt, so, r->hints, r->ms,
+                                            r->nms, slot_done, s);
+    if (r->kind == ASK_LABELS)
+        return ts_store_client_labels_start(c, q->base.mint, q->base.maxt, so, r->label, r->ms,
+                                            r->nms, slot_done, s);
+    return ts_store_client_meta_start(c, r->meta, r->params, r->nparams, so, slot_done, s);
+}
+
+/* Starts the requests of fn's live slots. */
 static void
-start_calls(fq *q, fan *fn, const char *label, bool names, const ts_select_hints *hints,
-            ts_matcher *const *ms, size_t nms)
+start_calls(fq *q, fan *fn, const ask *r)
 {
     ts_store_query_opts so = store_opts(q);
     pthread_mutex_lock(&q->mu);
@@ -273,16 +298,19 @@ start_calls(fq *q, fan *fn, const char *label, bool names, const ts_select_hints
     pthread_mutex_unlock(&q->mu);
     for (size_t i = 0; i < fn->n; i++) {
         slot *s = &fn->slots[i];
-        if (s->done)
-            continue;
-        ts_store_client *c = q->st[s->idx].client;
-        if (!label && !names)
-            s->call = ts_store_client_select_start(c, q->base.mint, q->base.maxt, &so, hints, ms,
-                                                   nms, slot_done, s);
-        else
-            s->call = ts_store_client_labels_start(c, q->base.mint, q->base.maxt, &so, label, ms,
-                                                   nms, slot_done, s);
+        if (!s->done)
+            s->call = ask_start(q, q->st[s->idx].client, &so, r, s);
     }
+}
+
+/* Plans, asks and waits: every slot's call is then done (or never started). */
+static void
+fan_out(fq *q, const ask *r, fan *fn)
+{
+    plan(q, r->ms, r->nms, fn);
+    int64_t t0 = ts_now_ms();
+    start_calls(q, fn, r);
+    wait_calls(q, fn, t0);
 }
 
 /* ------------------------------------------------------------ judging */
@@ -488,10 +516,7 @@ fq_select(ts_querier *qq, bool sorted, const ts_select_hints *hints, ts_matcher 
     fq *q = (fq *)qq;
     *out = NULL;
     fan fn;
-    plan(q, ms, nms, &fn);
-    int64_t t0 = ts_now_ms();
-    start_calls(q, &fn, NULL, false, hints, ms, nms);
-    wait_calls(q, &fn, t0);
+    fan_out(q, &(ask){.kind = ASK_SELECT, .hints = hints, .ms = ms, .nms = nms}, &fn);
     ts_series_set **sets = ts_calloc(fn.n + 1, sizeof(*sets));
     size_t ns = 0;
     int rc = TS_OK;
@@ -543,10 +568,7 @@ fq_strings(fq *q, const char *label, ts_matcher *const *ms, size_t nms, ts_arena
            const char ***out, size_t *n, ts_error *err)
 {
     fan fn;
-    plan(q, ms, nms, &fn);
-    int64_t t0 = ts_now_ms();
-    start_calls(q, &fn, label, label == NULL, NULL, ms, nms);
-    wait_calls(q, &fn, t0);
+    fan_out(q, &(ask){.kind = ASK_LABELS, .label = label, .ms = ms, .nms = nms}, &fn);
     const char ***vals = ts_calloc(fn.n + 1, sizeof(*vals));
     size_t *nvals = ts_calloc(fn.n + 1, sizeof(*nvals));
     size_t total = 0;
@@ -632,6 +654,42 @@ fanout_querier(ts_queryable *qb, int64_t mint, int64_t maxt, ts_querier **out)
         q->group_key[i] = shard_key(q, i);
     *out = &q->base;
     return TS_OK;
+}
+
+int
+ts_query_fanout_meta(ts_fanout *f, int kind, const char *const *params, size_t nparams, ts_arena *a,
+                     ts_query_fanout_meta_answer *out, ts_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    ts_querier *qq;
+    fanout_querier(&f->qb, INT64_MIN, INT64_MAX, &qq);
+    fq *q = (fq *)qq;
+    fan fn;
+    fan_out(q, &(ask){.kind = ASK_META, .meta = kind, .params = params, .nparams = nparams}, &fn);
+    out->json = TS_ARENA_ARRAY(a, const char *, fn.n + 1);
+    out->len = TS_ARENA_ARRAY(a, size_t, fn.n + 1);
+    for (size_t i = 0; i < fn.n; i++) {
+        slot *s = &fn.slots[i];
+        if (!s->call)
+            continue;
+        ts_error e;
+        ts_error_clear(&e);
+        int rc = ts_store_call_json(s->call, a, &out->json[out->n], &out->len[out->n], &e);
+        s->call = NULL;
+        if (rc == TS_OK)
+            out->n++;
+        else if (rc != TS_EUNSUPPORTED) /* e.g. a ruler: it has none, nothing is missing */
+            slot_fail(s, &e);
+    }
+    ts_series_set scratch = {0}; /* no set to carry the warnings: a scratch one */
+    int rc = judge(q, &fn, &scratch, err);
+    out->warnings = TS_ARENA_ARRAY(a, const char *, scratch.nwarnings + 1);
+    for (size_t i = 0; i < scratch.nwarnings; i++)
+        out->warnings[out->nwarnings++] = ts_arena_strdup(a, scratch.warnings[i]);
+    ts_ss_free_warnings(&scratch);
+    fan_free(&fn);
+    fq_close(qq);
+    return rc;
 }
 
 void

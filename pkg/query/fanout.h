@@ -62,4 +62,21 @@ typedef struct ts_fanout {
 /* Initialises a caller-allocated fan-out (one per request, or shared). */
 void ts_query_fanout_init(ts_fanout *f, ts_endpoints *e, const ts_query_fanout_opts *opts);
 
+/* The answers of a MetaRequest over every store, in the caller's arena. */
+typedef struct ts_query_fanout_meta_answer {
+    const char **json; /* the JSON `data` of each store that answered */
+    size_t *len;
+    size_t n;
+    const char **warnings; /* shards without an answer (partial response) */
+    size_t nwarnings;
+} ts_query_fanout_meta_answer;
+
+/* Asks every store for the MetaRequest kind (TS_STORE_META_*; params: name,
+ * value pairs) at once, with the complete/partial rule of a select (no time
+ * or matcher pruning).  A store that does not serve kind (TS_EUNSUPPORTED: a
+ * ruler) counts as answered with nothing.  Strict mode: a shard without an
+ * answer is the error returned. */
+int ts_query_fanout_meta(ts_fanout *f, int kind, const char *const *params, size_t nparams,
+                         ts_arena *a, ts_query_fanout_meta_answer *out, ts_error *err);
+
 #endif

@@ -6,13 +6,12 @@
 
 #include <stdint.h>
 
-#include "pkg/query/endpoints.h"
+#include "pkg/query/fanout.h"
 #include "pkg/web/api.h"
 #include "pkg/web/server.h"
 
 typedef struct ts_query_global_api {
-    ts_endpoints *endpoints; /* borrowed */
-    int64_t timeout_ms;      /* bound on one store's answer */
+    const ts_fanout *fanout; /* borrowed: its stores and options (the request's over them) */
 } ts_query_global_api;
 
 /* GET /api/v1/metadata (ctx: ts_query_global_api). */

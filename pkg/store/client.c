@@ -949,36 +949,52 @@ ts_store_client_info(ts_store_client *c, int64_t timeout_ms, ts_arena *a, ts_sto
     return TS_OK;
 }
 
-int
-ts_store_client_meta(ts_store_client *c, int kind, const char *const *params, size_t nparams,
-                     int64_t timeout_ms, ts_arena *a, const char **json, size_t *len, ts_error *err)
+ts_store_call *
+ts_store_client_meta_start(ts_store_client *c, int kind, const char *const *params, size_t nparams,
+                           const ts_store_query_opts *opts, ts_store_call_done_fn done, void *arg)
 {
+    static const ts_store_query_opts none;
+    const ts_store_query_opts *o = opts ? opts : &none;
+    int64_t deadline = reply_deadline(o, query_deadline(o));
+    ts_store_call *k =
+        call_new(c, deadline, NULL, TESSERA__STORE__V1__FRAME_TYPE__FRAME_META_RESPONSE, done, arg);
+    ts_arena_init(&k->own, 1024);
+    k->arena = &k->own;
     Tessera__Store__V1__MetaRequest req = TESSERA__STORE__V1__META_REQUEST__INIT;
     req.kind = (Tessera__Store__V1__MetaRequest__Kind)kind;
     req.n_params = nparams / 2;
-    req.params = ts_arena_alloc(a, (req.n_params + 1) * sizeof(*req.params));
+    req.params = TS_ARENA_ARRAY(&k->own, Tessera__Store__V1__Label *, req.n_params + 1);
     for (size_t i = 0; i < req.n_params; i++) {
-        Tessera__Store__V1__Label *l = ts_arena_alloc(a, sizeof(*l));
+        Tessera__Store__V1__Label *l = TS_ARENA_ARRAY(&k->own, Tessera__Store__V1__Label, 1);
         tessera__store__v1__label__init(l);
         l->name = (char *)params[2 * i];
         l->value = (char *)params[2 * i + 1];
         req.params[i] = l;
     }
-    int64_t deadline = ts_now_ms() + timeout_ms;
     req.deadline_unix_ms = deadline;
-    ProtobufCMessage *m;
-    int rc = roundtrip(c, TESSERA__STORE__V1__FRAME_TYPE__FRAME_META_REQUEST, &req.base, deadline,
-                       a, TESSERA__STORE__V1__FRAME_TYPE__FRAME_META_RESPONSE, false, &m, err);
-    if (rc)
-        return rc;
-    Tessera__Store__V1__MetaResponse *r = (Tessera__Store__V1__MetaResponse *)m;
-    char *s = ts_arena_alloc(a, r->data_json.len + 1);
-    if (r->data_json.len)
-        memcpy(s, r->data_json.data, r->data_json.len);
-    s[r->data_json.len] = 0;
-    *json = s;
-    *len = r->data_json.len;
-    return TS_OK;
+    call_go(k, TESSERA__STORE__V1__FRAME_TYPE__FRAME_META_REQUEST, &req.base, false);
+    return k;
+}
+
+int
+ts_store_call_json(ts_store_call *k, ts_arena *a, const char **json, size_t *len, ts_error *err)
+{
+    call_decode(k);
+    int rc = k->err.code;
+    *json = NULL;
+    *len = 0;
+    if (rc) {
+        if (err)
+            *err = k->err;
+    } else {
+        Tessera__Store__V1__MetaResponse *r = (Tessera__Store__V1__MetaResponse *)k->resp;
+        *json = r->data_json.len
+                    ? ts_arena_strndup(a, (const char *)r->data_json.data, r->data_json.len)
+                    : "";
+        *len = r->data_json.len;
+    }
+    call_free(k);
+    return rc;
 }
 
 bool

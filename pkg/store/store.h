@@ -137,17 +137,13 @@ ts_queryable *ts_store_client_queryable(ts_store_client *c);
  * and not yet re-established (the store is known down), and a counter of
  * connections made (a new value means the store came back). */
 bool ts_store_client_connected(ts_store_client *c);
-/* MetaRequest: the store's JSON `data` for kind, in a (*json NUL-terminated). */
-int ts_store_client_meta(ts_store_client *c, int kind, const char *const *params, size_t nparams,
-                         int64_t timeout_ms, ts_arena *a, const char **json, size_t *len,
-                         ts_error *err);
 bool ts_store_client_lost(ts_store_client *c);
 uint64_t ts_store_client_connects(ts_store_client *c);
 
 /* ---- asynchronous requests: one fan-out asks every store at once, without
  * a thread per store.  done(arg) runs once, on an nng thread, when the reply
  * (or an error) is in; then the caller takes the result with
- * ts_store_call_series/_strings (which free the call).  A call not yet done
+ * ts_store_call_series/_strings/_json (which free the call).  A call not yet done
  * can be cancelled (its result becomes TS_ECANCELED; done still runs). */
 typedef struct ts_store_call ts_store_call;
 typedef void (*ts_store_call_done_fn)(void *arg, int rc); /* rc: the call's outcome */
@@ -161,6 +157,11 @@ ts_store_call *ts_store_client_labels_start(ts_store_client *c, int64_t mint, in
                                             const ts_store_query_opts *opts, const char *name,
                                             ts_matcher *const *ms, size_t nms,
                                             ts_store_call_done_fn done, void *arg);
+/* MetaRequest (proto/store.proto): the store's JSON `data` for kind
+ * (TS_STORE_META_*); params are name, value pairs (borrowed until this returns). */
+ts_store_call *ts_store_client_meta_start(ts_store_client *c, int kind, const char *const *params,
+                                          size_t nparams, const ts_store_query_opts *opts,
+                                          ts_store_call_done_fn done, void *arg);
 void ts_store_call_cancel(ts_store_call *call);
 /* The first batch of a select as a series set that pulls the rest (opts'
  * strings and counter must outlive it). */
@@ -168,5 +169,8 @@ int ts_store_call_series(ts_store_call *call, ts_series_set **out, ts_error *err
 /* Strings copied into a. */
 int ts_store_call_strings(ts_store_call *call, ts_arena *a, const char ***out, size_t *n,
                           ts_error *err);
+/* A MetaRequest's JSON, NUL-terminated, copied into a. */
+int ts_store_call_json(ts_store_call *call, ts_arena *a, const char **json, size_t *len,
+                       ts_error *err);
 
 #endif
