@@ -77,7 +77,7 @@ struct ts_store_call {
     /* what the call is for */
     struct rset *set; /* select: the set the first batch goes to */
     struct batch *b;
-    ts_arena own; /* labels: the reply's arena */
+    ts_arena own; /* the reply's arena when call_new got none (labels, meta) */
 };
 
 static void
@@ -191,10 +191,8 @@ call_decode(ts_store_call *k)
     }
 }
 
-/* Starts one request/reply.  Never fails to return a call: an error found
- * here finishes it at once (done runs before this returns).  wait_connect:
- * wait (up to the deadline) for a connection even if the last one was lost
- * (probes); queries fail at once then. */
+/* A call not yet sent; its reply is unpacked into a, or into the call's own
+ * arena when a is NULL (kept until the call is freed). */
 static ts_store_call *
 call_new(ts_store_client *c, int64_t deadline, ts_arena *a, uint8_t expect,
          ts_store_call_done_fn done, void *arg)
@@ -202,14 +200,23 @@ call_new(ts_store_client *c, int64_t deadline, ts_arena *a, uint8_t expect,
     ts_store_call *k = ts_calloc(1, sizeof(*k));
     k->c = c;
     k->deadline = deadline;
-    k->arena = a;
     k->expect = expect;
     k->done = done;
     k->arg = arg;
+    if (a) {
+        k->arena = a;
+    } else {
+        ts_arena_init(&k->own, 4096);
+        k->arena = &k->own;
+    }
     ts_error_clear(&k->err);
     return k;
 }
 
+/* Sends the call's request.  Never fails to leave a call: an error found
+ * here finishes it at once (done runs before this returns).  wait_connect:
+ * wait (up to the deadline) for a connection even if the last one was lost
+ * (probes); queries fail at once then. */
 static void
 call_go(ts_store_call *k, uint8_t type, const ProtobufCMessage *req, bool wait_connect)
 {
@@ -262,15 +269,6 @@ call_go(ts_store_call *k, uint8_t type, const ProtobufCMessage *req, bool wait_c
     nng_aio_set_msg(k->aio, msg);
     nng_ctx_send(k->ctx, k->aio);
     pthread_mutex_unlock(&c->mu);
-}
-
-static ts_store_call *
-call_start(ts_store_client *c, uint8_t type, const ProtobufCMessage *req, int64_t deadline,
-           ts_arena *a, uint8_t expect, bool wait_connect, ts_store_call_done_fn done, void *arg)
-{
-    ts_store_call *k = call_new(c, deadline, a, expect, done, arg);
-    call_go(k, type, req, wait_connect);
-    return k;
 }
 
 void
@@ -344,6 +342,14 @@ waiter_done(void *arg, int rc)
     pthread_mutex_unlock(&w->mu);
 }
 
+static void
+waiter_init(waiter *w)
+{
+    w->done = false;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+}
+
 /* Waits for done, then frees the waiter's mutex and condition. */
 static void
 waiter_wait(waiter *w)
@@ -361,10 +367,10 @@ static int
 roundtrip(ts_store_client *c, uint8_t type, const ProtobufCMessage *req, int64_t deadline,
           ts_arena *a, uint8_t expect, bool wait_connect, ProtobufCMessage **resp, ts_error *err)
 {
-    waiter w = {.done = false};
-    pthread_mutex_init(&w.mu, NULL);
-    pthread_cond_init(&w.cv, NULL);
-    ts_store_call *k = call_start(c, type, req, deadline, a, expect, wait_connect, waiter_done, &w);
+    waiter w;
+    waiter_init(&w);
+    ts_store_call *k = call_new(c, deadline, a, expect, waiter_done, &w);
+    call_go(k, type, req, wait_connect);
     waiter_wait(&w);
     call_decode(k);
     int rc = k->err.code;
@@ -752,8 +758,6 @@ ts_store_client_labels_start(ts_store_client *c, int64_t mint, int64_t maxt,
                                 name ? TESSERA__STORE__V1__FRAME_TYPE__FRAME_LABEL_VALUES_RESPONSE
                                      : TESSERA__STORE__V1__FRAME_TYPE__FRAME_LABEL_NAMES_RESPONSE,
                                 done, arg);
-    ts_arena_init(&k->own, 4096);
-    k->arena = &k->own;
     if (name) {
         Tessera__Store__V1__LabelValuesRequest req = TESSERA__STORE__V1__LABEL_VALUES_REQUEST__INIT;
         req.label = (char *)name;
@@ -854,9 +858,8 @@ rq_select(ts_querier *qq, bool sorted, const ts_select_hints *hints, ts_matcher 
           size_t nms, ts_series_set **out, ts_error *err)
 {
     rq *q = (rq *)qq;
-    waiter w = {.done = false};
-    pthread_mutex_init(&w.mu, NULL);
-    pthread_cond_init(&w.cv, NULL);
+    waiter w;
+    waiter_init(&w);
     ts_store_call *k = ts_store_client_select_start(q->c, q->base.mint, q->base.maxt, &q->opts,
                                                     hints, ms, nms, waiter_done, &w);
     waiter_wait(&w);
@@ -867,9 +870,8 @@ static int
 rq_labels(rq *q, const char *name, ts_matcher *const *ms, size_t nms, ts_arena *a,
           const char ***out, size_t *n, ts_error *err)
 {
-    waiter w = {.done = false};
-    pthread_mutex_init(&w.mu, NULL);
-    pthread_cond_init(&w.cv, NULL);
+    waiter w;
+    waiter_init(&w);
     ts_store_call *k = ts_store_client_labels_start(q->c, q->base.mint, q->base.maxt, &q->opts,
                                                     name, ms, nms, waiter_done, &w);
     waiter_wait(&w);
@@ -958,8 +960,6 @@ ts_store_client_meta_start(ts_store_client *c, int kind, const char *const *para
     int64_t deadline = reply_deadline(o, query_deadline(o));
     ts_store_call *k =
         call_new(c, deadline, NULL, TESSERA__STORE__V1__FRAME_TYPE__FRAME_META_RESPONSE, done, arg);
-    ts_arena_init(&k->own, 1024);
-    k->arena = &k->own;
     Tessera__Store__V1__MetaRequest req = TESSERA__STORE__V1__META_REQUEST__INIT;
     req.kind = (Tessera__Store__V1__MetaRequest__Kind)kind;
     req.n_params = nparams / 2;
