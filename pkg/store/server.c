@@ -671,8 +671,38 @@ handle_labels(ts_store_server *s, const char *name, int64_t start, int64_t end,
                                &r.base);
 }
 
-static void handle_meta(ts_store_server *s, const Tessera__Store__V1__MetaRequest *r, ts_arena *a,
-                        ts_buf *out);
+/* MetaRequest: the owner's callback writes the JSON (see store.h). */
+static void
+handle_meta(ts_store_server *s, const Tessera__Store__V1__MetaRequest *r, ts_arena *a, ts_buf *out)
+{
+    if (!s->opts.meta) {
+        error_reply(s, out, TS_EUNSUPPORTED, "this store serves no metadata, targets or rules");
+        return;
+    }
+    if (deadline_passed(r->deadline_unix_ms)) {
+        error_reply(s, out, TS_ETIMEOUT, "deadline passed");
+        return;
+    }
+    const char **params = ts_arena_alloc(a, (2 * r->n_params + 1) * sizeof(*params));
+    for (size_t i = 0; i < r->n_params; i++) {
+        params[2 * i] = r->params[i]->name ? r->params[i]->name : "";
+        params[2 * i + 1] = r->params[i]->value ? r->params[i]->value : "";
+    }
+    ts_buf json;
+    ts_buf_init(&json, 0);
+    ts_error e;
+    ts_error_clear(&e);
+    int rc = s->opts.meta(s->opts.meta_ctx, (int)r->kind, params, 2 * r->n_params, &json, &e);
+    if (rc) {
+        error_reply(s, out, rc, e.msg[0] ? e.msg : "meta request failed");
+    } else {
+        Tessera__Store__V1__MetaResponse resp = TESSERA__STORE__V1__META_RESPONSE__INIT;
+        resp.data_json.data = json.p;
+        resp.data_json.len = json.len;
+        ts_store_frame_pack(out, TESSERA__STORE__V1__FRAME_TYPE__FRAME_META_RESPONSE, &resp.base);
+    }
+    ts_buf_fini(&json);
+}
 
 static void
 handle(ts_store_server *s, const uint8_t *p, size_t n, ts_arena *a, ts_buf *out)
@@ -720,39 +750,6 @@ handle(ts_store_server *s, const uint8_t *p, size_t n, ts_arena *a, ts_buf *out)
         handle_meta(s, (Tessera__Store__V1__MetaRequest *)m, a, out);
         break;
     }
-}
-
-/* MetaRequest: the owner's callback writes the JSON (see store.h). */
-static void
-handle_meta(ts_store_server *s, const Tessera__Store__V1__MetaRequest *r, ts_arena *a, ts_buf *out)
-{
-    if (!s->opts.meta) {
-        error_reply(s, out, TS_EUNSUPPORTED, "this store serves no metadata, targets or rules");
-        return;
-    }
-    if (deadline_passed(r->deadline_unix_ms)) {
-        error_reply(s, out, TS_ETIMEOUT, "deadline passed");
-        return;
-    }
-    const char **params = ts_arena_alloc(a, (2 * r->n_params + 1) * sizeof(*params));
-    for (size_t i = 0; i < r->n_params; i++) {
-        params[2 * i] = r->params[i]->name ? r->params[i]->name : "";
-        params[2 * i + 1] = r->params[i]->value ? r->params[i]->value : "";
-    }
-    ts_buf json;
-    ts_buf_init(&json, 0);
-    ts_error e;
-    ts_error_clear(&e);
-    int rc = s->opts.meta(s->opts.meta_ctx, (int)r->kind, params, 2 * r->n_params, &json, &e);
-    if (rc) {
-        error_reply(s, out, rc, e.msg[0] ? e.msg : "meta request failed");
-    } else {
-        Tessera__Store__V1__MetaResponse resp = TESSERA__STORE__V1__META_RESPONSE__INIT;
-        resp.data_json.data = json.p;
-        resp.data_json.len = json.len;
-        ts_store_frame_pack(out, TESSERA__STORE__V1__FRAME_TYPE__FRAME_META_RESPONSE, &resp.base);
-    }
-    ts_buf_fini(&json);
 }
 
 static void *
