@@ -57,6 +57,9 @@ enum {
     F_ROUTE_PREFIX,
     F_WEB_CONFIG,
     F_LOG_LEVEL,
+    F_FOR_GRACE,
+    F_FOR_OUTAGE,
+    F_ENABLE_FEATURE,
     F_NFLAGS
 };
 
@@ -81,6 +84,7 @@ typedef struct ruler {
     pthread_mutex_t cfg_mu; /* cfg and reloads */
     ts_config *cfg;
     char external_url[512];
+    bool expand_external_labels; /* --enable-feature=expand-external-labels */
     bool reload_success;
     int64_t reload_time_ns;
 } ruler;
@@ -106,6 +110,8 @@ reload_locked(ruler *r, ts_error *err)
         }
         return rc;
     }
+    if (r->expand_external_labels) /* ${POD_NAME} as the replica label, as on a shard */
+        ts_config_expand_external_labels(cfg);
     char **paths = NULL;
     size_t npaths = 0;
     rc = ts_rule_paths(path, cfg->rule_files.v, cfg->rule_files.n, &paths, &npaths, err);
@@ -242,6 +248,14 @@ ts_cmd_rule(int argc, char **argv)
             {"web.config.file", TS_FLAG_STRING, "",
              "[EXPERIMENTAL] Path to configuration file that can enable TLS or authentication."},
         [F_LOG_LEVEL] = {"log.level", TS_FLAG_STRING, "info", "debug, info, warn, error."},
+        [F_FOR_GRACE] = {"rules.alert.for-grace-period", TS_FLAG_STRING, "10m",
+                         "After a restart, a restored pending alert fires no sooner than this; "
+                         "only alerts whose rule has a longer `for` are restored."},
+        [F_FOR_OUTAGE] = {"rules.alert.for-outage-tolerance", TS_FLAG_STRING, "1h",
+                          "How far back the `for` state of alerts is looked for after a restart."},
+        [F_ENABLE_FEATURE] = {"enable-feature", TS_FLAG_LIST, "",
+                              "Comma separated feature names to enable (repeatable). Valid "
+                              "options: expand-external-labels."},
     };
     memcpy(r->flags, init, sizeof(init));
     bool help;
@@ -254,10 +268,15 @@ ts_cmd_rule(int argc, char **argv)
         fprintf(stderr, "tessera rule: error: invalid log level\n");
         goto out;
     }
+    static const char *const features[] = {"expand-external-labels", NULL};
+    r->expand_external_labels =
+        ts_serve_feature(&r->flags[F_ENABLE_FEATURE], "expand-external-labels", features, "rule");
     ts_serve_start_time_ns();
     ts_serve_query_stats_init(&r->qstats);
-    int64_t timeout, lookback, sd_interval, response_timeout;
-    if (ts_serve_duration_flag(&r->flags[F_QUERY_TIMEOUT], &timeout) ||
+    int64_t timeout, lookback, sd_interval, response_timeout, for_grace, for_outage;
+    if (ts_serve_duration_flag(&r->flags[F_FOR_GRACE], &for_grace) ||
+        ts_serve_duration_flag(&r->flags[F_FOR_OUTAGE], &for_outage) ||
+        ts_serve_duration_flag(&r->flags[F_QUERY_TIMEOUT], &timeout) ||
         ts_serve_duration_flag(&r->flags[F_LOOKBACK], &lookback) ||
         ts_serve_duration_flag(&r->flags[F_SD_INTERVAL], &sd_interval) ||
         ts_serve_duration_flag(&r->flags[F_RESPONSE_TIMEOUT], &response_timeout))
@@ -298,6 +317,8 @@ ts_cmd_rule(int argc, char **argv)
         TS_LOG(TS_LOG_ERROR, "rule", "cannot start store discovery", "err=\"%s\"", err.msg);
         goto out;
     }
+    /* partial answers come back with warnings; the rules manager applies
+     * each group's partial_response_strategy to them (partial_policy) */
     ts_query_fanout_opts fo = {.dedup = true,
                                .partial_response = true,
                                .replica_labels = replica,
@@ -358,7 +379,10 @@ ts_cmd_rule(int argc, char **argv)
                                  .appender_ctx = r,
                                  .external_url = r->external_url,
                                  .notify = ts_notifier_send,
-                                 .notify_ctx = r->notifier};
+                                 .notify_ctx = r->notifier,
+                                 .partial_policy = true,
+                                 .for_grace_period_ms = for_grace,
+                                 .for_outage_tolerance_ms = for_outage};
     if (ts_rules_manager_new(&rmo, &r->rules) != TS_OK)
         goto out;
     ts_metrics_init(&r->metrics);

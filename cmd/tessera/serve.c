@@ -1,4 +1,5 @@
 #include "cmd/tessera/serve.h"
+#include "pkg/util/log.h"
 #include "pkg/util/mem.h"
 #include "pkg/util/time.h"
 #include "pkg/web/console.h"
@@ -147,6 +148,34 @@ ts_serve_duration_flag(const ts_flag *f, int64_t *ms)
         return 2;
     }
     return 0;
+}
+
+bool
+ts_serve_feature(const ts_flag *f, const char *feature, const char *const *known,
+                 const char *component)
+{
+    bool on = false;
+    for (size_t i = 0; i < f->nvalues; i++) {
+        const char *p = f->values[i];
+        while (*p) {
+            size_t n = strcspn(p, ",");
+            bool is_known = false;
+            for (const char *const *k = known; *k && !is_known; k++)
+                is_known = n == strlen(*k) && strncmp(p, *k, n) == 0;
+            if (n == strlen(feature) && strncmp(p, feature, n) == 0) {
+                on = true;
+                /* Prometheus' wording: "Experimental <feature> enabled" */
+                char msg[128];
+                snprintf(msg, sizeof(msg), "Experimental %s enabled", feature);
+                TS_LOG(TS_LOG_INFO, component, msg, "");
+            } else if (n > 0 && !is_known) {
+                TS_LOG(TS_LOG_WARN, component, "Unknown option for --enable-feature", "option=%.*s",
+                       (int)n, p);
+            }
+            p += n + (p[n] == ',');
+        }
+    }
+    return on;
 }
 
 int

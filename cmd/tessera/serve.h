@@ -42,6 +42,12 @@ int64_t ts_serve_start_time_ns(void);
 /* Parses a --flag duration value, printing an error naming the flag. */
 int ts_serve_duration_flag(const ts_flag *f, int64_t *ms);
 
+/* Whether --enable-feature (f: repeatable, each a comma list, as Prometheus
+ * takes it) names feature; logs it enabled, and warns of names not in known
+ * (NULL-terminated), as component. */
+bool ts_serve_feature(const ts_flag *f, const char *feature, const char *const *known,
+                      const char *component);
+
 /* --web.external-url and --web.route-prefix, as Prometheus computes them (pkg/web/console.h):
  * the external URL (from the hostname and the listen port when the flag is empty), its path
  * ("" or "/prefix") and the route prefix ("/" for none).  Heap strings. */

@@ -549,23 +549,9 @@ parse_flags(shard *s, int argc, char **argv)
                 s->flags[F_LOG_LEVEL].value);
         return 2;
     }
-    /* features as Prometheus takes them: repeatable, each a comma list */
-    const ts_flag *feat = &s->flags[F_ENABLE_FEATURE];
-    for (size_t i = 0; i < feat->nvalues; i++) {
-        const char *p = feat->values[i];
-        while (*p) {
-            size_t n = strcspn(p, ",");
-            if (n == strlen("expand-external-labels") &&
-                strncmp(p, "expand-external-labels", n) == 0) {
-                s->expand_external_labels = true;
-                TS_LOG(TS_LOG_INFO, "shard", "Experimental expand-external-labels enabled", "");
-            } else if (n > 0) {
-                TS_LOG(TS_LOG_WARN, "shard", "Unknown option for --enable-feature", "option=%.*s",
-                       (int)n, p);
-            }
-            p += n + (p[n] == ',');
-        }
-    }
+    static const char *const features[] = {"expand-external-labels", NULL};
+    s->expand_external_labels =
+        ts_serve_feature(&s->flags[F_ENABLE_FEATURE], "expand-external-labels", features, "shard");
     char *end;
     s->shard_index = (uint32_t)strtoul(s->flags[F_SHARD_INDEX].value, &end, 10);
     bool bad = *end != '\0';

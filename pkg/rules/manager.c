@@ -92,12 +92,15 @@ typedef struct group_state {
     int64_t last_slot_ns;                    /* the instant of the last evaluation */
     int evals_done;
     bool should_restore;
+    /* rule evaluations over partial data (partial_policy): skipped (abort), recorded (warn) */
+    uint64_t partial_skipped_total, partial_recorded_total;
 } group_state;
 
 typedef struct group {
     char *file, *name, *key; /* key: "file;name" */
     int64_t interval_ms;
     uint64_t limit;
+    ts_rule_partial partial; /* partial_response_strategy (used with partial_policy) */
     rule *rules;
     size_t nrules;
     int64_t next_eval_ns;
@@ -269,16 +272,38 @@ write_output(ts_rules_manager *m, rule *r, ts_labels **out, double *vals, size_t
     r->nprev = n;
 }
 
-/* Runs a query and returns the samples as a vector (scalar -> one sample). */
+/* How a rule's evaluation went beyond its error code. */
+typedef struct eval_note {
+    bool partial; /* its query saw partial data (partial_policy only) */
+    bool skipped; /* ... and the group's strategy (abort) recorded nothing */
+} eval_note;
+
+/* Runs a query and returns the samples as a vector (scalar -> one sample).
+ * With partial_policy, storage warnings mark the result partial (note), and
+ * under abort the result is dropped: an error saying why, note->skipped. */
 static int
-run_query(ts_rules_manager *m, const rule *r, int64_t t, ts_promql_query **q,
-          const ts_promql_vsample **vec, size_t *n, ts_promql_vsample *scalar_buf, ts_error *err)
+run_query(ts_rules_manager *m, const group *g, const rule *r, int64_t t, ts_promql_query **q,
+          const ts_promql_vsample **vec, size_t *n, ts_promql_vsample *scalar_buf, eval_note *note,
+          ts_error *err)
 {
     int rc = ts_promql_query_instant(m->o.engine, m->o.queryable, r->def->expr,
                                      strlen(r->def->expr), t, q, err);
     if (rc)
         return rc;
     const ts_promql_result *res = ts_promql_query_result(*q);
+    if (m->o.partial_policy && res->nwarnings) {
+        note->partial = true;
+        if (g->partial == TS_RULE_PARTIAL_ABORT) {
+            note->skipped = true;
+            rc = ts_error_set(err, TS_EIO,
+                              "partial data, nothing recorded (partial_response_strategy: "
+                              "abort): %s",
+                              res->warnings[0]);
+            ts_promql_query_close(*q);
+            *q = NULL;
+            return rc;
+        }
+    }
     if (res->type == TS_PROMQL_VT_VECTOR) {
         *vec = res->vec;
         *n = res->nvec;
@@ -315,13 +340,13 @@ free_sets(ts_labels **ls, size_t n)
 }
 
 static int
-eval_recording(ts_rules_manager *m, group *g, rule *r, int64_t t, ts_error *err)
+eval_recording(ts_rules_manager *m, group *g, rule *r, int64_t t, eval_note *note, ts_error *err)
 {
     ts_promql_query *q = NULL;
     const ts_promql_vsample *vec;
     size_t n;
     ts_promql_vsample sbuf;
-    int rc = run_query(m, r, t, &q, &vec, &n, &sbuf, err);
+    int rc = run_query(m, g, r, t, &q, &vec, &n, &sbuf, note, err);
     if (rc)
         return rc;
     g->cur_samples += n;
@@ -404,13 +429,16 @@ alert_series(const alert *a, const char *metric, bool with_state)
 }
 
 static int
-eval_alerting(ts_rules_manager *m, group *g, rule *r, int64_t t, int64_t ts_ns, ts_error *err)
+eval_alerting(ts_rules_manager *m, group *g, rule *r, int64_t t, int64_t ts_ns, eval_note *note,
+              ts_error *err)
 {
     ts_promql_query *q = NULL;
     const ts_promql_vsample *vec;
     size_t n;
     ts_promql_vsample sbuf;
-    int rc = run_query(m, r, t, &q, &vec, &n, &sbuf, err);
+    /* an error here (a skipped partial evaluation too) returns before the
+     * alerts are touched: they keep their state */
+    int rc = run_query(m, g, r, t, &q, &vec, &n, &sbuf, note, err);
     if (rc)
         return rc;
     g->cur_samples += n;
@@ -605,17 +633,26 @@ notify_group(ts_rules_manager *m, group *g, int64_t ts_ns)
     ts_free(v);
 }
 
-/* Prometheus' RestoreForState (defaults --rules.alert.for-outage-tolerance=1h,
- * --rules.alert.for-grace-period=10m): after the second evaluation since
- * start, each active alert of a rule with for >= 10m takes its activeAt back
- * from the newest ALERTS_FOR_STATE sample of the last hour, shifted by the
- * time the server was down (or so that it fires no sooner than 10m from
- * now); then the rules start writing ALERTS. */
+/* Prometheus' RestoreForState (--rules.alert.for-outage-tolerance, default
+ * 1h; --rules.alert.for-grace-period, default 10m): after the second
+ * evaluation since start, each active alert of a rule with for >= the grace
+ * period takes its activeAt back from the newest ALERTS_FOR_STATE sample of
+ * the outage tolerance (its value: activeAt in whole seconds; its time: when
+ * the server went down): an alert that was firing keeps that activeAt; one
+ * that was pending has it shifted by the time the server was down (so it
+ * keeps the time it had spent pending), or so that it fires no sooner than
+ * the grace period from now; then the rules start writing ALERTS. */
 #define OUTAGE_TOLERANCE_NS (3600LL * 1000000000)
 #define FOR_GRACE_NS (600LL * 1000000000)
 
+static int64_t
+for_grace_ns(const ts_rules_manager *m)
+{
+    return m->o.for_grace_period_ms > 0 ? m->o.for_grace_period_ms * NS_PER_MS : FOR_GRACE_NS;
+}
+
 static void
-restore_alert(ts_querier *q, const rule *r, alert *a, int64_t ts_ns)
+restore_alert(ts_querier *q, int64_t grace_ns, const rule *r, alert *a, int64_t ts_ns)
 {
     ts_labels *ls = alert_series(a, "ALERTS_FOR_STATE", false);
     ts_matcher **ms = ts_calloc(ls->n + 1, sizeof(*ms));
@@ -655,9 +692,9 @@ restore_alert(ts_querier *q, const rule *r, alert *a, int64_t ts_ns)
     int64_t hold = r->def->for_ms * NS_PER_MS;
     int64_t remaining = hold - (down_at - active_at);
     if (remaining <= 0)
-        return; /* it was firing: the next evaluation decides */
-    if (remaining < FOR_GRACE_NS)
-        active_at = ts_ns + FOR_GRACE_NS - hold;
+        ; /* it was firing: it keeps its activeAt, the next evaluation fires it again */
+    else if (remaining < grace_ns)
+        active_at = ts_ns + grace_ns - hold;
     else
         active_at += ts_ns - down_at;
     a->active_at_ns = active_at;
@@ -668,14 +705,16 @@ restore_for_state(ts_rules_manager *m, group *g, int64_t ts_ns)
 {
     ts_querier *q = NULL;
     ts_queryable *sq = m->o.state_queryable ? m->o.state_queryable : m->o.queryable;
-    if (ts_queryable_querier(sq, (ts_ns - OUTAGE_TOLERANCE_NS) / NS_PER_MS, ts_ns / NS_PER_MS,
-                             &q) != TS_OK)
+    int64_t tolerance = m->o.for_outage_tolerance_ms > 0 ? m->o.for_outage_tolerance_ms * NS_PER_MS
+                                                         : OUTAGE_TOLERANCE_NS;
+    int64_t grace = for_grace_ns(m);
+    if (ts_queryable_querier(sq, (ts_ns - tolerance) / NS_PER_MS, ts_ns / NS_PER_MS, &q) != TS_OK)
         q = NULL;
     for (size_t i = 0; i < g->nrules; i++) {
         rule *r = &g->rules[i];
-        if (r->alerting && q && r->def->for_ms * NS_PER_MS >= FOR_GRACE_NS)
+        if (r->alerting && q && r->def->for_ms * NS_PER_MS >= grace)
             for (size_t k = 0; k < r->nalerts; k++)
-                restore_alert(q, r, r->alerts[k], ts_ns);
+                restore_alert(q, grace, r, r->alerts[k], ts_ns);
         r->restored = true;
     }
     if (q)
@@ -698,15 +737,27 @@ eval_group(ts_rules_manager *m, group *g, int64_t ts_ns)
         ts_error err;
         ts_error_clear(&err);
         g->st.evals_total++;
-        int rc =
-            r->alerting ? eval_alerting(m, g, r, t, ts_ns, &err) : eval_recording(m, g, r, t, &err);
+        eval_note note = {0};
+        int rc = r->alerting ? eval_alerting(m, g, r, t, ts_ns, &note, &err)
+                             : eval_recording(m, g, r, t, &note, &err);
+        const char *rname = r->alerting ? r->def->alert : r->def->record;
+        if (note.skipped)
+            g->st.partial_skipped_total++;
+        else if (note.partial && rc == TS_OK)
+            g->st.partial_recorded_total++;
         if (rc) {
             g->st.failures_total++;
             set_error(r, err.msg[0] ? err.msg : ts_strerror(rc));
-            TS_LOG(TS_LOG_WARN, "rules", "Evaluating rule failed", "group=%s rule=%s err=\"%s\"",
-                   g->name, r->alerting ? r->def->alert : r->def->record, r->last_error);
+            TS_LOG(TS_LOG_WARN, "rules",
+                   note.skipped ? "Rule evaluation skipped: partial data"
+                                : "Evaluating rule failed",
+                   "group=%s rule=%s err=\"%s\"", g->name, rname, r->last_error);
         } else {
             set_error(r, NULL);
+            if (note.partial)
+                TS_LOG(TS_LOG_WARN, "rules",
+                       "Rule evaluated over partial data (partial_response_strategy: warn)",
+                       "group=%s rule=%s", g->name, rname);
         }
         r->eval_seconds = (double)(ts_mono_ns() - r0) / 1e9;
     }
@@ -815,7 +866,8 @@ ts_rules_manager_update(ts_rules_manager *m, char *const *paths, size_t npaths,
     ts_rule_file **files = ts_calloc(npaths + 1, sizeof(*files));
     int rc = TS_OK;
     for (size_t i = 0; i < npaths && rc == TS_OK; i++) {
-        rc = ts_rule_file_load(paths[i], &files[i], err);
+        rc = ts_rule_file_load_ex(paths[i], m->o.partial_policy ? TS_RULEFMT_RULER : 0, &files[i],
+                                  err);
         if (rc)
             ts_error_set(err, rc, "%s:%d: %s", paths[i], err->line, err->msg);
     }
@@ -843,6 +895,7 @@ ts_rules_manager_update(ts_rules_manager *m, char *const *paths, size_t npaths,
             snprintf(g->key, kl, "%s;%s", g->file, g->name);
             g->interval_ms = src->interval_ms > 0 ? src->interval_ms : default_interval_ms;
             g->limit = src->limit;
+            g->partial = src->partial_response;
             g->nrules = src->nrules;
             g->rules = ts_calloc(src->nrules + 1, sizeof(rule));
             for (size_t x = 0; x < src->nrules; x++) {
@@ -1135,6 +1188,10 @@ ts_rules_manager_rules_json(ts_rules_manager *m, ts_jsonw *j, const char *type)
         ts_jsonw_double(j, (double)g->interval_ms / 1000.0);
         ts_jsonw_key(j, "limit");
         ts_jsonw_uint(j, g->limit);
+        if (m->o.partial_policy) { /* as Thanos Ruler's rules API */
+            ts_jsonw_key(j, "partialResponseStrategy");
+            ts_jsonw_str(j, g->partial == TS_RULE_PARTIAL_WARN ? "WARN" : "ABORT");
+        }
         ts_jsonw_key(j, "evaluationTime");
         ts_jsonw_double(j, g->st.last_duration);
         ts_jsonw_key(j, "lastEvaluation");
@@ -1193,6 +1250,26 @@ ts_rules_manager_output_names(ts_rules_manager *m, char ***out)
     return n;
 }
 
+/* rule_group="<file;name>" with the label value escaped (\\, \" and newline). */
+static void
+group_label(const group *g, char *q, size_t size)
+{
+    size_t n = (size_t)snprintf(q, size, "rule_group=\"");
+    for (const char *p = g->key; *p && n + 4 < size; p++) {
+        if (*p == '\\' || *p == '"') {
+            q[n++] = '\\';
+            q[n++] = *p;
+        } else if (*p == '\n') {
+            q[n++] = '\\';
+            q[n++] = 'n';
+        } else {
+            q[n++] = *p;
+        }
+    }
+    q[n++] = '"';
+    q[n] = '\0';
+}
+
 void
 ts_rules_manager_collect(void *ctx, ts_metrics_writer *w)
 {
@@ -1216,28 +1293,20 @@ ts_rules_manager_collect(void *ctx, ts_metrics_writer *w)
         {"prometheus_rule_group_last_evaluation_timestamp_seconds", "gauge",
          "The timestamp of the last rule group evaluation in seconds."},
         {"prometheus_rule_group_rules", "gauge", "The number of rules."},
+        /* the global ruler's partial-data policy (manager.h) */
+        {"tessera_rule_evaluations_partial_recorded_total", "counter",
+         "Rule evaluations over partial data recorded anyway (partial_response_strategy: warn)."},
+        {"tessera_rule_evaluations_partial_skipped_total", "counter",
+         "Rule evaluations over partial data that recorded nothing (partial_response_strategy: "
+         "abort)."},
     };
-    for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]) && m->ngroups; f++) {
+    size_t nfams = sizeof(fams) / sizeof(fams[0]) - (m->o.partial_policy ? 0 : 2);
+    for (size_t f = 0; f < nfams && m->ngroups; f++) {
         ts_mw_family(w, fams[f].name, fams[f].type, fams[f].help);
         for (size_t i = 0; i < m->ngroups; i++) {
             group *g = &m->groups[i];
             char q[1024];
-            size_t n = 0;
-            /* label value escaping: \ " and newline */
-            n += (size_t)snprintf(q, sizeof(q), "rule_group=\"");
-            for (const char *p = g->key; *p && n + 4 < sizeof(q); p++) {
-                if (*p == '\\' || *p == '"') {
-                    q[n++] = '\\';
-                    q[n++] = *p;
-                } else if (*p == '\n') {
-                    q[n++] = '\\';
-                    q[n++] = 'n';
-                } else {
-                    q[n++] = *p;
-                }
-            }
-            q[n++] = '"';
-            q[n] = '\0';
+            group_label(g, q, sizeof(q));
             double v = 0;
             switch (f) {
             case 0: v = (double)g->st.failures_total; break;
@@ -1248,7 +1317,9 @@ ts_rules_manager_collect(void *ctx, ts_metrics_writer *w)
             case 5: v = g->st.last_duration; break;
             case 6: v = (double)g->st.last_samples; break;
             case 7: v = (double)g->st.last_slot_ns / 1e9; break;
-            default: v = (double)g->nrules; break;
+            case 8: v = (double)g->nrules; break;
+            case 9: v = (double)g->st.partial_recorded_total; break;
+            default: v = (double)g->st.partial_skipped_total; break;
             }
             ts_mw_sample(w, fams[f].name, q, v);
         }

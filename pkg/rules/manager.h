@@ -30,8 +30,25 @@
  * and ALERTS_FOR_STATE.  As in Prometheus, at the first load (not on reloads)
  * alerting rules write those series only from their group's third
  * evaluation on: after the second one, the `for` state of active alerts is
- * restored from ALERTS_FOR_STATE (Prometheus' RestoreForState, with its
- * defaults: 1h outage tolerance, 10m grace period).
+ * restored from ALERTS_FOR_STATE (Prometheus' RestoreForState; outage
+ * tolerance and grace period from the options, default 1h and 10m).
+ *
+ * Partial data (the global ruler, opts.partial_policy): a rule's query whose
+ * result carries storage warnings saw partial data (the fan-out warns when a
+ * shard had no answering replica).  Its group's partial_response_strategy
+ * (Thanos' group key, pkg/rules/rulefmt.h) decides:
+ *   abort (default): nothing is written for that evaluation, not even stale
+ *     markers (a gap, not a false value nor a false end); an alerting rule's
+ *     alerts keep their state (none starts, fires or resolves: a missing
+ *     shard is not evidence that a condition ended or began), and active ones
+ *     are still re-sent.  The rule's health is "err" with the reason, the
+ *     evaluation counts as a failure and in
+ *     tessera_rule_evaluations_partial_skipped_total, and a warning is logged
+ *     with the group and rule.
+ *   warn: the partial result is used as if complete, counted in
+ *     tessera_rule_evaluations_partial_recorded_total and logged.
+ * Without partial_policy (a shard, over its own TSDB) warnings are ignored,
+ * as in Prometheus, and rule files may not carry that key.
  *
  * Reload keeps state: a rule of a new group with the same file;name key as an
  * old group, and the same kind, name and labels as an old rule, takes over its
@@ -80,6 +97,12 @@ typedef struct ts_rules_manager_opts {
     void *notify_ctx;
     /* Wall clock in ns (NULL: CLOCK_REALTIME), for tests. */
     int64_t (*now_ns)(void);
+    /* The global ruler's partial-data policy (see above); rule files are
+     * loaded with TS_RULEFMT_RULER. */
+    bool partial_policy;
+    /* Prometheus' --rules.alert.for-grace-period and
+     * --rules.alert.for-outage-tolerance (0: 10m and 1h, their defaults). */
+    int64_t for_grace_period_ms, for_outage_tolerance_ms;
 } ts_rules_manager_opts;
 
 int ts_rules_manager_new(const ts_rules_manager_opts *o, ts_rules_manager **out);
@@ -114,7 +137,9 @@ void ts_rules_manager_alerts_json(ts_rules_manager *m, ts_jsonw *j);
  * its strings are the caller's (ts_free each); returns the count. */
 size_t ts_rules_manager_output_names(ts_rules_manager *m, char ***out);
 
-/* prometheus_rule_* self-metrics (a ts_metrics_collect_fn; ctx is the manager). */
+/* prometheus_rule_* self-metrics, and with partial_policy the
+ * tessera_rule_evaluations_partial_* counters (a ts_metrics_collect_fn; ctx is
+ * the manager). */
 void ts_rules_manager_collect(void *ctx, ts_metrics_writer *w);
 
 #endif

@@ -40,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define MAX_FILE_BYTES (64u << 20)
 
@@ -56,6 +57,7 @@ typedef struct group_nodes {
 typedef struct dctx {
     ts_rule_file *f;
     ts_error *err;
+    unsigned flags; /* TS_RULEFMT_* */
     char path[256];
 } dctx;
 
@@ -355,12 +357,33 @@ decode_rule(dctx *d, const ts_ynode *n, ts_rule *r, rule_nodes *rn)
     return TS_OK;
 }
 
+/* Thanos' partial_response_strategy: warn or abort in any case; empty is
+ * abort (Thanos' default for rules: a partial sum recorded as the truth is
+ * worse than a gap). */
+static int
+get_partial(dctx *d, const ts_ynode *v, ts_rule_partial *out)
+{
+    *out = TS_RULE_PARTIAL_ABORT;
+    const char *s;
+    int rc = get_str(d, v, &s);
+    if (rc || !s[0] || strcasecmp(s, "abort") == 0)
+        return rc;
+    if (strcasecmp(s, "warn") == 0) {
+        *out = TS_RULE_PARTIAL_WARN;
+        return TS_OK;
+    }
+    return fail(d, v, TS_EPARSE, "unknown partial_response_strategy \"%s\" (warn or abort)", s);
+}
+
 static int
 decode_group(dctx *d, size_t gi, const ts_ynode *n, ts_rule_group *g, group_nodes *gn)
 {
     static const char *const known[] = {"name", "interval", "limit", "rules", NULL};
+    static const char *const known_ruler[] = {
+        "name", "interval", "limit", "rules", "partial_response_strategy", NULL};
     set_path(d, "groups[%zu]", gi);
-    int rc = check_map(d, n, "rulefmt.RuleGroup", known);
+    int rc =
+        check_map(d, n, "rulefmt.RuleGroup", d->flags & TS_RULEFMT_RULER ? known_ruler : known);
     if (rc)
         return rc;
     gn->map = n;
@@ -373,6 +396,9 @@ decode_group(dctx *d, size_t gi, const ts_ynode *n, ts_rule_group *g, group_node
         return rc;
     set_path(d, "groups[%zu].limit", gi);
     if ((rc = get_limit(d, get(n, "limit"), &g->limit)))
+        return rc;
+    set_path(d, "groups[%zu].partial_response_strategy", gi);
+    if ((rc = get_partial(d, get(n, "partial_response_strategy"), &g->partial_response)))
         return rc;
     const ts_ynode *rules = get(n, "rules");
     if (!rules || ts_ynode_is_null(rules))
@@ -566,6 +592,13 @@ int
 ts_rule_file_parse(const char *text, size_t len, const char *path, ts_rule_file **out,
                    ts_error *err)
 {
+    return ts_rule_file_parse_ex(text, len, path, 0, out, err);
+}
+
+int
+ts_rule_file_parse_ex(const char *text, size_t len, const char *path, unsigned flags,
+                      ts_rule_file **out, ts_error *err)
+{
     *out = NULL;
     if (len > MAX_FILE_BYTES)
         return ts_error_set(err, TS_ELIMIT, "rule file larger than %u bytes", MAX_FILE_BYTES);
@@ -574,7 +607,7 @@ ts_rule_file_parse(const char *text, size_t len, const char *path, ts_rule_file 
     f->path = path ? ts_arena_strdup(&f->arena, path) : NULL;
     ts_ynode *root = NULL;
     int rc = ts_yaml_load(text, len, &f->arena, &root, err);
-    dctx d = {.f = f, .err = err};
+    dctx d = {.f = f, .err = err, .flags = flags};
     group_nodes *gnodes = NULL;
     if (!rc)
         rc = decode_file(&d, root, &gnodes);
@@ -591,13 +624,19 @@ ts_rule_file_parse(const char *text, size_t len, const char *path, ts_rule_file 
 int
 ts_rule_file_load(const char *path, ts_rule_file **out, ts_error *err)
 {
+    return ts_rule_file_load_ex(path, 0, out, err);
+}
+
+int
+ts_rule_file_load_ex(const char *path, unsigned flags, ts_rule_file **out, ts_error *err)
+{
     *out = NULL;
     char *text;
     size_t len;
     int rc = ts_fs_read_file(path, MAX_FILE_BYTES, &text, &len);
     if (rc)
         return ts_error_set(err, rc, "open %s: %s", path, ts_strerror(rc));
-    rc = ts_rule_file_parse(text, len, path, out, err);
+    rc = ts_rule_file_parse_ex(text, len, path, flags, out, err);
     ts_free(text);
     return rc;
 }

@@ -15,6 +15,13 @@
  *       labels: {name: value}   no __name__
  *       annotations: {..}       alerts only
  *
+ * The global ruler (tessera rule) also reads Thanos' group key
+ *     partial_response_strategy: warn | abort   (case-insensitive; empty or absent: abort)
+ * when parsed with TS_RULEFMT_RULER.  Without that flag (shards, `tessera check rules`) the key
+ * is refused as promtool 2.42 refuses it ("field partial_response_strategy not found in type
+ * rulefmt.RuleGroup"): a Prometheus-compatible shard does not silently take a key it cannot
+ * honour, since a shard evaluates over its own complete TSDB.
+ *
  * Error messages carry Prometheus' wording after a key path, e.g.
  *   groups[0].rules[2].expr: group "a", rule 3, "x": could not parse expression: 1:7: parse error:
  * ... with err->line/err->col at the offending node.  Only the first error is reported (promtool
@@ -48,10 +55,17 @@ typedef struct ts_rule {
     int64_t keep_firing_for_ms; /* alerts only, 0 when absent (Prometheus 2.42 has it) */
 } ts_rule;
 
+/* What a ruler does with an evaluation over partial data (Thanos' names). */
+typedef enum ts_rule_partial {
+    TS_RULE_PARTIAL_ABORT = 0, /* record nothing for that evaluation (the default) */
+    TS_RULE_PARTIAL_WARN,      /* record the partial result, log a warning */
+} ts_rule_partial;
+
 typedef struct ts_rule_group {
     const char *name;
-    int64_t interval_ms; /* 0 when absent */
-    uint64_t limit;      /* 0 when absent or <= 0 (Prometheus: no limit) */
+    int64_t interval_ms;              /* 0 when absent */
+    uint64_t limit;                   /* 0 when absent or <= 0 (Prometheus: no limit) */
+    ts_rule_partial partial_response; /* TS_RULEFMT_RULER files only; else ABORT */
     ts_rule *rules;
     size_t nrules;
 } ts_rule_group;
@@ -72,6 +86,12 @@ int ts_rule_file_parse(const char *text, size_t len, const char *path, ts_rule_f
 /* Reads path (at most 64 MiB) and parses it; open errors are -errno with
  * "open <path>: <reason>". */
 int ts_rule_file_load(const char *path, ts_rule_file **out, ts_error *err);
+
+/* Flags of the _ex variants (0: as above, Prometheus' format). */
+#define TS_RULEFMT_RULER 1u /* accept the group key partial_response_strategy */
+int ts_rule_file_parse_ex(const char *text, size_t len, const char *path, unsigned flags,
+                          ts_rule_file **out, ts_error *err);
+int ts_rule_file_load_ex(const char *path, unsigned flags, ts_rule_file **out, ts_error *err);
 void ts_rule_file_free(ts_rule_file *f);          /* accepts NULL */
 size_t ts_rule_file_count(const ts_rule_file *f); /* rules in all groups */
 

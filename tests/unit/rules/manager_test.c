@@ -20,6 +20,7 @@
 #include <string.h>
 
 typedef struct env {
+    ts_queryable qb; /* the DB, with warnings when inject_warning is set */
     ts_db *db;
     ts_promql_engine *eng;
     ts_rules_manager *m;
@@ -33,6 +34,107 @@ app_fn(void *ctx)
 }
 
 static int64_t fake_now_ns; /* 0: the real clock */
+
+/* ---- a queryable over the DB that can report a warning with every select, as the fan-out
+ * does when a shard had no answering replica; and the manager options tests may set */
+static bool inject_warning, opt_partial_policy;
+
+typedef struct warn_set {
+    ts_series_set base;
+    ts_series_set *in;
+} warn_set;
+
+static bool
+warn_set_next(ts_series_set *ss)
+{
+    warn_set *w = (warn_set *)ss;
+    bool more = ts_ss_next(w->in);
+    if (!more)
+        w->base.error = w->in->error;
+    return more;
+}
+
+static ts_series *
+warn_set_at(ts_series_set *ss)
+{
+    return ts_ss_at(((warn_set *)ss)->in);
+}
+
+static void
+warn_set_free(ts_series_set *ss)
+{
+    warn_set *w = (warn_set *)ss;
+    ts_ss_free(w->in);
+    ts_ss_free_warnings(ss);
+    ts_free(w);
+}
+
+static const ts_series_set_ops warn_set_ops = {warn_set_next, warn_set_at, warn_set_free};
+
+typedef struct warn_querier {
+    ts_querier base;
+    ts_querier *in;
+} warn_querier;
+
+static int
+wq_select(ts_querier *q, bool sorted, const ts_select_hints *h, ts_matcher *const *ms, size_t nms,
+          ts_series_set **out, ts_error *err)
+{
+    ts_series_set *in;
+    int rc =
+        ((warn_querier *)q)->in->ops->select(((warn_querier *)q)->in, sorted, h, ms, nms, &in, err);
+    if (rc)
+        return rc;
+    warn_set *w = ts_calloc(1, sizeof(*w));
+    w->base.ops = &warn_set_ops;
+    w->in = in;
+    if (inject_warning)
+        ts_ss_add_warning(&w->base, "shard 1/2: no replica answered");
+    *out = &w->base;
+    return TS_OK;
+}
+
+static int
+wq_label_values(ts_querier *q, const char *name, ts_matcher *const *ms, size_t nms, ts_arena *a,
+                const char ***out, size_t *n, ts_error *err)
+{
+    ts_querier *in = ((warn_querier *)q)->in;
+    return in->ops->label_values(in, name, ms, nms, a, out, n, err);
+}
+
+static int
+wq_label_names(ts_querier *q, ts_matcher *const *ms, size_t nms, ts_arena *a, const char ***out,
+               size_t *n, ts_error *err)
+{
+    ts_querier *in = ((warn_querier *)q)->in;
+    return in->ops->label_names(in, ms, nms, a, out, n, err);
+}
+
+static void
+wq_close(ts_querier *q)
+{
+    ts_querier_close(((warn_querier *)q)->in);
+    ts_free(q);
+}
+
+static const ts_querier_ops warn_querier_ops = {wq_select, wq_label_values, wq_label_names,
+                                                wq_close};
+
+static int
+warn_qb_querier(ts_queryable *self, int64_t mint, int64_t maxt, ts_querier **out)
+{
+    ts_querier *in;
+    int rc = ts_queryable_querier(ts_db_queryable(self->impl), mint, maxt, &in);
+    if (rc)
+        return rc;
+    warn_querier *w = ts_calloc(1, sizeof(*w));
+    w->base.ops = &warn_querier_ops;
+    w->base.mint = mint;
+    w->base.maxt = maxt;
+    w->in = in;
+    *out = &w->base;
+    return TS_OK;
+}
 
 /* What the notify callback saw last (and how often it was called). */
 static struct {
@@ -70,8 +172,11 @@ env_open(env *e, const char *rules_yaml)
         return -1;
     if (ts_promql_engine_new(&e->eng, NULL))
         return -1;
+    e->qb = (ts_queryable){.querier = warn_qb_querier, .impl = e->db};
     ts_rules_manager_opts o = {.engine = e->eng,
-                               .queryable = ts_db_queryable(e->db),
+                               .queryable = &e->qb,
+                               .state_queryable = ts_db_queryable(e->db),
+                               .partial_policy = opt_partial_policy,
                                .appender = app_fn,
                                .appender_ctx = e->db,
                                .external_url = "http://x:9090",
@@ -595,7 +700,141 @@ test_schedule(void)
     T_NE(t1, t3);
 }
 
-T_MAIN({"recording", test_recording}, {"recording_errors", test_recording_errors},
+/* The global ruler's partial-data policy: while the queryable warns (a shard had no answering
+ * replica), an abort group (the default) records nothing, not even stale markers, its alerts
+ * neither resolve nor fire, and it counts and reports the skip; a warn group records the
+ * partial value.  Without partial_policy (a shard) warnings are ignored and the key refused. */
+static void
+test_partial_policy(void)
+{
+    static const char Y[] = "groups:\n"
+                            "- name: strict\n  rules:\n"
+                            "  - record: r:strict\n    expr: sum(m)\n"
+                            "  - alert: High\n    expr: m > 5\n"
+                            "  - alert: Low\n    expr: m < 2\n"
+                            "- name: lenient\n  partial_response_strategy: warn\n  rules:\n"
+                            "  - record: r:warn\n    expr: sum(m)\n";
+    opt_partial_policy = true;
+    env e;
+    T_OK(env_open(&e, Y));
+    put(&e, "1", 50000, 3);
+    put(&e, "2", 50000, 7);
+    ts_rules_manager_eval_all(e.m, 60000);
+    double v;
+    T_EQ(raw_at(&e, "r:strict", NULL, NULL, 60000, &v), 1);
+    T_FEQ(v, 10);
+    char *js = json_of(&e, true);
+    T_TRUE(strstr(js, "\"alertname\":\"High\"") && strstr(js, "\"state\":\"firing\""));
+    T_TRUE(strstr(js, "\"alertname\":\"Low\"") == NULL);
+    ts_free(js);
+
+    /* a=2 drops, a=1 falls below 2: over complete data High would resolve and Low fire */
+    put(&e, "1", 110000, 1);
+    put(&e, "2", 110000, 1);
+    inject_warning = true;
+    ts_rules_manager_eval_all(e.m, 120000);
+    T_EQ(raw_at(&e, "r:strict", NULL, NULL, 120000, &v), 0); /* no value, no stale marker */
+    T_EQ(raw_at(&e, "r:warn", NULL, NULL, 120000, &v), 1);   /* the partial value */
+    T_FEQ(v, 2);
+    js = json_of(&e, true);
+    T_TRUE(strstr(js, "\"alertname\":\"High\"") && strstr(js, "\"state\":\"firing\""));
+    T_TRUE(strstr(js, "\"alertname\":\"Low\"") == NULL);
+    ts_free(js);
+    js = json_of(&e, false);
+    T_TRUE(strstr(js,
+                  "\"health\":\"err\",\"lastError\":\"partial data, nothing recorded "
+                  "(partial_response_strategy: abort): shard 1/2: no replica answered\"") != NULL);
+    T_TRUE(strstr(js, "\"limit\":0,\"partialResponseStrategy\":\"ABORT\"") != NULL);
+    T_TRUE(strstr(js, "\"limit\":0,\"partialResponseStrategy\":\"WARN\"") != NULL);
+    ts_free(js);
+    ts_buf b;
+    ts_buf_init(&b, 0);
+    ts_metrics_writer w = {.out = &b};
+    ts_rules_manager_collect(e.m, &w);
+    ts_buf_putc(&b, '\0');
+    const char *txt = (const char *)b.p;
+    char want[700];
+    snprintf(want, sizeof(want),
+             "tessera_rule_evaluations_partial_skipped_total{rule_group=\"%s/r.yml;strict\"} 3\n",
+             e.dir); /* r:strict, High and Low */
+    T_TRUE(strstr(txt, want) != NULL);
+    snprintf(want, sizeof(want),
+             "tessera_rule_evaluations_partial_recorded_total{rule_group=\"%s/r.yml;lenient\"} 1\n",
+             e.dir);
+    T_TRUE(strstr(txt, want) != NULL);
+    snprintf(want, sizeof(want),
+             "prometheus_rule_evaluation_failures_total{rule_group=\"%s/r.yml;strict\"} 3\n",
+             e.dir);
+    T_TRUE(strstr(txt, want) != NULL);
+    ts_buf_fini(&b);
+
+    /* complete again: the alerts change as the data says, r:strict is recorded */
+    inject_warning = false;
+    ts_rules_manager_eval_all(e.m, 180000);
+    T_EQ(raw_at(&e, "r:strict", NULL, NULL, 180000, &v), 1);
+    T_FEQ(v, 2);
+    js = json_of(&e, true);
+    T_TRUE(strstr(js, "\"alertname\":\"High\"") == NULL);
+    T_TRUE(strstr(js, "\"alertname\":\"Low\"") != NULL);
+    ts_free(js);
+    js = json_of(&e, false);
+    T_TRUE(strstr(js, "\"health\":\"err\"") == NULL);
+    ts_free(js);
+    env_close(&e);
+
+    /* a shard's manager: the key is refused, and warnings do not matter */
+    opt_partial_policy = false;
+    T_TRUE(env_open(&e, Y) != TS_OK);
+    env_close(&e);
+    T_OK(env_open(&e, "groups:\n- name: g\n  rules:\n  - record: r:x\n    expr: sum(m)\n"));
+    put(&e, "1", 50000, 3);
+    inject_warning = true;
+    ts_rules_manager_eval_all(e.m, 60000);
+    inject_warning = false;
+    T_EQ(raw_at(&e, "r:x", NULL, NULL, 60000, &v), 1);
+    T_FEQ(v, 3);
+    ts_buf_init(&b, 0);
+    w = (ts_metrics_writer){.out = &b};
+    ts_rules_manager_collect(e.m, &w);
+    ts_buf_putc(&b, '\0');
+    T_TRUE(strstr((const char *)b.p, "tessera_rule_evaluations_partial") == NULL);
+    ts_buf_fini(&b);
+    env_close(&e);
+}
+
+/* An alert that was firing when the ruler went down keeps its activeAt (whole seconds, as
+ * ALERTS_FOR_STATE holds it) and fires again at the next evaluation (Prometheus sets it in
+ * every case of RestoreForState, firing ones included). */
+static void
+test_restore_firing(void)
+{
+    fake_now_ns = 2010LL * 1000000000;
+    env e;
+    T_OK(env_open(&e, "groups:\n- name: g\n  rules:\n  - alert: Long\n    expr: m > 5\n"
+                      "    for: 15m\n"));
+    ts_appender *app = ts_db_appender(e.db);
+    ts_labels *fs =
+        ts_labels_from_strings(6, "__name__", "ALERTS_FOR_STATE", "a", "2", "alertname", "Long");
+    app->ops->append(app, 0, fs, 1990000, 40, NULL); /* active since 40 s, firing since 940 s */
+    app->ops->append(app, 0, fs, 2000000, 40, NULL); /* down at 2000 s */
+    app->ops->commit(app);
+    ts_labels_free(fs);
+    put(&e, "2", 2001000, 7);
+    ts_rules_manager_eval_all(e.m, 2002000);
+    ts_rules_manager_eval_all(e.m, 2005000); /* then the restore */
+    char *js = json_of(&e, true);
+    T_TRUE(strstr(js, "\"activeAt\":\"1970-01-01T00:00:40Z\"") != NULL);
+    ts_free(js);
+    ts_rules_manager_eval_all(e.m, 2008000);
+    js = json_of(&e, true);
+    T_TRUE(strstr(js, "\"state\":\"firing\",\"activeAt\":\"1970-01-01T00:00:40Z\"") != NULL);
+    ts_free(js);
+    fake_now_ns = 0;
+    env_close(&e);
+}
+
+T_MAIN({"recording", test_recording}, {"partial_policy", test_partial_policy},
+       {"restore_firing", test_restore_firing}, {"recording_errors", test_recording_errors},
        {"alerting", test_alerting}, {"restore_for_state", test_restore_for_state},
        {"keep_firing_and_notify", test_keep_firing_and_notify}, {"templates", test_templates},
        {"format", test_format}, {"schedule", test_schedule})

@@ -109,6 +109,10 @@ static const bad_case BAD[] = {
      "groups[0].rules[0]: field bogus not found in type rulefmt.RuleNode", 6},
     {"unknown_group_key", "groups:\n- name: a\n  foo: 1\n  rules: []\n", TS_EPARSE,
      "groups[0]: field foo not found in type rulefmt.RuleGroup", 3},
+    /* Thanos' group key: only the ruler takes it (test_ruler_dialect), as promtool refuses it */
+    {"partial_strategy_in_shard",
+     "groups:\n- name: a\n  partial_response_strategy: warn\n  rules: []\n", TS_EPARSE,
+     "groups[0]: field partial_response_strategy not found in type rulefmt.RuleGroup", 3},
     {"unknown_top_key", "groups: []\nfoo: 1\n", TS_EPARSE,
      "field foo not found in type rulefmt.RuleGroups", 2},
     {"empty_group_name", "groups:\n- name: \"\"\n  rules: []\n", TS_EINVAL,
@@ -675,6 +679,49 @@ test_promtool(void)
     T_FALSE(promtool_error(path, out, sizeof(out), &yl));
 }
 
-T_MAIN({"valid", test_valid}, {"errors", test_errors}, {"accepted", test_accepted},
-       {"ugly", test_ugly}, {"large", test_large}, {"mutations", test_mutations},
-       {"load", test_load}, {"paths", test_paths}, {"promtool", test_promtool})
+/* TS_RULEFMT_RULER: partial_response_strategy per group, Thanos' values in any case, empty
+ * or absent is abort; another value fails with its line; other unknown keys still fail. */
+static void
+test_ruler_dialect(void)
+{
+    static const char y[] = "groups:\n"
+                            "- name: a\n  partial_response_strategy: warn\n  rules: []\n"
+                            "- name: b\n  partial_response_strategy: ABORT\n  rules: []\n"
+                            "- name: c\n  rules: []\n"
+                            "- name: d\n  partial_response_strategy: ''\n  rules: []\n"
+                            "- name: e\n  partial_response_strategy: Warn\n  rules: []\n";
+    ts_rule_file *f = NULL;
+    ts_error err;
+    ts_error_clear(&err);
+    T_OK(ts_rule_file_parse_ex(y, sizeof(y) - 1, NULL, TS_RULEFMT_RULER, &f, &err));
+    T_EQ(f->ngroups, 5);
+    T_EQ(f->groups[0].partial_response, TS_RULE_PARTIAL_WARN);
+    T_EQ(f->groups[1].partial_response, TS_RULE_PARTIAL_ABORT);
+    T_EQ(f->groups[2].partial_response, TS_RULE_PARTIAL_ABORT);
+    T_EQ(f->groups[3].partial_response, TS_RULE_PARTIAL_ABORT);
+    T_EQ(f->groups[4].partial_response, TS_RULE_PARTIAL_WARN);
+    ts_rule_file_free(f);
+    /* the same file is refused without the flag (as promtool refuses it) */
+    T_EQ(ts_rule_file_parse(y, sizeof(y) - 1, NULL, &f, &err), TS_EPARSE);
+    T_STREQ(err.msg, "groups[0]: field partial_response_strategy not found in type "
+                     "rulefmt.RuleGroup");
+    static const char bad[] = "groups:\n- name: a\n  rules: []\n"
+                              "  partial_response_strategy: maybe\n";
+    T_EQ(ts_rule_file_parse_ex(bad, sizeof(bad) - 1, NULL, TS_RULEFMT_RULER, &f, &err), TS_EPARSE);
+    T_TRUE(f == NULL);
+    T_STREQ(err.msg, "groups[0].partial_response_strategy: unknown partial_response_strategy "
+                     "\"maybe\" (warn or abort)");
+    T_EQ(err.line, 4);
+    static const char seq[] = "groups:\n- name: a\n  partial_response_strategy: [warn]\n";
+    T_EQ(ts_rule_file_parse_ex(seq, sizeof(seq) - 1, NULL, TS_RULEFMT_RULER, &f, &err), TS_EPARSE);
+    T_EQ(err.line, 3);
+    static const char other[] = "groups:\n- name: a\n  foo: 1\n";
+    T_EQ(ts_rule_file_parse_ex(other, sizeof(other) - 1, NULL, TS_RULEFMT_RULER, &f, &err),
+         TS_EPARSE);
+    T_STREQ(err.msg, "groups[0]: field foo not found in type rulefmt.RuleGroup");
+}
+
+T_MAIN({"valid", test_valid}, {"ruler_dialect", test_ruler_dialect}, {"errors", test_errors},
+       {"accepted", test_accepted}, {"ugly", test_ugly}, {"large", test_large},
+       {"mutations", test_mutations}, {"load", test_load}, {"paths", test_paths},
+       {"promtool", test_promtool})
