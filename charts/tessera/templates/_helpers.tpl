@@ -67,6 +67,27 @@ tessera.io/shard-index: {{ .index | quote }}
 {{- printf "dnssrv+_store._tcp.%s.%s.svc.%s" .service .root.Release.Namespace .root.Values.clusterDomain }}
 {{- end }}
 
+{{/* The global ruler's StatefulSet and headless Service. */}}
+{{- define "tessera.rulerName" -}}
+{{- printf "%s-ruler" (include "tessera.fullname" .) }}
+{{- end }}
+
+{{/*
+ConfigMap data of rule files: a map file name -> rule file, each given as YAML (a map with
+`groups`) or as a string holding the file.  Mounted at /etc/tessera-rules, read by the
+rule_files globs /etc/tessera-rules/*.yml and *.yaml.
+*/}}
+{{- define "tessera.ruleFiles" -}}
+{{- range $name, $file := . }}
+{{ $name }}: |
+  {{- if kindIs "string" $file }}
+  {{- $file | nindent 2 }}
+  {{- else }}
+  {{- toYaml $file | nindent 2 }}
+  {{- end }}
+{{- end }}
+{{- end }}
+
 {{/* The shards' ServiceAccount. */}}
 {{- define "tessera.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create }}

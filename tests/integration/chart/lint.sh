@@ -19,6 +19,12 @@
 #   - the rendered prometheus.yml passes `tessera check config` (which validates
 #     kubernetes_sd_configs); with the kubernetes jobs off it passes `promtool check config` too
 #     (Debian's promtool 2.42 is built without Kubernetes SD)
+#   - the global ruler: a StatefulSet of 2 (PVC template, POD_NAME, probes, non-root, no SA
+#     token) with its rule.yml and rules ConfigMaps (the replica label, rule_files, the labeldrop
+#     in front of alert_relabel_configs), a headless Service with a `store` port that the
+#     querier discovers; ruler.enabled=false removes all of it; shards.rules as a ConfigMap
+#     mounted in every shard and read by rule_files; rendered rule files pass
+#     `tessera check rules --ruler` (ruler) and promtool (shards)
 #   - the helm test hook: a Pod asking the querier's Service for /-/ready and count(up)
 #   - scale-out: raising shards.count leaves existing shards' StatefulSets (their pod
 #     templates) and the querier byte for byte unchanged: only the count ConfigMap changes
@@ -73,9 +79,9 @@ hasnt() { if grep -qF -- "$2" "$1"; then fail "$(basename "$1"): unexpected '$2'
 
 check_shards() { # dir N
     local d=$1 n=$2 i sts svc
-    [ "$(count_kind "$d" StatefulSet)" = "$n" ] || fail "$n shards: $(count_kind "$d" StatefulSet) StatefulSets"
+    [ "$(count_kind "$d" StatefulSet)" = "$((n + 1))" ] || fail "$n shards: $(count_kind "$d" StatefulSet) StatefulSets (want the shards + the ruler)"
     [ "$(count_kind "$d" PodDisruptionBudget)" = "$n" ] || fail "$n shards: PDB count"
-    [ "$(count_kind "$d" Service)" = "$((n + 2))" ] || fail "$n shards: want $n headless + store + query Services"
+    [ "$(count_kind "$d" Service)" = "$((n + 3))" ] || fail "$n shards: want $n headless + store + ruler + query Services"
     for ((i = 0; i < n; i++)); do
         sts=$d/StatefulSet_t-tessera-shard-$i.yaml
         [ -f "$sts" ] || fail "no StatefulSet t-tessera-shard-$i"
@@ -136,14 +142,17 @@ for n in 1 2 3; do
     render t "$d" --set shards.count=$n
     check_shards "$d" "$n"
     q=$d/Deployment_t-tessera-query.yaml
-    [ "$(grep -c -- '--store.sd-dns=' "$q")" = 1 ] || fail "all-shards discovery: want one --store.sd-dns"
+    [ "$(grep -c -- '--store.sd-dns=' "$q")" = 2 ] || fail "all-shards discovery: want one --store.sd-dns + the ruler's"
     has "$q" "- --store.sd-dns=dnssrv+_store._tcp.t-tessera-store.mon.svc.cluster.local"
+    has "$q" "- --store.sd-dns=dnssrv+_store._tcp.t-tessera-ruler.mon.svc.cluster.local"
 
     d=$TMP/p$n
     render t "$d" --set shards.count=$n --set query.storeDiscovery=per-shard
     check_shards "$d" "$n"
     q=$d/Deployment_t-tessera-query.yaml
-    [ "$(grep -c -- '--store.sd-dns=' "$q")" = "$n" ] || fail "per-shard discovery: want $n --store.sd-dns"
+    [ "$(grep -c -- '--store.sd-dns=' "$q")" = "$((n + 1))" ] || fail "per-shard discovery: want $n --store.sd-dns + the ruler's"
+    r=$d/StatefulSet_t-tessera-ruler.yaml
+    [ "$(grep -c -- '--store.sd-dns=' "$r")" = "$n" ] || fail "per-shard discovery: the ruler wants $n --store.sd-dns"
     for ((i = 0; i < n; i++)); do
         has "$q" "- --store.sd-dns=dnssrv+_store._tcp.t-tessera-shard-$i.mon.svc.cluster.local"
     done
@@ -291,6 +300,98 @@ render t "$TMP/norbac" --set rbac.create=false --set serviceAccount.create=false
 has "$TMP/norbac/StatefulSet_t-tessera-shard-0.yaml" "serviceAccountName: mine"
 echo "ok: RBAC: ServiceAccount, ClusterRole/Binding (get/list/watch), namespaced Roles, off"
 
+# The global ruler and the rules from values.
+cat >"$TMP/rules.yaml" <<'YML'
+shards:
+  rules:
+    node.yml:
+      groups:
+        - name: node
+          rules:
+            - alert: TargetDown
+              expr: up == 0
+              for: 5m
+ruler:
+  rules:
+    global.yml:
+      groups:
+        - name: global
+          partial_response_strategy: warn
+          rules:
+            - record: job:up:sum
+              expr: sum by (job) (up)
+    alerts.yaml: |
+      groups:
+        - name: alerts
+          rules:
+            - alert: FewTargets
+              expr: count(up) < 3
+  config:
+    global:
+      evaluation_interval: 30s
+      external_labels: {cluster: eu}
+    alerting:
+      alert_relabel_configs: [{action: drop, source_labels: [severity], regex: none}]
+      alertmanagers: [{static_configs: [{targets: ['am.mon.svc:9093']}]}]
+YML
+render t "$TMP/r" -f "$TMP/rules.yaml"
+r=$d/StatefulSet_t-tessera-ruler.yaml
+[ -f "$r" ] || fail "no ruler StatefulSet"
+has "$r" "replicas: 2"
+has "$r" "serviceName: t-tessera-ruler"
+has "$r" "- rule"
+has "$r" "- --config.file=/etc/tessera/rule.yml"
+has "$r" "- --storage.tsdb.path=/data"
+has "$r" "- --store.listen-address=tcp://0.0.0.0:10901"
+has "$r" "- --store.sd-dns=dnssrv+_store._tcp.t-tessera-store.mon.svc.cluster.local"
+has "$r" "- --query.replica-label=replica"
+has "$r" "- --enable-feature=expand-external-labels"
+has "$r" "fieldPath: metadata.name"
+has "$r" "volumeClaimTemplates:"
+has "$r" "storage: \"10Gi\""
+has "$r" "mountPath: /etc/tessera-rules"
+has "$r" "name: t-tessera-ruler-rules"
+has "$r" "automountServiceAccountToken: false"
+has "$r" "readOnlyRootFilesystem: true"
+grep -A3 'readinessProbe:' "$r" | grep -qE 'path: /-/ready$' || fail "ruler: readiness probe"
+svc=$d/Service_t-tessera-ruler.yaml
+has "$svc" "clusterIP: None"
+has "$svc" "- name: store"
+has "$svc" "app.kubernetes.io/component: ruler"
+hasnt "$d/Service_t-tessera-store.yaml" "ruler"  # the shards' Service does not select the rulers
+# rule.yml and the rule files, as files; checked as `tessera rule` and promtool read them
+python3 - "$TMP/r" "$TMP/r/files" <<'PY' || fail "ruler/shard rule ConfigMaps"
+import os, sys, yaml
+os.makedirs(sys.argv[2])
+for cm in ("ruler-config", "ruler-rules", "shard-rules", "shard-config"):
+    doc = yaml.safe_load(open(os.path.join(sys.argv[1], "ConfigMap_t-tessera-%s.yaml" % cm)))
+    for k, v in doc["data"].items():
+        open(os.path.join(sys.argv[2], cm + "." + k), "w").write(v)
+rule = yaml.safe_load(open(os.path.join(sys.argv[2], "ruler-config.rule.yml")))
+def need(c, what):
+    if not c:
+        sys.exit("FAIL: " + what + ": " + repr(rule))
+need(rule["global"]["external_labels"] == {"cluster": "eu", "replica": "${POD_NAME}"}, "ruler external labels")
+need(rule["global"]["evaluation_interval"] == "30s", "ruler evaluation_interval")
+need(rule["rule_files"] == ["/etc/tessera-rules/*.yml", "/etc/tessera-rules/*.yaml"], "ruler rule_files")
+need(rule["alerting"]["alert_relabel_configs"] == [{"action": "labeldrop", "regex": "replica"},
+     {"action": "drop", "source_labels": ["severity"], "regex": "none"}], "labeldrop of the replica label first")
+need(sorted(rule) == ["alerting", "global", "rule_files"], "only the keys tessera rule reads")
+cfg = yaml.safe_load(open(os.path.join(sys.argv[2], "shard-config.prometheus.yml")))
+need(cfg["rule_files"] == ["/etc/tessera-rules/*.yml", "/etc/tessera-rules/*.yaml"], "shard rule_files")
+PY
+"$TESSERA" check rules --ruler "$TMP/r/files/ruler-rules.global.yml" "$TMP/r/files/ruler-rules.alerts.yaml" \
+    >"$TMP/check.out" 2>&1 || fail "tessera check rules --ruler on the ruler's rules: $(cat "$TMP/check.out")"
+promtool check rules "$TMP/r/files/shard-rules.node.yml" >"$TMP/check.out" 2>&1 ||
+    fail "promtool check rules on the shard rules: $(cat "$TMP/check.out")"
+has "$TMP/r/StatefulSet_t-tessera-shard-0.yaml" "name: t-tessera-shard-rules"
+[ "$(count_kind "$TMP/n2" StatefulSet)" = 3 ] || fail "want 2 shard + 1 ruler StatefulSets"
+render t "$TMP/noruler" --set ruler.enabled=false
+[ ! -f "$TMP/noruler/StatefulSet_t-tessera-ruler.yaml" ] && [ ! -f "$TMP/noruler/Service_t-tessera-ruler.yaml" ] &&
+    [ ! -f "$TMP/noruler/ConfigMap_t-tessera-ruler-config.yaml" ] || fail "ruler.enabled=false still renders the ruler"
+hasnt "$TMP/noruler/Deployment_t-tessera-query.yaml" "t-tessera-ruler"
+echo "ok: the ruler pair (StatefulSet, PVCs, ConfigMaps, Service, querier discovery), shard rules, ruler off"
+
 # The helm test hook.
 p=$d/Pod_t-tessera-test-query.yaml
 [ -f "$p" ] || fail "no helm test Pod"
@@ -320,6 +421,10 @@ bad "image.pullPolicy must be one of the following" --set image.pullPolicy=Somet
 bad "extraScrapeConfigs.0: job_name is required" --set 'extraScrapeConfigs[0].scrape_interval=1s'
 bad 'job_name "kubernetes-pods" is used twice' --set 'extraScrapeConfigs[0].job_name=kubernetes-pods'
 bad "shards.replicaLabel: Does not match pattern" --set shards.replicaLabel=bad-label
+bad "ruler.replicas: Must be greater than or equal to 1" --set ruler.replicas=0
+bad "ruler.config: Additional property rule_files is not allowed" --set 'ruler.config.rule_files[0]=x.yml'
+bad "ruler: Additional property rule is not allowed" --set ruler.rule=x
+bad "Does not match pattern" --set 'ruler.rules.noext=x'
 echo "ok: bad values refused with the key named"
 }
 

@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# The chart's shard and querier pods, run as real processes on loopback: the
-# prometheus.yml and the container args come from `helm template` (only the
-# listen addresses, the config path and the data dir are rewritten for
-# loopback), the environment as the pod gets it (POD_NAME = pod name).  One
-# shard (shards.count=1) as an HA pair scraping a node_exporter:
+# The chart's shard, ruler and querier pods, run as real processes on loopback:
+# the prometheus.yml, rule.yml, rule files and the container args come from
+# `helm template` (only the listen addresses, the config and rule file paths
+# and the data dir are rewritten for loopback), the environment as the pod gets
+# it (POD_NAME = pod name).  One shard (shards.count=1) as an HA pair scraping a
+# node_exporter, with a per-target rule from shards.rules; the ruler pair with a
+# global rule from ruler.rules:
 #  1. both replicas start with the rendered flags and become ready
 #  2. their series carry replica=<pod name> (querier with dedup off)
 #  3. the querier, with its rendered flags (--store.sd-dns swapped for
 #     --store), counts the pair's series once
 #  4. the `helm test` Pod's script (rendered; sh + curl) passes against that querier
+#  5. the shard rule's result reaches the querier; both ruler pods run with the
+#     rendered flags (their replica label is their pod name), and their global
+#     rule's result is one series through the querier
 # The chart's kubernetes jobs are switched off: there is no API server here.
 # Usage: rendered.sh CHART_DIR HELM_CACHE   (env TESSERA)
 . "$(dirname "$0")/../lib.sh"
@@ -23,10 +28,27 @@ scrapeConfigs: {apiServer: false, kubelet: false, cadvisor: false, serviceEndpoi
 shards:
   count: 1
   config:
-    global: {scrape_interval: 1s}
+    global: {scrape_interval: 1s, evaluation_interval: 1s}
     scrape_configs:
       - job_name: node
         static_configs: [{targets: ['127.0.0.1:$ne']}]
+  rules:
+    node.yml:
+      groups:
+        - name: node
+          rules:
+            - record: instance:up:copy
+              expr: up
+ruler:
+  config:
+    global: {evaluation_interval: 1s}
+  rules:
+    global.yml: |
+      groups:
+        - name: global
+          rules:
+            - record: global:up:count
+              expr: count(up)
 YML
 "$HELM" template t "$CHART" -f "$TS_TMP/values.yaml" >"$TS_TMP/all.yaml" || fail "helm template"
 
@@ -57,6 +79,32 @@ for doc in yaml.safe_load_all(open(sys.argv[1])):
 sys.exit(1)
 PY
 [ "$(cat "$TS_TMP/shard-count")" = 1 ] || fail "count map holds $(cat "$TS_TMP/shard-count"), want 1"
+
+# The rule files of a ConfigMap into a directory (what the pod sees under /etc/tessera-rules),
+# and the rule_files globs of a config pointed at it.
+python3 - "$TS_TMP/all.yaml" "$TS_TMP" <<'PY' || fail "no rule ConfigMaps"
+import os, sys, yaml
+found = set()
+for doc in yaml.safe_load_all(open(sys.argv[1])):
+    if not doc or doc["kind"] != "ConfigMap":
+        continue
+    name = doc["metadata"]["name"]
+    for part in ("shard-rules", "ruler-rules", "ruler-config"):
+        if name.endswith("-" + part):
+            d = os.path.join(sys.argv[2], part)
+            os.makedirs(d, exist_ok=True)
+            for k, v in (doc.get("data") or {}).items():
+                open(os.path.join(d, k), "w").write(v)
+            found.add(part)
+sys.exit(0 if len(found) == 3 else 1)
+PY
+[ -s "$TS_TMP/shard-rules/node.yml" ] && [ -s "$TS_TMP/ruler-rules/global.yml" ] || fail "rule files not rendered"
+sed -i "s#/etc/tessera-rules/#$TS_TMP/shard-rules/#" "$TS_TMP/prometheus.yml"
+sed "s#/etc/tessera-rules/#$TS_TMP/ruler-rules/#" "$TS_TMP/ruler-config/rule.yml" >"$TS_TMP/rule.yml"
+grep -qF "$TS_TMP/shard-rules/*.yml" "$TS_TMP/prometheus.yml" || fail "shard config without rule_files"
+grep -qF 'replica: ${POD_NAME}' "$TS_TMP/rule.yml" || fail "ruler config has no replica label"
+"$TESSERA" check config --ruler "$TS_TMP/rule.yml" >"$TS_TMP/check.out" 2>&1 ||
+    fail "tessera check config --ruler on the rendered rule.yml: $(cat "$TS_TMP/check.out")"
 
 declare -A WEB STORE
 for pod in t-tessera-shard-0-0 t-tessera-shard-0-1; do
@@ -89,6 +137,7 @@ for a in "${QUERY_ARGS[@]}"; do
     args+=("$a")
 done
 for pod in "${!STORE[@]}"; do args+=("--store=127.0.0.1:${STORE[$pod]}"); done
+QUERY_LOOPBACK_ARGS=("${args[@]}")
 start querier "$TESSERA" "${args[@]}"
 Q=http://127.0.0.1:$qp
 wait_http "$Q/-/ready"
@@ -121,3 +170,56 @@ QUERY_URL=$Q timeout 120 sh -c "$(cat "$TS_TMP/hook.sh")" >"$TS_TMP/hook.out" 2>
     fail "the helm test script failed: $(cat "$TS_TMP/hook.out")"
 grep -qx 'count(up) = 1' "$TS_TMP/hook.out" || fail "helm test script output: $(cat "$TS_TMP/hook.out")"
 echo "ok 4: the helm test Pod's script passes against the querier ($(tail -n 1 "$TS_TMP/hook.out"))"
+
+# 5. Rules: the shard rule from shards.rules through the querier, then the ruler pair with its
+# rendered flags (--store.sd-dns swapped for the shard replicas' --store, as for the querier).
+shard_rule() { q "$Q" 'instance:up:copy' | jq -r '(.data.result | length), .data.result[0].value[1]' | tr '\n' ' '; }
+one_rule() { [ "$(shard_rule)" = "1 1 " ]; }
+until_true 30 one_rule || fail "the shard rule through the querier: $(shard_rule), want one series = 1"
+mapfile -t RULER_ARGS < <(args_of ruler)
+[ "${RULER_ARGS[0]:-}" = rule ] || fail "no ruler container args"
+for want in --enable-feature=expand-external-labels --query.replica-label=replica \
+    --config.file=/etc/tessera/rule.yml --storage.tsdb.path=/data; do
+    printf '%s\n' "${RULER_ARGS[@]}" | grep -qx -- "$want" || fail "rendered ruler args lack $want: ${RULER_ARGS[*]}"
+done
+printf '%s\n' "${QUERY_ARGS[@]}" | grep -qx -- '--store.sd-dns=dnssrv+_store._tcp.t-tessera-ruler.default.svc.cluster.local' ||
+    fail "the querier does not discover the ruler: ${QUERY_ARGS[*]}"
+declare -A RWEB RSTORE
+for pod in t-tessera-ruler-0 t-tessera-ruler-1; do
+    RWEB[$pod]=$(free_port)
+    RSTORE[$pod]=$(free_port)
+    args=()
+    for a in "${RULER_ARGS[@]}"; do
+        case $a in
+        --config.file=*) a=--config.file=$TS_TMP/rule.yml ;;
+        --storage.tsdb.path=*) a=--storage.tsdb.path=$TS_TMP/data-$pod ;;
+        --web.listen-address=*) a=--web.listen-address=127.0.0.1:${RWEB[$pod]} ;;
+        --store.listen-address=*) a=--store.listen-address=tcp://127.0.0.1:${RSTORE[$pod]} ;;
+        --store.sd-dns=*) continue ;;
+        esac
+        args+=("$a")
+    done
+    for s in "${!STORE[@]}"; do args+=("--store=127.0.0.1:${STORE[$s]}"); done
+    start "$pod" env POD_NAME=$pod "$TESSERA" "${args[@]}"
+done
+for pod in "${!RWEB[@]}"; do wait_http "http://127.0.0.1:${RWEB[$pod]}/-/ready"; done
+# a querier over shards and rulers (the rendered flags again)
+qp=$(free_port)
+args=()
+for a in "${QUERY_LOOPBACK_ARGS[@]}"; do
+    case $a in --web.listen-address=*) a=--web.listen-address=127.0.0.1:$qp ;; esac
+    args+=("$a")
+done
+for pod in "${!RSTORE[@]}"; do args+=("--store=127.0.0.1:${RSTORE[$pod]}"); done
+start querier2 "$TESSERA" "${args[@]}"
+Q2=http://127.0.0.1:$qp
+wait_http "$Q2/-/ready"
+rrep() { nodedup2 'global:up:count' | jq -c '[.data.result[].metric.replica] | sort'; }
+nodedup2() { curl -sf --get --data-urlencode "query=$1" --data-urlencode dedup=false "$Q2/api/v1/query"; }
+want='["t-tessera-ruler-0","t-tessera-ruler-1"]'
+rboth() { [ "$(rrep)" = "$want" ]; }
+until_true 40 rboth || fail "global:up:count per ruler replica: $(rrep), want $want"
+glob() { q "$Q2" 'global:up:count' | jq -c '[.data.result[] | [.metric, .value[1]]]'; }
+gsingle() { [ "$(glob)" = '[[{"__name__":"global:up:count"},"1"]]' ]; }
+until_true 20 gsingle || fail "global:up:count through the querier: $(glob), want one series = 1"
+echo "ok 5: shard rule (shards.rules) and the ruler pair (ruler.rules, rendered flags) reach the querier, deduplicated"
