@@ -187,6 +187,7 @@ struct ts__k8s {
     char *basic_user, *basic_pass, *basic_pass_file;
     /* TLS and proxy */
     char *ca_file, *cert_file, *key_file, *proxy;
+    char *server_name; /* tls_config.server_name / kubeconfig tls-server-name */
     bool insecure;
     ts_buf ca_blob, cert_blob, key_blob; /* kubeconfig *-data fields */
     /* informers */
@@ -216,7 +217,8 @@ struct informer {
     char *rv, *cont;
     CURL *easy;
     struct curl_slist *hdrs;
-    ts_buf body; /* LIST reply, or unparsed bytes of the watch stream */
+    struct curl_slist *connect_to; /* for server_name (ts_curl_set_url_server_name) */
+    ts_buf body;                   /* LIST reply, or unparsed bytes of the watch stream */
     int64_t started_ms;
     size_t watch_events;
     size_t incomplete_len; /* size of the incomplete event at the last parse */
@@ -247,6 +249,7 @@ maybe_closed(ts__k8s *k)
     ts_free(k->basic_pass);
     ts_free(k->basic_pass_file);
     ts_free(k->ca_file);
+    ts_free(k->server_name);
     ts_free(k->cert_file);
     ts_free(k->key_file);
     ts_free(k->proxy);
@@ -407,9 +410,9 @@ start_request(informer *in, bool watch)
         if (!in->cont && !in->rv_unavailable)
             add_param(&url, e, "resourceVersion", in->rv ? in->rv : "0");
     }
-    curl_easy_setopt(e, CURLOPT_URL, ts_buf_cstr(&url));
-    ts_buf_fini(&url);
     in->hdrs = curl_slist_append(NULL, "Accept: application/json");
+    ts_curl_set_url_server_name(e, ts_buf_cstr(&url), k->server_name, &in->hdrs, &in->connect_to);
+    ts_buf_fini(&url);
     const char *tok = current_token(k);
     if (tok) {
         ts_buf h;
@@ -813,6 +816,8 @@ request_done(void *ctx, CURL *e, CURLcode res)
     curl_easy_cleanup(e);
     curl_slist_free_all(in->hdrs);
     in->hdrs = NULL;
+    curl_slist_free_all(in->connect_to);
+    in->connect_to = NULL;
     in->easy = NULL;
     char sc[16];
     if (code > 0)
@@ -951,6 +956,7 @@ load_kubeconfig(ts__k8s *k, const char *path, ts_error *err)
         k->ca_file = join_dir(dir, ystr(cl, "certificate-authority"));
         const char *v = ystr(cl, "insecure-skip-tls-verify");
         k->insecure = v && strcmp(v, "true") == 0;
+        k->server_name = dup_or_null(ystr(cl, "tls-server-name"));
         if ((v = ystr(cl, "certificate-authority-data")))
             rc = base64_decode(v, &k->ca_blob);
         k->token = dup_or_null(ystr(us, "token"));
@@ -1063,6 +1069,7 @@ ts__k8s_start(uv_loop_t *loop, const ts_kubernetes_sd_config *cfg, const char *b
         k->cert_file = join_dir(base_dir, h->tls.cert_file);
         k->key_file = join_dir(base_dir, h->tls.key_file);
         k->insecure = h->tls.insecure_skip_verify;
+        k->server_name = dup_or_null(h->tls.server_name);
         k->proxy = dup_or_null(h->proxy_url);
     } else {
         /* in-cluster (client-go InClusterConfig) */
@@ -1175,6 +1182,8 @@ ts__k8s_stop(ts__k8s *k)
         }
         curl_slist_free_all(in->hdrs);
         in->hdrs = NULL;
+        curl_slist_free_all(in->connect_to);
+        in->connect_to = NULL;
         uv_timer_stop(&in->retry);
         uv_close((uv_handle_t *)&in->retry, handle_closed);
         in->retry.data = k;

@@ -120,6 +120,7 @@ struct ts__loop {
     uint64_t next_due; /* uv_now() ms of the next scheduled scrape */
     CURL *easy;
     struct curl_slist *headers;
+    struct curl_slist *connect_to; /* tls_config.server_name (ts_curl_set_url_server_name) */
     char curl_err[CURL_ERROR_SIZE];
     char status_line[128];
     ts_buf body;

@@ -351,7 +351,6 @@ static void
 setup_easy(ts__loop *l, const ts_scrape_config *sc)
 {
     CURL *e = l->easy;
-    curl_easy_setopt(e, CURLOPT_URL, l->url);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_USERAGENT, USER_AGENT);
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "gzip");
@@ -393,8 +392,9 @@ setup_easy(ts__loop *l, const ts_scrape_config *sc)
         ts_free(a);
         ts_free(cred);
     }
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, l->headers);
     const ts_tls_config *t = &h->tls;
+    ts_curl_set_url_server_name(e, l->url, t->server_name, &l->headers, &l->connect_to);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, l->headers);
     if (t->ca_file)
         curl_easy_setopt(e, CURLOPT_CAINFO, t->ca_file);
     if (t->cert_file)
@@ -491,6 +491,7 @@ loop_closed(uv_handle_t *h)
     ts_scrape_manager *m = l->m;
     curl_easy_cleanup(l->easy);
     curl_slist_free_all(l->headers);
+    curl_slist_free_all(l->connect_to);
     ts_buf_fini(&l->body);
     ts__sset_clear(&l->series);
     lc_free(l->lcache);

@@ -20,6 +20,8 @@
 #include "pkg/util/curluv.h"
 
 #include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "pkg/util/err.h"
 #include "pkg/util/mem.h"
@@ -260,4 +262,48 @@ ts_curluv_close(ts_curluv *h, ts_curluv_closed_fn closed, void *ctx)
         sock_close(h->socks);
     uv_timer_stop(&h->timer);
     uv_close((uv_handle_t *)&h->timer, timer_closed);
+}
+
+CURLcode
+ts_curl_set_url_server_name(CURL *e, const char *url, const char *server_name,
+                            struct curl_slist **hdrs, struct curl_slist **connect_to)
+{
+    if (!server_name || !server_name[0] || strncmp(url, "https://", 8) != 0)
+        return curl_easy_setopt(e, CURLOPT_URL, url);
+    CURLU *u = curl_url();
+    char *host = NULL, *port = NULL, *sni_url = NULL;
+    CURLcode rc;
+    if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK ||
+        curl_url_set(u, CURLUPART_HOST, server_name, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_URL, &sni_url, 0) != CURLUE_OK) {
+        rc = curl_easy_setopt(e, CURLOPT_URL, url);
+        goto out;
+    }
+    /* "server_name:port:host:port"; curl's URL API keeps an IPv6 host in
+     * brackets, as CONNECT_TO wants it */
+    char line[1024];
+    snprintf(line, sizeof(line), "%s:%s:%s:%s", server_name, port, host, port);
+    struct curl_slist *ct = curl_slist_append(*connect_to, line);
+    if (!ct) { /* out of memory: better the plain URL than a connection to server_name */
+        rc = curl_easy_setopt(e, CURLOPT_URL, url);
+        goto out;
+    }
+    *connect_to = ct;
+    /* Host names the real target, default ports left out as Go does */
+    bool default_port = strcmp(port, "443") == 0;
+    snprintf(line, sizeof(line), "Host: %s%s%s", host, default_port ? "" : ":",
+             default_port ? "" : port);
+    struct curl_slist *h = curl_slist_append(*hdrs, line);
+    if (h)
+        *hdrs = h;
+    curl_easy_setopt(e, CURLOPT_CONNECT_TO, *connect_to);
+    rc = curl_easy_setopt(e, CURLOPT_URL, sni_url);
+out:
+    curl_free(sni_url);
+    curl_free(port);
+    curl_free(host);
+    curl_url_cleanup(u);
+    return rc;
 }

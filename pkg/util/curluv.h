@@ -27,4 +27,19 @@ void ts_curluv_cancel(ts_curluv *h, CURL *easy);
  * finished or been cancelled. */
 void ts_curluv_close(ts_curluv *h, ts_curluv_closed_fn closed, void *ctx);
 
+/* tls_config.server_name (Go's tls.Config.ServerName): the TLS handshake
+ * sends server_name as SNI and verifies the certificate against it, while
+ * the connection still goes to url's host and the Host header still names
+ * it, as Prometheus does.  libcurl takes SNI and the verified name from the
+ * URL's host, so: the URL's host becomes server_name, CURLOPT_CONNECT_TO
+ * sends the connection to the real host and port, and a Host header keeps
+ * the real one (appended to *hdrs, which the caller sets as
+ * CURLOPT_HTTPHEADER after this call).  libcurl does not copy either list:
+ * the caller keeps *hdrs and *connect_to until the transfer is over, then
+ * frees them with curl_slist_free_all.  Only for https URLs; other URLs, an
+ * empty server_name or an unparsable URL leave e as it was (the URL is
+ * always set).  Returns curl's result of the last setting. */
+CURLcode ts_curl_set_url_server_name(CURL *e, const char *url, const char *server_name,
+                                     struct curl_slist **hdrs, struct curl_slist **connect_to);
+
 #endif

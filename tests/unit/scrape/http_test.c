@@ -114,10 +114,14 @@ test_auth_tls(void)
     f = fopen(path, "w");
     fputs("s3cret\n", f);
     fclose(f);
-    char *gen[] = {"openssl",  "req",           "-x509",   "-newkey",
-                   "rsa:2048", "-nodes",        "-keyout", "key.pem",
-                   "-out",     "cert.pem",      "-days",   "1",
-                   "-subj",    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+    char *gen[] = {"openssl",  "req",
+                   "-x509",    "-newkey",
+                   "rsa:2048", "-nodes",
+                   "-keyout",  "key.pem",
+                   "-out",     "cert.pem",
+                   "-days",    "1",
+                   "-subj",    "/CN=scrape.test",
+                   "-addext",  "subjectAltName=DNS:scrape.test,IP:127.0.0.1",
                    NULL};
     pid_t pid = spawn_in(dir, gen);
     T_TRUE(pid > 0);
@@ -142,7 +146,7 @@ test_auth_tls(void)
     route_set(&s, "/a1", 200, "text/plain", "x 1\n", 4, false, 0);
     route_set(&s, "/a2", 200, "text/plain", "x 1\n", 4, false, 0);
     route_set(&s, "/a3", 200, "text/plain", "x 1\n", 4, false, 0);
-    char y[2048];
+    char y[4096];
     snprintf(y, sizeof(y),
              "global: {scrape_interval: 500ms, scrape_timeout: 500ms}\n"
              "scrape_configs:\n"
@@ -162,8 +166,14 @@ test_auth_tls(void)
              "  tls_config: {insecure_skip_verify: true}\n"
              "  static_configs: [{targets: ['127.0.0.1:%d']}]\n"
              "- job_name: tls_untrusted\n  scheme: https\n"
+             "  static_configs: [{targets: ['127.0.0.1:%d']}]\n"
+             "- job_name: tls_sni\n  scheme: https\n"
+             "  tls_config: {ca_file: %s/cert.pem, server_name: scrape.test}\n"
+             "  static_configs: [{targets: ['127.0.0.1:%d']}]\n"
+             "- job_name: tls_sni_wrong\n  scheme: https\n"
+             "  tls_config: {ca_file: %s/cert.pem, server_name: other.test}\n"
              "  static_configs: [{targets: ['127.0.0.1:%d']}]\n",
-             s.port, s.port, dir, s.port, dir, tport, tport, tport);
+             s.port, s.port, dir, s.port, dir, tport, tport, tport, dir, tport, dir, tport);
     ts_config *c = parse_cfg(y);
     ts_head *h;
     ts_head_opts ho = {0};
@@ -184,7 +194,9 @@ test_auth_tls(void)
         memset(&tl, 0, sizeof(tl));
         ts_scrape_manager_targets(m, collect, &tl);
         const tinfo *u = find_target(&tl, "tls_untrusted", false);
-        done = u && strstr(u->err, "certificate") && s.routes[0].last_req[0] &&
+        const tinfo *w = find_target(&tl, "tls_sni_wrong", false);
+        done = u && strstr(u->err, "certificate") && w && strstr(w->err, "other.test") &&
+               ever_value(h, "up", "tls_sni", 1) && s.routes[0].last_req[0] &&
                s.routes[1].last_req[0] && s.routes[2].last_req[0] &&
                ever_value(h, "up", "basic", 1) && ever_value(h, "tls_metric", "tls_ca", 1) &&
                ever_value(h, "up", "tls_ca", 1) && ever_value(h, "up", "tls_insecure", 1);
@@ -211,6 +223,12 @@ test_auth_tls(void)
     T_FALSE(ever_value(h, "up", "tls_untrusted", 1));
     const tinfo *t = find_target(&tl, "tls_untrusted", false);
     T_TRUE(t != NULL && strstr(t->err, "certificate") != NULL);
+    /* tls_config.server_name: verified against scrape.test (the certificate's
+     * name) while connecting to 127.0.0.1; a name the certificate lacks fails */
+    T_TRUE(ever_value(h, "up", "tls_sni", 1));
+    T_FALSE(ever_value(h, "up", "tls_sni_wrong", 1));
+    t = find_target(&tl, "tls_sni_wrong", false);
+    T_TRUE(t != NULL && strstr(t->err, "other.test") != NULL);
     ts_head_free(h);
     ts_config_free(c);
 }
