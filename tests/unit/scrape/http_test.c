@@ -148,7 +148,7 @@ test_auth_tls(void)
     route_set(&s, "/a3", 200, "text/plain", "x 1\n", 4, false, 0);
     char y[4096];
     snprintf(y, sizeof(y),
-             "global: {scrape_interval: 500ms, scrape_timeout: 500ms}\n"
+             "global: {scrape_interval: 1s, scrape_timeout: 1s}\n"
              "scrape_configs:\n"
              "- job_name: basic\n  metrics_path: /a1\n"
              "  basic_auth: {username: user, password: pass}\n"
@@ -183,12 +183,12 @@ test_auth_tls(void)
     T_OK(ts_scrape_manager_new(&o, &m));
     T_OK(ts_scrape_manager_apply_config(m, c));
     sync_static(m, c);
-    /* Scrape until every target has shown what it must, or 20 s: on a
+    /* Scrape until every target has shown what it must, or 60 s: on a
      * loaded machine (sanitizers, parallel tests) a single scrape can time
      * out, which says nothing about auth or TLS, so a target is judged by
      * all its scrapes, not by the last one. */
     tlist tl = {0};
-    int64_t until = ts_now_ms() + 20000;
+    int64_t until = ts_now_ms() + 60000;
     for (bool done = false; !done && ts_now_ms() < until;) {
         run_for(&loop, 250);
         memset(&tl, 0, sizeof(tl));
