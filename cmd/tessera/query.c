@@ -387,8 +387,18 @@ ts_cmd_query(int argc, char **argv)
     ts_web_server_route(q->web, "GET", "/api/v1/stores", false, ts_query_api_stores, q->endpoints);
     ts_web_server_route(q->web, "GET", "/metrics", false, ts_web_handle_metrics, &q->metrics);
     q->global_api = (ts_query_global_api){.fanout = &q->fanout};
-    ts_web_server_route(q->web, "GET", "/api/v1/metadata", false,
-                        ts_query_global_api_handle_metadata, &q->global_api);
+    static const struct {
+        const char *path;
+        ts_web_handler_fn fn;
+    } global[] = {
+        {"/api/v1/metadata", ts_query_global_api_handle_metadata},
+        {"/api/v1/targets", ts_query_global_api_handle_targets},
+        {"/api/v1/targets/metadata", ts_query_global_api_handle_targets_metadata},
+        {"/api/v1/rules", ts_query_global_api_handle_rules},
+        {"/api/v1/alerts", ts_query_global_api_handle_alerts},
+    };
+    for (size_t i = 0; i < sizeof(global) / sizeof(global[0]); i++)
+        ts_web_server_route(q->web, "GET", global[i].path, false, global[i].fn, &q->global_api);
     ts_web_console_opts co = {.component = "query", .external_path = q->urls.external_path};
     if (ts_web_console_register(q->web, &co, &q->console) != TS_OK) {
         TS_LOG(TS_LOG_ERROR, "query", "cannot set up the web console", "");

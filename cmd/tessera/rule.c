@@ -419,7 +419,9 @@ ts_cmd_rule(int argc, char **argv)
                                    .external_labels = r->cfg->external_labels,
                                    .time_range = db_time_range,
                                    .time_range_ctx = r,
-                                   .component = "rule"};
+                                   .component = "rule",
+                                   .meta = ts_serve_rules_meta, /* rules, alerts */
+                                   .meta_ctx = r->rules};
         rc = ts_store_server_start(&r->store, &so, &err);
         pthread_mutex_unlock(&r->cfg_mu);
         if (rc != TS_OK) {

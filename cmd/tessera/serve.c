@@ -1,9 +1,12 @@
 #include "cmd/tessera/serve.h"
+#include "pkg/store/store.h"
 #include "pkg/util/log.h"
 #include "pkg/util/mem.h"
 #include "pkg/util/time.h"
 #include "pkg/web/console.h"
+#include "pkg/web/params.h"
 #include "pkg/web/promql_api.h"
+#include "pkg/web/rules_api.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -203,4 +206,28 @@ ts_serve_web_urls_free(ts_serve_web_urls *u)
     ts_free(u->external_path);
     ts_free(u->route_prefix);
     memset(u, 0, sizeof *u);
+}
+
+int
+ts_serve_rules_meta(void *ctx, int kind, const char *const *params, size_t nparams, ts_buf *json,
+                    ts_error *err)
+{
+    ts_rules_manager *m = ctx;
+    if (kind != TS_STORE_META_RULES && kind != TS_STORE_META_ALERTS)
+        return ts_error_set(err, TS_EUNSUPPORTED, "unknown meta kind %d", kind);
+    ts_jsonw j;
+    ts_jsonw_init(&j, json);
+    if (kind == TS_STORE_META_ALERTS) {
+        ts_rules_manager_alerts_json(m, &j);
+        return ts_jsonw_err(&j);
+    }
+    const char *type = NULL, *t;
+    for (size_t i = 0; i + 1 < nparams; i += 2)
+        if (strcmp(params[i], "type") == 0)
+            type = params[i + 1];
+    char msg[300];
+    if (!ts_web_param_rules_type(type, &t, msg, sizeof(msg)))
+        return ts_error_set(err, TS_EINVAL, "%s", msg);
+    ts_rules_manager_rules_json(m, &j, t);
+    return ts_jsonw_err(&j);
 }

@@ -11,6 +11,8 @@
 
 #include "cmd/tessera/flags.h"
 #include "pkg/promql/engine/engine.h"
+#include "pkg/util/buf.h"
+#include "pkg/util/err.h"
 #include "pkg/util/metrics.h"
 #include "pkg/web/api.h"
 
@@ -63,6 +65,13 @@ typedef struct ts_serve_web_urls {
     "components will be derived automatically."
 #define TS_SERVE_ROUTE_PREFIX_HELP                                                                 \
     "Prefix for the internal routes of web endpoints. Defaults to path of --web.external-url."
+
+/* The store API's MetaRequest (ts_store_server_opts.meta) for the kinds a rule manager
+ * answers, RULES (param `type`) and ALERTS, with the JSON of its HTTP handlers (ctx: the
+ * ts_rules_manager); any other kind is TS_EUNSUPPORTED.  Used by `tessera shard` and
+ * `tessera rule`. */
+int ts_serve_rules_meta(void *ctx, int kind, const char *const *params, size_t nparams,
+                        ts_buf *json, ts_error *err);
 
 /* Prints an error and returns 2 on a bad value. */
 int ts_serve_web_urls_get(const char *external_url, const char *route_prefix, const char *listen,

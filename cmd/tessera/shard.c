@@ -16,6 +16,7 @@
 #include "cmd/tessera/serve.h"
 #include "pkg/config/config.h"
 #include "pkg/discovery/discovery.h"
+#include "pkg/promql/parser/ast.h"
 #include "pkg/rules/manager.h"
 #include "pkg/rules/rulefmt.h"
 #include "pkg/scrape/scrape.h"
@@ -26,6 +27,7 @@
 #include "pkg/util/time.h"
 #include "pkg/web/api.h"
 #include "pkg/web/console.h"
+#include "pkg/web/params.h"
 #include "pkg/web/rules_api.h"
 #include "pkg/web/scrape_api.h"
 #include "pkg/web/server.h"
@@ -761,6 +763,8 @@ start_web(shard *s)
     ts_web_server_route(w, "GET", "/api/v1/alerts", false, ts_web_rules_handle_alerts, s->rules);
     ts_web_server_route(w, "GET", "/api/v1/alertmanagers", false, ts_web_rules_handle_alertmanagers,
                         s->notifier);
+    ts_web_server_route(w, "GET", "/api/v1/targets/metadata", false,
+                        ts_web_scrape_handle_targets_metadata, s->scrape);
     ts_web_server_route(w, "GET", "/api/v1/metadata", false, ts_web_scrape_handle_metadata,
                         s->scrape);
     ts_web_console_opts co = {.component = "shard", .external_path = s->urls.external_path};
@@ -796,26 +800,45 @@ store_meta(void *ctx, int kind, const char *const *params, size_t nparams, ts_bu
            ts_error *err)
 {
     shard *s = ctx;
-    if (kind != TS_STORE_META_METADATA) {
-        ts_error_set(err, TS_EUNSUPPORTED, "unknown meta kind %d", kind);
-        return TS_EUNSUPPORTED;
-    }
-    const char *metric = NULL, *limit_s = NULL;
+    if (kind == TS_STORE_META_RULES || kind == TS_STORE_META_ALERTS)
+        return ts_serve_rules_meta(s->rules, kind, params, nparams, json, err);
+    if (kind != TS_STORE_META_METADATA && kind != TS_STORE_META_TARGETS &&
+        kind != TS_STORE_META_TARGETS_METADATA)
+        return ts_error_set(err, TS_EUNSUPPORTED, "unknown meta kind %d", kind);
+    const char *metric = NULL, *limit_s = NULL, *state = NULL, *pool = NULL, *match = NULL;
     for (size_t i = 0; i + 1 < nparams; i += 2) {
         if (strcmp(params[i], "metric") == 0)
             metric = params[i + 1];
         else if (strcmp(params[i], "limit") == 0)
             limit_s = params[i + 1];
+        else if (strcmp(params[i], "state") == 0)
+            state = params[i + 1];
+        else if (strcmp(params[i], "scrapePool") == 0)
+            pool = params[i + 1];
+        else if (strcmp(params[i], "match_target") == 0)
+            match = params[i + 1];
+    }
+    ts_jsonw j;
+    ts_jsonw_init(&j, json);
+    if (kind == TS_STORE_META_TARGETS) {
+        ts_web_scrape_write_targets(s->scrape, state, pool, &j);
+        return ts_jsonw_err(&j);
     }
     long limit;
-    if (!ts_web_scrape_parse_limit(limit_s, &limit)) {
-        ts_error_set(err, TS_EINVAL, "limit must be a number");
-        return TS_EINVAL;
+    if (!ts_web_param_limit(limit_s, &limit))
+        return ts_error_set(err, TS_EINVAL, "limit must be a number");
+    if (kind == TS_STORE_META_TARGETS_METADATA) {
+        ts_matcher **ms;
+        size_t nms;
+        char msg[TS_ERROR_MSG_MAX + 64];
+        if (ts_web_param_match_target(match, &ms, &nms, msg, sizeof(msg)) != TS_OK)
+            return ts_error_set(err, TS_EINVAL, "%s", msg);
+        ts_web_scrape_write_targets_metadata(s->scrape, ms, nms, metric, limit, &j);
+        ts_promql_matchers_free(ms, nms);
+        return ts_jsonw_err(&j);
     }
     ts_arena a;
     ts_arena_init(&a, 0);
-    ts_jsonw j;
-    ts_jsonw_init(&j, json);
     ts_web_scrape_write_metadata(s->scrape, &a, metric, limit, &j);
     ts_arena_fini(&a);
     return ts_jsonw_err(&j);

@@ -668,6 +668,7 @@ ts_query_fanout_meta(ts_fanout *f, int kind, const char *const *params, size_t n
     fan_out(q, &(ask){.kind = ASK_META, .meta = kind, .params = params, .nparams = nparams}, &fn);
     out->json = TS_ARENA_ARRAY(a, const char *, fn.n + 1);
     out->len = TS_ARENA_ARRAY(a, size_t, fn.n + 1);
+    out->shard = TS_ARENA_ARRAY(a, const char *, fn.n + 1);
     for (size_t i = 0; i < fn.n; i++) {
         slot *s = &fn.slots[i];
         if (!s->call)
@@ -676,9 +677,11 @@ ts_query_fanout_meta(ts_fanout *f, int kind, const char *const *params, size_t n
         ts_error_clear(&e);
         int rc = ts_store_call_json(s->call, a, &out->json[out->n], &out->len[out->n], &e);
         s->call = NULL;
-        if (rc == TS_OK)
-            out->n++;
-        else if (rc != TS_EUNSUPPORTED) /* e.g. a ruler: it has none, nothing is missing */
+        if (rc == TS_OK) {
+            const char *comp = q->st[s->idx].component;
+            out->shard[out->n++] =
+                ts_arena_sprintf(a, "%s %s", comp ? comp : "", q->group_key[s->idx]);
+        } else if (rc != TS_EUNSUPPORTED) /* e.g. a ruler: it has none, nothing is missing */
             slot_fail(s, &e);
     }
     ts_series_set scratch = {0}; /* no set to carry the warnings: a scratch one */

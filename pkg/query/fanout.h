@@ -66,6 +66,10 @@ void ts_query_fanout_init(ts_fanout *f, ts_endpoints *e, const ts_query_fanout_o
 typedef struct ts_query_fanout_meta_answer {
     const char **json; /* the JSON `data` of each store that answered */
     size_t *len;
+    /* per answer: which shard it is a replica of (the store's component, then
+     * the name a warning gives its shard: "rule", "shard 0/2 {...}"); equal for
+     * replicas of one shard, so a merge can keep one replica's copy */
+    const char **shard;
     size_t n;
     const char **warnings; /* shards without an answer (partial response) */
     size_t nwarnings;

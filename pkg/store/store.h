@@ -62,7 +62,13 @@ typedef struct ts_store_server_opts {
 } ts_store_server_opts;
 
 /* MetaRequest kinds (= tessera.store.v1.MetaRequest.Kind). */
-enum { TS_STORE_META_METADATA = 0 };
+enum {
+    TS_STORE_META_METADATA = 0,
+    TS_STORE_META_TARGETS = 1,
+    TS_STORE_META_TARGETS_METADATA = 2,
+    TS_STORE_META_RULES = 3,
+    TS_STORE_META_ALERTS = 4,
+};
 
 typedef struct ts_store_server_stats {
     uint64_t requests_total;

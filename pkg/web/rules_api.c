@@ -5,7 +5,9 @@
  * Here and not in pkg/rules because, as in Prometheus, web serves rules:
  * the rule manager and the Alertmanager client do not need an HTTP server.
  * As Prometheus 2.42, `type` must be empty, "alert" or "record"
- * (case-insensitive); anything else is bad_data.
+ * (case-insensitive); anything else is bad_data.  The `data` bodies are the
+ * same for the HTTP handlers and the store API (MetaRequest RULES and ALERTS,
+ * answered by cmd/tessera/serve.c's ts_serve_rules_meta for shard and ruler).
  */
 #include "pkg/web/rules_api.h"
 
@@ -13,24 +15,16 @@
 #include <strings.h>
 
 #include "pkg/web/api.h"
+#include "pkg/web/params.h"
 
 int
 ts_web_rules_handle_rules(ts_web_req *req, ts_web_resp *resp, void *ctx)
 {
-    const char *type = ts_web_req_param(req, "type");
-    const char *t = NULL;
-    if (type && type[0]) {
-        if (strcasecmp(type, "alert") == 0) {
-            t = "alert";
-        } else if (strcasecmp(type, "record") == 0) {
-            t = "record";
-        } else {
-            char msg[300];
-            snprintf(msg, sizeof(msg), "invalid parameter \"type\": not supported value \"%.200s\"",
-                     type);
-            ts_web_api_respond_error(resp, TS_WEB_API_ERR_BAD_DATA, msg);
-            return TS_OK;
-        }
+    const char *t;
+    char msg[300];
+    if (!ts_web_param_rules_type(ts_web_req_param(req, "type"), &t, msg, sizeof(msg))) {
+        ts_web_api_respond_error(resp, TS_WEB_API_ERR_BAD_DATA, msg);
+        return TS_OK;
     }
     ts_jsonw j;
     ts_web_api_success_begin(resp, &j);

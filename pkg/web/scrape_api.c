@@ -1,11 +1,22 @@
 /*
- * /api/v1/targets and /api/v1/metadata over a scrape manager (Prometheus
- * 2.42's JSON; web imports scrape, as Prometheus' web/api/v1 does).
+ * /api/v1/targets, /api/v1/targets/metadata and /api/v1/metadata over a
+ * scrape manager (Prometheus 2.42's JSON; web imports scrape, as Prometheus'
+ * web/api/v1 does).  Each `data` is written by one function that the HTTP
+ * handler and the shard's store API (MetaRequest) both call, so the querier
+ * merges exactly what a shard shows.
  *
  * targets: activeTargets then droppedTargets, each in the manager's order
- * (job by job in configuration order); `state=active|dropped|any` picks the
- * lists.  A dropped target may carry "dropReason" (not in Prometheus'
- * answer: why this shard does not scrape it, e.g. another shard owns it).
+ * (job by job in configuration order); `state=active|dropped|any` (or empty,
+ * case-insensitive) picks the lists, any other value gives two empty lists,
+ * as 2.42; `scrapePool` keeps only that job's targets, in both lists.  A
+ * dropped target may carry "dropReason" (not in Prometheus' answer: why this
+ * shard does not scrape it, e.g. another shard owns it).
+ *
+ * targets/metadata: per active target matching `match_target` (a series
+ * selector over the target's labels), its metadata entries (`metric`: only
+ * that name, and then no "metric" key, as Prometheus); `limit` is checked
+ * before each target, so a target's entries are never cut (Prometheus' rule:
+ * the answer may pass limit by one target's worth).
  *
  * metadata: metric metadata from the targets' last scrapes, as Prometheus
  * collects it: per metric name the distinct (type, help, unit) entries,
@@ -14,21 +25,23 @@
  */
 #include "pkg/web/scrape_api.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "pkg/promql/parser/ast.h"
 #include "pkg/util/time.h"
 #include "pkg/util/gotime.h"
 #include "pkg/web/api.h"
+#include "pkg/web/params.h"
 
 /* ----------------------------------------------------------- /api/v1/targets */
 
 typedef struct targets_ctx {
     ts_jsonw *j;
-    bool dropped; /* which list is being written */
-    bool any;
-    const char *state;
+    bool dropped;     /* which list is being written */
+    const char *pool; /* scrapePool filter, or NULL */
 } targets_ctx;
 
 static void
@@ -41,7 +54,7 @@ static void
 target_json(void *ctx, const ts_scrape_target_info *t)
 {
     targets_ctx *c = ctx;
-    if (t->dropped != c->dropped)
+    if (t->dropped != c->dropped || (c->pool && strcmp(c->pool, t->job) != 0))
         return;
     ts_jsonw *j = c->j;
     ts_jsonw_obj_begin(j);
@@ -83,31 +96,118 @@ target_json(void *ctx, const ts_scrape_target_info *t)
     ts_jsonw_obj_end(j);
 }
 
-int
-ts_web_scrape_handle_targets(ts_web_req *req, ts_web_resp *resp, void *ctx)
+void
+ts_web_scrape_write_targets(ts_scrape_manager *m, const char *state, const char *pool, ts_jsonw *j)
 {
-    ts_scrape_manager *m = ctx;
-    const char *state = ts_web_req_param(req, "state");
-    if (!state || !state[0])
-        state = "any";
-    ts_jsonw jw, *j = &jw;
-    ts_web_api_success_begin(resp, j);
-    targets_ctx c = {.j = j, .state = state};
+    bool active, dropped;
+    ts_web_param_targets_state(state, &active, &dropped);
+    targets_ctx c = {.j = j, .pool = pool && pool[0] ? pool : NULL};
     ts_jsonw_obj_begin(j);
     ts_jsonw_key(j, "activeTargets");
     ts_jsonw_arr_begin(j);
-    if (strcasecmp(state, "dropped") != 0 && m)
+    if (active && m)
         ts_scrape_manager_targets(m, target_json, &c);
     ts_jsonw_arr_end(j);
     ts_jsonw_key(j, "droppedTargets");
     ts_jsonw_arr_begin(j);
     c.dropped = true;
-    if (strcasecmp(state, "active") != 0 && m)
+    if (dropped && m)
         ts_scrape_manager_targets(m, target_json, &c);
     ts_jsonw_arr_end(j);
     ts_jsonw_obj_end(j);
+}
+
+int
+ts_web_scrape_handle_targets(ts_web_req *req, ts_web_resp *resp, void *ctx)
+{
+    ts_jsonw jw, *j = &jw;
+    ts_web_api_success_begin(resp, j);
+    ts_web_scrape_write_targets(ctx, ts_web_req_param(req, "state"),
+                                ts_web_req_param(req, "scrapePool"), j);
     ts_web_api_success_end(resp, j, NULL, 0);
     return TS_OK;
+}
+
+/* -------------------------------------------------- /api/v1/targets/metadata */
+
+typedef struct tmd_ctx {
+    ts_jsonw *j;
+    ts_matcher *const *ms;
+    size_t nms;
+    const char *metric; /* or NULL */
+    long limit;
+    long n; /* entries written */
+} tmd_ctx;
+
+static void
+target_md_json(void *ctx, const ts_scrape_target_info *t, const ts_scrape_metadata *md, size_t n)
+{
+    tmd_ctx *c = ctx;
+    if (c->limit >= 0 && c->n >= c->limit)
+        return;
+    for (size_t i = 0; i < c->nms; i++) {
+        const char *v = t->labels ? ts_labels_get(t->labels, c->ms[i]->name) : NULL;
+        if (!ts_matcher_matches(c->ms[i], v ? v : ""))
+            return;
+    }
+    ts_jsonw *j = c->j;
+    for (size_t i = 0; i < n; i++) {
+        if (c->metric && strcmp(c->metric, md[i].metric) != 0)
+            continue;
+        ts_jsonw_obj_begin(j);
+        ts_jsonw_key(j, "target");
+        write_labels(j, t->labels);
+        if (!c->metric) { /* Prometheus: omitempty, and empty when a metric was asked for */
+            ts_jsonw_key(j, "metric");
+            ts_jsonw_str(j, md[i].metric);
+        }
+        ts_jsonw_key(j, "type");
+        ts_jsonw_str(j, md[i].type);
+        ts_jsonw_key(j, "help");
+        ts_jsonw_str(j, md[i].help ? md[i].help : "");
+        ts_jsonw_key(j, "unit");
+        ts_jsonw_str(j, md[i].unit ? md[i].unit : "");
+        ts_jsonw_obj_end(j);
+        c->n++;
+    }
+}
+
+void
+ts_web_scrape_write_targets_metadata(ts_scrape_manager *m, ts_matcher *const *ms, size_t nms,
+                                     const char *metric, long limit, ts_jsonw *j)
+{
+    tmd_ctx c = {.j = j,
+                 .ms = ms,
+                 .nms = nms,
+                 .metric = metric && metric[0] ? metric : NULL,
+                 .limit = limit};
+    ts_jsonw_arr_begin(j);
+    if (m)
+        ts_scrape_manager_metadata(m, target_md_json, &c);
+    ts_jsonw_arr_end(j);
+}
+
+int
+ts_web_scrape_handle_targets_metadata(ts_web_req *req, ts_web_resp *resp, void *ctx)
+{
+    long limit;
+    if (!ts_web_param_limit(ts_web_req_param(req, "limit"), &limit)) {
+        ts_web_api_respond_error(resp, TS_WEB_API_ERR_BAD_DATA, "limit must be a number");
+        return TS_OK;
+    }
+    ts_matcher **ms;
+    size_t nms;
+    char msg[TS_ERROR_MSG_MAX + 64];
+    if (ts_web_param_match_target(ts_web_req_param(req, "match_target"), &ms, &nms, msg,
+                                  sizeof(msg)) != TS_OK) {
+        ts_web_api_respond_error(resp, TS_WEB_API_ERR_BAD_DATA, msg);
+        return TS_OK;
+    }
+    ts_jsonw jw, *j = &jw;
+    ts_web_api_success_begin(resp, j);
+    ts_web_scrape_write_targets_metadata(ctx, ms, nms, ts_web_req_param(req, "metric"), limit, j);
+    ts_promql_matchers_free(ms, nms);
+    return ts_web_api_success_end(resp, j, NULL, 0);
 }
 
 /* ---------------------------------------------------------- /api/v1/metadata */
@@ -164,17 +264,6 @@ md_cmp(const void *a, const void *b)
     return c ? c : (x->seq > y->seq) - (x->seq < y->seq);
 }
 
-bool
-ts_web_scrape_parse_limit(const char *limit_s, long *limit)
-{
-    *limit = -1;
-    if (!limit_s || !limit_s[0])
-        return true;
-    char *end;
-    *limit = strtol(limit_s, &end, 10);
-    return *end == 0;
-}
-
 void
 ts_web_scrape_write_metadata(ts_scrape_manager *m, ts_arena *a, const char *only, long limit,
                              ts_jsonw *j)
@@ -213,7 +302,7 @@ int
 ts_web_scrape_handle_metadata(ts_web_req *req, ts_web_resp *resp, void *ctx)
 {
     long limit;
-    if (!ts_web_scrape_parse_limit(ts_web_req_param(req, "limit"), &limit)) {
+    if (!ts_web_param_limit(ts_web_req_param(req, "limit"), &limit)) {
         ts_web_api_respond_error(resp, TS_WEB_API_ERR_BAD_DATA, "limit must be a number");
         return TS_OK;
     }

@@ -3,7 +3,9 @@
 #
 #   NODES node_exporters (cpu, meminfo, loadavg collectors) on $TARGET_HOST;
 #   shards 0a 0b 1a 1b scraping all of them every second (--shard.index/count
-#   spreads them); a querier Q over the four stores through an sd file, and a
+#   spreads them; EXTRA_SCRAPE adds scrape configs, RULE_FILES a rule_files
+#   list, evaluated every second); a querier Q over the four stores through an
+#   sd file (write_sd; EXTRA_SD: more store addresses in it), and a
 #   reference querier REF over replicas b only (the healthy cluster's answer:
 #   one complete replica per shard, never touched by a fault).
 #
@@ -72,7 +74,9 @@ start_shard() { # key (0a, 0b, 1a, 1b)
 global:
   scrape_interval: 1s
   scrape_timeout: 1s
+  evaluation_interval: 1s
   external_labels: {replica: ${key:1:1}}
+${RULE_FILES:+rule_files: [$RULE_FILES]}
 scrape_configs:
   - job_name: node
     static_configs: [{targets: [$TARGETS]}]
@@ -93,6 +97,7 @@ store_addr() {
 write_sd() { # keys...: the sd file of Q
     local t="" k
     for k in "$@"; do t+="'$(store_addr "$k")', "; done
+    for k in ${EXTRA_SD:-}; do t+="'$k', "; done
     printf -- "- targets: [%s]\n" "${t%, }" >"$TS_TMP/stores.yml.tmp"
     mv "$TS_TMP/stores.yml.tmp" "$TS_TMP/stores.yml"
 }
