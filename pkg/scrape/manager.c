@@ -30,6 +30,7 @@
 #include "pkg/scrape/internal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pkg/util/hash.h"
@@ -537,13 +538,24 @@ target_info(const ts__pool *p, const ts__loop *l)
     };
 }
 
+static int
+cmp_pool_job(const void *a, const void *b)
+{
+    return strcmp((*(const ts__pool *const *)a)->job, (*(const ts__pool *const *)b)->job);
+}
+
 void
 ts_scrape_manager_targets(ts_scrape_manager *m,
                           void (*fn)(void *ctx, const ts_scrape_target_info *t), void *ctx)
 {
     uv_mutex_lock(&m->mu);
+    /* pools by job name, as Prometheus' /api/v1/targets lists them (sortKeys) */
+    const ts__pool **order = ts_malloc((m->npools ? m->npools : 1) * sizeof(*order));
+    for (size_t i = 0; i < m->npools; i++)
+        order[i] = m->pools[i];
+    qsort(order, m->npools, sizeof(*order), cmp_pool_job);
     for (size_t i = 0; i < m->npools; i++) {
-        const ts__pool *p = m->pools[i];
+        const ts__pool *p = order[i];
         for (size_t k = 0; k < p->nloops; k++) {
             const ts__loop *l = p->loops[k];
             ts_scrape_target_info t = target_info(p, l);
@@ -551,7 +563,7 @@ ts_scrape_manager_targets(ts_scrape_manager *m,
         }
     }
     for (size_t i = 0; i < m->npools; i++) {
-        const ts__pool *p = m->pools[i];
+        const ts__pool *p = order[i];
         for (size_t k = 0; k < p->ndropped; k++) {
             ts_scrape_target_info t = {
                 .job = p->job,
@@ -565,6 +577,7 @@ ts_scrape_manager_targets(ts_scrape_manager *m,
         }
     }
     uv_mutex_unlock(&m->mu);
+    ts_free(order);
 }
 
 void

@@ -192,8 +192,8 @@ void ts_scrape_manager_metadata(ts_scrape_manager *m,
                                 void *ctx);
 
 /* Calls fn for each active target, then each dropped target, job by job in
- * configuration order.  Everything passed is borrowed for the call; fn runs
- * under the manager's lock and must not call back into the manager. */
+ * order of job name (as Prometheus' /api/v1/targets lists them).  Everything passed is borrowed for
+ * the call; fn runs under the manager's lock and must not call back into the manager. */
 void ts_scrape_manager_targets(ts_scrape_manager *m,
                                void (*fn)(void *ctx, const ts_scrape_target_info *t), void *ctx);
 

@@ -6,7 +6,7 @@
  * merges exactly what a shard shows.
  *
  * targets: activeTargets then droppedTargets, each in the manager's order
- * (job by job in configuration order); `state=active|dropped|any` (or empty,
+ * (job by job in order of job name, as 2.42); `state=active|dropped|any` (or empty,
  * case-insensitive) picks the lists, any other value gives two empty lists,
  * as 2.42; `scrapePool` keeps only that job's targets, in both lists.  A
  * dropped target may carry "dropReason" (not in Prometheus' answer: why this

@@ -105,4 +105,10 @@ tsdb() { curl -sf "$1/api/v1/status/tsdb" | jq -c '.data | [.headStats.numSeries
 same_tsdb() { [ "$(tsdb "$P")" = "$(tsdb "$T")" ]; }
 until_true 10 same_tsdb || fail "status/tsdb differs: $(tsdb "$P") vs $(tsdb "$T")"
 echo "same: status/tsdb"
+# /api/v1/targets lists pools by job name ("absent" before "node", unlike the
+# file), as Prometheus does
+tpools() { curl -sf "$1/api/v1/targets" | jq -c '[.data.activeTargets[].scrapePool]'; }
+[ "$(tpools "$P")" = '["absent","node"]' ] || fail "prometheus' target order changed: $(tpools "$P")"
+[ "$(tpools "$T")" = "$(tpools "$P")" ] || fail "target order: $(tpools "$T") vs $(tpools "$P")"
+echo "same: targets order"
 echo "PASS shard vs prometheus"
