@@ -519,10 +519,20 @@ ask(const ts_query_global_api *g, ts_web_req *req, ts_web_resp *resp, int kind,
     }
     out->data = ts_calloc(out->ans.n + 1, sizeof(*out->data));
     out->shard = ts_calloc(out->ans.n + 1, sizeof(*out->shard));
+    ts_arena *a = ts_web_req_arena(req);
     for (size_t i = 0; i < out->ans.n; i++) {
-        json_t *v = json_loadb(out->ans.json[i], out->ans.len[i], 0, NULL);
-        if (!v)
-            continue; /* a store's bad answer is not worth failing the others for */
+        json_error_t jerr;
+        json_t *v = json_loadb(out->ans.json[i], out->ans.len[i], 0, &jerr);
+        if (!v) { /* not worth failing the others for, but the answer is partial: say so */
+            const char **w = ts_arena_alloc(a, (out->ans.nwarnings + 1) * sizeof(*w));
+            if (out->ans.nwarnings)
+                memcpy(w, out->ans.warnings, out->ans.nwarnings * sizeof(*w));
+            w[out->ans.nwarnings++] =
+                ts_arena_sprintf(a, "%s: its answer is not valid JSON (%s) and is left out",
+                                 out->ans.shard[i] ? out->ans.shard[i] : "?", jerr.text);
+            out->ans.warnings = w;
+            continue;
+        }
         out->data[out->n] = v;
         out->shard[out->n++] = out->ans.shard[i];
     }
