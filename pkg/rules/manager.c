@@ -38,6 +38,7 @@
 #include "pkg/promql/parser/ast.h"
 #include "pkg/rules/rulefmt.h"
 #include "pkg/rules/template.h"
+#include "pkg/util/buf.h"
 #include "pkg/util/floatfmt.h"
 #include "pkg/util/gotime.h"
 #include "pkg/util/log.h"
@@ -295,10 +296,28 @@ run_query(ts_rules_manager *m, const group *g, const rule *r, int64_t t, ts_prom
         note->partial = true;
         if (g->partial == TS_RULE_PARTIAL_ABORT) {
             note->skipped = true;
+            /* the shards without an answer by name (a fan-out warning is "<shard>: no
+             * replica answered: <each store's error>", too long to list several whole in
+             * one message), then any other warning as it is */
+            static const char none[] = ": no replica answered";
+            ts_buf b;
+            ts_buf_init(&b, 256);
+            size_t nshards = 0;
+            for (size_t i = 0; i < res->nwarnings; i++) {
+                const char *w = res->warnings[i], *e = strstr(w, none);
+                if (e)
+                    ts_buf_printf(&b, "%s%.*s",
+                                  nshards++ ? ", " : "no replica answered: ", (int)(e - w), w);
+            }
+            for (size_t i = 0; i < res->nwarnings; i++)
+                if (!strstr(res->warnings[i], none))
+                    ts_buf_printf(&b, "%s%s", b.len ? "; " : "", res->warnings[i]);
+            ts_buf_putc(&b, '\0');
             rc = ts_error_set(err, TS_EIO,
                               "partial data, nothing recorded (partial_response_strategy: "
                               "abort): %s",
-                              res->warnings[0]);
+                              (const char *)b.p);
+            ts_buf_fini(&b);
             ts_promql_query_close(*q);
             *q = NULL;
             return rc;

@@ -9,7 +9,8 @@
 # (tessera_rule_evaluations_partial_skipped_total), reports them in
 # /api/v1/rules and logs them with group and rule; the lenient rule records the
 # partial value, which equals the surviving shard's own count(up).  When the
-# shard comes back, the strict rule records the full count again.
+# shard comes back, the strict rule records the full count again; with every
+# shard down it records nothing either.
 . "$(dirname "$0")/../lib.sh"
 NODES=4
 TARGETS=""
@@ -144,4 +145,22 @@ grep -q 'Rule evaluation skipped: partial data.*group=strict rule=global:up:sum'
 for r in a b; do start_shard "$victim$r"; done
 for r in a b; do wait_http "http://127.0.0.1:${WEB[$victim$r]}/-/ready"; done
 until_true 60 full || fail "after the shard came back: $(val global:up:sum)"
+
+# every shard down (all four stores): still nothing recorded, and the reason names both shards
+skipped1=$(counter tessera_rule_evaluations_partial_skipped_total)
+for k in 0a 0b 1a 1b; do
+    kill -9 "${PID[$k]}"
+    wait "${PID[$k]}" 2>/dev/null || true
+done
+t_kill=$(date +%s%3N)
+allmore() { [ "$(counter tessera_rule_evaluations_partial_skipped_total)" -ge $((skipped1 + 3)) ]; }
+until_true 40 allmore || fail "no skipped evaluations with every shard down"
+t_end=$(date +%s%3N)
+win=$(((t_end - t_kill) / 1000 + 2))
+strict=$(after global:up:sum)
+[ "$strict" = "[]" ] || fail "the strict rule recorded with every shard down: $strict"
+err=$(curl -sf "$R/api/v1/rules" | jq -r '[.data.groups[] | select(.name == "strict")][0].rules[0].lastError')
+[[ $err == "partial data, nothing recorded"*"no replica answered: "* && $err == *"shard 0/2"* &&
+    $err == *"shard 1/2"* ]] || fail "lastError with every shard down: $err"
+echo "every shard down: strict recorded $strict ($err)"
 echo "PASS rules ruler_partial (abort: nothing recorded over the outage, $(counter tessera_rule_evaluations_partial_skipped_total) evaluations skipped; warn: partial value $alive recorded)"

@@ -743,7 +743,7 @@ test_partial_policy(void)
     js = json_of(&e, false);
     T_TRUE(strstr(js,
                   "\"health\":\"err\",\"lastError\":\"partial data, nothing recorded "
-                  "(partial_response_strategy: abort): shard 1/2: no replica answered\"") != NULL);
+                  "(partial_response_strategy: abort): no replica answered: shard 1/2\"") != NULL);
     T_TRUE(strstr(js, "\"limit\":0,\"partialResponseStrategy\":\"ABORT\"") != NULL);
     T_TRUE(strstr(js, "\"limit\":0,\"partialResponseStrategy\":\"WARN\"") != NULL);
     ts_free(js);
