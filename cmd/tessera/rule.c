@@ -42,6 +42,7 @@
 enum {
     F_CONFIG,
     F_TSDB_PATH,
+    F_RET_TIME,
     F_WEB_LISTEN,
     F_STORE_LISTEN,
     F_STORE,
@@ -74,6 +75,7 @@ typedef struct ruler {
     ts_query_fanout_stats fstats;
     ts_promql_engine *eng;
     ts_db *db;
+    ts_serve_compactor compactor; /* head blocks and retention, as a shard's */
     ts_rules_manager *rules;
     ts_notifier *notifier;
     ts_store_server *store;
@@ -184,7 +186,7 @@ runtimeinfo(void *ctx, ts_web_api_runtimeinfo *ri, ts_arena *a)
     ri->gomaxprocs = sysconf(_SC_NPROCESSORS_ONLN);
     ri->gogc = "";
     ri->godebug = "";
-    ri->storage_retention = "";
+    ri->storage_retention = r->flags[F_RET_TIME].value;
 }
 
 static void
@@ -219,6 +221,8 @@ ts_cmd_rule(int argc, char **argv)
              "Ruler config: prometheus.yml's format with global, rule_files and alerting only."},
         [F_TSDB_PATH] = {"storage.tsdb.path", TS_FLAG_STRING, "data/",
                          "Where the rules' results are stored."},
+        [F_RET_TIME] = {"storage.tsdb.retention.time", TS_FLAG_STRING, "15d",
+                        "How long to retain the rules' results."},
         [F_WEB_LISTEN] = {"web.listen-address", TS_FLAG_STRING, "0.0.0.0:10902",
                           "Address of the HTTP API."},
         [F_STORE_LISTEN] = {"store.listen-address", TS_FLAG_STRING, "",
@@ -335,10 +339,15 @@ ts_cmd_rule(int argc, char **argv)
     /* own storage */
     ts_db_opts dbo;
     ts_db_opts_default(&dbo);
+    if (ts_serve_duration_flag(&r->flags[F_RET_TIME], &dbo.retention_ms)) {
+        exit_code = 2;
+        goto out;
+    }
     if (ts_db_open(r->flags[F_TSDB_PATH].value, &dbo, &r->db, &err) != TS_OK) {
         TS_LOG(TS_LOG_ERROR, "rule", "opening storage failed", "err=\"%s\"", err.msg);
         goto out;
     }
+    ts_serve_compactor_start(&r->compactor, r->db, "rule", 60000);
 
     /* web */
     if (ts_serve_web_urls_get(r->flags[F_EXTERNAL_URL].value, r->flags[F_ROUTE_PREFIX].value,
@@ -458,6 +467,7 @@ out:
     ts_rules_manager_free(r->rules);
     ts_notifier_free(r->notifier);
     ts_store_server_stop(r->store);
+    ts_serve_compactor_stop(&r->compactor);
     if (r->db)
         ts_db_close(r->db);
     ts_promql_engine_free(r->eng);

@@ -231,3 +231,64 @@ ts_serve_rules_meta(void *ctx, int kind, const char *const *params, size_t npara
     ts_rules_manager_rules_json(m, &j, t);
     return ts_jsonw_err(&j);
 }
+
+/* ------------------------------------------------------------ compactor */
+
+static void *
+compactor_run(void *arg)
+{
+    ts_serve_compactor *c = arg;
+    pthread_mutex_lock(&c->mu);
+    while (!c->stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += c->interval_ms / 1000;
+        ts.tv_nsec += (long)(c->interval_ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+        if (c->stopping)
+            break;
+        pthread_mutex_unlock(&c->mu);
+        ts_error err;
+        ts_error_clear(&err);
+        if (ts_db_compact(c->db, &err) != TS_OK)
+            TS_LOG(TS_LOG_ERROR, c->component, "compaction failed", "err=\"%s\"", err.msg);
+        pthread_mutex_lock(&c->mu);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
+}
+
+void
+ts_serve_compactor_start(ts_serve_compactor *c, ts_db *db, const char *component,
+                         int64_t interval_ms)
+{
+    memset(c, 0, sizeof(*c));
+    c->db = db;
+    c->component = component;
+    c->interval_ms = interval_ms;
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    c->started = pthread_create(&c->thread, NULL, compactor_run, c) == 0;
+    if (!c->started)
+        TS_LOG(TS_LOG_ERROR, component, "cannot start the compactor thread", "");
+}
+
+void
+ts_serve_compactor_stop(ts_serve_compactor *c)
+{
+    if (!c->db)
+        return;
+    pthread_mutex_lock(&c->mu);
+    c->stopping = true;
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    if (c->started)
+        pthread_join(c->thread, NULL);
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cv);
+    c->db = NULL;
+}

@@ -1,16 +1,18 @@
 /*
- * Wiring shared by the servers (`tessera shard`, `tessera query`): running
+ * Wiring shared by the servers (`tessera shard`, `query`, `rule`): running
  * PromQL for the HTTP API, build and runtime info, the flags listing, process
- * metrics, signals.  Thin glue: all logic lives in pkg/.
+ * metrics, signals, the compactor thread.  Thin glue: all logic lives in pkg/.
  */
 #ifndef TS_CMD_SERVE_H
 #define TS_CMD_SERVE_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "cmd/tessera/flags.h"
 #include "pkg/promql/engine/engine.h"
+#include "pkg/tsdb/db.h"
 #include "pkg/util/buf.h"
 #include "pkg/util/err.h"
 #include "pkg/util/metrics.h"
@@ -77,5 +79,22 @@ int ts_serve_rules_meta(void *ctx, int kind, const char *const *params, size_t n
 int ts_serve_web_urls_get(const char *external_url, const char *route_prefix, const char *listen,
                           const char *cmd, ts_serve_web_urls *out);
 void ts_serve_web_urls_free(ts_serve_web_urls *u);
+
+/* The compactor thread of a server with its own TSDB (shard, ruler): calls
+ * ts_db_compact every interval_ms (head blocks, block merges, retention),
+ * logging failures under component.  Stop wakes it and joins it; stop on a
+ * compactor that never started does nothing. */
+typedef struct ts_serve_compactor {
+    ts_db *db;
+    const char *component;
+    int64_t interval_ms;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool started, stopping;
+} ts_serve_compactor;
+void ts_serve_compactor_start(ts_serve_compactor *c, ts_db *db, const char *component,
+                              int64_t interval_ms);
+void ts_serve_compactor_stop(ts_serve_compactor *c);
 
 #endif

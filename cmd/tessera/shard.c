@@ -110,10 +110,7 @@ typedef struct shard {
     bool reload_success;
     int64_t reload_time_ns;
 
-    /* compactor */
-    pthread_t compactor;
-    pthread_mutex_t comp_mu;
-    pthread_cond_t comp_cv;
+    ts_serve_compactor compactor;
     atomic_bool stopping; /* set once shutdown starts: no more async sends */
 } shard;
 
@@ -446,31 +443,6 @@ collect_scrape(void *ctx, ts_metrics_writer *w)
                 "Timestamp of the last successful configuration reload.", t);
 }
 
-/* ------------------------------------------------------------ compactor */
-
-static void *
-compactor(void *arg)
-{
-    shard *s = arg;
-    pthread_mutex_lock(&s->comp_mu);
-    while (!atomic_load(&s->stopping)) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += 60;
-        pthread_cond_timedwait(&s->comp_cv, &s->comp_mu, &ts);
-        if (atomic_load(&s->stopping))
-            break;
-        pthread_mutex_unlock(&s->comp_mu);
-        ts_error err;
-        ts_error_clear(&err);
-        if (ts_db_compact(s->db, &err) != TS_OK)
-            TS_LOG(TS_LOG_ERROR, "shard", "compaction failed", "err=\"%s\"", err.msg);
-        pthread_mutex_lock(&s->comp_mu);
-    }
-    pthread_mutex_unlock(&s->comp_mu);
-    return NULL;
-}
-
 static void
 db_time_range(void *ctx, int64_t *mint, int64_t *maxt)
 {
@@ -599,8 +571,6 @@ shard_init(shard *s)
     pthread_mutex_init(&s->cfg_mu, NULL);
     pthread_mutex_init(&s->reload_mu, NULL);
     pthread_cond_init(&s->reload_cv, NULL);
-    pthread_mutex_init(&s->comp_mu, NULL);
-    pthread_cond_init(&s->comp_cv, NULL);
     ts_serve_query_stats_init(&s->qstats);
     ts_metrics_init(&s->metrics);
     ts_metrics_register(&s->metrics, ts_serve_collect_process, NULL);
@@ -901,7 +871,7 @@ start_scraping(shard *s)
     uv_async_init(&s->loop, &s->stop_async, on_stop_async);
     s->reload_async.data = s->stop_async.data = s;
     s->handles_inited = true;
-    pthread_create(&s->compactor, NULL, compactor, s);
+    ts_serve_compactor_start(&s->compactor, s->db, "shard", 60000);
     return TS_OK;
 }
 
@@ -917,11 +887,7 @@ shard_shutdown(shard *s)
     atomic_store(&s->stopping, true);
     pthread_cond_broadcast(&s->reload_cv);
     pthread_mutex_unlock(&s->reload_mu);
-    pthread_mutex_lock(&s->comp_mu);
-    pthread_cond_broadcast(&s->comp_cv);
-    pthread_mutex_unlock(&s->comp_mu);
-    if (s->compactor)
-        pthread_join(s->compactor, NULL);
+    ts_serve_compactor_stop(&s->compactor);
     /* servers first: after this no other thread touches the managers */
     ts_web_server_free(s->web);
     s->web = NULL;
@@ -959,8 +925,6 @@ shard_shutdown(shard *s)
     pthread_mutex_destroy(&s->cfg_mu);
     pthread_mutex_destroy(&s->reload_mu);
     pthread_cond_destroy(&s->reload_cv);
-    pthread_mutex_destroy(&s->comp_mu);
-    pthread_cond_destroy(&s->comp_cv);
     ts_free(s);
     TS_LOG(TS_LOG_INFO, "shard", "see you next time!", "");
 }

@@ -141,4 +141,15 @@ set -e
 [ "$code" = 2 ] && grep -q "bad.yml:4: field scrape_configs is not allowed" <<<"$out" ||
     fail "bad ruler config: exit $code: $out"
 "$TESSERA" check config "$TS_TMP/ra.yml" >/dev/null 2>&1 || fail "check config on the ruler's file"
+# the ruler's TSDB has a retention (compacted and cut by the same compactor
+# thread as a shard's): shown in runtimeinfo, a bad value refused
+ret=$(curl -sf "http://127.0.0.1:${RWEB[a]}/api/v1/status/runtimeinfo" | jq -r .data.storageRetention)
+[ "$ret" = 15d ] || fail "ruler storageRetention: $ret"
+set +e
+out=$("$TESSERA" rule --config.file="$TS_TMP/ra.yml" --storage.tsdb.path="$TS_TMP/bad" \
+    --storage.tsdb.retention.time=soon --web.listen-address=127.0.0.1:0 2>&1)
+code=$?
+set -e
+[ "$code" = 2 ] && grep -q 'invalid duration "soon" for --storage.tsdb.retention.time' <<<"$out" ||
+    fail "bad ruler retention: exit $code: $out"
 echo "PASS rules ruler (global:up:sum = $NODES, one series through the querier over 4 shard replicas + 2 rulers)"
