@@ -7,15 +7,6 @@
 # /api/v1/rules, /metrics, /-/reload; a bad ruler config is refused with its
 # line; `tessera check config` accepts the ruler's file.
 . "$(dirname "$0")/../lib.sh"
-NODES=6
-TARGETS=""
-for ((i = 0; i < NODES; i++)); do
-    p=$(free_port)
-    start "ne$i" prometheus-node-exporter --web.listen-address="127.0.0.1:$p" \
-        --collector.disable-defaults --collector.loadavg
-    TARGETS+="'127.0.0.1:$p', "
-done
-TARGETS=${TARGETS%, }
 cat >"$TS_TMP/rules.yml" <<'YML'
 groups:
   - name: job
@@ -24,28 +15,8 @@ groups:
       - record: job:up:sum
         expr: sum by (job) (up)
 YML
-declare -A WEB STORE
-sd=""
-for k in 0a 0b 1a 1b; do
-    WEB[$k]=$(free_port)
-    STORE[$k]=$(free_port)
-    cat >"$TS_TMP/s$k.yml" <<YML
-global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-  evaluation_interval: 1s
-  external_labels: {replica: ${k:1:1}}
-rule_files: ['$TS_TMP/rules.yml']
-scrape_configs:
-  - job_name: node
-    static_configs: [{targets: [$TARGETS]}]
-YML
-    start "shard$k" "$TESSERA" shard --config.file="$TS_TMP/s$k.yml" --storage.tsdb.path="$TS_TMP/d$k" \
-        --web.listen-address="127.0.0.1:${WEB[$k]}" --store.listen-address="tcp://127.0.0.1:${STORE[$k]}" \
-        --shard.index="${k:0:1}" --shard.count=2
-    sd+="--store=127.0.0.1:${STORE[$k]} "
-done
-for k in 0a 0b 1a 1b; do wait_http "http://127.0.0.1:${WEB[$k]}/-/ready"; done
+NODES=6 SHARD_RULES=$TS_TMP/rules.yml
+. "$(dirname "$0")/shards.sh"
 qp=$(free_port)
 # shellcheck disable=SC2086
 start querier "$TESSERA" query --web.listen-address=127.0.0.1:$qp $sd --query.replica-label=replica \

@@ -14,15 +14,6 @@
 . "$(dirname "$0")/../lib.sh"
 
 command -v prometheus-alertmanager >/dev/null || fail "prometheus-alertmanager not installed"
-NODES=3
-TARGETS=""
-for ((i = 0; i < NODES; i++)); do
-    p=$(free_port)
-    start "ne$i" prometheus-node-exporter --web.listen-address="127.0.0.1:$p" \
-        --collector.disable-defaults --collector.loadavg
-    TARGETS+="'127.0.0.1:$p', "
-done
-TARGETS=${TARGETS%, }
 am=$(free_port)
 mkdir -p "$TS_TMP/am"
 cat >"$TS_TMP/am.yml" <<'YML'
@@ -33,26 +24,8 @@ start alertmanager prometheus-alertmanager --config.file="$TS_TMP/am.yml" --stor
     --web.listen-address="127.0.0.1:$am" --cluster.listen-address=
 A=http://127.0.0.1:$am
 
-declare -A WEB STORE
-sd=""
-for k in 0 1; do
-    WEB[$k]=$(free_port)
-    STORE[$k]=$(free_port)
-    cat >"$TS_TMP/s$k.yml" <<YML
-global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-  external_labels: {replica: a}
-scrape_configs:
-  - job_name: node
-    static_configs: [{targets: [$TARGETS]}]
-YML
-    start "shard$k" "$TESSERA" shard --config.file="$TS_TMP/s$k.yml" --storage.tsdb.path="$TS_TMP/d$k" \
-        --web.listen-address="127.0.0.1:${WEB[$k]}" --store.listen-address="tcp://127.0.0.1:${STORE[$k]}" \
-        --shard.index="$k" --shard.count=2
-    sd+="--store=127.0.0.1:${STORE[$k]} "
-done
-for k in 0 1; do wait_http "http://127.0.0.1:${WEB[$k]}/-/ready"; done
+NODES=3 KEYS="0 1"
+. "$(dirname "$0")/shards.sh"
 wait_http "$A/-/ready"
 
 # every target up, counted across both shards: only the global view sees all of them

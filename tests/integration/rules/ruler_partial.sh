@@ -13,39 +13,7 @@
 # shard down it records nothing either.
 . "$(dirname "$0")/../lib.sh"
 NODES=4
-TARGETS=""
-for ((i = 0; i < NODES; i++)); do
-    p=$(free_port)
-    start "ne$i" prometheus-node-exporter --web.listen-address="127.0.0.1:$p" \
-        --collector.disable-defaults --collector.loadavg
-    TARGETS+="'127.0.0.1:$p', "
-done
-TARGETS=${TARGETS%, }
-declare -A WEB STORE PID
-sd=""
-start_shard() {
-    local k=$1
-    start "shard$k" "$TESSERA" shard --config.file="$TS_TMP/s$k.yml" --storage.tsdb.path="$TS_TMP/d$k" \
-        --web.listen-address="127.0.0.1:${WEB[$k]}" --store.listen-address="tcp://127.0.0.1:${STORE[$k]}" \
-        --shard.index="${k:0:1}" --shard.count=2
-    PID[$k]=$LAST_PID
-}
-for k in 0a 0b 1a 1b; do
-    WEB[$k]=$(free_port)
-    STORE[$k]=$(free_port)
-    cat >"$TS_TMP/s$k.yml" <<YML
-global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-  external_labels: {replica: ${k:1:1}}
-scrape_configs:
-  - job_name: node
-    static_configs: [{targets: [$TARGETS]}]
-YML
-    start_shard "$k"
-    sd+="--store=127.0.0.1:${STORE[$k]} "
-done
-for k in 0a 0b 1a 1b; do wait_http "http://127.0.0.1:${WEB[$k]}/-/ready"; done
+. "$(dirname "$0")/shards.sh"
 
 cat >"$TS_TMP/global.yml" <<'YML'
 groups:
