@@ -3,7 +3,7 @@
 # missing ones).  Uses sudo when not run as root.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config curl jq iproute2 python3 python3-yaml
-      libuv1-dev libnng-dev libyaml-dev libprotobuf-c-dev protobuf-c-compiler libcrypt-dev openssl
+      libuv1-dev libnng-dev libyaml-dev libprotobuf-c-dev protobuf-c-compiler libcrypt-dev openssl libssl-dev
       clang clang-format clang-tidy libcurl4-openssl-dev libzstd-dev zlib1g-dev libxxhash-dev libpcre2-dev libjansson-dev
       prometheus prometheus-node-exporter prometheus-alertmanager
       docker.io ca-certificates

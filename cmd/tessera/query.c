@@ -58,6 +58,8 @@ enum {
     F_LIMIT_SAMPLES,
     F_MAX_CONCURRENCY,
     F_WEB_CONFIG,
+    F_WEB_MAX_CONNECTIONS,
+    F_WEB_READ_TIMEOUT,
     F_NFLAGS
 };
 
@@ -260,6 +262,10 @@ ts_cmd_query(int argc, char **argv)
         [F_WEB_CONFIG] =
             {"web.config.file", TS_FLAG_STRING, "",
              "[EXPERIMENTAL] Path to configuration file that can enable TLS or authentication."},
+        [F_WEB_MAX_CONNECTIONS] = {"web.max-connections", TS_FLAG_STRING, "512",
+                                   TS_SERVE_MAX_CONNECTIONS_HELP},
+        [F_WEB_READ_TIMEOUT] = {"web.read-timeout", TS_FLAG_STRING, "5m",
+                                TS_SERVE_READ_TIMEOUT_HELP},
         [F_RESPONSE_TIMEOUT] = {"store.response-timeout", TS_FLAG_STRING, "5s",
                                 "Longest wait for one reply of a store (a hung store fails after "
                                 "it); 0 = the query's timeout."},
@@ -358,6 +364,11 @@ ts_cmd_query(int argc, char **argv)
                              .route_prefix = q->urls.route_prefix,
                              .web_config_file = q->flags[F_WEB_CONFIG].value,
                              .nworkers = (int)q->max_concurrency + 4};
+    if (ts_serve_web_limits(&q->flags[F_WEB_MAX_CONNECTIONS], &q->flags[F_WEB_READ_TIMEOUT], &wo) !=
+        0) {
+        exit_code = 2;
+        goto out;
+    }
     if (ts_web_server_new(&q->web, &wo, &err) != TS_OK) {
         TS_LOG(TS_LOG_ERROR, "query", "cannot create web server", "err=\"%s\"", err.msg);
         goto out;

@@ -57,6 +57,8 @@ enum {
     F_EXTERNAL_URL,
     F_ROUTE_PREFIX,
     F_WEB_CONFIG,
+    F_WEB_MAX_CONNECTIONS,
+    F_WEB_READ_TIMEOUT,
     F_LOG_LEVEL,
     F_FOR_GRACE,
     F_FOR_OUTAGE,
@@ -251,6 +253,10 @@ ts_cmd_rule(int argc, char **argv)
         [F_WEB_CONFIG] =
             {"web.config.file", TS_FLAG_STRING, "",
              "[EXPERIMENTAL] Path to configuration file that can enable TLS or authentication."},
+        [F_WEB_MAX_CONNECTIONS] = {"web.max-connections", TS_FLAG_STRING, "512",
+                                   TS_SERVE_MAX_CONNECTIONS_HELP},
+        [F_WEB_READ_TIMEOUT] = {"web.read-timeout", TS_FLAG_STRING, "5m",
+                                TS_SERVE_READ_TIMEOUT_HELP},
         [F_LOG_LEVEL] = {"log.level", TS_FLAG_STRING, "info", "debug, info, warn, error."},
         [F_FOR_GRACE] = {"rules.alert.for-grace-period", TS_FLAG_STRING, "10m",
                          "After a restart, a restored pending alert fires no sooner than this; "
@@ -358,6 +364,11 @@ ts_cmd_rule(int argc, char **argv)
     ts_web_server_opts wo = {.listen = r->flags[F_WEB_LISTEN].value,
                              .route_prefix = r->urls.route_prefix,
                              .web_config_file = r->flags[F_WEB_CONFIG].value};
+    if (ts_serve_web_limits(&r->flags[F_WEB_MAX_CONNECTIONS], &r->flags[F_WEB_READ_TIMEOUT], &wo) !=
+        0) {
+        exit_code = 2;
+        goto out;
+    }
     if (ts_web_server_new(&r->web, &wo, &err) != TS_OK) {
         TS_LOG(TS_LOG_ERROR, "rule", "cannot create web server", "err=\"%s\"", err.msg);
         goto out;

@@ -9,7 +9,9 @@
 #include "pkg/web/rules_api.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -179,6 +181,31 @@ ts_serve_feature(const ts_flag *f, const char *feature, const char *const *known
         }
     }
     return on;
+}
+
+int
+ts_serve_web_limits(const ts_flag *max_connections, const ts_flag *read_timeout,
+                    ts_web_server_opts *wo)
+{
+    const char *v = max_connections->value;
+    char *end = NULL;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || end == v || *end || n <= 0 || n > 1000000) {
+        fprintf(stderr, "tessera: error: invalid value \"%s\" for --%s: want 1..1000000\n", v,
+                max_connections->name);
+        return 2;
+    }
+    int64_t ms;
+    if (ts_serve_duration_flag(read_timeout, &ms) != 0)
+        return 2;
+    if (ms <= 0) {
+        fprintf(stderr, "tessera: error: --%s must be positive\n", read_timeout->name);
+        return 2;
+    }
+    wo->max_connections = (int)n;
+    wo->read_timeout_ms = ms;
+    return 0;
 }
 
 int

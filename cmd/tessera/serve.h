@@ -75,6 +75,15 @@ typedef struct ts_serve_web_urls {
 int ts_serve_rules_meta(void *ctx, int kind, const char *const *params, size_t nparams,
                         ts_buf *json, ts_error *err);
 
+#define TS_SERVE_MAX_CONNECTIONS_HELP "Maximum number of simultaneous connections."
+#define TS_SERVE_READ_TIMEOUT_HELP                                                                 \
+    "Maximum duration before timing out read of the request, and closing idle connections."
+
+/* --web.max-connections and --web.read-timeout into wo (Prometheus' flags and defaults: 512,
+ * 5m).  Prints an error and returns 2 on a bad value. */
+int ts_serve_web_limits(const ts_flag *max_connections, const ts_flag *read_timeout,
+                        ts_web_server_opts *wo);
+
 /* Prints an error and returns 2 on a bad value. */
 int ts_serve_web_urls_get(const char *external_url, const char *route_prefix, const char *listen,
                           const char *cmd, ts_serve_web_urls *out);

@@ -64,6 +64,8 @@ enum {
     F_EXTERNAL_URL,
     F_ROUTE_PREFIX,
     F_WEB_CONFIG,
+    F_WEB_MAX_CONNECTIONS,
+    F_WEB_READ_TIMEOUT,
     F_NFLAGS
 };
 
@@ -512,6 +514,10 @@ parse_flags(shard *s, int argc, char **argv)
         [F_WEB_CONFIG] =
             {"web.config.file", TS_FLAG_STRING, "",
              "[EXPERIMENTAL] Path to configuration file that can enable TLS or authentication."},
+        [F_WEB_MAX_CONNECTIONS] = {"web.max-connections", TS_FLAG_STRING, "512",
+                                   TS_SERVE_MAX_CONNECTIONS_HELP},
+        [F_WEB_READ_TIMEOUT] = {"web.read-timeout", TS_FLAG_STRING, "5m",
+                                TS_SERVE_READ_TIMEOUT_HELP},
     };
     memcpy(s->flags, init, sizeof(init));
     bool help;
@@ -692,6 +698,9 @@ create_web(shard *s)
     ts_web_server_opts wo = {.listen = s->flags[F_WEB_LISTEN].value,
                              .route_prefix = s->urls.route_prefix,
                              .web_config_file = s->flags[F_WEB_CONFIG].value};
+    if (ts_serve_web_limits(&s->flags[F_WEB_MAX_CONNECTIONS], &s->flags[F_WEB_READ_TIMEOUT], &wo) !=
+        0)
+        return TS_EINVAL;
     if (ts_web_server_new(&s->web, &wo, &err) != TS_OK) {
         TS_LOG(TS_LOG_ERROR, "shard", "cannot create web server", "err=\"%s\"", err.msg);
         return TS_EIO;

@@ -1,61 +1,75 @@
 /*
- * HTTP server: nng 1.5's HTTP server for the protocol, our own router and a
- * pool of worker threads for the handlers.
+ * HTTP server: our own HTTP/1.1 on libuv (one I/O thread), our own router
+ * and a pool of worker threads for the handlers.  nng's HTTP server was used
+ * before; it read each request line and header into a fixed 8 KiB buffer and
+ * silently closed the connection on a longer one (a GET with a Grafana-style
+ * regex alternation), and bounded neither the number of connections nor
+ * their idle time.
  *
- * Flow of one request:
- *  1. nng reads the request line and headers and calls on_request() (on an
- *     nng thread) with an aio whose inputs are the nng request, handler and
- *     connection.  nng is told not to collect the body (so its 400-on-too-big
- *     never triggers and we can answer 413 without reading the body).
- *  2. on_request() checks the body framing (Content-Length bounded by
- *     max_body; chunked is refused) and, when there is a body, starts reading
- *     it asynchronously (nng_http_conn_read_all on the job's own aio, with a
- *     timeout, after a "100 Continue" when the client asked for one); the
- *     job is queued when the body is complete, or at once without one.  A
- *     slow client thus holds its connection, never a worker.
- *  3. A worker picks the job up, parses the
- *     target and form, routes, calls the handler, converts our response into
- *     an nng_http_res, sets it as the aio's output and finishes the aio.
- *     nng then writes it (dropping the body for HEAD) and reads the next
- *     request on the connection.
+ * Flow of one request (conn.state in brackets):
+ *  1. The I/O thread accepts a connection (while fewer than
+ *     opts.max_connections are open; beyond that the listener is not
+ *     accepted from and clients wait in the kernel's backlog, as Go's
+ *     netutil.LimitListener makes them), starts TLS when the web config
+ *     has it (tls.c) and reads into the connection's buffer.
+ *  2. [HEAD] http_parse.c finds the end of the head (at most 1 MiB + 4 KiB,
+ *     Go's limit: beyond it 414 for a request line, 431 for headers, with a
+ *     text body, then the connection is closed), parses it and checks the
+ *     body framing (400/411/413/501 answered at once, then closed).
+ *  3. [BODY] The body (bounded by opts.max_body) is read, after a "100
+ *     Continue" when the client asked for one.  A slow client holds its
+ *     connection, never a worker.
+ *  4. [BUSY] The request goes to a worker (or runs on the I/O thread for an
+ *     inline route), which parses the target and form, checks basic auth,
+ *     routes, calls the handler and serializes the response; reading is
+ *     paused meanwhile (pipelined requests wait in the buffer, in order).
+ *  5. [WRITE] The I/O thread writes the response; then, with keep-alive, the
+ *     next request is parsed from what is buffered, else [LINGER]: the write
+ *     side is shut down and input drained briefly, so a client still
+ *     sending (a refused 413 body) sees the answer instead of a reset.
  *
- * All of nng's requests go to one "tree" handler registered on "/" for every
- * method; routing is ours so 404 and 405 answers look like Prometheus' (Go's
- * net/http and httprouter), not like nng's HTML error pages.
+ * Timeouts (opts.read_timeout_ms, Prometheus' --web.read-timeout, default
+ * 5m): an idle connection is closed after it; a request, from its first
+ * byte, must be read whole (head and body) within it, which bounds slow
+ * clients (slowloris); a response must be taken by the client within it.
+ * Handlers themselves have no deadline here (queries have their own).
  *
- * Shutdown: ts_web_server_free marks the server closing (new callbacks then
- * fail their aio at once), stops the nng server (closing connections), lets
- * the workers finish the jobs already queued, joins them and releases the
- * nng server.  nng holds a reference on its handler for every callback in
- * flight and calls the handler's destructor only after the last one
- * completed; we wait for that destructor before freeing our state, so a
- * late callback never touches freed memory.
+ * Threads: workers never touch a connection; they fill in the job's output
+ * and hand it back through a locked queue and a uv_async.  Shutdown stops
+ * the I/O thread first (closing every connection; jobs still with workers
+ * lose their connection), then the workers (which skip jobs not yet
+ * started), then frees what is left.
  */
 #include "pkg/web/server.h"
+#include "pkg/web/http_parse.h"
+#include "pkg/web/tls.h"
 #include "pkg/web/webconfig.h"
 #include "pkg/util/str.h"
 #include "pkg/util/log.h"
 #include "pkg/util/mem.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <netdb.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 
-#include <nng/nng.h>
-#include <nng/supplemental/http/http.h>
-#include <nng/supplemental/tls/tls.h>
+#include <uv.h>
 
 #define DEFAULT_WORKERS 4
 #define DEFAULT_MAX_BODY (16u << 20)
 #define DEFAULT_MAX_RESPONSE (1u << 30)
-#define BODY_READ_TIMEOUT_MS 30000
+#define DEFAULT_MAX_CONNECTIONS 512
+#define DEFAULT_READ_TIMEOUT_MS (5 * 60 * 1000)
+#define LINGER_MS 2000    /* draining input after the last answer on a closing connection */
+#define READ_CHUNK 65536  /* one read from a socket */
+#define KEEP_IN_BUF 16384 /* a connection's input buffer shrinks back to this when idle */
 
 typedef struct route {
     char *method; /* NULL = any */
@@ -64,42 +78,86 @@ typedef struct route {
     bool prefix;
     ts_web_handler_fn fn;
     void *ctx;
-    bool inline_; /* run on nng's thread (never blocks: health checks) */
+    bool inline_; /* run on the I/O thread (never blocks: health checks) */
 } route;
 
-/* One request between nng's callback and a worker.  When it has a body, the
- * body is read asynchronously first (rd), so a slow client holds a
- * connection, never a worker. */
+typedef struct conn conn;
+
+/* One request, from its parsed head to its serialized answer.  Owned by the
+ * connection while its body is read, then by a worker, then by the I/O
+ * thread again until the answer is written. */
 typedef struct job {
     struct job *next;
-    struct ts_web_server *srv;
-    nng_aio *aio;       /* nng's handler aio: inputs req/handler/conn, finished by the worker */
-    nng_aio *rd;        /* body read (and 100-continue write); NULL without a body */
-    bool continue_sent; /* rd: the "100 Continue" went out, now reading */
-    int early;          /* 0, or an HTTP status to answer at once (400/411/413), or -1:
-                         * reading the body failed, close the connection */
-    uint8_t *body;      /* heap, len + 1 bytes */
+    conn *c; /* NULL once the connection closed under it (shutdown) */
+    ts_arena arena;
+    ts__http_head head;
+    uint8_t *body; /* heap, len + 1 bytes, NUL-terminated */
     size_t len;
+    bool head_only;  /* HEAD: answer without the body */
+    bool keep_alive; /* in: what the client asked; out: whether to keep the connection */
+    ts_buf out;      /* the serialized answer */
 } job;
+
+enum { C_HEAD, C_BODY, C_BUSY, C_WRITE, C_LINGER, C_CLOSED };
+
+struct conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_shutdown_t shut;
+    ts_web_server *srv;
+    conn *prev, *next; /* srv->conns */
+    int state;
+    int nhandles;  /* handles not yet closed; freed at 0 */
+    size_t writes; /* in flight */
+    bool reading;
+    bool started;   /* the current request's first byte arrived (its read deadline runs) */
+    bool continued; /* "100 Continue" sent for the current request */
+    char *in;       /* plaintext input */
+    size_t in_len, in_cap;
+    size_t scan;     /* ts__http_head_end's resume offset */
+    size_t head_len; /* of the request in state BODY */
+    uint64_t body_len;
+    job *job; /* the request being read (BODY) or served (BUSY, WRITE) */
+    ts__tls_conn *tls;
+};
+
+typedef struct wreq {
+    uv_write_t req;
+    conn *c;
+    char *mem;
+} wreq;
 
 struct ts_web_server {
     ts_web_server_opts opts;
-    char *url;
-    char *prefix; /* route prefix without trailing '/' ("/prom"), NULL for none */
-    nng_http_server *http;
-    nng_http_handler *handler; /* owned by http once added */
+    char *host, *portstr; /* listen address split; host "" = all interfaces */
+    char *prefix;         /* route prefix without trailing '/' ("/prom"), NULL for none */
     route *routes;
     size_t nroutes, routes_cap;
     bool started;
     int port;
 
+    /* I/O thread */
+    uv_loop_t loop;
+    uv_tcp_t listener;
+    uv_async_t wake; /* done jobs, stop */
+    pthread_t io_thread;
+    bool io_running;
+    conn *conns;
+    int nconns;
+    bool accept_waiting; /* a connection waits in the listener: max_connections reached */
+    bool io_stopping;    /* the I/O thread's copy of stopping */
+    char rbuf[READ_CHUNK];
+    ts__tls_ctx *tls;                      /* NULL: plain HTTP */
+    const ts_web_config *tls_wc;           /* the config tls was made from */
+    struct timespec cert_mtime, key_mtime; /* of the files tls was made from */
+
     pthread_mutex_t mu;
-    pthread_cond_t cv;      /* job queue and shutdown */
-    pthread_cond_t done_cv; /* handler destructor ran */
-    job *head, *tail;
-    int reading; /* jobs whose body is still being read */
-    bool closing;
-    bool handler_gone;
+    pthread_cond_t cv; /* job queue and shutdown */
+    job *head, *tail;  /* for the workers */
+    job *done, *done_tail;
+    bool closing;  /* workers: stop */
+    bool stopping; /* I/O thread: close everything */
+    bool io_gone;  /* wake is closed: no uv_async_send any more */
     pthread_t *workers;
     int nworkers;
 
@@ -121,7 +179,7 @@ typedef struct param {
 
 struct ts_web_req {
     ts_arena arena;
-    nng_http_req *hreq;
+    const ts__http_head *head;
     const char *method, *uri, *path, *rest;
     const uint8_t *body;
     size_t body_len;
@@ -168,7 +226,7 @@ ts_web_req_uri(const ts_web_req *r)
 const char *
 ts_web_req_header(const ts_web_req *r, const char *name)
 {
-    return r->hreq ? nng_http_req_get_header(r->hreq, name) : NULL;
+    return r->head ? ts__http_header_get(r->head, name) : NULL;
 }
 const void *
 ts_web_req_body(const ts_web_req *r, size_t *len)
@@ -485,31 +543,94 @@ find_route(ts_web_server *s, ts_web_req *r, const char **allow)
     return NULL;
 }
 
-/* ------------------------------------------------------------ the worker */
+/* ------------------------------------------------------------ answers */
 
-/* Checks the body framing of a request: sets j->len, or j->early to the
- * status to refuse it with. */
-static void
-check_body(ts_web_server *s, nng_http_req *req, job *j)
+/* Go's http.StatusText for the statuses we send. */
+static const char *
+status_text(int st)
 {
-    const char *te = nng_http_req_get_header(req, "Transfer-Encoding");
-    if (te && strcasecmp(te, "identity") != 0) {
-        j->early = 411; /* chunked bodies are not supported */
-        return;
+    switch (st) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 406: return "Not Acceptable";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 411: return "Length Required";
+    case 412: return "Precondition Failed";
+    case 413: return "Request Entity Too Large";
+    case 414: return "Request URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 416: return "Requested Range Not Satisfiable";
+    case 417: return "Expectation Failed";
+    case 422: return "Unprocessable Entity";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 499: return "Client Closed Request";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "status code";
     }
-    const char *cl = nng_http_req_get_header(req, "Content-Length");
-    if (!cl)
-        return;
-    char *end;
-    errno = 0;
-    unsigned long long len = strtoull(cl, &end, 10);
-    if (errno || end == cl || *end != '\0' || !isdigit((unsigned char)cl[0]))
-        j->early = 400;
-    else if (len > s->opts.max_body)
-        j->early = 413;
-    else
-        j->len = (size_t)len;
 }
+
+/* Serializes w into j->out: status line, headers, framing, body (not for HEAD). */
+static void
+serialize(job *j, const ts_web_resp *w)
+{
+    ts_buf *o = &j->out;
+    ts_buf_reset(o);
+    ts_buf_printf(o, "HTTP/1.1 %d %s\r\n", w->status, status_text(w->status));
+    for (size_t i = 0; i < w->nheaders; i++) {
+        const header *h = &w->headers[i];
+        if (strcasecmp(h->name, "Content-Length") == 0 ||
+            strcasecmp(h->name, "Transfer-Encoding") == 0)
+            continue; /* the framing is ours */
+        if (strcasecmp(h->name, "Connection") == 0) {
+            if (strcasecmp(h->value, "close") == 0)
+                j->keep_alive = false;
+            continue;
+        }
+        ts_buf_printf(o, "%s: %s\r\n", h->name, h->value);
+    }
+    char date[64];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    ts_buf_printf(o, "Date: %s\r\n", date);
+    bool no_body = w->status == 204 || w->status == 304 || w->status < 200;
+    if (!no_body)
+        ts_buf_printf(o, "Content-Length: %zu\r\n", w->body.len);
+    if (!j->keep_alive)
+        ts_buf_puts(o, "Connection: close\r\n");
+    else if (j->head.minor == 0)
+        ts_buf_puts(o, "Connection: keep-alive\r\n");
+    ts_buf_puts(o, "\r\n");
+    if (!no_body && !j->head_only)
+        ts_buf_put(o, w->body.p, w->body.len);
+}
+
+/* ------------------------------------------------------------ serving a request */
+
 /* The part of path below the route prefix ("/prom/graph" -> "/graph", "/prom" -> "/"), or NULL
  * when path is not below it. */
 static const char *
@@ -547,21 +668,8 @@ route_prefix(ts_web_server *s, ts_web_req *r, ts_web_resp *w)
 static void
 serve(ts_web_server *s, ts_web_req *r, ts_web_resp *w, const job *j)
 {
-    int st = j->early;
-    if (st < 0) {
-        w->status = -1;
-        return;
-    }
     r->body = j->body;
     r->body_len = j->body ? j->len : 0;
-    if (st) {
-        static const char *const texts[] = {[0] = "400 Bad Request",
-                                            [1] = "411 Length Required",
-                                            [2] = "413 Request Entity Too Large"};
-        go_error(w, st, texts[st == 400 ? 0 : st == 411 ? 1 : 2]);
-        ts_web_resp_header(w, "Connection", "close");
-        return;
-    }
 
     /* Target: path [? query]; absolute-form targets keep only the path. */
     const char *uri = r->uri;
@@ -576,7 +684,7 @@ serve(ts_web_server *s, ts_web_req *r, ts_web_resp *w, const job *j)
         go_error(w, 400, "400 Bad Request");
         return;
     }
-    const char *ct = nng_http_req_get_header(r->hreq, "Content-Type");
+    const char *ct = ts__http_header_get(&j->head, "Content-Type");
     if ((strcmp(r->method, "POST") == 0 || strcmp(r->method, "PUT") == 0 ||
          strcmp(r->method, "PATCH") == 0) &&
         is_form(ct) && r->body_len)
@@ -667,11 +775,10 @@ web_config(ts_web_server *s)
                    "last good settings",
                    "file=%s err=\"%s\"", s->wc_path, err.msg);
         } else {
-            if (c->tls != s->wc->tls || (c->tls && (strcmp(c->cert_pem, s->wc->cert_pem) != 0 ||
-                                                    strcmp(c->key_pem, s->wc->key_pem) != 0)))
+            if (c->tls != s->wc->tls)
                 TS_LOG(TS_LOG_WARN, "web",
-                       "web configuration reloaded; TLS changes apply at the "
-                       "next start",
+                       "web configuration reloaded; turning TLS on or off applies at the "
+                       "next start (certificates and TLS options apply to new connections)",
                        "file=%s", s->wc_path);
             else
                 TS_LOG(TS_LOG_INFO, "web", "web configuration reloaded", "file=%s", s->wc_path);
@@ -685,69 +792,52 @@ web_config(ts_web_server *s)
     return c;
 }
 
-/* Runs one queued request and completes its aio. */
+/* Runs one request (on a worker, or on the I/O thread for inline routes) and
+ * serializes the answer into j->out.  Never touches the connection. */
 static void
 process(ts_web_server *s, job *j)
 {
-    nng_aio *aio = j->aio;
-    nng_http_req *hreq = nng_aio_get_input(aio, 0);
     ts_web_req r;
     memset(&r, 0, sizeof r);
     ts_arena_init(&r.arena, 0);
-    r.hreq = hreq;
-    r.method = nng_http_req_get_method(hreq);
-    r.uri = nng_http_req_get_uri(hreq);
+    r.head = &j->head;
+    r.method = j->head.method;
+    r.uri = j->head.target;
     ts_web_resp w;
     resp_init(&w, s->opts.max_response);
 
     const ts_web_config *wc = web_config(s);
-    if (wc && j->early >= 0 &&
-        !ts_web_config_check_auth(wc, nng_http_req_get_header(hreq, "Authorization"))) {
+    if (wc && !ts_web_config_check_auth(wc, ts__http_header_get(&j->head, "Authorization"))) {
         ts_web_resp_header(&w, "WWW-Authenticate", "Basic");
         go_error(&w, 401, "Unauthorized");
     } else {
         serve(s, &r, &w, j);
     }
-    for (size_t i = 0; wc && w.status > 0 && i < wc->nheaders; i++)
+    for (size_t i = 0; wc && i < wc->nheaders; i++)
         ts_web_resp_header(&w, wc->headers[2 * i], wc->headers[2 * i + 1]);
-
-    nng_http_res *res = NULL;
-    int rv = w.status < 0 ? NNG_ECLOSED : nng_http_res_alloc(&res);
-    if (rv == 0)
-        rv = nng_http_res_set_status(res, (uint16_t)w.status);
-    if (rv == 0 && strcmp(nng_http_res_get_reason(res), "Unknown HTTP Status") == 0) {
-        /* nng 1.5 lacks some of Go's reason phrases */
-        const char *reason = w.status == 413   ? "Request Entity Too Large"
-                             : w.status == 414 ? "Request URI Too Long"
-                             : w.status == 422 ? "Unprocessable Entity"
-                             : w.status == 429 ? "Too Many Requests"
-                             : w.status == 431 ? "Request Header Fields Too Large"
-                                               : NULL;
-        if (reason)
-            rv = nng_http_res_set_reason(res, reason);
-    }
-    for (size_t i = 0; rv == 0 && i < w.nheaders; i++)
-        rv = nng_http_res_set_header(res, w.headers[i].name, w.headers[i].value);
-    if (rv == 0 && w.body.len)
-        rv = nng_http_res_copy_data(res, w.body.p, w.body.len);
-    else if (rv == 0 && w.status != 204 && w.status != 304)
-        rv = nng_http_res_set_header(res, "Content-Length", "0"); /* nng refuses 0-byte data */
-    if (rv == 0) {
-        nng_aio_set_output(aio, 0, res);
-    } else if (res) {
-        nng_http_res_free(res);
-    }
+    serialize(j, &w);
     resp_fini(&w);
     ts_free(r.vals);
     ts_arena_fini(&r.arena);
-    nng_aio_finish(aio, rv);
+}
+
+static job *
+job_new(conn *c)
+{
+    job *j = ts_calloc(1, sizeof *j);
+    j->c = c;
+    ts_arena_init(&j->arena, 0);
+    ts_buf_init(&j->out, 0);
+    return j;
 }
 
 static void
 job_free(job *j)
 {
-    if (j->rd)
-        nng_aio_free(j->rd); /* waits for its callback to have returned */
+    if (!j)
+        return;
+    ts_arena_fini(&j->arena);
+    ts_buf_fini(&j->out);
     ts_free(j->body);
     ts_free(j);
 }
@@ -758,70 +848,264 @@ worker_main(void *arg)
     ts_web_server *s = arg;
     pthread_mutex_lock(&s->mu);
     for (;;) {
-        /* on close, stay until bodies being read have been handed over too */
-        while (!s->head && !(s->closing && s->reading == 0))
+        while (!s->head && !s->closing)
             pthread_cond_wait(&s->cv, &s->mu);
+        if (s->closing)
+            break; /* jobs not started are dropped: their connections are closed */
         job *j = s->head;
-        if (!j)
-            break; /* closing and drained */
         s->head = j->next;
         if (!s->head)
             s->tail = NULL;
         pthread_mutex_unlock(&s->mu);
         process(s, j);
-        job_free(j);
         pthread_mutex_lock(&s->mu);
+        j->next = NULL;
+        if (s->done_tail)
+            s->done_tail->next = j;
+        else
+            s->done = j;
+        s->done_tail = j;
+        if (!s->io_gone)
+            uv_async_send(&s->wake);
     }
     pthread_cond_broadcast(&s->cv); /* let the other workers see the exit condition */
     pthread_mutex_unlock(&s->mu);
     return NULL;
 }
 
-/* Queues j for the workers; called with s->mu held. */
+/* ------------------------------------------------------------ connections (I/O thread) */
+
+static void conn_close(conn *c);
+static void conn_advance(conn *c);
+static void linger(conn *c);
+static void read_start(conn *c);
+static void accept_one(ts_web_server *s);
+
 static void
-enqueue_locked(ts_web_server *s, job *j)
+on_conn_closed(uv_handle_t *h)
 {
-    j->next = NULL;
-    if (s->tail)
-        s->tail->next = j;
+    conn *c = h->data;
+    if (--c->nhandles > 0)
+        return;
+    ts_web_server *s = c->srv;
+    if (c->prev)
+        c->prev->next = c->next;
     else
-        s->head = j;
-    s->tail = j;
-    pthread_cond_signal(&s->cv);
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    s->nconns--;
+    ts__tls_conn_free(c->tls);
+    ts_free(c->in);
+    ts_free(c);
+    if (s->accept_waiting && !s->io_stopping) {
+        /* a slot is free: take the connection waiting in the listener (libuv stopped watching
+         * the listener until we accept it) */
+        s->accept_waiting = false;
+        accept_one(s);
+    }
 }
 
-/* Completion of the body read (or of the "100 Continue" write before it). */
+/* Closes at once (errors, timeouts, shutdown).  A job with a worker keeps
+ * running; its answer is dropped. */
 static void
-on_body(void *arg)
+conn_close(conn *c)
 {
-    job *j = arg;
-    ts_web_server *s = j->srv;
-    int rv = nng_aio_result(j->rd);
-    nng_http_conn *conn = nng_aio_get_input(j->aio, 2);
-    if (rv == 0 && !j->continue_sent) {
-        j->continue_sent = true;
-        nng_iov iov = {.iov_buf = j->body, .iov_len = j->len};
-        nng_aio_set_iov(j->rd, 1, &iov);
-        nng_http_conn_read_all(conn, j->rd);
+    if (c->state == C_CLOSED)
+        return;
+    if (c->job) {
+        if (c->state == C_BUSY) {
+            c->job->c = NULL; /* the worker's (j->c is only read on this thread); freed when it
+                               * comes back */
+        } else {
+            job_free(c->job);
+        }
+        c->job = NULL;
+    }
+    c->state = C_CLOSED;
+    uv_close((uv_handle_t *)&c->timer, on_conn_closed);
+    uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+}
+
+static void
+on_timer(uv_timer_t *t)
+{
+    conn *c = t->data;
+    conn_close(c);
+}
+
+static void
+arm(conn *c, uint64_t ms)
+{
+    uv_timer_start(&c->timer, on_timer, ms, 0);
+}
+
+static void
+on_written(uv_write_t *req, int status)
+{
+    wreq *w = (wreq *)req;
+    conn *c = w->c;
+    ts_free(w->mem);
+    ts_free(w);
+    c->writes--;
+    if (c->state == C_CLOSED)
+        return;
+    if (status < 0) {
+        conn_close(c);
         return;
     }
-    if (rv != 0)
-        j->early = -1; /* connection gone or too slow: just close */
-    else
-        j->body[j->len] = '\0';
-    pthread_mutex_lock(&s->mu);
-    s->reading--;
-    enqueue_locked(s, j);
-    pthread_mutex_unlock(&s->mu);
-    /* j is the workers' now: no access after the unlock */
+    if (c->writes == 0 && c->state == C_WRITE) {
+        /* the answer is out: next request, or close */
+        job *j = c->job;
+        c->job = NULL;
+        bool keep = j && j->keep_alive;
+        job_free(j);
+        if (!keep) {
+            linger(c);
+            return;
+        }
+        c->state = C_HEAD;
+        if (c->in_cap > KEEP_IN_BUF && c->in_len <= KEEP_IN_BUF) {
+            c->in = ts_realloc(c->in, KEEP_IN_BUF);
+            c->in_cap = KEEP_IN_BUF;
+        }
+        arm(c, (uint64_t)c->srv->opts.read_timeout_ms); /* idle */
+        read_start(c);
+        conn_advance(c); /* a pipelined request may be buffered already */
+    }
+}
+
+/* Sends raw bytes (takes ownership of mem, a ts_malloc'd buffer). */
+static void
+send_raw(conn *c, char *mem, size_t n)
+{
+    if (n == 0) {
+        ts_free(mem);
+        return;
+    }
+    wreq *w = ts_calloc(1, sizeof *w);
+    w->c = c;
+    w->mem = mem;
+    uv_buf_t b = uv_buf_init(mem, (unsigned)n);
+    c->writes++;
+    int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written);
+    if (rc < 0) {
+        c->writes--;
+        ts_free(mem);
+        ts_free(w);
+        conn_close(c);
+    }
+}
+
+/* Ciphertext TLS wants sent (handshake, alerts, records). */
+static void
+flush_tls(conn *c)
+{
+    char *mem;
+    size_t n;
+    ts__tls_pending(c->tls, &mem, &n);
+    if (mem)
+        send_raw(c, mem, n);
+}
+
+/* Sends plaintext, through TLS when the connection has it. */
+static void
+send_bytes(conn *c, const void *p, size_t n)
+{
+    if (c->tls) {
+        if (ts__tls_write(c->tls, p, n) != 0) {
+            conn_close(c);
+            return;
+        }
+        flush_tls(c);
+        return;
+    }
+    char *mem = ts_malloc(n ? n : 1);
+    memcpy(mem, p, n);
+    send_raw(c, mem, n);
+}
+
+static void
+on_shutdown(uv_shutdown_t *req, int status)
+{
+    (void)req;
+    (void)status;
+}
+
+/* After the last answer on a connection: shut the write side down once it
+ * is sent and read (and drop) what the client still sends for a moment. */
+static void
+linger(conn *c)
+{
+    c->state = C_LINGER;
+    arm(c, LINGER_MS);
+    if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+        conn_close(c);
+        return;
+    }
+    read_start(c);
+}
+
+/* An answer decided before routing (a malformed or refused request): Go's
+ * text form, then the connection closes. */
+static void
+answer_early(conn *c, int status, const char *why)
+{
+    ts_buf b;
+    ts_buf_init(&b, 0);
+    char body[256];
+    int n = snprintf(body, sizeof body, "%d %s%s%s\n", status, status_text(status), why ? ": " : "",
+                     why ? why : "");
+    if (n < 0)
+        n = 0;
+    if ((size_t)n >= sizeof body)
+        n = (int)sizeof body - 1;
+    ts_buf_printf(&b,
+                  "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                  "X-Content-Type-Options: nosniff\r\nConnection: close\r\n"
+                  "Content-Length: %d\r\n\r\n%.*s",
+                  status, status_text(status), n, n, body);
+    if (c->job) {
+        job_free(c->job);
+        c->job = NULL;
+    }
+    if (c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+    }
+    c->state = C_WRITE; /* on_written sees no job: no keep-alive, linger */
+    send_bytes(c, b.p, b.len);
+    ts_buf_fini(&b);
+    if (c->state == C_WRITE && c->writes == 0)
+        linger(c);
+}
+
+/* The answer of a finished job goes out (I/O thread). */
+static void
+respond(conn *c, job *j)
+{
+    c->state = C_WRITE;
+    arm(c, (uint64_t)c->srv->opts.read_timeout_ms); /* the client must take it */
+    send_bytes(c, j->out.p, j->out.len);
+    if (c->state == C_WRITE && c->writes == 0) {
+        /* nothing to wait for (cannot happen with a status line, kept for safety) */
+        conn_close(c);
+    }
+}
+
+static void
+consume(conn *c, size_t n)
+{
+    memmove(c->in, c->in + n, c->in_len - n);
+    c->in_len -= n;
 }
 
 /* Whether the request (without a body) goes to an inline route: its raw path
  * equals an inline route's path exactly (routes are fixed after start). */
 static bool
-is_inline(ts_web_server *s, nng_http_req *req)
+is_inline(ts_web_server *s, const job *j)
 {
-    const char *uri = nng_http_req_get_uri(req);
+    const char *uri = j->head.target;
     size_t n = strcspn(uri, "?");
     if (s->prefix) {
         const char *rest = below_prefix(s, uri, n);
@@ -830,76 +1114,316 @@ is_inline(ts_web_server *s, nng_http_req *req)
         n -= (size_t)(rest - uri);
         uri = rest;
     }
-    const char *method = nng_http_req_get_method(req);
     for (size_t i = 0; i < s->nroutes; i++) {
         const route *rt = &s->routes[i];
         if (rt->inline_ && !rt->prefix && rt->plen == n && memcmp(rt->path, uri, n) == 0 &&
-            (!rt->method || strcmp(rt->method, method) == 0))
+            (!rt->method || strcmp(rt->method, j->head.method) == 0))
             return true;
     }
     return false;
 }
 
-/* nng's callback (on an nng thread): start reading the body, or queue. */
+/* The request is complete in the buffer: hand it over. */
 static void
-on_request(nng_aio *aio)
+dispatch(conn *c)
 {
-    nng_http_handler *h = nng_aio_get_input(aio, 1);
-    ts_web_server *s = nng_http_handler_get_data(h);
-    nng_http_req *req = nng_aio_get_input(aio, 0);
-    nng_http_conn *conn = nng_aio_get_input(aio, 2);
-    job *j = ts_calloc(1, sizeof *j);
-    j->srv = s;
-    j->aio = aio;
-    check_body(s, req, j);
-    if (!j->early && j->len > 0 && nng_aio_alloc(&j->rd, on_body, j) != 0)
-        j->early = -1;
-    pthread_mutex_lock(&s->mu);
-    if (s->closing) {
-        pthread_mutex_unlock(&s->mu);
-        job_free(j);
-        nng_aio_finish(aio, NNG_ECLOSED);
-        return;
-    }
-    if (!j->rd && !j->early && is_inline(s, req)) {
-        /* health checks must answer even when every worker runs a long query */
-        pthread_mutex_unlock(&s->mu);
-        process(s, j);
-        job_free(j);
-        return;
-    }
-    if (!j->rd) {
-        enqueue_locked(s, j);
-        pthread_mutex_unlock(&s->mu);
-        return;
-    }
-    s->reading++;
-    pthread_mutex_unlock(&s->mu);
+    ts_web_server *s = c->srv;
+    job *j = c->job;
+    j->len = (size_t)c->body_len;
     j->body = ts_malloc(j->len + 1);
-    nng_aio_set_timeout(j->rd, BODY_READ_TIMEOUT_MS);
-    const char *expect = nng_http_req_get_header(req, "Expect");
-    if (expect && strcasecmp(expect, "100-continue") == 0) {
-        /* nng does not send the interim answer; without it curl waits 1 s */
-        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        nng_iov iov = {.iov_buf = (void *)cont, .iov_len = sizeof cont - 1};
-        nng_aio_set_iov(j->rd, 1, &iov);
-        nng_http_conn_write_all(conn, j->rd);
-    } else {
-        j->continue_sent = true;
-        nng_iov iov = {.iov_buf = j->body, .iov_len = j->len};
-        nng_aio_set_iov(j->rd, 1, &iov);
-        nng_http_conn_read_all(conn, j->rd);
+    memcpy(j->body, c->in + c->head_len, j->len);
+    j->body[j->len] = '\0';
+    consume(c, c->head_len + j->len);
+    c->scan = 0;
+    c->started = false;
+    c->continued = false;
+    if (c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
     }
+    uv_timer_stop(&c->timer);
+    c->state = C_BUSY;
+    j->head_only = strcmp(j->head.method, "HEAD") == 0;
+    j->keep_alive = j->head.minor == 1
+                        ? !ts__http_header_has_token(&j->head, "Connection", "close")
+                        : ts__http_header_has_token(&j->head, "Connection", "keep-alive");
+    if (j->len == 0 && is_inline(s, j)) {
+        /* health checks answer even when every worker runs a long query */
+        process(s, j);
+        respond(c, j);
+        return;
+    }
+    pthread_mutex_lock(&s->mu);
+    j->next = NULL;
+    if (s->tail)
+        s->tail->next = j;
+    else
+        s->head = j;
+    s->tail = j;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Parses what the buffer holds as far as it goes. */
+static void
+conn_advance(conn *c)
+{
+    ts_web_server *s = c->srv;
+    if (c->state == C_HEAD) {
+        if (c->scan == 0)
+            consume(c, ts__http_skip_empty(c->in, c->in_len));
+        if (c->in_len == 0)
+            return;
+        if (!c->started) {
+            c->started = true; /* the whole request must arrive within the read timeout */
+            arm(c, (uint64_t)s->opts.read_timeout_ms);
+        }
+        long n = ts__http_head_end(c->in, c->in_len, &c->scan, TS_HTTP_MAX_HEAD);
+        if (n == 0)
+            return;
+        if (n < 0) {
+            answer_early(c, (int)-n,
+                         n == -414 ? "the request line is longer than 1 MiB"
+                                   : "the request headers are larger than 1 MiB");
+            return;
+        }
+        job *j = job_new(c);
+        c->job = j;
+        const char *why = NULL;
+        int st = ts__http_parse_head(c->in, (size_t)n, &j->arena, &j->head, &why);
+        uint64_t blen = 0;
+        if (!st)
+            st = ts__http_body_length(&j->head, s->opts.max_body, &blen, &why);
+        if (st) {
+            answer_early(c, st, why);
+            return;
+        }
+        c->head_len = (size_t)n;
+        c->body_len = blen;
+        c->state = C_BODY;
+        const char *expect = ts__http_header_get(&j->head, "Expect");
+        if (blen > 0 && c->in_len - c->head_len < blen && expect &&
+            strcasecmp(expect, "100-continue") == 0 && j->head.minor == 1 && !c->continued) {
+            /* without this curl waits a second before sending the body */
+            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+            c->continued = true;
+            send_bytes(c, cont, sizeof cont - 1);
+            if (c->state == C_CLOSED)
+                return;
+        }
+    }
+    if (c->state == C_BODY && c->in_len - c->head_len >= c->body_len)
+        dispatch(c);
 }
 
 static void
-handler_dtor(void *arg)
+on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+    (void)suggested;
+    conn *c = h->data;
+    *b = uv_buf_init(c->srv->rbuf, sizeof c->srv->rbuf);
+}
+
+/* Room for n more bytes of input. */
+static void
+reserve_in(conn *c, size_t n)
+{
+    if (c->in_cap - c->in_len >= n)
+        return;
+    size_t cap = c->in_cap ? c->in_cap : KEEP_IN_BUF;
+    while (cap - c->in_len < n)
+        cap *= 2;
+    c->in = ts_realloc(c->in, cap);
+    c->in_cap = cap;
+}
+
+static void
+on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
+{
+    conn *c = st->data;
+    if (nread == 0 || c->state == C_CLOSED)
+        return;
+    if (nread < 0) {
+        conn_close(c); /* end of stream or error */
+        return;
+    }
+    if (c->state == C_LINGER)
+        return; /* dropped */
+    if (!c->tls) {
+        reserve_in(c, (size_t)nread);
+        memcpy(c->in + c->in_len, b->base, (size_t)nread);
+        c->in_len += (size_t)nread;
+    } else {
+        ts__tls_feed(c->tls, b->base, (size_t)nread);
+        for (;;) {
+            reserve_in(c, READ_CHUNK);
+            size_t got = 0;
+            char why[160];
+            int rc = ts__tls_read(c->tls, c->in + c->in_len, c->in_cap - c->in_len, &got, why,
+                                  sizeof why);
+            c->in_len += got;
+            if (rc < 0) {
+                TS_LOG(TS_LOG_DEBUG, "web", "TLS handshake or read failed", "err=\"%s\"", why);
+                flush_tls(c); /* the alert, when there is one */
+                if (c->state != C_CLOSED)
+                    linger(c);
+                return;
+            }
+            if (rc == 1) {
+                conn_close(c); /* close_notify */
+                return;
+            }
+            if (got == 0 || c->in_cap - c->in_len > 0)
+                break;
+        }
+        flush_tls(c);
+        if (c->state == C_CLOSED)
+            return;
+    }
+    conn_advance(c);
+}
+
+static void
+read_start(conn *c)
+{
+    if (c->reading || c->state == C_CLOSED)
+        return;
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+        c->reading = true;
+    else
+        conn_close(c);
+}
+
+/* The TLS context for a new connection: remade when the web config or the
+ * certificate or key file changed since the last one (a failure keeps the
+ * last good one and logs why). */
+static ts__tls_ctx *
+current_tls(ts_web_server *s)
+{
+    const ts_web_config *wc = web_config(s);
+    if (!wc || !wc->tls)
+        return s->tls; /* turning TLS off applies at the next start */
+    struct stat cs, ks;
+    bool cert_ok = stat(wc->cert_file, &cs) == 0, key_ok = stat(wc->key_file, &ks) == 0;
+    if (wc == s->tls_wc &&
+        (!cert_ok || (cs.st_mtim.tv_sec == s->cert_mtime.tv_sec &&
+                      cs.st_mtim.tv_nsec == s->cert_mtime.tv_nsec)) &&
+        (!key_ok ||
+         (ks.st_mtim.tv_sec == s->key_mtime.tv_sec && ks.st_mtim.tv_nsec == s->key_mtime.tv_nsec)))
+        return s->tls;
+    ts__tls_ctx *t = NULL;
+    ts_error err = {0};
+    if (ts__tls_ctx_new(&t, wc, &err) != 0) {
+        TS_LOG(TS_LOG_ERROR, "web", "cannot load the TLS settings; keeping the last good ones",
+               "err=\"%s\"", err.msg);
+    } else {
+        ts__tls_ctx_free(s->tls);
+        s->tls = t;
+    }
+    s->tls_wc = wc; /* configs are kept until free: the pointer stays unique */
+    if (cert_ok)
+        s->cert_mtime = cs.st_mtim;
+    if (key_ok)
+        s->key_mtime = ks.st_mtim;
+    return s->tls;
+}
+
+static void
+accept_one(ts_web_server *s)
+{
+    conn *c = ts_calloc(1, sizeof *c);
+    c->srv = s;
+    uv_tcp_init(&s->loop, &c->tcp);
+    uv_timer_init(&s->loop, &c->timer);
+    c->tcp.data = c;
+    c->timer.data = c;
+    c->nhandles = 2;
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->nconns++;
+    if (uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)&c->tcp) != 0) {
+        conn_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    if (s->tls) {
+        ts__tls_ctx *t = current_tls(s);
+        c->tls = ts__tls_conn_new(t);
+        if (!c->tls) {
+            conn_close(c);
+            return;
+        }
+    }
+    c->state = C_HEAD;
+    arm(c, (uint64_t)s->opts.read_timeout_ms);
+    read_start(c);
+}
+
+static void
+on_connection(uv_stream_t *l, int status)
+{
+    ts_web_server *s = l->data;
+    if (status < 0) {
+        TS_LOG(TS_LOG_WARN, "web", "accept failed", "err=\"%s\"", uv_strerror(status));
+        return;
+    }
+    if (s->io_stopping)
+        return;
+    if (s->nconns >= s->opts.max_connections) {
+        /* not accepted: libuv stops watching the listener until we do, so
+         * further clients wait in the kernel's backlog */
+        s->accept_waiting = true;
+        return;
+    }
+    accept_one(s);
+}
+
+static void
+on_plain_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+/* Worker answers, and the stop request. */
+static void
+on_wake(uv_async_t *a)
+{
+    ts_web_server *s = a->data;
+    pthread_mutex_lock(&s->mu);
+    job *d = s->done;
+    s->done = s->done_tail = NULL;
+    bool stop = s->stopping;
+    pthread_mutex_unlock(&s->mu);
+    while (d) {
+        job *j = d;
+        d = d->next;
+        conn *c = j->c;
+        if (!c) {
+            job_free(j);
+            continue;
+        }
+        respond(c, j);
+    }
+    if (!stop)
+        return;
+    s->io_stopping = true;
+    uv_close((uv_handle_t *)&s->listener, on_plain_closed);
+    for (conn *c = s->conns; c; c = c->next)
+        conn_close(c);
+    pthread_mutex_lock(&s->mu);
+    s->io_gone = true; /* workers stop waking us from here on */
+    pthread_mutex_unlock(&s->mu);
+    uv_close((uv_handle_t *)&s->wake, on_plain_closed);
+}
+
+static void *
+io_main(void *arg)
 {
     ts_web_server *s = arg;
-    pthread_mutex_lock(&s->mu);
-    s->handler_gone = true;
-    pthread_cond_broadcast(&s->done_cv);
-    pthread_mutex_unlock(&s->mu);
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+    return NULL;
 }
 
 /* ------------------------------------------------------------ life cycle */
@@ -913,7 +1437,6 @@ heap_cat(const char *a, const char *b)
     memcpy(s + na, b, nb + 1);
     return s;
 }
-
 int
 ts_web_server_new(ts_web_server **out, const ts_web_server_opts *opts, ts_error *err)
 {
@@ -947,6 +1470,10 @@ ts_web_server_new(ts_web_server **out, const ts_web_server_opts *opts, ts_error 
         s->opts.max_body = DEFAULT_MAX_BODY;
     if (!s->opts.max_response)
         s->opts.max_response = DEFAULT_MAX_RESPONSE;
+    if (s->opts.max_connections <= 0)
+        s->opts.max_connections = DEFAULT_MAX_CONNECTIONS;
+    if (s->opts.read_timeout_ms <= 0)
+        s->opts.read_timeout_ms = DEFAULT_READ_TIMEOUT_MS;
     s->opts.web_config_file = NULL;
     const char *wcf = opts ? opts->web_config_file : NULL;
     if (wcf && wcf[0]) {
@@ -965,15 +1492,15 @@ ts_web_server_new(ts_web_server **out, const ts_web_server_opts *opts, ts_error 
             s->wc_ino = st.st_ino;
         }
     }
-    const char *scheme = s->wc && s->wc->tls ? "https://" : "http://";
     size_t hlen = (size_t)(colon - listen);
-    char *host = heap_cat(scheme, hlen == 0 ? "0.0.0.0" : "");
-    s->url = heap_cat(host, hlen == 0 ? colon : listen);
-    ts_free(host);
+    if (hlen >= 2 && listen[0] == '[' && listen[hlen - 1] == ']') /* "[::1]:9090" */
+        s->host = ts_strndup(listen + 1, hlen - 2);
+    else
+        s->host = ts_strndup(listen, hlen);
+    s->portstr = ts_strdup(colon + 1);
     pthread_mutex_init(&s->wc_mu, NULL);
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
-    pthread_cond_init(&s->done_cv, NULL);
     *out = s;
     return TS_OK;
 }
@@ -1020,60 +1547,38 @@ route_add(ts_web_server *s, const char *method, const char *path, bool prefix, t
     return TS_OK;
 }
 
+/* The listening address, as getaddrinfo resolves it ("" or "0.0.0.0" = all IPv4 interfaces,
+ * as nng did; "::" = all). */
 static int
-nng_fail(ts_error *err, int rv, const char *what, const char *url)
+bind_listener(ts_web_server *s, ts_error *err)
 {
-    int code = rv == NNG_EADDRINUSE ? -EADDRINUSE : rv == NNG_EADDRINVAL ? TS_EINVAL : TS_EIO;
-    return ts_error_set(err, code, "%s %s: %s", what, strstr(url, "://") + 3, nng_strerror(rv));
-}
-
-static int
-tls_ver(int v)
-{
-    return v == 10 ? NNG_TLS_1_0 : v == 11 ? NNG_TLS_1_1 : v == 12 ? NNG_TLS_1_2 : NNG_TLS_1_3;
-}
-
-/* The listener's TLS from the web config (nng with mbedTLS). */
-static int
-setup_tls(ts_web_server *s, ts_error *err)
-{
-    const ts_web_config *c = s->wc;
-    nng_tls_config *cfg = NULL;
-    int rv = nng_tls_config_alloc(&cfg, NNG_TLS_MODE_SERVER);
-    if (rv == 0 && (rv = nng_tls_config_own_cert(cfg, c->cert_pem, c->key_pem, NULL)) != 0) {
-        nng_tls_config_free(cfg);
-        return ts_error_set(err, TS_EINVAL, "failed to load X509KeyPair (%s, %s): %s", c->cert_file,
-                            c->key_file, nng_strerror(rv));
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    const char *host = s->host[0] ? s->host : "0.0.0.0";
+    int gr = getaddrinfo(host, s->portstr, &hints, &ai);
+    if (gr != 0)
+        return ts_error_set(err, TS_EINVAL, "listen %s:%s: %s", host, s->portstr, gai_strerror(gr));
+    int rc = UV_EADDRNOTAVAIL;
+    for (struct addrinfo *p = ai; p; p = p->ai_next) {
+        rc = uv_tcp_bind(&s->listener, p->ai_addr, 0);
+        if (rc == 0)
+            break;
     }
-    if (rv == 0 && c->ca_file && (rv = nng_tls_config_ca_file(cfg, c->ca_file)) != 0) {
-        nng_tls_config_free(cfg);
-        return ts_error_set(err, TS_EINVAL, "client_ca_file %s: %s", c->ca_file, nng_strerror(rv));
+    freeaddrinfo(ai);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&s->listener, SOMAXCONN, on_connection);
+    if (rc != 0)
+        return ts_error_set(err, rc, "listen %s:%s: %s", host, s->portstr, uv_strerror(rc));
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    if (uv_tcp_getsockname(&s->listener, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET)
+            s->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        else if (ss.ss_family == AF_INET6)
+            s->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
     }
-    if (rv == 0)
-        rv = nng_tls_config_auth_mode(
-            cfg, c->client_auth == TS_WEB_CLIENT_REQUIRED  ? NNG_TLS_AUTH_MODE_REQUIRED
-                 : c->client_auth == TS_WEB_CLIENT_REQUEST ? NNG_TLS_AUTH_MODE_OPTIONAL
-                                                           : NNG_TLS_AUTH_MODE_NONE);
-    if (rv == 0) {
-        int hi = c->max_version;
-        rv = nng_tls_config_version(cfg, tls_ver(c->min_version), tls_ver(hi));
-        if (rv == NNG_ENOTSUP && hi == 13 && c->min_version <= 12) /* mbedTLS 2.28: no 1.3 */
-            rv = nng_tls_config_version(cfg, tls_ver(c->min_version), NNG_TLS_1_2);
-        if (rv == NNG_ENOTSUP) {
-            if (cfg)
-                nng_tls_config_free(cfg);
-            return ts_error_set(err, TS_EUNSUPPORTED,
-                                "TLS versions TLS%d..TLS%d are not supported by this server's "
-                                "TLS engine (mbedTLS 2.28 offers TLS 1.2)",
-                                c->min_version, c->max_version);
-        }
-    }
-    if (rv == 0)
-        rv = nng_http_server_set_tls(s->http, cfg);
-    if (cfg)
-        nng_tls_config_free(cfg); /* the server holds its own reference */
-    if (rv != 0)
-        return nng_fail(err, rv, "tls", s->url);
     return 0;
 }
 
@@ -1082,37 +1587,32 @@ ts_web_server_start(ts_web_server *s, ts_error *err)
 {
     if (s->started)
         return TS_EINVAL;
-    nng_url *u = NULL;
-    int rv = nng_url_parse(&u, s->url);
-    if (rv)
-        return nng_fail(err, rv, "listen", s->url);
-    rv = nng_http_server_hold(&s->http, u);
-    nng_url_free(u);
-    if (rv)
-        return nng_fail(err, rv, "listen", s->url);
-    if (s->wc && s->wc->tls && (rv = setup_tls(s, err)) != 0) {
-        nng_http_server_release(s->http);
-        s->http = NULL;
-        return rv;
+    if (s->wc && s->wc->tls) {
+        int rc = ts__tls_ctx_new(&s->tls, s->wc, err);
+        if (rc != 0)
+            return rc;
+        s->tls_wc = s->wc;
+        struct stat st;
+        if (stat(s->wc->cert_file, &st) == 0)
+            s->cert_mtime = st.st_mtim;
+        if (stat(s->wc->key_file, &st) == 0)
+            s->key_mtime = st.st_mtim;
     }
-    if ((rv = nng_http_handler_alloc(&s->handler, "/", on_request)) != 0 ||
-        (rv = nng_http_handler_set_method(s->handler, NULL)) != 0 ||
-        (rv = nng_http_handler_set_tree(s->handler)) != 0 ||
-        (rv = nng_http_handler_collect_body(s->handler, false, 0)) != 0 ||
-        (rv = nng_http_handler_set_data(s->handler, s, handler_dtor)) != 0) {
-        if (s->handler)
-            nng_http_handler_free(s->handler);
-        s->handler = NULL;
-        nng_http_server_release(s->http);
-        s->http = NULL;
-        return nng_fail(err, rv, "http handler", s->url);
-    }
-    if ((rv = nng_http_server_add_handler(s->http, s->handler)) != 0) {
-        nng_http_handler_free(s->handler); /* runs handler_dtor */
-        s->handler = NULL;
-        nng_http_server_release(s->http);
-        s->http = NULL;
-        return nng_fail(err, rv, "http handler", s->url);
+    int rc = uv_loop_init(&s->loop);
+    if (rc != 0)
+        return ts_error_set(err, rc, "event loop: %s", uv_strerror(rc));
+    uv_tcp_init(&s->loop, &s->listener);
+    s->listener.data = s;
+    uv_async_init(&s->loop, &s->wake, on_wake);
+    s->wake.data = s;
+    if ((rc = bind_listener(s, err)) != 0) {
+        uv_close((uv_handle_t *)&s->listener, NULL);
+        uv_close((uv_handle_t *)&s->wake, NULL);
+        uv_run(&s->loop, UV_RUN_DEFAULT);
+        uv_loop_close(&s->loop);
+        ts__tls_ctx_free(s->tls);
+        s->tls = NULL;
+        return rc;
     }
     s->workers = ts_calloc((size_t)s->opts.nworkers, sizeof *s->workers);
     for (int i = 0; i < s->opts.nworkers; i++) {
@@ -1120,18 +1620,12 @@ ts_web_server_start(ts_web_server *s, ts_error *err)
             TS_ASSERT(!"pthread_create");
         s->nworkers++;
     }
-    s->started = true; /* from here on, free() does the full shutdown */
-    if ((rv = nng_http_server_start(s->http)) != 0)
-        return nng_fail(err, rv, "listen", s->url);
-    nng_sockaddr sa;
-    if (nng_http_server_get_addr(s->http, &sa) == 0) {
-        if (sa.s_family == NNG_AF_INET)
-            s->port = ntohs(sa.s_in.sa_port);
-        else if (sa.s_family == NNG_AF_INET6)
-            s->port = ntohs(sa.s_in6.sa_port);
-    }
-    TS_LOG(TS_LOG_INFO, "web", "listening", "address=%s port=%d tls=%s", strstr(s->url, "://") + 3,
-           s->port, s->wc && s->wc->tls ? "true" : "false");
+    if (pthread_create(&s->io_thread, NULL, io_main, s) != 0)
+        TS_ASSERT(!"pthread_create");
+    s->io_running = true;
+    s->started = true;
+    TS_LOG(TS_LOG_INFO, "web", "listening", "address=%s:%s port=%d tls=%s",
+           s->host[0] ? s->host : "0.0.0.0", s->portstr, s->port, s->tls ? "true" : "false");
     return TS_OK;
 }
 
@@ -1141,45 +1635,49 @@ ts_web_server_port(const ts_web_server *s)
     return s->port;
 }
 
+static void
+free_jobs(job *j)
+{
+    while (j) {
+        job *n = j->next;
+        job_free(j);
+        j = n;
+    }
+}
+
 void
 ts_web_server_free(ts_web_server *s)
 {
     if (!s)
         return;
     if (s->started) {
+        /* 1. the I/O thread closes the listener and every connection, then returns */
+        pthread_mutex_lock(&s->mu);
+        s->stopping = true;
+        uv_async_send(&s->wake);
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->io_thread, NULL);
+        uv_loop_close(&s->loop);
+        /* 2. the workers finish what they run and leave */
         pthread_mutex_lock(&s->mu);
         s->closing = true;
         pthread_cond_broadcast(&s->cv);
         pthread_mutex_unlock(&s->mu);
-        nng_http_server_stop(s->http);
         for (int i = 0; i < s->nworkers; i++)
             pthread_join(s->workers[i], NULL);
-        nng_http_server_release(s->http);
-        /* Wait (bounded) until nng dropped the handler, i.e. no callback can
-         * still reach us. */
-        struct timespec deadline;
-        clock_gettime(CLOCK_REALTIME, &deadline);
-        deadline.tv_sec += 10;
-        pthread_mutex_lock(&s->mu);
-        while (!s->handler_gone) {
-            if (pthread_cond_timedwait(&s->done_cv, &s->mu, &deadline) == ETIMEDOUT)
-                break;
-        }
-        bool gone = s->handler_gone;
-        pthread_mutex_unlock(&s->mu);
-        if (!gone) {
-            TS_LOG(TS_LOG_WARN, "web", "http server did not release its handler; leaking state",
-                   "%s", "");
-            return;
-        }
+        /* 3. answers nobody will take, requests nobody started */
+        free_jobs(s->done);
+        free_jobs(s->head);
     }
+    ts__tls_ctx_free(s->tls);
     for (size_t i = 0; i < s->nroutes; i++) {
         ts_free(s->routes[i].method);
         ts_free(s->routes[i].path);
     }
     ts_free(s->routes);
     ts_free(s->workers);
-    ts_free(s->url);
+    ts_free(s->host);
+    ts_free(s->portstr);
     ts_free(s->prefix);
     ts_web_config_free(s->wc);
     for (size_t i = 0; i < s->nwc_old; i++)
@@ -1187,7 +1685,6 @@ ts_web_server_free(ts_web_server *s)
     ts_free(s->wc_old);
     ts_free(s->wc_path);
     pthread_mutex_destroy(&s->wc_mu);
-    pthread_cond_destroy(&s->done_cv);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     ts_free(s);

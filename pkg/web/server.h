@@ -1,6 +1,6 @@
 /*
- * An HTTP/1.1 server for the shard and the querier, on nng 1.5's
- * supplemental HTTP server.
+ * An HTTP/1.1 server for the shard, the querier and the ruler: our own
+ * HTTP/1.1 on libuv (server.c, http_parse.c), TLS with OpenSSL (tls.c).
  *
  *   ts_web_server *s;
  *   ts_web_server_opts o = {.listen = "127.0.0.1:0"};
@@ -11,8 +11,8 @@
  *   ...
  *   ts_web_server_free(s);         // stops, waits for running handlers
  *
- * Handlers run on a small pool of worker threads (never on nng's own
- * threads), so they may block on storage or a query.  A handler fills in the
+ * Handlers run on a small pool of worker threads (never on the I/O
+ * thread), so they may block on storage or a query.  A handler fills in the
  * response (status, headers, body) and returns 0; a negative return makes
  * the server answer 500 with the error text, unless the handler already set
  * a status >= 400.
@@ -36,14 +36,14 @@
  * opts.max_body is refused with 413 before it is read; a chunked body (no
  * Content-Length) with 411.
  *
- * Limits: nng 1.5 reads each request line and header into an 8 KiB buffer;
- * a longer request line (a GET with a huge query string) makes nng drop the
- * connection without an answer (Prometheus accepts 1 MiB of headers; not
- * fixed yet: it needs a request reader of our own in front of nng).  Clients
- * with long queries should POST (Grafana and promtool can).  Idle and slow
- * connections cost no worker (nng's I/O is asynchronous; 200 idle sockets
- * leave a query's latency at ~10 ms), but nng bounds neither their number nor
- * their idle time.
+ * Limits (Prometheus' where it has them): a request line and headers up to
+ * 1 MiB (Go's DefaultMaxHeaderBytes; beyond it 414 for the request line,
+ * 431 for headers, with a text body, then the connection closes); at most
+ * opts.max_connections open connections (further clients wait in the
+ * listen backlog until one closes, as Go's netutil.LimitListener makes
+ * them); opts.read_timeout_ms for a whole request from its first byte, for
+ * an idle keep-alive connection and for a client to take its answer.  Idle
+ * and slow connections cost no worker (the I/O is asynchronous).
  *
  * Thread-safety: routes are added before start.  Handlers run concurrently
  * on the workers; a request and its response belong to one worker.
@@ -70,13 +70,18 @@ typedef struct ts_web_server_opts {
     int nworkers;        /* handler threads; 0 = 4 */
     size_t max_body;     /* request body limit; 0 = 16 MiB; larger -> 413 */
     size_t max_response; /* response body limit; 0 = 1 GiB; a handler hitting it gets TS_ELIMIT */
+    int max_connections; /* --web.max-connections: open connections at most; 0 = 512 */
+    /* --web.read-timeout: reading a request (from its first byte), an idle connection, a client
+     * taking its answer; 0 = 5 minutes (Prometheus' default) */
+    long long read_timeout_ms;
     /* Prometheus' --web.route-prefix: NULL or "/" = none; "/prom": every route is served under
      * /prom (handlers see the path without it), "/" answers 302 to "/prom", anything else 404. */
     const char *route_prefix;
     /* Prometheus' --web.config.file (see webconfig.h): TLS, basic auth users, response headers.
      * Read at start (an invalid file fails start); re-read when its mtime or size changes (users
      * and headers apply at once; a broken edit keeps the last good settings and is logged; TLS
-     * settings apply at the next start: nng cannot swap them on a running listener). */
+     * certificates and options, and the certificate and key files themselves, are re-read for
+     * new connections; turning TLS on or off applies at the next start). */
     const char *web_config_file;
 } ts_web_server_opts;
 
@@ -89,7 +94,7 @@ int ts_web_server_new(ts_web_server **out, const ts_web_server_opts *opts, ts_er
  * are copied; ctx is borrowed and passed to fn. TS_EEXIST for a duplicate. */
 int ts_web_server_route(ts_web_server *s, const char *method, const char *path, bool prefix,
                         ts_web_handler_fn fn, void *ctx);
-/* Adds an exact-path route whose handler runs directly on nng's I/O thread,
+/* Adds an exact-path route whose handler runs directly on the I/O thread,
  * not on a worker, so it answers even while every worker is busy (health
  * checks).  The handler must be quick and never block.  Requests with a body
  * still go through the workers. */

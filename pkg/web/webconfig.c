@@ -6,6 +6,7 @@
 #include "pkg/web/webconfig.h"
 #include "pkg/config/yaml.h"
 #include "pkg/util/arena.h"
+#include "pkg/util/buf.h"
 #include "pkg/util/fs.h"
 #include "pkg/util/mem.h"
 
@@ -148,6 +149,106 @@ check_header(const char *k, const char *v, ts_error *err)
     return 0;
 }
 
+/* Go's crypto/tls suite names (tls.CipherSuites and InsecureCipherSuites) and OpenSSL's names
+ * for them; TLS 1.3 suites are accepted and, as in Go, not configurable (NULL). */
+static const char *const cipher_names[][2] = {
+    {"TLS_RSA_WITH_RC4_128_SHA", "RC4-SHA"},
+    {"TLS_RSA_WITH_3DES_EDE_CBC_SHA", "DES-CBC3-SHA"},
+    {"TLS_RSA_WITH_AES_128_CBC_SHA", "AES128-SHA"},
+    {"TLS_RSA_WITH_AES_256_CBC_SHA", "AES256-SHA"},
+    {"TLS_RSA_WITH_AES_128_CBC_SHA256", "AES128-SHA256"},
+    {"TLS_RSA_WITH_AES_128_GCM_SHA256", "AES128-GCM-SHA256"},
+    {"TLS_RSA_WITH_AES_256_GCM_SHA384", "AES256-GCM-SHA384"},
+    {"TLS_ECDHE_ECDSA_WITH_RC4_128_SHA", "ECDHE-ECDSA-RC4-SHA"},
+    {"TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA", "ECDHE-ECDSA-AES128-SHA"},
+    {"TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA", "ECDHE-ECDSA-AES256-SHA"},
+    {"TLS_ECDHE_RSA_WITH_RC4_128_SHA", "ECDHE-RSA-RC4-SHA"},
+    {"TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA", "ECDHE-RSA-DES-CBC3-SHA"},
+    {"TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA", "ECDHE-RSA-AES128-SHA"},
+    {"TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA", "ECDHE-RSA-AES256-SHA"},
+    {"TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256", "ECDHE-ECDSA-AES128-SHA256"},
+    {"TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256", "ECDHE-RSA-AES128-SHA256"},
+    {"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "ECDHE-RSA-AES128-GCM-SHA256"},
+    {"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "ECDHE-ECDSA-AES128-GCM-SHA256"},
+    {"TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", "ECDHE-RSA-AES256-GCM-SHA384"},
+    {"TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "ECDHE-ECDSA-AES256-GCM-SHA384"},
+    {"TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", "ECDHE-RSA-CHACHA20-POLY1305"},
+    {"TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", "ECDHE-ECDSA-CHACHA20-POLY1305"},
+    {"TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305", "ECDHE-RSA-CHACHA20-POLY1305"},
+    {"TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305", "ECDHE-ECDSA-CHACHA20-POLY1305"},
+    {"TLS_AES_128_GCM_SHA256", NULL},
+    {"TLS_AES_256_GCM_SHA384", NULL},
+    {"TLS_CHACHA20_POLY1305_SHA256", NULL},
+};
+
+/* cipher_suites: Go's names, translated into an OpenSSL cipher list. */
+static int
+parse_ciphers(ts_web_config *c, const ts_ynode *cs, ts_error *err)
+{
+    if (!cs || ts_ynode_is_null(cs))
+        return 0;
+    if (cs->type != TS_YNODE_SEQ)
+        return fail(err, TS_EPARSE,
+                    "yaml: unmarshal errors:\n  line %d: cannot unmarshal %s into []web.Cipher",
+                    cs->line, ts_ynode_kind(cs));
+    ts_buf b;
+    ts_buf_init(&b, 0);
+    for (size_t i = 0; i < cs->n; i++) {
+        const char *name = scalar(cs->kids[i]);
+        size_t j = 0, nn = sizeof cipher_names / sizeof cipher_names[0];
+        while (j < nn && (!name || strcmp(cipher_names[j][0], name) != 0))
+            j++;
+        if (j == nn) {
+            ts_buf_fini(&b);
+            return fail(err, TS_EINVAL, "unknown cipher: %s", name ? name : "");
+        }
+        if (!cipher_names[j][1])
+            continue;
+        if (b.len)
+            ts_buf_putc(&b, ':');
+        ts_buf_puts(&b, cipher_names[j][1]);
+    }
+    if (b.len)
+        c->ciphers = ts_strdup(ts_buf_cstr(&b));
+    ts_buf_fini(&b);
+    return 0;
+}
+
+/* curve_preferences: Go's curve names as an OpenSSL groups list. */
+static int
+parse_curves(ts_web_config *c, const ts_ynode *cp, ts_error *err)
+{
+    static const char *const names[][2] = {{"CurveP256", "P-256"},
+                                           {"CurveP384", "P-384"},
+                                           {"CurveP521", "P-521"},
+                                           {"X25519", "X25519"}};
+    if (!cp || ts_ynode_is_null(cp))
+        return 0;
+    if (cp->type != TS_YNODE_SEQ)
+        return fail(err, TS_EPARSE,
+                    "yaml: unmarshal errors:\n  line %d: cannot unmarshal %s into []web.Curve",
+                    cp->line, ts_ynode_kind(cp));
+    ts_buf b;
+    ts_buf_init(&b, 0);
+    for (size_t i = 0; i < cp->n; i++) {
+        const char *name = scalar(cp->kids[i]);
+        size_t j = 0;
+        while (j < 4 && (!name || strcmp(names[j][0], name) != 0))
+            j++;
+        if (j == 4) {
+            ts_buf_fini(&b);
+            return fail(err, TS_EINVAL, "unknown curve: %s", name ? name : "");
+        }
+        if (b.len)
+            ts_buf_putc(&b, ':');
+        ts_buf_puts(&b, names[j][1]);
+    }
+    if (b.len)
+        c->groups = ts_strdup(ts_buf_cstr(&b));
+    ts_buf_fini(&b);
+    return 0;
+}
+
 static int
 parse_tls(ts_web_config *c, const ts_ynode *t, const char *dir, ts_error *err)
 {
@@ -211,12 +312,10 @@ parse_tls(ts_web_config *c, const ts_ynode *t, const char *dir, ts_error *err)
         c->client_auth = TS_WEB_CLIENT_REQUEST;
     else if (strcmp(auth, "RequireAndVerifyClientCert") == 0)
         c->client_auth = TS_WEB_CLIENT_REQUIRED;
-    else if (strcmp(auth, "RequireAnyClientCert") == 0 || strcmp(auth, "RequireClientCert") == 0 ||
-             strcmp(auth, "VerifyClientCertIfGiven") == 0)
-        return fail(err, TS_EUNSUPPORTED,
-                    "client_auth_type %s is not supported by this server's TLS engine (nng with "
-                    "mbedTLS): use RequireAndVerifyClientCert or NoClientCert",
-                    auth);
+    else if (strcmp(auth, "RequireAnyClientCert") == 0 || strcmp(auth, "RequireClientCert") == 0)
+        c->client_auth = TS_WEB_CLIENT_REQUIRE_ANY; /* the second: exporter-toolkit's old name */
+    else if (strcmp(auth, "VerifyClientCertIfGiven") == 0)
+        c->client_auth = TS_WEB_CLIENT_VERIFY_IF_GIVEN;
     else
         return fail(err, TS_EINVAL, "Invalid ClientAuth: %s", auth);
     if (ca && c->client_auth == TS_WEB_CLIENT_NONE)
@@ -225,16 +324,14 @@ parse_tls(ts_web_config *c, const ts_ynode *t, const char *dir, ts_error *err)
     if (c->client_auth == TS_WEB_CLIENT_REQUIRED && !ca)
         return fail(err, TS_EINVAL,
                     "client_auth_type RequireAndVerifyClientCert needs client_ca_file");
-    const ts_ynode *cs = ts_ynode_get(t, "cipher_suites");
-    if (cs && !ts_ynode_is_null(cs) && !(cs->type == TS_YNODE_SEQ && cs->n == 0))
-        return fail(err, TS_EUNSUPPORTED,
-                    "cipher_suites is not supported by this server's TLS engine (nng with "
-                    "mbedTLS chooses the suites); remove it");
-    const ts_ynode *cp = ts_ynode_get(t, "curve_preferences");
-    if (cp && !ts_ynode_is_null(cp) && !(cp->type == TS_YNODE_SEQ && cp->n == 0))
-        return fail(err, TS_EUNSUPPORTED,
-                    "curve_preferences is not supported by this server's TLS engine (nng with "
-                    "mbedTLS); remove it");
+    if ((rc = parse_ciphers(c, ts_ynode_get(t, "cipher_suites"), err)) ||
+        (rc = parse_curves(c, ts_ynode_get(t, "curve_preferences"), err)))
+        return rc;
+    const char *pref = scalar(ts_ynode_get(t, "prefer_server_cipher_suites"));
+    if (pref && strcmp(pref, "true") != 0 && strcmp(pref, "false") != 0)
+        return fail(err, TS_EPARSE,
+                    "yaml: unmarshal errors:\n  cannot unmarshal !!str `%s` into bool", pref);
+    c->prefer_server_ciphers = !pref || strcmp(pref, "true") == 0;
     if (c->min_version > c->max_version)
         return fail(err, TS_EINVAL, "min_version is above max_version");
     return 0;
@@ -337,6 +434,8 @@ ts_web_config_free(ts_web_config *c)
     ts_free(c->cert_file);
     ts_free(c->key_file);
     ts_free(c->ca_file);
+    ts_free(c->ciphers);
+    ts_free(c->groups);
     for (size_t i = 0; i < c->nusers; i++) {
         ts_free(c->users[i].name);
         ts_free(c->users[i].hash);

@@ -11,11 +11,9 @@
  *
  * Validation is what `promtool check web-config` does: strict keys, bcrypt
  * hashes well formed, header names and values allowed, TLS cert/key loadable
- * (the PEM files are read here; nng/mbedTLS parses them when serving).
- * What nng's TLS engine (mbedTLS 2.28) cannot do is a clear error instead
- * of being silently ignored: cipher_suites, curve_preferences,
- * RequireAnyClientCert and VerifyClientCertIfGiven; TLS 1.3 is not offered
- * by mbedTLS 2.28, so max_version TLS13 serves TLS 1.2 at most.
+ * (the PEM files are read here; OpenSSL loads them when serving, tls.h),
+ * cipher_suites and curve_preferences names known (Go's names, kept here
+ * translated into OpenSSL's).
  *
  * bcrypt checks use libxcrypt's crypt_rn (never our own bcrypt).  A
  * successful check is cached (a seeded 128-bit xxHash of user and password,
@@ -32,9 +30,11 @@
 #include "pkg/util/err.h"
 
 enum {
-    TS_WEB_CLIENT_NONE,     /* NoClientCert */
-    TS_WEB_CLIENT_REQUEST,  /* RequestClientCert: asked for, not required, not checked */
-    TS_WEB_CLIENT_REQUIRED, /* RequireAndVerifyClientCert */
+    TS_WEB_CLIENT_NONE,            /* NoClientCert */
+    TS_WEB_CLIENT_REQUEST,         /* RequestClientCert: asked for, not required, not checked */
+    TS_WEB_CLIENT_REQUIRED,        /* RequireAndVerifyClientCert */
+    TS_WEB_CLIENT_REQUIRE_ANY,     /* RequireAnyClientCert: required, not checked */
+    TS_WEB_CLIENT_VERIFY_IF_GIVEN, /* VerifyClientCertIfGiven */
 };
 
 typedef struct ts_web_user {
@@ -47,6 +47,10 @@ typedef struct ts_web_config {
     char *cert_file, *key_file, *ca_file; /* resolved against the config file's directory */
     int client_auth;                      /* TS_WEB_CLIENT_* */
     int min_version, max_version;         /* 10..13 */
+    char *ciphers; /* OpenSSL cipher list from cipher_suites (TLS <= 1.2); NULL: default */
+    char *groups;  /* OpenSSL groups list from curve_preferences; NULL: default */
+    bool
+        prefer_server_ciphers; /* prefer_server_cipher_suites (default true, as exporter-toolkit) */
     ts_web_user *users;
     size_t nusers;
     char **headers;  /* name, value, name, value ... */

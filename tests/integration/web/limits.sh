@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Bounded requests on a real shard: a long query (a Grafana-style regex
-# alternation of 500 values, 14 KB: more than 8 KiB) POSTed is answered correctly; a body over
-# the limit gets 413 before it is read; a PromQL expression nested 100000 deep
-# gets a clear 400 (Prometheus 2.42 does not answer it within 30 s); 200 idle
-# connections (slowloris) do not stop a normal query being answered within 1 s.
+# Bounded requests on a real shard and querier: a long query (a Grafana-style regex
+# alternation of 500 values, 14 KB: more than 8 KiB) POSTed is answered correctly, and a GET
+# with a 100 KiB query string too (shard and querier; Prometheus takes 1 MiB of headers); a
+# 2 MiB header gets 431 and a 2 MiB request line 414, each with a text body; a body over the
+# limit gets 413 before it is read; a PromQL expression nested 100000 deep gets a clear 400
+# (Prometheus 2.42 does not answer it within 30 s); 200 idle connections (slowloris) do not
+# stop a normal query being answered within 1 s; --web.max-connections=N with N idle
+# connections makes client N+1 wait (not reset) until one closes or times out; an idle
+# connection is closed after --web.read-timeout.
 . "$(dirname "$0")/../lib.sh"
 cd "$TS_TMP"
 web=$(free_port); store=$(free_port)
@@ -67,4 +71,156 @@ assert b'"2"' in body, body
 assert dt < 1.0, dt
 PY
 self_up || fail "shard not answering after the slowloris test"
+
+# ---- a GET with a 100 KiB query string, at the shard and at a querier over it
+qweb=$(free_port)
+start querier "$TESSERA" query --web.listen-address=127.0.0.1:$qweb --store=tcp://127.0.0.1:$store \
+    --web.max-connections=3
+qurl=http://127.0.0.1:$qweb
+wait_http "$qurl/-/ready"
+# four selectors of 800 alternatives each (one regex of 3200 would pass PCRE2's compiled-size
+# limit, a separate matter), only the last one matching the shard itself
+python3 - "$web" >long.txt <<'PY'
+import sys
+sel = []
+for k in range(4):
+    vals = "|".join("host-%d-%05d.example.org:9100" % (k, i) for i in range(800))
+    sel.append('up{instance=~"%s%s"}' % (vals, "|127.0.0.1:" + sys.argv[1] if k == 3 else ""))
+print("count(%s)" % " or ".join(sel), end="")
+PY
+long_get() {
+    curl -s -w '\n%{http_code} %{size_request}' -G --data-urlencode query@long.txt \
+        "$1/api/v1/query" >long.out
+    local last; last=$(tail -1 long.out)
+    [ "${last%% *}" = 200 ] || { echo "status ${last%% *}: $(head -c 300 long.out)"; return 1; }
+    [ "${last##* }" -gt 102400 ] || { echo "request only ${last##* } bytes"; return 1; }
+    head -1 long.out | jq -e '.data.result[0].value[1] == "1"' >/dev/null ||
+        { echo "result: $(head -c 300 long.out)"; return 1; }
+}
+long_get "$url" || fail "100 KiB GET at the shard"
+has_self() { q "$qurl" 'up{job="self"}' | jq -e '.data.result | length == 1' >/dev/null; }
+until_true 30 has_self || fail "querier does not see the shard"
+long_get "$qurl" || fail "100 KiB GET at the querier"
+
+# ---- a 2 MiB header: 431 with a text body; a 2 MiB request line: 414; the server carries on
+python3 - "$web" <<'PY' || fail "oversized heads"
+import socket, sys
+port = int(sys.argv[1])
+def ask(head):
+    s = socket.create_connection(("127.0.0.1", port), timeout=20)
+    try:
+        s.sendall(head)
+    except OSError:
+        pass  # the server may answer and close before taking all of it
+    data = b""
+    while True:
+        try:
+            b = s.recv(65536)
+        except ConnectionResetError:
+            break
+        if not b:
+            break
+        data += b
+    s.close()
+    return data.decode(errors="replace")
+big = "x" * (2 << 20)
+out = ask(("GET /api/v1/query?query=up HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\n\r\n" % big).encode())
+assert out.startswith("HTTP/1.1 431 Request Header Fields Too Large\r\n"), out[:200]
+assert "Connection: close" in out, out[:300]
+assert out.endswith("431 Request Header Fields Too Large: the request headers are larger than 1 MiB\n"), out[-200:]
+out = ask(("GET /api/v1/query?query=%s HTTP/1.1\r\nHost: x\r\n\r\n" % big).encode())
+assert out.startswith("HTTP/1.1 414 Request URI Too Long\r\n"), out[:200]
+assert "the request line is longer than 1 MiB" in out, out[-200:]
+# malformed heads get 400 with a reason, not a silent close
+out = ask(b"GET / HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n")
+assert out.startswith("HTTP/1.1 400 Bad Request\r\n") and "invalid header field name" in out, out
+out = ask(b"GET /\r\n\r\n")
+assert out.startswith("HTTP/1.1 400 Bad Request\r\n") and "no HTTP version" in out, out
+out = ask(b"POST /api/v1/query HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab")
+assert out.startswith("HTTP/1.1 400 Bad Request\r\n"), out
+out = ask(b"POST /api/v1/query HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\n")
+assert out.startswith("HTTP/1.1 411 Length Required\r\n") and "chunked" in out, out
+PY
+self_up || fail "shard not answering after the oversized heads"
+
+# ---- --web.max-connections=3 on the querier: 3 idle connections hold every slot; a 4th
+# client waits in the backlog (not reset, not answered) until one of them closes
+python3 - "$qweb" <<'PY' || fail "max-connections"
+import socket, sys, time
+port = int(sys.argv[1])
+def held(port):
+    """A connection the server has certainly accepted: one answered request, kept alive."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    s.sendall(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n")
+    data = b""
+    while b"\r\n\r\n" not in data or not data.endswith(b"Healthy.\n"):
+        b = s.recv(4096)
+        assert b, data
+        data += b
+    assert data.startswith(b"HTTP/1.1 200 OK"), data
+    return s
+idle = [held(port) for _ in range(3)]
+c = socket.create_connection(("127.0.0.1", port), timeout=20)  # the kernel's backlog takes it
+c.sendall(b"GET /api/v1/query?query=1%2B1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+c.settimeout(1.0)
+try:
+    early = c.recv(4096)
+except socket.timeout:
+    early = None
+assert early is None, "answered beyond --web.max-connections: %r" % early
+idle[0].close()
+c.settimeout(20)
+data = b""
+while True:
+    b = c.recv(65536)
+    if not b:
+        break
+    data += b
+assert data.startswith(b"HTTP/1.1 200 OK"), data[:200]
+assert b'"2"' in data, data
+print("client 4 served after an idle connection closed")
+for s in idle[1:]:
+    s.close()
+PY
+
+# ---- --web.read-timeout=2s, --web.max-connections=2: idle connections are closed by the
+# server, and a client waiting for a slot is then served
+qweb2=$(free_port)
+start querier2 "$TESSERA" query --web.listen-address=127.0.0.1:$qweb2 \
+    --store=tcp://127.0.0.1:$store --web.max-connections=2 --web.read-timeout=2s
+wait_http "http://127.0.0.1:$qweb2/-/ready"
+python3 - "$qweb2" <<'PY' || fail "idle timeout"
+import socket, sys, time
+port = int(sys.argv[1])
+def held(port):
+    """A connection the server has certainly accepted: one answered request, kept alive."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    s.sendall(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n")
+    data = b""
+    while b"\r\n\r\n" not in data or not data.endswith(b"Healthy.\n"):
+        b = s.recv(4096)
+        assert b, data
+        data += b
+    assert data.startswith(b"HTTP/1.1 200 OK"), data
+    return s
+idle = [held(port) for _ in range(2)]
+idle[1].sendall(b"GET /api/v1/query?query=1 HTTP/1.1\r\nHost: x\r\n")  # never finished
+c = socket.create_connection(("127.0.0.1", port), timeout=30)
+c.sendall(b"GET /api/v1/query?query=1%2B1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+t0 = time.monotonic()
+for s in idle:
+    assert s.recv(4096) == b"", "idle connection got data"  # closed by the server
+data = b""
+while True:
+    b = c.recv(65536)
+    if not b:
+        break
+    data += b
+assert data.startswith(b"HTTP/1.1 200 OK") and b'"2"' in data, data[:300]
+print("idle connections closed and the waiting client served after %.1f s" % (time.monotonic() - t0))
+PY
+# bad values are refused
+"$TESSERA" query --web.listen-address=127.0.0.1:$(free_port) --store=tcp://127.0.0.1:$store \
+    --web.max-connections=0 >bad.log 2>&1 && fail "--web.max-connections=0 accepted"
+grep -q "web.max-connections" bad.log || fail "bad --web.max-connections: $(cat bad.log)"
 echo OK

@@ -4,8 +4,9 @@
 # web-config` (same verdicts and texts), basic auth (401 + WWW-Authenticate,
 # 200; re-read on change, a broken edit keeps the last good users), the
 # configured headers, TLS (curl and promtool over https), client certificates
-# with RequireAndVerifyClientCert (handshake refused without one), and no
-# secret in /api/v1/status/config.
+# with RequireAndVerifyClientCert (handshake refused without one), the other
+# TLS options (cipher_suites enforced, VerifyClientCertIfGiven, edits applied to
+# new connections), and no secret in /api/v1/status/config.
 . "$(dirname "$0")/../lib.sh"
 cd "$TS_TMP"
 
@@ -58,10 +59,27 @@ for f in auth.yml tls.yml mtls.yml empty.yml bad_*.yml; do
     *) [ "$pout" = "$tout" ] || fail "$f: promtool said '$pout', tessera said '$tout'" ;;
     esac
 done
-# what mbedTLS cannot do is refused with a clear error (promtool accepts it)
-w 'tls_server_config:\n  cert_file: srv.crt\n  key_file: srv.key\n  cipher_suites: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]\n' >ciphers.yml
-out=$("$TESSERA" check web-config ciphers.yml 2>&1) && fail "cipher_suites accepted: $out"
-grep -q "cipher_suites is not supported" <<<"$out" || fail "cipher_suites: $out"
+# every TLS option is taken (OpenSSL serves them), with promtool's verdicts
+t='tls_server_config:\n  cert_file: srv.crt\n  key_file: srv.key\n'
+w "$t"'  cipher_suites: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]\n  max_version: TLS12\n' >ciphers.yml
+w "$t"'  cipher_suites: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, TLS_AES_128_GCM_SHA256]\n' >ciphers13.yml
+w "$t"'  cipher_suites: [TLS_BOGUS]\n' >bad_cipher.yml
+w "$t"'  curve_preferences: [X25519, CurveP256]\n  prefer_server_cipher_suites: false\n' >curves.yml
+w "$t"'  curve_preferences: [Bogus]\n' >bad_curve.yml
+w "$t"'  client_auth_type: RequireAnyClientCert\n' >anycert.yml
+w "$t"'  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: ca.crt\n' >ifgiven.yml
+w "$t"'  client_auth_type: RequestClientCert\n' >request.yml
+for f in ciphers.yml ciphers13.yml bad_cipher.yml curves.yml bad_curve.yml anycert.yml ifgiven.yml \
+    request.yml; do
+    set +e
+    pout=$(promtool check web-config "$f" 2>&1)
+    prc=$?
+    tout=$("$TESSERA" check web-config "$f" 2>&1)
+    trc=$?
+    set -e
+    [ "$prc" = "$trc" ] && [ "$pout" = "$tout" ] ||
+        fail "$f: promtool said '$pout' ($prc), tessera said '$tout' ($trc)"
+done
 
 # ---- a shard with basic auth and headers
 web=$(free_port); store=$(free_port)
@@ -157,4 +175,27 @@ ossl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=rogue -keyout rogue.key
     fail "a client certificate from another CA was accepted"
 out=$(curl -sf --cacert ca.crt --cert cli.crt --key cli.key "$murl/api/v1/query?query=1")
 grep -q '"status":"success"' <<<"$out" || fail "mtls query: $out"
+
+# ---- the other TLS options, on a third shard whose web config is edited in place (re-read for
+# new connections, as Prometheus does): cipher_suites, VerifyClientCertIfGiven
+cp ciphers.yml web3.yml
+web3=$(free_port)
+start shard3 "$TESSERA" shard --config.file=prometheus.yml --storage.tsdb.path=data4 \
+    --web.listen-address=127.0.0.1:$web3 --store.listen-address=tcp://127.0.0.1:$(free_port) \
+    --web.config.file=web3.yml
+curl3() { curl -s -o /dev/null -w '%{http_code}' --cacert ca.crt "$@"; }
+is200_3() { [ "$(curl3 "$@" "https://127.0.0.1:$web3/-/healthy")" = 200 ]; }
+until_true 30 is200_3 || fail "shard3 (TLS) not ready"
+[ "$(curl3 --tls-max 1.2 --ciphers ECDHE-RSA-AES128-GCM-SHA256 "https://127.0.0.1:$web3/-/healthy")" = 200 ] ||
+    fail "the configured cipher refused"
+[ "$(curl3 --tls-max 1.2 --ciphers ECDHE-RSA-AES256-GCM-SHA384 "https://127.0.0.1:$web3/-/healthy")" = 000 ] ||
+    fail "a cipher outside cipher_suites accepted"
+[ "$(curl3 --tlsv1.3 "https://127.0.0.1:$web3/-/healthy")" = 000 ] || fail "TLS 1.3 above max_version"
+cp ifgiven.yml web3.yml.new && mv web3.yml.new web3.yml
+until_true 20 is200_3 --tlsv1.3 || fail "edited web config (TLS 1.3 allowed again) not applied"
+[ "$(curl3 "https://127.0.0.1:$web3/-/healthy")" = 200 ] || fail "VerifyClientCertIfGiven: no cert refused"
+[ "$(curl3 --cert cli.crt --key cli.key "https://127.0.0.1:$web3/-/healthy")" = 200 ] ||
+    fail "VerifyClientCertIfGiven: a good cert refused"
+[ "$(curl3 --cert rogue.crt --key rogue.key "https://127.0.0.1:$web3/-/healthy")" = 000 ] ||
+    fail "VerifyClientCertIfGiven: a certificate from another CA accepted"
 echo OK

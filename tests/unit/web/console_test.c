@@ -12,7 +12,6 @@
 #include "tests/testutil/t.h"
 
 #include <curl/curl.h>
-#include <nng/nng.h>
 #include <strings.h>
 #include <zlib.h>
 
@@ -295,7 +294,6 @@ static void
 at_exit(void)
 {
     curl_global_cleanup();
-    nng_fini();
 }
 
 __attribute__((constructor)) static void

@@ -11,7 +11,6 @@
 #include "tests/testutil/t.h"
 #include "tests/unit/web/helpers.h"
 
-#include <nng/nng.h>
 #include <pthread.h>
 
 /* %1$lld = first sample time (s); samples every 15 s, ten of them. */
@@ -189,7 +188,6 @@ static void
 at_exit(void)
 {
     curl_global_cleanup();
-    nng_fini();
 }
 
 __attribute__((constructor)) static void

@@ -18,7 +18,6 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <nng/nng.h>
 #include <pthread.h>
 
 /* ------------------------------------------------------------ param parsing */
@@ -478,8 +477,8 @@ test_server_keepalive(void)
     T_EQ(code, 411);
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
-    /* a long query string; nng 1.5 caps the request line at 8 KiB (see server.h) */
-    size_t ulen = 7500;
+    /* a long query string (100 KiB: nng 1.5, used before, dropped anything over 8 KiB) */
+    size_t ulen = 100 * 1024;
     char *path = ts_malloc(ulen + 16);
     snprintf(path, ulen + 16, "/echo?x=");
     memset(path + 8, 'u', ulen - 8);
@@ -753,7 +752,8 @@ test_server_concurrent(void)
     ts_web_server_opts o = {.listen = listen};
     T_OK(ts_web_server_new(&s2, &o, &err));
     T_OK(ts_web_server_route(s2, "GET", "/x", false, echo, NULL));
-    /* nng shares one server per address, so the same port "starts" again */
+    T_NE(ts_web_server_start(s2, &err), 0); /* the port is taken */
+    T_TRUE(strstr(err.msg, "address already in use") != NULL);
     ts_web_server_free(s2);
     T_NE(ts_web_server_new(&s2, &(ts_web_server_opts){.listen = "nocolon"}, &err), 0);
     fixture_stop(&g);
@@ -1042,7 +1042,6 @@ static void
 at_exit(void)
 {
     curl_global_cleanup();
-    nng_fini(); /* lets nng's reaper free the servers' last pieces before leak checking */
 }
 
 __attribute__((constructor)) static void
