@@ -1,8 +1,53 @@
 #include "pkg/store/codec.h"
 #include "pkg/util/mem.h"
 
+#include <pthread.h>
 #include <string.h>
 #include <zstd.h>
+
+/* Per-thread zstd contexts.  ZSTD_compress and ZSTD_decompress make and
+ * free a context on every call (allocating and clearing its tables), which
+ * cost more than compressing a small frame: a store request and its reply
+ * paid it twice on each side.  A pthread key with a destructor frees a
+ * thread's contexts when it exits. */
+typedef struct zctx {
+    ZSTD_CCtx *c;
+    ZSTD_DCtx *d;
+} zctx;
+
+static pthread_key_t zkey;
+static pthread_once_t zonce = PTHREAD_ONCE_INIT;
+
+static void
+zctx_free(void *p)
+{
+    zctx *z = p;
+    ZSTD_freeCCtx(z->c);
+    ZSTD_freeDCtx(z->d);
+    ts_free(z);
+}
+
+static void
+zkey_make(void)
+{
+    pthread_key_create(&zkey, zctx_free);
+}
+
+/* This thread's contexts (made on first use; NULL members if zstd could not
+ * allocate them: the callers then fall back to the one-shot functions). */
+static zctx *
+zctx_get(void)
+{
+    pthread_once(&zonce, zkey_make);
+    zctx *z = pthread_getspecific(zkey);
+    if (!z) {
+        z = ts_calloc(1, sizeof(*z));
+        z->c = ZSTD_createCCtx();
+        z->d = ZSTD_createDCtx();
+        pthread_setspecific(zkey, z);
+    }
+    return z;
+}
 
 static void *
 arena_alloc(void *ctx, size_t n)
@@ -57,7 +102,9 @@ ts_store_frame_pack(ts_buf *out, uint8_t type, const ProtobufCMessage *msg)
     int rc = ts_buf_reserve(out, 1 + bound);
     if (rc == TS_OK) {
         out->p[out->len] = type;
-        size_t z = ZSTD_compress(out->p + out->len + 1, bound, raw, plen, 1);
+        ZSTD_CCtx *cc = zctx_get()->c;
+        size_t z = cc ? ZSTD_compressCCtx(cc, out->p + out->len + 1, bound, raw, plen, 1)
+                      : ZSTD_compress(out->p + out->len + 1, bound, raw, plen, 1);
         if (ZSTD_isError(z))
             rc = TS_EIO;
         else
@@ -84,7 +131,9 @@ ts_store_frame_unpack(const uint8_t *p, size_t n, size_t max, ts_arena *a, uint8
         return ts_error_set(err, TS_ELIMIT, "frame body of %llu bytes exceeds the limit of %zu",
                             size, max);
     uint8_t *raw = ts_arena_alloc(a, (size_t)size + 1);
-    size_t got = ZSTD_decompress(raw, (size_t)size, p + 1, n - 1);
+    ZSTD_DCtx *dc = zctx_get()->d;
+    size_t got = dc ? ZSTD_decompressDCtx(dc, raw, (size_t)size, p + 1, n - 1)
+                    : ZSTD_decompress(raw, (size_t)size, p + 1, n - 1);
     if (ZSTD_isError(got) || got != size)
         return ts_error_set(err, TS_ECORRUPT, "corrupt zstd frame body");
     ProtobufCAllocator alloc = {arena_alloc, arena_free, a};
