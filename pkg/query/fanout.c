@@ -34,9 +34,10 @@ typedef struct fq {
     size_t n;
     const char **group_key; /* per store: shard identity + labels without replica labels */
     uint64_t fetched;       /* samples fetched over the whole query */
-    pthread_mutex_t mu;     /* this query's own: slots' done flags, pending */
+    pthread_mutex_t mu;     /* this query's own: slots' done flags */
     pthread_cond_t cv;
-    size_t pending;
+    struct prefetched *pre; /* selects announced by prefetch, started at once */
+    size_t npre, next_pre;  /* next_pre: the first not yet taken by a select */
 } fq;
 
 typedef struct slot {
@@ -124,7 +125,6 @@ slot_done(void *arg, int rc)
     pthread_mutex_lock(&q->mu);
     s->done = true;
     s->ok = rc == 0;
-    q->pending--;
     pthread_cond_broadcast(&q->cv);
     pthread_mutex_unlock(&q->mu);
 }
@@ -134,7 +134,26 @@ typedef struct fan {
     size_t n;
     group *groups;
     size_t ngroups;
+    int64_t t0; /* ms when its calls were started */
 } fan;
+
+/* A select announced by prefetch: its fan-out, started before it is asked. */
+typedef struct prefetched {
+    ts_select_hints hints;
+    ts_matcher *const *ms;
+    size_t nms;
+    fan fn;
+} prefetched;
+
+/* Whether every slot of fn is done; called with q->mu held. */
+static bool
+fan_done(const fan *fn)
+{
+    for (size_t i = 0; i < fn->n; i++)
+        if (!fn->slots[i].done)
+            return false;
+    return true;
+}
 
 /* Picks the stores to ask and groups them by shard.  Unhealthy or
  * disconnected stores get a failed slot without a request (fail fast),
@@ -188,13 +207,14 @@ plan(fq *q, ts_matcher *const *ms, size_t nms, fan *fn)
 /* Waits for every started call, or for each shard to have one answer plus
  * the slow replicas' allowance.  Calls past it are cancelled. */
 static void
-wait_calls(fq *q, fan *fn, int64_t t_start)
+wait_calls(fq *q, fan *fn)
 {
+    int64_t t_start = fn->t0;
     const ts_query_fanout_opts *o = &q->f->opts;
     bool skip_slow = o->dedup && o->slow_replica_ms > 0;
     slot **cancel = ts_calloc(fn->n + 1, sizeof(slot *));
     pthread_mutex_lock(&q->mu);
-    while (q->pending > 0) {
+    while (!fan_done(fn)) {
         int64_t now = ts_now_ms(), wake = INT64_MAX;
         size_t nc = 0;
         if (skip_slow) {
@@ -292,10 +312,7 @@ static void
 start_calls(fq *q, fan *fn, const ask *r)
 {
     ts_store_query_opts so = store_opts(q);
-    pthread_mutex_lock(&q->mu);
-    for (size_t i = 0; i < fn->n; i++)
-        q->pending += !fn->slots[i].done;
-    pthread_mutex_unlock(&q->mu);
+    fn->t0 = ts_now_ms();
     for (size_t i = 0; i < fn->n; i++) {
         slot *s = &fn->slots[i];
         if (!s->done)
@@ -308,9 +325,8 @@ static void
 fan_out(fq *q, const ask *r, fan *fn)
 {
     plan(q, r->ms, r->nms, fn);
-    int64_t t0 = ts_now_ms();
     start_calls(q, fn, r);
-    wait_calls(q, fn, t0);
+    wait_calls(q, fn);
 }
 
 /* ------------------------------------------------------------ judging */
@@ -516,7 +532,17 @@ fq_select(ts_querier *qq, bool sorted, const ts_select_hints *hints, ts_matcher 
     fq *q = (fq *)qq;
     *out = NULL;
     fan fn;
-    fan_out(q, &(ask){.kind = ASK_SELECT, .hints = hints, .ms = ms, .nms = nms}, &fn);
+    prefetched *p = q->next_pre < q->npre ? &q->pre[q->next_pre] : NULL;
+    if (p && p->ms == ms && p->nms == nms && hints && p->hints.start == hints->start &&
+        p->hints.end == hints->end && p->hints.range == hints->range) {
+        /* announced: its calls are under way since prefetch */
+        q->next_pre++;
+        fn = p->fn;
+        memset(&p->fn, 0, sizeof(p->fn));
+        wait_calls(q, &fn);
+    } else {
+        fan_out(q, &(ask){.kind = ASK_SELECT, .hints = hints, .ms = ms, .nms = nms}, &fn);
+    }
     ts_series_set **sets = ts_calloc(fn.n + 1, sizeof(*sets));
     size_t ns = 0;
     int rc = TS_OK;
@@ -623,10 +649,66 @@ fq_label_names(ts_querier *q, ts_matcher *const *ms, size_t nms, ts_arena *a, co
     return fq_strings((fq *)q, NULL, ms, nms, a, out, n, err);
 }
 
+/* Starts the fan-out of every announced select (storage.h); fq_select
+ * takes them in order. */
+static void
+fq_prefetch(ts_querier *qq, const ts_select_hints *hints, ts_matcher *const *const *ms,
+            const size_t *nms, size_t n)
+{
+    fq *q = (fq *)qq;
+    if (q->npre || n == 0)
+        return; /* announced once per querier */
+    q->pre = ts_calloc(n, sizeof(*q->pre));
+    q->npre = n;
+    for (size_t i = 0; i < n; i++) {
+        prefetched *p = &q->pre[i];
+        p->hints = hints[i];
+        p->hints.grouping = NULL; /* not kept: the store request has been packed */
+        p->hints.ngrouping = 0;
+        p->hints.func = NULL;
+        p->ms = ms[i];
+        p->nms = nms[i];
+        plan(q, ms[i], nms[i], &p->fn);
+        start_calls(q, &p->fn,
+                    &(ask){.kind = ASK_SELECT, .hints = &hints[i], .ms = ms[i], .nms = nms[i]});
+    }
+}
+
+/* Drops the announced selects that were never made (the query failed
+ * before them): their calls are waited for (each is bounded by the response
+ * timeout) and freed.  Not cancelled: with nng 1.5, a req context whose send
+ * was aborted could leave the socket's close waiting forever. */
+static void
+drop_prefetched(fq *q)
+{
+    for (size_t i = q->next_pre; i < q->npre; i++) {
+        fan *fn = &q->pre[i].fn;
+        pthread_mutex_lock(&q->mu);
+        while (!fan_done(fn))
+            pthread_cond_wait(&q->cv, &q->mu);
+        pthread_mutex_unlock(&q->mu);
+        for (size_t k = 0; k < fn->n; k++) {
+            if (!fn->slots[k].call)
+                continue;
+            ts_series_set *in = NULL;
+            ts_error e;
+            ts_error_clear(&e);
+            if (ts_store_call_series(fn->slots[k].call, &in, &e) == TS_OK)
+                ts_ss_free(in);
+            fn->slots[k].call = NULL;
+        }
+        fan_free(fn);
+    }
+    ts_free(q->pre);
+    q->pre = NULL;
+    q->npre = q->next_pre = 0;
+}
+
 static void
 fq_close(ts_querier *qq)
 {
     fq *q = (fq *)qq;
+    drop_prefetched(q);
     ts_query_endpoints_release(q->f->e, q->st, q->n);
     pthread_mutex_destroy(&q->mu);
     pthread_cond_destroy(&q->cv);
@@ -634,7 +716,8 @@ fq_close(ts_querier *qq)
     ts_free(q);
 }
 
-static const ts_querier_ops fq_ops = {fq_select, fq_label_values, fq_label_names, fq_close};
+static const ts_querier_ops fq_ops = {fq_select, fq_label_values, fq_label_names, fq_close,
+                                      fq_prefetch};
 
 static int
 fanout_querier(ts_queryable *qb, int64_t mint, int64_t maxt, ts_querier **out)

@@ -217,6 +217,14 @@ typedef struct ts_querier_ops {
     int (*label_names)(ts_querier *q, ts_matcher *const *ms, size_t nms, ts_arena *a,
                        const char ***out, size_t *n, ts_error *err);
     void (*close)(ts_querier *q);
+    /* Optional (NULL: none).  The selects that will follow, in this order
+     * (hints[i], ms[i], nms[i]; the same pointers will be passed to select),
+     * so a remote querier can ask for all of them at once instead of one
+     * round trip after another.  A select that was not announced, or comes
+     * out of order, works as without; announced selects never made are
+     * dropped at close. */
+    void (*prefetch)(ts_querier *q, const ts_select_hints *hints, ts_matcher *const *const *ms,
+                     const size_t *nms, size_t n);
 } ts_querier_ops;
 
 struct ts_querier {

@@ -421,11 +421,17 @@ collect(ts__evaluator *e, ts_promql_expr *x, int64_t lo, int64_t hi, sel_list *o
     }
 }
 
+static ts_select_hints
+sel_hints(const sel_req *r)
+{
+    return (ts_select_hints){.start = r->mint, .end = r->maxt, .range = r->range};
+}
+
 static int
 load_series(ts__evaluator *e, ts_querier *q, sel_req *r, ts_promql_result *res)
 {
     const ts_promql_vector_selector *s = &r->vs->u.vs;
-    ts_select_hints hints = {.start = r->mint, .end = r->maxt, .range = r->range};
+    ts_select_hints hints = sel_hints(r);
     ts_series_set *ss = NULL;
     ts_error serr = {0};
     int rc = q->ops->select(q, true, &hints, s->matchers, s->nmatchers, &ss, &serr);
@@ -533,6 +539,22 @@ load_all(ts__evaluator *e, ts_queryable *qb, ts_promql_expr *root, ts_promql_res
     if (rc != 0) {
         ts_free(sl.r);
         return ts_error_set(e->err, rc, "opening querier: %s", ts_strerror(rc));
+    }
+    if (sl.n > 1 && q->ops->prefetch) {
+        /* a remote querier fetches every selector at once: one round trip
+         * to the stores for the query, not one per selector */
+        ts_select_hints *hs = ts_calloc(sl.n, sizeof(*hs));
+        ts_matcher *const **ms = ts_calloc(sl.n, sizeof(*ms));
+        size_t *nms = ts_calloc(sl.n, sizeof(*nms));
+        for (size_t i = 0; i < sl.n; i++) {
+            hs[i] = sel_hints(&sl.r[i]);
+            ms[i] = sl.r[i].vs->u.vs.matchers;
+            nms[i] = sl.r[i].vs->u.vs.nmatchers;
+        }
+        q->ops->prefetch(q, hs, ms, nms, sl.n);
+        ts_free(hs);
+        ts_free(ms);
+        ts_free(nms);
     }
     for (size_t i = 0; i < sl.n && rc == 0; i++)
         rc = load_series(e, q, &sl.r[i], res);

@@ -395,6 +395,89 @@ test_dns_discovery(void)
     store_free(&st);
 }
 
+/* Series of one select through q; SIZE_MAX if it failed or warned. */
+static size_t
+select_count(ts_querier *q, const ts_select_hints *h, ts_matcher *const *ms, size_t nms)
+{
+    ts_series_set *ss;
+    ts_error err;
+    ts_error_clear(&err);
+    if (q->ops->select(q, true, h, ms, nms, &ss, &err) != TS_OK)
+        return SIZE_MAX;
+    size_t n = 0;
+    while (ts_ss_next(ss))
+        n++;
+    if (ss->error.code || ss->nwarnings)
+        n = SIZE_MAX;
+    ts_ss_free(ss);
+    return n;
+}
+
+static void
+test_prefetch(void)
+{
+    /* announced selects are asked at once and taken in order; one out of
+     * order, or one never made, changes nothing but the round trips */
+    store s[4];
+    store_start(&s[0], 0, "a", 0, 0, 0);
+    store_start(&s[1], 0, "b", 0, 0, 2000);
+    store_start(&s[2], 1, "a", 0, 0, 0);
+    store_start(&s[3], 1, "b", 0, 0, 3000);
+    const char *urls[4];
+    for (int i = 0; i < 4; i++)
+        urls[i] = ts_store_server_url(s[i].srv);
+    ts_endpoints *e;
+    ts_error err;
+    ts_error_clear(&err);
+    ts_query_endpoints_opts eo = {.static_urls = urls, .nstatic = 4};
+    T_OK(ts_query_endpoints_start(&e, &eo, &err));
+    ts_fanout f;
+    ts_query_fanout_opts fo = {.dedup = true,
+                               .partial_response = true,
+                               .replica_labels = replica_label,
+                               .nreplica = 1,
+                               .timeout_ms = 5000};
+    ts_query_fanout_init(&f, e, &fo);
+    ts_matcher *m[3];
+    T_OK(ts_matcher_new(&m[0], TS_MATCH_EQ, "job", "j0", NULL));
+    T_OK(ts_matcher_new(&m[1], TS_MATCH_EQ, "job", "j1", NULL));
+    T_OK(ts_matcher_new(&m[2], TS_MATCH_EQ, "__name__", "up", NULL));
+    ts_matcher *const *ms[3] = {&m[0], &m[1], &m[2]};
+    size_t nms[3] = {1, 1, 1};
+    ts_select_hints h[3];
+    for (int i = 0; i < 3; i++)
+        h[i] = (ts_select_hints){.start = T0, .end = T0 + 200 * STEP};
+
+    /* in order: every select takes its prefetched fan-out */
+    ts_querier *q;
+    T_OK(ts_queryable_querier(&f.qb, T0, T0 + 200 * STEP, &q));
+    T_TRUE(q->ops->prefetch != NULL);
+    q->ops->prefetch(q, h, ms, nms, 3);
+    T_EQ(select_count(q, &h[0], ms[0], 1), 3);
+    T_EQ(select_count(q, &h[1], ms[1], 1), 3);
+    T_EQ(select_count(q, &h[2], ms[2], 1), 6); /* both shards, replicas deduplicated */
+    ts_querier_close(q);
+
+    /* out of order: the second select is asked anew, the first takes its
+     * fan-out, the announced second is dropped at close */
+    T_OK(ts_queryable_querier(&f.qb, T0, T0 + 200 * STEP, &q));
+    q->ops->prefetch(q, h, ms, nms, 2);
+    T_EQ(select_count(q, &h[1], ms[1], 1), 3);
+    T_EQ(select_count(q, &h[0], ms[0], 1), 3);
+    ts_querier_close(q);
+
+    /* announced, never made (a query that failed first): all dropped */
+    T_OK(ts_queryable_querier(&f.qb, T0, T0 + 200 * STEP, &q));
+    q->ops->prefetch(q, h, ms, nms, 3);
+    ts_querier_close(q);
+
+    for (int i = 0; i < 3; i++)
+        ts_matcher_free(m[i]);
+    ts_query_endpoints_stop(e);
+    for (int i = 0; i < 4; i++)
+        store_free(&s[i]);
+}
+
 static void
 test_acceptance_through_fanout(void)
 {
@@ -439,5 +522,5 @@ test_acceptance_through_fanout(void)
 T_MAIN({"ha_dedup_and_partial_response", test_ha_dedup_and_partial_response},
        {"slow_replica_skipped", test_slow_replica_skipped},
        {"sd_file_adds_and_removes_stores", test_sd_file_adds_and_removes_stores},
-       {"dns_discovery", test_dns_discovery},
+       {"dns_discovery", test_dns_discovery}, {"prefetch", test_prefetch},
        {"acceptance_through_fanout", test_acceptance_through_fanout})
