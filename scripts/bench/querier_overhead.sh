@@ -202,7 +202,7 @@ write_config "$tmp/a.yml" a
 write_config "$tmp/b.yml" b
 
 # -------------------------------------------------------------- servers
-stores=()
+stores=() store_pids=()
 for idx in 0 1; do
     for r in a b; do
         wp=$(free_port) sp=$(free_port)
@@ -211,6 +211,7 @@ for idx in 0 1; do
             --shard.index=$idx --shard.count=2 --log.level=warn
         wait_ready "http://127.0.0.1:$wp" "$last_pid" || die "shard $idx$r did not start: $(tail -3 "$tmp/shard$idx$r.log")"
         stores+=("--store=tcp://127.0.0.1:$sp")
+        store_pids+=("$last_pid")
     done
 done
 declare -A url pid
@@ -249,7 +250,10 @@ done
 log "shard 0 and shard 1 own $((groups / 2)) addresses each (${addrs[*]})"
 if [ "$hold" = 1 ]; then
     log "holding: querier ${url[q]} (pid ${pid[q]}), shard ${url[s]} (pid ${pid[s]}), prometheus ${url[p]} (pid ${pid[p]}); stores ${stores[*]}; interrupt to stop"
-    while :; do sleep 3600; done
+    while :; do
+        sleep 3600 &
+        wait $! # (a foreground sleep would hold off the TERM trap until it ends)
+    done
 fi
 
 # ------------------------------------------------------------- queries
@@ -371,7 +375,11 @@ echo
 echo "$(date -u '+%Y-%m-%d %H:%M UTC'), scripts/bench/querier_overhead.sh$([ "$quick" = 1 ] && echo ' --quick') --scale=$scale:"
 echo "$targets targets x $series series ($((targets * series)) active series) every ${interval}s, ${warmup}s of warm-up,"
 echo "$runs timed runs per query (interleaved); load average $uptime_now; $(nproc) CPUs."
-echo "Tessera: $tessera ($(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?'))."
+# the checkout the binary was built in (its build dir lives inside it)
+src=$(git -C "$(dirname "$tessera")" rev-parse --show-toplevel 2>/dev/null || true)
+rev="outside a checkout"
+[ -z "$src" ] || rev="commit $(git -C "$src" rev-parse --short HEAD)"
+echo "Tessera: $tessera ($rev)."
 echo
 echo "| query | querier p50 / p99 ms | shard p50 / p99 ms | Prometheus p50 / p99 ms | q/shard p50 | q/shard p99 | q/prom p50 | q/prom p99 | querier = shard |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
@@ -412,8 +420,18 @@ if [ "$load" = 1 ]; then
     echo
     echo "Load: \`wrk -t2 -cC -d${load_secs}s\` per query and system, one after the other (requests/s; answers other than 200, if any, in brackets)."
     echo
-    echo "| query | conns | querier | shard | Prometheus | q/shard | q/prom |"
-    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+    echo "CPU ms per request: utime+stime over the wrk run divided by the requests; the querier's"
+    echo "includes its four stores (all processes also scrape meanwhile)."
+    echo
+    echo "| query | conns | querier req/s | shard req/s | Prometheus req/s | q/shard | q/prom | CPU ms/req querier+stores / shard / Prometheus |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    hz=$(getconf CLK_TCK)
+    ticks() { # pids... -> utime+stime ticks
+        local p t=0
+        for p in "$@"; do t=$((t + $(sed 's/^.*) //' "/proc/$p/stat" | awk '{ print $12 + $13 }'))); done
+        echo "$t"
+    }
+    declare -A cpu_pids=([q]="${pid[q]} ${store_pids[*]}" [s]="${pid[s]}" [p]="${pid[p]}")
     lsum_q=0 lsum_s=0 lsum_p=0
     for lq in "${load_queries[@]}"; do
         size=${lq%%|*} lq=${lq#*|}
@@ -424,15 +442,21 @@ if [ "$load" = 1 ]; then
             path="/api/v1/query_range?query=$(enc "$expr")&start=$((t1 - 3600))&end=$t1&step=15"
         fi
         for c in 16 64; do
-            declare -A rps=() bad=()
+            declare -A rps=() bad=() cpr=()
             for s in q s p; do
+                # shellcheck disable=SC2086 # pid lists
+                c0=$(ticks ${cpu_pids[$s]})
                 wrk -t2 -c"$c" -d"${load_secs}s" "${url[$s]}$path" >"$tmp/wrk.$s" 2>&1 || true
+                # shellcheck disable=SC2086
+                c1=$(ticks ${cpu_pids[$s]})
+                nreq=$(awk '/requests in/ { print $1 }' "$tmp/wrk.$s")
+                cpr[$s]=$(awk -v d=$((c1 - c0)) -v n="${nreq:-0}" -v hz="$hz" 'BEGIN { if (n > 0) printf "%.3f", d * 1000 / hz / n; else print "na" }')
                 rps[$s]=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$tmp/wrk.$s")
                 rps[$s]=${rps[$s]:-0}
                 bad[$s]=$(awk '/Non-2xx/ { printf " (%s non-2xx)", $NF }' "$tmp/wrk.$s")
             done
             lsum_q=$((lsum_q + rps[q])) lsum_s=$((lsum_s + rps[s])) lsum_p=$((lsum_p + rps[p]))
-            echo "| $size $kind: \`$expr\` | $c | ${rps[q]}${bad[q]} | ${rps[s]}${bad[s]} | ${rps[p]}${bad[p]} | $(ratio "${rps[q]}" "${rps[s]}") | $(ratio "${rps[q]}" "${rps[p]}") |"
+            echo "| $size $kind: \`$expr\` | $c | ${rps[q]}${bad[q]} | ${rps[s]}${bad[s]} | ${rps[p]}${bad[p]} | $(ratio "${rps[q]}" "${rps[s]}") | $(ratio "${rps[q]}" "${rps[p]}") | ${cpr[q]} / ${cpr[s]} / ${cpr[p]} |"
         done
     done
     echo
