@@ -4,6 +4,7 @@
 #include "pkg/labels/internal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static bool
@@ -13,6 +14,93 @@ is_literal(const char *s)
         if (strchr("\\^$.|?*+()[]{}", *s))
             return false;
     return true;
+}
+
+/* Whether s is well-formed UTF-8 (Go's regexp refuses a pattern that is
+ * not; a set must not accept what the regex path would refuse). */
+static bool
+utf8_valid(const unsigned char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        unsigned c = s[i];
+        size_t len = c < 0x80           ? 1
+                     : (c >> 5) == 0x6  ? 2
+                     : (c >> 4) == 0xE  ? 3
+                     : (c >> 3) == 0x1E ? 4
+                                        : 0;
+        if (!len || i + len > n || (len == 2 && c < 0xC2))
+            return false;
+        unsigned cp = len == 1 ? c : c & (0x7Fu >> len);
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                return false;
+            cp = (cp << 6) | (s[i + k] & 0x3F);
+        }
+        if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+            (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+            return false;
+        i += len;
+    }
+    return true;
+}
+
+static int
+cmp_strp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Fills m->set when pattern is an alternation of literals: parts split at
+ * unescaped '|', each made of plain characters and backslash-escaped ASCII
+ * punctuation ("\." is "."; Go reads any escaped non-word character as
+ * itself), the whole optionally in one group "(...)" or
+ * "(?:...)".  Anything else (classes, repeats, flags, \d, nested groups)
+ * leaves the set empty and the pattern to PCRE2. */
+static void
+try_set(ts_matcher *m, const char *pattern)
+{
+    size_t n = strlen(pattern);
+    const char *p = pattern, *end = pattern + n;
+    if (n >= 2 && p[0] == '(' && p[n - 1] == ')' && p[n - 2] != '\\') {
+        p += strncmp(p, "(?:", 3) == 0 ? 3 : 1;
+        end--;
+    }
+    if (!utf8_valid((const unsigned char *)p, (size_t)(end - p)))
+        return;
+    size_t nparts = 1;
+    for (const char *q = p; q < end; q++) {
+        if (*q == '\\') {
+            if (q + 1 >= end || !strchr("\\^$.|?*+()[]{}-/ #&~,:;<=>!@%'\"`", q[1]))
+                return;
+            q++;
+        } else if (*q == '|') {
+            nparts++;
+        } else if (strchr("^$.?*+()[]{}", *q)) {
+            return;
+        }
+    }
+    if (nparts < 2)
+        return; /* one literal: m->literal's case, or a single escaped one for PCRE2 */
+    char **set = ts_malloc(nparts * sizeof(*set));
+    char *buf = ts_malloc((size_t)(end - p) + 1);
+    size_t k = 0, len = 0;
+    for (const char *q = p;; q++) {
+        if (q == end || *q == '|') {
+            buf[len] = '\0';
+            set[k++] = ts_strdup(buf);
+            len = 0;
+            if (q == end)
+                break;
+        } else {
+            if (*q == '\\')
+                q++;
+            buf[len++] = *q;
+        }
+    }
+    ts_free(buf);
+    qsort(set, k, sizeof(*set), cmp_strp);
+    m->set = set;
+    m->nset = k;
 }
 
 int
@@ -26,6 +114,8 @@ ts_matcher_new(ts_matcher **out, ts_match_type type, const char *name, const cha
     if (type == TS_MATCH_RE || type == TS_MATCH_NRE) {
         if (is_literal(value)) {
             m->literal = 1;
+        } else if (try_set(m, value), m->set) {
+            /* matched by binary search in m->set */
         } else {
             /* anchored at both ends by options, not by wrapping the text:
              * a pattern like "a)|(b" must be a syntax error, as in Go */
@@ -57,6 +147,9 @@ ts_matcher_free(ts_matcher *m)
         return;
     if (m->re)
         pcre2_code_free(m->re);
+    for (size_t i = 0; i < m->nset; i++)
+        ts_free(m->set[i]);
+    ts_free(m->set);
     ts_free(m->name);
     ts_free(m->value);
     ts_free(m);
@@ -67,6 +160,8 @@ re_match(const ts_matcher *m, const char *value)
 {
     if (m->literal)
         return strcmp(m->value, value) == 0;
+    if (m->set)
+        return bsearch(&value, m->set, m->nset, sizeof(*m->set), cmp_strp) != NULL;
     pcre2_match_data *md;
     pcre2_match_context *mc;
     ts__re_scratch(&md, &mc);

@@ -31,6 +31,12 @@ typedef struct ts_matcher {
     char *value;
     void *re;    /* pcre2_code *, for RE/NRE */
     int literal; /* RE whose pattern has no metacharacters: compared as a string */
+    /* RE that is an alternation of literals ("a|b\\.c", optionally in one
+     * group "(...)" or "(?:...)", as Grafana's multi-value variables write
+     * them): the alternatives, sorted, matched by binary search instead of
+     * PCRE2 (no compiled-size limit, O(log n)); re is then NULL. */
+    char **set;
+    size_t nset;
 } ts_matcher;
 
 /* Builds a matcher (copies name and value).  Bad regexes fail with TS_EPARSE

@@ -1,7 +1,10 @@
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pkg/labels/labels.h"
 #include "pkg/labels/matcher.h"
+#include "pkg/labels/regex.h"
 #include "pkg/util/buf.h"
 #include "pkg/util/err.h"
 #include "pkg/util/jsonw.h"
@@ -157,6 +160,68 @@ test_matchers(void)
     ts_matcher_free(NULL);
 }
 
+/* Alternations of literals (Grafana's multi-value variables) are matched as
+ * a sorted set, not by PCRE2: the same answers as PCRE2 (ts_regex, the same
+ * anchoring) for every pattern over inputs around them, set or not; and a
+ * 110 KB alternation, past PCRE2's compiled-size limit, works. */
+static void
+test_set_matchers(void)
+{
+    static const char *const pats[] = {"a|b",
+                                       "(a|b)",
+                                       "(?:a|bc|)",
+                                       "web\\.1|web\\.2|db-3",
+                                       "a\\|b|c",
+                                       "x\\\\y|z",
+                                       "\xc3\xa9|\xc3\xbc|a",
+                                       "|a",
+                                       "(a)|(b)",
+                                       "a|b.",
+                                       "(?i:a|b)",
+                                       "\\d|x",
+                                       "a\\_b|c",
+                                       "(a\\)|b",
+                                       "a|(b|c)"};
+    static const size_t nsets = 8; /* the first 8 are sets */
+    static const char *const ins[] = {"a",     "b",    "",    "bc", "ab",   "web.1",    "webx1",
+                                      "web.2", "db-3", "a|b", "c",  "x\\y", "\xc3\xa9", "\xc3\xbc",
+                                      "A",     "bx",   "1",   "x",  "a_b",  "(a|b)",    "a)"};
+    for (size_t i = 0; i < sizeof(pats) / sizeof(*pats); i++) {
+        ts_matcher *mt = NULL;
+        ts_regex *re = NULL;
+        int rc1 = ts_matcher_new(&mt, TS_MATCH_RE, "x", pats[i], NULL);
+        int rc2 = ts_regex_new(&re, pats[i], NULL);
+        T_EQ(rc1 == TS_OK, rc2 == TS_OK);
+        if (rc1 == TS_OK)
+            T_EQ(mt->set != NULL, i < nsets);
+        for (size_t k = 0; rc1 == TS_OK && rc2 == TS_OK && k < sizeof(ins) / sizeof(*ins); k++) {
+            bool got = ts_matcher_matches(mt, ins[k]);
+            bool want = ts_regex_match_str(re, ins[k], strlen(ins[k]), NULL);
+            if (got != want)
+                fprintf(stderr, "  %s =~ %s: set %d, pcre2 %d\n", ins[k], pats[i], got, want);
+            T_EQ(got, want);
+        }
+        ts_matcher_free(mt);
+        ts_regex_free(re);
+    }
+    enum { N = 5000 };
+    char *big = malloc((size_t)N * 32);
+    T_TRUE(big != NULL);
+    size_t len = 0;
+    for (int i = 0; i < N; i++)
+        len += (size_t)snprintf(big + len, 32, "%shost-%d\\.example\\.com", i ? "|" : "", i);
+    T_TRUE(len > 100000);
+    ts_matcher *mt;
+    T_OK(ts_matcher_new(&mt, TS_MATCH_RE, "instance", big, NULL));
+    T_EQ(mt->nset, (size_t)N);
+    T_TRUE(ts_matcher_matches(mt, "host-0.example.com"));
+    T_TRUE(ts_matcher_matches(mt, "host-4999.example.com"));
+    T_FALSE(ts_matcher_matches(mt, "host-5000.example.com"));
+    T_FALSE(ts_matcher_matches(mt, "host-1xexample.com"));
+    ts_matcher_free(mt);
+    free(big);
+}
+
 /* ts_labels_cmp orders as comparing (name, value) pairs one by one with
  * strcmp, shorter sets first on a common prefix: checked on every pair of
  * sets drawn from strings that are prefixes of each other, hold bytes >= 0x80
@@ -259,4 +324,5 @@ test_write_json(void)
 
 T_MAIN({"sorted_and_get", test_sorted_and_get}, {"write_json", test_write_json},
        {"cmp_hash", test_cmp_hash}, {"cmp_order", test_cmp_order}, {"builder", test_builder},
-       {"quoting", test_quoting}, {"names_valid", test_names_valid}, {"matchers", test_matchers})
+       {"quoting", test_quoting}, {"names_valid", test_names_valid}, {"matchers", test_matchers},
+       {"set_matchers", test_set_matchers})
