@@ -50,6 +50,9 @@ enum {
     F_SD_INTERVAL,
     F_LOG_LEVEL,
     F_TLS_CA,
+    F_TLS_CLIENT_CERT,
+    F_TLS_CLIENT_KEY,
+    F_TLS_SERVER_NAME,
     F_EXTERNAL_URL,
     F_ROUTE_PREFIX,
     F_RESPONSE_TIMEOUT,
@@ -255,8 +258,13 @@ ts_cmd_query(int argc, char **argv)
         [F_SD_INTERVAL] = {"store.sd-interval", TS_FLAG_STRING, "5s",
                            "How often to re-read the sd file and DNS, and to probe stores."},
         [F_LOG_LEVEL] = {"log.level", TS_FLAG_STRING, "info", "debug, info, warn, error."},
-        [F_TLS_CA] = {"store.tls-ca-file", TS_FLAG_STRING, "",
-                      "CA to verify tls+tcp:// stores (none: not verified)."},
+        [F_TLS_CA] = {"store.tls-ca-file", TS_FLAG_STRING, "", TS_SERVE_STORE_CA_HELP},
+        [F_TLS_CLIENT_CERT] = {"store.tls-client-cert-file", TS_FLAG_STRING, "",
+                               TS_SERVE_STORE_CLIENT_CERT_HELP},
+        [F_TLS_CLIENT_KEY] = {"store.tls-client-key-file", TS_FLAG_STRING, "",
+                              TS_SERVE_STORE_CLIENT_KEY_HELP},
+        [F_TLS_SERVER_NAME] = {"store.tls-server-name", TS_FLAG_STRING, "",
+                               TS_SERVE_STORE_SERVER_NAME_HELP},
         [F_EXTERNAL_URL] = {"web.external-url", TS_FLAG_STRING, "", TS_SERVE_EXTERNAL_URL_HELP},
         [F_ROUTE_PREFIX] = {"web.route-prefix", TS_FLAG_STRING, "", TS_SERVE_ROUTE_PREFIX_HELP},
         [F_WEB_CONFIG] =
@@ -333,7 +341,9 @@ ts_cmd_query(int argc, char **argv)
         .nsd_dns = q->flags[F_SD_DNS].nvalues,
         .probe_interval_ms = sd_interval,
         .sd_refresh_ms = sd_interval,
-        .tls_ca_file = q->flags[F_TLS_CA].value[0] ? q->flags[F_TLS_CA].value : NULL,
+        .tls = ts_serve_store_client_tls(
+            q->flags[F_TLS_CA].value, q->flags[F_TLS_CLIENT_CERT].value,
+            q->flags[F_TLS_CLIENT_KEY].value, q->flags[F_TLS_SERVER_NAME].value),
     };
     if (ts_query_endpoints_start(&q->endpoints, &eo, &err) != TS_OK) {
         TS_LOG(TS_LOG_ERROR, "query", "cannot start store discovery", "err=\"%s\"", err.msg);

@@ -53,7 +53,13 @@ enum {
     F_RESPONSE_TIMEOUT,
     F_QUERY_TIMEOUT,
     F_LOOKBACK,
+    F_STORE_CERT,
+    F_STORE_KEY,
+    F_STORE_CLIENT_CA,
     F_TLS_CA,
+    F_TLS_CLIENT_CERT,
+    F_TLS_CLIENT_KEY,
+    F_TLS_SERVER_NAME,
     F_EXTERNAL_URL,
     F_ROUTE_PREFIX,
     F_WEB_CONFIG,
@@ -246,8 +252,17 @@ ts_cmd_rule(int argc, char **argv)
                              "Maximum time of one rule's query."},
         [F_LOOKBACK] = {"query.lookback-delta", TS_FLAG_STRING, "5m",
                         "Lookback for instant selectors."},
-        [F_TLS_CA] = {"store.tls-ca-file", TS_FLAG_STRING, "",
-                      "CA to verify tls+tcp:// stores (none: not verified)."},
+        [F_STORE_CERT] = {"store.tls-cert-file", TS_FLAG_STRING, "", TS_SERVE_STORE_CERT_HELP},
+        [F_STORE_KEY] = {"store.tls-key-file", TS_FLAG_STRING, "", TS_SERVE_STORE_KEY_HELP},
+        [F_STORE_CLIENT_CA] = {"store.tls-client-ca-file", TS_FLAG_STRING, "",
+                               TS_SERVE_STORE_CLIENT_CA_HELP},
+        [F_TLS_CA] = {"store.tls-ca-file", TS_FLAG_STRING, "", TS_SERVE_STORE_CA_HELP},
+        [F_TLS_CLIENT_CERT] = {"store.tls-client-cert-file", TS_FLAG_STRING, "",
+                               TS_SERVE_STORE_CLIENT_CERT_HELP},
+        [F_TLS_CLIENT_KEY] = {"store.tls-client-key-file", TS_FLAG_STRING, "",
+                              TS_SERVE_STORE_CLIENT_KEY_HELP},
+        [F_TLS_SERVER_NAME] = {"store.tls-server-name", TS_FLAG_STRING, "",
+                               TS_SERVE_STORE_SERVER_NAME_HELP},
         [F_EXTERNAL_URL] = {"web.external-url", TS_FLAG_STRING, "", TS_SERVE_EXTERNAL_URL_HELP},
         [F_ROUTE_PREFIX] = {"web.route-prefix", TS_FLAG_STRING, "", TS_SERVE_ROUTE_PREFIX_HELP},
         [F_WEB_CONFIG] =
@@ -321,7 +336,9 @@ ts_cmd_rule(int argc, char **argv)
         .nsd_dns = r->flags[F_SD_DNS].nvalues,
         .probe_interval_ms = sd_interval,
         .sd_refresh_ms = sd_interval,
-        .tls_ca_file = r->flags[F_TLS_CA].value[0] ? r->flags[F_TLS_CA].value : NULL,
+        .tls = ts_serve_store_client_tls(
+            r->flags[F_TLS_CA].value, r->flags[F_TLS_CLIENT_CERT].value,
+            r->flags[F_TLS_CLIENT_KEY].value, r->flags[F_TLS_SERVER_NAME].value),
     };
     if (ts_query_endpoints_start(&r->endpoints, &eo, &err) != TS_OK) {
         TS_LOG(TS_LOG_ERROR, "rule", "cannot start store discovery", "err=\"%s\"", err.msg);
@@ -434,14 +451,19 @@ ts_cmd_rule(int argc, char **argv)
     /* store API over the results */
     if (r->flags[F_STORE_LISTEN].value[0]) {
         pthread_mutex_lock(&r->cfg_mu);
-        ts_store_server_opts so = {.listen_url = r->flags[F_STORE_LISTEN].value,
-                                   .queryable = ts_db_queryable(r->db),
-                                   .external_labels = r->cfg->external_labels,
-                                   .time_range = db_time_range,
-                                   .time_range_ctx = r,
-                                   .component = "rule",
-                                   .meta = ts_serve_rules_meta, /* rules, alerts */
-                                   .meta_ctx = r->rules};
+        ts_store_server_opts so = {
+            .listen_url = r->flags[F_STORE_LISTEN].value,
+            .queryable = ts_db_queryable(r->db),
+            .external_labels = r->cfg->external_labels,
+            .time_range = db_time_range,
+            .time_range_ctx = r,
+            .component = "rule",
+            .meta = ts_serve_rules_meta, /* rules, alerts */
+            .meta_ctx = r->rules,
+            .tls_cert_file = r->flags[F_STORE_CERT].value[0] ? r->flags[F_STORE_CERT].value : NULL,
+            .tls_key_file = r->flags[F_STORE_KEY].value[0] ? r->flags[F_STORE_KEY].value : NULL,
+            .tls_client_ca_file =
+                r->flags[F_STORE_CLIENT_CA].value[0] ? r->flags[F_STORE_CLIENT_CA].value : NULL};
         rc = ts_store_server_start(&r->store, &so, &err);
         pthread_mutex_unlock(&r->cfg_mu);
         if (rc != TS_OK) {

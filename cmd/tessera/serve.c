@@ -145,6 +145,23 @@ ts_serve_collect_process(void *ctx, ts_metrics_writer *w)
                 (double)(ts_serve_start_time_ns() / 1000000) / 1000.0);
 }
 
+static const char *
+unset_if_empty(const char *s)
+{
+    return s && s[0] ? s : NULL;
+}
+
+ts_store_client_tls
+ts_serve_store_client_tls(const char *ca, const char *cert, const char *key,
+                          const char *server_name)
+{
+    ts_store_client_tls t = {.ca_file = unset_if_empty(ca),
+                             .cert_file = unset_if_empty(cert),
+                             .key_file = unset_if_empty(key),
+                             .server_name = unset_if_empty(server_name)};
+    return t;
+}
+
 int
 ts_serve_duration_flag(const ts_flag *f, int64_t *ms)
 {

@@ -12,6 +12,7 @@
 
 #include "cmd/tessera/flags.h"
 #include "pkg/promql/engine/engine.h"
+#include "pkg/store/store.h"
 #include "pkg/tsdb/db.h"
 #include "pkg/util/buf.h"
 #include "pkg/util/err.h"
@@ -59,12 +60,30 @@ typedef struct ts_serve_web_urls {
     char *external_url, *external_path, *route_prefix;
 } ts_serve_web_urls;
 
+/* The client TLS of the store flags (--store.tls-ca-file, -client-cert-file, -client-key-file,
+ * -server-name), "" meaning unset.  The strings are borrowed from the flags. */
+ts_store_client_tls ts_serve_store_client_tls(const char *ca, const char *cert, const char *key,
+                                              const char *server_name);
+
 /* The flags' help texts (Prometheus' words). */
 #define TS_SERVE_EXTERNAL_URL_HELP                                                                 \
     "The URL under which Tessera is externally reachable (for example, if it is served via a "     \
     "reverse proxy). Used for generating relative and absolute links back to it. If the URL has "  \
     "a path portion, it will be used to prefix all HTTP endpoints. If omitted, relevant URL "      \
     "components will be derived automatically."
+/* Store API TLS (Thanos' --grpc-server-tls-* and --grpc-client-tls-*, README "Security"). */
+#define TS_SERVE_STORE_CERT_HELP "TLS certificate for a tls+tcp:// store address."
+#define TS_SERVE_STORE_KEY_HELP "TLS key for a tls+tcp:// store address."
+#define TS_SERVE_STORE_CLIENT_CA_HELP                                                              \
+    "CA to verify the certificates of store API clients against (tls+tcp:// store address); "      \
+    "clients without one signed by it are refused. None: clients are not verified."
+#define TS_SERVE_STORE_CA_HELP "CA to verify tls+tcp:// stores (none: not verified)."
+#define TS_SERVE_STORE_CLIENT_CERT_HELP                                                            \
+    "TLS client certificate presented to tls+tcp:// stores (for stores that verify clients)."
+#define TS_SERVE_STORE_CLIENT_KEY_HELP "TLS key of --store.tls-client-cert-file."
+#define TS_SERVE_STORE_SERVER_NAME_HELP                                                            \
+    "Name to verify in the certificates of tls+tcp:// stores (with --store.tls-ca-file); none: "   \
+    "the store's host name, or the chain only for an IP address."
 #define TS_SERVE_ROUTE_PREFIX_HELP                                                                 \
     "Prefix for the internal routes of web endpoints. Defaults to path of --web.external-url."
 

@@ -60,6 +60,7 @@ enum {
     F_LOOKBACK,
     F_STORE_CERT,
     F_STORE_KEY,
+    F_STORE_CLIENT_CA,
     F_ENABLE_FEATURE,
     F_EXTERNAL_URL,
     F_ROUTE_PREFIX,
@@ -502,10 +503,10 @@ parse_flags(shard *s, int argc, char **argv)
         [F_LOOKBACK] =
             {"query.lookback-delta", TS_FLAG_STRING, "5m",
              "The maximum lookback duration for retrieving metrics during expression evaluations."},
-        [F_STORE_CERT] = {"store.tls-cert-file", TS_FLAG_STRING, "",
-                          "TLS certificate for a tls+tcp:// store address."},
-        [F_STORE_KEY] = {"store.tls-key-file", TS_FLAG_STRING, "",
-                         "TLS key for a tls+tcp:// store address."},
+        [F_STORE_CERT] = {"store.tls-cert-file", TS_FLAG_STRING, "", TS_SERVE_STORE_CERT_HELP},
+        [F_STORE_KEY] = {"store.tls-key-file", TS_FLAG_STRING, "", TS_SERVE_STORE_KEY_HELP},
+        [F_STORE_CLIENT_CA] = {"store.tls-client-ca-file", TS_FLAG_STRING, "",
+                               TS_SERVE_STORE_CLIENT_CA_HELP},
         [F_ENABLE_FEATURE] = {"enable-feature", TS_FLAG_LIST, "",
                               "Comma separated feature names to enable (repeatable). Valid "
                               "options: expand-external-labels."},
@@ -841,6 +842,8 @@ start_store_api(shard *s)
         .shard_count = s->shard_count,
         .tls_cert_file = s->flags[F_STORE_CERT].value[0] ? s->flags[F_STORE_CERT].value : NULL,
         .tls_key_file = s->flags[F_STORE_KEY].value[0] ? s->flags[F_STORE_KEY].value : NULL,
+        .tls_client_ca_file =
+            s->flags[F_STORE_CLIENT_CA].value[0] ? s->flags[F_STORE_CLIENT_CA].value : NULL,
         .meta = store_meta,
         .meta_ctx = s,
     };

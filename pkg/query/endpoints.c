@@ -55,7 +55,7 @@ typedef struct ep {
 
 struct ts_endpoints {
     ts_query_endpoints_opts opts;
-    char *tls_ca;
+    char *tls_files[4]; /* owned copies behind opts.tls's strings */
     ts_discovery_stores *sd;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -99,7 +99,7 @@ want(ts_endpoints *e, const char *url)
     ts_error err;
     ts_error_clear(&err);
     ts_store_client *c;
-    if (ts_store_client_new(&c, url, e->tls_ca, &err) != TS_OK) {
+    if (ts_store_client_new(&c, url, &e->opts.tls, &err) != TS_OK) {
         TS_LOG(TS_LOG_ERROR, "endpoints", "cannot create store client", "url=%s err=\"%s\"", url,
                err.msg);
         return;
@@ -324,6 +324,14 @@ loop(void *arg)
 int
 ts_query_endpoints_start(ts_endpoints **out, const ts_query_endpoints_opts *opts, ts_error *err)
 {
+    /* bad TLS files are a start-up error, not a log line per store */
+    const ts_store_client_tls *t = &opts->tls;
+    if (t->ca_file || t->cert_file || t->key_file || t->server_name) {
+        ts_error terr;
+        ts_error_clear(&terr);
+        if (ts_store_client_tls_check(t, &terr) != TS_OK)
+            return ts_error_set(err, terr.code, "store TLS: %s", terr.msg);
+    }
     ts_endpoints *e = ts_calloc(1, sizeof(*e));
     e->opts = *opts;
     if (!e->opts.probe_interval_ms)
@@ -332,7 +340,11 @@ ts_query_endpoints_start(ts_endpoints **out, const ts_query_endpoints_opts *opts
         e->opts.probe_timeout_ms = 2000;
     if (!e->opts.sd_refresh_ms)
         e->opts.sd_refresh_ms = 5000;
-    e->tls_ca = opts->tls_ca_file ? ts_strdup(opts->tls_ca_file) : NULL;
+    const char **tf[4] = {&e->opts.tls.ca_file, &e->opts.tls.cert_file, &e->opts.tls.key_file,
+                          &e->opts.tls.server_name};
+    for (int i = 0; i < 4; i++)
+        if (*tf[i])
+            *tf[i] = e->tls_files[i] = ts_strdup(*tf[i]);
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
     ts_discovery_stores_opts so = {
@@ -377,7 +389,8 @@ ts_query_endpoints_stop(ts_endpoints *e)
     for (size_t i = 0; i < e->n; i++)
         ep_unref(e->eps[i]);
     ts_free(e->eps);
-    ts_free(e->tls_ca);
+    for (int i = 0; i < 4; i++)
+        ts_free(e->tls_files[i]);
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->cv);
     ts_free(e);

@@ -39,7 +39,8 @@ typedef struct ts_query_endpoints_opts {
     int64_t probe_interval_ms; /* default 5 s */
     int64_t probe_timeout_ms;  /* default 2 s */
     int64_t sd_refresh_ms;     /* default 5 s (file re-read besides the watch, DNS) */
-    const char *tls_ca_file;
+    /* TLS for tls+tcp:// stores (copied) */
+    ts_store_client_tls tls;
 } ts_query_endpoints_opts;
 
 /* One store as last seen.  Strings and labels live in the snapshot's arena. */

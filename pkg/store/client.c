@@ -27,6 +27,7 @@
  */
 #include "pkg/store/codec.h"
 #include "pkg/store/store.h"
+#include "pkg/store/tls.h"
 #include "pkg/tsdb/chunkenc/xor.h"
 #include "pkg/util/mem.h"
 #include "pkg/util/time.h"
@@ -1025,7 +1026,8 @@ ts_store_client_connects(ts_store_client *c)
 }
 
 int
-ts_store_client_new(ts_store_client **out, const char *url, const char *tls_ca_file, ts_error *err)
+ts_store_client_new(ts_store_client **out, const char *url, const ts_store_client_tls *tls,
+                    ts_error *err)
 {
     ts_store_client *c = ts_calloc(1, sizeof(*c));
     snprintf(c->url, sizeof(c->url), "%s", url);
@@ -1055,15 +1057,18 @@ ts_store_client_new(ts_store_client **out, const char *url, const char *tls_ca_f
         return ts_error_set(err, TS_EINVAL, "store %s: %s", url, nng_strerror(rv));
     }
     if (strncmp(url, "tls+", 4) == 0) {
-        if ((rv = nng_tls_config_alloc(&c->tls, NNG_TLS_MODE_CLIENT)) ||
-            (tls_ca_file && (rv = nng_tls_config_ca_file(c->tls, tls_ca_file))) ||
-            (!tls_ca_file && (rv = nng_tls_config_auth_mode(c->tls, NNG_TLS_AUTH_MODE_NONE))) ||
+        ts_error terr;
+        ts_error_clear(&terr);
+        rv = 0;
+        if (ts__store_tls_client(&c->tls, url, tls, &terr) != TS_OK ||
             (rv = nng_dialer_set_ptr(c->dialer, NNG_OPT_TLS_CONFIG, c->tls))) {
             if (c->tls)
                 nng_tls_config_free(c->tls);
             nng_close(c->sock);
+            pthread_mutex_destroy(&c->mu);
             ts_free(c);
-            return ts_error_set(err, TS_EINVAL, "store %s: TLS setup: %s", url, nng_strerror(rv));
+            return ts_error_set(err, TS_EINVAL, "store %s: TLS setup: %s", url,
+                                rv ? nng_strerror(rv) : terr.msg);
         }
     }
     /* non-blocking: a store that is down now is retried in the background */

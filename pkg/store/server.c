@@ -25,6 +25,7 @@
  */
 #include "pkg/store/codec.h"
 #include "pkg/store/store.h"
+#include "pkg/store/tls.h"
 #include "pkg/storage/merge.h"
 #include "pkg/tsdb/chunkenc/xor.h"
 #include "pkg/util/fs.h"
@@ -826,24 +827,14 @@ ts_store_server_start(ts_store_server **out, const ts_store_server_opts *opts, t
                          opts->listen_url);
             goto fail;
         }
-        /* certificate and key come as separate PEM files (as Prometheus'
-         * cert_file/key_file); nng wants them as two strings */
-        char *cert = NULL, *key = NULL;
-        int frc = ts_fs_read_file(opts->tls_cert_file, 1 << 20, &cert, NULL);
-        if (frc == TS_OK)
-            frc = ts_fs_read_file(opts->tls_key_file, 1 << 20, &key, NULL);
-        if (frc != TS_OK) {
-            ts_free(cert);
-            ts_error_set(err, TS_EINVAL, "store: reading TLS certificate/key: %s",
-                         ts_strerror(frc));
+        ts_error terr;
+        ts_error_clear(&terr);
+        if (ts__store_tls_server(&s->tls, opts->tls_cert_file, opts->tls_key_file,
+                                 opts->tls_client_ca_file, &terr) != TS_OK) {
+            ts_error_set(err, terr.code, "store: %s", terr.msg);
             goto fail;
         }
-        if ((rv = nng_tls_config_alloc(&s->tls, NNG_TLS_MODE_SERVER)) == 0)
-            rv = nng_tls_config_own_cert(s->tls, cert, key, NULL);
-        ts_free(cert);
-        ts_free(key);
-        if (rv || (opts->tls_ca_file && (rv = nng_tls_config_ca_file(s->tls, opts->tls_ca_file))) ||
-            (rv = nng_listener_set_ptr(s->listener, NNG_OPT_TLS_CONFIG, s->tls))) {
+        if ((rv = nng_listener_set_ptr(s->listener, NNG_OPT_TLS_CONFIG, s->tls))) {
             ts_error_set(err, TS_EINVAL, "store: TLS setup: %s", nng_strerror(rv));
             goto fail;
         }

@@ -52,7 +52,11 @@ typedef struct ts_store_server_opts {
     uint32_t batch_series; /* default 256 */
     size_t batch_bytes;    /* default 1 MiB */
     size_t max_frame;      /* default TS_STORE_MAX_FRAME */
-    const char *tls_cert_file, *tls_key_file, *tls_ca_file;
+    /* tls+tcp:// (Thanos' --grpc-server-tls-cert/-key/-client-ca): the server's
+     * certificate and key (PEM files, required), and a CA to verify client
+     * certificates against; with it, a client without a certificate signed by
+     * that CA fails the handshake (Go's RequireAndVerifyClientCert). */
+    const char *tls_cert_file, *tls_key_file, *tls_client_ca_file;
     /* MetaRequest (proto/store.proto): appends the JSON `data` of the store's own
      * API answer for kind (TS_STORE_META_*) to json; params are name, value pairs.
      * NULL: answered with a TS_EUNSUPPORTED error. */
@@ -124,8 +128,29 @@ typedef struct ts_store_query_opts {
     uint64_t query_max_samples;
 } ts_store_query_opts;
 
-/* Dials url in the background (reconnects on its own).  tls_ca_file for tls+tcp://. */
-int ts_store_client_new(ts_store_client **out, const char *url, const char *tls_ca_file,
+/* TLS of a client for tls+tcp:// stores (Thanos' --grpc-client-tls-ca,
+ * --grpc-client-tls-cert/-key, --grpc-client-server-name).  Every field is
+ * optional; the strings are borrowed for the call only. */
+typedef struct ts_store_client_tls {
+    /* Verify the store's certificate chain against this CA; NULL = no
+     * verification at all (encryption only). */
+    const char *ca_file;
+    /* Our own certificate and key (PEM files, both or neither), presented to
+     * stores that verify their clients. */
+    const char *cert_file, *key_file;
+    /* The name the store's certificate must carry (with ca_file).  NULL: the
+     * URL's host when it is a DNS name; an IP address is not checked
+     * (mbedTLS 2.28 cannot match IP SANs), only the chain. */
+    const char *server_name;
+} ts_store_client_tls;
+
+/* Checks that tls's files can be read and parsed (what the first dial would
+ * do), so a bad flag is a start-up error. */
+int ts_store_client_tls_check(const ts_store_client_tls *tls, ts_error *err);
+
+/* Dials url in the background (reconnects on its own).  tls (NULL = none)
+ * is used for tls+tcp:// URLs. */
+int ts_store_client_new(ts_store_client **out, const char *url, const ts_store_client_tls *tls,
                         ts_error *err);
 void ts_store_client_free(ts_store_client *c);
 const char *ts_store_client_url(const ts_store_client *c);

@@ -191,7 +191,8 @@ test_tls(void)
     T_OK(rc);
     T_TRUE(strncmp(ts_store_server_url(srv), "tls+tcp://127.0.0.1:", 20) == 0);
     ts_store_client *c;
-    T_OK(ts_store_client_new(&c, ts_store_server_url(srv), cert, &err));
+    ts_store_client_tls ctls = {.ca_file = cert};
+    T_OK(ts_store_client_new(&c, ts_store_server_url(srv), &ctls, &err));
     ts_arena a;
     ts_arena_init(&a, 0);
     ts_store_info info;
