@@ -235,10 +235,10 @@ main(int argc, char **argv)
     long long nseries, step, expected = 0;
     bool args_ok = argc >= 5 && parse_ll(argv[3], 1, INT32_MAX, &nseries) &&
                    parse_ll(argv[4], 1, INT64_MAX / 4, &step) &&
-                   (argc < 6 || parse_ll(argv[5], 0, INT64_MAX, &expected));
+                   (argc < 6 || parse_ll(argv[5], -1, INT64_MAX, &expected));
     if (argc >= 5 && !args_ok) {
         fprintf(stderr, "crash_writer: NSERIES and STEP_MS must be positive integers, "
-                        "EXPECTED >= 0\n");
+                        "EXPECTED >= -1\n");
         return 2;
     }
     if (argc >= 5 && strcmp(argv[1], "write") == 0)
