@@ -7,7 +7,8 @@
  *
  * Threads: the main thread runs the libuv loop (discovery, scraping,
  * signals, reload); the web server and the store server have their own
- * worker threads; one compactor thread calls ts_db_compact every minute.
+ * worker threads; one compactor thread calls ts_db_compact every minute (or every half
+ * block range when that is shorter).
  * Config reloads (SIGHUP or POST /-/reload) are applied on the loop thread;
  * an HTTP reload waits for the outcome so it can report it.
  */
@@ -114,7 +115,8 @@ typedef struct shard {
     int64_t reload_time_ns;
 
     ts_serve_compactor compactor;
-    atomic_bool stopping; /* set once shutdown starts: no more async sends */
+    int64_t compact_every_ms; /* min(1m, block range / 2) */
+    atomic_bool stopping;     /* set once shutdown starts: no more async sends */
 } shard;
 
 /* ------------------------------------------------------------ config */
@@ -620,6 +622,13 @@ start_storage(shard *s)
     if (ts_serve_duration_flag(&s->flags[F_RET_TIME], &dbo.retention_ms) ||
         ts_serve_duration_flag(&s->flags[F_MIN_BLOCK], &dbo.block_range_ms))
         return TS_EINVAL;
+    /* every minute as Prometheus; more often for blocks shorter than 2 minutes
+     * (tests), or a head would grow to several block ranges between two rounds */
+    s->compact_every_ms = dbo.block_range_ms / 2;
+    if (s->compact_every_ms > 60000 || s->compact_every_ms <= 0)
+        s->compact_every_ms = 60000;
+    if (s->compact_every_ms < 1000)
+        s->compact_every_ms = 1000;
     if (ts_config_parse_bytes(s->flags[F_RET_SIZE].value, &dbo.retention_bytes, &err) != TS_OK) {
         fprintf(stderr, "tessera shard: error: --storage.tsdb.retention.size: %s\n", err.msg);
         return TS_EINVAL;
@@ -883,7 +892,7 @@ start_scraping(shard *s)
     uv_async_init(&s->loop, &s->stop_async, on_stop_async);
     s->reload_async.data = s->stop_async.data = s;
     s->handles_inited = true;
-    ts_serve_compactor_start(&s->compactor, s->db, "shard", 60000);
+    ts_serve_compactor_start(&s->compactor, s->db, "shard", s->compact_every_ms);
     return TS_OK;
 }
 

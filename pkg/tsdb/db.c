@@ -22,7 +22,21 @@
  * Writes.  The head calls db_log() on commit with the batch's new series and
  * samples; it encodes one series record and samples records of at most
  * MAX_SAMPLES_PER_RECORD and writes them with ts_wal_log_many (one write(2)).
- * Only when that succeeded does the head apply the batch.
+ *
+ * A full disk (or any failed WAL write).  The WAL cuts a failed write back
+ * (pkg/tsdb/wal/wal.c), so the segment keeps only whole frames.  The head is
+ * opened with keep_unlogged: the batch is applied all the same, so scraped
+ * samples stay queryable and rules keep seeing fresh data, and the next head
+ * compaction puts them in a block once there is room; their series records
+ * are logged again by the next commit that succeeds.  Only a restart before
+ * that compaction loses them.  (Prometheus 2.42 rolls such a commit back:
+ * every sample scraped while the disk is full is lost at once.)  Failed
+ * writes are counted (prometheus_tsdb_wal_writes_failed_total, and the
+ * samples kept without a WAL record in tessera_tsdb_head_samples_unlogged_total)
+ * and logged at the first failure, every 100th after, and when writes work
+ * again.  A head compaction or merge that runs out of space removes its .tmp
+ * block directory, counts a failed compaction and is tried again next round;
+ * the head is truncated only after its block is in place.
  *
  * Compaction (ts_db_compact, serialised by compact_mu).  The head is cut into
  * a block when it spans more than 1.5 block ranges (as Prometheus'
@@ -50,6 +64,7 @@
 #include <inttypes.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,6 +113,9 @@ struct ts_db {
     int64_t pending_trunc; /* INT64_MIN: none */
 
     uint64_t samples_dropped_on_replay;
+    /* failed WAL writes: in total, samples kept unlogged, and the current run
+     * of failures (0 once a write works again) */
+    atomic_uint_fast64_t wal_writes_failed, samples_unlogged, wal_fail_run;
     uint64_t head_compactions, block_merges, retention_deletions, compaction_failures;
 };
 
@@ -243,9 +261,21 @@ db_log(void *ctx, const ts_record_series *series, size_t nseries, const ts_recor
         }
         rc = ts_wal_log_many(db->wal, recs, lens, k);
     }
-    if (rc != TS_OK)
-        TS_LOG(TS_LOG_ERROR, "tsdb", "writing to the WAL failed; commit rolled back", "err=\"%s\"",
-               ts_strerror(rc));
+    /* atomics: every commit passes here, the block list's mutex is not for that */
+    uint64_t run = 0;
+    if (rc != TS_OK) {
+        atomic_fetch_add(&db->wal_writes_failed, 1);
+        atomic_fetch_add(&db->samples_unlogged, nsamples);
+        run = atomic_fetch_add(&db->wal_fail_run, 1);
+    } else if (atomic_load_explicit(&db->wal_fail_run, memory_order_relaxed)) {
+        run = atomic_exchange(&db->wal_fail_run, 0);
+    }
+    if (rc != TS_OK && run % 100 == 0)
+        TS_LOG(TS_LOG_ERROR, "tsdb",
+               "writing to the WAL failed; the samples stay in memory without a WAL record",
+               "err=\"%s\" failed_in_a_row=%" PRIu64, ts_strerror(rc), run + 1);
+    else if (rc == TS_OK && run > 0)
+        TS_LOG(TS_LOG_INFO, "tsdb", "writing to the WAL again", "failed_writes=%" PRIu64, run);
     for (size_t i = 0; i < k; i++)
         ts_buf_fini(&bufs[i]);
     ts_free(bufs);
@@ -521,7 +551,8 @@ ts_db_open(const char *dir, const ts_db_opts *opts, ts_db **out, ts_error *err)
     if ((rc = load_blocks(db, err)) != TS_OK)
         goto fail;
 
-    ts_head_opts ho = {.chunk_range_ms = o.block_range_ms, .log = db_log, .log_ctx = db};
+    ts_head_opts ho = {
+        .chunk_range_ms = o.block_range_ms, .log = db_log, .log_ctx = db, .keep_unlogged = true};
     if ((rc = ts_head_new(&db->head, &ho)) != TS_OK) {
         ts_error_set(err, rc, "creating head: %s", ts_strerror(rc));
         goto fail;
@@ -914,6 +945,8 @@ ts_db_stats_get(ts_db *db, ts_db_stats *st)
     st->retention_deletions_total = db->retention_deletions;
     st->compaction_failures_total = db->compaction_failures;
     st->wal_samples_dropped_on_replay = db->samples_dropped_on_replay;
+    st->wal_writes_failed_total = atomic_load(&db->wal_writes_failed);
+    st->head_samples_unlogged_total = atomic_load(&db->samples_unlogged);
     pthread_mutex_unlock(&db->mu);
     st->wal_bytes = ts_wal_size(db->wal);
     ts_wal_segments(db->wal, &st->wal_first_segment, &st->wal_last_segment);

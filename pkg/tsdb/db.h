@@ -91,8 +91,10 @@ typedef struct ts_db_stats {
     uint64_t wal_records_replayed;
     uint64_t wal_samples_dropped_on_replay; /* older than the newest block, or unknown series */
     uint64_t wal_repairs;
-    uint64_t head_compactions_total; /* blocks cut from the head */
-    uint64_t block_merges_total;     /* compactions of blocks */
+    uint64_t wal_writes_failed_total;     /* WAL writes that failed (a full disk) */
+    uint64_t head_samples_unlogged_total; /* samples kept in the head without a WAL record */
+    uint64_t head_compactions_total;      /* blocks cut from the head */
+    uint64_t block_merges_total;          /* compactions of blocks */
     uint64_t retention_deletions_total;
     uint64_t compaction_failures_total;
 } ts_db_stats;

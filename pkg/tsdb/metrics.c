@@ -1,8 +1,8 @@
 /*
  * The TSDB's self-metrics under Prometheus' names (prometheus_tsdb_*), from
  * ts_db_stats: head series, chunks and appends, out-of-order and too-old
- * rejections, blocks, storage and WAL bytes, compactions and size-based
- * retention.
+ * rejections, blocks, storage and WAL bytes, failed WAL writes, compactions
+ * and size-based retention.
  */
 #include "pkg/tsdb/db.h"
 
@@ -36,6 +36,12 @@ ts_db_write_metrics(void *db, ts_metrics_writer *w)
                 (double)st.blocks_bytes);
     ts_mw_gauge(w, "prometheus_tsdb_wal_storage_size_bytes", "Size of the write log directory.",
                 (double)st.wal_bytes);
+    ts_mw_counter(w, "prometheus_tsdb_wal_writes_failed_total",
+                  "Total number of WAL writes that failed.", (double)st.wal_writes_failed_total);
+    ts_mw_counter(w, "tessera_tsdb_head_samples_unlogged_total",
+                  "Samples kept in the head although writing them to the WAL failed (a full "
+                  "disk): lost by a restart before the next head compaction.",
+                  (double)st.head_samples_unlogged_total);
     ts_mw_counter(w, "prometheus_tsdb_compactions_total",
                   "Total number of compactions that were executed for the partition.",
                   (double)(st.head_compactions_total + st.block_merges_total));

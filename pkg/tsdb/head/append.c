@@ -15,8 +15,10 @@
  * commit() hands the batch to opts.log first: a series record for every
  * touched series whose record was never logged (normally those this batch
  * created; after a concurrent rollback possibly others), then the samples.
- * If the log fails, the batch is rolled back and the error returned.  Then
- * the samples are applied in order.  A concurrent commit to the same series
+ * If the log fails, the batch is rolled back and the error returned, or with
+ * opts.keep_unlogged applied all the same with its series records left
+ * unlogged (a later commit logs them).  Then the samples are applied in
+ * order.  A concurrent commit to the same series
  * may have moved it on since append(); samples that became out of order are
  * counted and dropped, like Prometheus does at commit.
  *
@@ -330,7 +332,7 @@ app_commit(ts_appender *base)
             sp->smp = NULL;
             sp->crecs = sp->csmp = 0;
         }
-        if (rc != TS_OK) {
+        if (rc != TS_OK && !h->opts.keep_unlogged) {
             app_rollback(base);
             return rc < 0 ? rc : TS_EIO;
         }

@@ -12,7 +12,8 @@
  * TS_EDUPSAMPLE, same timestamp and same bits -> silently ignored, older than
  * the appendable window -> TS_ETOOOLD) and counts rejections.  commit()
  * first hands the batch's new series and samples to opts.log (the WAL); only
- * if that succeeds are they applied to memory.  A failing log rolls back.
+ * if that succeeds are they applied to memory.  A failing log rolls back,
+ * unless opts.keep_unlogged (see there).
  *
  * Thread-safety: appenders, queriers and truncation may run concurrently
  * (series table and each series are locked); one appender is used by one
@@ -49,6 +50,14 @@ typedef struct ts_head_opts {
     int (*log)(void *ctx, const ts_record_series *series, size_t nseries,
                const ts_record_sample *samples, size_t nsamples);
     void *log_ctx;
+    /* A failing log keeps the batch instead of rolling it back: the samples
+     * are applied to memory (queryable, and written to a block by the next
+     * head compaction) and commit returns TS_OK, but the series records of the
+     * batch stay "not logged", so the next commit that touches those series
+     * logs them again before any sample that needs them.  For a full disk:
+     * only a restart before the next head compaction loses such samples
+     * (Prometheus rolls them back and loses them at once). */
+    bool keep_unlogged;
 } ts_head_opts;
 
 typedef struct ts_head_stats {

@@ -38,9 +38,10 @@
  *
  * Writing.  ts_wal_log/_log_many encode all frames of a call into one buffer
  * and write it with one write(2) under the WAL mutex.  If the write fails
- * part-way the segment is truncated back to where it was, so the file never
- * keeps a half frame followed by good ones; if even that fails, the WAL
- * refuses further writes until a truncate succeeds.  fsync: see wal.h.
+ * part-way (a full disk) the segment is cut back to where it was, in length
+ * and file offset, so the file never keeps a half frame followed by good
+ * ones; if even that fails, the WAL refuses further writes until a cut-back
+ * succeeds.  fsync: see wal.h.
  *
  * Checkpoints.  checkpoint.NNNNNNNN/ holds, in the same segment format, the
  * still-needed records of the previous checkpoint and segments <= NNNNNNNN.
@@ -192,6 +193,18 @@ encode_frame(segw *s, const uint8_t *rec, size_t n)
     return TS_OK;
 }
 
+/* Cuts the current segment back to s->size: its length and the file offset
+ * (ftruncate leaves the offset where the failed write stopped, and the next
+ * write there would leave a hole of zeros, which replay takes for damage and
+ * drops every later segment for). */
+static int
+segw_cut_back(segw *s)
+{
+    if (ftruncate(s->fd, (off_t)s->size) != 0 || lseek(s->fd, (off_t)s->size, SEEK_SET) < 0)
+        return -errno;
+    return TS_OK;
+}
+
 /* Writes s->frames to the current segment (rotating first when they do not
  * fit), as one write(2).  On failure the segment is cut back. */
 static int
@@ -199,8 +212,8 @@ segw_flush(segw *s)
 {
     int rc;
     if (s->broken_tail) {
-        if (ftruncate(s->fd, (off_t)s->size) != 0)
-            return -errno;
+        if ((rc = segw_cut_back(s)) != TS_OK)
+            return rc;
         s->broken_tail = false;
     }
     if (s->fd < 0 || (s->size > 0 && s->size + s->frames.len > s->max)) {
@@ -212,7 +225,7 @@ segw_flush(segw *s)
     }
     rc = ts_fs_write_all(s->fd, s->frames.p, s->frames.len);
     if (rc != TS_OK) {
-        if (ftruncate(s->fd, (off_t)s->size) != 0)
+        if (segw_cut_back(s) != TS_OK)
             s->broken_tail = true;
         return rc;
     }

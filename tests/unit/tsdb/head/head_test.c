@@ -382,6 +382,59 @@ test_log_callback(void)
     ts_head_free(h);
 }
 
+/* keep_unlogged (a full disk): a failing log keeps the batch in memory and
+ * leaves its series records unlogged, so the next working commit logs them
+ * before the samples that need them. */
+static void
+test_keep_unlogged(void)
+{
+    log_capture cap = {0};
+    ts_head_opts o = {0};
+    o.log = capture_log;
+    o.log_ctx = &cap;
+    o.keep_unlogged = true;
+    ts_head *h;
+    T_OK(ts_head_new(&h, &o));
+    ts_labels *ls = ts_labels_from_strings(4, "__name__", "m", "a", "b");
+    cap.fail = 1;
+    ts_appender *a = ts_head_appender(h);
+    uint64_t ref;
+    T_OK(a->ops->append(a, 0, ls, 100, 1.0, &ref));
+    T_OK(a->ops->commit(a)); /* kept, not rolled back */
+    ts_head_stats st;
+    ts_head_stats_get(h, &st);
+    T_EQ(st.num_series, 1);
+    T_EQ(st.num_samples, 1);
+    T_EQ(ts_head_maxt(h), 100);
+    T_EQ(cap.nseries, 0);
+    /* still failing: a second sample kept too, the series record not claimed */
+    a = ts_head_appender(h);
+    T_OK(a->ops->append(a, ref, NULL, 200, 2.0, NULL));
+    T_OK(a->ops->commit(a));
+    /* the disk has room again: the series record comes first, once */
+    cap.fail = 0;
+    a = ts_head_appender(h);
+    T_OK(a->ops->append(a, ref, NULL, 300, 3.0, NULL));
+    T_OK(a->ops->commit(a));
+    T_EQ(cap.nseries, 1);
+    T_EQ(cap.last_series_ref, ref);
+    T_EQ(cap.nsamples, 1);
+    T_EQ(cap.samples[0].t, 300);
+    a = ts_head_appender(h);
+    T_OK(a->ops->append(a, ref, NULL, 400, 4.0, NULL));
+    T_OK(a->ops->commit(a));
+    T_EQ(cap.nseries, 1);
+    ts_head_stats_get(h, &st);
+    T_EQ(st.num_samples, 4);
+    int64_t ts[8];
+    double vs[8];
+    T_EQ(read_series(h, "m", INT64_MIN, INT64_MAX, ts, vs, 8), 4);
+    T_EQ(ts[1], 200);
+    T_FEQ(vs[1], 2.0);
+    ts_labels_free(ls);
+    ts_head_free(h);
+}
+
 /* ------------------------------------------------------------- replay */
 
 static void
@@ -1485,12 +1538,13 @@ test_concurrent_churn(void)
 
 T_MAIN({"append_commit_read", test_append_commit_read},
        {"seek_across_chunks", test_seek_across_chunks}, {"rollback", test_rollback},
-       {"rejections", test_rejections}, {"log_callback", test_log_callback},
-       {"replay", test_replay}, {"replay_samples_batch", test_replay_samples_batch},
-       {"foreach_series", test_foreach_series}, {"select_matchers", test_select_matchers},
-       {"select_random", test_select_random}, {"label_queries", test_label_queries},
-       {"chunk_cutting", test_chunk_cutting}, {"truncate", test_truncate},
-       {"truncate_pending", test_truncate_pending}, {"append_by_ref", test_append_by_ref},
+       {"rejections", test_rejections}, {"keep_unlogged", test_keep_unlogged},
+       {"log_callback", test_log_callback}, {"replay", test_replay},
+       {"replay_samples_batch", test_replay_samples_batch}, {"foreach_series", test_foreach_series},
+       {"select_matchers", test_select_matchers}, {"select_random", test_select_random},
+       {"label_queries", test_label_queries}, {"chunk_cutting", test_chunk_cutting},
+       {"truncate", test_truncate}, {"truncate_pending", test_truncate_pending},
+       {"append_by_ref", test_append_by_ref},
        {"truncate_with_open_querier", test_truncate_with_open_querier},
        {"concurrent_append_query", test_concurrent_append_query},
        {"concurrent_truncate", test_concurrent_truncate},

@@ -4,7 +4,9 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -200,6 +202,66 @@ test_log_many_and_limits(void)
     collected c = {0};
     T_OK(read_all(dir, &o, &c));
     T_TRUE(is_sequence(&c, 0, 3));
+    collected_free(&c);
+}
+
+/* A write that fails part-way (a full disk; here the file-size limit, which
+ * makes write(2) write what fits and then fail with EFBIG) is cut back, in
+ * length and file offset: the next writes follow the last good frame, and
+ * replay finds every record that was logged successfully, with no repair.
+ * (Cutting the length alone left the offset past the end, and the next write
+ * left a hole of zeros that replay took for damage.) */
+static void
+test_failed_write_cut_back(void)
+{
+    const char *dir = t_tmpdir();
+    ts_wal_opts o = small_opts(true);
+    o.segment_size = 1 << 20; /* no rotation */
+    ts_wal *w;
+    ts_error err;
+    T_OK(ts_wal_open(dir, &o, NULL, NULL, &w, &err));
+    uint8_t buf[512];
+    for (int i = 0; i < 50; i++)
+        T_OK(ts_wal_log(w, buf, make_rec(i, buf)));
+    int first, last;
+    ts_wal_segments(w, &first, &last);
+    char seg[512];
+    snprintf(seg, sizeof(seg), "%s/%08d", dir, last);
+    off_t size = file_size(seg);
+    T_TRUE(size > 0);
+
+    /* a batch of 10 records (> 1 KiB) against a limit 100 bytes away */
+    uint8_t b[10][512];
+    const uint8_t *recs[10];
+    size_t lens[10];
+    for (int i = 0; i < 10; i++) {
+        lens[i] = make_rec(50 + i, b[i]);
+        recs[i] = b[i];
+    }
+    struct rlimit old, lim;
+    T_OK(getrlimit(RLIMIT_FSIZE, &old));
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+    lim = old;
+    lim.rlim_cur = (rlim_t)size + 100;
+    T_OK(setrlimit(RLIMIT_FSIZE, &lim));
+    int rc = ts_wal_log_many(w, recs, lens, 10);
+    T_OK(setrlimit(RLIMIT_FSIZE, &old));
+    signal(SIGXFSZ, prev);
+    T_TRUE(rc != TS_OK);
+    T_EQ(file_size(seg), size); /* the partial frames are gone */
+
+    /* room again: the same records, then more */
+    T_OK(ts_wal_log_many(w, recs, lens, 10));
+    for (int i = 60; i < 100; i++)
+        T_OK(ts_wal_log(w, buf, make_rec(i, buf)));
+    ts_wal_close(w);
+    collected c = {0};
+    T_OK(ts_wal_open(dir, &o, collect, &c, &w, &err));
+    ts_wal_stats st;
+    ts_wal_stats_get(w, &st);
+    ts_wal_close(w);
+    T_EQ(st.repairs, 0);
+    T_TRUE(is_sequence(&c, 0, 100));
     collected_free(&c);
 }
 
@@ -645,6 +707,7 @@ test_readahead_big_segment(void)
 
 T_MAIN({"roundtrip_segments", test_roundtrip_segments},
        {"log_many_and_limits", test_log_many_and_limits},
+       {"failed_write_cut_back", test_failed_write_cut_back},
        {"torn_tail_every_offset", test_torn_tail_every_offset},
        {"zero_filled_tail", test_zero_filled_tail}, {"garbled_last_page", test_garbled_last_page},
        {"corrupt_middle_segment", test_corrupt_middle_segment},
