@@ -2,9 +2,8 @@
 # Bounded requests on a real shard and querier: a long query (a Grafana-style regex
 # alternation of 500 values, 14 KB: more than 8 KiB) POSTed is answered correctly, and a GET
 # with a 100 KiB query string too (one regex of 3200 values; shard and querier; Prometheus takes
-# 1 MiB of headers); a
-# 2 MiB header gets 431 and a 2 MiB request line 414, each with a text body; a body over the
-# limit gets 413 before it is read; a PromQL expression nested 100000 deep gets a clear 400
+# 1 MiB of headers); a 2 MiB header gets 431 and a 2 MiB request line 414, each with a text
+# body; a body over the limit gets 413 before it is read; a PromQL expression nested 100000 deep gets a clear 400
 # (Prometheus 2.42 does not answer it within 30 s); 200 idle connections (slowloris) do not
 # stop a normal query being answered within 1 s; --web.max-connections=N with N idle
 # connections makes client N+1 wait (not reset) until one closes or times out; an idle
