@@ -25,7 +25,8 @@ scrape_configs: [{job_name: probe, static_configs: [{targets: [${list%, }]}]}]
 YML
 probe_web=$(free_port)
 start probe "$TESSERA" shard --config.file="$TS_TMP/probe.yml" --storage.tsdb.path="$TS_TMP/probe" \
-    --web.listen-address="127.0.0.1:$probe_web" --shard.index=0 --shard.count=2
+    --web.listen-address="127.0.0.1:$probe_web" --store.listen-address="tcp://127.0.0.1:$(free_port)" \
+    --shard.index=0 --shard.count=2
 probe_pid=$LAST_PID
 wait_http "http://127.0.0.1:$probe_web/-/ready"
 owned() { curl -sf "http://127.0.0.1:$probe_web/api/v1/targets?state=$1" | jq -r ".data.$2[].discoveredLabels.__address__"; }
