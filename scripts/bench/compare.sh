@@ -2,7 +2,8 @@
 # Tessera vs Prometheus on the same machine, the same scrape targets and the
 # same prometheus.yml (see scripts/bench/README.md).
 #
-#   scripts/bench/compare.sh [--quick] [--scale=N] [--tessera=BIN] [--keep] [--out=FILE]
+#   scripts/bench/compare.sh [--quick] [--scale=N] [--block=DUR] [--window=SECS]
+#                            [--tessera=BIN] [--keep] [--out=FILE]
 #
 # Starts `tessera bench targets` (synthetic node_exporter-like targets), then
 # Debian's `prometheus` and `tessera shard` side by side, both scraping every
@@ -31,14 +32,20 @@
 #
 # Default: 100 targets x 2000 series (200k active series) at 15 s, about 12
 # minutes.  --quick: 10 x 500 at 5 s, under 3 minutes.  --scale=N multiplies
-# the number of targets (and the import size).  Everything is on loopback, on
-# free ports, in a temp dir removed on exit (--keep keeps it).  Not a test.
+# the number of targets (and the import size).  --block=DUR passes
+# --storage.tsdb.min-block-duration=DUR to both servers and --window=SECS
+# lengthens the measured window, so that head compactions and block merges
+# run inside it (e.g. --block=2m --window=900: the RSS figure then includes
+# them; the table gives each server's prometheus_tsdb_compactions_total).
+# Everything is on loopback, on free ports, in a temp dir removed on exit (--keep keeps it).  Not a test.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 
 quick=0
 scale=1
+block=""
+window_arg=""
 keep=0
 tessera=""
 out=""
@@ -46,6 +53,8 @@ for a in "$@"; do
     case $a in
     --quick) quick=1 ;;
     --scale=*) scale=${a#--scale=} ;;
+    --block=*) block=${a#--block=} ;;
+    --window=*) window_arg=${a#--window=} ;;
     --tessera=*) tessera=${a#--tessera=} ;;
     --keep) keep=1 ;;
     --out=*) out=${a#--out=} ;;
@@ -63,6 +72,14 @@ if [ "$quick" = 1 ]; then
 else
     targets=100 series=2000 interval=15 warmup=90 window=240 reps=10 imp_series=1000 imp_hours=6
 fi
+if [ -n "$window_arg" ]; then
+    [[ "$window_arg" =~ ^[1-9][0-9]*$ ]] ||
+        { echo "compare.sh: --window wants seconds, got \"$window_arg\"" >&2; exit 2; }
+    window=$window_arg
+fi
+[ -z "$block" ] || [[ "$block" =~ ^[0-9]+[smhd]$ ]] ||
+    { echo "compare.sh: --block wants a duration like 2m, got \"$block\"" >&2; exit 2; }
+blockflag=${block:+--storage.tsdb.min-block-duration=$block}
 targets=$(awk -v t="$targets" -v s="$scale" 'BEGIN { n = int(t * s + 0.5); print (n < 1 ? 1 : n) }')
 imp_series=$(awk -v t="$imp_series" -v s="$scale" 'BEGIN { n = int(t * s + 0.5); print (n < 1 ? 1 : n) }')
 
@@ -201,12 +218,12 @@ set_ports() {
     if [ "$1" = p ]; then
         pport=$(free_port)
         url[p]=http://127.0.0.1:$pport
-        cmdline[p]="prometheus --config.file=$tmp/prometheus.yml --storage.tsdb.path=$tmp/prom-data --web.listen-address=127.0.0.1:$pport --log.level=warn"
+        cmdline[p]="prometheus --config.file=$tmp/prometheus.yml --storage.tsdb.path=$tmp/prom-data --web.listen-address=127.0.0.1:$pport --log.level=warn $blockflag"
     else
         tport=$(free_port)
         sport=$(free_port)
         url[t]=http://127.0.0.1:$tport
-        cmdline[t]="$tessera shard --config.file=$tmp/prometheus.yml --storage.tsdb.path=$tmp/tessera-data --web.listen-address=127.0.0.1:$tport --store.listen-address=tcp://127.0.0.1:$sport --log.level=warn"
+        cmdline[t]="$tessera shard --config.file=$tmp/prometheus.yml --storage.tsdb.path=$tmp/tessera-data --web.listen-address=127.0.0.1:$tport --store.listen-address=tcp://127.0.0.1:$sport --log.level=warn $blockflag"
     fi
 }
 for s in "${systems[@]}"; do set_ports "$s"; done
@@ -276,7 +293,7 @@ log "warming up for ${warmup}s"
 sleep "$warmup"
 drop_dead "during warm-up"
 
-declare -A cpu0 cpu1 smp0 smp1 smpmethod rss heads
+declare -A cpu0 cpu1 smp0 smp1 smpmethod rss heads compactions
 samples_counter() { metric_sum "${url[$1]}" prometheus_tsdb_head_samples_appended_total; }
 for s in "${systems[@]}"; do
     cpu0[$s]=$(cpu_secs "${pid[$s]}")
@@ -292,6 +309,7 @@ for s in "${systems[@]}"; do
     smp1[$s]=$(samples_counter "$s")
     rss[$s]=$(rss_bytes "${pid[$s]}")
     heads[$s]=$(metric_sum "${url[$s]}" prometheus_tsdb_head_series)
+    compactions[$s]=$(metric_sum "${url[$s]}" prometheus_tsdb_compactions_total)
     if [ -z "${heads[$s]}" ]; then
         heads[$s]=$(query_value "${url[$s]}" 'count({__name__!=""})' "$tw1")
     fi
@@ -434,6 +452,8 @@ r_rst=$(ratio "${restart[t]:-}" "${restart[p]:-}")
 
 machine="$(nproc) CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), $(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) memory"
 mode=$([ "$quick" = 1 ] && echo "--quick" || echo "default")
+[ -z "$block" ] || mode="$mode --block=$block"
+[ -z "$window_arg" ] || mode="$mode --window=$window_arg"
 # the checkout the binary was built in (its build dir lives inside it), else this one
 src=$(git -C "$(dirname "$tessera")" rev-parse --show-toplevel 2>/dev/null || echo "$root")
 rev="commit $(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo unknown)"
@@ -458,6 +478,7 @@ rev="commit $(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo unknown)"
     echo "| samples in window | $(fig "${smp1[p]:-}") | $(fig "${smp1[t]:-}") | |"
     echo "| head series | $(fig "${heads[p]:-}") | $(fig "${heads[t]:-}") | |"
     echo "| RSS bytes | $(fig "${rss[p]:-}") | $(fig "${rss[t]:-}") | |"
+    echo "| compactions by the window's end | $(fig "${compactions[p]:-}") | $(fig "${compactions[t]:-}") | |"
     echo
     echo "Per query (median ms / result series):"
     echo
