@@ -23,14 +23,23 @@
  * changes.  A job is first reported once each of its providers has produced
  * its first result, so a reload never reports a half-discovered job.
  *
+ * Each file_sd, dns_sd and kubernetes_sd entry of a job (a "discoverer")
+ * keeps its health: whether its last attempt failed, with what error, and
+ * when it last failed and last worked; ts_discovery_manager_failures lists
+ * the failing ones (/api/v1/targets' discoveryErrors).  Each change of state
+ * is logged once ("Service discovery failing", "... failing with a different
+ * error", "... works again"); single attempts only at debug level.
+ *
  * Thread-safety: everything runs on the loop's thread; the manager must only
- * be used from it.
+ * be used from it, except ts_discovery_manager_write_metrics and
+ * ts_discovery_manager_failures (any thread).
  */
 #ifndef TS_DISCOVERY_DISCOVERY_H
 #define TS_DISCOVERY_DISCOVERY_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include "pkg/config/config.h"
@@ -117,6 +126,25 @@ void ts_discovery_manager_allow_url_targets(ts_discovery_manager *m);
  * caller keeps running the loop until then, e.g. uv_run(loop, UV_RUN_DEFAULT)
  * returns).  No callback is made after this call.  Accepts NULL. */
 void ts_discovery_manager_close(ts_discovery_manager *m);
+
+/* A discoverer that is failing now (see the top): its last attempt failed. */
+typedef struct ts_discovery_failure {
+    char *job;             /* heap: the scrape config's job_name */
+    const char *mechanism; /* static: "kubernetes_sd", "file_sd" or "dns_sd" */
+    const char *role;      /* static: kubernetes_sd's role ("pod", ...); NULL for others */
+    char *error;           /* heap: what failed and, where known, what to do about it */
+    int64_t error_ms;      /* wall clock of the last failure, Unix ms */
+    int64_t success_ms;    /* wall clock of the last success, Unix ms; 0 = none since
+                              the discoverer started (start or reload) */
+} ts_discovery_failure;
+
+/* The discoverers failing now, in config order (job, then *_sd_configs
+ * entry), only those of job when it is neither NULL nor "".  *out is a heap
+ * array of *n (ts_discovery_failures_free; NULL when none).  Any thread. */
+void ts_discovery_manager_failures(ts_discovery_manager *m, const char *job,
+                                   ts_discovery_failure **out, size_t *n);
+/* Frees what ts_discovery_manager_failures returned.  Accepts NULL. */
+void ts_discovery_failures_free(ts_discovery_failure *f, size_t n);
 
 /* ------------------------------------------------------ store discovery */
 

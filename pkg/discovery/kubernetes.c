@@ -36,10 +36,17 @@
  *            the last version (one that ended within 1 s without events
  *            counts as a failure).
  *   3. Failures (transport errors, HTTP errors such as 403 when RBAC is
- *      missing, unparsable replies) are logged with the API server's
- *      message and retried after a back-off of 800 ms doubling up to 30 s
- *      (+ up to 100 % jitter), reset by the next success.  A failed watch
- *      re-watches; a failed list re-lists.
+ *      missing, unparsable replies, ERROR events other than 410) are
+ *      retried after a back-off of 800 ms doubling up to 30 s (+ up to
+ *      100 % jitter), reset by the next success.  A failed watch re-watches;
+ *      a failed list re-lists.  Each attempt is logged at debug level only:
+ *      the informer keeps its failure (the API server's message with a hint,
+ *      ts__k8s_http_error_text) until a list succeeds or a watch is answered
+ *      with 200, and the provider hands its health to the manager (the first
+ *      failing informer's error, or none), which logs each change of state
+ *      once and shows it in /api/v1/targets.  A 410, a watch the server ends
+ *      and a watch connection cut after it was established are routine, not
+ *      failures.
  *
  * The provider reports nothing until every informer has completed its first
  * LIST (so a half-synced cache never removes targets), then after changes
@@ -76,6 +83,17 @@
 #define BACKOFF_MIN_MS 800
 #define BACKOFF_MAX_MS 30000
 #define REPORT_MIN_MS 1000
+
+/* Where each kind is served (discovery.k8s.io/v1 and networking.k8s.io/v1:
+ * Kubernetes >= 1.21). */
+static const char *const kind_group[TS__K8S_NKINDS] = {"/api/v1",
+                                                       "/api/v1",
+                                                       "/api/v1",
+                                                       "/api/v1",
+                                                       "/apis/discovery.k8s.io/v1",
+                                                       "/apis/networking.k8s.io/v1"};
+static const char *const kind_res[TS__K8S_NKINDS] = {"nodes",     "pods",           "services",
+                                                     "endpoints", "endpointslices", "ingresses"};
 
 static int64_t
 mono_ms(void)
@@ -201,6 +219,7 @@ struct ts__k8s {
     int open_handles; /* uv handles and http not yet closed */
     bool stopped;
     ts__k8s_update_fn fn;
+    ts__k8s_health_fn health;
     ts__k8s_closed_fn closed;
     void *ctx;
 };
@@ -225,6 +244,9 @@ struct informer {
     int64_t backoff_ms;
     uv_timer_t retry;
     char errbuf[CURL_ERROR_SIZE];
+    /* health: the last request's failure (heap; NULL while it works) */
+    char *fail;
+    int64_t fail_ms; /* wall clock of that failure */
 };
 
 static void start_list(informer *in);
@@ -266,6 +288,7 @@ maybe_closed(ts__k8s *k)
         ts_free(in->label_sel_own);
         ts_free(in->field_sel_own);
         ts_buf_fini(&in->body);
+        ts_free(in->fail);
         ts_free(in);
     }
     ts_free(k->infs);
@@ -330,6 +353,120 @@ log_inf(int level, informer *in, const char *msg, const char *err)
            ts__k8s_role_name(in->k->role), in->k->base, in->path, err);
 }
 
+/* Tells the manager the provider's health: the first failing informer's
+ * error, or none. */
+static void
+report_health(ts__k8s *k)
+{
+    if (k->stopped || !k->health)
+        return;
+    for (size_t i = 0; i < k->ninfs; i++)
+        if (k->infs[i]->fail) {
+            k->health(k->ctx, k->infs[i]->fail, k->infs[i]->fail_ms);
+            return;
+        }
+    k->health(k->ctx, NULL, ts_now_ms());
+}
+
+/* A request of in failed with text (the retry's debug line says so too). */
+static void
+informer_fail(informer *in, const char *text)
+{
+    log_inf(TS_LOG_DEBUG, in, "Kubernetes API request failed, retrying after a back-off", text);
+    if (!in->fail || strcmp(in->fail, text) != 0) {
+        ts_free(in->fail);
+        in->fail = ts_strdup(text);
+    }
+    in->fail_ms = ts_now_ms();
+    report_health(in->k);
+}
+
+/* A list of in succeeded, or a watch was answered with 200. */
+static void
+informer_ok(informer *in)
+{
+    ts_free(in->fail);
+    in->fail = NULL;
+    report_health(in->k);
+}
+
+/* Transport failures (no HTTP answer): curl's text, said as what it means. */
+static void
+informer_fail_transport(informer *in, CURLcode res)
+{
+    char msg[CURL_ERROR_SIZE + 600];
+    snprintf(msg, sizeof(msg), "cannot reach the API server %s: %s", in->k->base,
+             in->errbuf[0] ? in->errbuf : curl_easy_strerror(res));
+    informer_fail(in, msg);
+}
+
+static const char *
+http_reason(long code)
+{
+    switch (code) {
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 406: return "Not Acceptable";
+    case 407: return "Proxy Authentication Required";
+    case 408: return "Request Timeout";
+    case 410: return "Gone";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return NULL;
+    }
+}
+
+void
+ts__k8s_http_error_text(long code, const char *body, size_t len, ts__k8s_kind kind,
+                        const char *path, char *buf, size_t size)
+{
+    json_error_t jerr;
+    json_t *st = body && len ? json_loadb(body, len, 0, &jerr) : NULL;
+    const char *msg = json_string_value(json_object_get(st, "message"));
+    const char *reason = http_reason(code);
+    if (!reason)
+        reason = json_string_value(json_object_get(st, "reason"));
+    ts_buf b;
+    ts_buf_init(&b, 0);
+    ts_buf_printf(&b, "%ld%s%s", code, reason ? " " : "", reason ? reason : "");
+    if (msg && msg[0]) {
+        ts_buf_printf(&b, ": %s", msg);
+    } else if (body && len) {
+        /* not a Status (a proxy's page?): its start, on one line */
+        size_t n = len > 200 ? 200 : len;
+        ts_buf_put(&b, ": ", 2);
+        for (size_t i = 0; i < n; i++)
+            ts_buf_put(&b, body[i] == '\n' || body[i] == '\r' || body[i] == '\t' ? " " : &body[i],
+                       1);
+        if (n < len)
+            ts_buf_put(&b, "...", 3);
+    }
+    const char *group = strncmp(kind_group[kind], "/apis/", 6) == 0 ? kind_group[kind] + 6 : "";
+    char grp[64] = "";
+    if (group[0])
+        snprintf(grp, sizeof(grp), " in API group %.*s", (int)(strcspn(group, "/")), group);
+    if (code == 403)
+        ts_buf_printf(&b, " (RBAC: give the service account list and watch on %s%s)",
+                      kind_res[kind], grp);
+    else if (code == 401)
+        ts_buf_printf(&b, " (check the credentials: bearer token or token file, basic auth, client "
+                          "certificate)");
+    else if (code == 404)
+        ts_buf_printf(&b,
+                      " (%s is not served here: is api_server right, and is it Kubernetes "
+                      "1.21 or later?)",
+                      path ? path : kind_res[kind]);
+    snprintf(buf, size, "%s", ts_buf_cstr(&b));
+    ts_buf_fini(&b);
+    json_decref(st);
+}
+
 /* The current bearer token: the file is re-read when it changed. */
 static const char *
 current_token(ts__k8s *k)
@@ -365,6 +502,20 @@ current_token(ts__k8s *k)
 }
 
 static size_t on_data(char *p, size_t sz, size_t nm, void *ud);
+
+/* The end of a watch's headers with status 200: the watch is open, so the
+ * informer works again (a watch may then carry no event for minutes). */
+static size_t
+on_header(char *p, size_t sz, size_t nm, void *ud)
+{
+    informer *in = ud;
+    size_t n = sz * nm;
+    long code = 0;
+    if (in->state == ST_WATCH && (n == 2 || n == 1) && (p[0] == '\r' || p[0] == '\n') &&
+        curl_easy_getinfo(in->easy, CURLINFO_RESPONSE_CODE, &code) == CURLE_OK && code == 200)
+        informer_ok(in);
+    return n;
+}
 
 /* Appends "&name=value" (escaped) to b. */
 static void
@@ -467,6 +618,10 @@ start_request(informer *in, bool watch)
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, in);
+    if (watch) {
+        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(e, CURLOPT_HEADERDATA, in);
+    }
     in->errbuf[0] = '\0';
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, in->errbuf);
     in->easy = e;
@@ -598,7 +753,10 @@ parse_watch(informer *in)
                        in->k->base, in->path, msg ? msg : "");
                 in->relist_after_watch = true;
             } else {
-                log_inf(TS_LOG_ERROR, in, "Watch error event", msg ? msg : "");
+                char text[1200];
+                snprintf(text, sizeof(text), "watch of %s ended with an error event: %ld %s",
+                         in->path, (long)code, msg ? msg : "");
+                informer_fail(in, text);
                 in->relist_after_watch = true;
                 in->watch_events = 0; /* so the retry backs off */
             }
@@ -646,29 +804,22 @@ on_data(char *p, size_t sz, size_t nm, void *ud)
     return parse_watch(in) ? n : 0;
 }
 
-/* The API server's Status message of an error reply, else the body. */
+/* An HTTP error reply of in's request as the informer's failure. */
 static void
-error_text(informer *in, long code, char *buf, size_t size)
+fail_http(informer *in, long code)
 {
-    json_error_t jerr;
-    json_t *st = json_loadb((const char *)in->body.p, in->body.len, 0, &jerr);
-    const char *msg = st ? json_string_value(json_object_get(st, "message")) : NULL;
-    if (msg)
-        snprintf(buf, size, "HTTP %ld: %s", code, msg);
-    else
-        snprintf(buf, size, "HTTP %ld: %.*s", code, (int)(in->body.len > 200 ? 200 : in->body.len),
-                 in->body.len ? (const char *)in->body.p : "");
-    json_decref(st);
+    char msg[1200];
+    ts__k8s_http_error_text(code, (const char *)in->body.p, in->body.len, in->kind, in->path, msg,
+                            sizeof(msg));
+    informer_fail(in, msg);
 }
 
 static void
 list_done(informer *in, long code)
 {
-    char msg[600];
     if (code == 410 && in->rv_unavailable && !in->cont) {
         /* 410 for a list without resourceVersion: not expected, back off */
-        error_text(in, code, msg, sizeof(msg));
-        log_inf(TS_LOG_ERROR, in, "Failed to list Kubernetes objects", msg);
+        fail_http(in, code);
         backoff(in, true);
         return;
     }
@@ -687,12 +838,7 @@ list_done(informer *in, long code)
         return;
     }
     if (code != 200) {
-        error_text(in, code, msg, sizeof(msg));
-        log_inf(TS_LOG_ERROR, in,
-                code == 403 || code == 401 ? "Kubernetes API denied the list (check the RBAC rules "
-                                             "and credentials of the service account)"
-                                           : "Failed to list Kubernetes objects",
-                msg);
+        fail_http(in, code);
         ts_free(in->cont);
         in->cont = NULL;
         json_decref(in->pending);
@@ -704,7 +850,10 @@ list_done(informer *in, long code)
     json_t *list = json_loadb((const char *)in->body.p, in->body.len, 0, &jerr);
     json_t *items = json_object_get(list, "items");
     if (!list || !(json_is_array(items) || json_is_null(items) || !items)) {
-        log_inf(TS_LOG_ERROR, in, "Cannot parse list reply", list ? "no items" : jerr.text);
+        char msg[600];
+        snprintf(msg, sizeof(msg), "cannot parse the list reply of %s: %s", in->path,
+                 list ? "\"items\" is not a list" : jerr.text);
+        informer_fail(in, msg);
         json_decref(list);
         backoff(in, true);
         return;
@@ -755,6 +904,7 @@ list_done(informer *in, long code)
     in->rv_unavailable = false;
     in->synced = true;
     in->backoff_ms = 0;
+    informer_ok(in);
     mark_dirty(in->k);
     start_watch(in);
 }
@@ -762,7 +912,6 @@ list_done(informer *in, long code)
 static void
 watch_done(informer *in, long code, CURLcode res)
 {
-    char msg[600];
     int64_t took = mono_ms() - in->started_ms;
     if (code == 410) {
         log_inf(TS_LOG_INFO, in, "Watch expired (410 Gone), listing again", "HTTP 410");
@@ -770,13 +919,7 @@ watch_done(informer *in, long code, CURLcode res)
         return;
     }
     if (code != 200 && code != 0) {
-        error_text(in, code, msg, sizeof(msg));
-        log_inf(TS_LOG_ERROR, in,
-                code == 403 || code == 401
-                    ? "Kubernetes API denied the watch (check the RBAC rules "
-                      "and credentials of the service account)"
-                    : "Failed to watch Kubernetes objects",
-                msg);
+        fail_http(in, code);
         backoff(in, false);
         return;
     }
@@ -788,7 +931,12 @@ watch_done(informer *in, long code, CURLcode res)
         }
         return;
     }
-    if (res != CURLE_OK) {
+    if (res != CURLE_OK && code == 0) { /* never answered: the API server is out of reach */
+        informer_fail_transport(in, res);
+        backoff(in, false);
+        return;
+    }
+    if (res != CURLE_OK) { /* an open watch was cut: routine, re-watch */
         log_inf(TS_LOG_WARN, in, "Watch connection failed, reconnecting",
                 in->errbuf[0] ? in->errbuf : curl_easy_strerror(res));
         backoff(in, false);
@@ -832,8 +980,7 @@ request_done(void *ctx, CURL *e, CURLcode res)
         return;
     if (st == ST_LIST) {
         if (res != CURLE_OK) {
-            log_inf(TS_LOG_ERROR, in, "Failed to list Kubernetes objects",
-                    in->errbuf[0] ? in->errbuf : curl_easy_strerror(res));
+            informer_fail_transport(in, res);
             backoff(in, true);
         } else {
             list_done(in, code);
@@ -980,14 +1127,6 @@ load_kubeconfig(ts__k8s *k, const char *path, ts_error *err)
 static void
 add_informer(ts__k8s *k, ts__k8s_kind kind, const char *ns, const ts_kubernetes_sd_config *cfg)
 {
-    static const char *const group[TS__K8S_NKINDS] = {"/api/v1",
-                                                      "/api/v1",
-                                                      "/api/v1",
-                                                      "/api/v1",
-                                                      "/apis/discovery.k8s.io/v1",
-                                                      "/apis/networking.k8s.io/v1"};
-    static const char *const res[TS__K8S_NKINDS] = {"nodes",     "pods",           "services",
-                                                    "endpoints", "endpointslices", "ingresses"};
     static const char *const sel_role[TS__K8S_NKINDS] = {"node",      "pod",           "service",
                                                          "endpoints", "endpointslice", "ingress"};
     if (k->cache.nstores[kind] >= TS__K8S_MAX_STORES)
@@ -998,9 +1137,9 @@ add_informer(ts__k8s *k, ts__k8s_kind kind, const char *ns, const ts_kubernetes_
     char path[600];
     bool nsd = ns && ns[0] && kind != TS__K8S_KIND_NODE;
     if (nsd)
-        snprintf(path, sizeof(path), "%s/namespaces/%s/%s", group[kind], ns, res[kind]);
+        snprintf(path, sizeof(path), "%s/namespaces/%s/%s", kind_group[kind], ns, kind_res[kind]);
     else
-        snprintf(path, sizeof(path), "%s/%s", group[kind], res[kind]);
+        snprintf(path, sizeof(path), "%s/%s", kind_group[kind], kind_res[kind]);
     in->path = ts_strdup(path);
     in->label_sel = in->field_sel = "";
     for (size_t i = 0; i < cfg->nselectors; i++) {
@@ -1027,8 +1166,8 @@ curl_init(void)
 
 int
 ts__k8s_start(uv_loop_t *loop, const ts_kubernetes_sd_config *cfg, const char *base_dir,
-              ts__k8s_update_fn fn, ts__k8s_closed_fn closed, void *ctx, ts__k8s **out,
-              ts_error *err)
+              ts__k8s_update_fn fn, ts__k8s_health_fn health, ts__k8s_closed_fn closed, void *ctx,
+              ts__k8s **out, ts_error *err)
 {
     static uv_once_t curl_once = UV_ONCE_INIT;
     uv_once(&curl_once, curl_init);
@@ -1040,6 +1179,7 @@ ts__k8s_start(uv_loop_t *loop, const ts_kubernetes_sd_config *cfg, const char *b
     k->loop = loop;
     k->role = (ts__k8s_role)role;
     k->fn = fn;
+    k->health = health;
     k->closed = closed;
     k->ctx = ctx;
     ts_buf_init(&k->ca_blob, 0);

@@ -80,6 +80,11 @@ typedef struct ts__k8s ts__k8s;
 typedef void (*ts__k8s_update_fn)(void *ctx, ts_target_group *groups, size_t n);
 /* Called once, after ts__k8s_stop, when every handle is closed. */
 typedef void (*ts__k8s_closed_fn)(void *ctx);
+/* Called after every request that changes what the provider knows of its
+ * health: err NULL = every informer's last request worked (at_ms: now);
+ * else the error of the first informer that is failing (at_ms: when it last
+ * failed).  Wall-clock ms.  err is borrowed for the call. */
+typedef void (*ts__k8s_health_fn)(void *ctx, const char *err, int64_t at_ms);
 
 /* Starts discovery for one kubernetes_sd_configs entry (borrowed for the
  * call).  base_dir resolves a relative kubeconfig_file.  Fails (with err)
@@ -87,10 +92,18 @@ typedef void (*ts__k8s_closed_fn)(void *ctx);
  * unreadable kubeconfig or token file): Prometheus logs those and runs
  * without the provider. */
 int ts__k8s_start(uv_loop_t *loop, const ts_kubernetes_sd_config *cfg, const char *base_dir,
-                  ts__k8s_update_fn fn, ts__k8s_closed_fn closed, void *ctx, ts__k8s **out,
-                  ts_error *err);
+                  ts__k8s_update_fn fn, ts__k8s_health_fn health, ts__k8s_closed_fn closed,
+                  void *ctx, ts__k8s **out, ts_error *err);
 /* Stops; no update callback afterwards; closed() follows asynchronously. */
 void ts__k8s_stop(ts__k8s *k);
+
+/* The text a failed request of kind's informer shows in /api/v1/targets'
+ * discoveryErrors: "<code> <reason>: <the API server's Status message>",
+ * the body's start when it is no Status, and for 401, 403 and 404 a hint at
+ * the fix (403: the RBAC verbs and resource the service account lacks).
+ * body may be NULL.  Pure; writes at most size bytes. */
+void ts__k8s_http_error_text(long code, const char *body, size_t len, ts__k8s_kind kind,
+                             const char *path, char *buf, size_t size);
 
 /* prometheus_sd_kubernetes_* self-metrics (process-wide, as Prometheus'). */
 void ts__k8s_write_metrics(ts_metrics_writer *w);

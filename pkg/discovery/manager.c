@@ -11,6 +11,18 @@
  * calls back once per dirty job whose providers have all produced a first
  * result, with the concatenation of all slots' groups.
  *
+ * Health: every provider keeps whether its last attempt failed (the error
+ * text, when it last failed, when it last worked), for /api/v1/targets'
+ * discoveryErrors (ts_discovery_manager_failures, read from the web and
+ * store threads, hence under mu, like jobs[] and each job's provs[]).
+ * file_sd fails while a pattern or file of it cannot be read or parsed (its
+ * last good groups stay), dns_sd while a name of it does not resolve (its
+ * last answer stays), kubernetes_sd while one of its informers' requests
+ * fails (kubernetes.c reports it) or when it could not start at all.  A
+ * change of state is logged once (failing, failing differently, working
+ * again); the attempts themselves only at debug level, so a lasting error
+ * (403 until RBAC is fixed) is one line, not one per retry.
+ *
  * Lifetimes: apply_config detaches the old providers (job = NULL) and closes
  * their handles; a provider is freed once its handles are closed and no DNS
  * lookup of it is running on the thread pool.  The manager itself is freed
@@ -27,6 +39,7 @@
 #include "pkg/util/fs.h"
 #include "pkg/util/log.h"
 #include "pkg/util/mem.h"
+#include "pkg/util/time.h"
 
 #define FILE_SD_MAX_BYTES (64u << 20)
 
@@ -84,6 +97,12 @@ struct provider {
     bool lookup_running;
     /* kubernetes_sd (kubernetes.c); counts as one open handle until closed */
     ts__k8s *k8s;
+    const char *role; /* its role's name (static) */
+    /* health, under m->mu (see the top) */
+    char *fail;            /* the last attempt's error; NULL while it works */
+    int64_t fail_ms;       /* wall clock of the last failure */
+    int64_t fail_since_ms; /* start of the current failing spell */
+    int64_t ok_ms;         /* wall clock of the last success; 0 = none yet */
     /* handles */
     uv_timer_t timer;
     bool has_timer;
@@ -102,7 +121,7 @@ struct ts_discovery_manager {
     bool closing, notify_closed;
     bool url_targets; /* file_sd targets may be URLs (store discovery) */
     size_t live_providers;
-    uv_mutex_t mu; /* guards jobs[] and ntargets for the metrics collector */
+    uv_mutex_t mu; /* guards jobs[], their provs[] and ntargets, and the providers' health */
     _Atomic uint64_t file_read_errors, dns_lookups, dns_failures, updates;
 };
 
@@ -153,6 +172,7 @@ provider_free_now(provider *p)
     for (size_t i = 0; i < p->nnames; i++)
         ts_free(p->names[i]);
     ts_free(p->names);
+    ts_free(p->fail);
     ts_free(p);
     m->live_providers--;
     maybe_free_manager(m);
@@ -203,8 +223,10 @@ provider_new(ts_discovery_manager *m, job *j, prov_type type)
     p->job = j;
     p->type = type;
     m->live_providers++;
+    uv_mutex_lock(&m->mu);
     TS_GROW(j->provs, j->cap, j->nprovs + 1);
     j->provs[j->nprovs++] = p;
+    uv_mutex_unlock(&m->mu);
     return p;
 }
 
@@ -219,6 +241,118 @@ provider_timer_init(provider *p, uv_timer_cb cb, uint64_t first_ms)
     uv_timer_start(&p->timer, cb, first_ms, rep);
 }
 
+/* ----------------------------------------------------------------- health */
+
+static const char *
+mechanism_name(prov_type t)
+{
+    switch (t) {
+    case PROV_FILE: return "file_sd";
+    case PROV_DNS: return "dns_sd";
+    case PROV_K8S: return "kubernetes_sd";
+    default: return "static";
+    }
+}
+
+/* s as a logfmt value: '"' and '\\' escaped, control bytes as spaces. */
+static const char *
+logq(const char *s, char *buf, size_t size)
+{
+    size_t k = 0;
+    for (; *s && k + 3 < size; s++) {
+        if (*s == '"' || *s == '\\')
+            buf[k++] = '\\';
+        buf[k++] = (unsigned char)*s < 0x20 ? ' ' : *s;
+    }
+    buf[k] = '\0';
+    return buf;
+}
+
+/* The outcome of an attempt of p: err NULL = it worked (at_ms: now), else
+ * what failed (at_ms: when).  Logs a change of state once. */
+static void
+provider_health(provider *p, const char *err, int64_t at_ms)
+{
+    if (!p->job)
+        return;
+    ts_discovery_manager *m = p->m;
+    char *old = NULL;
+    uv_mutex_lock(&m->mu);
+    bool was = p->fail != NULL;
+    bool changed = err ? !was || strcmp(p->fail, err) != 0 : was;
+    int64_t since = p->fail_since_ms;
+    if (err) {
+        if (changed) {
+            old = p->fail;
+            p->fail = ts_strdup(err);
+        }
+        if (!was)
+            p->fail_since_ms = at_ms;
+        p->fail_ms = at_ms;
+    } else {
+        old = p->fail;
+        p->fail = NULL;
+        p->ok_ms = at_ms;
+    }
+    uv_mutex_unlock(&m->mu);
+    ts_free(old);
+    if (!changed)
+        return;
+    char jq[512], e[2048], role[64] = "";
+    if (p->role)
+        snprintf(role, sizeof(role), " role=%s", p->role);
+    logq(p->job->name, jq, sizeof(jq));
+    if (err)
+        TS_LOG(TS_LOG_ERROR, "discovery",
+               was ? "Service discovery failing with a different error"
+                   : "Service discovery failing",
+               "config=\"%s\" mechanism=%s%s err=\"%s\"", jq, mechanism_name(p->type), role,
+               logq(err, e, sizeof(e)));
+    else
+        TS_LOG(TS_LOG_INFO, "discovery", "Service discovery works again",
+               "config=\"%s\" mechanism=%s%s failed_for=%.1fs", jq, mechanism_name(p->type), role,
+               (double)(at_ms - since) / 1000.0);
+}
+
+void
+ts_discovery_manager_failures(ts_discovery_manager *m, const char *jobname,
+                              ts_discovery_failure **out, size_t *n)
+{
+    ts_discovery_failure *v = NULL;
+    size_t nv = 0, cap = 0;
+    uv_mutex_lock(&m->mu);
+    for (size_t i = 0; i < m->njobs; i++) {
+        const job *j = m->jobs[i];
+        if (jobname && jobname[0] && strcmp(jobname, j->name) != 0)
+            continue;
+        for (size_t k = 0; k < j->nprovs; k++) {
+            const provider *p = j->provs[k];
+            if (!p->fail)
+                continue;
+            TS_GROW(v, cap, nv + 1);
+            v[nv++] = (ts_discovery_failure){.job = ts_strdup(j->name),
+                                             .mechanism = mechanism_name(p->type),
+                                             .role = p->role,
+                                             .error = ts_strdup(p->fail),
+                                             .error_ms = p->fail_ms,
+                                             .success_ms = p->ok_ms};
+        }
+    }
+    uv_mutex_unlock(&m->mu);
+    *out = v;
+    *n = nv;
+}
+
+void
+ts_discovery_failures_free(ts_discovery_failure *f, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        ts_free(f[i].job);
+        ts_free(f[i].error);
+    }
+    ts_free(f);
+}
+
 /* ---------------------------------------------------------------- file_sd */
 
 static void
@@ -227,12 +361,17 @@ file_refresh(provider *p)
     /* The new set of files: all matches of all patterns. */
     char **files = NULL;
     size_t nfiles = 0, cap = 0;
+    char first_err[1024] = ""; /* the health: the first failure of this refresh */
+    size_t nfailed = 0;
     for (size_t i = 0; i < p->npatterns; i++) {
         char **v;
         size_t n;
         if (ts_discovery_file_glob(p->patterns[i], &v, &n) != TS_OK) {
-            TS_LOG(TS_LOG_ERROR, "discovery", "Error expanding glob", "pattern=\"%s\"",
+            TS_LOG(TS_LOG_DEBUG, "discovery", "Error expanding glob", "pattern=\"%s\"",
                    p->patterns[i]);
+            if (!nfailed++)
+                snprintf(first_err, sizeof(first_err), "cannot expand the pattern %s",
+                         p->patterns[i]);
             continue;
         }
         for (size_t k = 0; k < n; k++) {
@@ -266,8 +405,10 @@ file_refresh(provider *p)
         ts_free(text);
         if (rc) {
             atomic_fetch_add(&p->m->file_read_errors, 1);
-            TS_LOG(TS_LOG_ERROR, "discovery", "Error reading file", "path=\"%s\" err=\"%s\"",
+            TS_LOG(TS_LOG_DEBUG, "discovery", "Error reading file", "path=\"%s\" err=\"%s\"",
                    files[i], err.msg);
+            if (!nfailed++)
+                snprintf(first_err, sizeof(first_err), "%s: %s", files[i], err.msg);
             slot *old = slot_find(p, files[i]); /* keep the last good groups */
             if (old) {
                 s->groups = old->groups;
@@ -284,6 +425,11 @@ file_refresh(provider *p)
     p->slots = slots;
     p->nslots = nslots;
     p->ready = true;
+    if (nfailed > 1) {
+        size_t l = strlen(first_err);
+        snprintf(first_err + l, sizeof(first_err) - l, " (and %zu more)", nfailed - 1);
+    }
+    provider_health(p, nfailed ? first_err : NULL, ts_now_ms());
     mark_dirty(p);
 }
 
@@ -368,6 +514,8 @@ dns_after_cb(uv_work_t *req, int status)
     dns_work *w = req->data;
     provider *p = w->p;
     p->lookup_running = false;
+    char first_err[1024] = ""; /* the health: the first failure of this round */
+    size_t nfailed = 0;
     for (size_t i = 0; i < w->nnames; i++) {
         atomic_fetch_add(&p->m->dns_lookups, 1);
         if (status != 0 || w->rc[i] != TS_OK)
@@ -380,9 +528,12 @@ dns_after_cb(uv_work_t *req, int status)
             s->n = 1;
             memset(&w->res[i], 0, sizeof(w->res[i]));
         } else if (p->job) {
-            TS_LOG(TS_LOG_ERROR, "discovery", "Error refreshing DNS targets",
-                   "name=\"%s\" err=\"%s\"", w->names[i],
-                   status ? uv_strerror(status) : w->err[i].msg);
+            const char *why = status ? uv_strerror(status) : w->err[i].msg;
+            TS_LOG(TS_LOG_DEBUG, "discovery", "Error refreshing DNS targets",
+                   "name=\"%s\" err=\"%s\"", w->names[i], why);
+            if (!nfailed++)
+                snprintf(first_err, sizeof(first_err), "%s%s%s", status ? w->names[i] : "",
+                         status ? ": " : "", why);
         }
         ts_target_group_fini(&w->res[i]);
         ts_free(w->names[i]);
@@ -393,6 +544,11 @@ dns_after_cb(uv_work_t *req, int status)
     ts_free(w->err);
     ts_free(w);
     if (p->job) {
+        if (nfailed > 1) {
+            size_t l = strlen(first_err);
+            snprintf(first_err + l, sizeof(first_err) - l, " (and %zu more)", nfailed - 1);
+        }
+        provider_health(p, nfailed ? first_err : NULL, ts_now_ms());
         p->ready = true;
         mark_dirty(p);
     }
@@ -456,6 +612,12 @@ k8s_update(void *ctx, ts_target_group *groups, size_t n)
 }
 
 static void
+k8s_health(void *ctx, const char *err, int64_t at_ms)
+{
+    provider_health(ctx, err, at_ms);
+}
+
+static void
 k8s_closed(void *ctx)
 {
     provider *p = ctx;
@@ -468,14 +630,19 @@ k8s_provider_start(ts_discovery_manager *m, job *j, const ts_kubernetes_sd_confi
                    const char *base_dir)
 {
     provider *p = provider_new(m, j, PROV_K8S);
+    int role = ts__k8s_role_parse(kc->role);
+    p->role = role >= 0 ? ts__k8s_role_name((ts__k8s_role)role) : NULL;
     p->slots = ts_calloc(1, sizeof(slot));
     p->nslots = 1;
     p->slots[0].key = ts_strdup("");
     ts_error err;
     ts_error_clear(&err);
-    if (ts__k8s_start(m->loop, kc, base_dir, k8s_update, k8s_closed, p, &p->k8s, &err) != TS_OK) {
-        TS_LOG(TS_LOG_ERROR, "discovery", "Cannot create service discovery",
-               "type=kubernetes config=%s err=\"%s\"", j->name, err.msg);
+    if (ts__k8s_start(m->loop, kc, base_dir, k8s_update, k8s_health, k8s_closed, p, &p->k8s,
+                      &err) != TS_OK) {
+        /* logged once, as the discoverer's failing state */
+        char msg[TS_ERROR_MSG_MAX + 64];
+        snprintf(msg, sizeof(msg), "cannot start: %s", err.msg);
+        provider_health(p, msg, ts_now_ms()); /* until a reload: nothing retries it */
         p->k8s = NULL;
         p->ready = true; /* runs without it, as Prometheus does */
         mark_dirty(p);
@@ -571,8 +738,16 @@ ts_discovery_manager_allow_url_targets(ts_discovery_manager *m)
 static void
 drop_jobs(ts_discovery_manager *m, const ts_config *keep)
 {
-    for (size_t i = 0; i < m->njobs; i++) {
-        job *j = m->jobs[i];
+    /* Unpublished first: other threads read the providers under mu
+     * (ts_discovery_manager_failures), and provider_detach may free one. */
+    uv_mutex_lock(&m->mu);
+    job **jobs = m->jobs;
+    size_t njobs = m->njobs;
+    m->jobs = NULL;
+    m->njobs = 0;
+    uv_mutex_unlock(&m->mu);
+    for (size_t i = 0; i < njobs; i++) {
+        job *j = jobs[i];
         bool kept = false;
         for (size_t k = 0; keep && k < keep->nscrape; k++)
             kept = kept || strcmp(keep->scrape[k].job_name, j->name) == 0;
@@ -583,12 +758,6 @@ drop_jobs(ts_discovery_manager *m, const ts_config *keep)
         for (size_t k = 0; k < j->nprovs; k++)
             provider_detach(j->provs[k]);
     }
-    uv_mutex_lock(&m->mu);
-    job **jobs = m->jobs;
-    size_t njobs = m->njobs;
-    m->jobs = NULL;
-    m->njobs = 0;
-    uv_mutex_unlock(&m->mu);
     for (size_t i = 0; i < njobs; i++) {
         ts_free(jobs[i]->provs);
         ts_free(jobs[i]->name);

@@ -212,7 +212,7 @@ six() { act pods 'map(.labels.pod) | index("web-5") != null'; }
 until_true 30 six || fail "no updates after the token rotation: $(targets)"
 
 # --- 403: a clear error, no crash, the other jobs keep working
-grep -q 'Kubernetes API denied the list.*pods is forbidden' "$TS_TMP/shard.log" || fail "no 403 error in the log"
+grep -q 'msg="Service discovery failing" config="forbidden" mechanism=kubernetes_sd role=pod err="403 Forbidden: pods is forbidden' "$TS_TMP/shard.log" || fail "no 403 error in the log"
 kill -0 $shard || fail "shard died"
 m=$(curl -sf "$url/metrics")
 grep -q '^prometheus_sd_kubernetes_events_total{event="add",role="pod"} [1-9]' <<<"$m" || fail "events metric: $(grep sd_kubernetes <<<"$m")"

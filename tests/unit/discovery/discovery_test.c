@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -396,12 +397,36 @@ test_manager_file_sd(void)
                            "2\n") != NULL);
         ts_buf_fini(&out);
     }
+    /* ... and the discoverer is failing, with the file and the parser's error */
+    {
+        ts_discovery_failure *f;
+        size_t nf;
+        ts_discovery_manager_failures(m, NULL, &f, &nf);
+        T_EQ(nf, 1);
+        T_STREQ(f[0].job, "files");
+        T_STREQ(f[0].mechanism, "file_sd");
+        T_TRUE(f[0].role == NULL);
+        T_TRUE(strncmp(f[0].error, tpath, strlen(tpath)) == 0);
+        T_TRUE(f[0].error_ms > 0 && f[0].success_ms > 0 && f[0].success_ms <= f[0].error_ms);
+        ts_discovery_failures_free(f, nf);
+        ts_discovery_manager_failures(m, "other-job", &f, &nf);
+        T_EQ(nf, 0);
+        ts_discovery_failures_free(f, nf);
+    }
 
     /* a new file matching nothing yet: removing the file empties the job */
     calls = s.calls;
     T_EQ(unlink(tpath), 0);
     T_TRUE(run_until(&loop, &s, calls, "", 5000));
     T_EQ(s.ntargets, 0);
+    {
+        /* no file is no error: it works again */
+        ts_discovery_failure *f;
+        size_t nf;
+        ts_discovery_manager_failures(m, "files", &f, &nf);
+        T_EQ(nf, 0);
+        ts_discovery_failures_free(f, nf);
+    }
 
     /* reload without the job: reported once with no groups */
     ts_config *c2 = NULL;
@@ -461,7 +486,71 @@ test_manager_dns_and_static(void)
     ts_config_free(c);
 }
 
+/* Discoverers that fail from the start: a name that does not resolve (dns_sd)
+ * and a kubernetes_sd that cannot start (in-cluster, outside a cluster).  They
+ * are listed in config order with no success time; the job is still reported
+ * (with the static target). */
+static void
+test_manager_failures(void)
+{
+    unsetenv("KUBERNETES_SERVICE_HOST");
+    const char *yaml = "scrape_configs:\n"
+                       "- job_name: dns\n"
+                       "  static_configs: [{targets: ['s:1']}]\n"
+                       "  dns_sd_configs:\n"
+                       "  - names: ['no-such-host.invalid']\n"
+                       "    type: A\n"
+                       "    port: 1\n"
+                       "- job_name: k8s\n"
+                       "  kubernetes_sd_configs:\n"
+                       "  - role: endpointslice\n";
+    ts_config *c = NULL;
+    ts_error err;
+    T_OK(ts_config_parse(yaml, strlen(yaml), "", &c, &err));
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    seen s = {0};
+    ts_discovery_manager *m;
+    T_OK(ts_discovery_manager_new(&loop, on_update, &s, &m));
+    T_OK(ts_discovery_manager_apply_config(m, c));
+    ts_discovery_failure *f = NULL;
+    size_t nf = 0;
+    int64_t end = ts_now_ms() + 20000; /* the resolver may take its time to say no */
+    while (nf < 2 && ts_now_ms() < end) {
+        ts_discovery_failures_free(f, nf);
+        run_until(&loop, &s, s.calls, NULL, 200);
+        ts_discovery_manager_failures(m, NULL, &f, &nf);
+    }
+    T_EQ(nf, 2);
+    T_STREQ(f[0].job, "dns");
+    T_STREQ(f[0].mechanism, "dns_sd");
+    T_TRUE(f[0].role == NULL);
+    T_TRUE(strstr(f[0].error, "no-such-host.invalid") != NULL);
+    T_EQ(f[0].success_ms, 0);
+    T_STREQ(f[1].job, "k8s");
+    T_STREQ(f[1].mechanism, "kubernetes_sd");
+    T_STREQ(f[1].role, "endpointslice");
+    T_TRUE(strstr(f[1].error, "cannot start: unable to load in-cluster configuration") != NULL);
+    T_TRUE(f[1].error_ms > 0);
+    T_EQ(f[1].success_ms, 0);
+    ts_discovery_failures_free(f, nf);
+    /* a reload without them: nothing fails */
+    ts_config *c2 = NULL;
+    const char *y2 = "scrape_configs:\n- job_name: other\n  static_configs:\n"
+                     "  - targets: ['x:1']\n";
+    T_OK(ts_config_parse(y2, strlen(y2), "", &c2, &err));
+    T_OK(ts_discovery_manager_apply_config(m, c2));
+    ts_discovery_manager_failures(m, NULL, &f, &nf);
+    T_EQ(nf, 0);
+    ts_discovery_manager_close(m);
+    T_EQ(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    T_EQ(uv_loop_close(&loop), 0);
+    ts_config_free(c);
+    ts_config_free(c2);
+}
+
 T_MAIN({"static_group", test_static_group}, {"file_parse", test_file_parse},
        {"file_glob", test_file_glob}, {"dns_localhost", test_dns_localhost},
        {"dns_srv", test_dns_srv}, {"manager_file_sd", test_manager_file_sd},
-       {"manager_dns_and_static", test_manager_dns_and_static})
+       {"manager_dns_and_static", test_manager_dns_and_static},
+       {"manager_failures", test_manager_failures})

@@ -412,6 +412,62 @@ test_helpers(void)
     json_decref(o);
 }
 
+/* The text /api/v1/targets shows for a failed request (ts__k8s_http_error_text). */
+static void
+test_http_error_text(void)
+{
+    char buf[1024];
+    const char *forbidden =
+        "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\","
+        "\"message\":\"pods is forbidden: User \\\"system:serviceaccount:m:t\\\" cannot list "
+        "resource \\\"pods\\\" in API group \\\"\\\" in the namespace \\\"s\\\"\","
+        "\"reason\":\"Forbidden\",\"code\":403}";
+    ts__k8s_http_error_text(403, forbidden, strlen(forbidden), TS__K8S_KIND_POD,
+                            "/api/v1/namespaces/s/pods", buf, sizeof(buf));
+    T_STREQ(buf, "403 Forbidden: pods is forbidden: User \"system:serviceaccount:m:t\" cannot list "
+                 "resource \"pods\" in API group \"\" in the namespace \"s\" (RBAC: give the "
+                 "service account list and watch on pods)");
+    /* a kind of an API group names the group */
+    ts__k8s_http_error_text(403, "{\"message\":\"no\"}", 16, TS__K8S_KIND_ENDPOINTSLICE,
+                            "/apis/discovery.k8s.io/v1/endpointslices", buf, sizeof(buf));
+    T_STREQ(buf, "403 Forbidden: no (RBAC: give the service account list and watch on "
+                 "endpointslices in API group discovery.k8s.io)");
+    /* 401 with no body; 404 names the path */
+    ts__k8s_http_error_text(401, NULL, 0, TS__K8S_KIND_NODE, "/api/v1/nodes", buf, sizeof(buf));
+    T_STREQ(buf, "401 Unauthorized (check the credentials: bearer token or token file, basic "
+                 "auth, client certificate)");
+    ts__k8s_http_error_text(404,
+                            "{\"message\":\"the server could not find the requested "
+                            "resource\"}",
+                            62, TS__K8S_KIND_INGRESS, "/apis/networking.k8s.io/v1/ingresses", buf,
+                            sizeof(buf));
+    T_STREQ(buf, "404 Not Found: the server could not find the requested resource "
+                 "(/apis/networking.k8s.io/v1/ingresses is not served here: is api_server right, "
+                 "and is it Kubernetes 1.21 or later?)");
+    /* not a Status (a proxy's page): its start on one line, cut at 200 bytes */
+    char page[400];
+    memset(page, 'x', sizeof(page));
+    memcpy(page, "<html>\n<b>", 10);
+    ts__k8s_http_error_text(502, page, sizeof(page), TS__K8S_KIND_POD, "/api/v1/pods", buf,
+                            sizeof(buf));
+    T_TRUE(strncmp(buf, "502 Bad Gateway: <html> <b>xxx", 30) == 0);
+    T_EQ(strlen(buf), strlen("502 Bad Gateway: ") + 200 + 3);
+    /* an unknown code takes the Status' reason; a bounded buffer is cut, terminated */
+    ts__k8s_http_error_text(422, "{\"reason\":\"Invalid\",\"message\":\"bad selector\"}", 45,
+                            TS__K8S_KIND_POD, "/api/v1/pods", buf, sizeof(buf));
+    T_STREQ(buf, "422 Invalid: bad selector");
+    char small[8];
+    ts__k8s_http_error_text(403, forbidden, strlen(forbidden), TS__K8S_KIND_POD, "/p", small,
+                            sizeof(small));
+    T_STREQ(small, "403 For");
+    /* not JSON at all, bad JSON, empty: no crash, the code stays */
+    ts__k8s_http_error_text(500, "{\"message\":", 11, TS__K8S_KIND_POD, "/p", buf, sizeof(buf));
+    T_STREQ(buf, "500 Internal Server Error: {\"message\":");
+    ts__k8s_http_error_text(599, "", 0, TS__K8S_KIND_POD, "/p", buf, sizeof(buf));
+    T_STREQ(buf, "599");
+}
+
 T_MAIN({"node", test_node}, {"pod", test_pod}, {"service", test_service},
        {"endpoints", test_endpoints}, {"endpointslice", test_endpointslice},
-       {"ingress", test_ingress}, {"no_attach", test_no_attach}, {"helpers", test_helpers})
+       {"ingress", test_ingress}, {"no_attach", test_no_attach}, {"helpers", test_helpers},
+       {"http_error_text", test_http_error_text})
