@@ -100,8 +100,9 @@ typedef struct shard {
     uv_async_t reload_async, stop_async;
     ts_discovery_manager *disc;
     ts_scrape_manager *scrape;
-    ts_rules_manager *rules; /* rule evaluation (pkg/rules/manager.h) */
-    ts_notifier *notifier;   /* alerts -> Alertmanager (pkg/rules/notifier.h) */
+    ts_web_targets_src targets; /* scrape + disc, for /api/v1/targets */
+    ts_rules_manager *rules;    /* rule evaluation (pkg/rules/manager.h) */
+    ts_notifier *notifier;      /* alerts -> Alertmanager (pkg/rules/notifier.h) */
     char external_url[1024]; /* --web.external-url, or http://<host>:<port> as Prometheus's default
                               */
 
@@ -745,8 +746,9 @@ start_web(shard *s)
         return TS_EIO;
     ts_web_server *w = s->web;
     ts_web_server_route(w, "GET", "/metrics", false, ts_web_handle_metrics, &s->metrics);
+    s->targets = (ts_web_targets_src){.scrape = s->scrape, .discovery = s->disc};
     ts_web_server_route(w, "GET", "/api/v1/targets", false, ts_web_scrape_handle_targets,
-                        s->scrape);
+                        &s->targets);
     ts_web_server_route(w, "GET", "/api/v1/status/tsdb", false, ts_web_tsdb_handle_status, s->db);
     ts_web_server_route(w, "GET", "/api/v1/rules", false, ts_web_rules_handle_rules, s->rules);
     ts_web_server_route(w, "GET", "/api/v1/alerts", false, ts_web_rules_handle_alerts, s->rules);
@@ -810,7 +812,7 @@ store_meta(void *ctx, int kind, const char *const *params, size_t nparams, ts_bu
     ts_jsonw j;
     ts_jsonw_init(&j, json);
     if (kind == TS_STORE_META_TARGETS) {
-        ts_web_scrape_write_targets(s->scrape, state, pool, &j);
+        ts_web_scrape_write_targets(&s->targets, state, pool, &j);
         return ts_jsonw_err(&j);
     }
     long limit;

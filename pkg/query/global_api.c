@@ -36,7 +36,12 @@
  *    "owned by shard ...") is left out when a store has it active (it is not
  *    dropped in the cluster), and stays, with its reason, when its owner did
  *    not answer.  Then `state` picks the lists (2.42: an unknown state gives
- *    two empty lists).
+ *    two empty lists).  discoveryErrors (a shard's failing discoverers, see
+ *    pkg/web/scrape_api.c): one entry per (scrapePool, mechanism, role,
+ *    lastError), as shards and replicas with one config fail alike; of
+ *    several copies the one that failed last is kept.  Sorted by scrape
+ *    pool, then mechanism, role and error.  The key is there only when an
+ *    entry is, as on a shard.
  *  - targets/metadata: the union of the entries (equal entries, from
  *    replicas, once), grouped by target (targets sorted by labels, entries in
  *    the first answer's order); `limit` as Prometheus applies it, checked
@@ -332,11 +337,37 @@ ts_query_global_api_merge_targets(json_t *const *data, size_t n, bool active, bo
             items_add(&drop, disc, t, ts_strdup(job), disc, NULL);
         }
     }
+    items errs;
+    items_init(&errs);
+    for (size_t d = 0; d < n; d++) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(json_object_get(data[d], "discoveryErrors"), i, e)
+        {
+            if (!json_is_object(e))
+                continue;
+            const char *pool = str_of(e, "scrapePool");
+            size_t klen = strlen(pool) + strlen(str_of(e, "mechanism")) +
+                          strlen(str_of(e, "role")) + strlen(str_of(e, "lastError")) + 4;
+            char *key = ts_malloc(klen);
+            snprintf(key, klen, "%s\n%s\n%s\n%s", pool, str_of(e, "mechanism"), str_of(e, "role"),
+                     str_of(e, "lastError"));
+            long at = items_find(&errs, key);
+            if (at < 0)
+                items_add(&errs, key, e, ts_strdup(pool), ts_strdup(key), NULL);
+            else if (time_of(e, "lastErrorTime") > time_of(errs.v[at].v, "lastErrorTime"))
+                errs.v[at].v = e;
+            ts_free(key);
+        }
+    }
     json_t *out = json_object();
     json_object_set_new(out, "activeTargets", active ? items_array(&act) : json_array());
     json_object_set_new(out, "droppedTargets", dropped ? items_array(&drop) : json_array());
+    if (errs.n)
+        json_object_set_new(out, "discoveryErrors", items_array(&errs));
     items_fini(&act);
     items_fini(&drop);
+    items_fini(&errs);
     json_decref(active_disc);
     return out;
 }

@@ -10,7 +10,11 @@
  * case-insensitive) picks the lists, any other value gives two empty lists,
  * as 2.42; `scrapePool` keeps only that job's targets, in both lists.  A
  * dropped target may carry "dropReason" (not in Prometheus' answer: why this
- * shard does not scrape it, e.g. another shard owns it).
+ * shard does not scrape it, e.g. another shard owns it).  While a discoverer
+ * of the shard (a kubernetes_sd, file_sd or dns_sd entry) is failing, `data`
+ * gets a third key, "discoveryErrors" (not in Prometheus' answer either; see
+ * ts_web_scrape_write_discovery_errors); without failures the answer is
+ * byte for byte Prometheus'.
  *
  * targets/metadata: per active target matching `match_target` (a series
  * selector over the target's labels), its metadata entries (`metric`: only
@@ -97,8 +101,43 @@ target_json(void *ctx, const ts_scrape_target_info *t)
 }
 
 void
-ts_web_scrape_write_targets(ts_scrape_manager *m, const char *state, const char *pool, ts_jsonw *j)
+ts_web_scrape_write_discovery_errors(const ts_discovery_failure *f, size_t n, ts_jsonw *j)
 {
+    if (n == 0)
+        return;
+    char buf[64];
+    ts_jsonw_key(j, "discoveryErrors");
+    ts_jsonw_arr_begin(j);
+    for (size_t i = 0; i < n; i++) {
+        ts_jsonw_obj_begin(j);
+        ts_jsonw_key(j, "scrapePool");
+        ts_jsonw_str(j, f[i].job);
+        ts_jsonw_key(j, "mechanism");
+        ts_jsonw_str(j, f[i].mechanism);
+        if (f[i].role) {
+            ts_jsonw_key(j, "role");
+            ts_jsonw_str(j, f[i].role);
+        }
+        ts_jsonw_key(j, "lastError");
+        ts_jsonw_str(j, f[i].error);
+        ts_jsonw_key(j, "lastErrorTime");
+        ts_gotime_format_rfc3339nano(f[i].error_ms * 1000000, buf, sizeof(buf));
+        ts_jsonw_str(j, buf);
+        if (f[i].success_ms > 0) {
+            ts_jsonw_key(j, "lastSuccessTime");
+            ts_gotime_format_rfc3339nano(f[i].success_ms * 1000000, buf, sizeof(buf));
+            ts_jsonw_str(j, buf);
+        }
+        ts_jsonw_obj_end(j);
+    }
+    ts_jsonw_arr_end(j);
+}
+
+void
+ts_web_scrape_write_targets(const ts_web_targets_src *src, const char *state, const char *pool,
+                            ts_jsonw *j)
+{
+    ts_scrape_manager *m = src ? src->scrape : NULL;
     bool active, dropped;
     ts_web_param_targets_state(state, &active, &dropped);
     targets_ctx c = {.j = j, .pool = pool && pool[0] ? pool : NULL};
@@ -114,6 +153,13 @@ ts_web_scrape_write_targets(ts_scrape_manager *m, const char *state, const char 
     if (dropped && m)
         ts_scrape_manager_targets(m, target_json, &c);
     ts_jsonw_arr_end(j);
+    if (src && src->discovery) {
+        ts_discovery_failure *f;
+        size_t n;
+        ts_discovery_manager_failures(src->discovery, c.pool, &f, &n);
+        ts_web_scrape_write_discovery_errors(f, n, j);
+        ts_discovery_failures_free(f, n);
+    }
     ts_jsonw_obj_end(j);
 }
 

@@ -291,6 +291,11 @@ try {
       check(JSON.stringify([...urls].sort()) === JSON.stringify([...want].sort()), `${who}Targets lists the API's ${want.length} targets with their health`);
       const pools = await p.$$eval('section.pool h3', (h) => h.map((x) => x.textContent));
       check(pools.length === 2 && pools.some((x) => x.startsWith('self (1/2 up)')), `${who}pools with up counts: ${pools}`);
+      const derrs = await p.$$eval('.discovery-error', (b) => b.map((x) => `${x.dataset.pool}: ${x.textContent}`));
+      check(
+        derrs.length === 1 && (api.discoveryErrors || []).length === 1 && derrs[0].startsWith('files: Service discovery failing for files: file_sd') && derrs[0].includes('broken.json'),
+        `${who}Targets shows the failing discoverer in an error box (${derrs})`,
+      );
       await shot(p, `${who}targets`);
       await p.click('button[data-filter="unhealthy"]');
       const unhealthy = await p.$$eval('tr.target', (t) => t.map((r) => r.dataset.health));

@@ -63,7 +63,10 @@ scrape_configs:
     static_configs: [{targets: ['127.0.0.1:$ne']}]
   - job_name: self
     static_configs: [{targets: ['127.0.0.1:$web', '127.0.0.1:$down']}]
+  - job_name: files  # a discoverer that fails: the Targets page shows its error
+    file_sd_configs: [{files: ['$TS_TMP/broken.json']}]
 YML
+echo '[{"targets": ' >"$TS_TMP/broken.json"
 start shard "$TESSERA" shard --config.file="$TS_TMP/shard.yml" --storage.tsdb.path="$TS_TMP/data" \
     --web.listen-address=127.0.0.1:$web --store.listen-address=tcp://127.0.0.1:$store
 start querier "$TESSERA" query --web.listen-address=127.0.0.1:$qp --store=tcp://127.0.0.1:$store \

@@ -23,7 +23,8 @@ given).  Test controls (POST /_test/...): object (add or replace one object: bod
 {"kind": plural, "object": {...}}), delete (body {"kind","namespace","name"}),
 expire (compact: every current resourceVersion becomes too old), drop (cut
 every open watch connection without ending the stream), forbid (body
-{"namespace": ns}: 403 for everything in it).  GET /_test/requests lists
+{"namespace": ns}: 403 for everything in it), allow (body {"namespace": ns}:
+undoes forbid, as when the RBAC rule is added).  GET /_test/requests lists
 what was asked.
 """
 import json
@@ -125,6 +126,8 @@ class H(BaseHTTPRequestHandler):
                 lock.notify_all()
             elif u.path == "/_test/forbid":
                 forbidden.add(body["namespace"])
+            elif u.path == "/_test/allow":
+                forbidden.discard(body["namespace"])
             else:
                 return self.reply(404, {})
         self.reply(200, {"rv": rv})

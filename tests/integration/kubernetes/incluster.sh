@@ -77,6 +77,13 @@ start shard2 "$TESSERA" shard --config.file="$TS_TMP/prometheus.yml" --storage.t
 wait_http "http://127.0.0.1:$web2/-/ready"
 logged() { grep -q 'unable to load in-cluster configuration, KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT must be defined' "$TS_TMP/shard2.log"; }
 until_true 10 logged || fail "no in-cluster error logged"
+# ... and shown in /api/v1/targets as that discoverer's error (the other job works)
+startfail() {
+    curl -sf "http://127.0.0.1:$web2/api/v1/targets" | jq -e '.data.discoveryErrors | length == 1 and (.[0]
+      | .scrapePool == "incluster" and .mechanism == "kubernetes_sd" and .role == "pod"
+      and (.lastError | startswith("cannot start: unable to load in-cluster configuration")))' >/dev/null
+}
+until_true 10 startfail || fail "discoveryErrors: $(curl -s "http://127.0.0.1:$web2/api/v1/targets" | jq -c .data.discoveryErrors)"
 kill -TERM $shard
 for i in $(seq 50); do kill -0 $shard 2>/dev/null || break; sleep 0.2; done
 kill -0 $shard 2>/dev/null && fail "shard did not stop on SIGTERM"

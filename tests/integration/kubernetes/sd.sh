@@ -10,11 +10,14 @@
 # endpoints and endpointslice objects; the test changes objects while the
 # scrapes run (ADDED, MODIFIED, DELETED), expires resourceVersions (410 Gone
 # in a watch and in a list), cuts the watches, rotates the token and forbids
-# a namespace (403), and checks the targets API, the queries and the log.
+# a namespace (403: the discoverer's error in /api/v1/targets' discoveryErrors,
+# on the shard and through a querier, one log line; then the namespace is
+# allowed and the error goes), and checks the targets API, the queries and
+# the log.
 . "$(dirname "$0")/../lib.sh"
 here=$(cd "$(dirname "$0")" && pwd)
 
-api=$(free_port); ne1=$(free_port); ne2=$(free_port); web=$(free_port); store=$(free_port)
+api=$(free_port); ne1=$(free_port); ne2=$(free_port); web=$(free_port); store=$(free_port); qweb=$(free_port)
 echo -n "token-one" >"$TS_TMP/token"
 start apiserver python3 "$here/apiserver.py" "$api" "$TS_TMP/token"
 start ne1 prometheus-node-exporter --web.listen-address=127.0.0.1:$ne1
@@ -108,6 +111,10 @@ start shard "$TESSERA" shard --config.file="$TS_TMP/prometheus.yml" --storage.ts
 shard=$LAST_PID
 url=http://127.0.0.1:$web
 wait_http "$url/-/ready"
+start querier "$TESSERA" query --web.listen-address=127.0.0.1:$qweb --store=tcp://127.0.0.1:$store \
+    --store.sd-interval=1s
+Q=http://127.0.0.1:$qweb
+wait_http "$Q/-/ready"
 
 targets() { curl -sf "$url/api/v1/targets"; }
 # jq over the active targets of one job
@@ -117,6 +124,46 @@ upq() { q "$url" "$1" | jq -r '.data.result | map(.metric.pod // .metric.instanc
 # --- every role's targets and labels
 pods_ok() { act pods 'length == 2 and all(.health == "up")'; }
 until_true 30 pods_ok || fail "pod targets: $(targets)"
+
+# --- 403 (RBAC missing for namespace "secret"): the failing discoverer is in
+# /api/v1/targets as "discoveryErrors", on the shard and through the querier,
+# with its role and the API server's text; only while it fails, and only for
+# its scrape pool
+derrs() { curl -sf "$1/api/v1/targets${2:-}" | jq -c '.data.discoveryErrors'; }
+forbidden_err() {
+    derrs "$1" | jq -e 'length == 1 and (.[0] | .scrapePool == "forbidden" and .mechanism == "kubernetes_sd"
+      and .role == "pod"
+      and (.lastError | startswith("403 Forbidden: pods is forbidden: User \"system:serviceaccount:monitoring:tessera\" cannot list resource \"pods\" in API group \"\" in the namespace \"secret\""))
+      and (.lastError | endswith("(RBAC: give the service account list and watch on pods)"))
+      and (.lastErrorTime | test("^20[0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9:.]+Z$"))
+      and (has("lastSuccessTime") | not))' >/dev/null
+}
+until_true 20 forbidden_err "$url" || fail "no 403 in the shard's discoveryErrors: $(derrs "$url")"
+until_true 20 forbidden_err "$Q" || fail "no 403 in the querier's discoveryErrors: $(derrs "$Q")"
+[ "$(derrs "$url" '?scrapePool=forbidden' | jq length)" = 1 ] || fail "scrapePool=forbidden: $(derrs "$url" '?scrapePool=forbidden')"
+# another pool: Prometheus' own keys only
+for u in "$url" "$Q"; do
+    k=$(curl -sf "$u/api/v1/targets?scrapePool=pods" | jq -c '.data | keys_unsorted')
+    [ "$k" = '["activeTargets","droppedTargets"]' ] || fail "$u scrapePool=pods has keys $k"
+done
+# one log line for the failing state, however many retries
+nsecret() { curl -sf "$A/_test/requests" | jq '[.[] | select(.path == "/api/v1/namespaces/secret/pods")] | length'; }
+retried() { [ "$(nsecret)" -ge 3 ]; }
+until_true 30 retried || fail "the forbidden list was not retried: $(nsecret) requests"
+nfail=$(grep -c 'msg="Service discovery failing" config="forbidden" mechanism=kubernetes_sd role=pod err="403 Forbidden: pods is forbidden' "$TS_TMP/shard.log")
+[ "$nfail" = 1 ] || fail "$nfail 'Service discovery failing' lines for $(nsecret) failed requests: $(grep 'config="forbidden"' "$TS_TMP/shard.log")"
+# RBAC granted (and a pod there): the error goes once the retry lists
+post allow '{"namespace":"secret"}'
+post object '{"kind":"pods","object":{"metadata":{"name":"vault-0","namespace":"secret","uid":"uid-vault-0"},
+  "spec":{"nodeName":"n1","containers":[{"name":"app","ports":[{"name":"metrics","containerPort":'$ne2',"protocol":"TCP"}]}]},
+  "status":{"phase":"Running","podIP":"127.0.0.1","hostIP":"127.0.0.1","conditions":[{"type":"Ready","status":"True"}]}}}'
+no_errs() { [ "$(derrs "$1")" = null ]; }
+until_true 90 no_errs "$url" || fail "discoveryErrors after the namespace was allowed: $(derrs "$url")"
+secret_ok() { act forbidden 'length == 1 and .[0].labels.instance == "127.0.0.1:'$ne2'"'; }
+until_true 20 secret_ok || fail "no target of the allowed namespace: $(targets)"
+until_true 20 no_errs "$Q" || fail "the querier still shows discoveryErrors: $(derrs "$Q")"
+grep -q 'msg="Service discovery works again" config="forbidden" mechanism=kubernetes_sd role=pod' "$TS_TMP/shard.log" ||
+    fail "no recovery line: $(grep 'config="forbidden"' "$TS_TMP/shard.log")"
 act pods 'map(select(.labels.pod == "web-0"))[0] | .discoveredLabels
   | .__address__ == "127.0.0.1:'$ne1'" and .__meta_kubernetes_pod_container_port_name == "metrics"
   and .__meta_kubernetes_pod_container_port_number == "'$ne1'" and .__meta_kubernetes_pod_ready == "true"
@@ -211,8 +258,7 @@ pod web-5 $ne1
 six() { act pods 'map(.labels.pod) | index("web-5") != null'; }
 until_true 30 six || fail "no updates after the token rotation: $(targets)"
 
-# --- 403: a clear error, no crash, the other jobs keep working
-grep -q 'msg="Service discovery failing" config="forbidden" mechanism=kubernetes_sd role=pod err="403 Forbidden: pods is forbidden' "$TS_TMP/shard.log" || fail "no 403 error in the log"
+# --- the 403 above: no crash, counted; the other jobs kept working
 kill -0 $shard || fail "shard died"
 m=$(curl -sf "$url/metrics")
 grep -q '^prometheus_sd_kubernetes_events_total{event="add",role="pod"} [1-9]' <<<"$m" || fail "events metric: $(grep sd_kubernetes <<<"$m")"

@@ -117,6 +117,34 @@ test_targets_same_health_latest_scrape(void)
     done();
 }
 
+#define DERR(pool, err, at, ok)                                                                    \
+    "{\"scrapePool\":\"" pool "\",\"mechanism\":\"kubernetes_sd\",\"role\":\"pod\","               \
+    "\"lastError\":\"" err "\",\"lastErrorTime\":\"" at "\"" ok "}"
+
+/* discoveryErrors: one per (pool, mechanism, role, error), the copy that failed last; no key
+ * when no store has any (the answer stays Prometheus'). */
+static void
+test_targets_discovery_errors(void)
+{
+    add("{\"activeTargets\":[],\"droppedTargets\":[],\"discoveryErrors\":[" DERR(
+        "pods", "403 Forbidden: no", "2026-01-01T00:00:02Z",
+        ",\"lastSuccessTime\":\"2026-01-01T00:00:00Z\"") "," DERR("b", "x", "2026-01-01T00:00:01Z",
+                                                                  "") "]}");
+    add("{\"activeTargets\":[],\"droppedTargets\":[],\"discoveryErrors\":[" DERR(
+        "pods", "403 Forbidden: no", "2026-01-01T00:00:03Z", "") "]}");
+    add("{\"activeTargets\":[],\"droppedTargets\":[]}");
+    T_STREQ(text(ts_query_global_api_merge_targets(in, nin, true, true)),
+            "{\"activeTargets\":[],\"droppedTargets\":[],\"discoveryErrors\":[" DERR(
+                "b", "x", "2026-01-01T00:00:01Z", "") "," DERR("pods", "403 Forbidden: no",
+                                                               "2026-01-01T00:00:03Z", "") "]}");
+    done();
+    add("{\"activeTargets\":[],\"droppedTargets\":[]}");
+    add("{\"activeTargets\":[],\"droppedTargets\":[],\"discoveryErrors\":[]}");
+    T_STREQ(text(ts_query_global_api_merge_targets(in, nin, true, true)),
+            "{\"activeTargets\":[],\"droppedTargets\":[]}");
+    done();
+}
+
 #define TMD(inst, metric, help)                                                                    \
     "{\"target\":{\"instance\":\"" inst "\"},\"metric\":\"" metric "\",\"type\":\"gauge\","        \
     "\"help\":\"" help "\",\"unit\":\"\"}"
@@ -242,6 +270,7 @@ test_write_json_numbers_as_stores_write_them(void)
 T_MAIN({"targets_one_per_target_healthiest_copy", test_targets_one_per_target_healthiest_copy},
        {"targets_owner_missing_keeps_dropped", test_targets_owner_missing_keeps_dropped},
        {"targets_same_health_latest_scrape", test_targets_same_health_latest_scrape},
+       {"targets_discovery_errors", test_targets_discovery_errors},
        {"targets_metadata_union_and_limit", test_targets_metadata_union_and_limit},
        {"metadata_union_sorted_limit", test_metadata_union_sorted_limit},
        {"rules_once_per_store_identity", test_rules_once_per_store_identity},

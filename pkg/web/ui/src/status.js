@@ -34,11 +34,25 @@ function warnings(app, ws) {
   for (const w of ws || []) app.append(errorBox(`Warning: ${w}`, 'warning'));
 }
 
+// One error box per failing discoverer (data.discoveryErrors, a Tessera
+// addition to /api/v1/targets: there only while a discoverer fails).
+function discoveryErrors(app, errs) {
+  for (const e of errs || []) {
+    const what = `${e.scrapePool}: ${e.mechanism}${e.role ? ` (role ${e.role})` : ''}`;
+    const since = e.lastSuccessTime ? `last worked ${fmtRFC(e.lastSuccessTime)}` : 'never worked since start';
+    const box = errorBox(`Service discovery failing for ${what}: ${e.lastError}\n(last failure ${fmtRFC(e.lastErrorTime)}; ${since})`);
+    box.classList.add('discovery-error');
+    box.dataset.pool = e.scrapePool;
+    app.append(box);
+  }
+}
+
 // ---- Targets
 
 async function targets(app) {
   const { data, warnings: ws } = await api('targets', { state: 'active' });
   warnings(app, ws);
+  discoveryErrors(app, data.discoveryErrors);
   let onlyUnhealthy = false;
   const body = h('div');
   const pools = groupBy(data.activeTargets || [], (t) => t.scrapePool);
@@ -97,6 +111,7 @@ async function targets(app) {
 async function serviceDiscovery(app) {
   const { data, warnings: ws } = await api('targets', { state: 'any' });
   warnings(app, ws);
+  discoveryErrors(app, data.discoveryErrors);
   const active = (data.activeTargets || []).map((t) => ({ pool: t.scrapePool, d: t.discoveredLabels, l: t.labels }));
   const dropped = (data.droppedTargets || []).map((t) => ({
     pool: t.scrapePool || (t.discoveredLabels || {}).job || '',
