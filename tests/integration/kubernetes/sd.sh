@@ -275,12 +275,24 @@ p=$(curl -sf "$A/_test/problems")
 # requests between the token write and the client's next stat may carry the
 # old token only if they started before the rename; none may after it
 [ "$p" = "[]" ] || fail "API server saw bad requests: $p"
-# --- a reload that drops jobs stops their informers (watches closed, no crash)
+# --- a reload that drops jobs stops their informers (watches closed, no crash);
+# it adds one whose API server is out of reach: a discoveryErrors entry too
 sed -i '/job_name: forbidden/,$d' "$TS_TMP/prometheus.yml"
 sed -i '/job_name: slices/,/job_name: services/{/job_name: services/!d}' "$TS_TMP/prometheus.yml"
+dead=$(free_port)
+cat >>"$TS_TMP/prometheus.yml" <<YML
+  - job_name: unreachable
+    kubernetes_sd_configs:
+      - {role: node, api_server: 'http://127.0.0.1:$dead'}
+YML
 kill -HUP $shard
 noslices() { targets | jq -e '[.data.activeTargets[] | select(.labels.job == "slices")] | length == 0' >/dev/null; }
 until_true 20 noslices || fail "slices job still there after the reload: $(targets)"
+unreachable() {
+    derrs "$url" | jq -e 'length == 1 and (.[0] | .scrapePool == "unreachable" and .role == "node"
+      and (.lastError | startswith("cannot reach the API server http://127.0.0.1:'$dead': ")))' >/dev/null
+}
+until_true 20 unreachable || fail "discoveryErrors with an unreachable API server: $(derrs "$url")"
 pod web-6 $ne2
 seven() { act pods 'map(.labels.pod) | index("web-6") != null'; }
 until_true 30 seven || fail "no pod updates after the reload: $(targets)"
