@@ -49,10 +49,8 @@ enum {
     F_MAX_SAMPLES,
     F_SD_INTERVAL,
     F_LOG_LEVEL,
-    F_TLS_CA,
-    F_TLS_CLIENT_CERT,
-    F_TLS_CLIENT_KEY,
-    F_TLS_SERVER_NAME,
+    F_STORE_CLIENT_TLS, /* TS_SERVE_STORE_CLIENT_TLS_FLAGS */
+    F_STORE_CLIENT_TLS_LAST = F_STORE_CLIENT_TLS + TS_SERVE_STORE_CLIENT_TLS_NFLAGS - 1,
     F_EXTERNAL_URL,
     F_ROUTE_PREFIX,
     F_RESPONSE_TIMEOUT,
@@ -60,9 +58,8 @@ enum {
     F_LIMIT_SERIES,
     F_LIMIT_SAMPLES,
     F_MAX_CONCURRENCY,
-    F_WEB_CONFIG,
-    F_WEB_MAX_CONNECTIONS,
-    F_WEB_READ_TIMEOUT,
+    F_WEB_SERVER, /* TS_SERVE_WEB_SERVER_FLAGS */
+    F_WEB_SERVER_LAST = F_WEB_SERVER + TS_SERVE_WEB_SERVER_NFLAGS - 1,
     F_NFLAGS
 };
 
@@ -258,22 +255,10 @@ ts_cmd_query(int argc, char **argv)
         [F_SD_INTERVAL] = {"store.sd-interval", TS_FLAG_STRING, "5s",
                            "How often to re-read the sd file and DNS, and to probe stores."},
         [F_LOG_LEVEL] = {"log.level", TS_FLAG_STRING, "info", "debug, info, warn, error."},
-        [F_TLS_CA] = {"store.tls-ca-file", TS_FLAG_STRING, "", TS_SERVE_STORE_CA_HELP},
-        [F_TLS_CLIENT_CERT] = {"store.tls-client-cert-file", TS_FLAG_STRING, "",
-                               TS_SERVE_STORE_CLIENT_CERT_HELP},
-        [F_TLS_CLIENT_KEY] = {"store.tls-client-key-file", TS_FLAG_STRING, "",
-                              TS_SERVE_STORE_CLIENT_KEY_HELP},
-        [F_TLS_SERVER_NAME] = {"store.tls-server-name", TS_FLAG_STRING, "",
-                               TS_SERVE_STORE_SERVER_NAME_HELP},
+        TS_SERVE_STORE_CLIENT_TLS_FLAGS(F_STORE_CLIENT_TLS),
         [F_EXTERNAL_URL] = {"web.external-url", TS_FLAG_STRING, "", TS_SERVE_EXTERNAL_URL_HELP},
         [F_ROUTE_PREFIX] = {"web.route-prefix", TS_FLAG_STRING, "", TS_SERVE_ROUTE_PREFIX_HELP},
-        [F_WEB_CONFIG] =
-            {"web.config.file", TS_FLAG_STRING, "",
-             "[EXPERIMENTAL] Path to configuration file that can enable TLS or authentication."},
-        [F_WEB_MAX_CONNECTIONS] = {"web.max-connections", TS_FLAG_STRING, "512",
-                                   TS_SERVE_MAX_CONNECTIONS_HELP},
-        [F_WEB_READ_TIMEOUT] = {"web.read-timeout", TS_FLAG_STRING, "5m",
-                                TS_SERVE_READ_TIMEOUT_HELP},
+        TS_SERVE_WEB_SERVER_FLAGS(F_WEB_SERVER),
         [F_RESPONSE_TIMEOUT] = {"store.response-timeout", TS_FLAG_STRING, "5s",
                                 "Longest wait for one reply of a store (a hung store fails after "
                                 "it); 0 = the query's timeout."},
@@ -341,9 +326,7 @@ ts_cmd_query(int argc, char **argv)
         .nsd_dns = q->flags[F_SD_DNS].nvalues,
         .probe_interval_ms = sd_interval,
         .sd_refresh_ms = sd_interval,
-        .tls = ts_serve_store_client_tls(
-            q->flags[F_TLS_CA].value, q->flags[F_TLS_CLIENT_CERT].value,
-            q->flags[F_TLS_CLIENT_KEY].value, q->flags[F_TLS_SERVER_NAME].value),
+        .tls = ts_serve_store_client_tls(&q->flags[F_STORE_CLIENT_TLS]),
     };
     if (ts_query_endpoints_start(&q->endpoints, &eo, &err) != TS_OK) {
         TS_LOG(TS_LOG_ERROR, "query", "cannot start store discovery", "err=\"%s\"", err.msg);
@@ -372,10 +355,8 @@ ts_cmd_query(int argc, char **argv)
     }
     ts_web_server_opts wo = {.listen = q->flags[F_WEB_LISTEN].value,
                              .route_prefix = q->urls.route_prefix,
-                             .web_config_file = q->flags[F_WEB_CONFIG].value,
                              .nworkers = (int)q->max_concurrency + 4};
-    if (ts_serve_web_limits(&q->flags[F_WEB_MAX_CONNECTIONS], &q->flags[F_WEB_READ_TIMEOUT], &wo) !=
-        0) {
+    if (ts_serve_web_server(&q->flags[F_WEB_SERVER], &wo) != 0) {
         exit_code = 2;
         goto out;
     }

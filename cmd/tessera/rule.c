@@ -53,18 +53,14 @@ enum {
     F_RESPONSE_TIMEOUT,
     F_QUERY_TIMEOUT,
     F_LOOKBACK,
-    F_STORE_CERT,
-    F_STORE_KEY,
-    F_STORE_CLIENT_CA,
-    F_TLS_CA,
-    F_TLS_CLIENT_CERT,
-    F_TLS_CLIENT_KEY,
-    F_TLS_SERVER_NAME,
+    F_STORE_SERVER_TLS, /* TS_SERVE_STORE_SERVER_TLS_FLAGS */
+    F_STORE_SERVER_TLS_LAST = F_STORE_SERVER_TLS + TS_SERVE_STORE_SERVER_TLS_NFLAGS - 1,
+    F_STORE_CLIENT_TLS, /* TS_SERVE_STORE_CLIENT_TLS_FLAGS */
+    F_STORE_CLIENT_TLS_LAST = F_STORE_CLIENT_TLS + TS_SERVE_STORE_CLIENT_TLS_NFLAGS - 1,
     F_EXTERNAL_URL,
     F_ROUTE_PREFIX,
-    F_WEB_CONFIG,
-    F_WEB_MAX_CONNECTIONS,
-    F_WEB_READ_TIMEOUT,
+    F_WEB_SERVER, /* TS_SERVE_WEB_SERVER_FLAGS */
+    F_WEB_SERVER_LAST = F_WEB_SERVER + TS_SERVE_WEB_SERVER_NFLAGS - 1,
     F_LOG_LEVEL,
     F_FOR_GRACE,
     F_FOR_OUTAGE,
@@ -252,26 +248,11 @@ ts_cmd_rule(int argc, char **argv)
                              "Maximum time of one rule's query."},
         [F_LOOKBACK] = {"query.lookback-delta", TS_FLAG_STRING, "5m",
                         "Lookback for instant selectors."},
-        [F_STORE_CERT] = {"store.tls-cert-file", TS_FLAG_STRING, "", TS_SERVE_STORE_CERT_HELP},
-        [F_STORE_KEY] = {"store.tls-key-file", TS_FLAG_STRING, "", TS_SERVE_STORE_KEY_HELP},
-        [F_STORE_CLIENT_CA] = {"store.tls-client-ca-file", TS_FLAG_STRING, "",
-                               TS_SERVE_STORE_CLIENT_CA_HELP},
-        [F_TLS_CA] = {"store.tls-ca-file", TS_FLAG_STRING, "", TS_SERVE_STORE_CA_HELP},
-        [F_TLS_CLIENT_CERT] = {"store.tls-client-cert-file", TS_FLAG_STRING, "",
-                               TS_SERVE_STORE_CLIENT_CERT_HELP},
-        [F_TLS_CLIENT_KEY] = {"store.tls-client-key-file", TS_FLAG_STRING, "",
-                              TS_SERVE_STORE_CLIENT_KEY_HELP},
-        [F_TLS_SERVER_NAME] = {"store.tls-server-name", TS_FLAG_STRING, "",
-                               TS_SERVE_STORE_SERVER_NAME_HELP},
+        TS_SERVE_STORE_SERVER_TLS_FLAGS(F_STORE_SERVER_TLS),
+        TS_SERVE_STORE_CLIENT_TLS_FLAGS(F_STORE_CLIENT_TLS),
         [F_EXTERNAL_URL] = {"web.external-url", TS_FLAG_STRING, "", TS_SERVE_EXTERNAL_URL_HELP},
         [F_ROUTE_PREFIX] = {"web.route-prefix", TS_FLAG_STRING, "", TS_SERVE_ROUTE_PREFIX_HELP},
-        [F_WEB_CONFIG] =
-            {"web.config.file", TS_FLAG_STRING, "",
-             "[EXPERIMENTAL] Path to configuration file that can enable TLS or authentication."},
-        [F_WEB_MAX_CONNECTIONS] = {"web.max-connections", TS_FLAG_STRING, "512",
-                                   TS_SERVE_MAX_CONNECTIONS_HELP},
-        [F_WEB_READ_TIMEOUT] = {"web.read-timeout", TS_FLAG_STRING, "5m",
-                                TS_SERVE_READ_TIMEOUT_HELP},
+        TS_SERVE_WEB_SERVER_FLAGS(F_WEB_SERVER),
         [F_LOG_LEVEL] = {"log.level", TS_FLAG_STRING, "info", "debug, info, warn, error."},
         [F_FOR_GRACE] = {"rules.alert.for-grace-period", TS_FLAG_STRING, "10m",
                          "After a restart, a restored pending alert fires no sooner than this; "
@@ -336,9 +317,7 @@ ts_cmd_rule(int argc, char **argv)
         .nsd_dns = r->flags[F_SD_DNS].nvalues,
         .probe_interval_ms = sd_interval,
         .sd_refresh_ms = sd_interval,
-        .tls = ts_serve_store_client_tls(
-            r->flags[F_TLS_CA].value, r->flags[F_TLS_CLIENT_CERT].value,
-            r->flags[F_TLS_CLIENT_KEY].value, r->flags[F_TLS_SERVER_NAME].value),
+        .tls = ts_serve_store_client_tls(&r->flags[F_STORE_CLIENT_TLS]),
     };
     if (ts_query_endpoints_start(&r->endpoints, &eo, &err) != TS_OK) {
         TS_LOG(TS_LOG_ERROR, "rule", "cannot start store discovery", "err=\"%s\"", err.msg);
@@ -379,10 +358,8 @@ ts_cmd_rule(int argc, char **argv)
         goto out;
     }
     ts_web_server_opts wo = {.listen = r->flags[F_WEB_LISTEN].value,
-                             .route_prefix = r->urls.route_prefix,
-                             .web_config_file = r->flags[F_WEB_CONFIG].value};
-    if (ts_serve_web_limits(&r->flags[F_WEB_MAX_CONNECTIONS], &r->flags[F_WEB_READ_TIMEOUT], &wo) !=
-        0) {
+                             .route_prefix = r->urls.route_prefix};
+    if (ts_serve_web_server(&r->flags[F_WEB_SERVER], &wo) != 0) {
         exit_code = 2;
         goto out;
     }
@@ -451,19 +428,15 @@ ts_cmd_rule(int argc, char **argv)
     /* store API over the results */
     if (r->flags[F_STORE_LISTEN].value[0]) {
         pthread_mutex_lock(&r->cfg_mu);
-        ts_store_server_opts so = {
-            .listen_url = r->flags[F_STORE_LISTEN].value,
-            .queryable = ts_db_queryable(r->db),
-            .external_labels = r->cfg->external_labels,
-            .time_range = db_time_range,
-            .time_range_ctx = r,
-            .component = "rule",
-            .meta = ts_serve_rules_meta, /* rules, alerts */
-            .meta_ctx = r->rules,
-            .tls_cert_file = r->flags[F_STORE_CERT].value[0] ? r->flags[F_STORE_CERT].value : NULL,
-            .tls_key_file = r->flags[F_STORE_KEY].value[0] ? r->flags[F_STORE_KEY].value : NULL,
-            .tls_client_ca_file =
-                r->flags[F_STORE_CLIENT_CA].value[0] ? r->flags[F_STORE_CLIENT_CA].value : NULL};
+        ts_store_server_opts so = {.listen_url = r->flags[F_STORE_LISTEN].value,
+                                   .queryable = ts_db_queryable(r->db),
+                                   .external_labels = r->cfg->external_labels,
+                                   .time_range = db_time_range,
+                                   .time_range_ctx = r,
+                                   .component = "rule",
+                                   .meta = ts_serve_rules_meta, /* rules, alerts */
+                                   .meta_ctx = r->rules};
+        ts_serve_store_server_tls(&r->flags[F_STORE_SERVER_TLS], &so);
         rc = ts_store_server_start(&r->store, &so, &err);
         pthread_mutex_unlock(&r->cfg_mu);
         if (rc != TS_OK) {

@@ -151,14 +151,26 @@ unset_if_empty(const char *s)
     return s && s[0] ? s : NULL;
 }
 
-ts_store_client_tls
-ts_serve_store_client_tls(const char *ca, const char *cert, const char *key,
-                          const char *server_name)
+/* The flag groups' rows, in the order of their TS_SERVE_*_FLAGS macros. */
+enum { STORE_SERVER_CERT, STORE_SERVER_KEY, STORE_SERVER_CLIENT_CA };
+enum { STORE_CLIENT_CA, STORE_CLIENT_CERT, STORE_CLIENT_KEY, STORE_CLIENT_SERVER_NAME };
+enum { WEB_CONFIG_FILE, WEB_MAX_CONNECTIONS, WEB_READ_TIMEOUT };
+
+void
+ts_serve_store_server_tls(const ts_flag *group, ts_store_server_opts *so)
 {
-    ts_store_client_tls t = {.ca_file = unset_if_empty(ca),
-                             .cert_file = unset_if_empty(cert),
-                             .key_file = unset_if_empty(key),
-                             .server_name = unset_if_empty(server_name)};
+    so->tls_cert_file = unset_if_empty(group[STORE_SERVER_CERT].value);
+    so->tls_key_file = unset_if_empty(group[STORE_SERVER_KEY].value);
+    so->tls_client_ca_file = unset_if_empty(group[STORE_SERVER_CLIENT_CA].value);
+}
+
+ts_store_client_tls
+ts_serve_store_client_tls(const ts_flag *group)
+{
+    ts_store_client_tls t = {.ca_file = unset_if_empty(group[STORE_CLIENT_CA].value),
+                             .cert_file = unset_if_empty(group[STORE_CLIENT_CERT].value),
+                             .key_file = unset_if_empty(group[STORE_CLIENT_KEY].value),
+                             .server_name = unset_if_empty(group[STORE_CLIENT_SERVER_NAME].value)};
     return t;
 }
 
@@ -201,9 +213,10 @@ ts_serve_feature(const ts_flag *f, const char *feature, const char *const *known
 }
 
 int
-ts_serve_web_limits(const ts_flag *max_connections, const ts_flag *read_timeout,
-                    ts_web_server_opts *wo)
+ts_serve_web_server(const ts_flag *group, ts_web_server_opts *wo)
 {
+    const ts_flag *max_connections = &group[WEB_MAX_CONNECTIONS];
+    const ts_flag *read_timeout = &group[WEB_READ_TIMEOUT];
     const char *v = max_connections->value;
     char *end = NULL;
     errno = 0;
@@ -220,6 +233,7 @@ ts_serve_web_limits(const ts_flag *max_connections, const ts_flag *read_timeout,
         fprintf(stderr, "tessera: error: --%s must be positive\n", read_timeout->name);
         return 2;
     }
+    wo->web_config_file = group[WEB_CONFIG_FILE].value;
     wo->max_connections = (int)n;
     wo->read_timeout_ms = ms;
     return 0;

@@ -60,30 +60,12 @@ typedef struct ts_serve_web_urls {
     char *external_url, *external_path, *route_prefix;
 } ts_serve_web_urls;
 
-/* The client TLS of the store flags (--store.tls-ca-file, -client-cert-file, -client-key-file,
- * -server-name), "" meaning unset.  The strings are borrowed from the flags. */
-ts_store_client_tls ts_serve_store_client_tls(const char *ca, const char *cert, const char *key,
-                                              const char *server_name);
-
 /* The flags' help texts (Prometheus' words). */
 #define TS_SERVE_EXTERNAL_URL_HELP                                                                 \
     "The URL under which Tessera is externally reachable (for example, if it is served via a "     \
     "reverse proxy). Used for generating relative and absolute links back to it. If the URL has "  \
     "a path portion, it will be used to prefix all HTTP endpoints. If omitted, relevant URL "      \
     "components will be derived automatically."
-/* Store API TLS (Thanos' --grpc-server-tls-* and --grpc-client-tls-*, README "Security"). */
-#define TS_SERVE_STORE_CERT_HELP "TLS certificate for a tls+tcp:// store address."
-#define TS_SERVE_STORE_KEY_HELP "TLS key for a tls+tcp:// store address."
-#define TS_SERVE_STORE_CLIENT_CA_HELP                                                              \
-    "CA to verify the certificates of store API clients against (tls+tcp:// store address); "      \
-    "clients without one signed by it are refused. None: clients are not verified."
-#define TS_SERVE_STORE_CA_HELP "CA to verify tls+tcp:// stores (none: not verified)."
-#define TS_SERVE_STORE_CLIENT_CERT_HELP                                                            \
-    "TLS client certificate presented to tls+tcp:// stores (for stores that verify clients)."
-#define TS_SERVE_STORE_CLIENT_KEY_HELP "TLS key of --store.tls-client-cert-file."
-#define TS_SERVE_STORE_SERVER_NAME_HELP                                                            \
-    "Name to verify in the certificates of tls+tcp:// stores (with --store.tls-ca-file); none: "   \
-    "the store's host name, or the chain only for an IP address."
 #define TS_SERVE_ROUTE_PREFIX_HELP                                                                 \
     "Prefix for the internal routes of web endpoints. Defaults to path of --web.external-url."
 
@@ -94,19 +76,70 @@ ts_store_client_tls ts_serve_store_client_tls(const char *ca, const char *cert, 
 int ts_serve_rules_meta(void *ctx, int kind, const char *const *params, size_t nparams,
                         ts_buf *json, ts_error *err);
 
-#define TS_SERVE_MAX_CONNECTIONS_HELP "Maximum number of simultaneous connections."
-#define TS_SERVE_READ_TIMEOUT_HELP                                                                 \
-    "Maximum duration before timing out read of the request, and closing idle connections."
-
-/* --web.max-connections and --web.read-timeout into wo (Prometheus' flags and defaults: 512,
- * 5m).  Prints an error and returns 2 on a bad value. */
-int ts_serve_web_limits(const ts_flag *max_connections, const ts_flag *read_timeout,
-                        ts_web_server_opts *wo);
-
 /* Prints an error and returns 2 on a bad value. */
 int ts_serve_web_urls_get(const char *external_url, const char *route_prefix, const char *listen,
                           const char *cmd, ts_serve_web_urls *out);
 void ts_serve_web_urls_free(ts_serve_web_urls *u);
+
+/* ---- Flag groups: the flags that several servers take alike, each written once.
+ *
+ * A group is a run of consecutive rows of a command's flag table.  The command
+ * reserves the run in its enum (the group's first index, then
+ * <FIRST>_LAST = <FIRST> + TS_SERVE_<GROUP>_NFLAGS - 1), writes the rows with
+ * TS_SERVE_<GROUP>_FLAGS(<FIRST>) among its table's designated initializers, and
+ * after parsing hands &flags[<FIRST>] to the group's function, which turns the
+ * values into options.  A row's place in --help and /api/v1/status/flags is its
+ * index, so where the command reserves the run is where the group's rows show. */
+
+/* The store API server's TLS (Thanos' --grpc-server-tls-cert/-key/-client-ca, README
+ * "Security"): `tessera shard` and `tessera rule`. */
+#define TS_SERVE_STORE_SERVER_TLS_NFLAGS 3
+#define TS_SERVE_STORE_SERVER_TLS_FLAGS(first)                                                     \
+    [(first)] = {"store.tls-cert-file", TS_FLAG_STRING, "",                                        \
+                 "TLS certificate for a tls+tcp:// store address."},                               \
+    [(first) + 1] = {"store.tls-key-file", TS_FLAG_STRING, "",                                     \
+                     "TLS key for a tls+tcp:// store address."},                                   \
+    [(first) + 2] = {"store.tls-client-ca-file", TS_FLAG_STRING, "",                               \
+                     "CA to verify the certificates of store API clients against (tls+tcp:// "     \
+                     "store address); clients without one signed by it are refused. None: "        \
+                     "clients are not verified."}
+/* so's tls_cert_file, tls_key_file and tls_client_ca_file (NULL when unset; borrowed from the
+ * flags). */
+void ts_serve_store_server_tls(const ts_flag *group, ts_store_server_opts *so);
+
+/* The store API client's TLS (Thanos' --grpc-client-tls-ca/-cert/-key, --grpc-client-server-name):
+ * `tessera query` and `tessera rule`. */
+#define TS_SERVE_STORE_CLIENT_TLS_NFLAGS 4
+#define TS_SERVE_STORE_CLIENT_TLS_FLAGS(first)                                                     \
+    [(first)] = {"store.tls-ca-file", TS_FLAG_STRING, "",                                          \
+                 "CA to verify tls+tcp:// stores (none: not verified)."},                          \
+    [(first) + 1] = {"store.tls-client-cert-file", TS_FLAG_STRING, "",                             \
+                     "TLS client certificate presented to tls+tcp:// stores (for stores that "     \
+                     "verify clients)."},                                                          \
+    [(first) + 2] = {"store.tls-client-key-file", TS_FLAG_STRING, "",                              \
+                     "TLS key of --store.tls-client-cert-file."},                                  \
+    [(first) + 3] = {"store.tls-server-name", TS_FLAG_STRING, "",                                  \
+                     "Name to verify in the certificates of tls+tcp:// stores (with "              \
+                     "--store.tls-ca-file); none: the store's host name, or the chain only for "   \
+                     "an IP address."}
+/* The client TLS the flags ask for, "" meaning unset.  The strings are borrowed from the flags. */
+ts_store_client_tls ts_serve_store_client_tls(const ts_flag *group);
+
+/* The web server's configuration file and limits (Prometheus' flags and defaults): every
+ * server. */
+#define TS_SERVE_WEB_SERVER_NFLAGS 3
+#define TS_SERVE_WEB_SERVER_FLAGS(first)                                                           \
+    [(first)] = {"web.config.file", TS_FLAG_STRING, "",                                            \
+                 "[EXPERIMENTAL] Path to configuration file that can enable TLS or "               \
+                 "authentication."},                                                               \
+    [(first) + 1] = {"web.max-connections", TS_FLAG_STRING, "512",                                 \
+                     "Maximum number of simultaneous connections."},                               \
+    [(first) + 2] = {"web.read-timeout", TS_FLAG_STRING, "5m",                                     \
+                     "Maximum duration before timing out read of the request, and closing idle "   \
+                     "connections."}
+/* wo's web_config_file, max_connections and read_timeout_ms.  Prints an error and returns 2 on a
+ * bad value. */
+int ts_serve_web_server(const ts_flag *group, ts_web_server_opts *wo);
 
 /* The compactor thread of a server with its own TSDB (shard, ruler): calls
  * ts_db_compact every interval_ms (head blocks, block merges, retention),

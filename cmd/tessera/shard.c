@@ -59,15 +59,13 @@ enum {
     F_QUERY_TIMEOUT,
     F_QUERY_MAX_SAMPLES,
     F_LOOKBACK,
-    F_STORE_CERT,
-    F_STORE_KEY,
-    F_STORE_CLIENT_CA,
+    F_STORE_SERVER_TLS, /* TS_SERVE_STORE_SERVER_TLS_FLAGS */
+    F_STORE_SERVER_TLS_LAST = F_STORE_SERVER_TLS + TS_SERVE_STORE_SERVER_TLS_NFLAGS - 1,
     F_ENABLE_FEATURE,
     F_EXTERNAL_URL,
     F_ROUTE_PREFIX,
-    F_WEB_CONFIG,
-    F_WEB_MAX_CONNECTIONS,
-    F_WEB_READ_TIMEOUT,
+    F_WEB_SERVER, /* TS_SERVE_WEB_SERVER_FLAGS */
+    F_WEB_SERVER_LAST = F_WEB_SERVER + TS_SERVE_WEB_SERVER_NFLAGS - 1,
     F_NFLAGS
 };
 
@@ -506,22 +504,13 @@ parse_flags(shard *s, int argc, char **argv)
         [F_LOOKBACK] =
             {"query.lookback-delta", TS_FLAG_STRING, "5m",
              "The maximum lookback duration for retrieving metrics during expression evaluations."},
-        [F_STORE_CERT] = {"store.tls-cert-file", TS_FLAG_STRING, "", TS_SERVE_STORE_CERT_HELP},
-        [F_STORE_KEY] = {"store.tls-key-file", TS_FLAG_STRING, "", TS_SERVE_STORE_KEY_HELP},
-        [F_STORE_CLIENT_CA] = {"store.tls-client-ca-file", TS_FLAG_STRING, "",
-                               TS_SERVE_STORE_CLIENT_CA_HELP},
+        TS_SERVE_STORE_SERVER_TLS_FLAGS(F_STORE_SERVER_TLS),
         [F_ENABLE_FEATURE] = {"enable-feature", TS_FLAG_LIST, "",
                               "Comma separated feature names to enable (repeatable). Valid "
                               "options: expand-external-labels."},
         [F_EXTERNAL_URL] = {"web.external-url", TS_FLAG_STRING, "", TS_SERVE_EXTERNAL_URL_HELP},
         [F_ROUTE_PREFIX] = {"web.route-prefix", TS_FLAG_STRING, "", TS_SERVE_ROUTE_PREFIX_HELP},
-        [F_WEB_CONFIG] =
-            {"web.config.file", TS_FLAG_STRING, "",
-             "[EXPERIMENTAL] Path to configuration file that can enable TLS or authentication."},
-        [F_WEB_MAX_CONNECTIONS] = {"web.max-connections", TS_FLAG_STRING, "512",
-                                   TS_SERVE_MAX_CONNECTIONS_HELP},
-        [F_WEB_READ_TIMEOUT] = {"web.read-timeout", TS_FLAG_STRING, "5m",
-                                TS_SERVE_READ_TIMEOUT_HELP},
+        TS_SERVE_WEB_SERVER_FLAGS(F_WEB_SERVER),
     };
     memcpy(s->flags, init, sizeof(init));
     bool help;
@@ -707,10 +696,8 @@ create_web(shard *s)
     }
     snprintf(s->external_url, sizeof(s->external_url), "%s", s->urls.external_url);
     ts_web_server_opts wo = {.listen = s->flags[F_WEB_LISTEN].value,
-                             .route_prefix = s->urls.route_prefix,
-                             .web_config_file = s->flags[F_WEB_CONFIG].value};
-    if (ts_serve_web_limits(&s->flags[F_WEB_MAX_CONNECTIONS], &s->flags[F_WEB_READ_TIMEOUT], &wo) !=
-        0)
+                             .route_prefix = s->urls.route_prefix};
+    if (ts_serve_web_server(&s->flags[F_WEB_SERVER], &wo) != 0)
         return TS_EINVAL;
     if (ts_web_server_new(&s->web, &wo, &err) != TS_OK) {
         TS_LOG(TS_LOG_ERROR, "shard", "cannot create web server", "err=\"%s\"", err.msg);
@@ -851,13 +838,10 @@ start_store_api(shard *s)
         .component = "shard",
         .shard_index = s->shard_index,
         .shard_count = s->shard_count,
-        .tls_cert_file = s->flags[F_STORE_CERT].value[0] ? s->flags[F_STORE_CERT].value : NULL,
-        .tls_key_file = s->flags[F_STORE_KEY].value[0] ? s->flags[F_STORE_KEY].value : NULL,
-        .tls_client_ca_file =
-            s->flags[F_STORE_CLIENT_CA].value[0] ? s->flags[F_STORE_CLIENT_CA].value : NULL,
         .meta = store_meta,
         .meta_ctx = s,
     };
+    ts_serve_store_server_tls(&s->flags[F_STORE_SERVER_TLS], &so);
     if (ts_store_server_start(&s->store, &so, &err) != TS_OK) {
         TS_LOG(TS_LOG_ERROR, "shard", "cannot start the store API", "err=\"%s\"", err.msg);
         return TS_EIO;
