@@ -142,11 +142,10 @@ assert out.startswith("HTTP/1.1 411 Length Required\r\n") and "chunked" in out, 
 PY
 self_up || fail "shard not answering after the oversized heads"
 
-# ---- --web.max-connections=3 on the querier: 3 idle connections hold every slot; a 4th
-# client waits in the backlog (not reset, not answered) until one of them closes
-python3 - "$qweb" <<'PY' || fail "max-connections"
-import socket, sys, time
-port = int(sys.argv[1])
+# The connection helpers of the two tests below (python3 - finds them in the current directory).
+cat >conns.py <<'PY'
+import socket
+
 def held(port):
     """A connection the server has certainly accepted: one answered request, kept alive."""
     s = socket.create_connection(("127.0.0.1", port), timeout=30)
@@ -158,6 +157,23 @@ def held(port):
         data += b
     assert data.startswith(b"HTTP/1.1 200 OK"), data
     return s
+
+def read_to_close(s):
+    """Everything s receives until the server closes it."""
+    data = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            return data
+        data += b
+PY
+
+# ---- --web.max-connections=3 on the querier: 3 idle connections hold every slot; a 4th
+# client waits in the backlog (not reset, not answered) until one of them closes
+python3 - "$qweb" <<'PY' || fail "max-connections"
+import socket, sys
+from conns import held, read_to_close
+port = int(sys.argv[1])
 idle = [held(port) for _ in range(3)]
 c = socket.create_connection(("127.0.0.1", port), timeout=20)  # the kernel's backlog takes it
 c.sendall(b"GET /api/v1/query?query=1%2B1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -169,12 +185,7 @@ except socket.timeout:
 assert early is None, "answered beyond --web.max-connections: %r" % early
 idle[0].close()
 c.settimeout(20)
-data = b""
-while True:
-    b = c.recv(65536)
-    if not b:
-        break
-    data += b
+data = read_to_close(c)
 assert data.startswith(b"HTTP/1.1 200 OK"), data[:200]
 assert b'"2"' in data, data
 print("client 4 served after an idle connection closed")
@@ -190,18 +201,8 @@ start querier2 "$TESSERA" query --web.listen-address=127.0.0.1:$qweb2 \
 wait_http "http://127.0.0.1:$qweb2/-/ready"
 python3 - "$qweb2" <<'PY' || fail "idle timeout"
 import socket, sys, time
+from conns import held, read_to_close
 port = int(sys.argv[1])
-def held(port):
-    """A connection the server has certainly accepted: one answered request, kept alive."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=30)
-    s.sendall(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n")
-    data = b""
-    while b"\r\n\r\n" not in data or not data.endswith(b"Healthy.\n"):
-        b = s.recv(4096)
-        assert b, data
-        data += b
-    assert data.startswith(b"HTTP/1.1 200 OK"), data
-    return s
 idle = [held(port) for _ in range(2)]
 idle[1].sendall(b"GET /api/v1/query?query=1 HTTP/1.1\r\nHost: x\r\n")  # never finished
 c = socket.create_connection(("127.0.0.1", port), timeout=30)
@@ -209,12 +210,7 @@ c.sendall(b"GET /api/v1/query?query=1%2B1 HTTP/1.1\r\nHost: x\r\nConnection: clo
 t0 = time.monotonic()
 for s in idle:
     assert s.recv(4096) == b"", "idle connection got data"  # closed by the server
-data = b""
-while True:
-    b = c.recv(65536)
-    if not b:
-        break
-    data += b
+data = read_to_close(c)
 assert data.startswith(b"HTTP/1.1 200 OK") and b'"2"' in data, data[:300]
 print("idle connections closed and the waiting client served after %.1f s" % (time.monotonic() - t0))
 PY
