@@ -434,8 +434,10 @@ ts_cmd_rule(int argc, char **argv)
                                    .time_range = db_time_range,
                                    .time_range_ctx = r,
                                    .component = "rule",
-                                   .meta = ts_serve_rules_meta, /* rules, alerts */
-                                   .meta_ctx = r->rules};
+                                   .meta = ts_serve_rules_meta,
+                                   .meta_ctx = r->rules,
+                                   .meta_kinds = TS_STORE_META_BIT(TS_STORE_META_RULES) |
+                                                 TS_STORE_META_BIT(TS_STORE_META_ALERTS)};
         ts_serve_store_server_tls(&r->flags[F_STORE_SERVER_TLS], &so);
         rc = ts_store_server_start(&r->store, &so, &err);
         pthread_mutex_unlock(&r->cfg_mu);

@@ -840,6 +840,7 @@ start_store_api(shard *s)
         .shard_count = s->shard_count,
         .meta = store_meta,
         .meta_ctx = s,
+        .meta_kinds = TS_STORE_META_ALL,
     };
     ts_serve_store_server_tls(&s->flags[F_STORE_SERVER_TLS], &so);
     if (ts_store_server_start(&s->store, &so, &err) != TS_OK) {

@@ -48,6 +48,8 @@ typedef struct ep {
     int64_t last_check;
     char component[32];
     uint32_t shard_index, shard_count;
+    bool meta_kinds_listed;
+    uint32_t meta_kinds;
     int64_t next_probe;
     int fails;
     uint64_t connects; /* the client's connection count when last probed */
@@ -210,6 +212,8 @@ probe(void *arg)
         snprintf(p->component, sizeof(p->component), "%s", info.component);
         p->shard_index = info.shard_index;
         p->shard_count = info.shard_count;
+        p->meta_kinds_listed = info.meta_kinds_listed;
+        p->meta_kinds = info.meta_kinds;
         p->next_probe = now + e->opts.probe_interval_ms;
     } else {
         if (p->healthy || p->fails == 0)
@@ -415,6 +419,8 @@ ts_query_endpoints_snapshot(ts_endpoints *e, ts_arena *a, ts_query_endpoint_stat
         st[i].component = ts_arena_strdup(a, p->component);
         st[i].shard_index = p->shard_index;
         st[i].shard_count = p->shard_count;
+        st[i].meta_kinds_listed = p->meta_kinds_listed;
+        st[i].meta_kinds = p->meta_kinds;
         st[i].client = p->client;
         st[i].ref = p;
     }

@@ -14,7 +14,8 @@
  * probe interval, failing ones with exponential back-off (1 s to 8 s), and a
  * store whose client connects again at once.  A lost connection marks a
  * store down without waiting for a probe.  The probe records external
- * labels, time range, shard identity, last error and last check, which
+ * labels, time range, shard identity, the MetaRequest kinds served, last
+ * error and last check, which
  * /api/v1/stores shows and which the fan-out uses to prune and to group
  * replicas.
  *
@@ -54,6 +55,8 @@ typedef struct ts_query_endpoint_status {
     int64_t last_check_ms;  /* 0 = never */
     const char *component;
     uint32_t shard_index, shard_count; /* from Info; shard_count 0 = not told */
+    bool meta_kinds_listed;            /* from Info: whether the store lists its MetaRequest */
+    uint32_t meta_kinds;               /* kinds (TS_STORE_META_BIT of each) */
     ts_store_client *client;           /* referenced: release with ts_query_endpoints_release */
     void *ref;                         /* internal: the endpoint this entry references */
 } ts_query_endpoint_status;

@@ -155,26 +155,45 @@ fan_done(const fan *fn)
     return true;
 }
 
+/* Whether store st says it does not answer MetaRequest kind meta (it lists the
+ * kinds it answers, without this one). */
+static bool
+lists_without(const ts_query_endpoint_status *st, int meta)
+{
+    return st->meta_kinds_listed && !(st->meta_kinds & TS_STORE_META_BIT(meta));
+}
+
 /* Picks the stores to ask and groups them by shard.  Unhealthy or
  * disconnected stores get a failed slot without a request (fail fast),
  * unless a healthy replica of theirs was pruned by time range (then the
- * shard holds nothing for this range). */
+ * shard holds nothing for this range).  For a MetaRequest (meta >= 0, else
+ * -1), a store is not asked when it or a replica of the same component lists
+ * the kinds it serves without this one: the shard has none of it (a ruler has
+ * no targets), also on a replica too old to say so. */
 static void
-plan(fq *q, ts_matcher *const *ms, size_t nms, fan *fn)
+plan(fq *q, ts_matcher *const *ms, size_t nms, int meta, fan *fn)
 {
     memset(fn, 0, sizeof(*fn));
     fn->slots = ts_calloc(q->n + 1, sizeof(slot));
     fn->groups = ts_calloc(q->n + 1, sizeof(group));
     bool *pruned_group = ts_calloc(q->n + 1, sizeof(bool));
+    bool *holds_none = ts_calloc(q->n + 1, sizeof(bool));
     /* groups with a healthy member whose time range is outside the query's */
     for (size_t i = 0; i < q->n; i++)
         if (labels_match(&q->st[i], ms, nms) && !time_match(&q->st[i], q->base.mint, q->base.maxt))
             for (size_t j = 0; j < q->n; j++)
                 if (strcmp(q->group_key[j], q->group_key[i]) == 0)
                     pruned_group[j] = true;
+    for (size_t i = 0; meta >= 0 && i < q->n; i++)
+        if (lists_without(&q->st[i], meta))
+            for (size_t j = 0; j < q->n; j++)
+                if (strcmp(q->group_key[j], q->group_key[i]) == 0 &&
+                    strcmp(q->st[j].component, q->st[i].component) == 0)
+                    holds_none[j] = true;
     for (size_t i = 0; i < q->n; i++) {
         const ts_query_endpoint_status *st = &q->st[i];
-        if (!labels_match(st, ms, nms) || !time_match(st, q->base.mint, q->base.maxt))
+        if (!labels_match(st, ms, nms) || !time_match(st, q->base.mint, q->base.maxt) ||
+            holds_none[i])
             continue;
         bool down = (st->probed && !st->healthy) || ts_store_client_lost(st->client);
         if (down && pruned_group[i])
@@ -202,6 +221,7 @@ plan(fq *q, ts_matcher *const *ms, size_t nms, fan *fn)
         }
     }
     ts_free(pruned_group);
+    ts_free(holds_none);
 }
 
 /* Waits for every started call, or for each shard to have one answer plus
@@ -324,7 +344,7 @@ start_calls(fq *q, fan *fn, const ask *r)
 static void
 fan_out(fq *q, const ask *r, fan *fn)
 {
-    plan(q, r->ms, r->nms, fn);
+    plan(q, r->ms, r->nms, r->kind == ASK_META ? r->meta : -1, fn);
     start_calls(q, fn, r);
     wait_calls(q, fn);
 }
@@ -339,11 +359,12 @@ judge(fq *q, fan *fn, ts_series_set *warn_to, ts_error *err)
     const ts_query_fanout_opts *o = &q->f->opts;
     int rc = TS_OK;
     for (size_t g = 0; g < fn->ngroups && rc == TS_OK; g++) {
-        bool answered = false;
+        bool answered = false, unsupported = true;
         size_t nfailed = 0;
         for (size_t i = 0; i < fn->n; i++)
             if (fn->slots[i].group == g) {
                 answered |= !fn->slots[i].failed;
+                unsupported &= fn->slots[i].err.code == TS_EUNSUPPORTED;
                 /* a cancelled slow replica is counted as skipped, not failed */
                 nfailed += fn->slots[i].failed && fn->slots[i].err.code != TS_ECANCELED;
             }
@@ -356,7 +377,8 @@ judge(fq *q, fan *fn, ts_series_set *warn_to, ts_error *err)
         ts_buf b;
         ts_buf_init(&b, 256);
         if (o->dedup)
-            ts_buf_printf(&b, "%s: no replica answered:", fn->groups[g].key);
+            ts_buf_printf(&b, "%s: %s:", fn->groups[g].key,
+                          unsupported ? "left out" : "no replica answered");
         else
             ts_buf_printf(&b, "store failed:");
         bool first = true;
@@ -668,7 +690,7 @@ fq_prefetch(ts_querier *qq, const ts_select_hints *hints, ts_matcher *const *con
         p->hints.func = NULL;
         p->ms = ms[i];
         p->nms = nms[i];
-        plan(q, ms[i], nms[i], &p->fn);
+        plan(q, ms[i], nms[i], -1, &p->fn);
         start_calls(q, &p->fn,
                     &(ask){.kind = ASK_SELECT, .hints = &hints[i], .ms = ms[i], .nms = nms[i]});
     }
@@ -760,12 +782,18 @@ ts_query_fanout_meta(ts_fanout *f, int kind, const char *const *params, size_t n
         ts_error_clear(&e);
         int rc = ts_store_call_json(s->call, a, &out->json[out->n], &out->len[out->n], &e);
         s->call = NULL;
+        const ts_query_endpoint_status *st = &q->st[s->idx];
         if (rc == TS_OK) {
-            const char *comp = q->st[s->idx].component;
-            out->shard[out->n++] =
-                ts_arena_sprintf(a, "%s %s", comp ? comp : "", q->group_key[s->idx]);
-        } else if (rc != TS_EUNSUPPORTED) /* e.g. a ruler: it has none, nothing is missing */
+            out->shard[out->n++] = ts_arena_sprintf(a, "%s %s", st->component ? st->component : "",
+                                                    q->group_key[s->idx]);
+        } else if (rc == TS_EUNSUPPORTED && !st->meta_kinds_listed) {
+            /* a store from before the list of kinds: what it holds of this is missing */
+            ts_error_set(&e, rc, "store %s does not serve %s (older version)", st->url,
+                         ts_store_meta_kind_name(kind));
             slot_fail(s, &e);
+        } else if (rc != TS_EUNSUPPORTED) { /* a store that says it has none: nothing is missing */
+            slot_fail(s, &e);
+        }
     }
     ts_series_set scratch = {0}; /* no set to carry the warnings: a scratch one */
     int rc = judge(q, &fn, &scratch, err);

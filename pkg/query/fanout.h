@@ -77,9 +77,13 @@ typedef struct ts_query_fanout_meta_answer {
 
 /* Asks every store for the MetaRequest kind (TS_STORE_META_*; params: name,
  * value pairs) at once, with the complete/partial rule of a select (no time
- * or matcher pruning).  A store that does not serve kind (TS_EUNSUPPORTED: a
- * ruler) counts as answered with nothing.  Strict mode: a shard without an
- * answer is the error returned. */
+ * or matcher pruning).  A store whose Info lists the kinds it serves without
+ * this one (a ruler has no targets), and its replicas, are not asked: that
+ * shard has none of it.  A store that does not list them (an older version)
+ * is asked, and its "unsupported" (TS_EUNSUPPORTED) is a gap, as a store that
+ * did not answer: unless a replica answered, a warning names the shard and
+ * the store ("... left out: store URL does not serve targets ...").  Strict
+ * mode: a shard without an answer is the error returned. */
 int ts_query_fanout_meta(ts_fanout *f, int kind, const char *const *params, size_t nparams,
                          ts_arena *a, ts_query_fanout_meta_answer *out, ts_error *err);
 

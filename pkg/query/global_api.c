@@ -15,8 +15,11 @@
  * store_response_timeout over the querier's flags, as for queries; replicas
  * are always grouped.  A shard without an answer is a warning naming it
  * ("warnings" in the reply), or an error with partial_response=false.  A
- * store that does not serve a kind (a ruler has no targets) counts as
- * answered with nothing.
+ * store lists the kinds it serves in its Info: one that lists them without
+ * this kind (a ruler has no targets) is not asked; one that does not list
+ * them (an older version, during a rolling upgrade) is asked, and its
+ * "unsupported" is a gap, warned about like a shard without an answer (its
+ * targets or rules are missing, not empty).
  *
  * The merges (each a function of the parsed answers, unit-tested on JSON):
  *  - metadata: per metric the set union of {type, help, unit}; names sorted;

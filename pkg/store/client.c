@@ -949,6 +949,13 @@ ts_store_client_info(ts_store_client *c, int64_t timeout_ms, ts_arena *a, ts_sto
     out->component = r->component_type ? r->component_type : "";
     out->shard_index = r->shard ? r->shard->index : 0;
     out->shard_count = r->shard ? r->shard->count : 0;
+    out->meta_kinds_listed = r->meta_kinds != NULL;
+    out->meta_kinds = 0;
+    for (size_t i = 0; r->meta_kinds && i < r->meta_kinds->n_kinds; i++) {
+        int k = (int)r->meta_kinds->kinds[i]; /* a kind newer than this version is left out */
+        if (k >= 0 && k < TS_STORE_META_NKINDS)
+            out->meta_kinds |= TS_STORE_META_BIT(k);
+    }
     return TS_OK;
 }
 
@@ -1081,6 +1088,19 @@ ts_store_client_new(ts_store_client **out, const char *url, const ts_store_clien
     }
     *out = c;
     return TS_OK;
+}
+
+const char *
+ts_store_meta_kind_name(int kind)
+{
+    switch (kind) {
+    case TS_STORE_META_METADATA: return "metric metadata";
+    case TS_STORE_META_TARGETS: return "targets";
+    case TS_STORE_META_TARGETS_METADATA: return "targets metadata";
+    case TS_STORE_META_RULES: return "rules";
+    case TS_STORE_META_ALERTS: return "alerts";
+    }
+    return "an unknown kind of metadata";
 }
 
 const char *

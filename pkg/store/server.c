@@ -255,6 +255,17 @@ handle_info(ts_store_server *s, ts_arena *a, ts_buf *out)
         r.shard = &shard;
     }
     pthread_mutex_unlock(&s->mu);
+    /* the MetaRequest kinds served: none without a callback, unsaid for a callback without them */
+    Tessera__Store__V1__MetaKinds kinds = TESSERA__STORE__V1__META_KINDS__INIT;
+    Tessera__Store__V1__MetaRequest__Kind listed[TS_STORE_META_NKINDS];
+    uint32_t served = s->opts.meta ? s->opts.meta_kinds : 0;
+    if (!s->opts.meta || served) {
+        for (int k = 0; k < TS_STORE_META_NKINDS; k++)
+            if (served & TS_STORE_META_BIT(k))
+                listed[kinds.n_kinds++] = (Tessera__Store__V1__MetaRequest__Kind)k;
+        kinds.kinds = listed;
+        r.meta_kinds = &kinds;
+    }
     return ts_store_frame_pack(out, TESSERA__STORE__V1__FRAME_TYPE__FRAME_INFO_RESPONSE, &r.base);
 }
 

@@ -63,6 +63,10 @@ typedef struct ts_store_server_opts {
     int (*meta)(void *ctx, int kind, const char *const *params, size_t nparams, ts_buf *json,
                 ts_error *err);
     void *meta_ctx;
+    /* The kinds meta answers (TS_STORE_META_BIT of each), listed in Info so that the querier
+     * asks for those only.  0 with meta set: not listed, as stores before the list did (the
+     * querier then asks for every kind and reports an "unsupported" answer as a gap). */
+    uint32_t meta_kinds;
 } ts_store_server_opts;
 
 /* MetaRequest kinds (= tessera.store.v1.MetaRequest.Kind). */
@@ -72,7 +76,13 @@ enum {
     TS_STORE_META_TARGETS_METADATA = 2,
     TS_STORE_META_RULES = 3,
     TS_STORE_META_ALERTS = 4,
+    TS_STORE_META_NKINDS
 };
+#define TS_STORE_META_BIT(kind) (1u << (kind))
+#define TS_STORE_META_ALL ((1u << TS_STORE_META_NKINDS) - 1)
+
+/* What a kind asks for, for messages ("targets", "metric metadata", ...): static. */
+const char *ts_store_meta_kind_name(int kind);
 
 typedef struct ts_store_server_stats {
     uint64_t requests_total;
@@ -110,6 +120,8 @@ typedef struct ts_store_info {
     int64_t mint, maxt;
     const char *component;
     uint32_t shard_index, shard_count; /* shard_count 0: the store did not say */
+    bool meta_kinds_listed;            /* false: the store did not say (older stores) */
+    uint32_t meta_kinds;               /* TS_STORE_META_BIT of each kind it answers */
 } ts_store_info;
 
 typedef struct ts_store_query_opts {

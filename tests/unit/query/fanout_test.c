@@ -519,8 +519,191 @@ test_acceptance_through_fanout(void)
     ts_head_free(h);
 }
 
+/* ---- MetaRequest kinds across versions (a rolling upgrade) */
+
+/* A store server with a real (empty) head and a MetaRequest callback that answers the kinds in
+ * serves (a target or a rule group named after the store, "{}" for metric metadata) and
+ * "unsupported" for the others, as a shard or ruler does.  listed: whether its Info lists them
+ * (as this version's stores do) or not (as the stores before the list did). */
+typedef struct meta_store {
+    ts_head *h;
+    ts_queryable qb;
+    ts_store_server *srv;
+    ts_labels *ext;
+    const char *name;
+    uint32_t serves;
+    int calls[TS_STORE_META_NKINDS];
+    char url[128];
+} meta_store;
+
+static int
+meta_answer(void *ctx, int kind, const char *const *params, size_t nparams, ts_buf *json,
+            ts_error *err)
+{
+    meta_store *m = ctx;
+    __atomic_add_fetch(&m->calls[kind], 1, __ATOMIC_RELAXED);
+    if (!(m->serves & TS_STORE_META_BIT(kind)))
+        return ts_error_set(err, TS_EUNSUPPORTED, "unknown meta kind %d", kind);
+    if (kind == TS_STORE_META_TARGETS)
+        ts_buf_printf(json,
+                      "{\"activeTargets\":[{\"scrapePool\":\"j\",\"scrapeUrl\":\"http://%s/\","
+                      "\"labels\":{\"instance\":\"%s\"},\"health\":\"up\"}],"
+                      "\"droppedTargets\":[]}",
+                      m->name, m->name);
+    else if (kind == TS_STORE_META_RULES)
+        ts_buf_printf(json, "{\"groups\":[{\"name\":\"%s\",\"file\":\"f\",\"rules\":[]}]}",
+                      m->name);
+    else
+        ts_buf_printf(json, "{}");
+    return TS_OK;
+}
+
+static void
+meta_store_start(meta_store *m, const char *name, const char *component, int shard,
+                 const char *replica, uint32_t serves, bool listed)
+{
+    memset(m, 0, sizeof(*m));
+    m->name = name;
+    m->serves = serves;
+    ts_head_opts o = {.chunk_range_ms = 7200000};
+    T_OK(ts_head_new(&m->h, &o));
+    m->qb = (ts_queryable){head_querier, m->h};
+    m->ext = ts_labels_from_strings(2, "replica", replica);
+    ts_store_server_opts so = {.listen_url = "tcp://127.0.0.1:0",
+                               .queryable = &m->qb,
+                               .external_labels = m->ext,
+                               .component = component,
+                               .shard_index = shard < 0 ? 0 : (uint32_t)shard,
+                               .shard_count = shard < 0 ? 0 : 3,
+                               .meta = meta_answer,
+                               .meta_ctx = m,
+                               .meta_kinds = listed ? serves : 0};
+    ts_error err;
+    T_OK(ts_store_server_start(&m->srv, &so, &err));
+    snprintf(m->url, sizeof(m->url), "%s", ts_store_server_url(m->srv));
+}
+
+static void
+meta_store_free(meta_store *m)
+{
+    ts_store_server_stop(m->srv);
+    ts_head_free(m->h);
+    ts_labels_free(m->ext);
+}
+
+static void
+test_meta_kinds_across_versions(void)
+{
+    const uint32_t rules =
+        TS_STORE_META_BIT(TS_STORE_META_RULES) | TS_STORE_META_BIT(TS_STORE_META_ALERTS);
+    const uint32_t old_shard = TS_STORE_META_BIT(TS_STORE_META_METADATA);
+    enum { S0A, S0B, S1A, S1B, S2A, S2B, RA, RB, N };
+    meta_store m[N];
+    /* shard 0 upgraded; shard 1 not yet (its shards answer metric metadata only, as before
+     * the other kinds, and do not list kinds); shard 2 half-way; the ruler half-way */
+    meta_store_start(&m[S0A], "s0a", "shard", 0, "a", TS_STORE_META_ALL, true);
+    meta_store_start(&m[S0B], "s0b", "shard", 0, "b", TS_STORE_META_ALL, true);
+    meta_store_start(&m[S1A], "s1a", "shard", 1, "a", old_shard, false);
+    meta_store_start(&m[S1B], "s1b", "shard", 1, "b", old_shard, false);
+    meta_store_start(&m[S2A], "s2a", "shard", 2, "a", TS_STORE_META_ALL, true);
+    meta_store_start(&m[S2B], "s2b", "shard", 2, "b", old_shard, false);
+    meta_store_start(&m[RA], "ra", "rule", -1, "a", rules, true);
+    meta_store_start(&m[RB], "rb", "rule", -1, "b", rules, false);
+    const char *urls[N];
+    for (int i = 0; i < N; i++)
+        urls[i] = m[i].url;
+    ts_endpoints *e;
+    ts_error err;
+    ts_error_clear(&err);
+    ts_query_endpoints_opts eo = {.static_urls = urls, .nstatic = N};
+    T_OK(ts_query_endpoints_start(&e, &eo, &err));
+    /* what Info said */
+    ts_arena a;
+    ts_arena_init(&a, 0);
+    ts_query_endpoint_status *st;
+    size_t n = ts_query_endpoints_snapshot(e, &a, &st);
+    T_EQ(n, N);
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < N; k++)
+            if (strcmp(st[i].url, m[k].url) == 0) {
+                T_TRUE(st[i].healthy);
+                T_EQ(st[i].meta_kinds_listed, m[k].serves != old_shard && k != RB);
+                T_EQ(st[i].meta_kinds, st[i].meta_kinds_listed ? m[k].serves : 0);
+            }
+    ts_query_endpoints_release(e, st, n);
+
+    ts_fanout f;
+    ts_query_fanout_opts fo = {.dedup = true,
+                               .partial_response = true,
+                               .replica_labels = replica_label,
+                               .nreplica = 1,
+                               .timeout_ms = 5000};
+    ts_query_fanout_init(&f, e, &fo);
+    ts_query_fanout_meta_answer ans;
+
+    /* targets: shard 1's are missing, and the warning says so, naming both its stores; shard 2
+     * is complete through its upgraded replica; the rulers are not asked (the upgraded one says
+     * it has no targets, so its old replica has none either) */
+    T_OK(ts_query_fanout_meta(&f, TS_STORE_META_TARGETS, NULL, 0, &a, &ans, &err));
+    T_EQ(ans.n, 3);
+    T_EQ(ans.nwarnings, 1);
+    const char *w = ans.nwarnings ? ans.warnings[0] : "";
+    T_TRUE(strstr(w, "shard 1/3") != NULL);
+    T_TRUE(strstr(w, "left out") != NULL);
+    T_TRUE(strstr(w, m[S1A].url) != NULL);
+    T_TRUE(strstr(w, m[S1B].url) != NULL);
+    T_TRUE(strstr(w, "does not serve targets") != NULL);
+    T_TRUE(strstr(w, m[S2B].url) == NULL);
+    T_EQ(m[RA].calls[TS_STORE_META_TARGETS], 0);
+    T_EQ(m[RB].calls[TS_STORE_META_TARGETS], 0);
+    T_EQ(m[S1A].calls[TS_STORE_META_TARGETS], 1);
+
+    /* metric metadata: every shard serves it; nothing is missing */
+    T_OK(ts_query_fanout_meta(&f, TS_STORE_META_METADATA, NULL, 0, &a, &ans, &err));
+    T_EQ(ans.n, 6);
+    T_EQ(ans.nwarnings, 0);
+    T_EQ(m[RB].calls[TS_STORE_META_METADATA], 0);
+
+    /* rules: both rulers answer (the old one serves rules, it only does not say so); shard
+     * 1's are missing */
+    T_OK(ts_query_fanout_meta(&f, TS_STORE_META_RULES, NULL, 0, &a, &ans, &err));
+    T_EQ(ans.n, 5);
+    T_EQ(ans.nwarnings, 1);
+    T_TRUE(ans.nwarnings && strstr(ans.warnings[0], "shard 1/3") != NULL &&
+           strstr(ans.warnings[0], "does not serve rules") != NULL);
+
+    /* strict mode: the missing part fails the request, with the same words */
+    ts_fanout strict;
+    ts_query_fanout_opts so = fo;
+    so.partial_response = false;
+    ts_query_fanout_init(&strict, e, &so);
+    ts_error_clear(&err);
+    T_TRUE(ts_query_fanout_meta(&strict, TS_STORE_META_TARGETS, NULL, 0, &a, &ans, &err) != TS_OK);
+    T_TRUE(strstr(err.msg, "does not serve targets") != NULL);
+
+    /* once shard 1 is upgraded (listing every kind), its targets are in and the warning gone */
+    for (int k = S1A; k <= S1B; k++) {
+        meta_store_free(&m[k]);
+        meta_store_start(&m[k], k == S1A ? "s1a" : "s1b", "shard", 1, k == S1A ? "a" : "b",
+                         TS_STORE_META_ALL, true);
+        urls[k] = m[k].url;
+    }
+    ts_query_endpoints_stop(e);
+    T_OK(ts_query_endpoints_start(&e, &eo, &err));
+    ts_query_fanout_init(&f, e, &fo);
+    T_OK(ts_query_fanout_meta(&f, TS_STORE_META_TARGETS, NULL, 0, &a, &ans, &err));
+    T_EQ(ans.n, 5);
+    T_EQ(ans.nwarnings, 0);
+
+    ts_arena_fini(&a);
+    ts_query_endpoints_stop(e);
+    for (int i = 0; i < N; i++)
+        meta_store_free(&m[i]);
+}
+
 T_MAIN({"ha_dedup_and_partial_response", test_ha_dedup_and_partial_response},
        {"slow_replica_skipped", test_slow_replica_skipped},
        {"sd_file_adds_and_removes_stores", test_sd_file_adds_and_removes_stores},
        {"dns_discovery", test_dns_discovery}, {"prefetch", test_prefetch},
-       {"acceptance_through_fanout", test_acceptance_through_fanout})
+       {"acceptance_through_fanout", test_acceptance_through_fanout},
+       {"meta_kinds_across_versions", test_meta_kinds_across_versions})
