@@ -318,16 +318,9 @@ ts_cmd_query(int argc, char **argv)
     }
     ts_error err;
     ts_error_clear(&err);
-    ts_query_endpoints_opts eo = {
-        .static_urls = q->flags[F_STORE].values,
-        .nstatic = q->flags[F_STORE].nvalues,
-        .sd_file = q->flags[F_SD_FILES].value[0] ? q->flags[F_SD_FILES].value : NULL,
-        .sd_dns = q->flags[F_SD_DNS].values,
-        .nsd_dns = q->flags[F_SD_DNS].nvalues,
-        .probe_interval_ms = sd_interval,
-        .sd_refresh_ms = sd_interval,
-        .tls = ts_serve_store_client_tls(&q->flags[F_STORE_CLIENT_TLS]),
-    };
+    ts_query_endpoints_opts eo =
+        ts_serve_endpoints_opts(&q->flags[F_STORE], &q->flags[F_SD_FILES], &q->flags[F_SD_DNS],
+                                sd_interval, &q->flags[F_STORE_CLIENT_TLS]);
     if (ts_query_endpoints_start(&q->endpoints, &eo, &err) != TS_OK) {
         TS_LOG(TS_LOG_ERROR, "query", "cannot start store discovery", "err=\"%s\"", err.msg);
         goto out;

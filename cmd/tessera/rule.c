@@ -309,16 +309,9 @@ ts_cmd_rule(int argc, char **argv)
                                      ? (const char *const *)r->flags[F_REPLICA_LABEL].values
                                      : def_replica;
     size_t nreplica = r->flags[F_REPLICA_LABEL].nvalues ? r->flags[F_REPLICA_LABEL].nvalues : 1;
-    ts_query_endpoints_opts eo = {
-        .static_urls = r->flags[F_STORE].values,
-        .nstatic = r->flags[F_STORE].nvalues,
-        .sd_file = r->flags[F_SD_FILES].value[0] ? r->flags[F_SD_FILES].value : NULL,
-        .sd_dns = r->flags[F_SD_DNS].values,
-        .nsd_dns = r->flags[F_SD_DNS].nvalues,
-        .probe_interval_ms = sd_interval,
-        .sd_refresh_ms = sd_interval,
-        .tls = ts_serve_store_client_tls(&r->flags[F_STORE_CLIENT_TLS]),
-    };
+    ts_query_endpoints_opts eo =
+        ts_serve_endpoints_opts(&r->flags[F_STORE], &r->flags[F_SD_FILES], &r->flags[F_SD_DNS],
+                                sd_interval, &r->flags[F_STORE_CLIENT_TLS]);
     if (ts_query_endpoints_start(&r->endpoints, &eo, &err) != TS_OK) {
         TS_LOG(TS_LOG_ERROR, "rule", "cannot start store discovery", "err=\"%s\"", err.msg);
         goto out;

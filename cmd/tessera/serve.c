@@ -174,6 +174,23 @@ ts_serve_store_client_tls(const ts_flag *group)
     return t;
 }
 
+ts_query_endpoints_opts
+ts_serve_endpoints_opts(const ts_flag *store, const ts_flag *sd_files, const ts_flag *sd_dns,
+                        int64_t sd_interval_ms, const ts_flag *tls)
+{
+    ts_query_endpoints_opts eo = {
+        .static_urls = store->values,
+        .nstatic = store->nvalues,
+        .sd_file = unset_if_empty(sd_files->value),
+        .sd_dns = sd_dns->values,
+        .nsd_dns = sd_dns->nvalues,
+        .probe_interval_ms = sd_interval_ms,
+        .sd_refresh_ms = sd_interval_ms,
+        .tls = ts_serve_store_client_tls(tls),
+    };
+    return eo;
+}
+
 int
 ts_serve_duration_flag(const ts_flag *f, int64_t *ms)
 {

@@ -12,6 +12,7 @@
 
 #include "cmd/tessera/flags.h"
 #include "pkg/promql/engine/engine.h"
+#include "pkg/query/endpoints.h"
 #include "pkg/store/store.h"
 #include "pkg/tsdb/db.h"
 #include "pkg/util/buf.h"
@@ -124,6 +125,12 @@ void ts_serve_store_server_tls(const ts_flag *group, ts_store_server_opts *so);
                      "an IP address."}
 /* The client TLS the flags ask for, "" meaning unset.  The strings are borrowed from the flags. */
 ts_store_client_tls ts_serve_store_client_tls(const ts_flag *group);
+/* The stores to find (--store, --store.sd-files, --store.sd-dns; probed and re-read every
+ * sd_interval_ms) and how to reach them (tls: the client TLS group): `tessera query` and
+ * `tessera rule`.  Borrows from the flags. */
+ts_query_endpoints_opts ts_serve_endpoints_opts(const ts_flag *store, const ts_flag *sd_files,
+                                                const ts_flag *sd_dns, int64_t sd_interval_ms,
+                                                const ts_flag *tls);
 
 /* The web server's configuration file and limits (Prometheus' flags and defaults): every
  * server. */
