@@ -83,95 +83,22 @@ blockflag=${block:+--storage.tsdb.min-block-duration=$block}
 targets=$(awk -v t="$targets" -v s="$scale" 'BEGIN { n = int(t * s + 0.5); print (n < 1 ? 1 : n) }')
 imp_series=$(awk -v t="$imp_series" -v s="$scale" 'BEGIN { n = int(t * s + 0.5); print (n < 1 ? 1 : n) }')
 
-log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
-die() { log "error: $*"; exit 1; }
-now() { date +%s.%N; }
 calc() { awk "BEGIN { printf \"%.6f\", $1 }"; }
+. "$here/lib.sh"
 
 # ------------------------------------------------------------ binaries
 command -v prometheus >/dev/null || die "prometheus not found (apt-get install prometheus)"
 command -v promtool >/dev/null || die "promtool not found (apt-get install prometheus)"
 command -v curl >/dev/null || die "curl not found"
-has_bench() { "$1" bench targets --help >/dev/null 2>&1; }
-if [ -z "$tessera" ]; then
-    # prefer optimised builds: a sanitizer build would measure the sanitizer
-    for b in "$root"/build-bench/cmd/tessera/tessera "$root"/build*rel*/cmd/tessera/tessera \
-        "$root"/build/cmd/tessera/tessera "$root"/build*/cmd/tessera/tessera; do
-        if [ -x "$b" ] && has_bench "$b" && ! grep -qa AddressSanitizer "$b"; then
-            tessera=$b
-            break
-        fi
-    done
-fi
-if [ -z "$tessera" ]; then
-    log "no optimised tessera binary with 'bench targets': building one in build-bench"
-    cmake -S "$root" -B "$root/build-bench" -DCMAKE_BUILD_TYPE=Release >/dev/null
-    cmake --build "$root/build-bench" --target tessera -j2 >/dev/null
-    tessera=$root/build-bench/cmd/tessera/tessera
-fi
-[ -x "$tessera" ] && has_bench "$tessera" || die "$tessera has no 'bench targets' command"
-grep -qa AddressSanitizer "$tessera" && log "warning: $tessera is a sanitizer build; its figures are not representative"
+find_tessera
 have_shard=0
 "$tessera" --help 2>/dev/null | grep -q '^  shard ' && have_shard=1
 log "tessera: $tessera (shard: $([ $have_shard = 1 ] && echo yes || echo 'not available'))"
-
-# ------------------------------------------------------------- cleanup
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/tessera-compare.XXXXXX")
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do
-        kill -TERM "$p" 2>/dev/null || true
-    done
-    for p in "${pids[@]}"; do
-        wait "$p" 2>/dev/null || true
-    done
-    if [ "$keep" = 1 ]; then log "kept $tmp"; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-    local p i
-    for i in $(seq 1 200); do
-        # not $RANDOM: every $(free_port) subshell would repeat the same value
-        # below Linux's ephemeral range (32768-60999), where outgoing
-        # connections take their local ports
-        p=$((20000 + $(od -An -N2 -tu2 /dev/urandom) % 12000))
-        if [ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ] &&
-            ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-            echo "$p"
-            return 0
-        fi
-    done
-    die "no free port"
-}
-
-# Waits until URL/-/ready answers 200; prints the seconds it took (from $2).
-wait_ready() {
-    local url=$1 t0=$2 limit=$3 pid=$4
-    while :; do
-        if [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url/-/ready")" = 200 ]; then
-            calc "$(now) - $t0"
-            return 0
-        fi
-        kill -0 "$pid" 2>/dev/null || return 1
-        if awk -v a="$(now)" -v b="$t0" -v l="$limit" 'BEGIN { exit !(a - b > l) }'; then
-            return 1
-        fi
-        sleep 0.05
-    done
-}
+make_tmp compare
 
 hz=$(getconf CLK_TCK)
 cpu_secs() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk -v hz="$hz" '{ printf "%.2f", ($12 + $13) / hz }'; }
 rss_bytes() { awk '/^VmRSS:/ { printf "%d", $2 * 1024 }' "/proc/$1/status" 2>/dev/null || true; }
-# Sum of every series of metric $2 in the /metrics of $1 (empty if absent).
-metric_sum() {
-    curl -s --max-time 10 "$1/metrics" | awk -v n="$2" '
-        $1 == n || index($1, n "{") == 1 { s += $2; found = 1 }
-        END { if (found) printf "%.0f", s }'
-}
 # First sample value of an instant query (empty on error or empty result).
 query_value() {
     curl -s --max-time 60 -G --data-urlencode "query=$2" --data-urlencode "time=$3" \
@@ -180,25 +107,8 @@ query_value() {
 
 # -------------------------------------------------------- bench targets
 log "starting $targets targets x $series series (interval ${interval}s)"
-"$tessera" bench targets --listen=127.0.0.1:0 --targets="$targets" --series="$series" --log.level=warn \
-    >"$tmp/targets.out" 2>"$tmp/targets.log" &
-pids+=($!)
-tpid=$!
-for _ in $(seq 1 100); do
-    grep -q '^listening on ' "$tmp/targets.out" && break
-    sleep 0.1
-done
-taddr=$(sed -n 's/^listening on //p' "$tmp/targets.out")
-[ -n "$taddr" ] || die "bench targets did not start: $(cat "$tmp/targets.log")"
-
-{
-    printf 'global:\n  scrape_interval: %ss\n  scrape_timeout: %ss\n' "$interval" "$((interval > 10 ? 10 : interval))"
-    printf 'scrape_configs:\n  - job_name: bench\n    static_configs:\n'
-    for i in $(seq 0 $((targets - 1))); do
-        printf '      - targets: ["%s"]\n        labels: {__metrics_path__: "/metrics/%d", instance: "target-%d"}\n' \
-            "$taddr" "$i" "$i"
-    done
-} >"$tmp/prometheus.yml"
+start_bench_targets --targets="$targets" --series="$series"
+write_targets_config "$tmp/prometheus.yml" "$interval" "$targets"
 promtool check config "$tmp/prometheus.yml" >/dev/null || die "promtool rejects the generated config"
 
 # ------------------------------------------------------------- servers
@@ -231,36 +141,13 @@ for s in "${systems[@]}"; do set_ports "$s"; done
 start_system() {
     local s=$1
     # shellcheck disable=SC2086 # the command line is ours, without spaces in paths
-    ${cmdline[$s]} >>"$tmp/${name[$s]}.log" 2>&1 &
-    pid[$s]=$!
-    pids+=($!)
+    start "${name[$s]}" ${cmdline[$s]}
+    pid[$s]=$last_pid
 }
 
 tessera_note=""
-# Starts system $1 and waits until it is ready (limit $2 s), moving to other
-# ports when one was taken meanwhile.  Sets ready_secs to the seconds from the
-# start of the successful attempt; fails if it never became ready.  (Not to be
-# called in a subshell: it records the new pid.)
-start_ready() {
-    local s=$1 limit=$2 attempt t0 logf="$tmp/${name[$1]}.log" mark
-    ready_secs=""
-    for attempt in 1 2 3; do
-        mark=0
-        [ -f "$logf" ] && mark=$(wc -l <"$logf")
-        start_system "$s"
-        t0=$(now)
-        ready_secs=$(wait_ready "${url[$s]}" "$t0" "$limit" "${pid[$s]}") && return 0
-        grep -qi 'address.*in use' <<<"$(tail -n +"$((mark + 1))" "$logf" 2>/dev/null)" || return 1
-        [ "$attempt" -lt 3 ] || return 1
-        log "${name[$s]}: a port was taken meanwhile; retrying on other ports"
-        kill -TERM "${pid[$s]}" 2>/dev/null || true
-        wait "${pid[$s]}" 2>/dev/null || true
-        set_ports "$s"
-    done
-    return 1
-}
 for s in "${systems[@]}"; do
-    if start_ready "$s" 120; then
+    if start_ready "$s" 120 set_ports start_system; then
         log "${name[$s]} ready on ${url[$s]} (pid ${pid[$s]})"
     elif [ "$s" = t ]; then
         log "tessera shard did not become ready; going on with prometheus alone. Its log:"
@@ -396,7 +283,7 @@ for s in "${systems[@]}"; do
     sleep "$settle"
     kill -KILL "${pid[$s]}"
     wait "${pid[$s]}" 2>/dev/null || true
-    if start_ready "$s" 600; then
+    if start_ready "$s" 600 set_ports start_system; then
         r=$ready_secs
         restart[$s]=$(awk -v r="$r" 'BEGIN { printf "%.2f", r }')
     fi
@@ -406,7 +293,7 @@ for s in "${systems[@]}"; do
     kill -TERM "${pid[$s]}" 2>/dev/null || true
     wait "${pid[$s]}" 2>/dev/null || true
 done
-kill -TERM "$tpid" 2>/dev/null || true
+kill -TERM "$targets_pid" 2>/dev/null || true
 
 # ------------------------------------------------------ bytes per sample
 declare -A bps

@@ -74,8 +74,7 @@ groups=$(awk -v t="$targets" 'BEGIN { g = (t < 10 ? t : 10); g -= g % 2; print (
 per_group=$(((targets + groups - 1) / groups))
 targets=$((per_group * groups))
 
-log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
-die() { log "error: $*"; exit 1; }
+. "$here/lib.sh"
 
 command -v prometheus >/dev/null || die "prometheus not found (apt-get install prometheus)"
 command -v jq >/dev/null || die "jq not found"
@@ -84,57 +83,8 @@ if [ "$load" = 1 ] && ! command -v wrk >/dev/null; then
     log "wrk not found (apt-get install wrk): skipping the load phase"
     load=0
 fi
-if [ -z "$tessera" ]; then
-    # an optimised build: a sanitizer build would measure the sanitizer
-    for b in "$root"/build-rel/cmd/tessera/tessera "$root"/build-bench/cmd/tessera/tessera \
-        "$root"/build*rel*/cmd/tessera/tessera "$root"/build/cmd/tessera/tessera; do
-        if [ -x "$b" ] && ! grep -qa AddressSanitizer "$b"; then tessera=$b; break; fi
-    done
-fi
-[ -n "$tessera" ] && [ -x "$tessera" ] || die "no optimised tessera binary: build one (cmake -S . -B build-rel -DCMAKE_BUILD_TYPE=Release) or pass --tessera="
-grep -qa AddressSanitizer "$tessera" && log "warning: $tessera is a sanitizer build; its figures are not representative"
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/tessera-qbench.XXXXXX")
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    if [ "$keep" = 1 ]; then log "kept $tmp"; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-    local p i
-    for i in $(seq 1 200); do
-        # below Linux's ephemeral range, where outgoing connections take ports
-        p=$((20000 + $(od -An -N2 -tu2 /dev/urandom) % 12000))
-        if [ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ] &&
-            ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-            echo "$p"
-            return 0
-        fi
-    done
-    die "no free port"
-}
-# wait_ready URL PID: /-/ready answers 200 within 120 s
-wait_ready() {
-    local i
-    for i in $(seq 1 1200); do
-        [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$1/-/ready")" = 200 ] && return 0
-        kill -0 "$2" 2>/dev/null || return 1
-        sleep 0.1
-    done
-    return 1
-}
-start() { # name command... (logs to $tmp/name.log; sets last_pid)
-    local n=$1
-    shift
-    "$@" >"$tmp/$n.log" 2>&1 &
-    last_pid=$!
-    pids+=("$last_pid")
-}
+find_tessera
+make_tmp qbench
 
 # ------------------------------------------- addresses split by the shards
 # A probe shard (index 0 of 2) is given 40 candidate addresses; the ones it
@@ -149,7 +99,7 @@ pp=$(free_port)
 start probe "$tessera" shard --config.file="$tmp/probe.yml" --storage.tsdb.path="$tmp/probe-data" \
     --web.listen-address=127.0.0.1:"$pp" --store.listen-address= --shard.index=0 --shard.count=2 --log.level=warn
 probe_pid=$last_pid
-wait_ready "http://127.0.0.1:$pp" "$probe_pid" || die "probe shard did not start: $(tail -3 "$tmp/probe.log")"
+wait_ready "http://127.0.0.1:$pp" "$probe_pid" 120 || die "probe shard did not start: $(tail -3 "$tmp/probe.log")"
 for _ in $(seq 1 100); do
     curl -s "http://127.0.0.1:$pp/api/v1/targets" >"$tmp/probe.json" || true
     [ "$(jq '(.data.activeTargets | length) + (.data.droppedTargets | length)' "$tmp/probe.json" 2>/dev/null)" = 40 ] && break
@@ -209,7 +159,7 @@ for idx in 0 1; do
         start "shard$idx$r" "$tessera" shard --config.file="$tmp/$r.yml" --storage.tsdb.path="$tmp/d$idx$r" \
             --web.listen-address=127.0.0.1:"$wp" --store.listen-address=tcp://127.0.0.1:"$sp" \
             --shard.index=$idx --shard.count=2 --log.level=warn
-        wait_ready "http://127.0.0.1:$wp" "$last_pid" || die "shard $idx$r did not start: $(tail -3 "$tmp/shard$idx$r.log")"
+        wait_ready "http://127.0.0.1:$wp" "$last_pid" 120 || die "shard $idx$r did not start: $(tail -3 "$tmp/shard$idx$r.log")"
         stores+=("--store=tcp://127.0.0.1:$sp")
         store_pids+=("$last_pid")
     done
@@ -228,7 +178,7 @@ start querier "$tessera" query --web.listen-address=127.0.0.1:"$qp" "${stores[@]
     --query.replica-label=replica --log.level=warn
 url[q]=http://127.0.0.1:$qp pid[q]=$last_pid
 for s in s p q; do
-    wait_ready "${url[$s]}" "${pid[$s]}" || die "$s did not start"
+    wait_ready "${url[$s]}" "${pid[$s]}" 120 || die "$s did not start"
 done
 declare -A name=([q]=querier [s]=shard [p]=prometheus)
 # the systems started a few seconds apart: answers are compared only from a

@@ -93,68 +93,24 @@ for v in "$targets" "$series"; do
     [[ $v =~ ^[1-9][0-9]*$ ]] || { echo "soak.sh: --targets/--series want positive integers" >&2; exit 2; }
 done
 
-log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
-die() { log "error: $*"; exit 1; }
+. "$here/lib.sh"
 
 # ------------------------------------------------------------ binaries
 command -v prometheus >/dev/null || die "prometheus not found (apt-get install prometheus)"
 command -v curl >/dev/null || die "curl not found"
-has_bench() { "$1" bench targets --help >/dev/null 2>&1; }
-if [ -z "$tessera" ]; then
-    # prefer optimised builds: a sanitizer build would measure the sanitizer
-    for b in "$root"/build-bench/cmd/tessera/tessera "$root"/build*rel*/cmd/tessera/tessera \
-        "$root"/build/cmd/tessera/tessera "$root"/build*/cmd/tessera/tessera; do
-        if [ -x "$b" ] && has_bench "$b" && ! grep -qa AddressSanitizer "$b"; then
-            tessera=$b
-            break
-        fi
-    done
-fi
-if [ -z "$tessera" ]; then
-    log "no optimised tessera binary: building one in build-bench"
-    cmake -S "$root" -B "$root/build-bench" -DCMAKE_BUILD_TYPE=Release >/dev/null
-    cmake --build "$root/build-bench" --target tessera -j2 >/dev/null
-    tessera=$root/build-bench/cmd/tessera/tessera
-fi
-[ -x "$tessera" ] && has_bench "$tessera" || die "$tessera has no 'bench targets' command"
-grep -qa AddressSanitizer "$tessera" && log "warning: $tessera is a sanitizer build; its figures are not representative"
+find_tessera
 log "tessera: $tessera"
-
-# ------------------------------------------------------------- cleanup
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/tessera-soak.XXXXXX")
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    if [ "$keep" = 1 ]; then log "kept $tmp"; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-    local p i
-    for i in $(seq 1 200); do
-        # below Linux's ephemeral range, as compare.sh and the integration tests
-        p=$((20000 + $(od -An -N2 -tu2 /dev/urandom) % 12000))
-        if [ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ] &&
-            ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-            echo "$p"
-            return 0
-        fi
-    done
-    die "no free port"
-}
+make_tmp soak
 
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 anon_kb() {
     awk '/^Anonymous:/ { print $2; f = 1 } END { if (!f) print 0 }' "/proc/$1/smaps_rollup" 2>/dev/null ||
         awk '/^RssAnon:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0
 }
-metric_sum() {
-    curl -s --max-time 10 "$1/metrics" | awk -v n="$2" '
-        $1 == n || index($1, n "{") == 1 { s += $2; found = 1 }
-        END { printf "%.0f", found ? s : 0 }'
+compactions() { # url -> prometheus_tsdb_compactions_total (0 if absent)
+    local c
+    c=$(metric_sum "$1" prometheus_tsdb_compactions_total)
+    echo "${c:-0}"
 }
 query_json() { # url query time -> the response body
     curl -s --max-time 60 -G --data-urlencode "query=$2" --data-urlencode "time=$3" "$1/api/v1/query" || true
@@ -164,60 +120,36 @@ values_of() { { grep -o '"value":\[[^]]*\]' <<<"$1" || true; } | sed 's/.*,"\([^
 
 # -------------------------------------------------------- bench targets
 log "starting $targets targets x $series series (scrape ${interval}s, churn $churn every $churn_interval)"
-"$tessera" bench targets --listen=127.0.0.1:0 --targets="$targets" --series="$series" \
-    --churn="$churn" --churn-interval="$churn_interval" --log.level=warn \
-    >"$tmp/targets.out" 2>"$tmp/targets.log" &
-pids+=($!)
-for _ in $(seq 1 100); do
-    grep -q '^listening on ' "$tmp/targets.out" && break
-    sleep 0.1
-done
-taddr=$(sed -n 's/^listening on //p' "$tmp/targets.out")
-[ -n "$taddr" ] || die "bench targets did not start: $(cat "$tmp/targets.log")"
-{
-    printf 'global:\n  scrape_interval: %ss\n  scrape_timeout: %ss\n' "$interval" "$((interval > 10 ? 10 : interval))"
-    printf 'scrape_configs:\n  - job_name: bench\n    static_configs:\n'
-    for i in $(seq 0 $((targets - 1))); do
-        printf '      - targets: ["%s"]\n        labels: {__metrics_path__: "/metrics/%d", instance: "target-%d"}\n' \
-            "$taddr" "$i" "$i"
-    done
-} >"$tmp/prometheus.yml"
+start_bench_targets --targets="$targets" --series="$series" --churn="$churn" \
+    --churn-interval="$churn_interval"
+write_targets_config "$tmp/prometheus.yml" "$interval" "$targets"
 
 # ------------------------------------------------------------- servers
 declare -A url pid name
 name[p]=prometheus
 name[t]=tessera
-start_server() { # system -> starts it, retrying on other ports if one was taken meanwhile
-    local s=$1 attempt port sport
-    for attempt in 1 2 3; do
-        port=$(free_port)
-        url[$s]=http://127.0.0.1:$port
-        if [ "$s" = p ]; then
-            prometheus --config.file="$tmp/prometheus.yml" --storage.tsdb.path="$tmp/prom-data" \
-                --web.listen-address=127.0.0.1:$port --storage.tsdb.min-block-duration="$block" \
-                --log.level=warn >>"$tmp/prometheus.log" 2>&1 &
-        else
-            sport=$(free_port)
-            "$tessera" shard --config.file="$tmp/prometheus.yml" --storage.tsdb.path="$tmp/tessera-data" \
-                --web.listen-address=127.0.0.1:$port --store.listen-address=tcp://127.0.0.1:$sport \
-                --storage.tsdb.min-block-duration="$block" --log.level=warn >>"$tmp/tessera.log" 2>&1 &
-        fi
-        pid[$s]=$!
-        pids+=($!)
-        for _ in $(seq 1 600); do
-            [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "${url[$s]}/-/ready")" = 200 ] && return 0
-            kill -0 "${pid[$s]}" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -TERM "${pid[$s]}" 2>/dev/null || true
-        wait "${pid[$s]}" 2>/dev/null || true
-        grep -qi 'address.*in use' "$tmp/${name[$s]}.log" || break
-        log "${name[$s]}: a port was taken meanwhile; retrying"
-    done
-    die "${name[$s]} did not become ready: $(tail -5 "$tmp/${name[$s]}.log")"
+declare -A sport
+set_ports() { # system -> picks its ports (the web port in url)
+    url[$1]=http://127.0.0.1:$(free_port)
+    [ "$1" = p ] || sport[$1]=$(free_port)
 }
-start_server p
-start_server t
+start_server() { # system -> starts it on its ports
+    if [ "$1" = p ]; then
+        start prometheus prometheus --config.file="$tmp/prometheus.yml" --storage.tsdb.path="$tmp/prom-data" \
+            --web.listen-address="${url[p]#http://}" --storage.tsdb.min-block-duration="$block" \
+            --log.level=warn
+    else
+        start tessera "$tessera" shard --config.file="$tmp/prometheus.yml" --storage.tsdb.path="$tmp/tessera-data" \
+            --web.listen-address="${url[t]#http://}" --store.listen-address=tcp://127.0.0.1:"${sport[t]}" \
+            --storage.tsdb.min-block-duration="$block" --log.level=warn
+    fi
+    pid[$1]=$last_pid
+}
+for s in p t; do
+    set_ports "$s"
+    start_ready "$s" 60 set_ports start_server ||
+        die "${name[$s]} did not become ready: $(tail -5 "$tmp/${name[$s]}.log")"
+done
 log "prometheus pid ${pid[p]} on ${url[p]}, tessera pid ${pid[t]} on ${url[t]}"
 
 # -------------------------------------------------------------- the run
@@ -225,7 +157,7 @@ t0=$(date +%s)
 samples=$tmp/samples.tsv # elapsed_s system rss_kb anon_kb max_rss_kb compactions
 : >"$samples"
 declare -A maxr comp
-for s in p t; do comp[$s]=$(metric_sum "${url[$s]}" prometheus_tsdb_compactions_total); done
+for s in p t; do comp[$s]=$(compactions "${url[$s]}"); done
 log "running for ${dur_s}s; a line per server every 30 s: elapsed, RSS, anonymous, peak RSS in the window, compactions"
 next=$((t0 + 30))
 for s in p t; do maxr[$s]=0; done
@@ -239,7 +171,7 @@ while :; do
     if [ "$nowt" -ge "$next" ]; then
         el=$((nowt - t0))
         for s in p t; do
-            c=$(metric_sum "${url[$s]}" prometheus_tsdb_compactions_total)
+            c=$(compactions "${url[$s]}")
             r=$(rss_kb "${pid[$s]}")
             a=$(anon_kb "${pid[$s]}")
             [ "$r" -gt "${maxr[$s]}" ] && maxr[$s]=$r
