@@ -92,6 +92,17 @@ store_free(store *st)
 
 static const char *const replica_label[] = {"replica"};
 
+/* The querier's defaults: dedup over "replica", partial responses, 5 s. */
+static ts_query_fanout_opts
+ha_opts(void)
+{
+    return (ts_query_fanout_opts){.dedup = true,
+                                  .partial_response = true,
+                                  .replica_labels = replica_label,
+                                  .nreplica = 1,
+                                  .timeout_ms = 5000};
+}
+
 /* Counts series and samples of up{} over the whole range; collects warnings. */
 static int
 count(ts_queryable *qb, size_t *nseries, size_t *nsamples, size_t *nwarn, int64_t *maxgap,
@@ -169,11 +180,7 @@ test_ha_dedup_and_partial_response(void)
     ts_query_endpoints_release(e, st, n);
 
     ts_fanout f;
-    ts_query_fanout_opts fo = {.dedup = true,
-                               .partial_response = true,
-                               .replica_labels = replica_label,
-                               .nreplica = 1,
-                               .timeout_ms = 5000};
+    ts_query_fanout_opts fo = ha_opts();
     ts_query_fanout_init(&f, e, &fo);
     size_t ns, nsamp, nw;
     int64_t gap;
@@ -432,11 +439,7 @@ test_prefetch(void)
     ts_query_endpoints_opts eo = {.static_urls = urls, .nstatic = 4};
     T_OK(ts_query_endpoints_start(&e, &eo, &err));
     ts_fanout f;
-    ts_query_fanout_opts fo = {.dedup = true,
-                               .partial_response = true,
-                               .replica_labels = replica_label,
-                               .nreplica = 1,
-                               .timeout_ms = 5000};
+    ts_query_fanout_opts fo = ha_opts();
     ts_query_fanout_init(&f, e, &fo);
     ts_matcher *m[3];
     T_OK(ts_matcher_new(&m[0], TS_MATCH_EQ, "job", "j0", NULL));
@@ -502,11 +505,7 @@ test_acceptance_through_fanout(void)
     ts_query_endpoints_opts eo = {.static_urls = urls, .nstatic = 2};
     T_OK(ts_query_endpoints_start(&e, &eo, &err));
     ts_fanout f;
-    ts_query_fanout_opts fo = {.dedup = true,
-                               .partial_response = true,
-                               .replica_labels = replica_label,
-                               .nreplica = 1,
-                               .timeout_ms = 5000};
+    ts_query_fanout_opts fo = ha_opts();
     ts_query_fanout_init(&f, e, &fo);
     ts_labels *shard = ts_labels_from_strings(2, "shard", "0");
     T_EQ(acc_run(&f.qb, T0, shard), 0);
@@ -633,11 +632,7 @@ test_meta_kinds_across_versions(void)
     ts_query_endpoints_release(e, st, n);
 
     ts_fanout f;
-    ts_query_fanout_opts fo = {.dedup = true,
-                               .partial_response = true,
-                               .replica_labels = replica_label,
-                               .nreplica = 1,
-                               .timeout_ms = 5000};
+    ts_query_fanout_opts fo = ha_opts();
     ts_query_fanout_init(&f, e, &fo);
     ts_query_fanout_meta_answer ans;
 
