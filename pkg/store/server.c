@@ -68,6 +68,13 @@ struct ts_store_server {
     char url[256];
     pthread_t *threads;
     int nthreads;
+    /* Workers start every nng receive and send under a read lock, after
+     * checking `stopping`; ts_store_server_stop sets it under the write lock
+     * before it closes the socket.  So no operation starts on a context the
+     * close is freeing: nng 1.5 can crash then (a destroyed mutex in
+     * nng_ctx_send, when a worker finished a slow request during the stop). */
+    pthread_rwlock_t ops_lock;
+    bool stopping;
     pthread_mutex_t mu;
     ts_labels *ext; /* guarded by mu; replaced on reload */
     /* rule series marks, guarded by mu: names sorted */
@@ -764,13 +771,31 @@ handle(ts_store_server *s, const uint8_t *p, size_t n, ts_arena *a, ts_buf *out)
     }
 }
 
+/* Starts a receive (send = false) or a send on ctx unless the server is
+ * stopping (see ops_lock).  Returns false when stopping. */
+static bool
+start_op(ts_store_server *s, nng_ctx ctx, nng_aio *aio, bool send)
+{
+    pthread_rwlock_rdlock(&s->ops_lock);
+    bool go = !s->stopping;
+    if (go && send)
+        nng_ctx_send(ctx, aio);
+    else if (go)
+        nng_ctx_recv(ctx, aio);
+    pthread_rwlock_unlock(&s->ops_lock);
+    return go;
+}
+
 static void *
 worker(void *arg)
 {
     ts_store_server *s = arg;
     nng_ctx ctx;
     nng_aio *aio;
-    if (nng_ctx_open(&ctx, s->sock) != 0)
+    pthread_rwlock_rdlock(&s->ops_lock);
+    int orv = s->stopping ? NNG_ECLOSED : nng_ctx_open(&ctx, s->sock);
+    pthread_rwlock_unlock(&s->ops_lock);
+    if (orv != 0)
         return NULL;
     if (nng_aio_alloc(&aio, NULL, NULL) != 0) {
         nng_ctx_close(ctx);
@@ -781,7 +806,8 @@ worker(void *arg)
     ts_buf out;
     ts_buf_init(&out, 0);
     for (;;) {
-        nng_ctx_recv(ctx, aio);
+        if (!start_op(s, ctx, aio, false))
+            break;
         nng_aio_wait(aio);
         int rv = nng_aio_result(aio);
         if (rv == NNG_ECLOSED)
@@ -798,7 +824,10 @@ worker(void *arg)
             continue;
         }
         nng_aio_set_msg(aio, msg);
-        nng_ctx_send(ctx, aio);
+        if (!start_op(s, ctx, aio, true)) {
+            nng_msg_free(msg);
+            break;
+        }
         nng_aio_wait(aio);
         if (nng_aio_result(aio) != 0)
             nng_msg_free(nng_aio_get_msg(aio));
@@ -809,7 +838,7 @@ worker(void *arg)
     ts_buf_fini(&out);
     ts_arena_fini(&a);
     nng_aio_free(aio);
-    nng_ctx_close(ctx);
+    /* The socket's close has closed ctx already (we leave only then). */
     return NULL;
 }
 
@@ -819,6 +848,7 @@ ts_store_server_start(ts_store_server **out, const ts_store_server_opts *opts, t
     ts_store_server *s = ts_calloc(1, sizeof(*s));
     s->opts = *opts;
     pthread_mutex_init(&s->mu, NULL);
+    pthread_rwlock_init(&s->ops_lock, NULL);
     s->ext = opts->external_labels ? ts_labels_dup(opts->external_labels) : ts_labels_new(NULL, 0);
     int rv = nng_rep0_open(&s->sock);
     if (rv) {
@@ -880,6 +910,7 @@ fail:
         nng_tls_config_free(s->tls);
     ts_labels_free(s->ext);
     pthread_mutex_destroy(&s->mu);
+    pthread_rwlock_destroy(&s->ops_lock);
     ts_free(s);
     return err ? err->code : TS_EIO;
 }
@@ -974,6 +1005,9 @@ ts_store_server_stop(ts_store_server *s)
 {
     if (!s)
         return;
+    pthread_rwlock_wrlock(&s->ops_lock);
+    s->stopping = true;
+    pthread_rwlock_unlock(&s->ops_lock);
     nng_close(s->sock);
     for (int i = 0; i < s->nthreads; i++)
         pthread_join(s->threads[i], NULL);
@@ -986,5 +1020,6 @@ ts_store_server_stop(ts_store_server *s)
     ts_labels_free(s->ext);
     ts_store_server_set_rule_series(s, NULL, NULL, NULL, 0);
     pthread_mutex_destroy(&s->mu);
+    pthread_rwlock_destroy(&s->ops_lock);
     ts_free(s);
 }
