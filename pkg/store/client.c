@@ -272,6 +272,12 @@ call_go(ts_store_call *k, uint8_t type, const ProtobufCMessage *req, bool wait_c
     pthread_mutex_unlock(&c->mu);
 }
 
+/* A call still sending its request is not aborted, only marked: call_cb
+ * ends it with ECANCELED once the send is done (or timed out).  With nng 1.5,
+ * aborting a req context's send could leave the socket's close waiting
+ * forever (drop_prefetched in pkg/query/fanout.c waits for the same reason).
+ * While connected a request is out within microseconds; a queued one (no
+ * connection yet) ends at its send timeout, the response timeout. */
 void
 ts_store_call_cancel(ts_store_call *k)
 {
@@ -280,7 +286,8 @@ ts_store_call_cancel(ts_store_call *k)
     if (k->state != CALL_DONE && !k->aborted) {
         k->aborted = true;
         k->abort_rv = NNG_ECANCELED;
-        nng_aio_abort(k->aio, NNG_ECANCELED);
+        if (k->state == CALL_RECV)
+            nng_aio_abort(k->aio, NNG_ECANCELED);
     }
     pthread_mutex_unlock(&c->mu);
 }
