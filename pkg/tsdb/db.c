@@ -551,8 +551,15 @@ ts_db_open(const char *dir, const ts_db_opts *opts, ts_db **out, ts_error *err)
     if ((rc = load_blocks(db, err)) != TS_OK)
         goto fail;
 
-    ts_head_opts ho = {
-        .chunk_range_ms = o.block_range_ms, .log = db_log, .log_ctx = db, .keep_unlogged = true};
+    /* completed head chunks go to memory-mapped files there (a memory
+     * offload: deleted at start, the WAL stays the source of truth) */
+    char chunks_dir[PATH_LEN];
+    snprintf(chunks_dir, sizeof(chunks_dir), "%s/chunks_head", dir);
+    ts_head_opts ho = {.chunk_range_ms = o.block_range_ms,
+                       .log = db_log,
+                       .log_ctx = db,
+                       .keep_unlogged = true,
+                       .chunks_dir = chunks_dir};
     if ((rc = ts_head_new(&db->head, &ho)) != TS_OK) {
         ts_error_set(err, rc, "creating head: %s", ts_strerror(rc));
         goto fail;

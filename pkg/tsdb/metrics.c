@@ -2,7 +2,8 @@
  * The TSDB's self-metrics under Prometheus' names (prometheus_tsdb_*), from
  * ts_db_stats: head series, chunks and appends, out-of-order and too-old
  * rejections, blocks, storage and WAL bytes, failed WAL writes, compactions
- * and size-based retention.
+ * and size-based retention; and Tessera's own (tessera_tsdb_*) where
+ * Prometheus has no equivalent, e.g. the head chunks' memory-mapped files.
  */
 #include "pkg/tsdb/db.h"
 
@@ -42,6 +43,21 @@ ts_db_write_metrics(void *db, ts_metrics_writer *w)
                   "Samples kept in the head although writing them to the WAL failed (a full "
                   "disk): lost by a restart before the next head compaction.",
                   (double)st.head_samples_unlogged_total);
+    /* completed head chunks' bytes (ts_head_opts.chunks_dir); the closest
+     * Prometheus metric is prometheus_tsdb_head_chunks_storage_size_bytes */
+    ts_mw_gauge(w, "tessera_tsdb_head_chunks_mapped_bytes",
+                "Size of the memory-mapped head chunk segment files in chunks_head.",
+                (double)st.head.chunk_segment_bytes);
+    ts_mw_gauge(w, "tessera_tsdb_head_chunk_segments",
+                "Number of memory-mapped head chunk segment files in chunks_head.",
+                (double)st.head.chunk_segments);
+    ts_mw_gauge(w, "tessera_tsdb_head_chunks_in_memory_bytes",
+                "Bytes of completed head chunks kept in anonymous memory (no usable segment).",
+                (double)st.head.chunk_bytes_heap);
+    ts_mw_counter(w, "tessera_tsdb_head_chunks_unmapped_total",
+                  "Completed head chunks kept in memory because no chunks_head segment could "
+                  "be created (full disk, read-only file system...).",
+                  (double)st.head.chunks_unmapped_total);
     ts_mw_counter(w, "prometheus_tsdb_compactions_total",
                   "Total number of compactions that were executed for the partition.",
                   (double)(st.head_compactions_total + st.block_merges_total));

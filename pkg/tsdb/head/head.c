@@ -19,7 +19,8 @@
  * labels and chunks instead of carrying its own 40-byte mutex.
  *
  * Samples: each series has completed chunks (exact-size byte arrays,
- * immutable) and one open ts_xor_chunk.  The open chunk is cut when it holds
+ * immutable: malloc'd, or in a memory-mapped segment file when the head has
+ * a chunks_dir, see chunkfiles.c) and one open ts_xor_chunk.  The open chunk is cut when it holds
  * TS__HEAD_CHUNK_SAMPLES samples or when a sample reaches the next multiple
  * of chunk_range_ms after the chunk's first sample, so no chunk straddles a
  * block boundary.
@@ -32,6 +33,9 @@
  *    (epoch-based reclamation): a retired batch is tagged with the current
  *    epoch and freed when every querier opened up to that epoch is closed
  *    (at once when none is open).  Neither side ever waits for the other.
+ *    Mapped chunk bytes are released the same way: the reclaimed batch
+ *    drops them from their segment's live count, and a segment is unmapped
+ *    only when that count reaches zero (chunkfiles.c).
  *    The open chunk's bytes and a series' chunk array are only read under
  *    the series lock (queriers copy them), so they are freed directly.
  * Removal marks the series dead under its lock (lookups skip dead series),
@@ -295,10 +299,15 @@ unlock_two(ts_head *h, uint64_t hash, uint64_t ref)
 /* ------------------------------------------------------- series lifecycle */
 
 static void
-series_free(ts__series *s)
+series_free(ts_head *h, ts__series *s)
 {
-    for (uint32_t i = 0; i < s->nchunks; i++)
-        ts_free(s->chunks[i].data);
+    if (s->nchunks > 0) {
+        ts__chunk_ref *r = ts_malloc(s->nchunks * sizeof(*r));
+        for (uint32_t i = 0; i < s->nchunks; i++)
+            r[i] = (ts__chunk_ref){s->chunks[i].data, s->chunks[i].len, s->chunks[i].seg};
+        ts__chunks_release(&h->chunks, r, s->nchunks);
+        ts_free(r);
+    }
     ts_free(s->chunks);
     ts_xor_chunk_fini(&s->open);
     ts_labels_free(s->labels);
@@ -309,23 +318,22 @@ series_free(ts__series *s)
 
 typedef struct ts__garbage {
     struct ts__garbage *next;
-    uint64_t tag; /* epoch at retirement */
-    void **ptrs;  /* completed chunk data */
-    size_t nptrs, cptrs;
+    uint64_t tag;          /* epoch at retirement */
+    ts__chunk_ref *chunks; /* completed chunk data */
+    size_t nchunks, cchunks;
     ts__series **series; /* unlinked series */
     size_t nseries, cseries;
 } ts__garbage;
 
 static void
-garbage_free_list(ts__garbage *g)
+garbage_free_list(ts_head *h, ts__garbage *g)
 {
     while (g) {
         ts__garbage *next = g->next;
-        for (size_t i = 0; i < g->nptrs; i++)
-            ts_free(g->ptrs[i]);
+        ts__chunks_release(&h->chunks, g->chunks, g->nchunks);
         for (size_t i = 0; i < g->nseries; i++)
-            series_free(g->series[i]);
-        ts_free(g->ptrs);
+            series_free(h, g->series[i]);
+        ts_free(g->chunks);
         ts_free(g->series);
         ts_free(g);
         g = next;
@@ -354,8 +362,8 @@ collect_locked(ts_head *h)
 static void
 retire(ts_head *h, ts__garbage *g)
 {
-    if (g->nptrs == 0 && g->nseries == 0) {
-        garbage_free_list(g);
+    if (g->nchunks == 0 && g->nseries == 0) {
+        garbage_free_list(h, g);
         return;
     }
     pthread_mutex_lock(&h->gc_mu);
@@ -368,7 +376,7 @@ retire(ts_head *h, ts__garbage *g)
     h->gtail = g;
     ts__garbage *done = collect_locked(h);
     pthread_mutex_unlock(&h->gc_mu);
-    garbage_free_list(done);
+    garbage_free_list(h, done);
 }
 
 void
@@ -400,7 +408,7 @@ ts__reader_exit(ts_head *h, ts__reader *r)
         h->rtail = r->prev;
     ts__garbage *done = collect_locked(h);
     pthread_mutex_unlock(&h->gc_mu);
-    garbage_free_list(done);
+    garbage_free_list(h, done);
 }
 
 /* Creates and links a series (caller holds no stripe lock; the caller has
@@ -577,7 +585,7 @@ range_end(int64_t t, int64_t range)
 }
 
 static void
-cut_open_chunk(ts__series *s)
+cut_open_chunk(ts_head *h, ts__series *s)
 {
     if (s->nchunks == s->cchunks) {
         s->cchunks = s->cchunks ? s->cchunks * 2 : 1;
@@ -587,9 +595,7 @@ cut_open_chunk(ts__series *s)
     c->mint = s->open.mint;
     c->maxt = s->open.t;
     c->count = s->open.count;
-    size_t len;
-    c->data = ts_xor_chunk_steal(&s->open, &len);
-    c->len = (uint32_t)len;
+    ts__chunks_store(&h->chunks, c, &s->open); /* resets s->open */
 }
 
 int
@@ -604,7 +610,7 @@ ts__series_append(ts_head *h, ts__series *s, int64_t t, double v, bool *new_chun
         }
         if (s->open.count >= TS__HEAD_CHUNK_SAMPLES ||
             t >= range_end(s->open.mint, h->opts.chunk_range_ms))
-            cut_open_chunk(s);
+            cut_open_chunk(h, s);
     } else if (s->nchunks > 0 && t <= s->chunks[s->nchunks - 1].maxt) {
         return TS_EOOO; /* not reached in practice: the open chunk is only empty when all are */
     }
@@ -662,6 +668,8 @@ ts_head_new(ts_head **out, const ts_head_opts *opts)
     pthread_mutex_init(&h->trunc_mu, NULL);
     pthread_mutex_init(&h->replay_mu, NULL);
     h->postings = ts__postings_new();
+    ts__chunks_init(&h->chunks, h->opts.chunks_dir, h->opts.chunk_segment_size);
+    h->opts.chunks_dir = NULL; /* the caller's string; h->chunks has a copy */
     atomic_init(&h->next_ref, 1);
     atomic_init(&h->mint, INT64_MAX);
     atomic_init(&h->maxt, INT64_MIN);
@@ -680,7 +688,7 @@ ts_head_free(ts_head *h)
         for (uint32_t b = 0; b < st->nref_buckets; b++) {
             for (ts__series *s = st->by_ref[b], *next; s; s = next) {
                 next = s->next_ref;
-                series_free(s);
+                series_free(h, s);
             }
         }
         ts_free(st->by_ref);
@@ -692,7 +700,8 @@ ts_head_free(ts_head *h)
     ts__postings_free(h->postings);
     pthread_rwlock_destroy(&h->postings_lock);
     TS_ASSERT(h->rhead == NULL); /* every querier must be closed first */
-    garbage_free_list(h->ghead);
+    garbage_free_list(h, h->ghead);
+    ts__chunks_fini(&h->chunks); /* every chunk is released: unmaps and deletes the rest */
     pthread_mutex_destroy(&h->gc_mu);
     pthread_mutex_destroy(&h->trunc_mu);
     pthread_mutex_destroy(&h->replay_mu);
@@ -984,8 +993,10 @@ ts_head_truncate(ts_head *h, int64_t mint)
                 uint64_t dropped_samples = 0;
                 while (drop < s->nchunks && s->chunks[drop].maxt < mint) {
                     dropped_samples += s->chunks[drop].count;
-                    TS_GROW(g->ptrs, g->cptrs, g->nptrs + 1);
-                    g->ptrs[g->nptrs++] = s->chunks[drop].data; /* a querier may read it */
+                    const ts__head_chunk *c = &s->chunks[drop];
+                    TS_GROW(g->chunks, g->cchunks, g->nchunks + 1);
+                    /* a querier may read it */
+                    g->chunks[g->nchunks++] = (ts__chunk_ref){c->data, c->len, c->seg};
                     drop++;
                 }
                 if (drop > 0) {
@@ -1096,6 +1107,11 @@ ts_head_stats_get(ts_head *h, ts_head_stats *st)
     st->too_old_total = atomic_load(&h->too_old_total);
     st->series_created_total = atomic_load(&h->created_total);
     st->series_removed_total = atomic_load(&h->removed_total);
+    st->chunk_segments = atomic_load(&h->chunks.nmapped);
+    st->chunk_segment_bytes = st->chunk_segments * h->chunks.seg_size;
+    st->chunk_bytes_mapped = atomic_load(&h->chunks.mapped_live);
+    st->chunk_bytes_heap = atomic_load(&h->chunks.heap_bytes);
+    st->chunks_unmapped_total = atomic_load(&h->chunks.unmapped_total);
 }
 
 int64_t

@@ -58,6 +58,14 @@ typedef struct ts_head_opts {
      * only a restart before the next head compaction loses such samples
      * (Prometheus rolls them back and loses them at once). */
     bool keep_unlogged;
+    /* Directory for completed chunks' bytes (the shard: <data>/chunks_head):
+     * they are written to memory-mapped segment files there instead of
+     * staying in anonymous memory.  A memory offload, not persistence: its
+     * old files are deleted by ts_head_new and by ts_head_free; the WAL is
+     * the source of truth.  If it is unusable (full, read-only) chunks stay
+     * in memory until a segment can be made.  NULL = always in memory. */
+    const char *chunks_dir;
+    size_t chunk_segment_size; /* bytes per segment file; 0 = 32 MiB */
 } ts_head_opts;
 
 typedef struct ts_head_stats {
@@ -71,6 +79,12 @@ typedef struct ts_head_stats {
     uint64_t too_old_total;
     uint64_t series_created_total;
     uint64_t series_removed_total;
+    /* Completed chunks' bytes (chunks_dir, ts_head_opts): */
+    uint64_t chunk_segments;        /* segment files mapped */
+    uint64_t chunk_segment_bytes;   /* their size (disk reserved, address space) */
+    uint64_t chunk_bytes_mapped;    /* chunk bytes in them not yet released */
+    uint64_t chunk_bytes_heap;      /* chunk bytes in malloc'd memory */
+    uint64_t chunks_unmapped_total; /* chunks kept in memory: no segment could be made */
 } ts_head_stats;
 
 int ts_head_new(ts_head **out, const ts_head_opts *opts);

@@ -5,7 +5,8 @@
  *
  * Lock order (never acquire against it):
  *     trunc_mu -> stripe rwlocks in index order -> series mutex
- *         -> postings rwlock;  gc_mu is a leaf (nothing is taken under it)
+ *         -> postings rwlock;  gc_mu and chunks.mu are leaves (nothing is
+ *         taken under them)
  * No code holds two series mutexes at once.
  */
 #ifndef TS_TSDB_HEAD_INTERNAL_H
@@ -25,14 +26,62 @@
 #define TS__HEAD_DENSE_BITS 16     /* dense ref index: slots per chunk (log2) */
 #define TS__HEAD_DENSE_TOP 65536   /* chunks: refs below 2^32 are indexed */
 
-/* A completed, immutable chunk.  data is freed only by truncation, and
- * only after the queriers that could hold pointers to it are closed. */
+/* A completed, immutable chunk.  data is released only by truncation, and
+ * only after the queriers that could hold pointers to it are closed.  seg
+ * says where the bytes live: 0 = malloc'd (freed one by one), else in chunk
+ * segment slot seg - 1 (chunkfiles.c: unmapped with the whole segment). */
 typedef struct ts__head_chunk {
     int64_t mint, maxt;
     uint8_t *data;
     uint32_t len;
     uint16_t count;
+    uint16_t seg;
 } ts__head_chunk;
+
+/* A retired chunk's bytes, as the deferred-free batches keep them. */
+typedef struct ts__chunk_ref {
+    uint8_t *data;
+    uint32_t len;
+    uint16_t seg; /* as in ts__head_chunk */
+} ts__chunk_ref;
+
+#define TS__CHUNK_SEG_SIZE ((size_t)32 << 20) /* default segment file size */
+#define TS__CHUNK_SEG_MAX 65535               /* slots: seg is a uint16_t */
+
+/* One memory-mapped segment file of <chunks_dir>/ (chunkfiles.c). */
+typedef struct ts__chunk_seg {
+    uint8_t *base; /* MAP_SHARED, size bytes; NULL = free slot */
+    uint64_t num;  /* file name number */
+    size_t used;   /* bump allocation offset */
+    uint64_t live; /* chunks handed out and not yet reclaimed */
+} ts__chunk_seg;
+
+/* Completed chunks' storage (chunkfiles.c).  With a directory, cut chunks
+ * are copied into fixed-size, pre-allocated (posix_fallocate) segment files
+ * mapped MAP_SHARED, so they are page cache the kernel can write back and
+ * drop, not anonymous memory.  The files are an offload, not persistence:
+ * they are deleted at start (the WAL is the source of truth).  When no
+ * segment can be made (full disk, read-only fs, too many files...) chunks
+ * stay malloc'd, as without a directory, and a new segment is tried again
+ * after a back-off.  A segment is unmapped and unlinked when it is no
+ * longer the current one and its last chunk was reclaimed (after the
+ * queriers that could read it closed: the epoch scheme in head.c). */
+typedef struct ts__chunks {
+    char *dir; /* NULL: chunks are always malloc'd */
+    size_t seg_size;
+    pthread_mutex_t mu; /* guards the fields below (leaf lock) */
+    ts__chunk_seg *segs;
+    uint32_t nsegs;    /* slots used so far (some may be free) */
+    uint32_t cur;      /* current segment's slot + 1; 0 = none */
+    uint64_t next_num; /* next file number */
+    bool failing;      /* the last segment could not be made */
+    uint64_t retry_ns; /* while failing: no new attempt before this */
+    /* statistics (written under mu or atomically, read without it) */
+    _Atomic uint64_t nmapped;        /* segments mapped */
+    _Atomic uint64_t mapped_live;    /* live chunk bytes in segments */
+    _Atomic uint64_t heap_bytes;     /* completed chunk bytes malloc'd */
+    _Atomic uint64_t unmapped_total; /* chunks kept malloc'd for want of a segment */
+} ts__chunks;
 
 typedef struct ts__series {
     uint64_t ref;
@@ -82,6 +131,8 @@ struct ts_head {
     struct ts__reader *rhead, *rtail;  /* open queriers, oldest ticket first */
     struct ts__garbage *ghead, *gtail; /* retired batches, oldest first */
     pthread_mutex_t trunc_mu;          /* one truncation at a time */
+
+    ts__chunks chunks; /* where completed chunks' bytes live */
 
     /* WAL replay only: a dense ref -> series index built by
      * ts_head_replay_series (grown under replay_mu) and read by
@@ -173,6 +224,21 @@ typedef struct ts__reader {
 
 void ts__reader_enter(ts_head *h, ts__reader *r);
 void ts__reader_exit(ts_head *h, ts__reader *r);
+
+/* ---------------------------------------------------------- chunkfiles.c */
+
+/* dir NULL: malloc only.  Never fails: an unusable dir means malloc
+ * (logged) until a later segment can be made.  Deletes dir's old files. */
+void ts__chunks_init(ts__chunks *cs, const char *dir, size_t seg_size);
+/* Unmaps and deletes every segment (the chunks must no longer be used). */
+void ts__chunks_fini(ts__chunks *cs);
+/* Stores the bytes of the completed open chunk *open into c (data, len,
+ * seg) and resets *open to empty.  Called under the series mutex. */
+void ts__chunks_store(ts__chunks *cs, ts__head_chunk *c, ts_xor_chunk *open);
+/* Releases chunk bytes nobody reads any more: frees malloc'd ones and
+ * drops mapped ones from their segments' live counts, unmapping and
+ * deleting segments left empty. */
+void ts__chunks_release(ts__chunks *cs, const ts__chunk_ref *r, size_t n);
 
 /* ------------------------------------------------------------ postings.c */
 

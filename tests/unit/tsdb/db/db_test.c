@@ -3,6 +3,7 @@
 #include "pkg/tsdb/db.h"
 
 #include <dirent.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -249,6 +250,56 @@ test_exit_without_close(void)
     T_EQ(r.nsamples, NSERIES * 30);
     T_EQ(r.bad, 0);
     ts_db_close(db);
+}
+
+/* A child whose head keeps completed chunks in chunks_head/ segments is
+ * SIGKILLed: every committed sample is back after reopening (the WAL is the
+ * source of truth), the stale segments are replaced by new ones, and a
+ * clean close deletes them. */
+static void
+test_sigkill_with_mapped_chunks(void)
+{
+    const char *dir = t_tmpdir();
+    char chunks[512];
+    snprintf(chunks, sizeof(chunks), "%s/chunks_head", dir);
+    ts_db_opts o = test_opts();
+    pid_t pid = fork();
+    T_TRUE(pid >= 0);
+    if (pid == 0) {
+        ts_db *db;
+        ts_error err;
+        if (ts_db_open(dir, &o, &db, &err) != 0)
+            _exit(2);
+        /* one sample a minute for 6 h: two completed chunks per series */
+        if (append_range(db, 0, 6 * HOUR_MS, 7) != 0)
+            _exit(3);
+        ts_db_stats st;
+        ts_db_stats_get(db, &st);
+        if (st.head.chunk_segments == 0 || st.head.chunk_bytes_heap != 0 ||
+            count_entries(chunks, "0") < 1)
+            _exit(4);
+        kill(getpid(), SIGKILL);
+        _exit(5);
+    }
+    int status;
+    T_EQ(waitpid(pid, &status, 0), pid);
+    T_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    T_TRUE(count_entries(chunks, "0") >= 1); /* left behind by the kill */
+    ts_db *db;
+    ts_error err;
+    T_OK(ts_db_open(dir, &o, &db, &err));
+    check_result r;
+    T_OK(check_all(db, 0, 6 * HOUR_MS, &r));
+    T_EQ(r.nseries, NSERIES);
+    T_EQ(r.nsamples, NSERIES * 360);
+    T_EQ(r.bad, 0);
+    ts_db_stats st;
+    ts_db_stats_get(db, &st);
+    T_TRUE(st.head.chunk_segments >= 1); /* replay cut the chunks again */
+    T_EQ(st.head.chunk_bytes_heap, 0);
+    T_EQ(count_entries(chunks, "0"), (int)st.head.chunk_segments);
+    ts_db_close(db);
+    T_EQ(count_entries(chunks, "0"), 0);
 }
 
 static void
@@ -684,7 +735,8 @@ test_compact_while_appending(void)
 T_MAIN({"compact_while_appending", test_compact_while_appending},
        {"duplicate_series_refs", test_duplicate_series_refs},
        {"reopen_replays_wal", test_reopen_replays_wal}, {"stale_nan_replay", test_stale_nan_replay},
-       {"exit_without_close", test_exit_without_close}, {"lock", test_lock},
+       {"exit_without_close", test_exit_without_close},
+       {"sigkill_with_mapped_chunks", test_sigkill_with_mapped_chunks}, {"lock", test_lock},
        {"compact_head_to_block", test_compact_head_to_block},
        {"query_during_compaction", test_query_during_compaction},
        {"retention_time", test_retention_time}, {"retention_size", test_retention_size},
