@@ -153,7 +153,13 @@ unset_if_empty(const char *s)
 
 /* The flag groups' rows, in the order of their TS_SERVE_*_FLAGS macros. */
 enum { STORE_SERVER_CERT, STORE_SERVER_KEY, STORE_SERVER_CLIENT_CA };
-enum { STORE_CLIENT_CA, STORE_CLIENT_CERT, STORE_CLIENT_KEY, STORE_CLIENT_SERVER_NAME };
+enum {
+    STORE_CLIENT_CA,
+    STORE_CLIENT_CERT,
+    STORE_CLIENT_KEY,
+    STORE_CLIENT_SERVER_NAME,
+    STORE_CLIENT_SECURE
+};
 enum { WEB_CONFIG_FILE, WEB_MAX_CONNECTIONS, WEB_READ_TIMEOUT };
 
 void
@@ -187,6 +193,7 @@ ts_serve_endpoints_opts(const ts_flag *store, const ts_flag *sd_files, const ts_
         .probe_interval_ms = sd_interval_ms,
         .sd_refresh_ms = sd_interval_ms,
         .tls = ts_serve_store_client_tls(tls),
+        .tls_secure = tls[STORE_CLIENT_SECURE].on,
     };
     return eo;
 }

@@ -110,7 +110,7 @@ void ts_serve_store_server_tls(const ts_flag *group, ts_store_server_opts *so);
 
 /* The store API client's TLS (Thanos' --grpc-client-tls-ca/-cert/-key, --grpc-client-server-name):
  * `tessera query` and `tessera rule`. */
-#define TS_SERVE_STORE_CLIENT_TLS_NFLAGS 4
+#define TS_SERVE_STORE_CLIENT_TLS_NFLAGS 5
 #define TS_SERVE_STORE_CLIENT_TLS_FLAGS(first)                                                     \
     [(first)] = {"store.tls-ca-file", TS_FLAG_STRING, "",                                          \
                  "CA to verify tls+tcp:// stores (none: not verified)."},                          \
@@ -122,7 +122,10 @@ void ts_serve_store_server_tls(const ts_flag *group, ts_store_server_opts *so);
     [(first) + 3] = {"store.tls-server-name", TS_FLAG_STRING, "",                                  \
                      "Name to verify in the certificates of tls+tcp:// stores (with "              \
                      "--store.tls-ca-file); none: the store's host name, or the chain only for "   \
-                     "an IP address."}
+                     "an IP address."},                                                            \
+    [(first) + 4] = {"store.tls-secure", TS_FLAG_BOOL, "false",                                    \
+                     "Dial stores given without a scheme (--store HOST:PORT, sd files, every "     \
+                     "--store.sd-dns answer) over TLS, as tls+tcp://; a tcp:// URL stays plain."}
 /* The client TLS the flags ask for, "" meaning unset.  The strings are borrowed from the flags. */
 ts_store_client_tls ts_serve_store_client_tls(const ts_flag *group);
 /* The stores to find (--store, --store.sd-files, --store.sd-dns; probed and re-read every

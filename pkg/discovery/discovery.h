@@ -157,13 +157,16 @@ typedef struct ts_discovery_stores_opts {
     const char *sd_file;       /* file_sd format; NULL or "" = none */
     const char *const *sd_dns; /* "dnssrv+NAME", "dns+HOST:PORT" */
     size_t nsd_dns;
+    /* the scheme of addresses that have none: false tcp://, true tls+tcp://
+     * (--store.tls-secure); a URL keeps its own scheme */
+    bool tls;
     int64_t refresh_ms;    /* file re-read and DNS interval; default 5 s */
     int64_t first_wait_ms; /* start waits this long for the first set; default 60 s */
 } ts_discovery_stores_opts;
 
 /* Called on the discovery thread with the whole current set of store URLs
- * (addresses without a scheme get tcp://; each once; borrowed for the call),
- * after start, after each refresh and whenever a file or DNS answer changes. */
+ * (addresses without a scheme get tcp://, or tls+tcp:// with opts.tls; each once; borrowed for the
+ * call), after start, after each refresh and whenever a file or DNS answer changes. */
 typedef void (*ts_discovery_stores_fn)(void *ctx, const char *const *urls, size_t n);
 
 typedef struct ts_discovery_stores ts_discovery_stores;

@@ -15,7 +15,10 @@
  *                         a spec of another shape is logged and ignored.
  *
  * Every address of every group becomes a store URL; addresses without a
- * scheme get tcp://.  A bad file keeps its last good stores and a failed
+ * scheme get tcp://, or tls+tcp:// with opts.tls (--store.tls-secure, Thanos'
+ * --grpc-client-tls-secure: a DNS answer is a bare host:port, so this is the
+ * only way discovered stores can be dialed over TLS).  A URL keeps its own
+ * scheme, so tcp:// written out stays plain.  A bad file keeps its last good stores and a failed
  * lookup its last answer (the manager's rules).
  *
  * The manager runs on a libuv loop of its own, on one thread.  The caller's
@@ -37,6 +40,7 @@
 struct ts_discovery_stores {
     ts_discovery_stores_fn fn;
     void *ctx;
+    const char *scheme; /* of addresses without one: "tcp://" or "tls+tcp://" */
     /* the job as a config, owned here (the manager copies what it keeps) */
     ts_config cfg;
     ts_scrape_config job;
@@ -101,13 +105,13 @@ add_dns_spec(ts_discovery_stores *s, const char *spec, int64_t refresh_ms)
 }
 
 static char *
-store_url(const char *addr)
+store_url(const char *scheme, const char *addr)
 {
     if (strstr(addr, "://"))
         return ts_strdup(addr);
-    size_t n = strlen(addr) + 8;
+    size_t n = strlen(scheme) + strlen(addr) + 1;
     char *u = ts_malloc(n);
-    snprintf(u, n, "tcp://%s", addr);
+    snprintf(u, n, "%s%s", scheme, addr);
     return u;
 }
 
@@ -123,7 +127,7 @@ on_groups(void *ctx, const char *job, const ts_target_group *groups, size_t n)
             const char *addr = ts_labels_get(groups[g].targets[t], "__address__");
             if (!addr || !addr[0])
                 continue;
-            char *u = store_url(addr);
+            char *u = store_url(s->scheme, addr);
             bool dup = false;
             for (size_t i = 0; i < nurls && !dup; i++)
                 dup = strcmp(urls[i], u) == 0;
@@ -210,6 +214,7 @@ ts_discovery_stores_start(const ts_discovery_stores_opts *o, ts_discovery_stores
     ts_discovery_stores *s = ts_calloc(1, sizeof(*s));
     s->fn = fn;
     s->ctx = ctx;
+    s->scheme = o->tls ? "tls+tcp://" : "tcp://";
     int64_t refresh = o->refresh_ms > 0 ? o->refresh_ms : 5000;
     s->cfg.path = "";
     s->cfg.scrape = &s->job;

@@ -357,6 +357,7 @@ ts_query_endpoints_start(ts_endpoints **out, const ts_query_endpoints_opts *opts
         .sd_file = opts->sd_file,
         .sd_dns = opts->sd_dns,
         .nsd_dns = opts->nsd_dns,
+        .tls = opts->tls_secure,
         .refresh_ms = e->opts.sd_refresh_ms,
     };
     int rc = ts_discovery_stores_start(&so, set_stores, e, &e->sd, err);

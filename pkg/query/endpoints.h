@@ -8,7 +8,8 @@
  * YAML/JSON list of {targets: [host:port or URL, ...]}; watched and re-read
  * when it changes), and DNS (--store.sd-dns, repeatable:
  * "dnssrv+_store._tcp.NAME" for SRV records, or "dns+HOST:PORT" for
- * A/AAAA).  Addresses without a scheme get tcp://.
+ * A/AAAA).  Addresses without a scheme get tcp://, or tls+tcp:// with
+ * tls_secure (--store.tls-secure); URLs keep their scheme.
  *
  * A background thread probes every store with Info: healthy stores every
  * probe interval, failing ones with exponential back-off (1 s to 8 s), and a
@@ -42,6 +43,8 @@ typedef struct ts_query_endpoints_opts {
     int64_t sd_refresh_ms;     /* default 5 s (file re-read besides the watch, DNS) */
     /* TLS for tls+tcp:// stores (copied) */
     ts_store_client_tls tls;
+    /* dial every store given without a scheme (all DNS answers) as tls+tcp:// */
+    bool tls_secure;
 } ts_query_endpoints_opts;
 
 /* One store as last seen.  Strings and labels live in the snapshot's arena. */

@@ -12,6 +12,8 @@
 #  3. a store whose certificate does not verify (another CA, or a server name
 #     it does not carry) is refused by the querier; the right name given with
 #     --store.tls-server-name for a store dialed by IP is accepted;
+#     stores found by an sd file and by DNS (bare host:port) are dialed over
+#     TLS with --store.tls-secure, as tcp:// without it;
 #  4. the ruler: a client of the TLS shards and a mutual-TLS store itself;
 #  5. bad TLS flags are start-up errors with a clear message.
 . "$(dirname "$0")/../lib.sh"
@@ -106,13 +108,44 @@ start byip "$TESSERA" query --web.listen-address=127.0.0.1:$p --store.sd-interva
     --store.tls-server-name=localhost
 until_true 30 healthy http://127.0.0.1:$p 2 || fail "by IP with --store.tls-server-name: $(stores http://127.0.0.1:$p)"
 
+# discovered stores over TLS (--store.tls-secure): shard 0 from an sd file and
+# shard 1 from DNS (dns+localhost:PORT, A/AAAA answers), both bare host:port
+# that are dialed as tls+tcp:// with the flag and as tcp:// without it
+printf -- '- targets: ["127.0.0.1:%s"]\n' "${STORE[0]}" >sd.yml
+discovered() { # name [flags...]: a querier finding the shards in sd.yml and DNS, in $URL
+    local name=$1 p
+    shift
+    p=$(free_port)
+    start "$name" "$TESSERA" query --web.listen-address=127.0.0.1:$p --store.sd-interval=1s \
+        --store.sd-files=sd.yml --store.sd-dns=dns+localhost:${STORE[1]} --store.tls-ca-file=ca.crt \
+        --store.tls-client-cert-file=cli.crt --store.tls-client-key-file=cli.key \
+        --store.tls-server-name=localhost "$@"
+    URL=http://127.0.0.1:$p
+    wait_http "$URL/-/ready"
+}
+# only the IPv4 answers: localhost may also resolve to ::1, where no shard listens
+tls_v4() { [ "$(stores "$1" | jq '[.data.store[] | select(.name | startswith("tls+tcp://127.0.0.1:")) |
+    select(.healthy)] | length')" = 2 ]; }
+discovered secure --store.tls-secure
+SECURE=$URL
+until_true 30 tls_v4 "$SECURE" || fail "--store.tls-secure: discovered stores not healthy over TLS: $(stores "$SECURE")"
+stores "$SECURE" | jq -e '[.data.store[] | select(.name | startswith("tcp://"))] | length == 0' >/dev/null ||
+    fail "--store.tls-secure: a store dialed as tcp://: $(stores "$SECURE")"
+echo "discovered stores over TLS: $(stores "$SECURE" | jq -c '[.data.store[] | {name, healthy}]')"
+discovered plain
+sleep 3
+stores "$URL" | jq -e '[.data.store[] | select(.name | startswith("tcp://127.0.0.1:"))] | length == 2' >/dev/null ||
+    fail "without --store.tls-secure the discovered stores should be tcp://: $(stores "$URL")"
+healthy "$URL" 0 || fail "a TLS shard answered plain tcp://: $(stores "$URL")"
+
 # the shards lived through the refused handshakes, and still serve the good querier
 for i in 0 1; do kill -0 "$(eval echo \$SHARD_PID$i)" || fail "shard $i died"; done
 healthy "$GOOD" 2 || fail "good querier lost its stores: $(stores "$GOOD")"
 three || fail "good querier's answer after the refused clients: $(q "$GOOD" 'count(up{job="node"} == 1)')"
 
 # the ruler on both sides: a client of the TLS shards (its rule sees their
-# data) and a mutual-TLS store itself, read by a querier with a client cert
+# data; bare --store addresses with --store.tls-secure) and a mutual-TLS store
+# itself, read by a querier with a client cert
 cat >global.yml <<'YML'
 groups:
   - name: global
@@ -126,8 +159,8 @@ printf 'global:\n  evaluation_interval: 1s\n  external_labels: {ruler: global}\n
 rweb=$(free_port); rstore=$(free_port)
 start ruler "$TESSERA" rule --config.file=rule.yml --storage.tsdb.path=r --web.listen-address=127.0.0.1:$rweb \
     --store.listen-address=tls+tcp://127.0.0.1:$rstore --store.tls-cert-file=srv.crt --store.tls-key-file=srv.key \
-    --store.tls-client-ca-file=ca.crt --store=tls+tcp://localhost:${STORE[0]} \
-    --store=tls+tcp://localhost:${STORE[1]} --store.tls-ca-file=ca.crt --store.tls-client-cert-file=cli.crt \
+    --store.tls-client-ca-file=ca.crt --store=localhost:${STORE[0]} \
+    --store=localhost:${STORE[1]} --store.tls-secure --store.tls-ca-file=ca.crt --store.tls-client-cert-file=cli.crt \
     --store.tls-client-key-file=cli.key --store.sd-interval=1s
 wait_http "http://127.0.0.1:$rweb/-/ready"
 p=$(free_port)

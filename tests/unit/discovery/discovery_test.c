@@ -549,8 +549,43 @@ test_manager_failures(void)
     ts_config_free(c2);
 }
 
+/* --store.tls-secure: addresses without a scheme (static, file, DNS) are
+ * dialed as tls+tcp://; a URL keeps its own scheme, tcp:// included. */
+typedef struct {
+    char urls[4][64];
+    size_t n;
+} got_stores;
+
+static void
+on_stores(void *ctx, const char *const *urls, size_t n)
+{
+    got_stores *g = ctx;
+    g->n = 0;
+    for (size_t i = 0; i < n && i < 4; i++)
+        snprintf(g->urls[g->n++], sizeof(g->urls[0]), "%s", urls[i]);
+}
+
+static void
+test_stores_scheme(void)
+{
+    const char *addrs[] = {"h:1", "tcp://h:2", "tls+tcp://h:3"};
+    for (int secure = 0; secure < 2; secure++) {
+        ts_discovery_stores_opts o = {.static_addrs = addrs, .nstatic = 3, .tls = secure};
+        got_stores g = {0};
+        ts_discovery_stores *s = NULL;
+        ts_error err;
+        ts_error_clear(&err);
+        T_OK(ts_discovery_stores_start(&o, on_stores, &g, &s, &err));
+        ts_discovery_stores_stop(s);
+        T_EQ(g.n, 3);
+        T_STREQ(g.urls[0], secure ? "tls+tcp://h:1" : "tcp://h:1");
+        T_STREQ(g.urls[1], "tcp://h:2");
+        T_STREQ(g.urls[2], "tls+tcp://h:3");
+    }
+}
+
 T_MAIN({"static_group", test_static_group}, {"file_parse", test_file_parse},
        {"file_glob", test_file_glob}, {"dns_localhost", test_dns_localhost},
        {"dns_srv", test_dns_srv}, {"manager_file_sd", test_manager_file_sd},
        {"manager_dns_and_static", test_manager_dns_and_static},
-       {"manager_failures", test_manager_failures})
+       {"manager_failures", test_manager_failures}, {"stores_scheme", test_stores_scheme})
