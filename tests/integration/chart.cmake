@@ -22,3 +22,10 @@ add_test(NAME chart_rendered
                  ${CMAKE_BINARY_DIR}/helm-cache)
 set_tests_properties(chart_rendered PROPERTIES LABELS integration TIMEOUT 180
     ENVIRONMENT "TESSERA=$<TARGET_FILE:tessera>")
+# chart_rendered_store_tls: the same with storeTLS on (certificates made by the
+# test where the Secrets would be mounted): every store connection mutual TLS.
+add_test(NAME chart_rendered_store_tls
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/chart/rendered.sh ${PROJECT_SOURCE_DIR}/charts/tessera
+                 ${CMAKE_BINARY_DIR}/helm-cache)
+set_tests_properties(chart_rendered_store_tls PROPERTIES LABELS integration TIMEOUT 180
+    ENVIRONMENT "TESSERA=$<TARGET_FILE:tessera>;STORE_TLS=1")

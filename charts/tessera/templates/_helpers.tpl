@@ -109,3 +109,107 @@ rule_files globs /etc/tessera-rules/*.yml and *.yaml.
 {{- fail "query.storeDiscovery must be all-shards or per-shard" }}
 {{- end }}
 {{- end }}
+
+{{/*
+Prometheus' web configuration (web.*) and store API mutual TLS (storeTLS.*), the same for every
+component.  Each Secret is mounted as a directory (never subPath), so a rotated Secret reaches the
+pod and the servers re-read it: the web config and its certificates on change, as Prometheus.
+  /etc/tessera-web/config/<web.config.key>   web.config.secretName   (--web.config.file)
+  /etc/tessera-web/tls/                      web.tlsSecretName       (the files the web config names)
+  /etc/tessera-store-tls/server/             storeTLS.serverSecret   (shards, ruler: tls.crt, tls.key, ca.crt)
+  /etc/tessera-store-tls/client/             storeTLS.clientSecret   (querier, ruler: tls.crt, tls.key, ca.crt)
+*/}}
+{{- define "tessera.webArgs" -}}
+{{- if .Values.web.config.secretName }}
+- --web.config.file=/etc/tessera-web/config/{{ .Values.web.config.key }}
+{{- end }}
+{{- end }}
+
+{{/* The store API's listen address and server TLS flags (shards and ruler). */}}
+{{- define "tessera.storeServerArgs" -}}
+{{- if .Values.storeTLS.enabled }}
+- --store.listen-address=tls+tcp://0.0.0.0:10901
+- --store.tls-cert-file=/etc/tessera-store-tls/server/tls.crt
+- --store.tls-key-file=/etc/tessera-store-tls/server/tls.key
+- --store.tls-client-ca-file=/etc/tessera-store-tls/server/ca.crt
+{{- else }}
+- --store.listen-address=tcp://0.0.0.0:10901
+{{- end }}
+{{- end }}
+
+{{/* The store client's TLS flags (querier and ruler): every discovered store over TLS. */}}
+{{- define "tessera.storeClientArgs" -}}
+{{- if .Values.storeTLS.enabled }}
+- --store.tls-secure
+- --store.tls-ca-file=/etc/tessera-store-tls/client/ca.crt
+- --store.tls-client-cert-file=/etc/tessera-store-tls/client/tls.crt
+- --store.tls-client-key-file=/etc/tessera-store-tls/client/tls.key
+{{- with .Values.storeTLS.serverName }}
+- --store.tls-server-name={{ . }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* volumeMounts for the above.  Call with (dict "root" $ "server" bool "client" bool). */}}
+{{- define "tessera.secretMounts" -}}
+{{- $v := .root.Values }}
+{{- if $v.web.config.secretName }}
+- name: web-config
+  mountPath: /etc/tessera-web/config
+  readOnly: true
+{{- end }}
+{{- if $v.web.tlsSecretName }}
+- name: web-tls
+  mountPath: /etc/tessera-web/tls
+  readOnly: true
+{{- end }}
+{{- if and $v.storeTLS.enabled .server }}
+- name: store-tls-server
+  mountPath: /etc/tessera-store-tls/server
+  readOnly: true
+{{- end }}
+{{- if and $v.storeTLS.enabled .client }}
+- name: store-tls-client
+  mountPath: /etc/tessera-store-tls/client
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{/* volumes for the above.  Call with (dict "root" $ "server" bool "client" bool). */}}
+{{- define "tessera.secretVolumes" -}}
+{{- $v := .root.Values }}
+{{- if $v.web.config.secretName }}
+- name: web-config
+  secret:
+    secretName: {{ $v.web.config.secretName }}
+{{- end }}
+{{- if $v.web.tlsSecretName }}
+- name: web-tls
+  secret:
+    secretName: {{ $v.web.tlsSecretName }}
+{{- end }}
+{{- if and $v.storeTLS.enabled .server }}
+- name: store-tls-server
+  secret:
+    secretName: {{ required "storeTLS.serverSecret is required with storeTLS.enabled" $v.storeTLS.serverSecret }}
+{{- end }}
+{{- if and $v.storeTLS.enabled .client }}
+- name: store-tls-client
+  secret:
+    secretName: {{ required "storeTLS.clientSecret is required with storeTLS.enabled" $v.storeTLS.clientSecret }}
+{{- end }}
+{{- end }}
+
+{{/* The kubelet's probes of the HTTP port (path given): the web config's scheme and headers. */}}
+{{- define "tessera.httpProbe" -}}
+httpGet:
+  path: {{ .path }}
+  port: http
+  {{- if eq .root.Values.web.scheme "HTTPS" }}
+  scheme: HTTPS
+  {{- end }}
+  {{- with .root.Values.web.probeHeaders }}
+  httpHeaders:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}

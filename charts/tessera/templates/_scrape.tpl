@@ -68,6 +68,12 @@ authorization:
 jobs:
 {{- if $on.tesseraShards }}
   - job_name: tessera-shards
+    {{- if eq .Values.web.scheme "HTTPS" }}
+    scheme: https
+    {{- end }}
+    {{- with .Values.web.selfScrape }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
     dns_sd_configs:
       - names:
           - _http._tcp.{{ include "tessera.storeServiceName" . }}.{{ .Release.Namespace }}.svc.{{ .Values.clusterDomain }}

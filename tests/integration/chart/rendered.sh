@@ -14,8 +14,13 @@
 #  5. the shard rule's result reaches the querier; both ruler pods run with the
 #     rendered flags (their replica label is their pod name), and their global
 #     rule's result is one series through the querier
+# With STORE_TLS=1 the chart renders storeTLS (mutual TLS on every store API
+# connection): the Secrets' files are certificates made here with openssl (the
+# mounts' paths rewritten to them), and every store the querier and the ruler
+# list must be a healthy tls+tcp:// one, the shards and rulers given to them as
+# bare HOST:PORT as DNS would (--store.tls-secure makes those TLS).
 # The chart's kubernetes jobs are switched off: there is no API server here.
-# Usage: rendered.sh CHART_DIR HELM_CACHE   (env TESSERA)
+# Usage: rendered.sh CHART_DIR HELM_CACHE   (env TESSERA, STORE_TLS)
 . "$(dirname "$0")/../lib.sh"
 CHART=$(cd "$1" && pwd)
 . "$(dirname "$0")/helm.sh"
@@ -50,6 +55,25 @@ ruler:
             - record: global:up:count
               expr: count(up)
 YML
+STORE_TLS=${STORE_TLS:-0}
+if [ "$STORE_TLS" = 1 ]; then
+    cat >>"$TS_TMP/values.yaml" <<'YML'
+storeTLS: {enabled: true, serverSecret: store-server, clientSecret: store-client, serverName: localhost}
+YML
+    # the two Secrets' files, as their mounts show them
+    (cd "$TS_TMP" && mkdir -p tls/server tls/client &&
+        openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=ca -keyout ca.key -out ca.crt &&
+        for n in server client; do
+            openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -addext subjectAltName=DNS:localhost \
+                -keyout tls/$n/tls.key -out $n.csr &&
+                openssl x509 -req -in $n.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
+                    -copy_extensions copy -out tls/$n/tls.crt && cp ca.crt tls/$n/ca.crt || exit 1
+        done) >/dev/null 2>&1 || fail "openssl: making the certificates"
+fi
+# loopback_arg ARG: a rendered flag with the Secrets' mount paths pointed at those files
+loopback_arg() { printf '%s' "${1//\/etc\/tessera-store-tls\//$TS_TMP/tls/}"; }
+# store_listen ARG PORT: the rendered --store.listen-address on loopback, its scheme kept
+store_listen() { local u=${1#--store.listen-address=}; printf -- '--store.listen-address=%s://127.0.0.1:%s' "${u%%://*}" "$2"; }
 "$HELM" template t "$CHART" -f "$TS_TMP/values.yaml" >"$TS_TMP/all.yaml" || fail "helm template"
 
 # The rendered prometheus.yml and each container's args (the lines under
@@ -117,9 +141,9 @@ for pod in t-tessera-shard-0-0 t-tessera-shard-0-1; do
         --storage.tsdb.path=*) a=--storage.tsdb.path=$TS_TMP/data-$pod ;;
         --shard.count-file=*) a=--shard.count-file=$TS_TMP/shard-count ;;
         --web.listen-address=*) a=--web.listen-address=127.0.0.1:${WEB[$pod]} ;;
-        --store.listen-address=*) a=--store.listen-address=tcp://127.0.0.1:${STORE[$pod]} ;;
+        --store.listen-address=*) a=$(store_listen "$a" "${STORE[$pod]}") ;;
         esac
-        args+=("$a")
+        args+=("$(loopback_arg "$a")")
     done
     start "$pod" env POD_NAME=$pod "$TESSERA" "${args[@]}"
 done
@@ -134,7 +158,7 @@ for a in "${QUERY_ARGS[@]}"; do
     --web.listen-address=*) a=--web.listen-address=127.0.0.1:$qp ;;
     --store.sd-dns=*) continue ;; # no cluster DNS here
     esac
-    args+=("$a")
+    args+=("$(loopback_arg "$a")")
 done
 for pod in "${!STORE[@]}"; do args+=("--store=127.0.0.1:${STORE[$pod]}"); done
 QUERY_LOOPBACK_ARGS=("${args[@]}")
@@ -194,10 +218,10 @@ for pod in t-tessera-ruler-0 t-tessera-ruler-1; do
         --config.file=*) a=--config.file=$TS_TMP/rule.yml ;;
         --storage.tsdb.path=*) a=--storage.tsdb.path=$TS_TMP/data-$pod ;;
         --web.listen-address=*) a=--web.listen-address=127.0.0.1:${RWEB[$pod]} ;;
-        --store.listen-address=*) a=--store.listen-address=tcp://127.0.0.1:${RSTORE[$pod]} ;;
+        --store.listen-address=*) a=$(store_listen "$a" "${RSTORE[$pod]}") ;;
         --store.sd-dns=*) continue ;;
         esac
-        args+=("$a")
+        args+=("$(loopback_arg "$a")")
     done
     for s in "${!STORE[@]}"; do args+=("--store=127.0.0.1:${STORE[$s]}"); done
     start "$pod" env POD_NAME=$pod "$TESSERA" "${args[@]}"
@@ -223,3 +247,14 @@ glob() { q "$Q2" 'global:up:count' | jq -c '[.data.result[] | [.metric, .value[1
 gsingle() { [ "$(glob)" = '[[{"__name__":"global:up:count"},"1"]]' ]; }
 until_true 20 gsingle || fail "global:up:count through the querier: $(glob), want one series = 1"
 echo "ok 5: shard rule (shards.rules) and the ruler pair (ruler.rules, rendered flags) reach the querier, deduplicated"
+
+if [ "$STORE_TLS" = 1 ]; then
+    # every store connection was mutual TLS: the querier's four stores here; the rulers' (to the
+    # shards) in ok 5, whose rule read the shards' data
+    tls_only() { # URL N
+        curl -sf "$1/api/v1/stores" | jq -e --argjson n "$2" '[.data.store[]] | length == $n and
+            all(.name | startswith("tls+tcp://")) and all(.healthy)' >/dev/null
+    }
+    until_true 20 tls_only "$Q2" 4 || fail "querier stores: $(curl -sf "$Q2/api/v1/stores")"
+    echo "ok 6: store API mutual TLS between every rendered component (querier -> shards and rulers, rulers -> shards)"
+fi
