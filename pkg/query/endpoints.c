@@ -44,7 +44,7 @@ typedef struct ep {
     bool healthy, probed;
     ts_labels *labels;
     int64_t mint, maxt;
-    char last_error[256];
+    char last_error[512];
     int64_t last_check;
     char component[32];
     uint32_t shard_index, shard_count;
@@ -193,6 +193,13 @@ probe(void *arg)
     ts_store_info info;
     uint64_t connects = ts_store_client_connects(p->client);
     int rc = ts_store_client_info(p->client, e->opts.probe_timeout_ms, &a, &info, &err);
+    /* a TLS store we cannot connect to: nng says nothing of why (a failed
+     * handshake only retries), so ask for the reason (pkg/store/tls.c) */
+    char msg[sizeof(p->last_error)], why[384];
+    snprintf(msg, sizeof(msg), "%s", err.msg);
+    if (rc != TS_OK && !ts_store_client_connected(p->client) &&
+        ts_store_client_tls_diagnose(p->client, e->opts.probe_timeout_ms, why, sizeof(why)))
+        snprintf(msg, sizeof(msg), "store %s: %s", p->url, why);
     int64_t now = ts_now_ms();
     pthread_mutex_lock(&e->mu);
     p->probed = true;
@@ -218,9 +225,9 @@ probe(void *arg)
     } else {
         if (p->healthy || p->fails == 0)
             TS_LOG(TS_LOG_WARN, "endpoints", "store is unhealthy", "url=%s err=\"%s\"", p->url,
-                   err.msg);
+                   msg);
         p->healthy = false;
-        snprintf(p->last_error, sizeof(p->last_error), "%s", err.msg);
+        snprintf(p->last_error, sizeof(p->last_error), "%s", msg);
         p->next_probe = now + backoff_ms(p->fails++);
     }
     ts_arena_fini(&a);

@@ -43,6 +43,8 @@ struct ts_store_client {
     nng_socket sock;
     nng_dialer dialer;
     nng_tls_config *tls;
+    /* the settings tls was made from (owned copies), for a diagnosis */
+    ts_store_client_tls tls_opts;
     char url[256];
     ts_queryable qb;
     /* recursive: nng may finish an aborted aio on the aborting thread */
@@ -1039,6 +1041,23 @@ ts_store_client_connects(ts_store_client *c)
     return n;
 }
 
+static void
+tls_opts_free(ts_store_client_tls *t)
+{
+    ts_free((char *)t->ca_file);
+    ts_free((char *)t->cert_file);
+    ts_free((char *)t->key_file);
+    ts_free((char *)t->server_name);
+}
+
+bool
+ts_store_client_tls_diagnose(ts_store_client *c, int64_t timeout_ms, char *why, size_t cap)
+{
+    if (!c->tls)
+        return false;
+    return ts__store_tls_diagnose(c->url, &c->tls_opts, timeout_ms, why, cap);
+}
+
 int
 ts_store_client_new(ts_store_client **out, const char *url, const ts_store_client_tls *tls,
                     ts_error *err)
@@ -1071,6 +1090,12 @@ ts_store_client_new(ts_store_client **out, const char *url, const ts_store_clien
         return ts_error_set(err, TS_EINVAL, "store %s: %s", url, nng_strerror(rv));
     }
     if (strncmp(url, "tls+", 4) == 0) {
+        if (tls) {
+            c->tls_opts.ca_file = tls->ca_file ? ts_strdup(tls->ca_file) : NULL;
+            c->tls_opts.cert_file = tls->cert_file ? ts_strdup(tls->cert_file) : NULL;
+            c->tls_opts.key_file = tls->key_file ? ts_strdup(tls->key_file) : NULL;
+            c->tls_opts.server_name = tls->server_name ? ts_strdup(tls->server_name) : NULL;
+        }
         ts_error terr;
         ts_error_clear(&terr);
         rv = 0;
@@ -1078,6 +1103,7 @@ ts_store_client_new(ts_store_client **out, const char *url, const ts_store_clien
             (rv = nng_dialer_set_ptr(c->dialer, NNG_OPT_TLS_CONFIG, c->tls))) {
             if (c->tls)
                 nng_tls_config_free(c->tls);
+            tls_opts_free(&c->tls_opts);
             nng_close(c->sock);
             pthread_mutex_destroy(&c->mu);
             ts_free(c);
@@ -1089,6 +1115,7 @@ ts_store_client_new(ts_store_client **out, const char *url, const ts_store_clien
     if ((rv = nng_dialer_start(c->dialer, NNG_FLAG_NONBLOCK))) {
         if (c->tls)
             nng_tls_config_free(c->tls);
+        tls_opts_free(&c->tls_opts);
         nng_close(c->sock);
         ts_free(c);
         return ts_error_set(err, TS_EINVAL, "store %s: %s", url, nng_strerror(rv));
@@ -1124,6 +1151,7 @@ ts_store_client_free(ts_store_client *c)
     nng_close(c->sock);
     if (c->tls)
         nng_tls_config_free(c->tls);
+    tls_opts_free(&c->tls_opts);
     pthread_mutex_destroy(&c->mu);
     ts_free(c);
 }

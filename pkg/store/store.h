@@ -160,6 +160,17 @@ typedef struct ts_store_client_tls {
  * do), so a bad flag is a start-up error. */
 int ts_store_client_tls_check(const ts_store_client_tls *tls, ts_error *err);
 
+/* Why the TLS handshake with c's store fails, in words (a tls+tcp:// client
+ * that has no connection): a handshake of its own, with OpenSSL and c's
+ * settings (CA, name, client certificate; TLS 1.2 as nng's mbedTLS speaks),
+ * because nng reports every TLS failure alike (NNG_ECRYPTO, counted as an
+ * "auth" error of the dialer, never told to the caller).  Writes e.g.
+ * "TLS handshake: certificate verify failed (unable to get local issuer
+ * certificate)" to why and returns true when the handshake fails; false when
+ * it succeeds, the store cannot be reached at all, or c is not TLS (why
+ * untouched).  Blocks up to timeout_ms.  Any thread. */
+bool ts_store_client_tls_diagnose(ts_store_client *c, int64_t timeout_ms, char *why, size_t cap);
+
 /* Dials url in the background (reconnects on its own).  tls (NULL = none)
  * is used for tls+tcp:// URLs. */
 int ts_store_client_new(ts_store_client **out, const char *url, const ts_store_client_tls *tls,

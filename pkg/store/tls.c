@@ -16,14 +16,37 @@
  * when it is a DNS name (as Go's crypto/tls does).  mbedTLS 2.28 matches names
  * against the CN and DNS SANs only, never IP SANs, so a store addressed by IP
  * is checked for its chain only, unless a server name is given.
+ *
+ * Why a handshake failed: nng maps every mbedTLS failure a client meets
+ * (certificate not verified, wrong name, the server's fatal alert when it
+ * refuses our certificate) to NNG_ECRYPTO, and a background dialer only counts
+ * it; nothing says which.  ts__store_tls_diagnose makes one handshake of its
+ * own with OpenSSL under the same settings and reads the reason from it: the
+ * verification result (OpenSSL's words: "unable to get local issuer
+ * certificate", "hostname mismatch", "certificate has expired"), or the alert
+ * the server sent.  TLS 1.2 at most, as nng's mbedTLS 2.28: in TLS 1.2 the
+ * server's verdict on our certificate comes before the handshake ends, so a
+ * refused certificate fails the handshake here too.  mbedTLS sends no alert
+ * when a required client certificate is missing, it just closes: that case
+ * reads "closed by the store" plus what we presented (nothing).
  */
 #include "pkg/store/tls.h"
 #include "pkg/util/fs.h"
 #include "pkg/util/mem.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #define PEM_MAX (1 << 20)
 
@@ -153,4 +176,157 @@ ts_store_client_tls_check(const ts_store_client_tls *tls, ts_error *err)
     if (rc == TS_OK)
         nng_tls_config_free(cfg);
     return rc;
+}
+
+/* Connects to host:port within timeout_ms; the socket (blocking, with send
+ * and receive timeouts) or -1. */
+static int
+dial(const char *host, const char *port, int64_t timeout_ms)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+    if (getaddrinfo(host, port, &hints, &res) != 0)
+        return -1;
+    int fd = -1;
+    for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+            continue;
+        int err = 0;
+        socklen_t len = sizeof(err);
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0 &&
+            (errno != EINPROGRESS || poll(&p, 1, (int)timeout_ms) != 1 ||
+             getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0)) {
+            close(fd);
+            fd = -1;
+        }
+    }
+    freeaddrinfo(res);
+    if (fd >= 0) {
+        int fl = fcntl(fd, F_GETFL);
+        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+        struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    }
+    return fd;
+}
+
+/* The alert the server sent, kept by the info callback. */
+typedef struct {
+    char alert[64];
+} diag_state;
+
+static void
+on_info(const SSL *ssl, int where, int ret)
+{
+    diag_state *d = SSL_get_app_data(ssl);
+    /* SSL_CB_READ_ALERT and SSL_CB_WRITE_ALERT share the SSL_CB_ALERT bit:
+     * test both bits, or an alert we send would count as the store's */
+    if ((where & SSL_CB_ALERT) && (where & SSL_CB_READ) && d && !d->alert[0])
+        snprintf(d->alert, sizeof(d->alert), "%s", SSL_alert_desc_string_long(ret));
+}
+
+bool
+ts__store_tls_diagnose(const char *url, const ts_store_client_tls *tls, int64_t timeout_ms,
+                       char *why, size_t cap)
+{
+    static const ts_store_client_tls none = {0};
+    if (!tls)
+        tls = &none;
+    /* host and port of tls+tcp://HOST:PORT or tls+tcp://[V6]:PORT */
+    const char *h = strstr(url, "://");
+    if (!h)
+        return false;
+    h += 3;
+    char host[256];
+    const char *colon;
+    size_t n;
+    if (*h == '[') {
+        const char *close = strchr(h, ']');
+        if (!close || close[1] != ':')
+            return false;
+        n = (size_t)(close - h - 1);
+        h++;
+        colon = close + 1;
+    } else {
+        colon = strrchr(h, ':');
+        n = colon ? (size_t)(colon - h) : 0;
+    }
+    if (!colon || n == 0 || n >= sizeof(host))
+        return false;
+    memcpy(host, h, n);
+    host[n] = 0;
+    char name_buf[256];
+    const char *name = tls->server_name;
+    if (!name && dns_host(url, name_buf, sizeof(name_buf)))
+        name = name_buf;
+
+    int fd = dial(host, colon + 1, timeout_ms);
+    if (fd < 0)
+        return false; /* not a TLS problem: the probe's own error says it */
+    bool failed = false;
+    diag_state d = {{0}};
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    SSL *ssl = NULL;
+    if (!ctx)
+        goto out;
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_info_callback(ctx, on_info);
+    if (tls->ca_file) {
+        if (SSL_CTX_load_verify_locations(ctx, tls->ca_file, NULL) != 1)
+            goto out;
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    } else {
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+    }
+    if (tls->cert_file && tls->key_file &&
+        (SSL_CTX_use_certificate_chain_file(ctx, tls->cert_file) != 1 ||
+         SSL_CTX_use_PrivateKey_file(ctx, tls->key_file, SSL_FILETYPE_PEM) != 1))
+        goto out;
+    ssl = SSL_new(ctx);
+    if (!ssl)
+        goto out;
+    SSL_set_app_data(ssl, &d);
+    if (name) {
+        SSL_set_tlsext_host_name(ssl, name);
+        if (tls->ca_file)
+            X509_VERIFY_PARAM_set1_host(SSL_get0_param(ssl), name, 0);
+    }
+    SSL_set_fd(ssl, fd);
+    ERR_clear_error();
+    if (SSL_connect(ssl) == 1)
+        goto out; /* TLS is fine: the probe failed for another reason */
+    failed = true;
+    long vr = SSL_get_verify_result(ssl);
+    unsigned long e = ERR_peek_error();
+    if (tls->ca_file && vr != X509_V_OK) {
+        if (vr == X509_V_ERR_HOSTNAME_MISMATCH)
+            snprintf(why, cap,
+                     "TLS handshake: certificate verify failed (hostname mismatch: the store's "
+                     "certificate is not valid for %s)",
+                     name);
+        else
+            snprintf(why, cap, "TLS handshake: certificate verify failed (%s)",
+                     X509_verify_cert_error_string(vr));
+    } else if (d.alert[0]) {
+        snprintf(why, cap, "TLS handshake: refused by the store (alert: %s; %s)", d.alert,
+                 tls->cert_file ? "it does not accept our client certificate"
+                                : "no client certificate was presented");
+    } else if (e && ERR_GET_REASON(e) != SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+        char buf[160];
+        ERR_error_string_n(e, buf, sizeof(buf));
+        snprintf(why, cap, "TLS handshake: %s", buf);
+    } else {
+        snprintf(why, cap, "TLS handshake: closed by the store (%s)",
+                 tls->cert_file ? "it may not accept our client certificate"
+                                : "no client certificate was presented; it may require one");
+    }
+out:
+    ERR_clear_error();
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+    close(fd);
+    return failed;
 }

@@ -23,4 +23,9 @@ int ts__store_tls_server(nng_tls_config **out, const char *cert_file, const char
 int ts__store_tls_client(nng_tls_config **out, const char *url, const ts_store_client_tls *tls,
                          ts_error *err);
 
+/* See ts_store_client_tls_diagnose: the handshake with url's store under
+ * tls's settings (NULL = none). */
+bool ts__store_tls_diagnose(const char *url, const ts_store_client_tls *tls, int64_t timeout_ms,
+                            char *why, size_t cap);
+
 #endif

@@ -7,10 +7,12 @@
 # certificate from the CA and one from another CA.
 #  1. the right client certificate: both stores healthy, the query complete;
 #  2. no client certificate, or one from another CA: the shards refuse the
-#     handshake, the stores are reported down, a query is partial (a warning,
-#     or an error when strict), nothing crashes;
+#     handshake, the stores are reported down with the reason in their
+#     lastError, a query is partial (a warning, or an error when strict),
+#     nothing crashes;
 #  3. a store whose certificate does not verify (another CA, or a server name
-#     it does not carry) is refused by the querier; the right name given with
+#     it does not carry) is refused by the querier, lastError saying why
+#     (OpenSSL's verification words); the right name given with
 #     --store.tls-server-name for a store dialed by IP is accepted;
 #     stores found by an sd file and by DNS (bare host:port) are dialed over
 #     TLS with --store.tls-secure, as tcp:// without it;
@@ -77,29 +79,32 @@ until_true 30 three || fail "query through TLS shards: $(q "$GOOD" 'count(up{job
 echo "complete answer through mutual TLS: $(q "$GOOD" 'count(up{job="node"} == 1)' | jq -c .data.result)"
 
 # 2. without a client certificate, and with one from another CA: refused
-down_and_partial() { # querier URL, what
+down_and_partial() { # querier URL, what, text every store's lastError has (why the handshake failed)
     local r
     sleep 3 # a few probes (every second) have had their chance
     healthy "$1" 0 || fail "$2: a store is healthy: $(stores "$1")"
+    why() { stores "$1" | jq -e --arg t "$2" '[.data.store[] | .lastError | contains($t)] | length == 2 and all' >/dev/null; }
+    until_true 20 why "$1" "$3" || fail "$2: lastError does not say '$3': $(stores "$1" | jq -c '[.data.store[].lastError]')"
     r=$(q "$1" 'count(up{job="node"})') || fail "$2: query failed outright"
     jq -e '.status == "success" and (.warnings | length) >= 1' <<<"$r" >/dev/null ||
         fail "$2: no partial-response warning: $r"
     r=$(curl -s --get --data-urlencode 'query=up' --data-urlencode partial_response=false "$1/api/v1/query")
     jq -e '.status == "error"' <<<"$r" >/dev/null || fail "$2: strict query did not fail: $r"
     echo "$2: stores down, query warned: $(q "$1" 'count(up{job="node"})' | jq -c .warnings)"
+    echo "$2: lastError: $(stores "$1" | jq -c '.data.store[0].lastError')"
 }
 querier nocert --store.tls-ca-file=ca.crt
-down_and_partial "$URL" "no client certificate"
+down_and_partial "$URL" "no client certificate" "TLS handshake: closed by the store (no client certificate was presented"
 querier rogue --store.tls-ca-file=ca.crt --store.tls-client-cert-file=rogue.crt --store.tls-client-key-file=rogue.key
-down_and_partial "$URL" "client certificate from another CA"
+down_and_partial "$URL" "client certificate from another CA" "TLS handshake: refused by the store (alert: unknown CA; it does not accept our client certificate)"
 
 # 3. the querier refuses a store whose certificate does not verify
 querier wrongca --store.tls-ca-file=otherca.crt --store.tls-client-cert-file=cli.crt \
     --store.tls-client-key-file=cli.key
-down_and_partial "$URL" "server certificate from an unknown CA"
+down_and_partial "$URL" "server certificate from an unknown CA" "TLS handshake: certificate verify failed (unable to get local issuer certificate)"
 querier wrongname --store.tls-ca-file=ca.crt --store.tls-client-cert-file=cli.crt \
     --store.tls-client-key-file=cli.key --store.tls-server-name=other.example
-down_and_partial "$URL" "server certificate without the expected name"
+down_and_partial "$URL" "server certificate without the expected name" "TLS handshake: certificate verify failed (hostname mismatch: the store's certificate is not valid for other.example)"
 # by IP, the name to check given explicitly: accepted
 p=$(free_port)
 start byip "$TESSERA" query --web.listen-address=127.0.0.1:$p --store.sd-interval=1s \

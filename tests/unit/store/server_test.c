@@ -155,7 +155,8 @@ test_unreachable_store_times_out(void)
 }
 
 /* tls+tcp://: a self-signed certificate made with openssl; a client that
- * trusts it talks to the store, a plain tcp client does not. */
+ * trusts it talks to the store, a plain tcp client does not, and one that
+ * does not trust it is told why by ts_store_client_tls_diagnose. */
 static void
 test_tls(void)
 {
@@ -198,6 +199,24 @@ test_tls(void)
     ts_store_info info;
     T_OK(ts_store_client_info(c, 5000, &a, &info, &err));
     T_STREQ(ts_labels_get(info.external_labels, "replica"), "tls");
+    /* a handshake that works has nothing to explain */
+    char why[384] = "";
+    T_TRUE(!ts_store_client_tls_diagnose(c, 2000, why, sizeof(why)));
+    ts_store_client_free(c);
+    /* a CA that did not sign the store's certificate: the probe only times
+     * out (nng retries the handshake and says nothing), the diagnosis says why */
+    char other[512];
+    snprintf(other, sizeof(other), "%s/other.pem", dir);
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey rsa:2048 -nodes -keyout %s/other.key -out %s -days 1 "
+             "-subj /CN=other >/dev/null 2>&1",
+             dir, other);
+    T_OK(system(cmd));
+    ts_store_client_tls wrong = {.ca_file = other};
+    T_OK(ts_store_client_new(&c, ts_store_server_url(srv), &wrong, &err));
+    T_NE(ts_store_client_info(c, 500, &a, &info, &err), 0);
+    T_TRUE(ts_store_client_tls_diagnose(c, 2000, why, sizeof(why)));
+    T_STREQ(why, "TLS handshake: certificate verify failed (self-signed certificate)");
     ts_store_client_free(c);
     /* plain tcp to the TLS port gets no answer */
     char plain[128];
