@@ -9,5 +9,5 @@ set_tests_properties(fuzz_build PROPERTIES LABELS integration TIMEOUT 900
 add_test(NAME fuzz_smoke
     COMMAND bash ${PROJECT_SOURCE_DIR}/scripts/fuzz.sh --smoke
             --build-dir=${PROJECT_BINARY_DIR}/fuzz-build)
-set_tests_properties(fuzz_smoke PROPERTIES LABELS integration TIMEOUT 200
+set_tests_properties(fuzz_smoke PROPERTIES LABELS integration TIMEOUT 300
     FIXTURES_REQUIRED fuzz_targets)

@@ -771,10 +771,16 @@ copy_chunks(const ccache *c, uint64_t coff, const cmeta *metas, uint32_t n, int6
             else if (!want)
                 continue; /* skipped without rebuilding */
             ts_buf_reset(&rebuilt);
+            /* A body past the group's end is corrupt (d.err set): no decoder
+             * over it (fuzz_block found NULL + blen, which is undefined). */
             ts_dec bd;
-            ts_dec_init(&bd, body, blen);
-            if (!d.err && ts__col_decode(&bd, metas[i].mint, &rebuilt) == TS_OK &&
-                ts_dec_len(&bd) == 0) {
+            bool rebuilt_ok = false;
+            if (!d.err) {
+                ts_dec_init(&bd, body, blen);
+                rebuilt_ok = ts__col_decode(&bd, metas[i].mint, &rebuilt) == TS_OK &&
+                             ts_dec_len(&bd) == 0 && rebuilt.len > 0;
+            }
+            if (rebuilt_ok) {
                 ts_dec r;
                 ts_dec_init(&r, rebuilt.p, rebuilt.len);
                 len = ts_dec_uvarint(&r);
