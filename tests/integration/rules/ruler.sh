@@ -63,11 +63,15 @@ wait_http "$Q/-/ready"
 g() { q "$Q" 'global:up:sum' | jq -c '[.data.result[] | [.metric, .value[1]]]'; }
 one() { [ "$(g)" = '[[{"__name__":"global:up:sum","ruler":"global"},"'$NODES'"]]' ]; }
 until_true 40 one || fail "global:up:sum through the querier is not one series = $NODES: $(g)"
-# each ruler recorded the true count itself (not a partial sum)
-for k in a b; do
-    r=$(q "http://127.0.0.1:${RWEB[$k]}" 'global:up:sum')
+# each ruler recorded the true count itself (not a partial sum); the querier
+# may have answered from ruler a before b's first evaluation, so wait for b too
+own_ok() {
+    r=$(q "http://127.0.0.1:${RWEB[$1]}" 'global:up:sum')
     jq -e --arg n "$NODES" '(.data.result | length) == 1 and .data.result[0].value[1] == $n' <<<"$r" \
-        >/dev/null || fail "ruler $k's own TSDB: $r"
+        >/dev/null
+}
+for k in a b; do
+    until_true 30 own_ok "$k" || fail "ruler $k's own TSDB: $r"
 done
 r=$(curl -sf "http://127.0.0.1:${RWEB[a]}/api/v1/rules")
 jq -e '.data.groups[0].name == "global" and .data.groups[0].rules[0].name == "global:up:sum" and
