@@ -14,8 +14,14 @@ STRICT=http://127.0.0.1:$sp
 wait_http "$STRICT/-/ready"
 
 # which node_exporters shard 1 scrapes: they vanish from the answer
-n1=$(curl -sf "http://127.0.0.1:${WEB[1b]}/api/v1/query" --get --data-urlencode 'query=count(up{job="node"})' |
-    jq -r '.data.result[0].value[1] // "0"')
+# (a replica counts a target only after its first scrape of it, so wait
+# until replica 0a's and 1b's counts add up to all targets)
+own_count() {
+    curl -sf "http://127.0.0.1:${WEB[$1]}/api/v1/query" --get --data-urlencode 'query=count(up{job="node"})' |
+        jq -r '.data.result[0].value[1] // "0"'
+}
+split_ok() { n1=$(own_count 1b) && n0=$(own_count 0a) && [ $((n0 + n1)) = "$want_count" ]; }
+until_true 30 split_ok || fail "shards 0a and 1b do not scrape all $want_count targets between them: $n0 + $n1"
 sleep 5
 kill -9 "${PID[1a]}" "${PID[1b]}"
 t_kill=$(date +%s)
